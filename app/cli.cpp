@@ -1,0 +1,149 @@
+#include "app/cli.h"
+
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <iostream>
+#include <new>
+
+#include "io/error.h"
+
+namespace mambadna::app {
+
+namespace {
+std::string g_command_line;
+
+std::string format_seconds(double s) {
+  char buf[32];
+  if (s < 0 || s > 1e7) return "?";
+  int h = int(s / 3600), m = int(s / 60) % 60, sec = int(s) % 60;
+  if (h > 0)
+    std::snprintf(buf, sizeof buf, "%dh%02dm%02ds", h, m, sec);
+  else
+    std::snprintf(buf, sizeof buf, "%dm%02ds", m, sec);
+  return buf;
+}
+
+std::string format_rate(double r) {
+  char buf[32];
+  if (r >= 1e6)
+    std::snprintf(buf, sizeof buf, "%.2fM", r / 1e6);
+  else if (r >= 1e3)
+    std::snprintf(buf, sizeof buf, "%.1fk", r / 1e3);
+  else
+    std::snprintf(buf, sizeof buf, "%.1f", r);
+  return buf;
+}
+}  // namespace
+
+void add_common_options(po::options_description& group, CommonOptions& common) {
+  group.add_options()                                                                     //
+      ("threads,@", po::value<int>(&common.threads)->default_value(1), "worker threads")  //
+      ("verbosity,v", po::value<int>(&common.verbosity)->default_value(1),
+       "0 quiet, 1 summary, 2 progress details, 3 debug")  //
+      ("help,h", "print this help and exit");
+}
+
+bool parse_command_line(int argc, char** argv, const std::string& usage,
+                        const std::vector<po::options_description*>& groups,
+                        const po::options_description& hidden, const std::string& positional,
+                        int max_positional, po::variables_map& vm) {
+  po::options_description visible;
+  for (auto* g : groups) visible.add(*g);
+  po::options_description all;
+  all.add(visible).add(hidden);
+  po::positional_options_description pos;
+  if (!positional.empty()) pos.add(positional.c_str(), max_positional);
+  try {
+    po::store(po::command_line_parser(argc, argv).options(all).positional(pos).run(), vm);
+    if (vm.count("help")) {
+      std::cout << usage << "\n" << visible << "\n";
+      return false;
+    }
+    po::notify(vm);
+  } catch (const po::error& e) {
+    throw UsageError(std::string(e.what()) + " (see '" + argv[0] + " --help')");
+  }
+  return true;
+}
+
+Progress::Progress(std::string unit, int64_t total, int verbosity)
+    : unit_(std::move(unit)), total_(total), enabled_(verbosity > 0 && isatty(STDERR_FILENO)) {
+  start_ = last_ = std::chrono::steady_clock::now();
+}
+
+Progress::~Progress() { finish(); }
+
+void Progress::update(int64_t done) {
+  if (!enabled_) return;
+  auto now = std::chrono::steady_clock::now();
+  if (std::chrono::duration<double>(now - last_).count() < 0.25) return;
+  last_ = now;
+  double el = std::chrono::duration<double>(now - start_).count();
+  double rate = el > 0 ? done / el : 0;
+  std::string line = "\r[mambadna] " + format_rate(double(done)) + " " + unit_ + ", " +
+                     format_rate(rate) + " " + unit_ + "/s, elapsed " + format_seconds(el);
+  if (total_ > 0) {
+    double frac = double(done) / double(total_);
+    char pct[16];
+    std::snprintf(pct, sizeof pct, " %5.1f%%", 100 * frac);
+    line += pct;
+    if (rate > 0) line += ", ETA " + format_seconds((total_ - done) / rate);
+  }
+  std::fprintf(stderr, "%s\033[K", line.c_str());
+  std::fflush(stderr);
+  drawn_ = true;
+}
+
+void Progress::finish() {
+  if (drawn_) std::fprintf(stderr, "\r\033[K");
+  drawn_ = false;
+}
+
+int64_t peak_rss_bytes() {
+  struct rusage ru {};
+  getrusage(RUSAGE_SELF, &ru);
+  return int64_t(ru.ru_maxrss) * 1024;
+}
+
+std::string command_line() { return g_command_line; }
+
+void set_command_line(int argc, char** argv) {
+  g_command_line.clear();
+  for (int i = 0; i < argc; ++i) {
+    if (i) g_command_line += ' ';
+    g_command_line += argv[i];
+  }
+}
+
+int run_command(const std::function<int()>& body, const CommonOptions& common) {
+  auto t0 = std::chrono::steady_clock::now();
+  int rc = 0;
+  try {
+    rc = body();
+    if (rc == kHelpShown) return 0;
+  } catch (const UsageError& e) {
+    std::cerr << "mambadna: " << e.what() << "\n";
+    rc = 2;
+  } catch (const Error& e) {
+    std::cerr << "mambadna: " << e.what() << "\n";
+    rc = 1;
+  } catch (const std::bad_alloc&) {
+    std::cerr << "mambadna: out of memory\n";
+    rc = 1;
+  } catch (const std::exception& e) {
+    std::cerr << "mambadna: internal error: " << e.what() << "\n";
+    rc = 1;
+  }
+  if (common.verbosity > 0) {
+    double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    std::fprintf(stderr, "[mambadna] Version: %s\n", MAMBADNA_VERSION);
+    std::fprintf(stderr, "[mambadna] CMD: %s\n", g_command_line.c_str());
+    std::fprintf(stderr, "[mambadna] Real time: %.3f sec; CPU: %.3f sec; Peak RSS: %.3f GB\n", el,
+                 double(std::clock()) / CLOCKS_PER_SEC, peak_rss_bytes() / 1e9);
+  }
+  return rc;
+}
+
+}  // namespace mambadna::app

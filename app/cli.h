@@ -1,0 +1,62 @@
+// The command-line frame shared by every `mambadna <command>`: common options, the progress
+// display, the end-of-run report and the one place where errors become messages and exit codes.
+#pragma once
+#include <boost/program_options.hpp>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace mambadna::app {
+
+namespace po = boost::program_options;
+
+// Options every command takes.
+struct CommonOptions {
+  int threads = 1;    // -@/--threads
+  int verbosity = 1;  // -v/--verbosity: 0 quiet, 1 summary, 2 progress details, 3 debug
+};
+
+// Adds -@/--threads, -v/--verbosity and -h/--help to `group`.
+void add_common_options(po::options_description& group, CommonOptions& common);
+
+// Parses argv for one command. Prints help and returns false when --help was given.
+// `positional` names the option that takes the positional arguments ("" for none).
+bool parse_command_line(int argc, char** argv, const std::string& usage,
+                        const std::vector<po::options_description*>& groups,
+                        const po::options_description& hidden, const std::string& positional,
+                        int max_positional, po::variables_map& vm);
+
+// Progress on stderr (rate and, where the total is known, ETA); silent when stderr is not a
+// terminal or verbosity is 0. Redraws at most a few times per second.
+class Progress {
+ public:
+  Progress(std::string unit, int64_t total = -1, int verbosity = 1);
+  ~Progress();
+  void update(int64_t done);  // absolute count of units done
+  void finish();
+
+ private:
+  std::string unit_;
+  int64_t total_;
+  bool enabled_;
+  bool drawn_ = false;
+  std::chrono::steady_clock::time_point start_, last_;
+};
+
+// Peak resident set size of this process in bytes.
+int64_t peak_rss_bytes();
+
+// The whole command line as one string, for reports and file attributes.
+std::string command_line();
+void set_command_line(int argc, char** argv);
+
+// What a command body returns after printing --help: run_command exits 0 without a report.
+inline constexpr int kHelpShown = -100;
+
+// Runs a command: maps exceptions to one line on stderr and an exit code, then (verbosity > 0,
+// read after the body ran) prints the version, command line, wall time and peak memory.
+int run_command(const std::function<int()>& body, const CommonOptions& common);
+
+}  // namespace mambadna::app

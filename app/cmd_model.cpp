@@ -1,0 +1,87 @@
+// `mambadna init`: create a model from a preset and options; `mambadna info`: describe one.
+#include <algorithm>
+#include <cstdio>
+#include <iostream>
+
+#include "app/cli.h"
+#include "io/error.h"
+#include "model/checkpoint.h"
+
+namespace mambadna::app {
+
+int cmd_init(int argc, char** argv) {
+  CommonOptions common;
+  std::string output, preset = "small", tok_case = "upper";
+  int64_t d_model = 0, n_layer = 0, d_state = 16, d_conv = 4, expand = 2, dt_rank = -1;
+  uint64_t seed = 1;
+  po::options_description shape("Model shape (override the preset)");
+  shape.add_options()                                                                       //
+      ("preset,p", po::value(&preset)->default_value(preset), "tiny (D 64, 2 layers), small (D 256, 8 layers), 130m (D 768, 24 layers)")
+      ("d-model", po::value(&d_model), "width D [preset]")                                 //
+      ("n-layer", po::value(&n_layer), "number of Mamba blocks [preset]")                  //
+      ("d-state", po::value(&d_state)->default_value(d_state), "SSM state size N")         //
+      ("d-conv", po::value(&d_conv)->default_value(d_conv), "conv kernel width K")         //
+      ("expand", po::value(&expand)->default_value(expand), "E = expand * D")              //
+      ("dt-rank", po::value(&dt_rank)->default_value(dt_rank), "R; -1 = ceil(D/16)")      //
+      ("case", po::value(&tok_case)->default_value(tok_case), "tokenizer case: upper|keep") //
+      ("seed", po::value(&seed)->default_value(seed), "initialisation seed");
+  po::options_description out("Output");
+  out.add_options()("output,o", po::value(&output)->required(), "checkpoint to write (.h5)");
+  po::options_description general("General");
+  add_common_options(general, common);
+  po::variables_map vm;
+  return run_command(
+      [&] {
+        if (!parse_command_line(argc, argv, "Usage: mambadna init [options] -o model.h5",
+                                {&shape, &out, &general}, {}, "", 0, vm))
+          return kHelpShown;
+        model::Config c = model::preset(preset);
+        if (d_model > 0) c.d_model = d_model;
+        if (n_layer > 0) c.n_layer = n_layer;
+        c.d_state = d_state, c.d_conv = d_conv, c.expand = expand, c.dt_rank = dt_rank;
+        c.tokenizer_case = tok_case;
+        auto table = model::ParamTable::build(c);
+        auto params = model::init_params(c, table, seed);
+        model::save_checkpoint(output, c, table, params.data(), command_line());
+        if (common.verbosity > 0)
+          std::fprintf(stderr, "[mambadna] wrote %s: %lld parameters\n", output.c_str(),
+                       (long long)table.total);
+        return 0;
+      },
+      common);
+}
+
+int cmd_info(int argc, char** argv) {
+  CommonOptions common;
+  std::string input;
+  po::options_description general("General");
+  add_common_options(general, common);
+  po::options_description hidden;
+  hidden.add_options()("model", po::value(&input)->required(), "checkpoint");
+  po::variables_map vm;
+  return run_command(
+      [&] {
+        if (!parse_command_line(argc, argv, "Usage: mambadna info [options] model.h5", {&general},
+                                hidden, "model", 1, vm))
+          return kHelpShown;
+        auto ck = model::load_checkpoint(input);
+        const auto& c = ck.config;
+        std::printf("file\t%s\n", input.c_str());
+        std::printf("d_model\t%lld\nn_layer\t%lld\nd_inner\t%lld\nd_state\t%lld\nd_conv\t%lld\n",
+                    (long long)c.d_model, (long long)c.n_layer, (long long)c.d_inner(),
+                    (long long)c.d_state, (long long)c.d_conv);
+        std::printf("expand\t%lld\ndt_rank\t%lld\nvocab_size\t%lld\nvocab_padded\t%lld\n",
+                    (long long)c.expand, (long long)c.rank(), (long long)c.vocab_size,
+                    (long long)c.vocab_padded());
+        std::printf("norm_epsilon\t%g\ntie_embeddings\t%d\n", c.norm_epsilon, int(c.tie_embeddings));
+        std::printf("tokenizer\t%s\ntokenizer_case\t%s\n", c.tokenizer.c_str(), c.tokenizer_case.c_str());
+        std::printf("parameters\t%lld\n", (long long)ck.table.total);
+        if (common.verbosity > 1)
+          for (auto& s : ck.table.specs)
+            std::printf("tensor\t%s\t%s\n", s.name.c_str(), io::shape_str(s.shape).c_str());
+        return 0;
+      },
+      common);
+}
+
+}  // namespace mambadna::app

@@ -1,0 +1,69 @@
+// `mambadna score`: log-likelihood of sequences under a model, per record and per base.
+#include <tbb/global_control.h>
+
+#include <iostream>
+
+#include "app/cli.h"
+#include "app/input_options.h"
+#include "io/error.h"
+#include "model/checkpoint.h"
+#include "pipelines/score.h"
+
+namespace mambadna::app {
+
+int cmd_score(int argc, char** argv) {
+  CommonOptions common;
+  InputOptions input;
+  pipelines::ScoreOptions opt;
+  std::string model_path;
+  po::options_description model_opts("Model");
+  model_opts.add_options()("model,m", po::value(&model_path)->required(), "checkpoint (.h5)");
+  po::options_description in_opts("Input");
+  add_input_options(in_opts, input);
+  po::options_description out("Output");
+  out.add_options()                                                                        //
+      ("output,o", po::value(&opt.h5_output), "HDF5 file with the records table (and per-base data)")
+      ("per-position", po::bool_switch(&opt.per_position), "write per-base log-probs to the HDF5 file")
+      ("entropy", po::bool_switch(&opt.entropy), "also write the entropy of each prediction")
+      ("bedgraph", po::value(&opt.bedgraph), "per-base log-likelihood as a bedGraph track (one stream)");
+  po::options_description run("Run");
+  run.add_options()                                                                       //
+      ("chunk,L", po::value(&opt.chunk)->default_value(4096), "tokens per stream per step")  //
+      ("batch,b", po::value(&opt.streams)->default_value(8), "records scored side by side");
+  po::options_description general("General");
+  add_common_options(general, common);
+  po::options_description hidden;
+  hidden.add_options()("inputs", po::value(&opt.inputs)->required(), "inputs");
+  po::variables_map vm;
+  return run_command(
+      [&] {
+        if (!parse_command_line(argc, argv,
+                                "Usage: mambadna score -m model.h5 [options] INPUT... [-o out.h5]\n"
+                                "Prints one TSV line per record (or region) on stdout.",
+                                {&model_opts, &in_opts, &out, &run, &general}, hidden, "inputs", -1, vm))
+          return kHelpShown;
+        if (opt.per_position && opt.h5_output.empty())
+          throw UsageError("--per-position needs -o/--output FILE.h5");
+        if (opt.entropy && !opt.per_position) throw UsageError("--entropy needs --per-position");
+        tbb::global_control threads(tbb::global_control::max_allowed_parallelism,
+                                    size_t(std::max(1, common.threads)));
+        auto ck = model::load_checkpoint(model_path);
+        opt.reader = reader_options(input, common, ck.config);
+        opt.reader.threads = 0;  // one reader per stream; the model is the bottleneck
+        opt.command_line = command_line();
+        opt.model_path = model_path;
+        model::Mamba<float> m(ck.config, std::move(ck.params));
+        Progress progress("bases", -1, common.verbosity);
+        pipelines::write_score_header(std::cout);
+        pipelines::score(
+            m, opt, [&](const pipelines::RecordScore& r) { pipelines::write_score_line(std::cout, r); },
+            [&](int64_t done) { progress.update(done); });
+        progress.finish();
+        std::cout.flush();
+        if (!std::cout) throw Error("cannot write to standard output");
+        return 0;
+      },
+      common);
+}
+
+}  // namespace mambadna::app

@@ -1,0 +1,156 @@
+// mambadna stats: stream sequence files through the tokenizer and write base counts per record
+// and in total as TSV.
+#include <unistd.h>
+
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "app/cli.h"
+#include "app/commands.h"
+#include "app/input_options.h"
+#include "io/error.h"
+#include "pipelines/stats.h"
+
+namespace mambadna::app {
+
+namespace {
+
+struct StatsArgs {
+  CommonOptions common;
+  InputOptions input;
+  std::vector<std::string> inputs;
+  size_t chunk = 65536;
+  std::string output = "-";
+};
+
+// Returns false when --help was printed.
+bool parse_stats_args(int argc, char** argv, StatsArgs& a) {
+  po::options_description input("Input");
+  add_input_options(input, a.input);
+  input.add_options()  //
+      ("chunk", po::value<size_t>(&a.chunk)->default_value(65536),
+       "tokens per chunk read (a debugging knob; the counts do not depend on it)");
+  po::options_description output("Output");
+  output.add_options()  //
+      ("output,o", po::value<std::string>(&a.output)->default_value("-"),
+       "TSV file ('-' for standard output)");
+  po::options_description general("General");
+  add_common_options(general, a.common);
+  po::options_description hidden;
+  hidden.add_options()("input", po::value<std::vector<std::string>>(&a.inputs), "input files");
+
+  const std::string usage =
+      "Usage: mambadna stats [options] INPUT...\n\n"
+      "Counts the bases of each record of FASTA, FASTQ (plain, gzip or bgzip), SAM, BAM or CRAM\n"
+      "files ('-' reads standard input) as the model's tokenizer sees them, and writes a TSV:\n"
+      "record, length, A, C, G, T, N, lower, other_iupac, gc; the last line is the total.\n"
+      "-@ N (N > 1) decompresses BGZF/BAM/CRAM input with N threads.";
+  po::variables_map vm;
+  if (!parse_command_line(argc, argv, usage, {&input, &output, &general}, hidden, "input", -1, vm))
+    return false;
+  if (a.inputs.empty()) throw UsageError("no input file (see 'mambadna stats --help')");
+  if (a.chunk == 0) throw UsageError("--chunk must be at least 1");
+  return true;
+}
+
+// The TSV destination: standard output, or a temporary file renamed to its name once complete.
+class TsvOutput {
+ public:
+  explicit TsvOutput(const std::string& path) : path_(path) {
+    if (path == "-") {
+      f_ = stdout;
+      return;
+    }
+    tmp_ = path + ".tmp." + std::to_string(::getpid());
+    f_ = std::fopen(tmp_.c_str(), "w");
+    if (!f_) throw Error(tmp_ + ": cannot create: " + std::strerror(errno));
+  }
+  ~TsvOutput() {
+    if (f_ && f_ != stdout) {
+      std::fclose(f_);
+      std::remove(tmp_.c_str());
+    }
+  }
+  TsvOutput(const TsvOutput&) = delete;
+  TsvOutput& operator=(const TsvOutput&) = delete;
+
+  void write(const std::string& s) {
+    if (std::fwrite(s.data(), 1, s.size(), f_) != s.size()) fail();
+  }
+
+  void commit() {
+    if (std::fflush(f_) != 0) fail();
+    if (f_ == stdout) return;
+    FILE* f = f_;
+    f_ = nullptr;
+    if (std::fclose(f) != 0) {
+      std::remove(tmp_.c_str());
+      throw Error(tmp_ + ": write failed: " + std::strerror(errno));
+    }
+    if (std::rename(tmp_.c_str(), path_.c_str()) != 0) {
+      int e = errno;
+      std::remove(tmp_.c_str());
+      throw Error(path_ + ": cannot rename " + tmp_ + " to it: " + std::strerror(e));
+    }
+  }
+
+ private:
+  [[noreturn]] void fail() const {
+    throw Error((f_ == stdout ? std::string("standard output") : tmp_) +
+                ": write failed: " + std::strerror(errno));
+  }
+
+  std::string path_, tmp_;
+  FILE* f_ = nullptr;
+};
+
+std::string tsv_line(const std::string& name, const pipelines::BaseCounts& c) {
+  char gc[32];
+  double v = c.gc();
+  if (std::isnan(v))
+    std::snprintf(gc, sizeof gc, "NA");
+  else
+    std::snprintf(gc, sizeof gc, "%.6f", v);
+  std::string s = name;
+  for (int64_t x : {c.length, c.a, c.c, c.g, c.t, c.n, c.lower, c.other_iupac})
+    s.append("\t").append(std::to_string(x));
+  s.append("\t").append(gc).append("\n");
+  return s;
+}
+
+int run_stats(const StatsArgs& a) {
+  pipelines::StatsOptions opt;
+  opt.chunk = a.chunk;
+  opt.reader = reader_options(a.input, a.common, nullptr);
+  const io::ReaderOptions& r = opt.reader;
+
+  Progress progress("bases", pipelines::known_total_length(a.inputs, r), a.common.verbosity);
+  TsvOutput out(a.output);
+  out.write("record\tlength\tA\tC\tG\tT\tN\tlower\tother_iupac\tgc\n");
+  pipelines::StatsCallbacks cb;
+  cb.on_record = [&](const pipelines::RecordCounts& rc) { out.write(tsv_line(rc.record, rc.counts)); };
+  cb.on_progress = [&](int64_t done) { progress.update(done); };
+  pipelines::BaseCounts total = pipelines::count_bases(a.inputs, opt, cb);
+  progress.finish();
+  out.write(tsv_line("total", total));
+  out.commit();
+  return 0;
+}
+
+}  // namespace
+
+int cmd_stats(int argc, char** argv) {
+  StatsArgs args;
+  return run_command(
+      [&] {
+        if (!parse_stats_args(argc, argv, args)) return kHelpShown;
+        return run_stats(args);
+      },
+      args.common);
+}
+
+}  // namespace mambadna::app

@@ -1,0 +1,25 @@
+// One entry point per `mambadna <command>`; each lives in app/cmd_<name>.cpp.
+#pragma once
+
+namespace mambadna::app {
+
+struct Command {
+  const char* name;
+  const char* summary;
+  int (*main)(int argc, char** argv);  // argv[0] is the command name
+};
+
+int cmd_stats(int argc, char** argv);
+int cmd_init(int argc, char** argv);
+int cmd_info(int argc, char** argv);
+int cmd_score(int argc, char** argv);
+
+// The table `mambadna --help` lists, in this order.
+inline constexpr Command kCommands[] = {
+    {"stats", "stream sequences through the tokenizer and count bases", cmd_stats},
+    {"init", "create a model checkpoint from a preset and options", cmd_init},
+    {"info", "print a checkpoint's config, parameter count and tokenizer", cmd_info},
+    {"score", "log-likelihood of sequences per record and per base", cmd_score},
+};
+
+}  // namespace mambadna::app

@@ -1,0 +1,57 @@
+#include "app/input_options.h"
+
+#include "io/error.h"
+#include "io/region.h"
+
+namespace mambadna::app {
+
+void add_input_options(po::options_description& g, InputOptions& a) {
+  g.add_options()  //
+      ("region,r", po::value<std::vector<std::string>>(&a.regions)->composing(),
+       "only this region, 1-based inclusive: CHR, CHR:BEG, CHR:BEG-END, {NAME:WITH:COLONS}:BEG-END "
+       "(repeatable; needs an indexed file)")  //
+      ("regions-file,R", po::value<std::string>(&a.regions_file),
+       "only the regions in this BED file (0-based half-open)")  //
+      ("reference", po::value<std::string>(&a.reference), "reference FASTA for decoding CRAM")  //
+      ("case", po::value<std::string>(&a.case_mode),
+       "upper: fold soft-masked bases to upper case; keep: keep the input's case [the model's "
+       "tokenizer setting; upper without a model]")  //
+      ("invalid", po::value<std::string>(&a.invalid)->default_value("error"),
+       "a character that is not an IUPAC nucleotide code: error, skip (drop it) or N (replace it)")  //
+      ("skip-unmapped", po::bool_switch(&a.skip_unmapped), "SAM/BAM/CRAM: skip unmapped reads")  //
+      ("keep-secondary", po::bool_switch(&a.keep_secondary),
+       "SAM/BAM/CRAM: keep secondary alignments (skipped by default)")  //
+      ("keep-supplementary", po::bool_switch(&a.keep_supplementary),
+       "SAM/BAM/CRAM: keep supplementary alignments (skipped by default)")  //
+      ("skip-duplicates", po::bool_switch(&a.skip_duplicates),
+       "SAM/BAM/CRAM: skip reads flagged as duplicates")  //
+      ("skip-qcfail", po::bool_switch(&a.skip_qcfail),
+       "SAM/BAM/CRAM: skip reads that failed quality checks");
+}
+
+io::ReaderOptions reader_options(const InputOptions& a, const CommonOptions& common,
+                                 const model::Config* model) {
+  io::ReaderOptions o;
+  std::string case_mode = a.case_mode;
+  if (case_mode.empty()) case_mode = model ? model->tokenizer_case : "upper";
+  if (model && case_mode != model->tokenizer_case)
+    throw UsageError("--case " + case_mode + " differs from the model's tokenizer (" +
+                     model->tokenizer_case + ")");
+  o.tok.case_mode = io::parse_case_mode(case_mode);
+  o.tok.invalid = io::parse_invalid_mode(a.invalid);
+  o.filter.skip_unmapped = a.skip_unmapped;
+  o.filter.skip_secondary = !a.keep_secondary;
+  o.filter.skip_supplementary = !a.keep_supplementary;
+  o.filter.skip_duplicate = a.skip_duplicates;
+  o.filter.skip_qcfail = a.skip_qcfail;
+  o.reference = a.reference;
+  o.threads = common.threads > 1 ? common.threads : 0;
+  for (const auto& r : a.regions) o.regions.push_back(io::parse_region(r));
+  if (!a.regions_file.empty()) {
+    auto bed = io::read_bed(a.regions_file);
+    o.regions.insert(o.regions.end(), bed.begin(), bed.end());
+  }
+  return o;
+}
+
+}  // namespace mambadna::app

@@ -1,0 +1,442 @@
+#include "io/h5.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+
+#include "io/error.h"
+
+namespace mambadna::io {
+
+namespace {
+
+// HDF5 prints its own error stack by default; we report errors ourselves.
+struct SilenceHdf5 {
+  SilenceHdf5() { H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr); }
+};
+const SilenceHdf5 g_silence;
+
+hid_t check(hid_t id, const std::string& what) {
+  if (id < 0) throw InputError(what);
+  return id;
+}
+
+void check_status(herr_t st, const std::string& what) {
+  if (st < 0) throw InputError(what);
+}
+
+H5Id string_type() {
+  H5Id t(H5Tcopy(H5T_C_S1));
+  H5Tset_size(t, H5T_VARIABLE);
+  H5Tset_cset(t, H5T_CSET_UTF8);
+  return t;
+}
+
+// IEEE binary16, which HDF5 converts to and from float and numpy reads as float16.
+H5Id half_type() {
+  H5Id t(H5Tcopy(H5T_IEEE_F32LE));
+  H5Tset_fields(t, 15, 10, 5, 0, 10);
+  H5Tset_size(t, 2);
+  H5Tset_precision(t, 16);
+  H5Tset_ebias(t, 15);
+  return t;
+}
+
+hid_t file_type_of(H5Type t, H5Id& holder) {
+  switch (t) {
+    case H5Type::f32: return H5T_IEEE_F32LE;
+    case H5Type::f64: return H5T_IEEE_F64LE;
+    case H5Type::i64: return H5T_STD_I64LE;
+    case H5Type::i32: return H5T_STD_I32LE;
+    case H5Type::u8: return H5T_STD_U8LE;
+    case H5Type::f16: holder = half_type(); return holder.get();
+    case H5Type::string: holder = string_type(); return holder.get();
+  }
+  return H5I_INVALID_HID;
+}
+
+std::vector<hsize_t> to_hsize(const Shape& s) { return std::vector<hsize_t>(s.begin(), s.end()); }
+
+int64_t numel(const Shape& s) {
+  int64_t n = 1;
+  for (auto d : s) n *= d;
+  return n;
+}
+
+std::string parent_of(const std::string& name) {
+  auto p = name.rfind('/');
+  if (p == std::string::npos || p == 0) return "/";
+  return name.substr(0, p);
+}
+
+}  // namespace
+
+std::string shape_str(const Shape& s) {
+  std::string r = "(";
+  for (size_t i = 0; i < s.size(); ++i) r += (i ? ", " : "") + std::to_string(s[i]);
+  if (s.size() == 1) r += ",";
+  return r + ")";
+}
+
+H5Id& H5Id::operator=(H5Id&& o) noexcept {
+  if (this != &o) {
+    this->~H5Id();
+    id_ = o.id_;
+    o.id_ = H5I_INVALID_HID;
+  }
+  return *this;
+}
+
+H5Id::~H5Id() {
+  if (id_ < 0) return;
+  switch (H5Iget_type(id_)) {
+    case H5I_FILE: H5Fclose(id_); break;
+    case H5I_GROUP: H5Gclose(id_); break;
+    case H5I_DATASET: H5Dclose(id_); break;
+    case H5I_DATASPACE: H5Sclose(id_); break;
+    case H5I_DATATYPE: H5Tclose(id_); break;
+    case H5I_ATTR: H5Aclose(id_); break;
+    case H5I_GENPROP_LST: H5Pclose(id_); break;
+    default: break;
+  }
+  id_ = H5I_INVALID_HID;
+}
+
+H5File H5File::create(const std::string& path) {
+  H5File f;
+  f.path_ = path;
+  f.tmp_path_ = path + ".tmp." + std::to_string(getpid());
+  f.file_ = H5Id(H5Fcreate(f.tmp_path_.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT));
+  if (f.file_.get() < 0) throw InputError(path + ": cannot create HDF5 file");
+  f.writable_ = true;
+  return f;
+}
+
+H5File H5File::open_read(const std::string& path) {
+  H5File f;
+  f.path_ = path;
+  if (!std::filesystem::exists(path)) throw InputError(path + ": no such file");
+  if (H5Fis_hdf5(path.c_str()) <= 0) throw InputError(path + ": not an HDF5 file");
+  f.file_ = H5Id(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT));
+  if (f.file_.get() < 0) throw InputError(path + ": cannot open HDF5 file");
+  return f;
+}
+
+H5File::H5File(H5File&& o) noexcept
+    : path_(std::move(o.path_)), tmp_path_(std::move(o.tmp_path_)), file_(std::move(o.file_)),
+      writable_(o.writable_) {
+  o.tmp_path_.clear();
+}
+
+H5File& H5File::operator=(H5File&& o) noexcept {
+  if (this != &o) {
+    this->~H5File();
+    new (this) H5File(std::move(o));
+  }
+  return *this;
+}
+
+H5File::~H5File() {
+  file_ = H5Id();
+  if (!tmp_path_.empty()) std::remove(tmp_path_.c_str());  // never committed: leave nothing
+}
+
+void H5File::commit() {
+  if (!writable_) throw UsageError(path_ + ": commit on a file opened for reading");
+  if (file_.get() >= 0) check_status(H5Fflush(file_, H5F_SCOPE_GLOBAL), path_ + ": flush failed");
+  file_ = H5Id();
+  if (std::rename(tmp_path_.c_str(), path_.c_str()) != 0)
+    throw InputError(path_ + ": cannot rename the temporary file into place");
+  tmp_path_.clear();
+}
+
+hid_t H5File::ensure_parent_groups(const std::string& name) {
+  std::string parent = parent_of(name);
+  if (parent == "/") return file_;
+  size_t pos = 0;
+  while (pos != std::string::npos) {
+    pos = parent.find('/', pos + 1);
+    std::string g = parent.substr(0, pos);
+    if (g.empty() || g == "/") continue;
+    if (H5Lexists(file_, g.c_str(), H5P_DEFAULT) <= 0) {
+      H5Id gid(H5Gcreate2(file_, g.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
+      check(gid, path_ + ": cannot create group " + g);
+    }
+  }
+  return file_;
+}
+
+bool H5File::exists(const std::string& name) const {
+  // H5Lexists needs every intermediate link to exist: walk the path.
+  std::string acc;
+  size_t start = name[0] == '/' ? 1 : 0;
+  while (start <= name.size()) {
+    size_t next = name.find('/', start);
+    acc += "/" + name.substr(start, next == std::string::npos ? std::string::npos : next - start);
+    if (H5Lexists(file_, acc.c_str(), H5P_DEFAULT) <= 0) return false;
+    if (next == std::string::npos) break;
+    start = next + 1;
+  }
+  return true;
+}
+
+Shape H5File::shape(const std::string& name) const {
+  if (!exists(name)) throw InputError(path_ + ": missing dataset '" + name + "'");
+  H5Id ds(check(H5Dopen2(file_, name.c_str(), H5P_DEFAULT), path_ + ": cannot open " + name));
+  H5Id sp(H5Dget_space(ds));
+  int nd = H5Sget_simple_extent_ndims(sp);
+  std::vector<hsize_t> d(nd > 0 ? nd : 0);
+  if (nd > 0) H5Sget_simple_extent_dims(sp, d.data(), nullptr);
+  return Shape(d.begin(), d.end());
+}
+
+std::vector<std::string> H5File::list(const std::string& group) const {
+  std::vector<std::string> names;
+  H5Id g(check(H5Gopen2(file_, group.c_str(), H5P_DEFAULT), path_ + ": no group " + group));
+  H5G_info_t info;
+  H5Gget_info(g, &info);
+  for (hsize_t i = 0; i < info.nlinks; ++i) {
+    ssize_t n = H5Lget_name_by_idx(g, ".", H5_INDEX_NAME, H5_ITER_INC, i, nullptr, 0, H5P_DEFAULT);
+    std::string s(size_t(n), '\0');
+    H5Lget_name_by_idx(g, ".", H5_INDEX_NAME, H5_ITER_INC, i, s.data(), size_t(n) + 1, H5P_DEFAULT);
+    names.push_back(s);
+  }
+  return names;
+}
+
+namespace {
+void write_dataset(H5File& f, const std::string& name, hid_t filetype, hid_t memtype,
+                   const void* data, const Shape& shape) {
+  hid_t loc = f.ensure_parent_groups(name);
+  auto dims = to_hsize(shape);
+  H5Id sp(H5Screate_simple(int(dims.size()), dims.data(), nullptr));
+  H5Id ds(H5Dcreate2(loc, name.c_str(), filetype, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
+  check(ds, f.path() + ": cannot create dataset " + name);
+  if (numel(shape) == 0) return;
+  check_status(H5Dwrite(ds, memtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, data),
+               f.path() + ": cannot write dataset " + name);
+}
+}  // namespace
+
+void H5File::write(const std::string& name, const float* data, const Shape& shape) {
+  write_dataset(*this, name, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, data, shape);
+}
+void H5File::write(const std::string& name, const double* data, const Shape& shape) {
+  write_dataset(*this, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, data, shape);
+}
+void H5File::write(const std::string& name, const int64_t* data, const Shape& shape) {
+  write_dataset(*this, name, H5T_STD_I64LE, H5T_NATIVE_INT64, data, shape);
+}
+void H5File::write(const std::string& name, const uint8_t* data, const Shape& shape) {
+  write_dataset(*this, name, H5T_STD_U8LE, H5T_NATIVE_UINT8, data, shape);
+}
+void H5File::write_strings(const std::string& name, const std::vector<std::string>& values) {
+  std::vector<const char*> ptrs;
+  for (auto& v : values) ptrs.push_back(v.c_str());
+  H5Id t = string_type();
+  write_dataset(*this, name, t, t, ptrs.data(), {int64_t(values.size())});
+}
+
+void H5File::read_raw(const std::string& name, hid_t memtype, void* out, const Shape& expect,
+                      Shape* got) const {
+  H5Id ds(check(H5Dopen2(file_, name.c_str(), H5P_DEFAULT), path_ + ": cannot open " + name));
+  check_status(H5Dread(ds, memtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, out),
+               path_ + ": cannot read dataset '" + name + "'");
+  (void)expect;
+  (void)got;
+}
+
+#define MAMBADNA_READ_TYPED(T, MEMTYPE)                                                      \
+  {                                                                                          \
+    if (!exists(name)) throw InputError(path_ + ": missing dataset '" + name + "'");         \
+    Shape s = shape(name);                                                                   \
+    if (!expect.empty() && s != expect)                                                      \
+      throw InputError(path_ + ": dataset '" + name + "' has shape " + shape_str(s) +       \
+                       ", expected " + shape_str(expect));                                   \
+    std::vector<T> v(size_t(numel(s)));                                                      \
+    if (!v.empty()) read_raw(name, MEMTYPE, v.data(), expect, nullptr);                      \
+    return v;                                                                                \
+  }
+
+std::vector<float> H5File::read_f32(const std::string& name, const Shape& expect) const
+    MAMBADNA_READ_TYPED(float, H5T_NATIVE_FLOAT)
+std::vector<double> H5File::read_f64(const std::string& name, const Shape& expect) const
+    MAMBADNA_READ_TYPED(double, H5T_NATIVE_DOUBLE)
+std::vector<int64_t> H5File::read_i64(const std::string& name, const Shape& expect) const
+    MAMBADNA_READ_TYPED(int64_t, H5T_NATIVE_INT64)
+#undef MAMBADNA_READ_TYPED
+
+std::vector<std::string> H5File::read_strings(const std::string& name) const {
+  Shape s = shape(name);
+  std::vector<char*> ptrs(size_t(numel(s)), nullptr);
+  H5Id t = string_type();
+  if (!ptrs.empty()) read_raw(name, t, ptrs.data(), {}, nullptr);
+  std::vector<std::string> out;
+  for (char* p : ptrs) {
+    out.emplace_back(p ? p : "");
+    H5free_memory(p);
+  }
+  return out;
+}
+
+namespace {
+H5Id open_object(hid_t file, const std::string& obj, const std::string& path) {
+  return H5Id(check(H5Oopen(file, obj.c_str(), H5P_DEFAULT), path + ": no object " + obj));
+}
+void put_attr(hid_t file, const std::string& obj, const std::string& key, hid_t type,
+              const void* value, const std::string& path) {
+  H5Id o = open_object(file, obj, path);
+  if (H5Aexists(o, key.c_str()) > 0) H5Adelete(o, key.c_str());
+  H5Id sp(H5Screate(H5S_SCALAR));
+  H5Id a(H5Acreate2(o, key.c_str(), type, sp, H5P_DEFAULT, H5P_DEFAULT));
+  check(a, path + ": cannot create attribute " + key);
+  check_status(H5Awrite(a, type, value), path + ": cannot write attribute " + key);
+}
+}  // namespace
+
+void H5File::set_attr(const std::string& obj, const std::string& key, int64_t v) {
+  put_attr(file_, obj, key, H5T_NATIVE_INT64, &v, path_);
+}
+void H5File::set_attr(const std::string& obj, const std::string& key, double v) {
+  put_attr(file_, obj, key, H5T_NATIVE_DOUBLE, &v, path_);
+}
+void H5File::set_attr(const std::string& obj, const std::string& key, const std::string& v) {
+  H5Id t = string_type();
+  const char* p = v.c_str();
+  put_attr(file_, obj, key, t, &p, path_);
+}
+
+bool H5File::has_attr(const std::string& obj, const std::string& key) const {
+  H5Id o = open_object(file_, obj, path_);
+  return H5Aexists(o, key.c_str()) > 0;
+}
+
+namespace {
+H5Id open_attr(hid_t file, const std::string& obj, const std::string& key, const std::string& path) {
+  H5Id o = open_object(file, obj, path);
+  if (H5Aexists(o, key.c_str()) <= 0)
+    throw InputError(path + ": missing attribute '" + key + "' on " + obj);
+  return H5Id(H5Aopen(o, key.c_str(), H5P_DEFAULT));
+}
+}  // namespace
+
+int64_t H5File::attr_i64(const std::string& obj, const std::string& key) const {
+  H5Id a = open_attr(file_, obj, key, path_);
+  H5Id t(H5Aget_type(a));
+  if (H5Tget_class(t) != H5T_INTEGER && H5Tget_class(t) != H5T_FLOAT)
+    throw InputError(path_ + ": attribute '" + key + "' is not a number");
+  int64_t v = 0;
+  if (H5Tget_class(t) == H5T_FLOAT) {
+    double d = 0;
+    check_status(H5Aread(a, H5T_NATIVE_DOUBLE, &d), path_ + ": cannot read attribute " + key);
+    v = int64_t(d);
+  } else {
+    check_status(H5Aread(a, H5T_NATIVE_INT64, &v), path_ + ": cannot read attribute " + key);
+  }
+  return v;
+}
+
+double H5File::attr_f64(const std::string& obj, const std::string& key) const {
+  H5Id a = open_attr(file_, obj, key, path_);
+  H5Id t(H5Aget_type(a));
+  if (H5Tget_class(t) != H5T_INTEGER && H5Tget_class(t) != H5T_FLOAT)
+    throw InputError(path_ + ": attribute '" + key + "' is not a number");
+  double v = 0;
+  check_status(H5Aread(a, H5T_NATIVE_DOUBLE, &v), path_ + ": cannot read attribute " + key);
+  return v;
+}
+
+std::string H5File::attr_str(const std::string& obj, const std::string& key) const {
+  H5Id a = open_attr(file_, obj, key, path_);
+  H5Id ft(H5Aget_type(a));
+  if (H5Tget_class(ft) != H5T_STRING)
+    throw InputError(path_ + ": attribute '" + key + "' is not a string");
+  if (H5Tis_variable_str(ft) > 0) {
+    H5Id t = string_type();
+    char* p = nullptr;
+    check_status(H5Aread(a, t, &p), path_ + ": cannot read attribute " + key);
+    std::string s = p ? p : "";
+    H5free_memory(p);
+    return s;
+  }
+  size_t n = H5Tget_size(ft);
+  std::string s(n, '\0');
+  H5Id t(H5Tcopy(H5T_C_S1));
+  H5Tset_size(t, n);
+  check_status(H5Aread(a, t, s.data()), path_ + ": cannot read attribute " + key);
+  while (!s.empty() && s.back() == '\0') s.pop_back();
+  return s;
+}
+
+void H5File::set_provenance(const std::string& format, const std::string& command_line,
+                            const std::vector<std::string>& inputs) {
+  set_attr("/", "format", format);
+  set_attr("/", "mambadna_version", std::string(MAMBADNA_VERSION));
+  set_attr("/", "command_line", command_line);
+  std::string joined;
+  for (auto& i : inputs) joined += (joined.empty() ? "" : "\n") + i;
+  set_attr("/", "inputs", joined);
+}
+
+// ---- H5Appender -------------------------------------------------------------------------------
+
+H5Appender::H5Appender(H5File& file, const std::string& name, H5Type type, Shape row_shape,
+                       int64_t chunk_rows, int deflate)
+    : name_(name), type_(type), row_shape_(std::move(row_shape)) {
+  for (auto d : row_shape_) row_elems_ *= d;
+  hid_t loc = file.ensure_parent_groups(name);
+  std::vector<hsize_t> dims{0}, maxdims{H5S_UNLIMITED}, chunk{hsize_t(std::max<int64_t>(1, chunk_rows))};
+  for (auto d : row_shape_) {
+    dims.push_back(hsize_t(d));
+    maxdims.push_back(hsize_t(d));
+    chunk.push_back(hsize_t(std::max<int64_t>(1, d)));
+  }
+  // Keep a chunk near 1 MiB at most for wide rows.
+  while (chunk[0] > 1 && int64_t(chunk[0]) * row_elems_ * 4 > (1 << 20)) chunk[0] /= 2;
+  H5Id sp(H5Screate_simple(int(dims.size()), dims.data(), maxdims.data()));
+  H5Id plist(H5Pcreate(H5P_DATASET_CREATE));
+  H5Pset_chunk(plist, int(chunk.size()), chunk.data());
+  if (deflate > 0 && type != H5Type::string) {
+    H5Pset_shuffle(plist);
+    H5Pset_deflate(plist, unsigned(deflate));
+  }
+  H5Id holder;
+  hid_t ft = file_type_of(type, holder);
+  ds_ = H5Id(H5Dcreate2(loc, name.c_str(), ft, sp, H5P_DEFAULT, plist, H5P_DEFAULT));
+  check(ds_, file.path() + ": cannot create dataset " + name);
+}
+
+void H5Appender::append_raw(const void* data, hid_t memtype, int64_t nrows) {
+  if (nrows <= 0) return;
+  std::vector<hsize_t> newdims{hsize_t(rows_ + nrows)}, start{hsize_t(rows_)}, count{hsize_t(nrows)};
+  for (auto d : row_shape_) {
+    newdims.push_back(hsize_t(d));
+    start.push_back(0);
+    count.push_back(hsize_t(d));
+  }
+  check_status(H5Dset_extent(ds_, newdims.data()), "cannot extend dataset " + name_);
+  H5Id fsp(H5Dget_space(ds_));
+  H5Sselect_hyperslab(fsp, H5S_SELECT_SET, start.data(), nullptr, count.data(), nullptr);
+  H5Id msp(H5Screate_simple(int(count.size()), count.data(), nullptr));
+  check_status(H5Dwrite(ds_, memtype, msp, fsp, H5P_DEFAULT, data), "cannot write dataset " + name_);
+  rows_ += nrows;
+}
+
+void H5Appender::append(const float* rows, int64_t n) {
+  if (type_ != H5Type::f32 && type_ != H5Type::f16 && type_ != H5Type::f64)
+    throw UsageError(name_ + ": appending floats to a non-float dataset");
+  append_raw(rows, H5T_NATIVE_FLOAT, n);
+}
+void H5Appender::append(const double* rows, int64_t n) { append_raw(rows, H5T_NATIVE_DOUBLE, n); }
+void H5Appender::append(const int64_t* rows, int64_t n) { append_raw(rows, H5T_NATIVE_INT64, n); }
+void H5Appender::append(const int32_t* rows, int64_t n) { append_raw(rows, H5T_NATIVE_INT32, n); }
+void H5Appender::append(const uint8_t* rows, int64_t n) { append_raw(rows, H5T_NATIVE_UINT8, n); }
+void H5Appender::append(const std::string& value) {
+  if (type_ != H5Type::string) throw UsageError(name_ + ": appending a string to a numeric dataset");
+  H5Id t = string_type();
+  const char* p = value.c_str();
+  append_raw(&p, t, 1);
+}
+
+}  // namespace mambadna::io

@@ -1,0 +1,118 @@
+// A thin, throwing layer over the HDF5 C API: files that appear only when complete, typed
+// datasets and attributes, and extendible datasets written chunk by chunk.
+//
+// Writers create "<path>.tmp.<pid>" and rename it to <path> in commit(); a writer destroyed
+// without commit() (an error, a kill) removes its temporary file, so a file at <path> is
+// always complete.
+#pragma once
+#include <hdf5.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace mambadna::io {
+
+using Shape = std::vector<int64_t>;
+std::string shape_str(const Shape& s);  // "(256, 64)"
+
+// Owns one HDF5 identifier and closes it with the right H5*close.
+class H5Id {
+ public:
+  H5Id() = default;
+  explicit H5Id(hid_t id) : id_(id) {}
+  H5Id(const H5Id&) = delete;
+  H5Id& operator=(const H5Id&) = delete;
+  H5Id(H5Id&& o) noexcept : id_(o.id_) { o.id_ = H5I_INVALID_HID; }
+  H5Id& operator=(H5Id&& o) noexcept;
+  ~H5Id();
+  hid_t get() const { return id_; }
+  operator hid_t() const { return id_; }
+
+ private:
+  hid_t id_ = H5I_INVALID_HID;
+};
+
+enum class H5Type { f32, f64, f16, i64, i32, u8, string };
+
+class H5File {
+ public:
+  static H5File create(const std::string& path);  // write to a temporary; commit() publishes
+  static H5File open_read(const std::string& path);
+  H5File(H5File&&) noexcept;
+  H5File& operator=(H5File&&) noexcept;
+  ~H5File();
+
+  const std::string& path() const { return path_; }
+  hid_t id() const { return file_.get(); }
+  void commit();  // close and rename the temporary file to path()
+
+  // ---- datasets (names may contain '/': groups are created as needed)
+  bool exists(const std::string& name) const;
+  Shape shape(const std::string& name) const;
+  std::vector<std::string> list(const std::string& group = "/") const;  // member names
+  void write(const std::string& name, const float* data, const Shape& shape);
+  void write(const std::string& name, const double* data, const Shape& shape);
+  void write(const std::string& name, const int64_t* data, const Shape& shape);
+  void write(const std::string& name, const uint8_t* data, const Shape& shape);
+  void write_strings(const std::string& name, const std::vector<std::string>& values);
+  // Reads a whole dataset converting to the requested element type; the stored shape must
+  // equal `expect` (when not empty) or an error names the dataset and both shapes.
+  std::vector<float> read_f32(const std::string& name, const Shape& expect = {}) const;
+  std::vector<double> read_f64(const std::string& name, const Shape& expect = {}) const;
+  std::vector<int64_t> read_i64(const std::string& name, const Shape& expect = {}) const;
+  std::vector<std::string> read_strings(const std::string& name) const;
+
+  // ---- attributes of an object ("/" = the file)
+  void set_attr(const std::string& obj, const std::string& key, int64_t v);
+  void set_attr(const std::string& obj, const std::string& key, double v);
+  void set_attr(const std::string& obj, const std::string& key, const std::string& v);
+  bool has_attr(const std::string& obj, const std::string& key) const;
+  int64_t attr_i64(const std::string& obj, const std::string& key) const;
+  double attr_f64(const std::string& obj, const std::string& key) const;
+  std::string attr_str(const std::string& obj, const std::string& key) const;
+
+  // Standard provenance attributes on "/": format, tool version, command line, inputs.
+  void set_provenance(const std::string& format, const std::string& command_line,
+                      const std::vector<std::string>& inputs);
+
+  hid_t ensure_parent_groups(const std::string& name);  // returns the file id
+
+ private:
+  H5File() = default;
+  void read_raw(const std::string& name, hid_t memtype, void* out, const Shape& expect,
+                Shape* got) const;
+  std::string path_, tmp_path_;
+  H5Id file_;
+  bool writable_ = false;
+};
+
+// An extendible dataset of rows (rows, cols...) grown with append(): chunked and deflated.
+// Element type f32, f16 (converted from float on write), f64, i64, i32 or u8; strings as a
+// 1-d dataset of variable-length strings.
+class H5Appender {
+ public:
+  H5Appender(H5File& file, const std::string& name, H5Type type, Shape row_shape,
+             int64_t chunk_rows = 4096, int deflate = 4);
+  H5Appender(H5Appender&&) noexcept = default;
+  H5Appender& operator=(H5Appender&&) noexcept = default;
+  void append(const float* rows, int64_t nrows);  // for f32/f16 datasets
+  void append(const double* rows, int64_t nrows);
+  void append(const int64_t* rows, int64_t nrows);
+  void append(const int32_t* rows, int64_t nrows);
+  void append(const uint8_t* rows, int64_t nrows);
+  void append(const std::string& value);  // for string datasets, one row
+  int64_t rows() const { return rows_; }
+  hid_t id() const { return ds_.get(); }
+
+ private:
+  void append_raw(const void* data, hid_t memtype, int64_t nrows);
+  std::string name_;
+  H5Type type_;
+  Shape row_shape_;
+  int64_t row_elems_ = 1;
+  int64_t rows_ = 0;
+  H5Id ds_;
+};
+
+}  // namespace mambadna::io

@@ -1,0 +1,290 @@
+// Regions of indexed FASTA/FASTQ (faidx), and SAM/BAM/CRAM reads (whole file or through the index).
+#include <htslib/faidx.h>
+#include <htslib/sam.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <new>
+#include <vector>
+
+#include "io/error.h"
+#include "io/reader_source.h"
+
+namespace mambadna::io {
+
+namespace {
+
+// faidx fetches at most this many bases at a time, so memory stays bounded for any region.
+constexpr int64_t kFetchWindow = int64_t(1) << 20;
+
+struct FreeDeleter {
+  void operator()(void* p) const { std::free(p); }
+};
+struct FaiDeleter {
+  void operator()(faidx_t* p) const { fai_destroy(p); }
+};
+struct HdrDeleter {
+  void operator()(sam_hdr_t* p) const { sam_hdr_destroy(p); }
+};
+struct BamDeleter {
+  void operator()(bam1_t* p) const { bam_destroy1(p); }
+};
+struct IdxDeleter {
+  void operator()(hts_idx_t* p) const { hts_idx_destroy(p); }
+};
+struct ItrDeleter {
+  void operator()(hts_itr_t* p) const { hts_itr_destroy(p); }
+};
+
+class FaidxRegions final : public SequenceReader::Source {
+ public:
+  FaidxRegions(const std::string& path, Format format, const std::string& description,
+               const ReaderOptions& options)
+      : tok_(options.tok), regions_(options.regions) {
+    this->path = path;
+    this->format = format;
+    this->description = description;
+    // The index must exist: without FAI_CREATE htslib does not build one behind the user's back.
+    if (::access((path + ".fai").c_str(), F_OK) != 0)
+      throw InputError(path + ": regions need a faidx index (" + path + ".fai not found): run 'samtools " +
+                       (format == Format::fastq ? "fqidx" : "faidx") + " " + path + "'");
+    fai_.reset(fai_load3_format(path.c_str(), nullptr, nullptr, 0,
+                                format == Format::fastq ? FAI_FASTQ : FAI_FASTA));
+    if (!fai_)
+      throw InputError(path + ": cannot load its faidx index (a bgzip file also needs its .gzi): "
+                              "run 'samtools faidx " + path + "' to rebuild it");
+    total = 0;
+    for (Region& r : regions_) {
+      if (!faidx_has_seq(fai_.get(), r.contig.c_str()))
+        throw InputError(path + ": region '" + format_region(r) + "': unknown contig '" +
+                         r.contig + "'");
+      int64_t len = faidx_seq_len(fai_.get(), r.contig.c_str());
+      if (len < 0) throw InputError(path + ": cannot get the length of contig '" + r.contig + "'");
+      r.end = std::min(r.end, len);  // clip to the contig, like samtools faidx
+      r.begin = std::min(r.begin, r.end);
+      total += r.end - r.begin;
+    }
+  }
+
+  bool next(Chunk& out, size_t L) override {
+    if (!in_region_) {
+      if (size_t(records) == regions_.size()) return false;
+      const Region& r = regions_[size_t(records)];
+      ++records;
+      in_region_ = true;
+      pos_ = fetched_to_ = r.begin;
+      wp_ = we_ = nullptr;
+      out.begin_of_record = true;
+    } else {
+      out.begin_of_record = false;
+    }
+    const Region& r = regions_[size_t(records - 1)];
+    out.record = r.contig;
+    out.record_index = records - 1;
+    out.tokens.resize(L);
+    size_t n = 0;
+    int64_t first = pos_;
+    bool ended = false;
+    for (;;) {
+      if (wp_ == we_) {
+        if (fetched_to_ == r.end) {
+          ended = true;
+          break;
+        }
+        fetch(r);
+      }
+      auto stop = tok_.tokenize(wp_, we_, out.tokens.data(), n, L, pos_, first);
+      if (stop == Tokenizer::Stop::full) break;
+      if (stop == Tokenizer::Stop::invalid) throw_invalid_byte(path, r.contig, pos_, *wp_);
+    }
+    out.tokens.resize(n);
+    out.offset = n > 0 ? first : pos_;
+    out.end_of_record = ended;
+    if (ended) in_region_ = false;
+    return true;
+  }
+
+  int64_t record_length() const override {
+    return records > 0 ? regions_[size_t(records - 1)].length() : -1;
+  }
+
+ private:
+  void fetch(const Region& r) {
+    int64_t to = std::min(r.end, fetched_to_ + kFetchWindow);
+    hts_pos_t len = 0;
+    window_.reset(faidx_fetch_seq64(fai_.get(), r.contig.c_str(), fetched_to_, to - 1, &len));
+    if (!window_ || len != to - fetched_to_)
+      throw InputError(where(path, r.contig, fetched_to_) + ": cannot fetch " +
+                       format_region(Region{r.contig, fetched_to_, to, {}}) +
+                       " (is the faidx index out of date?)");
+    wp_ = reinterpret_cast<const uint8_t*>(window_.get());
+    we_ = wp_ + len;
+    pos_ = fetched_to_;
+    fetched_to_ = to;
+  }
+
+  Tokenizer tok_;
+  std::vector<Region> regions_;  // clipped to their contigs
+  std::unique_ptr<faidx_t, FaiDeleter> fai_;
+  bool in_region_ = false;
+  int64_t pos_ = 0;         // contig position of *wp_
+  int64_t fetched_to_ = 0;  // end of the fetched part of the region
+  std::unique_ptr<char, FreeDeleter> window_;
+  const uint8_t* wp_ = nullptr;
+  const uint8_t* we_ = nullptr;
+};
+
+class AlignmentSource final : public SequenceReader::Source {
+ public:
+  AlignmentSource(HtsFilePtr fp, const std::string& path, Format format,
+                  const std::string& description, const ReaderOptions& options)
+      : fp_(std::move(fp)), tok_(options.tok), mask_(options.filter.flag_mask()),
+        has_reference_(!options.reference.empty()) {
+    this->path = path;
+    this->format = format;
+    this->description = description;
+    if (has_reference_) {
+      if (::access(options.reference.c_str(), R_OK) != 0)
+        throw InputError(options.reference + ": cannot open the reference: " + std::strerror(errno));
+      if (hts_set_opt(fp_.get(), CRAM_OPT_REFERENCE, options.reference.c_str()) < 0)
+        throw InputError(path + ": cannot use the reference " + options.reference);
+    }
+    if (options.threads > 0 && (fp_->is_bgzf || fp_->is_cram) &&
+        hts_set_threads(fp_.get(), options.threads) < 0)
+      throw InputError(path + ": cannot start " + std::to_string(options.threads) +
+                       " decompression threads");
+    hdr_.reset(sam_hdr_read(fp_.get()));
+    if (!hdr_) throw InputError(path + ": cannot read the " + format_name(format) + " header");
+    b_.reset(bam_init1());
+    if (!b_) throw std::bad_alloc();
+    if (!options.regions.empty()) {
+      idx_.reset(sam_index_load3(fp_.get(), path.c_str(), nullptr, HTS_IDX_SILENT_FAIL));
+      if (!idx_)
+        throw InputError(path + ": regions need an index (.bai, .csi or .crai): run 'samtools index " +
+                         path + "'");
+      for (const Region& r : options.regions) {
+        int tid = sam_hdr_name2tid(hdr_.get(), r.contig.c_str());
+        if (tid < 0)
+          throw InputError(path + ": region '" + format_region(r) + "': unknown contig '" +
+                           r.contig + "'");
+        queries_.push_back({tid, r.begin, r.end == kContigEnd ? HTS_POS_MAX : r.end});
+      }
+    }
+  }
+
+  bool next(Chunk& out, size_t L) override {
+    if (!in_read_) {
+      if (!next_read()) return false;
+      in_read_ = true;
+      out.begin_of_record = true;
+    } else {
+      out.begin_of_record = false;
+    }
+    out.record = name_;
+    out.record_index = records - 1;
+    out.tokens.resize(L);
+    size_t n = 0;
+    int64_t first = pos_;
+    const uint8_t* end = seq_.data() + seq_.size();
+    auto stop = tok_.tokenize(sp_, end, out.tokens.data(), n, L, pos_, first);
+    if (stop == Tokenizer::Stop::invalid) throw_invalid_byte(path, name_, pos_, *sp_);
+    out.tokens.resize(n);
+    out.offset = n > 0 ? first : pos_;
+    out.end_of_record = stop == Tokenizer::Stop::end;
+    if (out.end_of_record) in_read_ = false;
+    return true;
+  }
+
+  int64_t record_length() const override { return records > 0 ? int64_t(seq_.size()) : -1; }
+
+ private:
+  struct Query {
+    int tid;
+    hts_pos_t begin, end;
+  };
+
+  // Reads up to the next read that passes the filter; false at the end.
+  bool next_read() {
+    for (;;) {
+      int rc;
+      if (queries_.empty()) {
+        rc = sam_read1(fp_.get(), hdr_.get(), b_.get());
+      } else {
+        if (!itr_) {
+          if (next_query_ == queries_.size()) return false;
+          const Query& q = queries_[next_query_++];
+          itr_.reset(sam_itr_queryi(idx_.get(), q.tid, q.begin, q.end));
+          if (!itr_) throw InputError(path + ": cannot query the index");
+        }
+        rc = sam_itr_next(fp_.get(), itr_.get(), b_.get());
+        if (rc == -1) {
+          itr_.reset();
+          continue;
+        }
+      }
+      if (rc == -1) return false;
+      if (rc < -1) read_failed();
+      if (b_->core.flag & mask_) continue;
+      break;
+    }
+    ++records;
+    name_ = bam_get_qname(b_.get());
+    const uint8_t* s = bam_get_seq(b_.get());
+    int32_t len = b_->core.l_qseq;
+    seq_.resize(size_t(len));
+    for (int32_t i = 0; i < len; ++i) seq_[size_t(i)] = uint8_t(seq_nt16_str[bam_seqi(s, i)]);
+    sp_ = seq_.data();
+    pos_ = 0;
+    return true;
+  }
+
+  [[noreturn]] void read_failed() const {
+    std::string after = records > 0 ? " after read '" + name_ + "'" : "";
+    if (format == Format::cram && !has_reference_)
+      throw InputError(path + ": cannot decode the CRAM data" + after +
+                       ": its reference sequence is not available; give the reference FASTA "
+                       "with --reference");
+    if (format == Format::cram)
+      throw InputError(path + ": cannot decode the CRAM data" + after +
+                       " (does --reference match the reference the file was written with?)");
+    throw InputError(path + ": cannot read " + format_name(format) + " record" + after +
+                     " (corrupt or truncated file?)");
+  }
+
+  HtsFilePtr fp_;
+  Tokenizer tok_;
+  uint16_t mask_;
+  bool has_reference_;
+  std::unique_ptr<sam_hdr_t, HdrDeleter> hdr_;
+  std::unique_ptr<bam1_t, BamDeleter> b_;
+  std::unique_ptr<hts_idx_t, IdxDeleter> idx_;
+  std::unique_ptr<hts_itr_t, ItrDeleter> itr_;
+  std::vector<Query> queries_;
+  size_t next_query_ = 0;
+  bool in_read_ = false;
+  std::string name_;
+  std::vector<uint8_t> seq_;  // the current read's bases as letters
+  const uint8_t* sp_ = nullptr;
+  int64_t pos_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<SequenceReader::Source> make_faidx_regions(const std::string& path, Format format,
+                                                           const std::string& description,
+                                                           const ReaderOptions& options) {
+  return std::make_unique<FaidxRegions>(path, format, description, options);
+}
+
+std::unique_ptr<SequenceReader::Source> make_alignment_source(HtsFilePtr fp, const std::string& path,
+                                                              Format format,
+                                                              const std::string& description,
+                                                              const ReaderOptions& options) {
+  return std::make_unique<AlignmentSource>(std::move(fp), path, format, description, options);
+}
+
+}  // namespace mambadna::io

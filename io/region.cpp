@@ -1,0 +1,186 @@
+#include "io/region.h"
+
+#include <htslib/hts.h>
+#include <htslib/kseq.h>
+#include <htslib/kstring.h>
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <charconv>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+
+#include "io/error.h"
+
+namespace mambadna::io {
+
+namespace {
+
+// hts_parse_region resolves names through a callback. Without a contig list we accept every name
+// except the whole unbraced text when it has a ':', so that "chr1:100-200" is split at its last ':'
+// (htslib asks for the whole text first, then for the part before the colon).
+struct NameSink {
+  const char* whole;
+  std::string name;
+};
+
+int accept_name(void* data, const char* name) {
+  auto* sink = static_cast<NameSink*>(data);
+  if (std::strcmp(name, sink->whole) == 0 && std::strchr(name, ':') != nullptr) return -1;
+  sink->name = name;
+  return 0;
+}
+
+[[noreturn]] void bad_region(const std::string& text, const std::string& why) {
+  throw UsageError("invalid region '" + text + "': " + why +
+                   " (expected CHR, CHR:BEG or CHR:BEG-END, 1-based inclusive; "
+                   "write {NAME} for a contig name that contains ':')");
+}
+
+// Explains why htslib refused `text`; only called after hts_parse_region failed.
+[[noreturn]] void explain_region_failure(const std::string& text) {
+  const char* s = text.c_str();
+  const char* colon = nullptr;
+  if (s[0] == '{') {
+    const char* close = std::strchr(s, '}');
+    if (!close) bad_region(text, "no closing '}'");
+    if (close[1] != '\0' && close[1] != ':') bad_region(text, "unexpected text after '}'");
+    colon = close[1] == ':' ? close + 1 : nullptr;
+  } else {
+    colon = std::strrchr(s, ':');
+  }
+  if (colon) {
+    char* after = nullptr;
+    long long beg = hts_parse_decimal(colon + 1, &after, HTS_PARSE_THOUSANDS_SEP);
+    if (after != colon + 1 && *after == '-') {
+      char* after_end = nullptr;
+      long long end = hts_parse_decimal(after + 1, &after_end, HTS_PARSE_THOUSANDS_SEP);
+      if (after_end != after + 1 && *after_end == '\0') {
+        if (beg <= 0) bad_region(text, "positions are 1-based, the start must be at least 1");
+        if (beg > end)
+          bad_region(text, "the start (" + std::to_string(beg) + ") is after the end (" +
+                               std::to_string(end) + ")");
+      }
+    }
+  }
+  bad_region(text, "cannot parse the coordinates");
+}
+
+bool is_blank(const std::string& line) {
+  for (char c : line)
+    if (c != ' ' && c != '\t' && c != '\r') return false;
+  return true;
+}
+
+std::vector<std::string> split_columns(const std::string& line) {
+  std::vector<std::string> cols;
+  if (line.find('\t') != std::string::npos) {
+    size_t start = 0;
+    for (;;) {
+      size_t tab = line.find('\t', start);
+      cols.push_back(line.substr(start, tab == std::string::npos ? std::string::npos : tab - start));
+      if (tab == std::string::npos) break;
+      start = tab + 1;
+    }
+  } else {
+    size_t i = 0;
+    while (i < line.size()) {
+      while (i < line.size() && (line[i] == ' ' || line[i] == '\t')) ++i;
+      size_t j = i;
+      while (j < line.size() && line[j] != ' ' && line[j] != '\t') ++j;
+      if (j > i) cols.push_back(line.substr(i, j - i));
+      i = j;
+    }
+  }
+  return cols;
+}
+
+int64_t parse_bed_coordinate(const std::string& path, int64_t line_no, const char* what,
+                             const std::string& text) {
+  auto fail = [&](const std::string& why) -> int64_t {
+    throw InputError(path + ": line " + std::to_string(line_no) + ": " + why);
+  };
+  if (!text.empty() && text[0] == '-') fail(std::string(what) + " '" + text + "' is negative");
+  int64_t v = 0;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (text.empty() || ec != std::errc() || ptr != text.data() + text.size())
+    fail(std::string(what) + " '" + text + "' is not a non-negative integer");
+  return v;
+}
+
+}  // namespace
+
+Region parse_region(const std::string& text) {
+  if (text.empty()) bad_region(text, "empty region");
+  NameSink sink{text.c_str(), {}};
+  int tid = -1;
+  hts_pos_t beg = 0, end = 0;
+  const char* rest = hts_parse_region(text.c_str(), &tid, &beg, &end, accept_name, &sink,
+                                      HTS_PARSE_THOUSANDS_SEP);
+  if (!rest || *rest != '\0') explain_region_failure(text);
+  if (beg < 0) bad_region(text, "positions are 1-based, the start must be at least 1");
+  if (sink.name.empty()) bad_region(text, "empty contig name");
+  Region r;
+  r.contig = sink.name;
+  r.begin = beg;
+  r.end = end >= HTS_POS_MAX ? kContigEnd : int64_t(end);
+  return r;
+}
+
+std::string format_region(const Region& region) {
+  std::string s;
+  if (region.contig.find(':') != std::string::npos) {
+    s.append("{").append(region.contig).append("}");
+  } else {
+    s = region.contig;
+  }
+  if (region.begin == 0 && region.end == kContigEnd) return s;
+  s.append(":").append(std::to_string(region.begin + 1));
+  if (region.end != kContigEnd) s.append("-").append(std::to_string(region.end));
+  return s;
+}
+
+std::vector<Region> read_bed(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0)
+    throw InputError(path + ": cannot open BED file: " + std::strerror(errno));
+  std::unique_ptr<htsFile, decltype(&hts_close)> fp(hts_open(path.c_str(), "r"), hts_close);
+  if (!fp) throw InputError(path + ": cannot open BED file: " + std::strerror(errno));
+  kstring_t line = KS_INITIALIZE;
+  std::vector<Region> regions;
+  int64_t line_no = 0;
+  int rc;
+  try {
+    while ((rc = hts_getline(fp.get(), KS_SEP_LINE, &line)) >= 0) {
+      ++line_no;
+      std::string s(line.s, line.l);
+      if (!s.empty() && s.back() == '\r') s.pop_back();
+      if (is_blank(s) || s[0] == '#' || s.rfind("track", 0) == 0 || s.rfind("browser", 0) == 0)
+        continue;
+      std::vector<std::string> cols = split_columns(s);
+      if (cols.size() < 3)
+        throw InputError(path + ": line " + std::to_string(line_no) +
+                         ": expected at least 3 columns (chrom, start, end), found " +
+                         std::to_string(cols.size()));
+      if (cols[0].empty()) throw InputError(path + ": line " + std::to_string(line_no) + ": empty chrom");
+      Region r;
+      r.contig = cols[0];
+      r.begin = parse_bed_coordinate(path, line_no, "start", cols[1]);
+      r.end = parse_bed_coordinate(path, line_no, "end", cols[2]);
+      if (r.begin > r.end)
+        throw InputError(path + ": line " + std::to_string(line_no) + ": start " +
+                         std::to_string(r.begin) + " is after end " + std::to_string(r.end));
+      if (cols.size() > 3) r.name = cols[3];
+      regions.push_back(std::move(r));
+    }
+  } catch (...) {
+    ks_free(&line);
+    throw;
+  }
+  ks_free(&line);
+  if (rc < -1) throw InputError(path + ": read error after line " + std::to_string(line_no));
+  return regions;
+}
+
+}  // namespace mambadna::io

@@ -1,0 +1,41 @@
+// Genomic regions: the htslib text syntax ("chr1:1,000-2k", 1-based inclusive) and BED files
+// (0-based half-open), both turned into one 0-based half-open Region.
+#pragma once
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <vector>
+
+namespace mambadna::io {
+
+// `Region::end` value meaning "up to the end of the contig".
+inline constexpr int64_t kContigEnd = std::numeric_limits<int64_t>::max();
+
+// [begin, end) on `contig`, 0-based half-open.
+struct Region {
+  std::string contig;
+  int64_t begin = 0;
+  int64_t end = kContigEnd;  // kContigEnd: to the end of the contig
+  std::string name;          // BED column 4 when present, else empty
+
+  int64_t length() const { return end - begin; }  // meaningless when end == kContigEnd
+  friend bool operator==(const Region&, const Region&) = default;
+};
+
+// Parses samtools' region syntax, 1-based inclusive: "chr1", "chr1:100" (100 to the end),
+// "chr1:100-200", "chr1:-200" (1 to 200), "chr1:1,000-2k" (thousands separators and k/M/G
+// suffixes), "{name:with:colons}:1-10" (braces quote a contig name that contains ':').
+// A name with ':' and no braces is split at its last ':'. Throws UsageError for empty text,
+// unparsable coordinates, a zero start or a start after the end.
+Region parse_region(const std::string& text);
+
+// The region as samtools would write it: "chr1:100-200", "{a:b}:1-10", or "chr1" for a whole contig.
+std::string format_region(const Region& region);
+
+// Reads a BED file (plain or gzip/bgzip): columns chrom, start, end (0-based half-open) and an
+// optional name. Skips blank lines and lines starting with '#', "track" or "browser". Columns are
+// tab-separated (whitespace-separated when a line has no tab). Throws InputError naming the file
+// and the 1-based line for fewer than 3 columns, non-numeric or negative coordinates, or start > end.
+std::vector<Region> read_bed(const std::string& path);
+
+}  // namespace mambadna::io

@@ -1,0 +1,101 @@
+// Streams the sequences of a FASTA, FASTQ, SAM, BAM or CRAM file (format detected from the
+// content by htslib; plain, gzip or bgzip) as chunks of at most L byte tokens with provenance.
+//
+// Whole-file FASTA/FASTQ reading runs in constant memory whatever the record or line length:
+// bytes are read in blocks from htslib's stream and parsed by a byte state machine. With regions,
+// FASTA/FASTQ are read through their faidx index in windows of at most 1 Mbp, and SAM/BAM/CRAM
+// through their .bai/.csi/.crai index.
+//
+// Records:
+//   FASTA/FASTQ  one record per '>'/'@' header, named by the first word after it (leading spaces
+//                skipped, as samtools faidx does; a bare '>' names the record "").
+//   SAM/BAM/CRAM one record per read that passes the ReadFilter, named by the read name; the
+//                read's sequence as stored (reverse-complemented reads stay as stored); a read
+//                without a sequence ('*') is a record of length 0.
+//   regions      one record per region (FASTA/FASTQ: named by the contig, clipped to the contig's
+//                length like samtools faidx), or per overlapping read (SAM/BAM/CRAM).
+//
+// Chunks (io::Chunk): every record gives at least one chunk; an empty record gives exactly one
+// chunk with no tokens and both begin_of_record and end_of_record set; other records give chunks
+// of 1..L tokens, the first with begin_of_record, the last with end_of_record. `offset` is the
+// 0-based record (for regions: contig) position of tokens[0]; positions count every sequence
+// character, including ones dropped by InvalidMode::skip, but not line breaks or other whitespace.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "io/chunk.h"
+#include "io/region.h"
+#include "io/tokenizer.h"
+
+namespace mambadna::io {
+
+enum class Format : uint8_t { empty, fasta, fastq, sam, bam, cram };
+
+// "FASTA", "FASTQ", "SAM", "BAM", "CRAM" or "empty".
+const char* format_name(Format format);
+
+// Which SAM/BAM/CRAM reads to skip. The defaults give each read once: all primary reads,
+// unmapped ones included; secondary and supplementary alignments skipped.
+struct ReadFilter {
+  bool skip_unmapped = false;       // BAM_FUNMAP  0x4
+  bool skip_secondary = true;       // BAM_FSECONDARY 0x100
+  bool skip_supplementary = true;   // BAM_FSUPPLEMENTARY 0x800
+  bool skip_duplicate = false;      // BAM_FDUP 0x400
+  bool skip_qcfail = false;         // BAM_FQCFAIL 0x200
+
+  // The FLAG bits whose reads are skipped (samtools view -F).
+  uint16_t flag_mask() const;
+};
+
+struct ReaderOptions {
+  TokenizerOptions tok;
+  ReadFilter filter;
+  std::string reference;        // FASTA reference for decoding CRAM
+  int threads = 0;              // htslib decompression threads for BGZF/BAM/CRAM (0: none)
+  std::vector<Region> regions;  // empty: the whole input, in file order
+};
+
+class SequenceReader {
+ public:
+  // Opens `path` ("-" is stdin) and detects its format. Throws InputError when the file cannot be
+  // opened, is not a sequence format, or (with regions) lacks an index or names an unknown contig;
+  // UsageError for regions on stdin.
+  explicit SequenceReader(const std::string& path, ReaderOptions options = {});
+  ~SequenceReader();
+  SequenceReader(SequenceReader&&) noexcept;
+  SequenceReader& operator=(SequenceReader&&) noexcept;
+  SequenceReader(const SequenceReader&) = delete;
+  SequenceReader& operator=(const SequenceReader&) = delete;
+
+  // Fills `out` with the next chunk of at most L (>= 1) tokens and returns true, or returns false
+  // at the end of the input. Throws InputError for malformed input or invalid characters (under
+  // InvalidMode::error), naming the file, record and 1-based position.
+  bool next(Chunk& out, size_t L);
+
+  Format format() const;
+  // htslib's description of the file, e.g. "FASTA BGZF-compressed sequence data".
+  const std::string& format_description() const;
+  const std::string& path() const;
+
+  // Length of the current record (the one of the last chunk) when known before reading it all:
+  // regions (clipped) and SAM/BAM/CRAM reads; -1 for streamed FASTA/FASTQ.
+  int64_t record_length() const;
+
+  // Total bases the reader will visit when known beforehand: the sum of the clipped region
+  // lengths, or the sum of the contig lengths in the FASTA's .fai when one exists; else -1.
+  int64_t total_length() const;
+
+  // Records (or regions) started so far.
+  int64_t records() const;
+
+  class Source;  // one per way of reading (stream, faidx regions, SAM/BAM/CRAM)
+
+ private:
+  std::unique_ptr<Source> source_;
+};
+
+}  // namespace mambadna::io

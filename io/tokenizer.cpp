@@ -1,0 +1,58 @@
+#include "io/tokenizer.h"
+
+#include <cctype>
+#include <cstdio>
+#include <cstring>
+
+#include "io/error.h"
+
+namespace mambadna::io {
+
+namespace {
+constexpr const char kIupac[] = "ACGTUNRYKMSWBDHV";
+}
+
+CaseMode parse_case_mode(const std::string& text) {
+  if (text == "upper") return CaseMode::upper;
+  if (text == "keep") return CaseMode::keep;
+  throw UsageError("invalid case mode '" + text + "' (expected 'upper' or 'keep')");
+}
+
+InvalidMode parse_invalid_mode(const std::string& text) {
+  if (text == "error") return InvalidMode::error;
+  if (text == "skip") return InvalidMode::skip;
+  if (text == "N" || text == "n") return InvalidMode::to_n;
+  throw UsageError("invalid mode for invalid characters '" + text +
+                   "' (expected 'error', 'skip' or 'N')");
+}
+
+bool is_iupac_base(uint8_t byte) {
+  int up = std::toupper(byte);
+  return byte != 0 && std::strchr(kIupac, up) != nullptr;
+}
+
+Tokenizer::Tokenizer(const TokenizerOptions& options) : options_(options) {
+  uint8_t invalid = options.invalid == InvalidMode::error  ? kInvalid
+                    : options.invalid == InvalidMode::skip ? kDrop
+                                                           : uint8_t('N');
+  for (int b = 0; b < 256; ++b) {
+    uint8_t byte = uint8_t(b);
+    if (byte == ' ' || byte == '\t' || byte == '\r' || byte == '\n' || byte == '\v' || byte == '\f')
+      table_[b] = kIgnore;
+    else if (is_iupac_base(byte))
+      table_[b] = options.case_mode == CaseMode::upper ? uint8_t(std::toupper(byte)) : byte;
+    else
+      table_[b] = invalid;
+  }
+}
+
+std::string describe_byte(uint8_t byte) {
+  char buf[32];
+  if (std::isprint(byte))
+    std::snprintf(buf, sizeof buf, "'%c' (0x%02X)", byte, unsigned(byte));
+  else
+    std::snprintf(buf, sizeof buf, "byte 0x%02X", unsigned(byte));
+  return buf;
+}
+
+}  // namespace mambadna::io

@@ -1,0 +1,188 @@
+// CPU depthwise causal conv1d: tasks over (stream b, block of EC channels), SIMD across channels
+// (contiguous in memory), time in order inside a task. The window and the weights of a block are
+// transposed into local (K, EC) tiles first, so that every tap reads EC contiguous floats.
+#include "kernels/causal_conv1d.h"
+
+#include <algorithm>
+#include <vector>
+
+#include <tbb/parallel_for.h>
+
+#include "kernels/cpu/simd.h"
+
+namespace mambadna::kernels::cpu {
+
+namespace {
+
+using simd::vf;
+using simd::W;
+constexpr int64_t EC = 2 * W;  // channels per task
+
+struct Block {
+  int64_t b, e0, ne;  // stream, first channel, channels in this block (<= EC)
+};
+
+template <typename F>
+void for_blocks(const CausalConv1dParams& p, F&& f) {
+  const int64_t nblk = (p.E + EC - 1) / EC;
+  tbb::parallel_for(int64_t(0), p.B * nblk, [&](int64_t i) {
+    const int64_t b = i / nblk, e0 = (i % nblk) * EC;
+    f(Block{b, e0, std::min(EC, p.E - e0)});
+  });
+}
+
+// A (B, E, K−1) window of one block, transposed to a local (K−1, EC) tile (zeros for nullptr).
+void load_window(std::vector<float>& tile, const float* window, const Block& bk,
+                 const CausalConv1dParams& p) {
+  const int64_t K = p.K;
+  tile.assign((K - 1) * EC, 0.0f);
+  if (window)
+    for (int64_t c = 0; c < bk.ne; ++c)
+      for (int64_t i = 0; i < K - 1; ++i)
+        tile[i * EC + c] = window[(bk.b * p.E + bk.e0 + c) * (K - 1) + i];
+}
+
+// Local tiles of one block: wt (K, EC) = wᵀ, win (K−1, EC) = the window.
+void load_tiles(std::vector<float>& wt, std::vector<float>& win, const float* w,
+                const float* window_in, const Block& bk, const CausalConv1dParams& p) {
+  wt.assign(p.K * EC, 0.0f);
+  for (int64_t c = 0; c < bk.ne; ++c)
+    for (int64_t k = 0; k < p.K; ++k) wt[k * EC + c] = w[(bk.e0 + c) * p.K + k];
+  load_window(win, window_in, bk, p);
+}
+
+// Pointer to EC values of input position j of the block (x row, or the window tile for j < 0).
+inline const float* input_row(const float* x, const std::vector<float>& win, const Block& bk,
+                              int64_t j, const CausalConv1dParams& p) {
+  return j >= 0 ? x + (bk.b * p.L + j) * p.ld_x + bk.e0 : win.data() + (p.K - 1 + j) * EC;
+}
+
+// pre-activation of one row of the block, vector v (channels e0 + v·W ...).
+inline vf conv_pre(const float* x, const std::vector<float>& win, const std::vector<float>& wt,
+                   const float* bias, const Block& bk, int64_t t, int64_t v,
+                   const CausalConv1dParams& p) {
+  const int n = int(std::min<int64_t>(W, bk.ne - v * W));
+  vf acc = bias ? simd::load_n(bias + bk.e0 + v * W, n) : simd::zero();
+  for (int64_t k = 0; k < p.K; ++k) {
+    const int64_t j = t - (p.K - 1) + k;
+    const vf xv = j >= 0 ? simd::load_n(input_row(x, win, bk, j, p) + v * W, n)
+                         : simd::loadu(input_row(x, win, bk, j, p) + v * W);
+    acc = simd::fma(simd::loadu(wt.data() + k * EC + v * W), xv, acc);
+  }
+  return acc;
+}
+
+}  // namespace
+
+void causal_conv1d_forward(float* u, float* window_out, const float* x, const float* w,
+                           const float* bias, const float* window_in, const CausalConv1dParams& p) {
+  const char* fn = "causal_conv1d_forward";
+  causal_conv1d_check(fn, p);
+  check::not_null(fn, "u", u);
+  check::not_null(fn, "x", x);
+  check::not_null(fn, "w", w);
+  const int64_t K = p.K, nvec = EC / W;
+  for_blocks(p, [&](const Block& bk) {
+    std::vector<float> wt, win;
+    load_tiles(wt, win, w, window_in, bk, p);
+    for (int64_t t = 0; t < p.L; ++t)
+      for (int64_t v = 0; v < nvec && v * W < bk.ne; ++v) {
+        const int n = int(std::min<int64_t>(W, bk.ne - v * W));
+        const vf pre = conv_pre(x, win, wt, bias, bk, t, v, p);
+        simd::store_n(u + (bk.b * p.L + t) * p.E + bk.e0 + v * W, p.silu ? simd::silu(pre) : pre, n);
+      }
+    // The window tile is a copy, so window_out may alias window_in.
+    if (window_out)
+      for (int64_t c = 0; c < bk.ne; ++c)
+        for (int64_t i = 0; i < K - 1; ++i)
+          window_out[(bk.b * p.E + bk.e0 + c) * (K - 1) + i] =
+              input_row(x, win, bk, p.L - (K - 1) + i, p)[c];
+  });
+}
+
+void causal_conv1d_backward(float* dx, float* dwindow_in, float* dw, float* dbias, const float* du,
+                            const float* dwindow_out, const float* x, const float* w,
+                            const float* bias, const float* window_in,
+                            const CausalConv1dParams& p) {
+  const char* fn = "causal_conv1d_backward";
+  causal_conv1d_check(fn, p);
+  check::not_null(fn, "dx", dx);
+  check::not_null(fn, "dw", dw);
+  check::not_null(fn, "du", du);
+  check::not_null(fn, "x", x);
+  check::not_null(fn, "w", w);
+  const int64_t K = p.K, L = p.L, E = p.E, nvec = EC / W;
+  // dw and dbias are reduced over streams: per-stream partials, summed in order afterwards.
+  std::vector<float> part_w(p.B * E * K), part_b(p.B * E);
+  for_blocks(p, [&](const Block& bk) {
+    std::vector<float> wt, win, dwo;
+    load_tiles(wt, win, w, window_in, bk, p);
+    // The gradient carried into window_out (read before dwindow_in, which it may alias, is written).
+    load_window(dwo, dwindow_out, bk, p);
+    // g = dL/dpre at rows t + (K−1), with K−1 zero rows on either side.
+    std::vector<float> g((L + 2 * (K - 1)) * EC, 0.0f);
+    for (int64_t t = 0; t < L; ++t)
+      for (int64_t v = 0; v < nvec && v * W < bk.ne; ++v) {
+        const int n = int(std::min<int64_t>(W, bk.ne - v * W));
+        vf d = simd::load_n(du + (bk.b * L + t) * E + bk.e0 + v * W, n);
+        if (p.silu) {
+          const vf pre = conv_pre(x, win, wt, bias, bk, t, v, p);
+          const vf s = simd::sigmoid(pre);
+          d = d * s * simd::fma(pre, simd::set1(1.0f) - s, simd::set1(1.0f));
+        }
+        simd::storeu(g.data() + (t + K - 1) * EC + v * W, d);
+      }
+    // d input at j in [−(K−1), L): Σ_k w[k] g[j + K−1−k].
+    std::vector<float> dwin((K - 1) * EC);
+    std::vector<vf> acc_w(K * nvec, simd::zero());
+    std::vector<vf> acc_b(nvec, simd::zero());
+    for (int64_t j = -(K - 1); j < L; ++j)
+      for (int64_t v = 0; v < nvec && v * W < bk.ne; ++v) {
+        const int64_t i = j - (L - (K - 1));  // position in the carried window
+        vf acc = i >= 0 ? simd::loadu(dwo.data() + i * EC + v * W) : simd::zero();
+        for (int64_t k = 0; k < K; ++k)
+          acc = simd::fma(simd::loadu(wt.data() + k * EC + v * W),
+                          simd::loadu(g.data() + (j + 2 * (K - 1) - k) * EC + v * W), acc);
+        if (j >= 0)
+          simd::store_n(dx + (bk.b * L + j) * p.ld_x + bk.e0 + v * W, acc,
+                        int(std::min<int64_t>(W, bk.ne - v * W)));
+        else
+          simd::storeu(dwin.data() + (K - 1 + j) * EC + v * W, acc);
+      }
+    // dw[k] = Σ_t g[t] xx(t − (K−1) + k), dbias = Σ_t g[t].
+    for (int64_t t = 0; t < L; ++t)
+      for (int64_t v = 0; v < nvec && v * W < bk.ne; ++v) {
+        const int n = int(std::min<int64_t>(W, bk.ne - v * W));
+        const vf gv = simd::loadu(g.data() + (t + K - 1) * EC + v * W);
+        acc_b[v] += gv;
+        for (int64_t k = 0; k < K; ++k) {
+          const int64_t j = t - (K - 1) + k;
+          const vf xv = j >= 0 ? simd::load_n(input_row(x, win, bk, j, p) + v * W, n)
+                               : simd::loadu(input_row(x, win, bk, j, p) + v * W);
+          acc_w[k * nvec + v] = simd::fma(gv, xv, acc_w[k * nvec + v]);
+        }
+      }
+    float tmp[W];
+    for (int64_t v = 0; v < nvec && v * W < bk.ne; ++v) {
+      const int64_t n = std::min<int64_t>(W, bk.ne - v * W), e = bk.e0 + v * W;
+      for (int64_t k = 0; k < K; ++k) {
+        simd::storeu(tmp, acc_w[k * nvec + v]);
+        for (int64_t c = 0; c < n; ++c) part_w[(bk.b * E + e + c) * K + k] = tmp[c];
+      }
+      simd::storeu(tmp, acc_b[v]);
+      for (int64_t c = 0; c < n; ++c) part_b[bk.b * E + e + c] = tmp[c];
+    }
+    if (dwindow_in)
+      for (int64_t c = 0; c < bk.ne; ++c)
+        for (int64_t i = 0; i < K - 1; ++i)
+          dwindow_in[(bk.b * E + bk.e0 + c) * (K - 1) + i] = dwin[i * EC + c];
+  });
+  tbb::parallel_for(int64_t(0), E, [&](int64_t e) {
+    for (int64_t b = 0; b < p.B; ++b) {
+      for (int64_t k = 0; k < K; ++k) dw[e * K + k] += part_w[(b * E + e) * K + k];
+      if (dbias) dbias[e] += part_b[b * E + e];
+    }
+  });
+}
+
+}  // namespace mambadna::kernels::cpu

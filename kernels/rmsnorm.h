@@ -1,0 +1,48 @@
+// RMSNorm over the last dimension: y = x · rstd · w, rstd = 1 / sqrt(mean(x²) + eps) per row.
+// Letters: M rows, D width.
+// Parameter gradients accumulate (+=). dx also ACCUMULATES: x is the residual stream, whose
+// gradient already holds the skip connection's part.
+// Backward: with g = dy ⊙ w, dx = rstd · g − x · rstd³ · (g · x) / D;  dw += Σ_m dy ⊙ x · rstd.
+#pragma once
+#include <cstdint>
+
+#include "kernels/check.h"
+
+namespace mambadna::kernels {
+
+struct RmsnormParams {
+  int64_t M = 0;
+  int64_t D = 0;
+  double eps = 1e-5;
+};
+
+inline void rmsnorm_check(const char* fn, const RmsnormParams& p) {
+  check::positive(fn, "M", p.M);
+  check::positive(fn, "D", p.D);
+  if (!(p.eps >= 0)) check::fail(fn, "eps (" + std::to_string(p.eps) + ") must be >= 0");
+}
+
+namespace ref {
+template <typename T>
+void rmsnorm_forward(T* y,        // (M, D)
+                     T* rstd,     // (M), kept for the backward pass
+                     const T* x,  // (M, D)
+                     const T* w,  // (D)
+                     const RmsnormParams& p);
+template <typename T>
+void rmsnorm_backward(T* dx,          // (M, D) +=
+                      T* dw,          // (D) +=
+                      const T* dy,    // (M, D)
+                      const T* x,     // (M, D)
+                      const T* w,     // (D)
+                      const T* rstd,  // (M) from the forward pass
+                      const RmsnormParams& p);
+}  // namespace ref
+
+namespace cpu {
+void rmsnorm_forward(float* y, float* rstd, const float* x, const float* w, const RmsnormParams& p);
+void rmsnorm_backward(float* dx, float* dw, const float* dy, const float* x, const float* w,
+                      const float* rstd, const RmsnormParams& p);
+}  // namespace cpu
+
+}  // namespace mambadna::kernels

@@ -1,0 +1,90 @@
+// The Mamba-1 selective scan with mamba_ssm's fusions (selective_scan_fn with delta_bias,
+// delta_softplus, z gating and the D skip), an initial state h0 and the final state out.
+// For each stream b and channel e, over t in [0, L):
+//   dt_t  = softplus(delta[t] + delta_bias[e])   (just the sum when !p.delta_softplus)
+//   h_t   = exp(dt_t · A[e,:]) ⊙ h_{t−1} + dt_t · u[t] · Bm[t,:]      (h_{−1} = h0[b,e,:] or 0)
+//   y_t   = Σ_n Cm[t,n] · h_t[n] + D[e] · u[t]
+//   out_t = y_t · silu(z[t])  (y_t when z is nullptr)
+// and h_last[b,e,:] = h_{L−1}. Bm, Cm are shared by all channels of a stream.
+// Letters: B streams, L chunk length, E channels (d_inner), N state size (d_state).
+// Parameter gradients (dA, dD, ddelta_bias) accumulate (+=); every other gradient assigns (=).
+// Backward (states are recomputed inside the chunk, never stored as (B, L, E, N)): with
+// dy_t = dout_t · silu(z_t), λ_t = dL/dh_t = Cm[t] dy_t + exp(dt_{t+1} A) ⊙ λ_{t+1}
+// (λ_{L−1} also gets dh_last), a_t = exp(dt_t A):
+//   dz_t      = dout_t · y_t · silu'(z_t)
+//   dCm[t,n]  = Σ_e dy_t h_t[n]              dBm[t,n] = Σ_e λ_t[n] dt_t u_t
+//   du_t      = D dy_t + dt_t Σ_n λ_t[n] Bm[t,n]
+//   ddt_t     = Σ_n λ_t[n] (A[n] a_t[n] h_{t−1}[n] + Bm[t,n] u_t),  ddelta_t = ddt_t · softplus'(.)
+//   dA[n]    += Σ_t λ_t[n] dt_t a_t[n] h_{t−1}[n];  dD += Σ_t dy_t u_t;  ddelta_bias += Σ_t ddelta_t
+//   dh0       = a_0 ⊙ λ_0.
+#pragma once
+#include <cstdint>
+
+#include "kernels/check.h"
+
+namespace mambadna::kernels {
+
+struct SelectiveScanParams {
+  int64_t B = 0;
+  int64_t L = 0;
+  int64_t E = 0;
+  int64_t N = 0;
+  int64_t ld_bc = 0;  // row stride of Bm, Cm, dBm, dCm, >= N
+  int64_t ld_z = 0;   // row stride of z and dz, >= E (ignored without z)
+  bool delta_softplus = true;
+};
+
+inline void selective_scan_check(const char* fn, const SelectiveScanParams& p, bool has_z) {
+  check::positive(fn, "B", p.B);
+  check::positive(fn, "L", p.L);
+  check::positive(fn, "E", p.E);
+  check::positive(fn, "N", p.N);
+  check::stride(fn, "ld_bc", p.ld_bc, "N", p.N);
+  if (has_z) check::stride(fn, "ld_z", p.ld_z, "E", p.E);
+}
+
+namespace ref {
+template <typename T>
+void selective_scan_forward(T* out,               // (B, L, E)
+                            T* h_last,            // (B, E, N) or nullptr; may alias h0
+                            const T* u,           // (B, L, E)
+                            const T* delta,       // (B, L, E) before bias and softplus
+                            const T* A,           // (E, N), negative (−exp(A_log))
+                            const T* Bm,          // (B, L, N) row stride ld_bc
+                            const T* Cm,          // (B, L, N) row stride ld_bc
+                            const T* D,           // (E) or nullptr
+                            const T* z,           // (B, L, E) row stride ld_z, or nullptr
+                            const T* delta_bias,  // (E) or nullptr
+                            const T* h0,          // (B, E, N) or nullptr for zeros
+                            const SelectiveScanParams& p);
+template <typename T>
+void selective_scan_backward(T* du,            // (B, L, E)
+                             T* ddelta,        // (B, L, E) w.r.t. the raw delta
+                             T* dA,            // (E, N) +=
+                             T* dBm,           // (B, L, N) row stride ld_bc
+                             T* dCm,           // (B, L, N) row stride ld_bc
+                             T* dD,            // (E) +=, or nullptr (skipped; unused without D)
+                             T* dz,            // (B, L, E) row stride ld_z; required with z
+                             T* ddelta_bias,   // (E) +=, or nullptr (skipped; unused without bias)
+                             T* dh0,           // (B, E, N) or nullptr; may alias dh_last
+                             const T* dout,    // (B, L, E)
+                             const T* dh_last,  // (B, E, N) or nullptr for zeros
+                             const T* u, const T* delta, const T* A, const T* Bm, const T* Cm,
+                             const T* D, const T* z, const T* delta_bias, const T* h0,
+                             const SelectiveScanParams& p);
+}  // namespace ref
+
+namespace cpu {
+void selective_scan_forward(float* out, float* h_last, const float* u, const float* delta,
+                            const float* A, const float* Bm, const float* Cm, const float* D,
+                            const float* z, const float* delta_bias, const float* h0,
+                            const SelectiveScanParams& p);
+void selective_scan_backward(float* du, float* ddelta, float* dA, float* dBm, float* dCm, float* dD,
+                             float* dz, float* ddelta_bias, float* dh0, const float* dout,
+                             const float* dh_last, const float* u, const float* delta,
+                             const float* A, const float* Bm, const float* Cm, const float* D,
+                             const float* z, const float* delta_bias, const float* h0,
+                             const SelectiveScanParams& p);
+}  // namespace cpu
+
+}  // namespace mambadna::kernels

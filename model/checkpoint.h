@@ -1,0 +1,38 @@
+// Checkpoints: one HDF5 file whose datasets are mamba_ssm's state_dict (same keys, same shapes,
+// float32) and whose root attributes are the config, so weights move both ways with PyTorch
+// (h5py: {k: torch.from_numpy(f[k][:]) for k in f}).
+#pragma once
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "io/h5.h"
+#include "model/config.h"
+#include "model/params.h"
+
+namespace mambadna::model {
+
+inline constexpr const char* kCheckpointFormat = "mamba_ssm-state_dict-h5/1";
+
+struct Checkpoint {
+  Config config;
+  ParamTable table;
+  std::vector<float> params;  // flat, laid out by `table`
+};
+
+// Reads a checkpoint. Errors name the file, the dataset and, for a wrong shape, both shapes.
+// Accepts the Hugging Face key "backbone.embeddings.weight" and an lm_head.weight equal to the
+// embedding.
+Checkpoint load_checkpoint(const std::string& path);
+Config read_config(const io::H5File& f);
+
+// Writes a checkpoint atomically (temporary name, then rename). `extra` may add groups (the
+// trainer's optimiser state) before the file is committed.
+void save_checkpoint(const std::string& path, const Config& config, const ParamTable& table,
+                     const float* params, const std::string& command_line,
+                     const std::function<void(io::H5File&)>& extra = {});
+
+// A freshly initialised model as mamba_ssm initialises one, from a seed.
+std::vector<float> init_params(const Config& config, const ParamTable& table, uint64_t seed);
+
+}  // namespace mambadna::model

@@ -1,0 +1,188 @@
+#include "model/mamba.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "io/error.h"
+#include "model/ops.h"
+
+namespace mambadna::model {
+
+// ---- State ------------------------------------------------------------------------------------
+
+template <typename T>
+State<T>::State(const Config& c, int64_t streams)
+    : B(streams), n_layer(c.n_layer), E(c.d_inner()), N(c.d_state), K1(c.d_conv - 1) {
+  conv.assign(size_t(n_layer * B * E * K1), T(0));
+  ssm.assign(size_t(n_layer * B * E * N), T(0));
+}
+
+template <typename T>
+void State<T>::reset() {
+  std::fill(conv.begin(), conv.end(), T(0));
+  std::fill(ssm.begin(), ssm.end(), T(0));
+}
+
+template <typename T>
+void State<T>::reset_stream(int64_t b) {
+  for (int64_t l = 0; l < n_layer; ++l) {
+    std::fill_n(conv_of(l) + b * E * K1, E * K1, T(0));
+    std::fill_n(ssm_of(l) + b * E * N, E * N, T(0));
+  }
+}
+
+template <typename T>
+void State<T>::copy_stream(int64_t dst, const State& from, int64_t src) {
+  if (from.E != E || from.N != N || from.K1 != K1 || from.n_layer != n_layer)
+    throw UsageError("State::copy_stream: states of different models");
+  for (int64_t l = 0; l < n_layer; ++l) {
+    const T* fc = from.conv.data() + (l * from.B + src) * E * K1;
+    const T* fs = from.ssm.data() + (l * from.B + src) * E * N;
+    std::copy_n(fc, E * K1, conv_of(l) + dst * E * K1);
+    std::copy_n(fs, E * N, ssm_of(l) + dst * E * N);
+  }
+}
+
+// ---- Activations: every buffer of a pass, from one table ---------------------------------------
+
+template <typename T>
+void Activations<T>::plan(const Config& c, int64_t b, int64_t l, bool keep) {
+  B = b, L = l, M = b * l;
+  this->keep = keep;
+  D = c.d_model, E = c.d_inner(), N = c.d_state, R = c.rank(), V = c.vocab_padded();
+  saved_layers = keep ? c.n_layer : 1;
+  const int64_t S = saved_layers;
+  struct Entry {
+    std::vector<T>* buf;
+    int64_t elems;
+  };
+  const Entry table[] = {
+      {&resid, (keep ? c.n_layer + 1 : 1) * M * D},
+      {&rstd, (keep ? c.n_layer + 1 : 1) * M},
+      {&normed, M * D},
+      {&xz, S * M * 2 * E},
+      {&u, S * M * E},
+      {&xdbl, S * M * (R + 2 * N)},
+      {&delta, S * M * E},
+      {&y, S * M * E},
+      {&mix, M * D},
+      {&hidden, M * D},
+      {&A, c.n_layer * E * N},
+      {&logits, M * V},
+      {&lse, M},
+      {&loss, M},
+  };
+  for (const Entry& e : table) e.buf->resize(size_t(e.elems));
+}
+
+template <typename T>
+int64_t Activations<T>::bytes() const {
+  size_t n = resid.size() + rstd.size() + normed.size() + xz.size() + u.size() + xdbl.size() +
+             delta.size() + y.size() + mix.size() + hidden.size() + A.size() + logits.size() +
+             lse.size() + loss.size();
+  return int64_t(n * sizeof(T));
+}
+
+// ---- the model --------------------------------------------------------------------------------
+
+template <typename T>
+Mamba<T>::Mamba(const Config& c, std::vector<T> params)
+    : cfg_(c), table_(ParamTable::build(c)), params_(std::move(params)) {
+  if (int64_t(params_.size()) != table_.total)
+    throw UsageError("Mamba: " + std::to_string(params_.size()) + " parameters given, the config needs " +
+                     std::to_string(table_.total));
+}
+
+template <typename T>
+void Mamba<T>::forward(const int32_t* tokens, int64_t B, int64_t L, State<T>& st,
+                       Activations<T>& a) {
+  using O = Ops<T>;
+  const int64_t D = cfg_.d_model, E = cfg_.d_inner(), N = cfg_.d_state, K = cfg_.d_conv,
+                R = cfg_.rank(), V = cfg_.vocab_padded(), M = B * L, NL = cfg_.n_layer;
+  // The batch may use the first B <= st.B streams of the state.
+  if (st.B < B || st.E != E || st.N != N || st.n_layer != NL)
+    throw UsageError("Mamba::forward: state for " + std::to_string(st.B) + " streams, batch has " +
+                     std::to_string(B));
+  if (a.B != B || a.L != L || a.D != D) a.plan(cfg_, B, L, a.keep);
+  const bool kept = a.keep;
+  const T* emb = params_.data() + table_.specs.front().offset;  // (V, D)
+  const T eps = T(cfg_.norm_epsilon);
+
+  T* resid = a.resid.data();  // (M, D) residual entering layer 0
+  O::embedding_forward(resid, tokens, emb, kernels::EmbeddingParams{M, D, V});
+  for (int64_t l = 0; l < NL; ++l) {
+    const LayerWeights<T> w = layer_weights(table_, params_.data(), int(l));
+    const int64_t s = kept ? l : 0;
+    T* r = a.resid.data() + (kept ? l : 0) * M * D;  // (M, D)
+    T* rstd = a.rstd.data() + (kept ? l : 0) * M;     // (M)
+    T* xz = a.xz.data() + s * M * 2 * E;              // (M, 2E): x | z
+    T* u = a.u.data() + s * M * E;                    // (M, E)
+    T* xdbl = a.xdbl.data() + s * M * (R + 2 * N);    // (M, R+2N): dt | B | C
+    T* delta = a.delta.data() + s * M * E;            // (M, E)
+    T* y = a.y.data() + s * M * E;                    // (M, E)
+    T* A = a.A.data() + l * E * N;                    // (E, N)
+    for (int64_t i = 0; i < E * N; ++i) A[i] = -std::exp(w.A_log[i]);
+
+    O::rmsnorm_forward(a.normed.data(), rstd, r, w.norm, kernels::RmsnormParams{M, D, double(eps)});
+    O::matmul_forward(xz, a.normed.data(), w.in_proj, (const T*)nullptr,
+                      kernels::MatmulParams{M, D, 2 * E, D, 2 * E});
+    T* window = st.conv_of(l);  // (B, E, K-1), carried in and out
+    O::causal_conv1d_forward(u, K > 1 ? window : (T*)nullptr, xz, w.conv_w, w.conv_b,
+                             K > 1 ? window : (const T*)nullptr,
+                             kernels::CausalConv1dParams{B, L, E, K, 2 * E, true});
+    O::matmul_forward(xdbl, u, w.x_proj, (const T*)nullptr,
+                      kernels::MatmulParams{M, E, R + 2 * N, E, R + 2 * N});
+    O::matmul_forward(delta, xdbl, w.dt_w, (const T*)nullptr,
+                      kernels::MatmulParams{M, R, E, R + 2 * N, E});
+    T* h = st.ssm_of(l);  // (B, E, N), carried in and out
+    O::selective_scan_forward(y, h, u, delta, A, xdbl + R, xdbl + R + N, w.D, xz + E, w.dt_b, h,
+                              kernels::SelectiveScanParams{B, L, E, N, R + 2 * N, 2 * E, true});
+    O::matmul_forward(a.mix.data(), y, w.out_proj, (const T*)nullptr,
+                      kernels::MatmulParams{M, E, D, E, D});
+    T* next = kept ? r + M * D : r;  // residual entering layer l+1
+    const T* mix = a.mix.data();
+    for (int64_t i = 0; i < M * D; ++i) next[i] = r[i] + mix[i];
+  }
+  const T* rf = a.resid.data() + (kept ? NL : 0) * M * D;
+  T* rstd_f = a.rstd.data() + (kept ? NL : 0) * M;
+  const T* wf = params_.data() + table_.specs.back().offset;
+  O::rmsnorm_forward(a.hidden.data(), rstd_f, rf, wf, kernels::RmsnormParams{M, D, double(eps)});
+}
+
+template <typename T>
+void Mamba<T>::logits(T* out, const T* hidden, int64_t M) const {
+  const int64_t D = cfg_.d_model, V = cfg_.vocab_padded();
+  const T* emb = params_.data() + table_.specs.front().offset;  // (V, D)
+  Ops<T>::matmul_forward(out, hidden, emb, (const T*)nullptr, kernels::MatmulParams{M, D, V, D, V});
+}
+
+template <typename T>
+void Mamba<T>::score(const int32_t* tokens, const int32_t* targets, int64_t B, int64_t L,
+                     State<T>& state, Activations<T>& a, T* logprob, T* entropy) {
+  forward(tokens, B, L, state, a);
+  const int64_t M = B * L, V = cfg_.vocab_padded();
+  logits(a.logits.data(), a.hidden.data(), M);
+  Ops<T>::cross_entropy_forward(a.loss.data(), a.lse.data(), a.logits.data(), targets,
+                                kernels::CrossEntropyParams{M, V});
+  for (int64_t m = 0; m < M; ++m)
+    logprob[m] = targets[m] < 0 ? T(NAN) : -a.loss[size_t(m)];
+  if (entropy) {
+    // H = lse - sum_v p_v * logit_v
+    for (int64_t m = 0; m < M; ++m) {
+      const T* row = a.logits.data() + m * V;
+      const T lse = a.lse[size_t(m)];
+      T acc = 0;
+      for (int64_t v = 0; v < V; ++v) acc += std::exp(row[v] - lse) * row[v];
+      entropy[m] = lse - acc;
+    }
+  }
+}
+
+template struct State<float>;
+template struct State<double>;
+template struct Activations<float>;
+template struct Activations<double>;
+template class Mamba<float>;
+template class Mamba<double>;
+
+}  // namespace mambadna::model

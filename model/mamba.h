@@ -1,0 +1,88 @@
+// The Mamba-1 language model (mamba_ssm's MambaLMHeadModel): embedding -> n_layer x
+// [RMSNorm -> Mamba mixer, pre-norm residual] -> RMSNorm norm_f -> LM head tied to the embedding.
+//
+// Letters: B streams, L chunk length, M = B*L rows, D d_model, E d_inner, N d_state, K d_conv,
+// R dt_rank, V padded vocabulary. Tensors are row-major, channels last: (B, L, E).
+//
+// T = float runs the fast CPU kernels; T = double runs the plain-loop references (the spec),
+// used by the tests (golden values to 1e-9, finite-difference gradients).
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "model/config.h"
+#include "model/params.h"
+
+namespace mambadna::model {
+
+// The recurrent state of B streams, every layer: what a chunk hands to the next one.
+template <typename T>
+struct State {
+  int64_t B = 0, n_layer = 0, E = 0, N = 0, K1 = 0;  // K1 = d_conv - 1
+  std::vector<T> conv;  // (n_layer, B, E, K-1): last K-1 conv inputs, oldest first
+  std::vector<T> ssm;   // (n_layer, B, E, N)
+  State() = default;
+  State(const Config& c, int64_t streams);
+  T* conv_of(int64_t layer) { return conv.data() + layer * B * E * K1; }
+  T* ssm_of(int64_t layer) { return ssm.data() + layer * B * E * N; }
+  void reset();                // every stream to zero
+  void reset_stream(int64_t b);  // one stream to zero (a new record starts)
+  void copy_stream(int64_t dst, const State& from, int64_t src);  // branch a state
+};
+
+// Activations of one forward pass over (B, L), planned from one table. With `keep` (training)
+// every layer's tensors are kept for backward; otherwise one set is reused by all layers.
+template <typename T>
+struct Activations {
+  int64_t B = 0, L = 0, M = 0, saved_layers = 0;
+  bool keep = false;  // keep every layer's tensors (training)
+  int64_t D = 0, E = 0, N = 0, R = 0, V = 0;
+  std::vector<T> resid;   // (layers+1, M, D): residual stream entering each layer; last = before norm_f
+  std::vector<T> rstd;    // (layers+1, M): RMSNorm reciprocal std per row (last: norm_f)
+  std::vector<T> normed;  // (M, D): RMSNorm output (recomputed in backward)
+  std::vector<T> xz;      // (S, M, 2E): in_proj output, x | z
+  std::vector<T> u;       // (S, M, E): silu(conv(x))
+  std::vector<T> xdbl;    // (S, M, R+2N): x_proj output, dt | B | C
+  std::vector<T> delta;   // (S, M, E): dt_proj output (before bias and softplus)
+  std::vector<T> y;       // (S, M, E): gated scan output
+  std::vector<T> mix;     // (M, D): out_proj output
+  std::vector<T> hidden;  // (M, D): after norm_f
+  std::vector<T> A;       // (layers, E, N): -exp(A_log)
+  std::vector<T> logits;  // (M, V)
+  std::vector<T> lse;     // (M): log-sum-exp of each logits row
+  std::vector<T> loss;    // (M): -log p(target)
+  void plan(const Config& c, int64_t B, int64_t L, bool keep);
+  int64_t bytes() const;
+};
+
+template <typename T>
+class Mamba {
+ public:
+  Mamba(const Config& c, std::vector<T> params);
+  const Config& config() const { return cfg_; }
+  const ParamTable& table() const { return table_; }
+  std::vector<T>& params() { return params_; }
+  const std::vector<T>& params() const { return params_; }
+
+  // Runs B streams of L tokens: tokens (B, L), on the first B streams of `state` (state.B >= B).
+  // State is read as the initial state and
+  // overwritten with the state after the chunk. Leaves acts.hidden (M, D) after norm_f; and
+  // layer outputs when `layer_out` asks (hidden state after layer i's residual add, (M, D)).
+  void forward(const int32_t* tokens, int64_t B, int64_t L, State<T>& state, Activations<T>& acts);
+
+  // Logits (M, V) = hidden (M, D) . embedding^T, for rows of acts.hidden.
+  void logits(T* out, const T* hidden, int64_t M) const;
+
+  // forward, then the log-probability of targets (B, L) (a target < 0 is skipped: NaN out):
+  // logprob (M) = log p(targets[m] | tokens up to m). entropy (M) of the predicted
+  // distribution when not nullptr (nats).
+  void score(const int32_t* tokens, const int32_t* targets, int64_t B, int64_t L, State<T>& state,
+             Activations<T>& acts, T* logprob, T* entropy = nullptr);
+
+ private:
+  Config cfg_;
+  ParamTable table_;
+  std::vector<T> params_;
+};
+
+}  // namespace mambadna::model

@@ -1,0 +1,56 @@
+// `mambadna score`: per-record (or per-region) log-likelihood of sequences under a model, and
+// optionally the per-base log-probability, in constant memory whatever the record length.
+//
+// Position t of a record gets log p(x_t | x_0..x_{t-1}) (natural log) for t >= 1; position 0
+// has no context and is not scored (NaN in per-position output). The summary counts only
+// positions whose observed base is A, C, G or T (either case): N runs and other IUPAC codes are
+// scored per position but left out of the totals.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "io/sequence_reader.h"
+#include "model/mamba.h"
+
+namespace mambadna::pipelines {
+
+struct ScoreOptions {
+  std::vector<std::string> inputs;  // sequence files ("-" = stdin)
+  io::ReaderOptions reader;
+  int64_t chunk = 4096;        // L: tokens per stream per forward pass
+  int64_t streams = 8;         // B: records scored side by side
+  std::string h5_output;       // "" = none
+  std::string bedgraph;        // "" = none
+  bool per_position = false;   // per-base log-probs in the HDF5 output
+  bool entropy = false;        // also the entropy of each predicted distribution
+  std::string command_line;    // for file attributes
+  std::string model_path;
+};
+
+struct RecordScore {
+  std::string input;           // file
+  std::string name;            // record or region name
+  int64_t index = 0;           // record index within its file
+  int64_t region_begin = -1;   // 0-based start of the region's first base on its contig (or 0)
+  int64_t length = 0;          // bases in the record (after the tokenizer)
+  int64_t scored = 0;          // positions counted in the totals (A/C/G/T, t >= 1)
+  double loglik = 0;           // sum of log p over the scored positions (nats)
+  double mean() const { return scored ? loglik / double(scored) : 0.0; }
+  double bits_per_base() const;
+  double perplexity() const;
+};
+
+// Scores every record of every input; calls `on_record` for each finished record in input order
+// and `progress` with the bases done so far. Writes the HDF5 and bedGraph outputs atomically.
+std::vector<RecordScore> score(model::Mamba<float>& model, const ScoreOptions& opt,
+                               const std::function<void(const RecordScore&)>& on_record,
+                               const std::function<void(int64_t)>& progress = {});
+
+// The TSV header and one line per record, as written on stdout.
+void write_score_header(std::ostream& out);
+void write_score_line(std::ostream& out, const RecordScore& r);
+
+}  // namespace mambadna::pipelines

@@ -1,0 +1,137 @@
+// io::SequenceReader on SAM/BAM/CRAM: reads as records, the flag filter, index regions, and CRAM
+// with and without its reference (never touching the network).
+#include <catch2/catch.hpp>
+#include <htslib/sam.h>
+
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "io/error.h"
+#include "io/sequence_reader.h"
+#include "test_io_util.h"
+
+using namespace mambadna;
+using test::Rec;
+
+namespace {
+
+// Keeps htslib from fetching CRAM references from the network or a cache.
+void no_reference_lookup() {
+  ::setenv("REF_PATH", "/nonexistent", 1);
+  ::unsetenv("REF_CACHE");
+}
+
+}  // namespace
+
+TEST_CASE("ex1.bam: 3,270 reads, 35 unmapped, named by read name", "[io][reader][bam]") {
+  const std::string path = test::data_file("edge/ex1.bam");
+  std::vector<Rec> all = test::read_all(path, 10);
+  CHECK(all.size() == 3270);
+  CHECK(all == test::samtools_reads("'" + path + "'"));
+  io::ReaderOptions opt;
+  opt.filter.skip_unmapped = true;
+  std::vector<Rec> mapped = test::read_all(path, 10, opt);
+  CHECK(mapped.size() == 3270 - 35);
+  CHECK(mapped == test::samtools_reads("-F 0x4 '" + path + "'"));
+  // The record length is known as soon as a read starts.
+  io::SequenceReader r(path);
+  io::Chunk c;
+  REQUIRE(r.next(c, 1));
+  CHECK(c.record == "EAS56_57:6:190:289:82");
+  CHECK(r.record_length() == 35);
+  CHECK(r.total_length() == -1);
+}
+
+TEST_CASE("the read filter: defaults keep each read once, every flag is an option", "[io][reader][bam]") {
+  test::TempDir dir;
+  const std::string sam = dir.write("flags.sam",
+                                    "@HD\tVN:1.6\tSO:unsorted\n"
+                                    "@SQ\tSN:c\tLN:100\n"
+                                    "primary\t0\tc\t1\t60\t4M\t*\t0\t0\tACGT\t*\n"
+                                    "unmapped\t4\t*\t0\t0\t*\t*\t0\t0\tGGGG\t*\n"
+                                    "secondary\t256\tc\t1\t60\t4M\t*\t0\t0\tACGT\t*\n"
+                                    "qcfail\t512\tc\t1\t60\t4M\t*\t0\t0\tTTTT\t*\n"
+                                    "duplicate\t1024\tc\t1\t60\t4M\t*\t0\t0\tCCCC\t*\n"
+                                    "supplementary\t2048\tc\t1\t60\t2M\t*\t0\t0\tAC\t*\n"
+                                    "noseq\t0\tc\t5\t60\t4M\t*\t0\t0\t*\t*\n"
+                                    "iupac\t0\tc\t9\t60\t3M\t*\t0\t0\tRYN\t*\n");
+  auto read_names = [&](const io::ReadFilter& f) {
+    io::ReaderOptions opt;
+    opt.filter = f;
+    std::vector<std::string> v;
+    for (const Rec& r : test::read_all(sam, 3, opt)) v.push_back(r.name);
+    return v;
+  };
+  io::ReadFilter f;
+  CHECK(io::SequenceReader(sam).format() == io::Format::sam);
+  CHECK(f.flag_mask() == (BAM_FSECONDARY | BAM_FSUPPLEMENTARY));
+  CHECK(read_names(f) ==
+        std::vector<std::string>{"primary", "unmapped", "qcfail", "duplicate", "noseq", "iupac"});
+  f.skip_unmapped = true;
+  f.skip_qcfail = true;
+  f.skip_duplicate = true;
+  CHECK(read_names(f) == std::vector<std::string>{"primary", "noseq", "iupac"});
+  f = {};
+  f.skip_secondary = false;
+  f.skip_supplementary = false;
+  CHECK(read_names(f).size() == 8);
+
+  // A read without a sequence is one empty chunk.
+  io::SequenceReader r(sam);
+  io::Chunk c;
+  while (r.next(c, 3) && c.record != "noseq") {
+  }
+  CHECK(c.tokens.empty());
+  CHECK(c.begin_of_record);
+  CHECK(c.end_of_record);
+  CHECK(r.record_length() == 0);
+  REQUIRE(r.next(c, 3));
+  CHECK(std::string(c.tokens.begin(), c.tokens.end()) == "RYN");
+}
+
+TEST_CASE("BAM regions go through the index", "[io][reader][bam][regions]") {
+  test::TempDir dir;
+  const std::string bam = dir.copy(test::data_file("edge/ex1.bam"), "ex1.bam");
+  io::ReaderOptions opt;
+  opt.regions = {io::parse_region("chr1:100-300"), io::parse_region("chr2:1,000")};
+  REQUIRE_THROWS_AS(io::SequenceReader(bam, opt), InputError);
+  REQUIRE_THROWS_WITH(io::SequenceReader(bam, opt),
+                      Catch::StartsWith(bam + ": regions need an index") &&
+                          Catch::Contains("run 'samtools index " + bam + "'"));
+  REQUIRE(sam_index_build(bam.c_str(), 0) == 0);
+  std::vector<Rec> expect = test::samtools_reads("'" + bam + "' chr1:100-300");
+  std::vector<Rec> chr2 = test::samtools_reads("'" + bam + "' chr2:1000");
+  expect.insert(expect.end(), chr2.begin(), chr2.end());
+  REQUIRE(expect.size() > 100);
+  CHECK(test::read_all(bam, 16, opt) == expect);
+  opt.regions = {io::parse_region("chrX:1-10")};
+  REQUIRE_THROWS_WITH(io::SequenceReader(bam, opt), bam + ": region 'chrX:1-10': unknown contig 'chrX'");
+}
+
+TEST_CASE("ce_range.cram decodes with its reference and fails cleanly without", "[io][reader][cram]") {
+  no_reference_lookup();
+  const std::string cram = test::data_file("edge/ce_range.cram");
+  const std::string ref = test::data_file("edge/ce.fa");
+  io::ReaderOptions opt;
+  opt.reference = ref;
+  std::vector<Rec> expect = test::samtools_reads("-T '" + ref + "' '" + cram + "'");
+  REQUIRE(expect.size() == 112);
+  CHECK(test::read_all(cram, 33, opt) == expect);
+
+  // Without the reference: an InputError that says what to do.
+  REQUIRE_THROWS_AS(test::read_all(cram, 33), InputError);
+  REQUIRE_THROWS_WITH(test::read_all(cram, 33),
+                      Catch::StartsWith(cram + ": cannot decode the CRAM data") &&
+                          Catch::Contains("--reference"));
+  // A reference that does not exist.
+  opt.reference = "/nonexistent/ce.fa";
+  REQUIRE_THROWS_WITH(io::SequenceReader(cram, opt), Catch::StartsWith("/nonexistent/ce.fa: cannot open"));
+
+  // A region through the .crai index.
+  opt.reference = ref;
+  opt.regions = {io::parse_region("CHROMOSOME_II:2,000-3,000")};
+  std::vector<Rec> region = test::samtools_reads("-T '" + ref + "' '" + cram + "' CHROMOSOME_II:2000-3000");
+  REQUIRE(!region.empty());
+  CHECK(test::read_all(cram, 1000, opt) == region);
+}

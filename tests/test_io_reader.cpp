@@ -1,0 +1,434 @@
+// io::SequenceReader on FASTA/FASTQ: every shared data file read back exactly at chunk lengths that
+// do not divide its records (compared with faidx, a plain line parser or samtools view), the edge
+// cases one by one, invalid characters under each mode, malformed input and faidx regions.
+#include <catch2/catch.hpp>
+#include <htslib/hts.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "io/error.h"
+#include "io/sequence_reader.h"
+#include "test_io_util.h"
+
+using namespace mambadna;
+using test::Rec;
+
+namespace {
+
+const std::vector<size_t> kChunkLengths = {1, 7, 1000, 65536};
+
+io::ReaderOptions keep_case() {
+  io::ReaderOptions o;
+  o.tok.case_mode = io::CaseMode::keep;
+  return o;
+}
+
+std::vector<Rec> upper(std::vector<Rec> recs) {
+  for (Rec& r : recs) r.seq = test::to_upper(r.seq);
+  return recs;
+}
+
+std::vector<std::string> names(const std::vector<Rec>& recs) {
+  std::vector<std::string> v;
+  for (const Rec& r : recs) v.push_back(r.name);
+  return v;
+}
+
+// htslib's exact format of a file, or text_format for text it does not name.
+htsExactFormat detect(const std::string& path) {
+  htsFile* fp = hts_open(path.c_str(), "r");
+  if (!fp) return unknown_format;  // e.g. .fai and .gzi indexes, which htslib does not open
+  htsExactFormat f = hts_get_format(fp)->format;
+  hts_close(fp);
+  return f;
+}
+
+}  // namespace
+
+TEST_CASE("every FASTA/FASTQ/BAM/CRAM file of the shared data reads back exactly",
+          "[io][reader][roundtrip]") {
+  // These must all be there; any other sequence file found in the folders is checked as well.
+  const std::set<std::string> required = {
+      "genomes/lambda_phage.fa.gz",     "genomes/ecoli_k12_mg1655.fa.gz",
+      "genomes/saureus_nctc8325.fa.gz", "genomes/human_grch37_chr20.fa.gz",
+      "edge/headers_faidx.fa",          "edge/all_empty_records.fa",
+      "edge/softmasked_one_long_line.fa", "edge/crlf.fa",
+      "edge/ragged_lines.fa",           "edge/short_lines_iupac.fa",
+      "edge/multiline.fq",              "edge/longline.fq",
+      "edge/ex1.fa",                    "edge/ex1.bam",
+      "edge/ce.fa",                     "edge/ce_range.cram"};
+  std::set<std::string> files = required;
+  for (const char* dir : {"genomes", "edge"})
+    for (const auto& e : test::fs::directory_iterator(std::string(MAMBADNA_SHARED_DIR) + "/data/" + dir)) {
+      const std::string ext = e.path().extension().string();
+      if (ext == ".fai" || ext == ".gzi" || ext == ".crai" || ext == ".bai" || ext == ".csi") continue;
+      htsExactFormat f = detect(e.path().string());
+      if (f == fasta_format || f == fastq_format || f == bam || f == cram || f == sam)
+        files.insert(std::string(dir) + "/" + e.path().filename().string());
+    }
+  const std::string ce_fa = test::data_file("edge/ce.fa");
+
+  int checked = 0;
+  for (const std::string& rel : files) {
+    INFO("file " << rel);
+    const std::string path = test::data_file(rel);
+    test::TempDir tmp;
+    htsExactFormat f = detect(path);
+    io::ReaderOptions opt = keep_case();
+    std::vector<Rec> expect;
+    if (f == bam || f == sam) {
+      expect = test::samtools_reads("-F 0x900 '" + path + "'");
+    } else if (f == cram) {
+      opt.reference = ce_fa;
+      expect = test::samtools_reads("-F 0x900 -T '" + ce_fa + "' '" + path + "'");
+    } else if (rel == "genomes/human_grch37_chr20.fa.gz") {
+      expect = test::faidx_records(path);  // bgzip with its .fai and .gzi
+    } else {
+      std::string plain = tmp.file("plain");
+      test::decompress(path, plain);
+      if (f == fastq_format) {
+        expect = test::simple_fastq(plain);
+      } else {
+        expect = test::simple_fasta(plain);
+        std::vector<Rec> fai = test::faidx_records(plain);
+        // faidx refuses files whose line lengths change inside a record, and files htslib does
+        // not recognise as FASTA (no bases at all).
+        if (rel != "edge/ragged_lines.fa" && rel != "edge/all_empty_records.fa") REQUIRE(fai == expect);
+      }
+    }
+    REQUIRE(!expect.empty());
+    for (size_t L : kChunkLengths) {
+      INFO("L = " << L);
+      std::vector<Rec> got = test::read_all(path, L, opt);
+      REQUIRE(names(got) == names(expect));
+      REQUIRE(got == expect);
+    }
+    // Default options: upper case.
+    io::ReaderOptions def = opt;
+    def.tok = {};
+    REQUIRE(test::read_all(path, 4099, def) == upper(expect));
+    ++checked;
+  }
+  CHECK(checked >= int(required.size()));
+}
+
+TEST_CASE("decompression threads do not change what is read", "[io][reader]") {
+  const std::string path = test::data_file("genomes/human_grch37_chr20.fa.gz");
+  io::ReaderOptions opt;
+  opt.threads = 2;
+  io::SequenceReader r0(path), r2(path, opt);
+  CHECK(r2.format() == io::Format::fasta);
+  io::Chunk a, b;
+  int64_t total = 0;
+  while (r0.next(a, 100000)) {
+    REQUIRE(r2.next(b, 100000));
+    REQUIRE(a.tokens == b.tokens);
+    REQUIRE(a.offset == b.offset);
+    total += int64_t(a.tokens.size());
+  }
+  REQUIRE_FALSE(r2.next(b, 100000));
+  CHECK(total == 63025520);
+}
+
+TEST_CASE("format detection and lengths", "[io][reader]") {
+  io::SequenceReader chr20(test::data_file("genomes/human_grch37_chr20.fa.gz"));
+  CHECK(chr20.format() == io::Format::fasta);
+  CHECK(chr20.format_description().find("BGZF") != std::string::npos);
+  CHECK(chr20.total_length() == 63025520);  // from its .fai
+  CHECK(chr20.record_length() == -1);       // streamed: not known
+  io::SequenceReader lambda(test::data_file("genomes/lambda_phage.fa.gz"));
+  CHECK(lambda.format() == io::Format::fasta);
+  CHECK(lambda.total_length() == -1);  // plain gzip, no index
+  CHECK(io::SequenceReader(test::data_file("edge/multiline.fq")).format() == io::Format::fastq);
+  CHECK(io::SequenceReader(test::data_file("edge/ex1.bam")).format() == io::Format::bam);
+  CHECK(io::SequenceReader(test::data_file("edge/ce_range.cram")).format() == io::Format::cram);
+  // htslib calls this "unknown text" (no bases at all); the first byte makes it FASTA.
+  CHECK(io::SequenceReader(test::data_file("edge/all_empty_records.fa")).format() == io::Format::fasta);
+}
+
+TEST_CASE("headers_faidx.fa: empty name, leading spaces, descriptions, CRLF, blank lines",
+          "[io][reader][edge]") {
+  const std::string path = test::data_file("edge/headers_faidx.fa");
+  for (size_t L : {size_t(1), size_t(3), size_t(100)}) {
+    std::vector<Rec> got = test::read_all(path, L);
+    REQUIRE(got == std::vector<Rec>{
+                       {"", "ATGC"},  // a bare '>' names the record ""
+                       {"trailingblank1", "AAATTTGGGCCCTTTGGGCCCAAAGGGCCCAAA"},
+                       {"trailingblank2",
+                        "AAATTTGGGCCCAAATTTGGGCCCTTTGGGCCCAAATTTGGGCCCAAAGGGCCCAAATTTGGGCCCAAATTT"},
+                       {"trailingblank3", "ACGTA"},  // CRLF lines and a CRLF blank line
+                       {"foo", "TGCATGCA"},          // ">  foo": leading spaces skipped
+                       {"bar", "TTTTAAAA"},          // "> bar description"
+                   });
+  }
+}
+
+TEST_CASE("all_empty_records.fa: 20 records of 0 bases, one empty chunk each", "[io][reader][edge]") {
+  io::SequenceReader r(test::data_file("edge/all_empty_records.fa"));
+  io::Chunk c;
+  int n = 0;
+  while (r.next(c, 10)) {
+    ++n;
+    CHECK(c.record == "seq" + std::to_string(n));
+    CHECK(c.record_index == n - 1);
+    CHECK(c.tokens.empty());
+    CHECK(c.begin_of_record);
+    CHECK(c.end_of_record);
+    CHECK(c.offset == 0);
+  }
+  CHECK(n == 20);
+}
+
+TEST_CASE("crlf.fa: no carriage return reaches the tokens", "[io][reader][edge]") {
+  std::vector<Rec> got = test::read_all(test::data_file("edge/crlf.fa"), 1000);
+  REQUIRE(got.size() == 20);
+  CHECK(got[0].name == "gi|563317589|dbj|AB821309.1|");
+  for (const Rec& r : got) {
+    CHECK(r.seq.find('\r') == std::string::npos);
+    CHECK(!r.seq.empty());
+  }
+}
+
+TEST_CASE("ragged_lines.fa: changing line lengths and a blank line", "[io][reader][edge]") {
+  std::vector<Rec> got = test::read_all(test::data_file("edge/ragged_lines.fa"), 7);
+  REQUIRE(got.size() == 2);
+  CHECK(got[0].name == "MT");
+  CHECK(got[0].seq.size() == 70 + 49);
+  CHECK(got[0].seq.substr(63, 10) == "CAGGGTCATA");  // across the line break
+  CHECK(got[1].name == "GL000207.1");
+  CHECK(got[1].seq.size() == 60);
+}
+
+TEST_CASE("short_lines_iupac.fa and multiline.fq hold the same IUPAC sequences",
+          "[io][reader][edge]") {
+  const std::vector<Rec> expect = {
+      {"seq1", "NAAAAAAAAACCCCCCCCCCGGGGGGGGGGTTTTTTTTN"},
+      {"seq2", "RAAAAAAAAACCCCCCCCCCGGGGGGGGGGTTTTTTTTY"},
+  };
+  for (size_t L : kChunkLengths) {
+    CHECK(test::read_all(test::data_file("edge/short_lines_iupac.fa"), L) == expect);
+    // FASTQ: wrapped sequence and quality; quality lines start with '+' and '@'.
+    CHECK(test::read_all(test::data_file("edge/multiline.fq"), L) == expect);
+  }
+}
+
+TEST_CASE("longline.fq: a 1 kB header line with tags", "[io][reader][edge]") {
+  CHECK(test::read_all(test::data_file("edge/longline.fq"), 3) == std::vector<Rec>{{"readname", "ATGC"}});
+}
+
+TEST_CASE("softmasked_one_long_line.fa: case folding or keeping on a 40 kb line", "[io][reader][edge]") {
+  const std::string path = test::data_file("edge/softmasked_one_long_line.fa");
+  std::vector<Rec> raw = test::simple_fasta(path);
+  REQUIRE(raw.size() == 1);
+  REQUIRE(raw[0].seq.size() == 40000);
+  size_t lower = size_t(std::count_if(raw[0].seq.begin(), raw[0].seq.end(), ::islower));
+  CHECK(lower == 17395);  // 43% soft-masked
+  for (size_t L : kChunkLengths) {
+    std::vector<Rec> kept = test::read_all(path, L, keep_case());
+    REQUIRE(kept == raw);
+    std::vector<Rec> up = test::read_all(path, L);
+    REQUIRE(up == upper(raw));
+  }
+}
+
+TEST_CASE("a record longer than any buffer: one 3 Mbp line and a 600 kB header", "[io][reader]") {
+  test::TempDir dir;
+  std::string seq;
+  const char* bases = "ACGTacgtNRYKM";
+  uint32_t x = 12345;
+  for (int i = 0; i < 3000017; ++i) {
+    x = x * 1103515245u + 12345u;
+    seq += bases[(x >> 16) % 13];
+  }
+  std::string text = ">big " + std::string(600000, 'd') + "\r\n" + seq + "\r\n>small\nAC\nGT\n";
+  std::string path = dir.write("big.fa", text);
+  for (size_t L : {size_t(7), size_t(65536), size_t(5000000)}) {
+    std::vector<Rec> got = test::read_all(path, L, keep_case());
+    REQUIRE(got.size() == 2);
+    CHECK(got[0].name == "big");
+    CHECK(got[0].seq == seq);
+    CHECK(got[1] == Rec{"small", "ACGT"});
+  }
+  // bgzip-compressed, through decompression threads.
+  int status = 0;
+  test::run_shell("bgzip -c '" + path + "' > '" + path + ".gz'", status);
+  REQUIRE(status == 0);
+  io::ReaderOptions opt = keep_case();
+  opt.threads = 2;
+  std::vector<Rec> got = test::read_all(path + ".gz", 100000, opt);
+  REQUIRE(got.size() == 2);
+  CHECK(got[0].seq == seq);
+}
+
+TEST_CASE("invalid characters under each --invalid mode", "[io][reader][tokenizer]") {
+  test::TempDir dir;
+  const std::string fa = dir.write("bad.fa", ">ok\nACGT\n>x desc\nAC#G\nT-A\n");
+  const std::string fq = dir.write("bad.fq", "@ok\nACGT\n+\nIIII\n@x\nAC#G\nT-A\n+\nIIIIIII\n");
+  for (const std::string& path : {fa, fq}) {
+    INFO(path);
+    io::ReaderOptions opt;
+    // error: names file, record and the 1-based position of the first bad character.
+    REQUIRE_THROWS_AS(test::read_all(path, 100, opt), InputError);
+    REQUIRE_THROWS_WITH(test::read_all(path, 100, opt),
+                        Catch::StartsWith(path + ": record 'x': position 3: invalid character '#' (0x23)"));
+    opt.tok.invalid = io::InvalidMode::skip;
+    CHECK(test::read_all(path, 100, opt) == std::vector<Rec>{{"ok", "ACGT"}, {"x", "ACGTA"}});
+    opt.tok.invalid = io::InvalidMode::to_n;
+    CHECK(test::read_all(path, 100, opt) == std::vector<Rec>{{"ok", "ACGT"}, {"x", "ACNGTNA"}});
+  }
+  // Under skip, offsets still count the dropped characters.
+  io::ReaderOptions skip;
+  skip.tok.invalid = io::InvalidMode::skip;
+  io::SequenceReader r(fa, skip);
+  io::Chunk c;
+  REQUIRE(r.next(c, 100));  // ok
+  REQUIRE(r.next(c, 2));
+  CHECK(std::string(c.tokens.begin(), c.tokens.end()) == "AC");
+  CHECK(c.offset == 0);
+  REQUIRE(r.next(c, 2));
+  CHECK(std::string(c.tokens.begin(), c.tokens.end()) == "GT");
+  CHECK(c.offset == 3);  // '#' was position 2
+  REQUIRE(r.next(c, 2));
+  CHECK(std::string(c.tokens.begin(), c.tokens.end()) == "A");
+  CHECK(c.offset == 6);  // '-' was position 5
+  CHECK(c.end_of_record);
+  // Lower case under keep, and '-' '*' '.' are never bases.
+  io::Tokenizer keep({io::CaseMode::keep, io::InvalidMode::error});
+  CHECK(keep['a'] == 'a');
+  CHECK(keep['u'] == 'u');
+  for (uint8_t b : {'-', '*', '.', 'X', 'E', '0', '\0'}) CHECK(keep[b] == io::Tokenizer::kInvalid);
+  for (uint8_t b : {' ', '\t', '\r', '\n'}) CHECK(keep[b] == io::Tokenizer::kIgnore);
+  io::Tokenizer up;
+  for (char b : std::string("ACGTUNRYKMSWBDHVacgtunrykmswbdhv"))
+    CHECK(up[uint8_t(b)] == uint8_t(std::toupper(b)));
+  CHECK_THROWS_AS(io::parse_invalid_mode("drop"), UsageError);
+  CHECK(io::parse_invalid_mode("N") == io::InvalidMode::to_n);
+  CHECK_THROWS_AS(io::parse_case_mode("lower"), UsageError);
+}
+
+TEST_CASE("malformed input is an InputError naming the file", "[io][reader][errors]") {
+  test::TempDir dir;
+  struct Row {
+    std::string name, text, message;
+  };
+  const std::vector<Row> rows = {
+      {"text.txt", "hello world\n", "not a FASTA, FASTQ, SAM, BAM or CRAM file"},
+      {"lead.fa", "\n\nACGT\n>x\nAC\n", "not a FASTA, FASTQ, SAM, BAM or CRAM file"},
+      {"noplus.fq", "@r\nACGT\n", "record 'r': the file ends before the '+' line"},
+      {"short.fq", "@r\nACGT\n+\nII\n", "record 'r': the quality string is shorter than the sequence"},
+      {"long.fq", "@r\nACGT\n+\nIIIII\n@s\nA\n+\nI\n", "record 'r': the quality string is longer"},
+      {"at.fq", "@r\nACGT\n@s\n+\nIIII\n", "record 'r': a line starts with '@' before the '+' line"},
+      {"mixed.fq", "@r\nA\n+\nI\n>s\nA\n", "after record 'r': expected '@' at the start of a FASTQ record"},
+  };
+  for (const Row& row : rows) {
+    INFO(row.name);
+    std::string p = dir.write(row.name, row.text);
+    REQUIRE_THROWS_AS(test::read_all(p, 10), InputError);
+    REQUIRE_THROWS_WITH(test::read_all(p, 10), Catch::StartsWith(p + ": ") && Catch::Contains(row.message));
+  }
+  // Not a sequence format at all: says what htslib saw.
+  const std::string vcf = test::data_file("variants/saureus_nctc8325.vcf.gz");
+  REQUIRE_THROWS_WITH(io::SequenceReader(vcf), Catch::StartsWith(vcf + ": not a FASTA") &&
+                                                   Catch::Contains("htslib detected: VCF"));
+  REQUIRE_THROWS_WITH(io::SequenceReader(dir.file("missing.fa")),
+                      dir.file("missing.fa") + ": cannot open: No such file or directory");
+  // An empty file has no records.
+  io::SequenceReader empty(dir.write("empty.fa", ""));
+  io::Chunk c;
+  CHECK_FALSE(empty.next(c, 10));
+  CHECK(empty.format() == io::Format::empty);
+  CHECK_THROWS_AS(empty.next(c, 0), UsageError);
+}
+
+TEST_CASE("regions on bgzip chr20 match faidx", "[io][reader][regions]") {
+  const std::string path = test::data_file("genomes/human_grch37_chr20.fa.gz");
+  REQUIRE(test::fs::exists(path + ".fai"));
+  REQUIRE(test::fs::exists(path + ".gzi"));
+  faidx_t* fai = fai_load(path.c_str());
+  REQUIRE(fai != nullptr);
+  auto fetch = [&](int64_t b, int64_t e) {
+    if (b >= e) return std::string();
+    hts_pos_t len = 0;
+    char* s = faidx_fetch_seq64(fai, "20", b, e - 1, &len);
+    std::string out(s ? s : "", size_t(std::max<hts_pos_t>(len, 0)));
+    std::free(s);
+    return out;
+  };
+  io::ReaderOptions opt = keep_case();
+  for (const char* text : {"20:1,000,000-1,100,000", "20:9,500,001-11,700,000", "20:63,025,000-63,100,000",
+                           "20:70,000,000-70,000,010", "{20}:60,000,001"})
+    opt.regions.push_back(io::parse_region(text));
+  opt.regions.push_back({"20", 5000000, 5000100, "named"});
+  const std::vector<std::pair<int64_t, int64_t>> clipped = {{999999, 1100000},     {9500000, 11700000},
+                                                            {63024999, 63025520}, {63025520, 63025520},
+                                                            {60000000, 63025520}, {5000000, 5000100}};
+  io::SequenceReader r(path, opt);
+  CHECK(r.total_length() == 100001 + 2200000 + 521 + 0 + 3025520 + 100);
+  for (size_t L : {size_t(7), size_t(65536)}) {
+    if (L == 7) opt.regions.resize(4);  // keep L = 7 quick
+    std::vector<Rec> got = test::read_all(path, L, opt);
+    REQUIRE(got.size() == opt.regions.size());
+    for (size_t i = 0; i < got.size(); ++i) {
+      INFO("region " << io::format_region(opt.regions[i]) << ", L = " << L);
+      CHECK(got[i].name == "20");
+      REQUIRE(got[i].seq == fetch(clipped[i].first, clipped[i].second));
+    }
+  }
+  fai_destroy(fai);
+  // Offsets are contig positions.
+  io::ReaderOptions one;
+  one.regions = {io::parse_region("20:1,000,001-1,000,010")};
+  io::SequenceReader r1(path, one);
+  io::Chunk c;
+  REQUIRE(r1.next(c, 4));
+  CHECK(c.offset == 1000000);
+  CHECK(r1.record_length() == 10);
+  REQUIRE(r1.next(c, 4));
+  CHECK(c.offset == 1000004);
+  // An unknown contig names itself and the file.
+  io::ReaderOptions bad;
+  bad.regions = {io::parse_region("chr20:1-10")};
+  REQUIRE_THROWS_AS(io::SequenceReader(path, bad), InputError);
+  REQUIRE_THROWS_WITH(io::SequenceReader(path, bad),
+                      path + ": region 'chr20:1-10': unknown contig 'chr20'");
+}
+
+TEST_CASE("regions need an index, and say how to make one", "[io][reader][regions]") {
+  test::TempDir dir;
+  io::ReaderOptions opt;
+  opt.regions = io::read_bed(test::data_file("edge/regions.bed"));
+  const std::string crlf = dir.copy(test::data_file("edge/crlf.fa"), "crlf.fa");
+  REQUIRE_THROWS_AS(io::SequenceReader(crlf, opt), InputError);
+  REQUIRE_THROWS_WITH(io::SequenceReader(crlf, opt),
+                      Catch::Contains(crlf + ".fai not found") && Catch::Contains("run 'samtools faidx " + crlf + "'"));
+  const std::string lambda = test::data_file("genomes/lambda_phage.fa.gz");
+  REQUIRE_THROWS_WITH(io::SequenceReader(lambda, opt),
+                      Catch::StartsWith(lambda + ": ") && Catch::Contains("recompress with bgzip"));
+  REQUIRE_THROWS_AS(io::SequenceReader("-", opt), UsageError);
+
+  // With the index, regions.bed on the CRLF file matches faidx.
+  std::vector<Rec> all = test::faidx_records(crlf);  // builds crlf.fa.fai
+  REQUIRE(all.size() == 20);
+  std::map<std::string, std::string> by_name;
+  for (const Rec& r : all) by_name[r.name] = r.seq;
+  for (size_t L : {size_t(1), size_t(1000)}) {
+    std::vector<Rec> got = test::read_all(crlf, L, opt);
+    REQUIRE(got.size() == 2);
+    CHECK(got[0].name == "gi|563317589|dbj|AB821309.1|");
+    CHECK(got[0].seq == test::to_upper(by_name[got[0].name].substr(0, 999)));
+    CHECK(got[1].name == "gi|543583785|ref|NM_000465.3|");
+    CHECK(got[1].seq == test::to_upper(by_name[got[1].name].substr(99, 5522 - 99)));
+  }
+  // Invalid characters are reported at their contig position through faidx as well.
+  const std::string bad = dir.write("bad.fa", ">c\nACGTACGT\nAC*T\n");
+  REQUIRE(test::faidx_records(bad).size() == 1);
+  io::ReaderOptions ropt;
+  ropt.regions = {io::parse_region("c:5-12")};
+  REQUIRE_THROWS_WITH(test::read_all(bad, 3, ropt),
+                      Catch::StartsWith(bad + ": record 'c': position 11: invalid character '*' (0x2A)"));
+}

@@ -1,0 +1,132 @@
+// Region text (1-based inclusive, htslib syntax) and BED (0-based half-open) to io::Region.
+#include <catch2/catch.hpp>
+
+#include <string>
+#include <vector>
+
+#include "io/error.h"
+#include "io/region.h"
+#include "test_io_util.h"
+
+using namespace mambadna;
+using io::kContigEnd;
+using io::Region;
+
+TEST_CASE("parse_region converts 1-based inclusive text to 0-based half-open", "[io][region]") {
+  struct Row {
+    const char* text;
+    const char* contig;
+    int64_t begin, end;
+  };
+  // clang-format off
+  const std::vector<Row> table = {
+      {"chr1",                     "chr1",             0,       kContigEnd},
+      {"chr1:100",                 "chr1",             99,      kContigEnd},  // 100 to the end
+      {"chr1:100-",                "chr1",             99,      kContigEnd},
+      {"chr1:100-200",             "chr1",             99,      200},
+      {"chr1:1-1",                 "chr1",             0,       1},           // one base
+      {"chr1:-200",                "chr1",             0,       200},         // 1 to 200
+      {"chr1:1,000-2k",            "chr1",             999,     2000},
+      {"chr1:1,000,001-1,000,100", "chr1",             1000000, 1000100},
+      {"chr1:1.5k-2M",             "chr1",             1499,    2000000},
+      {"20:1e6-2e6",               "20",               999999,  2000000},
+      {"{name:with:colons}:1-10",  "name:with:colons", 0,       10},
+      {"{name:with:colons}",       "name:with:colons", 0,       kContigEnd},
+      {"{chr1}:5",                 "chr1",             4,       kContigEnd},
+      {"HLA-DRB1*12:17",           "HLA-DRB1*12",      16,      kContigEnd},  // split at the last ':'
+      {"gi|5|ref|NM_1.3|:10-20",   "gi|5|ref|NM_1.3|", 9,       20},
+  };
+  // clang-format on
+  for (const Row& row : table) {
+    INFO("region text: " << row.text);
+    Region r = io::parse_region(row.text);
+    CHECK(r.contig == row.contig);
+    CHECK(r.begin == row.begin);
+    CHECK(r.end == row.end);
+    CHECK(r.name.empty());
+    // format_region writes text that parses back to the same region.
+    CHECK(io::parse_region(io::format_region(r)) == r);
+  }
+}
+
+TEST_CASE("parse_region rejects bad text with a message naming it", "[io][region]") {
+  struct Row {
+    const char* text;
+    const char* why;
+  };
+  const std::vector<Row> table = {
+      {"", "empty region"},
+      {"chr1:200-100", "the start (200) is after the end (100)"},
+      {"chr1:101-100", "the start (101) is after the end (100)"},
+      {"chr1:0-10", "at least 1"},
+      {"chr1:abc", "cannot parse"},
+      {"chr1:10-20x", "cannot parse"},
+      {"{chr1", "no closing '}'"},
+      {":1-10", "empty contig name"},
+  };
+  for (const Row& row : table) {
+    INFO("region text: '" << row.text << "'");
+    REQUIRE_THROWS_AS(io::parse_region(row.text), UsageError);
+    REQUIRE_THROWS_WITH(io::parse_region(row.text),
+                        Catch::Contains(std::string("'") + row.text + "'") && Catch::Contains(row.why));
+  }
+}
+
+TEST_CASE("format_region writes samtools' syntax", "[io][region]") {
+  CHECK(io::format_region({"chr1", 0, kContigEnd, ""}) == "chr1");
+  CHECK(io::format_region({"chr1", 99, 200, ""}) == "chr1:100-200");
+  CHECK(io::format_region({"chr1", 99, kContigEnd, ""}) == "chr1:100");
+  CHECK(io::format_region({"a:b", 0, 10, ""}) == "{a:b}:1-10");
+}
+
+TEST_CASE("read_bed reads the shared regions.bed", "[io][region][bed]") {
+  std::vector<Region> r = io::read_bed(test::data_file("edge/regions.bed"));
+  REQUIRE(r.size() == 2);
+  CHECK(r[0] == Region{"gi|563317589|dbj|AB821309.1|", 0, 999, ""});
+  CHECK(r[1] == Region{"gi|543583785|ref|NM_000465.3|", 99, 5522, ""});
+}
+
+TEST_CASE("read_bed names the file and line of a malformed line", "[io][region][bed]") {
+  std::string path = test::data_file("edge/malformed.bed");
+  REQUIRE_THROWS_AS(io::read_bed(path), InputError);
+  REQUIRE_THROWS_WITH(io::read_bed(path), Catch::StartsWith(path + ": line 1: ") &&
+                                              Catch::Contains("at least 3 columns"));
+}
+
+TEST_CASE("read_bed skips headers and blank lines, reads names, checks coordinates",
+          "[io][region][bed]") {
+  test::TempDir dir;
+  std::string ok = dir.write("ok.bed",
+                             "# comment\n"
+                             "track name=x\n"
+                             "browser position chr1:1-100\n"
+                             "\n"
+                             "chr1\t0\t10\tfirst\t0\t+\r\n"
+                             "chr2\t5\t5\n"  // empty region: allowed
+                             "chr3 7 9 spaced\n");
+  std::vector<Region> r = io::read_bed(ok);
+  REQUIRE(r.size() == 3);
+  CHECK(r[0] == Region{"chr1", 0, 10, "first"});
+  CHECK(r[1] == Region{"chr2", 5, 5, ""});
+  CHECK(r[2] == Region{"chr3", 7, 9, "spaced"});
+
+  struct Row {
+    const char* text;
+    const char* message;
+  };
+  const std::vector<Row> bad = {
+      {"chr1\t0\t10\nchr1\t-5\t10\n", ": line 2: start '-5' is negative"},
+      {"chr1\tx\t10\n", ": line 1: start 'x' is not a non-negative integer"},
+      {"chr1\t1\t10.5\n", ": line 1: end '10.5' is not a non-negative integer"},
+      {"chr1\t20\t10\n", ": line 1: start 20 is after end 10"},
+      {"#h\nchr1\t20\n", ": line 2: expected at least 3 columns (chrom, start, end), found 2"},
+  };
+  for (const Row& row : bad) {
+    INFO("BED text: " << row.text);
+    std::string p = dir.write("bad.bed", row.text);
+    REQUIRE_THROWS_AS(io::read_bed(p), InputError);
+    REQUIRE_THROWS_WITH(io::read_bed(p), p + row.message);
+  }
+  REQUIRE_THROWS_WITH(io::read_bed(dir.file("missing.bed")),
+                      Catch::StartsWith(dir.file("missing.bed") + ": cannot open"));
+}
