@@ -71,6 +71,8 @@ void Activations<T>::plan(const Config& c, int64_t b, int64_t l, bool keep) {
       {&logits, M * V},
       {&lse, M},
       {&loss, M},
+      {&conv0, keep ? c.n_layer * b * E * (c.d_conv - 1) : 0},
+      {&ssm0, keep ? c.n_layer * b * E * N : 0},
   };
   for (const Entry& e : table) e.buf->resize(size_t(e.elems));
 }
@@ -79,7 +81,7 @@ template <typename T>
 int64_t Activations<T>::bytes() const {
   size_t n = resid.size() + rstd.size() + normed.size() + xz.size() + u.size() + xdbl.size() +
              delta.size() + y.size() + mix.size() + hidden.size() + A.size() + logits.size() +
-             lse.size() + loss.size();
+             lse.size() + loss.size() + conv0.size() + ssm0.size();
   return int64_t(n * sizeof(T));
 }
 
@@ -105,6 +107,12 @@ void Mamba<T>::forward(const int32_t* tokens, int64_t B, int64_t L, State<T>& st
                      std::to_string(B));
   if (a.B != B || a.L != L || a.D != D) a.plan(cfg_, B, L, a.keep);
   const bool kept = a.keep;
+  if (kept) {  // the backward pass starts from the same states
+    for (int64_t l = 0; l < NL; ++l) {
+      std::copy_n(st.conv_of(l), B * E * (K - 1), a.conv0.data() + l * B * E * (K - 1));
+      std::copy_n(st.ssm_of(l), B * E * N, a.ssm0.data() + l * B * E * N);
+    }
+  }
   const T* emb = params_.data() + table_.specs.front().offset;  // (V, D)
   const T eps = T(cfg_.norm_epsilon);
 
@@ -178,6 +186,116 @@ void Mamba<T>::score(const int32_t* tokens, const int32_t* targets, int64_t B, i
   }
 }
 
+template <typename T>
+void ActivationGrads<T>::plan(const Config& c, int64_t m) {
+  M = m, D = c.d_model;
+  const int64_t E = c.d_inner(), N = c.d_state, R = c.rank(), V = c.vocab_padded();
+  struct Entry {
+    std::vector<T>* buf;
+    int64_t elems;
+  };
+  const Entry table[] = {
+      {&dresid, M * D}, {&dhidden, M * D}, {&dlogits, M * V},         {&dloss, M},
+      {&dy, M * E},     {&du, M * E},      {&ddelta, M * E},          {&dxdbl, M * (R + 2 * N)},
+      {&dxz, M * 2 * E}, {&dA, E * N},
+  };
+  for (const Entry& e : table) e.buf->resize(size_t(e.elems));
+}
+
+template <typename T>
+double Mamba<T>::forward_loss(const int32_t* tokens, const int32_t* targets, int64_t B, int64_t L,
+                              State<T>& state, Activations<T>& a, int64_t* count) {
+  if (!a.keep) throw UsageError("Mamba::forward_loss: activations must be planned with keep");
+  forward(tokens, B, L, state, a);
+  const int64_t M = B * L, V = cfg_.vocab_padded();
+  logits(a.logits.data(), a.hidden.data(), M);
+  Ops<T>::cross_entropy_forward(a.loss.data(), a.lse.data(), a.logits.data(), targets,
+                                kernels::CrossEntropyParams{M, V});
+  double sum = 0;
+  int64_t n = 0;
+  for (int64_t m = 0; m < M; ++m)
+    if (targets[m] >= 0) sum += double(a.loss[size_t(m)]), ++n;
+  if (count) *count = n;
+  return sum;
+}
+
+template <typename T>
+void Mamba<T>::backward(const int32_t* tokens, const int32_t* targets, Activations<T>& a,
+                        ActivationGrads<T>& g, T loss_scale, T* grad) {
+  using O = Ops<T>;
+  const int64_t D = cfg_.d_model, E = cfg_.d_inner(), N = cfg_.d_state, K = cfg_.d_conv,
+                R = cfg_.rank(), V = cfg_.vocab_padded(), NL = cfg_.n_layer;
+  const int64_t B = a.B, L = a.L, M = B * L;
+  if (!a.keep) throw UsageError("Mamba::backward: activations were not kept");
+  if (g.M != M || g.D != D) g.plan(cfg_, M);
+  const T* emb = params_.data() + table_.specs.front().offset;  // (V, D)
+  T* demb = grad + table_.specs.front().offset;                  // (V, D) +=
+  const T eps = T(cfg_.norm_epsilon);
+
+  // Loss -> logits -> final norm.
+  for (int64_t m = 0; m < M; ++m) g.dloss[size_t(m)] = targets[m] >= 0 ? loss_scale : T(0);
+  O::cross_entropy_backward(g.dlogits.data(), a.logits.data(), a.lse.data(), targets,
+                            g.dloss.data(), kernels::CrossEntropyParams{M, V});
+  O::matmul_backward(g.dhidden.data(), demb, (T*)nullptr, g.dlogits.data(), a.hidden.data(), emb,
+                     kernels::MatmulParams{M, D, V, D, V});
+  std::fill(g.dresid.begin(), g.dresid.end(), T(0));
+  {
+    const auto& nf = table_.specs.back();
+    O::rmsnorm_backward(g.dresid.data(), grad + nf.offset, g.dhidden.data(),
+                        a.resid.data() + NL * M * D, params_.data() + nf.offset,
+                        a.rstd.data() + NL * M, kernels::RmsnormParams{M, D, double(eps)});
+  }
+
+  for (int64_t l = NL - 1; l >= 0; --l) {
+    const LayerWeights<T> w = layer_weights(table_, params_.data(), int(l));
+    const LayerWeights<T> dw = layer_weights(table_, grad, int(l));
+    const T* r = a.resid.data() + l * M * D;        // (M, D) residual entering layer l
+    const T* rstd = a.rstd.data() + l * M;           // (M)
+    const T* xz = a.xz.data() + l * M * 2 * E;       // (M, 2E)
+    const T* u = a.u.data() + l * M * E;             // (M, E)
+    const T* xdbl = a.xdbl.data() + l * M * (R + 2 * N);
+    const T* delta = a.delta.data() + l * M * E;
+    const T* y = a.y.data() + l * M * E;
+    const T* A = a.A.data() + l * E * N;
+    const T* conv0 = K > 1 ? a.conv0.data() + l * B * E * (K - 1) : nullptr;
+    const T* h0 = a.ssm0.data() + l * B * E * N;
+
+    // mix = out_proj(y); d(mix) is the residual gradient.
+    O::matmul_backward(g.dy.data(), dw.out_proj, (T*)nullptr, g.dresid.data(), y, w.out_proj,
+                       kernels::MatmulParams{M, E, D, E, D});
+    // y = scan(u, delta, A, B, C, D, z, dt bias, h0).
+    std::fill(g.dA.begin(), g.dA.end(), T(0));
+    O::selective_scan_backward(g.du.data(), g.ddelta.data(), g.dA.data(), g.dxdbl.data() + R,
+                               g.dxdbl.data() + R + N, dw.D, g.dxz.data() + E, dw.dt_b,
+                               (T*)nullptr, g.dy.data(), (const T*)nullptr, u, delta, A, xdbl + R,
+                               xdbl + R + N, w.D, xz + E, w.dt_b, h0,
+                               kernels::SelectiveScanParams{B, L, E, N, R + 2 * N, 2 * E, true});
+    for (int64_t i = 0; i < E * N; ++i) dw.A_log[i] += g.dA[size_t(i)] * A[i];  // dA/dA_log = A
+    // delta = dt_proj(dt) without bias (the bias is the scan's delta_bias).
+    O::matmul_backward(g.dxdbl.data(), dw.dt_w, (T*)nullptr, g.ddelta.data(), xdbl, w.dt_w,
+                       kernels::MatmulParams{M, R, E, R + 2 * N, E});
+    // xdbl = x_proj(u); du already holds the scan's part.
+    kernels::MatmulParams xp{M, E, R + 2 * N, E, R + 2 * N};
+    xp.accumulate_din = true;
+    O::matmul_backward(g.du.data(), dw.x_proj, (T*)nullptr, g.dxdbl.data(), u, w.x_proj, xp);
+    // u = silu(conv(x)), x = xz[:, :E].
+    O::causal_conv1d_backward(g.dxz.data(), (T*)nullptr, dw.conv_w, dw.conv_b, g.du.data(),
+                              (const T*)nullptr, xz,
+                              w.conv_w, w.conv_b, conv0,
+                              kernels::CausalConv1dParams{B, L, E, K, 2 * E, true});
+    // xz = in_proj(norm(r)); recompute the norm's output.
+    O::rmsnorm_forward(a.normed.data(), g.dloss.data(), r, w.norm,
+                       kernels::RmsnormParams{M, D, double(eps)});
+    O::matmul_backward(g.dhidden.data(), dw.in_proj, (T*)nullptr, g.dxz.data(), a.normed.data(),
+                       w.in_proj, kernels::MatmulParams{M, D, 2 * E, D, 2 * E});
+    O::rmsnorm_backward(g.dresid.data(), dw.norm, g.dhidden.data(), r, w.norm, rstd,
+                        kernels::RmsnormParams{M, D, double(eps)});
+  }
+  O::embedding_backward(demb, g.dresid.data(), tokens, kernels::EmbeddingParams{M, D, V});
+}
+
+template struct ActivationGrads<float>;
+template struct ActivationGrads<double>;
 template struct State<float>;
 template struct State<double>;
 template struct Activations<float>;

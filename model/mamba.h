@@ -51,8 +51,27 @@ struct Activations {
   std::vector<T> logits;  // (M, V)
   std::vector<T> lse;     // (M): log-sum-exp of each logits row
   std::vector<T> loss;    // (M): -log p(target)
+  std::vector<T> conv0;   // (layers, B, E, K-1): conv windows the pass started from (keep only)
+  std::vector<T> ssm0;    // (layers, B, E, N): SSM states the pass started from (keep only)
   void plan(const Config& c, int64_t B, int64_t L, bool keep);
   int64_t bytes() const;
+};
+
+// Gradients of the activations of one backward pass, planned from one table.
+template <typename T>
+struct ActivationGrads {
+  int64_t M = 0, D = 0;
+  std::vector<T> dresid;   // (M, D): gradient of the residual stream
+  std::vector<T> dhidden;  // (M, D): of the final norm's output (then of each layer's normed input)
+  std::vector<T> dlogits;  // (M, V)
+  std::vector<T> dloss;    // (M)
+  std::vector<T> dy;       // (M, E)
+  std::vector<T> du;       // (M, E)
+  std::vector<T> ddelta;   // (M, E)
+  std::vector<T> dxdbl;    // (M, R+2N)
+  std::vector<T> dxz;      // (M, 2E)
+  std::vector<T> dA;       // (E, N)
+  void plan(const Config& c, int64_t M);
 };
 
 template <typename T>
@@ -78,6 +97,17 @@ class Mamba {
   // distribution when not nullptr (nats).
   void score(const int32_t* tokens, const int32_t* targets, int64_t B, int64_t L, State<T>& state,
              Activations<T>& acts, T* logprob, T* entropy = nullptr);
+
+  // Training forward: `acts` must be planned with keep; the initial state is saved in acts.
+  // Returns the sum over rows with a target (>= 0) of -log p(target); `count` gets their number.
+  double forward_loss(const int32_t* tokens, const int32_t* targets, int64_t B, int64_t L,
+                      State<T>& state, Activations<T>& acts, int64_t* count = nullptr);
+
+  // Backward of forward_loss's last call, for the loss sum * loss_scale (e.g. 1 / count).
+  // grad (params size) accumulates (+=). No gradient flows into the carried initial state
+  // (truncated BPTT).
+  void backward(const int32_t* tokens, const int32_t* targets, Activations<T>& acts,
+                ActivationGrads<T>& g, T loss_scale, T* grad);
 
  private:
   Config cfg_;

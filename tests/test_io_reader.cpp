@@ -221,6 +221,12 @@ TEST_CASE("longline.fq: a 1 kB header line with tags", "[io][reader][edge]") {
   CHECK(test::read_all(test::data_file("edge/longline.fq"), 3) == std::vector<Rec>{{"readname", "ATGC"}});
 }
 
+TEST_CASE("FASTQ with CRLF line ends and wrapped quality", "[io][reader][edge]") {
+  test::TempDir dir;
+  const std::string fq = dir.write("crlf.fq", "@r1 x\r\nACGT\r\nAC\r\n+\r\nIIII\r\n@+\r\n@r2\r\n\r\n+r2\r\n\r\n@r3\r\nN\r\n+\r\n!\r\n");
+  CHECK(test::read_all(fq, 4) == std::vector<Rec>{{"r1", "ACGTAC"}, {"r2", ""}, {"r3", "N"}});
+}
+
 TEST_CASE("softmasked_one_long_line.fa: case folding or keeping on a 40 kb line", "[io][reader][edge]") {
   const std::string path = test::data_file("edge/softmasked_one_long_line.fa");
   std::vector<Rec> raw = test::simple_fasta(path);

@@ -28,6 +28,9 @@ struct vi {
   __m512i v;
 };
 using vm = __mmask16;
+// Zero-masked forms with an all-ones mask are used where GCC 12's plain forms trip
+// -Wmaybe-uninitialized (they pass _mm512_undefined_ps() as the merge source).
+inline constexpr __mmask16 kAll = 0xffff;
 
 inline vf set1(float x) { return {_mm512_set1_ps(x)}; }
 inline vf zero() { return {_mm512_setzero_ps()}; }
@@ -54,10 +57,10 @@ inline vf operator*(vf a, vf b) { return {_mm512_mul_ps(a.v, b.v)}; }
 inline vf operator/(vf a, vf b) { return {_mm512_div_ps(a.v, b.v)}; }
 inline vf fma(vf a, vf b, vf c) { return {_mm512_fmadd_ps(a.v, b.v, c.v)}; }   // a b + c
 inline vf fnma(vf a, vf b, vf c) { return {_mm512_fnmadd_ps(a.v, b.v, c.v)}; }  // c - a b
-inline vf min(vf a, vf b) { return {_mm512_min_ps(a.v, b.v)}; }
-inline vf max(vf a, vf b) { return {_mm512_max_ps(a.v, b.v)}; }
+inline vf min(vf a, vf b) { return {_mm512_maskz_min_ps(kAll, a.v, b.v)}; }
+inline vf max(vf a, vf b) { return {_mm512_maskz_max_ps(kAll, a.v, b.v)}; }
 inline vf abs(vf a) { return {_mm512_abs_ps(a.v)}; }
-inline vf sqrt(vf a) { return {_mm512_sqrt_ps(a.v)}; }
+inline vf sqrt(vf a) { return {_mm512_maskz_sqrt_ps(kAll, a.v)}; }
 inline vm lt(vf a, vf b) { return _mm512_cmp_ps_mask(a.v, b.v, _CMP_LT_OQ); }
 inline vm gt(vf a, vf b) { return _mm512_cmp_ps_mask(a.v, b.v, _CMP_GT_OQ); }
 inline vf select(vm m, vf a, vf b) { return {_mm512_mask_blend_ps(m, b.v, a.v)}; }  // m ? a : b
@@ -88,8 +91,8 @@ inline vf lane_sums16(const vf* v) {
 #define MAMBADNA_SIMD_LANE_SUMS16 1
 // 2^n for integer-valued n in [-126, 127], given as float.
 inline vf pow2i(vf n) {
-  const __m512i e = _mm512_add_epi32(_mm512_cvtps_epi32(n.v), _mm512_set1_epi32(127));
-  return {_mm512_castsi512_ps(_mm512_slli_epi32(e, 23))};
+  const __m512i e = _mm512_add_epi32(_mm512_maskz_cvtps_epi32(kAll, n.v), _mm512_set1_epi32(127));
+  return {_mm512_castsi512_ps(_mm512_maskz_slli_epi32(kAll, e, 23))};
 }
 
 #elif defined(__AVX2__) && defined(__FMA__)
