@@ -13,12 +13,14 @@ int cmd_stats(int argc, char** argv);
 int cmd_init(int argc, char** argv);
 int cmd_info(int argc, char** argv);
 int cmd_score(int argc, char** argv);
+int cmd_train(int argc, char** argv);
 
 // The table `mambadna --help` lists, in this order.
 inline constexpr Command kCommands[] = {
     {"stats", "stream sequences through the tokenizer and count bases", cmd_stats},
     {"init", "create a model checkpoint from a preset and options", cmd_init},
     {"info", "print a checkpoint's config, parameter count and tokenizer", cmd_info},
+    {"train", "pretrain a model on sequences (truncated BPTT, AdamW)", cmd_train},
     {"score", "log-likelihood of sequences per record and per base", cmd_score},
 };
 

@@ -61,9 +61,9 @@ void Activations<T>::plan(const Config& c, int64_t b, int64_t l, bool keep) {
       {&rstd, (keep ? c.n_layer + 1 : 1) * M},
       {&normed, M * D},
       {&xz, S * M * 2 * E},
-      {&u, S * M * E},
+      {&u, M * E},  // recomputed in backward (conv is cheap)
       {&xdbl, S * M * (R + 2 * N)},
-      {&delta, S * M * E},
+      {&delta, M * E},  // recomputed in backward (dt_proj has rank R)
       {&y, S * M * E},
       {&mix, M * D},
       {&hidden, M * D},
@@ -124,9 +124,9 @@ void Mamba<T>::forward(const int32_t* tokens, int64_t B, int64_t L, State<T>& st
     T* r = a.resid.data() + (kept ? l : 0) * M * D;  // (M, D)
     T* rstd = a.rstd.data() + (kept ? l : 0) * M;     // (M)
     T* xz = a.xz.data() + s * M * 2 * E;              // (M, 2E): x | z
-    T* u = a.u.data() + s * M * E;                    // (M, E)
+    T* u = a.u.data();                                // (M, E)
     T* xdbl = a.xdbl.data() + s * M * (R + 2 * N);    // (M, R+2N): dt | B | C
-    T* delta = a.delta.data() + s * M * E;            // (M, E)
+    T* delta = a.delta.data();                        // (M, E)
     T* y = a.y.data() + s * M * E;                    // (M, E)
     T* A = a.A.data() + l * E * N;                    // (E, N)
     for (int64_t i = 0; i < E * N; ++i) A[i] = -std::exp(w.A_log[i]);
@@ -252,13 +252,18 @@ void Mamba<T>::backward(const int32_t* tokens, const int32_t* targets, Activatio
     const T* r = a.resid.data() + l * M * D;        // (M, D) residual entering layer l
     const T* rstd = a.rstd.data() + l * M;           // (M)
     const T* xz = a.xz.data() + l * M * 2 * E;       // (M, 2E)
-    const T* u = a.u.data() + l * M * E;             // (M, E)
     const T* xdbl = a.xdbl.data() + l * M * (R + 2 * N);
-    const T* delta = a.delta.data() + l * M * E;
     const T* y = a.y.data() + l * M * E;
     const T* A = a.A.data() + l * E * N;
     const T* conv0 = K > 1 ? a.conv0.data() + l * B * E * (K - 1) : nullptr;
     const T* h0 = a.ssm0.data() + l * B * E * N;
+    // Recompute u = silu(conv(x)) and delta = dt_proj(dt) rather than keeping them per layer.
+    T* u = a.u.data();          // (M, E)
+    T* delta = a.delta.data();  // (M, E)
+    O::causal_conv1d_forward(u, (T*)nullptr, xz, w.conv_w, w.conv_b, conv0,
+                             kernels::CausalConv1dParams{B, L, E, K, 2 * E, true});
+    O::matmul_forward(delta, xdbl, w.dt_w, (const T*)nullptr,
+                      kernels::MatmulParams{M, R, E, R + 2 * N, E});
 
     // mix = out_proj(y); d(mix) is the residual gradient.
     O::matmul_backward(g.dy.data(), dw.out_proj, (T*)nullptr, g.dresid.data(), y, w.out_proj,

@@ -41,9 +41,9 @@ struct Activations {
   std::vector<T> rstd;    // (layers+1, M): RMSNorm reciprocal std per row (last: norm_f)
   std::vector<T> normed;  // (M, D): RMSNorm output (recomputed in backward)
   std::vector<T> xz;      // (S, M, 2E): in_proj output, x | z
-  std::vector<T> u;       // (S, M, E): silu(conv(x))
+  std::vector<T> u;       // (M, E): silu(conv(x)) of the current layer
   std::vector<T> xdbl;    // (S, M, R+2N): x_proj output, dt | B | C
-  std::vector<T> delta;   // (S, M, E): dt_proj output (before bias and softplus)
+  std::vector<T> delta;   // (M, E): dt_proj output (before bias and softplus), current layer
   std::vector<T> y;       // (S, M, E): gated scan output
   std::vector<T> mix;     // (M, D): out_proj output
   std::vector<T> hidden;  // (M, D): after norm_f

@@ -204,12 +204,12 @@ TEST_CASE("selective_scan cpu matches ref", "[kernels][selective_scan]") {
     const Prefill pre{float_exact(random_vec(rng, c.E * c.N)), float_exact(random_vec(rng, c.E)),
                       float_exact(random_vec(rng, c.E))};
     const ScanOut<double> r = run_ref<double>(d, pre);
-    // Float against double: each step rounds exp, the state update and the N-term sum (a few
-    // ulp); errors are damped by exp(dt A) < 1 but sums over channels (dBm, dCm: E terms) and
-    // over time (dA, dD, ddelta_bias: B·L terms) grow like sqrt(terms)·eps. 2e-5 ≈ 170 eps
-    // leaves a margin of about 10 over the largest error seen.
-    compare(run_ref<float>(d, pre), r, d, 2e-5, 2e-5);
-    compare(run_cpu(d, pre), r, d, 2e-5, 2e-5);
+    // Float against double: each step rounds exp (<= 1.5 ulp), softplus, the state update and
+    // the N-term sum; errors are damped by exp(dt A) < 1, while the sums over channels (dBm,
+    // dCm: E terms) and over time (dA, dD, ddelta_bias: B·L terms) grow like sqrt(terms)·eps.
+    // The largest normalised error seen is ~4e-7; 5e-6 (~40 eps) leaves a margin of 10.
+    compare(run_ref<float>(d, pre), r, d, 5e-6, 5e-6);
+    compare(run_cpu(d, pre), r, d, 5e-6, 5e-6);
   }
 }
 

@@ -160,7 +160,7 @@ void backward_block(const ScanIn& in, const ScanGrads& gr, const Partials& out, 
     const int64_t t0 = seg * kSeg;
     const int ns = int(std::min<int64_t>(kSeg, L - t0));
     std::copy(s.ckpt.begin() + seg * N, s.ckpt.begin() + (seg + 1) * N, h.begin());
-    // Recompute the segment: states before each step, decays, dt, dy; dz and dCm need nothing more.
+    // Recompute the segment: decays a_t, a_t ⊙ h_{t−1}, dt, dy; dz and dCm need nothing more.
     for (int k = 0; k < ns; ++k) {
       const int64_t row = b * L + t0 + k;
       const vf uv = simd::load_n(in.u + row * E + e0, ne);
@@ -173,9 +173,10 @@ void backward_block(const ScanIn& in, const ScanGrads& gr, const Partials& out, 
       vf* as = s.as.data() + k * N;
       vf y0 = Dv * uv, y1 = simd::zero();
       for (int n = 0; n < N; ++n) {
-        hs[n] = h[n];
-        as[n] = simd::exp(dt * At[n]);
-        h[n] = simd::fma(as[n], h[n], dtu * simd::set1(Bt[n]));
+        const vf a = simd::exp(dt * At[n]);
+        as[n] = a;
+        hs[n] = a * h[n];  // a_t h_{t−1}
+        h[n] = simd::fma(a, h[n], dtu * simd::set1(Bt[n]));
         if (n & 1)
           y1 = simd::fma(h[n], simd::set1(Ct[n]), y1);
         else
@@ -211,7 +212,7 @@ void backward_block(const ScanIn& in, const ScanGrads& gr, const Partials& out, 
         const vf l = simd::fma(simd::set1(Ct[n]), dy, g[n]);  // λ_t
         sums[n] = l * dtu;
         sB = simd::fma(l, simd::set1(Bt[n]), sB);
-        const vf q = l * (as[n] * hs[n]);
+        const vf q = l * hs[n];
         ddt = simd::fma(q, At[n], ddt);
         dA_acc[n] = simd::fma(q, dt, dA_acc[n]);
         g[n] = as[n] * l;

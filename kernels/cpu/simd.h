@@ -64,8 +64,22 @@ inline vf sqrt(vf a) { return {_mm512_maskz_sqrt_ps(kAll, a.v)}; }
 inline vm lt(vf a, vf b) { return _mm512_cmp_ps_mask(a.v, b.v, _CMP_LT_OQ); }
 inline vm gt(vf a, vf b) { return _mm512_cmp_ps_mask(a.v, b.v, _CMP_GT_OQ); }
 inline vf select(vm m, vf a, vf b) { return {_mm512_mask_blend_ps(m, b.v, a.v)}; }  // m ? a : b
-inline float hsum(vf a) { return _mm512_reduce_add_ps(a.v); }
-inline float hmax(vf a) { return _mm512_reduce_max_ps(a.v); }
+template <int I>
+inline __m256 half(vf a) {
+  return _mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(__mmask8(0xf), _mm512_castps_pd(a.v), I));
+}
+inline float hsum(vf a) {
+  const __m256 h = _mm256_add_ps(half<0>(a), half<1>(a));
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  return _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)));
+}
+inline float hmax(vf a) {
+  const __m256 h = _mm256_max_ps(half<0>(a), half<1>(a));
+  __m128 s = _mm_max_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+  s = _mm_max_ps(s, _mm_movehl_ps(s, s));
+  return _mm_cvtss_f32(_mm_max_ss(s, _mm_movehdup_ps(s)));
+}
 
 // Lane n of the result = hsum(v[n]), for 16 vectors: a transposing tree of 15 adds and 30
 // shuffles instead of 16 separate reductions.
@@ -76,12 +90,12 @@ inline vf lane_sums16(const vf* v) {
   for (int i = 0; i < 8; ++i) {
     const int m0 = 2 * i, m1 = 2 * i + 1;
     const __m512 x = v[4 * (m0 % 4) + m0 / 4].v, y = v[4 * (m1 % 4) + m1 / 4].v;
-    a[i] = _mm512_add_ps(_mm512_shuffle_f32x4(x, y, _MM_SHUFFLE(1, 0, 1, 0)),
-                         _mm512_shuffle_f32x4(x, y, _MM_SHUFFLE(3, 2, 3, 2)));
+    a[i] = _mm512_add_ps(_mm512_maskz_shuffle_f32x4(kAll, x, y, _MM_SHUFFLE(1, 0, 1, 0)),
+                         _mm512_maskz_shuffle_f32x4(kAll, x, y, _MM_SHUFFLE(3, 2, 3, 2)));
   }
   for (int i = 0; i < 4; ++i)
-    c[i] = _mm512_add_ps(_mm512_shuffle_f32x4(a[2 * i], a[2 * i + 1], _MM_SHUFFLE(2, 0, 2, 0)),
-                         _mm512_shuffle_f32x4(a[2 * i], a[2 * i + 1], _MM_SHUFFLE(3, 1, 3, 1)));
+    c[i] = _mm512_add_ps(_mm512_maskz_shuffle_f32x4(kAll, a[2 * i], a[2 * i + 1], _MM_SHUFFLE(2, 0, 2, 0)),
+                         _mm512_maskz_shuffle_f32x4(kAll, a[2 * i], a[2 * i + 1], _MM_SHUFFLE(3, 1, 3, 1)));
   for (int i = 0; i < 2; ++i)
     e[i] = _mm512_add_ps(_mm512_shuffle_ps(c[2 * i], c[2 * i + 1], _MM_SHUFFLE(1, 0, 1, 0)),
                          _mm512_shuffle_ps(c[2 * i], c[2 * i + 1], _MM_SHUFFLE(3, 2, 3, 2)));

@@ -1,0 +1,113 @@
+// `mambadna train`: pretrain a model on genomes or reads with truncated BPTT.
+#include <tbb/global_control.h>
+
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+
+#include "app/cli.h"
+#include "app/input_options.h"
+#include "io/error.h"
+#include "model/checkpoint.h"
+#include "pipelines/train.h"
+
+namespace mambadna::app {
+
+namespace {
+std::atomic<bool> g_stop{false};
+extern "C" void on_signal(int) { g_stop.store(true); }
+
+std::string seconds_text(double s) {
+  char b[32];
+  if (s < 0) return "?";
+  std::snprintf(b, sizeof b, "%dh%02dm%02ds", int(s / 3600), int(s / 60) % 60, int(s) % 60);
+  return b;
+}
+}  // namespace
+
+int cmd_train(int argc, char** argv) {
+  CommonOptions common;
+  InputOptions input;
+  pipelines::TrainOptions o;
+  std::string max_time;
+  po::options_description run("Run");
+  run.add_options()                                                                       //
+      ("model,m", po::value(&o.init_model), "initial checkpoint (from 'mambadna init')")   //
+      ("output,o", po::value(&o.run_dir)->required(), "run directory: metrics.tsv, checkpoint-*.h5, model.h5")
+      ("resume", po::bool_switch(&o.resume), "continue the run in the -o directory from its last checkpoint")
+      ("steps", po::value(&o.steps)->default_value(0), "optimiser steps (or give --tokens)")
+      ("tokens", po::value(&o.tokens)->default_value(0), "training tokens; steps = tokens / (b * L)")
+      ("max-time", po::value(&o.max_seconds)->default_value(0), "stop after this many seconds, with a checkpoint (0: no limit)");
+  po::options_description data("Data");
+  data.add_options()                                                                      //
+      ("streams,b", po::value(&o.streams)->default_value(8), "B: streams walking the data side by side")
+      ("chunk,L", po::value(&o.chunk)->default_value(2048), "L: tokens per stream per step")
+      ("valid", po::value(&o.valid_inputs)->composing(), "validation input (repeatable)")
+      ("holdout", po::value(&o.holdout)->default_value(0.0), "validate on the last fraction of each training record instead")
+      ("valid-tokens", po::value(&o.valid_tokens)->default_value(0), "validation tokens per evaluation (0: all)")
+      ("rc-augment", po::bool_switch(&o.rc_augment), "hand out half of the blocks reverse-complemented")
+      ("block", po::value(&o.block)->default_value(1 << 20), "tokens a stream buffers; state is carried across blocks");
+  add_input_options(data, input);
+  po::options_description optim("Optimiser (AdamW, warm-up then cosine decay)");
+  optim.add_options()                                                                       //
+      ("lr", po::value(&o.lr)->default_value(2e-3), "peak learning rate")                    //
+      ("min-lr", po::value(&o.min_lr)->default_value(2e-4), "learning rate at the end")     //
+      ("warmup", po::value(&o.warmup)->default_value(100), "linear warm-up steps")          //
+      ("beta1", po::value(&o.beta1)->default_value(0.9), "")                                //
+      ("beta2", po::value(&o.beta2)->default_value(0.95), "")                               //
+      ("eps", po::value(&o.eps)->default_value(1e-8), "")                                   //
+      ("weight-decay", po::value(&o.weight_decay)->default_value(0.1), "on matrices and the embedding only")
+      ("clip", po::value(&o.clip)->default_value(1.0), "global gradient-norm clipping (0: off)")
+      ("seed", po::value(&o.seed)->default_value(1), "data seed (reverse-complement coins)");
+  po::options_description book("Bookkeeping");
+  book.add_options()                                                                        //
+      ("valid-every", po::value(&o.valid_every)->default_value(0), "validate every N steps (0: at the end)")
+      ("ckpt-every", po::value(&o.ckpt_every)->default_value(0), "checkpoint every N steps (0: at the end)")
+      ("keep", po::value(&o.keep)->default_value(3), "checkpoints kept");
+  po::options_description general("General");
+  add_common_options(general, common);
+  po::options_description hidden;
+  hidden.add_options()("inputs", po::value(&o.inputs), "inputs");
+  po::variables_map vm;
+  return run_command(
+      [&] {
+        if (!parse_command_line(
+                argc, argv,
+                "Usage: mambadna train -m init.h5 -o run/ [options] INPUT...\n"
+                "       mambadna train --resume -o run/\n"
+                "SIGINT/SIGTERM finish the step, write a checkpoint and exit.",
+                {&run, &data, &optim, &book, &general}, hidden, "inputs", -1, vm))
+          return kHelpShown;
+        tbb::global_control threads(tbb::global_control::max_allowed_parallelism,
+                                    size_t(std::max(1, common.threads)));
+        if (!o.resume) {
+          if (o.init_model.empty()) throw UsageError("give -m init.h5 for a new run, or --resume");
+          auto cfg = model::read_config(io::H5File::open_read(o.init_model));
+          o.reader = reader_options(input, common, cfg);
+        }
+        o.command_line = command_line();
+        std::signal(SIGINT, on_signal);
+        std::signal(SIGTERM, on_signal);
+        auto res = pipelines::train(
+            o,
+            [&](const pipelines::StepReport& r) {
+              if (common.verbosity < 1) return;
+              char line[320];
+              std::snprintf(line, sizeof line,
+                            "[train] step %lld/%lld  loss %.4f  bpb %.4f  lr %.2e  gnorm %.3f  %.0f tok/s  ETA %s%s%s",
+                            (long long)r.step, (long long)r.steps, r.loss, r.bits_per_base, r.lr,
+                            r.grad_norm, r.tokens_per_s, seconds_text(r.eta_s).c_str(),
+                            r.valid_bpb >= 0 ? ("  valid bpb " + std::to_string(r.valid_bpb)).c_str() : "",
+                            r.skipped ? "  SKIPPED (non-finite)" : "");
+              std::fprintf(stderr, "%s\n", line);
+            },
+            &g_stop);
+        if (res.interrupted)
+          std::fprintf(stderr, "[train] interrupted at step %lld; checkpoint %s\n", (long long)res.steps,
+                       res.checkpoint.c_str());
+        return 0;
+      },
+      common);
+}
+
+}  // namespace mambadna::app

@@ -1,0 +1,394 @@
+#include "pipelines/train.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "io/error.h"
+#include "io/h5.h"
+#include "io/region.h"
+#include "model/checkpoint.h"
+#include "model/mamba.h"
+#include "model/ops.h"
+#include "pipelines/train_data.h"
+
+namespace mambadna::pipelines {
+
+namespace fs = std::filesystem;
+
+double learning_rate(const TrainOptions& o, int64_t step, int64_t steps) {
+  if (o.warmup > 0 && step < o.warmup) return o.lr * double(step + 1) / double(o.warmup);
+  const double span = double(std::max<int64_t>(1, steps - o.warmup));
+  const double progress = std::min(1.0, double(step - o.warmup) / span);
+  return o.min_lr + 0.5 * (o.lr - o.min_lr) * (1.0 + std::cos(M_PI * progress));
+}
+
+namespace {
+
+inline bool is_acgt(int32_t t) {
+  switch (t) {
+    case 'A': case 'C': case 'G': case 'T': case 'a': case 'c': case 'g': case 't': return true;
+    default: return false;
+  }
+}
+
+std::string join(const std::vector<std::string>& v) {
+  std::string s;
+  for (auto& x : v) s += (s.empty() ? "" : "\n") + x;
+  return s;
+}
+
+std::vector<std::string> split_lines(const std::string& s) {
+  std::vector<std::string> v;
+  std::istringstream in(s);
+  std::string line;
+  while (std::getline(in, line))
+    if (!line.empty()) v.push_back(line);
+  return v;
+}
+
+// The options a run keeps in its checkpoints, so that --resume needs nothing else.
+void save_options(io::H5File& f, const TrainOptions& o, int64_t steps) {
+  const std::string g = "/train";
+  f.set_attr(g, "inputs", join(o.inputs));
+  f.set_attr(g, "valid_inputs", join(o.valid_inputs));
+  std::vector<std::string> regions;
+  for (auto& r : o.reader.regions) regions.push_back(r.contig + "\t" + std::to_string(r.begin) + "\t" + std::to_string(r.end));
+  f.set_attr(g, "regions", join(regions));
+  f.set_attr(g, "reference", o.reader.reference);
+  f.set_attr(g, "invalid", std::string(o.reader.tok.invalid == io::InvalidMode::error ? "error"
+                                       : o.reader.tok.invalid == io::InvalidMode::skip ? "skip" : "N"));
+  f.set_attr(g, "read_filter_mask", int64_t(o.reader.filter.flag_mask()));
+  f.set_attr(g, "holdout", o.holdout);
+  f.set_attr(g, "valid_tokens", o.valid_tokens);
+  f.set_attr(g, "rc_augment", int64_t(o.rc_augment));
+  f.set_attr(g, "block", o.block);
+  f.set_attr(g, "streams", o.streams);
+  f.set_attr(g, "chunk", o.chunk);
+  f.set_attr(g, "steps", steps);
+  f.set_attr(g, "max_seconds", o.max_seconds);
+  f.set_attr(g, "lr", o.lr);
+  f.set_attr(g, "min_lr", o.min_lr);
+  f.set_attr(g, "warmup", o.warmup);
+  f.set_attr(g, "beta1", o.beta1);
+  f.set_attr(g, "beta2", o.beta2);
+  f.set_attr(g, "eps", o.eps);
+  f.set_attr(g, "weight_decay", o.weight_decay);
+  f.set_attr(g, "clip", o.clip);
+  f.set_attr(g, "seed", int64_t(o.seed));
+  f.set_attr(g, "valid_every", o.valid_every);
+  f.set_attr(g, "ckpt_every", o.ckpt_every);
+  f.set_attr(g, "keep", o.keep);
+}
+
+void load_options(const io::H5File& f, TrainOptions& o, int64_t& steps) {
+  const std::string g = "/train";
+  o.inputs = split_lines(f.attr_str(g, "inputs"));
+  o.valid_inputs = split_lines(f.attr_str(g, "valid_inputs"));
+  o.reader.regions.clear();
+  for (auto& line : split_lines(f.attr_str(g, "regions"))) {
+    std::istringstream in(line);
+    io::Region r;
+    std::getline(in, r.contig, '\t');
+    in >> r.begin >> r.end;
+    o.reader.regions.push_back(r);
+  }
+  o.reader.reference = f.attr_str(g, "reference");
+  o.reader.tok.invalid = io::parse_invalid_mode(f.attr_str(g, "invalid"));
+  const auto mask = uint16_t(f.attr_i64(g, "read_filter_mask"));
+  o.reader.filter.skip_unmapped = mask & 0x4;
+  o.reader.filter.skip_secondary = mask & 0x100;
+  o.reader.filter.skip_qcfail = mask & 0x200;
+  o.reader.filter.skip_duplicate = mask & 0x400;
+  o.reader.filter.skip_supplementary = mask & 0x800;
+  o.holdout = f.attr_f64(g, "holdout");
+  o.valid_tokens = f.attr_i64(g, "valid_tokens");
+  o.rc_augment = f.attr_i64(g, "rc_augment") != 0;
+  o.block = f.attr_i64(g, "block");
+  o.streams = f.attr_i64(g, "streams");
+  o.chunk = f.attr_i64(g, "chunk");
+  steps = f.attr_i64(g, "steps");
+  o.max_seconds = f.attr_f64(g, "max_seconds");
+  o.lr = f.attr_f64(g, "lr");
+  o.min_lr = f.attr_f64(g, "min_lr");
+  o.warmup = f.attr_i64(g, "warmup");
+  o.beta1 = f.attr_f64(g, "beta1");
+  o.beta2 = f.attr_f64(g, "beta2");
+  o.eps = f.attr_f64(g, "eps");
+  o.weight_decay = f.attr_f64(g, "weight_decay");
+  o.clip = f.attr_f64(g, "clip");
+  o.seed = uint64_t(f.attr_i64(g, "seed"));
+  o.valid_every = f.attr_i64(g, "valid_every");
+  o.ckpt_every = f.attr_i64(g, "ckpt_every");
+  o.keep = f.attr_i64(g, "keep");
+}
+
+std::vector<fs::path> list_checkpoints(const std::string& dir) {
+  std::vector<fs::path> v;
+  if (!fs::is_directory(dir)) return v;
+  for (auto& e : fs::directory_iterator(dir)) {
+    const std::string n = e.path().filename().string();
+    if (n.rfind("checkpoint-", 0) == 0 && n.size() > 3 && n.substr(n.size() - 3) == ".h5")
+      v.push_back(e.path());
+  }
+  std::sort(v.begin(), v.end());
+  return v;
+}
+
+// Bits per base of the model over a validation set: B streams each score their share once.
+double evaluate(model::Mamba<float>& m, const TrainOptions& o, const std::vector<std::string>& inputs,
+                const std::vector<Segment>& segments) {
+  int64_t total = 0;
+  for (auto& s : segments) total += s.length();
+  if (total < 2) return NAN;
+  const int64_t B = std::max<int64_t>(1, std::min<int64_t>(o.streams, total / 2));
+  const int64_t L = o.chunk;
+  DataStreams ds(inputs, o.reader, segments, B, std::min<int64_t>(o.block, total), false, o.seed);
+  std::vector<int64_t> left(static_cast<size_t>(B));
+  for (int64_t s = 0; s < B; ++s) {
+    left[size_t(s)] = total * (s + 1) / B - total * s / B;
+    if (o.valid_tokens > 0) left[size_t(s)] = std::min(left[size_t(s)], std::max<int64_t>(1, o.valid_tokens / B));
+  }
+  model::State<float> state(m.config(), B);
+  model::Activations<float> acts;
+  std::vector<int32_t> tok(size_t(B * L)), tgt(size_t(B * L));
+  std::vector<float> lp(size_t(B * L));
+  StreamChunk sc;
+  double sum = 0;
+  int64_t count = 0;
+  for (;;) {
+    bool any = false;
+    for (int64_t s = 0; s < B; ++s) {
+      std::fill_n(tok.begin() + s * L, L, int32_t('N'));
+      std::fill_n(tgt.begin() + s * L, L, -1);
+      if (left[size_t(s)] <= 0) continue;
+      any = true;
+      ds.next(s, L, sc);
+      if (sc.reset) state.reset_stream(s);
+      const int64_t n = std::min(sc.n, left[size_t(s)]);
+      std::copy_n(sc.tokens.begin(), L, tok.begin() + s * L);
+      std::copy_n(sc.targets.begin(), n, tgt.begin() + s * L);
+      left[size_t(s)] -= sc.n;
+    }
+    if (!any) break;
+    m.score(tok.data(), tgt.data(), B, L, state, acts, lp.data());
+    for (int64_t i = 0; i < B * L; ++i)
+      if (tgt[size_t(i)] >= 0 && is_acgt(tgt[size_t(i)])) sum += double(lp[size_t(i)]), ++count;
+  }
+  return count ? -sum / double(count) / std::log(2.0) : NAN;
+}
+
+}  // namespace
+
+TrainResult train(const TrainOptions& options, const std::function<void(const StepReport&)>& report,
+                  const std::atomic<bool>* stop) {
+  TrainOptions o = options;
+  if (o.run_dir.empty()) throw UsageError("train: no run directory (-o)");
+  int64_t steps = 0, step = 0, tokens = 0;
+  model::Checkpoint ck;
+  std::vector<float> m1, m2;  // AdamW moments, flat like the parameters
+  std::vector<float> state_conv, state_ssm;
+  std::vector<int64_t> positions;
+
+  if (o.resume) {
+    auto cks = list_checkpoints(o.run_dir);
+    if (cks.empty()) throw InputError(o.run_dir + ": no checkpoint-*.h5 to resume from");
+    const std::string path = cks.back().string();
+    ck = model::load_checkpoint(path);
+    io::H5File f = io::H5File::open_read(path);
+    if (!f.exists("train/exp_avg"))
+      throw InputError(path + ": not a training checkpoint (no train/ group)");
+    const std::string cmd = o.command_line;
+    const std::string dir = o.run_dir;
+    const double max_seconds = o.max_seconds;
+    load_options(f, o, steps);
+    o.command_line = cmd, o.run_dir = dir, o.resume = true;
+    if (max_seconds > 0) o.max_seconds = max_seconds;
+    const int64_t P = ck.table.total;
+    m1 = f.read_f32("train/exp_avg", {P});
+    m2 = f.read_f32("train/exp_avg_sq", {P});
+    step = f.attr_i64("/train", "step");
+    tokens = f.attr_i64("/train", "tokens");
+    const auto& c = ck.config;
+    state_conv = f.read_f32("train/state/conv", {c.n_layer, o.streams, c.d_inner(), c.d_conv - 1});
+    state_ssm = f.read_f32("train/state/ssm", {c.n_layer, o.streams, c.d_inner(), c.d_state});
+    positions = f.read_i64("train/data_consumed", {o.streams});
+  } else {
+    if (o.init_model.empty()) throw UsageError("train: no initial model (-m) and no --resume");
+    if (!list_checkpoints(o.run_dir).empty())
+      throw UsageError(o.run_dir + ": already holds checkpoints; use --resume to continue that run");
+    ck = model::load_checkpoint(o.init_model);
+    m1.assign(ck.params.size(), 0.0f);
+    m2.assign(ck.params.size(), 0.0f);
+    if (o.inputs.empty()) throw UsageError("train: no input");
+    if (o.streams < 1 || o.chunk < 1) throw UsageError("train: streams and chunk must be >= 1");
+  }
+  o.reader.tok.case_mode = io::parse_case_mode(ck.config.tokenizer_case);
+  fs::create_directories(o.run_dir);
+
+  // Data: training segments, and validation from a held-out tail or separate inputs.
+  std::vector<Segment> all = index_segments(o.inputs, o.reader), train_segs, valid_segs;
+  split_holdout(all, o.holdout, train_segs, valid_segs);
+  std::vector<std::string> valid_inputs = o.inputs;
+  if (!o.valid_inputs.empty()) {
+    valid_inputs = o.valid_inputs;
+    io::ReaderOptions vo = o.reader;
+    vo.regions.clear();
+    valid_segs = index_segments(valid_inputs, vo);
+  }
+  DataStreams data(o.inputs, o.reader, train_segs, o.streams, o.block, o.rc_augment, o.seed);
+  if (!positions.empty()) data.set_positions(positions);
+  const int64_t B = o.streams, L = o.chunk;
+  if (steps == 0) steps = o.steps > 0 ? o.steps : std::max<int64_t>(1, o.tokens / (B * L));
+  if (o.steps <= 0 && o.tokens <= 0 && !o.resume) throw UsageError("train: give --steps or --tokens");
+
+  model::Mamba<float> m(ck.config, std::move(ck.params));
+  const auto& table = m.table();
+  const auto& cfg = m.config();
+  model::State<float> state(cfg, B), saved(cfg, B);
+  if (!state_conv.empty()) {
+    state.conv = state_conv;
+    state.ssm = state_ssm;
+  }
+  model::Activations<float> acts;
+  acts.plan(cfg, B, L, true);
+  model::ActivationGrads<float> g;
+  g.plan(cfg, B * L);
+  std::vector<float> grad(static_cast<size_t>(table.total));
+  std::vector<int32_t> tok(size_t(B * L)), tgt(size_t(B * L));
+  StreamChunk sc;
+
+  // metrics.tsv: a new run starts it; a resumed run drops rows after its checkpoint.
+  const std::string metrics = o.run_dir + "/metrics.tsv";
+  {
+    std::vector<std::string> keep_rows;
+    if (o.resume) {
+      std::ifstream in(metrics);
+      std::string line;
+      while (std::getline(in, line)) {
+        if (line.empty()) continue;
+        if (line[0] == '#' || std::stoll(line) <= step) keep_rows.push_back(line);
+      }
+    }
+    if (keep_rows.empty())
+      keep_rows.push_back("#step\ttokens\ttrain_loss\ttrain_bpb\tvalid_bpb\tlr\tgrad_norm\ttokens_per_s");
+    const std::string tmp = metrics + ".tmp";
+    std::ofstream out(tmp);
+    for (auto& r : keep_rows) out << r << "\n";
+    out.close();
+    if (!out) throw InputError(metrics + ": cannot write");
+    fs::rename(tmp, metrics);
+  }
+  std::ofstream metrics_out(metrics, std::ios::app);
+
+  TrainResult result;
+  auto write_checkpoint = [&](int64_t at_step) {
+    char name[64];
+    std::snprintf(name, sizeof name, "/checkpoint-%08lld.h5", (long long)at_step);
+    const std::string path = o.run_dir + name;
+    const auto positions_now = data.positions();
+    model::save_checkpoint(path, cfg, table, m.params().data(), o.command_line, [&](io::H5File& f) {
+      f.write("train/exp_avg", m1.data(), {table.total});
+      f.write("train/exp_avg_sq", m2.data(), {table.total});
+      f.write("train/state/conv", state.conv.data(), {cfg.n_layer, B, cfg.d_inner(), cfg.d_conv - 1});
+      f.write("train/state/ssm", state.ssm.data(), {cfg.n_layer, B, cfg.d_inner(), cfg.d_state});
+      f.write("train/data_consumed", positions_now.data(), {B});
+      save_options(f, o, steps);
+      f.set_attr("/train", "step", at_step);
+      f.set_attr("/train", "tokens", tokens);
+    });
+    auto cks = list_checkpoints(o.run_dir);
+    for (size_t i = 0; i + size_t(std::max<int64_t>(1, o.keep)) < cks.size(); ++i) fs::remove(cks[i]);
+    result.checkpoint = path;
+  };
+
+  const auto t_start = std::chrono::steady_clock::now();
+  int64_t bad = 0, tokens_at_start = tokens;
+  double last_valid = -1;
+  while (step < steps) {
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int64_t s = 0; s < B; ++s) {
+      data.next(s, L, sc);
+      if (sc.reset) state.reset_stream(s);
+      std::copy(sc.tokens.begin(), sc.tokens.end(), tok.begin() + s * L);
+      std::copy(sc.targets.begin(), sc.targets.end(), tgt.begin() + s * L);
+    }
+    saved.conv = state.conv;
+    saved.ssm = state.ssm;
+    std::fill(grad.begin(), grad.end(), 0.0f);
+    int64_t count = 0;
+    const double loss_sum = m.forward_loss(tok.data(), tgt.data(), B, L, state, acts, &count);
+    const double loss = count ? loss_sum / double(count) : 0.0;
+    if (count) m.backward(tok.data(), tgt.data(), acts, g, 1.0f / float(count), grad.data());
+    double sq = 0;
+    for (float v : grad) sq += double(v) * double(v);
+    const double gnorm = std::sqrt(sq);
+    const double lr = learning_rate(o, step, steps);
+    StepReport rep;
+    rep.step = step + 1, rep.steps = steps, rep.lr = lr, rep.loss = loss, rep.grad_norm = gnorm;
+    rep.bits_per_base = loss / std::log(2.0);
+    if (!std::isfinite(loss) || !std::isfinite(gnorm)) {
+      rep.skipped = true;
+      state.conv = saved.conv;  // the states after a non-finite step are not to be trusted
+      state.ssm = saved.ssm;
+      if (++bad >= o.max_bad_steps)
+        throw Error("training diverged: " + std::to_string(bad) +
+                    " non-finite steps in a row (last good checkpoint: " +
+                    (result.checkpoint.empty() ? std::string("none") : result.checkpoint) + ")");
+    } else {
+      bad = 0;
+      const float clip = gnorm > o.clip && o.clip > 0 ? float(o.clip / (gnorm + 1e-6)) : 1.0f;
+      if (clip != 1.0f)
+        for (auto& v : grad) v *= clip;
+      for (const auto& spec : table.specs) {
+        kernels::AdamwParams ap;
+        ap.lr = lr, ap.beta1 = o.beta1, ap.beta2 = o.beta2, ap.eps = o.eps;
+        ap.weight_decay = spec.weight_decay ? o.weight_decay : 0.0;
+        ap.step = step + 1;
+        model::Ops<float>::adamw_update(m.params().data() + spec.offset, m1.data() + spec.offset,
+                                        m2.data() + spec.offset, grad.data() + spec.offset, spec.size, ap);
+      }
+    }
+    ++step;
+    tokens += count;
+    const auto t1 = std::chrono::steady_clock::now();
+    const double dt = std::chrono::duration<double>(t1 - t0).count();
+    const double elapsed = std::chrono::duration<double>(t1 - t_start).count();
+    rep.tokens = tokens;
+    rep.tokens_per_s = double(B * L) / dt;
+    rep.eta_s = elapsed / double(tokens - tokens_at_start + 1) * double(steps - step) * double(B * L);
+    const bool time_up = o.max_seconds > 0 && elapsed >= o.max_seconds;
+    const bool stopping = (stop && stop->load()) || time_up;
+    const bool last = step == steps || stopping;
+    if ((o.valid_every > 0 && step % o.valid_every == 0) || last) {
+      if (!valid_segs.empty()) last_valid = evaluate(m, o, valid_inputs, valid_segs);
+      rep.valid_bpb = last_valid;
+    }
+    char line[256];
+    std::snprintf(line, sizeof line, "%lld\t%lld\t%.6f\t%.6f\t%s\t%.6g\t%.6g\t%.1f\n", (long long)step,
+                  (long long)tokens, loss, rep.bits_per_base,
+                  rep.valid_bpb >= 0 ? std::to_string(rep.valid_bpb).c_str() : "NA", lr, gnorm,
+                  rep.tokens_per_s);
+    metrics_out << line << std::flush;
+    if (report) report(rep);
+    if ((o.ckpt_every > 0 && step % o.ckpt_every == 0) || last) write_checkpoint(step);
+    if (stopping) {
+      result.interrupted = !time_up;
+      break;
+    }
+  }
+  if (step >= steps) {  // the finished model, alone, for score/embed/vep
+    const std::string path = o.run_dir + "/model.h5";
+    model::save_checkpoint(path, cfg, table, m.params().data(), o.command_line);
+  }
+  result.steps = step;
+  result.tokens = tokens;
+  result.last_valid_bpb = last_valid;
+  return result;
+}
+
+}  // namespace mambadna::pipelines

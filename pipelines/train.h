@@ -1,0 +1,74 @@
+// `mambadna train`: next-token pretraining with truncated backpropagation through time.
+//
+// B streams walk disjoint shares of the training sequences (pipelines/train_data.h); each step
+// runs L tokens per stream, forward and backward, with the conv and SSM states carried from the
+// stream's previous chunk (no gradient through that boundary) and reset at a segment start.
+// The loss is the mean next-token cross-entropy over every position that has a target,
+// including the first of a chunk (predicted from the carried state). AdamW with linear warm-up
+// and cosine decay, global gradient-norm clipping.
+#pragma once
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "io/sequence_reader.h"
+
+namespace mambadna::pipelines {
+
+struct TrainOptions {
+  // data
+  std::vector<std::string> inputs;
+  io::ReaderOptions reader;
+  std::vector<std::string> valid_inputs;  // a separate validation set, or
+  double holdout = 0.0;                    // the last fraction of each training record
+  int64_t valid_tokens = 0;                // cap on validation tokens per evaluation (0: all)
+  bool rc_augment = false;
+  int64_t block = 1 << 20;                 // tokens buffered per stream
+  // shape of a step
+  int64_t streams = 8;  // B
+  int64_t chunk = 2048; // L
+  // length
+  int64_t steps = 0;           // 0: from tokens
+  int64_t tokens = 0;          // total training tokens (used when steps is 0)
+  double max_seconds = 0;      // stop (with a checkpoint) after this wall time; 0: no limit
+  // optimiser
+  double lr = 2e-3, min_lr = 2e-4;
+  int64_t warmup = 100;
+  double beta1 = 0.9, beta2 = 0.95, eps = 1e-8, weight_decay = 0.1, clip = 1.0;
+  uint64_t seed = 1;
+  // bookkeeping
+  int64_t valid_every = 0;  // steps; 0: only at the end
+  int64_t ckpt_every = 0;   // steps; 0: only at the end
+  int64_t keep = 3;         // checkpoints kept
+  int64_t max_bad_steps = 5;  // consecutive non-finite steps before giving up
+  std::string init_model;   // checkpoint to start from (a new run)
+  std::string run_dir;      // metrics.tsv, checkpoint-*.h5, model.h5
+  bool resume = false;      // continue the run in run_dir
+  std::string command_line;
+};
+
+struct StepReport {
+  int64_t step = 0, steps = 0, tokens = 0;
+  double loss = 0, bits_per_base = 0, lr = 0, grad_norm = 0, tokens_per_s = 0, eta_s = -1;
+  double valid_bpb = -1;  // when validated at this step
+  bool skipped = false;   // non-finite loss or gradient: the update was not applied
+};
+
+struct TrainResult {
+  int64_t steps = 0, tokens = 0;
+  double last_valid_bpb = -1;
+  bool interrupted = false;
+  std::string checkpoint;  // the last checkpoint written
+};
+
+// Runs (or resumes) training. `stop` is polled after every step: when set, the step finishes,
+// a checkpoint is written and train() returns with interrupted = true.
+TrainResult train(const TrainOptions& options, const std::function<void(const StepReport&)>& report,
+                  const std::atomic<bool>* stop = nullptr);
+
+// The learning rate at a step: linear warm-up to lr, then cosine decay to min_lr at `steps`.
+double learning_rate(const TrainOptions& o, int64_t step, int64_t steps);
+
+}  // namespace mambadna::pipelines

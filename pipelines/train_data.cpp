@@ -1,0 +1,233 @@
+#include "pipelines/train_data.h"
+
+#include <algorithm>
+
+#include "io/error.h"
+#include "pipelines/stats.h"
+
+namespace mambadna::pipelines {
+
+std::vector<Segment> index_segments(const std::vector<std::string>& inputs,
+                                    const io::ReaderOptions& options) {
+  std::vector<Segment> segs;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    StatsOptions so;
+    so.reader = options;
+    StatsCallbacks cb;
+    cb.on_record = [&](const RecordCounts& r) {
+      if (r.counts.length > 0)
+        segs.push_back(Segment{i, r.record_index, r.record, 0, r.counts.length});
+    };
+    count_bases({inputs[i]}, so, cb);
+  }
+  return segs;
+}
+
+void split_holdout(const std::vector<Segment>& all, double fraction, std::vector<Segment>& train,
+                   std::vector<Segment>& valid) {
+  if (!(fraction >= 0 && fraction < 1)) throw UsageError("--holdout must be in [0, 1)");
+  for (const Segment& s : all) {
+    const int64_t cut = s.end - int64_t(double(s.length()) * fraction);
+    if (cut > s.begin) train.push_back(Segment{s.input, s.record_index, s.record, s.begin, cut});
+    if (s.end > cut) valid.push_back(Segment{s.input, s.record_index, s.record, cut, s.end});
+  }
+}
+
+namespace {
+
+uint64_t mix64(uint64_t x) {  // splitmix64 finaliser: a stateless, reproducible coin
+  x += 0x9e3779b97f4a7c15ull;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
+
+int32_t complement(int32_t b) {
+  switch (b) {
+    case 'A': return 'T'; case 'C': return 'G'; case 'G': return 'C'; case 'T': return 'A';
+    case 'a': return 't'; case 'c': return 'g'; case 'g': return 'c'; case 't': return 'a';
+    case 'R': return 'Y'; case 'Y': return 'R'; case 'K': return 'M'; case 'M': return 'K';
+    case 'B': return 'V'; case 'V': return 'B'; case 'D': return 'H'; case 'H': return 'D';
+    case 'r': return 'y'; case 'y': return 'r'; case 'k': return 'm'; case 'm': return 'k';
+    case 'b': return 'v'; case 'v': return 'b'; case 'd': return 'h'; case 'h': return 'd';
+    default: return b;  // N, S, W and anything else are their own complement
+  }
+}
+
+// Reads token ranges of records from one input, moving forward through the file (reopening it
+// to go back).
+class Cursor {
+ public:
+  void read(const std::string& path, const io::ReaderOptions& opt, size_t input, int64_t record,
+            int64_t t0, int64_t n, std::vector<int32_t>& out) {
+    if (input_ != input || !has_ || chunk_.record_index > record ||
+        (chunk_.record_index == record && base_ > t0)) {
+      reader_ = std::make_unique<io::SequenceReader>(path, opt);
+      input_ = input;
+      has_ = false;
+    }
+    int64_t want = t0;
+    const int64_t stop = t0 + n;
+    while (want < stop) {
+      if (!has_ || used_ >= chunk_.tokens.size()) {
+        const bool same_record_next = has_ && !chunk_.end_of_record;
+        const int64_t next_base = has_ ? base_ + int64_t(chunk_.tokens.size()) : 0;
+        if (!reader_->next(chunk_, 1 << 16))
+          throw InputError(path + ": ended before record " + std::to_string(record) + " position " +
+                           std::to_string(want + 1) + " (did the file change during training?)");
+        has_ = true;
+        used_ = 0;
+        base_ = (chunk_.begin_of_record || !same_record_next) ? 0 : next_base;
+      }
+      if (chunk_.record_index < record) {
+        used_ = chunk_.tokens.size();
+        continue;
+      }
+      if (chunk_.record_index > record)
+        throw InputError(path + ": record " + std::to_string(record) + " is shorter than indexed");
+      const int64_t end = base_ + int64_t(chunk_.tokens.size());
+      if (end <= want) {
+        used_ = chunk_.tokens.size();
+        continue;
+      }
+      const int64_t from = std::max(want, base_), to = std::min(stop, end);
+      for (int64_t t = from; t < to; ++t) out.push_back(int32_t(chunk_.tokens[size_t(t - base_)]));
+      used_ = size_t(to - base_);
+      want = to;
+    }
+  }
+
+ private:
+  std::unique_ptr<io::SequenceReader> reader_;
+  size_t input_ = SIZE_MAX;
+  io::Chunk chunk_;
+  bool has_ = false;
+  size_t used_ = 0;
+  int64_t base_ = 0;  // token index of chunk_.tokens[0] within its record
+};
+
+}  // namespace
+
+struct DataStreams::Block {
+  Cursor cursor;
+  std::vector<int32_t> tokens;  // the block, plus one look-ahead token when it continues
+  int64_t start = 0;            // token-space position of the block's first token
+  int64_t len = 0;              // tokens handed out as inputs
+  int64_t cur = 0;              // next input within the block
+  int64_t number = 0;           // blocks loaded by this stream
+  bool rc = false;
+  bool fresh_state = true;      // the first chunk of this block must reset the state
+  bool loaded = false;
+};
+
+DataStreams::DataStreams(std::vector<std::string> inputs, io::ReaderOptions options,
+                         std::vector<Segment> segments, int64_t streams, int64_t block,
+                         bool rc_augment, uint64_t seed)
+    : inputs_(std::move(inputs)), options_(std::move(options)), segments_(std::move(segments)),
+      block_(block), rc_(rc_augment), seed_(seed) {
+  if (streams < 1) throw UsageError("training needs at least one stream");
+  if (block < 2) throw UsageError("training block must hold at least 2 tokens");
+  for (const Segment& s : segments_) {
+    seg_start_.push_back(total_);
+    total_ += s.length();
+  }
+  if (total_ < 2 * streams)
+    throw InputError("not enough training data: " + std::to_string(total_) + " tokens for " +
+                     std::to_string(streams) + " streams");
+  options_.threads = 0;
+  for (int64_t s = 0; s < streams; ++s) {
+    begin_.push_back(total_ * s / streams);
+    end_.push_back(total_ * (s + 1) / streams);
+    pos_.push_back(begin_.back());
+    consumed_.push_back(0);
+    blocks_.push_back(std::make_unique<Block>());
+  }
+}
+
+DataStreams::~DataStreams() = default;
+
+void DataStreams::set_positions(const std::vector<int64_t>& consumed) {
+  if (consumed.size() != pos_.size())
+    throw InputError("checkpoint has data positions for " + std::to_string(consumed.size()) +
+                     " streams, the run has " + std::to_string(pos_.size()));
+  // Replay each stream's walk block by block (no file reading): same blocks, same coins.
+  for (size_t s = 0; s < pos_.size(); ++s) {
+    Block& b = *blocks_[s];
+    pos_[s] = begin_[s];
+    consumed_[s] = 0;
+    b = Block{};
+    int64_t left = consumed[s];
+    while (left > 0) {
+      // The block load_block would make at pos_[s]:
+      size_t k = size_t(std::upper_bound(seg_start_.begin(), seg_start_.end(), pos_[s]) - seg_start_.begin() - 1);
+      const int64_t seg_end = seg_start_[k] + segments_[k].length();
+      const int64_t len = std::min({block_, seg_end - pos_[s], end_[s] - pos_[s]});
+      if (left >= len) {  // a block consumed whole: remember it as load_block would
+        b.rc = coin(int64_t(s), b.number);
+        b.start = pos_[s], b.len = len, b.cur = len, b.loaded = true;
+        left -= len;
+        consumed_[s] += len;
+        ++b.number;
+        pos_[s] += len;
+        if (pos_[s] >= end_[s]) pos_[s] = begin_[s];
+      } else {
+        load_block(int64_t(s));
+        b.cur = left;
+        b.fresh_state = false;  // the checkpoint carries the state of this walk
+        consumed_[s] += left;
+        left = 0;
+      }
+    }
+  }
+}
+
+bool DataStreams::coin(int64_t s, int64_t block_number) const {
+  return rc_ && (mix64(seed_ ^ mix64(uint64_t(s) * 0x100000001b3ull + uint64_t(block_number))) & 1);
+}
+
+void DataStreams::load_block(int64_t s) {
+  Block& b = *blocks_[size_t(s)];
+  const int64_t p = pos_[size_t(s)];
+  const size_t k = size_t(std::upper_bound(seg_start_.begin(), seg_start_.end(), p) - seg_start_.begin() - 1);
+  const Segment& seg = segments_[k];
+  const int64_t seg_end = seg_start_[k] + seg.length();
+  const int64_t len = std::min({block_, seg_end - p, end_[size_t(s)] - p});
+  const bool prev_continues = b.loaded && !b.rc && b.start + b.len == p && p > seg_start_[k];
+  const bool rc = coin(s, b.number);
+  // One look-ahead token gives the block's last input a target, when the segment goes on.
+  const int64_t extra = (!rc && p + len < seg_end) ? 1 : 0;
+  b.tokens.clear();
+  b.cursor.read(inputs_[seg.input], options_, seg.input, seg.record_index, seg.begin + (p - seg_start_[k]),
+                len + extra, b.tokens);
+  if (rc) {
+    std::reverse(b.tokens.begin(), b.tokens.end());
+    for (auto& t : b.tokens) t = complement(t);
+  }
+  b.fresh_state = rc || !prev_continues;
+  b.start = p;
+  b.len = len;
+  b.cur = 0;
+  b.rc = rc;
+  b.loaded = true;
+  ++b.number;
+  pos_[size_t(s)] = p + len >= end_[size_t(s)] ? begin_[size_t(s)] : p + len;
+}
+
+void DataStreams::next(int64_t s, int64_t L, StreamChunk& out) {
+  Block& b = *blocks_[size_t(s)];
+  if (!b.loaded || b.cur >= b.len) load_block(s);
+  out.tokens.assign(size_t(L), int32_t('N'));
+  out.targets.assign(size_t(L), -1);
+  const int64_t n = std::min(L, b.len - b.cur);
+  const int64_t avail = int64_t(b.tokens.size());
+  for (int64_t t = 0; t < n; ++t) {
+    out.tokens[size_t(t)] = b.tokens[size_t(b.cur + t)];
+    if (b.cur + t + 1 < avail) out.targets[size_t(t)] = b.tokens[size_t(b.cur + t + 1)];
+  }
+  out.n = n;
+  out.reset = b.cur == 0 && b.fresh_state;
+  b.cur += n;
+  consumed_[size_t(s)] += n;
+}
+
+}  // namespace mambadna::pipelines
