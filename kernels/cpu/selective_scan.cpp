@@ -32,6 +32,10 @@ using simd::W;
 
 constexpr int kSeg = 64;  // backward checkpoint interval (steps)
 
+// Loops over the N states are unrolled so that, for a compile-time N, the state vectors stay in
+// registers.
+#define MAMBADNA_UNROLL_N _Pragma("GCC unroll 32")
+
 struct ScanIn {
   const float *u, *delta, *A, *Bm, *Cm, *D, *z, *delta_bias, *h0;
   SelectiveScanParams p;
@@ -89,6 +93,7 @@ void forward_block(const ScanIn& in, float* out, float* h_last, int64_t b, int64
     const float* Bt = in.Bm + row * p.ld_bc;
     const float* Ct = in.Cm + row * p.ld_bc;
     vf y0 = Dv * uv, y1 = simd::zero();  // two partial sums shorten the dependency chain
+    MAMBADNA_UNROLL_N
     for (int n = 0; n < N; ++n) {
       h[n] = simd::fma(simd::exp(dt * At[n]), h[n], dtu * simd::set1(Bt[n]));
       if (n & 1)
@@ -150,6 +155,7 @@ void backward_block(const ScanIn& in, const ScanGrads& gr, const Partials& out, 
     const vf dt = scan_dt(simd::load_n(in.delta + row * E + e0, ne) + bias, p.delta_softplus);
     const vf dtu = dt * uv;
     const float* Bt = in.Bm + row * p.ld_bc;
+    MAMBADNA_UNROLL_N
     for (int n = 0; n < N; ++n)
       h[n] = simd::fma(simd::exp(dt * At[n]), h[n], dtu * simd::set1(Bt[n]));
   }
@@ -172,6 +178,7 @@ void backward_block(const ScanIn& in, const ScanGrads& gr, const Partials& out, 
       vf* hs = s.hs.data() + k * N;
       vf* as = s.as.data() + k * N;
       vf y0 = Dv * uv, y1 = simd::zero();
+      MAMBADNA_UNROLL_N
       for (int n = 0; n < N; ++n) {
         const vf a = simd::exp(dt * At[n]);
         as[n] = a;
@@ -208,6 +215,7 @@ void backward_block(const ScanIn& in, const ScanGrads& gr, const Partials& out, 
       const vf* hs = s.hs.data() + k * N;
       const vf* as = s.as.data() + k * N;
       vf sB = simd::zero(), ddt = simd::zero();
+      _Pragma("GCC unroll 4")
       for (int n = 0; n < N; ++n) {
         const vf l = simd::fma(simd::set1(Ct[n]), dy, g[n]);  // λ_t
         sums[n] = l * dtu;
