@@ -1,11 +1,10 @@
 // `mambadna score`: log-likelihood of sequences under a model, per record and per base.
-#include <tbb/global_control.h>
-
 #include <iostream>
 
 #include "app/cli.h"
 #include "app/input_options.h"
 #include "io/error.h"
+#include "kernels/threads.h"
 #include "model/checkpoint.h"
 #include "pipelines/score.h"
 
@@ -45,8 +44,7 @@ int cmd_score(int argc, char** argv) {
         if (opt.per_position && opt.h5_output.empty())
           throw UsageError("--per-position needs -o/--output FILE.h5");
         if (opt.entropy && !opt.per_position) throw UsageError("--entropy needs --per-position");
-        tbb::global_control threads(tbb::global_control::max_allowed_parallelism,
-                                    size_t(std::max(1, common.threads)));
+        kernels::CpuThreads threads(common.threads);
         auto ck = model::load_checkpoint(model_path);
         opt.reader = reader_options(input, common, ck.config);
         opt.reader.threads = 0;  // one reader per stream; the model is the bottleneck

@@ -1,6 +1,4 @@
 // `mambadna train`: pretrain a model on genomes or reads with truncated BPTT.
-#include <tbb/global_control.h>
-
 #include <atomic>
 #include <csignal>
 #include <cstdio>
@@ -8,6 +6,7 @@
 #include "app/cli.h"
 #include "app/input_options.h"
 #include "io/error.h"
+#include "kernels/threads.h"
 #include "model/checkpoint.h"
 #include "pipelines/train.h"
 
@@ -78,8 +77,7 @@ int cmd_train(int argc, char** argv) {
                 "SIGINT/SIGTERM finish the step, write a checkpoint and exit.",
                 {&run, &data, &optim, &book, &general}, hidden, "inputs", -1, vm))
           return kHelpShown;
-        tbb::global_control threads(tbb::global_control::max_allowed_parallelism,
-                                    size_t(std::max(1, common.threads)));
+        kernels::CpuThreads threads(common.threads);
         if (!o.resume) {
           if (o.init_model.empty()) throw UsageError("give -m init.h5 for a new run, or --resume");
           auto cfg = model::read_config(io::H5File::open_read(o.init_model));

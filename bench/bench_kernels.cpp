@@ -55,8 +55,8 @@ struct Row {
 };
 
 void print_header() {
-  std::printf("%-12s %-26s %3s %11s %11s %8s %13s %13s\n", "op", "size", "thr", "ref ms",
-              "cpu ms", "speedup", "ref rate", "cpu rate");
+  std::printf("%-12s %-26s %3s %11s %11s %8s %13s %13s\n", "op", "size", "thr", "ref ms", "cpu ms",
+              "speedup", "ref rate", "cpu rate");
 }
 
 void print_row(const Row& r, int threads, double cpu_s) {
@@ -167,17 +167,23 @@ int main(int argc, char** argv) {
     ps.M = Ms;
     const double scale = double(M) / double(Ms);
     Row fwd{"matmul fwd", size, 0, 2.0 * M * K * N, "GF", 1e9};
-    fwd.ref_s = scale * time_call([&] {
-                  ref::matmul_forward<float>(m.out.data(), m.in.data(), m.W.data(), m.bias.data(), ps);
-                }, 0);
-    rows.push_back({fwd, [&m] {
-                      cpu::matmul_forward(m.out.data(), m.in.data(), m.W.data(), m.bias.data(), m.p);
-                    }});
+    fwd.ref_s = scale * time_call(
+                            [&] {
+                              ref::matmul_forward<float>(m.out.data(), m.in.data(), m.W.data(),
+                                                         m.bias.data(), ps);
+                            },
+                            0);
+    rows.push_back(
+        {fwd,
+         [&m] { cpu::matmul_forward(m.out.data(), m.in.data(), m.W.data(), m.bias.data(), m.p); }});
     Row bwd{"matmul bwd", size, 0, 4.0 * M * K * N, "GF", 1e9};  // din and dW products
-    bwd.ref_s = scale * time_call([&] {
-                  ref::matmul_backward<float>(m.din.data(), m.dW.data(), m.dbias.data(),
-                                              m.dout.data(), m.in.data(), m.W.data(), ps);
-                }, 0);
+    bwd.ref_s =
+        scale * time_call(
+                    [&] {
+                      ref::matmul_backward<float>(m.din.data(), m.dW.data(), m.dbias.data(),
+                                                  m.dout.data(), m.in.data(), m.W.data(), ps);
+                    },
+                    0);
     rows.push_back({bwd, [&m] {
                       cpu::matmul_backward(m.din.data(), m.dW.data(), m.dbias.data(), m.dout.data(),
                                            m.in.data(), m.W.data(), m.p);

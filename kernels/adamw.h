@@ -23,8 +23,10 @@ struct AdamwParams {
 inline void adamw_check(const char* fn, int64_t n, const AdamwParams& p) {
   check::positive(fn, "n", n);
   check::positive(fn, "step", p.step);
-  if (!(p.beta1 >= 0 && p.beta1 < 1)) check::fail(fn, "beta1 (" + std::to_string(p.beta1) + ") outside [0, 1)");
-  if (!(p.beta2 >= 0 && p.beta2 < 1)) check::fail(fn, "beta2 (" + std::to_string(p.beta2) + ") outside [0, 1)");
+  if (!(p.beta1 >= 0 && p.beta1 < 1))
+    check::fail(fn, "beta1 (" + std::to_string(p.beta1) + ") outside [0, 1)");
+  if (!(p.beta2 >= 0 && p.beta2 < 1))
+    check::fail(fn, "beta2 (" + std::to_string(p.beta2) + ") outside [0, 1)");
   if (!(p.lr >= 0)) check::fail(fn, "lr (" + std::to_string(p.lr) + ") must be >= 0");
   if (!(p.eps > 0)) check::fail(fn, "eps (" + std::to_string(p.eps) + ") must be > 0");
 }

@@ -47,16 +47,16 @@ void causal_conv1d_forward(T* u,                // (B, L, E)
                            const T* window_in,  // (B, E, K-1) or nullptr for zeros
                            const CausalConv1dParams& p);
 template <typename T>
-void causal_conv1d_backward(T* dx,               // (B, L, E) row stride ld_x
-                            T* dwindow_in,       // (B, E, K-1) or nullptr
-                            T* dw,               // (E, K) +=
-                            T* dbias,            // (E) += or nullptr
-                            const T* du,         // (B, L, E)
+void causal_conv1d_backward(T* dx,                 // (B, L, E) row stride ld_x
+                            T* dwindow_in,         // (B, E, K-1) or nullptr
+                            T* dw,                 // (E, K) +=
+                            T* dbias,              // (E) += or nullptr
+                            const T* du,           // (B, L, E)
                             const T* dwindow_out,  // (B, E, K-1) or nullptr for zeros
-                            const T* x,          // (B, L, E) row stride ld_x
-                            const T* w,          // (E, K)
-                            const T* bias,       // (E) or nullptr
-                            const T* window_in,  // (B, E, K-1) or nullptr for zeros
+                            const T* x,            // (B, L, E) row stride ld_x
+                            const T* w,            // (E, K)
+                            const T* bias,         // (E) or nullptr
+                            const T* window_in,    // (B, E, K-1) or nullptr for zeros
                             const CausalConv1dParams& p);
 }  // namespace ref
 
@@ -65,8 +65,7 @@ void causal_conv1d_forward(float* u, float* window_out, const float* x, const fl
                            const float* bias, const float* window_in, const CausalConv1dParams& p);
 void causal_conv1d_backward(float* dx, float* dwindow_in, float* dw, float* dbias, const float* du,
                             const float* dwindow_out, const float* x, const float* w,
-                            const float* bias, const float* window_in,
-                            const CausalConv1dParams& p);
+                            const float* bias, const float* window_in, const CausalConv1dParams& p);
 }  // namespace cpu
 
 }  // namespace mambadna::kernels

@@ -38,7 +38,7 @@ void cross_entropy_forward(T* loss,                 // (M)
                            const int32_t* targets,  // (M), < 0 to ignore a row
                            const CrossEntropyParams& p);
 template <typename T>
-void log_softmax_forward(T* out,          // (M, V)
+void log_softmax_forward(T* out,           // (M, V)
                          const T* logits,  // (M, V)
                          const CrossEntropyParams& p);
 template <typename T>

@@ -31,7 +31,7 @@ inline void embedding_check(const char* fn, const void* out, const int32_t* toke
 
 namespace ref {
 template <typename T>
-void embedding_forward(T* out,                // (M, D)
+void embedding_forward(T* out,                 // (M, D)
                        const int32_t* tokens,  // (M) in [0, V)
                        const T* W,             // (V, D)
                        const EmbeddingParams& p);

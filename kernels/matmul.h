@@ -36,12 +36,12 @@ void matmul_forward(T* out,         // (M, N) row stride ldo; = or += (p.accumul
                     const T* bias,  // (N) or nullptr
                     const MatmulParams& p);
 template <typename T>
-void matmul_backward(T* din,          // (M, K) row stride ldi; = or += (p.accumulate_din); or nullptr
-                     T* dW,           // (N, K) +=
-                     T* dbias,        // (N) += or nullptr
-                     const T* dout,   // (M, N) row stride ldo
-                     const T* in,     // (M, K) row stride ldi
-                     const T* W,      // (N, K)
+void matmul_backward(T* din,    // (M, K) row stride ldi; = or += (p.accumulate_din); or nullptr
+                     T* dW,     // (N, K) +=
+                     T* dbias,  // (N) += or nullptr
+                     const T* dout,  // (M, N) row stride ldo
+                     const T* in,    // (M, K) row stride ldi
+                     const T* W,     // (N, K)
                      const MatmulParams& p);
 }  // namespace ref
 

@@ -15,8 +15,8 @@
 //   dCm[t,n]  = Σ_e dy_t h_t[n]              dBm[t,n] = Σ_e λ_t[n] dt_t u_t
 //   du_t      = D dy_t + dt_t Σ_n λ_t[n] Bm[t,n]
 //   ddt_t     = Σ_n λ_t[n] (A[n] a_t[n] h_{t−1}[n] + Bm[t,n] u_t),  ddelta_t = ddt_t · softplus'(.)
-//   dA[n]    += Σ_t λ_t[n] dt_t a_t[n] h_{t−1}[n];  dD += Σ_t dy_t u_t;  ddelta_bias += Σ_t ddelta_t
-//   dh0       = a_0 ⊙ λ_0.
+//   dA[n]    += Σ_t λ_t[n] dt_t a_t[n] h_{t−1}[n]
+//   dD       += Σ_t dy_t u_t;   ddelta_bias += Σ_t ddelta_t;   dh0 = a_0 ⊙ λ_0.
 #pragma once
 #include <cstdint>
 
@@ -58,16 +58,16 @@ void selective_scan_forward(T* out,               // (B, L, E)
                             const T* h0,          // (B, E, N) or nullptr for zeros
                             const SelectiveScanParams& p);
 template <typename T>
-void selective_scan_backward(T* du,            // (B, L, E)
-                             T* ddelta,        // (B, L, E) w.r.t. the raw delta
-                             T* dA,            // (E, N) +=
-                             T* dBm,           // (B, L, N) row stride ld_bc
-                             T* dCm,           // (B, L, N) row stride ld_bc
-                             T* dD,            // (E) +=, or nullptr (skipped; unused without D)
-                             T* dz,            // (B, L, E) row stride ld_z; required with z
-                             T* ddelta_bias,   // (E) +=, or nullptr (skipped; unused without bias)
-                             T* dh0,           // (B, E, N) or nullptr; may alias dh_last
-                             const T* dout,    // (B, L, E)
+void selective_scan_backward(T* du,             // (B, L, E)
+                             T* ddelta,         // (B, L, E) w.r.t. the raw delta
+                             T* dA,             // (E, N) +=
+                             T* dBm,            // (B, L, N) row stride ld_bc
+                             T* dCm,            // (B, L, N) row stride ld_bc
+                             T* dD,             // (E) +=, or nullptr (skipped; unused without D)
+                             T* dz,             // (B, L, E) row stride ld_z; required with z
+                             T* ddelta_bias,    // (E) +=, or nullptr (skipped; unused without bias)
+                             T* dh0,            // (B, E, N) or nullptr; may alias dh_last
+                             const T* dout,     // (B, L, E)
                              const T* dh_last,  // (B, E, N) or nullptr for zeros
                              const T* u, const T* delta, const T* A, const T* Bm, const T* Cm,
                              const T* D, const T* z, const T* delta_bias, const T* h0,

@@ -375,8 +375,9 @@ TrainResult train(const TrainOptions& options, const std::function<void(const St
                   rep.tokens_per_s);
     metrics_out << line << std::flush;
     if (report) report(rep);
-    if ((o.ckpt_every > 0 && step % o.ckpt_every == 0) || last) write_checkpoint(step);
-    if (stopping) {
+    const bool stop_now = stopping || (stop && stop->load());  // a signal during this step
+    if ((o.ckpt_every > 0 && step % o.ckpt_every == 0) || last || stop_now) write_checkpoint(step);
+    if (stop_now && step < steps) {
       result.interrupted = !time_up;
       break;
     }

@@ -61,7 +61,8 @@ template <typename A>
 bool padding_untouched(const std::vector<A>& a, const std::vector<A>& before, size_t ld,
                        size_t width) {
   for (size_t i = 0; i < a.size(); ++i)
-    if (i % ld >= width && !(a[i] == before[i] || (std::isnan(double(a[i])) && std::isnan(double(before[i])))))
+    if (i % ld >= width &&
+        !(a[i] == before[i] || (std::isnan(double(a[i])) && std::isnan(double(before[i])))))
       return false;
   return true;
 }

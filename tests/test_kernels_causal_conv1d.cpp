@@ -51,10 +51,11 @@ struct ConvOut {
 };
 
 template <typename T, typename Fwd, typename Bwd = std::nullptr_t>
-ConvOut<T> run_conv(const ConvData& d, const Vd& dw0, const Vd& dbias0, Fwd fwd, Bwd bwd = nullptr) {
+ConvOut<T> run_conv(const ConvData& d, const Vd& dw0, const Vd& dbias0, Fwd fwd,
+                    Bwd bwd = nullptr) {
   const auto& p = d.p;
-  const auto x = cast<T>(d.x), w = cast<T>(d.w), bias = cast<T>(d.bias),
-             win = cast<T>(d.window_in), du = cast<T>(d.du), dwo = cast<T>(d.dwindow_out);
+  const auto x = cast<T>(d.x), w = cast<T>(d.w), bias = cast<T>(d.bias), win = cast<T>(d.window_in),
+             du = cast<T>(d.du), dwo = cast<T>(d.dwindow_out);
   ConvOut<T> o;
   o.u = poisoned<T>(p.B * p.L * p.E);
   o.window_out = poisoned<T>(p.B * p.E * (p.K - 1));
@@ -113,12 +114,9 @@ TEST_CASE("causal_conv1d ref backward matches finite differences", "[kernels][ca
 TEST_CASE("causal_conv1d cpu matches ref", "[kernels][causal_conv1d]") {
   std::mt19937 rng(12);
   const ConvCase cases[] = {
-      {1, 1, 37, 4, 37},
-      {3, 67, 37, 4, 2 * 37 + 3},
-      {3, 3, 128, 4, 128, false},
-      {2, 2, 40, 4, 80, true, true, false},
-      {2, 9, 70, 1, 70},
-      {1, 17, 33, 5, 40, true, false, true},
+      {1, 1, 37, 4, 37},          {3, 67, 37, 4, 2 * 37 + 3},
+      {3, 3, 128, 4, 128, false}, {2, 2, 40, 4, 80, true, true, false},
+      {2, 9, 70, 1, 70},          {1, 17, 33, 5, 40, true, false, true},
   };
   for (const ConvCase& c : cases) {
     INFO("B " << c.B << " L " << c.L << " E " << c.E << " K " << c.K << " ld_x " << c.ld_x
@@ -180,8 +178,8 @@ TEST_CASE("causal_conv1d in chunks equals one call", "[kernels][causal_conv1d]")
   };
   // The same products, regrouped: exact for u and dx up to summation order (double ~1e-15,
   // float a few ulp of the O(10) dw sums).
-  check_backend([](const ConvData& x, const Vd& a, const Vd& b) { return run_ref<double>(x, a, b); },
-                1e-12);
+  check_backend(
+      [](const ConvData& x, const Vd& a, const Vd& b) { return run_ref<double>(x, a, b); }, 1e-12);
   check_backend([](const ConvData& x, const Vd& a, const Vd& b) { return run_cpu(x, a, b); }, 1e-5);
 }
 
@@ -195,18 +193,19 @@ TEST_CASE("causal_conv1d window buffers may alias", "[kernels][causal_conv1d]") 
     const auto x = cast<float>(d.x), w = cast<float>(d.w), bias = cast<float>(d.bias),
                du = cast<float>(d.du);
     std::vector<float> u(sep.u.size()), win = cast<float>(d.window_in);
-    cpu::causal_conv1d_forward(u.data(), win.data(), x.data(), w.data(), bias.data(), win.data(), d.p);
+    cpu::causal_conv1d_forward(u.data(), win.data(), x.data(), w.data(), bias.data(), win.data(),
+                               d.p);
     CHECK(norm_err(win, to_d(sep.window_out)) == 0.0);
     CHECK(norm_err(u, to_d(sep.u)) == 0.0);
     std::vector<float> dx(x.size()), dw(w.size(), 0.0f), db(bias.size(), 0.0f),
         dwin = cast<float>(d.dwindow_out);
     const auto win_in = cast<float>(d.window_in);
-    cpu::causal_conv1d_backward(dx.data(), dwin.data(), dw.data(), db.data(), du.data(), dwin.data(),
-                                x.data(), w.data(), bias.data(), win_in.data(), d.p);
+    cpu::causal_conv1d_backward(dx.data(), dwin.data(), dw.data(), db.data(), du.data(),
+                                dwin.data(), x.data(), w.data(), bias.data(), win_in.data(), d.p);
     CHECK(norm_err(dwin, to_d(sep.dwindow_in)) == 0.0);
     // The reference with the same aliasing.
     Vd wr = d.window_in, ur(u.size()), dxr(d.x.size()), dwr(w.size(), 0.0), dbr(bias.size(), 0.0),
-        dwinr = d.dwindow_out;
+       dwinr = d.dwindow_out;
     ref::causal_conv1d_forward<double>(ur.data(), wr.data(), d.x.data(), d.w.data(), d.bias.data(),
                                        wr.data(), d.p);
     CHECK(norm_err(wr, to_d(sep.window_out)) == 0.0);
@@ -220,10 +219,12 @@ TEST_CASE("causal_conv1d window buffers may alias", "[kernels][causal_conv1d]") 
 TEST_CASE("causal_conv1d rejects bad arguments", "[kernels][causal_conv1d]") {
   std::vector<float> buf(256, 0.0f);
   float* f = buf.data();
-  CHECK_THROWS_WITH(cpu::causal_conv1d_forward(f, f, f, f, f, f, CausalConv1dParams{1, 2, 8, 4, 6, true}),
-                    "causal_conv1d_forward: ld_x (6) < E (8)");
-  CHECK_THROWS_WITH(ref::causal_conv1d_forward<float>(f, f, f, f, f, f, CausalConv1dParams{1, 2, 8, 0, 8, true}),
-                    "causal_conv1d_forward: K (0) must be > 0");
+  CHECK_THROWS_WITH(
+      cpu::causal_conv1d_forward(f, f, f, f, f, f, CausalConv1dParams{1, 2, 8, 4, 6, true}),
+      "causal_conv1d_forward: ld_x (6) < E (8)");
+  CHECK_THROWS_WITH(
+      ref::causal_conv1d_forward<float>(f, f, f, f, f, f, CausalConv1dParams{1, 2, 8, 0, 8, true}),
+      "causal_conv1d_forward: K (0) must be > 0");
   CHECK_THROWS_WITH(cpu::causal_conv1d_backward(f, f, nullptr, f, f, f, f, f, f, f,
                                                 CausalConv1dParams{1, 2, 8, 4, 8, true}),
                     "causal_conv1d_backward: dw is null");

@@ -30,7 +30,8 @@ TEST_CASE("cross_entropy cpu matches ref", "[kernels][cross_entropy]") {
     const Vd dloss = float_exact(random_vec(rng, M));
     const auto targets = random_targets(rng, M, V);
     Vd loss_r(M), lse_r(M), ls_r(M * V), dl_r(M * V);
-    ref::cross_entropy_forward<double>(loss_r.data(), lse_r.data(), logits.data(), targets.data(), p);
+    ref::cross_entropy_forward<double>(loss_r.data(), lse_r.data(), logits.data(), targets.data(),
+                                       p);
     ref::log_softmax_forward<double>(ls_r.data(), logits.data(), p);
     ref::cross_entropy_backward<double>(dl_r.data(), logits.data(), lse_r.data(), targets.data(),
                                         dloss.data(), p);
@@ -78,8 +79,9 @@ TEST_CASE("cross_entropy ref backward matches finite differences", "[kernels][cr
 TEST_CASE("cross_entropy rejects bad targets", "[kernels][cross_entropy]") {
   std::vector<float> b(16, 0.0f);
   const std::vector<int32_t> targets{0, 4};
-  CHECK_THROWS_WITH(cpu::cross_entropy_forward(b.data(), b.data(), b.data(), targets.data(), {2, 4}),
-                    "cross_entropy_forward: targets[1] (4) >= V (4)");
+  CHECK_THROWS_WITH(
+      cpu::cross_entropy_forward(b.data(), b.data(), b.data(), targets.data(), {2, 4}),
+      "cross_entropy_forward: targets[1] (4) >= V (4)");
   CHECK_THROWS_AS(ref::cross_entropy_backward<float>(b.data(), b.data(), b.data(), targets.data(),
                                                      b.data(), {2, 4}),
                   mambadna::UsageError);

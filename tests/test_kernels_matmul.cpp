@@ -31,7 +31,8 @@ TEST_CASE("matmul cpu matches ref", "[kernels][matmul]") {
     INFO("M " << c.M << " K " << c.K << " N " << c.N << " ldi " << c.ldi << " ldo " << c.ldo
               << " accumulate " << c.accumulate << " accumulate_din " << c.accumulate_din);
     const MatmulParams p{c.M, c.K, c.N, c.ldi, c.ldo, c.accumulate, c.accumulate_din};
-    const Vd in = float_exact(random_vec(rng, c.M * c.ldi)), W = float_exact(random_vec(rng, c.N * c.K));
+    const Vd in = float_exact(random_vec(rng, c.M * c.ldi)),
+             W = float_exact(random_vec(rng, c.N * c.K));
     const Vd bias = c.has_bias ? float_exact(random_vec(rng, c.N)) : Vd{};
     const Vd dout = float_exact(random_vec(rng, c.M * c.ldo));
     // Starting values: NaN where the op assigns (padding stays NaN), known values where it adds.
@@ -75,7 +76,8 @@ TEST_CASE("matmul ref backward matches finite differences", "[kernels][matmul]")
   Vd in = random_vec(rng, p.M * p.ldi), W = random_vec(rng, p.N * p.K), bias = random_vec(rng, p.N);
   const Vd dout = random_vec(rng, p.M * p.ldo);
   Vd din(in.size(), 0.0), dW(W.size(), 0.0), db(p.N, 0.0);
-  ref::matmul_backward<double>(din.data(), dW.data(), db.data(), dout.data(), in.data(), W.data(), p);
+  ref::matmul_backward<double>(din.data(), dW.data(), db.data(), dout.data(), in.data(), W.data(),
+                               p);
   const auto J = [&]() {
     Vd out(p.M * p.ldo, 0.0);
     ref::matmul_forward<double>(out.data(), in.data(), W.data(), bias.data(), p);

@@ -14,7 +14,8 @@ TEST_CASE("rmsnorm cpu matches ref", "[kernels][rmsnorm]") {
   for (const auto [M, D] : {std::array<int64_t, 2>{1, 37}, {3, 128}, {201, 37}, {130, 515}}) {
     INFO("M " << M << " D " << D);
     const RmsnormParams p{M, D, 1e-5};
-    const Vd x = float_exact(random_vec(rng, M * D, -2.0, 2.0)), w = float_exact(random_vec(rng, D));
+    const Vd x = float_exact(random_vec(rng, M * D, -2.0, 2.0)),
+             w = float_exact(random_vec(rng, D));
     const Vd dy = float_exact(random_vec(rng, M * D));
     const Vd dx0 = float_exact(random_vec(rng, M * D)), dw0 = float_exact(random_vec(rng, D));
     Vd y_r(M * D), rstd_r(M), dx_r = dx0, dw_r = dw0;
@@ -48,7 +49,8 @@ TEST_CASE("rmsnorm ref backward matches finite differences", "[kernels][rmsnorm]
   const Vd dy = random_vec(rng, p.M * p.D);
   Vd y(p.M * p.D), rstd(p.M), dx(p.M * p.D, 0.0), dw(p.D, 0.0);
   ref::rmsnorm_forward<double>(y.data(), rstd.data(), x.data(), w.data(), p);
-  ref::rmsnorm_backward<double>(dx.data(), dw.data(), dy.data(), x.data(), w.data(), rstd.data(), p);
+  ref::rmsnorm_backward<double>(dx.data(), dw.data(), dy.data(), x.data(), w.data(), rstd.data(),
+                                p);
   const auto J = [&]() {
     Vd yy(p.M * p.D), rr(p.M);
     ref::rmsnorm_forward<double>(yy.data(), rr.data(), x.data(), w.data(), p);

@@ -31,7 +31,8 @@ ScanData make_scan(std::mt19937& rng, const ScanCase& c) {
   const size_t BLE = c.B * c.L * c.E, BEN = c.B * c.E * c.N;
   d.u = float_exact(random_vec(rng, BLE));
   // softplus(delta + bias) in about [0.05, 1.3]; the raw dt in [0.05, 1] without softplus.
-  d.delta = float_exact(c.softplus ? random_vec(rng, BLE, -3.0, 1.0) : random_vec(rng, BLE, 0.05, 1.0));
+  d.delta =
+      float_exact(c.softplus ? random_vec(rng, BLE, -3.0, 1.0) : random_vec(rng, BLE, 0.05, 1.0));
   d.A = random_vec(rng, c.E * c.N, -1.0, 1.5);
   for (auto& a : d.A) a = -std::exp(a);
   d.A = float_exact(d.A);
@@ -78,22 +79,21 @@ ScanOut<T> run_scan(const ScanData& d, const Prefill& pre, Fwd fwd, Bwd bwd = nu
   o.h_last = poisoned<T>(BEN);
   fwd(o.out.data(), o.h_last.data(), u.data(), delta.data(), A.data(), Bm.data(), Cm.data(), ptr(D),
       ptr(z), ptr(bias), ptr(h0), p);
-  if constexpr (std::is_same_v<Bwd, std::nullptr_t>) return o;
-  else {
-  o.du = poisoned<T>(BLE);
-  o.ddelta = poisoned<T>(BLE);
-  o.dA = cast<T>(pre.dA);
-  o.dBm = poisoned<T>(Bm.size());
-  o.dCm = poisoned<T>(Cm.size());
-  if (!D.empty()) o.dD = cast<T>(pre.dD);
-  if (!z.empty()) o.dz = poisoned<T>(z.size());
-  if (!bias.empty()) o.dbias = cast<T>(pre.dbias);
-  o.dh0 = poisoned<T>(BEN);
-  bwd(o.du.data(), o.ddelta.data(), o.dA.data(), o.dBm.data(), o.dCm.data(), ptr(o.dD), ptr(o.dz),
-      ptr(o.dbias), o.dh0.data(), dout.data(), dh_last.data(), u.data(), delta.data(), A.data(),
-      Bm.data(), Cm.data(), ptr(D), ptr(z), ptr(bias), ptr(h0), p);
-  return o;
+  if constexpr (!std::is_same_v<Bwd, std::nullptr_t>) {
+    o.du = poisoned<T>(BLE);
+    o.ddelta = poisoned<T>(BLE);
+    o.dA = cast<T>(pre.dA);
+    o.dBm = poisoned<T>(Bm.size());
+    o.dCm = poisoned<T>(Cm.size());
+    if (!D.empty()) o.dD = cast<T>(pre.dD);
+    if (!z.empty()) o.dz = poisoned<T>(z.size());
+    if (!bias.empty()) o.dbias = cast<T>(pre.dbias);
+    o.dh0 = poisoned<T>(BEN);
+    bwd(o.du.data(), o.ddelta.data(), o.dA.data(), o.dBm.data(), o.dCm.data(), ptr(o.dD), ptr(o.dz),
+        ptr(o.dbias), o.dh0.data(), dout.data(), dh_last.data(), u.data(), delta.data(), A.data(),
+        Bm.data(), Cm.data(), ptr(D), ptr(z), ptr(bias), ptr(h0), p);
   }
+  return o;
 }
 
 template <typename T>
@@ -154,9 +154,9 @@ ScanData chunk(const ScanData& d, int64_t t0, int64_t t1, const Vd& h0) {
 
 TEST_CASE("selective_scan ref backward matches finite differences", "[kernels][selective_scan]") {
   std::mt19937 rng(101);
-  for (const ScanCase c : {ScanCase{2, 5, 3, 4, 6, 5},
-                           ScanCase{1, 3, 2, 3, 3, 2, false, false, false, false, false},
-                           ScanCase{2, 1, 3, 2, 2, 3}}) {
+  for (const ScanCase c :
+       {ScanCase{2, 5, 3, 4, 6, 5}, ScanCase{1, 3, 2, 3, 3, 2, false, false, false, false, false},
+        ScanCase{2, 1, 3, 2, 2, 3}}) {
     INFO("B " << c.B << " L " << c.L << " E " << c.E << " N " << c.N << " softplus " << c.softplus);
     ScanData d = make_scan(rng, c);
     const Prefill zero{Vd(c.E * c.N, 0.0), Vd(c.E, 0.0), Vd(c.E, 0.0)};
@@ -237,13 +237,18 @@ TEST_CASE("selective_scan in chunks equals one call", "[kernels][selective_scan]
       INFO("chunk [" << t0 << ", " << t1 << ")");
       parts[i].dh_last = dh;
       const auto o = run(parts[i], zero);
-      const auto part = [&](const auto& v, int64_t ld) { return rows(to_d(v), c.B, c.L, ld, t0, t1); };
+      const auto part = [&](const auto& v, int64_t ld) {
+        return rows(to_d(v), c.B, c.L, ld, t0, t1);
+      };
       CHECK(norm_err(o.out, part(whole.out, c.E)) <= tol);
       CHECK(norm_err(o.du, part(whole.du, c.E)) <= tol);
       CHECK(norm_err(o.ddelta, part(whole.ddelta, c.E)) <= tol);
-      CHECK(norm_err(o.dCm, part(whole.dCm, c.ld_bc), [&](size_t j) { return int64_t(j % c.ld_bc) < c.N; }) <= tol);
-      CHECK(norm_err(o.dBm, part(whole.dBm, c.ld_bc), [&](size_t j) { return int64_t(j % c.ld_bc) < c.N; }) <= tol);
-      CHECK(norm_err(o.dz, part(whole.dz, c.ld_z), [&](size_t j) { return int64_t(j % c.ld_z) < c.E; }) <= tol);
+      CHECK(norm_err(o.dCm, part(whole.dCm, c.ld_bc),
+                     [&](size_t j) { return int64_t(j % c.ld_bc) < c.N; }) <= tol);
+      CHECK(norm_err(o.dBm, part(whole.dBm, c.ld_bc),
+                     [&](size_t j) { return int64_t(j % c.ld_bc) < c.N; }) <= tol);
+      CHECK(norm_err(o.dz, part(whole.dz, c.ld_z),
+                     [&](size_t j) { return int64_t(j % c.ld_z) < c.E; }) <= tol);
       dh = to_d(o.dh0);
       for (size_t j = 0; j < dA.size(); ++j) dA[j] += o.dA[j];
     }

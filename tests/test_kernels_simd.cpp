@@ -36,16 +36,21 @@ double max_ulp(float lo, float hi, F f, G g) {
 
 TEST_CASE("simd math is accurate to a few ulp", "[kernels][simd]") {
   // The bounds documented in kernels/cpu/simd.h.
-  CHECK(max_ulp(-87.3f, 88.0f, [](simd::vf x) { return simd::exp(x); },
-                [](double x) { return std::exp(x); }) <= 1.5);
-  CHECK(max_ulp(0.0f, 1.0f, [](simd::vf x) { return simd::log1p_unit(x); },
-                [](double x) { return std::log1p(x); }) <= 3.0);
-  CHECK(max_ulp(-80.0f, 30.0f, [](simd::vf x) { return simd::softplus(x); },
-                [](double x) { return x > 20 ? x : std::log1p(std::exp(x)); }) <= 4.0);
-  CHECK(max_ulp(-80.0f, 80.0f, [](simd::vf x) { return simd::sigmoid(x); },
-                [](double x) { return 1 / (1 + std::exp(-x)); }) <= 3.0);
-  CHECK(max_ulp(-80.0f, 80.0f, [](simd::vf x) { return simd::silu(x); },
-                [](double x) { return x / (1 + std::exp(-x)); }) <= 3.0);
+  CHECK(max_ulp(
+            -87.3f, 88.0f, [](simd::vf x) { return simd::exp(x); },
+            [](double x) { return std::exp(x); }) <= 1.5);
+  CHECK(max_ulp(
+            0.0f, 1.0f, [](simd::vf x) { return simd::log1p_unit(x); },
+            [](double x) { return std::log1p(x); }) <= 3.0);
+  CHECK(max_ulp(
+            -80.0f, 30.0f, [](simd::vf x) { return simd::softplus(x); },
+            [](double x) { return x > 20 ? x : std::log1p(std::exp(x)); }) <= 4.0);
+  CHECK(max_ulp(
+            -80.0f, 80.0f, [](simd::vf x) { return simd::sigmoid(x); },
+            [](double x) { return 1 / (1 + std::exp(-x)); }) <= 3.0);
+  CHECK(max_ulp(
+            -80.0f, 80.0f, [](simd::vf x) { return simd::silu(x); },
+            [](double x) { return x / (1 + std::exp(-x)); }) <= 3.0);
   // Out of range: 0 below log(FLT_MIN), finite and huge above 88.
   float in[simd::W], out[simd::W];
   for (auto& v : in) v = -100.0f;
@@ -68,7 +73,8 @@ TEST_CASE("simd lane sums and partial loads", "[kernels][simd]") {
     for (int n = 0; n < 32; ++n) dst[n] = 1.0f;
     simd::add_lane_sums(dst, v, N);
     for (int n = 0; n < 32; ++n) {
-      const float want = n < N ? 1.0f + float(n * 100 * simd::W + simd::W * (simd::W - 1) / 2) : 1.0f;
+      const float want =
+          n < N ? 1.0f + float(n * 100 * simd::W + simd::W * (simd::W - 1) / 2) : 1.0f;
       CHECK(dst[n] == want);
     }
   }

@@ -27,19 +27,20 @@ void adamw_update(float* param, float* m, float* v, const float* grad, int64_t n
   const vf step_size = simd::set1(float(p.lr / bc1));
   const vf inv_sqrt_bc2 = simd::set1(float(1 / std::sqrt(bc2)));
   const vf eps = simd::set1(float(p.eps));
-  tbb::parallel_for(tbb::blocked_range<int64_t>(0, n, 1 << 14), [&](const tbb::blocked_range<int64_t>& r) {
-    for (int64_t i = r.begin(); i < r.end(); i += simd::W) {
-      const int k = int(std::min<int64_t>(simd::W, r.end() - i));
-      const vf g = simd::load_n(grad + i, k);
-      const vf mi = fma(b1, simd::load_n(m + i, k), c1 * g);
-      const vf vi = fma(b2, simd::load_n(v + i, k), c2 * g * g);
-      const vf denom = fma(simd::sqrt(vi), inv_sqrt_bc2, eps);
-      const vf x = simd::load_n(param + i, k) * decay - step_size * mi / denom;
-      simd::store_n(param + i, x, k);
-      simd::store_n(m + i, mi, k);
-      simd::store_n(v + i, vi, k);
-    }
-  });
+  tbb::parallel_for(tbb::blocked_range<int64_t>(0, n, 1 << 14),
+                    [&](const tbb::blocked_range<int64_t>& r) {
+                      for (int64_t i = r.begin(); i < r.end(); i += simd::W) {
+                        const int k = int(std::min<int64_t>(simd::W, r.end() - i));
+                        const vf g = simd::load_n(grad + i, k);
+                        const vf mi = fma(b1, simd::load_n(m + i, k), c1 * g);
+                        const vf vi = fma(b2, simd::load_n(v + i, k), c2 * g * g);
+                        const vf denom = fma(simd::sqrt(vi), inv_sqrt_bc2, eps);
+                        const vf x = simd::load_n(param + i, k) * decay - step_size * mi / denom;
+                        simd::store_n(param + i, x, k);
+                        simd::store_n(m + i, mi, k);
+                        simd::store_n(v + i, vi, k);
+                      }
+                    });
 }
 
 }  // namespace mambadna::kernels::cpu

@@ -89,7 +89,8 @@ void causal_conv1d_forward(float* u, float* window_out, const float* x, const fl
       for (int64_t v = 0; v < nvec && v * W < bk.ne; ++v) {
         const int n = int(std::min<int64_t>(W, bk.ne - v * W));
         const vf pre = conv_pre(x, win, wt, bias, bk, t, v, p);
-        simd::store_n(u + (bk.b * p.L + t) * p.E + bk.e0 + v * W, p.silu ? simd::silu(pre) : pre, n);
+        simd::store_n(u + (bk.b * p.L + t) * p.E + bk.e0 + v * W, p.silu ? simd::silu(pre) : pre,
+                      n);
       }
     // The window tile is a copy, so window_out may alias window_in.
     if (window_out)
@@ -117,7 +118,7 @@ void causal_conv1d_backward(float* dx, float* dwindow_in, float* dw, float* dbia
   for_blocks(p, [&](const Block& bk) {
     std::vector<float> wt, win, dwo;
     load_tiles(wt, win, w, window_in, bk, p);
-    // The gradient carried into window_out (read before dwindow_in, which it may alias, is written).
+    // The gradient carried into window_out, read before dwindow_in (may alias it) is written.
     load_window(dwo, dwindow_out, bk, p);
     // g = dL/dpre at rows t + (K−1), with K−1 zero rows on either side.
     std::vector<float> g((L + 2 * (K - 1)) * EC, 0.0f);

@@ -33,9 +33,10 @@ float row_lse(const float* row, int64_t V) {
 
 template <typename F>
 void for_rows(int64_t M, F&& f) {
-  tbb::parallel_for(tbb::blocked_range<int64_t>(0, M, 16), [&](const tbb::blocked_range<int64_t>& r) {
-    for (int64_t m = r.begin(); m < r.end(); ++m) f(m);
-  });
+  tbb::parallel_for(tbb::blocked_range<int64_t>(0, M, 16),
+                    [&](const tbb::blocked_range<int64_t>& r) {
+                      for (int64_t m = r.begin(); m < r.end(); ++m) f(m);
+                    });
 }
 
 }  // namespace

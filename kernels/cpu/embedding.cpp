@@ -11,12 +11,14 @@
 
 namespace mambadna::kernels::cpu {
 
-void embedding_forward(float* out, const int32_t* tokens, const float* W, const EmbeddingParams& p) {
+void embedding_forward(float* out, const int32_t* tokens, const float* W,
+                       const EmbeddingParams& p) {
   embedding_check("embedding_forward", out, tokens, W, p);
-  tbb::parallel_for(tbb::blocked_range<int64_t>(0, p.M, 64), [&](const tbb::blocked_range<int64_t>& r) {
-    for (int64_t m = r.begin(); m < r.end(); ++m)
-      std::memcpy(out + m * p.D, W + int64_t(tokens[m]) * p.D, sizeof(float) * p.D);
-  });
+  tbb::parallel_for(
+      tbb::blocked_range<int64_t>(0, p.M, 64), [&](const tbb::blocked_range<int64_t>& r) {
+        for (int64_t m = r.begin(); m < r.end(); ++m)
+          std::memcpy(out + m * p.D, W + int64_t(tokens[m]) * p.D, sizeof(float) * p.D);
+      });
 }
 
 void embedding_backward(float* dW, const float* dout, const int32_t* tokens,

@@ -14,9 +14,13 @@ namespace mambadna::kernels::cpu {
 namespace {
 
 void check_blas_sizes(const char* fn, const MatmulParams& p) {
-  for (const auto& [name, v] : {std::pair<const char*, int64_t>{"M", p.M}, {"K", p.K}, {"N", p.N},
-                                {"ldi", p.ldi}, {"ldo", p.ldo}})
-    if (v > INT_MAX) check::fail(fn, std::string(name) + " (" + std::to_string(v) + ") too large for BLAS");
+  for (const auto& [name, v] : {std::pair<const char*, int64_t>{"M", p.M},
+                                {"K", p.K},
+                                {"N", p.N},
+                                {"ldi", p.ldi},
+                                {"ldo", p.ldo}})
+    if (v > INT_MAX)
+      check::fail(fn, std::string(name) + " (" + std::to_string(v) + ") too large for BLAS");
 }
 
 }  // namespace
@@ -32,15 +36,16 @@ void matmul_forward(float* out, const float* in, const float* W, const float* bi
   float beta = p.accumulate ? 1.0f : 0.0f;
   if (bias) {
     // Seed out with the bias (or add it), then accumulate the product on top.
-    tbb::parallel_for(tbb::blocked_range<int64_t>(0, p.M, 64), [&](const tbb::blocked_range<int64_t>& r) {
-      for (int64_t m = r.begin(); m < r.end(); ++m) {
-        float* o = out + m * p.ldo;
-        if (p.accumulate)
-          for (int64_t n = 0; n < p.N; ++n) o[n] += bias[n];
-        else
-          for (int64_t n = 0; n < p.N; ++n) o[n] = bias[n];
-      }
-    });
+    tbb::parallel_for(tbb::blocked_range<int64_t>(0, p.M, 64),
+                      [&](const tbb::blocked_range<int64_t>& r) {
+                        for (int64_t m = r.begin(); m < r.end(); ++m) {
+                          float* o = out + m * p.ldo;
+                          if (p.accumulate)
+                            for (int64_t n = 0; n < p.N; ++n) o[n] += bias[n];
+                          else
+                            for (int64_t n = 0; n < p.N; ++n) o[n] = bias[n];
+                        }
+                      });
     beta = 1.0f;
   }
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(p.M), int(p.N), int(p.K), 1.0f, in,

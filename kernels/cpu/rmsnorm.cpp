@@ -45,7 +45,8 @@ constexpr int64_t kRowBlock = 64;  // rows per dw partial
 
 }  // namespace
 
-void rmsnorm_forward(float* y, float* rstd, const float* x, const float* w, const RmsnormParams& p) {
+void rmsnorm_forward(float* y, float* rstd, const float* x, const float* w,
+                     const RmsnormParams& p) {
   const char* fn = "rmsnorm_forward";
   rmsnorm_check(fn, p);
   check::not_null(fn, "y", y);
@@ -53,15 +54,16 @@ void rmsnorm_forward(float* y, float* rstd, const float* x, const float* w, cons
   check::not_null(fn, "x", x);
   check::not_null(fn, "w", w);
   const int64_t D = p.D;
-  tbb::parallel_for(tbb::blocked_range<int64_t>(0, p.M, 16), [&](const tbb::blocked_range<int64_t>& rg) {
-    for (int64_t m = rg.begin(); m < rg.end(); ++m) {
-      const float* xr = x + m * D;
-      float* yr = y + m * D;
-      const float r = float(1.0 / std::sqrt(dot3(xr, xr, nullptr, D) / double(D) + p.eps));
-      rstd[m] = r;
-      for (int64_t d = 0; d < D; ++d) yr[d] = xr[d] * r * w[d];
-    }
-  });
+  tbb::parallel_for(
+      tbb::blocked_range<int64_t>(0, p.M, 16), [&](const tbb::blocked_range<int64_t>& rg) {
+        for (int64_t m = rg.begin(); m < rg.end(); ++m) {
+          const float* xr = x + m * D;
+          float* yr = y + m * D;
+          const float r = float(1.0 / std::sqrt(dot3(xr, xr, nullptr, D) / double(D) + p.eps));
+          rstd[m] = r;
+          for (int64_t d = 0; d < D; ++d) yr[d] = xr[d] * r * w[d];
+        }
+      });
 }
 
 void rmsnorm_backward(float* dx, float* dw, const float* dy, const float* x, const float* w,
@@ -92,10 +94,12 @@ void rmsnorm_backward(float* dx, float* dw, const float* dy, const float* x, con
       }
     }
   });
-  tbb::parallel_for(tbb::blocked_range<int64_t>(0, D, 256), [&](const tbb::blocked_range<int64_t>& rg) {
-    for (int64_t blk = 0; blk < blocks; ++blk)
-      for (int64_t d = rg.begin(); d < rg.end(); ++d) dw[d] += partial[blk * D + d];
-  });
+  tbb::parallel_for(tbb::blocked_range<int64_t>(0, D, 256),
+                    [&](const tbb::blocked_range<int64_t>& rg) {
+                      for (int64_t blk = 0; blk < blocks; ++blk)
+                        for (int64_t d = rg.begin(); d < rg.end(); ++d)
+                          dw[d] += partial[blk * D + d];
+                    });
 }
 
 }  // namespace mambadna::kernels::cpu

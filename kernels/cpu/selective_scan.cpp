@@ -215,7 +215,6 @@ void backward_block(const ScanIn& in, const ScanGrads& gr, const Partials& out, 
       const vf* hs = s.hs.data() + k * N;
       const vf* as = s.as.data() + k * N;
       vf sB = simd::zero(), ddt = simd::zero();
-      _Pragma("GCC unroll 4")
       for (int n = 0; n < N; ++n) {
         const vf l = simd::fma(simd::set1(Ct[n]), dy, g[n]);  // λ_t
         sums[n] = l * dtu;
@@ -246,11 +245,16 @@ void backward_block(const ScanIn& in, const ScanGrads& gr, const Partials& out, 
 template <typename F>
 void dispatch_n(int64_t N, F&& f) {
   switch (N) {
-    case 4: return f.template operator()<4>();
-    case 8: return f.template operator()<8>();
-    case 16: return f.template operator()<16>();
-    case 32: return f.template operator()<32>();
-    default: return f.template operator()<0>();
+    case 4:
+      return f.template operator()<4>();
+    case 8:
+      return f.template operator()<8>();
+    case 16:
+      return f.template operator()<16>();
+    case 32:
+      return f.template operator()<32>();
+    default:
+      return f.template operator()<0>();
   }
 }
 

@@ -6,7 +6,8 @@
 //   exp      <= 1.5 ulp for x in [-87.3, 88]; x < -87.33 gives 0 (no subnormals), x > 88 is clamped
 //            to 88 (e^88 ~ 1.65e38). Cody-Waite range reduction x = n ln2 + r, |r| <= ln2/2, and a
 //            degree-7 minimax polynomial for e^r (Cephes' coefficients), scaled by 2^n.
-//   log1p_unit  log(1 + a) for a in [0, 1], <= 3 ulp: 2 atanh(s), s = a / (2 + a), odd series to s^15.
+//   log1p_unit  log(1 + a) for a in [0, 1], <= 3 ulp: 2 atanh(s), s = a / (2 + a), odd series
+//               to s^15.
 //   softplus    max(x, 0) + log1p(exp(-|x|)); x itself above 20 (PyTorch's threshold). <= 4 ulp.
 //   sigmoid, silu  1 / (1 + exp(-x)) and x sigmoid(x): <= 3 ulp.
 #pragma once
@@ -36,7 +37,9 @@ inline vf set1(float x) { return {_mm512_set1_ps(x)}; }
 inline vf zero() { return {_mm512_setzero_ps()}; }
 inline vf loadu(const float* p) { return {_mm512_loadu_ps(p)}; }
 inline void storeu(float* p, vf a) { _mm512_storeu_ps(p, a.v); }
-inline __mmask16 lane_mask(int n) { return n >= 16 ? __mmask16(0xffff) : __mmask16((1u << n) - 1u); }
+inline __mmask16 lane_mask(int n) {
+  return n >= 16 ? __mmask16(0xffff) : __mmask16((1u << n) - 1u);
+}
 // The first n lanes from p (others 0); touches no memory beyond p[n-1].
 inline vf load_n(const float* p, int n) {
   return n >= W ? loadu(p) : vf{_mm512_maskz_loadu_ps(lane_mask(n), p)};
@@ -55,7 +58,7 @@ inline vf operator+(vf a, vf b) { return {_mm512_add_ps(a.v, b.v)}; }
 inline vf operator-(vf a, vf b) { return {_mm512_sub_ps(a.v, b.v)}; }
 inline vf operator*(vf a, vf b) { return {_mm512_mul_ps(a.v, b.v)}; }
 inline vf operator/(vf a, vf b) { return {_mm512_div_ps(a.v, b.v)}; }
-inline vf fma(vf a, vf b, vf c) { return {_mm512_fmadd_ps(a.v, b.v, c.v)}; }   // a b + c
+inline vf fma(vf a, vf b, vf c) { return {_mm512_fmadd_ps(a.v, b.v, c.v)}; }    // a b + c
 inline vf fnma(vf a, vf b, vf c) { return {_mm512_fnmadd_ps(a.v, b.v, c.v)}; }  // c - a b
 inline vf min(vf a, vf b) { return {_mm512_maskz_min_ps(kAll, a.v, b.v)}; }
 inline vf max(vf a, vf b) { return {_mm512_maskz_max_ps(kAll, a.v, b.v)}; }
@@ -94,8 +97,9 @@ inline vf lane_sums16(const vf* v) {
                          _mm512_maskz_shuffle_f32x4(kAll, x, y, _MM_SHUFFLE(3, 2, 3, 2)));
   }
   for (int i = 0; i < 4; ++i)
-    c[i] = _mm512_add_ps(_mm512_maskz_shuffle_f32x4(kAll, a[2 * i], a[2 * i + 1], _MM_SHUFFLE(2, 0, 2, 0)),
-                         _mm512_maskz_shuffle_f32x4(kAll, a[2 * i], a[2 * i + 1], _MM_SHUFFLE(3, 1, 3, 1)));
+    c[i] = _mm512_add_ps(
+        _mm512_maskz_shuffle_f32x4(kAll, a[2 * i], a[2 * i + 1], _MM_SHUFFLE(2, 0, 2, 0)),
+        _mm512_maskz_shuffle_f32x4(kAll, a[2 * i], a[2 * i + 1], _MM_SHUFFLE(3, 1, 3, 1)));
   for (int i = 0; i < 2; ++i)
     e[i] = _mm512_add_ps(_mm512_shuffle_ps(c[2 * i], c[2 * i + 1], _MM_SHUFFLE(1, 0, 1, 0)),
                          _mm512_shuffle_ps(c[2 * i], c[2 * i + 1], _MM_SHUFFLE(3, 2, 3, 2)));

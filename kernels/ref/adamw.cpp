@@ -27,7 +27,8 @@ void adamw_update(T* param, T* m, T* v, const T* grad, int64_t n, const AdamwPar
   }
 }
 
-template void adamw_update<float>(float*, float*, float*, const float*, int64_t, const AdamwParams&);
+template void adamw_update<float>(float*, float*, float*, const float*, int64_t,
+                                  const AdamwParams&);
 template void adamw_update<double>(double*, double*, double*, const double*, int64_t,
                                    const AdamwParams&);
 

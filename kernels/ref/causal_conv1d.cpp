@@ -67,7 +67,7 @@ void causal_conv1d_backward(T* dx, T* dwindow_in, T* dw, T* dbias, const T* du,
   check::not_null(fn, "du", du);
   check::not_null(fn, "x", x);
   check::not_null(fn, "w", w);
-  std::vector<T> g(p.L);                 // dL/dpre for one (b, e)
+  std::vector<T> g(p.L);                  // dL/dpre for one (b, e)
   std::vector<T> carried(p.L + p.K - 1);  // dwindow_out at input positions j + (K−1)
   for (int64_t b = 0; b < p.B; ++b)
     for (int64_t e = 0; e < p.E; ++e) {

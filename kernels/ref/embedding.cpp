@@ -17,10 +17,12 @@ void embedding_backward(T* dW, const T* dout, const int32_t* tokens, const Embed
     for (int64_t d = 0; d < p.D; ++d) dW[tokens[m] * p.D + d] += dout[m * p.D + d];
 }
 
-template void embedding_forward<float>(float*, const int32_t*, const float*, const EmbeddingParams&);
+template void embedding_forward<float>(float*, const int32_t*, const float*,
+                                       const EmbeddingParams&);
 template void embedding_forward<double>(double*, const int32_t*, const double*,
                                         const EmbeddingParams&);
-template void embedding_backward<float>(float*, const float*, const int32_t*, const EmbeddingParams&);
+template void embedding_backward<float>(float*, const float*, const int32_t*,
+                                        const EmbeddingParams&);
 template void embedding_backward<double>(double*, const double*, const int32_t*,
                                          const EmbeddingParams&);
 

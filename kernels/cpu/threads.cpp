@@ -1,0 +1,21 @@
+#include "kernels/threads.h"
+
+#include <cblas.h>
+#include <tbb/global_control.h>
+
+#include <algorithm>
+
+namespace mambadna::kernels {
+
+struct CpuThreads::Impl {
+  tbb::global_control tbb;
+  explicit Impl(int n) : tbb(tbb::global_control::max_allowed_parallelism, size_t(n)) {}
+};
+
+CpuThreads::CpuThreads(int threads) : impl_(std::make_unique<Impl>(std::max(1, threads))) {
+  openblas_set_num_threads(std::max(1, threads));
+}
+
+CpuThreads::~CpuThreads() = default;
+
+}  // namespace mambadna::kernels

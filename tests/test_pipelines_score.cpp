@@ -1,0 +1,119 @@
+// `score` end to end on the golden model: per-record totals and per-base log-probs against the
+// golden values, invariance to chunk length and batch size, record order, and the outputs.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <fstream>
+
+#include "io/h5.h"
+#include "model/checkpoint.h"
+#include "pipelines/score.h"
+#include "test_io_util.h"
+
+using namespace mambadna;
+using mambadna::test::TempDir;
+
+namespace {
+const std::string kGolden = std::string(MAMBADNA_SHARED_DIR) + "/golden/";
+
+model::Mamba<float> golden_model() {
+  auto ck = model::load_checkpoint(kGolden + "tiny.h5");
+  return model::Mamba<float>(ck.config, std::move(ck.params));
+}
+
+pipelines::ScoreOptions options(const std::vector<std::string>& inputs, int64_t chunk, int64_t streams) {
+  pipelines::ScoreOptions o;
+  o.inputs = inputs;
+  o.reader.tok.case_mode = io::CaseMode::keep;  // the golden checkpoint's tokenizer
+  o.chunk = chunk;
+  o.streams = streams;
+  return o;
+}
+}  // namespace
+
+TEST_CASE("score: per-base log-probs and totals match the golden values", "[pipelines][score]") {
+  TempDir dir;
+  auto m = golden_model();
+  auto expected = io::H5File::open_read(kGolden + "expected.h5").read_f64("logprob");
+  double golden_total = 0;
+  for (double v : expected) golden_total += v;
+
+  auto o = options({kGolden + "input.fa"}, 333, 2);
+  o.h5_output = dir.file("s.h5");
+  o.per_position = true;
+  o.entropy = true;
+  auto recs = pipelines::score(m, o, {});
+  REQUIRE(recs.size() == 2);
+  CHECK(recs[0].name == "lambda_10001_11500");
+  CHECK(recs[0].length == 1500);
+  CHECK(recs[0].scored == 1499);  // every base after the first is A/C/G/T
+  // float32 sums of 1,499 terms each within 1e-4: 0.15 nats at most, 1e-3 in practice
+  CHECK(std::fabs(recs[0].loglik - golden_total) < 0.02);
+  CHECK(recs[1].name == "short");
+  CHECK(recs[1].length == 13);
+  CHECK(recs[1].scored == 7);  // "ACGTNacgtRYKM": targets C G T . a c g t . . . . -> 7 of ACGTacgt
+
+  auto f = io::H5File::open_read(o.h5_output);
+  auto lp = f.read_f32("per_position/0/logprob");
+  REQUIRE(lp.size() == 1500);
+  CHECK(std::isnan(lp[0]));
+  double worst = 0;
+  for (size_t t = 1; t < lp.size(); ++t) worst = std::max(worst, std::fabs(double(lp[t]) - expected[t - 1]));
+  CHECK(worst < 1e-4);
+  auto ent = f.read_f32("per_position/0/entropy");
+  REQUIRE(ent.size() == 1500);
+  for (size_t t = 1; t < ent.size(); ++t) {
+    CHECK(ent[t] >= 0.0f);
+    CHECK(ent[t] <= float(std::log(256.0)) + 1e-4f);
+  }
+  CHECK(f.attr_str("/per_position/1", "name") == "short");
+  CHECK(f.read_strings("records/name") == std::vector<std::string>{"lambda_10001_11500", "short"});
+  CHECK(f.read_i64("records/length") == std::vector<int64_t>{1500, 13});
+  CHECK(f.attr_str("/", "format") == "mambadna-score/1");
+}
+
+TEST_CASE("score: totals do not depend on chunk length or batch size", "[pipelines][score]") {
+  TempDir dir;
+  auto m = golden_model();
+  // Several records of different lengths, so that streams finish at different times.
+  std::string fa;
+  const char* seqs[] = {"ACGTACGGTTACGATCGATCGGGCTA", "A", "", "TTTTTTTTTTGGGGCCCCAAAA", "ACGTN", "GATTACA"};
+  for (int i = 0; i < 6; ++i) fa += ">r" + std::to_string(i) + "\n" + seqs[i] + "\n";
+  const std::string path = dir.write("r.fa", fa);
+  auto ref = pipelines::score(m, options({path}, 4096, 1), {});
+  REQUIRE(ref.size() == 6);
+  for (int64_t chunk : {1, 3, 7}) {
+    for (int64_t streams : {1, 2, 4, 8}) {
+      INFO("chunk " << chunk << " streams " << streams);
+      std::vector<std::string> order;
+      auto got = pipelines::score(m, options({path}, chunk, streams),
+                                  [&](const pipelines::RecordScore& r) { order.push_back(r.name); });
+      REQUIRE(got.size() == ref.size());
+      CHECK(order == std::vector<std::string>{"r0", "r1", "r2", "r3", "r4", "r5"});
+      for (size_t i = 0; i < ref.size(); ++i) {
+        CHECK(got[i].name == ref[i].name);
+        CHECK(got[i].length == ref[i].length);
+        CHECK(got[i].scored == ref[i].scored);
+        CHECK(std::fabs(got[i].loglik - ref[i].loglik) < 1e-4 * std::max<int64_t>(1, ref[i].scored));
+      }
+    }
+  }
+}
+
+TEST_CASE("score: bedGraph track has one line per scored position", "[pipelines][score]") {
+  TempDir dir;
+  auto m = golden_model();
+  auto o = options({kGolden + "input.fa"}, 100, 4);
+  o.bedgraph = dir.file("t.bedGraph");
+  pipelines::score(m, o, {});
+  std::ifstream in(o.bedgraph);
+  std::string line;
+  int64_t n = 0;
+  std::string first;
+  while (std::getline(in, line)) {
+    if (n == 0) first = line;
+    ++n;
+  }
+  CHECK(n == 1499 + 12);
+  CHECK(first.rfind("lambda_10001_11500\t1\t2\t", 0) == 0);
+}

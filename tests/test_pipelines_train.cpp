@@ -1,0 +1,161 @@
+// Training: the loss falls, a resumed run follows the uninterrupted one, a stop request leaves a
+// checkpoint, and a checkpoint write that was killed half-way leaves the previous one usable.
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "model/checkpoint.h"
+#include "pipelines/train.h"
+#include "pipelines/train_data.h"
+#include "test_io_util.h"
+
+using namespace mambadna;
+using mambadna::test::TempDir;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string tiny_model(const TempDir& dir) {
+  model::Config c = model::preset("tiny");
+  c.d_model = 32;
+  auto table = model::ParamTable::build(c);
+  auto p = model::init_params(c, table, 1);
+  const std::string path = dir.file("init.h5");
+  model::save_checkpoint(path, c, table, p.data(), "test");
+  return path;
+}
+
+pipelines::TrainOptions base_options(const TempDir& dir, const std::string& run) {
+  pipelines::TrainOptions o;
+  o.inputs = {std::string(MAMBADNA_SOURCE_DIR) + "/data/lambda_phage.fa.gz"};
+  o.init_model = tiny_model(dir);
+  o.run_dir = dir.file(run);
+  o.streams = 3;
+  o.chunk = 64;
+  o.steps = 12;
+  o.warmup = 2;
+  o.holdout = 0.1;
+  o.valid_tokens = 2000;
+  o.rc_augment = true;
+  o.block = 1000;  // several blocks per stream: reverse-complement coins and state carry-over
+  return o;
+}
+
+// metrics.tsv rows without the tokens/s column (timing differs between runs).
+std::vector<std::string> metric_rows(const std::string& run) {
+  std::ifstream in(run + "/metrics.tsv");
+  std::vector<std::string> rows;
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty() || line[0] == '#') continue;
+    rows.push_back(line.substr(0, line.rfind('\t')));
+  }
+  return rows;
+}
+
+}  // namespace
+
+TEST_CASE("train: a few steps on a tiny model reduce the loss", "[pipelines][train]") {
+  TempDir dir;
+  auto o = base_options(dir, "run");
+  o.steps = 30;
+  o.lr = 3e-3;
+  std::vector<double> losses;
+  auto res = pipelines::train(o, [&](const pipelines::StepReport& r) { losses.push_back(r.loss); });
+  REQUIRE(losses.size() == 30);
+  CHECK(res.steps == 30);
+  double first = (losses[0] + losses[1] + losses[2]) / 3, last = (losses[27] + losses[28] + losses[29]) / 3;
+  CHECK(last < first - 0.5);  // from ~ln 256 = 5.5 nats towards ~1.4 (2 bits per base)
+  CHECK(fs::exists(o.run_dir + "/model.h5"));
+  CHECK(res.last_valid_bpb > 0);
+  CHECK(res.last_valid_bpb < 8);
+  auto ck = model::load_checkpoint(o.run_dir + "/model.h5");
+  CHECK(ck.config.d_model == 32);
+}
+
+TEST_CASE("train: resume follows the uninterrupted run", "[pipelines][train]") {
+  TempDir dir;
+  auto o = base_options(dir, "whole");
+  o.ckpt_every = 5;
+  pipelines::train(o, {});
+  const auto whole = metric_rows(o.run_dir);
+  REQUIRE(whole.size() == 12);
+
+  // A run stopped after step 5 (a stop request), then resumed to the end.
+  auto p = base_options(dir, "parts");
+  p.ckpt_every = 100;
+  std::atomic<bool> stop{false};
+  auto res = pipelines::train(p, [&](const pipelines::StepReport& r) {
+    if (r.step == 5) stop = true;
+  }, &stop);
+  CHECK(res.interrupted);
+  CHECK(res.steps == 5);
+  REQUIRE(fs::exists(p.run_dir + "/checkpoint-00000005.h5"));
+  CHECK_FALSE(fs::exists(p.run_dir + "/model.h5"));
+
+  pipelines::TrainOptions r;
+  r.run_dir = p.run_dir;
+  r.resume = true;
+  pipelines::train(r, {});
+  const auto parts = metric_rows(p.run_dir);
+  REQUIRE(parts.size() == whole.size());
+  // Same thread count, same data, same optimiser state: the same figures to float rounding.
+  for (size_t i = 0; i < whole.size(); ++i) CHECK(parts[i] == whole[i]);
+}
+
+TEST_CASE("train: a half-written checkpoint leaves the previous one to resume from", "[pipelines][train]") {
+  TempDir dir;
+  auto o = base_options(dir, "run");
+  o.steps = 6;
+  o.ckpt_every = 3;
+  o.keep = 5;
+  pipelines::train(o, {});
+  REQUIRE(fs::exists(o.run_dir + "/checkpoint-00000006.h5"));
+  // A kill during the write of step 6's checkpoint: the file never got its final name.
+  fs::rename(o.run_dir + "/checkpoint-00000006.h5", o.run_dir + "/checkpoint-00000006.h5.tmp.4242");
+  fs::remove(o.run_dir + "/model.h5");
+  CHECK(model::load_checkpoint(o.run_dir + "/checkpoint-00000003.h5").params.size() > 0);
+  pipelines::TrainOptions r;
+  r.run_dir = o.run_dir;
+  r.resume = true;
+  auto res = pipelines::train(r, {});
+  CHECK(res.steps == 6);
+  CHECK(fs::exists(o.run_dir + "/model.h5"));
+}
+
+TEST_CASE("train: a new run refuses a directory that holds checkpoints", "[pipelines][train]") {
+  TempDir dir;
+  auto o = base_options(dir, "run");
+  o.steps = 2;
+  pipelines::train(o, {});
+  CHECK_THROWS_WITH(pipelines::train(o, {}), Catch::Contains("--resume"));
+}
+
+TEST_CASE("train data: streams cover their shares and resume at the same tokens", "[pipelines][train]") {
+  const std::string fa = std::string(MAMBADNA_SOURCE_DIR) + "/data/lambda_phage.fa.gz";
+  io::ReaderOptions ro;
+  auto segs = pipelines::index_segments({fa}, ro);
+  REQUIRE(segs.size() == 1);
+  CHECK(segs[0].length() == 48502);
+  std::vector<pipelines::Segment> train, valid;
+  pipelines::split_holdout(segs, 0.1, train, valid);
+  CHECK(train[0].end == 48502 - 4850);
+  CHECK(valid[0].begin == train[0].end);
+
+  pipelines::DataStreams a({fa}, ro, train, 3, 500, true, 9), b({fa}, ro, train, 3, 500, true, 9);
+  pipelines::StreamChunk ca, cb;
+  for (int i = 0; i < 40; ++i)
+    for (int s = 0; s < 3; ++s) a.next(s, 37, ca);
+  b.set_positions(a.positions());
+  for (int i = 0; i < 40; ++i)
+    for (int s = 0; s < 3; ++s) {
+      a.next(s, 37, ca);
+      b.next(s, 37, cb);
+      CHECK(ca.tokens == cb.tokens);
+      CHECK(ca.targets == cb.targets);
+      CHECK(ca.reset == cb.reset);
+    }
+}
