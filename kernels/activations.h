@@ -1,4 +1,4 @@
-// Scalar activation helpers shared by the reference and CPU kernels (templated on float/double).
+// Scalar activation functions shared by the reference and CPU kernels (templated on float/double).
 // softplus follows PyTorch (beta 1, threshold 20): x itself above 20, log1p(exp(x)) otherwise.
 #pragma once
 #include <cmath>

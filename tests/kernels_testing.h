@@ -1,4 +1,4 @@
-// Helpers for the kernel tests: random tensors, NaN poisoning, normalised errors and central
+// Utilities for the kernel tests: random tensors, NaN poisoning, normalised errors and central
 // finite differences.
 #pragma once
 #include <cmath>

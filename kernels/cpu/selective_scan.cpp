@@ -6,8 +6,9 @@
 //
 // The backward pass recomputes the states: a first sweep stores h only every kSeg steps; then,
 // from the last segment to the first, the segment's states and decays are recomputed from its
-// checkpoint into an O(kSeg·N·W) scratch and the adjoint runs backwards through it. Reductions
-// over channels (dBm, dCm) go through per-group partials; reductions over streams (dA, dD,
+// checkpoint into an O(kSeg·N·W) scratch and the adjoint runs backwards through it. The sums of
+// dBm[t,:], dCm[t,:] over the W lanes use a transposing reduction (simd::add_lane_sums). Reductions
+// over channel blocks (dBm, dCm) go through per-group partials; reductions over streams (dA, dD,
 // ddelta_bias) through per-stream partials; both are summed in a fixed order afterwards, so the
 // result depends on the number of TBB threads (which sets the grouping) but not on scheduling.
 #include "kernels/selective_scan.h"
@@ -32,8 +33,9 @@ using simd::W;
 
 constexpr int kSeg = 64;  // backward checkpoint interval (steps)
 
-// Loops over the N states are unrolled so that, for a compile-time N, the state vectors stay in
-// registers.
+// The forward sweeps unroll their loops over the N states, so that for a compile-time N the state
+// vectors stay in registers. The adjoint loop is left rolled: unrolled, it spills (measured
+// slower).
 #define MAMBADNA_UNROLL_N _Pragma("GCC unroll 32")
 
 struct ScanIn {
@@ -114,10 +116,10 @@ struct ScanGrads {
 };
 
 struct Scratch {
-  std::vector<vf> ckpt, hs, as, dt, dsp, dy;
+  std::vector<vf> ckpt, ah, as, dt, dsp, dy;  // ah = a_t ⊙ h_{t−1}, as = a_t
 };
 
-// Sums into the partials of one task: dB/dC rows (L, ld_part) of stream b; dA (E, N), dD and
+// Where one task sums its results: dB/dC rows (L, ld) of stream b; dA (E, N), dD and
 // ddelta_bias (E) of stream b.
 struct Partials {
   float *dB, *dC;
@@ -133,7 +135,7 @@ void backward_block(const ScanIn& in, const ScanGrads& gr, const Partials& out, 
   const int N = NT > 0 ? NT : int(p.N);
   const int64_t nseg = (L + kSeg - 1) / kSeg;
   s.ckpt.resize(nseg * N);
-  s.hs.resize(kSeg * N);
+  s.ah.resize(kSeg * N);
   s.as.resize(kSeg * N);
   s.dt.resize(kSeg);
   s.dsp.resize(kSeg);
@@ -175,14 +177,14 @@ void backward_block(const ScanIn& in, const ScanGrads& gr, const Partials& out, 
       const vf dtu = dt * uv;
       const float* Bt = in.Bm + row * p.ld_bc;
       const float* Ct = in.Cm + row * p.ld_bc;
-      vf* hs = s.hs.data() + k * N;
+      vf* ah = s.ah.data() + k * N;
       vf* as = s.as.data() + k * N;
       vf y0 = Dv * uv, y1 = simd::zero();
       MAMBADNA_UNROLL_N
       for (int n = 0; n < N; ++n) {
         const vf a = simd::exp(dt * At[n]);
         as[n] = a;
-        hs[n] = a * h[n];  // a_t h_{t−1}
+        ah[n] = a * h[n];
         h[n] = simd::fma(a, h[n], dtu * simd::set1(Bt[n]));
         if (n & 1)
           y1 = simd::fma(h[n], simd::set1(Ct[n]), y1);
@@ -212,14 +214,14 @@ void backward_block(const ScanIn& in, const ScanGrads& gr, const Partials& out, 
       const vf dtu = dt * uv;
       const float* Bt = in.Bm + row * p.ld_bc;
       const float* Ct = in.Cm + row * p.ld_bc;
-      const vf* hs = s.hs.data() + k * N;
+      const vf* ah = s.ah.data() + k * N;
       const vf* as = s.as.data() + k * N;
       vf sB = simd::zero(), ddt = simd::zero();
       for (int n = 0; n < N; ++n) {
         const vf l = simd::fma(simd::set1(Ct[n]), dy, g[n]);  // λ_t
         sums[n] = l * dtu;
         sB = simd::fma(l, simd::set1(Bt[n]), sB);
-        const vf q = l * hs[n];
+        const vf q = l * ah[n];
         ddt = simd::fma(q, At[n], ddt);
         dA_acc[n] = simd::fma(q, dt, dA_acc[n]);
         g[n] = as[n] * l;
