@@ -14,6 +14,7 @@ int cmd_init(int argc, char** argv);
 int cmd_info(int argc, char** argv);
 int cmd_score(int argc, char** argv);
 int cmd_train(int argc, char** argv);
+int cmd_embed(int argc, char** argv);
 
 // The table `mambadna --help` lists, in this order.
 inline constexpr Command kCommands[] = {
@@ -22,6 +23,7 @@ inline constexpr Command kCommands[] = {
     {"info", "print a checkpoint's config, parameter count and tokenizer", cmd_info},
     {"train", "pretrain a model on sequences (truncated BPTT, AdamW)", cmd_train},
     {"score", "log-likelihood of sequences per record and per base", cmd_score},
+    {"embed", "hidden states of regions or records to HDF5", cmd_embed},
 };
 
 }  // namespace mambadna::app

@@ -2,7 +2,9 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 
 #include "io/error.h"
@@ -38,9 +40,32 @@ H5Id half_type() {
   H5Id t(H5Tcopy(H5T_IEEE_F32LE));
   H5Tset_fields(t, 15, 10, 5, 0, 10);
   H5Tset_size(t, 2);
-  H5Tset_precision(t, 16);
   H5Tset_ebias(t, 15);
   return t;
+}
+
+// float -> IEEE binary16 bits, round to nearest even (done here: HDF5's own float-to-half
+// conversion loses the carry when rounding overflows the mantissa, e.g. 0.99995 -> 0.5).
+uint16_t float_to_half(float f) {
+  uint32_t x;
+  std::memcpy(&x, &f, 4);
+  const uint32_t sign = (x >> 16) & 0x8000u;
+  const uint32_t absx = x & 0x7fffffffu;
+  if (absx >= 0x7f800000u) return uint16_t(sign | (absx > 0x7f800000u ? 0x7e00u : 0x7c00u));  // NaN, Inf
+  if (absx >= 0x477ff000u) return uint16_t(sign | 0x7c00u);  // rounds past 65504: Inf
+  if (absx < 0x38800000u) {  // below the smallest normal half: subnormal or zero
+    if (absx < 0x33000000u) return uint16_t(sign);  // under half the smallest subnormal
+    const uint32_t mant = (absx & 0x7fffffu) | 0x800000u;
+    const int shift = 126 - int(absx >> 23);  // value / 2^-24 = mant >> shift, shift in 14..24
+    const uint32_t rem = mant & ((1u << shift) - 1), half = 1u << (shift - 1);
+    uint32_t r = mant >> shift;
+    if (rem > half || (rem == half && (r & 1))) ++r;  // 1024 becomes the smallest normal
+    return uint16_t(sign | r);
+  }
+  uint32_t h = ((absx >> 23) - 112) << 10 | ((absx >> 13) & 0x3ffu);
+  const uint32_t rem = absx & 0x1fffu;
+  if (rem > 0x1000u || (rem == 0x1000u && (h & 1))) ++h;  // a carry into the exponent is right
+  return uint16_t(sign | h);
 }
 
 hid_t file_type_of(H5Type t, H5Id& holder) {
@@ -280,6 +305,46 @@ std::vector<std::string> H5File::read_strings(const std::string& name) const {
   return out;
 }
 
+void H5File::create_rows(const std::string& name, int64_t rows, int64_t cols) {
+  hid_t loc = ensure_parent_groups(name);
+  hsize_t dims[2] = {hsize_t(rows), hsize_t(cols)};
+  hsize_t chunk[2] = {hsize_t(std::clamp<int64_t>((1 << 18) / std::max<int64_t>(1, cols), 1, std::max<int64_t>(1, rows))),
+                      hsize_t(std::max<int64_t>(1, cols))};
+  H5Id sp(H5Screate_simple(2, dims, nullptr));
+  H5Id plist(H5Pcreate(H5P_DATASET_CREATE));
+  if (rows > 0) H5Pset_chunk(plist, 2, chunk);
+  H5Id ds(H5Dcreate2(loc, name.c_str(), H5T_IEEE_F32LE, sp, H5P_DEFAULT, plist, H5P_DEFAULT));
+  check(ds, path_ + ": cannot create dataset " + name);
+}
+
+namespace {
+void rows_io(hid_t file, const std::string& path, const std::string& name, int64_t row0,
+             void* data, int64_t nrows, bool write) {
+  if (nrows <= 0) return;
+  H5Id ds(check(H5Dopen2(file, name.c_str(), H5P_DEFAULT), path + ": cannot open " + name));
+  H5Id fsp(H5Dget_space(ds));
+  hsize_t dims[2] = {0, 0};
+  H5Sget_simple_extent_dims(fsp, dims, nullptr);
+  if (row0 < 0 || hsize_t(row0 + nrows) > dims[0])
+    throw UsageError(path + ": rows " + std::to_string(row0) + ".." + std::to_string(row0 + nrows) +
+                     " outside dataset " + name);
+  hsize_t start[2] = {hsize_t(row0), 0}, count[2] = {hsize_t(nrows), dims[1]};
+  H5Sselect_hyperslab(fsp, H5S_SELECT_SET, start, nullptr, count, nullptr);
+  H5Id msp(H5Screate_simple(2, count, nullptr));
+  herr_t st = write ? H5Dwrite(ds, H5T_NATIVE_FLOAT, msp, fsp, H5P_DEFAULT, data)
+                    : H5Dread(ds, H5T_NATIVE_FLOAT, msp, fsp, H5P_DEFAULT, data);
+  check_status(st, path + ": cannot " + (write ? "write" : "read") + " dataset " + name);
+}
+}  // namespace
+
+void H5File::write_rows(const std::string& name, int64_t row0, const float* data, int64_t nrows) {
+  rows_io(file_, path_, name, row0, const_cast<float*>(data), nrows, true);
+}
+
+void H5File::read_rows(const std::string& name, int64_t row0, float* data, int64_t nrows) const {
+  rows_io(file_, path_, name, row0, data, nrows, false);
+}
+
 namespace {
 H5Id open_object(hid_t file, const std::string& obj, const std::string& path) {
   return H5Id(check(H5Oopen(file, obj.c_str(), H5P_DEFAULT), path + ": no object " + obj));
@@ -426,6 +491,13 @@ void H5Appender::append_raw(const void* data, hid_t memtype, int64_t nrows) {
 void H5Appender::append(const float* rows, int64_t n) {
   if (type_ != H5Type::f32 && type_ != H5Type::f16 && type_ != H5Type::f64)
     throw UsageError(name_ + ": appending floats to a non-float dataset");
+  if (type_ == H5Type::f16) {
+    std::vector<uint16_t> h(size_t(n * row_elems_));
+    for (size_t i = 0; i < h.size(); ++i) h[i] = float_to_half(rows[i]);
+    H5Id t = half_type();
+    append_raw(h.data(), t, n);
+    return;
+  }
   append_raw(rows, H5T_NATIVE_FLOAT, n);
 }
 void H5Appender::append(const double* rows, int64_t n) { append_raw(rows, H5T_NATIVE_DOUBLE, n); }

@@ -63,6 +63,11 @@ class H5File {
   std::vector<int64_t> read_i64(const std::string& name, const Shape& expect = {}) const;
   std::vector<std::string> read_strings(const std::string& name) const;
 
+  // Fixed-size 2-d float datasets read and written a block of rows at a time (scratch data).
+  void create_rows(const std::string& name, int64_t rows, int64_t cols);  // f32, chunked
+  void write_rows(const std::string& name, int64_t row0, const float* data, int64_t nrows);
+  void read_rows(const std::string& name, int64_t row0, float* data, int64_t nrows) const;
+
   // ---- attributes of an object ("/" = the file)
   void set_attr(const std::string& obj, const std::string& key, int64_t v);
   void set_attr(const std::string& obj, const std::string& key, double v);

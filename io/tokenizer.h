@@ -29,6 +29,14 @@ struct TokenizerOptions {
 CaseMode parse_case_mode(const std::string& text);
 InvalidMode parse_invalid_mode(const std::string& text);
 
+// True for A, C, G and T in either case: the bases that log-likelihood totals count.
+inline bool is_acgt(int32_t token) {
+  switch (token) {
+    case 'A': case 'C': case 'G': case 'T': case 'a': case 'c': case 'g': case 't': return true;
+    default: return false;
+  }
+}
+
 // True for the IUPAC nucleotide codes A C G T U N R Y K M S W B D H V in either case.
 bool is_iupac_base(uint8_t byte);
 

@@ -73,6 +73,7 @@ void Activations<T>::plan(const Config& c, int64_t b, int64_t l, bool keep) {
       {&loss, M},
       {&conv0, keep ? c.n_layer * b * E * (c.d_conv - 1) : 0},
       {&ssm0, keep ? c.n_layer * b * E * N : 0},
+      {&tapped, int64_t(taps.size()) * M * D},
   };
   for (const Entry& e : table) e.buf->resize(size_t(e.elems));
 }
@@ -81,7 +82,7 @@ template <typename T>
 int64_t Activations<T>::bytes() const {
   size_t n = resid.size() + rstd.size() + normed.size() + xz.size() + u.size() + xdbl.size() +
              delta.size() + y.size() + mix.size() + hidden.size() + A.size() + logits.size() +
-             lse.size() + loss.size() + conv0.size() + ssm0.size();
+             lse.size() + loss.size() + conv0.size() + ssm0.size() + tapped.size();
   return int64_t(n * sizeof(T));
 }
 
@@ -105,7 +106,8 @@ void Mamba<T>::forward(const int32_t* tokens, int64_t B, int64_t L, State<T>& st
   if (st.B < B || st.E != E || st.N != N || st.n_layer != NL)
     throw UsageError("Mamba::forward: state for " + std::to_string(st.B) + " streams, batch has " +
                      std::to_string(B));
-  if (a.B != B || a.L != L || a.D != D) a.plan(cfg_, B, L, a.keep);
+  if (a.B != B || a.L != L || a.D != D || a.tapped.size() != a.taps.size() * size_t(M * D))
+    a.plan(cfg_, B, L, a.keep);
   const bool kept = a.keep;
   if (kept) {  // the backward pass starts from the same states
     for (int64_t l = 0; l < NL; ++l) {
@@ -150,6 +152,8 @@ void Mamba<T>::forward(const int32_t* tokens, int64_t B, int64_t L, State<T>& st
     T* next = kept ? r + M * D : r;  // residual entering layer l+1
     const T* mix = a.mix.data();
     for (int64_t i = 0; i < M * D; ++i) next[i] = r[i] + mix[i];
+    for (size_t k = 0; k < a.taps.size(); ++k)
+      if (a.taps[k] == l) std::copy_n(next, M * D, a.tapped.data() + int64_t(k) * M * D);
   }
   const T* rf = a.resid.data() + (kept ? NL : 0) * M * D;
   T* rstd_f = a.rstd.data() + (kept ? NL : 0) * M;

@@ -32,13 +32,6 @@ void write_score_line(std::ostream& out, const RecordScore& r) {
 
 namespace {
 
-inline bool is_acgt(int32_t t) {
-  switch (t) {
-    case 'A': case 'C': case 'G': case 'T': case 'a': case 'c': case 'g': case 't': return true;
-    default: return false;
-  }
-}
-
 // Hands out (input, record) pairs in increasing order to the streams.
 struct Claims {
   size_t input = 0;
@@ -242,7 +235,7 @@ std::vector<RecordScore> score(model::Mamba<float>& m, const ScoreOptions& opt,
       }
       const int64_t m_out = s.nxt ? n : n - 1;  // predictions that land inside the record
       for (int64_t t = 0; t < m_out; ++t)
-        if (is_acgt(tgt[t])) {
+        if (io::is_acgt(tgt[t])) {
           s.rec.loglik += double(l[t]);
           ++s.rec.scored;
         }

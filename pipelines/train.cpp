@@ -29,13 +29,6 @@ double learning_rate(const TrainOptions& o, int64_t step, int64_t steps) {
 
 namespace {
 
-inline bool is_acgt(int32_t t) {
-  switch (t) {
-    case 'A': case 'C': case 'G': case 'T': case 'a': case 'c': case 'g': case 't': return true;
-    default: return false;
-  }
-}
-
 std::string join(const std::vector<std::string>& v) {
   std::string s;
   for (auto& x : v) s += (s.empty() ? "" : "\n") + x;
@@ -141,7 +134,7 @@ std::vector<fs::path> list_checkpoints(const std::string& dir) {
 
 // Bits per base of the model over a validation set: B streams each score their share once.
 double evaluate(model::Mamba<float>& m, const TrainOptions& o, const std::vector<std::string>& inputs,
-                const std::vector<Segment>& segments) {
+                const std::vector<Segment>& segments, int64_t cap) {
   int64_t total = 0;
   for (auto& s : segments) total += s.length();
   if (total < 2) return NAN;
@@ -151,7 +144,7 @@ double evaluate(model::Mamba<float>& m, const TrainOptions& o, const std::vector
   std::vector<int64_t> left(static_cast<size_t>(B));
   for (int64_t s = 0; s < B; ++s) {
     left[size_t(s)] = total * (s + 1) / B - total * s / B;
-    if (o.valid_tokens > 0) left[size_t(s)] = std::min(left[size_t(s)], std::max<int64_t>(1, o.valid_tokens / B));
+    if (cap > 0) left[size_t(s)] = std::min(left[size_t(s)], std::max<int64_t>(1, cap / B));
   }
   model::State<float> state(m.config(), B);
   model::Activations<float> acts;
@@ -177,7 +170,7 @@ double evaluate(model::Mamba<float>& m, const TrainOptions& o, const std::vector
     if (!any) break;
     m.score(tok.data(), tgt.data(), B, L, state, acts, lp.data());
     for (int64_t i = 0; i < B * L; ++i)
-      if (tgt[size_t(i)] >= 0 && is_acgt(tgt[size_t(i)])) sum += double(lp[size_t(i)]), ++count;
+      if (tgt[size_t(i)] >= 0 && io::is_acgt(tgt[size_t(i)])) sum += double(lp[size_t(i)]), ++count;
   }
   return count ? -sum / double(count) / std::log(2.0) : NAN;
 }
@@ -365,7 +358,9 @@ TrainResult train(const TrainOptions& options, const std::function<void(const St
     const bool stopping = (stop && stop->load()) || time_up;
     const bool last = step == steps || stopping;
     if ((o.valid_every > 0 && step % o.valid_every == 0) || last) {
-      if (!valid_segs.empty()) last_valid = evaluate(m, o, valid_inputs, valid_segs);
+      // Every validation but the last may be capped; the last one reads the whole set.
+      if (!valid_segs.empty())
+        last_valid = evaluate(m, o, valid_inputs, valid_segs, last ? 0 : o.valid_tokens);
       rep.valid_bpb = last_valid;
     }
     char line[256];

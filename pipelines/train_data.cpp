@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "io/error.h"
+#include "io/fasta_index.h"
 #include "pipelines/stats.h"
 
 namespace mambadna::pipelines {
@@ -40,18 +41,6 @@ uint64_t mix64(uint64_t x) {  // splitmix64 finaliser: a stateless, reproducible
   x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
   x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
   return x ^ (x >> 31);
-}
-
-int32_t complement(int32_t b) {
-  switch (b) {
-    case 'A': return 'T'; case 'C': return 'G'; case 'G': return 'C'; case 'T': return 'A';
-    case 'a': return 't'; case 'c': return 'g'; case 'g': return 'c'; case 't': return 'a';
-    case 'R': return 'Y'; case 'Y': return 'R'; case 'K': return 'M'; case 'M': return 'K';
-    case 'B': return 'V'; case 'V': return 'B'; case 'D': return 'H'; case 'H': return 'D';
-    case 'r': return 'y'; case 'y': return 'r'; case 'k': return 'm'; case 'm': return 'k';
-    case 'b': return 'v'; case 'v': return 'b'; case 'd': return 'h'; case 'h': return 'd';
-    default: return b;  // N, S, W and anything else are their own complement
-  }
 }
 
 // Reads token ranges of records from one input, moving forward through the file (reopening it
@@ -201,7 +190,7 @@ void DataStreams::load_block(int64_t s) {
                 len + extra, b.tokens);
   if (rc) {
     std::reverse(b.tokens.begin(), b.tokens.end());
-    for (auto& t : b.tokens) t = complement(t);
+    for (auto& t : b.tokens) t = int32_t(io::complement_base(uint8_t(t)));
   }
   b.fresh_state = rc || !prev_continues;
   b.start = p;

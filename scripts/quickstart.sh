@@ -10,5 +10,12 @@ M=build/mambadna
 G=data/lambda_phage.fa.gz
 T="-@ $(nproc)"
 $M stats $T $G
+# a small model (D 256, 8 layers), trained for 60 steps on 90% of the genome, validated on the rest
 $M init -p small --seed 1 -o out/small.h5
-$M score $T -m out/small.h5 $G -o out/lambda_scores.h5 --per-position --bedgraph out/lambda.bedGraph
+rm -rf out/run
+$M train $T -m out/small.h5 -o out/run $G --holdout 0.1 -b 8 -L 1024 --steps 60 --warmup 10 --valid-every 30 --rc-augment
+# per-record log-likelihood (TSV), per-base log-probs (HDF5) and a bedGraph track
+$M score $T -m out/run/model.h5 $G -o out/lambda_scores.h5 --per-position --bedgraph out/lambda.bedGraph
+# mean-pooled and 1 kb-binned embeddings of the genome
+$M embed $T -m out/run/model.h5 $G -o out/lambda_mean.h5 --pool mean
+$M embed $T -m out/run/model.h5 $G -o out/lambda_bins.h5 --pool bin:1000 --dtype f16

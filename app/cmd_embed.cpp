@@ -1,0 +1,71 @@
+// `mambadna embed`: hidden states of regions or records to HDF5.
+#include <cstdio>
+
+#include "app/cli.h"
+#include "app/input_options.h"
+#include "io/error.h"
+#include "kernels/threads.h"
+#include "model/checkpoint.h"
+#include "pipelines/embed.h"
+
+namespace mambadna::app {
+
+int cmd_embed(int argc, char** argv) {
+  CommonOptions common;
+  InputOptions input;
+  pipelines::EmbedOptions opt;
+  std::string model_path, pool = "mean", dtype = "f32", strand = "fwd";
+  std::vector<int64_t> layers;
+  po::options_description model_opts("Model");
+  model_opts.add_options()                                                             //
+      ("model,m", po::value(&model_path)->required(), "checkpoint (.h5)")              //
+      ("layer", po::value(&layers)->composing(),
+       "layer whose output to write, repeatable: 0..n_layer-1 (residual stream after it) or -1 (after the final norm) [-1]");
+  po::options_description in_opts("Input");
+  add_input_options(in_opts, input);
+  in_opts.add_options()                                                                 //
+      ("flank", po::value(&opt.flank)->default_value(0), "bases run before each region for context, not written")
+      ("strand", po::value(&strand)->default_value(strand), "fwd, or both: average with the reverse complement's states");
+  po::options_description out("Output");
+  out.add_options()                                                                      //
+      ("output,o", po::value(&opt.output)->required(), "HDF5 file")                     //
+      ("pool", po::value(&pool)->default_value(pool), "none (per position), mean, max, last, or bin:K")
+      ("dtype", po::value(&dtype)->default_value(dtype), "f32 or f16");
+  po::options_description run("Run");
+  run.add_options()("chunk,L", po::value(&opt.chunk)->default_value(4096), "tokens per step");
+  po::options_description general("General");
+  add_common_options(general, common);
+  po::options_description hidden;
+  hidden.add_options()("inputs", po::value(&opt.inputs)->required(), "inputs");
+  po::variables_map vm;
+  return run_command(
+      [&] {
+        if (!parse_command_line(argc, argv,
+                                "Usage: mambadna embed -m model.h5 [options] INPUT -o emb.h5\n"
+                                "Regions (-r/-R), --flank and --strand both read an indexed FASTA.",
+                                {&model_opts, &in_opts, &out, &run, &general}, hidden, "inputs", -1, vm))
+          return kHelpShown;
+        pipelines::parse_pool(pool, opt.pool, opt.bin);
+        if (dtype != "f32" && dtype != "f16") throw UsageError("--dtype " + dtype + ": choose f32 or f16");
+        if (strand != "fwd" && strand != "both") throw UsageError("--strand " + strand + ": choose fwd or both");
+        opt.f16 = dtype == "f16";
+        opt.both_strands = strand == "both";
+        if (!layers.empty()) opt.layers = layers;
+        kernels::CpuThreads threads(common.threads);
+        auto ck = model::load_checkpoint(model_path);
+        opt.reader = reader_options(input, common, ck.config);
+        opt.command_line = command_line();
+        opt.model_path = model_path;
+        model::Mamba<float> m(ck.config, std::move(ck.params));
+        Progress progress("bases", -1, common.verbosity);
+        auto s = pipelines::embed(m, opt, [&](int64_t done) { progress.update(done); });
+        progress.finish();
+        if (common.verbosity > 0)
+          std::fprintf(stderr, "[embed] %lld regions, %lld bases -> %s\n", (long long)s.regions,
+                       (long long)s.bases, opt.output.c_str());
+        return 0;
+      },
+      common);
+}
+
+}  // namespace mambadna::app

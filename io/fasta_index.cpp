@@ -1,0 +1,77 @@
+#include "io/fasta_index.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+
+#include "io/error.h"
+
+namespace mambadna::io {
+
+FastaIndex::FastaIndex(const std::string& path) : path_(path) {
+  if (::access(path.c_str(), R_OK) != 0) throw InputError(path + ": cannot open (no such file?)");
+  // Never build an index behind the user's back: without FAI_CREATE htslib only loads one.
+  if (::access((path + ".fai").c_str(), F_OK) != 0)
+    throw InputError(path + ": random access needs a faidx index (" + path +
+                     ".fai not found): run 'samtools faidx " + path + "' (recompress plain gzip with bgzip first)");
+  fai_.reset(fai_load3(path.c_str(), nullptr, nullptr, 0));
+  if (!fai_)
+    throw InputError(path + ": cannot load its faidx index (a bgzip file also needs its .gzi; plain "
+                            "gzip cannot be indexed: recompress it with bgzip and run 'samtools faidx')");
+}
+
+FastaIndex::~FastaIndex() = default;
+FastaIndex::FastaIndex(FastaIndex&&) noexcept = default;
+FastaIndex& FastaIndex::operator=(FastaIndex&&) noexcept = default;
+
+bool FastaIndex::has(const std::string& contig) const { return faidx_has_seq(fai_.get(), contig.c_str()); }
+
+int64_t FastaIndex::length(const std::string& contig) const {
+  if (!has(contig)) throw InputError(path_ + ": unknown contig '" + contig + "'");
+  return faidx_seq_len(fai_.get(), contig.c_str());
+}
+
+std::vector<std::string> FastaIndex::contigs() const {
+  std::vector<std::string> v;
+  for (int i = 0; i < faidx_nseq(fai_.get()); ++i) v.emplace_back(faidx_iseq(fai_.get(), i));
+  return v;
+}
+
+std::string FastaIndex::fetch(const std::string& contig, int64_t begin, int64_t end) const {
+  const int64_t len = length(contig);
+  begin = std::clamp<int64_t>(begin, 0, len);
+  end = std::clamp<int64_t>(end, begin, len);
+  if (end == begin) return {};
+  hts_pos_t got = 0;
+  char* s = faidx_fetch_seq64(fai_.get(), contig.c_str(), begin, end - 1, &got);
+  if (!s || got != end - begin) {
+    std::free(s);
+    throw InputError(path_ + ": cannot fetch " + contig + ":" + std::to_string(begin + 1) + "-" +
+                     std::to_string(end) + " (is the faidx index out of date?)");
+  }
+  std::string out(s, size_t(got));
+  std::free(s);
+  return out;
+}
+
+uint8_t complement_base(uint8_t b) {
+  switch (b) {
+    case 'A': return 'T'; case 'C': return 'G'; case 'G': return 'C'; case 'T': return 'A';
+    case 'U': return 'A';
+    case 'a': return 't'; case 'c': return 'g'; case 'g': return 'c'; case 't': return 'a';
+    case 'u': return 'a';
+    case 'R': return 'Y'; case 'Y': return 'R'; case 'K': return 'M'; case 'M': return 'K';
+    case 'B': return 'V'; case 'V': return 'B'; case 'D': return 'H'; case 'H': return 'D';
+    case 'r': return 'y'; case 'y': return 'r'; case 'k': return 'm'; case 'm': return 'k';
+    case 'b': return 'v'; case 'v': return 'b'; case 'd': return 'h'; case 'h': return 'd';
+    default: return b;  // N, S, W: their own complement
+  }
+}
+
+void reverse_complement(std::string& s) {
+  std::reverse(s.begin(), s.end());
+  for (auto& c : s) c = char(complement_base(uint8_t(c)));
+}
+
+}  // namespace mambadna::io

@@ -1,0 +1,42 @@
+// Random access to an indexed FASTA (plain or bgzip, with .fai and, for bgzip, .gzi): contig
+// names and lengths, and any window of a contig. The reference side of `vep` and the reverse
+// strand of `score`/`embed` read through it.
+#pragma once
+#include <htslib/faidx.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace mambadna::io {
+
+class FastaIndex {
+ public:
+  // Throws InputError naming the file when it or its index is missing ("run 'samtools faidx'").
+  explicit FastaIndex(const std::string& path);
+  ~FastaIndex();
+  FastaIndex(FastaIndex&&) noexcept;
+  FastaIndex& operator=(FastaIndex&&) noexcept;
+
+  const std::string& path() const { return path_; }
+  bool has(const std::string& contig) const;
+  int64_t length(const std::string& contig) const;  // throws InputError for an unknown contig
+  std::vector<std::string> contigs() const;
+
+  // The bases of [begin, end) of `contig` as stored (case kept), clipped to the contig.
+  std::string fetch(const std::string& contig, int64_t begin, int64_t end) const;
+
+ private:
+  struct Closer {
+    void operator()(faidx_t* f) const { fai_destroy(f); }
+  };
+  std::string path_;
+  std::unique_ptr<faidx_t, Closer> fai_;
+};
+
+// The reverse complement of bases (IUPAC codes complemented, case kept).
+void reverse_complement(std::string& bases);
+uint8_t complement_base(uint8_t b);
+
+}  // namespace mambadna::io

@@ -1,0 +1,338 @@
+#include "pipelines/embed.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <optional>
+
+#include "io/error.h"
+#include "io/fasta_index.h"
+#include "io/h5.h"
+#include "io/tokenizer.h"
+
+namespace mambadna::pipelines {
+
+void parse_pool(const std::string& text, Pool& pool, int64_t& bin) {
+  bin = 0;
+  if (text == "none") pool = Pool::none;
+  else if (text == "mean") pool = Pool::mean;
+  else if (text == "max") pool = Pool::max;
+  else if (text == "last") pool = Pool::last;
+  else if (text.rfind("bin:", 0) == 0) {
+    pool = Pool::bin;
+    try {
+      size_t used = 0;
+      bin = std::stoll(text.substr(4), &used);
+      if (used != text.size() - 4) bin = 0;
+    } catch (const std::exception&) {
+      bin = 0;
+    }
+    if (bin < 1) throw UsageError("--pool " + text + ": the bin size K in bin:K must be a positive integer");
+  } else {
+    throw UsageError("--pool " + text + ": choose none, mean, max, last or bin:K");
+  }
+}
+
+std::string pool_name(Pool pool, int64_t bin) {
+  switch (pool) {
+    case Pool::none: return "none";
+    case Pool::mean: return "mean";
+    case Pool::max: return "max";
+    case Pool::last: return "last";
+    case Pool::bin: return "bin:" + std::to_string(bin);
+  }
+  return "?";
+}
+
+std::string layer_name(int64_t layer) { return layer < 0 ? "final" : "layer_" + std::to_string(layer); }
+
+namespace {
+
+// Where one region's rows go, per requested layer; rows arrive in position order.
+struct RegionSinks {
+  struct Layer {
+    std::optional<io::H5Appender> positions;  // Pool::none
+    std::optional<io::H5Appender> bins;       // Pool::bin
+    std::vector<double> acc;                  // mean / max / last / current bin
+    int64_t count = 0;                        // rows in acc
+  };
+  std::vector<Layer> layers;
+};
+
+class Embedder {
+ public:
+  Embedder(model::Mamba<float>& m, const EmbedOptions& o) : m_(m), o_(o), tok_(o.reader.tok) {
+    D_ = m.config().d_model;
+    L_ = o.chunk;
+    for (int64_t l : o.layers) {
+      if (l < -1 || l >= m.config().n_layer)
+        throw UsageError("--layer " + std::to_string(l) + ": the model has layers 0.." +
+                         std::to_string(m.config().n_layer - 1) + " (-1 = final norm)");
+      if (l >= 0) acts_.taps.push_back(l);
+    }
+    out_.emplace(io::H5File::create(o.output));
+    out_->set_provenance("mambadna-embed/1", o.command_line, o.inputs);
+    out_->set_attr("/", "model", o.model_path);
+    std::string names;
+    for (int64_t l : o.layers) names += (names.empty() ? "" : ",") + layer_name(l);
+    out_->set_attr("/", "layers", names);
+    out_->set_attr("/", "pooling", pool_name(o.pool, o.bin));
+    out_->set_attr("/", "dtype", std::string(o.f16 ? "f16" : "f32"));
+    out_->set_attr("/", "strand", std::string(o.both_strands ? "both" : "fwd"));
+    out_->set_attr("/", "flank", o.flank);
+    out_->set_attr("/", "d_model", D_);
+    const io::H5Type dt = o.f16 ? io::H5Type::f16 : io::H5Type::f32;
+    if (o.pool == Pool::mean || o.pool == Pool::max || o.pool == Pool::last)
+      for (int64_t l : o.layers) pooled_.emplace_back(*out_, "pooled/" + layer_name(l), dt, io::Shape{D_}, 256);
+    t_chrom_.emplace(*out_, "regions/chrom", io::H5Type::string, io::Shape{});
+    t_start_.emplace(*out_, "regions/start", io::H5Type::i64, io::Shape{});
+    t_end_.emplace(*out_, "regions/end", io::H5Type::i64, io::Shape{});
+    t_name_.emplace(*out_, "regions/name", io::H5Type::string, io::Shape{});
+    t_strand_.emplace(*out_, "regions/strand", io::H5Type::string, io::Shape{});
+    tokens_.resize(size_t(L_));
+    rows_.resize(size_t(L_ * D_));
+    other_.resize(size_t(L_ * D_));
+  }
+
+  EmbedSummary run(const std::function<void(int64_t)>& progress) {
+    progress_ = progress;
+    if (!o_.reader.regions.empty()) {
+      if (o_.inputs.size() != 1) throw UsageError("regions need exactly one (indexed FASTA) input");
+      io::FastaIndex fa(o_.inputs[0]);
+      for (const auto& r : o_.reader.regions) region(fa, r);
+    } else if (o_.both_strands || o_.flank > 0) {
+      // Whole contigs of an indexed FASTA.
+      if (o_.inputs.size() != 1) throw UsageError("--strand both and --flank need one indexed FASTA input");
+      io::FastaIndex fa(o_.inputs[0]);
+      for (const auto& c : fa.contigs()) region(fa, io::Region{c, 0, io::kContigEnd, {}});
+    } else {
+      for (const auto& in : o_.inputs) records(in);
+    }
+    out_->commit();
+    return summary_;
+  }
+
+ private:
+  // (n, D) rows of requested layer k of the last forward pass.
+  const float* layer_rows(size_t k) const {
+    const int64_t l = o_.layers[k];
+    if (l < 0) return acts_.hidden.data();
+    const size_t t = size_t(std::find(acts_.taps.begin(), acts_.taps.end(), l) - acts_.taps.begin());
+    return acts_.tapped.data() + int64_t(t) * L_ * D_;
+  }
+
+  // One forward pass over tokens_[0, n) (padded to L with N: the state after padding is never used).
+  void forward(int64_t n) {
+    std::fill(tokens_.begin() + n, tokens_.end(), int32_t('N'));
+    m_.forward(tokens_.data(), 1, L_, state_, acts_);
+  }
+
+  int32_t token_of(uint8_t byte, const std::string& contig, int64_t pos) const {
+    const uint8_t t = tok_[byte];
+    if (t >= io::Tokenizer::kFirstToken) return t;
+    if (t == io::Tokenizer::kInvalid)
+      throw InputError(where(o_.inputs[0], contig, pos) + ": invalid character " + io::describe_byte(byte));
+    return 'N';  // dropped characters keep their position here: positions must stay aligned
+  }
+
+  RegionSinks open_sinks(int64_t row) {
+    RegionSinks s;
+    s.layers.resize(o_.layers.size());
+    const io::H5Type dt = o_.f16 ? io::H5Type::f16 : io::H5Type::f32;
+    for (size_t k = 0; k < o_.layers.size(); ++k) {
+      auto& l = s.layers[k];
+      const std::string name = std::to_string(row) + "/" + layer_name(o_.layers[k]);
+      if (o_.pool == Pool::none) l.positions.emplace(*out_, "per_position/" + name, dt, io::Shape{D_}, 1024);
+      if (o_.pool == Pool::bin) l.bins.emplace(*out_, "binned/" + name, dt, io::Shape{D_}, 1024);
+      l.acc.assign(size_t(D_), o_.pool == Pool::max ? -INFINITY : 0.0);
+    }
+    return s;
+  }
+
+  // Rows for region positions [q, q+n) (relative to the region start), in order.
+  void deliver(RegionSinks& s, size_t k, const float* rows, [[maybe_unused]] int64_t q, int64_t n) {
+    auto& l = s.layers[k];
+    switch (o_.pool) {
+      case Pool::none: l.positions->append(rows, n); break;
+      case Pool::mean:
+        for (int64_t i = 0; i < n; ++i)
+          for (int64_t d = 0; d < D_; ++d) l.acc[size_t(d)] += rows[i * D_ + d];
+        l.count += n;
+        break;
+      case Pool::max:
+        for (int64_t i = 0; i < n; ++i)
+          for (int64_t d = 0; d < D_; ++d) l.acc[size_t(d)] = std::max(l.acc[size_t(d)], double(rows[i * D_ + d]));
+        l.count += n;
+        break;
+      case Pool::last:
+        if (n > 0) {
+          for (int64_t d = 0; d < D_; ++d) l.acc[size_t(d)] = rows[(n - 1) * D_ + d];
+          l.count += n;
+        }
+        break;
+      case Pool::bin:
+        for (int64_t i = 0; i < n; ++i) {
+          for (int64_t d = 0; d < D_; ++d) l.acc[size_t(d)] += rows[i * D_ + d];
+          if (++l.count == o_.bin) flush_bin(l);  // bins are counted from the region start
+        }
+        break;
+    }
+  }
+
+  void flush_bin(RegionSinks::Layer& l) {
+    std::vector<float> row(static_cast<size_t>(D_));
+    for (int64_t d = 0; d < D_; ++d) row[size_t(d)] = float(l.acc[size_t(d)] / double(l.count));
+    l.bins->append(row.data(), 1);
+    std::fill(l.acc.begin(), l.acc.end(), 0.0);
+    l.count = 0;
+  }
+
+  void close_sinks(RegionSinks& s, const std::string& chrom, int64_t start, int64_t end,
+                   const std::string& name) {
+    for (size_t k = 0; k < s.layers.size(); ++k) {
+      auto& l = s.layers[k];
+      if (o_.pool == Pool::bin && l.count > 0) flush_bin(l);
+      if (o_.pool == Pool::mean || o_.pool == Pool::max || o_.pool == Pool::last) {
+        std::vector<float> row(size_t(D_), NAN);  // an empty region pools to NaN
+        if (l.count > 0)
+          for (int64_t d = 0; d < D_; ++d)
+            row[size_t(d)] = float(o_.pool == Pool::mean ? l.acc[size_t(d)] / double(l.count) : l.acc[size_t(d)]);
+        pooled_[k].append(row.data(), 1);
+      }
+    }
+    t_chrom_->append(chrom);
+    t_start_->append(&start, 1);
+    t_end_->append(&end, 1);
+    t_name_->append(name);
+    t_strand_->append(std::string(o_.both_strands ? "both" : "+"));
+    ++summary_.regions;
+  }
+
+  // A region of an indexed FASTA: [begin, end) clipped to the contig, with flank and strands.
+  void region(const io::FastaIndex& fa, io::Region r) {
+    const int64_t len = fa.length(r.contig);
+    if (r.begin >= len && len > 0)
+      throw InputError(o_.inputs[0] + ": region " + r.contig + ":" + std::to_string(r.begin + 1) + "-" +
+                       (r.end == io::kContigEnd ? std::string("") : std::to_string(r.end)) +
+                       " starts after the end of the contig (" + std::to_string(len) + " bases)");
+    r.end = std::min(r.end, len);
+    const int64_t b = r.begin, e = r.end, n_pos = e - b;
+    const int64_t row = summary_.regions;
+    RegionSinks sinks = open_sinks(row);
+    const size_t NLy = o_.layers.size();
+
+    std::optional<io::H5File> scratch;
+    std::string scratch_path;
+    if (o_.both_strands && n_pos > 0) {
+      // The reverse strand first, into a scratch file, position-aligned; then the forward strand
+      // reads it back and averages. Both passes stream: memory does not grow with the region.
+      scratch_path = o_.output + ".rc.tmp." + std::to_string(::getpid());
+      scratch.emplace(io::H5File::create(scratch_path));
+      for (size_t k = 0; k < NLy; ++k) scratch->create_rows("rc/" + std::to_string(k), n_pos, D_);
+      const int64_t hi = std::min(len, e + o_.flank);
+      state_.reset();
+      for (int64_t top = hi; top > b; top -= L_) {
+        const int64_t lo = std::max(b, top - L_), n = top - lo;
+        std::string s = fa.fetch(r.contig, lo, top);
+        io::reverse_complement(s);
+        for (int64_t i = 0; i < n; ++i) tokens_[size_t(i)] = token_of(uint8_t(s[size_t(i)]), r.contig, top - 1 - i);
+        forward(n);
+        // sequence index i is position top-1-i; keep positions < e, stored ascending
+        const int64_t keep_hi = std::min(top, e);
+        if (keep_hi <= lo) continue;
+        const int64_t m = keep_hi - lo;  // positions lo .. keep_hi-1
+        for (size_t k = 0; k < NLy; ++k) {
+          const float* rows = layer_rows(k);
+          for (int64_t p = lo; p < keep_hi; ++p)
+            std::copy_n(rows + (top - 1 - p) * D_, D_, rows_.data() + (p - lo) * D_);
+          scratch->write_rows("rc/" + std::to_string(k), lo - b, rows_.data(), m);
+        }
+        summary_.bases += n;
+        if (progress_) progress_(summary_.bases);
+      }
+    }
+
+    state_.reset();
+    const int64_t s0 = std::max<int64_t>(0, b - o_.flank);
+    for (int64_t p = s0; p < e; p += L_) {
+      const int64_t n = std::min(L_, e - p);
+      std::string s = fa.fetch(r.contig, p, p + n);
+      for (int64_t i = 0; i < n; ++i) tokens_[size_t(i)] = token_of(uint8_t(s[size_t(i)]), r.contig, p + i);
+      forward(n);
+      const int64_t from = std::max(p, b);  // flank positions are not written
+      if (from < p + n) {
+        const int64_t m = p + n - from;
+        for (size_t k = 0; k < NLy; ++k) {
+          const float* rows = layer_rows(k) + (from - p) * D_;
+          if (scratch) {
+            scratch->read_rows("rc/" + std::to_string(k), from - b, other_.data(), m);
+            for (int64_t i = 0; i < m * D_; ++i) rows_[size_t(i)] = 0.5f * (rows[i] + other_[size_t(i)]);
+            rows = rows_.data();
+          }
+          deliver(sinks, k, rows, from - b, m);
+        }
+      }
+      summary_.bases += n;
+      if (progress_) progress_(summary_.bases);
+    }
+    scratch.reset();  // never committed: its destructor removes the temporary file
+    close_sinks(sinks, r.contig, b, e, r.name.empty() ? r.contig + ":" + std::to_string(b + 1) + "-" + std::to_string(e) : r.name);
+  }
+
+  // Every record of a sequence file, whole and forward, streamed.
+  void records(const std::string& input) {
+    io::ReaderOptions ro = o_.reader;
+    io::SequenceReader reader(input, ro);
+    io::Chunk c;
+    std::optional<RegionSinks> sinks;
+    int64_t length = 0;
+    while (reader.next(c, size_t(L_))) {
+      if (c.begin_of_record) {
+        state_.reset();
+        sinks = open_sinks(summary_.regions);
+        length = 0;
+      }
+      const int64_t n = int64_t(c.tokens.size());
+      if (n > 0) {
+        for (int64_t i = 0; i < n; ++i) tokens_[size_t(i)] = c.tokens[size_t(i)];
+        forward(n);
+        for (size_t k = 0; k < o_.layers.size(); ++k) deliver(*sinks, k, layer_rows(k), length, n);
+      }
+      length += n;
+      summary_.bases += n;
+      if (progress_) progress_(summary_.bases);
+      if (c.end_of_record) close_sinks(*sinks, c.record, 0, length, c.record);
+    }
+  }
+
+  model::Mamba<float>& m_;
+  const EmbedOptions& o_;
+  io::Tokenizer tok_;
+  int64_t D_ = 0, L_ = 0;
+  model::State<float> state_{m_.config(), 1};
+  model::Activations<float> acts_;
+  std::optional<io::H5File> out_;
+  std::vector<io::H5Appender> pooled_;
+  std::optional<io::H5Appender> t_chrom_, t_start_, t_end_, t_name_, t_strand_;
+  std::vector<int32_t> tokens_;
+  std::vector<float> rows_, other_;
+  EmbedSummary summary_;
+  std::function<void(int64_t)> progress_;
+};
+
+}  // namespace
+
+EmbedSummary embed(model::Mamba<float>& model, const EmbedOptions& options,
+                   const std::function<void(int64_t)>& progress) {
+  if (options.inputs.empty()) throw UsageError("embed: no input");
+  if (options.output.empty()) throw UsageError("embed: no output file (-o)");
+  if (options.chunk < 1) throw UsageError("embed: chunk length must be >= 1");
+  if (options.flank < 0) throw UsageError("embed: --flank must be >= 0");
+  if (options.layers.empty()) throw UsageError("embed: no layer");
+  Embedder e(model, options);
+  return e.run(progress);
+}
+
+}  // namespace mambadna::pipelines

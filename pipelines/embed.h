@@ -1,0 +1,53 @@
+// `mambadna embed`: the model's hidden states for regions or records, to HDF5.
+//
+// A layer's output is the residual stream after that layer (as Hugging Face's MambaModel
+// returns hidden_states); layer -1 ("final", the default) is the output of the final norm, the
+// input of the LM head. Per-position states, pooled rows (mean, max, last) or bin means are
+// written as the model runs, chunk by chunk: memory does not grow with region length.
+//
+// Regions (-r/-R) of an indexed FASTA are read through faidx, which also allows a flank (bases
+// before the region run through the model for context, not written) and both strands (the
+// reverse complement of the region, run from its own right flank, averaged with the forward
+// states position by position). Without regions, every record of the inputs is embedded whole,
+// forward only.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "io/sequence_reader.h"
+#include "model/mamba.h"
+
+namespace mambadna::pipelines {
+
+enum class Pool { none, mean, max, last, bin };
+
+struct EmbedOptions {
+  std::vector<std::string> inputs;
+  io::ReaderOptions reader;     // regions here select region mode
+  std::vector<int64_t> layers{-1};
+  Pool pool = Pool::mean;
+  int64_t bin = 0;              // K for Pool::bin
+  bool both_strands = false;
+  int64_t flank = 0;
+  bool f16 = false;             // per-position and binned data as float16
+  int64_t chunk = 4096;
+  std::string output;           // HDF5 file
+  std::string command_line, model_path;
+};
+
+// "none", "mean", "max", "last" or "bin:K"; throws UsageError.
+void parse_pool(const std::string& text, Pool& pool, int64_t& bin);
+std::string pool_name(Pool pool, int64_t bin);
+// "final" for -1, else "layer_<i>".
+std::string layer_name(int64_t layer);
+
+struct EmbedSummary {
+  int64_t regions = 0, bases = 0;
+};
+
+EmbedSummary embed(model::Mamba<float>& model, const EmbedOptions& options,
+                   const std::function<void(int64_t)>& progress = {});
+
+}  // namespace mambadna::pipelines

@@ -1,0 +1,73 @@
+// The HDF5 layer: a file appears only when committed, appenders grow datasets row block by row
+// block, float16 is rounded correctly (including the carry into the exponent), attributes round
+// trip.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <filesystem>
+
+#include "io/error.h"
+#include "io/h5.h"
+#include "test_io_util.h"
+
+using namespace mambadna;
+using mambadna::test::TempDir;
+namespace fs = std::filesystem;
+
+TEST_CASE("h5: a writer publishes its file only on commit", "[io][h5]") {
+  TempDir dir;
+  const std::string path = dir.file("a.h5");
+  {
+    auto f = io::H5File::create(path);
+    const float v[3] = {1, 2, 3};
+    f.write("x", v, {3});
+    CHECK_FALSE(fs::exists(path));  // still under its temporary name
+  }
+  // Destroyed without commit (an error, a kill): nothing at the name, no temporary left.
+  CHECK_FALSE(fs::exists(path));
+  CHECK(std::distance(fs::directory_iterator(dir.file("")), fs::directory_iterator{}) == 0);
+  {
+    auto f = io::H5File::create(path);
+    const float v[3] = {1, 2, 3};
+    f.write("g/x", v, {3});
+    f.set_attr("/", "n", int64_t(7));
+    f.set_attr("/", "eps", 1e-5);
+    f.set_attr("/g/x", "name", std::string("ex"));
+    f.commit();
+  }
+  auto r = io::H5File::open_read(path);
+  CHECK(r.read_f32("g/x") == std::vector<float>{1, 2, 3});
+  CHECK(r.attr_i64("/", "n") == 7);
+  CHECK(r.attr_f64("/", "eps") == 1e-5);
+  CHECK(r.attr_str("/g/x", "name") == "ex");
+  CHECK_THROWS_WITH(r.read_f32("g/x", {4}), Catch::Contains("'g/x' has shape (3,), expected (4,)"));
+  CHECK_THROWS_WITH(r.read_f32("nope"), Catch::Contains("missing dataset 'nope'"));
+}
+
+TEST_CASE("h5: appenders grow datasets; float16 rounds to nearest even", "[io][h5]") {
+  TempDir dir;
+  const std::string path = dir.file("b.h5");
+  const std::vector<float> v = {0.99995f, 1.0f, -1.00048828125f, 0.031249f, 65504.0f, 65520.0f,
+                                1e-7f, -2.5e-5f, 0.0f, 3.14159265f};
+  // The float16 values, from the IEEE definition by hand.
+  const std::vector<float> h = {1.0f, 1.0f, -1.0f, 0.03125f, 65504.0f, INFINITY,
+                                1.1920928955078125e-07f, -2.4974346160888672e-05f, 0.0f, 3.140625f};
+  {
+    auto f = io::H5File::create(path);
+    io::H5Appender a(f, "half", io::H5Type::f16, {2}, 3);
+    io::H5Appender s(f, "full", io::H5Type::f32, {}, 4);
+    io::H5Appender n(f, "names", io::H5Type::string, {});
+    a.append(v.data(), 2);
+    a.append(v.data() + 4, 3);
+    for (float x : v) s.append(&x, 1);
+    n.append(std::string("alpha"));
+    n.append(std::string(""));
+    CHECK(a.rows() == 5);
+    f.commit();
+  }
+  auto r = io::H5File::open_read(path);
+  CHECK(r.shape("half") == io::Shape{5, 2});
+  CHECK(r.read_f32("half") == h);
+  CHECK(r.read_f32("full") == v);
+  CHECK(r.read_strings("names") == std::vector<std::string>{"alpha", ""});
+}

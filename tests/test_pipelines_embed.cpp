@@ -1,0 +1,264 @@
+// `embed`: per-position states equal the model's hidden states (golden), pooled rows equal the
+// pooling of the per-position data, chunk length does not matter, flank and both strands do what
+// they say, float16 is float32 rounded, and an independent HDF5 reader (h5py) reads the layout.
+#include <catch2/catch.hpp>
+#include <htslib/faidx.h>
+
+#include <cmath>
+#include <cstdlib>
+
+#include "io/error.h"
+#include "io/fasta_index.h"
+#include "io/h5.h"
+#include "model/checkpoint.h"
+#include "pipelines/embed.h"
+#include "test_io_util.h"
+
+using namespace mambadna;
+using mambadna::test::TempDir;
+
+namespace {
+const std::string kGolden = std::string(MAMBADNA_SHARED_DIR) + "/golden/";
+
+model::Mamba<float> golden_model() {
+  auto ck = model::load_checkpoint(kGolden + "tiny.h5");
+  return model::Mamba<float>(ck.config, std::move(ck.params));
+}
+
+pipelines::EmbedOptions options(const std::string& input, const std::string& out) {
+  pipelines::EmbedOptions o;
+  o.inputs = {input};
+  o.reader.tok.case_mode = io::CaseMode::keep;
+  o.output = out;
+  o.chunk = 100;
+  return o;
+}
+
+double max_diff(const std::vector<float>& a, const std::vector<float>& b) {
+  REQUIRE(a.size() == b.size());
+  double d = 0;
+  for (size_t i = 0; i < a.size(); ++i) d = std::max(d, std::fabs(double(a[i]) - double(b[i])));
+  return d;
+}
+
+// The golden input with an index, as a plain FASTA.
+std::string indexed_input(const TempDir& dir) {
+  std::string p = dir.copy(kGolden + "input.fa", "input.fa");
+  REQUIRE(fai_build(p.c_str()) == 0);
+  return p;
+}
+}  // namespace
+
+TEST_CASE("embed: per-position final states are the golden hidden states, any chunk length",
+          "[pipelines][embed]") {
+  TempDir dir;
+  auto m = golden_model();
+  auto hidden = io::H5File::open_read(kGolden + "expected.h5").read_f64("hidden");
+  std::vector<float> ref;
+  for (int64_t chunk : {4096, 333, 7}) {
+    INFO("chunk " << chunk);
+    auto o = options(kGolden + "input.fa", dir.file("e" + std::to_string(chunk) + ".h5"));
+    o.pool = pipelines::Pool::none;
+    o.chunk = chunk;
+    auto s = pipelines::embed(m, o);
+    CHECK(s.regions == 2);
+    auto f = io::H5File::open_read(o.output);
+    auto got = f.read_f32("per_position/0/final", {1500, 64});
+    double worst = 0;
+    for (size_t i = 0; i < got.size(); ++i) worst = std::max(worst, std::fabs(double(got[i]) - hidden[i]));
+    CHECK(worst < 1e-4);  // float32 forward against the float64 definition, as for log-probs
+    if (ref.empty()) ref = got;
+    CHECK(max_diff(got, ref) < 1e-5);
+    CHECK(f.read_strings("regions/chrom") == std::vector<std::string>{"lambda_10001_11500", "short"});
+    CHECK(f.read_i64("regions/end") == std::vector<int64_t>{1500, 13});
+    CHECK(f.attr_str("/", "format") == "mambadna-embed/1");
+  }
+}
+
+TEST_CASE("embed: pooled rows are the pooling of the per-position rows", "[pipelines][embed]") {
+  TempDir dir;
+  auto m = golden_model();
+  auto o = options(kGolden + "input.fa", dir.file("none.h5"));
+  o.pool = pipelines::Pool::none;
+  o.layers = {-1, 0};
+  pipelines::embed(m, o);
+  auto per = io::H5File::open_read(o.output);
+  for (const char* pool : {"mean", "max", "last", "bin:64"}) {
+    INFO("pool " << pool);
+    auto p = options(kGolden + "input.fa", dir.file(std::string("p") + (pool[0] == 'b' ? "bin" : pool) + ".h5"));
+    pipelines::parse_pool(pool, p.pool, p.bin);
+    p.layers = {-1, 0};
+    pipelines::embed(m, p);
+    auto f = io::H5File::open_read(p.output);
+    for (const std::string layer : {"final", "layer_0"}) {
+      for (int r = 0; r < 2; ++r) {
+        auto rows = per.read_f32("per_position/" + std::to_string(r) + "/" + layer);
+        const int64_t n = int64_t(rows.size()) / 64;
+        std::vector<float> want;
+        if (p.pool == pipelines::Pool::bin) {
+          for (int64_t b0 = 0; b0 < n; b0 += 64) {
+            const int64_t b1 = std::min(n, b0 + 64);
+            for (int d = 0; d < 64; ++d) {
+              double s = 0;
+              for (int64_t i = b0; i < b1; ++i) s += rows[size_t(i * 64 + d)];
+              want.push_back(float(s / double(b1 - b0)));
+            }
+          }
+          CHECK(max_diff(f.read_f32("binned/" + std::to_string(r) + "/" + layer), want) < 1e-5);
+        } else {
+          for (int d = 0; d < 64; ++d) {
+            double v = p.pool == pipelines::Pool::max ? -INFINITY : 0;
+            for (int64_t i = 0; i < n; ++i) {
+              const double x = rows[size_t(i * 64 + d)];
+              if (p.pool == pipelines::Pool::mean) v += x / double(n);
+              if (p.pool == pipelines::Pool::max) v = std::max(v, x);
+              if (p.pool == pipelines::Pool::last && i == n - 1) v = x;
+            }
+            want.push_back(float(v));
+          }
+          auto all = f.read_f32("pooled/" + layer, {2, 64});
+          std::vector<float> row(all.begin() + r * 64, all.begin() + (r + 1) * 64);
+          CHECK(max_diff(row, want) < 1e-5);
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("embed: a layer's output normalised by norm_f is the final output", "[pipelines][embed]") {
+  TempDir dir;
+  auto m = golden_model();
+  auto o = options(kGolden + "input.fa", dir.file("l.h5"));
+  o.pool = pipelines::Pool::none;
+  o.layers = {1, -1};
+  pipelines::embed(m, o);
+  auto f = io::H5File::open_read(o.output);
+  auto last = f.read_f32("per_position/0/layer_1"), fin = f.read_f32("per_position/0/final");
+  const auto& nf = m.table().specs.back();
+  std::vector<float> want(last.size());
+  for (size_t i = 0; i < 1500; ++i) {
+    double ss = 0;
+    for (int d = 0; d < 64; ++d) ss += double(last[i * 64 + d]) * last[i * 64 + d];
+    const double rstd = 1.0 / std::sqrt(ss / 64 + 1e-5);
+    for (int d = 0; d < 64; ++d) want[i * 64 + d] = float(last[i * 64 + d] * rstd * m.params()[size_t(nf.offset + d)]);
+  }
+  CHECK(max_diff(fin, want) < 1e-4);
+}
+
+TEST_CASE("embed: float16 output is float32 rounded to half precision", "[pipelines][embed]") {
+  TempDir dir;
+  auto m = golden_model();
+  auto a = options(kGolden + "input.fa", dir.file("f32.h5")), b = options(kGolden + "input.fa", dir.file("f16.h5"));
+  a.pool = b.pool = pipelines::Pool::none;
+  b.f16 = true;
+  pipelines::embed(m, a);
+  pipelines::embed(m, b);
+  auto x = io::H5File::open_read(a.output).read_f32("per_position/0/final");
+  auto y = io::H5File::open_read(b.output).read_f32("per_position/0/final");
+  REQUIRE(x.size() == y.size());
+  for (size_t i = 0; i < x.size(); ++i)  // half precision: 11 significant bits, subnormals below 6e-5
+    CHECK(std::fabs(x[i] - y[i]) <= std::max(std::fabs(x[i]) * 0x1p-11f, 6e-8f));
+}
+
+TEST_CASE("embed: a flank gives a region the context of the bases before it", "[pipelines][embed]") {
+  TempDir dir;
+  auto m = golden_model();
+  const std::string fa = indexed_input(dir);
+  auto whole = options(fa, dir.file("whole.h5"));
+  whole.pool = pipelines::Pool::none;
+  pipelines::embed(m, whole);
+  auto all = io::H5File::open_read(whole.output).read_f32("per_position/0/final");
+
+  auto o = options(fa, dir.file("flank.h5"));
+  o.pool = pipelines::Pool::none;
+  o.reader.regions = {io::Region{"lambda_10001_11500", 700, 900, "mid"}};
+  o.flank = 700;  // the whole left context
+  pipelines::embed(m, o);
+  auto f = io::H5File::open_read(o.output);
+  auto got = f.read_f32("per_position/0/final", {200, 64});
+  std::vector<float> want(all.begin() + 700 * 64, all.begin() + 900 * 64);
+  CHECK(max_diff(got, want) < 1e-5);
+  CHECK(f.read_strings("regions/name") == std::vector<std::string>{"mid"});
+  CHECK(f.read_i64("regions/start") == std::vector<int64_t>{700});
+
+  // Without the flank the region starts from a zero state, and its first states differ.
+  auto n = options(fa, dir.file("noflank.h5"));
+  n.pool = pipelines::Pool::none;
+  n.reader.regions = o.reader.regions;
+  pipelines::embed(m, n);
+  CHECK(max_diff(io::H5File::open_read(n.output).read_f32("per_position/0/final"), want) > 1e-3);
+}
+
+TEST_CASE("embed: both strands average the forward and reverse-complement states", "[pipelines][embed]") {
+  TempDir dir;
+  auto m = golden_model();
+  const std::string fa = indexed_input(dir);
+  io::FastaIndex idx(fa);
+  std::string rc = idx.fetch("lambda_10001_11500", 0, 1500);
+  io::reverse_complement(rc);
+  const std::string rc_fa = dir.write("rc.fa", ">rc\n" + rc + "\n");
+  auto fw = options(fa, dir.file("fw.h5")), rv = options(rc_fa, dir.file("rv.h5"));
+  fw.pool = rv.pool = pipelines::Pool::none;
+  pipelines::embed(m, fw);
+  pipelines::embed(m, rv);
+  auto F = io::H5File::open_read(fw.output).read_f32("per_position/0/final");
+  auto R = io::H5File::open_read(rv.output).read_f32("per_position/0/final");
+
+  auto o = options(fa, dir.file("both.h5"));
+  o.pool = pipelines::Pool::none;
+  o.both_strands = true;
+  o.reader.regions = {io::Region{"lambda_10001_11500", 0, io::kContigEnd, {}}};
+  pipelines::embed(m, o);
+  auto got = io::H5File::open_read(o.output).read_f32("per_position/0/final", {1500, 64});
+  std::vector<float> want(got.size());
+  for (int64_t p = 0; p < 1500; ++p)
+    for (int d = 0; d < 64; ++d)
+      want[size_t(p * 64 + d)] = 0.5f * (F[size_t(p * 64 + d)] + R[size_t((1499 - p) * 64 + d)]);
+  CHECK(max_diff(got, want) < 1e-5);
+  // No scratch file is left beside the output.
+  int files = 0;
+  for (auto& e : std::filesystem::directory_iterator(dir.file(""))) files += e.path().string().find(".tmp.") != std::string::npos;
+  CHECK(files == 0);
+}
+
+TEST_CASE("embed: bad regions give clear errors and no output file", "[pipelines][embed]") {
+  TempDir dir;
+  auto m = golden_model();
+  const std::string fa = indexed_input(dir);
+  auto o = options(fa, dir.file("bad.h5"));
+  o.reader.regions = {io::Region{"nope", 0, 10, {}}};
+  CHECK_THROWS_WITH(pipelines::embed(m, o), Catch::Contains("unknown contig 'nope'"));
+  o.reader.regions = {io::Region{"short", 100, 200, {}}};
+  CHECK_THROWS_WITH(pipelines::embed(m, o), Catch::Contains("starts after the end of the contig"));
+  CHECK_THROWS_AS(io::parse_region("short:20-10"), UsageError);
+  CHECK_FALSE(std::filesystem::exists(o.output));
+  // Regions on a FASTA without an index: the samtools hint.
+  auto p = options(dir.write("plain.fa", ">a\nACGT\n"), dir.file("x.h5"));
+  p.reader.regions = {io::Region{"a", 0, 2, {}}};
+  CHECK_THROWS_WITH(pipelines::embed(m, p), Catch::Contains("samtools faidx"));
+}
+
+TEST_CASE("embed: h5py reads the documented layout", "[pipelines][embed]") {
+  TempDir dir;
+  auto m = golden_model();
+  auto o = options(kGolden + "input.fa", dir.file("e.h5"));
+  o.pool = pipelines::Pool::mean;
+  o.layers = {-1, 1};
+  pipelines::embed(m, o);
+  const std::string script = dir.write("read.py",
+      "import sys, h5py\n"
+      "f = h5py.File(sys.argv[1], 'r')\n"
+      "assert f['pooled/final'].shape == (2, 64), f['pooled/final'].shape\n"
+      "assert f['pooled/layer_1'].shape == (2, 64)\n"
+      "assert [c.decode() if isinstance(c, bytes) else c for c in f['regions/chrom'][:]] == ['lambda_10001_11500', 'short']\n"
+      "assert list(f['regions/end'][:]) == [1500, 13]\n"
+      "assert f.attrs['pooling'] in ('mean', b'mean')\n"
+      "print('ok')\n");
+  const std::string cmd = "/usr/bin/python3 " + script + " " + o.output + " > " + dir.file("py.out") + " 2>&1";
+  const int rc = std::system(cmd.c_str());
+  std::ifstream in(dir.file("py.out"));
+  std::string said((std::istreambuf_iterator<char>(in)), {});
+  INFO("python3/h5py said: " << said);
+  CHECK(rc == 0);
+  CHECK(said.find("ok") != std::string::npos);
+}
