@@ -14,7 +14,7 @@ int cmd_score(int argc, char** argv) {
   CommonOptions common;
   InputOptions input;
   pipelines::ScoreOptions opt;
-  std::string model_path;
+  std::string model_path, strand = "fwd";
   po::options_description model_opts("Model");
   model_opts.add_options()("model,m", po::value(&model_path)->required(), "checkpoint (.h5)");
   po::options_description in_opts("Input");
@@ -24,7 +24,10 @@ int cmd_score(int argc, char** argv) {
       ("output,o", po::value(&opt.h5_output), "HDF5 file with the records table (and per-base data)")
       ("per-position", po::bool_switch(&opt.per_position), "write per-base log-probs to the HDF5 file")
       ("entropy", po::bool_switch(&opt.entropy), "also write the entropy of each prediction")
-      ("bedgraph", po::value(&opt.bedgraph), "per-base log-likelihood as a bedGraph track (one stream)");
+      ("bedgraph", po::value(&opt.bedgraph), "per-base log-likelihood as a bedGraph track (one stream)")
+      ("strand", po::value(&strand)->default_value(strand),
+       "fwd, or both: also score the reverse complement (each base given its right-hand context); "
+       "needs an indexed FASTA");
   po::options_description run("Run");
   run.add_options()                                                                       //
       ("chunk,L", po::value(&opt.chunk)->default_value(4096), "tokens per stream per step")  //
@@ -44,6 +47,8 @@ int cmd_score(int argc, char** argv) {
         if (opt.per_position && opt.h5_output.empty())
           throw UsageError("--per-position needs -o/--output FILE.h5");
         if (opt.entropy && !opt.per_position) throw UsageError("--entropy needs --per-position");
+        if (strand != "fwd" && strand != "both") throw UsageError("--strand " + strand + ": choose fwd or both");
+        opt.both_strands = strand == "both";
         kernels::CpuThreads threads(common.threads);
         auto ck = model::load_checkpoint(model_path);
         opt.reader = reader_options(input, common, ck.config);
@@ -52,9 +57,10 @@ int cmd_score(int argc, char** argv) {
         opt.model_path = model_path;
         model::Mamba<float> m(ck.config, std::move(ck.params));
         Progress progress("bases", -1, common.verbosity);
-        pipelines::write_score_header(std::cout);
+        pipelines::write_score_header(std::cout, opt.both_strands);
         pipelines::score(
-            m, opt, [&](const pipelines::RecordScore& r) { pipelines::write_score_line(std::cout, r); },
+            m, opt,
+            [&](const pipelines::RecordScore& r) { pipelines::write_score_line(std::cout, r, opt.both_strands); },
             [&](int64_t done) { progress.update(done); });
         progress.finish();
         std::cout.flush();

@@ -102,4 +102,10 @@ class Tokenizer {
 // "'#' (0x23)" for error messages; non-printable bytes as "byte 0x07".
 std::string describe_byte(uint8_t byte);
 
+// The token of a base read by random access (io::FastaIndex), where positions must stay
+// aligned: a byte the tokenizer would drop becomes 'N'. An invalid byte under
+// InvalidMode::error throws InputError naming the file, contig and 0-based position `pos`.
+int32_t aligned_token(const Tokenizer& tok, uint8_t byte, const std::string& file,
+                      const std::string& contig, int64_t pos);
+
 }  // namespace mambadna::io

@@ -129,13 +129,6 @@ class Embedder {
     m_.forward(tokens_.data(), 1, L_, state_, acts_);
   }
 
-  int32_t token_of(uint8_t byte, const std::string& contig, int64_t pos) const {
-    const uint8_t t = tok_[byte];
-    if (t >= io::Tokenizer::kFirstToken) return t;
-    if (t == io::Tokenizer::kInvalid)
-      throw InputError(where(o_.inputs[0], contig, pos) + ": invalid character " + io::describe_byte(byte));
-    return 'N';  // dropped characters keep their position here: positions must stay aligned
-  }
 
   RegionSinks open_sinks(int64_t row) {
     RegionSinks s;
@@ -237,7 +230,7 @@ class Embedder {
         const int64_t lo = std::max(b, top - L_), n = top - lo;
         std::string s = fa.fetch(r.contig, lo, top);
         io::reverse_complement(s);
-        for (int64_t i = 0; i < n; ++i) tokens_[size_t(i)] = token_of(uint8_t(s[size_t(i)]), r.contig, top - 1 - i);
+        for (int64_t i = 0; i < n; ++i) tokens_[size_t(i)] = io::aligned_token(tok_, uint8_t(s[size_t(i)]), o_.inputs[0], r.contig, top - 1 - i);
         forward(n);
         // sequence index i is position top-1-i; keep positions < e, stored ascending
         const int64_t keep_hi = std::min(top, e);
@@ -259,7 +252,7 @@ class Embedder {
     for (int64_t p = s0; p < e; p += L_) {
       const int64_t n = std::min(L_, e - p);
       std::string s = fa.fetch(r.contig, p, p + n);
-      for (int64_t i = 0; i < n; ++i) tokens_[size_t(i)] = token_of(uint8_t(s[size_t(i)]), r.contig, p + i);
+      for (int64_t i = 0; i < n; ++i) tokens_[size_t(i)] = io::aligned_token(tok_, uint8_t(s[size_t(i)]), o_.inputs[0], r.contig, p + i);
       forward(n);
       const int64_t from = std::max(p, b);  // flank positions are not written
       if (from < p + n) {

@@ -11,6 +11,7 @@
 #include <optional>
 
 #include "io/error.h"
+#include "io/fasta_index.h"
 #include "io/h5.h"
 
 namespace mambadna::pipelines {
@@ -18,19 +19,259 @@ namespace mambadna::pipelines {
 double RecordScore::bits_per_base() const { return scored ? -mean() / std::log(2.0) : NAN; }
 double RecordScore::perplexity() const { return scored ? std::exp(-mean()) : NAN; }
 
-void write_score_header(std::ostream& out) {
-  out << "#input\trecord\tstart\tlength\tscored\tloglik\tmean_loglik\tbits_per_base\tperplexity\n";
+double RecordScore::bits_per_base_rc() const {
+  return scored_rc ? -loglik_rc / double(scored_rc) / std::log(2.0) : NAN;
+}
+double RecordScore::bits_per_base_both() const {
+  const int64_t n = scored + scored_rc;
+  return n ? -(loglik + loglik_rc) / double(n) / std::log(2.0) : NAN;
 }
 
-void write_score_line(std::ostream& out, const RecordScore& r) {
-  char buf[256];
-  std::snprintf(buf, sizeof buf, "\t%lld\t%lld\t%lld\t%.6f\t%.6f\t%.6f\t%.6f\n",
+void write_score_header(std::ostream& out, bool both) {
+  out << "#input\trecord\tstart\tlength\tscored\tloglik\tmean_loglik\tbits_per_base\tperplexity"
+      << (both ? "\tloglik_rc\tbits_per_base_rc\tbits_per_base_both\n" : "\n");
+}
+
+void write_score_line(std::ostream& out, const RecordScore& r, bool both) {
+  char buf[320];
+  std::snprintf(buf, sizeof buf, "\t%lld\t%lld\t%lld\t%.6f\t%.6f\t%.6f\t%.6f",
                 (long long)std::max<int64_t>(r.region_begin, 0), (long long)r.length,
                 (long long)r.scored, r.loglik, r.mean(), r.bits_per_base(), r.perplexity());
   out << r.input << '\t' << r.name << buf;
+  if (both) {
+    std::snprintf(buf, sizeof buf, "\t%.6f\t%.6f\t%.6f", r.loglik_rc, r.bits_per_base_rc(),
+                  r.bits_per_base_both());
+    out << buf;
+  }
+  out << '\n';
 }
 
 namespace {
+
+// Where scores go besides the TSV: the HDF5 file (records table, per-position datasets) and the
+// bedGraph track, each under a temporary name until finish() renames it into place.
+class Outputs {
+ public:
+  explicit Outputs(const ScoreOptions& opt) : opt_(opt) {
+    if (!opt.h5_output.empty()) {
+      h5_.emplace(io::H5File::create(opt.h5_output));
+      h5_->set_provenance("mambadna-score/1", opt.command_line, opt.inputs);
+      h5_->set_attr("/", "model", opt.model_path);
+      h5_->set_attr("/", "chunk", opt.chunk);
+      h5_->set_attr("/", "strand", std::string(opt.both_strands ? "both" : "fwd"));
+    }
+    if (!opt.bedgraph.empty()) {
+      bg_tmp_ = opt.bedgraph + ".tmp." + std::to_string(::getpid());
+      bg_ = std::make_unique<std::ofstream>(bg_tmp_);
+      if (!*bg_) throw InputError(opt.bedgraph + ": cannot create file");
+    }
+  }
+  ~Outputs() {
+    bg_.reset();
+    if (!bg_tmp_.empty()) std::remove(bg_tmp_.c_str());  // never finished: leave nothing
+  }
+
+  // Per-position datasets of record `row` (when --per-position).
+  struct Positions {
+    std::optional<io::H5Appender> lp, ent, lp_rc, lp_both;
+  };
+  Positions open(int64_t row) {
+    Positions p;
+    if (!h5_ || !opt_.per_position) return p;
+    const std::string g = "per_position/" + std::to_string(row);
+    p.lp.emplace(*h5_, g + "/logprob", io::H5Type::f32, io::Shape{}, 65536);
+    if (opt_.entropy) p.ent.emplace(*h5_, g + "/entropy", io::H5Type::f32, io::Shape{}, 65536);
+    if (opt_.both_strands) {
+      p.lp_rc.emplace(*h5_, g + "/logprob_rc", io::H5Type::f32, io::Shape{}, 65536);
+      p.lp_both.emplace(*h5_, g + "/logprob_both", io::H5Type::f32, io::Shape{}, 65536);
+    }
+    return p;
+  }
+  void close(int64_t row, const RecordScore& r, Positions& p) {
+    if (!h5_ || !opt_.per_position) return;
+    const std::string g = "/per_position/" + std::to_string(row);
+    h5_->set_attr(g, "name", r.name);
+    h5_->set_attr(g, "input", r.input);
+    h5_->set_attr(g, "start", std::max<int64_t>(r.region_begin, 0));
+    p = Positions{};
+  }
+
+  // bedGraph lines for n consecutive bases from 0-based contig position pos0.
+  void bedgraph(const std::string& chrom, int64_t pos0, const float* v, int64_t n) {
+    if (!bg_) return;
+    char buf[64];
+    for (int64_t t = 0; t < n; ++t) {
+      if (std::isnan(v[t])) continue;
+      std::snprintf(buf, sizeof buf, "\t%lld\t%lld\t%.4f\n", (long long)(pos0 + t),
+                    (long long)(pos0 + t + 1), double(v[t]));
+      *bg_ << chrom << buf;
+    }
+  }
+
+  void finish(const std::vector<RecordScore>& done) {
+    if (h5_) {
+      std::vector<std::string> names, inputs;
+      std::vector<int64_t> start, length, scored, scored_rc;
+      std::vector<double> loglik, bpb, loglik_rc, bpb_rc;
+      for (auto& r : done) {
+        names.push_back(r.name);
+        inputs.push_back(r.input);
+        start.push_back(std::max<int64_t>(r.region_begin, 0));
+        length.push_back(r.length);
+        scored.push_back(r.scored);
+        loglik.push_back(r.loglik);
+        bpb.push_back(r.bits_per_base());
+        scored_rc.push_back(r.scored_rc);
+        loglik_rc.push_back(r.loglik_rc);
+        bpb_rc.push_back(r.bits_per_base_rc());
+      }
+      const io::Shape n{int64_t(done.size())};
+      h5_->write_strings("records/name", names);
+      h5_->write_strings("records/input", inputs);
+      h5_->write("records/start", start.data(), n);
+      h5_->write("records/length", length.data(), n);
+      h5_->write("records/scored", scored.data(), n);
+      h5_->write("records/loglik", loglik.data(), n);
+      h5_->write("records/bits_per_base", bpb.data(), n);
+      if (opt_.both_strands) {
+        h5_->write("records/scored_rc", scored_rc.data(), n);
+        h5_->write("records/loglik_rc", loglik_rc.data(), n);
+        h5_->write("records/bits_per_base_rc", bpb_rc.data(), n);
+      }
+      h5_->commit();
+    }
+    if (bg_) {
+      bg_->close();
+      if (!*bg_) throw InputError(opt_.bedgraph + ": write failed");
+      if (std::rename(bg_tmp_.c_str(), opt_.bedgraph.c_str()) != 0)
+        throw InputError(opt_.bedgraph + ": cannot rename the temporary file into place");
+      bg_tmp_.clear();
+    }
+  }
+
+ private:
+  const ScoreOptions& opt_;
+  std::optional<io::H5File> h5_;
+  std::string bg_tmp_;
+  std::unique_ptr<std::ofstream> bg_;
+};
+
+// --strand both: regions (or whole contigs) of an indexed FASTA, one at a time. The reverse
+// strand runs first and leaves its per-position log-probs in a scratch file; the forward strand
+// then runs, reads them back and writes both and their mean. Memory stays bounded by L.
+std::vector<RecordScore> score_both_strands(model::Mamba<float>& m, const ScoreOptions& opt,
+                                            const std::function<void(const RecordScore&)>& on_record,
+                                            const std::function<void(int64_t)>& progress) {
+  if (opt.inputs.size() != 1 || opt.inputs[0] == "-")
+    throw UsageError("--strand both needs one indexed FASTA input (random access to both strands)");
+  const std::string& file = opt.inputs[0];
+  io::FastaIndex fa(file);
+  const io::Tokenizer tok(opt.reader.tok);
+  std::vector<io::Region> regions = opt.reader.regions;
+  if (regions.empty())
+    for (auto& c : fa.contigs()) regions.push_back(io::Region{c, 0, io::kContigEnd, {}});
+  const int64_t L = opt.chunk;
+  Outputs out(opt);
+  model::State<float> state(m.config(), 1);
+  model::Activations<float> acts;
+  std::vector<int32_t> tokens(static_cast<size_t>(L)), targets(static_cast<size_t>(L));
+  std::vector<float> lp(static_cast<size_t>(L)), ent(static_cast<size_t>(opt.entropy ? L : 0)),
+      rc(static_cast<size_t>(L)), both(static_cast<size_t>(L));
+  std::vector<RecordScore> done;
+  int64_t bases_done = 0;
+  const std::string scratch_path = (opt.h5_output.empty() ? std::string("mambadna-score") : opt.h5_output) +
+                                   ".rc.tmp." + std::to_string(::getpid());
+
+  for (size_t ri = 0; ri < regions.size(); ++ri) {
+    io::Region r = regions[ri];
+    const int64_t len = fa.length(r.contig);
+    r.end = std::min(r.end, len);
+    r.begin = std::min(r.begin, r.end);
+    const int64_t b = r.begin, e = r.end, n_pos = e - b;
+    RecordScore rec;
+    rec.input = file;
+    rec.name = r.contig;
+    rec.index = int64_t(ri);
+    rec.region_begin = b;
+    rec.length = n_pos;
+    std::optional<io::H5File> scratch;
+    if (n_pos > 0) {
+      scratch.emplace(io::H5File::create(scratch_path));  // removed when it goes out of scope
+      scratch->create_rows("rc", n_pos, 1);
+    }
+    // Reverse strand: sequence index i is contig position top-1-i of the current window; the
+    // prediction made at i is for position top-2-i (given everything to its right). The last
+    // prediction of a window is for the first position of the next (lower) window.
+    state.reset();
+    float carried = NAN;  // the prediction for position top-1 made by the previous window
+    for (int64_t top = e; top > b; top -= L) {
+      const int64_t lo = std::max(b, top - L), n = top - lo;
+      const int64_t look = lo > b ? 1 : 0;
+      std::string s = fa.fetch(r.contig, lo - look, top);
+      io::reverse_complement(s);  // s[i] = complement of the base at top-1-i
+      for (int64_t i = 0; i < L; ++i) {
+        tokens[size_t(i)] = i < n ? io::aligned_token(tok, uint8_t(s[size_t(i)]), file, r.contig, top - 1 - i) : 'N';
+        targets[size_t(i)] = i + 1 < n + look ? io::aligned_token(tok, uint8_t(s[size_t(i + 1)]), file, r.contig, top - 2 - i) : -1;
+      }
+      m.score(tokens.data(), targets.data(), 1, L, state, acts, lp.data());
+      for (int64_t q = lo; q < top; ++q) {
+        const float v = q == top - 1 ? carried : lp[size_t(top - 2 - q)];
+        rc[size_t(q - lo)] = v;
+        if (!std::isnan(v) && io::is_acgt(tokens[size_t(top - 1 - q)])) {
+          rec.loglik_rc += double(v);
+          ++rec.scored_rc;
+        }
+      }
+      carried = look ? lp[size_t(n - 1)] : NAN;
+      scratch->write_rows("rc", lo - b, rc.data(), n);
+      bases_done += n;
+      if (progress) progress(bases_done);
+    }
+    // Forward strand: the prediction made at index i is for position p+i+1; the last one of a
+    // window is for the first position of the next window.
+    auto pos = out.open(int64_t(ri));
+    state.reset();
+    float carried_lp = NAN, carried_ent = NAN;
+    std::vector<float> fwd(static_cast<size_t>(L)), en(static_cast<size_t>(L));
+    for (int64_t p = b; p < e; p += L) {
+      const int64_t n = std::min(L, e - p);
+      const int64_t look = p + n < e ? 1 : 0;
+      const std::string s = fa.fetch(r.contig, p, p + n + look);
+      for (int64_t i = 0; i < L; ++i) {
+        tokens[size_t(i)] = i < n ? io::aligned_token(tok, uint8_t(s[size_t(i)]), file, r.contig, p + i) : 'N';
+        targets[size_t(i)] = i + 1 < n + look ? io::aligned_token(tok, uint8_t(s[size_t(i + 1)]), file, r.contig, p + i + 1) : -1;
+      }
+      m.score(tokens.data(), targets.data(), 1, L, state, acts, lp.data(), opt.entropy ? ent.data() : nullptr);
+      scratch->read_rows("rc", p - b, rc.data(), n);
+      for (int64_t q = p; q < p + n; ++q) {
+        const size_t k = size_t(q - p);
+        fwd[k] = q == p ? carried_lp : lp[k - 1];
+        if (opt.entropy) en[k] = q == p ? carried_ent : ent[k - 1];
+        const float f = fwd[k], v = rc[k];
+        both[k] = std::isnan(f) ? v : std::isnan(v) ? f : 0.5f * (f + v);
+        if (!std::isnan(f) && io::is_acgt(tokens[k])) {
+          rec.loglik += double(f);
+          ++rec.scored;
+        }
+      }
+      carried_lp = look ? lp[size_t(n - 1)] : NAN;
+      carried_ent = look && opt.entropy ? ent[size_t(n - 1)] : NAN;
+      if (pos.lp) pos.lp->append(fwd.data(), n);
+      if (pos.ent) pos.ent->append(en.data(), n);
+      if (pos.lp_rc) pos.lp_rc->append(rc.data(), n);
+      if (pos.lp_both) pos.lp_both->append(both.data(), n);
+      out.bedgraph(r.contig, p, both.data(), n);
+      bases_done += n;
+      if (progress) progress(bases_done);
+    }
+    out.close(int64_t(ri), rec, pos);
+    scratch.reset();
+    if (on_record) on_record(rec);
+    done.push_back(std::move(rec));
+  }
+  out.finish(done);
+  return done;
+}
 
 // Hands out (input, record) pairs in increasing order to the streams.
 struct Claims {
@@ -48,7 +289,7 @@ struct Stream {
   RecordScore rec;
   int64_t row = -1;      // row in the records table
   int64_t tokens = 0;    // tokens of the record consumed so far
-  std::optional<io::H5Appender> lp_out, ent_out;
+  Outputs::Positions pos;  // per-position datasets of the current record
   bool eof = false;
 };
 
@@ -59,6 +300,7 @@ std::vector<RecordScore> score(model::Mamba<float>& m, const ScoreOptions& opt,
                                const std::function<void(int64_t)>& progress) {
   if (opt.inputs.empty()) throw UsageError("score: no input");
   if (opt.chunk < 1) throw UsageError("score: chunk length must be >= 1");
+  if (opt.both_strands) return score_both_strands(m, opt, on_record, progress);
   bool any_stdin = false;
   for (auto& in : opt.inputs) any_stdin |= in == "-";
   // One reader per stream, each skipping to its record; stdin can be read only once, and a
@@ -66,24 +308,7 @@ std::vector<RecordScore> score(model::Mamba<float>& m, const ScoreOptions& opt,
   const int64_t B = (any_stdin || !opt.bedgraph.empty()) ? 1 : std::max<int64_t>(1, opt.streams);
   const int64_t L = opt.chunk;
 
-  std::optional<io::H5File> h5;
-  if (!opt.h5_output.empty()) {
-    h5.emplace(io::H5File::create(opt.h5_output));
-    h5->set_provenance("mambadna-score/1", opt.command_line, opt.inputs);
-    h5->set_attr("/", "model", opt.model_path);
-    h5->set_attr("/", "chunk", L);
-  }
-  std::string bg_tmp;
-  std::unique_ptr<std::ofstream> bg;
-  if (!opt.bedgraph.empty()) {
-    bg_tmp = opt.bedgraph + ".tmp." + std::to_string(::getpid());
-    bg = std::make_unique<std::ofstream>(bg_tmp);
-    if (!*bg) throw InputError(opt.bedgraph + ": cannot create file");
-  }
-  struct BgGuard {
-    std::string path;
-    ~BgGuard() { if (!path.empty()) std::remove(path.c_str()); }
-  } bg_guard{bg_tmp};
+  Outputs out(opt);
 
   std::vector<Stream> streams(static_cast<size_t>(B));
   model::State<float> state(m.config(), B);
@@ -155,11 +380,7 @@ std::vector<RecordScore> score(model::Mamba<float>& m, const ScoreOptions& opt,
       s.rec.name = s.cur.record;
       s.rec.index = want;
       s.rec.region_begin = s.cur.offset;
-      if (h5 && opt.per_position) {
-        std::string g = "per_position/" + std::to_string(s.row);
-        s.lp_out.emplace(*h5, g + "/logprob", io::H5Type::f32, io::Shape{}, 65536);
-        if (opt.entropy) s.ent_out.emplace(*h5, g + "/entropy", io::H5Type::f32, io::Shape{}, 65536);
-      }
+      s.pos = out.open(s.row);
       return true;
     }
     return false;
@@ -167,14 +388,7 @@ std::vector<RecordScore> score(model::Mamba<float>& m, const ScoreOptions& opt,
 
   auto finish = [&](Stream& s) {
     s.active = false;
-    if (h5 && opt.per_position) {
-      std::string g = "/per_position/" + std::to_string(s.row);
-      h5->set_attr(g, "name", s.rec.name);
-      h5->set_attr(g, "input", s.rec.input);
-      h5->set_attr(g, "start", std::max<int64_t>(s.rec.region_begin, 0));
-      s.lp_out.reset();
-      s.ent_out.reset();
-    }
+    out.close(s.row, s.rec, s.pos);
     finished.emplace(s.row, s.rec);
   };
 
@@ -230,8 +444,8 @@ std::vector<RecordScore> score(model::Mamba<float>& m, const ScoreOptions& opt,
       const int32_t* tgt = targets.data() + b * L;
       // Output at token t scores token t+1; token 0 of the record has no score.
       if (s.tokens == 0) {
-        if (s.lp_out) s.lp_out->append(&nan, 1);
-        if (s.ent_out) s.ent_out->append(&nan, 1);
+        if (s.pos.lp) s.pos.lp->append(&nan, 1);
+        if (s.pos.ent) s.pos.ent->append(&nan, 1);
       }
       const int64_t m_out = s.nxt ? n : n - 1;  // predictions that land inside the record
       for (int64_t t = 0; t < m_out; ++t)
@@ -239,17 +453,9 @@ std::vector<RecordScore> score(model::Mamba<float>& m, const ScoreOptions& opt,
           s.rec.loglik += double(l[t]);
           ++s.rec.scored;
         }
-      if (s.lp_out && m_out > 0) s.lp_out->append(l, m_out);
-      if (s.ent_out && m_out > 0) s.ent_out->append(ent.data() + b * L, m_out);
-      if (bg) {
-        const int64_t base = std::max<int64_t>(s.rec.region_begin, 0) + s.tokens + 1;
-        char buf[64];
-        for (int64_t t = 0; t < m_out; ++t) {
-          std::snprintf(buf, sizeof buf, "\t%lld\t%lld\t%.4f\n", (long long)(base + t),
-                        (long long)(base + t + 1), double(l[t]));
-          *bg << s.rec.name << buf;
-        }
-      }
+      if (s.pos.lp && m_out > 0) s.pos.lp->append(l, m_out);
+      if (s.pos.ent && m_out > 0) s.pos.ent->append(ent.data() + b * L, m_out);
+      out.bedgraph(s.rec.name, std::max<int64_t>(s.rec.region_begin, 0) + s.tokens + 1, l, m_out);
       s.tokens += n;
       bases_done += n;
       if (s.cur.end_of_record) {
@@ -265,36 +471,7 @@ std::vector<RecordScore> score(model::Mamba<float>& m, const ScoreOptions& opt,
   }
   flush();
 
-  if (h5) {
-    std::vector<std::string> names, inputs;
-    std::vector<int64_t> start, length, scored;
-    std::vector<double> loglik, bpb;
-    for (auto& r : done) {
-      names.push_back(r.name);
-      inputs.push_back(r.input);
-      start.push_back(std::max<int64_t>(r.region_begin, 0));
-      length.push_back(r.length);
-      scored.push_back(r.scored);
-      loglik.push_back(r.loglik);
-      bpb.push_back(r.bits_per_base());
-    }
-    const io::Shape n{int64_t(done.size())};
-    h5->write_strings("records/name", names);
-    h5->write_strings("records/input", inputs);
-    h5->write("records/start", start.data(), n);
-    h5->write("records/length", length.data(), n);
-    h5->write("records/scored", scored.data(), n);
-    h5->write("records/loglik", loglik.data(), n);
-    h5->write("records/bits_per_base", bpb.data(), n);
-    h5->commit();
-  }
-  if (bg) {
-    bg->close();
-    if (!*bg) throw InputError(opt.bedgraph + ": write failed");
-    if (std::rename(bg_tmp.c_str(), opt.bedgraph.c_str()) != 0)
-      throw InputError(opt.bedgraph + ": cannot rename the temporary file into place");
-    bg_guard.path.clear();
-  }
+  out.finish(done);
   return done;
 }
 

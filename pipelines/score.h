@@ -5,6 +5,11 @@
 // has no context and is not scored (NaN in per-position output). The summary counts only
 // positions whose observed base is A, C, G or T (either case): N runs and other IUPAC codes are
 // scored per position but left out of the totals.
+//
+// --strand both (regions or contigs of an indexed FASTA): the reverse complement is scored too,
+// so that each base is also predicted from the bases to its right; position t of the reverse
+// strand gets log p(comp(x_t) | comp(x_{t+1}), comp(x_{t+2}), ...). Per-position output then
+// holds logprob (forward), logprob_rc and logprob_both (their mean where both exist).
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -26,6 +31,7 @@ struct ScoreOptions {
   std::string bedgraph;        // "" = none
   bool per_position = false;   // per-base log-probs in the HDF5 output
   bool entropy = false;        // also the entropy of each predicted distribution
+  bool both_strands = false;   // also score the reverse complement (indexed FASTA input)
   std::string command_line;    // for file attributes
   std::string model_path;
 };
@@ -38,9 +44,13 @@ struct RecordScore {
   int64_t length = 0;          // bases in the record (after the tokenizer)
   int64_t scored = 0;          // positions counted in the totals (A/C/G/T, t >= 1)
   double loglik = 0;           // sum of log p over the scored positions (nats)
+  int64_t scored_rc = 0;       // --strand both: the reverse strand's scored positions
+  double loglik_rc = 0;        //   and their log-likelihood (each base given the bases after it)
   double mean() const { return scored ? loglik / double(scored) : 0.0; }
   double bits_per_base() const;
   double perplexity() const;
+  double bits_per_base_rc() const;
+  double bits_per_base_both() const;  // over the predictions of both strands
 };
 
 // Scores every record of every input; calls `on_record` for each finished record in input order
@@ -49,8 +59,9 @@ std::vector<RecordScore> score(model::Mamba<float>& model, const ScoreOptions& o
                                const std::function<void(const RecordScore&)>& on_record,
                                const std::function<void(int64_t)>& progress = {});
 
-// The TSV header and one line per record, as written on stdout.
-void write_score_header(std::ostream& out);
-void write_score_line(std::ostream& out, const RecordScore& r);
+// The TSV header and one line per record, as written on stdout (with --strand both, three more
+// columns: loglik_rc, bits_per_base_rc, bits_per_base_both).
+void write_score_header(std::ostream& out, bool both_strands = false);
+void write_score_line(std::ostream& out, const RecordScore& r, bool both_strands = false);
 
 }  // namespace mambadna::pipelines

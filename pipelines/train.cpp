@@ -377,7 +377,7 @@ TrainResult train(const TrainOptions& options, const std::function<void(const St
       break;
     }
   }
-  if (step >= steps) {  // the finished model, alone, for score/embed/vep
+  if (!result.interrupted) {  // finished (or out of time): the model alone, for score/embed/vep
     const std::string path = o.run_dir + "/model.h5";
     model::save_checkpoint(path, cfg, table, m.params().data(), o.command_line);
   }

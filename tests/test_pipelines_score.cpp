@@ -5,6 +5,9 @@
 #include <cmath>
 #include <fstream>
 
+#include <htslib/faidx.h>
+
+#include "io/fasta_index.h"
 #include "io/h5.h"
 #include "model/checkpoint.h"
 #include "pipelines/score.h"
@@ -116,4 +119,55 @@ TEST_CASE("score: bedGraph track has one line per scored position", "[pipelines]
   }
   CHECK(n == 1499 + 12);
   CHECK(first.rfind("lambda_10001_11500\t1\t2\t", 0) == 0);
+}
+
+TEST_CASE("score: --strand both scores the reverse complement position by position",
+          "[pipelines][score]") {
+  TempDir dir;
+  auto m = golden_model();
+  const std::string fa = dir.copy(kGolden + "input.fa", "input.fa");
+  REQUIRE(fai_build(fa.c_str()) == 0);
+  io::FastaIndex idx(fa);
+  std::string rc = idx.fetch("lambda_10001_11500", 0, 1500);
+  io::reverse_complement(rc);
+  const std::string rc_fa = dir.write("rc.fa", ">rc\n" + rc + "\n");
+  // The reverse strand scored forward, as an ordinary record.
+  auto r = options({rc_fa}, 4096, 1);
+  r.h5_output = dir.file("rc.h5");
+  r.per_position = true;
+  auto rc_rec = pipelines::score(m, r, {});
+  auto rc_lp = io::H5File::open_read(r.h5_output).read_f32("per_position/0/logprob");
+  auto expected = io::H5File::open_read(kGolden + "expected.h5").read_f64("logprob");
+
+  for (int64_t chunk : {4096, 333, 7}) {
+    INFO("chunk " << chunk);
+    auto o = options({fa}, chunk, 1);
+    o.both_strands = true;
+    o.reader.regions = {io::Region{"lambda_10001_11500", 0, io::kContigEnd, {}}};
+    o.h5_output = dir.file("both" + std::to_string(chunk) + ".h5");
+    o.per_position = true;
+    auto recs = pipelines::score(m, o, {});
+    REQUIRE(recs.size() == 1);
+    CHECK(recs[0].scored == 1499);
+    CHECK(recs[0].scored_rc == 1499);
+    CHECK(std::fabs(recs[0].loglik_rc - rc_rec[0].loglik) < 0.02);
+    auto f = io::H5File::open_read(o.h5_output);
+    auto fw = f.read_f32("per_position/0/logprob"), rv = f.read_f32("per_position/0/logprob_rc"),
+         bo = f.read_f32("per_position/0/logprob_both");
+    REQUIRE(fw.size() == 1500);
+    REQUIRE(rv.size() == 1500);
+    CHECK(std::isnan(fw[0]));
+    CHECK(std::isnan(rv[1499]));
+    double worst_f = 0, worst_r = 0, worst_b = 0;
+    for (size_t q = 1; q < 1500; ++q) worst_f = std::max(worst_f, std::fabs(double(fw[q]) - expected[q - 1]));
+    for (size_t q = 0; q + 1 < 1500; ++q) {
+      worst_r = std::max(worst_r, std::fabs(double(rv[q]) - double(rc_lp[1499 - q])));
+      if (q > 0) worst_b = std::max(worst_b, std::fabs(double(bo[q]) - 0.5 * (double(fw[q]) + double(rv[q]))));
+    }
+    CHECK(worst_f < 1e-4);
+    CHECK(worst_r < 1e-4);
+    CHECK(worst_b < 1e-6);
+    CHECK(bo[0] == rv[0]);  // only one strand predicts the ends
+    CHECK(bo[1499] == fw[1499]);
+  }
 }
