@@ -137,7 +137,7 @@ class Embedder {
     for (size_t k = 0; k < o_.layers.size(); ++k) {
       auto& l = s.layers[k];
       const std::string name = std::to_string(row) + "/" + layer_name(o_.layers[k]);
-      if (o_.pool == Pool::none) l.positions.emplace(*out_, "per_position/" + name, dt, io::Shape{D_}, 1024);
+      if (o_.pool == Pool::none) l.positions.emplace(*out_, "per_position/" + name, dt, io::Shape{D_}, 1024, 1);
       if (o_.pool == Pool::bin) l.bins.emplace(*out_, "binned/" + name, dt, io::Shape{D_}, 1024);
       l.acc.assign(size_t(D_), o_.pool == Pool::max ? -INFINITY : 0.0);
     }

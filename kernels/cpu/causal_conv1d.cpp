@@ -81,24 +81,45 @@ void causal_conv1d_forward(float* u, float* window_out, const float* x, const fl
   check::not_null(fn, "u", u);
   check::not_null(fn, "x", x);
   check::not_null(fn, "w", w);
-  const int64_t K = p.K, nvec = EC / W;
-  for_blocks(p, [&](const Block& bk) {
-    std::vector<float> wt, win;
-    load_tiles(wt, win, w, window_in, bk, p);
-    for (int64_t t = 0; t < p.L; ++t)
-      for (int64_t v = 0; v < nvec && v * W < bk.ne; ++v) {
-        const int n = int(std::min<int64_t>(W, bk.ne - v * W));
-        const vf pre = conv_pre(x, win, wt, bias, bk, t, v, p);
-        simd::store_n(u + (bk.b * p.L + t) * p.E + bk.e0 + v * W, p.silu ? simd::silu(pre) : pre,
-                      n);
-      }
-    // The window tile is a copy, so window_out may alias window_in.
-    if (window_out)
-      for (int64_t c = 0; c < bk.ne; ++c)
+  const int64_t B = p.B, L = p.L, E = p.E, K = p.K;
+  // Tasks over (stream, block of TB rows), channels innermost: every tap reads whole contiguous
+  // rows of x, so the (L, E) input streams through the cache once. Weights are transposed to
+  // (K, E) and the carried window to (B, K-1, E) first.
+  std::vector<float> wt(size_t(K * E));
+  for (int64_t e = 0; e < E; ++e)
+    for (int64_t k = 0; k < K; ++k) wt[size_t(k * E + e)] = w[e * K + k];
+  std::vector<float> win(size_t(B * std::max<int64_t>(K - 1, 0) * E), 0.0f);  // (B, K-1, E)
+  if (window_in)
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t e = 0; e < E; ++e)
         for (int64_t i = 0; i < K - 1; ++i)
-          window_out[(bk.b * p.E + bk.e0 + c) * (K - 1) + i] =
-              input_row(x, win, bk, p.L - (K - 1) + i, p)[c];
+          win[size_t((b * (K - 1) + i) * E + e)] = window_in[(b * E + e) * (K - 1) + i];
+  constexpr int64_t TB = 32;
+  const int64_t nt = (L + TB - 1) / TB;
+  tbb::parallel_for(int64_t(0), B * nt, [&](int64_t task) {
+    const int64_t b = task / nt, t0 = (task % nt) * TB, t1 = std::min(L, t0 + TB);
+    for (int64_t t = t0; t < t1; ++t) {
+      float* out = u + (b * L + t) * E;
+      for (int64_t e = 0; e < E; e += W) {
+        const int n = int(std::min<int64_t>(W, E - e));
+        vf acc = bias ? simd::load_n(bias + e, n) : simd::zero();
+        for (int64_t k = 0; k < K; ++k) {
+          const int64_t j = t - (K - 1) + k;
+          const float* row = j >= 0 ? x + (b * L + j) * p.ld_x : win.data() + (b * (K - 1) + (K - 1 + j)) * E;
+          acc = simd::fma(simd::load_n(wt.data() + k * E + e, n), simd::load_n(row + e, n), acc);
+        }
+        simd::store_n(out + e, p.silu ? simd::silu(acc) : acc, n);
+      }
+    }
   });
+  // The last K-1 inputs after this chunk (window_out may alias window_in: win is a copy).
+  if (window_out)
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t i = 0; i < K - 1; ++i) {
+        const int64_t j = L - (K - 1) + i;
+        const float* row = j >= 0 ? x + (b * L + j) * p.ld_x : win.data() + (b * (K - 1) + (K - 1 + j)) * E;
+        for (int64_t e = 0; e < E; ++e) window_out[(b * E + e) * (K - 1) + i] = row[e];
+      }
 }
 
 void causal_conv1d_backward(float* dx, float* dwindow_in, float* dw, float* dbias, const float* du,

@@ -13,7 +13,9 @@ struct CpuThreads::Impl {
 };
 
 CpuThreads::CpuThreads(int threads) : impl_(std::make_unique<Impl>(std::max(1, threads))) {
-  openblas_set_num_threads(std::max(1, threads));
+  // Matrix products are split across TBB's workers (cpu/matmul.cpp): OpenBLAS itself runs one
+  // thread per call, so that the two pools never spin against each other.
+  openblas_set_num_threads(1);
 }
 
 CpuThreads::~CpuThreads() = default;
