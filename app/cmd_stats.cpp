@@ -13,6 +13,7 @@
 #include "app/commands.h"
 #include "app/input_options.h"
 #include "io/error.h"
+#include "io/output_file.h"
 #include "pipelines/stats.h"
 
 namespace mambadna::app {
@@ -57,57 +58,6 @@ bool parse_stats_args(int argc, char** argv, StatsArgs& a) {
   return true;
 }
 
-// The TSV destination: standard output, or a temporary file renamed to its name once complete.
-class TsvOutput {
- public:
-  explicit TsvOutput(const std::string& path) : path_(path) {
-    if (path == "-") {
-      f_ = stdout;
-      return;
-    }
-    tmp_ = path + ".tmp." + std::to_string(::getpid());
-    f_ = std::fopen(tmp_.c_str(), "w");
-    if (!f_) throw Error(tmp_ + ": cannot create: " + std::strerror(errno));
-  }
-  ~TsvOutput() {
-    if (f_ && f_ != stdout) {
-      std::fclose(f_);
-      std::remove(tmp_.c_str());
-    }
-  }
-  TsvOutput(const TsvOutput&) = delete;
-  TsvOutput& operator=(const TsvOutput&) = delete;
-
-  void write(const std::string& s) {
-    if (std::fwrite(s.data(), 1, s.size(), f_) != s.size()) fail();
-  }
-
-  void commit() {
-    if (std::fflush(f_) != 0) fail();
-    if (f_ == stdout) return;
-    FILE* f = f_;
-    f_ = nullptr;
-    if (std::fclose(f) != 0) {
-      std::remove(tmp_.c_str());
-      throw Error(tmp_ + ": write failed: " + std::strerror(errno));
-    }
-    if (std::rename(tmp_.c_str(), path_.c_str()) != 0) {
-      int e = errno;
-      std::remove(tmp_.c_str());
-      throw Error(path_ + ": cannot rename " + tmp_ + " to it: " + std::strerror(e));
-    }
-  }
-
- private:
-  [[noreturn]] void fail() const {
-    throw Error((f_ == stdout ? std::string("standard output") : tmp_) +
-                ": write failed: " + std::strerror(errno));
-  }
-
-  std::string path_, tmp_;
-  FILE* f_ = nullptr;
-};
-
 std::string tsv_line(const std::string& name, const pipelines::BaseCounts& c) {
   char gc[32];
   double v = c.gc();
@@ -129,7 +79,7 @@ int run_stats(const StatsArgs& a) {
   const io::ReaderOptions& r = opt.reader;
 
   Progress progress("bases", pipelines::known_total_length(a.inputs, r), a.common.verbosity);
-  TsvOutput out(a.output);
+  io::TextOutput out(a.output);  // '-' is stdout; a file appears only when complete
   out.write("record\tlength\tA\tC\tG\tT\tN\tlower\tother_iupac\tgc\n");
   pipelines::StatsCallbacks cb;
   cb.on_record = [&](const pipelines::RecordCounts& rc) { out.write(tsv_line(rc.record, rc.counts)); };

@@ -6,8 +6,10 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 
 #include "io/error.h"
+#include "io/output_file.h"
 
 namespace mambadna::io {
 
@@ -131,7 +133,11 @@ H5Id::~H5Id() {
 H5File H5File::create(const std::string& path) {
   H5File f;
   f.path_ = path;
-  f.tmp_path_ = path + ".tmp." + std::to_string(getpid());
+  // An existing special file (/dev/null, a FIFO) is never replaced: the temporary lives in the
+  // temporary directory and commit() copies it there.
+  f.tmp_path_ = is_special_file(path)
+                    ? (std::filesystem::temp_directory_path() / ("mambadna." + std::to_string(getpid()) + ".h5")).string()
+                    : path + ".tmp." + std::to_string(getpid());
   f.file_ = H5Id(H5Fcreate(f.tmp_path_.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT));
   if (f.file_.get() < 0) throw InputError(path + ": cannot create HDF5 file");
   f.writable_ = true;
@@ -171,6 +177,13 @@ void H5File::commit() {
   if (!writable_) throw UsageError(path_ + ": commit on a file opened for reading");
   if (file_.get() >= 0) check_status(H5Fflush(file_, H5F_SCOPE_GLOBAL), path_ + ": flush failed");
   file_ = H5Id();
+  if (is_special_file(path_)) {
+    std::ifstream in(tmp_path_, std::ios::binary);
+    std::ofstream out(path_, std::ios::binary);
+    out << in.rdbuf();
+    if (!out) throw InputError(path_ + ": write failed");
+    return;  // the destructor removes the temporary
+  }
   if (std::rename(tmp_path_.c_str(), path_.c_str()) != 0)
     throw InputError(path_ + ": cannot rename the temporary file into place");
   tmp_path_.clear();

@@ -13,6 +13,7 @@
 #include "io/error.h"
 #include "io/fasta_index.h"
 #include "io/h5.h"
+#include "io/output_file.h"
 
 namespace mambadna::pipelines {
 
@@ -60,15 +61,7 @@ class Outputs {
       h5_->set_attr("/", "chunk", opt.chunk);
       h5_->set_attr("/", "strand", std::string(opt.both_strands ? "both" : "fwd"));
     }
-    if (!opt.bedgraph.empty()) {
-      bg_tmp_ = opt.bedgraph + ".tmp." + std::to_string(::getpid());
-      bg_ = std::make_unique<std::ofstream>(bg_tmp_);
-      if (!*bg_) throw InputError(opt.bedgraph + ": cannot create file");
-    }
-  }
-  ~Outputs() {
-    bg_.reset();
-    if (!bg_tmp_.empty()) std::remove(bg_tmp_.c_str());  // never finished: leave nothing
+    if (!opt.bedgraph.empty()) bg_.emplace(opt.bedgraph);
   }
 
   // Per-position datasets of record `row` (when --per-position).
@@ -104,7 +97,8 @@ class Outputs {
       if (std::isnan(v[t])) continue;
       std::snprintf(buf, sizeof buf, "\t%lld\t%lld\t%.4f\n", (long long)(pos0 + t),
                     (long long)(pos0 + t + 1), double(v[t]));
-      *bg_ << chrom << buf;
+      bg_->write(chrom);
+      bg_->write(buf);
     }
   }
 
@@ -140,20 +134,13 @@ class Outputs {
       }
       h5_->commit();
     }
-    if (bg_) {
-      bg_->close();
-      if (!*bg_) throw InputError(opt_.bedgraph + ": write failed");
-      if (std::rename(bg_tmp_.c_str(), opt_.bedgraph.c_str()) != 0)
-        throw InputError(opt_.bedgraph + ": cannot rename the temporary file into place");
-      bg_tmp_.clear();
-    }
+    if (bg_) bg_->commit();
   }
 
  private:
   const ScoreOptions& opt_;
   std::optional<io::H5File> h5_;
-  std::string bg_tmp_;
-  std::unique_ptr<std::ofstream> bg_;
+  std::optional<io::TextOutput> bg_;
 };
 
 // --strand both: regions (or whole contigs) of an indexed FASTA, one at a time. The reverse

@@ -5,9 +5,13 @@
 
 #include <cmath>
 #include <filesystem>
+#include <fstream>
+
+#include <sys/stat.h>
 
 #include "io/error.h"
 #include "io/h5.h"
+#include "io/output_file.h"
 #include "test_io_util.h"
 
 using namespace mambadna;
@@ -70,4 +74,42 @@ TEST_CASE("h5: appenders grow datasets; float16 rounds to nearest even", "[io][h
   CHECK(r.read_f32("half") == h);
   CHECK(r.read_f32("full") == v);
   CHECK(r.read_strings("names") == std::vector<std::string>{"alpha", ""});
+}
+
+TEST_CASE("outputs: special files are written in place, never replaced", "[io][h5]") {
+  TempDir dir;
+  REQUIRE(mkfifo(dir.file("fifo").c_str(), 0600) == 0);
+  CHECK(io::is_special_file("/dev/null"));
+  CHECK(io::is_special_file(dir.file("fifo")));
+  CHECK_FALSE(io::is_special_file(dir.file("absent")));
+  {
+    io::TextOutput out("/dev/null");
+    out.write("discarded\n");
+    out.commit();
+  }
+  {
+    auto f = io::H5File::create("/dev/null");
+    const float v[2] = {1, 2};
+    f.write("x", v, {2});
+    f.commit();
+  }
+  struct stat st {};
+  REQUIRE(::stat("/dev/null", &st) == 0);
+  CHECK(S_ISCHR(st.st_mode));  // still the device
+  // A regular file appears only on commit.
+  {
+    io::TextOutput out(dir.file("t.txt"));
+    out.write("abc");
+    CHECK_FALSE(fs::exists(dir.file("t.txt")));
+    out.commit();
+  }
+  std::ifstream in(dir.file("t.txt"));
+  std::string s;
+  in >> s;
+  CHECK(s == "abc");
+  {
+    io::TextOutput out(dir.file("u.txt"));
+    out.write("never committed");
+  }
+  CHECK_FALSE(fs::exists(dir.file("u.txt")));
 }

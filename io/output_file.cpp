@@ -1,0 +1,55 @@
+#include "io/output_file.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "io/error.h"
+
+namespace mambadna::io {
+
+bool is_special_file(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode);
+}
+
+TextOutput::TextOutput(const std::string& path) : path_(path) {
+  if (path == "-") {
+    f_ = stdout;
+    return;
+  }
+  if (!is_special_file(path)) tmp_ = path + ".tmp." + std::to_string(::getpid());
+  const std::string& open_as = tmp_.empty() ? path : tmp_;
+  f_ = std::fopen(open_as.c_str(), "w");
+  if (!f_) throw InputError(open_as + ": cannot create: " + std::strerror(errno));
+}
+
+TextOutput::~TextOutput() {
+  if (f_ && f_ != stdout) std::fclose(f_);
+  if (!tmp_.empty()) std::remove(tmp_.c_str());
+}
+
+void TextOutput::write(std::string_view s) {
+  if (std::fwrite(s.data(), 1, s.size(), f_) != s.size()) fail();
+}
+
+void TextOutput::commit() {
+  if (std::fflush(f_) != 0) fail();
+  if (f_ == stdout) return;
+  FILE* f = f_;
+  f_ = nullptr;
+  if (std::fclose(f) != 0) fail();
+  if (tmp_.empty()) return;
+  if (std::rename(tmp_.c_str(), path_.c_str()) != 0)
+    throw InputError(path_ + ": cannot rename " + tmp_ + " to it: " + std::strerror(errno));
+  tmp_.clear();
+}
+
+void TextOutput::fail() const {
+  throw InputError((f_ == stdout ? std::string("standard output") : tmp_.empty() ? path_ : tmp_) +
+                   ": write failed: " + std::strerror(errno));
+}
+
+}  // namespace mambadna::io

@@ -1,0 +1,32 @@
+// Output files that appear only when complete. "-" is standard output; a path that already
+// exists and is not a regular file (/dev/null, a FIFO, a terminal) is written in place, never
+// replaced; any other path is written as "<path>.tmp.<pid>" and renamed onto <path> by commit().
+// Destroyed without commit() (an error, a kill), the temporary is removed.
+#pragma once
+#include <cstdio>
+#include <string>
+#include <string_view>
+
+namespace mambadna::io {
+
+// True when `path` exists and is not a regular file: it must be written in place.
+bool is_special_file(const std::string& path);
+
+class TextOutput {
+ public:
+  explicit TextOutput(const std::string& path);
+  ~TextOutput();
+  TextOutput(const TextOutput&) = delete;
+  TextOutput& operator=(const TextOutput&) = delete;
+
+  void write(std::string_view s);  // throws InputError naming the file on a short write
+  void commit();
+  const std::string& path() const { return path_; }
+
+ private:
+  [[noreturn]] void fail() const;
+  std::string path_, tmp_;  // tmp_ empty when writing in place
+  FILE* f_ = nullptr;
+};
+
+}  // namespace mambadna::io
