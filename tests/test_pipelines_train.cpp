@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include <atomic>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -158,4 +159,20 @@ TEST_CASE("train data: streams cover their shares and resume at the same tokens"
       CHECK(ca.targets == cb.targets);
       CHECK(ca.reset == cb.reset);
     }
+}
+
+TEST_CASE("train: non-finite steps are skipped, and repeated ones stop the run", "[pipelines][train]") {
+  TempDir dir;
+  auto o = base_options(dir, "run");
+  // A model with a NaN in its final norm: every loss is NaN.
+  auto ck = model::load_checkpoint(o.init_model);
+  ck.params[size_t(ck.table.specs.back().offset)] = NAN;
+  o.init_model = dir.file("nan.h5");
+  model::save_checkpoint(o.init_model, ck.config, ck.table, ck.params.data(), "test");
+  o.max_bad_steps = 3;
+  std::vector<bool> skipped;
+  CHECK_THROWS_WITH(pipelines::train(o, [&](const pipelines::StepReport& r) { skipped.push_back(r.skipped); }),
+                    Catch::Contains("training diverged: 3 non-finite steps"));
+  CHECK(skipped == std::vector<bool>{true, true});  // the third one throws before its report
+  CHECK_FALSE(fs::exists(o.run_dir + "/model.h5"));
 }
