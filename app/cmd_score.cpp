@@ -57,12 +57,22 @@ int cmd_score(int argc, char** argv) {
         opt.model_path = model_path;
         model::Mamba<float> m(ck.config, std::move(ck.params));
         Progress progress("bases", -1, common.verbosity);
-        pipelines::write_score_header(std::cout, opt.both_strands);
+        // The header goes out with the first record, so that a run that fails at once prints
+        // nothing on stdout.
+        bool header = false;
+        auto put_header = [&] {
+          if (!header) pipelines::write_score_header(std::cout, opt.both_strands);
+          header = true;
+        };
         pipelines::score(
             m, opt,
-            [&](const pipelines::RecordScore& r) { pipelines::write_score_line(std::cout, r, opt.both_strands); },
+            [&](const pipelines::RecordScore& r) {
+              put_header();
+              pipelines::write_score_line(std::cout, r, opt.both_strands);
+            },
             [&](int64_t done) { progress.update(done); });
         progress.finish();
+        put_header();
         std::cout.flush();
         if (!std::cout) throw Error("cannot write to standard output");
         return 0;
