@@ -12,12 +12,13 @@
 #include "io/h5.h"
 #include "model/checkpoint.h"
 #include "model/mamba.h"
+#include "test_golden.h"
 
 using namespace mambadna;
 
 namespace {
 
-const std::string kGolden = std::string(MAMBADNA_SHARED_DIR) + "/golden/";
+using test::kGolden;
 
 // An independent, minimal FASTA parse of golden/input.fa (two short records).
 std::vector<std::pair<std::string, std::string>> read_input() {
@@ -44,8 +45,7 @@ std::vector<int32_t> tokens_of(const std::string& s) {
 
 template <typename T>
 model::Mamba<T> load_tiny() {
-  auto ck = model::load_checkpoint(kGolden + "tiny.h5");
-  return model::Mamba<T>(ck.config, std::vector<T>(ck.params.begin(), ck.params.end()));
+  return test::golden_model<T>();
 }
 
 // Scores tokens in chunks of `chunk` with the state carried; returns logprob[t] =

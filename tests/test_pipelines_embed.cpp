@@ -12,18 +12,15 @@
 #include "io/h5.h"
 #include "model/checkpoint.h"
 #include "pipelines/embed.h"
+#include "test_golden.h"
 #include "test_io_util.h"
 
 using namespace mambadna;
 using mambadna::test::TempDir;
 
 namespace {
-const std::string kGolden = std::string(MAMBADNA_SHARED_DIR) + "/golden/";
-
-model::Mamba<float> golden_model() {
-  auto ck = model::load_checkpoint(kGolden + "tiny.h5");
-  return model::Mamba<float>(ck.config, std::move(ck.params));
-}
+using test::golden_model;
+using test::kGolden;
 
 pipelines::EmbedOptions options(const std::string& input, const std::string& out) {
   pipelines::EmbedOptions o;
