@@ -15,6 +15,7 @@ int cmd_info(int argc, char** argv);
 int cmd_score(int argc, char** argv);
 int cmd_train(int argc, char** argv);
 int cmd_embed(int argc, char** argv);
+int cmd_vep(int argc, char** argv);
 
 // The table `mambadna --help` lists, in this order.
 inline constexpr Command kCommands[] = {
@@ -24,6 +25,7 @@ inline constexpr Command kCommands[] = {
     {"train", "pretrain a model on sequences (truncated BPTT, AdamW)", cmd_train},
     {"score", "log-likelihood of sequences per record and per base", cmd_score},
     {"embed", "hidden states of regions or records to HDF5", cmd_embed},
+    {"vep", "zero-shot variant effect scores (log-likelihood ratios) into a VCF", cmd_vep},
 };
 
 }  // namespace mambadna::app

@@ -1,0 +1,98 @@
+// `mambadna vep`: zero-shot variant effect scores (log-likelihood ratios) into a VCF/BCF.
+#include <cstdio>
+
+#include "app/cli.h"
+#include "io/error.h"
+#include "io/region.h"
+#include "kernels/threads.h"
+#include "model/checkpoint.h"
+#include "pipelines/vep.h"
+
+namespace mambadna::app {
+
+int cmd_vep(int argc, char** argv) {
+  CommonOptions common;
+  pipelines::VepOptions opt;
+  std::string model_path, strand = "both", output_type, missing = "skip", regions_file, case_mode;
+  std::vector<std::string> regions;
+  po::options_description model_opts("Model");
+  model_opts.add_options()("model,m", po::value(&model_path)->required(), "checkpoint (.h5)");
+  po::options_description in_opts("Input");
+  in_opts.add_options()                                                                         //
+      ("fasta-ref,f", po::value(&opt.reference)->required(), "indexed reference FASTA (plain or bgzip)")
+      ("input,i", po::value(&opt.input)->default_value("-"), "VCF/BCF, sorted (plain or bgzip); - for stdin")
+      ("region,r", po::value(&regions)->composing(),
+       "score only records starting in this region, 1-based inclusive (repeatable); the others are "
+       "written unchanged")
+      ("regions-file,R", po::value(&regions_file), "score only records starting in these BED regions")
+      ("missing-contig", po::value(&missing)->default_value(missing),
+       "a contig absent from the FASTA: skip (status no_contig) or error");
+  po::options_description out("Output");
+  out.add_options()                                                                              //
+      ("output,o", po::value(&opt.output)->default_value("-"), "VCF/BCF with the MAMBADNA_* INFO fields; - for stdout")
+      ("output-type,O", po::value(&output_type),
+       "v VCF, z bgzip VCF, b BCF, u uncompressed BCF [from the -o suffix; v for -]")
+      ("h5", po::value(&opt.h5_output), "also an HDF5 table, one row per ALT");
+  po::options_description run("Scoring");
+  run.add_options()                                                                              //
+      ("window", po::value(&opt.window)->default_value(opt.window), "window length W (multiple of 4)")
+      ("strand", po::value(&strand)->default_value(strand), "both (mean of the two strands' LLR) or fwd")
+      ("naive", po::bool_switch(&opt.naive), "run both whole windows for every ALT (slow; for checking)")
+      ("batch,b", po::value(&opt.streams)->default_value(opt.streams), "ALT branches run side by side")
+      ("case", po::value(&case_mode), "upper or keep [the model's tokenizer setting]");
+  po::options_description general("General");
+  add_common_options(general, common);
+  po::options_description hidden;
+  po::variables_map vm;
+  return run_command(
+      [&] {
+        if (!parse_command_line(argc, argv,
+                                "Usage: mambadna vep -m model.h5 -f ref.fa -i in.vcf.gz -o out.vcf.gz [options]\n"
+                                "Adds log P(alt window) - log P(ref window) to every ALT allele.",
+                                {&model_opts, &in_opts, &out, &run, &general}, hidden, "", 0, vm))
+          return kHelpShown;
+        if (strand != "fwd" && strand != "both") throw UsageError("--strand " + strand + ": choose fwd or both");
+        opt.both_strands = strand == "both";
+        if (missing != "skip" && missing != "error")
+          throw UsageError("--missing-contig " + missing + ": choose skip or error");
+        opt.missing_contig_error = missing == "error";
+        if (!output_type.empty()) {
+          if (output_type.size() != 1 || std::string("vzbu").find(output_type[0]) == std::string::npos)
+            throw UsageError("-O " + output_type + ": choose v, z, b or u");
+          opt.output_type = output_type[0];
+        }
+        for (auto& r : regions) opt.regions.push_back(io::parse_region(r));
+        if (!regions_file.empty()) {
+          auto bed = io::read_bed(regions_file);
+          opt.regions.insert(opt.regions.end(), bed.begin(), bed.end());
+        }
+        kernels::CpuThreads threads(common.threads);
+        auto ck = model::load_checkpoint(model_path);
+        if (case_mode.empty()) case_mode = ck.config.tokenizer_case;
+        if (case_mode != ck.config.tokenizer_case)
+          throw UsageError("--case " + case_mode + " differs from the model's tokenizer (" +
+                           ck.config.tokenizer_case + ")");
+        opt.tok.case_mode = io::parse_case_mode(case_mode);
+        opt.threads = common.threads > 1 ? common.threads : 0;
+        opt.command_line = command_line();
+        opt.model_path = model_path;
+        model::Mamba<float> m(ck.config, std::move(ck.params));
+        Progress progress("records", -1, common.verbosity);
+        auto s = pipelines::vep(m, opt, [&](int64_t done) { progress.update(done); });
+        progress.finish();
+        if (common.verbosity > 0) {
+          std::fprintf(stderr, "[vep] %lld records read, %lld ALTs, %lld scored", (long long)s.records,
+                       (long long)s.alts, (long long)s.scored());
+          if (s.out_of_region) std::fprintf(stderr, ", %lld records outside the regions", (long long)s.out_of_region);
+          std::fprintf(stderr, "\n[vep] status:");
+          for (int i = 0; i < pipelines::kVepStatusCount; ++i)
+            std::fprintf(stderr, " %s=%lld", pipelines::status_name(pipelines::VepStatus(i)),
+                         (long long)s.by_status[size_t(i)]);
+          std::fprintf(stderr, "\n");
+        }
+        return 0;
+      },
+      common);
+}
+
+}  // namespace mambadna::app

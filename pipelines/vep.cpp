@@ -1,0 +1,544 @@
+#include "pipelines/vep.h"
+
+#include <htslib/hts.h>
+#include <htslib/vcf.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <optional>
+#include <set>
+
+#include "io/error.h"
+#include "io/h5.h"
+#include "io/output_file.h"
+
+namespace mambadna::pipelines {
+
+const char* status_name(VepStatus s) {
+  switch (s) {
+    case VepStatus::ok: return "ok";
+    case VepStatus::ref_mismatch: return "ref_mismatch";
+    case VepStatus::symbolic: return "symbolic";
+    case VepStatus::star: return "star";
+    case VepStatus::breakend: return "breakend";
+    case VepStatus::missing: return "missing";
+    case VepStatus::no_contig: return "no_contig";
+    case VepStatus::too_long: return "too_long";
+  }
+  return "?";
+}
+
+void vep_window(int64_t pos, int64_t contig_len, int64_t window, int64_t& begin, int64_t& end) {
+  const int64_t G = window / 4, d = pos - window / 2;
+  const int64_t q = d >= 0 ? d / G : -((-d + G - 1) / G);  // floor(d / G)
+  begin = std::max<int64_t>(0, q * G);
+  end = std::min(contig_len, begin + window);
+}
+
+namespace {
+
+// Runs token sequences through the model and sums their scored log-probs. A sequence starts
+// either from a zero state or from a copy of the "trunk" stream (the reference window run so
+// far); sequences run B at a time as the streams of one call, in chunks of L tokens, the
+// shorter ones padded with 'N' (target -1).
+class Runner {
+ public:
+  Runner(model::Mamba<float>& m, int64_t B, int64_t L)
+      : m_(m), B_(std::max<int64_t>(1, B)), L_(std::max<int64_t>(1, L)), trunk_(m.config(), 1),
+        batch_(m.config(), B_) {}
+
+  // ---- the trunk: one sequence run step by step, its state branched by enqueue()
+  void trunk_reset() { trunk_.reset(); }
+  // Runs x[from, to) with targets x[t + 1] (-1 past the end of x); returns the scored sum.
+  double trunk_run(const std::vector<int32_t>& x, int64_t from, int64_t to) {
+    double sum = 0;
+    for (int64_t c = from; c < to; c += L_) {
+      const int64_t l = std::min(L_, to - c);
+      tok_.assign(x.begin() + c, x.begin() + c + l);
+      tgt_.resize(size_t(l));
+      for (int64_t i = 0; i < l; ++i) tgt_[size_t(i)] = c + i + 1 < int64_t(x.size()) ? x[size_t(c + i + 1)] : -1;
+      lp_.resize(size_t(l));
+      m_.score(tok_.data(), tgt_.data(), 1, l, trunk_, acts1_, lp_.data());
+      sum += scored_sum(lp_.data(), tgt_.data(), l);
+    }
+    return sum;
+  }
+
+  // ---- branches: `seq` runs from the trunk's current state (or from zero); *out gets
+  // base + the sum of its scored log-probs when the batch runs (at the latest in flush()).
+  void enqueue(std::vector<int32_t> seq, bool from_trunk, double base, double* out) {
+    const int64_t slot = int64_t(pending_.size());
+    if (from_trunk)
+      batch_.copy_stream(slot, trunk_, 0);
+    else
+      batch_.reset_stream(slot);
+    pending_.push_back({std::move(seq), base, out});
+    if (int64_t(pending_.size()) == B_) flush();
+  }
+
+  void flush() {
+    const int64_t nb = int64_t(pending_.size());
+    if (nb == 0) return;
+    int64_t longest = 0;
+    for (auto& p : pending_) longest = std::max<int64_t>(longest, int64_t(p.seq.size()));
+    std::vector<double> sums(size_t(nb), 0.0);
+    for (int64_t c = 0; c < longest; c += L_) {
+      const int64_t l = std::min(L_, longest - c);
+      tok_.assign(size_t(nb * l), int32_t('N'));
+      tgt_.assign(size_t(nb * l), -1);
+      for (int64_t b = 0; b < nb; ++b) {
+        const auto& s = pending_[size_t(b)].seq;
+        const int64_t n = int64_t(s.size());
+        for (int64_t i = 0; i < l && c + i < n; ++i) {
+          tok_[size_t(b * l + i)] = s[size_t(c + i)];
+          if (c + i + 1 < n) tgt_[size_t(b * l + i)] = s[size_t(c + i + 1)];
+        }
+      }
+      lp_.resize(size_t(nb * l));
+      m_.score(tok_.data(), tgt_.data(), nb, l, batch_, actsB_, lp_.data());
+      for (int64_t b = 0; b < nb; ++b) sums[size_t(b)] += scored_sum(lp_.data() + b * l, tgt_.data() + b * l, l);
+    }
+    for (int64_t b = 0; b < nb; ++b) *pending_[size_t(b)].out = pending_[size_t(b)].base + sums[size_t(b)];
+    pending_.clear();
+  }
+
+ private:
+  static double scored_sum(const float* lp, const int32_t* tgt, int64_t l) {
+    double s = 0;
+    for (int64_t i = 0; i < l; ++i)
+      if (io::is_acgt(tgt[i]) && !std::isnan(lp[i])) s += double(lp[i]);
+    return s;
+  }
+  struct Pending {
+    std::vector<int32_t> seq;
+    double base;
+    double* out;
+  };
+  model::Mamba<float>& m_;
+  int64_t B_, L_;
+  model::State<float> trunk_, batch_;
+  model::Activations<float> acts1_, actsB_;
+  std::vector<int32_t> tok_, tgt_;
+  std::vector<float> lp_;
+  std::vector<Pending> pending_;
+};
+
+// One strand of one window: the reference tokens x (length m) and, per ALT, the length b of
+// the prefix it shares with x and the tokens that follow (alt window = x[0, b) + tail).
+struct Branch {
+  int64_t b = 0;
+  std::vector<int32_t> tail;
+};
+
+// log P(x) and log P(x[0, b_j) + tail_j) for every branch, the efficient way: x runs once, each
+// branch from the state after x[0, k) with k = max(b - 1, 0) (the prediction of the first
+// changed base is made at position b - 1, so the branch re-runs that one shared token).
+double sweep_efficient(Runner& run, const std::vector<int32_t>& x, const std::vector<Branch>& br,
+                       std::vector<double>& alt) {
+  std::vector<size_t> order(br.size());
+  for (size_t j = 0; j < order.size(); ++j) order[j] = j;
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return br[a].b < br[b].b; });
+  alt.assign(br.size(), 0.0);
+  run.trunk_reset();
+  int64_t at = 0;       // tokens of x consumed by the trunk
+  double prefix = 0;    // scored sum of the targets x[1..at]
+  for (size_t j : order) {
+    const int64_t k = std::max<int64_t>(br[j].b - 1, 0);
+    if (k > at) {
+      prefix += run.trunk_run(x, at, k);
+      at = k;
+    }
+    std::vector<int32_t> seq(x.begin() + k, x.begin() + br[j].b);
+    seq.insert(seq.end(), br[j].tail.begin(), br[j].tail.end());
+    run.enqueue(std::move(seq), true, prefix, &alt[j]);
+  }
+  const double total = prefix + run.trunk_run(x, at, int64_t(x.size()));
+  run.flush();
+  return total;
+}
+
+// The same by running both whole windows for every branch from a zero state.
+double sweep_naive(Runner& run, const std::vector<int32_t>& x, const std::vector<Branch>& br,
+                   std::vector<double>& alt) {
+  alt.assign(br.size(), 0.0);
+  std::vector<double> ref(br.size() + 1, 0.0);
+  for (size_t j = 0; j < br.size(); ++j) {
+    std::vector<int32_t> y(x.begin(), x.begin() + br[j].b);
+    y.insert(y.end(), br[j].tail.begin(), br[j].tail.end());
+    run.enqueue(x, false, 0.0, &ref[j]);
+    run.enqueue(std::move(y), false, 0.0, &alt[j]);
+  }
+  if (br.empty()) run.enqueue(x, false, 0.0, &ref[0]);
+  run.flush();
+  // Every recomputation of x gives the same value; the LLR of branch j uses its own.
+  for (size_t j = 0; j < br.size(); ++j) alt[j] -= ref[j] - ref[0];
+  return ref[0];
+}
+
+std::vector<VepScore> score_window(Runner& run, const io::FastaIndex& fa, const VepOptions& opt,
+                                   const std::string& contig, int64_t s, int64_t e,
+                                   const std::vector<VepAllele>& alleles) {
+  const io::Tokenizer tok(opt.tok);
+  const std::string ref = fa.fetch(contig, s, e);
+  const int64_t m = int64_t(ref.size());
+  std::vector<VepScore> out(alleles.size());
+  auto ref_token = [&](int64_t i, bool rc) {
+    const uint8_t byte = uint8_t(ref[size_t(i)]);
+    return io::aligned_token(tok, rc ? io::complement_base(byte) : byte, fa.path(), contig, s + i);
+  };
+  auto alt_token = [&](char c, bool rc, int64_t pos) {
+    const uint8_t byte = uint8_t(c);
+    return io::aligned_token(tok, rc ? io::complement_base(byte) : byte, "ALT allele", contig, pos);
+  };
+  for (int strand = 0; strand < (opt.both_strands ? 2 : 1); ++strand) {
+    const bool rc = strand == 1;
+    std::vector<int32_t> x(static_cast<size_t>(m));
+    for (int64_t i = 0; i < m; ++i) x[size_t(i)] = rc ? ref_token(m - 1 - i, true) : ref_token(i, false);
+    std::vector<Branch> br(alleles.size());
+    for (size_t j = 0; j < alleles.size(); ++j) {
+      const auto& a = alleles[j];
+      const int64_t b = a.pos - s, after = b + a.ref_len;  // window indices of the allele
+      if (b < 0 || after > m)
+        throw UsageError("vep: allele at " + contig + ":" + std::to_string(a.pos + 1) + " is outside its window");
+      Branch& r = br[j];
+      if (!rc) {
+        r.b = b;
+        for (char c : a.alt) r.tail.push_back(alt_token(c, false, a.pos));
+        r.tail.insert(r.tail.end(), x.begin() + after, x.end());
+      } else {
+        r.b = m - after;  // the reverse strand shares revcomp(ref[after, m))
+        for (auto it = a.alt.rbegin(); it != a.alt.rend(); ++it) r.tail.push_back(alt_token(*it, true, a.pos));
+        r.tail.insert(r.tail.end(), x.begin() + (m - b), x.end());
+      }
+    }
+    std::vector<double> alt;
+    const double lref = opt.naive ? sweep_naive(run, x, br, alt) : sweep_efficient(run, x, br, alt);
+    for (size_t j = 0; j < alleles.size(); ++j) (rc ? out[j].llr_rc : out[j].llr_fwd) = alt[j] - lref;
+  }
+  return out;
+}
+
+VepStatus classify_alt(const char* a) {
+  const size_t n = std::strlen(a);
+  if (n == 0 || std::strcmp(a, ".") == 0) return VepStatus::missing;
+  if (std::strcmp(a, "*") == 0) return VepStatus::star;
+  if (a[0] == '<') return VepStatus::symbolic;
+  if (std::strchr(a, '[') || std::strchr(a, ']') || a[0] == '.' || a[n - 1] == '.') return VepStatus::breakend;
+  for (size_t i = 0; i < n; ++i)
+    if (!io::is_iupac_base(uint8_t(a[i]))) return VepStatus::symbolic;
+  return VepStatus::ok;
+}
+
+bool same_bases(const std::string& a, const char* b) {
+  const size_t n = std::strlen(b);
+  if (a.size() != n) return false;
+  for (size_t i = 0; i < n; ++i)
+    if (std::toupper(uint8_t(a[i])) != std::toupper(uint8_t(b[i]))) return false;
+  return true;
+}
+
+char output_type_of(const VepOptions& opt) {
+  if (opt.output_type) return opt.output_type;
+  const std::string& o = opt.output;
+  auto ends = [&](const char* suf) {
+    const size_t n = std::strlen(suf);
+    return o.size() >= n && o.compare(o.size() - n, n, suf) == 0;
+  };
+  if (ends(".vcf.gz") || ends(".vcf.bgz") || ends(".gz")) return 'z';
+  if (ends(".bcf")) return 'b';
+  return 'v';
+}
+
+struct HtsCloser {
+  void operator()(htsFile* f) const { hts_close(f); }
+};
+struct HdrCloser {
+  void operator()(bcf_hdr_t* h) const { bcf_hdr_destroy(h); }
+};
+struct RecCloser {
+  void operator()(bcf1_t* r) const { bcf_destroy(r); }
+};
+using RecPtr = std::unique_ptr<bcf1_t, RecCloser>;
+
+// The HDF5 table, one row per ALT.
+class VepTable {
+ public:
+  explicit VepTable(const VepOptions& opt)
+      : f_(io::H5File::create(opt.h5_output)),
+        chrom_(f_, "chrom", io::H5Type::string, io::Shape{}),
+        pos_(f_, "pos", io::H5Type::i64, io::Shape{}),
+        ref_(f_, "ref", io::H5Type::string, io::Shape{}),
+        alt_(f_, "alt", io::H5Type::string, io::Shape{}),
+        llr_(f_, "llr", io::H5Type::f64, io::Shape{}),
+        fwd_(f_, "llr_fwd", io::H5Type::f64, io::Shape{}),
+        rc_(f_, "llr_rc", io::H5Type::f64, io::Shape{}),
+        status_(f_, "status", io::H5Type::string, io::Shape{}) {
+    f_.set_provenance("mambadna-vep/1", opt.command_line, {opt.input, opt.reference});
+    f_.set_attr("/", "model", opt.model_path);
+    f_.set_attr("/", "window", opt.window);
+    f_.set_attr("/", "strand", std::string(opt.both_strands ? "both" : "fwd"));
+  }
+  void add(const std::string& chrom, int64_t pos1, const char* ref, const char* alt, double llr,
+           double fwd, double rc, VepStatus st) {
+    chrom_.append(chrom);
+    pos_.append(&pos1, 1);
+    ref_.append(std::string(ref));
+    alt_.append(std::string(alt));
+    llr_.append(&llr, 1);
+    fwd_.append(&fwd, 1);
+    rc_.append(&rc, 1);
+    status_.append(std::string(status_name(st)));
+  }
+  void commit() { f_.commit(); }
+
+ private:
+  io::H5File f_;
+  io::H5Appender chrom_, pos_, ref_, alt_, llr_, fwd_, rc_, status_;
+};
+
+// A record waiting for its window group to be scored.
+struct Held {
+  RecPtr rec;
+  bool in_region = true;
+  std::vector<VepStatus> status;  // per ALT
+  std::vector<VepScore> score;    // per ALT
+  std::vector<int64_t> job;       // per ALT: index in the group's alleles, or -1
+};
+
+std::string sanitize(std::string s) {
+  for (char& c : s)
+    if (c == '"' || c == '\n' || c == '\r') c = '\'';
+  return s;
+}
+
+}  // namespace
+
+std::vector<VepScore> vep_score_window(model::Mamba<float>& m, const io::FastaIndex& fa,
+                                       const VepOptions& opt, const std::string& contig,
+                                       int64_t begin, int64_t end,
+                                       const std::vector<VepAllele>& alleles) {
+  Runner run(m, opt.streams, opt.chunk);
+  return score_window(run, fa, opt, contig, begin, end, alleles);
+}
+
+VepSummary vep(model::Mamba<float>& m, const VepOptions& opt, const std::function<void(int64_t)>& progress) {
+  const int64_t W = opt.window;
+  if (W < 8 || W % 4 != 0) throw UsageError("--window " + std::to_string(W) + ": must be a multiple of 4, at least 8");
+  const int64_t max_allele = W / 4;
+  io::FastaIndex fa(opt.reference);
+
+  std::unique_ptr<htsFile, HtsCloser> in(hts_open(opt.input.c_str(), "r"));
+  if (!in) throw InputError(opt.input + ": cannot open");
+  if (hts_get_format(in.get())->category != variant_data)
+    throw InputError(opt.input + ": not a VCF or BCF file");
+  if (opt.threads > 0) hts_set_threads(in.get(), opt.threads);
+  std::unique_ptr<bcf_hdr_t, HdrCloser> hdr(bcf_hdr_read(in.get()));
+  if (!hdr) throw InputError(opt.input + ": cannot read the VCF header");
+
+  const char type = output_type_of(opt);
+  const bool bcf = type == 'b' || type == 'u';
+  auto append = [&](const std::string& line) {
+    if (bcf_hdr_append(hdr.get(), line.c_str()) != 0)
+      throw Error("cannot add the header line " + line);
+  };
+  append("##INFO=<ID=MAMBADNA_LLR,Number=A,Type=Float,Description=\"mambadna log-likelihood ratio "
+         "log P(alt window) - log P(ref window), nats (mean of both strands with strand=both)\">");
+  append("##INFO=<ID=MAMBADNA_LLR_FWD,Number=A,Type=Float,Description=\"mambadna log-likelihood ratio, forward strand\">");
+  if (opt.both_strands)
+    append("##INFO=<ID=MAMBADNA_LLR_RC,Number=A,Type=Float,Description=\"mambadna log-likelihood ratio, reverse strand\">");
+  append("##INFO=<ID=MAMBADNA_STATUS,Number=A,Type=String,Description=\"mambadna scoring status: ok, ref_mismatch, "
+         "symbolic, star, breakend, missing, no_contig or too_long\">");
+  append("##mambadna=<model=" + sanitize(opt.model_path) + ",window=" + std::to_string(W) +
+         ",strand=" + (opt.both_strands ? "both" : "fwd") + ",command=\"" + sanitize(opt.command_line) + "\">");
+  if (bcf)  // BCF needs every contig in its header before the first record
+    for (auto& c : fa.contigs())
+      if (bcf_hdr_name2id(hdr.get(), c.c_str()) < 0)
+        append("##contig=<ID=" + c + ",length=" + std::to_string(fa.length(c)) + ">");
+  if (bcf_hdr_sync(hdr.get()) != 0) throw Error("cannot update the VCF header");
+
+  // The output, under a temporary name until complete; standard output and existing special
+  // files (/dev/null, a FIFO) are written in place.
+  const bool to_stdout = opt.output == "-";
+  const bool in_place = to_stdout || io::is_special_file(opt.output);
+  struct Remove {  // the temporary file, unless renamed into place
+    std::string path;
+    ~Remove() {
+      if (!path.empty()) std::remove(path.c_str());
+    }
+  } tmp{in_place ? std::string() : opt.output + ".tmp." + std::to_string(::getpid())};
+  const char* mode = type == 'z' ? "wz" : type == 'b' ? "wb" : type == 'u' ? "wbu" : "w";
+  std::unique_ptr<htsFile, HtsCloser> out(hts_open(in_place ? opt.output.c_str() : tmp.path.c_str(), mode));
+  if (!out) throw InputError(opt.output + ": cannot create file");
+  if (opt.threads > 0) hts_set_threads(out.get(), opt.threads);
+  if (bcf_hdr_write(out.get(), hdr.get()) != 0) throw InputError(opt.output + ": cannot write the header");
+
+  std::optional<VepTable> table;
+  if (!opt.h5_output.empty()) table.emplace(opt);
+
+  Runner run(m, opt.streams, opt.chunk);
+  VepSummary sum;
+  std::vector<Held> held;
+  std::vector<VepAllele> jobs;
+  std::string group_contig;
+  int64_t group_begin = -1, group_end = -1;
+  std::set<std::string> done_contigs;
+  std::string last_contig;
+  int64_t last_pos = -1;
+  std::string cur_contig;  // contig whose length is cached
+  int64_t cur_len = -1;
+
+  auto write_held = [&]() {
+    std::vector<VepScore> scores;
+    if (!jobs.empty()) scores = score_window(run, fa, opt, group_contig, group_begin, group_end, jobs);
+    std::vector<float> llr, fwd, rc;
+    for (auto& h : held) {
+      bcf1_t* r = h.rec.get();
+      const int n_alt = r->n_allele - 1;
+      if (h.in_region && n_alt > 0) {
+        llr.assign(size_t(n_alt), 0.f);
+        fwd.assign(size_t(n_alt), 0.f);
+        rc.assign(size_t(n_alt), 0.f);
+        std::string st;
+        for (int i = 0; i < n_alt; ++i) {
+          if (h.job[size_t(i)] >= 0) {
+            const VepScore& v = scores[size_t(h.job[size_t(i)])];
+            fwd[size_t(i)] = float(v.llr_fwd);
+            rc[size_t(i)] = float(v.llr_rc);
+            llr[size_t(i)] = float(opt.both_strands ? 0.5 * (v.llr_fwd + v.llr_rc) : v.llr_fwd);
+            h.score[size_t(i)] = v;
+          } else {
+            bcf_float_set_missing(llr[size_t(i)]);
+            bcf_float_set_missing(fwd[size_t(i)]);
+            bcf_float_set_missing(rc[size_t(i)]);
+          }
+          if (i) st += ',';
+          st += status_name(h.status[size_t(i)]);
+        }
+        if (bcf_update_info_float(hdr.get(), r, "MAMBADNA_LLR", llr.data(), n_alt) < 0 ||
+            bcf_update_info_float(hdr.get(), r, "MAMBADNA_LLR_FWD", fwd.data(), n_alt) < 0 ||
+            (opt.both_strands && bcf_update_info_float(hdr.get(), r, "MAMBADNA_LLR_RC", rc.data(), n_alt) < 0) ||
+            bcf_update_info_string(hdr.get(), r, "MAMBADNA_STATUS", st.c_str()) < 0)
+          throw Error(opt.output + ": cannot set the INFO fields");
+      }
+      if (table && h.in_region) {
+        const char* chrom = bcf_seqname(hdr.get(), r);
+        const int64_t pos1 = int64_t(r->pos) + 1;
+        const char* ref = r->d.allele[0];
+        if (n_alt == 0) {
+          table->add(chrom, pos1, ref, ".", NAN, NAN, NAN, VepStatus::missing);
+        } else {
+          for (int i = 0; i < n_alt; ++i) {
+            const bool scored = h.job[size_t(i)] >= 0;
+            const VepScore& v = h.score[size_t(i)];
+            const double l = !scored ? NAN : opt.both_strands ? 0.5 * (v.llr_fwd + v.llr_rc) : v.llr_fwd;
+            table->add(chrom, pos1, ref, r->d.allele[i + 1], l, scored ? v.llr_fwd : NAN,
+                       scored && opt.both_strands ? v.llr_rc : NAN, h.status[size_t(i)]);
+          }
+        }
+      }
+      if (bcf_write(out.get(), hdr.get(), r) != 0) throw InputError(opt.output + ": write failed");
+    }
+    held.clear();
+    jobs.clear();
+    group_begin = group_end = -1;
+  };
+
+  RecPtr rec(bcf_init());
+  for (;;) {
+    const int ret = bcf_read(in.get(), hdr.get(), rec.get());
+    // An undeclared contig or INFO tag is added to the header by htslib (with a warning): not an error.
+    if (ret < -1 || (ret == 0 && (rec->errcode & ~(BCF_ERR_CTG_UNDEF | BCF_ERR_TAG_UNDEF))))
+      throw InputError(opt.input + ": malformed record after record " + std::to_string(sum.records));
+    if (ret == -1) break;
+    ++sum.records;
+    bcf_unpack(rec.get(), BCF_UN_STR);
+    const std::string contig = bcf_seqname(hdr.get(), rec.get());
+    const int64_t p = rec->pos;
+    const std::string where = contig + ":" + std::to_string(p + 1);
+    if (contig != last_contig) {
+      if (done_contigs.count(contig))
+        throw InputError(opt.input + ": record " + std::to_string(sum.records) + " (" + where +
+                         "): contig '" + contig + "' appears again after other contigs; the input must be "
+                         "sorted (run 'bcftools sort')");
+      if (!last_contig.empty()) done_contigs.insert(last_contig);
+      last_contig = contig;
+      last_pos = -1;
+    }
+    if (p < last_pos)
+      throw InputError(opt.input + ": record " + std::to_string(sum.records) + " (" + where +
+                       ") comes after position " + std::to_string(last_pos + 1) +
+                       "; the input must be sorted (run 'bcftools sort')");
+    last_pos = p;
+
+    Held h;
+    h.in_region = opt.regions.empty();
+    for (auto& r : opt.regions)
+      if (r.contig == contig && p >= r.begin && p < r.end) h.in_region = true;
+    const int n_alt = rec->n_allele - 1;
+    h.status.assign(size_t(std::max(n_alt, 0)), VepStatus::ok);
+    h.score.assign(h.status.size(), VepScore{});
+    h.job.assign(h.status.size(), -1);
+    if (!h.in_region) {
+      ++sum.out_of_region;
+    } else if (n_alt == 0) {
+      ++sum.alts;
+      ++sum.by_status[size_t(VepStatus::missing)];
+    } else {
+      const bool has = contig == cur_contig || fa.has(contig);
+      if (!has && opt.missing_contig_error)
+        throw InputError(opt.input + ": record " + std::to_string(sum.records) + " (" + where + "): contig '" +
+                         contig + "' is not in " + opt.reference);
+      if (has && contig != cur_contig) {
+        cur_contig = contig;
+        cur_len = fa.length(contig);
+      }
+      const char* ref = rec->d.allele[0];
+      const int64_t lr = int64_t(std::strlen(ref));
+      const bool ref_ok = has && same_bases(fa.fetch(contig, p, p + lr), ref);
+      int64_t s = -1, e = -1;
+      if (has) vep_window(p, cur_len, W, s, e);
+      for (int i = 0; i < n_alt; ++i) {
+        const char* a = rec->d.allele[i + 1];
+        VepStatus st = has ? classify_alt(a) : VepStatus::no_contig;
+        if (st == VepStatus::ok && (lr > max_allele || int64_t(std::strlen(a)) > max_allele)) st = VepStatus::too_long;
+        if (st == VepStatus::ok && !ref_ok) st = VepStatus::ref_mismatch;
+        h.status[size_t(i)] = st;
+        ++sum.alts;
+        ++sum.by_status[size_t(st)];
+        if (st != VepStatus::ok) continue;
+        if (group_begin >= 0 && (contig != group_contig || s != group_begin)) write_held();
+        group_contig = contig;
+        group_begin = s;
+        group_end = e;
+        h.job[size_t(i)] = int64_t(jobs.size());
+        jobs.push_back(VepAllele{p, lr, a});
+      }
+    }
+    h.rec.reset(bcf_dup(rec.get()));
+    if (!h.rec) throw Error("out of memory copying a VCF record");
+    bcf_unpack(h.rec.get(), BCF_UN_STR);  // a copy starts packed
+    held.push_back(std::move(h));
+    if (group_begin < 0) write_held();  // nothing waits for a window: write it now
+    if (progress) progress(sum.records);
+  }
+  write_held();
+
+  if (!in_place) {
+    if (hts_close(out.release()) != 0) throw InputError(opt.output + ": write failed");
+    if (std::rename(tmp.path.c_str(), opt.output.c_str()) != 0)
+      throw InputError(opt.output + ": cannot rename the temporary file into place");
+    tmp.path.clear();
+  } else {
+    if (hts_close(out.release()) != 0)
+      throw InputError(to_stdout ? std::string("cannot write to standard output") : opt.output + ": write failed");
+  }
+  if (table) table->commit();
+  return sum;
+}
+
+}  // namespace mambadna::pipelines

@@ -1,0 +1,114 @@
+// `mambadna vep`: zero-shot variant effect scores, the log-likelihood ratio of each ALT allele
+// against the reference in a window of the reference genome around it.
+//
+// The score. Window length W (even, a multiple of 4), grid G = W / 4. A variant at 0-based
+// position p of a contig of length n, with REF of length lr and an ALT a of length la, is scored
+// in the window [s, e) with
+//     s = max(0, floor((p - W/2) / G) * G),   e = min(n, s + W)
+// (windows are clipped at the contig ends: near an end the window is shorter and the variant is
+// not centred). The windows are
+//     ref window  x = ref[s, e)
+//     alt window  y = ref[s, p) + a + ref[p + lr, e)
+// so both cover the same genomic span and the bases after the allele keep their genomic
+// positions. log P(w) = sum over window positions t >= 1 whose base is A/C/G/T (either case)
+// of log p(w_t | w_0..w_{t-1}), run from a zero state at the window start (position 0 has no
+// context and is not scored; N and other IUPAC codes are fed to the model but not summed, as
+// in `score`). Then
+//     LLR_fwd = log P(y) - log P(x)                          (natural log)
+//     LLR_rc  = log P(revcomp(y)) - log P(revcomp(x))        (each base given its right side)
+//     LLR     = (LLR_fwd + LLR_rc) / 2   (--strand both, the default),  LLR_fwd (--strand fwd)
+// Negative LLR: the model finds the ALT less likely than the reference.
+//
+// The method. Every variant whose window has the same (contig, s) shares the reference window,
+// so it is swept once per strand: the reference runs once from the zero state, keeping its
+// per-position log-probs as a prefix sum and copying the recurrent state at each ALT's branch
+// point; each ALT then runs only from its branch point to the end of the window (on the reverse
+// strand the shared prefix is revcomp(ref[p + lr, e))). ALT branches run side by side as the
+// streams of one model call. The naive method (VepOptions::naive) runs both whole windows for
+// every ALT and strand; the two agree to float rounding (1e-4 in the tests).
+//
+// Per ALT a status (VepStatus): only `ok` ALTs are scored. Input must be sorted by position
+// within each contig, and each contig's records must be contiguous (`bcftools sort`).
+#pragma once
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "io/fasta_index.h"
+#include "io/region.h"
+#include "io/tokenizer.h"
+#include "model/mamba.h"
+
+namespace mambadna::pipelines {
+
+enum class VepStatus : uint8_t {
+  ok,            // scored
+  ref_mismatch,  // REF differs from the reference (case-insensitive) or runs past the contig end
+  symbolic,      // <DEL>, <*>, ... (or an allele that is not made of IUPAC bases)
+  star,          // '*': the allele is deleted by an overlapping variant
+  breakend,      // N[chr:pos[, ]chr:pos]N, .N, N.
+  missing,       // '.': no ALT allele
+  no_contig,     // the contig is absent from the reference FASTA
+  too_long,      // REF or ALT longer than W / 4
+};
+inline constexpr int kVepStatusCount = 8;
+const char* status_name(VepStatus status);
+
+struct VepOptions {
+  std::string input = "-";       // VCF/BCF (plain, bgzip); "-" = stdin
+  std::string reference;         // indexed FASTA (plain or bgzip with .fai/.gzi)
+  std::string output = "-";      // "-" = stdout; written under a temporary name, then renamed
+  char output_type = 0;          // 'v' VCF, 'z' bgzip VCF, 'b' BCF, 'u' uncompressed BCF; 0 = from the name
+  int64_t window = 8192;         // W
+  bool both_strands = true;      // --strand both (else fwd)
+  bool naive = false;            // recompute both whole windows for every ALT (the reference method)
+  bool missing_contig_error = false;  // a contig absent from the FASTA is an error (else a status)
+  std::vector<io::Region> regions;    // when not empty: only records starting inside them are scored
+  std::string h5_output;              // "" = none
+  io::TokenizerOptions tok;           // the model's tokenizer
+  int64_t streams = 8;                // B: ALT branches run side by side
+  int64_t chunk = 2048;               // L: tokens per stream per model call
+  int threads = 0;                    // htslib (de)compression threads
+  std::string command_line;           // for the header line and the HDF5 attributes
+  std::string model_path;
+};
+
+struct VepSummary {
+  int64_t records = 0;         // records read (and written)
+  int64_t alts = 0;            // ALT alleles seen (a record without ALT counts one, `missing`)
+  int64_t out_of_region = 0;   // records left unscored by -r/-R
+  std::array<int64_t, kVepStatusCount> by_status{};  // ALTs per status
+  int64_t scored() const { return by_status[0]; }
+};
+
+// Reads opt.input, scores every ALT and writes every record to opt.output with the INFO fields
+// MAMBADNA_LLR, MAMBADNA_LLR_FWD, MAMBADNA_LLR_RC (Number=A, Float) and MAMBADNA_STATUS
+// (Number=A, String); with --h5, one row per ALT. `progress` gets the records done so far.
+// Throws InputError for unsorted input (naming the record), an unreadable file, or a missing
+// contig under missing_contig_error.
+VepSummary vep(model::Mamba<float>& model, const VepOptions& opt,
+               const std::function<void(int64_t)>& progress = {});
+
+// One ALT to score in a window: the allele replaces ref[pos, pos + ref_len).
+struct VepAllele {
+  int64_t pos = 0;      // 0-based contig position
+  int64_t ref_len = 0;  // lr
+  std::string alt;      // a
+};
+struct VepScore {
+  double llr_fwd = 0, llr_rc = 0;
+};
+
+// The window [s, e) of a variant at `pos` on a contig of length `contig_len`.
+void vep_window(int64_t pos, int64_t contig_len, int64_t window, int64_t& begin, int64_t& end);
+
+// Scores alleles that all share the window [begin, end) of `contig` (the building block of
+// vep(); opt.naive picks the method, opt.both_strands whether llr_rc is computed).
+std::vector<VepScore> vep_score_window(model::Mamba<float>& model, const io::FastaIndex& fasta,
+                                       const VepOptions& opt, const std::string& contig,
+                                       int64_t begin, int64_t end,
+                                       const std::vector<VepAllele>& alleles);
+
+}  // namespace mambadna::pipelines

@@ -1,0 +1,382 @@
+// `vep` on the golden model: the LLR against two independent `score` runs of the written-out
+// windows, the efficient sweep against the naive method, every status, sorting errors, the
+// output read back by htslib and bcftools, and the shared variant files end to end.
+#include <catch2/catch.hpp>
+
+#include <htslib/faidx.h>
+#include <htslib/hts.h>
+#include <htslib/vcf.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <random>
+
+#include "io/error.h"
+#include "io/fasta_index.h"
+#include "io/h5.h"
+#include "io/sequence_reader.h"
+#include "model/checkpoint.h"
+#include "pipelines/score.h"
+#include "pipelines/vep.h"
+#include "test_io_util.h"
+
+using namespace mambadna;
+using mambadna::test::TempDir;
+
+namespace {
+const std::string kGolden = std::string(MAMBADNA_SHARED_DIR) + "/golden/";
+
+model::Mamba<float> golden_model() {
+  auto ck = model::load_checkpoint(kGolden + "tiny.h5");
+  return model::Mamba<float>(ck.config, std::move(ck.params));
+}
+
+// Two contigs of random bases with a soft-masked stretch and an N run; c1 is 3000 bp, c2 700 bp.
+std::map<std::string, std::string> make_reference(const TempDir& dir, std::string& path) {
+  std::mt19937 rng(7);
+  auto random_bases = [&](size_t n) {
+    std::string s(n, 'A');
+    for (auto& c : s) c = "ACGT"[rng() % 4];
+    return s;
+  };
+  std::map<std::string, std::string> ref{{"c1", random_bases(3000)}, {"c2", random_bases(700)}};
+  for (size_t i = 1200; i < 1300; ++i) ref["c1"][i] = char(std::tolower(ref["c1"][i]));
+  for (size_t i = 2000; i < 2040; ++i) ref["c1"][i] = 'N';
+  std::string text;
+  for (auto& [name, seq] : ref) {
+    text += ">" + name + "\n";
+    for (size_t i = 0; i < seq.size(); i += 60) text += seq.substr(i, 60) + "\n";
+  }
+  path = dir.write("ref.fa", text);
+  REQUIRE(fai_build(path.c_str()) == 0);
+  return ref;
+}
+
+std::string vcf_text(const std::vector<std::string>& lines) {
+  std::string t =
+      "##fileformat=VCFv4.2\n##contig=<ID=c1,length=3000>\n##contig=<ID=c2,length=700>\n"
+      "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n";
+  for (auto& l : lines) t += l + "\n";
+  return t;
+}
+
+// "c1 1001 A G,T" -> a VCF line.
+std::string line(const std::string& contig, int64_t pos1, const std::string& ref, const std::string& alt) {
+  return contig + "\t" + std::to_string(pos1) + "\t.\t" + ref + "\t" + alt + "\t.\t.\t.";
+}
+
+pipelines::VepOptions options(const TempDir& dir, const std::string& fasta, const std::string& vcf, int64_t W) {
+  pipelines::VepOptions o;
+  o.input = vcf;
+  o.reference = fasta;
+  o.output = dir.file("out.vcf.gz");
+  o.h5_output = dir.file("out.h5");
+  o.window = W;
+  o.tok.case_mode = io::CaseMode::keep;  // the golden checkpoint's tokenizer
+  o.streams = 3;
+  o.chunk = 100;  // several chunks per window
+  return o;
+}
+
+struct Table {
+  std::vector<std::string> chrom, alt, status;
+  std::vector<int64_t> pos;
+  std::vector<double> llr, fwd, rc;
+};
+Table read_table(const std::string& path) {
+  auto f = io::H5File::open_read(path);
+  CHECK(f.attr_str("/", "format") == "mambadna-vep/1");
+  return Table{f.read_strings("chrom"), f.read_strings("alt"),   f.read_strings("status"), f.read_i64("pos"),
+               f.read_f64("llr"),       f.read_f64("llr_fwd"), f.read_f64("llr_rc")};
+}
+
+// Records of a VCF/BCF read back with htslib; `info_ok` is set when the header has every INFO line.
+int64_t count_records(const std::string& path, bool* info_ok = nullptr, int64_t* with_status = nullptr) {
+  htsFile* fp = hts_open(path.c_str(), "r");
+  REQUIRE(fp != nullptr);
+  bcf_hdr_t* hdr = bcf_hdr_read(fp);
+  REQUIRE(hdr != nullptr);
+  if (info_ok) {
+    *info_ok = true;
+    for (const char* id : {"MAMBADNA_LLR", "MAMBADNA_LLR_FWD", "MAMBADNA_LLR_RC", "MAMBADNA_STATUS"})
+      *info_ok &= bcf_hdr_idinfo_exists(hdr, BCF_HL_INFO, bcf_hdr_id2int(hdr, BCF_DT_ID, id)) != 0;
+  }
+  bcf1_t* rec = bcf_init();
+  int64_t n = 0, ws = 0;
+  while (bcf_read(fp, hdr, rec) == 0) {
+    ++n;
+    bcf_unpack(rec, BCF_UN_INFO);
+    if (bcf_get_info(hdr, rec, "MAMBADNA_STATUS")) ++ws;
+  }
+  if (with_status) *with_status = ws;
+  bcf_destroy(rec);
+  bcf_hdr_destroy(hdr);
+  hts_close(fp);
+  return n;
+}
+}  // namespace
+
+TEST_CASE("vep: the LLR is the difference of two score runs on the written-out windows", "[vep]") {
+  TempDir dir;
+  auto m = golden_model();
+  std::string fasta;
+  auto ref = make_reference(dir, fasta);
+  const int64_t W = 256;
+  struct Case {
+    const char* what;
+    int64_t pos;  // 0-based
+    int64_t ref_len;
+    std::string alt;
+  };
+  const std::vector<Case> cases = {
+      {"SNV at the contig start", 3, 1, "X"}, {"MNV", 1250, 3, "XXX"}, {"SNV", 1500, 1, "X"},
+      {"insertion", 1700, 1, "+ACGTTG"}, {"deletion", 2900, 6, "-"}};
+  std::vector<std::string> lines;
+  std::vector<std::string> alts;
+  for (auto& c : cases) {
+    const std::string r = ref["c1"].substr(size_t(c.pos), size_t(c.ref_len));
+    std::string a;
+    if (c.alt[0] == 'X')  // substitute every base
+      for (char b : r) a += std::toupper(b) == 'A' ? 'C' : 'A';
+    else if (c.alt[0] == '+')
+      a = r + c.alt.substr(1);
+    else
+      a = r.substr(0, 1);
+    alts.push_back(a);
+    lines.push_back(line("c1", c.pos + 1, r, a));
+  }
+  auto o = options(dir, fasta, dir.write("in.vcf", vcf_text(lines)), W);
+  auto sum = pipelines::vep(m, o);
+  CHECK(sum.scored() == int64_t(cases.size()));
+  auto t = read_table(o.h5_output);
+  REQUIRE(t.llr.size() == cases.size());
+
+  for (size_t i = 0; i < cases.size(); ++i) {
+    INFO(cases[i].what);
+    const auto& c = cases[i];
+    int64_t s = 0, e = 0;
+    pipelines::vep_window(c.pos, int64_t(ref["c1"].size()), W, s, e);
+    CHECK(s % (W / 4) == 0);
+    CHECK(s <= c.pos);
+    CHECK(c.pos + c.ref_len <= e);
+    const std::string& g = ref["c1"];
+    const std::string xw = g.substr(size_t(s), size_t(e - s));
+    const std::string yw = g.substr(size_t(s), size_t(c.pos - s)) + alts[i] +
+                           g.substr(size_t(c.pos + c.ref_len), size_t(e - c.pos - c.ref_len));
+    const std::string fa = dir.write("w" + std::to_string(i) + ".fa", ">ref\n" + xw + "\n>alt\n" + yw + "\n");
+    REQUIRE(fai_build(fa.c_str()) == 0);
+    auto score_of = [&](const std::string& contig) {
+      pipelines::ScoreOptions so;
+      so.inputs = {fa};
+      so.reader.tok.case_mode = io::CaseMode::keep;
+      so.reader.regions = {io::Region{contig, 0, io::kContigEnd, {}}};
+      so.both_strands = true;
+      so.chunk = 64;
+      auto r = pipelines::score(m, so, {});
+      REQUIRE(r.size() == 1);
+      return r[0];
+    };
+    const auto rx = score_of("ref"), ry = score_of("alt");
+    CHECK(t.status[i] == "ok");
+    CHECK(t.pos[i] == c.pos + 1);
+    CHECK(std::fabs(t.fwd[i] - (ry.loglik - rx.loglik)) < 1e-4);
+    CHECK(std::fabs(t.rc[i] - (ry.loglik_rc - rx.loglik_rc)) < 1e-4);
+    CHECK(std::fabs(t.llr[i] - 0.5 * (t.fwd[i] + t.rc[i])) < 1e-6);
+  }
+
+  // --strand fwd reports the forward LLR alone.
+  o.both_strands = false;
+  pipelines::vep(m, o);
+  auto f = read_table(o.h5_output);
+  for (size_t i = 0; i < cases.size(); ++i) {
+    CHECK(std::fabs(f.llr[i] - t.fwd[i]) < 1e-5);
+    CHECK(std::isnan(f.rc[i]));
+  }
+}
+
+TEST_CASE("vep: the one-sweep method equals the naive one", "[vep]") {
+  TempDir dir;
+  auto m = golden_model();
+  std::string fasta;
+  auto ref = make_reference(dir, fasta);
+  auto base = [&](const char* c, int64_t p, int64_t n = 1) { return ref[c].substr(size_t(p - 1), size_t(n)); };
+  auto other = [](const std::string& b) { return std::string(std::toupper(b[0]) == 'G' ? "T" : "G"); };
+  std::vector<std::string> lines;
+  // Dense sites sharing windows (W 128: grid 32), multi-allelic, indels, near both ends, in the
+  // soft-masked stretch and beside the N run.
+  for (int64_t p : {1, 2, 40, 41, 47, 60, 61, 62, 100, 1210, 1215, 1990, 2045, 2046, 2990, 3000}) {
+    const std::string r = base("c1", p);
+    std::string a = other(r) + "," + (std::toupper(r[0]) == 'C' ? "A" : "C");
+    if (p == 41) a += "," + r + "TTA";
+    lines.push_back(line("c1", p, r, a));
+    if (p == 47 || p == 1215) lines.push_back(line("c1", p, base("c1", p, 4), r));
+  }
+  for (int64_t p : {5, 350, 351, 699}) lines.push_back(line("c2", p, base("c2", p), other(base("c2", p))));
+  const std::string vcf = dir.write("in.vcf", vcf_text(lines));
+  for (int64_t W : {128, 256}) {
+    INFO("W " << W);
+    auto o = options(dir, fasta, vcf, W);
+    auto s1 = pipelines::vep(m, o);
+    auto fast = read_table(o.h5_output);
+    o.naive = true;
+    o.streams = 2;
+    auto s2 = pipelines::vep(m, o);
+    auto slow = read_table(o.h5_output);
+    CHECK(s1.scored() == s2.scored());
+    CHECK(s1.scored() > 35);
+    REQUIRE(fast.llr.size() == slow.llr.size());
+    double worst = 0;
+    for (size_t i = 0; i < fast.llr.size(); ++i) {
+      CHECK(fast.status[i] == "ok");
+      worst = std::max({worst, std::fabs(fast.fwd[i] - slow.fwd[i]), std::fabs(fast.rc[i] - slow.rc[i])});
+    }
+    CHECK(worst < 1e-4);
+  }
+}
+
+TEST_CASE("vep: every hard case gets its status and stays in the output", "[vep]") {
+  TempDir dir;
+  auto m = golden_model();
+  std::string fasta;
+  auto ref = make_reference(dir, fasta);
+  const std::string b = ref["c1"].substr(499, 1);
+  const std::string n2010 = ref["c1"].substr(2009, 1);
+  const std::string mis = std::toupper(b[0]) == 'A' ? "C" : "A";
+  const std::string mis600 = std::toupper(ref["c1"][599]) == 'A' ? "C" : "A";
+  const std::vector<std::string> lines = {
+      line("c1", 500, b, "<DEL>"),
+      line("c1", 500, b, "*," + mis),                // star, and a second ALT that is fine
+      line("c1", 501, ref["c1"].substr(500, 1), "G]c2:100]"),
+      line("c1", 502, ref["c1"].substr(501, 1), "."),
+      line("c1", 600, mis600, "T"),  // REF that does not match
+      line("c1", 700, ref["c1"].substr(699, 1), ref["c1"].substr(699, 1) + std::string(40, 'A')),
+      line("c1", 2010, n2010, "A"),                  // inside the N run: scored
+      line("c2", 10, ref["c2"].substr(9, 1), "A"),
+      line("zz", 10, "A", "C"),                      // contig absent from the FASTA
+  };
+  const std::string vcf = dir.write("in.vcf", vcf_text(lines));
+  auto o = options(dir, fasta, vcf, 128);
+  auto sum = pipelines::vep(m, o);
+  CHECK(sum.records == int64_t(lines.size()));
+  auto t = read_table(o.h5_output);
+  const std::vector<std::string> expect = {"symbolic", "star",     "ok", "breakend", "missing", "ref_mismatch",
+                                           "too_long", "ok",       "ok", "no_contig"};
+  CHECK(t.status == expect);
+  CHECK(sum.by_status[size_t(pipelines::VepStatus::ref_mismatch)] == 1);
+  CHECK(sum.by_status[size_t(pipelines::VepStatus::ok)] == 3);
+  CHECK(sum.alts == int64_t(expect.size()));
+  for (size_t i = 0; i < expect.size(); ++i) CHECK(std::isnan(t.llr[i]) == (expect[i] != "ok"));
+  int64_t with_status = 0;
+  CHECK(count_records(o.output, nullptr, &with_status) == int64_t(lines.size()));
+  CHECK(with_status == int64_t(lines.size()) - 1);  // the record without ALT has no Number=A value
+
+  // A contig absent from the FASTA is an error when asked.
+  o.missing_contig_error = true;
+  CHECK_THROWS_AS(pipelines::vep(m, o), InputError);
+
+  // Unsorted input: a clear error naming the record; no output left behind.
+  const std::string unsorted = dir.write("unsorted.vcf", vcf_text({line("c1", 900, ref["c1"].substr(899, 1), "A"),
+                                                                   line("c1", 800, ref["c1"].substr(799, 1), "A")}));
+  auto u = options(dir, fasta, unsorted, 128);
+  u.output = dir.file("unsorted_out.vcf");
+  u.h5_output.clear();
+  CHECK_THROWS_WITH(pipelines::vep(m, u), Catch::Contains("c1:800") && Catch::Contains("bcftools sort"));
+  CHECK_FALSE(test::fs::exists(u.output));
+  u.input = dir.write("split.vcf", vcf_text({line("c1", 9, ref["c1"].substr(8, 1), "A"),
+                                             line("c2", 9, ref["c2"].substr(8, 1), "A"),
+                                             line("c1", 19, ref["c1"].substr(18, 1), "A")}));
+  CHECK_THROWS_WITH(pipelines::vep(m, u), Catch::Contains("bcftools sort"));
+}
+
+TEST_CASE("vep: the output reads back with htslib and bcftools, in every output type", "[vep]") {
+  TempDir dir;
+  auto m = golden_model();
+  std::string fasta;
+  auto ref = make_reference(dir, fasta);
+  std::vector<std::string> lines;
+  for (int64_t p = 100; p < 2800; p += 97) lines.push_back(line("c1", p, ref["c1"].substr(size_t(p - 1), 1), "A,T"));
+  const std::string vcf = dir.write("in.vcf", vcf_text(lines));
+  for (const char* name : {"o.vcf.gz", "o.vcf", "o.bcf", "o.ubcf"}) {
+    INFO(name);
+    auto o = options(dir, fasta, vcf, 128);
+    o.output = dir.file(name);
+    o.output_type = std::string(name) == "o.ubcf" ? 'u' : 0;
+    o.h5_output.clear();
+    pipelines::vep(m, o);
+    bool info_ok = false;
+    int64_t with_status = 0;
+    CHECK(count_records(o.output, &info_ok, &with_status) == int64_t(lines.size()));
+    CHECK(info_ok);
+    CHECK(with_status == int64_t(lines.size()));
+    const int rc = std::system(("bcftools view " + o.output + " > " + dir.file("view.txt") + " 2>&1").c_str());
+    CHECK(rc == 0);
+  }
+  int status = 0;
+  auto hdr = test::run_shell("bcftools view -h " + dir.file("o.vcf.gz"), status);
+  CHECK(status == 0);
+  CHECK_THAT(hdr, Catch::Contains("##mambadna=<model=") && Catch::Contains("window=128"));
+  // Regions restrict scoring; the other records are written without the fields.
+  auto o = options(dir, fasta, vcf, 128);
+  o.regions = {io::Region{"c1", 1000, 2000, {}}};
+  auto sum = pipelines::vep(m, o);
+  int64_t with_status = 0;
+  CHECK(count_records(o.output, nullptr, &with_status) == int64_t(lines.size()));
+  int64_t inside = 0;
+  for (int64_t p = 100; p < 2800; p += 97) inside += p - 1 >= 1000 && p - 1 < 2000;
+  CHECK(with_status == inside);
+  CHECK(sum.out_of_region == int64_t(lines.size()) - inside);
+}
+
+TEST_CASE("vep: S. aureus variants end to end", "[vep]") {
+  TempDir dir;
+  auto m = golden_model();
+  // The genome is plain gzip with a long header: rewrite it as a FASTA named like the VCF's contig.
+  io::SequenceReader reader(test::data_file("genomes/saureus_nctc8325.fa.gz"));
+  io::Chunk c;
+  std::string seq;
+  while (reader.next(c, 1 << 20)) seq.append(c.tokens.begin(), c.tokens.end());
+  REQUIRE(seq.size() == 2821361);
+  const std::string fasta = dir.write("sa.fa", ">NC_007795\n" + seq + "\n");
+  REQUIRE(fai_build(fasta.c_str()) == 0);
+  auto o = options(dir, fasta, test::data_file("variants/saureus_nctc8325.vcf.gz"), 256);
+  o.streams = 8;
+  o.chunk = 256;
+  auto sum = pipelines::vep(m, o);
+  CHECK(sum.records == 109);
+  CHECK(sum.by_status[size_t(pipelines::VepStatus::ref_mismatch)] == 0);  // every REF matches
+  CHECK(sum.scored() + sum.by_status[size_t(pipelines::VepStatus::too_long)] == sum.alts);
+  CHECK(sum.scored() > 90);
+  auto t = read_table(o.h5_output);
+  for (size_t i = 0; i < t.llr.size(); ++i)
+    if (t.status[i] == "ok") CHECK(std::isfinite(t.llr[i]));
+  CHECK(count_records(o.output) == 109);
+}
+
+TEST_CASE("vep: chr20 calls whose REF mostly mismatches the reference", "[vep]") {
+  TempDir dir;
+  auto m = golden_model();
+  // The file's #CHROM line is space-separated, which htslib refuses: rewrite it with tabs.
+  const std::string plain = dir.file("p24.vcf.txt");
+  test::decompress(test::data_file("variants/chr20_pysam_24.vcf.gz"), plain);
+  std::ifstream in(plain);
+  std::string text, l;
+  while (std::getline(in, l)) {
+    if (l.rfind("#CHROM", 0) == 0) l = "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO";
+    text += l + "\n";
+  }
+  auto o = options(dir, test::data_file("genomes/human_grch37_chr20.fa.gz"), dir.write("p24.vcf", text), 128);
+  auto sum = pipelines::vep(m, o);
+  CHECK(sum.records == 717);
+  CHECK(sum.by_status[size_t(pipelines::VepStatus::ref_mismatch)] == 556);
+  CHECK(sum.scored() == 717 - 556);
+  // Restricted to a region: only its records are scored and counted.
+  o.regions = {io::parse_region("20:1-30000000")};
+  auto r = pipelines::vep(m, o);
+  CHECK(r.records == 717);
+  CHECK(r.alts + r.out_of_region == 717);
+  CHECK(r.alts > 0);
+  CHECK(r.alts < 717);
+  CHECK(r.by_status[size_t(pipelines::VepStatus::ref_mismatch)] < 556);
+}
