@@ -44,42 +44,56 @@ std::vector<std::string> split_lines(const std::string& s) {
   return v;
 }
 
-// The options a run keeps in its checkpoints, so that --resume needs nothing else.
+// The numeric options a run keeps in its checkpoints, so that --resume needs nothing else: one
+// table for saving and loading.
+struct RealOption {
+  const char* name;
+  double TrainOptions::*field;
+};
+struct IntOption {
+  const char* name;
+  int64_t TrainOptions::*field;
+};
+constexpr RealOption kRealOptions[] = {
+    {"holdout", &TrainOptions::holdout}, {"max_seconds", &TrainOptions::max_seconds},
+    {"lr", &TrainOptions::lr},           {"min_lr", &TrainOptions::min_lr},
+    {"beta1", &TrainOptions::beta1},     {"beta2", &TrainOptions::beta2},
+    {"eps", &TrainOptions::eps},         {"weight_decay", &TrainOptions::weight_decay},
+    {"clip", &TrainOptions::clip},
+};
+constexpr IntOption kIntOptions[] = {
+    {"valid_tokens", &TrainOptions::valid_tokens}, {"block", &TrainOptions::block},
+    {"streams", &TrainOptions::streams},           {"chunk", &TrainOptions::chunk},
+    {"warmup", &TrainOptions::warmup},             {"valid_every", &TrainOptions::valid_every},
+    {"ckpt_every", &TrainOptions::ckpt_every},     {"keep", &TrainOptions::keep},
+};
+
 void save_options(io::H5File& f, const TrainOptions& o, int64_t steps) {
   const std::string g = "/train";
+  for (const auto& r : kRealOptions) f.set_attr(g, r.name, o.*r.field);
+  for (const auto& i : kIntOptions) f.set_attr(g, i.name, o.*i.field);
+  f.set_attr(g, "steps", steps);
+  f.set_attr(g, "seed", int64_t(o.seed));
+  f.set_attr(g, "rc_augment", int64_t(o.rc_augment));
   f.set_attr(g, "inputs", join(o.inputs));
   f.set_attr(g, "valid_inputs", join(o.valid_inputs));
   std::vector<std::string> regions;
-  for (auto& r : o.reader.regions) regions.push_back(r.contig + "\t" + std::to_string(r.begin) + "\t" + std::to_string(r.end));
+  for (auto& r : o.reader.regions)
+    regions.push_back(r.contig + "\t" + std::to_string(r.begin) + "\t" + std::to_string(r.end));
   f.set_attr(g, "regions", join(regions));
   f.set_attr(g, "reference", o.reader.reference);
   f.set_attr(g, "invalid", std::string(o.reader.tok.invalid == io::InvalidMode::error ? "error"
                                        : o.reader.tok.invalid == io::InvalidMode::skip ? "skip" : "N"));
   f.set_attr(g, "read_filter_mask", int64_t(o.reader.filter.flag_mask()));
-  f.set_attr(g, "holdout", o.holdout);
-  f.set_attr(g, "valid_tokens", o.valid_tokens);
-  f.set_attr(g, "rc_augment", int64_t(o.rc_augment));
-  f.set_attr(g, "block", o.block);
-  f.set_attr(g, "streams", o.streams);
-  f.set_attr(g, "chunk", o.chunk);
-  f.set_attr(g, "steps", steps);
-  f.set_attr(g, "max_seconds", o.max_seconds);
-  f.set_attr(g, "lr", o.lr);
-  f.set_attr(g, "min_lr", o.min_lr);
-  f.set_attr(g, "warmup", o.warmup);
-  f.set_attr(g, "beta1", o.beta1);
-  f.set_attr(g, "beta2", o.beta2);
-  f.set_attr(g, "eps", o.eps);
-  f.set_attr(g, "weight_decay", o.weight_decay);
-  f.set_attr(g, "clip", o.clip);
-  f.set_attr(g, "seed", int64_t(o.seed));
-  f.set_attr(g, "valid_every", o.valid_every);
-  f.set_attr(g, "ckpt_every", o.ckpt_every);
-  f.set_attr(g, "keep", o.keep);
 }
 
 void load_options(const io::H5File& f, TrainOptions& o, int64_t& steps) {
   const std::string g = "/train";
+  for (const auto& r : kRealOptions) o.*r.field = f.attr_f64(g, r.name);
+  for (const auto& i : kIntOptions) o.*i.field = f.attr_i64(g, i.name);
+  steps = f.attr_i64(g, "steps");
+  o.seed = uint64_t(f.attr_i64(g, "seed"));
+  o.rc_augment = f.attr_i64(g, "rc_augment") != 0;
   o.inputs = split_lines(f.attr_str(g, "inputs"));
   o.valid_inputs = split_lines(f.attr_str(g, "valid_inputs"));
   o.reader.regions.clear();
@@ -98,26 +112,6 @@ void load_options(const io::H5File& f, TrainOptions& o, int64_t& steps) {
   o.reader.filter.skip_qcfail = mask & 0x200;
   o.reader.filter.skip_duplicate = mask & 0x400;
   o.reader.filter.skip_supplementary = mask & 0x800;
-  o.holdout = f.attr_f64(g, "holdout");
-  o.valid_tokens = f.attr_i64(g, "valid_tokens");
-  o.rc_augment = f.attr_i64(g, "rc_augment") != 0;
-  o.block = f.attr_i64(g, "block");
-  o.streams = f.attr_i64(g, "streams");
-  o.chunk = f.attr_i64(g, "chunk");
-  steps = f.attr_i64(g, "steps");
-  o.max_seconds = f.attr_f64(g, "max_seconds");
-  o.lr = f.attr_f64(g, "lr");
-  o.min_lr = f.attr_f64(g, "min_lr");
-  o.warmup = f.attr_i64(g, "warmup");
-  o.beta1 = f.attr_f64(g, "beta1");
-  o.beta2 = f.attr_f64(g, "beta2");
-  o.eps = f.attr_f64(g, "eps");
-  o.weight_decay = f.attr_f64(g, "weight_decay");
-  o.clip = f.attr_f64(g, "clip");
-  o.seed = uint64_t(f.attr_i64(g, "seed"));
-  o.valid_every = f.attr_i64(g, "valid_every");
-  o.ckpt_every = f.attr_i64(g, "ckpt_every");
-  o.keep = f.attr_i64(g, "keep");
 }
 
 std::vector<fs::path> list_checkpoints(const std::string& dir) {
