@@ -1,0 +1,103 @@
+// The program as a user runs it: help and version, exit codes, and each command end to end on
+// small inputs (init -> info -> train -> score -> embed -> vep through files and pipes).
+#include <catch2/catch.hpp>
+#include <htslib/faidx.h>
+
+#include <filesystem>
+#include <string>
+
+#include "io/fasta_index.h"
+#include "test_golden.h"
+#include "test_io_util.h"
+
+using mambadna::test::TempDir;
+using mambadna::test::kGolden;
+using mambadna::test::run_shell;
+
+namespace {
+const std::string kBin = std::string("'") + MAMBADNA_BINARY + "'";
+}
+
+TEST_CASE("cli: help, version and exit codes", "[app]") {
+  int st = -1;
+  auto out = run_shell(kBin + " --version", st);
+  CHECK(st == 0);
+  CHECK(out.find("mambadna ") == 0);
+  out = run_shell(kBin + " --help", st);
+  CHECK(st == 0);
+  for (const char* cmd : {"stats", "init", "info", "train", "score", "embed", "vep"}) {
+    INFO(cmd);
+    CHECK(out.find(std::string("  ") + cmd + " ") != std::string::npos);
+    auto help = run_shell(kBin + " " + cmd + " --help", st);
+    CHECK(st == 0);
+    CHECK(help.find("Usage: mambadna " + std::string(cmd)) != std::string::npos);
+    CHECK(help.find("-@ [ --threads ] arg (=1)") != std::string::npos);  // grouped, with defaults
+  }
+  run_shell(kBin + " nonsense 2>/dev/null", st);
+  CHECK(st == 1);
+  run_shell(kBin + " score --no-such-option x 2>/dev/null", st);
+  CHECK(st == 2);  // usage error
+  run_shell(kBin + " score -m /nonexistent/model.h5 x.fa 2>/dev/null", st);
+  CHECK(st == 1);  // input error
+}
+
+TEST_CASE("cli: init, info, train, score, embed and vep end to end", "[app]") {
+  TempDir dir;
+  int st = -1;
+  const std::string m = dir.file("m.h5");
+  run_shell(kBin + " init -v0 -p tiny --d-model 32 --seed 3 -o '" + m + "'", st);
+  REQUIRE(st == 0);
+  auto info = run_shell(kBin + " info -v0 '" + m + "'", st);
+  CHECK(st == 0);
+  CHECK(info.find("d_model\t32\n") != std::string::npos);
+  CHECK(info.find("n_layer\t2\n") != std::string::npos);
+  CHECK(info.find("tokenizer_case\tupper\n") != std::string::npos);
+
+  const std::string lambda = std::string(MAMBADNA_SOURCE_DIR) + "/data/lambda_phage.fa.gz";
+  const std::string run = dir.file("run");
+  run_shell(kBin + " train -v0 -@2 -m '" + m + "' -o '" + run + "' '" + lambda +
+                "' --steps 4 -b 2 -L 128 --holdout 0.1 --valid-tokens 1000 --warmup 1",
+            st);
+  REQUIRE(st == 0);
+  CHECK(std::filesystem::exists(run + "/model.h5"));
+  CHECK(std::filesystem::exists(run + "/checkpoint-00000004.h5"));
+
+  // score from standard input to standard output
+  auto tsv = run_shell("zcat '" + lambda + "' | " + kBin + " score -v0 -m '" + run + "/model.h5' -", st);
+  CHECK(st == 0);
+  CHECK(tsv.find("#input\trecord") == 0);
+  CHECK(tsv.find("-\tgi|9626243|ref|NC_001416.1|\t0\t48502\t48501\t") != std::string::npos);
+
+  // embed to HDF5, read back by h5dump (an independent reader)
+  const std::string e = dir.file("e.h5");
+  run_shell(kBin + " embed -v0 -m '" + run + "/model.h5' '" + lambda + "' -o '" + e + "' --pool mean", st);
+  CHECK(st == 0);
+  auto dump = run_shell("h5dump -H '" + e + "'", st);
+  CHECK(st == 0);
+  CHECK(dump.find("DATASET \"final\"") != std::string::npos);
+  CHECK(dump.find("( 1, 32 )") != std::string::npos);
+
+  // vep: VCF on stdin, VCF on stdout, against an indexed copy of the golden input
+  const std::string fa = dir.copy(kGolden + "input.fa", "ref.fa");
+  REQUIRE(fai_build(fa.c_str()) == 0);
+  mambadna::io::FastaIndex idx(fa);
+  const std::string r100 = idx.fetch("lambda_10001_11500", 99, 100), r200 = idx.fetch("lambda_10001_11500", 199, 200);
+  const std::string alt100 = r100 == "A" ? "G" : "A", alt200 = r200 == "C" ? "T" : "C";
+  const std::string vcf = dir.write("in.vcf",
+      "##fileformat=VCFv4.2\n##contig=<ID=lambda_10001_11500,length=1500>\n"
+      "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n"
+      "lambda_10001_11500\t100\t.\t" + r100 + "\t" + alt100 + "\t.\t.\t.\n"
+      "lambda_10001_11500\t200\t.\t" + r200 + "\t" + alt200 + ",<DEL>\t.\t.\t.\n");
+  auto out = run_shell("cat '" + vcf + "' | " + kBin + " vep -v0 -m '" + m + "' -f '" + fa +
+                           "' -i - -o - --window 256 | grep -v '^##'",
+                       st);
+  CHECK(st == 0);
+  CHECK(out.find("MAMBADNA_STATUS=") != std::string::npos);
+  CHECK(out.find("MAMBADNA_STATUS=ok\n") != std::string::npos);
+  CHECK(out.find("MAMBADNA_STATUS=ok,symbolic") != std::string::npos);
+  // Two records in, two records out.
+  size_t records = 0;
+  for (size_t p = out.find('\n'); p != std::string::npos && p + 1 < out.size(); p = out.find('\n', p + 1))
+    ++records;
+  CHECK(records == 2);
+}
