@@ -206,6 +206,7 @@ TrainResult train(const TrainOptions& options, const std::function<void(const St
     positions = f.read_i64("train/data_consumed", {o.streams});
   } else {
     if (o.init_model.empty()) throw UsageError("train: no initial model (-m) and no --resume");
+    if (o.steps <= 0 && o.tokens <= 0) throw UsageError("train: give --steps or --tokens");
     if (!list_checkpoints(o.run_dir).empty())
       throw UsageError(o.run_dir + ": already holds checkpoints; use --resume to continue that run");
     ck = model::load_checkpoint(o.init_model);
@@ -231,7 +232,6 @@ TrainResult train(const TrainOptions& options, const std::function<void(const St
   if (!positions.empty()) data.set_positions(positions);
   const int64_t B = o.streams, L = o.chunk;
   if (steps == 0) steps = o.steps > 0 ? o.steps : std::max<int64_t>(1, o.tokens / (B * L));
-  if (o.steps <= 0 && o.tokens <= 0 && !o.resume) throw UsageError("train: give --steps or --tokens");
 
   model::Mamba<float> m(ck.config, std::move(ck.params));
   const auto& table = m.table();
