@@ -1,7 +1,7 @@
 // Variant scoring, the one-sweep method against the naive one (both whole windows per ALT and
-// strand), for the small shape (D 256, 8 layers, random weights: seed 1), on
+// strand), for a preset shape (small by default: D 256, 8 layers; random weights, seed 1), on
 //   (a) the first N records of a VCF (their ALTs made of A/C/G/T with a matching REF), and
-//   (b) in-silico mutagenesis: the 3 SNVs at each of 64 consecutive positions of the reference.
+//   (b) in-silico mutagenesis: the 3 SNVs at each of ism_positions (64) consecutive positions of the reference.
 //
 //   bench_vep REF.fa[.gz] VARIANTS.vcf[.gz] [records=100] [window=8192] [threads=2] [strand=both]
 //       [ism_contig=20] [ism_start=1000000]
@@ -88,7 +88,7 @@ int main(int argc, char** argv) {
   if (argc < 3) {
     std::fprintf(stderr,
                  "usage: %s REF.fa[.gz] VARIANTS.vcf[.gz] [records=100] [window=8192] [threads=2] [strand=both] "
-                 "[ism_contig=20] [ism_start=1000000]\n",
+                 "[ism_contig=20] [ism_start=1000000] [shape=small] [ism_positions=64]\n",
                  argv[0]);
     return 1;
   }
@@ -98,10 +98,12 @@ int main(int argc, char** argv) {
   const bool both = argc > 6 ? std::strcmp(argv[6], "fwd") != 0 : true;
   const std::string ism_contig = argc > 7 ? argv[7] : "20";
   const int64_t ism_start = argc > 8 ? std::atoll(argv[8]) : 1000000;
+  const std::string shape = argc > 9 ? argv[9] : "small";
+  const int64_t ism_n = argc > 10 ? std::atoll(argv[10]) : 64;
   kernels::CpuThreads pool(threads);
   io::FastaIndex fa(argv[1]);
 
-  model::Config cfg = model::preset("small");
+  model::Config cfg = model::preset(shape);
   auto table = model::ParamTable::build(cfg);
   model::Mamba<float> m(cfg, model::init_params(cfg, table, 1));
   pipelines::VepOptions opt;
@@ -142,16 +144,16 @@ int main(int argc, char** argv) {
 
   // (b) all 3 SNVs at 64 consecutive positions.
   std::vector<Site> ism;
-  const std::string bases = fa.fetch(ism_contig, ism_start, ism_start + 64);
+  const std::string bases = fa.fetch(ism_contig, ism_start, ism_start + ism_n);
   for (int64_t i = 0; i < int64_t(bases.size()); ++i)
     for (char b : std::string("ACGT"))
       if (b != std::toupper(bases[size_t(i)])) ism.push_back({ism_contig, {ism_start + i, 1, std::string(1, b)}});
 
-  std::printf("# bench_vep: small shape (D %lld, %lld layers, seed 1), W %lld, strand %s, %d threads, float32\n",
-              (long long)cfg.d_model, (long long)cfg.n_layer, (long long)W, both ? "both" : "fwd", threads);
+  std::printf("# bench_vep: %s shape (D %lld, %lld layers, seed 1), W %lld, strand %s, %d threads, float32\n",
+              shape.c_str(), (long long)cfg.d_model, (long long)cfg.n_layer, (long long)W, both ? "both" : "fwd", threads);
   std::printf("# (a) %s: first %lld records, %zu ALTs scored (%lld skipped); (b) %s:%lld-%lld, 3 SNVs per base\n",
               argv[2], (long long)records, vcf_sites.size(), (long long)skipped, ism_contig.c_str(),
-              (long long)ism_start + 1, (long long)ism_start + 64);
+              (long long)ism_start + 1, (long long)ism_start + ism_n);
   std::printf("%-12s %-10s %8s %8s %12s %12s %10s\n", "set", "method", "variants", "windows", "s/variant",
               "variants/s", "speedup");
   compare("(a) vcf", m, fa, opt, vcf_sites);
