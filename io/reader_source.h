@@ -6,14 +6,11 @@
 #include <memory>
 #include <string>
 
+#include "io/hts_handles.h"
 #include "io/sequence_reader.h"
 
 namespace mambadna::io {
 
-struct HtsFileCloser {
-  void operator()(htsFile* fp) const { hts_close(fp); }
-};
-using HtsFilePtr = std::unique_ptr<htsFile, HtsFileCloser>;
 
 class SequenceReader::Source {
  public:

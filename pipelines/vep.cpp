@@ -15,6 +15,7 @@
 
 #include "io/error.h"
 #include "io/h5.h"
+#include "io/hts_handles.h"
 #include "io/output_file.h"
 
 namespace mambadna::pipelines {
@@ -254,16 +255,7 @@ char output_type_of(const VepOptions& opt) {
   return 'v';
 }
 
-struct HtsCloser {
-  void operator()(htsFile* f) const { hts_close(f); }
-};
-struct HdrCloser {
-  void operator()(bcf_hdr_t* h) const { bcf_hdr_destroy(h); }
-};
-struct RecCloser {
-  void operator()(bcf1_t* r) const { bcf_destroy(r); }
-};
-using RecPtr = std::unique_ptr<bcf1_t, RecCloser>;
+using io::BcfRecPtr;
 
 // The HDF5 table, one row per ALT.
 class VepTable {
@@ -303,7 +295,7 @@ class VepTable {
 
 // A record waiting for its window group to be scored.
 struct Held {
-  RecPtr rec;
+  BcfRecPtr rec;
   bool in_region = true;
   std::vector<VepStatus> status;  // per ALT
   std::vector<VepScore> score;    // per ALT
@@ -332,12 +324,12 @@ VepSummary vep(model::Mamba<float>& m, const VepOptions& opt, const std::functio
   const int64_t max_allele = W / 4;
   io::FastaIndex fa(opt.reference);
 
-  std::unique_ptr<htsFile, HtsCloser> in(hts_open(opt.input.c_str(), "r"));
+  io::HtsFilePtr in(hts_open(opt.input.c_str(), "r"));
   if (!in) throw InputError(opt.input + ": cannot open");
   if (hts_get_format(in.get())->category != variant_data)
     throw InputError(opt.input + ": not a VCF or BCF file");
   if (opt.threads > 0) hts_set_threads(in.get(), opt.threads);
-  std::unique_ptr<bcf_hdr_t, HdrCloser> hdr(bcf_hdr_read(in.get()));
+  io::BcfHdrPtr hdr(bcf_hdr_read(in.get()));
   if (!hdr) throw InputError(opt.input + ": cannot read the VCF header");
 
   const char type = output_type_of(opt);
@@ -372,7 +364,7 @@ VepSummary vep(model::Mamba<float>& m, const VepOptions& opt, const std::functio
     }
   } tmp{in_place ? std::string() : opt.output + ".tmp." + std::to_string(::getpid())};
   const char* mode = type == 'z' ? "wz" : type == 'b' ? "wb" : type == 'u' ? "wbu" : "w";
-  std::unique_ptr<htsFile, HtsCloser> out(hts_open(in_place ? opt.output.c_str() : tmp.path.c_str(), mode));
+  io::HtsFilePtr out(hts_open(in_place ? opt.output.c_str() : tmp.path.c_str(), mode));
   if (!out) throw InputError(opt.output + ": cannot create file");
   if (opt.threads > 0) hts_set_threads(out.get(), opt.threads);
   if (bcf_hdr_write(out.get(), hdr.get()) != 0) throw InputError(opt.output + ": cannot write the header");
@@ -448,7 +440,7 @@ VepSummary vep(model::Mamba<float>& m, const VepOptions& opt, const std::functio
     group_begin = group_end = -1;
   };
 
-  RecPtr rec(bcf_init());
+  BcfRecPtr rec(bcf_init());
   for (;;) {
     const int ret = bcf_read(in.get(), hdr.get(), rec.get());
     // An undeclared contig or INFO tag is added to the header by htslib (with a warning): not an error.

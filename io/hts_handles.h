@@ -1,0 +1,26 @@
+// Owners of htslib handles (unique_ptr with the matching destroy function), shared by io/ and
+// the pipelines that talk to htslib directly.
+#pragma once
+#include <htslib/hts.h>
+#include <htslib/vcf.h>
+
+#include <memory>
+
+namespace mambadna::io {
+
+struct HtsFileCloser {
+  void operator()(htsFile* fp) const { hts_close(fp); }
+};
+using HtsFilePtr = std::unique_ptr<htsFile, HtsFileCloser>;
+
+struct BcfHdrCloser {
+  void operator()(bcf_hdr_t* h) const { bcf_hdr_destroy(h); }
+};
+using BcfHdrPtr = std::unique_ptr<bcf_hdr_t, BcfHdrCloser>;
+
+struct BcfRecCloser {
+  void operator()(bcf1_t* r) const { bcf_destroy(r); }
+};
+using BcfRecPtr = std::unique_ptr<bcf1_t, BcfRecCloser>;
+
+}  // namespace mambadna::io
