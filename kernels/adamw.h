@@ -45,4 +45,10 @@ void adamw_update(float* param, float* m, float* v, const float* grad, int64_t n
                   const AdamwParams& p);
 }  // namespace cpu
 
+// Device pointers, on the current CUDA device and stream (kernels/cuda/, kernels/device.h).
+namespace cuda {
+void adamw_update(float* param, float* m, float* v, const float* grad, int64_t n,
+                  const AdamwParams& p);
+}  // namespace cuda
+
 }  // namespace mambadna::kernels

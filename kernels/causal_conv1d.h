@@ -68,4 +68,13 @@ void causal_conv1d_backward(float* dx, float* dwindow_in, float* dw, float* dbia
                             const float* bias, const float* window_in, const CausalConv1dParams& p);
 }  // namespace cpu
 
+// Device pointers, on the current CUDA device and stream (kernels/cuda/, kernels/device.h).
+namespace cuda {
+void causal_conv1d_forward(float* u, float* window_out, const float* x, const float* w,
+                           const float* bias, const float* window_in, const CausalConv1dParams& p);
+void causal_conv1d_backward(float* dx, float* dwindow_in, float* dw, float* dbias, const float* du,
+                            const float* dwindow_out, const float* x, const float* w,
+                            const float* bias, const float* window_in, const CausalConv1dParams& p);
+}  // namespace cuda
+
 }  // namespace mambadna::kernels

@@ -59,4 +59,14 @@ void cross_entropy_backward(float* dlogits, const float* logits, const float* ls
                             const CrossEntropyParams& p);
 }  // namespace cpu
 
+// Device pointers, on the current CUDA device and stream (kernels/cuda/, kernels/device.h).
+namespace cuda {
+void cross_entropy_forward(float* loss, float* lse, const float* logits, const int32_t* targets,
+                           const CrossEntropyParams& p);
+void log_softmax_forward(float* out, const float* logits, const CrossEntropyParams& p);
+void cross_entropy_backward(float* dlogits, const float* logits, const float* lse,
+                            const int32_t* targets, const float* dloss,
+                            const CrossEntropyParams& p);
+}  // namespace cuda
+
 }  // namespace mambadna::kernels

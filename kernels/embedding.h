@@ -48,4 +48,11 @@ void embedding_backward(float* dW, const float* dout, const int32_t* tokens,
                         const EmbeddingParams& p);
 }  // namespace cpu
 
+// Device pointers, on the current CUDA device and stream (kernels/cuda/, kernels/device.h).
+namespace cuda {
+void embedding_forward(float* out, const int32_t* tokens, const float* W, const EmbeddingParams& p);
+void embedding_backward(float* dW, const float* dout, const int32_t* tokens,
+                        const EmbeddingParams& p);
+}  // namespace cuda
+
 }  // namespace mambadna::kernels

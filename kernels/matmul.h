@@ -52,4 +52,12 @@ void matmul_backward(float* din, float* dW, float* dbias, const float* dout, con
                      const float* W, const MatmulParams& p);
 }  // namespace cpu
 
+// Device pointers, on the current CUDA device and stream (kernels/cuda/, kernels/device.h).
+namespace cuda {
+void matmul_forward(float* out, const float* in, const float* W, const float* bias,
+                    const MatmulParams& p);
+void matmul_backward(float* din, float* dW, float* dbias, const float* dout, const float* in,
+                     const float* W, const MatmulParams& p);
+}  // namespace cuda
+
 }  // namespace mambadna::kernels

@@ -45,4 +45,11 @@ void rmsnorm_backward(float* dx, float* dw, const float* dy, const float* x, con
                       const float* rstd, const RmsnormParams& p);
 }  // namespace cpu
 
+// Device pointers, on the current CUDA device and stream (kernels/cuda/, kernels/device.h).
+namespace cuda {
+void rmsnorm_forward(float* y, float* rstd, const float* x, const float* w, const RmsnormParams& p);
+void rmsnorm_backward(float* dx, float* dw, const float* dy, const float* x, const float* w,
+                      const float* rstd, const RmsnormParams& p);
+}  // namespace cuda
+
 }  // namespace mambadna::kernels

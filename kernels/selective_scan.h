@@ -87,4 +87,18 @@ void selective_scan_backward(float* du, float* ddelta, float* dA, float* dBm, fl
                              const SelectiveScanParams& p);
 }  // namespace cpu
 
+// Device pointers, on the current CUDA device and stream (kernels/cuda/, kernels/device.h).
+namespace cuda {
+void selective_scan_forward(float* out, float* h_last, const float* u, const float* delta,
+                            const float* A, const float* Bm, const float* Cm, const float* D,
+                            const float* z, const float* delta_bias, const float* h0,
+                            const SelectiveScanParams& p);
+void selective_scan_backward(float* du, float* ddelta, float* dA, float* dBm, float* dCm, float* dD,
+                             float* dz, float* ddelta_bias, float* dh0, const float* dout,
+                             const float* dh_last, const float* u, const float* delta,
+                             const float* A, const float* Bm, const float* Cm, const float* D,
+                             const float* z, const float* delta_bias, const float* h0,
+                             const SelectiveScanParams& p);
+}  // namespace cuda
+
 }  // namespace mambadna::kernels

@@ -1,0 +1,180 @@
+// CUDA depthwise causal conv1d with a carried window, forward and backward (see
+// kernels/causal_conv1d.h). The pre-activation is recomputed wherever it is needed (K reads from
+// cache) rather than stored. K is at most kMaxK.
+#include "kernels/causal_conv1d.h"
+#include "kernels/cuda/common.cuh"
+
+namespace mambadna::kernels::cuda {
+
+namespace {
+
+constexpr int kMaxK = 16;
+
+struct ConvArgs {
+  const float* x;          // (B, L, E) row stride ld_x
+  const float* w;          // (E, K)
+  const float* bias;       // (E) or nullptr
+  const float* window_in;  // (B, E, K-1) or nullptr
+  int64_t B, L, E, K, ld_x;
+  bool silu;
+};
+
+// xx(b, j, e): the input at position j of the chunk, or of the carried window for j < 0.
+__device__ __forceinline__ float conv_input(const ConvArgs& a, int64_t b, int64_t j, int64_t e) {
+  if (j >= 0) return a.x[(b * a.L + j) * a.ld_x + e];
+  if (!a.window_in) return 0.0f;
+  return a.window_in[(b * a.E + e) * (a.K - 1) + (a.K - 1 + j)];
+}
+
+__device__ __forceinline__ float conv_pre(const ConvArgs& a, int64_t b, int64_t t, int64_t e) {
+  float acc = a.bias ? a.bias[e] : 0.0f;
+  for (int64_t k = 0; k < a.K; ++k) acc += a.w[e * a.K + k] * conv_input(a, b, t - (a.K - 1) + k, e);
+  return acc;
+}
+
+// g = du · silu'(pre) (or du), the gradient of the pre-activation at (b, t, e).
+__device__ __forceinline__ float conv_grad(const ConvArgs& a, const float* du, int64_t b,
+                                           int64_t t, int64_t e) {
+  const float d = du[(b * a.L + t) * a.E + e];
+  return a.silu ? d * dev_silu_grad(conv_pre(a, b, t, e)) : d;
+}
+
+// ---- kernels ---------------------------------------------------------------------------------
+
+// u (B, L, E): a thread per output.
+__global__ void conv_forward_kernel(float* u, ConvArgs a) {
+  const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= a.B * a.L * a.E) return;
+  const int64_t e = i % a.E, bt = i / a.E, t = bt % a.L, b = bt / a.L;
+  const float pre = conv_pre(a, b, t, e);
+  u[i] = a.silu ? dev_silu(pre) : pre;
+}
+
+// window_out (B, E, K-1) = the last K-1 inputs: a thread per (b, e). Runs after the forward
+// kernel, which reads window_in; oldest first, so with window_out == window_in each element is
+// read (at k + L) before it is overwritten.
+__global__ void conv_window_kernel(float* window_out, ConvArgs a) {
+  const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= a.B * a.E) return;
+  const int64_t e = i % a.E, b = i / a.E;
+  for (int64_t k = 0; k < a.K - 1; ++k)
+    window_out[i * (a.K - 1) + k] = conv_input(a, b, a.L - (a.K - 1) + k, e);
+}
+
+// dx (B, L, E) row stride ld_x: a thread per input position j in [0, L).
+__global__ void conv_backward_dx_kernel(float* dx, const float* du, const float* dwindow_out,
+                                        ConvArgs a) {
+  const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= a.B * a.L * a.E) return;
+  const int64_t e = i % a.E, bj = i / a.E, j = bj % a.L, b = bj / a.L;
+  float acc = 0.0f;
+  for (int64_t k = 0; k < a.K; ++k) {
+    const int64_t t = j + (a.K - 1) - k;
+    if (t < a.L) acc += a.w[e * a.K + k] * conv_grad(a, du, b, t, e);
+  }
+  const int64_t k_out = j - (a.L - (a.K - 1));  // position in the carried-out window
+  if (dwindow_out && k_out >= 0) acc += dwindow_out[(b * a.E + e) * (a.K - 1) + k_out];
+  dx[(b * a.L + j) * a.ld_x + e] = acc;
+}
+
+// dwindow_in (B, E, K-1): a thread per (b, e); all K-1 values are computed before any is
+// written, since dwindow_out may alias dwindow_in.
+__global__ void conv_backward_dwindow_kernel(float* dwindow_in, const float* du,
+                                             const float* dwindow_out, ConvArgs a) {
+  const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= a.B * a.E) return;
+  const int64_t e = i % a.E, b = i / a.E;
+  float vals[kMaxK];
+  for (int64_t kw = 0; kw < a.K - 1; ++kw) {
+    const int64_t j = kw - (a.K - 1);  // input position, < 0
+    float acc = 0.0f;
+    for (int64_t k = 0; k < a.K; ++k) {
+      const int64_t t = j + (a.K - 1) - k;
+      if (t >= 0 && t < a.L) acc += a.w[e * a.K + k] * conv_grad(a, du, b, t, e);
+    }
+    const int64_t k_out = j - (a.L - (a.K - 1));
+    if (dwindow_out && k_out >= 0) acc += dwindow_out[i * (a.K - 1) + k_out];
+    vals[kw] = acc;
+  }
+  for (int64_t kw = 0; kw < a.K - 1; ++kw) dwindow_in[i * (a.K - 1) + kw] = vals[kw];
+}
+
+// dw (E, K) += Σ g · xx,  dbias (E) += Σ g: a thread per channel, a block per range of rows.
+__global__ void conv_backward_dw_kernel(float* dw, float* dbias, const float* du, ConvArgs a,
+                                        int64_t rows_per_block) {
+  const int64_t e = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (e >= a.E) return;
+  const int64_t r0 = int64_t(blockIdx.y) * rows_per_block;
+  const int64_t r1 = min(a.B * a.L, r0 + rows_per_block);
+  float acc_w[kMaxK], acc_b = 0.0f;
+  for (int64_t k = 0; k < a.K; ++k) acc_w[k] = 0.0f;
+  for (int64_t r = r0; r < r1; ++r) {
+    const int64_t b = r / a.L, t = r % a.L;
+    const float g = conv_grad(a, du, b, t, e);
+    acc_b += g;
+    for (int64_t k = 0; k < a.K; ++k) acc_w[k] += g * conv_input(a, b, t - (a.K - 1) + k, e);
+  }
+  for (int64_t k = 0; k < a.K; ++k) atomicAdd(&dw[e * a.K + k], acc_w[k]);
+  if (dbias) atomicAdd(&dbias[e], acc_b);
+}
+
+ConvArgs args_of(const float* x, const float* w, const float* bias, const float* window_in,
+                 const CausalConv1dParams& p) {
+  return ConvArgs{x, w, bias, window_in, p.B, p.L, p.E, p.K, p.ld_x, p.silu};
+}
+
+void check_k(const char* fn, const CausalConv1dParams& p) {
+  if (p.K > kMaxK)
+    check::fail(fn, "K (" + std::to_string(p.K) + ") > " + std::to_string(kMaxK) +
+                        ", the widest kernel the CUDA backend supports");
+}
+
+}  // namespace
+
+// ---- launchers -------------------------------------------------------------------------------
+
+void causal_conv1d_forward(float* u, float* window_out, const float* x, const float* w,
+                           const float* bias, const float* window_in,
+                           const CausalConv1dParams& p) {
+  const char* fn = "cuda::causal_conv1d_forward";
+  causal_conv1d_check(fn, p);
+  check_k(fn, p);
+  check::not_null(fn, "u", u);
+  check::not_null(fn, "x", x);
+  check::not_null(fn, "w", w);
+  const ConvArgs a = args_of(x, w, bias, window_in, p);
+  conv_forward_kernel<<<grid_for(p.B * p.L * p.E, 256), 256>>>(u, a);
+  check_launch(fn);
+  if (window_out && p.K > 1) {
+    conv_window_kernel<<<grid_for(p.B * p.E, 256), 256>>>(window_out, a);
+    check_launch(fn);
+  }
+}
+
+void causal_conv1d_backward(float* dx, float* dwindow_in, float* dw, float* dbias, const float* du,
+                            const float* dwindow_out, const float* x, const float* w,
+                            const float* bias, const float* window_in,
+                            const CausalConv1dParams& p) {
+  const char* fn = "cuda::causal_conv1d_backward";
+  causal_conv1d_check(fn, p);
+  check_k(fn, p);
+  check::not_null(fn, "dx", dx);
+  check::not_null(fn, "dw", dw);
+  check::not_null(fn, "du", du);
+  check::not_null(fn, "x", x);
+  check::not_null(fn, "w", w);
+  const ConvArgs a = args_of(x, w, bias, window_in, p);
+  if (p.K == 1) dwindow_out = nullptr;
+  conv_backward_dx_kernel<<<grid_for(p.B * p.L * p.E, 256), 256>>>(dx, du, dwindow_out, a);
+  check_launch(fn);
+  if (dwindow_in && p.K > 1) {
+    conv_backward_dwindow_kernel<<<grid_for(p.B * p.E, 256), 256>>>(dwindow_in, du, dwindow_out, a);
+    check_launch(fn);
+  }
+  const int64_t rows = 256;
+  const dim3 grid(grid_for(p.E, 128), unsigned((p.B * p.L + rows - 1) / rows));
+  conv_backward_dw_kernel<<<grid, 128>>>(dw, dbias, du, a, rows);
+  check_launch(fn);
+}
+
+}  // namespace mambadna::kernels::cuda

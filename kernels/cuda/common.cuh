@@ -1,0 +1,81 @@
+// Shared by the CUDA kernels: the error check that names the failing call, launch helpers and
+// the device-side activation functions (the same definitions as kernels/activations.h).
+#pragma once
+#include <cuda_runtime.h>
+
+#include <cstdint>
+#include <string>
+
+#include "io/error.h"
+#include "kernels/check.h"
+#include "kernels/device.h"
+
+namespace mambadna::kernels::cuda {
+
+// Throws mambadna::Error "cuda: <what>: <CUDA's message> (<error name>)".
+[[noreturn]] void fail_cuda(const std::string& what, cudaError_t e);
+
+#define MAMBADNA_CUDA_CHECK(stmt)                                         \
+  do {                                                                    \
+    const cudaError_t mambadna_err_ = (stmt);                             \
+    if (mambadna_err_ != cudaSuccess)                                     \
+      ::mambadna::kernels::cuda::fail_cuda(#stmt, mambadna_err_);         \
+  } while (0)
+
+// After a kernel launch: a bad configuration is reported with the op's name.
+inline void check_launch(const char* fn) {
+  const cudaError_t e = cudaGetLastError();
+  if (e != cudaSuccess) fail_cuda(std::string(fn) + ": kernel launch", e);
+}
+
+inline unsigned grid_for(int64_t n, int threads) {
+  const int64_t g = (n + threads - 1) / threads;
+  return unsigned(g < 1 ? 1 : g);
+}
+
+// ---- device functions ------------------------------------------------------------------------
+
+__device__ __forceinline__ float dev_sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
+__device__ __forceinline__ float dev_softplus(float x) {
+  return x > 20.0f ? x : log1pf(expf(x));
+}
+__device__ __forceinline__ float dev_softplus_grad(float x) {
+  return x > 20.0f ? 1.0f : dev_sigmoid(x);
+}
+__device__ __forceinline__ float dev_silu(float x) { return x * dev_sigmoid(x); }
+__device__ __forceinline__ float dev_silu_grad(float x) {
+  const float s = dev_sigmoid(x);
+  return s * (1.0f + x * (1.0f - s));
+}
+
+__device__ __forceinline__ float warp_sum(float v) {
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+__device__ __forceinline__ float warp_max(float v) {
+  for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+  return v;
+}
+
+// Sum over the block (blockDim.x a multiple of 32, at most 1024); every thread gets the result.
+// `shared` holds 32 floats. Calls __syncthreads: every thread of the block must call it.
+__device__ __forceinline__ float block_sum(float v, float* shared) {
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+  v = warp_sum(v);
+  __syncthreads();  // `shared` may still be read by a previous call
+  if (lane == 0) shared[warp] = v;
+  __syncthreads();
+  v = lane < warps ? shared[lane] : 0.0f;
+  return warp_sum(v);
+}
+__device__ __forceinline__ float block_max(float v, float* shared) {
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+  v = warp_max(v);
+  __syncthreads();
+  if (lane == 0) shared[warp] = v;
+  __syncthreads();
+  v = lane < warps ? shared[lane] : -INFINITY;
+  return warp_max(v);
+}
+
+}  // namespace mambadna::kernels::cuda

@@ -1,0 +1,121 @@
+// CUDA Linear layer (see kernels/matmul.h): the products through cuBLAS, the bias and its
+// gradient in small kernels. Row-major (M, K) · (N, K)ᵀ is, in cuBLAS's column-major terms,
+// outᵀ (N, M) = W (N, K) · inᵀ (K, M), so no operand is ever transposed in memory.
+// The precision of the products follows set_matmul_precision (fp32 by default).
+#include <cublas_v2.h>
+
+#include "kernels/cuda/common.cuh"
+#include "kernels/matmul.h"
+
+namespace mambadna::kernels::cuda {
+
+namespace {
+
+const char* cublas_status_name(cublasStatus_t s) {
+  switch (s) {
+    case CUBLAS_STATUS_NOT_INITIALIZED: return "CUBLAS_STATUS_NOT_INITIALIZED";
+    case CUBLAS_STATUS_ALLOC_FAILED: return "CUBLAS_STATUS_ALLOC_FAILED";
+    case CUBLAS_STATUS_INVALID_VALUE: return "CUBLAS_STATUS_INVALID_VALUE";
+    case CUBLAS_STATUS_ARCH_MISMATCH: return "CUBLAS_STATUS_ARCH_MISMATCH";
+    case CUBLAS_STATUS_EXECUTION_FAILED: return "CUBLAS_STATUS_EXECUTION_FAILED";
+    case CUBLAS_STATUS_NOT_SUPPORTED: return "CUBLAS_STATUS_NOT_SUPPORTED";
+    default: return "cuBLAS error";
+  }
+}
+
+void check_cublas(const char* fn, const char* what, cublasStatus_t s) {
+  if (s != CUBLAS_STATUS_SUCCESS)
+    throw Error(std::string("cuda: ") + fn + ": " + what + ": " + cublas_status_name(s));
+}
+
+// One handle per device, created on first use.
+cublasHandle_t handle(const char* fn) {
+  static cublasHandle_t handles[64] = {};
+  const int d = current_device();
+  if (d < 0 || d >= 64) throw UsageError(std::string(fn) + ": device index out of range");
+  if (!handles[d]) check_cublas(fn, "cublasCreate", cublasCreate(&handles[d]));
+  return handles[d];
+}
+
+cublasComputeType_t compute_type() {
+  switch (matmul_precision()) {
+    case MatmulPrecision::tf32: return CUBLAS_COMPUTE_32F_FAST_TF32;
+    case MatmulPrecision::bf16: return CUBLAS_COMPUTE_32F_FAST_16BF;
+    default: return CUBLAS_COMPUTE_32F;
+  }
+}
+
+// Column-major C (m, n) = alpha op(A) op(B) + beta C, every operand fp32 in memory.
+void gemm(const char* fn, cublasOperation_t ta, cublasOperation_t tb, int64_t m, int64_t n,
+          int64_t k, const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
+          int64_t ldc) {
+  const float alpha = 1.0f;
+  check_cublas(fn, "cublasGemmEx",
+               cublasGemmEx(handle(fn), ta, tb, int(m), int(n), int(k), &alpha, A, CUDA_R_32F,
+                            int(lda), B, CUDA_R_32F, int(ldb), &beta, C, CUDA_R_32F, int(ldc),
+                            compute_type(), CUBLAS_GEMM_DEFAULT));
+}
+
+// ---- kernels ---------------------------------------------------------------------------------
+
+// out (M, N) row stride ldo += bias (N)
+__global__ void add_bias_kernel(float* out, const float* bias, int64_t M, int64_t N, int64_t ldo) {
+  const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= M * N) return;
+  const int64_t m = i / N, n = i - m * N;
+  out[m * ldo + n] += bias[n];
+}
+
+// dbias (N) += Σ_m dout (M, N) row stride ldo: a thread per column, a block per range of rows.
+__global__ void bias_grad_kernel(float* dbias, const float* dout, int64_t M, int64_t N,
+                                 int64_t ldo, int64_t rows_per_block) {
+  const int64_t n = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (n >= N) return;
+  const int64_t m0 = int64_t(blockIdx.y) * rows_per_block, m1 = min(M, m0 + rows_per_block);
+  float acc = 0.0f;
+  for (int64_t m = m0; m < m1; ++m) acc += dout[m * ldo + n];
+  atomicAdd(&dbias[n], acc);
+}
+
+}  // namespace
+
+// ---- launchers -------------------------------------------------------------------------------
+
+void matmul_forward(float* out, const float* in, const float* W, const float* bias,
+                    const MatmulParams& p) {
+  const char* fn = "cuda::matmul_forward";
+  matmul_check(fn, p);
+  check::not_null(fn, "out", out);
+  check::not_null(fn, "in", in);
+  check::not_null(fn, "W", W);
+  // outᵀ (N, M) = W (col-major (K, N), transposed) · inᵀ (col-major (K, M))
+  gemm(fn, CUBLAS_OP_T, CUBLAS_OP_N, p.N, p.M, p.K, W, p.K, in, p.ldi, p.accumulate ? 1.0f : 0.0f,
+       out, p.ldo);
+  if (bias) {
+    add_bias_kernel<<<grid_for(p.M * p.N, 256), 256>>>(out, bias, p.M, p.N, p.ldo);
+    check_launch(fn);
+  }
+}
+
+void matmul_backward(float* din, float* dW, float* dbias, const float* dout, const float* in,
+                     const float* W, const MatmulParams& p) {
+  const char* fn = "cuda::matmul_backward";
+  matmul_check(fn, p);
+  check::not_null(fn, "dW", dW);
+  check::not_null(fn, "dout", dout);
+  check::not_null(fn, "in", in);
+  check::not_null(fn, "W", W);
+  if (din)  // dinᵀ (K, M) = W (col-major (K, N)) · doutᵀ (col-major (N, M))
+    gemm(fn, CUBLAS_OP_N, CUBLAS_OP_N, p.K, p.M, p.N, W, p.K, dout, p.ldo,
+         p.accumulate_din ? 1.0f : 0.0f, din, p.ldi);
+  // dWᵀ (K, N) += inᵀ (col-major (K, M)) · dout (col-major (N, M), transposed)
+  gemm(fn, CUBLAS_OP_N, CUBLAS_OP_T, p.K, p.N, p.M, in, p.ldi, dout, p.ldo, 1.0f, dW, p.K);
+  if (dbias) {
+    const int64_t rows = 256;
+    const dim3 grid(grid_for(p.N, 128), unsigned((p.M + rows - 1) / rows));
+    bias_grad_kernel<<<grid, 128>>>(dbias, dout, p.M, p.N, p.ldo, rows);
+    check_launch(fn);
+  }
+}
+
+}  // namespace mambadna::kernels::cuda

@@ -1,0 +1,387 @@
+// CUDA selective scan, forward and backward, with h0 in, h_last out and dh0 (see
+// kernels/selective_scan.h for the maths).
+//
+// Layout: LANES threads share one channel (b, e), each holding NS of its N states in registers
+// (N <= LANES · NS); a block of kScanThreads threads covers kScanThreads / LANES channels of one
+// stream b. Every thread walks t = 0 .. L-1 itself: the recurrence is sequential in t, the
+// parallelism is over (b, e, n). Per step, u, delta, z and dout are read once per channel
+// (the LANES threads share the load), Bm and Cm once per stream (the block shares them through
+// the cache), and y_t is reduced over the lanes with warp shuffles. The expanded state
+// (B, L, E, N) never exists in memory.
+//
+// Backward keeps only chunk-boundary states: pass 1 runs the recurrence forward and stores the
+// state at the start of every chunk of CHUNK steps in the workspace ((B, chunks, E, N));
+// pass 2 walks the chunks from last to first, recomputes the CHUNK states of a chunk into shared
+// memory from its boundary state, then runs the adjoint recurrence backward through them.
+// dBm and dCm, which sum over channels, are reduced in the warp, then in shared memory per
+// chunk, then added to global memory once per block.
+#include "kernels/cuda/common.cuh"
+#include "kernels/selective_scan.h"
+
+#include <type_traits>
+
+namespace mambadna::kernels::cuda {
+
+namespace {
+
+constexpr int kScanThreads = 256;
+
+struct ScanArgs {
+  float* out;            // (B, L, E)
+  float* h_last;         // (B, E, N) or nullptr
+  const float* u;        // (B, L, E)
+  const float* delta;    // (B, L, E)
+  const float* A;        // (E, N)
+  const float* Bm;       // (B, L, N) row stride ld_bc
+  const float* Cm;       // (B, L, N) row stride ld_bc
+  const float* D;        // (E) or nullptr
+  const float* z;        // (B, L, E) row stride ld_z, or nullptr
+  const float* bias;     // (E) or nullptr
+  const float* h0;       // (B, E, N) or nullptr
+  int64_t B, L, E, N, ld_bc, ld_z;
+  bool softplus;
+};
+
+struct ScanGradArgs {
+  float* du;             // (B, L, E)
+  float* ddelta;         // (B, L, E)
+  float* dA;             // (E, N) +=
+  float* dBm;            // (B, L, N) row stride ld_bc, zeroed before
+  float* dCm;            // (B, L, N) row stride ld_bc, zeroed before
+  float* dD;             // (E) += or nullptr
+  float* dz;             // (B, L, E) row stride ld_z, or nullptr
+  float* dbias;          // (E) += or nullptr
+  float* dh0;            // (B, E, N) or nullptr
+  const float* dout;     // (B, L, E)
+  const float* dh_last;  // (B, E, N) or nullptr
+  float* checkpoints;    // (B, chunks, E, N) workspace
+};
+
+// This thread's place: channel e of stream b, lane within the channel's LANES threads.
+template <int LANES>
+struct Place {
+  int64_t b, e;
+  int lane;
+  bool active;  // e < E (threads past the last channel still take part in shuffles and barriers)
+  __device__ Place(int64_t E) {
+    constexpr int per_block = kScanThreads / LANES;
+    lane = threadIdx.x % LANES;
+    e = int64_t(blockIdx.x) * per_block + threadIdx.x / LANES;
+    b = blockIdx.y;
+    active = e < E;
+  }
+};
+
+// Sum over the LANES threads of a channel (an aligned group inside a warp); all get the sum.
+template <int LANES>
+__device__ __forceinline__ float lanes_sum(float v) {
+  for (int o = LANES / 2; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+
+// Sum over the channels of a warp (lanes with the same lane index); all get the sum.
+template <int LANES>
+__device__ __forceinline__ float channels_sum(float v) {
+  for (int o = LANES; o < 32; o <<= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+
+__device__ __forceinline__ float scan_dt(float raw, bool softplus) {
+  return softplus ? dev_softplus(raw) : raw;
+}
+
+// ---- forward ---------------------------------------------------------------------------------
+
+template <int LANES, int NS>
+__global__ void __launch_bounds__(kScanThreads) scan_forward_kernel(ScanArgs a) {
+  const Place<LANES> pl(a.E);
+  const int64_t b = pl.b, e = pl.e, E = a.E, N = a.N;
+  float h[NS], Av[NS];
+  bool has[NS];
+#pragma unroll
+  for (int s = 0; s < NS; ++s) {
+    const int64_t n = pl.lane + s * LANES;
+    has[s] = pl.active && n < N;
+    h[s] = has[s] && a.h0 ? a.h0[(b * E + e) * N + n] : 0.0f;
+    Av[s] = has[s] ? a.A[e * N + n] : 0.0f;
+  }
+  const float Dv = pl.active && a.D ? a.D[e] : 0.0f;
+  const float bias = pl.active && a.bias ? a.bias[e] : 0.0f;
+  for (int64_t t = 0; t < a.L; ++t) {
+    const int64_t row = b * a.L + t;
+    const float uu = pl.active ? a.u[row * E + e] : 0.0f;
+    const float dt = scan_dt((pl.active ? a.delta[row * E + e] : 0.0f) + bias, a.softplus);
+    const float* Bt = a.Bm + row * a.ld_bc;
+    const float* Ct = a.Cm + row * a.ld_bc;
+    float part = 0.0f;
+#pragma unroll
+    for (int s = 0; s < NS; ++s)
+      if (has[s]) {
+        const int64_t n = pl.lane + s * LANES;
+        h[s] = expf(dt * Av[s]) * h[s] + dt * Bt[n] * uu;
+        part += Ct[n] * h[s];
+      }
+    const float y = lanes_sum<LANES>(part) + Dv * uu;
+    if (pl.active && pl.lane == 0)
+      a.out[row * E + e] = a.z ? y * dev_silu(a.z[row * a.ld_z + e]) : y;
+  }
+  if (a.h_last)
+#pragma unroll
+    for (int s = 0; s < NS; ++s)
+      if (has[s]) a.h_last[(b * E + e) * N + pl.lane + s * LANES] = h[s];
+}
+
+// ---- backward --------------------------------------------------------------------------------
+
+template <int LANES, int NS, int CHUNK>
+__global__ void __launch_bounds__(kScanThreads) scan_backward_kernel(ScanArgs a, ScanGradArgs g) {
+  // hs[k][thread][s] = the state before step t0 + k of the current chunk (k = 0 .. CHUNK)
+  extern __shared__ float smem[];
+  float* hs = smem;                                        // (CHUNK + 1, kScanThreads, NS)
+  float* sdB = hs + (CHUNK + 1) * kScanThreads * NS;       // (CHUNK, N)
+  float* sdC = sdB + CHUNK * a.N;                          // (CHUNK, N)
+  const Place<LANES> pl(a.E);
+  const int64_t b = pl.b, e = pl.e, E = a.E, N = a.N, L = a.L;
+  const int64_t chunks = (L + CHUNK - 1) / CHUNK;
+  auto hs_at = [&](int k, int s) -> float& { return hs[(k * kScanThreads + threadIdx.x) * NS + s]; };
+  auto ckpt = [&](int64_t c, int64_t n) -> float& {
+    return g.checkpoints[((b * chunks + c) * E + e) * N + n];
+  };
+
+  float Av[NS];
+  bool has[NS];
+#pragma unroll
+  for (int s = 0; s < NS; ++s) {
+    const int64_t n = pl.lane + s * LANES;
+    has[s] = pl.active && n < N;
+    Av[s] = has[s] ? a.A[e * N + n] : 0.0f;
+  }
+  const float Dv = pl.active && a.D ? a.D[e] : 0.0f;
+  const float bias = pl.active && a.bias ? a.bias[e] : 0.0f;
+
+  // One step of the recurrence: h ← exp(dt A) h + dt Bm u.
+  auto step = [&](int64_t t, float* h) {
+    const int64_t row = b * L + t;
+    const float uu = pl.active ? a.u[row * E + e] : 0.0f;
+    const float dt = scan_dt((pl.active ? a.delta[row * E + e] : 0.0f) + bias, a.softplus);
+    const float* Bt = a.Bm + row * a.ld_bc;
+#pragma unroll
+    for (int s = 0; s < NS; ++s)
+      if (has[s]) h[s] = expf(dt * Av[s]) * h[s] + dt * Bt[pl.lane + s * LANES] * uu;
+  };
+
+  // Pass 1: the state at the start of every chunk.
+  float h[NS];
+#pragma unroll
+  for (int s = 0; s < NS; ++s) h[s] = has[s] && a.h0 ? a.h0[(b * E + e) * N + pl.lane + s * LANES] : 0.0f;
+  for (int64_t c = 0; c < chunks; ++c) {
+#pragma unroll
+    for (int s = 0; s < NS; ++s)
+      if (has[s]) ckpt(c, pl.lane + s * LANES) = h[s];
+    const int64_t t1 = min(L, (c + 1) * CHUNK);
+    for (int64_t t = c * CHUNK; t < t1; ++t) step(t, h);
+  }
+
+  // Pass 2: chunks from last to first. lam carries exp(dt_{t+1} A) ⊙ λ_{t+1}.
+  float lam[NS], dA_acc[NS];
+#pragma unroll
+  for (int s = 0; s < NS; ++s) {
+    lam[s] = has[s] && g.dh_last ? g.dh_last[(b * E + e) * N + pl.lane + s * LANES] : 0.0f;
+    dA_acc[s] = 0.0f;
+  }
+  float dD_acc = 0.0f, dbias_acc = 0.0f;
+  for (int64_t i = threadIdx.x; i < 2 * CHUNK * N; i += kScanThreads) sdB[i] = 0.0f;  // sdC follows sdB
+  __syncthreads();
+  for (int64_t c = chunks - 1; c >= 0; --c) {
+    const int64_t t0 = c * CHUNK, len = min(L, t0 + CHUNK) - t0;
+#pragma unroll
+    for (int s = 0; s < NS; ++s) {
+      h[s] = has[s] ? ckpt(c, pl.lane + s * LANES) : 0.0f;
+      hs_at(0, s) = h[s];
+    }
+    for (int k = 0; k < len; ++k) {
+      step(t0 + k, h);
+#pragma unroll
+      for (int s = 0; s < NS; ++s) hs_at(k + 1, s) = h[s];
+    }
+    for (int k = int(len) - 1; k >= 0; --k) {
+      const int64_t row = b * L + t0 + k;
+      const float uu = pl.active ? a.u[row * E + e] : 0.0f;
+      const float raw = (pl.active ? a.delta[row * E + e] : 0.0f) + bias;
+      const float dt = scan_dt(raw, a.softplus);
+      const float* Bt = a.Bm + row * a.ld_bc;
+      const float* Ct = a.Cm + row * a.ld_bc;
+      // y_t (without the gate) for dz
+      float part = 0.0f;
+#pragma unroll
+      for (int s = 0; s < NS; ++s)
+        if (has[s]) part += Ct[pl.lane + s * LANES] * hs_at(k + 1, s);
+      const float y = lanes_sum<LANES>(part) + Dv * uu;
+      const float dout = pl.active ? g.dout[row * E + e] : 0.0f;
+      float dy = dout;
+      if (a.z) {
+        const float zz = pl.active ? a.z[row * a.ld_z + e] : 0.0f;
+        dy = dout * dev_silu(zz);
+        if (pl.active && pl.lane == 0) g.dz[row * a.ld_z + e] = dout * y * dev_silu_grad(zz);
+      }
+      float du_part = 0.0f, ddt_part = 0.0f;
+#pragma unroll
+      for (int s = 0; s < NS; ++s) {
+        const int64_t n = pl.lane + s * LANES;
+        float dBv = 0.0f, dCv = 0.0f;
+        if (has[s]) {
+          const float Bn = Bt[n], Cn = Ct[n];
+          const float av = expf(dt * Av[s]);
+          const float l = lam[s] + Cn * dy;  // λ_t
+          const float hprev = hs_at(k, s);
+          dCv = dy * hs_at(k + 1, s);
+          dBv = l * dt * uu;
+          du_part += l * dt * Bn;
+          ddt_part += l * (Av[s] * av * hprev + Bn * uu);
+          dA_acc[s] += l * dt * av * hprev;
+          lam[s] = av * l;
+        }
+        dBv = channels_sum<LANES>(dBv);
+        dCv = channels_sum<LANES>(dCv);
+        if ((threadIdx.x & 31) < LANES && n < N) {
+          atomicAdd(&sdB[k * N + n], dBv);
+          atomicAdd(&sdC[k * N + n], dCv);
+        }
+      }
+      const float du_sum = lanes_sum<LANES>(du_part);
+      const float ddt = lanes_sum<LANES>(ddt_part);
+      const float dd = a.softplus ? ddt * dev_softplus_grad(raw) : ddt;
+      if (pl.active && pl.lane == 0) {
+        g.du[row * E + e] = Dv * dy + du_sum;
+        g.ddelta[row * E + e] = dd;
+      }
+      dbias_acc += dd;
+      dD_acc += dy * uu;
+    }
+    __syncthreads();  // the chunk's dBm, dCm sums are complete
+    for (int64_t i = threadIdx.x; i < len * N; i += kScanThreads) {
+      const int64_t k = i / N, n = i % N, row = b * L + t0 + k;
+      atomicAdd(&g.dBm[row * a.ld_bc + n], sdB[i]);
+      atomicAdd(&g.dCm[row * a.ld_bc + n], sdC[i]);
+      sdB[i] = 0.0f;
+      sdC[i] = 0.0f;
+    }
+    __syncthreads();
+  }
+#pragma unroll
+  for (int s = 0; s < NS; ++s)
+    if (has[s]) {
+      const int64_t n = pl.lane + s * LANES;
+      atomicAdd(&g.dA[e * N + n], dA_acc[s]);
+      if (g.dh0) g.dh0[(b * E + e) * N + n] = lam[s];
+    }
+  if (pl.active && pl.lane == 0) {
+    if (g.dD && a.D) atomicAdd(&g.dD[e], dD_acc);
+    if (g.dbias && a.bias) atomicAdd(&g.dbias[e], dbias_acc);
+  }
+}
+
+// dBm, dCm rows (B·L, N) with stride ld_bc set to zero (they are assigned, summed by atomics).
+__global__ void zero_rows_kernel(float* x, float* y, int64_t rows, int64_t N, int64_t ld) {
+  const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= rows * N) return;
+  const int64_t r = i / N, n = i - r * N;
+  x[r * ld + n] = 0.0f;
+  y[r * ld + n] = 0.0f;
+}
+
+// ---- dispatch over the state size ------------------------------------------------------------
+
+// LANES = the smallest power of two >= N up to 32; NS = states per thread. f receives both as
+// std::integral_constant.
+template <typename F>
+void with_shape(const char* fn, int64_t N, F&& f) {
+  if (N <= 1) return f(std::integral_constant<int, 1>(), std::integral_constant<int, 1>());
+  if (N <= 2) return f(std::integral_constant<int, 2>(), std::integral_constant<int, 1>());
+  if (N <= 4) return f(std::integral_constant<int, 4>(), std::integral_constant<int, 1>());
+  if (N <= 8) return f(std::integral_constant<int, 8>(), std::integral_constant<int, 1>());
+  if (N <= 16) return f(std::integral_constant<int, 16>(), std::integral_constant<int, 1>());
+  if (N <= 32) return f(std::integral_constant<int, 32>(), std::integral_constant<int, 1>());
+  if (N <= 64) return f(std::integral_constant<int, 32>(), std::integral_constant<int, 2>());
+  if (N <= 128) return f(std::integral_constant<int, 32>(), std::integral_constant<int, 4>());
+  if (N <= 256) return f(std::integral_constant<int, 32>(), std::integral_constant<int, 8>());
+  check::fail(fn, "N (" + std::to_string(N) + ") > 256, the largest state the CUDA backend supports");
+}
+
+ScanArgs scan_args(float* out, float* h_last, const float* u, const float* delta, const float* A,
+                   const float* Bm, const float* Cm, const float* D, const float* z,
+                   const float* delta_bias, const float* h0, const SelectiveScanParams& p) {
+  return ScanArgs{out, h_last, u, delta, A, Bm, Cm, D, z, delta_bias, h0,
+                  p.B, p.L, p.E, p.N, p.ld_bc, p.ld_z, p.delta_softplus};
+}
+
+void check_inputs(const char* fn, const float* u, const float* delta, const float* A,
+                  const float* Bm, const float* Cm, const SelectiveScanParams& p) {
+  check::not_null(fn, "u", u);
+  check::not_null(fn, "delta", delta);
+  check::not_null(fn, "A", A);
+  check::not_null(fn, "Bm", Bm);
+  check::not_null(fn, "Cm", Cm);
+  if (p.B > 65535) check::fail(fn, "B (" + std::to_string(p.B) + ") > 65535");
+}
+
+}  // namespace
+
+// ---- launchers -------------------------------------------------------------------------------
+
+void selective_scan_forward(float* out, float* h_last, const float* u, const float* delta,
+                            const float* A, const float* Bm, const float* Cm, const float* D,
+                            const float* z, const float* delta_bias, const float* h0,
+                            const SelectiveScanParams& p) {
+  const char* fn = "cuda::selective_scan_forward";
+  selective_scan_check(fn, p, z != nullptr);
+  check::not_null(fn, "out", out);
+  check_inputs(fn, u, delta, A, Bm, Cm, p);
+  const ScanArgs a = scan_args(out, h_last, u, delta, A, Bm, Cm, D, z, delta_bias, h0, p);
+  with_shape(fn, p.N, [&](auto lanes, auto ns) {
+    constexpr int LANES = decltype(lanes)::value, NS = decltype(ns)::value;
+    const dim3 grid(unsigned((p.E + kScanThreads / LANES - 1) / (kScanThreads / LANES)),
+                    unsigned(p.B));
+    scan_forward_kernel<LANES, NS><<<grid, kScanThreads>>>(a);
+  });
+  check_launch(fn);
+}
+
+void selective_scan_backward(float* du, float* ddelta, float* dA, float* dBm, float* dCm, float* dD,
+                             float* dz, float* ddelta_bias, float* dh0, const float* dout,
+                             const float* dh_last, const float* u, const float* delta,
+                             const float* A, const float* Bm, const float* Cm, const float* D,
+                             const float* z, const float* delta_bias, const float* h0,
+                             const SelectiveScanParams& p) {
+  const char* fn = "cuda::selective_scan_backward";
+  selective_scan_check(fn, p, z != nullptr);
+  check_inputs(fn, u, delta, A, Bm, Cm, p);
+  check::not_null(fn, "dout", dout);
+  check::not_null(fn, "du", du);
+  check::not_null(fn, "ddelta", ddelta);
+  check::not_null(fn, "dA", dA);
+  check::not_null(fn, "dBm", dBm);
+  check::not_null(fn, "dCm", dCm);
+  if (z) check::not_null(fn, "dz", dz);
+  const ScanArgs a = scan_args(nullptr, nullptr, u, delta, A, Bm, Cm, D, z, delta_bias, h0, p);
+  zero_rows_kernel<<<grid_for(p.B * p.L * p.N, 256), 256>>>(dBm, dCm, p.B * p.L, p.N, p.ld_bc);
+  check_launch(fn);
+  with_shape(fn, p.N, [&](auto lanes, auto ns) {
+    constexpr int LANES = decltype(lanes)::value, NS = decltype(ns)::value;
+    constexpr int CHUNK = 32 / NS;  // shared memory per block stays near 34 KiB
+    const int64_t chunks = (p.L + CHUNK - 1) / CHUNK;
+    auto* ckpt = static_cast<float*>(workspace(size_t(p.B * chunks * p.E * p.N) * sizeof(float)));
+    const ScanGradArgs g{du, ddelta, dA, dBm, dCm, dD, dz, ddelta_bias, dh0, dout, dh_last, ckpt};
+    const size_t shared =
+        (size_t(CHUNK + 1) * kScanThreads * NS + 2 * size_t(CHUNK) * size_t(p.N)) * sizeof(float);
+    auto kernel = scan_backward_kernel<LANES, NS, CHUNK>;
+    MAMBADNA_CUDA_CHECK(
+        cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(shared)));
+    const dim3 grid(unsigned((p.E + kScanThreads / LANES - 1) / (kScanThreads / LANES)),
+                    unsigned(p.B));
+    kernel<<<grid, kScanThreads, shared>>>(a, g);
+  });
+  check_launch(fn);
+}
+
+}  // namespace mambadna::kernels::cuda

@@ -1,0 +1,94 @@
+// The CUDA device seen from the host: which devices there are, device memory, copies, a scratch
+// workspace and the precision of matrix products. The kernels in kernels/cuda/ take device
+// pointers and run in order on one stream (the legacy default stream) of the current device.
+//
+// This header compiles in every build. Without the CUDA backend, built() is false,
+// device_count() is 0, and every call that needs a device throws UsageError saying so.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace mambadna::kernels::cuda {
+
+bool built();         // compiled with the CUDA backend
+int device_count();   // usable devices; 0 without the backend, a driver or a device
+void set_device(int index);  // throws UsageError naming the index and the device count
+int current_device();
+std::string device_name(int index);
+size_t device_memory_bytes(int index);
+
+void* device_alloc(size_t bytes);  // throws Error with the size and the device's free memory
+void device_free(void* p) noexcept;
+void copy_to_device(void* dst, const void* src, size_t bytes);
+void copy_to_host(void* dst, const void* src, size_t bytes);
+void copy_on_device(void* dst, const void* src, size_t bytes);
+void fill_bytes(void* dst, int value, size_t bytes);  // cudaMemset
+void synchronize();  // waits for every kernel; throws the first asynchronous error
+
+// Scratch memory for kernels that need it (the scan's backward keeps chunk-boundary states
+// there). Grows on demand; valid until the next call. One host thread drives the device.
+void* workspace(size_t bytes);
+
+// Matrix products run in fp32 (exact fp32 products: the tests), tf32 or bf16 (tensor cores;
+// inputs rounded inside cuBLAS, fp32 accumulation and storage, fp32 master weights).
+enum class MatmulPrecision { fp32, tf32, bf16 };
+void set_matmul_precision(MatmulPrecision p);
+MatmulPrecision matmul_precision();
+MatmulPrecision parse_matmul_precision(const std::string& name);  // "fp32" | "tf32" | "bf16"
+
+// An owned device array of n elements of T.
+template <typename T>
+class Buffer {
+ public:
+  Buffer() = default;
+  explicit Buffer(size_t n) : n_(n), p_(n ? static_cast<T*>(device_alloc(n * sizeof(T))) : nullptr) {}
+  explicit Buffer(const std::vector<T>& host) : Buffer(host.size()) { upload(host); }
+  ~Buffer() { device_free(p_); }
+  Buffer(Buffer&& o) noexcept : n_(std::exchange(o.n_, 0)), p_(std::exchange(o.p_, nullptr)) {}
+  Buffer& operator=(Buffer&& o) noexcept {
+    if (this != &o) {
+      device_free(p_);
+      n_ = std::exchange(o.n_, 0);
+      p_ = std::exchange(o.p_, nullptr);
+    }
+    return *this;
+  }
+  Buffer(const Buffer&) = delete;
+  Buffer& operator=(const Buffer&) = delete;
+
+  T* data() { return p_; }
+  const T* data() const { return p_; }
+  size_t size() const { return n_; }
+  bool empty() const { return n_ == 0; }
+  // Reallocates (contents lost) when the size changes.
+  void resize(size_t n) {
+    if (n != n_) *this = Buffer(n);
+  }
+  void upload(const T* host, size_t n, size_t offset = 0) {
+    if (n) copy_to_device(p_ + offset, host, n * sizeof(T));
+  }
+  void upload(const std::vector<T>& host) {
+    resize(host.size());
+    upload(host.data(), host.size());
+  }
+  void download(T* host, size_t n, size_t offset = 0) const {
+    if (n) copy_to_host(host, p_ + offset, n * sizeof(T));
+  }
+  std::vector<T> download() const {
+    std::vector<T> h(n_);
+    download(h.data(), n_);
+    return h;
+  }
+  void zero() {
+    if (n_) fill_bytes(p_, 0, n_ * sizeof(T));
+  }
+
+ private:
+  size_t n_ = 0;
+  T* p_ = nullptr;
+};
+
+}  // namespace mambadna::kernels::cuda
