@@ -2,6 +2,7 @@
 #include <cstdio>
 
 #include "app/cli.h"
+#include "app/device_options.h"
 #include "app/input_options.h"
 #include "io/error.h"
 #include "kernels/threads.h"
@@ -33,6 +34,8 @@ int cmd_embed(int argc, char** argv) {
       ("dtype", po::value(&dtype)->default_value(dtype), "f32 or f16");
   po::options_description run("Run");
   run.add_options()("chunk,L", po::value(&opt.chunk)->default_value(4096), "tokens per step");
+  DeviceOptions device;
+  add_device_options(run, device);
   po::options_description general("General");
   add_common_options(general, common);
   po::options_description hidden;
@@ -51,12 +54,14 @@ int cmd_embed(int argc, char** argv) {
         opt.f16 = dtype == "f16";
         opt.both_strands = strand == "both";
         if (!layers.empty()) opt.layers = layers;
+        const model::Device dev = apply_device_options(device);
         kernels::CpuThreads threads(common.threads);
         auto ck = model::load_checkpoint(model_path);
         opt.reader = reader_options(input, common, ck.config);
         opt.command_line = command_line();
         opt.model_path = model_path;
         model::Mamba<float> m(ck.config, std::move(ck.params));
+        m.to_device(dev);
         Progress progress("bases", -1, common.verbosity);
         auto s = pipelines::embed(m, opt, [&](int64_t done) { progress.update(done); });
         progress.finish();

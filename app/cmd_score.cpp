@@ -2,6 +2,7 @@
 #include <iostream>
 
 #include "app/cli.h"
+#include "app/device_options.h"
 #include "app/input_options.h"
 #include "io/error.h"
 #include "kernels/threads.h"
@@ -32,6 +33,8 @@ int cmd_score(int argc, char** argv) {
   run.add_options()                                                                       //
       ("chunk,L", po::value(&opt.chunk)->default_value(4096), "tokens per stream per step")  //
       ("batch,b", po::value(&opt.streams)->default_value(8), "records scored side by side");
+  DeviceOptions device;
+  add_device_options(run, device);
   po::options_description general("General");
   add_common_options(general, common);
   po::options_description hidden;
@@ -49,6 +52,7 @@ int cmd_score(int argc, char** argv) {
         if (opt.entropy && !opt.per_position) throw UsageError("--entropy needs --per-position");
         if (strand != "fwd" && strand != "both") throw UsageError("--strand " + strand + ": choose fwd or both");
         opt.both_strands = strand == "both";
+        const model::Device dev = apply_device_options(device);
         kernels::CpuThreads threads(common.threads);
         auto ck = model::load_checkpoint(model_path);
         opt.reader = reader_options(input, common, ck.config);
@@ -56,6 +60,7 @@ int cmd_score(int argc, char** argv) {
         opt.command_line = command_line();
         opt.model_path = model_path;
         model::Mamba<float> m(ck.config, std::move(ck.params));
+        m.to_device(dev);
         Progress progress("bases", -1, common.verbosity);
         // The header goes out with the first record, so that a run that fails at once prints
         // nothing on stdout.

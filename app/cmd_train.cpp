@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "app/cli.h"
+#include "app/device_options.h"
 #include "app/input_options.h"
 #include "io/error.h"
 #include "kernels/threads.h"
@@ -37,6 +38,8 @@ int cmd_train(int argc, char** argv) {
       ("steps", po::value(&o.steps)->default_value(0), "optimiser steps (or give --tokens)")
       ("tokens", po::value(&o.tokens)->default_value(0), "training tokens; steps = tokens / (b * L)")
       ("max-time", po::value(&o.max_seconds)->default_value(0), "stop after this many seconds, with a checkpoint (0: no limit)");
+  DeviceOptions device;
+  add_device_options(run, device);
   po::options_description data("Data");
   data.add_options()                                                                      //
       ("streams,b", po::value(&o.streams)->default_value(8), "B: streams walking the data side by side")
@@ -86,6 +89,7 @@ int cmd_train(int argc, char** argv) {
         o.command_line = command_line();
         std::signal(SIGINT, on_signal);
         std::signal(SIGTERM, on_signal);
+        o.device = apply_device_options(device);
         auto res = pipelines::train(
             o,
             [&](const pipelines::StepReport& r) {

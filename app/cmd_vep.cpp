@@ -2,6 +2,7 @@
 #include <cstdio>
 
 #include "app/cli.h"
+#include "app/device_options.h"
 #include "io/error.h"
 #include "io/region.h"
 #include "kernels/threads.h"
@@ -40,6 +41,8 @@ int cmd_vep(int argc, char** argv) {
       ("naive", po::bool_switch(&opt.naive), "run both whole windows for every ALT (slow; for checking)")
       ("batch,b", po::value(&opt.streams)->default_value(opt.streams), "ALT branches run side by side")
       ("case", po::value(&case_mode), "upper or keep [the model's tokenizer setting]");
+  DeviceOptions device;
+  add_device_options(run, device);
   po::options_description general("General");
   add_common_options(general, common);
   po::options_description hidden;
@@ -77,6 +80,7 @@ int cmd_vep(int argc, char** argv) {
         opt.command_line = command_line();
         opt.model_path = model_path;
         model::Mamba<float> m(ck.config, std::move(ck.params));
+        m.to_device(apply_device_options(device));
         Progress progress("records", -1, common.verbosity);
         auto s = pipelines::vep(m, opt, [&](int64_t done) { progress.update(done); });
         progress.finish();

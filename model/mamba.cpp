@@ -2,8 +2,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <type_traits>
 
 #include "io/error.h"
+#include "kernels/device.h"
+#include "model/cuda_runner.h"
 #include "model/ops.h"
 
 namespace mambadna::model {
@@ -106,6 +109,8 @@ void Mamba<T>::forward(const int32_t* tokens, int64_t B, int64_t L, State<T>& st
   if (st.B < B || st.E != E || st.N != N || st.n_layer != NL)
     throw UsageError("Mamba::forward: state for " + std::to_string(st.B) + " streams, batch has " +
                      std::to_string(B));
+  if constexpr (std::is_same_v<T, float>)
+    if (cuda_) return cuda_->forward(tokens, B, L, st, a);
   if (a.B != B || a.L != L || a.D != D || a.tapped.size() != a.taps.size() * size_t(M * D))
     a.plan(cfg_, B, L, a.keep);
   const bool kept = a.keep;
@@ -171,6 +176,8 @@ void Mamba<T>::logits(T* out, const T* hidden, int64_t M) const {
 template <typename T>
 void Mamba<T>::score(const int32_t* tokens, const int32_t* targets, int64_t B, int64_t L,
                      State<T>& state, Activations<T>& a, T* logprob, T* entropy) {
+  if constexpr (std::is_same_v<T, float>)
+    if (cuda_) return cuda_->score(tokens, targets, B, L, state, a, logprob, entropy);
   forward(tokens, B, L, state, a);
   const int64_t M = B * L, V = cfg_.vocab_padded();
   logits(a.logits.data(), a.hidden.data(), M);
@@ -210,6 +217,8 @@ template <typename T>
 double Mamba<T>::forward_loss(const int32_t* tokens, const int32_t* targets, int64_t B, int64_t L,
                               State<T>& state, Activations<T>& a, int64_t* count) {
   if (!a.keep) throw UsageError("Mamba::forward_loss: activations must be planned with keep");
+  if constexpr (std::is_same_v<T, float>)
+    if (cuda_) return cuda_->forward_loss(tokens, targets, B, L, state, a, count);
   forward(tokens, B, L, state, a);
   const int64_t M = B * L, V = cfg_.vocab_padded();
   logits(a.logits.data(), a.hidden.data(), M);
@@ -231,6 +240,13 @@ void Mamba<T>::backward(const int32_t* tokens, const int32_t* targets, Activatio
                 R = cfg_.rank(), V = cfg_.vocab_padded(), NL = cfg_.n_layer;
   const int64_t B = a.B, L = a.L, M = B * L;
   if (!a.keep) throw UsageError("Mamba::backward: activations were not kept");
+  if constexpr (std::is_same_v<T, float>)
+    if (cuda_) {  // into a zeroed device gradient, then added to the host's
+      cuda_->grad_zero();
+      cuda_->backward(loss_scale);
+      cuda_->grad_add_to(grad);
+      return;
+    }
   if (g.M != M || g.D != D) g.plan(cfg_, M);
   const T* emb = params_.data() + table_.specs.front().offset;  // (V, D)
   T* demb = grad + table_.specs.front().offset;                  // (V, D) +=
@@ -301,6 +317,109 @@ void Mamba<T>::backward(const int32_t* tokens, const int32_t* targets, Activatio
                         kernels::RmsnormParams{M, D, double(eps)});
   }
   O::embedding_backward(demb, g.dresid.data(), tokens, kernels::EmbeddingParams{M, D, V});
+}
+
+// ---- devices and training state ---------------------------------------------------------------
+
+template <typename T>
+void Mamba<T>::to_device(const Device& d) {
+  if (!d.cuda) {
+    if (cuda_) pull_params();
+    cuda_.reset();
+    device_ = d;
+    return;
+  }
+  if constexpr (!std::is_same_v<T, float>) {
+    throw UsageError("Mamba<double> runs on the CPU only (it is the reference)");
+  } else {
+    if (!kernels::cuda::built())
+      throw UsageError("--device " + d.name() + ": this build of mambadna has no CUDA backend");
+    kernels::cuda::set_device(d.index);  // throws naming the index when there is no such device
+    cuda_ = std::make_shared<CudaRunner>(cfg_, table_, params_.data(), d.index);
+    if (!m1_.empty()) cuda_->set_moments(m1_.data(), m2_.data());
+    device_ = d;
+  }
+}
+
+template <typename T>
+void Mamba<T>::pull_params() {
+  if constexpr (std::is_same_v<T, float>)
+    if (cuda_) cuda_->pull_params(params_.data());
+}
+
+template <typename T>
+void Mamba<T>::push_params() {
+  if constexpr (std::is_same_v<T, float>)
+    if (cuda_) cuda_->push_params(params_.data());
+}
+
+template <typename T>
+void Mamba<T>::grad_zero() {
+  if constexpr (std::is_same_v<T, float>)
+    if (cuda_) return cuda_->grad_zero();
+  grad_.assign(size_t(table_.total), T(0));
+}
+
+template <typename T>
+void Mamba<T>::grad_accumulate(const int32_t* tokens, const int32_t* targets, Activations<T>& a,
+                               ActivationGrads<T>& g, T loss_scale) {
+  if constexpr (std::is_same_v<T, float>)
+    if (cuda_) return cuda_->backward(loss_scale);
+  if (grad_.size() != size_t(table_.total)) grad_.assign(size_t(table_.total), T(0));
+  backward(tokens, targets, a, g, loss_scale, grad_.data());
+}
+
+template <typename T>
+double Mamba<T>::grad_norm() {
+  if constexpr (std::is_same_v<T, float>)
+    if (cuda_) return cuda_->grad_norm();
+  double sq = 0;
+  for (T v : grad_) sq += double(v) * double(v);
+  return std::sqrt(sq);
+}
+
+template <typename T>
+void Mamba<T>::adamw_step(const kernels::AdamwParams& p, double weight_decay, T grad_scale) {
+  if constexpr (std::is_same_v<T, float>)
+    if (cuda_) return cuda_->adamw_step(p, weight_decay, grad_scale);
+  if (grad_.size() != size_t(table_.total))
+    throw UsageError("Mamba::adamw_step: no gradient (grad_zero and grad_accumulate first)");
+  if (m1_.size() != grad_.size()) m1_.assign(grad_.size(), T(0)), m2_.assign(grad_.size(), T(0));
+  if (grad_scale != T(1))
+    for (auto& v : grad_) v *= grad_scale;
+  for (const auto& spec : table_.specs) {
+    kernels::AdamwParams ap = p;
+    ap.weight_decay = spec.weight_decay ? weight_decay : 0.0;
+    Ops<T>::adamw_update(params_.data() + spec.offset, m1_.data() + spec.offset,
+                         m2_.data() + spec.offset, grad_.data() + spec.offset, spec.size, ap);
+  }
+}
+
+template <typename T>
+void Mamba<T>::moments(std::vector<T>& m1, std::vector<T>& m2) {
+  m1.resize(size_t(table_.total));
+  m2.resize(size_t(table_.total));
+  if constexpr (std::is_same_v<T, float>)
+    if (cuda_) return cuda_->moments(m1.data(), m2.data());
+  if (m1_.size() != m1.size()) {
+    std::fill(m1.begin(), m1.end(), T(0));
+    std::fill(m2.begin(), m2.end(), T(0));
+    return;
+  }
+  m1 = m1_;
+  m2 = m2_;
+}
+
+template <typename T>
+void Mamba<T>::set_moments(const std::vector<T>& m1, const std::vector<T>& m2) {
+  if (int64_t(m1.size()) != table_.total || int64_t(m2.size()) != table_.total)
+    throw UsageError("Mamba::set_moments: " + std::to_string(m1.size()) + " and " +
+                     std::to_string(m2.size()) + " values for " + std::to_string(table_.total) +
+                     " parameters");
+  m1_ = m1;
+  m2_ = m2;
+  if constexpr (std::is_same_v<T, float>)
+    if (cuda_) cuda_->set_moments(m1.data(), m2.data());
 }
 
 template struct ActivationGrads<float>;

@@ -8,9 +8,12 @@
 // used by the tests (golden values to 1e-9, finite-difference gradients).
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <vector>
 
+#include "kernels/adamw.h"
 #include "model/config.h"
+#include "model/device.h"
 #include "model/params.h"
 
 namespace mambadna::model {
@@ -76,6 +79,8 @@ struct ActivationGrads {
   void plan(const Config& c, int64_t M);
 };
 
+class CudaRunner;
+
 template <typename T>
 class Mamba {
  public:
@@ -111,10 +116,36 @@ class Mamba {
   void backward(const int32_t* tokens, const int32_t* targets, Activations<T>& acts,
                 ActivationGrads<T>& g, T loss_scale, T* grad);
 
+  // ---- where the passes run ----------------------------------------------------------------
+  // Runs every later pass on `device` (float only; the parameters are copied there). On a CUDA
+  // device, activations live in device memory: the host Activations then hold only hidden and
+  // tapped after forward(); logits() still reads host memory. Parameters changed on the device
+  // (training) reach params() through pull_params(); host changes reach the device through
+  // push_params().
+  void to_device(const Device& device);
+  const Device& device() const { return device_; }
+  void pull_params();
+  void push_params();
+
+  // ---- training on the model's device: gradient and AdamW moments held beside the parameters
+  void grad_zero();
+  // backward() of the last forward_loss() into the held gradient.
+  void grad_accumulate(const int32_t* tokens, const int32_t* targets, Activations<T>& acts,
+                       ActivationGrads<T>& g, T loss_scale);
+  double grad_norm();  // L2 norm of the held gradient
+  // One AdamW step over every tensor, after scaling the gradient by grad_scale (clipping);
+  // weight decay applies where the parameter table says so.
+  void adamw_step(const kernels::AdamwParams& p, double weight_decay, T grad_scale);
+  void moments(std::vector<T>& m1, std::vector<T>& m2);             // read (checkpoints)
+  void set_moments(const std::vector<T>& m1, const std::vector<T>& m2);  // write (resume)
+
  private:
   Config cfg_;
   ParamTable table_;
   std::vector<T> params_;
+  Device device_;
+  std::shared_ptr<CudaRunner> cuda_;  // set on a CUDA device
+  std::vector<T> grad_, m1_, m2_;     // training state on the CPU
 };
 
 }  // namespace mambadna::model

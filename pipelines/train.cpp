@@ -236,16 +236,23 @@ TrainResult train(const TrainOptions& options, const std::function<void(const St
   model::Mamba<float> m(ck.config, std::move(ck.params));
   const auto& table = m.table();
   const auto& cfg = m.config();
+  m.to_device(o.device);
+  m.set_moments(m1, m2);
   model::State<float> state(cfg, B), saved(cfg, B);
   if (!state_conv.empty()) {
     state.conv = state_conv;
     state.ssm = state_ssm;
   }
+  // On the CPU the activations and their gradients are host memory planned here; on a CUDA
+  // device they live in device memory and the host objects only carry the flags.
   model::Activations<float> acts;
-  acts.plan(cfg, B, L, true);
   model::ActivationGrads<float> g;
-  g.plan(cfg, B * L);
-  std::vector<float> grad(static_cast<size_t>(table.total));
+  if (o.device.cuda) {
+    acts.keep = true;
+  } else {
+    acts.plan(cfg, B, L, true);
+    g.plan(cfg, B * L);
+  }
   std::vector<int32_t> tok(size_t(B * L)), tgt(size_t(B * L));
   StreamChunk sc;
 
@@ -278,6 +285,8 @@ TrainResult train(const TrainOptions& options, const std::function<void(const St
     std::snprintf(name, sizeof name, "/checkpoint-%08lld.h5", (long long)at_step);
     const std::string path = o.run_dir + name;
     const auto positions_now = data.positions();
+    m.pull_params();
+    m.moments(m1, m2);
     model::save_checkpoint(path, cfg, table, m.params().data(), o.command_line, [&](io::H5File& f) {
       f.write("train/exp_avg", m1.data(), {table.total});
       f.write("train/exp_avg_sq", m2.data(), {table.total});
@@ -306,14 +315,12 @@ TrainResult train(const TrainOptions& options, const std::function<void(const St
     }
     saved.conv = state.conv;
     saved.ssm = state.ssm;
-    std::fill(grad.begin(), grad.end(), 0.0f);
+    m.grad_zero();
     int64_t count = 0;
     const double loss_sum = m.forward_loss(tok.data(), tgt.data(), B, L, state, acts, &count);
     const double loss = count ? loss_sum / double(count) : 0.0;
-    if (count) m.backward(tok.data(), tgt.data(), acts, g, 1.0f / float(count), grad.data());
-    double sq = 0;
-    for (float v : grad) sq += double(v) * double(v);
-    const double gnorm = std::sqrt(sq);
+    if (count) m.grad_accumulate(tok.data(), tgt.data(), acts, g, 1.0f / float(count));
+    const double gnorm = m.grad_norm();
     const double lr = learning_rate(o, step, steps);
     StepReport rep;
     rep.step = step + 1, rep.steps = steps, rep.lr = lr, rep.loss = loss, rep.grad_norm = gnorm;
@@ -329,16 +336,10 @@ TrainResult train(const TrainOptions& options, const std::function<void(const St
     } else {
       bad = 0;
       const float clip = gnorm > o.clip && o.clip > 0 ? float(o.clip / (gnorm + 1e-6)) : 1.0f;
-      if (clip != 1.0f)
-        for (auto& v : grad) v *= clip;
-      for (const auto& spec : table.specs) {
-        kernels::AdamwParams ap;
-        ap.lr = lr, ap.beta1 = o.beta1, ap.beta2 = o.beta2, ap.eps = o.eps;
-        ap.weight_decay = spec.weight_decay ? o.weight_decay : 0.0;
-        ap.step = step + 1;
-        model::Ops<float>::adamw_update(m.params().data() + spec.offset, m1.data() + spec.offset,
-                                        m2.data() + spec.offset, grad.data() + spec.offset, spec.size, ap);
-      }
+      kernels::AdamwParams ap;
+      ap.lr = lr, ap.beta1 = o.beta1, ap.beta2 = o.beta2, ap.eps = o.eps;
+      ap.step = step + 1;
+      m.adamw_step(ap, o.weight_decay, clip);
     }
     ++step;
     tokens += count;
@@ -373,6 +374,7 @@ TrainResult train(const TrainOptions& options, const std::function<void(const St
   }
   if (!result.interrupted) {  // finished (or out of time): the model alone, for score/embed/vep
     const std::string path = o.run_dir + "/model.h5";
+    m.pull_params();
     model::save_checkpoint(path, cfg, table, m.params().data(), o.command_line);
   }
   result.steps = step;

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "io/sequence_reader.h"
+#include "model/device.h"
 
 namespace mambadna::pipelines {
 
@@ -47,6 +48,7 @@ struct TrainOptions {
   std::string run_dir;      // metrics.tsv, checkpoint-*.h5, model.h5
   bool resume = false;      // continue the run in run_dir
   std::string command_line;
+  model::Device device;     // where the passes run (not saved: a run may resume elsewhere)
 };
 
 struct StepReport {

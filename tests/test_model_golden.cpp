@@ -252,3 +252,56 @@ TEST_CASE("golden: float32 gradients within 1e-3 of each tensor's largest entry"
   INFO("worst tensor (tbptt) " << tbptt.second << " rel " << tbptt.first);
   CHECK(tbptt.first < 1e-3);
 }
+
+// ---- the same model on a CUDA device (--device cuda) ------------------------------------------
+
+#include "tests/cuda_testing.h"
+
+TEST_CASE("golden: CUDA float32 log-probs match to 1e-4 at every chunk length", "[model][golden][cuda]") {
+  if (kernels::testing::cuda_unavailable()) return;
+  // The CPU float32 bound (float32 accumulation over 2 layers and 1,500 positions); the chunk
+  // lengths check that the state carried on the device through the host is exact.
+  auto recs = read_input();
+  auto m = load_tiny<float>();
+  m.to_device(model::Device{true, 0});
+  auto expected = io::H5File::open_read(kGolden + "expected.h5").read_f64("logprob");
+  const auto x = tokens_of(recs[0].second);
+  for (int64_t chunk : {1500, 1000, 333, 64, 7, 1}) {
+    INFO("chunk length " << chunk);
+    CHECK(max_abs_diff(score_chunked(m, x, chunk), expected) < 1e-4);
+  }
+}
+
+TEST_CASE("golden: CUDA float32 gradients within 1e-3 of each tensor's largest entry",
+          "[model][golden][grad][cuda]") {
+  if (kernels::testing::cuda_unavailable()) return;
+  auto recs = read_input();
+  auto m = load_tiny<float>();
+  m.to_device(model::Device{true, 0});
+  auto expected = io::H5File::open_read(kGolden + "expected.h5");
+  const auto x = tokens_of(recs[0].second);
+  double loss = 0;
+  auto grad = golden_grad(m, x, 1500, &loss);
+  auto whole = worst_grad_error(m, grad, expected, "grad");
+  INFO("worst tensor " << whole.second << " rel " << whole.first);
+  CHECK(whole.first < 1e-3);
+  auto grad_t = golden_grad(m, x, 500, &loss);
+  auto tbptt = worst_grad_error(m, grad_t, expected, "grad_tbptt500");
+  INFO("worst tensor (tbptt) " << tbptt.second << " rel " << tbptt.first);
+  CHECK(tbptt.first < 1e-3);
+}
+
+TEST_CASE("golden: a CUDA device is refused clearly where there is none", "[model][cuda]") {
+  auto m = load_tiny<float>();
+  if (kernels::cuda::device_count() > 0) {
+    CHECK_THROWS_WITH(m.to_device(model::Device{true, kernels::cuda::device_count()}),
+                      Catch::Contains("no such device"));
+  } else {
+    CHECK_THROWS_AS(m.to_device(model::Device{true, 0}), UsageError);
+    CHECK(!m.device().cuda);  // still usable on the CPU
+  }
+  auto md = load_tiny<double>();
+  CHECK_THROWS_WITH(md.to_device(model::Device{true, 0}), Catch::Contains("CPU only"));
+  CHECK(model::parse_device("cuda:3").index == 3);
+  CHECK_THROWS_WITH(model::parse_device("cuda:x"), Catch::Contains("--device"));
+}

@@ -1,0 +1,29 @@
+#include "app/device_options.h"
+
+#include "io/error.h"
+#include "kernels/device.h"
+
+namespace mambadna::app {
+
+void add_device_options(po::options_description& group, DeviceOptions& o) {
+  group.add_options()  //
+      ("device", po::value(&o.device)->default_value(o.device),
+       "where the model runs: cpu, cuda (device 0) or cuda:N")  //
+      ("precision", po::value(&o.precision)->default_value(o.precision),
+       "CUDA matrix products: fp32, tf32 or bf16 (tensor cores; fp32 weights, states and sums)");
+}
+
+model::Device apply_device_options(const DeviceOptions& o) {
+  const model::Device d = model::parse_device(o.device);
+  kernels::cuda::set_matmul_precision(kernels::cuda::parse_matmul_precision(o.precision));
+  if (d.cuda) {
+    if (!kernels::cuda::built())
+      throw UsageError("--device " + o.device + ": this build of mambadna has no CUDA backend");
+    kernels::cuda::set_device(d.index);  // names the index and the device count when absent
+  } else if (o.precision != "fp32") {
+    throw UsageError("--precision " + o.precision + " applies to --device cuda only");
+  }
+  return d;
+}
+
+}  // namespace mambadna::app

@@ -1,0 +1,455 @@
+#include "model/cuda_runner.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "io/error.h"
+#include "model/mamba.h"
+
+#ifdef MAMBADNA_HAVE_CUDA
+#include "kernels/causal_conv1d.h"
+#include "kernels/cross_entropy.h"
+#include "kernels/device.h"
+#include "kernels/elementwise.h"
+#include "kernels/embedding.h"
+#include "kernels/matmul.h"
+#include "kernels/rmsnorm.h"
+#include "kernels/selective_scan.h"
+
+namespace mambadna::model {
+
+namespace k = kernels;
+namespace kc = kernels::cuda;
+template <typename T>
+using Buf = kc::Buffer<T>;
+
+struct CudaRunner::Impl {
+  Config c;
+  ParamTable t;
+  int device = 0;
+  int64_t D, E, N, K, R, V, NL;
+  Buf<float> params, grad, m1, m2;
+
+  // One pass's device memory, planned from one table (the layout of model/mamba.h's
+  // Activations, with the carried state and the token buffers beside it).
+  int64_t B = 0, L = 0, M = 0;
+  bool keep = false;
+  std::vector<int64_t> taps;
+  Buf<float> resid;   // (layers+1 | 1, M, D)
+  Buf<float> rstd;    // (layers+1 | 1, M)
+  Buf<float> normed;  // (M, D)
+  Buf<float> xz;      // (S, M, 2E)
+  Buf<float> u;       // (M, E)
+  Buf<float> xdbl;    // (S, M, R+2N)
+  Buf<float> delta;   // (M, E)
+  Buf<float> y;       // (S, M, E)
+  Buf<float> mix;     // (M, D)
+  Buf<float> hidden;  // (M, D)
+  Buf<float> A;       // (layers, E, N)
+  Buf<float> logits;  // (M, V)
+  Buf<float> lse;     // (M)
+  Buf<float> loss;    // (M)
+  Buf<float> out;     // (2, M): log-probs, entropies
+  Buf<float> conv;    // (layers, B, E, K-1): the carried conv windows during the pass
+  Buf<float> ssm;     // (layers, B, E, N): the carried SSM states during the pass
+  Buf<float> conv0;   // (layers, B, E, K-1) the pass started from (keep)
+  Buf<float> ssm0;    // (layers, B, E, N) the pass started from (keep)
+  Buf<float> tapped;  // (taps, M, D)
+  Buf<int32_t> tokens, targets;  // (M)
+  // Gradients of the activations (backward).
+  Buf<float> dresid, dhidden, dlogits, dloss, dy, du, ddelta, dxdbl, dxz, dA;
+
+  Impl(const Config& cfg, const ParamTable& table, const float* host, int dev)
+      : c(cfg), t(table), device(dev), D(cfg.d_model), E(cfg.d_inner()), N(cfg.d_state),
+        K(cfg.d_conv), R(cfg.rank()), V(cfg.vocab_padded()), NL(cfg.n_layer) {
+    kc::set_device(device);
+    params = Buf<float>(size_t(t.total));
+    params.upload(host, size_t(t.total));
+  }
+
+  void plan(int64_t b, int64_t l, bool kp, const std::vector<int64_t>& tp) {
+    if (b == B && l == L && kp == keep && tp == taps) return;
+    B = b, L = l, M = b * l, keep = kp, taps = tp;
+    const int64_t S = keep ? NL : 1;
+    struct Entry {
+      Buf<float>* buf;
+      int64_t elems;
+    };
+    const Entry table[] = {
+        {&resid, (keep ? NL + 1 : 1) * M * D},
+        {&rstd, (keep ? NL + 1 : 1) * M},
+        {&normed, M * D},
+        {&xz, S * M * 2 * E},
+        {&u, M * E},
+        {&xdbl, S * M * (R + 2 * N)},
+        {&delta, M * E},
+        {&y, S * M * E},
+        {&mix, M * D},
+        {&hidden, M * D},
+        {&A, NL * E * N},
+        {&logits, M * V},
+        {&lse, M},
+        {&loss, M},
+        {&out, 2 * M},
+        {&conv, NL * B * E * (K - 1)},
+        {&ssm, NL * B * E * N},
+        {&conv0, keep ? NL * B * E * (K - 1) : 0},
+        {&ssm0, keep ? NL * B * E * N : 0},
+        {&tapped, int64_t(taps.size()) * M * D},
+        // gradients: only for a kept (training) pass
+        {&dresid, keep ? M * D : 0},
+        {&dhidden, keep ? M * D : 0},
+        {&dlogits, keep ? M * V : 0},
+        {&dloss, keep ? M : 0},
+        {&dy, keep ? M * E : 0},
+        {&du, keep ? M * E : 0},
+        {&ddelta, keep ? M * E : 0},
+        {&dxdbl, keep ? M * (R + 2 * N) : 0},
+        {&dxz, keep ? M * 2 * E : 0},
+        {&dA, keep ? E * N : 0},
+    };
+    for (const Entry& e : table) e.buf->resize(0);  // free first: old and new need not fit together
+    for (const Entry& e : table) e.buf->resize(size_t(e.elems));
+    tokens.resize(size_t(M));
+    targets.resize(size_t(M));
+  }
+
+  int64_t bytes() const {
+    const Buf<float>* all[] = {&params, &grad,  &m1,     &m2,     &resid,  &rstd,   &normed,
+                               &xz,     &u,     &xdbl,   &delta,  &y,      &mix,    &hidden,
+                               &A,      &logits, &lse,   &loss,   &out,    &conv,   &ssm,
+                               &conv0,  &ssm0,  &tapped, &dresid, &dhidden, &dlogits, &dloss,
+                               &dy,     &du,    &ddelta, &dxdbl,  &dxz,    &dA};
+    int64_t n = 0;
+    for (const auto* b : all) n += int64_t(b->size() * sizeof(float));
+    return n + int64_t(2 * tokens.size() * sizeof(int32_t));
+  }
+
+  // Tokens and targets are checked on the host, where the CPU kernels check them.
+  void upload_tokens(const int32_t* tok, const int32_t* tgt) {
+    for (int64_t m = 0; m < M; ++m)
+      if (tok[m] < 0 || tok[m] >= V)
+        throw UsageError("cuda model: tokens[" + std::to_string(m) + "] (" +
+                         std::to_string(tok[m]) + ") outside [0, V) with V = " +
+                         std::to_string(V));
+    tokens.upload(tok, size_t(M));
+    if (tgt) {
+      for (int64_t m = 0; m < M; ++m)
+        if (tgt[m] >= V)
+          throw UsageError("cuda model: targets[" + std::to_string(m) + "] (" +
+                           std::to_string(tgt[m]) + ") >= V (" + std::to_string(V) + ")");
+      targets.upload(tgt, size_t(M));
+    }
+  }
+
+  // The first B streams of the host state to the device, and back.
+  void state_in(const State<float>& st) {
+    const int64_t K1 = K - 1;
+    for (int64_t l = 0; l < NL; ++l) {
+      if (K1 > 0)
+        conv.upload(st.conv.data() + l * st.B * E * K1, size_t(B * E * K1), size_t(l * B * E * K1));
+      ssm.upload(st.ssm.data() + l * st.B * E * N, size_t(B * E * N), size_t(l * B * E * N));
+    }
+  }
+  void state_out(State<float>& st) {
+    const int64_t K1 = K - 1;
+    for (int64_t l = 0; l < NL; ++l) {
+      if (K1 > 0)
+        conv.download(st.conv.data() + l * st.B * E * K1, size_t(B * E * K1), size_t(l * B * E * K1));
+      ssm.download(st.ssm.data() + l * st.B * E * N, size_t(B * E * N), size_t(l * B * E * N));
+    }
+  }
+
+  // Mamba<T>::forward on the device: embedding, the layers, norm_f (leaves `hidden`).
+  void forward(const State<float>& st) {
+    kc::set_device(device);
+    state_in(st);
+    if (keep) {
+      if (K > 1) kc::copy_on_device(conv0.data(), conv.data(), conv.size() * sizeof(float));
+      kc::copy_on_device(ssm0.data(), ssm.data(), ssm.size() * sizeof(float));
+    }
+    const float* emb = params.data() + t.specs.front().offset;  // (V, D)
+    const double eps = c.norm_epsilon;
+    kc::embedding_forward(resid.data(), tokens.data(), emb, k::EmbeddingParams{M, D, V});
+    for (int64_t l = 0; l < NL; ++l) {
+      const LayerWeights<float> w = layer_weights(t, params.data(), int(l));
+      const int64_t s = keep ? l : 0;
+      float* r = resid.data() + (keep ? l : 0) * M * D;  // (M, D)
+      float* rs = rstd.data() + (keep ? l : 0) * M;       // (M)
+      float* xz_l = xz.data() + s * M * 2 * E;            // (M, 2E): x | z
+      float* xdbl_l = xdbl.data() + s * M * (R + 2 * N);  // (M, R+2N): dt | B | C
+      float* y_l = y.data() + s * M * E;                  // (M, E)
+      float* A_l = A.data() + l * E * N;                  // (E, N)
+      kc::neg_exp_forward(A_l, w.A_log, E * N);
+      kc::rmsnorm_forward(normed.data(), rs, r, w.norm, k::RmsnormParams{M, D, eps});
+      kc::matmul_forward(xz_l, normed.data(), w.in_proj, nullptr,
+                         k::MatmulParams{M, D, 2 * E, D, 2 * E});
+      float* window = K > 1 ? conv.data() + l * B * E * (K - 1) : nullptr;  // (B, E, K-1)
+      kc::causal_conv1d_forward(u.data(), window, xz_l, w.conv_w, w.conv_b, window,
+                                k::CausalConv1dParams{B, L, E, K, 2 * E, true});
+      kc::matmul_forward(xdbl_l, u.data(), w.x_proj, nullptr,
+                         k::MatmulParams{M, E, R + 2 * N, E, R + 2 * N});
+      kc::matmul_forward(delta.data(), xdbl_l, w.dt_w, nullptr,
+                         k::MatmulParams{M, R, E, R + 2 * N, E});
+      float* h = ssm.data() + l * B * E * N;  // (B, E, N)
+      kc::selective_scan_forward(y_l, h, u.data(), delta.data(), A_l, xdbl_l + R, xdbl_l + R + N,
+                                 w.D, xz_l + E, w.dt_b, h,
+                                 k::SelectiveScanParams{B, L, E, N, R + 2 * N, 2 * E, true});
+      kc::matmul_forward(mix.data(), y_l, w.out_proj, nullptr, k::MatmulParams{M, E, D, E, D});
+      float* next = keep ? r + M * D : r;
+      kc::add_forward(next, r, mix.data(), M * D);
+      for (size_t i = 0; i < taps.size(); ++i)
+        if (taps[i] == l)
+          kc::copy_on_device(tapped.data() + int64_t(i) * M * D, next, size_t(M * D) * sizeof(float));
+    }
+    const float* rf = resid.data() + (keep ? NL : 0) * M * D;
+    float* rstd_f = rstd.data() + (keep ? NL : 0) * M;
+    const float* wf = params.data() + t.specs.back().offset;
+    kc::rmsnorm_forward(hidden.data(), rstd_f, rf, wf, k::RmsnormParams{M, D, eps});
+  }
+
+  // logits, then the loss and log-sum-exp of every row.
+  void head() {
+    const float* emb = params.data() + t.specs.front().offset;
+    kc::matmul_forward(logits.data(), hidden.data(), emb, nullptr, k::MatmulParams{M, D, V, D, V});
+    kc::cross_entropy_forward(loss.data(), lse.data(), logits.data(), targets.data(),
+                              k::CrossEntropyParams{M, V});
+  }
+
+  // Mamba<T>::backward on the device, into `grad` (+=).
+  void backward(float loss_scale) {
+    kc::set_device(device);
+    if (!keep) throw UsageError("CudaRunner::backward: no training forward pass to go back through");
+    if (grad.size() != size_t(t.total)) {
+      grad = Buf<float>(size_t(t.total));
+      grad.zero();
+    }
+    const float* emb = params.data() + t.specs.front().offset;
+    float* demb = grad.data() + t.specs.front().offset;
+    const double eps = c.norm_epsilon;
+    kc::loss_weights(dloss.data(), targets.data(), loss_scale, M);
+    kc::cross_entropy_backward(dlogits.data(), logits.data(), lse.data(), targets.data(),
+                               dloss.data(), k::CrossEntropyParams{M, V});
+    kc::matmul_backward(dhidden.data(), demb, nullptr, dlogits.data(), hidden.data(), emb,
+                        k::MatmulParams{M, D, V, D, V});
+    dresid.zero();
+    {
+      const auto& nf = t.specs.back();
+      kc::rmsnorm_backward(dresid.data(), grad.data() + nf.offset, dhidden.data(),
+                           resid.data() + NL * M * D, params.data() + nf.offset,
+                           rstd.data() + NL * M, k::RmsnormParams{M, D, eps});
+    }
+    for (int64_t l = NL - 1; l >= 0; --l) {
+      const LayerWeights<float> w = layer_weights(t, params.data(), int(l));
+      const LayerWeights<float> dw = layer_weights(t, grad.data(), int(l));
+      const float* r = resid.data() + l * M * D;
+      const float* rs = rstd.data() + l * M;
+      const float* xz_l = xz.data() + l * M * 2 * E;
+      const float* xdbl_l = xdbl.data() + l * M * (R + 2 * N);
+      const float* y_l = y.data() + l * M * E;
+      const float* A_l = A.data() + l * E * N;
+      const float* conv0_l = K > 1 ? conv0.data() + l * B * E * (K - 1) : nullptr;
+      const float* h0 = ssm0.data() + l * B * E * N;
+      // Recompute u and delta.
+      kc::causal_conv1d_forward(u.data(), nullptr, xz_l, w.conv_w, w.conv_b, conv0_l,
+                                k::CausalConv1dParams{B, L, E, K, 2 * E, true});
+      kc::matmul_forward(delta.data(), xdbl_l, w.dt_w, nullptr,
+                         k::MatmulParams{M, R, E, R + 2 * N, E});
+      kc::matmul_backward(dy.data(), dw.out_proj, nullptr, dresid.data(), y_l, w.out_proj,
+                          k::MatmulParams{M, E, D, E, D});
+      dA.zero();
+      kc::selective_scan_backward(du.data(), ddelta.data(), dA.data(), dxdbl.data() + R,
+                                  dxdbl.data() + R + N, dw.D, dxz.data() + E, dw.dt_b, nullptr,
+                                  dy.data(), nullptr, u.data(), delta.data(), A_l, xdbl_l + R,
+                                  xdbl_l + R + N, w.D, xz_l + E, w.dt_b, h0,
+                                  k::SelectiveScanParams{B, L, E, N, R + 2 * N, 2 * E, true});
+      kc::mul_accumulate(dw.A_log, dA.data(), A_l, E * N);  // dA/dA_log = A
+      kc::matmul_backward(dxdbl.data(), dw.dt_w, nullptr, ddelta.data(), xdbl_l, w.dt_w,
+                          k::MatmulParams{M, R, E, R + 2 * N, E});
+      k::MatmulParams xp{M, E, R + 2 * N, E, R + 2 * N};
+      xp.accumulate_din = true;
+      kc::matmul_backward(du.data(), dw.x_proj, nullptr, dxdbl.data(), u.data(), w.x_proj, xp);
+      kc::causal_conv1d_backward(dxz.data(), nullptr, dw.conv_w, dw.conv_b, du.data(), nullptr,
+                                 xz_l, w.conv_w, w.conv_b, conv0_l,
+                                 k::CausalConv1dParams{B, L, E, K, 2 * E, true});
+      // Recompute the norm's output (its rstd goes to dloss, no longer needed).
+      kc::rmsnorm_forward(normed.data(), dloss.data(), r, w.norm, k::RmsnormParams{M, D, eps});
+      kc::matmul_backward(dhidden.data(), dw.in_proj, nullptr, dxz.data(), normed.data(),
+                          w.in_proj, k::MatmulParams{M, D, 2 * E, D, 2 * E});
+      kc::rmsnorm_backward(dresid.data(), dw.norm, dhidden.data(), r, w.norm, rs,
+                           k::RmsnormParams{M, D, eps});
+    }
+    kc::embedding_backward(demb, dresid.data(), tokens.data(), k::EmbeddingParams{M, D, V});
+  }
+
+  void ensure_moments() {
+    if (m1.size() == size_t(t.total)) return;
+    m1 = Buf<float>(size_t(t.total));
+    m2 = Buf<float>(size_t(t.total));
+    m1.zero();
+    m2.zero();
+  }
+};
+
+CudaRunner::CudaRunner(const Config& config, const ParamTable& table, const float* params,
+                       int device)
+    : impl_(std::make_unique<Impl>(config, table, params, device)) {}
+CudaRunner::~CudaRunner() = default;
+
+void CudaRunner::push_params(const float* host) {
+  kc::set_device(impl_->device);
+  impl_->params.upload(host, impl_->params.size());
+}
+void CudaRunner::pull_params(float* host) {
+  kc::set_device(impl_->device);
+  impl_->params.download(host, impl_->params.size());
+}
+
+namespace {
+// The host Activations of a device pass hold only what comes back: hidden and taps.
+void host_outputs(Activations<float>& a, int64_t B, int64_t L, int64_t D) {
+  a.B = B, a.L = L, a.M = B * L, a.D = D;
+  a.hidden.resize(size_t(a.M * D));
+  a.tapped.resize(a.taps.size() * size_t(a.M * D));
+}
+}  // namespace
+
+void CudaRunner::forward(const int32_t* tokens, int64_t B, int64_t L, State<float>& st,
+                         Activations<float>& a) {
+  Impl& x = *impl_;
+  x.plan(B, L, a.keep, a.taps);
+  x.upload_tokens(tokens, nullptr);
+  x.forward(st);
+  x.state_out(st);
+  host_outputs(a, B, L, x.D);
+  x.hidden.download(a.hidden.data(), a.hidden.size());
+  if (!a.tapped.empty()) x.tapped.download(a.tapped.data(), a.tapped.size());
+}
+
+void CudaRunner::score(const int32_t* tokens, const int32_t* targets, int64_t B, int64_t L,
+                       State<float>& st, Activations<float>& a, float* logprob, float* entropy) {
+  Impl& x = *impl_;
+  x.plan(B, L, a.keep, a.taps);
+  x.upload_tokens(tokens, targets);
+  x.forward(st);
+  x.state_out(st);
+  x.head();
+  kc::logprob_from_loss(x.out.data(), x.loss.data(), x.targets.data(), x.M);
+  x.out.download(logprob, size_t(x.M));
+  if (entropy) {
+    kc::entropy_forward(x.out.data() + x.M, x.logits.data(), x.lse.data(), x.M, x.V);
+    x.out.download(entropy, size_t(x.M), size_t(x.M));
+  }
+}
+
+double CudaRunner::forward_loss(const int32_t* tokens, const int32_t* targets, int64_t B,
+                                int64_t L, State<float>& st, Activations<float>& a,
+                                int64_t* count) {
+  if (!a.keep) throw UsageError("Mamba::forward_loss: activations must be planned with keep");
+  Impl& x = *impl_;
+  x.plan(B, L, true, a.taps);
+  x.upload_tokens(tokens, targets);
+  x.forward(st);
+  x.state_out(st);
+  x.head();
+  std::vector<float> loss(size_t(x.M));
+  x.loss.download(loss.data(), loss.size());
+  double sum = 0;
+  int64_t n = 0;
+  for (int64_t m = 0; m < x.M; ++m)
+    if (targets[m] >= 0) sum += double(loss[size_t(m)]), ++n;
+  if (count) *count = n;
+  a.B = B, a.L = L, a.M = B * L;
+  return sum;
+}
+
+void CudaRunner::backward(float loss_scale) { impl_->backward(loss_scale); }
+
+void CudaRunner::grad_zero() {
+  Impl& x = *impl_;
+  kc::set_device(x.device);
+  if (x.grad.size() != size_t(x.t.total)) x.grad = Buf<float>(size_t(x.t.total));
+  x.grad.zero();
+}
+
+void CudaRunner::grad_add_to(float* host) {
+  const auto g = impl_->grad.download();
+  for (size_t i = 0; i < g.size(); ++i) host[i] += g[i];
+}
+
+double CudaRunner::grad_norm() {
+  Impl& x = *impl_;
+  if (x.grad.empty()) return 0;
+  return std::sqrt(kc::sum_squares(x.grad.data(), int64_t(x.grad.size())));
+}
+
+void CudaRunner::adamw_step(const kernels::AdamwParams& p, double weight_decay, float grad_scale) {
+  Impl& x = *impl_;
+  kc::set_device(x.device);
+  x.ensure_moments();
+  if (grad_scale != 1.0f) kc::scale_inplace(x.grad.data(), grad_scale, x.t.total);
+  for (const auto& spec : x.t.specs) {
+    kernels::AdamwParams ap = p;
+    ap.weight_decay = spec.weight_decay ? weight_decay : 0.0;
+    kc::adamw_update(x.params.data() + spec.offset, x.m1.data() + spec.offset,
+                     x.m2.data() + spec.offset, x.grad.data() + spec.offset, spec.size, ap);
+  }
+}
+
+void CudaRunner::moments(float* m1, float* m2) {
+  Impl& x = *impl_;
+  x.ensure_moments();
+  x.m1.download(m1, x.m1.size());
+  x.m2.download(m2, x.m2.size());
+}
+
+void CudaRunner::set_moments(const float* m1, const float* m2) {
+  Impl& x = *impl_;
+  kc::set_device(x.device);
+  x.ensure_moments();
+  x.m1.upload(m1, x.m1.size());
+  x.m2.upload(m2, x.m2.size());
+}
+
+int64_t CudaRunner::device_bytes() const { return impl_->bytes(); }
+
+}  // namespace mambadna::model
+
+#else  // a build without the CUDA backend: Mamba::to_device refuses before any of these run
+
+namespace mambadna::model {
+
+struct CudaRunner::Impl {};
+
+namespace {
+[[noreturn]] void no_cuda() {
+  throw UsageError("--device cuda: this build of mambadna has no CUDA backend");
+}
+}  // namespace
+
+CudaRunner::CudaRunner(const Config&, const ParamTable&, const float*, int) { no_cuda(); }
+CudaRunner::~CudaRunner() = default;
+void CudaRunner::push_params(const float*) { no_cuda(); }
+void CudaRunner::pull_params(float*) { no_cuda(); }
+void CudaRunner::forward(const int32_t*, int64_t, int64_t, State<float>&, Activations<float>&) {
+  no_cuda();
+}
+void CudaRunner::score(const int32_t*, const int32_t*, int64_t, int64_t, State<float>&,
+                       Activations<float>&, float*, float*) {
+  no_cuda();
+}
+double CudaRunner::forward_loss(const int32_t*, const int32_t*, int64_t, int64_t, State<float>&,
+                                Activations<float>&, int64_t*) {
+  no_cuda();
+}
+void CudaRunner::backward(float) { no_cuda(); }
+void CudaRunner::grad_zero() { no_cuda(); }
+void CudaRunner::grad_add_to(float*) { no_cuda(); }
+double CudaRunner::grad_norm() { no_cuda(); }
+void CudaRunner::adamw_step(const kernels::AdamwParams&, double, float) { no_cuda(); }
+void CudaRunner::moments(float*, float*) { no_cuda(); }
+void CudaRunner::set_moments(const float*, const float*) { no_cuda(); }
+int64_t CudaRunner::device_bytes() const { return 0; }
+
+}  // namespace mambadna::model
+#endif

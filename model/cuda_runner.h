@@ -1,0 +1,63 @@
+// The passes of Mamba<float> on a CUDA device (kernels/cuda/): what `--device cuda` runs.
+//
+// Parameters, the gradient, AdamW's moments and the activations of a pass live in device
+// memory, planned from one table like model/mamba.cpp's Activations. The carried State stays
+// on the host, as on the CPU: it is copied to the device before a pass and back after it
+// (n_layer·B·E·(N+K−1) floats, small next to a chunk's work), so pipelines branch, reset and
+// checkpoint states the same way on both devices. Outputs come back to the host: log-probs
+// and entropies (score), the final hidden states and taps (forward), the loss (training).
+//
+// The sequence of kernels mirrors Mamba<T>::forward and ::backward line for line; the tests
+// (tests/test_model_cuda.cpp) compare the two on the golden model.
+#pragma once
+#include <cstdint>
+#include <memory>
+
+#include "kernels/adamw.h"
+#include "model/config.h"
+#include "model/params.h"
+
+namespace mambadna::model {
+
+template <typename T>
+struct State;
+template <typename T>
+struct Activations;
+
+class CudaRunner {
+ public:
+  // Selects device `device` and copies the parameters (laid out by `table`) there.
+  CudaRunner(const Config& config, const ParamTable& table, const float* params, int device);
+  ~CudaRunner();
+  CudaRunner(const CudaRunner&) = delete;
+  CudaRunner& operator=(const CudaRunner&) = delete;
+
+  void push_params(const float* host);  // host -> device
+  void pull_params(float* host);        // device -> host
+
+  // As Mamba<float>::forward: leaves a.hidden (M, D) and a.tapped on the host.
+  void forward(const int32_t* tokens, int64_t B, int64_t L, State<float>& st, Activations<float>& a);
+  // As Mamba<float>::score.
+  void score(const int32_t* tokens, const int32_t* targets, int64_t B, int64_t L,
+             State<float>& st, Activations<float>& a, float* logprob, float* entropy);
+  // As Mamba<float>::forward_loss (activations kept on the device for backward).
+  double forward_loss(const int32_t* tokens, const int32_t* targets, int64_t B, int64_t L,
+                      State<float>& st, Activations<float>& a, int64_t* count);
+  // Backward of the last forward_loss into the device gradient (+=), for the loss sum · scale.
+  void backward(float loss_scale);
+
+  void grad_zero();
+  void grad_add_to(float* host);  // host += the device gradient
+  double grad_norm();
+  // AdamW over every tensor (weight decay where the table says so), after gradient · grad_scale.
+  void adamw_step(const kernels::AdamwParams& p, double weight_decay, float grad_scale);
+  void moments(float* m1, float* m2);
+  void set_moments(const float* m1, const float* m2);
+  int64_t device_bytes() const;  // device memory held now
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace mambadna::model
