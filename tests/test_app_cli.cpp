@@ -9,13 +9,14 @@
 #include "io/fasta_index.h"
 #include "test_golden.h"
 #include "test_io_util.h"
+#include "tests/test_paths.h"
 
 using mambadna::test::TempDir;
 using mambadna::test::kGolden;
 using mambadna::test::run_shell;
 
 namespace {
-const std::string kBin = std::string("'") + MAMBADNA_BINARY + "'";
+const std::string kBin = "'" + mambadna::test::binary_path() + "'";
 }
 
 TEST_CASE("cli: help, version and exit codes", "[app]") {
@@ -53,7 +54,7 @@ TEST_CASE("cli: init, info, train, score, embed and vep end to end", "[app]") {
   CHECK(info.find("n_layer\t2\n") != std::string::npos);
   CHECK(info.find("tokenizer_case\tupper\n") != std::string::npos);
 
-  const std::string lambda = std::string(MAMBADNA_SOURCE_DIR) + "/data/lambda_phage.fa.gz";
+  const std::string lambda = mambadna::test::source_dir() + "/data/lambda_phage.fa.gz";
   const std::string run = dir.file("run");
   run_shell(kBin + " train -v0 -@2 -m '" + m + "' -o '" + run + "' '" + lambda +
                 "' --steps 4 -b 2 -L 128 --holdout 0.1 --valid-tokens 1000 --warmup 1",

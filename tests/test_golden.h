@@ -5,10 +5,11 @@
 
 #include "model/checkpoint.h"
 #include "model/mamba.h"
+#include "tests/test_paths.h"
 
 namespace mambadna::test {
 
-inline const std::string kGolden = std::string(MAMBADNA_SHARED_DIR) + "/golden/";
+inline const std::string kGolden = mambadna::test::shared_dir() + "/golden/";
 
 template <typename T = float>
 model::Mamba<T> golden_model() {

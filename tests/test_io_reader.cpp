@@ -14,6 +14,7 @@
 #include "io/error.h"
 #include "io/sequence_reader.h"
 #include "test_io_util.h"
+#include "tests/test_paths.h"
 
 using namespace mambadna;
 using test::Rec;
@@ -64,7 +65,7 @@ TEST_CASE("every FASTA/FASTQ/BAM/CRAM file of the shared data reads back exactly
       "edge/ce.fa",                     "edge/ce_range.cram"};
   std::set<std::string> files = required;
   for (const char* dir : {"genomes", "edge"})
-    for (const auto& e : test::fs::directory_iterator(std::string(MAMBADNA_SHARED_DIR) + "/data/" + dir)) {
+    for (const auto& e : test::fs::directory_iterator(mambadna::test::shared_dir() + "/data/" + dir)) {
       const std::string ext = e.path().extension().string();
       if (ext == ".fai" || ext == ".gzi" || ext == ".crai" || ext == ".bai" || ext == ".csi") continue;
       htsExactFormat f = detect(e.path().string());

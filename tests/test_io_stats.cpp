@@ -10,6 +10,7 @@
 #include "io/error.h"
 #include "pipelines/stats.h"
 #include "test_io_util.h"
+#include "tests/test_paths.h"
 
 using namespace mambadna;
 
@@ -37,7 +38,7 @@ std::string slurp(const std::string& path) {
   return s.str();
 }
 
-const std::string kBinary = MAMBADNA_BINARY;
+const std::string kBinary = mambadna::test::binary_path();
 
 }  // namespace
 

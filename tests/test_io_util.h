@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "io/sequence_reader.h"
+#include "tests/test_paths.h"
 
 namespace mambadna::test {
 
@@ -24,7 +25,7 @@ namespace fs = std::filesystem;
 
 // A file of the shared test data; fails the test when it is missing.
 inline std::string data_file(const std::string& rel) {
-  std::string p = std::string(MAMBADNA_SHARED_DIR) + "/data/" + rel;
+  std::string p = mambadna::test::shared_dir() + "/data/" + rel;
   INFO("shared test data file " << p);
   REQUIRE(fs::is_regular_file(p));
   return p;

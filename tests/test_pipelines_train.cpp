@@ -31,7 +31,7 @@ std::string tiny_model(const TempDir& dir) {
 
 pipelines::TrainOptions base_options(const TempDir& dir, const std::string& run) {
   pipelines::TrainOptions o;
-  o.inputs = {std::string(MAMBADNA_SOURCE_DIR) + "/data/lambda_phage.fa.gz"};
+  o.inputs = {mambadna::test::source_dir() + "/data/lambda_phage.fa.gz"};
   o.init_model = tiny_model(dir);
   o.run_dir = dir.file(run);
   o.streams = 3;
@@ -136,7 +136,7 @@ TEST_CASE("train: a new run refuses a directory that holds checkpoints", "[pipel
 }
 
 TEST_CASE("train data: streams cover their shares and resume at the same tokens", "[pipelines][train]") {
-  const std::string fa = std::string(MAMBADNA_SOURCE_DIR) + "/data/lambda_phage.fa.gz";
+  const std::string fa = mambadna::test::source_dir() + "/data/lambda_phage.fa.gz";
   io::ReaderOptions ro;
   auto segs = pipelines::index_segments({fa}, ro);
   REQUIRE(segs.size() == 1);
@@ -180,6 +180,7 @@ TEST_CASE("train: non-finite steps are skipped, and repeated ones stop the run",
 // ---- on a CUDA device ------------------------------------------------------------------------
 
 #include "tests/cuda_testing.h"
+#include "tests/test_paths.h"
 
 TEST_CASE("train: the loss curve on a CUDA device follows the CPU run's in fp32", "[pipelines][train][cuda]") {
   if (kernels::testing::cuda_unavailable()) return;

@@ -21,12 +21,13 @@
 #include "pipelines/score.h"
 #include "pipelines/vep.h"
 #include "test_io_util.h"
+#include "tests/test_paths.h"
 
 using namespace mambadna;
 using mambadna::test::TempDir;
 
 namespace {
-const std::string kGolden = std::string(MAMBADNA_SHARED_DIR) + "/golden/";
+const std::string kGolden = mambadna::test::shared_dir() + "/golden/";
 
 model::Mamba<float> golden_model() {
   auto ck = model::load_checkpoint(kGolden + "tiny.h5");

@@ -1,0 +1,252 @@
+// GPU figures for docs/BENCHMARKS.md, side by side in one run on one device:
+//   copy     device-to-device copy bandwidth (the ceiling the scan is measured against)
+//   scan     selective scan forward and backward at B 8, L 4096, E 1536, N 16: bytes that each
+//            must read and write once, per second, and the fraction of the copy bandwidth
+//   gemm     matrix-product rates: fp32, tf32 and bf16 as the model runs them (fp32 storage),
+//            and pure bf16 (bf16 storage), the rate model-FLOPs utilisation is quoted against
+//   train    training steps of the 130M shape (D 768, 24 layers) at B x L tokens: tokens/s, MFU
+//   score    scoring throughput of the small and 130M shapes, bases/s
+//
+//   bench_cuda [all|copy|scan|gemm|train|score] [device=0] [precision=bf16]
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "kernels/device.h"
+#include "model/checkpoint.h"
+#include "model/mamba.h"
+
+#ifdef MAMBADNA_HAVE_CUDA
+#include <cublas_v2.h>
+#include <cuda_bf16.h>
+
+#include "kernels/matmul.h"
+#include "kernels/selective_scan.h"
+#endif
+
+using namespace mambadna;
+using clk = std::chrono::steady_clock;
+namespace kc = kernels::cuda;
+
+namespace {
+
+double seconds_since(clk::time_point t0) {
+  return std::chrono::duration<double>(clk::now() - t0).count();
+}
+
+// Runs f repeatedly for about `budget` seconds after one warm-up; seconds per call.
+template <typename F>
+double time_per_call(F&& f, double budget = 1.0) {
+  f();
+  kc::synchronize();
+  int reps = 0;
+  const auto t0 = clk::now();
+  do {
+    f();
+    ++reps;
+    kc::synchronize();
+  } while (seconds_since(t0) < budget);
+  return seconds_since(t0) / reps;
+}
+
+// Matrix-product FLOPs per token of a forward pass (as bench/bench_score.cpp counts them).
+double model_flops(const model::Config& c) {
+  const double D = double(c.d_model), E = double(c.d_inner()), N = double(c.d_state),
+               R = double(c.rank()), V = double(c.vocab_padded());
+  return 2.0 * (double(c.n_layer) * (D * 2 * E + E * (R + 2 * N) + R * E + E * D) + D * V);
+}
+
+std::vector<int32_t> random_bases(size_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  const char acgt[4] = {'A', 'C', 'G', 'T'};
+  std::vector<int32_t> t(n);
+  for (auto& x : t) x = acgt[rng() & 3];
+  return t;
+}
+
+#ifdef MAMBADNA_HAVE_CUDA
+
+double copy_bandwidth() {
+  const size_t n = size_t(1) << 28;  // 1 GiB of floats
+  kc::Buffer<float> a(n), b(n);
+  a.zero();
+  const double s = time_per_call([&] { kc::copy_on_device(b.data(), a.data(), n * 4); });
+  const double gbs = 2.0 * double(n) * 4 / s / 1e9;
+  std::printf("copy\tdevice-to-device 1 GiB\t%.1f GB/s (read + write)\n", gbs);
+  return gbs;
+}
+
+void scan(double copy_gbs) {
+  const int64_t B = 8, L = 4096, E = 1536, N = 16;
+  const size_t BLE = size_t(B * L * E), BLN = size_t(B * L * N), BEN = size_t(B * E * N);
+  std::mt19937 rng(1);
+  std::uniform_real_distribution<float> U(-1, 1);
+  auto rnd = [&](size_t n, float lo, float hi) {
+    std::vector<float> v(n);
+    for (auto& x : v) x = lo + (hi - lo) * (U(rng) + 1) / 2;
+    return kc::Buffer<float>(v);
+  };
+  auto u = rnd(BLE, -1, 1), delta = rnd(BLE, -4, 0), z = rnd(BLE, -2, 2), Bm = rnd(BLN, -1, 1),
+       Cm = rnd(BLN, -1, 1), A = rnd(size_t(E * N), -8, -0.5), D = rnd(size_t(E), -1, 1),
+       bias = rnd(size_t(E), -1, 0), h0 = rnd(BEN, -1, 1), dout = rnd(BLE, -1, 1),
+       dhl = rnd(BEN, -1, 1);
+  const size_t EN = static_cast<size_t>(E * N), E1 = static_cast<size_t>(E);
+  kc::Buffer<float> out(BLE), hl(BEN), du(BLE), dd(BLE), dz(BLE), dB(BLN), dC(BLN), dA(EN),
+      dD(E1), db(E1), dh0(BEN);
+  const kernels::SelectiveScanParams p{B, L, E, N, N, E, true};
+  const double tf = time_per_call([&] {
+    kc::selective_scan_forward(out.data(), hl.data(), u.data(), delta.data(), A.data(), Bm.data(),
+                               Cm.data(), D.data(), z.data(), bias.data(), h0.data(), p);
+  });
+  const double tb = time_per_call([&] {
+    kc::selective_scan_backward(du.data(), dd.data(), dA.data(), dB.data(), dC.data(), dD.data(),
+                                dz.data(), db.data(), dh0.data(), dout.data(), dhl.data(), u.data(),
+                                delta.data(), A.data(), Bm.data(), Cm.data(), D.data(), z.data(),
+                                bias.data(), h0.data(), p);
+  });
+  // Bytes each must move once: forward reads u, delta, z, Bm, Cm, h0 and writes out, h_last;
+  // backward reads u, delta, z, dout, Bm, Cm, h0, dh_last and writes du, ddelta, dz, dBm, dCm, dh0.
+  const double fwd_bytes = 4.0 * (4 * BLE + 2 * BLN + 2 * BEN);
+  const double bwd_bytes = 4.0 * (7 * BLE + 4 * BLN + 3 * BEN);
+  std::printf("scan\tforward B%lld L%lld E%lld N%lld\t%.3f ms\t%.1f GB/s\t%.0f%% of copy\n",
+              (long long)B, (long long)L, (long long)E, (long long)N, tf * 1e3,
+              fwd_bytes / tf / 1e9, 100 * fwd_bytes / tf / 1e9 / copy_gbs);
+  std::printf("scan\tbackward B%lld L%lld E%lld N%lld\t%.3f ms\t%.1f GB/s\t%.0f%% of copy\n",
+              (long long)B, (long long)L, (long long)E, (long long)N, tb * 1e3,
+              bwd_bytes / tb / 1e9, 100 * bwd_bytes / tb / 1e9 / copy_gbs);
+}
+
+// The rate of our matmul_forward at one precision (fp32 storage), TFLOP/s.
+double gemm_rate(kc::MatmulPrecision prec, int64_t n) {
+  kc::set_matmul_precision(prec);
+  kc::Buffer<float> a(size_t(n * n)), w(size_t(n * n)), o(size_t(n * n));
+  a.zero(), w.zero();
+  const kernels::MatmulParams p{n, n, n, n, n};
+  const double s = time_per_call([&] { kc::matmul_forward(o.data(), a.data(), w.data(), nullptr, p); });
+  return 2.0 * double(n) * double(n) * double(n) / s / 1e12;
+}
+
+// Pure bf16 storage and tensor cores with fp32 accumulation: the device's bf16 product rate.
+double gemm_bf16_pure(int64_t n) {
+  kc::Buffer<uint16_t> a(size_t(n * n)), w(size_t(n * n)), o(size_t(n * n));
+  a.zero(), w.zero();
+  cublasHandle_t h;
+  cublasCreate(&h);
+  const float alpha = 1, beta = 0;
+  const double s = time_per_call([&] {
+    cublasGemmEx(h, CUBLAS_OP_T, CUBLAS_OP_N, int(n), int(n), int(n), &alpha, w.data(), CUDA_R_16BF,
+                 int(n), a.data(), CUDA_R_16BF, int(n), &beta, o.data(), CUDA_R_16BF, int(n),
+                 CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+  });
+  cublasDestroy(h);
+  return 2.0 * double(n) * double(n) * double(n) / s / 1e12;
+}
+
+double gemm() {
+  const int64_t n = 8192;
+  const double f32 = gemm_rate(kc::MatmulPrecision::fp32, n);
+  const double t32 = gemm_rate(kc::MatmulPrecision::tf32, n);
+  const double b16 = gemm_rate(kc::MatmulPrecision::bf16, n);
+  const double pure = gemm_bf16_pure(n);
+  std::printf("gemm\t%lld^3 fp32\t%.1f TFLOP/s\n", (long long)n, f32);
+  std::printf("gemm\t%lld^3 tf32 (fp32 storage)\t%.1f TFLOP/s\n", (long long)n, t32);
+  std::printf("gemm\t%lld^3 bf16 (fp32 storage, as the model runs)\t%.1f TFLOP/s\n", (long long)n, b16);
+  std::printf("gemm\t%lld^3 bf16 (bf16 storage)\t%.1f TFLOP/s\n", (long long)n, pure);
+  return pure;
+}
+
+model::Mamba<float> fresh(const std::string& preset, int device) {
+  const model::Config c = model::preset(preset);
+  const auto table = model::ParamTable::build(c);
+  model::Mamba<float> m(c, model::init_params(c, table, 1));
+  m.to_device(model::Device{true, device});
+  return m;
+}
+
+void train(int device, kc::MatmulPrecision prec, double bf16_rate, int64_t B, int64_t L) {
+  kc::set_matmul_precision(prec);
+  auto m = fresh("130m", device);
+  const auto& c = m.config();
+  model::State<float> st(c, B);
+  model::Activations<float> acts;
+  acts.keep = true;
+  model::ActivationGrads<float> g;
+  const auto tok = random_bases(size_t(B * L), 7);
+  std::vector<int32_t> tgt(tok.begin() + 1, tok.end());
+  tgt.push_back(-1);
+  kernels::AdamwParams ap;
+  ap.lr = 1e-4, ap.beta1 = 0.9, ap.beta2 = 0.95;
+  int64_t step = 0;
+  const double s = time_per_call(
+      [&] {
+        m.grad_zero();
+        int64_t count = 0;
+        m.forward_loss(tok.data(), tgt.data(), B, L, st, acts, &count);
+        m.grad_accumulate(tok.data(), tgt.data(), acts, g, 1.0f / float(count));
+        (void)m.grad_norm();
+        ap.step = ++step;
+        m.adamw_step(ap, 0.1, 1.0f);
+      },
+      5.0);
+  const double tps = double(B * L) / s;
+  const double mfu = 3 * model_flops(c) * tps / (bf16_rate * 1e12);
+  std::printf("train\t130m B%lld L%lld %s\t%.0f tokens/s\t%.3f s/step\tMFU %.1f%% of bf16 %.0f TFLOP/s\n",
+              (long long)B, (long long)L, prec == kc::MatmulPrecision::bf16 ? "bf16" : "fp32",
+              tps, s, 100 * mfu, bf16_rate);
+}
+
+void score(int device, kc::MatmulPrecision prec, const std::string& preset, int64_t B, int64_t L) {
+  kc::set_matmul_precision(prec);
+  auto m = fresh(preset, device);
+  model::State<float> st(m.config(), B);
+  model::Activations<float> acts;
+  const auto tok = random_bases(size_t(B * L), 9);
+  std::vector<int32_t> tgt(tok.begin() + 1, tok.end());
+  tgt.push_back(-1);
+  std::vector<float> lp(size_t(B * L));
+  const double s = time_per_call(
+      [&] { m.score(tok.data(), tgt.data(), B, L, st, acts, lp.data()); }, 3.0);
+  std::printf("score\t%s B%lld L%lld %s\t%.0f bases/s\n", preset.c_str(), (long long)B,
+              (long long)L, prec == kc::MatmulPrecision::bf16 ? "bf16" : "fp32", double(B * L) / s);
+}
+
+#endif
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const std::string what = argc > 1 ? argv[1] : "all";
+  const int device = argc > 2 ? std::atoi(argv[2]) : 0;
+  const auto prec = kc::parse_matmul_precision(argc > 3 ? argv[3] : "bf16");
+  if (!kc::built() || kc::device_count() == 0) {
+    std::printf("bench_cuda: skipped: %s\n",
+                kc::built() ? "no CUDA device on this machine" : "built without CUDA");
+    return 0;
+  }
+#ifdef MAMBADNA_HAVE_CUDA
+  try {
+    kc::set_device(device);
+    std::printf("device\t%s\n", kc::device_name(device).c_str());
+    const auto on = [&](const char* s) { return what == "all" || what == s; };
+    double copy_gbs = 0, bf16 = 0;
+    if (on("copy") || on("scan")) copy_gbs = copy_bandwidth();
+    if (on("scan")) scan(copy_gbs);
+    if (on("gemm") || on("train")) bf16 = gemm();
+    if (on("train")) {
+      train(device, kc::MatmulPrecision::fp32, bf16, 8, 4096);
+      train(device, prec, bf16, 8, 4096);
+    }
+    if (on("score")) {
+      for (const char* preset : {"small", "130m"}) score(device, prec, preset, 32, 4096);
+      score(device, kc::MatmulPrecision::fp32, "130m", 32, 4096);
+    }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bench_cuda: %s\n", e.what());
+    return 1;
+  }
+#endif
+  return 0;
+}
