@@ -2,7 +2,6 @@
 
 #include <htslib/hts.h>
 #include <htslib/vcf.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
@@ -11,12 +10,11 @@
 #include <cstring>
 #include <memory>
 #include <optional>
-#include <set>
 
 #include "io/error.h"
 #include "io/h5.h"
 #include "io/hts_handles.h"
-#include "io/output_file.h"
+#include "io/vcf.h"
 
 namespace mambadna::pipelines {
 
@@ -243,17 +241,6 @@ bool same_bases(const std::string& a, const char* b) {
   return true;
 }
 
-char output_type_of(const VepOptions& opt) {
-  if (opt.output_type) return opt.output_type;
-  const std::string& o = opt.output;
-  auto ends = [&](const char* suf) {
-    const size_t n = std::strlen(suf);
-    return o.size() >= n && o.compare(o.size() - n, n, suf) == 0;
-  };
-  if (ends(".vcf.gz") || ends(".vcf.bgz") || ends(".gz")) return 'z';
-  if (ends(".bcf")) return 'b';
-  return 'v';
-}
 
 using io::BcfRecPtr;
 
@@ -324,20 +311,11 @@ VepSummary vep(model::Mamba<float>& m, const VepOptions& opt, const std::functio
   const int64_t max_allele = W / 4;
   io::FastaIndex fa(opt.reference);
 
-  io::HtsFilePtr in(hts_open(opt.input.c_str(), "r"));
-  if (!in) throw InputError(opt.input + ": cannot open");
-  if (hts_get_format(in.get())->category != variant_data)
-    throw InputError(opt.input + ": not a VCF or BCF file");
-  if (opt.threads > 0) hts_set_threads(in.get(), opt.threads);
-  io::BcfHdrPtr hdr(bcf_hdr_read(in.get()));
-  if (!hdr) throw InputError(opt.input + ": cannot read the VCF header");
-
-  const char type = output_type_of(opt);
+  io::VcfReader in(opt.input, opt.threads);
+  bcf_hdr_t* hdr = in.header();
+  const char type = io::vcf_output_type(opt.output, opt.output_type);
   const bool bcf = type == 'b' || type == 'u';
-  auto append = [&](const std::string& line) {
-    if (bcf_hdr_append(hdr.get(), line.c_str()) != 0)
-      throw Error("cannot add the header line " + line);
-  };
+  auto append = [&](const std::string& line) { io::vcf_header_append(hdr, line); };
   append("##INFO=<ID=MAMBADNA_LLR,Number=A,Type=Float,Description=\"mambadna log-likelihood ratio "
          "log P(alt window) - log P(ref window), nats (mean of both strands with strand=both)\">");
   append("##INFO=<ID=MAMBADNA_LLR_FWD,Number=A,Type=Float,Description=\"mambadna log-likelihood ratio, forward strand\">");
@@ -349,25 +327,9 @@ VepSummary vep(model::Mamba<float>& m, const VepOptions& opt, const std::functio
          ",strand=" + (opt.both_strands ? "both" : "fwd") + ",command=\"" + sanitize(opt.command_line) + "\">");
   if (bcf)  // BCF needs every contig in its header before the first record
     for (auto& c : fa.contigs())
-      if (bcf_hdr_name2id(hdr.get(), c.c_str()) < 0)
+      if (bcf_hdr_name2id(hdr, c.c_str()) < 0)
         append("##contig=<ID=" + c + ",length=" + std::to_string(fa.length(c)) + ">");
-  if (bcf_hdr_sync(hdr.get()) != 0) throw Error("cannot update the VCF header");
-
-  // The output, under a temporary name until complete; standard output and existing special
-  // files (/dev/null, a FIFO) are written in place.
-  const bool to_stdout = opt.output == "-";
-  const bool in_place = to_stdout || io::is_special_file(opt.output);
-  struct Remove {  // the temporary file, unless renamed into place
-    std::string path;
-    ~Remove() {
-      if (!path.empty()) std::remove(path.c_str());
-    }
-  } tmp{in_place ? std::string() : opt.output + ".tmp." + std::to_string(::getpid())};
-  const char* mode = type == 'z' ? "wz" : type == 'b' ? "wb" : type == 'u' ? "wbu" : "w";
-  io::HtsFilePtr out(hts_open(in_place ? opt.output.c_str() : tmp.path.c_str(), mode));
-  if (!out) throw InputError(opt.output + ": cannot create file");
-  if (opt.threads > 0) hts_set_threads(out.get(), opt.threads);
-  if (bcf_hdr_write(out.get(), hdr.get()) != 0) throw InputError(opt.output + ": cannot write the header");
+  io::VcfWriter out(opt.output, type, hdr, opt.threads);
 
   std::optional<VepTable> table;
   if (!opt.h5_output.empty()) table.emplace(opt);
@@ -378,9 +340,6 @@ VepSummary vep(model::Mamba<float>& m, const VepOptions& opt, const std::functio
   std::vector<VepAllele> jobs;
   std::string group_contig;
   int64_t group_begin = -1, group_end = -1;
-  std::set<std::string> done_contigs;
-  std::string last_contig;
-  int64_t last_pos = -1;
   std::string cur_contig;  // contig whose length is cached
   int64_t cur_len = -1;
 
@@ -411,14 +370,14 @@ VepSummary vep(model::Mamba<float>& m, const VepOptions& opt, const std::functio
           if (i) st += ',';
           st += status_name(h.status[size_t(i)]);
         }
-        if (bcf_update_info_float(hdr.get(), r, "MAMBADNA_LLR", llr.data(), n_alt) < 0 ||
-            bcf_update_info_float(hdr.get(), r, "MAMBADNA_LLR_FWD", fwd.data(), n_alt) < 0 ||
-            (opt.both_strands && bcf_update_info_float(hdr.get(), r, "MAMBADNA_LLR_RC", rc.data(), n_alt) < 0) ||
-            bcf_update_info_string(hdr.get(), r, "MAMBADNA_STATUS", st.c_str()) < 0)
+        if (bcf_update_info_float(hdr, r, "MAMBADNA_LLR", llr.data(), n_alt) < 0 ||
+            bcf_update_info_float(hdr, r, "MAMBADNA_LLR_FWD", fwd.data(), n_alt) < 0 ||
+            (opt.both_strands && bcf_update_info_float(hdr, r, "MAMBADNA_LLR_RC", rc.data(), n_alt) < 0) ||
+            bcf_update_info_string(hdr, r, "MAMBADNA_STATUS", st.c_str()) < 0)
           throw Error(opt.output + ": cannot set the INFO fields");
       }
       if (table && h.in_region) {
-        const char* chrom = bcf_seqname(hdr.get(), r);
+        const char* chrom = bcf_seqname(hdr, r);
         const int64_t pos1 = int64_t(r->pos) + 1;
         const char* ref = r->d.allele[0];
         if (n_alt == 0) {
@@ -433,39 +392,19 @@ VepSummary vep(model::Mamba<float>& m, const VepOptions& opt, const std::functio
           }
         }
       }
-      if (bcf_write(out.get(), hdr.get(), r) != 0) throw InputError(opt.output + ": write failed");
+      out.write(r);
     }
     held.clear();
     jobs.clear();
     group_begin = group_end = -1;
   };
 
-  BcfRecPtr rec(bcf_init());
-  for (;;) {
-    const int ret = bcf_read(in.get(), hdr.get(), rec.get());
-    // An undeclared contig or INFO tag is added to the header by htslib (with a warning): not an error.
-    if (ret < -1 || (ret == 0 && (rec->errcode & ~(BCF_ERR_CTG_UNDEF | BCF_ERR_TAG_UNDEF))))
-      throw InputError(opt.input + ": malformed record after record " + std::to_string(sum.records));
-    if (ret == -1) break;
+  io::BcfRecPtr rec(bcf_init());
+  while (in.next(rec.get())) {
     ++sum.records;
-    bcf_unpack(rec.get(), BCF_UN_STR);
-    const std::string contig = bcf_seqname(hdr.get(), rec.get());
+    const std::string contig = bcf_seqname(hdr, rec.get());
     const int64_t p = rec->pos;
     const std::string where = contig + ":" + std::to_string(p + 1);
-    if (contig != last_contig) {
-      if (done_contigs.count(contig))
-        throw InputError(opt.input + ": record " + std::to_string(sum.records) + " (" + where +
-                         "): contig '" + contig + "' appears again after other contigs; the input must be "
-                         "sorted (run 'bcftools sort')");
-      if (!last_contig.empty()) done_contigs.insert(last_contig);
-      last_contig = contig;
-      last_pos = -1;
-    }
-    if (p < last_pos)
-      throw InputError(opt.input + ": record " + std::to_string(sum.records) + " (" + where +
-                       ") comes after position " + std::to_string(last_pos + 1) +
-                       "; the input must be sorted (run 'bcftools sort')");
-    last_pos = p;
 
     Held h;
     h.in_region = opt.regions.empty();
@@ -520,15 +459,7 @@ VepSummary vep(model::Mamba<float>& m, const VepOptions& opt, const std::functio
   }
   write_held();
 
-  if (!in_place) {
-    if (hts_close(out.release()) != 0) throw InputError(opt.output + ": write failed");
-    if (std::rename(tmp.path.c_str(), opt.output.c_str()) != 0)
-      throw InputError(opt.output + ": cannot rename the temporary file into place");
-    tmp.path.clear();
-  } else {
-    if (hts_close(out.release()) != 0)
-      throw InputError(to_stdout ? std::string("cannot write to standard output") : opt.output + ": write failed");
-  }
+  out.commit();
   if (table) table->commit();
   return sum;
 }

@@ -1,0 +1,124 @@
+#include "io/vcf.h"
+
+#include <htslib/bgzf.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+
+#include "io/error.h"
+#include "io/output_file.h"
+
+namespace mambadna::io {
+
+VcfReader::VcfReader(const std::string& path, int threads) : path_(path) {
+  fp_.reset(hts_open(path.c_str(), "r"));
+  if (!fp_) throw InputError(path + ": cannot open");
+  if (hts_get_format(fp_.get())->category != variant_data)
+    throw InputError(path + ": not a VCF or BCF file");
+  if (threads > 0) hts_set_threads(fp_.get(), threads);
+  hdr_.reset(bcf_hdr_read(fp_.get()));
+  if (!hdr_) throw InputError(path + ": cannot read the VCF header");
+}
+
+std::string VcfReader::where() const {
+  return "record " + std::to_string(n_) + " (" + contig_ + ":" + std::to_string(pos_ + 1) + ")";
+}
+
+bool VcfReader::next(bcf1_t* rec) {
+  const int ret = bcf_read(fp_.get(), hdr_.get(), rec);
+  if (ret < -1 || (ret == 0 && (rec->errcode & ~(BCF_ERR_CTG_UNDEF | BCF_ERR_TAG_UNDEF))))
+    throw InputError(path_ + ": malformed record after record " + std::to_string(n_));
+  if (ret == -1) {
+    // htslib ends a compressed stream that breaks off (or fails to inflate) as if at its end:
+    // only the BGZF error code tells the difference.
+    if (fp_->is_bgzf && fp_->fp.bgzf && fp_->fp.bgzf->errcode)
+      throw InputError(path_ + ": truncated or corrupt compressed data after record " +
+                       std::to_string(n_));
+    return false;
+  }
+  ++n_;
+  bcf_unpack(rec, BCF_UN_STR);
+  const std::string contig = bcf_seqname(hdr_.get(), rec);
+  const int64_t p = rec->pos;
+  if (contig != contig_) {
+    if (("\n" + done_).find("\n" + contig + "\n") != std::string::npos) {
+      contig_ = contig, pos_ = p;
+      throw InputError(path_ + ": " + where() + ": contig '" + contig +
+                       "' appears again after other contigs; the input must be sorted (run "
+                       "'bcftools sort')");
+    }
+    if (!contig_.empty()) done_ += contig_ + "\n";
+    contig_ = contig;
+    pos_ = -1;
+  }
+  if (p < pos_) {
+    const int64_t before = pos_;
+    pos_ = p;
+    throw InputError(path_ + ": " + where() + " comes after position " + std::to_string(before + 1) +
+                     "; the input must be sorted (run 'bcftools sort')");
+  }
+  pos_ = p;
+  return true;
+}
+
+char vcf_output_type(const std::string& path, char requested) {
+  if (requested) {
+    if (!std::strchr("vzbu", requested))
+      throw UsageError(std::string("--output-type ") + requested + ": choose v, z, b or u");
+    return requested;
+  }
+  auto ends = [&](const char* suf) {
+    const size_t n = std::strlen(suf);
+    return path.size() >= n && path.compare(path.size() - n, n, suf) == 0;
+  };
+  if (ends(".vcf.gz") || ends(".vcf.bgz") || ends(".gz")) return 'z';
+  if (ends(".bcf")) return 'b';
+  return 'v';
+}
+
+void vcf_header_append(bcf_hdr_t* hdr, const std::string& line) {
+  if (bcf_hdr_append(hdr, line.c_str()) != 0) throw Error("cannot add the header line " + line);
+}
+
+VcfWriter::VcfWriter(const std::string& path, char type, bcf_hdr_t* hdr, int threads)
+    : path_(path), bcf_(type == 'b' || type == 'u'), hdr_(hdr) {
+  const bool in_place = path == "-" || is_special_file(path);
+  if (!in_place) tmp_ = path + ".tmp." + std::to_string(::getpid());
+  const char* mode = type == 'z' ? "wz" : type == 'b' ? "wb" : type == 'u' ? "wbu" : "w";
+  if (bcf_hdr_sync(hdr) != 0) throw Error("cannot update the VCF header");
+  fp_.reset(hts_open(in_place ? path.c_str() : tmp_.c_str(), mode));
+  if (!fp_) throw InputError(path + ": cannot create file");
+  if (threads > 0) hts_set_threads(fp_.get(), threads);
+  if (bcf_hdr_write(fp_.get(), hdr) != 0) throw InputError(path + ": cannot write the header");
+  contigs_written_ = hdr->n[BCF_DT_CTG];  // htslib appends contigs it meets later after these
+}
+
+VcfWriter::~VcfWriter() {
+  fp_.reset();
+  if (!tmp_.empty()) std::remove(tmp_.c_str());
+}
+
+void VcfWriter::write(bcf1_t* rec) {
+  // A BCF record names its contig by index into the header written at the start; a contig
+  // htslib added to the header later (undeclared in the input) would point past it.
+  if (bcf_ && (rec->rid < 0 || rec->rid >= contigs_written_))
+    throw InputError(path_ + ": contig '" + bcf_seqname_safe(hdr_, rec) +
+                     "' is declared neither in the VCF header nor in the FASTA; BCF output needs "
+                     "it declared (add a ##contig line, or write VCF with -O v or -O z)");
+  if (bcf_write(fp_.get(), hdr_, rec) != 0) throw InputError(path_ + ": write failed");
+}
+
+void VcfWriter::commit() {
+  const int rc = hts_close(fp_.release());
+  if (rc != 0)
+    throw InputError(path_ == "-" ? std::string("cannot write to standard output")
+                                  : path_ + ": write failed");
+  if (!tmp_.empty()) {
+    if (std::rename(tmp_.c_str(), path_.c_str()) != 0)
+      throw InputError(path_ + ": cannot rename the temporary file into place");
+    tmp_.clear();
+  }
+}
+
+}  // namespace mambadna::io

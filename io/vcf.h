@@ -1,0 +1,64 @@
+// VCF/BCF in and out through htslib, with the project's rules: the reader insists on a sorted
+// input (contigs in one block each, positions non-decreasing) and names the record that breaks
+// it; the writer picks its format as bcftools does, writes under a temporary name and renames on
+// commit() (standard output and special files are written in place), and refuses a BCF record
+// whose contig its header does not declare (the BCF would be unreadable).
+#pragma once
+#include <htslib/vcf.h>
+
+#include <cstdint>
+#include <string>
+
+#include "io/hts_handles.h"
+
+namespace mambadna::io {
+
+class VcfReader {
+ public:
+  // `path` may be "-" (standard input); plain or bgzipped VCF, or BCF. threads: htslib
+  // decompression threads (0: none).
+  VcfReader(const std::string& path, int threads = 0);
+  bcf_hdr_t* header() { return hdr_.get(); }
+  const std::string& path() const { return path_; }
+  // Reads the next record into rec (unpacked up to the alleles); false at the end. An undeclared
+  // contig or INFO tag is added to the header by htslib: not an error.
+  bool next(bcf1_t* rec);
+  int64_t records() const { return n_; }  // records read so far
+  // "record N (chrom:pos)" of the last record read, for messages.
+  std::string where() const;
+
+ private:
+  std::string path_;
+  HtsFilePtr fp_;
+  BcfHdrPtr hdr_;
+  int64_t n_ = 0;
+  std::string contig_, done_;  // current contig; contigs finished, '\n'-joined
+  int64_t pos_ = -1;
+};
+
+// 'v' VCF, 'z' bgzipped VCF, 'b' BCF, 'u' uncompressed BCF: `requested` when given (bcftools'
+// -O), else from the file name (.vcf.gz/.vcf.bgz/.gz -> z, .bcf -> b, anything else and "-" -> v).
+char vcf_output_type(const std::string& path, char requested = 0);
+
+// Adds a header line ("##INFO=<...>", "##contig=<...>", ...); throws Error naming it.
+void vcf_header_append(bcf_hdr_t* hdr, const std::string& line);
+
+class VcfWriter {
+ public:
+  // Writes `hdr` (after bcf_hdr_sync) at once. type as vcf_output_type.
+  VcfWriter(const std::string& path, char type, bcf_hdr_t* hdr, int threads = 0);
+  ~VcfWriter();  // without commit(): the temporary file is removed
+  VcfWriter(const VcfWriter&) = delete;
+  VcfWriter& operator=(const VcfWriter&) = delete;
+  void write(bcf1_t* rec);
+  void commit();  // closes, then renames the temporary file into place
+
+ private:
+  std::string path_, tmp_;
+  bool bcf_ = false;
+  bcf_hdr_t* hdr_;
+  int contigs_written_ = 0;  // contigs in the header as written
+  HtsFilePtr fp_;
+};
+
+}  // namespace mambadna::io
