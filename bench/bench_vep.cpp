@@ -46,14 +46,29 @@ std::vector<double> score_all(model::Mamba<float>& m, const io::FastaIndex& fa, 
     groups[{sites[i].contig, s}].push_back(i);
     ends[{sites[i].contig, s}] = e;
   }
+  // Windows in order, scored as vep() scores them: as many at a time as their reference sweeps
+  // have streams (one per strand each).
   std::vector<double> llr(sites.size());
+  std::vector<pipelines::VepWindow> batch;
+  std::vector<const std::vector<size_t>*> batch_idx;
+  const size_t per_batch = size_t(std::max<int64_t>(1, opt.streams / (opt.both_strands ? 2 : 1)));
+  auto run = [&]() {
+    auto sc = pipelines::vep_score_windows(m, fa, opt, batch);
+    for (size_t w = 0; w < batch.size(); ++w)
+      for (size_t j = 0; j < batch_idx[w]->size(); ++j)
+        llr[(*batch_idx[w])[j]] =
+            opt.both_strands ? 0.5 * (sc[w][j].llr_fwd + sc[w][j].llr_rc) : sc[w][j].llr_fwd;
+    batch.clear();
+    batch_idx.clear();
+  };
   for (auto& [key, idx] : groups) {
     std::vector<pipelines::VepAllele> alleles;
     for (size_t i : idx) alleles.push_back(sites[i].allele);
-    auto sc = pipelines::vep_score_window(m, fa, opt, key.first, key.second, ends[key], alleles);
-    for (size_t j = 0; j < idx.size(); ++j)
-      llr[idx[j]] = opt.both_strands ? 0.5 * (sc[j].llr_fwd + sc[j].llr_rc) : sc[j].llr_fwd;
+    batch.push_back({key.first, key.second, ends[key], alleles});
+    batch_idx.push_back(&idx);
+    if (batch.size() == per_batch) run();
   }
+  if (!batch.empty()) run();
   return llr;
 }
 

@@ -41,39 +41,78 @@ void vep_window(int64_t pos, int64_t contig_len, int64_t window, int64_t& begin,
 
 namespace {
 
-// Runs token sequences through the model and sums their scored log-probs. A sequence starts
-// either from a zero state or from a copy of the "trunk" stream (the reference window run so
-// far); sequences run B at a time as the streams of one call, in chunks of L tokens, the
-// shorter ones padded with 'N' (target -1).
+// Runs token sequences through the model and sums their scored log-probs.
+//  - Trunks: up to B reference windows run side by side from zero states, each call as long as
+//    the nearest stopping point of any of them allows, so that every trunk is stopped exactly
+//    at each of its branch points (there its state is copied into branches).
+//  - Branches: a sequence that starts from a copy of a trunk's state (or from zero) and is only
+//    summed; B of them run as the streams of one call, in chunks of L tokens, the shorter ones
+//    padded with 'N' (target -1).
 class Runner {
  public:
   Runner(model::Mamba<float>& m, int64_t B, int64_t L)
-      : m_(m), B_(std::max<int64_t>(1, B)), L_(std::max<int64_t>(1, L)), trunk_(m.config(), 1),
+      : m_(m), B_(std::max<int64_t>(1, B)), L_(std::max<int64_t>(1, L)), trunk_(m.config(), B_),
         batch_(m.config(), B_) {}
 
-  // ---- the trunk: one sequence run step by step, its state branched by enqueue()
-  void trunk_reset() { trunk_.reset(); }
-  // Runs x[from, to) with targets x[t + 1] (-1 past the end of x); returns the scored sum.
-  double trunk_run(const std::vector<int32_t>& x, int64_t from, int64_t to) {
-    double sum = 0;
-    for (int64_t c = from; c < to; c += L_) {
-      const int64_t l = std::min(L_, to - c);
-      tok_.assign(x.begin() + c, x.begin() + c + l);
-      tgt_.resize(size_t(l));
-      for (int64_t i = 0; i < l; ++i) tgt_[size_t(i)] = c + i + 1 < int64_t(x.size()) ? x[size_t(c + i + 1)] : -1;
-      lp_.resize(size_t(l));
-      m_.score(tok_.data(), tgt_.data(), 1, l, trunk_, acts1_, lp_.data());
-      sum += scored_sum(lp_.data(), tgt_.data(), l);
+  int64_t streams() const { return B_; }
+
+  // Runs the trunks xs[i] (at most B), each from a zero state over all its tokens with targets
+  // x[t + 1] (-1 past the end). At every position k in stops[i] (sorted, in [0, |x_i|]),
+  // at_stop(i, k, prefix) is called with trunk slot i holding the state after x_i[0, k) and
+  // prefix the scored sum of its targets so far. totals[i] gets the scored sum of all of x_i.
+  void run_trunks(const std::vector<const std::vector<int32_t>*>& xs,
+                  const std::vector<std::vector<int64_t>>& stops,
+                  const std::function<void(size_t, int64_t, double)>& at_stop,
+                  std::vector<double>& totals) {
+    const size_t n = xs.size();
+    if (int64_t(n) > B_) throw UsageError("vep: more trunks than streams");
+    std::vector<int64_t> pos(n, 0);
+    std::vector<size_t> next(n, 0);
+    totals.assign(n, 0.0);
+    trunk_.reset();
+    auto fire = [&](size_t i) {
+      while (next[i] < stops[i].size() && stops[i][next[i]] == pos[i]) at_stop(i, pos[i], totals[i]), ++next[i];
+    };
+    for (size_t i = 0; i < n; ++i) fire(i);
+    for (;;) {
+      int64_t step = L_;
+      bool any = false;
+      for (size_t i = 0; i < n; ++i) {
+        const int64_t len = int64_t(xs[i]->size());
+        if (pos[i] >= len) continue;
+        any = true;
+        const int64_t to = next[i] < stops[i].size() ? std::min(stops[i][next[i]], len) : len;
+        step = std::min(step, to - pos[i]);
+      }
+      if (!any) break;
+      const int64_t ns = int64_t(n);
+      tokT_.assign(size_t(ns * step), int32_t('N'));
+      tgtT_.assign(size_t(ns * step), -1);
+      for (size_t i = 0; i < n; ++i) {
+        const auto& x = *xs[i];
+        const int64_t len = int64_t(x.size());
+        for (int64_t t = 0; t < step && pos[i] + t < len; ++t) {
+          tokT_[i * size_t(step) + size_t(t)] = x[size_t(pos[i] + t)];
+          if (pos[i] + t + 1 < len) tgtT_[i * size_t(step) + size_t(t)] = x[size_t(pos[i] + t + 1)];
+        }
+      }
+      lpT_.resize(size_t(ns * step));
+      m_.score(tokT_.data(), tgtT_.data(), ns, step, trunk_, actsT_, lpT_.data());
+      for (size_t i = 0; i < n; ++i) {
+        if (pos[i] >= int64_t(xs[i]->size())) continue;
+        totals[i] += scored_sum(lpT_.data() + i * size_t(step), tgtT_.data() + i * size_t(step), step);
+        pos[i] += step;
+        fire(i);
+      }
     }
-    return sum;
   }
 
-  // ---- branches: `seq` runs from the trunk's current state (or from zero); *out gets
+  // ---- branches: `seq` runs from trunk slot `trunk` (or from zero when trunk < 0); *out gets
   // base + the sum of its scored log-probs when the batch runs (at the latest in flush()).
-  void enqueue(std::vector<int32_t> seq, bool from_trunk, double base, double* out) {
+  void enqueue(std::vector<int32_t> seq, int64_t trunk, double base, double* out) {
     const int64_t slot = int64_t(pending_.size());
-    if (from_trunk)
-      batch_.copy_stream(slot, trunk_, 0);
+    if (trunk >= 0)
+      batch_.copy_stream(slot, trunk_, trunk);
     else
       batch_.reset_stream(slot);
     pending_.push_back({std::move(seq), base, out});
@@ -121,9 +160,9 @@ class Runner {
   model::Mamba<float>& m_;
   int64_t B_, L_;
   model::State<float> trunk_, batch_;
-  model::Activations<float> acts1_, actsB_;
-  std::vector<int32_t> tok_, tgt_;
-  std::vector<float> lp_;
+  model::Activations<float> actsT_, actsB_;
+  std::vector<int32_t> tok_, tgt_, tokT_, tgtT_;  // branch and trunk calls (a trunk stop may
+  std::vector<float> lp_, lpT_;                   // run the branches mid-way through a trunk's)
   std::vector<Pending> pending_;
 };
 
@@ -133,59 +172,81 @@ struct Branch {
   int64_t b = 0;
   std::vector<int32_t> tail;
 };
+struct Sweep {
+  std::vector<int32_t> x;
+  std::vector<Branch> br;
+  double total = 0;         // log P(x)
+  std::vector<double> alt;  // log P(alt window) per branch
+};
 
-// log P(x) and log P(x[0, b_j) + tail_j) for every branch, the efficient way: x runs once, each
-// branch from the state after x[0, k) with k = max(b - 1, 0) (the prediction of the first
-// changed base is made at position b - 1, so the branch re-runs that one shared token).
-double sweep_efficient(Runner& run, const std::vector<int32_t>& x, const std::vector<Branch>& br,
-                       std::vector<double>& alt) {
-  std::vector<size_t> order(br.size());
-  for (size_t j = 0; j < order.size(); ++j) order[j] = j;
-  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return br[a].b < br[b].b; });
-  alt.assign(br.size(), 0.0);
-  run.trunk_reset();
-  int64_t at = 0;       // tokens of x consumed by the trunk
-  double prefix = 0;    // scored sum of the targets x[1..at]
-  for (size_t j : order) {
-    const int64_t k = std::max<int64_t>(br[j].b - 1, 0);
-    if (k > at) {
-      prefix += run.trunk_run(x, at, k);
-      at = k;
+// log P(x) and log P(x[0, b_j) + tail_j) for every branch of every sweep, the efficient way:
+// the x of up to B sweeps run side by side once, each branch from its trunk's state after
+// x[0, k) with k = max(b - 1, 0) (the prediction of the first changed base is made at position
+// b - 1, so the branch re-runs that one shared token).
+void sweep_efficient(Runner& run, std::vector<Sweep>& sweeps) {
+  for (size_t first = 0; first < sweeps.size(); first += size_t(run.streams())) {
+    const size_t n = std::min(sweeps.size() - first, size_t(run.streams()));
+    std::vector<const std::vector<int32_t>*> xs(n);
+    std::vector<std::vector<int64_t>> stops(n);
+    std::vector<std::vector<size_t>> order(n);  // branches by branch point
+    for (size_t i = 0; i < n; ++i) {
+      Sweep& sw = sweeps[first + i];
+      xs[i] = &sw.x;
+      sw.alt.assign(sw.br.size(), 0.0);
+      auto& o = order[i];
+      for (size_t j = 0; j < sw.br.size(); ++j) o.push_back(j);
+      std::stable_sort(o.begin(), o.end(), [&](size_t a, size_t b) { return sw.br[a].b < sw.br[b].b; });
+      for (size_t j : o) {
+        const int64_t k = std::max<int64_t>(sw.br[j].b - 1, 0);
+        if (stops[i].empty() || stops[i].back() != k) stops[i].push_back(k);
+      }
     }
-    std::vector<int32_t> seq(x.begin() + k, x.begin() + br[j].b);
-    seq.insert(seq.end(), br[j].tail.begin(), br[j].tail.end());
-    run.enqueue(std::move(seq), true, prefix, &alt[j]);
+    std::vector<size_t> next(n, 0);
+    std::vector<double> totals;
+    run.run_trunks(
+        xs, stops,
+        [&](size_t i, int64_t k, double prefix) {
+          Sweep& sw = sweeps[first + i];
+          for (; next[i] < order[i].size(); ++next[i]) {
+            const size_t j = order[i][next[i]];
+            if (std::max<int64_t>(sw.br[j].b - 1, 0) != k) break;
+            std::vector<int32_t> seq(sw.x.begin() + k, sw.x.begin() + sw.br[j].b);
+            seq.insert(seq.end(), sw.br[j].tail.begin(), sw.br[j].tail.end());
+            run.enqueue(std::move(seq), int64_t(i), prefix, &sw.alt[j]);
+          }
+        },
+        totals);
+    run.flush();  // the branches read trunk slots: done before the next trunks run
+    for (size_t i = 0; i < n; ++i) sweeps[first + i].total = totals[i];
   }
-  const double total = prefix + run.trunk_run(x, at, int64_t(x.size()));
-  run.flush();
-  return total;
 }
 
 // The same by running both whole windows for every branch from a zero state.
-double sweep_naive(Runner& run, const std::vector<int32_t>& x, const std::vector<Branch>& br,
-                   std::vector<double>& alt) {
-  alt.assign(br.size(), 0.0);
+void sweep_naive(Runner& run, Sweep& sw) {
+  const auto& x = sw.x;
+  const auto& br = sw.br;
+  sw.alt.assign(br.size(), 0.0);
   std::vector<double> ref(br.size() + 1, 0.0);
   for (size_t j = 0; j < br.size(); ++j) {
     std::vector<int32_t> y(x.begin(), x.begin() + br[j].b);
     y.insert(y.end(), br[j].tail.begin(), br[j].tail.end());
-    run.enqueue(x, false, 0.0, &ref[j]);
-    run.enqueue(std::move(y), false, 0.0, &alt[j]);
+    run.enqueue(x, -1, 0.0, &ref[j]);
+    run.enqueue(std::move(y), -1, 0.0, &sw.alt[j]);
   }
-  if (br.empty()) run.enqueue(x, false, 0.0, &ref[0]);
+  if (br.empty()) run.enqueue(x, -1, 0.0, &ref[0]);
   run.flush();
   // Every recomputation of x gives the same value; the LLR of branch j uses its own.
-  for (size_t j = 0; j < br.size(); ++j) alt[j] -= ref[j] - ref[0];
-  return ref[0];
+  for (size_t j = 0; j < br.size(); ++j) sw.alt[j] -= ref[j] - ref[0];
+  sw.total = ref[0];
 }
 
-std::vector<VepScore> score_window(Runner& run, const io::FastaIndex& fa, const VepOptions& opt,
-                                   const std::string& contig, int64_t s, int64_t e,
-                                   const std::vector<VepAllele>& alleles) {
+// The sweeps (one per strand) of the window [s, e) of `contig` with its alleles.
+void add_sweeps(std::vector<Sweep>& sweeps, const io::FastaIndex& fa, const VepOptions& opt,
+                const std::string& contig, int64_t s, int64_t e,
+                const std::vector<VepAllele>& alleles) {
   const io::Tokenizer tok(opt.tok);
   const std::string ref = fa.fetch(contig, s, e);
   const int64_t m = int64_t(ref.size());
-  std::vector<VepScore> out(alleles.size());
   auto ref_token = [&](int64_t i, bool rc) {
     const uint8_t byte = uint8_t(ref[size_t(i)]);
     return io::aligned_token(tok, rc ? io::complement_base(byte) : byte, fa.path(), contig, s + i);
@@ -215,9 +276,30 @@ std::vector<VepScore> score_window(Runner& run, const io::FastaIndex& fa, const 
         r.tail.insert(r.tail.end(), x.begin() + (m - b), x.end());
       }
     }
-    std::vector<double> alt;
-    const double lref = opt.naive ? sweep_naive(run, x, br, alt) : sweep_efficient(run, x, br, alt);
-    for (size_t j = 0; j < alleles.size(); ++j) (rc ? out[j].llr_rc : out[j].llr_fwd) = alt[j] - lref;
+    sweeps.push_back(Sweep{std::move(x), std::move(br), 0.0, {}});
+  }
+}
+
+// Scores the alleles of several windows: their sweeps run together (the trunks of up to B of
+// them side by side), or one by one with opt.naive.
+std::vector<std::vector<VepScore>> score_windows(Runner& run, const io::FastaIndex& fa,
+                                                 const VepOptions& opt,
+                                                 const std::vector<VepWindow>& windows) {
+  std::vector<Sweep> sweeps;
+  for (const auto& w : windows) add_sweeps(sweeps, fa, opt, w.contig, w.begin, w.end, w.alleles);
+  if (opt.naive)
+    for (auto& sw : sweeps) sweep_naive(run, sw);
+  else
+    sweep_efficient(run, sweeps);
+  const size_t strands = opt.both_strands ? 2 : 1;
+  std::vector<std::vector<VepScore>> out(windows.size());
+  for (size_t w = 0; w < windows.size(); ++w) {
+    out[w].resize(windows[w].alleles.size());
+    for (size_t strand = 0; strand < strands; ++strand) {
+      const Sweep& sw = sweeps[w * strands + strand];
+      for (size_t j = 0; j < out[w].size(); ++j)
+        (strand == 1 ? out[w][j].llr_rc : out[w][j].llr_fwd) = sw.alt[j] - sw.total;
+    }
   }
   return out;
 }
@@ -286,7 +368,8 @@ struct Held {
   bool in_region = true;
   std::vector<VepStatus> status;  // per ALT
   std::vector<VepScore> score;    // per ALT
-  std::vector<int64_t> job;       // per ALT: index in the group's alleles, or -1
+  std::vector<int64_t> job;       // per ALT: index in its window's alleles, or -1
+  int64_t window = -1;            // index of its window among the pending ones
 };
 
 std::string sanitize(std::string s) {
@@ -302,7 +385,15 @@ std::vector<VepScore> vep_score_window(model::Mamba<float>& m, const io::FastaIn
                                        int64_t begin, int64_t end,
                                        const std::vector<VepAllele>& alleles) {
   Runner run(m, opt.streams, opt.chunk);
-  return score_window(run, fa, opt, contig, begin, end, alleles);
+  return score_windows(run, fa, opt, {VepWindow{contig, begin, end, alleles}}).front();
+}
+
+std::vector<std::vector<VepScore>> vep_score_windows(model::Mamba<float>& m,
+                                                     const io::FastaIndex& fa,
+                                                     const VepOptions& opt,
+                                                     const std::vector<VepWindow>& windows) {
+  Runner run(m, opt.streams, opt.chunk);
+  return score_windows(run, fa, opt, windows);
 }
 
 VepSummary vep(model::Mamba<float>& m, const VepOptions& opt, const std::function<void(int64_t)>& progress) {
@@ -337,15 +428,17 @@ VepSummary vep(model::Mamba<float>& m, const VepOptions& opt, const std::functio
   Runner run(m, opt.streams, opt.chunk);
   VepSummary sum;
   std::vector<Held> held;
-  std::vector<VepAllele> jobs;
-  std::string group_contig;
-  int64_t group_begin = -1, group_end = -1;
+  // Windows waiting to be scored, in input order; their reference sweeps run side by side, so
+  // as many are gathered as there are streams for them (one per strand each).
+  std::vector<VepWindow> pending;
+  const size_t max_pending =
+      opt.naive ? 1 : size_t(std::max<int64_t>(1, opt.streams / (opt.both_strands ? 2 : 1)));
   std::string cur_contig;  // contig whose length is cached
   int64_t cur_len = -1;
 
   auto write_held = [&]() {
-    std::vector<VepScore> scores;
-    if (!jobs.empty()) scores = score_window(run, fa, opt, group_contig, group_begin, group_end, jobs);
+    std::vector<std::vector<VepScore>> scores;
+    if (!pending.empty()) scores = score_windows(run, fa, opt, pending);
     std::vector<float> llr, fwd, rc;
     for (auto& h : held) {
       bcf1_t* r = h.rec.get();
@@ -357,7 +450,7 @@ VepSummary vep(model::Mamba<float>& m, const VepOptions& opt, const std::functio
         std::string st;
         for (int i = 0; i < n_alt; ++i) {
           if (h.job[size_t(i)] >= 0) {
-            const VepScore& v = scores[size_t(h.job[size_t(i)])];
+            const VepScore& v = scores[size_t(h.window)][size_t(h.job[size_t(i)])];
             fwd[size_t(i)] = float(v.llr_fwd);
             rc[size_t(i)] = float(v.llr_rc);
             llr[size_t(i)] = float(opt.both_strands ? 0.5 * (v.llr_fwd + v.llr_rc) : v.llr_fwd);
@@ -395,8 +488,7 @@ VepSummary vep(model::Mamba<float>& m, const VepOptions& opt, const std::functio
       out.write(r);
     }
     held.clear();
-    jobs.clear();
-    group_begin = group_end = -1;
+    pending.clear();
   };
 
   io::BcfRecPtr rec(bcf_init());
@@ -442,19 +534,20 @@ VepSummary vep(model::Mamba<float>& m, const VepOptions& opt, const std::functio
         ++sum.alts;
         ++sum.by_status[size_t(st)];
         if (st != VepStatus::ok) continue;
-        if (group_begin >= 0 && (contig != group_contig || s != group_begin)) write_held();
-        group_contig = contig;
-        group_begin = s;
-        group_end = e;
-        h.job[size_t(i)] = int64_t(jobs.size());
-        jobs.push_back(VepAllele{p, lr, a});
+        if (pending.empty() || contig != pending.back().contig || s != pending.back().begin) {
+          if (pending.size() == max_pending) write_held();
+          pending.push_back(VepWindow{contig, s, e, {}});
+        }
+        h.window = int64_t(pending.size()) - 1;
+        h.job[size_t(i)] = int64_t(pending.back().alleles.size());
+        pending.back().alleles.push_back(VepAllele{p, lr, a});
       }
     }
     h.rec.reset(bcf_dup(rec.get()));
     if (!h.rec) throw Error("out of memory copying a VCF record");
     bcf_unpack(h.rec.get(), BCF_UN_STR);  // a copy starts packed
     held.push_back(std::move(h));
-    if (group_begin < 0) write_held();  // nothing waits for a window: write it now
+    if (pending.empty()) write_held();  // nothing waits for a window: write it now
     if (progress) progress(sum.records);
   }
   write_held();

@@ -23,8 +23,10 @@
 // so it is swept once per strand: the reference runs once from the zero state, keeping its
 // per-position log-probs as a prefix sum and copying the recurrent state at each ALT's branch
 // point; each ALT then runs only from its branch point to the end of the window (on the reverse
-// strand the shared prefix is revcomp(ref[p + lr, e))). ALT branches run side by side as the
-// streams of one model call. The naive method (VepOptions::naive) runs both whole windows for
+// strand the shared prefix is revcomp(ref[p + lr, e))). The reference sweeps of consecutive
+// windows run side by side (B at a time, each call stopping at the nearest branch point of any
+// of them), and ALT branches run side by side as the streams of one model call, so that the
+// matrix products stay large when variants are sparse. The naive method (VepOptions::naive) runs both whole windows for
 // every ALT and strand; the two agree to float rounding (1e-4 in the tests).
 //
 // Per ALT a status (VepStatus): only `ok` ALTs are scored. Input must be sorted by position
@@ -104,11 +106,25 @@ struct VepScore {
 // The window [s, e) of a variant at `pos` on a contig of length `contig_len`.
 void vep_window(int64_t pos, int64_t contig_len, int64_t window, int64_t& begin, int64_t& end);
 
+// Alleles that share the window [begin, end) of `contig`.
+struct VepWindow {
+  std::string contig;
+  int64_t begin = 0, end = 0;
+  std::vector<VepAllele> alleles;
+};
+
 // Scores alleles that all share the window [begin, end) of `contig` (the building block of
 // vep(); opt.naive picks the method, opt.both_strands whether llr_rc is computed).
 std::vector<VepScore> vep_score_window(model::Mamba<float>& model, const io::FastaIndex& fasta,
                                        const VepOptions& opt, const std::string& contig,
                                        int64_t begin, int64_t end,
                                        const std::vector<VepAllele>& alleles);
+// Several windows at once, as vep() runs them: the reference passes of up to opt.streams
+// window strands side by side (the naive method runs each window alone). One vector of scores
+// per window.
+std::vector<std::vector<VepScore>> vep_score_windows(model::Mamba<float>& model,
+                                                     const io::FastaIndex& fasta,
+                                                     const VepOptions& opt,
+                                                     const std::vector<VepWindow>& windows);
 
 }  // namespace mambadna::pipelines
