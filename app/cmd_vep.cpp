@@ -40,6 +40,8 @@ int cmd_vep(int argc, char** argv) {
       ("strand", po::value(&strand)->default_value(strand), "both (mean of the two strands' LLR) or fwd")
       ("naive", po::bool_switch(&opt.naive), "run both whole windows for every ALT (slow; for checking)")
       ("batch,b", po::value(&opt.streams)->default_value(opt.streams), "ALT branches run side by side")
+      ("chunk,L", po::value(&opt.chunk)->default_value(0),
+       "tokens per stream per call; 0: about 2048 rows per call on the CPU, 4096 on a GPU")
       ("case", po::value(&case_mode), "upper or keep [the model's tokenizer setting]");
   DeviceOptions device;
   add_device_options(run, device);
@@ -80,7 +82,9 @@ int cmd_vep(int argc, char** argv) {
         opt.command_line = command_line();
         opt.model_path = model_path;
         model::Mamba<float> m(ck.config, std::move(ck.params));
-        m.to_device(apply_device_options(device));
+        const model::Device dev = apply_device_options(device);
+        m.to_device(dev);
+        if (opt.chunk == 0) opt.chunk = auto_chunk(dev, opt.streams);
         Progress progress("records", -1, common.verbosity);
         auto s = pipelines::vep(m, opt, [&](int64_t done) { progress.update(done); });
         progress.finish();

@@ -1,5 +1,7 @@
 #include "app/device_options.h"
 
+#include <algorithm>
+
 #include "io/error.h"
 #include "kernels/device.h"
 
@@ -24,6 +26,11 @@ model::Device apply_device_options(const DeviceOptions& o) {
     throw UsageError("--precision " + o.precision + " applies to --device cuda only");
   }
   return d;
+}
+
+int64_t auto_chunk(const model::Device& d, int64_t streams) {
+  if (d.cuda) return 4096;
+  return std::max<int64_t>(256, 2048 / std::max<int64_t>(1, streams));
 }
 
 }  // namespace mambadna::app

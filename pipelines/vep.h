@@ -71,7 +71,7 @@ struct VepOptions {
   std::string h5_output;              // "" = none
   io::TokenizerOptions tok;           // the model's tokenizer
   int64_t streams = 8;                // B: ALT branches run side by side
-  int64_t chunk = 2048;               // L: tokens per stream per model call
+  int64_t chunk = 256;                // L: tokens per stream per model call (B·L rows)
   int threads = 0;                    // htslib (de)compression threads
   std::string command_line;           // for the header line and the HDF5 attributes
   std::string model_path;
