@@ -7,7 +7,8 @@
 //   train    training steps of the 130M shape (D 768, 24 layers) at B x L tokens: tokens/s, MFU
 //   score    scoring throughput of the small and 130M shapes, bases/s
 //
-//   bench_cuda [all|copy|scan|gemm|train|score] [device=0] [precision=bf16]
+//   bench_cuda [all|copy|scan|gemm|train|score] [device=0] [precision=bf16] [B=8] [L=4096]
+// (B and L: the training step's shape; scoring runs 32 streams of L)
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -221,6 +222,8 @@ int main(int argc, char** argv) {
   const std::string what = argc > 1 ? argv[1] : "all";
   const int device = argc > 2 ? std::atoi(argv[2]) : 0;
   const auto prec = kc::parse_matmul_precision(argc > 3 ? argv[3] : "bf16");
+  const int64_t B = argc > 4 ? std::atoll(argv[4]) : 8;
+  const int64_t L = argc > 5 ? std::atoll(argv[5]) : 4096;
   if (!kc::built() || kc::device_count() == 0) {
     std::printf("bench_cuda: skipped: %s\n",
                 kc::built() ? "no CUDA device on this machine" : "built without CUDA");
@@ -236,12 +239,12 @@ int main(int argc, char** argv) {
     if (on("scan")) scan(copy_gbs);
     if (on("gemm") || on("train")) bf16 = gemm();
     if (on("train")) {
-      train(device, kc::MatmulPrecision::fp32, bf16, 8, 4096);
-      train(device, prec, bf16, 8, 4096);
+      train(device, kc::MatmulPrecision::fp32, bf16, B, L);
+      if (prec != kc::MatmulPrecision::fp32) train(device, prec, bf16, B, L);
     }
     if (on("score")) {
-      for (const char* preset : {"small", "130m"}) score(device, prec, preset, 32, 4096);
-      score(device, kc::MatmulPrecision::fp32, "130m", 32, 4096);
+      for (const char* preset : {"small", "130m"}) score(device, prec, preset, 32, L);
+      if (prec != kc::MatmulPrecision::fp32) score(device, kc::MatmulPrecision::fp32, "130m", 32, L);
     }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench_cuda: %s\n", e.what());

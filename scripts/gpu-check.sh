@@ -10,7 +10,9 @@
 #   scripts/gpu-check.sh run    [BUILD_OR_BUNDLE=build-cuda] [REPORT=gpu-report]
 #       On the GPU machine: the device, every CUDA test (kernels against the references, the
 #       model against the golden values, training against the CPU run), compute-sanitizer
-#       memcheck over the kernel tests, and bench_cuda; everything goes to REPORT/report.txt.
+#       memcheck over the kernel tests, bench_cuda, and (where python3 has torch) the PyTorch
+#       version of the model (bench/torch_mamba.py) checked against the golden values and timed
+#       beside ours at the same training shape; everything goes to REPORT/report.txt.
 #       Exits non-zero when a test fails.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -36,7 +38,7 @@ case "$mode" in
       | while read -r lib; do cp -L "$lib" "$T/bundle/lib/"; done
     cp -r ../shared/golden "$T/bundle/shared/"
     cp data/* "$T/bundle/source/data/"
-    cp scripts/gpu-check.sh "$T/bundle/"
+    cp scripts/gpu-check.sh bench/torch_mamba.py "$T/bundle/"
     tar -C "$T" -cJf "$OUT" bundle
     ls -l "$OUT"
     ;;
@@ -45,11 +47,12 @@ case "$mode" in
     R=${3:-gpu-report}
     mkdir -p "$R"
     if [ -x "$SRC/mambadna_tests" ]; then  # an unpacked bundle
-      TESTS=$SRC/mambadna_tests BENCH=$SRC/bench_cuda
+      TESTS=$SRC/mambadna_tests BENCH=$SRC/bench_cuda TORCH=$SRC/torch_mamba.py GOLDEN=$SRC/shared/golden
       export LD_LIBRARY_PATH="$SRC/lib:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}"
       export MAMBADNA_SHARED_DIR="$SRC/shared" MAMBADNA_SOURCE_DIR="$SRC/source" MAMBADNA_BINARY="$SRC/mambadna"
     else
-      TESTS=$SRC/tests/mambadna_tests BENCH=$SRC/bench/bench_cuda
+      TESTS=$SRC/tests/mambadna_tests BENCH=$SRC/bench/bench_cuda TORCH=bench/torch_mamba.py
+      GOLDEN=${MAMBADNA_SHARED_DIR:-../shared}/golden
     fi
     status=0
     {
@@ -65,6 +68,14 @@ case "$mode" in
       fi
       echo "== bench_cuda"
       "$BENCH" all 0 bf16 || status=1
+      echo "== PyTorch reference (mamba_ssm's model with its reference scan), same GPU"
+      if python3 -c "import torch, h5py" 2> /dev/null; then
+        python3 "$TORCH" golden "$GOLDEN" || status=1
+        "$BENCH" train 0 fp32 8 512 || status=1
+        python3 "$TORCH" train-bench --shape 130m -b 8 -L 512 --steps 2 --device cuda || status=1
+      else
+        echo "python3 with torch and h5py not found"
+      fi
       echo "== status $status"
     } 2>&1 | tee "$R/report.txt"
     exit "$(grep -o '== status [0-9]' "$R/report.txt" | tail -1 | cut -d' ' -f3)"
