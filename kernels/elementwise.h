@@ -1,6 +1,7 @@
 // Small elementwise and reduction ops the model needs between the named kernels. On the CPU the
 // model writes them as plain loops (model/mamba.cpp, the spec); these are their CUDA versions,
-// tested against those loops in tests/test_model_cuda.cpp.
+// tested through the model: the golden log-probs and gradients on the device
+// (tests/test_model_golden.cpp) and training against the CPU (tests/test_pipelines_train.cpp).
 // Letters: n elements, M rows, V vocabulary.
 #pragma once
 #include <cstdint>

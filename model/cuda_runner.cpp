@@ -29,6 +29,7 @@ struct CudaRunner::Impl {
   int device = 0;
   int64_t D, E, N, K, R, V, NL;
   Buf<float> params, grad, m1, m2;
+  Buf<float> grad_scratch;  // backward_to_host's gradient, beside the held one
 
   // One pass's device memory, planned from one table (the layout of model/mamba.h's
   // Activations, with the carried state and the token buffers beside it).
@@ -68,7 +69,6 @@ struct CudaRunner::Impl {
   }
 
   void plan(int64_t b, int64_t l, bool kp, const std::vector<int64_t>& tp) {
-    if (b == B && l == L && kp == keep && tp == taps) return;
     B = b, L = l, M = b * l, keep = kp, taps = tp;
     const int64_t S = keep ? NL : 1;
     struct Entry {
@@ -108,14 +108,21 @@ struct CudaRunner::Impl {
         {&dxz, keep ? M * 2 * E : 0},
         {&dA, keep ? E * N : 0},
     };
-    for (const Entry& e : table) e.buf->resize(0);  // free first: old and new need not fit together
-    for (const Entry& e : table) e.buf->resize(size_t(e.elems));
-    tokens.resize(size_t(M));
-    targets.resize(size_t(M));
+    // Grow only: passes of changing shape (vep's trunks stop at every branch point) reuse the
+    // memory of the largest one instead of freeing (which synchronises) and allocating again.
+    bool grow = false;
+    for (const Entry& e : table) grow = grow || e.buf->size() < size_t(e.elems);
+    if (grow) {
+      for (const Entry& e : table)  // free first: the old and new sets need not fit together
+        if (e.buf->size() < size_t(e.elems)) *e.buf = Buf<float>();
+      for (const Entry& e : table)
+        if (e.buf->size() < size_t(e.elems)) *e.buf = Buf<float>(size_t(e.elems));
+    }
+    if (tokens.size() < size_t(M)) tokens = Buf<int32_t>(size_t(M)), targets = Buf<int32_t>(size_t(M));
   }
 
   int64_t bytes() const {
-    const Buf<float>* all[] = {&params, &grad,  &m1,     &m2,     &resid,  &rstd,   &normed,
+    const Buf<float>* all[] = {&params, &grad,  &grad_scratch, &m1, &m2,  &resid,  &rstd,   &normed,
                                &xz,     &u,     &xdbl,   &delta,  &y,      &mix,    &hidden,
                                &A,      &logits, &lse,   &loss,   &out,    &conv,   &ssm,
                                &conv0,  &ssm0,  &tapped, &dresid, &dhidden, &dlogits, &dloss,
@@ -165,8 +172,8 @@ struct CudaRunner::Impl {
     kc::set_device(device);
     state_in(st);
     if (keep) {
-      if (K > 1) kc::copy_on_device(conv0.data(), conv.data(), conv.size() * sizeof(float));
-      kc::copy_on_device(ssm0.data(), ssm.data(), ssm.size() * sizeof(float));
+      if (K > 1) kc::copy_on_device(conv0.data(), conv.data(), size_t(NL * B * E * (K - 1)) * sizeof(float));
+      kc::copy_on_device(ssm0.data(), ssm.data(), size_t(NL * B * E * N) * sizeof(float));
     }
     const float* emb = params.data() + t.specs.front().offset;  // (V, D)
     const double eps = c.norm_epsilon;
@@ -316,6 +323,7 @@ void host_outputs(Activations<float>& a, int64_t B, int64_t L, int64_t D) {
 
 void CudaRunner::forward(const int32_t* tokens, int64_t B, int64_t L, State<float>& st,
                          Activations<float>& a) {
+  kc::set_device(impl_->device);
   Impl& x = *impl_;
   x.plan(B, L, a.keep, a.taps);
   x.upload_tokens(tokens, nullptr);
@@ -328,6 +336,7 @@ void CudaRunner::forward(const int32_t* tokens, int64_t B, int64_t L, State<floa
 
 void CudaRunner::score(const int32_t* tokens, const int32_t* targets, int64_t B, int64_t L,
                        State<float>& st, Activations<float>& a, float* logprob, float* entropy) {
+  kc::set_device(impl_->device);
   Impl& x = *impl_;
   x.plan(B, L, a.keep, a.taps);
   x.upload_tokens(tokens, targets);
@@ -345,6 +354,7 @@ void CudaRunner::score(const int32_t* tokens, const int32_t* targets, int64_t B,
 double CudaRunner::forward_loss(const int32_t* tokens, const int32_t* targets, int64_t B,
                                 int64_t L, State<float>& st, Activations<float>& a,
                                 int64_t* count) {
+  kc::set_device(impl_->device);
   if (!a.keep) throw UsageError("Mamba::forward_loss: activations must be planned with keep");
   Impl& x = *impl_;
   x.plan(B, L, true, a.taps);
@@ -365,6 +375,16 @@ double CudaRunner::forward_loss(const int32_t* tokens, const int32_t* targets, i
 
 void CudaRunner::backward(float loss_scale) { impl_->backward(loss_scale); }
 
+void CudaRunner::backward_to_host(float loss_scale, float* host) {
+  Impl& x = *impl_;
+  kc::set_device(x.device);
+  std::swap(x.grad, x.grad_scratch);  // the held gradient waits aside
+  grad_zero();
+  x.backward(loss_scale);
+  grad_add_to(host);
+  std::swap(x.grad, x.grad_scratch);
+}
+
 void CudaRunner::grad_zero() {
   Impl& x = *impl_;
   kc::set_device(x.device);
@@ -373,11 +393,13 @@ void CudaRunner::grad_zero() {
 }
 
 void CudaRunner::grad_add_to(float* host) {
+  kc::set_device(impl_->device);
   const auto g = impl_->grad.download();
   for (size_t i = 0; i < g.size(); ++i) host[i] += g[i];
 }
 
 double CudaRunner::grad_norm() {
+  kc::set_device(impl_->device);
   Impl& x = *impl_;
   if (x.grad.empty()) return 0;
   return std::sqrt(kc::sum_squares(x.grad.data(), int64_t(x.grad.size())));
@@ -386,6 +408,8 @@ double CudaRunner::grad_norm() {
 void CudaRunner::adamw_step(const kernels::AdamwParams& p, double weight_decay, float grad_scale) {
   Impl& x = *impl_;
   kc::set_device(x.device);
+  if (x.grad.size() != size_t(x.t.total))
+    throw UsageError("Mamba::adamw_step: no gradient (grad_zero and grad_accumulate first)");
   x.ensure_moments();
   if (grad_scale != 1.0f) kc::scale_inplace(x.grad.data(), grad_scale, x.t.total);
   for (const auto& spec : x.t.specs) {
@@ -397,6 +421,7 @@ void CudaRunner::adamw_step(const kernels::AdamwParams& p, double weight_decay, 
 }
 
 void CudaRunner::moments(float* m1, float* m2) {
+  kc::set_device(impl_->device);
   Impl& x = *impl_;
   x.ensure_moments();
   x.m1.download(m1, x.m1.size());
@@ -411,6 +436,7 @@ void CudaRunner::set_moments(const float* m1, const float* m2) {
   x.m2.upload(m2, x.m2.size());
 }
 
+bool CudaRunner::has_moments() const { return impl_->m1.size() == size_t(impl_->t.total); }
 int64_t CudaRunner::device_bytes() const { return impl_->bytes(); }
 
 }  // namespace mambadna::model
@@ -443,6 +469,8 @@ double CudaRunner::forward_loss(const int32_t*, const int32_t*, int64_t, int64_t
   no_cuda();
 }
 void CudaRunner::backward(float) { no_cuda(); }
+void CudaRunner::backward_to_host(float, float*) { no_cuda(); }
+bool CudaRunner::has_moments() const { return false; }
 void CudaRunner::grad_zero() { no_cuda(); }
 void CudaRunner::grad_add_to(float*) { no_cuda(); }
 double CudaRunner::grad_norm() { no_cuda(); }

@@ -8,7 +8,8 @@
 // and entropies (score), the final hidden states and taps (forward), the loss (training).
 //
 // The sequence of kernels mirrors Mamba<T>::forward and ::backward line for line; the tests
-// (tests/test_model_cuda.cpp) compare the two on the golden model.
+// compare the two on the golden model (tests/test_model_golden.cpp) and in training
+// (tests/test_pipelines_train.cpp). Device buffers grow to the largest pass seen and are reused.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -43,14 +44,18 @@ class CudaRunner {
   // As Mamba<float>::forward_loss (activations kept on the device for backward).
   double forward_loss(const int32_t* tokens, const int32_t* targets, int64_t B, int64_t L,
                       State<float>& st, Activations<float>& a, int64_t* count);
-  // Backward of the last forward_loss into the device gradient (+=), for the loss sum · scale.
+  // Backward of the last forward_loss (its tokens and targets, still on the device) into the
+  // device gradient (+=), for the loss sum · scale.
   void backward(float loss_scale);
+  // The same into host memory (host += gradient), leaving the device gradient as it was.
+  void backward_to_host(float loss_scale, float* host);
 
   void grad_zero();
   void grad_add_to(float* host);  // host += the device gradient
   double grad_norm();
   // AdamW over every tensor (weight decay where the table says so), after gradient · grad_scale.
   void adamw_step(const kernels::AdamwParams& p, double weight_decay, float grad_scale);
+  bool has_moments() const;
   void moments(float* m1, float* m2);
   void set_moments(const float* m1, const float* m2);
   int64_t device_bytes() const;  // device memory held now

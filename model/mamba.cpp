@@ -91,6 +91,21 @@ int64_t Activations<T>::bytes() const {
 
 // ---- the model --------------------------------------------------------------------------------
 
+namespace {
+// A pass over B streams may use the first B <= st.B streams of a state of the same model.
+template <typename T>
+void check_state(const char* fn, const State<T>& st, const Config& c, int64_t B) {
+  if (st.B < B || st.E != c.d_inner() || st.N != c.d_state || st.n_layer != c.n_layer ||
+      st.K1 != c.d_conv - 1)
+    throw UsageError(std::string(fn) + ": state for " + std::to_string(st.B) +
+                     " streams of a model with E " + std::to_string(st.E) + ", N " +
+                     std::to_string(st.N) + ", " + std::to_string(st.n_layer) +
+                     " layers; the batch has " + std::to_string(B) + " streams of E " +
+                     std::to_string(c.d_inner()) + ", N " + std::to_string(c.d_state) + ", " +
+                     std::to_string(c.n_layer) + " layers");
+}
+}  // namespace
+
 template <typename T>
 Mamba<T>::Mamba(const Config& c, std::vector<T> params)
     : cfg_(c), table_(ParamTable::build(c)), params_(std::move(params)) {
@@ -105,10 +120,7 @@ void Mamba<T>::forward(const int32_t* tokens, int64_t B, int64_t L, State<T>& st
   using O = Ops<T>;
   const int64_t D = cfg_.d_model, E = cfg_.d_inner(), N = cfg_.d_state, K = cfg_.d_conv,
                 R = cfg_.rank(), V = cfg_.vocab_padded(), M = B * L, NL = cfg_.n_layer;
-  // The batch may use the first B <= st.B streams of the state.
-  if (st.B < B || st.E != E || st.N != N || st.n_layer != NL)
-    throw UsageError("Mamba::forward: state for " + std::to_string(st.B) + " streams, batch has " +
-                     std::to_string(B));
+  check_state("Mamba::forward", st, cfg_, B);
   if constexpr (std::is_same_v<T, float>)
     if (cuda_) return cuda_->forward(tokens, B, L, st, a);
   if (a.B != B || a.L != L || a.D != D || a.tapped.size() != a.taps.size() * size_t(M * D))
@@ -176,6 +188,7 @@ void Mamba<T>::logits(T* out, const T* hidden, int64_t M) const {
 template <typename T>
 void Mamba<T>::score(const int32_t* tokens, const int32_t* targets, int64_t B, int64_t L,
                      State<T>& state, Activations<T>& a, T* logprob, T* entropy) {
+  check_state("Mamba::score", state, cfg_, B);
   if constexpr (std::is_same_v<T, float>)
     if (cuda_) return cuda_->score(tokens, targets, B, L, state, a, logprob, entropy);
   forward(tokens, B, L, state, a);
@@ -217,6 +230,7 @@ template <typename T>
 double Mamba<T>::forward_loss(const int32_t* tokens, const int32_t* targets, int64_t B, int64_t L,
                               State<T>& state, Activations<T>& a, int64_t* count) {
   if (!a.keep) throw UsageError("Mamba::forward_loss: activations must be planned with keep");
+  check_state("Mamba::forward_loss", state, cfg_, B);
   if constexpr (std::is_same_v<T, float>)
     if (cuda_) return cuda_->forward_loss(tokens, targets, B, L, state, a, count);
   forward(tokens, B, L, state, a);
@@ -241,12 +255,7 @@ void Mamba<T>::backward(const int32_t* tokens, const int32_t* targets, Activatio
   const int64_t B = a.B, L = a.L, M = B * L;
   if (!a.keep) throw UsageError("Mamba::backward: activations were not kept");
   if constexpr (std::is_same_v<T, float>)
-    if (cuda_) {  // into a zeroed device gradient, then added to the host's
-      cuda_->grad_zero();
-      cuda_->backward(loss_scale);
-      cuda_->grad_add_to(grad);
-      return;
-    }
+    if (cuda_) return cuda_->backward_to_host(loss_scale, grad);  // the held gradient untouched
   if (g.M != M || g.D != D) g.plan(cfg_, M);
   const T* emb = params_.data() + table_.specs.front().offset;  // (V, D)
   T* demb = grad + table_.specs.front().offset;                  // (V, D) +=
@@ -323,8 +332,17 @@ void Mamba<T>::backward(const int32_t* tokens, const int32_t* targets, Activatio
 
 template <typename T>
 void Mamba<T>::to_device(const Device& d) {
+  // The parameters and AdamW moments come back from a device before the passes move.
+  if constexpr (std::is_same_v<T, float>)
+    if (cuda_) {
+      pull_params();
+      if (cuda_->has_moments()) {
+        m1_.resize(params_.size());
+        m2_.resize(params_.size());
+        cuda_->moments(m1_.data(), m2_.data());
+      }
+    }
   if (!d.cuda) {
-    if (cuda_) pull_params();
     cuda_.reset();
     device_ = d;
     return;
@@ -335,6 +353,7 @@ void Mamba<T>::to_device(const Device& d) {
     if (!kernels::cuda::built())
       throw UsageError("--device " + d.name() + ": this build of mambadna has no CUDA backend");
     kernels::cuda::set_device(d.index);  // throws naming the index when there is no such device
+    cuda_.reset();
     cuda_ = std::make_shared<CudaRunner>(cfg_, table_, params_.data(), d.index);
     if (!m1_.empty()) cuda_->set_moments(m1_.data(), m2_.data());
     device_ = d;
