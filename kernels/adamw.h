@@ -31,6 +31,15 @@ inline void adamw_check(const char* fn, int64_t n, const AdamwParams& p) {
   if (!(p.eps > 0)) check::fail(fn, "eps (" + std::to_string(p.eps) + ") must be > 0");
 }
 
+// The argument checks of every backend: sizes, then the pointers that must not be null.
+inline void adamw_update_check(const char* fn, const void* param, const void* m, const void* v, const void* grad, int64_t n, const AdamwParams& p) {
+  adamw_check(fn, n, p);
+  check::not_null(fn, "param", param);
+  check::not_null(fn, "m", m);
+  check::not_null(fn, "v", v);
+  check::not_null(fn, "grad", grad);
+}
+
 namespace ref {
 template <typename T>
 void adamw_update(T* param,       // (n) updated in place

@@ -37,6 +37,22 @@ inline void causal_conv1d_check(const char* fn, const CausalConv1dParams& p) {
   check::stride(fn, "ld_x", p.ld_x, "E", p.E);
 }
 
+// The argument checks of every backend: sizes, then the pointers that must not be null.
+inline void causal_conv1d_forward_check(const char* fn, const void* u, const void* x, const void* w, const CausalConv1dParams& p) {
+  causal_conv1d_check(fn, p);
+  check::not_null(fn, "u", u);
+  check::not_null(fn, "x", x);
+  check::not_null(fn, "w", w);
+}
+inline void causal_conv1d_backward_check(const char* fn, const void* dx, const void* dw, const void* du, const void* x, const void* w, const CausalConv1dParams& p) {
+  causal_conv1d_check(fn, p);
+  check::not_null(fn, "dx", dx);
+  check::not_null(fn, "dw", dw);
+  check::not_null(fn, "du", du);
+  check::not_null(fn, "x", x);
+  check::not_null(fn, "w", w);
+}
+
 namespace ref {
 template <typename T>
 void causal_conv1d_forward(T* u,                // (B, L, E)

@@ -30,6 +30,26 @@ inline void cross_entropy_check_targets(const char* fn, const int32_t* targets,
                           ") >= V (" + std::to_string(p.V) + ")");
 }
 
+// The argument checks of every backend: sizes, then the pointers that must not be null.
+inline void cross_entropy_forward_check(const char* fn, const void* loss, const void* lse, const void* logits, const CrossEntropyParams& p) {
+  cross_entropy_check(fn, p);
+  check::not_null(fn, "loss", loss);
+  check::not_null(fn, "lse", lse);
+  check::not_null(fn, "logits", logits);
+}
+inline void log_softmax_forward_check(const char* fn, const void* out, const void* logits, const CrossEntropyParams& p) {
+  cross_entropy_check(fn, p);
+  check::not_null(fn, "out", out);
+  check::not_null(fn, "logits", logits);
+}
+inline void cross_entropy_backward_check(const char* fn, const void* dlogits, const void* logits, const void* lse, const void* dloss, const CrossEntropyParams& p) {
+  cross_entropy_check(fn, p);
+  check::not_null(fn, "dlogits", dlogits);
+  check::not_null(fn, "logits", logits);
+  check::not_null(fn, "lse", lse);
+  check::not_null(fn, "dloss", dloss);
+}
+
 namespace ref {
 template <typename T>
 void cross_entropy_forward(T* loss,                 // (M)

@@ -14,15 +14,21 @@ struct EmbeddingParams {
   int64_t V = 0;  // vocabulary size
 };
 
-// Throws UsageError on bad sizes, null pointers, or a token outside [0, V).
-inline void embedding_check(const char* fn, const void* out, const int32_t* tokens, const void* W,
-                            const EmbeddingParams& p) {
+// Sizes and pointers, in every backend: `out` is the table written, `in` the one read.
+inline void embedding_sizes_check(const char* fn, const char* out_name, const void* out,
+                                  const int32_t* tokens, const char* in_name, const void* in,
+                                  const EmbeddingParams& p) {
   check::positive(fn, "M", p.M);
   check::positive(fn, "D", p.D);
   check::positive(fn, "V", p.V);
-  check::not_null(fn, "out", out);
+  check::not_null(fn, out_name, out);
   check::not_null(fn, "tokens", tokens);
-  check::not_null(fn, "W", W);
+  check::not_null(fn, in_name, in);
+}
+
+// Every token in [0, V), where the tokens are host memory (the CUDA caller checks them before
+// they go to the device). Throws UsageError naming the first bad one.
+inline void embedding_tokens_check(const char* fn, const int32_t* tokens, const EmbeddingParams& p) {
   for (int64_t m = 0; m < p.M; ++m)
     if (tokens[m] < 0 || tokens[m] >= p.V)
       check::fail(fn, "tokens[" + std::to_string(m) + "] (" + std::to_string(tokens[m]) +

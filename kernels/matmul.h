@@ -28,6 +28,21 @@ inline void matmul_check(const char* fn, const MatmulParams& p) {
   check::stride(fn, "ldo", p.ldo, "N", p.N);
 }
 
+// The argument checks of every backend: sizes, then the pointers that must not be null.
+inline void matmul_forward_check(const char* fn, const void* out, const void* in, const void* W, const MatmulParams& p) {
+  matmul_check(fn, p);
+  check::not_null(fn, "out", out);
+  check::not_null(fn, "in", in);
+  check::not_null(fn, "W", W);
+}
+inline void matmul_backward_check(const char* fn, const void* dW, const void* dout, const void* in, const void* W, const MatmulParams& p) {
+  matmul_check(fn, p);
+  check::not_null(fn, "dW", dW);
+  check::not_null(fn, "dout", dout);
+  check::not_null(fn, "in", in);
+  check::not_null(fn, "W", W);
+}
+
 namespace ref {
 template <typename T>
 void matmul_forward(T* out,         // (M, N) row stride ldo; = or += (p.accumulate)

@@ -22,6 +22,24 @@ inline void rmsnorm_check(const char* fn, const RmsnormParams& p) {
   if (!(p.eps >= 0)) check::fail(fn, "eps (" + std::to_string(p.eps) + ") must be >= 0");
 }
 
+// The argument checks of every backend: sizes, then the pointers that must not be null.
+inline void rmsnorm_forward_check(const char* fn, const void* y, const void* rstd, const void* x, const void* w, const RmsnormParams& p) {
+  rmsnorm_check(fn, p);
+  check::not_null(fn, "y", y);
+  check::not_null(fn, "rstd", rstd);
+  check::not_null(fn, "x", x);
+  check::not_null(fn, "w", w);
+}
+inline void rmsnorm_backward_check(const char* fn, const void* dx, const void* dw, const void* dy, const void* x, const void* w, const void* rstd, const RmsnormParams& p) {
+  rmsnorm_check(fn, p);
+  check::not_null(fn, "dx", dx);
+  check::not_null(fn, "dw", dw);
+  check::not_null(fn, "dy", dy);
+  check::not_null(fn, "x", x);
+  check::not_null(fn, "w", w);
+  check::not_null(fn, "rstd", rstd);
+}
+
 namespace ref {
 template <typename T>
 void rmsnorm_forward(T* y,        // (M, D)

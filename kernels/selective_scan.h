@@ -43,6 +43,39 @@ inline void selective_scan_check(const char* fn, const SelectiveScanParams& p, b
   if (has_z) check::stride(fn, "ld_z", p.ld_z, "E", p.E);
 }
 
+// The argument checks of every backend: sizes, then the pointers that must not be null.
+inline void selective_scan_inputs_check(const char* fn, const void* u, const void* delta,
+                                        const void* A, const void* Bm, const void* Cm) {
+  check::not_null(fn, "u", u);
+  check::not_null(fn, "delta", delta);
+  check::not_null(fn, "A", A);
+  check::not_null(fn, "Bm", Bm);
+  check::not_null(fn, "Cm", Cm);
+}
+inline void selective_scan_forward_check(const char* fn, const void* out, const void* u,
+                                         const void* delta, const void* A, const void* Bm,
+                                         const void* Cm, bool has_z, const SelectiveScanParams& p) {
+  selective_scan_check(fn, p, has_z);
+  check::not_null(fn, "out", out);
+  selective_scan_inputs_check(fn, u, delta, A, Bm, Cm);
+}
+inline void selective_scan_backward_check(const char* fn, const void* du, const void* ddelta,
+                                          const void* dA, const void* dBm, const void* dCm,
+                                          const void* dz, const void* dout, const void* u,
+                                          const void* delta, const void* A, const void* Bm,
+                                          const void* Cm, bool has_z,
+                                          const SelectiveScanParams& p) {
+  selective_scan_check(fn, p, has_z);
+  selective_scan_inputs_check(fn, u, delta, A, Bm, Cm);
+  check::not_null(fn, "dout", dout);
+  check::not_null(fn, "du", du);
+  check::not_null(fn, "ddelta", ddelta);
+  check::not_null(fn, "dA", dA);
+  check::not_null(fn, "dBm", dBm);
+  check::not_null(fn, "dCm", dCm);
+  if (has_z) check::not_null(fn, "dz", dz);
+}
+
 namespace ref {
 template <typename T>
 void selective_scan_forward(T* out,               // (B, L, E)

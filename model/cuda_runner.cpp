@@ -134,17 +134,10 @@ struct CudaRunner::Impl {
 
   // Tokens and targets are checked on the host, where the CPU kernels check them.
   void upload_tokens(const int32_t* tok, const int32_t* tgt) {
-    for (int64_t m = 0; m < M; ++m)
-      if (tok[m] < 0 || tok[m] >= V)
-        throw UsageError("cuda model: tokens[" + std::to_string(m) + "] (" +
-                         std::to_string(tok[m]) + ") outside [0, V) with V = " +
-                         std::to_string(V));
+    k::embedding_tokens_check("cuda::embedding_forward", tok, k::EmbeddingParams{M, D, V});
     tokens.upload(tok, size_t(M));
     if (tgt) {
-      for (int64_t m = 0; m < M; ++m)
-        if (tgt[m] >= V)
-          throw UsageError("cuda model: targets[" + std::to_string(m) + "] (" +
-                           std::to_string(tgt[m]) + ") >= V (" + std::to_string(V) + ")");
+      k::cross_entropy_check_targets("cuda::cross_entropy_forward", tgt, k::CrossEntropyParams{M, V});
       targets.upload(tgt, size_t(M));
     }
   }
@@ -213,6 +206,17 @@ struct CudaRunner::Impl {
     float* rstd_f = rstd.data() + (keep ? NL : 0) * M;
     const float* wf = params.data() + t.specs.back().offset;
     kc::rmsnorm_forward(hidden.data(), rstd_f, rf, wf, k::RmsnormParams{M, D, eps});
+  }
+
+  // One pass: buffers planned, tokens (and targets) checked and uploaded, the state carried in
+  // and back out.
+  void pass(const int32_t* tok, const int32_t* tgt, int64_t b, int64_t l, State<float>& st,
+            bool kp, const std::vector<int64_t>& tp) {
+    kc::set_device(device);
+    plan(b, l, kp, tp);
+    upload_tokens(tok, tgt);
+    forward(st);
+    state_out(st);
   }
 
   // logits, then the loss and log-sum-exp of every row.
@@ -323,12 +327,8 @@ void host_outputs(Activations<float>& a, int64_t B, int64_t L, int64_t D) {
 
 void CudaRunner::forward(const int32_t* tokens, int64_t B, int64_t L, State<float>& st,
                          Activations<float>& a) {
-  kc::set_device(impl_->device);
   Impl& x = *impl_;
-  x.plan(B, L, a.keep, a.taps);
-  x.upload_tokens(tokens, nullptr);
-  x.forward(st);
-  x.state_out(st);
+  x.pass(tokens, nullptr, B, L, st, a.keep, a.taps);
   host_outputs(a, B, L, x.D);
   x.hidden.download(a.hidden.data(), a.hidden.size());
   if (!a.tapped.empty()) x.tapped.download(a.tapped.data(), a.tapped.size());
@@ -336,12 +336,8 @@ void CudaRunner::forward(const int32_t* tokens, int64_t B, int64_t L, State<floa
 
 void CudaRunner::score(const int32_t* tokens, const int32_t* targets, int64_t B, int64_t L,
                        State<float>& st, Activations<float>& a, float* logprob, float* entropy) {
-  kc::set_device(impl_->device);
   Impl& x = *impl_;
-  x.plan(B, L, a.keep, a.taps);
-  x.upload_tokens(tokens, targets);
-  x.forward(st);
-  x.state_out(st);
+  x.pass(tokens, targets, B, L, st, a.keep, a.taps);
   x.head();
   kc::logprob_from_loss(x.out.data(), x.loss.data(), x.targets.data(), x.M);
   x.out.download(logprob, size_t(x.M));
@@ -354,13 +350,9 @@ void CudaRunner::score(const int32_t* tokens, const int32_t* targets, int64_t B,
 double CudaRunner::forward_loss(const int32_t* tokens, const int32_t* targets, int64_t B,
                                 int64_t L, State<float>& st, Activations<float>& a,
                                 int64_t* count) {
-  kc::set_device(impl_->device);
   if (!a.keep) throw UsageError("Mamba::forward_loss: activations must be planned with keep");
   Impl& x = *impl_;
-  x.plan(B, L, true, a.taps);
-  x.upload_tokens(tokens, targets);
-  x.forward(st);
-  x.state_out(st);
+  x.pass(tokens, targets, B, L, st, true, a.taps);
   x.head();
   std::vector<float> loss(size_t(x.M));
   x.loss.download(loss.data(), loss.size());

@@ -235,11 +235,11 @@ TEST_CASE("golden: gradients, whole sequence and truncated BPTT, float64 to 1e-9
   CHECK(worst_grad_error(m, grad_t, expected, "grad").first > 1e-6);
 }
 
-TEST_CASE("golden: float32 gradients within 1e-3 of each tensor's largest entry",
-          "[model][golden][grad]") {
-  // float32 accumulation over 1,499 positions and 2 layers: the golden README's 1e-3 figure.
+namespace {
+// float32 gradients, whole and TBPTT-500, against golden: within 1e-3 of each tensor's largest
+// entry (float32 accumulation over 1,499 positions and 2 layers: the golden README's figure).
+void check_float_gradients(model::Mamba<float>& m) {
   auto recs = read_input();
-  auto m = load_tiny<float>();
   auto expected = io::H5File::open_read(kGolden + "expected.h5");
   const auto x = tokens_of(recs[0].second);
   double loss = 0;
@@ -251,6 +251,13 @@ TEST_CASE("golden: float32 gradients within 1e-3 of each tensor's largest entry"
   auto tbptt = worst_grad_error(m, grad_t, expected, "grad_tbptt500");
   INFO("worst tensor (tbptt) " << tbptt.second << " rel " << tbptt.first);
   CHECK(tbptt.first < 1e-3);
+}
+}  // namespace
+
+TEST_CASE("golden: float32 gradients within 1e-3 of each tensor's largest entry",
+          "[model][golden][grad]") {
+  auto m = load_tiny<float>();
+  check_float_gradients(m);
 }
 
 // ---- the same model on a CUDA device (--device cuda) ------------------------------------------
@@ -275,20 +282,9 @@ TEST_CASE("golden: CUDA float32 log-probs match to 1e-4 at every chunk length", 
 TEST_CASE("golden: CUDA float32 gradients within 1e-3 of each tensor's largest entry",
           "[model][golden][grad][cuda]") {
   if (kernels::testing::cuda_unavailable()) return;
-  auto recs = read_input();
   auto m = load_tiny<float>();
   m.to_device(model::Device{true, 0});
-  auto expected = io::H5File::open_read(kGolden + "expected.h5");
-  const auto x = tokens_of(recs[0].second);
-  double loss = 0;
-  auto grad = golden_grad(m, x, 1500, &loss);
-  auto whole = worst_grad_error(m, grad, expected, "grad");
-  INFO("worst tensor " << whole.second << " rel " << whole.first);
-  CHECK(whole.first < 1e-3);
-  auto grad_t = golden_grad(m, x, 500, &loss);
-  auto tbptt = worst_grad_error(m, grad_t, expected, "grad_tbptt500");
-  INFO("worst tensor (tbptt) " << tbptt.second << " rel " << tbptt.first);
-  CHECK(tbptt.first < 1e-3);
+  check_float_gradients(m);
 }
 
 TEST_CASE("golden: a CUDA device is refused clearly where there is none", "[model][cuda]") {

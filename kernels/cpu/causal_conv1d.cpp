@@ -77,10 +77,7 @@ inline vf conv_pre(const float* x, const std::vector<float>& win, const std::vec
 void causal_conv1d_forward(float* u, float* window_out, const float* x, const float* w,
                            const float* bias, const float* window_in, const CausalConv1dParams& p) {
   const char* fn = "causal_conv1d_forward";
-  causal_conv1d_check(fn, p);
-  check::not_null(fn, "u", u);
-  check::not_null(fn, "x", x);
-  check::not_null(fn, "w", w);
+  causal_conv1d_forward_check(fn, u, x, w, p);
   const int64_t B = p.B, L = p.L, E = p.E, K = p.K;
   // Tasks over (stream, block of TB rows), channels innermost: every tap reads whole contiguous
   // rows of x, so the (L, E) input streams through the cache once. Weights are transposed to
@@ -127,12 +124,7 @@ void causal_conv1d_backward(float* dx, float* dwindow_in, float* dw, float* dbia
                             const float* bias, const float* window_in,
                             const CausalConv1dParams& p) {
   const char* fn = "causal_conv1d_backward";
-  causal_conv1d_check(fn, p);
-  check::not_null(fn, "dx", dx);
-  check::not_null(fn, "dw", dw);
-  check::not_null(fn, "du", du);
-  check::not_null(fn, "x", x);
-  check::not_null(fn, "w", w);
+  causal_conv1d_backward_check(fn, dx, dw, du, x, w, p);
   const int64_t K = p.K, L = p.L, E = p.E, nvec = EC / W;
   // dw and dbias are reduced over streams: per-stream partials, summed in order afterwards.
   std::vector<float> part_w(p.B * E * K), part_b(p.B * E);

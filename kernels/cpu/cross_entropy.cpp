@@ -44,10 +44,7 @@ void for_rows(int64_t M, F&& f) {
 void cross_entropy_forward(float* loss, float* lse, const float* logits, const int32_t* targets,
                            const CrossEntropyParams& p) {
   const char* fn = "cross_entropy_forward";
-  cross_entropy_check(fn, p);
-  check::not_null(fn, "loss", loss);
-  check::not_null(fn, "lse", lse);
-  check::not_null(fn, "logits", logits);
+  cross_entropy_forward_check(fn, loss, lse, logits, p);
   cross_entropy_check_targets(fn, targets, p);
   for_rows(p.M, [&](int64_t m) {
     const float* row = logits + m * p.V;
@@ -59,9 +56,7 @@ void cross_entropy_forward(float* loss, float* lse, const float* logits, const i
 
 void log_softmax_forward(float* out, const float* logits, const CrossEntropyParams& p) {
   const char* fn = "log_softmax_forward";
-  cross_entropy_check(fn, p);
-  check::not_null(fn, "out", out);
-  check::not_null(fn, "logits", logits);
+  log_softmax_forward_check(fn, out, logits, p);
   for_rows(p.M, [&](int64_t m) {
     const float* row = logits + m * p.V;
     const float l = row_lse(row, p.V);
@@ -73,11 +68,7 @@ void cross_entropy_backward(float* dlogits, const float* logits, const float* ls
                             const int32_t* targets, const float* dloss,
                             const CrossEntropyParams& p) {
   const char* fn = "cross_entropy_backward";
-  cross_entropy_check(fn, p);
-  check::not_null(fn, "dlogits", dlogits);
-  check::not_null(fn, "logits", logits);
-  check::not_null(fn, "lse", lse);
-  check::not_null(fn, "dloss", dloss);
+  cross_entropy_backward_check(fn, dlogits, logits, lse, dloss, p);
   cross_entropy_check_targets(fn, targets, p);
   for_rows(p.M, [&](int64_t m) {
     float* drow = dlogits + m * p.V;

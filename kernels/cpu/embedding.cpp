@@ -13,7 +13,8 @@ namespace mambadna::kernels::cpu {
 
 void embedding_forward(float* out, const int32_t* tokens, const float* W,
                        const EmbeddingParams& p) {
-  embedding_check("embedding_forward", out, tokens, W, p);
+  embedding_sizes_check("embedding_forward", "out", out, tokens, "W", W, p);
+  embedding_tokens_check("embedding_forward", tokens, p);
   tbb::parallel_for(
       tbb::blocked_range<int64_t>(0, p.M, 64), [&](const tbb::blocked_range<int64_t>& r) {
         for (int64_t m = r.begin(); m < r.end(); ++m)
@@ -23,7 +24,8 @@ void embedding_forward(float* out, const int32_t* tokens, const float* W,
 
 void embedding_backward(float* dW, const float* dout, const int32_t* tokens,
                         const EmbeddingParams& p) {
-  embedding_check("embedding_backward", dW, tokens, dout, p);
+  embedding_sizes_check("embedding_backward", "dW", dW, tokens, "dout", dout, p);
+  embedding_tokens_check("embedding_backward", tokens, p);
   const int64_t blocks = std::min<int64_t>(p.V, 4 * tbb::this_task_arena::max_concurrency());
   tbb::parallel_for(int64_t(0), blocks, [&](int64_t blk) {
     const int64_t v0 = p.V * blk / blocks, v1 = p.V * (blk + 1) / blocks;

@@ -50,11 +50,8 @@ void split_rows(int64_t rows, F&& f) {
 void matmul_forward(float* out, const float* in, const float* W, const float* bias,
                     const MatmulParams& p) {
   const char* fn = "matmul_forward";
-  matmul_check(fn, p);
+  matmul_forward_check(fn, out, in, W, p);
   check_blas_sizes(fn, p);
-  check::not_null(fn, "out", out);
-  check::not_null(fn, "in", in);
-  check::not_null(fn, "W", W);
   float beta = p.accumulate ? 1.0f : 0.0f;
   if (bias) {
     // Seed out with the bias (or add it), then accumulate the product on top.
@@ -79,12 +76,8 @@ void matmul_forward(float* out, const float* in, const float* W, const float* bi
 void matmul_backward(float* din, float* dW, float* dbias, const float* dout, const float* in,
                      const float* W, const MatmulParams& p) {
   const char* fn = "matmul_backward";
-  matmul_check(fn, p);
+  matmul_backward_check(fn, dW, dout, in, W, p);
   check_blas_sizes(fn, p);
-  check::not_null(fn, "dW", dW);
-  check::not_null(fn, "dout", dout);
-  check::not_null(fn, "in", in);
-  check::not_null(fn, "W", W);
   // din (M, K) = dout (M, N) · W (N, K)
   if (din)
     split_rows(p.M, [&](int64_t m0, int64_t m1) {

@@ -48,11 +48,7 @@ constexpr int64_t kRowBlock = 64;  // rows per dw partial
 void rmsnorm_forward(float* y, float* rstd, const float* x, const float* w,
                      const RmsnormParams& p) {
   const char* fn = "rmsnorm_forward";
-  rmsnorm_check(fn, p);
-  check::not_null(fn, "y", y);
-  check::not_null(fn, "rstd", rstd);
-  check::not_null(fn, "x", x);
-  check::not_null(fn, "w", w);
+  rmsnorm_forward_check(fn, y, rstd, x, w, p);
   const int64_t D = p.D;
   tbb::parallel_for(
       tbb::blocked_range<int64_t>(0, p.M, 16), [&](const tbb::blocked_range<int64_t>& rg) {
@@ -69,13 +65,7 @@ void rmsnorm_forward(float* y, float* rstd, const float* x, const float* w,
 void rmsnorm_backward(float* dx, float* dw, const float* dy, const float* x, const float* w,
                       const float* rstd, const RmsnormParams& p) {
   const char* fn = "rmsnorm_backward";
-  rmsnorm_check(fn, p);
-  check::not_null(fn, "dx", dx);
-  check::not_null(fn, "dw", dw);
-  check::not_null(fn, "dy", dy);
-  check::not_null(fn, "x", x);
-  check::not_null(fn, "w", w);
-  check::not_null(fn, "rstd", rstd);
+  rmsnorm_backward_check(fn, dx, dw, dy, x, w, rstd, p);
   const int64_t D = p.D;
   const int64_t blocks = (p.M + kRowBlock - 1) / kRowBlock;
   std::vector<float> partial(blocks * D);

@@ -260,14 +260,6 @@ void dispatch_n(int64_t N, F&& f) {
   }
 }
 
-void check_inputs(const char* fn, const ScanIn& in) {
-  selective_scan_check(fn, in.p, in.z != nullptr);
-  check::not_null(fn, "u", in.u);
-  check::not_null(fn, "delta", in.delta);
-  check::not_null(fn, "A", in.A);
-  check::not_null(fn, "Bm", in.Bm);
-  check::not_null(fn, "Cm", in.Cm);
-}
 
 }  // namespace
 
@@ -277,8 +269,7 @@ void selective_scan_forward(float* out, float* h_last, const float* u, const flo
                             const SelectiveScanParams& p) {
   const char* fn = "selective_scan_forward";
   const ScanIn in{u, delta, A, Bm, Cm, D, z, delta_bias, h0, p};
-  check_inputs(fn, in);
-  check::not_null(fn, "out", out);
+  selective_scan_forward_check(fn, out, in.u, in.delta, in.A, in.Bm, in.Cm, in.z != nullptr, in.p);
   const int64_t nblk = (p.E + W - 1) / W;
   dispatch_n(p.N, [&]<int NT>() {
     tbb::parallel_for(int64_t(0), p.B * nblk, [&](int64_t i) {
@@ -296,14 +287,8 @@ void selective_scan_backward(float* du, float* ddelta, float* dA, float* dBm, fl
                              const SelectiveScanParams& p) {
   const char* fn = "selective_scan_backward";
   const ScanIn in{u, delta, A, Bm, Cm, D, z, delta_bias, h0, p};
-  check_inputs(fn, in);
-  check::not_null(fn, "dout", dout);
-  check::not_null(fn, "du", du);
-  check::not_null(fn, "ddelta", ddelta);
-  check::not_null(fn, "dA", dA);
-  check::not_null(fn, "dBm", dBm);
-  check::not_null(fn, "dCm", dCm);
-  if (z) check::not_null(fn, "dz", dz);
+  selective_scan_backward_check(fn, du, ddelta, dA, dBm, dCm, dz, dout, in.u, in.delta, in.A, in.Bm,
+                                in.Cm, in.z != nullptr, in.p);
   const ScanGrads gr{du, ddelta, dz, dh0, dout, dh_last};
   const int64_t B = p.B, L = p.L, E = p.E, N = p.N;
 

@@ -29,11 +29,7 @@ __global__ void adamw_update_kernel(float* param, float* m, float* v, const floa
 void adamw_update(float* param, float* m, float* v, const float* grad, int64_t n,
                   const AdamwParams& p) {
   const char* fn = "cuda::adamw_update";
-  adamw_check(fn, n, p);
-  check::not_null(fn, "param", param);
-  check::not_null(fn, "m", m);
-  check::not_null(fn, "v", v);
-  check::not_null(fn, "grad", grad);
+  adamw_update_check(fn, param, m, v, grad, n, p);
   const double bc1 = 1 - std::pow(p.beta1, double(p.step));
   const double bc2 = 1 - std::pow(p.beta2, double(p.step));
   adamw_update_kernel<<<grid_for(n, 256), 256>>>(

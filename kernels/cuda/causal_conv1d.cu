@@ -137,11 +137,8 @@ void causal_conv1d_forward(float* u, float* window_out, const float* x, const fl
                            const float* bias, const float* window_in,
                            const CausalConv1dParams& p) {
   const char* fn = "cuda::causal_conv1d_forward";
-  causal_conv1d_check(fn, p);
+  causal_conv1d_forward_check(fn, u, x, w, p);
   check_k(fn, p);
-  check::not_null(fn, "u", u);
-  check::not_null(fn, "x", x);
-  check::not_null(fn, "w", w);
   const ConvArgs a = args_of(x, w, bias, window_in, p);
   conv_forward_kernel<<<grid_for(p.B * p.L * p.E, 256), 256>>>(u, a);
   check_launch(fn);
@@ -156,13 +153,8 @@ void causal_conv1d_backward(float* dx, float* dwindow_in, float* dw, float* dbia
                             const float* bias, const float* window_in,
                             const CausalConv1dParams& p) {
   const char* fn = "cuda::causal_conv1d_backward";
-  causal_conv1d_check(fn, p);
+  causal_conv1d_backward_check(fn, dx, dw, du, x, w, p);
   check_k(fn, p);
-  check::not_null(fn, "dx", dx);
-  check::not_null(fn, "dw", dw);
-  check::not_null(fn, "du", du);
-  check::not_null(fn, "x", x);
-  check::not_null(fn, "w", w);
   const ConvArgs a = args_of(x, w, bias, window_in, p);
   if (p.K == 1) dwindow_out = nullptr;
   conv_backward_dx_kernel<<<grid_for(p.B * p.L * p.E, 256), 256>>>(dx, du, dwindow_out, a);

@@ -64,10 +64,7 @@ __global__ void cross_entropy_backward_kernel(float* dlogits, const float* logit
 void cross_entropy_forward(float* loss, float* lse, const float* logits, const int32_t* targets,
                            const CrossEntropyParams& p) {
   const char* fn = "cuda::cross_entropy_forward";
-  cross_entropy_check(fn, p);
-  check::not_null(fn, "loss", loss);
-  check::not_null(fn, "lse", lse);
-  check::not_null(fn, "logits", logits);
+  cross_entropy_forward_check(fn, loss, lse, logits, p);
   check::not_null(fn, "targets", targets);
   cross_entropy_forward_kernel<<<unsigned(p.M), kXentThreads>>>(loss, lse, logits, targets, p.V);
   check_launch(fn);
@@ -75,9 +72,7 @@ void cross_entropy_forward(float* loss, float* lse, const float* logits, const i
 
 void log_softmax_forward(float* out, const float* logits, const CrossEntropyParams& p) {
   const char* fn = "cuda::log_softmax_forward";
-  cross_entropy_check(fn, p);
-  check::not_null(fn, "out", out);
-  check::not_null(fn, "logits", logits);
+  log_softmax_forward_check(fn, out, logits, p);
   log_softmax_forward_kernel<<<unsigned(p.M), kXentThreads>>>(out, logits, p.V);
   check_launch(fn);
 }
@@ -86,12 +81,8 @@ void cross_entropy_backward(float* dlogits, const float* logits, const float* ls
                             const int32_t* targets, const float* dloss,
                             const CrossEntropyParams& p) {
   const char* fn = "cuda::cross_entropy_backward";
-  cross_entropy_check(fn, p);
-  check::not_null(fn, "dlogits", dlogits);
-  check::not_null(fn, "logits", logits);
-  check::not_null(fn, "lse", lse);
+  cross_entropy_backward_check(fn, dlogits, logits, lse, dloss, p);
   check::not_null(fn, "targets", targets);
-  check::not_null(fn, "dloss", dloss);
   cross_entropy_backward_kernel<<<grid_for(p.M * p.V, 256), 256>>>(dlogits, logits, lse, targets,
                                                                    dloss, p.M, p.V);
   check_launch(fn);

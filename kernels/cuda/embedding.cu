@@ -59,12 +59,7 @@ __global__ void embedding_backward_global_kernel(float* dW, const float* dout,
 void embedding_forward(float* out, const int32_t* tokens, const float* W,
                        const EmbeddingParams& p) {
   const char* fn = "cuda::embedding_forward";
-  check::positive(fn, "M", p.M);
-  check::positive(fn, "D", p.D);
-  check::positive(fn, "V", p.V);
-  check::not_null(fn, "out", out);
-  check::not_null(fn, "tokens", tokens);
-  check::not_null(fn, "W", W);
+  embedding_sizes_check(fn, "out", out, tokens, "W", W, p);
   embedding_forward_kernel<<<grid_for(p.M * p.D, 256), 256>>>(out, tokens, W, p.M, p.D);
   check_launch(fn);
 }
@@ -72,12 +67,7 @@ void embedding_forward(float* out, const int32_t* tokens, const float* W,
 void embedding_backward(float* dW, const float* dout, const int32_t* tokens,
                         const EmbeddingParams& p) {
   const char* fn = "cuda::embedding_backward";
-  check::positive(fn, "M", p.M);
-  check::positive(fn, "D", p.D);
-  check::positive(fn, "V", p.V);
-  check::not_null(fn, "dW", dW);
-  check::not_null(fn, "dout", dout);
-  check::not_null(fn, "tokens", tokens);
+  embedding_sizes_check(fn, "dW", dW, tokens, "dout", dout, p);
   const size_t shared = size_t(p.V) * kEmbCols * sizeof(float);
   if (shared <= 48 * 1024) {
     const int64_t rows = kEmbRowThreads * kEmbRowsPerThread * 16;  // 1024 rows per block

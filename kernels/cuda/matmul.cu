@@ -84,10 +84,7 @@ __global__ void bias_grad_kernel(float* dbias, const float* dout, int64_t M, int
 void matmul_forward(float* out, const float* in, const float* W, const float* bias,
                     const MatmulParams& p) {
   const char* fn = "cuda::matmul_forward";
-  matmul_check(fn, p);
-  check::not_null(fn, "out", out);
-  check::not_null(fn, "in", in);
-  check::not_null(fn, "W", W);
+  matmul_forward_check(fn, out, in, W, p);
   // outᵀ (N, M) = W (col-major (K, N), transposed) · inᵀ (col-major (K, M))
   gemm(fn, CUBLAS_OP_T, CUBLAS_OP_N, p.N, p.M, p.K, W, p.K, in, p.ldi, p.accumulate ? 1.0f : 0.0f,
        out, p.ldo);
@@ -100,11 +97,7 @@ void matmul_forward(float* out, const float* in, const float* W, const float* bi
 void matmul_backward(float* din, float* dW, float* dbias, const float* dout, const float* in,
                      const float* W, const MatmulParams& p) {
   const char* fn = "cuda::matmul_backward";
-  matmul_check(fn, p);
-  check::not_null(fn, "dW", dW);
-  check::not_null(fn, "dout", dout);
-  check::not_null(fn, "in", in);
-  check::not_null(fn, "W", W);
+  matmul_backward_check(fn, dW, dout, in, W, p);
   if (din)  // dinᵀ (K, M) = W (col-major (K, N)) · doutᵀ (col-major (N, M))
     gemm(fn, CUBLAS_OP_N, CUBLAS_OP_N, p.K, p.M, p.N, W, p.K, dout, p.ldo,
          p.accumulate_din ? 1.0f : 0.0f, din, p.ldi);

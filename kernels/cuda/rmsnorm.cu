@@ -58,11 +58,7 @@ __global__ void rmsnorm_backward_dw_kernel(float* dw, const float* dy, const flo
 void rmsnorm_forward(float* y, float* rstd, const float* x, const float* w,
                      const RmsnormParams& p) {
   const char* fn = "cuda::rmsnorm_forward";
-  rmsnorm_check(fn, p);
-  check::not_null(fn, "y", y);
-  check::not_null(fn, "rstd", rstd);
-  check::not_null(fn, "x", x);
-  check::not_null(fn, "w", w);
+  rmsnorm_forward_check(fn, y, rstd, x, w, p);
   rmsnorm_forward_kernel<<<unsigned(p.M), kNormThreads>>>(y, rstd, x, w, p.D, float(p.eps));
   check_launch(fn);
 }
@@ -70,13 +66,7 @@ void rmsnorm_forward(float* y, float* rstd, const float* x, const float* w,
 void rmsnorm_backward(float* dx, float* dw, const float* dy, const float* x, const float* w,
                       const float* rstd, const RmsnormParams& p) {
   const char* fn = "cuda::rmsnorm_backward";
-  rmsnorm_check(fn, p);
-  check::not_null(fn, "dx", dx);
-  check::not_null(fn, "dw", dw);
-  check::not_null(fn, "dy", dy);
-  check::not_null(fn, "x", x);
-  check::not_null(fn, "w", w);
-  check::not_null(fn, "rstd", rstd);
+  rmsnorm_backward_check(fn, dx, dw, dy, x, w, rstd, p);
   rmsnorm_backward_dx_kernel<<<unsigned(p.M), kNormThreads>>>(dx, dy, x, w, rstd, p.D);
   check_launch(fn);
   const int64_t rows = 256;

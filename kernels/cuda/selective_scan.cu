@@ -315,13 +315,8 @@ ScanArgs scan_args(float* out, float* h_last, const float* u, const float* delta
                   p.B, p.L, p.E, p.N, p.ld_bc, p.ld_z, p.delta_softplus};
 }
 
-void check_inputs(const char* fn, const float* u, const float* delta, const float* A,
-                  const float* Bm, const float* Cm, const SelectiveScanParams& p) {
-  check::not_null(fn, "u", u);
-  check::not_null(fn, "delta", delta);
-  check::not_null(fn, "A", A);
-  check::not_null(fn, "Bm", Bm);
-  check::not_null(fn, "Cm", Cm);
+// The grid's y dimension is the stream.
+void check_grid(const char* fn, const SelectiveScanParams& p) {
   if (p.B > 65535) check::fail(fn, "B (" + std::to_string(p.B) + ") > 65535");
 }
 
@@ -334,9 +329,8 @@ void selective_scan_forward(float* out, float* h_last, const float* u, const flo
                             const float* z, const float* delta_bias, const float* h0,
                             const SelectiveScanParams& p) {
   const char* fn = "cuda::selective_scan_forward";
-  selective_scan_check(fn, p, z != nullptr);
-  check::not_null(fn, "out", out);
-  check_inputs(fn, u, delta, A, Bm, Cm, p);
+  selective_scan_forward_check(fn, out, u, delta, A, Bm, Cm, z != nullptr, p);
+  check_grid(fn, p);
   const ScanArgs a = scan_args(out, h_last, u, delta, A, Bm, Cm, D, z, delta_bias, h0, p);
   with_shape(fn, p.N, [&](auto lanes, auto ns) {
     constexpr int LANES = decltype(lanes)::value, NS = decltype(ns)::value;
@@ -354,15 +348,9 @@ void selective_scan_backward(float* du, float* ddelta, float* dA, float* dBm, fl
                              const float* z, const float* delta_bias, const float* h0,
                              const SelectiveScanParams& p) {
   const char* fn = "cuda::selective_scan_backward";
-  selective_scan_check(fn, p, z != nullptr);
-  check_inputs(fn, u, delta, A, Bm, Cm, p);
-  check::not_null(fn, "dout", dout);
-  check::not_null(fn, "du", du);
-  check::not_null(fn, "ddelta", ddelta);
-  check::not_null(fn, "dA", dA);
-  check::not_null(fn, "dBm", dBm);
-  check::not_null(fn, "dCm", dCm);
-  if (z) check::not_null(fn, "dz", dz);
+  selective_scan_backward_check(fn, du, ddelta, dA, dBm, dCm, dz, dout, u, delta, A, Bm, Cm,
+                                z != nullptr, p);
+  check_grid(fn, p);
   const ScanArgs a = scan_args(nullptr, nullptr, u, delta, A, Bm, Cm, D, z, delta_bias, h0, p);
   zero_rows_kernel<<<grid_for(p.B * p.L * p.N, 256), 256>>>(dBm, dCm, p.B * p.L, p.N, p.ld_bc);
   check_launch(fn);

@@ -8,11 +8,7 @@ namespace mambadna::kernels::ref {
 template <typename T>
 void adamw_update(T* param, T* m, T* v, const T* grad, int64_t n, const AdamwParams& p) {
   const char* fn = "adamw_update";
-  adamw_check(fn, n, p);
-  check::not_null(fn, "param", param);
-  check::not_null(fn, "m", m);
-  check::not_null(fn, "v", v);
-  check::not_null(fn, "grad", grad);
+  adamw_update_check(fn, param, m, v, grad, n, p);
   const double bc1 = 1 - std::pow(p.beta1, double(p.step));
   const double bc2 = 1 - std::pow(p.beta2, double(p.step));
   for (int64_t i = 0; i < n; ++i) {

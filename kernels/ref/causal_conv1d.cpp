@@ -35,10 +35,7 @@ template <typename T>
 void causal_conv1d_forward(T* u, T* window_out, const T* x, const T* w, const T* bias,
                            const T* window_in, const CausalConv1dParams& p) {
   const char* fn = "causal_conv1d_forward";
-  causal_conv1d_check(fn, p);
-  check::not_null(fn, "u", u);
-  check::not_null(fn, "x", x);
-  check::not_null(fn, "w", w);
+  causal_conv1d_forward_check(fn, u, x, w, p);
   for (int64_t b = 0; b < p.B; ++b)
     for (int64_t t = 0; t < p.L; ++t)
       for (int64_t e = 0; e < p.E; ++e) {
@@ -61,12 +58,7 @@ void causal_conv1d_backward(T* dx, T* dwindow_in, T* dw, T* dbias, const T* du,
                             const T* dwindow_out, const T* x, const T* w, const T* bias,
                             const T* window_in, const CausalConv1dParams& p) {
   const char* fn = "causal_conv1d_backward";
-  causal_conv1d_check(fn, p);
-  check::not_null(fn, "dx", dx);
-  check::not_null(fn, "dw", dw);
-  check::not_null(fn, "du", du);
-  check::not_null(fn, "x", x);
-  check::not_null(fn, "w", w);
+  causal_conv1d_backward_check(fn, dx, dw, du, x, w, p);
   std::vector<T> g(p.L);                  // dL/dpre for one (b, e)
   std::vector<T> carried(p.L + p.K - 1);  // dwindow_out at input positions j + (K−1)
   for (int64_t b = 0; b < p.B; ++b)

@@ -23,10 +23,7 @@ template <typename T>
 void cross_entropy_forward(T* loss, T* lse, const T* logits, const int32_t* targets,
                            const CrossEntropyParams& p) {
   const char* fn = "cross_entropy_forward";
-  cross_entropy_check(fn, p);
-  check::not_null(fn, "loss", loss);
-  check::not_null(fn, "lse", lse);
-  check::not_null(fn, "logits", logits);
+  cross_entropy_forward_check(fn, loss, lse, logits, p);
   cross_entropy_check_targets(fn, targets, p);
   for (int64_t m = 0; m < p.M; ++m) {
     const T* row = logits + m * p.V;
@@ -39,9 +36,7 @@ void cross_entropy_forward(T* loss, T* lse, const T* logits, const int32_t* targ
 template <typename T>
 void log_softmax_forward(T* out, const T* logits, const CrossEntropyParams& p) {
   const char* fn = "log_softmax_forward";
-  cross_entropy_check(fn, p);
-  check::not_null(fn, "out", out);
-  check::not_null(fn, "logits", logits);
+  log_softmax_forward_check(fn, out, logits, p);
   for (int64_t m = 0; m < p.M; ++m) {
     const T* row = logits + m * p.V;
     const double l = row_lse(row, p.V);
@@ -53,11 +48,7 @@ template <typename T>
 void cross_entropy_backward(T* dlogits, const T* logits, const T* lse, const int32_t* targets,
                             const T* dloss, const CrossEntropyParams& p) {
   const char* fn = "cross_entropy_backward";
-  cross_entropy_check(fn, p);
-  check::not_null(fn, "dlogits", dlogits);
-  check::not_null(fn, "logits", logits);
-  check::not_null(fn, "lse", lse);
-  check::not_null(fn, "dloss", dloss);
+  cross_entropy_backward_check(fn, dlogits, logits, lse, dloss, p);
   cross_entropy_check_targets(fn, targets, p);
   for (int64_t m = 0; m < p.M; ++m) {
     T* drow = dlogits + m * p.V;

@@ -5,14 +5,16 @@ namespace mambadna::kernels::ref {
 
 template <typename T>
 void embedding_forward(T* out, const int32_t* tokens, const T* W, const EmbeddingParams& p) {
-  embedding_check("embedding_forward", out, tokens, W, p);
+  embedding_sizes_check("embedding_forward", "out", out, tokens, "W", W, p);
+  embedding_tokens_check("embedding_forward", tokens, p);
   for (int64_t m = 0; m < p.M; ++m)
     for (int64_t d = 0; d < p.D; ++d) out[m * p.D + d] = W[tokens[m] * p.D + d];
 }
 
 template <typename T>
 void embedding_backward(T* dW, const T* dout, const int32_t* tokens, const EmbeddingParams& p) {
-  embedding_check("embedding_backward", dW, tokens, dout, p);
+  embedding_sizes_check("embedding_backward", "dW", dW, tokens, "dout", dout, p);
+  embedding_tokens_check("embedding_backward", tokens, p);
   for (int64_t m = 0; m < p.M; ++m)
     for (int64_t d = 0; d < p.D; ++d) dW[tokens[m] * p.D + d] += dout[m * p.D + d];
 }

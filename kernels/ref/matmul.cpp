@@ -6,10 +6,7 @@ namespace mambadna::kernels::ref {
 template <typename T>
 void matmul_forward(T* out, const T* in, const T* W, const T* bias, const MatmulParams& p) {
   const char* fn = "matmul_forward";
-  matmul_check(fn, p);
-  check::not_null(fn, "out", out);
-  check::not_null(fn, "in", in);
-  check::not_null(fn, "W", W);
+  matmul_forward_check(fn, out, in, W, p);
   for (int64_t m = 0; m < p.M; ++m)
     for (int64_t n = 0; n < p.N; ++n) {
       T acc = bias ? bias[n] : T(0);
@@ -23,11 +20,7 @@ template <typename T>
 void matmul_backward(T* din, T* dW, T* dbias, const T* dout, const T* in, const T* W,
                      const MatmulParams& p) {
   const char* fn = "matmul_backward";
-  matmul_check(fn, p);
-  check::not_null(fn, "dW", dW);
-  check::not_null(fn, "dout", dout);
-  check::not_null(fn, "in", in);
-  check::not_null(fn, "W", W);
+  matmul_backward_check(fn, dW, dout, in, W, p);
   if (din)
     for (int64_t m = 0; m < p.M; ++m)
       for (int64_t k = 0; k < p.K; ++k) {

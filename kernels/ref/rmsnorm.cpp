@@ -8,11 +8,7 @@ namespace mambadna::kernels::ref {
 template <typename T>
 void rmsnorm_forward(T* y, T* rstd, const T* x, const T* w, const RmsnormParams& p) {
   const char* fn = "rmsnorm_forward";
-  rmsnorm_check(fn, p);
-  check::not_null(fn, "y", y);
-  check::not_null(fn, "rstd", rstd);
-  check::not_null(fn, "x", x);
-  check::not_null(fn, "w", w);
+  rmsnorm_forward_check(fn, y, rstd, x, w, p);
   for (int64_t m = 0; m < p.M; ++m) {
     const T* xr = x + m * p.D;
     double ss = 0;
@@ -27,13 +23,7 @@ template <typename T>
 void rmsnorm_backward(T* dx, T* dw, const T* dy, const T* x, const T* w, const T* rstd,
                       const RmsnormParams& p) {
   const char* fn = "rmsnorm_backward";
-  rmsnorm_check(fn, p);
-  check::not_null(fn, "dx", dx);
-  check::not_null(fn, "dw", dw);
-  check::not_null(fn, "dy", dy);
-  check::not_null(fn, "x", x);
-  check::not_null(fn, "w", w);
-  check::not_null(fn, "rstd", rstd);
+  rmsnorm_backward_check(fn, dx, dw, dy, x, w, rstd, p);
   for (int64_t m = 0; m < p.M; ++m) {
     const T* xr = x + m * p.D;
     const T* dyr = dy + m * p.D;

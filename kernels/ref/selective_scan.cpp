@@ -15,15 +15,6 @@ T scan_dt(T raw, const SelectiveScanParams& p) {
   return p.delta_softplus ? softplus(raw) : raw;
 }
 
-void check_scan_inputs(const char* fn, const void* u, const void* delta, const void* A,
-                       const void* Bm, const void* Cm) {
-  check::not_null(fn, "u", u);
-  check::not_null(fn, "delta", delta);
-  check::not_null(fn, "A", A);
-  check::not_null(fn, "Bm", Bm);
-  check::not_null(fn, "Cm", Cm);
-}
-
 }  // namespace
 
 template <typename T>
@@ -31,9 +22,7 @@ void selective_scan_forward(T* out, T* h_last, const T* u, const T* delta, const
                             const T* Cm, const T* D, const T* z, const T* delta_bias, const T* h0,
                             const SelectiveScanParams& p) {
   const char* fn = "selective_scan_forward";
-  selective_scan_check(fn, p, z != nullptr);
-  check::not_null(fn, "out", out);
-  check_scan_inputs(fn, u, delta, A, Bm, Cm);
+  selective_scan_forward_check(fn, out, u, delta, A, Bm, Cm, z != nullptr, p);
   const int64_t L = p.L, E = p.E, N = p.N;
   std::vector<T> h(N);
   for (int64_t b = 0; b < p.B; ++b)
@@ -62,15 +51,8 @@ void selective_scan_backward(T* du, T* ddelta, T* dA, T* dBm, T* dCm, T* dD, T* 
                              const T* A, const T* Bm, const T* Cm, const T* D, const T* z,
                              const T* delta_bias, const T* h0, const SelectiveScanParams& p) {
   const char* fn = "selective_scan_backward";
-  selective_scan_check(fn, p, z != nullptr);
-  check_scan_inputs(fn, u, delta, A, Bm, Cm);
-  check::not_null(fn, "dout", dout);
-  check::not_null(fn, "du", du);
-  check::not_null(fn, "ddelta", ddelta);
-  check::not_null(fn, "dA", dA);
-  check::not_null(fn, "dBm", dBm);
-  check::not_null(fn, "dCm", dCm);
-  if (z) check::not_null(fn, "dz", dz);
+  selective_scan_backward_check(fn, du, ddelta, dA, dBm, dCm, dz, dout, u, delta, A, Bm, Cm,
+                                z != nullptr, p);
   const int64_t L = p.L, E = p.E, N = p.N;
   for (int64_t r = 0; r < p.B * L; ++r)
     for (int64_t n = 0; n < N; ++n) dBm[r * p.ld_bc + n] = dCm[r * p.ld_bc + n] = T(0);
