@@ -2,7 +2,13 @@
 // gradient in small kernels. Row-major (M, K) · (N, K)ᵀ is, in cuBLAS's column-major terms,
 // outᵀ (N, M) = W (N, K) · inᵀ (K, M), so no operand is ever transposed in memory.
 // The precision of the products follows set_matmul_precision (fp32 by default).
+//
+// cuBLAS is opened on first use (dlopen) rather than linked: linking it maps about 200 MB into
+// every process, CPU-only runs included; opened, it costs only the runs that multiply on a GPU.
 #include <cublas_v2.h>
+#include <dlfcn.h>
+
+#include <mutex>
 
 #include "kernels/cuda/common.cuh"
 #include "kernels/matmul.h"
@@ -28,12 +34,52 @@ void check_cublas(const char* fn, const char* what, cublasStatus_t s) {
     throw Error(std::string("cuda: ") + fn + ": " + what + ": " + cublas_status_name(s));
 }
 
+// The two cuBLAS entry points used here, from the library opened at first use.
+struct CublasApi {
+  using Create = cublasStatus_t (*)(cublasHandle_t*);
+  using GemmEx = cublasStatus_t (*)(cublasHandle_t, cublasOperation_t, cublasOperation_t, int, int,
+                                    int, const void*, const void*, cudaDataType, int, const void*,
+                                    cudaDataType, int, const void*, void*, cudaDataType, int,
+                                    cublasComputeType_t, cublasGemmAlgo_t);
+  Create create = nullptr;
+  GemmEx gemm_ex = nullptr;
+  std::string error;  // why it could not be loaded
+};
+
+const CublasApi& cublas(const char* fn) {
+  static CublasApi api;
+  static std::once_flag once;
+  std::call_once(once, [] {
+    const std::string name = "libcublas.so." + std::to_string(CUBLAS_VER_MAJOR);
+    void* lib = dlopen(name.c_str(), RTLD_NOW | RTLD_LOCAL);
+    if (!lib) {  // beside the CUDA runtime this program loaded
+      Dl_info info{};
+      if (dladdr(reinterpret_cast<void*>(&cudaGetDeviceCount), &info) && info.dli_fname) {
+        std::string dir = info.dli_fname;
+        dir = dir.substr(0, dir.rfind('/') + 1);
+        lib = dlopen((dir + name).c_str(), RTLD_NOW | RTLD_LOCAL);
+      }
+    }
+    if (!lib) {
+      const char* e = dlerror();
+      api.error = "cannot load " + name + " (" + (e ? e : "not found") +
+                  "); put the CUDA toolkit's library folder on LD_LIBRARY_PATH";
+      return;
+    }
+    api.create = reinterpret_cast<CublasApi::Create>(dlsym(lib, "cublasCreate_v2"));
+    api.gemm_ex = reinterpret_cast<CublasApi::GemmEx>(dlsym(lib, "cublasGemmEx"));
+    if (!api.create || !api.gemm_ex) api.error = name + " lacks cublasCreate_v2 or cublasGemmEx";
+  });
+  if (!api.error.empty()) throw Error(std::string("cuda: ") + fn + ": " + api.error);
+  return api;
+}
+
 // One handle per device, created on first use.
 cublasHandle_t handle(const char* fn) {
   static cublasHandle_t handles[64] = {};
   const int d = current_device();
   if (d < 0 || d >= 64) throw UsageError(std::string(fn) + ": device index out of range");
-  if (!handles[d]) check_cublas(fn, "cublasCreate", cublasCreate(&handles[d]));
+  if (!handles[d]) check_cublas(fn, "cublasCreate", cublas(fn).create(&handles[d]));
   return handles[d];
 }
 
@@ -51,7 +97,7 @@ void gemm(const char* fn, cublasOperation_t ta, cublasOperation_t tb, int64_t m,
           int64_t ldc) {
   const float alpha = 1.0f;
   check_cublas(fn, "cublasGemmEx",
-               cublasGemmEx(handle(fn), ta, tb, int(m), int(n), int(k), &alpha, A, CUDA_R_32F,
+               cublas(fn).gemm_ex(handle(fn), ta, tb, int(m), int(n), int(k), &alpha, A, CUDA_R_32F,
                             int(lda), B, CUDA_R_32F, int(ldb), &beta, C, CUDA_R_32F, int(ldc),
                             compute_type(), CUBLAS_GEMM_DEFAULT));
 }
