@@ -102,3 +102,36 @@ TEST_CASE("cli: init, info, train, score, embed and vep end to end", "[app]") {
     ++records;
   CHECK(records == 2);
 }
+
+TEST_CASE("cli: --device and --precision", "[app]") {
+  TempDir dir;
+  int st = -1;
+  const std::string m = dir.file("m.h5");
+  run_shell(kBin + " init -v0 -p tiny --d-model 32 -o '" + m + "'", st);
+  REQUIRE(st == 0);
+  const std::string lambda = mambadna::test::source_dir() + "/data/lambda_phage.fa.gz";
+  for (const char* cmd : {"score", "embed", "train", "vep"}) {
+    INFO(cmd);
+    auto help = run_shell(kBin + " " + cmd + " --help", st);
+    CHECK(help.find("--device arg (=cpu)") != std::string::npos);
+    CHECK(help.find("--precision arg (=fp32)") != std::string::npos);
+  }
+  // Bad values are usage errors naming the option, before any input is read.
+  auto err = run_shell(kBin + " score -v0 -m '" + m + "' --device gpu '" + lambda + "' 2>&1", st);
+  CHECK(st == 2);
+  CHECK(err.find("--device: 'gpu' is not cpu, cuda or cuda:N") != std::string::npos);
+  err = run_shell(kBin + " score -v0 -m '" + m + "' --precision bf16 '" + lambda + "' 2>&1", st);
+  CHECK(st == 2);
+  CHECK(err.find("--precision bf16 applies to --device cuda only") != std::string::npos);
+  // A device that is not there: a clear error (on a machine with GPUs, one past the last).
+  err = run_shell(kBin + " score -v0 -m '" + m + "' --device cuda:99 '" + lambda + "' 2>&1", st);
+  CHECK(st == 2);
+  CHECK((err.find("cuda:99: no such device") != std::string::npos ||
+         err.find("no CUDA backend") != std::string::npos));
+  // The CPU device by name gives the same scores as the default.
+  const auto a = run_shell(kBin + " score -v0 -m '" + m + "' '" + lambda + "'", st);
+  REQUIRE(st == 0);
+  const auto b = run_shell(kBin + " score -v0 -m '" + m + "' --device cpu '" + lambda + "'", st);
+  REQUIRE(st == 0);
+  CHECK(a == b);
+}
