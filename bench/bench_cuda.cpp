@@ -102,22 +102,34 @@ void scan(double copy_gbs) {
     kc::selective_scan_forward(out.data(), hl.data(), u.data(), delta.data(), A.data(), Bm.data(),
                                Cm.data(), D.data(), z.data(), bias.data(), h0.data(), p);
   });
-  const double tb = time_per_call([&] {
+  kc::Buffer<float> chunks(static_cast<size_t>(kc::selective_scan_chunk_states(p)));
+  const double tfc = time_per_call([&] {
+    kc::selective_scan_forward(out.data(), hl.data(), u.data(), delta.data(), A.data(), Bm.data(),
+                               Cm.data(), D.data(), z.data(), bias.data(), h0.data(), p,
+                               chunks.data());
+  });
+  auto backward = [&](const float* from_chunks) {
     kc::selective_scan_backward(du.data(), dd.data(), dA.data(), dB.data(), dC.data(), dD.data(),
                                 dz.data(), db.data(), dh0.data(), dout.data(), dhl.data(), u.data(),
                                 delta.data(), A.data(), Bm.data(), Cm.data(), D.data(), z.data(),
-                                bias.data(), h0.data(), p);
-  });
+                                bias.data(), h0.data(), p, from_chunks);
+  };
+  const double tb = time_per_call([&] { backward(nullptr); });
+  const double tbc = time_per_call([&] { backward(chunks.data()); });
   // Bytes each must move once: forward reads u, delta, z, Bm, Cm, h0 and writes out, h_last;
   // backward reads u, delta, z, dout, Bm, Cm, h0, dh_last and writes du, ddelta, dz, dBm, dCm, dh0.
+  // The chunk-boundary states are extra traffic, so they are not counted.
   const double fwd_bytes = 4.0 * (4 * BLE + 2 * BLN + 2 * BEN);
   const double bwd_bytes = 4.0 * (7 * BLE + 4 * BLN + 3 * BEN);
-  std::printf("scan\tforward B%lld L%lld E%lld N%lld\t%.3f ms\t%.1f GB/s\t%.0f%% of copy\n",
-              (long long)B, (long long)L, (long long)E, (long long)N, tf * 1e3,
-              fwd_bytes / tf / 1e9, 100 * fwd_bytes / tf / 1e9 / copy_gbs);
-  std::printf("scan\tbackward B%lld L%lld E%lld N%lld\t%.3f ms\t%.1f GB/s\t%.0f%% of copy\n",
-              (long long)B, (long long)L, (long long)E, (long long)N, tb * 1e3,
-              bwd_bytes / tb / 1e9, 100 * bwd_bytes / tb / 1e9 / copy_gbs);
+  auto line = [&](const char* what, double t, double bytes) {
+    std::printf("scan\t%s B%lld L%lld E%lld N%lld\t%.3f ms\t%.1f GB/s\t%.0f%% of copy\n", what,
+                (long long)B, (long long)L, (long long)E, (long long)N, t * 1e3, bytes / t / 1e9,
+                100 * bytes / t / 1e9 / copy_gbs);
+  };
+  line("forward", tf, fwd_bytes);
+  line("forward, keeping chunk states", tfc, fwd_bytes);
+  line("backward, recomputing chunk states", tb, bwd_bytes);
+  line("backward, from kept chunk states", tbc, bwd_bytes);
 }
 
 // The rate of our matmul_forward at one precision (fp32 storage), TFLOP/s.

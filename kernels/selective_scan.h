@@ -121,17 +121,21 @@ void selective_scan_backward(float* du, float* ddelta, float* dA, float* dBm, fl
 }  // namespace cpu
 
 // Device pointers, on the current CUDA device and stream (kernels/cuda/, kernels/device.h).
+// h_chunks (optional, selective_scan_chunk_states(p) floats): the forward writes the state before
+// every chunk of steps there, and a backward given the same buffer starts from them instead of
+// running the recurrence forward once more (training keeps them per layer).
 namespace cuda {
 void selective_scan_forward(float* out, float* h_last, const float* u, const float* delta,
                             const float* A, const float* Bm, const float* Cm, const float* D,
                             const float* z, const float* delta_bias, const float* h0,
-                            const SelectiveScanParams& p);
+                            const SelectiveScanParams& p, float* h_chunks = nullptr);
 void selective_scan_backward(float* du, float* ddelta, float* dA, float* dBm, float* dCm, float* dD,
                              float* dz, float* ddelta_bias, float* dh0, const float* dout,
                              const float* dh_last, const float* u, const float* delta,
                              const float* A, const float* Bm, const float* Cm, const float* D,
                              const float* z, const float* delta_bias, const float* h0,
-                             const SelectiveScanParams& p);
+                             const SelectiveScanParams& p, const float* h_chunks = nullptr);
+int64_t selective_scan_chunk_states(const SelectiveScanParams& p);  // floats of h_chunks
 }  // namespace cuda
 
 }  // namespace mambadna::kernels

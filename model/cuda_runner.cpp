@@ -56,6 +56,8 @@ struct CudaRunner::Impl {
   Buf<float> conv0;   // (layers, B, E, K-1) the pass started from (keep)
   Buf<float> ssm0;    // (layers, B, E, N) the pass started from (keep)
   Buf<float> tapped;  // (taps, M, D)
+  Buf<float> hck;     // (layers, B, chunks, E, N): the scan's chunk-boundary states (keep)
+  int64_t hck_layer = 0;  // floats per layer
   Buf<int32_t> tokens, targets;  // (M)
   // Gradients of the activations (backward).
   Buf<float> dresid, dhidden, dlogits, dloss, dy, du, ddelta, dxdbl, dxz, dA;
@@ -71,6 +73,7 @@ struct CudaRunner::Impl {
   void plan(int64_t b, int64_t l, bool kp, const std::vector<int64_t>& tp) {
     B = b, L = l, M = b * l, keep = kp, taps = tp;
     const int64_t S = keep ? NL : 1;
+    hck_layer = kc::selective_scan_chunk_states(scan_params());
     struct Entry {
       Buf<float>* buf;
       int64_t elems;
@@ -96,6 +99,7 @@ struct CudaRunner::Impl {
         {&conv0, keep ? NL * B * E * (K - 1) : 0},
         {&ssm0, keep ? NL * B * E * N : 0},
         {&tapped, int64_t(taps.size()) * M * D},
+        {&hck, keep ? NL * hck_layer : 0},
         // gradients: only for a kept (training) pass
         {&dresid, keep ? M * D : 0},
         {&dhidden, keep ? M * D : 0},
@@ -121,12 +125,16 @@ struct CudaRunner::Impl {
     if (tokens.size() < size_t(M)) tokens = Buf<int32_t>(size_t(M)), targets = Buf<int32_t>(size_t(M));
   }
 
+  k::SelectiveScanParams scan_params() const {
+    return k::SelectiveScanParams{B, L, E, N, R + 2 * N, 2 * E, true};
+  }
+
   int64_t bytes() const {
     const Buf<float>* all[] = {&params, &grad,  &grad_scratch, &m1, &m2,  &resid,  &rstd,   &normed,
                                &xz,     &u,     &xdbl,   &delta,  &y,      &mix,    &hidden,
                                &A,      &logits, &lse,   &loss,   &out,    &conv,   &ssm,
                                &conv0,  &ssm0,  &tapped, &dresid, &dhidden, &dlogits, &dloss,
-                               &dy,     &du,    &ddelta, &dxdbl,  &dxz,    &dA};
+                               &dy,     &du,    &ddelta, &dxdbl,  &dxz,    &dA,     &hck};
     int64_t n = 0;
     for (const auto* b : all) n += int64_t(b->size() * sizeof(float));
     return n + int64_t(2 * tokens.size() * sizeof(int32_t));
@@ -193,8 +201,8 @@ struct CudaRunner::Impl {
                          k::MatmulParams{M, R, E, R + 2 * N, E});
       float* h = ssm.data() + l * B * E * N;  // (B, E, N)
       kc::selective_scan_forward(y_l, h, u.data(), delta.data(), A_l, xdbl_l + R, xdbl_l + R + N,
-                                 w.D, xz_l + E, w.dt_b, h,
-                                 k::SelectiveScanParams{B, L, E, N, R + 2 * N, 2 * E, true});
+                                 w.D, xz_l + E, w.dt_b, h, scan_params(),
+                                 keep ? hck.data() + l * hck_layer : nullptr);
       kc::matmul_forward(mix.data(), y_l, w.out_proj, nullptr, k::MatmulParams{M, E, D, E, D});
       float* next = keep ? r + M * D : r;
       kc::add_forward(next, r, mix.data(), M * D);
@@ -272,8 +280,8 @@ struct CudaRunner::Impl {
       kc::selective_scan_backward(du.data(), ddelta.data(), dA.data(), dxdbl.data() + R,
                                   dxdbl.data() + R + N, dw.D, dxz.data() + E, dw.dt_b, nullptr,
                                   dy.data(), nullptr, u.data(), delta.data(), A_l, xdbl_l + R,
-                                  xdbl_l + R + N, w.D, xz_l + E, w.dt_b, h0,
-                                  k::SelectiveScanParams{B, L, E, N, R + 2 * N, 2 * E, true});
+                                  xdbl_l + R + N, w.D, xz_l + E, w.dt_b, h0, scan_params(),
+                                  hck.data() + l * hck_layer);
       kc::mul_accumulate(dw.A_log, dA.data(), A_l, E * N);  // dA/dA_log = A
       kc::matmul_backward(dxdbl.data(), dw.dt_w, nullptr, ddelta.data(), xdbl_l, w.dt_w,
                           k::MatmulParams{M, R, E, R + 2 * N, E});

@@ -289,6 +289,11 @@ namespace {
 
 // The CUDA kernels behind host-pointer signatures: every argument is copied to the device
 // (outputs too, so that the NaN poison and the += prefill travel) and the outputs copied back.
+// With Chunks, the forward keeps its chunk-boundary states and the backward starts from them
+// (as training does); without, the backward recomputes them.
+cuda::Buffer<float> g_chunk_states;  // from the last forward with Chunks
+
+template <bool Chunks>
 void cuda_scan_forward(float* out, float* h_last, const float* u, const float* delta,
                        const float* A, const float* Bm, const float* Cm, const float* D,
                        const float* z, const float* bias, const float* h0,
@@ -301,14 +306,19 @@ void cuda_scan_forward(float* out, float* h_last, const float* u, const float* d
   auto d_out = in(out, BLE), d_hl = in(h_last, BEN), d_u = in(u, BLE), d_dl = in(delta, BLE),
        d_A = in(A, p.E * p.N), d_B = in(Bm, BC), d_C = in(Cm, BC), d_D = in(D, p.E),
        d_z = in(z, Z), d_bias = in(bias, p.E), d_h0 = in(h0, BEN);
+  if (Chunks) {  // poisoned: every state the backward reads must have been written
+    g_chunk_states = cuda::Buffer<float>(poisoned<float>(size_t(cuda::selective_scan_chunk_states(p))));
+  }
   cuda::selective_scan_forward(d_out.pointer(), d_hl.pointer(), d_u.pointer(), d_dl.pointer(),
                                d_A.pointer(), d_B.pointer(), d_C.pointer(), d_D.pointer(),
-                               d_z.pointer(), d_bias.pointer(), d_h0.pointer(), p);
+                               d_z.pointer(), d_bias.pointer(), d_h0.pointer(), p,
+                               Chunks ? g_chunk_states.data() : nullptr);
   cuda::synchronize();
   d_out.buf.download(out, BLE);
   if (h_last) d_hl.buf.download(h_last, BEN);
 }
 
+template <bool Chunks>
 void cuda_scan_backward(float* du, float* ddelta, float* dA, float* dBm, float* dCm, float* dD,
                         float* dz, float* dbias, float* dh0, const float* dout,
                         const float* dh_last, const float* u, const float* delta, const float* A,
@@ -328,7 +338,8 @@ void cuda_scan_backward(float* du, float* ddelta, float* dA, float* dBm, float* 
                                 d_dC.pointer(), d_dD.pointer(), d_dz.pointer(), d_db.pointer(),
                                 d_dh0.pointer(), d_dout.pointer(), d_dhl.pointer(), d_u.pointer(),
                                 d_dl.pointer(), d_A.pointer(), d_B.pointer(), d_C.pointer(),
-                                d_D.pointer(), d_z.pointer(), d_bias.pointer(), d_h0.pointer(), p);
+                                d_D.pointer(), d_z.pointer(), d_bias.pointer(), d_h0.pointer(), p,
+                                Chunks ? g_chunk_states.data() : nullptr);
   cuda::synchronize();
   const auto out = [](DeviceCopy<float>& d, float* x, size_t n) {
     if (x) d.buf.download(x, n);
@@ -338,8 +349,9 @@ void cuda_scan_backward(float* du, float* ddelta, float* dA, float* dBm, float* 
   out(d_dh0, dh0, BEN);
 }
 
+template <bool Chunks = false>
 ScanOut<float> run_cuda(const ScanData& d, const Prefill& pre) {
-  return run_scan<float>(d, pre, cuda_scan_forward, cuda_scan_backward);
+  return run_scan<float>(d, pre, cuda_scan_forward<Chunks>, cuda_scan_backward<Chunks>);
 }
 
 }  // namespace
@@ -377,6 +389,8 @@ TEST_CASE("selective_scan cuda matches ref", "[kernels][selective_scan][cuda]") 
     // shuffles and atomics, dA by atomics over B): the CPU's bound, ~40 eps with a margin of 10
     // over the errors seen there; the fp32 limit is 1e-5.
     compare(run_cuda(d, pre), r, d, 5e-6, 5e-6);
+    INFO("backward from the forward's chunk-boundary states");
+    compare(run_cuda<true>(d, pre), r, d, 5e-6, 5e-6);
   }
 #endif
 }

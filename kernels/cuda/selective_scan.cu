@@ -9,10 +9,11 @@
 // the cache), and y_t is reduced over the lanes with warp shuffles. The expanded state
 // (B, L, E, N) never exists in memory.
 //
-// Backward keeps only chunk-boundary states: pass 1 runs the recurrence forward and stores the
-// state at the start of every chunk of CHUNK steps in the workspace ((B, chunks, E, N));
-// pass 2 walks the chunks from last to first, recomputes the CHUNK states of a chunk into shared
-// memory from its boundary state, then runs the adjoint recurrence backward through them.
+// Backward keeps only chunk-boundary states, (B, chunks, E, N) with chunks = ceil(L / CHUNK):
+// the forward writes them when the caller gives it h_chunks (training keeps them per layer),
+// otherwise the backward's pass 1 runs the recurrence forward into the workspace. Pass 2 walks
+// the chunks from last to first, recomputes the CHUNK states of a chunk into shared memory from
+// its boundary state, then runs the adjoint recurrence backward through them.
 // dBm and dCm, which sum over channels, are reduced in the warp, then in shared memory per
 // chunk, then added to global memory once per block.
 #include "kernels/cuda/common.cuh"
@@ -38,9 +39,16 @@ struct ScanArgs {
   const float* z;        // (B, L, E) row stride ld_z, or nullptr
   const float* bias;     // (E) or nullptr
   const float* h0;       // (B, E, N) or nullptr
+  float* h_chunks;       // (B, chunks, E, N): forward writes the state before every chunk, or nullptr
   int64_t B, L, E, N, ld_bc, ld_z;
   bool softplus;
 };
+
+// Steps per chunk of the backward's recomputation (shared memory per block stays near 34 KiB).
+template <int NS>
+__host__ __device__ constexpr int chunk_steps() {
+  return 32 / NS;
+}
 
 struct ScanGradArgs {
   float* du;             // (B, L, E)
@@ -54,7 +62,8 @@ struct ScanGradArgs {
   float* dh0;            // (B, E, N) or nullptr
   const float* dout;     // (B, L, E)
   const float* dh_last;  // (B, E, N) or nullptr
-  float* checkpoints;    // (B, chunks, E, N) workspace
+  const float* checkpoints;  // (B, chunks, E, N): the state before every chunk
+  bool have_checkpoints;     // written by the forward; else pass 1 writes them here
 };
 
 // This thread's place: channel e of stream b, lane within the channel's LANES threads.
@@ -107,8 +116,15 @@ __global__ void __launch_bounds__(kScanThreads) scan_forward_kernel(ScanArgs a) 
   }
   const float Dv = pl.active && a.D ? a.D[e] : 0.0f;
   const float bias = pl.active && a.bias ? a.bias[e] : 0.0f;
+  constexpr int CHUNK = chunk_steps<NS>();
+  const int64_t chunks = (a.L + CHUNK - 1) / CHUNK;
   for (int64_t t = 0; t < a.L; ++t) {
     const int64_t row = b * a.L + t;
+    if (a.h_chunks && t % CHUNK == 0)  // the state before chunk t / CHUNK, for the backward
+#pragma unroll
+      for (int s = 0; s < NS; ++s)
+        if (has[s])
+          a.h_chunks[((b * chunks + t / CHUNK) * E + e) * N + pl.lane + s * LANES] = h[s];
     const float uu = pl.active ? a.u[row * E + e] : 0.0f;
     const float dt = scan_dt((pl.active ? a.delta[row * E + e] : 0.0f) + bias, a.softplus);
     const float* Bt = a.Bm + row * a.ld_bc;
@@ -144,9 +160,8 @@ __global__ void __launch_bounds__(kScanThreads) scan_backward_kernel(ScanArgs a,
   const int64_t b = pl.b, e = pl.e, E = a.E, N = a.N, L = a.L;
   const int64_t chunks = (L + CHUNK - 1) / CHUNK;
   auto hs_at = [&](int k, int s) -> float& { return hs[(k * kScanThreads + threadIdx.x) * NS + s]; };
-  auto ckpt = [&](int64_t c, int64_t n) -> float& {
-    return g.checkpoints[((b * chunks + c) * E + e) * N + n];
-  };
+  float* const ckpt_w = const_cast<float*>(g.checkpoints);  // pass 1 only (the workspace)
+  auto ckpt = [&](int64_t c, int64_t n) -> float { return g.checkpoints[((b * chunks + c) * E + e) * N + n]; };
 
   float Av[NS];
   bool has[NS];
@@ -170,16 +185,19 @@ __global__ void __launch_bounds__(kScanThreads) scan_backward_kernel(ScanArgs a,
       if (has[s]) h[s] = expf(dt * Av[s]) * h[s] + dt * Bt[pl.lane + s * LANES] * uu;
   };
 
-  // Pass 1: the state at the start of every chunk.
+  // Pass 1 (unless the forward kept them): the state at the start of every chunk.
   float h[NS];
-#pragma unroll
-  for (int s = 0; s < NS; ++s) h[s] = has[s] && a.h0 ? a.h0[(b * E + e) * N + pl.lane + s * LANES] : 0.0f;
-  for (int64_t c = 0; c < chunks; ++c) {
+  if (!g.have_checkpoints) {
 #pragma unroll
     for (int s = 0; s < NS; ++s)
-      if (has[s]) ckpt(c, pl.lane + s * LANES) = h[s];
-    const int64_t t1 = min(L, (c + 1) * CHUNK);
-    for (int64_t t = c * CHUNK; t < t1; ++t) step(t, h);
+      h[s] = has[s] && a.h0 ? a.h0[(b * E + e) * N + pl.lane + s * LANES] : 0.0f;
+    for (int64_t c = 0; c < chunks; ++c) {
+#pragma unroll
+      for (int s = 0; s < NS; ++s)
+        if (has[s]) ckpt_w[((b * chunks + c) * E + e) * N + pl.lane + s * LANES] = h[s];
+      const int64_t t1 = min(L, (c + 1) * CHUNK);
+      for (int64_t t = c * CHUNK; t < t1; ++t) step(t, h);
+    }
   }
 
   // Pass 2: chunks from last to first. lam carries exp(dt_{t+1} A) ⊙ λ_{t+1}.
@@ -310,8 +328,9 @@ void with_shape(const char* fn, int64_t N, F&& f) {
 
 ScanArgs scan_args(float* out, float* h_last, const float* u, const float* delta, const float* A,
                    const float* Bm, const float* Cm, const float* D, const float* z,
-                   const float* delta_bias, const float* h0, const SelectiveScanParams& p) {
-  return ScanArgs{out, h_last, u, delta, A, Bm, Cm, D, z, delta_bias, h0,
+                   const float* delta_bias, const float* h0, float* h_chunks,
+                   const SelectiveScanParams& p) {
+  return ScanArgs{out, h_last, u, delta, A, Bm, Cm, D, z, delta_bias, h0, h_chunks,
                   p.B, p.L, p.E, p.N, p.ld_bc, p.ld_z, p.delta_softplus};
 }
 
@@ -324,14 +343,22 @@ void check_grid(const char* fn, const SelectiveScanParams& p) {
 
 // ---- launchers -------------------------------------------------------------------------------
 
+int64_t selective_scan_chunk_states(const SelectiveScanParams& p) {
+  int64_t steps = 0;
+  with_shape("cuda::selective_scan_chunk_states", p.N, [&](auto, auto ns) {
+    steps = chunk_steps<decltype(ns)::value>();
+  });
+  return p.B * ((p.L + steps - 1) / steps) * p.E * p.N;
+}
+
 void selective_scan_forward(float* out, float* h_last, const float* u, const float* delta,
                             const float* A, const float* Bm, const float* Cm, const float* D,
                             const float* z, const float* delta_bias, const float* h0,
-                            const SelectiveScanParams& p) {
+                            const SelectiveScanParams& p, float* h_chunks) {
   const char* fn = "cuda::selective_scan_forward";
   selective_scan_forward_check(fn, out, u, delta, A, Bm, Cm, z != nullptr, p);
   check_grid(fn, p);
-  const ScanArgs a = scan_args(out, h_last, u, delta, A, Bm, Cm, D, z, delta_bias, h0, p);
+  const ScanArgs a = scan_args(out, h_last, u, delta, A, Bm, Cm, D, z, delta_bias, h0, h_chunks, p);
   with_shape(fn, p.N, [&](auto lanes, auto ns) {
     constexpr int LANES = decltype(lanes)::value, NS = decltype(ns)::value;
     const dim3 grid(unsigned((p.E + kScanThreads / LANES - 1) / (kScanThreads / LANES)),
@@ -346,20 +373,24 @@ void selective_scan_backward(float* du, float* ddelta, float* dA, float* dBm, fl
                              const float* dh_last, const float* u, const float* delta,
                              const float* A, const float* Bm, const float* Cm, const float* D,
                              const float* z, const float* delta_bias, const float* h0,
-                             const SelectiveScanParams& p) {
+                             const SelectiveScanParams& p, const float* h_chunks) {
   const char* fn = "cuda::selective_scan_backward";
   selective_scan_backward_check(fn, du, ddelta, dA, dBm, dCm, dz, dout, u, delta, A, Bm, Cm,
                                 z != nullptr, p);
   check_grid(fn, p);
-  const ScanArgs a = scan_args(nullptr, nullptr, u, delta, A, Bm, Cm, D, z, delta_bias, h0, p);
+  const ScanArgs a =
+      scan_args(nullptr, nullptr, u, delta, A, Bm, Cm, D, z, delta_bias, h0, nullptr, p);
   zero_rows_kernel<<<grid_for(p.B * p.L * p.N, 256), 256>>>(dBm, dCm, p.B * p.L, p.N, p.ld_bc);
   check_launch(fn);
   with_shape(fn, p.N, [&](auto lanes, auto ns) {
     constexpr int LANES = decltype(lanes)::value, NS = decltype(ns)::value;
-    constexpr int CHUNK = 32 / NS;  // shared memory per block stays near 34 KiB
+    constexpr int CHUNK = chunk_steps<NS>();
     const int64_t chunks = (p.L + CHUNK - 1) / CHUNK;
-    auto* ckpt = static_cast<float*>(workspace(size_t(p.B * chunks * p.E * p.N) * sizeof(float)));
-    const ScanGradArgs g{du, ddelta, dA, dBm, dCm, dD, dz, ddelta_bias, dh0, dout, dh_last, ckpt};
+    const float* ckpt = h_chunks ? h_chunks
+                                 : static_cast<const float*>(workspace(
+                                       size_t(p.B * chunks * p.E * p.N) * sizeof(float)));
+    const ScanGradArgs g{du,     ddelta, dA,      dBm,  dCm,           dD, dz, ddelta_bias,
+                         dh0,    dout,   dh_last, ckpt, h_chunks != nullptr};
     const size_t shared =
         (size_t(CHUNK + 1) * kScanThreads * NS + 2 * size_t(CHUNK) * size_t(p.N)) * sizeof(float);
     auto kernel = scan_backward_kernel<LANES, NS, CHUNK>;
