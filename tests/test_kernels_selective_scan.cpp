@@ -362,8 +362,9 @@ TEST_CASE("selective_scan cuda matches ref", "[kernels][selective_scan][cuda]") 
 #ifdef MAMBADNA_HAVE_CUDA
   std::mt19937 rng(404);
   // Every state-size path (LANES 1..32, several states per lane for N > 32), partial blocks of
-  // channels (E not a multiple of the channels per block), chunks of the backward (L = 1, one
-  // partial chunk, several), strided Bm/Cm and z, and the options off.
+  // channels (E not a multiple of the channels per block), both block sizes (small grids take
+  // 64-thread blocks), chunks of the backward (L = 1, one partial chunk, several), strided
+  // Bm/Cm and z, and the options off.
   const ScanCase cases[] = {
       {1, 1, 37, 16, 16, 37},
       {3, 67, 37, 16, 2 * 16 + 5, 2 * 37 + 3},
@@ -377,6 +378,7 @@ TEST_CASE("selective_scan cuda matches ref", "[kernels][selective_scan][cuda]") 
       {1, 17, 20, 100, 100, 20},
       {1, 9, 9, 256, 256, 9},
       {2, 300, 300, 16, 48, 600},
+      {8, 40, 1100, 16, 16, 1100},  // enough blocks for full-size (256-thread) blocks
   };
   for (const ScanCase& c : cases) {
     INFO("B " << c.B << " L " << c.L << " E " << c.E << " N " << c.N << " ld_bc " << c.ld_bc

@@ -2,7 +2,7 @@
 // kernels/selective_scan.h for the maths).
 //
 // Layout: LANES threads share one channel (b, e), each holding NS of its N states in registers
-// (N <= LANES · NS); a block of kScanThreads threads covers kScanThreads / LANES channels of one
+// (N <= LANES · NS); a block of THREADS threads covers THREADS / LANES channels of one
 // stream b. Every thread walks t = 0 .. L-1 itself: the recurrence is sequential in t, the
 // parallelism is over (b, e, n). Per step, u, delta, z and dout are read once per channel
 // (the LANES threads share the load), Bm and Cm once per stream (the block shares them through
@@ -25,7 +25,9 @@ namespace mambadna::kernels::cuda {
 
 namespace {
 
-constexpr int kScanThreads = 256;
+// Threads per block: 256, or 64 when that leaves too few blocks to fill the device (a single
+// long record of a small model: B·E of a few hundred channels).
+constexpr int kScanThreads = 256, kScanThreadsSmall = 64;
 
 struct ScanArgs {
   float* out;            // (B, L, E)
@@ -67,13 +69,13 @@ struct ScanGradArgs {
 };
 
 // This thread's place: channel e of stream b, lane within the channel's LANES threads.
-template <int LANES>
+template <int LANES, int THREADS>
 struct Place {
   int64_t b, e;
   int lane;
   bool active;  // e < E (threads past the last channel still take part in shuffles and barriers)
   __device__ Place(int64_t E) {
-    constexpr int per_block = kScanThreads / LANES;
+    constexpr int per_block = THREADS / LANES;
     lane = threadIdx.x % LANES;
     e = int64_t(blockIdx.x) * per_block + threadIdx.x / LANES;
     b = blockIdx.y;
@@ -101,9 +103,9 @@ __device__ __forceinline__ float scan_dt(float raw, bool softplus) {
 
 // ---- forward ---------------------------------------------------------------------------------
 
-template <int LANES, int NS>
-__global__ void __launch_bounds__(kScanThreads) scan_forward_kernel(ScanArgs a) {
-  const Place<LANES> pl(a.E);
+template <int LANES, int NS, int THREADS>
+__global__ void __launch_bounds__(THREADS) scan_forward_kernel(ScanArgs a) {
+  const Place<LANES, THREADS> pl(a.E);
   const int64_t b = pl.b, e = pl.e, E = a.E, N = a.N;
   float h[NS], Av[NS];
   bool has[NS];
@@ -149,17 +151,17 @@ __global__ void __launch_bounds__(kScanThreads) scan_forward_kernel(ScanArgs a) 
 
 // ---- backward --------------------------------------------------------------------------------
 
-template <int LANES, int NS, int CHUNK>
-__global__ void __launch_bounds__(kScanThreads) scan_backward_kernel(ScanArgs a, ScanGradArgs g) {
+template <int LANES, int NS, int CHUNK, int THREADS>
+__global__ void __launch_bounds__(THREADS) scan_backward_kernel(ScanArgs a, ScanGradArgs g) {
   // hs[k][thread][s] = the state before step t0 + k of the current chunk (k = 0 .. CHUNK)
   extern __shared__ float smem[];
-  float* hs = smem;                                        // (CHUNK + 1, kScanThreads, NS)
-  float* sdB = hs + (CHUNK + 1) * kScanThreads * NS;       // (CHUNK, N)
+  float* hs = smem;                                   // (CHUNK + 1, THREADS, NS)
+  float* sdB = hs + (CHUNK + 1) * THREADS * NS;       // (CHUNK, N)
   float* sdC = sdB + CHUNK * a.N;                          // (CHUNK, N)
-  const Place<LANES> pl(a.E);
+  const Place<LANES, THREADS> pl(a.E);
   const int64_t b = pl.b, e = pl.e, E = a.E, N = a.N, L = a.L;
   const int64_t chunks = (L + CHUNK - 1) / CHUNK;
-  auto hs_at = [&](int k, int s) -> float& { return hs[(k * kScanThreads + threadIdx.x) * NS + s]; };
+  auto hs_at = [&](int k, int s) -> float& { return hs[(k * THREADS + threadIdx.x) * NS + s]; };
   float* const ckpt_w = const_cast<float*>(g.checkpoints);  // pass 1 only (the workspace)
   auto ckpt = [&](int64_t c, int64_t n) -> float { return g.checkpoints[((b * chunks + c) * E + e) * N + n]; };
 
@@ -208,7 +210,7 @@ __global__ void __launch_bounds__(kScanThreads) scan_backward_kernel(ScanArgs a,
     dA_acc[s] = 0.0f;
   }
   float dD_acc = 0.0f, dbias_acc = 0.0f;
-  for (int64_t i = threadIdx.x; i < 2 * CHUNK * N; i += kScanThreads) sdB[i] = 0.0f;  // sdC follows sdB
+  for (int64_t i = threadIdx.x; i < 2 * CHUNK * N; i += THREADS) sdB[i] = 0.0f;  // sdC follows sdB
   __syncthreads();
   for (int64_t c = chunks - 1; c >= 0; --c) {
     const int64_t t0 = c * CHUNK, len = min(L, t0 + CHUNK) - t0;
@@ -277,7 +279,7 @@ __global__ void __launch_bounds__(kScanThreads) scan_backward_kernel(ScanArgs a,
       dD_acc += dy * uu;
     }
     __syncthreads();  // the chunk's dBm, dCm sums are complete
-    for (int64_t i = threadIdx.x; i < len * N; i += kScanThreads) {
+    for (int64_t i = threadIdx.x; i < len * N; i += THREADS) {
       const int64_t k = i / N, n = i % N, row = b * L + t0 + k;
       atomicAdd(&g.dBm[row * a.ld_bc + n], sdB[i]);
       atomicAdd(&g.dCm[row * a.ld_bc + n], sdC[i]);
@@ -306,6 +308,27 @@ __global__ void zero_rows_kernel(float* x, float* y, int64_t rows, int64_t N, in
   const int64_t r = i / N, n = i - r * N;
   x[r * ld + n] = 0.0f;
   y[r * ld + n] = 0.0f;
+}
+
+// ---- launch shapes ---------------------------------------------------------------------------
+
+template <int LANES, int THREADS>
+dim3 scan_grid(const SelectiveScanParams& p) {
+  constexpr int per_block = THREADS / LANES;
+  return dim3(unsigned((p.E + per_block - 1) / per_block), unsigned(p.B));
+}
+
+// Small blocks when full-size ones would not give every multiprocessor two.
+template <int LANES>
+bool small_blocks(const SelectiveScanParams& p) {
+  static const int sms = [] {
+    int d = 0, n = 0;
+    cudaGetDevice(&d);
+    cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, d);
+    return n > 0 ? n : 1;
+  }();
+  const dim3 g = scan_grid<LANES, kScanThreads>(p);
+  return int64_t(g.x) * g.y < 2 * int64_t(sms);
 }
 
 // ---- dispatch over the state size ------------------------------------------------------------
@@ -361,9 +384,12 @@ void selective_scan_forward(float* out, float* h_last, const float* u, const flo
   const ScanArgs a = scan_args(out, h_last, u, delta, A, Bm, Cm, D, z, delta_bias, h0, h_chunks, p);
   with_shape(fn, p.N, [&](auto lanes, auto ns) {
     constexpr int LANES = decltype(lanes)::value, NS = decltype(ns)::value;
-    const dim3 grid(unsigned((p.E + kScanThreads / LANES - 1) / (kScanThreads / LANES)),
-                    unsigned(p.B));
-    scan_forward_kernel<LANES, NS><<<grid, kScanThreads>>>(a);
+    if (small_blocks<LANES>(p)) {
+      scan_forward_kernel<LANES, NS, kScanThreadsSmall>
+          <<<scan_grid<LANES, kScanThreadsSmall>(p), kScanThreadsSmall>>>(a);
+    } else {
+      scan_forward_kernel<LANES, NS, kScanThreads><<<scan_grid<LANES, kScanThreads>(p), kScanThreads>>>(a);
+    }
   });
   check_launch(fn);
 }
@@ -391,14 +417,19 @@ void selective_scan_backward(float* du, float* ddelta, float* dA, float* dBm, fl
                                        size_t(p.B * chunks * p.E * p.N) * sizeof(float)));
     const ScanGradArgs g{du,     ddelta, dA,      dBm,  dCm,           dD, dz, ddelta_bias,
                          dh0,    dout,   dh_last, ckpt, h_chunks != nullptr};
-    const size_t shared =
-        (size_t(CHUNK + 1) * kScanThreads * NS + 2 * size_t(CHUNK) * size_t(p.N)) * sizeof(float);
-    auto kernel = scan_backward_kernel<LANES, NS, CHUNK>;
-    MAMBADNA_CUDA_CHECK(
-        cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(shared)));
-    const dim3 grid(unsigned((p.E + kScanThreads / LANES - 1) / (kScanThreads / LANES)),
-                    unsigned(p.B));
-    kernel<<<grid, kScanThreads, shared>>>(a, g);
+    auto launch = [&](auto threads) {
+      constexpr int THREADS = decltype(threads)::value;
+      const size_t shared =
+          (size_t(CHUNK + 1) * THREADS * NS + 2 * size_t(CHUNK) * size_t(p.N)) * sizeof(float);
+      auto kernel = scan_backward_kernel<LANES, NS, CHUNK, THREADS>;
+      MAMBADNA_CUDA_CHECK(
+          cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(shared)));
+      kernel<<<scan_grid<LANES, THREADS>(p), THREADS, shared>>>(a, g);
+    };
+    if (small_blocks<LANES>(p))
+      launch(std::integral_constant<int, kScanThreadsSmall>());
+    else
+      launch(std::integral_constant<int, kScanThreads>());
   });
   check_launch(fn);
 }
