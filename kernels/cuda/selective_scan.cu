@@ -120,6 +120,15 @@ __global__ void __launch_bounds__(THREADS) scan_forward_kernel(ScanArgs a) {
   const float bias = pl.active && a.bias ? a.bias[e] : 0.0f;
   constexpr int CHUNK = chunk_steps<NS>();
   const int64_t chunks = (a.L + CHUNK - 1) / CHUNK;
+  // The inputs never alias the outputs written in the loop: saying so lets the compiler issue
+  // the next steps' loads before this step's store (the recurrence itself is the only chain).
+  const float* __restrict__ u = a.u;
+  const float* __restrict__ delta = a.delta;
+  const float* __restrict__ Bm = a.Bm;
+  const float* __restrict__ Cm = a.Cm;
+  const float* __restrict__ z = a.z;
+  float* __restrict__ out = a.out;
+#pragma unroll 4
   for (int64_t t = 0; t < a.L; ++t) {
     const int64_t row = b * a.L + t;
     if (a.h_chunks && t % CHUNK == 0)  // the state before chunk t / CHUNK, for the backward
@@ -127,10 +136,10 @@ __global__ void __launch_bounds__(THREADS) scan_forward_kernel(ScanArgs a) {
       for (int s = 0; s < NS; ++s)
         if (has[s])
           a.h_chunks[((b * chunks + t / CHUNK) * E + e) * N + pl.lane + s * LANES] = h[s];
-    const float uu = pl.active ? a.u[row * E + e] : 0.0f;
-    const float dt = scan_dt((pl.active ? a.delta[row * E + e] : 0.0f) + bias, a.softplus);
-    const float* Bt = a.Bm + row * a.ld_bc;
-    const float* Ct = a.Cm + row * a.ld_bc;
+    const float uu = pl.active ? u[row * E + e] : 0.0f;
+    const float dt = scan_dt((pl.active ? delta[row * E + e] : 0.0f) + bias, a.softplus);
+    const float* Bt = Bm + row * a.ld_bc;
+    const float* Ct = Cm + row * a.ld_bc;
     float part = 0.0f;
 #pragma unroll
     for (int s = 0; s < NS; ++s)
@@ -140,8 +149,7 @@ __global__ void __launch_bounds__(THREADS) scan_forward_kernel(ScanArgs a) {
         part += Ct[n] * h[s];
       }
     const float y = lanes_sum<LANES>(part) + Dv * uu;
-    if (pl.active && pl.lane == 0)
-      a.out[row * E + e] = a.z ? y * dev_silu(a.z[row * a.ld_z + e]) : y;
+    if (pl.active && pl.lane == 0) out[row * E + e] = z ? y * dev_silu(z[row * a.ld_z + e]) : y;
   }
   if (a.h_last)
 #pragma unroll
