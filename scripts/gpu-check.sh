@@ -46,32 +46,34 @@ case "$mode" in
     SRC=${2:-build-cuda}
     R=${3:-gpu-report}
     mkdir -p "$R"
+    LIBS=""  # the bundle's libraries, for our programs only (python3 keeps its own)
     if [ -x "$SRC/mambadna_tests" ]; then  # an unpacked bundle
       TESTS=$SRC/mambadna_tests BENCH=$SRC/bench_cuda TORCH=$SRC/torch_mamba.py GOLDEN=$SRC/shared/golden
-      export LD_LIBRARY_PATH="$SRC/lib:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}"
+      LIBS="$SRC/lib:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}"
       export MAMBADNA_SHARED_DIR="$SRC/shared" MAMBADNA_SOURCE_DIR="$SRC/source" MAMBADNA_BINARY="$SRC/mambadna"
     else
       TESTS=$SRC/tests/mambadna_tests BENCH=$SRC/bench/bench_cuda TORCH=bench/torch_mamba.py
       GOLDEN=${MAMBADNA_SHARED_DIR:-../shared}/golden
     fi
+    ours() { if [ -n "$LIBS" ]; then LD_LIBRARY_PATH="$LIBS" "$@"; else "$@"; fi; }
     status=0
     {
       echo "== device"; nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv
       echo "== CUDA tests"
-      "$TESTS" "[cuda]" --durations yes || status=1
+      ours "$TESTS" "[cuda]" --durations yes || status=1
       echo "== compute-sanitizer memcheck, kernel tests"
       if command -v compute-sanitizer > /dev/null; then
-        compute-sanitizer --tool memcheck --leak-check full --error-exitcode 3 \
+        ours compute-sanitizer --tool memcheck --leak-check full --error-exitcode 3 \
           "$TESTS" "[kernels][cuda]" || status=1
       else
         echo "compute-sanitizer not found"
       fi
       echo "== bench_cuda"
-      "$BENCH" all 0 bf16 || status=1
+      ours "$BENCH" all 0 bf16 || status=1
       echo "== PyTorch reference (mamba_ssm's model with its reference scan), same GPU"
       if python3 -c "import torch, h5py" 2> /dev/null; then
         python3 "$TORCH" golden "$GOLDEN" || status=1
-        "$BENCH" train 0 fp32 8 512 || status=1
+        ours "$BENCH" train 0 fp32 8 512 || status=1
         python3 "$TORCH" train-bench --shape 130m -b 8 -L 512 --steps 2 --device cuda || status=1
       else
         echo "python3 with torch and h5py not found"
