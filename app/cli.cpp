@@ -1,5 +1,6 @@
 #include "app/cli.h"
 
+#include <htslib/hts_log.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -65,6 +66,11 @@ bool parse_command_line(int argc, char** argv, const std::string& usage,
   } catch (const po::error& e) {
     throw UsageError(std::string(e.what()) + " (see '" + argv[0] + " --help')");
   }
+  // htslib's own messages: its errors by default (they add detail to ours, such as why a CRAM
+  // slice failed to decode), its warnings from -v 2 (undeclared contigs and the like), nothing
+  // with -v 0.
+  const int v = vm.count("verbosity") ? vm["verbosity"].as<int>() : 1;
+  hts_set_log_level(v <= 0 ? HTS_LOG_OFF : v == 1 ? HTS_LOG_ERROR : v == 2 ? HTS_LOG_WARNING : HTS_LOG_INFO);
   return true;
 }
 

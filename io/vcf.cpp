@@ -11,6 +11,31 @@
 
 namespace mambadna::io {
 
+namespace {
+
+// Why htslib refused a text header, where it is a common mistake: "" when not found.
+std::string header_problem(const std::string& path) {
+  HtsFilePtr fp(hts_open(path.c_str(), "r"));
+  if (!fp || hts_get_format(fp.get())->format != vcf) return "";
+  kstring_t line = KS_INITIALIZE;
+  std::string why;
+  int64_t n = 0;
+  while (hts_getline(fp.get(), '\n', &line) >= 0) {
+    ++n;
+    const std::string text(line.s, line.l);
+    if (text.rfind("##", 0) == 0) continue;
+    if (text.rfind("#CHROM", 0) != 0)
+      why = ": line " + std::to_string(n) + " should be the #CHROM header line";
+    else if (text.find('\t') == std::string::npos)
+      why = ": its #CHROM line (line " + std::to_string(n) + ") is separated by spaces, not tabs";
+    break;
+  }
+  ks_free(&line);
+  return why;
+}
+
+}  // namespace
+
 VcfReader::VcfReader(const std::string& path, int threads) : path_(path) {
   fp_.reset(hts_open(path.c_str(), "r"));
   if (!fp_) throw InputError(path + ": cannot open");
@@ -18,7 +43,7 @@ VcfReader::VcfReader(const std::string& path, int threads) : path_(path) {
     throw InputError(path + ": not a VCF or BCF file");
   if (threads > 0) hts_set_threads(fp_.get(), threads);
   hdr_.reset(bcf_hdr_read(fp_.get()));
-  if (!hdr_) throw InputError(path + ": cannot read the VCF header");
+  if (!hdr_) throw InputError(path + ": cannot read the VCF header" + header_problem(path));
 }
 
 std::string VcfReader::where() const {

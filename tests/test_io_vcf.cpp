@@ -55,6 +55,10 @@ TEST_CASE("vcf: a sorted file reads through; unsorted ones are refused at the re
     CHECK_THROWS_WITH(read_all(dir.file("cut.vcf.gz")), Catch::Contains("truncated or corrupt compressed data after record"));
   }
   CHECK_THROWS_WITH(io::VcfReader(dir.file("absent.vcf")), Catch::Contains("absent.vcf: cannot open"));
+  // A #CHROM line separated by spaces (as in some shared files): the reason, not just "cannot".
+  const auto spaces = dir.write("spaces.vcf", "##fileformat=VCFv4.2\n#CHROM POS ID REF ALT QUAL FILTER INFO\n"
+                                              "chrA\t5\t.\tA\tC\t.\t.\t.\n");
+  CHECK_THROWS_WITH(io::VcfReader(spaces), Catch::Contains("#CHROM line (line 2) is separated by spaces"));
   const auto fasta = dir.write("x.fa", ">x\nACGT\n");
   CHECK_THROWS_WITH(io::VcfReader(fasta), Catch::Contains("not a VCF or BCF"));
 }
