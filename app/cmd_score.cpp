@@ -54,7 +54,12 @@ int cmd_score(int argc, char** argv) {
         if (strand != "fwd" && strand != "both") throw UsageError("--strand " + strand + ": choose fwd or both");
         opt.both_strands = strand == "both";
         const model::Device dev = apply_device_options(device);
-        if (opt.chunk == 0) opt.chunk = auto_chunk(dev, opt.streams);
+        if (opt.chunk == 0) {  // sized for the streams score() will run side by side
+          bool any_stdin = false;
+          for (const auto& in : opt.inputs) any_stdin |= in == "-";
+          const bool one = opt.both_strands || !opt.bedgraph.empty() || any_stdin;
+          opt.chunk = auto_chunk(dev, one ? 1 : opt.streams);
+        }
         kernels::CpuThreads threads(common.threads);
         auto ck = model::load_checkpoint(model_path);
         opt.reader = reader_options(input, common, ck.config);

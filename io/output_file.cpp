@@ -12,7 +12,8 @@ namespace mambadna::io {
 
 bool is_special_file(const std::string& path) {
   struct stat st {};
-  return ::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode);
+  if (::lstat(path.c_str(), &st) != 0) return false;  // not there yet: a new regular file
+  return S_ISLNK(st.st_mode) || !S_ISREG(st.st_mode);
 }
 
 TextOutput::TextOutput(const std::string& path) : path_(path) {

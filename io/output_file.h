@@ -9,7 +9,8 @@
 
 namespace mambadna::io {
 
-// True when `path` exists and is not a regular file: it must be written in place.
+// True when `path` exists and is not a regular file, or is a symbolic link: it must be written
+// in place (a rename would replace /dev/null, a FIFO, or a link such as /dev/stdout).
 bool is_special_file(const std::string& path);
 
 class TextOutput {

@@ -1,6 +1,7 @@
 #include "io/vcf.h"
 
 #include <htslib/bgzf.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -13,34 +14,46 @@ namespace mambadna::io {
 
 namespace {
 
-// Why htslib refused a text header, where it is a common mistake: "" when not found.
+// Why htslib refused a text header, where it is a common mistake: "" when not found. Reads
+// the file again, so only a regular file is looked at (a FIFO or stdin cannot be re-read).
 std::string header_problem(const std::string& path) {
+  struct stat st {};
+  if (path == "-" || ::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return "";
   HtsFilePtr fp(hts_open(path.c_str(), "r"));
   if (!fp || hts_get_format(fp.get())->format != vcf) return "";
   kstring_t line = KS_INITIALIZE;
   std::string why;
   int64_t n = 0;
+  bool chrom = false;
   while (hts_getline(fp.get(), '\n', &line) >= 0) {
     ++n;
     const std::string text(line.s, line.l);
     if (text.rfind("##", 0) == 0) continue;
-    if (text.rfind("#CHROM", 0) != 0)
+    chrom = text.rfind("#CHROM", 0) == 0;
+    if (!chrom)
       why = ": line " + std::to_string(n) + " should be the #CHROM header line";
     else if (text.find('\t') == std::string::npos)
       why = ": its #CHROM line (line " + std::to_string(n) + ") is separated by spaces, not tabs";
     break;
   }
+  if (!chrom && why.empty()) why = ": there is no #CHROM header line";
   ks_free(&line);
   return why;
 }
 
 }  // namespace
 
-VcfReader::VcfReader(const std::string& path, int threads) : path_(path) {
+VcfReader::VcfReader(const std::string& path, int threads) : path_(path), threads_(threads) {
   fp_.reset(hts_open(path.c_str(), "r"));
   if (!fp_) throw InputError(path + ": cannot open");
   if (hts_get_format(fp_.get())->category != variant_data)
     throw InputError(path + ": not a VCF or BCF file");
+  // A bgzipped file cut short at a block boundary reads as complete: only the missing
+  // end-of-file block tells. (Checked on files that can seek; plain gzip has no such block.)
+  if (fp_->is_bgzf && fp_->fp.bgzf && fp_->fp.bgzf->is_compressed && !fp_->fp.bgzf->is_gzip &&
+      bgzf_check_EOF(fp_->fp.bgzf) == 0)
+    throw InputError(path + ": truncated: the BGZF end-of-file block is missing (the file was cut "
+                            "short, or written by a program that did not finish)");
   if (threads > 0) hts_set_threads(fp_.get(), threads);
   hdr_.reset(bcf_hdr_read(fp_.get()));
   if (!hdr_) throw InputError(path + ": cannot read the VCF header" + header_problem(path));
@@ -57,7 +70,10 @@ bool VcfReader::next(bcf1_t* rec) {
   if (ret == -1) {
     // htslib ends a compressed stream that breaks off (or fails to inflate) as if at its end:
     // only the BGZF error code tells the difference.
-    if (fp_->is_bgzf && fp_->fp.bgzf && fp_->fp.bgzf->errcode)
+    // Piped input could not be checked at open: the last block read must be the end block
+    // (htslib's flag is only trusted without decompression threads).
+    const BGZF* z = fp_->is_bgzf ? fp_->fp.bgzf : nullptr;
+    if (z && (z->errcode || (z->is_compressed && !z->is_gzip && threads_ == 0 && !z->last_block_eof)))
       throw InputError(path_ + ": truncated or corrupt compressed data after record " +
                        std::to_string(n_));
     return false;
@@ -112,11 +128,19 @@ VcfWriter::VcfWriter(const std::string& path, char type, bcf_hdr_t* hdr, int thr
   if (!in_place) tmp_ = path + ".tmp." + std::to_string(::getpid());
   const char* mode = type == 'z' ? "wz" : type == 'b' ? "wb" : type == 'u' ? "wbu" : "w";
   if (bcf_hdr_sync(hdr) != 0) throw Error("cannot update the VCF header");
-  fp_.reset(hts_open(in_place ? path.c_str() : tmp_.c_str(), mode));
-  if (!fp_) throw InputError(path + ": cannot create file");
-  if (threads > 0) hts_set_threads(fp_.get(), threads);
-  if (bcf_hdr_write(fp_.get(), hdr) != 0) throw InputError(path + ": cannot write the header");
-  contigs_written_ = hdr->n[BCF_DT_CTG];  // htslib appends contigs it meets later after these
+  try {
+    fp_.reset(hts_open(in_place ? path.c_str() : tmp_.c_str(), mode));
+    if (!fp_) throw InputError(path + ": cannot create file");
+    if (threads > 0) hts_set_threads(fp_.get(), threads);
+    if (bcf_hdr_write(fp_.get(), hdr) != 0) throw InputError(path + ": cannot write the header");
+  } catch (...) {
+    fp_.reset();
+    if (!tmp_.empty()) std::remove(tmp_.c_str());
+    throw;
+  }
+  // htslib appends the contigs and tags it meets later after these.
+  contigs_written_ = hdr->n[BCF_DT_CTG];
+  ids_written_ = hdr->n[BCF_DT_ID];
 }
 
 VcfWriter::~VcfWriter() {
@@ -131,6 +155,19 @@ void VcfWriter::write(bcf1_t* rec) {
     throw InputError(path_ + ": contig '" + bcf_seqname_safe(hdr_, rec) +
                      "' is declared neither in the VCF header nor in the FASTA; BCF output needs "
                      "it declared (add a ##contig line, or write VCF with -O v or -O z)");
+  if (bcf_) {  // likewise FILTER, INFO and FORMAT ids
+    bcf_unpack(rec, BCF_UN_ALL);
+    auto undeclared = [&](int id) {
+      if (id >= 0 && id < ids_written_) return;
+      const char* name = id >= 0 && id < hdr_->n[BCF_DT_ID] ? hdr_->id[BCF_DT_ID][id].key : "?";
+      throw InputError(path_ + ": the tag '" + name + "' is not declared in the VCF header; BCF "
+                       "output needs it declared (add its ##INFO/##FORMAT/##FILTER line, or "
+                       "write VCF with -O v or -O z)");
+    };
+    for (int i = 0; i < rec->d.n_flt; ++i) undeclared(rec->d.flt[i]);
+    for (int i = 0; i < rec->n_info; ++i) undeclared(rec->d.info[i].key);
+    for (int i = 0; i < rec->n_fmt; ++i) undeclared(rec->d.fmt[i].id);
+  }
   if (bcf_write(fp_.get(), hdr_, rec) != 0) throw InputError(path_ + ": write failed");
 }
 

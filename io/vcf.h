@@ -31,6 +31,7 @@ class VcfReader {
   std::string path_;
   HtsFilePtr fp_;
   BcfHdrPtr hdr_;
+  int threads_ = 0;
   int64_t n_ = 0;
   std::string contig_, done_;  // current contig; contigs finished, '\n'-joined
   int64_t pos_ = -1;
@@ -58,6 +59,7 @@ class VcfWriter {
   bool bcf_ = false;
   bcf_hdr_t* hdr_;
   int contigs_written_ = 0;  // contigs in the header as written
+  int ids_written_ = 0;      // FILTER/INFO/FORMAT ids in the header as written
   HtsFilePtr fp_;
 };
 

@@ -396,6 +396,10 @@ std::vector<std::vector<VepScore>> vep_score_windows(model::Mamba<float>& m,
   return score_windows(run, fa, opt, windows);
 }
 
+namespace {
+constexpr size_t kMaxHeld = 100000;  // records held in memory behind pending windows
+}  // namespace
+
 VepSummary vep(model::Mamba<float>& m, const VepOptions& opt, const std::function<void(int64_t)>& progress) {
   const int64_t W = opt.window;
   if (W < 8 || W % 4 != 0) throw UsageError("--window " + std::to_string(W) + ": must be a multiple of 4, at least 8");
@@ -547,7 +551,10 @@ VepSummary vep(model::Mamba<float>& m, const VepOptions& opt, const std::functio
     if (!h.rec) throw Error("out of memory copying a VCF record");
     bcf_unpack(h.rec.get(), BCF_UN_STR);  // a copy starts packed
     held.push_back(std::move(h));
-    if (pending.empty()) write_held();  // nothing waits for a window: write it now
+    // Nothing waits for a window: write it now. Records held behind a pending window are
+    // bounded too (a small -r on a whole-genome VCF): past the cap, the pending windows are
+    // scored early, with the same scores.
+    if (pending.empty() || held.size() >= kMaxHeld) write_held();
     if (progress) progress(sum.records);
   }
   write_held();

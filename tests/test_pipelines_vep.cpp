@@ -216,9 +216,12 @@ TEST_CASE("vep: the one-sweep method equals the naive one", "[vep]") {
   }
   for (int64_t p : {5, 350, 351, 699}) lines.push_back(line("c2", p, base("c2", p), other(base("c2", p))));
   const std::string vcf = dir.write("in.vcf", vcf_text(lines));
-  for (int64_t W : {128, 256}) {
-    INFO("W " << W);
+  // streams 3: one window's two strands at a time; streams 8: four windows' reference sweeps
+  // side by side (and several windows pending before they are scored).
+  for (const auto& [W, streams] : {std::pair<int64_t, int64_t>{128, 3}, {256, 3}, {128, 8}}) {
+    INFO("W " << W << " streams " << streams);
     auto o = options(dir, fasta, vcf, W);
+    o.streams = streams;
     auto s1 = pipelines::vep(m, o);
     auto fast = read_table(o.h5_output);
     o.naive = true;
