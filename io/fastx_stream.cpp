@@ -16,6 +16,7 @@
 #include <cstring>
 #include <vector>
 
+#include "io/bgzf_end.h"
 #include "io/error.h"
 #include "io/reader_source.h"
 
@@ -61,6 +62,8 @@ class FastxStream final : public SequenceReader::Source {
     bool bgzip = fmt->compression == bgzf;
     if (fp_->is_bgzf) {
       bgzf_ = hts_get_bgzfp(fp_.get());
+      bgzf_check_complete(bgzf_, path);
+      threads_ = bgzip ? options.threads : 0;
       if (bgzip && options.threads > 0 && hts_set_threads(fp_.get(), options.threads) < 0)
         throw InputError(path + ": cannot start " + std::to_string(options.threads) +
                          " decompression threads");
@@ -121,6 +124,7 @@ class FastxStream final : public SequenceReader::Source {
                        (bgzf_ ? std::string(" (corrupt or truncated compressed data)")
                               : ": " + std::string(std::strerror(errno))));
     if (n == 0) {
+      bgzf_check_ended(bgzf_, threads_, path, "");
       eof_ = true;
       return false;
     }
@@ -241,6 +245,7 @@ class FastxStream final : public SequenceReader::Source {
 
   HtsFilePtr fp_;
   BGZF* bgzf_ = nullptr;
+  int threads_ = 0;  // decompression threads
   hFILE* hfile_ = nullptr;
   Tokenizer tok_;
   std::vector<uint8_t> buf_;

@@ -1,12 +1,12 @@
 #include "io/vcf.h"
 
-#include <htslib/bgzf.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <cstring>
 
+#include "io/bgzf_end.h"
 #include "io/error.h"
 #include "io/output_file.h"
 
@@ -48,12 +48,7 @@ VcfReader::VcfReader(const std::string& path, int threads) : path_(path), thread
   if (!fp_) throw InputError(path + ": cannot open");
   if (hts_get_format(fp_.get())->category != variant_data)
     throw InputError(path + ": not a VCF or BCF file");
-  // A bgzipped file cut short at a block boundary reads as complete: only the missing
-  // end-of-file block tells. (Checked on files that can seek; plain gzip has no such block.)
-  if (fp_->is_bgzf && fp_->fp.bgzf && fp_->fp.bgzf->is_compressed && !fp_->fp.bgzf->is_gzip &&
-      bgzf_check_EOF(fp_->fp.bgzf) == 0)
-    throw InputError(path + ": truncated: the BGZF end-of-file block is missing (the file was cut "
-                            "short, or written by a program that did not finish)");
+  if (fp_->is_bgzf) bgzf_check_complete(fp_->fp.bgzf, path);
   if (threads > 0) hts_set_threads(fp_.get(), threads);
   hdr_.reset(bcf_hdr_read(fp_.get()));
   if (!hdr_) throw InputError(path + ": cannot read the VCF header" + header_problem(path));
@@ -68,14 +63,9 @@ bool VcfReader::next(bcf1_t* rec) {
   if (ret < -1 || (ret == 0 && (rec->errcode & ~(BCF_ERR_CTG_UNDEF | BCF_ERR_TAG_UNDEF))))
     throw InputError(path_ + ": malformed record after record " + std::to_string(n_));
   if (ret == -1) {
-    // htslib ends a compressed stream that breaks off (or fails to inflate) as if at its end:
-    // only the BGZF error code tells the difference.
-    // Piped input could not be checked at open: the last block read must be the end block
-    // (htslib's flag is only trusted without decompression threads).
-    const BGZF* z = fp_->is_bgzf ? fp_->fp.bgzf : nullptr;
-    if (z && (z->errcode || (z->is_compressed && !z->is_gzip && threads_ == 0 && !z->last_block_eof)))
-      throw InputError(path_ + ": truncated or corrupt compressed data after record " +
-                       std::to_string(n_));
+    // htslib ends a compressed stream that breaks off as if at its end (io/bgzf_end.h).
+    if (fp_->is_bgzf)
+      bgzf_check_ended(fp_->fp.bgzf, threads_, path_, " after record " + std::to_string(n_));
     return false;
   }
   ++n_;

@@ -2,6 +2,9 @@
 // do not divide its records (compared with faidx, a plain line parser or samtools view), the edge
 // cases one by one, invalid characters under each mode, malformed input and faidx regions.
 #include <catch2/catch.hpp>
+
+#include <fstream>
+#include <iterator>
 #include <htslib/hts.h>
 
 #include <algorithm>
@@ -344,6 +347,28 @@ TEST_CASE("malformed input is an InputError naming the file", "[io][reader][erro
                                                    Catch::Contains("htslib detected: VCF"));
   REQUIRE_THROWS_WITH(io::SequenceReader(dir.file("missing.fa")),
                       dir.file("missing.fa") + ": cannot open: No such file or directory");
+  {  // bgzip cut at a block boundary: the blocks before the cut inflate cleanly, so only the
+     // missing end-of-file block shows the loss; from a file (at open) and through a pipe (at
+     // the end).
+    std::string text = ">long\n";
+    for (int i = 0; i < 40000; ++i) text += "ACGTTGCAACGGTACCATGGACGTACGTTTGACCAGTACGGA\n";
+    const std::string plain = dir.write("long.fa", text);
+    int status = 0;
+    const std::string gz = dir.file("long.fa.gz");
+    test::run_shell("bgzip -c '" + plain + "' > '" + gz + "'", status);
+    REQUIRE(status == 0);
+    std::ifstream in(gz, std::ios::binary);
+    const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    size_t off = 0;
+    for (int b = 0; b < 3; ++b) off += size_t(uint8_t(bytes[off + 16])) + (size_t(uint8_t(bytes[off + 17])) << 8) + 1;
+    REQUIRE(off + 28 < bytes.size());  // three whole blocks, more to come
+    const std::string cut = dir.write("cut.fa.gz", bytes.substr(0, off));
+    CHECK_THROWS_WITH(test::read_all(cut, 1000), Catch::Contains("end-of-file block is missing"));
+    const std::string out = test::run_shell("cat '" + cut + "' | '" + test::binary_path() + "' stats -v0 - 2>&1", status);
+    CHECK(status == 1);
+    CHECK(out.find("-: truncated or corrupt compressed data") != std::string::npos);
+    CHECK(test::read_all(gz, 1000).front().seq.size() == 40000u * 42u);  // the whole file reads
+  }
   // An empty file has no records.
   io::SequenceReader empty(dir.write("empty.fa", ""));
   io::Chunk c;
