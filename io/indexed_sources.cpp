@@ -11,6 +11,7 @@
 #include <new>
 #include <vector>
 
+#include "io/bgzf_end.h"
 #include "io/error.h"
 #include "io/reader_source.h"
 
@@ -157,6 +158,8 @@ class AlignmentSource final : public SequenceReader::Source {
         hts_set_threads(fp_.get(), options.threads) < 0)
       throw InputError(path + ": cannot start " + std::to_string(options.threads) +
                        " decompression threads");
+    if (fp_->is_bgzf) bgzf_check_complete(fp_->fp.bgzf, path);  // BAM or bgzipped SAM cut short
+    threads_ = options.threads;
     hdr_.reset(sam_hdr_read(fp_.get()));
     if (!hdr_) throw InputError(path + ": cannot read the " + format_name(format) + " header");
     b_.reset(bam_init1());
@@ -213,6 +216,8 @@ class AlignmentSource final : public SequenceReader::Source {
       int rc;
       if (queries_.empty()) {
         rc = sam_read1(fp_.get(), hdr_.get(), b_.get());
+        if (rc == -1 && fp_->is_bgzf)  // a pipe cut short ends like a whole file
+          bgzf_check_ended(fp_->fp.bgzf, threads_, path, " after read " + std::to_string(records));
       } else {
         if (!itr_) {
           if (next_query_ == queries_.size()) return false;
@@ -261,6 +266,7 @@ class AlignmentSource final : public SequenceReader::Source {
   bool has_reference_;
   std::unique_ptr<sam_hdr_t, HdrDeleter> hdr_;
   std::unique_ptr<bam1_t, BamDeleter> b_;
+  int threads_ = 0;  // decompression threads
   std::unique_ptr<hts_idx_t, IdxDeleter> idx_;
   std::unique_ptr<hts_itr_t, ItrDeleter> itr_;
   std::vector<Query> queries_;

@@ -369,6 +369,15 @@ TEST_CASE("malformed input is an InputError naming the file", "[io][reader][erro
     CHECK(out.find("-: truncated or corrupt compressed data") != std::string::npos);
     CHECK(test::read_all(gz, 1000).front().seq.size() == 40000u * 42u);  // the whole file reads
   }
+  {  // the same for a BAM file
+    std::ifstream in(test::data_file("edge/ex1.bam"), std::ios::binary);
+    const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    size_t off = 0;
+    for (int b = 0; b < 2; ++b) off += size_t(uint8_t(bytes[off + 16])) + (size_t(uint8_t(bytes[off + 17])) << 8) + 1;
+    REQUIRE(off + 28 < bytes.size());
+    const std::string cut = dir.write("cut.bam", bytes.substr(0, off));
+    CHECK_THROWS_WITH(test::read_all(cut, 1000), Catch::Contains("end-of-file block is missing"));
+  }
   // An empty file has no records.
   io::SequenceReader empty(dir.write("empty.fa", ""));
   io::Chunk c;
