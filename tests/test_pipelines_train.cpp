@@ -201,13 +201,16 @@ TEST_CASE("train: the loss curve on a CUDA device follows the CPU run's in fp32"
   });
   REQUIRE(cpu.size() == 8);
   REQUIRE(gpu.size() == 8);
-  // Same data, same initial weights, fp32 products: the two devices differ only by summation
-  // order (~1e-6 relative per step), which AdamW's normalised steps carry forward without
-  // amplifying much over 8 steps; 1e-4 relative is two orders above what float rounding gives.
+  // Same data, same initial weights, fp32 products: the first step's loss and gradient norm
+  // differ only by summation order (~1e-6 relative; 1e-5 allowed). After it, AdamW can turn a
+  // rounding-sized difference in a near-zero gradient entry into a different sign of that
+  // entry's step (m / sqrt(v) is ±1 there), so later steps drift more: 1e-3 relative still
+  // catches any real difference (a wrong kernel moves the loss by far more within a step).
   for (size_t i = 0; i < cpu.size(); ++i) {
     INFO("step " << i + 1 << " cpu " << cpu[i] << " cuda " << gpu[i]);
-    CHECK(std::fabs(cpu[i] - gpu[i]) <= 1e-4 * std::fabs(cpu[i]));
-    CHECK(std::fabs(cpu_norm[i] - gpu_norm[i]) <= 1e-3 * std::fabs(cpu_norm[i]));
+    const double tol = i == 0 ? 1e-5 : 1e-3;
+    CHECK(std::fabs(cpu[i] - gpu[i]) <= tol * std::fabs(cpu[i]));
+    CHECK(std::fabs(cpu_norm[i] - gpu_norm[i]) <= 10 * tol * std::fabs(cpu_norm[i]));
   }
   // The checkpoint the device run wrote holds the device's parameters, readable on the CPU.
   auto ck = model::load_checkpoint(g.run_dir + "/model.h5");
