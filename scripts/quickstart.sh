@@ -19,3 +19,9 @@ $M score $T -m out/run/model.h5 $G -o out/lambda_scores.h5 --per-position --bedg
 # mean-pooled and 1 kb-binned embeddings of the genome
 $M embed $T -m out/run/model.h5 $G -o out/lambda_mean.h5 --pool mean
 $M embed $T -m out/run/model.h5 $G -o out/lambda_bins.h5 --pool bin:1000 --dtype f16
+# zero-shot variant effect scores for the bundled variants: an indexed copy of the genome, then
+# each ALT's log-likelihood ratio as INFO fields (VCF) and a table (HDF5)
+zcat $G | bgzip -c > out/lambda.fa.gz
+samtools faidx out/lambda.fa.gz
+$M vep $T -m out/run/model.h5 -f out/lambda.fa.gz -i data/lambda_variants.vcf --window 2048 \
+  -o out/lambda_variants.scored.vcf.gz --h5 out/lambda_variants.h5
