@@ -51,23 +51,15 @@ int cmd_score(int argc, char** argv) {
         if (opt.per_position && opt.h5_output.empty())
           throw UsageError("--per-position needs -o/--output FILE.h5");
         if (opt.entropy && !opt.per_position) throw UsageError("--entropy needs --per-position");
-        if (strand != "fwd" && strand != "both") throw UsageError("--strand " + strand + ": choose fwd or both");
-        opt.both_strands = strand == "both";
+        opt.both_strands = parse_strand(strand);
         const model::Device dev = apply_device_options(device);
-        if (opt.chunk == 0) {  // sized for the streams score() will run side by side
-          bool any_stdin = false;
-          for (const auto& in : opt.inputs) any_stdin |= in == "-";
-          const bool one = opt.both_strands || !opt.bedgraph.empty() || any_stdin;
-          opt.chunk = auto_chunk(dev, one ? 1 : opt.streams);
-        }
+        if (opt.chunk == 0) opt.chunk = auto_chunk(dev, pipelines::score_streams(opt));
         kernels::CpuThreads threads(common.threads);
-        auto ck = model::load_checkpoint(model_path);
-        opt.reader = reader_options(input, common, ck.config);
+        model::Mamba<float> m = load_model(model_path, dev);
+        opt.reader = reader_options(input, common, m.config());
         opt.reader.threads = 0;  // one reader per stream; the model is the bottleneck
         opt.command_line = command_line();
         opt.model_path = model_path;
-        model::Mamba<float> m(ck.config, std::move(ck.params));
-        m.to_device(dev);
         Progress progress("bases", -1, common.verbosity);
         // The header goes out with the first record, so that a run that fails at once prints
         // nothing on stdout.

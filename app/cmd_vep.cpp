@@ -3,8 +3,10 @@
 
 #include "app/cli.h"
 #include "app/device_options.h"
+#include "app/input_options.h"
 #include "io/error.h"
 #include "io/region.h"
+#include "io/vcf.h"
 #include "kernels/threads.h"
 #include "model/checkpoint.h"
 #include "pipelines/vep.h"
@@ -56,35 +58,32 @@ int cmd_vep(int argc, char** argv) {
                                 "Adds log P(alt window) - log P(ref window) to every ALT allele.",
                                 {&model_opts, &in_opts, &out, &run, &general}, hidden, "", 0, vm))
           return kHelpShown;
-        if (strand != "fwd" && strand != "both") throw UsageError("--strand " + strand + ": choose fwd or both");
-        opt.both_strands = strand == "both";
+        opt.both_strands = parse_strand(strand);
         if (missing != "skip" && missing != "error")
           throw UsageError("--missing-contig " + missing + ": choose skip or error");
         opt.missing_contig_error = missing == "error";
         if (!output_type.empty()) {
-          if (output_type.size() != 1 || std::string("vzbu").find(output_type[0]) == std::string::npos)
-            throw UsageError("-O " + output_type + ": choose v, z, b or u");
-          opt.output_type = output_type[0];
+          if (output_type.size() != 1) throw UsageError("-O " + output_type + ": choose v, z, b or u");
+          opt.output_type = io::vcf_output_type(opt.output, output_type[0]);  // checks the letter
         }
         for (auto& r : regions) opt.regions.push_back(io::parse_region(r));
         if (!regions_file.empty()) {
           auto bed = io::read_bed(regions_file);
           opt.regions.insert(opt.regions.end(), bed.begin(), bed.end());
         }
+        const model::Device dev = apply_device_options(device);
+        if (opt.chunk == 0) opt.chunk = auto_chunk(dev, opt.streams);
         kernels::CpuThreads threads(common.threads);
-        auto ck = model::load_checkpoint(model_path);
-        if (case_mode.empty()) case_mode = ck.config.tokenizer_case;
-        if (case_mode != ck.config.tokenizer_case)
+        model::Mamba<float> m = load_model(model_path, dev);
+        const std::string& model_case = m.config().tokenizer_case;
+        if (case_mode.empty()) case_mode = model_case;
+        if (case_mode != model_case)
           throw UsageError("--case " + case_mode + " differs from the model's tokenizer (" +
-                           ck.config.tokenizer_case + ")");
+                           model_case + ")");
         opt.tok.case_mode = io::parse_case_mode(case_mode);
         opt.threads = common.threads > 1 ? common.threads : 0;
         opt.command_line = command_line();
         opt.model_path = model_path;
-        model::Mamba<float> m(ck.config, std::move(ck.params));
-        const model::Device dev = apply_device_options(device);
-        m.to_device(dev);
-        if (opt.chunk == 0) opt.chunk = auto_chunk(dev, opt.streams);
         Progress progress("records", -1, common.verbosity);
         auto s = pipelines::vep(m, opt, [&](int64_t done) { progress.update(done); });
         progress.finish();

@@ -4,6 +4,7 @@
 
 #include "io/error.h"
 #include "kernels/device.h"
+#include "model/checkpoint.h"
 
 namespace mambadna::app {
 
@@ -26,6 +27,13 @@ model::Device apply_device_options(const DeviceOptions& o) {
     throw UsageError("--precision " + o.precision + " applies to --device cuda only");
   }
   return d;
+}
+
+model::Mamba<float> load_model(const std::string& path, const model::Device& device) {
+  auto ck = model::load_checkpoint(path);
+  model::Mamba<float> m(ck.config, std::move(ck.params));
+  m.to_device(device);
+  return m;
 }
 
 int64_t auto_chunk(const model::Device& d, int64_t streams) {

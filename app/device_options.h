@@ -4,6 +4,7 @@
 
 #include "app/cli.h"
 #include "model/device.h"
+#include "model/mamba.h"
 
 namespace mambadna::app {
 
@@ -22,5 +23,8 @@ model::Device apply_device_options(const DeviceOptions& options);
 // tokens) per call, where larger calls fall out of the caches and run up to 40% slower; on a
 // GPU 4096 tokens per stream, where larger calls fill the device.
 int64_t auto_chunk(const model::Device& device, int64_t streams);
+
+// The checkpoint at `path` as a float model on `device`.
+model::Mamba<float> load_model(const std::string& path, const model::Device& device);
 
 }  // namespace mambadna::app

@@ -54,4 +54,9 @@ io::ReaderOptions reader_options(const InputOptions& a, const CommonOptions& com
   return o;
 }
 
+bool parse_strand(const std::string& strand) {
+  if (strand != "fwd" && strand != "both") throw UsageError("--strand " + strand + ": choose fwd or both");
+  return strand == "both";
+}
+
 }  // namespace mambadna::app

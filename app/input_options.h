@@ -30,4 +30,7 @@ inline io::ReaderOptions reader_options(const InputOptions& in, const CommonOpti
   return reader_options(in, common, &model);
 }
 
+// --strand: "fwd" (false) or "both" (true); UsageError otherwise.
+bool parse_strand(const std::string& strand);
+
 }  // namespace mambadna::app

@@ -18,7 +18,6 @@ int device_count();   // usable devices; 0 without the backend, a driver or a de
 void set_device(int index);  // throws UsageError naming the index and the device count
 int current_device();
 std::string device_name(int index);
-size_t device_memory_bytes(int index);
 
 void* device_alloc(size_t bytes);  // throws Error with the size and the device's free memory
 void device_free(void* p) noexcept;

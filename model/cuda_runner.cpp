@@ -129,16 +129,6 @@ struct CudaRunner::Impl {
     return k::SelectiveScanParams{B, L, E, N, R + 2 * N, 2 * E, true};
   }
 
-  int64_t bytes() const {
-    const Buf<float>* all[] = {&params, &grad,  &grad_scratch, &m1, &m2,  &resid,  &rstd,   &normed,
-                               &xz,     &u,     &xdbl,   &delta,  &y,      &mix,    &hidden,
-                               &A,      &logits, &lse,   &loss,   &out,    &conv,   &ssm,
-                               &conv0,  &ssm0,  &tapped, &dresid, &dhidden, &dlogits, &dloss,
-                               &dy,     &du,    &ddelta, &dxdbl,  &dxz,    &dA,     &hck};
-    int64_t n = 0;
-    for (const auto* b : all) n += int64_t(b->size() * sizeof(float));
-    return n + int64_t(2 * tokens.size() * sizeof(int32_t));
-  }
 
   // Tokens and targets are checked on the host, where the CPU kernels check them.
   void upload_tokens(const int32_t* tok, const int32_t* tgt) {
@@ -437,7 +427,6 @@ void CudaRunner::set_moments(const float* m1, const float* m2) {
 }
 
 bool CudaRunner::has_moments() const { return impl_->m1.size() == size_t(impl_->t.total); }
-int64_t CudaRunner::device_bytes() const { return impl_->bytes(); }
 
 }  // namespace mambadna::model
 
@@ -477,7 +466,6 @@ double CudaRunner::grad_norm() { no_cuda(); }
 void CudaRunner::adamw_step(const kernels::AdamwParams&, double, float) { no_cuda(); }
 void CudaRunner::moments(float*, float*) { no_cuda(); }
 void CudaRunner::set_moments(const float*, const float*) { no_cuda(); }
-int64_t CudaRunner::device_bytes() const { return 0; }
 
 }  // namespace mambadna::model
 #endif

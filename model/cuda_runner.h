@@ -58,7 +58,6 @@ class CudaRunner {
   bool has_moments() const;
   void moments(float* m1, float* m2);
   void set_moments(const float* m1, const float* m2);
-  int64_t device_bytes() const;  // device memory held now
 
  private:
   struct Impl;

@@ -282,17 +282,22 @@ struct Stream {
 
 }  // namespace
 
+int64_t score_streams(const ScoreOptions& opt) {
+  // One reader per stream, each skipping to its record; stdin can be read only once, and a
+  // bedGraph must come out in record order: both use a single stream, as do both strands.
+  bool any_stdin = false;
+  for (const auto& in : opt.inputs) any_stdin |= in == "-";
+  if (any_stdin || !opt.bedgraph.empty() || opt.both_strands) return 1;
+  return std::max<int64_t>(1, opt.streams);
+}
+
 std::vector<RecordScore> score(model::Mamba<float>& m, const ScoreOptions& opt,
                                const std::function<void(const RecordScore&)>& on_record,
                                const std::function<void(int64_t)>& progress) {
   if (opt.inputs.empty()) throw UsageError("score: no input");
   if (opt.chunk < 1) throw UsageError("score: chunk length must be >= 1");
   if (opt.both_strands) return score_both_strands(m, opt, on_record, progress);
-  bool any_stdin = false;
-  for (auto& in : opt.inputs) any_stdin |= in == "-";
-  // One reader per stream, each skipping to its record; stdin can be read only once, and a
-  // bedGraph must come out in record order: both use a single stream.
-  const int64_t B = (any_stdin || !opt.bedgraph.empty()) ? 1 : std::max<int64_t>(1, opt.streams);
+  const int64_t B = score_streams(opt);
   const int64_t L = opt.chunk;
 
   Outputs out(opt);

@@ -55,6 +55,10 @@ struct RecordScore {
 
 // Scores every record of every input; calls `on_record` for each finished record in input order
 // and `progress` with the bases done so far. Writes the HDF5 and bedGraph outputs atomically.
+// The streams score() runs side by side: opt.streams, or 1 when the input is stdin (it can be
+// read only once), a bedGraph is written (record order) or both strands are scored.
+int64_t score_streams(const ScoreOptions& opt);
+
 std::vector<RecordScore> score(model::Mamba<float>& model, const ScoreOptions& opt,
                                const std::function<void(const RecordScore&)>& on_record,
                                const std::function<void(int64_t)>& progress = {});

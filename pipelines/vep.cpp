@@ -380,14 +380,6 @@ std::string sanitize(std::string s) {
 
 }  // namespace
 
-std::vector<VepScore> vep_score_window(model::Mamba<float>& m, const io::FastaIndex& fa,
-                                       const VepOptions& opt, const std::string& contig,
-                                       int64_t begin, int64_t end,
-                                       const std::vector<VepAllele>& alleles) {
-  Runner run(m, opt.streams, opt.chunk);
-  return score_windows(run, fa, opt, {VepWindow{contig, begin, end, alleles}}).front();
-}
-
 std::vector<std::vector<VepScore>> vep_score_windows(model::Mamba<float>& m,
                                                      const io::FastaIndex& fa,
                                                      const VepOptions& opt,

@@ -113,13 +113,7 @@ struct VepWindow {
   std::vector<VepAllele> alleles;
 };
 
-// Scores alleles that all share the window [begin, end) of `contig` (the building block of
-// vep(); opt.naive picks the method, opt.both_strands whether llr_rc is computed).
-std::vector<VepScore> vep_score_window(model::Mamba<float>& model, const io::FastaIndex& fasta,
-                                       const VepOptions& opt, const std::string& contig,
-                                       int64_t begin, int64_t end,
-                                       const std::vector<VepAllele>& alleles);
-// Several windows at once, as vep() runs them: the reference passes of up to opt.streams
+// Scores the alleles of each window ([begin, end) of its contig) as vep() runs them: the reference passes of up to opt.streams
 // window strands side by side (the naive method runs each window alone). One vector of scores
 // per window.
 std::vector<std::vector<VepScore>> vep_score_windows(model::Mamba<float>& model,

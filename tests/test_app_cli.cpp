@@ -17,6 +17,15 @@ using mambadna::test::run_shell;
 
 namespace {
 const std::string kBin = "'" + mambadna::test::binary_path() + "'";
+
+// `mambadna init` of a tiny model (D 32) into dir; returns its path.
+std::string init_tiny(const TempDir& dir, const std::string& extra = "") {
+  int st = -1;
+  const std::string m = dir.file("m.h5");
+  run_shell(kBin + " init -v0 -p tiny --d-model 32 " + extra + " -o '" + m + "'", st);
+  REQUIRE(st == 0);
+  return m;
+}
 }
 
 TEST_CASE("cli: help, version and exit codes", "[app]") {
@@ -45,9 +54,7 @@ TEST_CASE("cli: help, version and exit codes", "[app]") {
 TEST_CASE("cli: init, info, train, score, embed and vep end to end", "[app]") {
   TempDir dir;
   int st = -1;
-  const std::string m = dir.file("m.h5");
-  run_shell(kBin + " init -v0 -p tiny --d-model 32 --seed 3 -o '" + m + "'", st);
-  REQUIRE(st == 0);
+  const std::string m = init_tiny(dir, "--seed 3");
   auto info = run_shell(kBin + " info -v0 '" + m + "'", st);
   CHECK(st == 0);
   CHECK(info.find("d_model\t32\n") != std::string::npos);
@@ -106,9 +113,7 @@ TEST_CASE("cli: init, info, train, score, embed and vep end to end", "[app]") {
 TEST_CASE("cli: --device and --precision", "[app]") {
   TempDir dir;
   int st = -1;
-  const std::string m = dir.file("m.h5");
-  run_shell(kBin + " init -v0 -p tiny --d-model 32 -o '" + m + "'", st);
-  REQUIRE(st == 0);
+  const std::string m = init_tiny(dir);
   const std::string lambda = mambadna::test::source_dir() + "/data/lambda_phage.fa.gz";
   for (const char* cmd : {"score", "embed", "train", "vep"}) {
     INFO(cmd);
@@ -141,9 +146,7 @@ TEST_CASE("cli: the quick start's variants score as documented", "[app]") {
   // scripts/quickstart.sh runs it: 14 ALTs scored, one REF that does not match.
   TempDir dir;
   int st = -1;
-  const std::string m = dir.file("m.h5");
-  run_shell(kBin + " init -v0 -p tiny --d-model 32 -o '" + m + "'", st);
-  REQUIRE(st == 0);
+  const std::string m = init_tiny(dir);
   const std::string src = mambadna::test::source_dir() + "/data/";
   const std::string fa = dir.file("lambda.fa.gz");
   run_shell("zcat '" + src + "lambda_phage.fa.gz' | bgzip -c > '" + fa + "' && samtools faidx '" + fa + "'", st);

@@ -41,12 +41,6 @@ std::string device_name(int index) {
   return prop.name;
 }
 
-size_t device_memory_bytes(int index) {
-  cudaDeviceProp prop{};
-  MAMBADNA_CUDA_CHECK(cudaGetDeviceProperties(&prop, index));
-  return prop.totalGlobalMem;
-}
-
 void* device_alloc(size_t bytes) {
   void* p = nullptr;
   const cudaError_t e = cudaMalloc(&p, bytes);
