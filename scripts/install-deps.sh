@@ -5,5 +5,5 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
   build-essential cmake pkg-config \
-  libhts-dev libboost-program-options-dev libhdf5-dev catch2 libtbb-dev libopenblas-dev \
+  libhts-dev libboost-program-options-dev libboost-context-dev libhdf5-dev catch2 libtbb-dev libopenblas-dev \
   samtools bcftools tabix hdf5-tools python3-h5py python3-numpy >/dev/null

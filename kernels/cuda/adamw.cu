@@ -32,7 +32,7 @@ void adamw_update(float* param, float* m, float* v, const float* grad, int64_t n
   adamw_update_check(fn, param, m, v, grad, n, p);
   const double bc1 = 1 - std::pow(p.beta1, double(p.step));
   const double bc2 = 1 - std::pow(p.beta2, double(p.step));
-  adamw_update_kernel<<<grid_for(n, 256), 256>>>(
+  launch(adamw_update_kernel, grid_for(n, 256), 256, 0, 
       param, m, v, grad, n, float(p.lr), float(p.beta1), float(p.beta2), float(p.eps),
       float(1 - p.lr * p.weight_decay), float(1 / bc1), float(1 / std::sqrt(bc2)));
   check_launch(fn);

@@ -140,10 +140,10 @@ void causal_conv1d_forward(float* u, float* window_out, const float* x, const fl
   causal_conv1d_forward_check(fn, u, x, w, p);
   check_k(fn, p);
   const ConvArgs a = args_of(x, w, bias, window_in, p);
-  conv_forward_kernel<<<grid_for(p.B * p.L * p.E, 256), 256>>>(u, a);
+  launch(conv_forward_kernel, grid_for(p.B * p.L * p.E, 256), 256, 0, u, a);
   check_launch(fn);
   if (window_out && p.K > 1) {
-    conv_window_kernel<<<grid_for(p.B * p.E, 256), 256>>>(window_out, a);
+    launch(conv_window_kernel, grid_for(p.B * p.E, 256), 256, 0, window_out, a);
     check_launch(fn);
   }
 }
@@ -157,15 +157,15 @@ void causal_conv1d_backward(float* dx, float* dwindow_in, float* dw, float* dbia
   check_k(fn, p);
   const ConvArgs a = args_of(x, w, bias, window_in, p);
   if (p.K == 1) dwindow_out = nullptr;
-  conv_backward_dx_kernel<<<grid_for(p.B * p.L * p.E, 256), 256>>>(dx, du, dwindow_out, a);
+  launch(conv_backward_dx_kernel, grid_for(p.B * p.L * p.E, 256), 256, 0, dx, du, dwindow_out, a);
   check_launch(fn);
   if (dwindow_in && p.K > 1) {
-    conv_backward_dwindow_kernel<<<grid_for(p.B * p.E, 256), 256>>>(dwindow_in, du, dwindow_out, a);
+    launch(conv_backward_dwindow_kernel, grid_for(p.B * p.E, 256), 256, 0, dwindow_in, du, dwindow_out, a);
     check_launch(fn);
   }
   const int64_t rows = 256;
   const dim3 grid(grid_for(p.E, 128), unsigned((p.B * p.L + rows - 1) / rows));
-  conv_backward_dw_kernel<<<grid, 128>>>(dw, dbias, du, a, rows);
+  launch(conv_backward_dw_kernel, grid, 128, 0, dw, dbias, du, a, rows);
   check_launch(fn);
 }
 

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <string>
+#include <utility>
 
 #include "io/error.h"
 #include "kernels/check.h"
@@ -28,6 +29,24 @@ inline void check_launch(const char* fn) {
   const cudaError_t e = cudaGetLastError();
   if (e != cudaSuccess) fail_cuda(std::string(fn) + ": kernel launch", e);
 }
+
+// launch(kernel, grid, block, shared_bytes, args...) runs kernel<<<grid, block, shared_bytes>>>;
+// dynamic_shared<T>() is the block's dynamic shared memory. Both are spelled as functions so that
+// the CPU emulator (tests/cuda_emulator, which compiles these files as C++) can provide them.
+#ifdef MAMBADNA_CUDA_EMULATOR
+using ::cuda_emulator::dynamic_shared;
+using ::cuda_emulator::launch;
+#else
+template <typename T>
+__device__ __forceinline__ T* dynamic_shared() {
+  extern __shared__ float4 mambadna_dynamic_shared[];  // float4: 16-byte aligned
+  return reinterpret_cast<T*>(mambadna_dynamic_shared);
+}
+template <typename... P, typename... A>
+void launch(void (*kernel)(P...), dim3 grid, dim3 block, size_t shared_bytes, A&&... args) {
+  kernel<<<grid, block, shared_bytes>>>(std::forward<A>(args)...);
+}
+#endif
 
 inline unsigned grid_for(int64_t n, int threads) {
   const int64_t g = (n + threads - 1) / threads;

@@ -66,14 +66,14 @@ void cross_entropy_forward(float* loss, float* lse, const float* logits, const i
   const char* fn = "cuda::cross_entropy_forward";
   cross_entropy_forward_check(fn, loss, lse, logits, p);
   check::not_null(fn, "targets", targets);
-  cross_entropy_forward_kernel<<<unsigned(p.M), kXentThreads>>>(loss, lse, logits, targets, p.V);
+  launch(cross_entropy_forward_kernel, unsigned(p.M), kXentThreads, 0, loss, lse, logits, targets, p.V);
   check_launch(fn);
 }
 
 void log_softmax_forward(float* out, const float* logits, const CrossEntropyParams& p) {
   const char* fn = "cuda::log_softmax_forward";
   log_softmax_forward_check(fn, out, logits, p);
-  log_softmax_forward_kernel<<<unsigned(p.M), kXentThreads>>>(out, logits, p.V);
+  launch(log_softmax_forward_kernel, unsigned(p.M), kXentThreads, 0, out, logits, p.V);
   check_launch(fn);
 }
 
@@ -83,7 +83,7 @@ void cross_entropy_backward(float* dlogits, const float* logits, const float* ls
   const char* fn = "cuda::cross_entropy_backward";
   cross_entropy_backward_check(fn, dlogits, logits, lse, dloss, p);
   check::not_null(fn, "targets", targets);
-  cross_entropy_backward_kernel<<<grid_for(p.M * p.V, 256), 256>>>(dlogits, logits, lse, targets,
+  launch(cross_entropy_backward_kernel, grid_for(p.M * p.V, 256), 256, 0, dlogits, logits, lse, targets,
                                                                    dloss, p.M, p.V);
   check_launch(fn);
 }

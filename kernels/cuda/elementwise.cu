@@ -56,41 +56,41 @@ __global__ void entropy_kernel(float* out, const float* logits, const float* lse
 }  // namespace
 
 void add_forward(float* out, const float* a, const float* b, int64_t n) {
-  add_kernel<<<grid_for(n, kThreads), kThreads>>>(out, a, b, n);
+  launch(add_kernel, grid_for(n, kThreads), kThreads, 0, out, a, b, n);
   check_launch("cuda::add_forward");
 }
 void neg_exp_forward(float* out, const float* x, int64_t n) {
-  neg_exp_kernel<<<grid_for(n, kThreads), kThreads>>>(out, x, n);
+  launch(neg_exp_kernel, grid_for(n, kThreads), kThreads, 0, out, x, n);
   check_launch("cuda::neg_exp_forward");
 }
 void mul_accumulate(float* out, const float* a, const float* b, int64_t n) {
-  mul_accumulate_kernel<<<grid_for(n, kThreads), kThreads>>>(out, a, b, n);
+  launch(mul_accumulate_kernel, grid_for(n, kThreads), kThreads, 0, out, a, b, n);
   check_launch("cuda::mul_accumulate");
 }
 void scale_inplace(float* x, float c, int64_t n) {
-  scale_kernel<<<grid_for(n, kThreads), kThreads>>>(x, c, n);
+  launch(scale_kernel, grid_for(n, kThreads), kThreads, 0, x, c, n);
   check_launch("cuda::scale_inplace");
 }
 double sum_squares(const float* x, int64_t n) {
   auto* acc = static_cast<double*>(workspace(sizeof(double)));
   MAMBADNA_CUDA_CHECK(cudaMemset(acc, 0, sizeof(double)));
   const unsigned blocks = std::min<unsigned>(grid_for(n, kThreads), 1024u);
-  sum_squares_kernel<<<blocks, kThreads>>>(acc, x, n);
+  launch(sum_squares_kernel, blocks, kThreads, 0, acc, x, n);
   check_launch("cuda::sum_squares");
   double host = 0;
   MAMBADNA_CUDA_CHECK(cudaMemcpy(&host, acc, sizeof(double), cudaMemcpyDeviceToHost));
   return host;
 }
 void loss_weights(float* dloss, const int32_t* targets, float scale, int64_t M) {
-  loss_weights_kernel<<<grid_for(M, kThreads), kThreads>>>(dloss, targets, scale, M);
+  launch(loss_weights_kernel, grid_for(M, kThreads), kThreads, 0, dloss, targets, scale, M);
   check_launch("cuda::loss_weights");
 }
 void logprob_from_loss(float* out, const float* loss, const int32_t* targets, int64_t M) {
-  logprob_kernel<<<grid_for(M, kThreads), kThreads>>>(out, loss, targets, M);
+  launch(logprob_kernel, grid_for(M, kThreads), kThreads, 0, out, loss, targets, M);
   check_launch("cuda::logprob_from_loss");
 }
 void entropy_forward(float* out, const float* logits, const float* lse, int64_t M, int64_t V) {
-  entropy_kernel<<<unsigned(M), 128>>>(out, logits, lse, V);
+  launch(entropy_kernel, unsigned(M), 128, 0, out, logits, lse, V);
   check_launch("cuda::entropy_forward");
 }
 

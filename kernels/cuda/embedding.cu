@@ -25,7 +25,7 @@ constexpr int kEmbCols = 32, kEmbRowsPerThread = 8, kEmbRowThreads = 8;
 __global__ void embedding_backward_shared_kernel(float* dW, const float* dout,
                                                  const int32_t* tokens, int64_t M, int64_t D,
                                                  int64_t V, int64_t rows_per_block) {
-  extern __shared__ float acc[];  // (V, kEmbCols)
+  float* acc = dynamic_shared<float>();  // (V, kEmbCols)
   const int tx = threadIdx.x, ty = threadIdx.y, tid = ty * kEmbCols + tx;
   const int nthreads = kEmbCols * kEmbRowThreads;
   for (int64_t i = tid; i < V * kEmbCols; i += nthreads) acc[i] = 0.0f;
@@ -60,7 +60,7 @@ void embedding_forward(float* out, const int32_t* tokens, const float* W,
                        const EmbeddingParams& p) {
   const char* fn = "cuda::embedding_forward";
   embedding_sizes_check(fn, "out", out, tokens, "W", W, p);
-  embedding_forward_kernel<<<grid_for(p.M * p.D, 256), 256>>>(out, tokens, W, p.M, p.D);
+  launch(embedding_forward_kernel, grid_for(p.M * p.D, 256), 256, 0, out, tokens, W, p.M, p.D);
   check_launch(fn);
 }
 
@@ -72,10 +72,10 @@ void embedding_backward(float* dW, const float* dout, const int32_t* tokens,
   if (shared <= 48 * 1024) {
     const int64_t rows = kEmbRowThreads * kEmbRowsPerThread * 16;  // 1024 rows per block
     const dim3 grid(unsigned((p.D + kEmbCols - 1) / kEmbCols), unsigned((p.M + rows - 1) / rows));
-    embedding_backward_shared_kernel<<<grid, dim3(kEmbCols, kEmbRowThreads), shared>>>(
+    launch(embedding_backward_shared_kernel, grid, dim3(kEmbCols, kEmbRowThreads), shared, 
         dW, dout, tokens, p.M, p.D, p.V, rows);
   } else {
-    embedding_backward_global_kernel<<<grid_for(p.M * p.D, 256), 256>>>(dW, dout, tokens, p.M,
+    launch(embedding_backward_global_kernel, grid_for(p.M * p.D, 256), 256, 0, dW, dout, tokens, p.M,
                                                                          p.D);
   }
   check_launch(fn);

@@ -59,7 +59,7 @@ void rmsnorm_forward(float* y, float* rstd, const float* x, const float* w,
                      const RmsnormParams& p) {
   const char* fn = "cuda::rmsnorm_forward";
   rmsnorm_forward_check(fn, y, rstd, x, w, p);
-  rmsnorm_forward_kernel<<<unsigned(p.M), kNormThreads>>>(y, rstd, x, w, p.D, float(p.eps));
+  launch(rmsnorm_forward_kernel, unsigned(p.M), kNormThreads, 0, y, rstd, x, w, p.D, float(p.eps));
   check_launch(fn);
 }
 
@@ -67,11 +67,11 @@ void rmsnorm_backward(float* dx, float* dw, const float* dy, const float* x, con
                       const float* rstd, const RmsnormParams& p) {
   const char* fn = "cuda::rmsnorm_backward";
   rmsnorm_backward_check(fn, dx, dw, dy, x, w, rstd, p);
-  rmsnorm_backward_dx_kernel<<<unsigned(p.M), kNormThreads>>>(dx, dy, x, w, rstd, p.D);
+  launch(rmsnorm_backward_dx_kernel, unsigned(p.M), kNormThreads, 0, dx, dy, x, w, rstd, p.D);
   check_launch(fn);
   const int64_t rows = 256;
   const dim3 grid(grid_for(p.D, 128), unsigned((p.M + rows - 1) / rows));
-  rmsnorm_backward_dw_kernel<<<grid, 128>>>(dw, dy, x, rstd, p.M, p.D, rows);
+  launch(rmsnorm_backward_dw_kernel, grid, 128, 0, dw, dy, x, rstd, p.M, p.D, rows);
   check_launch(fn);
 }
 

@@ -162,8 +162,7 @@ __global__ void __launch_bounds__(THREADS) scan_forward_kernel(ScanArgs a) {
 template <int LANES, int NS, int CHUNK, int THREADS>
 __global__ void __launch_bounds__(THREADS) scan_backward_kernel(ScanArgs a, ScanGradArgs g) {
   // hs[k][thread][s] = the state before step t0 + k of the current chunk (k = 0 .. CHUNK)
-  extern __shared__ float smem[];
-  float* hs = smem;                                   // (CHUNK + 1, THREADS, NS)
+  float* hs = dynamic_shared<float>();                                  // (CHUNK + 1, THREADS, NS)
   float* sdB = hs + (CHUNK + 1) * THREADS * NS;       // (CHUNK, N)
   float* sdC = sdB + CHUNK * a.N;                          // (CHUNK, N)
   const Place<LANES, THREADS> pl(a.E);
@@ -393,10 +392,9 @@ void selective_scan_forward(float* out, float* h_last, const float* u, const flo
   with_shape(fn, p.N, [&](auto lanes, auto ns) {
     constexpr int LANES = decltype(lanes)::value, NS = decltype(ns)::value;
     if (small_blocks<LANES>(p)) {
-      scan_forward_kernel<LANES, NS, kScanThreadsSmall>
-          <<<scan_grid<LANES, kScanThreadsSmall>(p), kScanThreadsSmall>>>(a);
+      launch(scan_forward_kernel<LANES, NS, kScanThreadsSmall>, scan_grid<LANES, kScanThreadsSmall>(p), kScanThreadsSmall, 0, a);
     } else {
-      scan_forward_kernel<LANES, NS, kScanThreads><<<scan_grid<LANES, kScanThreads>(p), kScanThreads>>>(a);
+      launch(scan_forward_kernel<LANES, NS, kScanThreads>, scan_grid<LANES, kScanThreads>(p), kScanThreads, 0, a);
     }
   });
   check_launch(fn);
@@ -414,7 +412,7 @@ void selective_scan_backward(float* du, float* ddelta, float* dA, float* dBm, fl
   check_grid(fn, p);
   const ScanArgs a =
       scan_args(nullptr, nullptr, u, delta, A, Bm, Cm, D, z, delta_bias, h0, nullptr, p);
-  zero_rows_kernel<<<grid_for(p.B * p.L * p.N, 256), 256>>>(dBm, dCm, p.B * p.L, p.N, p.ld_bc);
+  launch(zero_rows_kernel, grid_for(p.B * p.L * p.N, 256), 256, 0, dBm, dCm, p.B * p.L, p.N, p.ld_bc);
   check_launch(fn);
   with_shape(fn, p.N, [&](auto lanes, auto ns) {
     constexpr int LANES = decltype(lanes)::value, NS = decltype(ns)::value;
@@ -425,19 +423,19 @@ void selective_scan_backward(float* du, float* ddelta, float* dA, float* dBm, fl
                                        size_t(p.B * chunks * p.E * p.N) * sizeof(float)));
     const ScanGradArgs g{du,     ddelta, dA,      dBm,  dCm,           dD, dz, ddelta_bias,
                          dh0,    dout,   dh_last, ckpt, h_chunks != nullptr};
-    auto launch = [&](auto threads) {
+    auto run = [&](auto threads) {
       constexpr int THREADS = decltype(threads)::value;
       const size_t shared =
           (size_t(CHUNK + 1) * THREADS * NS + 2 * size_t(CHUNK) * size_t(p.N)) * sizeof(float);
       auto kernel = scan_backward_kernel<LANES, NS, CHUNK, THREADS>;
       MAMBADNA_CUDA_CHECK(
           cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(shared)));
-      kernel<<<scan_grid<LANES, THREADS>(p), THREADS, shared>>>(a, g);
+      launch(kernel, scan_grid<LANES, THREADS>(p), THREADS, shared, a, g);
     };
     if (small_blocks<LANES>(p))
-      launch(std::integral_constant<int, kScanThreadsSmall>());
+      run(std::integral_constant<int, kScanThreadsSmall>());
     else
-      launch(std::integral_constant<int, kScanThreads>());
+      run(std::integral_constant<int, kScanThreads>());
   });
   check_launch(fn);
 }

@@ -1,0 +1,76 @@
+// The CUDA emulator's cuBLAS: a plain column-major GEMM (see cublas_v2.h).
+#include <cublas_v2.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+struct cublasContext {};
+
+namespace {
+
+// Round to `bits` mantissa bits, to nearest even (as the tensor cores' input conversion).
+float round_mantissa(float x, int bits) {
+  uint32_t u;
+  std::memcpy(&u, &x, 4);
+  const int drop = 23 - bits;
+  const uint32_t half = 1u << (drop - 1), lsb = (u >> drop) & 1u;
+  if ((u & 0x7F800000u) != 0x7F800000u) u = (u + half - 1 + lsb) & ~((1u << drop) - 1);
+  std::memcpy(&x, &u, 4);
+  return x;
+}
+
+}  // namespace
+
+cublasStatus_t cublasCreate_v2(cublasHandle_t* handle) {
+  static cublasContext context;
+  *handle = &context;
+  return CUBLAS_STATUS_SUCCESS;
+}
+
+cublasStatus_t cublasGemmEx(cublasHandle_t handle, cublasOperation_t transa,
+                            cublasOperation_t transb, int m, int n, int k, const void* alpha,
+                            const void* A, cudaDataType Atype, int lda, const void* B,
+                            cudaDataType Btype, int ldb, const void* beta, void* C,
+                            cudaDataType Ctype, int ldc, cublasComputeType_t computeType,
+                            cublasGemmAlgo_t) {
+  if (!handle) return CUBLAS_STATUS_NOT_INITIALIZED;
+  if (Atype != CUDA_R_32F || Btype != CUDA_R_32F || Ctype != CUDA_R_32F)
+    return CUBLAS_STATUS_NOT_SUPPORTED;
+  if (transa == CUBLAS_OP_C || transb == CUBLAS_OP_C) return CUBLAS_STATUS_NOT_SUPPORTED;
+  // cuBLAS's argument checks: op(A) is m×k, op(B) k×n, C m×n, all column-major.
+  const int a_rows = transa == CUBLAS_OP_N ? m : k, b_rows = transb == CUBLAS_OP_N ? k : n;
+  if (m < 0 || n < 0 || k < 0 || lda < std::max(1, a_rows) || ldb < std::max(1, b_rows) ||
+      ldc < std::max(1, m))
+    return CUBLAS_STATUS_INVALID_VALUE;
+  int bits = 23;
+  switch (computeType) {
+    case CUBLAS_COMPUTE_32F: bits = 23; break;
+    case CUBLAS_COMPUTE_32F_FAST_TF32: bits = 10; break;
+    case CUBLAS_COMPUTE_32F_FAST_16BF: bits = 7; break;
+    default: return CUBLAS_STATUS_NOT_SUPPORTED;
+  }
+  const float al = *static_cast<const float*>(alpha), be = *static_cast<const float*>(beta);
+  const auto* a = static_cast<const float*>(A);
+  const auto* b = static_cast<const float*>(B);
+  auto* c = static_cast<float*>(C);
+  auto in = [bits](float x) { return bits < 23 ? round_mantissa(x, bits) : x; };
+  std::vector<double> acc(static_cast<size_t>(m));
+  for (int j = 0; j < n; ++j) {
+    std::fill(acc.begin(), acc.end(), 0.0);
+    for (int l = 0; l < k; ++l) {
+      const float bv = in(transb == CUBLAS_OP_N ? b[l + int64_t(j) * ldb] : b[j + int64_t(l) * ldb]);
+      for (int i = 0; i < m; ++i) {
+        const float av = in(transa == CUBLAS_OP_N ? a[i + int64_t(l) * lda] : a[l + int64_t(i) * lda]);
+        acc[size_t(i)] += double(av) * double(bv);
+      }
+    }
+    for (int i = 0; i < m; ++i) {
+      float& ci = c[i + int64_t(j) * ldc];
+      // beta == 0: C is not read (it may hold NaN), as cuBLAS specifies.
+      ci = float(al * acc[size_t(i)] + (be == 0.0f ? 0.0 : double(be) * ci));
+    }
+  }
+  return CUBLAS_STATUS_SUCCESS;
+}

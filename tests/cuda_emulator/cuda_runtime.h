@@ -1,0 +1,205 @@
+// A CPU emulator of the part of the CUDA runtime that mambadna uses, so that kernels/cuda/*.cu and
+// the CUDA model are tested on machines without a GPU (the build option MAMBADNA_CUDA_EMULATOR;
+// see tests/cuda_emulator/README.md). It stands in for <cuda_runtime.h>: the .cu files compile
+// unchanged as C++ with this folder first on the include path.
+//
+// What it emulates faithfully enough to catch bugs:
+// - every thread of a block runs as a fiber; __syncthreads and the warp shuffles are real
+//   rendezvous, so a kernel whose threads depend on each other's values through shared memory
+//   or shuffles computes what the GPU computes when it is race-free; each warp runs as far
+//   ahead of the others as the barriers allow, and lanes and warps run in reverse order on
+//   every other launch, so a missing barrier changes the result;
+// - divergent barriers, shuffles that name an exited lane and __syncthreads reached by only
+//   some threads are reported (the GPU would hang or return garbage);
+// - device memory is host memory filled with NaN bytes when allocated (as uninitialised device
+//   memory is garbage), with a guard zone after each allocation checked on every copy, free
+//   and synchronisation (a write past the end is reported with the allocation's size);
+// - launch configurations are checked as the GPU checks them (threads per block, grid size,
+//   dynamic shared memory against the limit set with cudaFuncSetAttribute).
+// What it does not: timing, asynchrony (every launch runs to completion), memory ordering
+// between blocks (blocks run one after another), and reads past the end of an allocation.
+#pragma once
+#include <math.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <functional>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+
+#define __global__
+#define __device__
+#define __host__
+#define __forceinline__ inline
+#define __launch_bounds__(...)
+#define __align__(n) alignas(n)
+// Blocks run one at a time and their threads share the kernel's statics: the block's shared
+// memory. (Dynamic shared memory: cuda_emulator::dynamic_shared, see common.cuh.)
+#define __shared__ static
+
+struct uint3 {
+  unsigned x, y, z;
+};
+struct dim3 {
+  unsigned x, y, z;
+  constexpr dim3(unsigned x_ = 1, unsigned y_ = 1, unsigned z_ = 1) : x(x_), y(y_), z(z_) {}
+};
+
+enum cudaError_t {
+  cudaSuccess = 0,
+  cudaErrorInvalidValue = 1,
+  cudaErrorMemoryAllocation = 2,
+  cudaErrorInvalidConfiguration = 9,
+  cudaErrorInvalidDevice = 101,
+  cudaErrorIllegalAddress = 700,
+  cudaErrorLaunchFailure = 719,
+};
+enum cudaMemcpyKind {
+  cudaMemcpyHostToHost = 0,
+  cudaMemcpyHostToDevice = 1,
+  cudaMemcpyDeviceToHost = 2,
+  cudaMemcpyDeviceToDevice = 3,
+  cudaMemcpyDefault = 4,
+};
+enum cudaDeviceAttr { cudaDevAttrMaxThreadsPerBlock = 1, cudaDevAttrMultiProcessorCount = 16 };
+enum cudaFuncAttribute { cudaFuncAttributeMaxDynamicSharedMemorySize = 8 };
+enum cudaDataType { CUDA_R_32F = 0, CUDA_R_16F = 2, CUDA_R_16BF = 14 };
+
+struct cudaDeviceProp {
+  char name[256];
+  size_t totalGlobalMem;
+  size_t sharedMemPerBlock;
+  int maxThreadsPerBlock;
+  int multiProcessorCount;
+  int major, minor;
+};
+
+cudaError_t cudaGetDeviceCount(int* count);
+cudaError_t cudaSetDevice(int device);
+cudaError_t cudaGetDevice(int* device);
+cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int device);
+cudaError_t cudaDeviceGetAttribute(int* value, cudaDeviceAttr attr, int device);
+cudaError_t cudaMalloc(void** p, size_t bytes);
+cudaError_t cudaFree(void* p);
+cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind);
+cudaError_t cudaMemset(void* dst, int value, size_t bytes);
+cudaError_t cudaMemGetInfo(size_t* free_bytes, size_t* total_bytes);
+cudaError_t cudaDeviceSynchronize();
+cudaError_t cudaGetLastError();
+const char* cudaGetErrorString(cudaError_t e);
+const char* cudaGetErrorName(cudaError_t e);
+
+namespace cuda_emulator {
+
+// The emulated device: memory and the per-function dynamic shared memory limits.
+cudaError_t set_max_dynamic_shared(const void* fn, int bytes);
+
+// A kernel launch: checks the configuration, then runs `thread` once per thread, block after
+// block, threads of a block as fibers. A bad configuration is reported by cudaGetLastError.
+void run_grid(const void* fn, dim3 grid, dim3 block, size_t shared_bytes,
+              const std::function<void()>& thread);
+
+// Kernel-side state of the running thread.
+struct ThreadState {
+  uint3 thread_idx{0, 0, 0}, block_idx{0, 0, 0};
+  dim3 block_dim, grid_dim;
+  unsigned char* dynamic_shared = nullptr;
+};
+extern thread_local ThreadState current;
+
+void syncthreads();
+// Rendezvous of the lanes in `mask` of the calling thread's warp: each gives `value`, gets the
+// value of lane `src_lane(lane)` (64 bits carried, the caller converts).
+uint64_t shuffle(unsigned mask, uint64_t value, int src_lane, int width);
+
+template <typename T>
+T* dynamic_shared() {
+  return reinterpret_cast<T*>(current.dynamic_shared);
+}
+
+template <typename... P, typename... A>
+void launch(void (*kernel)(P...), dim3 grid, dim3 block, size_t shared_bytes, A&&... args) {
+  // Arguments are converted once to the kernel's parameter types (as the launch copies them),
+  // and every thread gets its own copy, as on the device.
+  const std::tuple<std::decay_t<P>...> params(std::forward<A>(args)...);
+  run_grid(reinterpret_cast<const void*>(kernel), grid, block, shared_bytes,
+           [&] { std::apply(kernel, params); });
+}
+
+}  // namespace cuda_emulator
+
+template <typename F>
+cudaError_t cudaFuncSetAttribute(F* fn, cudaFuncAttribute attr, int value) {
+  if (attr != cudaFuncAttributeMaxDynamicSharedMemorySize) return cudaErrorInvalidValue;
+  return cuda_emulator::set_max_dynamic_shared(reinterpret_cast<const void*>(fn), value);
+}
+
+// ---- kernel-side builtins ----------------------------------------------------------------------
+#define threadIdx (::cuda_emulator::current.thread_idx)
+#define blockIdx (::cuda_emulator::current.block_idx)
+#define blockDim (::cuda_emulator::current.block_dim)
+#define gridDim (::cuda_emulator::current.grid_dim)
+constexpr int warpSize = 32;
+
+inline void __syncthreads() { cuda_emulator::syncthreads(); }
+
+namespace cuda_emulator {
+template <typename T>
+T shuffle_as(unsigned mask, T v, int src, int width) {
+  static_assert(sizeof(T) <= sizeof(uint64_t) && std::is_trivially_copyable_v<T>);
+  uint64_t bits = 0;
+  std::memcpy(&bits, &v, sizeof(T));
+  bits = shuffle(mask, bits, src, width);
+  T r;
+  std::memcpy(&r, &bits, sizeof(T));
+  return r;
+}
+inline int lane_id() { return int(current.thread_idx.x + current.block_dim.x *
+                                  (current.thread_idx.y + current.block_dim.y * current.thread_idx.z)) & 31; }
+}  // namespace cuda_emulator
+
+// The source lane as the hardware computes it within segments of `width` lanes.
+template <typename T>
+T __shfl_xor_sync(unsigned mask, T v, int lane_mask, int width = 32) {
+  const int lane = cuda_emulator::lane_id();
+  return cuda_emulator::shuffle_as(mask, v, lane ^ lane_mask, width);
+}
+template <typename T>
+T __shfl_sync(unsigned mask, T v, int src_lane, int width = 32) {
+  const int lane = cuda_emulator::lane_id();
+  return cuda_emulator::shuffle_as(mask, v, (lane & ~(width - 1)) + (src_lane & (width - 1)), width);
+}
+template <typename T>
+T __shfl_down_sync(unsigned mask, T v, unsigned delta, int width = 32) {
+  const int lane = cuda_emulator::lane_id();
+  const int seg = lane & (width - 1);
+  return cuda_emulator::shuffle_as(mask, v, seg + int(delta) < width ? lane + int(delta) : lane,
+                                   width);
+}
+
+// Fibers of one block never run at the same time: a read-modify-write is atomic.
+template <typename T>
+T atomicAdd(T* address, T v) {
+  const T old = *address;
+  *address = old + v;
+  return old;
+}
+
+inline float rsqrtf(float x) { return 1.0f / sqrtf(x); }
+inline float __expf(float x) { return expf(x); }
+inline float __logf(float x) { return logf(x); }
+inline float __fdividef(float a, float b) { return a / b; }
+
+// CUDA's integer min and max overloads.
+#define MAMBADNA_EMU_MINMAX(T)                   \
+  inline T min(T a, T b) { return a < b ? a : b; } \
+  inline T max(T a, T b) { return a < b ? b : a; }
+MAMBADNA_EMU_MINMAX(int)
+MAMBADNA_EMU_MINMAX(unsigned)
+MAMBADNA_EMU_MINMAX(long)
+MAMBADNA_EMU_MINMAX(unsigned long)
+MAMBADNA_EMU_MINMAX(long long)
+MAMBADNA_EMU_MINMAX(unsigned long long)
+#undef MAMBADNA_EMU_MINMAX
