@@ -4,18 +4,21 @@
 // Layout: LANES threads share one channel (b, e), each holding NS of its N states in registers
 // (N <= LANES · NS); a block of THREADS threads covers THREADS / LANES channels of one
 // stream b. Every thread walks t = 0 .. L-1 itself: the recurrence is sequential in t, the
-// parallelism is over (b, e, n). Per step, u, delta, z and dout are read once per channel
-// (the LANES threads share the load), Bm and Cm once per stream (the block shares them through
-// the cache), and y_t is reduced over the lanes with warp shuffles. The expanded state
-// (B, L, E, N) never exists in memory.
+// parallelism is over (b, e, n). Bm and Cm are read once per stream (the block shares them
+// through the cache). The expanded state (B, L, E, N) never exists in memory.
 //
-// Backward keeps only chunk-boundary states, (B, chunks, E, N) with chunks = ceil(L / CHUNK):
-// the forward writes them when the caller gives it h_chunks (training keeps them per layer),
-// otherwise the backward's pass 1 runs the recurrence forward into the workspace. Pass 2 walks
-// the chunks from last to first, recomputes the CHUNK states of a chunk into shared memory from
-// its boundary state, then runs the adjoint recurrence backward through them.
-// dBm and dCm, which sum over channels, are reduced in the warp, then in shared memory per
-// chunk, then added to global memory once per block.
+// Forward (forward_shape: 4 lanes of 4 states for N = 16): steps go in groups of LANES, lane j
+// does step t0 + j's per-channel work (loads, softplus, gate, store) and the group's dt and
+// dt·u are shared by shuffles; the y_t partial sums are reduce-scattered back to their lanes.
+//
+// Backward (with_shape: N lanes of one state for N = 16) keeps only chunk-boundary states,
+// (B, chunks, E, N) with chunks = ceil(L / CHUNK): the forward writes them when the caller gives
+// it h_chunks (training keeps them per layer), otherwise the backward's pass 1 runs the
+// recurrence forward into the workspace. Pass 2 walks the chunks from last to first,
+// recomputes the CHUNK states of a chunk into shared memory from its boundary state, then runs
+// the adjoint recurrence backward through them. dBm and dCm, which sum over channels, are
+// reduced in the warp, then in shared memory per chunk, then added to global memory once per
+// block.
 #include "kernels/cuda/common.cuh"
 #include "kernels/selective_scan.h"
 
@@ -25,9 +28,10 @@ namespace mambadna::kernels::cuda {
 
 namespace {
 
-// Threads per block: 256, or 64 when that leaves too few blocks to fill the device (a single
-// long record of a small model: B·E of a few hundred channels).
-constexpr int kScanThreads = 256, kScanThreadsSmall = 64;
+// Threads per block: 128 for the forward and 256 for the backward, or 64 when that leaves too
+// few blocks to fill the device (a single long record of a small model: B·E of a few hundred
+// channels).
+constexpr int kScanForwardThreads = 128, kScanThreads = 256, kScanThreadsSmall = 64;
 
 struct ScanArgs {
   float* out;            // (B, L, E)
@@ -102,59 +106,92 @@ __device__ __forceinline__ float scan_dt(float raw, bool softplus) {
 }
 
 // ---- forward ---------------------------------------------------------------------------------
+//
+// LANES threads share a channel, lane j holding states j·NS .. j·NS + NS − 1 (see
+// forward_shape). The steps go in groups of LANES: lane j loads step t0 + j's u, delta and z
+// and does that step's per-channel work once (softplus, the gate, the store), the group's
+// dt and dt·u reach every lane by shuffles, each lane advances its NS states through the
+// LANES steps, and the partial sums C_t·h_t are reduced so that lane j receives step t0 + j's.
+// So per channel and step the per-channel work is done once, not once per lane, and a warp's
+// loads of u, delta, z and stores of out touch 32/LANES whole consecutive channels of LANES rows.
+
+// v[k] (k < LANES) is this lane's part of step k's sum; afterwards v[0] is step `lane`'s total
+// over the LANES lanes of the channel (a reduce-scatter in log2 LANES rounds, LANES − 1 shuffles).
+template <int LANES>
+__device__ __forceinline__ float reduce_scatter(float (&v)[LANES], int lane) {
+#pragma unroll
+  for (int o = LANES / 2; o >= 1; o >>= 1) {
+    const bool upper = lane & o;  // keeps the upper half of the live steps, sends the lower
+#pragma unroll
+    for (int i = 0; i < o; ++i) {
+      const float send = upper ? v[i] : v[i + o];
+      const float keep = upper ? v[i + o] : v[i];
+      v[i] = keep + __shfl_xor_sync(0xffffffffu, send, o);
+    }
+  }
+  return v[0];
+}
 
 template <int LANES, int NS, int THREADS>
-__global__ void __launch_bounds__(THREADS) scan_forward_kernel(ScanArgs a) {
+__global__ void __launch_bounds__(THREADS) scan_forward_kernel(ScanArgs a, int64_t chunk) {
   const Place<LANES, THREADS> pl(a.E);
-  const int64_t b = pl.b, e = pl.e, E = a.E, N = a.N;
-  float h[NS], Av[NS];
+  const int64_t b = pl.b, e = pl.e, E = a.E, N = a.N, L = a.L;
+  const int j = pl.lane;
+  constexpr float kLog2e = 1.4426950408889634f;
+  float h[NS], A2[NS];  // A2 = A·log2(e): exp(dt·A) = exp2(dt·A2)
   bool has[NS];
 #pragma unroll
   for (int s = 0; s < NS; ++s) {
-    const int64_t n = pl.lane + s * LANES;
+    const int64_t n = int64_t(j) * NS + s;
     has[s] = pl.active && n < N;
     h[s] = has[s] && a.h0 ? a.h0[(b * E + e) * N + n] : 0.0f;
-    Av[s] = has[s] ? a.A[e * N + n] : 0.0f;
+    A2[s] = has[s] ? a.A[e * N + n] * kLog2e : 0.0f;
   }
   const float Dv = pl.active && a.D ? a.D[e] : 0.0f;
   const float bias = pl.active && a.bias ? a.bias[e] : 0.0f;
-  constexpr int CHUNK = chunk_steps<NS>();
-  const int64_t chunks = (a.L + CHUNK - 1) / CHUNK;
+  const int64_t chunks = (L + chunk - 1) / chunk;
   // The inputs never alias the outputs written in the loop: saying so lets the compiler issue
-  // the next steps' loads before this step's store (the recurrence itself is the only chain).
+  // the next group's loads before this group's stores.
   const float* __restrict__ u = a.u;
   const float* __restrict__ delta = a.delta;
   const float* __restrict__ Bm = a.Bm;
   const float* __restrict__ Cm = a.Cm;
   const float* __restrict__ z = a.z;
   float* __restrict__ out = a.out;
-#pragma unroll 4
-  for (int64_t t = 0; t < a.L; ++t) {
-    const int64_t row = b * a.L + t;
-    if (a.h_chunks && t % CHUNK == 0)  // the state before chunk t / CHUNK, for the backward
+  for (int64_t t0 = 0; t0 < L; t0 += LANES) {
+    // Step t0 + j, this lane's: its inputs (zero past the end, which leaves the state as it is).
+    const int64_t t = t0 + j, row = b * L + t;
+    const bool mine = pl.active && t < L;
+    const float uu = mine ? u[row * E + e] : 0.0f;
+    const float dt_mine = mine ? scan_dt(delta[row * E + e] + bias, a.softplus) : 0.0f;
+    const float dtu_mine = dt_mine * uu;
+    float y[LANES];
+#pragma unroll
+    for (int k = 0; k < LANES; ++k) {
+      const int64_t tk = t0 + k;
+      if (a.h_chunks && tk < L && tk % chunk == 0)  // the state before chunk tk / chunk
+#pragma unroll
+        for (int s = 0; s < NS; ++s)
+          if (has[s]) a.h_chunks[((b * chunks + tk / chunk) * E + e) * N + int64_t(j) * NS + s] = h[s];
+      const float dt = __shfl_sync(0xffffffffu, dt_mine, k, LANES);
+      const float dtu = __shfl_sync(0xffffffffu, dtu_mine, k, LANES);
+      const int64_t rk = (b * L + (tk < L ? tk : L - 1)) * a.ld_bc + int64_t(j) * NS;
+      float part = 0.0f;
 #pragma unroll
       for (int s = 0; s < NS; ++s)
-        if (has[s])
-          a.h_chunks[((b * chunks + t / CHUNK) * E + e) * N + pl.lane + s * LANES] = h[s];
-    const float uu = pl.active ? u[row * E + e] : 0.0f;
-    const float dt = scan_dt((pl.active ? delta[row * E + e] : 0.0f) + bias, a.softplus);
-    const float* Bt = Bm + row * a.ld_bc;
-    const float* Ct = Cm + row * a.ld_bc;
-    float part = 0.0f;
-#pragma unroll
-    for (int s = 0; s < NS; ++s)
-      if (has[s]) {
-        const int64_t n = pl.lane + s * LANES;
-        h[s] = expf(dt * Av[s]) * h[s] + dt * Bt[n] * uu;
-        part += Ct[n] * h[s];
-      }
-    const float y = lanes_sum<LANES>(part) + Dv * uu;
-    if (pl.active && pl.lane == 0) out[row * E + e] = z ? y * dev_silu(z[row * a.ld_z + e]) : y;
+        if (has[s]) {
+          h[s] = exp2f(dt * A2[s]) * h[s] + dtu * Bm[rk + s];
+          part += Cm[rk + s] * h[s];
+        }
+      y[k] = part;
+    }
+    const float yt = reduce_scatter<LANES>(y, j) + Dv * uu;
+    if (mine) out[row * E + e] = z ? yt * dev_silu(z[row * a.ld_z + e]) : yt;
   }
   if (a.h_last)
 #pragma unroll
     for (int s = 0; s < NS; ++s)
-      if (has[s]) a.h_last[(b * E + e) * N + pl.lane + s * LANES] = h[s];
+      if (has[s]) a.h_last[(b * E + e) * N + int64_t(j) * NS + s] = h[s];
 }
 
 // ---- backward --------------------------------------------------------------------------------
@@ -326,7 +363,7 @@ dim3 scan_grid(const SelectiveScanParams& p) {
 }
 
 // Small blocks when full-size ones would not give every multiprocessor two.
-template <int LANES>
+template <int LANES, int THREADS = kScanThreads>
 bool small_blocks(const SelectiveScanParams& p) {
   static const int sms = [] {
     int d = 0, n = 0;
@@ -334,7 +371,7 @@ bool small_blocks(const SelectiveScanParams& p) {
     cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, d);
     return n > 0 ? n : 1;
   }();
-  const dim3 g = scan_grid<LANES, kScanThreads>(p);
+  const dim3 g = scan_grid<LANES, THREADS>(p);
   return int64_t(g.x) * g.y < 2 * int64_t(sms);
 }
 
@@ -356,6 +393,23 @@ void with_shape(const char* fn, int64_t N, F&& f) {
   check::fail(fn, "N (" + std::to_string(N) + ") > 256, the largest state the CUDA backend supports");
 }
 
+// The forward's lanes per channel: 4 (a group of 4 steps, 4 states each for N = 16) up to
+// N = 32, then more lanes so that a lane holds at most 8 states.
+template <typename F>
+void forward_shape(const char* fn, int64_t N, F&& f) {
+  using std::integral_constant;
+  if (N <= 1) return f(integral_constant<int, 1>(), integral_constant<int, 1>());
+  if (N <= 2) return f(integral_constant<int, 2>(), integral_constant<int, 1>());
+  if (N <= 4) return f(integral_constant<int, 4>(), integral_constant<int, 1>());
+  if (N <= 8) return f(integral_constant<int, 4>(), integral_constant<int, 2>());
+  if (N <= 16) return f(integral_constant<int, 4>(), integral_constant<int, 4>());
+  if (N <= 32) return f(integral_constant<int, 4>(), integral_constant<int, 8>());
+  if (N <= 64) return f(integral_constant<int, 8>(), integral_constant<int, 8>());
+  if (N <= 128) return f(integral_constant<int, 16>(), integral_constant<int, 8>());
+  if (N <= 256) return f(integral_constant<int, 32>(), integral_constant<int, 8>());
+  check::fail(fn, "N (" + std::to_string(N) + ") > 256, the largest state the CUDA backend supports");
+}
+
 ScanArgs scan_args(float* out, float* h_last, const float* u, const float* delta, const float* A,
                    const float* Bm, const float* Cm, const float* D, const float* z,
                    const float* delta_bias, const float* h0, float* h_chunks,
@@ -373,11 +427,15 @@ void check_grid(const char* fn, const SelectiveScanParams& p) {
 
 // ---- launchers -------------------------------------------------------------------------------
 
-int64_t selective_scan_chunk_states(const SelectiveScanParams& p) {
+// Steps per chunk of the backward: the forward keeps the state before every chunk for it.
+int64_t backward_chunk(const SelectiveScanParams& p) {
   int64_t steps = 0;
-  with_shape("cuda::selective_scan_chunk_states", p.N, [&](auto, auto ns) {
-    steps = chunk_steps<decltype(ns)::value>();
-  });
+  with_shape("cuda::selective_scan", p.N, [&](auto, auto ns) { steps = chunk_steps<decltype(ns)::value>(); });
+  return steps;
+}
+
+int64_t selective_scan_chunk_states(const SelectiveScanParams& p) {
+  const int64_t steps = backward_chunk(p);
   return p.B * ((p.L + steps - 1) / steps) * p.E * p.N;
 }
 
@@ -389,12 +447,15 @@ void selective_scan_forward(float* out, float* h_last, const float* u, const flo
   selective_scan_forward_check(fn, out, u, delta, A, Bm, Cm, z != nullptr, p);
   check_grid(fn, p);
   const ScanArgs a = scan_args(out, h_last, u, delta, A, Bm, Cm, D, z, delta_bias, h0, h_chunks, p);
-  with_shape(fn, p.N, [&](auto lanes, auto ns) {
+  const int64_t chunk = backward_chunk(p);
+  forward_shape(fn, p.N, [&](auto lanes, auto ns) {
     constexpr int LANES = decltype(lanes)::value, NS = decltype(ns)::value;
-    if (small_blocks<LANES>(p)) {
-      launch(scan_forward_kernel<LANES, NS, kScanThreadsSmall>, scan_grid<LANES, kScanThreadsSmall>(p), kScanThreadsSmall, 0, a);
+    if (small_blocks<LANES, kScanForwardThreads>(p)) {
+      launch(scan_forward_kernel<LANES, NS, kScanThreadsSmall>,
+             scan_grid<LANES, kScanThreadsSmall>(p), kScanThreadsSmall, 0, a, chunk);
     } else {
-      launch(scan_forward_kernel<LANES, NS, kScanThreads>, scan_grid<LANES, kScanThreads>(p), kScanThreads, 0, a);
+      launch(scan_forward_kernel<LANES, NS, kScanForwardThreads>,
+             scan_grid<LANES, kScanForwardThreads>(p), kScanForwardThreads, 0, a, chunk);
     }
   });
   check_launch(fn);
