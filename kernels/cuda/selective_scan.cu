@@ -7,18 +7,19 @@
 // parallelism is over (b, e, n). Bm and Cm are read once per stream (the block shares them
 // through the cache). The expanded state (B, L, E, N) never exists in memory.
 //
-// Forward (forward_shape: 4 lanes of 4 states for N = 16): steps go in groups of LANES, lane j
-// does step t0 + j's per-channel work (loads, softplus, gate, store) and the group's dt and
-// dt·u are shared by shuffles; the y_t partial sums are reduce-scattered back to their lanes.
+// Both directions use with_shape's layout (4 lanes of 4 states for N = 16): steps go in
+// groups of LANES, lane j does step t0 + j's per-channel work (loads, softplus, gate, stores),
+// the group's per-step scalars reach every lane by shuffles, and per-step sums over the states
+// are reduce-scattered back to the step's lane. So the per-channel work is done once per step,
+// not once per lane.
 //
-// Backward (with_shape: N lanes of one state for N = 16) keeps only chunk-boundary states,
-// (B, chunks, E, N) with chunks = ceil(L / CHUNK): the forward writes them when the caller gives
-// it h_chunks (training keeps them per layer), otherwise the backward's pass 1 runs the
-// recurrence forward into the workspace. Pass 2 walks the chunks from last to first,
-// recomputes the CHUNK states of a chunk into shared memory from its boundary state, then runs
-// the adjoint recurrence backward through them. dBm and dCm, which sum over channels, are
-// reduced in the warp, then in shared memory per chunk, then added to global memory once per
-// block.
+// The backward keeps only chunk-boundary states, (B, chunks, E, N) with chunks =
+// ceil(L / kScanChunk): the forward writes them when the caller gives it h_chunks (training
+// keeps them per layer), otherwise the backward's pass 1 runs the recurrence forward into the
+// workspace. Pass 2 walks the chunks from last to first, recomputes a chunk's states into
+// shared memory from its boundary state, then runs the adjoint recurrence backward through
+// them. dBm and dCm, which sum over channels, are reduce-scattered over the warp's channels,
+// added in shared memory per chunk, then to global memory once per block.
 #include "kernels/cuda/common.cuh"
 #include "kernels/selective_scan.h"
 
@@ -28,10 +29,10 @@ namespace mambadna::kernels::cuda {
 
 namespace {
 
-// Threads per block: 128 for the forward and 256 for the backward, or 64 when that leaves too
-// few blocks to fill the device (a single long record of a small model: B·E of a few hundred
-// channels).
-constexpr int kScanForwardThreads = 128, kScanThreads = 256, kScanThreadsSmall = 64;
+// Threads per block: the forward's 128, or 64 when that leaves too few blocks to fill the
+// device (a single long record of a small model: B·E of a few hundred channels); the
+// backward's 64 (its shared memory holds a chunk of states per thread).
+constexpr int kScanForwardThreads = 128, kScanThreadsSmall = 64, kScanBackwardThreads = 64;
 
 struct ScanArgs {
   float* out;            // (B, L, E)
@@ -50,11 +51,9 @@ struct ScanArgs {
   bool softplus;
 };
 
-// Steps per chunk of the backward's recomputation (shared memory per block stays near 34 KiB).
-template <int NS>
-__host__ __device__ constexpr int chunk_steps() {
-  return 32 / NS;
-}
+// Steps per chunk of the backward's recomputation, a multiple of every LANES: the forward keeps
+// the state before every chunk for the backward (B · L/32 · E · N floats).
+constexpr int kScanChunk = 32;
 
 struct ScanGradArgs {
   float* du;             // (B, L, E)
@@ -91,13 +90,6 @@ struct Place {
 template <int LANES>
 __device__ __forceinline__ float lanes_sum(float v) {
   for (int o = LANES / 2; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-  return v;
-}
-
-// Sum over the channels of a warp (lanes with the same lane index); all get the sum.
-template <int LANES>
-__device__ __forceinline__ float channels_sum(float v) {
-  for (int o = LANES; o < 32; o <<= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
   return v;
 }
 
@@ -195,54 +187,111 @@ __global__ void __launch_bounds__(THREADS) scan_forward_kernel(ScanArgs a, int64
 }
 
 // ---- backward --------------------------------------------------------------------------------
+//
+// The forward's layout (LANES lanes per channel, NS states per lane, groups of LANES steps with
+// lane j doing step t0 + j's per-channel work). Per chunk of CHUNK steps, last chunk first: the
+// states are recomputed from the chunk's boundary state into shared memory, then the adjoint
+// runs backward through the chunk's groups, last step first. The per-step sums over states
+// (y for dz, du, ddelta) are reduce-scattered to the step's lane; dBm and dCm, summed over
+// channels, are reduce-scattered over the warp's channels, added in shared memory per chunk
+// and then to global memory once per block.
+
+// v holds this lane's dBm (v[0, NS)) and dCm (v[NS, 2NS)) terms of one step for its NS states.
+// Sums them over the warp's 32/LANES channels and adds the sums to the chunk's shared rows.
+template <int LANES, int NS>
+__device__ __forceinline__ void add_channel_sums(float (&v)[2 * NS], float* sdB, float* sdC,
+                                                 int k, int j, int64_t N) {
+  constexpr int V = 2 * NS, CH = 32 / LANES;
+  const int c = int(threadIdx.x & 31) / LANES;  // this lane's channel within the warp
+  int base = 0;
+  bool owner = true;
+#pragma unroll
+  for (int o = CH / 2, live = V; o >= 1; o >>= 1) {
+    if (live > 1) {  // scatter: keep half of the live values, summed with the partner's
+      const int half = live / 2;
+      const bool upper = c & o;
+#pragma unroll
+      for (int i = 0; i < half; ++i) {
+        const float send = upper ? v[i] : v[i + half];
+        const float keep = upper ? v[i + half] : v[i];
+        v[i] = keep + __shfl_xor_sync(0xffffffffu, send, o * LANES);
+      }
+      if (upper) base += half;
+      live = half;
+    } else {  // one value left: plain sums, and one lane of each pair adds it
+      v[0] += __shfl_xor_sync(0xffffffffu, v[0], o * LANES);
+      owner = owner && !(c & o);
+    }
+  }
+  constexpr int kept = V / CH > 0 ? V / CH : 1;
+  if (owner)
+#pragma unroll
+    for (int i = 0; i < kept; ++i) {
+      const int idx = base + i, s = idx % NS;
+      const int64_t n = int64_t(j) * NS + s;
+      if (n < N) atomicAdd(idx < NS ? &sdB[k * N + n] : &sdC[k * N + n], v[i]);
+    }
+}
 
 template <int LANES, int NS, int CHUNK, int THREADS>
 __global__ void __launch_bounds__(THREADS) scan_backward_kernel(ScanArgs a, ScanGradArgs g) {
-  // hs[k][thread][s] = the state before step t0 + k of the current chunk (k = 0 .. CHUNK)
-  float* hs = dynamic_shared<float>();                                  // (CHUNK + 1, THREADS, NS)
-  float* sdB = hs + (CHUNK + 1) * THREADS * NS;       // (CHUNK, N)
-  float* sdC = sdB + CHUNK * a.N;                          // (CHUNK, N)
+  static_assert(CHUNK % LANES == 0, "a chunk holds whole groups of steps");
+  float* hs = dynamic_shared<float>();           // (CHUNK + 1, THREADS, NS): hs[k] = state before step k
+  float* sdB = hs + (CHUNK + 1) * THREADS * NS;  // (CHUNK, N)
+  float* sdC = sdB + CHUNK * a.N;                // (CHUNK, N)
   const Place<LANES, THREADS> pl(a.E);
   const int64_t b = pl.b, e = pl.e, E = a.E, N = a.N, L = a.L;
+  const int j = pl.lane;
   const int64_t chunks = (L + CHUNK - 1) / CHUNK;
-  auto hs_at = [&](int k, int s) -> float& { return hs[(k * THREADS + threadIdx.x) * NS + s]; };
-  float* const ckpt_w = const_cast<float*>(g.checkpoints);  // pass 1 only (the workspace)
-  auto ckpt = [&](int64_t c, int64_t n) -> float { return g.checkpoints[((b * chunks + c) * E + e) * N + n]; };
-
-  float Av[NS];
+  constexpr float kLog2e = 1.4426950408889634f;
+  auto hs_at = [&](int k, int s) -> float& { return hs[(k * THREADS + int(threadIdx.x)) * NS + s]; };
+  float Av[NS], A2[NS];
   bool has[NS];
 #pragma unroll
   for (int s = 0; s < NS; ++s) {
-    const int64_t n = pl.lane + s * LANES;
+    const int64_t n = int64_t(j) * NS + s;
     has[s] = pl.active && n < N;
     Av[s] = has[s] ? a.A[e * N + n] : 0.0f;
+    A2[s] = Av[s] * kLog2e;
   }
   const float Dv = pl.active && a.D ? a.D[e] : 0.0f;
   const float bias = pl.active && a.bias ? a.bias[e] : 0.0f;
-
-  // One step of the recurrence: h ← exp(dt A) h + dt Bm u.
-  auto step = [&](int64_t t, float* h) {
-    const int64_t row = b * L + t;
-    const float uu = pl.active ? a.u[row * E + e] : 0.0f;
-    const float dt = scan_dt((pl.active ? a.delta[row * E + e] : 0.0f) + bias, a.softplus);
-    const float* Bt = a.Bm + row * a.ld_bc;
+  const int64_t ckpt0 = (b * chunks * E + e) * N + int64_t(j) * NS;  // + c·E·N + s
+  // Advances h through the group of steps t0 .. t0 + LANES − 1 that lie before t_end (this
+  // lane's step is t0 + j); at(k) is called after step t0 + k with the new state.
+  float h[NS];
+  auto advance_group = [&](int64_t t0, int64_t t_end, auto&& at) {
+    const int64_t t = t0 + j, row = b * L + t;
+    const bool mine = pl.active && t < t_end;
+    const float uu = mine ? a.u[row * E + e] : 0.0f;
+    const float dt_mine = mine ? scan_dt(a.delta[row * E + e] + bias, a.softplus) : 0.0f;
+    const float dtu_mine = dt_mine * uu;
 #pragma unroll
-    for (int s = 0; s < NS; ++s)
-      if (has[s]) h[s] = expf(dt * Av[s]) * h[s] + dt * Bt[pl.lane + s * LANES] * uu;
+    for (int k = 0; k < LANES; ++k) {
+      const float dt = __shfl_sync(0xffffffffu, dt_mine, k, LANES);
+      const float dtu = __shfl_sync(0xffffffffu, dtu_mine, k, LANES);
+      if (t0 + k < t_end) {
+        const int64_t rk = (b * L + t0 + k) * a.ld_bc + int64_t(j) * NS;
+#pragma unroll
+        for (int s = 0; s < NS; ++s)
+          if (has[s]) h[s] = exp2f(dt * A2[s]) * h[s] + dtu * a.Bm[rk + s];
+        at(k);
+      }
+    }
   };
 
   // Pass 1 (unless the forward kept them): the state at the start of every chunk.
-  float h[NS];
   if (!g.have_checkpoints) {
+    float* const ckpt_w = const_cast<float*>(g.checkpoints);  // the workspace
 #pragma unroll
     for (int s = 0; s < NS; ++s)
-      h[s] = has[s] && a.h0 ? a.h0[(b * E + e) * N + pl.lane + s * LANES] : 0.0f;
+      h[s] = has[s] && a.h0 ? a.h0[(b * E + e) * N + int64_t(j) * NS + s] : 0.0f;
     for (int64_t c = 0; c < chunks; ++c) {
 #pragma unroll
       for (int s = 0; s < NS; ++s)
-        if (has[s]) ckpt_w[((b * chunks + c) * E + e) * N + pl.lane + s * LANES] = h[s];
+        if (has[s]) ckpt_w[ckpt0 + c * E * N + s] = h[s];
       const int64_t t1 = min(L, (c + 1) * CHUNK);
-      for (int64_t t = c * CHUNK; t < t1; ++t) step(t, h);
+      for (int64_t t0 = c * CHUNK; t0 < t1; t0 += LANES) advance_group(t0, t1, [](int) {});
     }
   }
 
@@ -250,81 +299,94 @@ __global__ void __launch_bounds__(THREADS) scan_backward_kernel(ScanArgs a, Scan
   float lam[NS], dA_acc[NS];
 #pragma unroll
   for (int s = 0; s < NS; ++s) {
-    lam[s] = has[s] && g.dh_last ? g.dh_last[(b * E + e) * N + pl.lane + s * LANES] : 0.0f;
+    lam[s] = has[s] && g.dh_last ? g.dh_last[(b * E + e) * N + int64_t(j) * NS + s] : 0.0f;
     dA_acc[s] = 0.0f;
   }
-  float dD_acc = 0.0f, dbias_acc = 0.0f;
+  float dD_acc = 0.0f, dbias_acc = 0.0f;  // this lane's steps
   for (int64_t i = threadIdx.x; i < 2 * CHUNK * N; i += THREADS) sdB[i] = 0.0f;  // sdC follows sdB
   __syncthreads();
   for (int64_t c = chunks - 1; c >= 0; --c) {
-    const int64_t t0 = c * CHUNK, len = min(L, t0 + CHUNK) - t0;
+    const int64_t t0c = c * CHUNK, t1c = min(L, t0c + CHUNK);
+    const int len = int(t1c - t0c);
 #pragma unroll
     for (int s = 0; s < NS; ++s) {
-      h[s] = has[s] ? ckpt(c, pl.lane + s * LANES) : 0.0f;
+      h[s] = has[s] ? g.checkpoints[ckpt0 + c * E * N + s] : 0.0f;
       hs_at(0, s) = h[s];
     }
-    for (int k = 0; k < len; ++k) {
-      step(t0 + k, h);
+    for (int g0 = 0; g0 < len; g0 += LANES)
+      advance_group(t0c + g0, t1c, [&](int k) {
 #pragma unroll
-      for (int s = 0; s < NS; ++s) hs_at(k + 1, s) = h[s];
-    }
-    for (int k = int(len) - 1; k >= 0; --k) {
-      const int64_t row = b * L + t0 + k;
-      const float uu = pl.active ? a.u[row * E + e] : 0.0f;
-      const float raw = (pl.active ? a.delta[row * E + e] : 0.0f) + bias;
-      const float dt = scan_dt(raw, a.softplus);
-      const float* Bt = a.Bm + row * a.ld_bc;
-      const float* Ct = a.Cm + row * a.ld_bc;
-      // y_t (without the gate) for dz
-      float part = 0.0f;
+        for (int s = 0; s < NS; ++s) hs_at(g0 + k + 1, s) = h[s];
+      });
+    for (int g0 = (len - 1) / LANES * LANES; g0 >= 0; g0 -= LANES) {
+      // This lane's step t0c + g0 + j.
+      const int64_t row = b * L + t0c + g0 + j;
+      const bool mine = pl.active && g0 + j < len;
+      const float uu = mine ? a.u[row * E + e] : 0.0f;
+      const float raw = (mine ? a.delta[row * E + e] : 0.0f) + bias;
+      const float dt_mine = mine ? scan_dt(raw, a.softplus) : 0.0f;
+      const float dout = mine ? g.dout[row * E + e] : 0.0f;
+      float dy_mine = dout;
+      if (a.z) {  // dz needs y_t without the gate: the C·h sums of the group, scattered to lanes
+        float yv[LANES];
 #pragma unroll
-      for (int s = 0; s < NS; ++s)
-        if (has[s]) part += Ct[pl.lane + s * LANES] * hs_at(k + 1, s);
-      const float y = lanes_sum<LANES>(part) + Dv * uu;
-      const float dout = pl.active ? g.dout[row * E + e] : 0.0f;
-      float dy = dout;
-      if (a.z) {
-        const float zz = pl.active ? a.z[row * a.ld_z + e] : 0.0f;
-        dy = dout * dev_silu(zz);
-        if (pl.active && pl.lane == 0) g.dz[row * a.ld_z + e] = dout * y * dev_silu_grad(zz);
-      }
-      float du_part = 0.0f, ddt_part = 0.0f;
+        for (int k = 0; k < LANES; ++k) {
+          yv[k] = 0.0f;
+          if (g0 + k < len) {
+            const int64_t rk = (b * L + t0c + g0 + k) * a.ld_bc + int64_t(j) * NS;
 #pragma unroll
-      for (int s = 0; s < NS; ++s) {
-        const int64_t n = pl.lane + s * LANES;
-        float dBv = 0.0f, dCv = 0.0f;
-        if (has[s]) {
-          const float Bn = Bt[n], Cn = Ct[n];
-          const float av = expf(dt * Av[s]);
-          const float l = lam[s] + Cn * dy;  // λ_t
-          const float hprev = hs_at(k, s);
-          dCv = dy * hs_at(k + 1, s);
-          dBv = l * dt * uu;
-          du_part += l * dt * Bn;
-          ddt_part += l * (Av[s] * av * hprev + Bn * uu);
-          dA_acc[s] += l * dt * av * hprev;
-          lam[s] = av * l;
+            for (int s = 0; s < NS; ++s)
+              if (has[s]) yv[k] += a.Cm[rk + s] * hs_at(g0 + k + 1, s);
+          }
         }
-        dBv = channels_sum<LANES>(dBv);
-        dCv = channels_sum<LANES>(dCv);
-        if ((threadIdx.x & 31) < LANES && n < N) {
-          atomicAdd(&sdB[k * N + n], dBv);
-          atomicAdd(&sdC[k * N + n], dCv);
-        }
+        const float y = reduce_scatter<LANES>(yv, j) + Dv * uu;
+        const float zz = mine ? a.z[row * a.ld_z + e] : 0.0f;
+        dy_mine = dout * dev_silu(zz);
+        if (mine) g.dz[row * a.ld_z + e] = dout * y * dev_silu_grad(zz);
       }
-      const float du_sum = lanes_sum<LANES>(du_part);
-      const float ddt = lanes_sum<LANES>(ddt_part);
+      float du_v[LANES], ddt_v[LANES];
+#pragma unroll
+      for (int k = LANES - 1; k >= 0; --k) {
+        const float dt = __shfl_sync(0xffffffffu, dt_mine, k, LANES);
+        const float uk = __shfl_sync(0xffffffffu, uu, k, LANES);
+        const float dy = __shfl_sync(0xffffffffu, dy_mine, k, LANES);
+        du_v[k] = ddt_v[k] = 0.0f;
+        float dBC[2 * NS];
+#pragma unroll
+        for (int s = 0; s < 2 * NS; ++s) dBC[s] = 0.0f;
+        const bool step = g0 + k < len;
+        if (step) {
+          const int64_t rk = (b * L + t0c + g0 + k) * a.ld_bc + int64_t(j) * NS;
+#pragma unroll
+          for (int s = 0; s < NS; ++s)
+            if (has[s]) {
+              const float Bn = a.Bm[rk + s], Cn = a.Cm[rk + s];
+              const float av = exp2f(dt * A2[s]);
+              const float l = lam[s] + Cn * dy;  // λ_t
+              const float hprev = hs_at(g0 + k, s);
+              dBC[s] = l * dt * uk;                        // dBm
+              dBC[NS + s] = dy * hs_at(g0 + k + 1, s);     // dCm
+              du_v[k] += l * Bn;
+              ddt_v[k] += l * (Av[s] * av * hprev + Bn * uk);
+              dA_acc[s] += l * dt * av * hprev;
+              lam[s] = av * l;
+            }
+        }
+        add_channel_sums<LANES, NS>(dBC, sdB, sdC, step ? g0 + k : -1, j, step ? N : 0);
+      }
+      const float lb = reduce_scatter<LANES>(du_v, j);  // Σ_n λ B of step j
+      const float ddt = reduce_scatter<LANES>(ddt_v, j);
       const float dd = a.softplus ? ddt * dev_softplus_grad(raw) : ddt;
-      if (pl.active && pl.lane == 0) {
-        g.du[row * E + e] = Dv * dy + du_sum;
+      if (mine) {
+        g.du[row * E + e] = Dv * dy_mine + dt_mine * lb;
         g.ddelta[row * E + e] = dd;
+        dbias_acc += dd;
+        dD_acc += dy_mine * uu;
       }
-      dbias_acc += dd;
-      dD_acc += dy * uu;
     }
     __syncthreads();  // the chunk's dBm, dCm sums are complete
     for (int64_t i = threadIdx.x; i < len * N; i += THREADS) {
-      const int64_t k = i / N, n = i % N, row = b * L + t0 + k;
+      const int64_t k = i / N, n = i % N, row = b * L + t0c + k;
       atomicAdd(&g.dBm[row * a.ld_bc + n], sdB[i]);
       atomicAdd(&g.dCm[row * a.ld_bc + n], sdC[i]);
       sdB[i] = 0.0f;
@@ -335,11 +397,13 @@ __global__ void __launch_bounds__(THREADS) scan_backward_kernel(ScanArgs a, Scan
 #pragma unroll
   for (int s = 0; s < NS; ++s)
     if (has[s]) {
-      const int64_t n = pl.lane + s * LANES;
+      const int64_t n = int64_t(j) * NS + s;
       atomicAdd(&g.dA[e * N + n], dA_acc[s]);
       if (g.dh0) g.dh0[(b * E + e) * N + n] = lam[s];
     }
-  if (pl.active && pl.lane == 0) {
+  dD_acc = lanes_sum<LANES>(dD_acc);
+  dbias_acc = lanes_sum<LANES>(dbias_acc);
+  if (pl.active && j == 0) {
     if (g.dD && a.D) atomicAdd(&g.dD[e], dD_acc);
     if (g.dbias && a.bias) atomicAdd(&g.dbias[e], dbias_acc);
   }
@@ -363,7 +427,7 @@ dim3 scan_grid(const SelectiveScanParams& p) {
 }
 
 // Small blocks when full-size ones would not give every multiprocessor two.
-template <int LANES, int THREADS = kScanThreads>
+template <int LANES, int THREADS>
 bool small_blocks(const SelectiveScanParams& p) {
   static const int sms = [] {
     int d = 0, n = 0;
@@ -377,26 +441,11 @@ bool small_blocks(const SelectiveScanParams& p) {
 
 // ---- dispatch over the state size ------------------------------------------------------------
 
-// LANES = the smallest power of two >= N up to 32; NS = states per thread. f receives both as
-// std::integral_constant.
+// Lanes per channel and states per lane, as std::integral_constant for f: 4 lanes (a group of
+// 4 steps, 4 states each for N = 16) up to N = 32, then more lanes so that a lane holds at most
+// 8 states.
 template <typename F>
 void with_shape(const char* fn, int64_t N, F&& f) {
-  if (N <= 1) return f(std::integral_constant<int, 1>(), std::integral_constant<int, 1>());
-  if (N <= 2) return f(std::integral_constant<int, 2>(), std::integral_constant<int, 1>());
-  if (N <= 4) return f(std::integral_constant<int, 4>(), std::integral_constant<int, 1>());
-  if (N <= 8) return f(std::integral_constant<int, 8>(), std::integral_constant<int, 1>());
-  if (N <= 16) return f(std::integral_constant<int, 16>(), std::integral_constant<int, 1>());
-  if (N <= 32) return f(std::integral_constant<int, 32>(), std::integral_constant<int, 1>());
-  if (N <= 64) return f(std::integral_constant<int, 32>(), std::integral_constant<int, 2>());
-  if (N <= 128) return f(std::integral_constant<int, 32>(), std::integral_constant<int, 4>());
-  if (N <= 256) return f(std::integral_constant<int, 32>(), std::integral_constant<int, 8>());
-  check::fail(fn, "N (" + std::to_string(N) + ") > 256, the largest state the CUDA backend supports");
-}
-
-// The forward's lanes per channel: 4 (a group of 4 steps, 4 states each for N = 16) up to
-// N = 32, then more lanes so that a lane holds at most 8 states.
-template <typename F>
-void forward_shape(const char* fn, int64_t N, F&& f) {
   using std::integral_constant;
   if (N <= 1) return f(integral_constant<int, 1>(), integral_constant<int, 1>());
   if (N <= 2) return f(integral_constant<int, 2>(), integral_constant<int, 1>());
@@ -427,16 +476,8 @@ void check_grid(const char* fn, const SelectiveScanParams& p) {
 
 // ---- launchers -------------------------------------------------------------------------------
 
-// Steps per chunk of the backward: the forward keeps the state before every chunk for it.
-int64_t backward_chunk(const SelectiveScanParams& p) {
-  int64_t steps = 0;
-  with_shape("cuda::selective_scan", p.N, [&](auto, auto ns) { steps = chunk_steps<decltype(ns)::value>(); });
-  return steps;
-}
-
 int64_t selective_scan_chunk_states(const SelectiveScanParams& p) {
-  const int64_t steps = backward_chunk(p);
-  return p.B * ((p.L + steps - 1) / steps) * p.E * p.N;
+  return p.B * ((p.L + kScanChunk - 1) / kScanChunk) * p.E * p.N;
 }
 
 void selective_scan_forward(float* out, float* h_last, const float* u, const float* delta,
@@ -447,15 +488,14 @@ void selective_scan_forward(float* out, float* h_last, const float* u, const flo
   selective_scan_forward_check(fn, out, u, delta, A, Bm, Cm, z != nullptr, p);
   check_grid(fn, p);
   const ScanArgs a = scan_args(out, h_last, u, delta, A, Bm, Cm, D, z, delta_bias, h0, h_chunks, p);
-  const int64_t chunk = backward_chunk(p);
-  forward_shape(fn, p.N, [&](auto lanes, auto ns) {
+  with_shape(fn, p.N, [&](auto lanes, auto ns) {
     constexpr int LANES = decltype(lanes)::value, NS = decltype(ns)::value;
     if (small_blocks<LANES, kScanForwardThreads>(p)) {
       launch(scan_forward_kernel<LANES, NS, kScanThreadsSmall>,
-             scan_grid<LANES, kScanThreadsSmall>(p), kScanThreadsSmall, 0, a, chunk);
+             scan_grid<LANES, kScanThreadsSmall>(p), kScanThreadsSmall, 0, a, int64_t(kScanChunk));
     } else {
       launch(scan_forward_kernel<LANES, NS, kScanForwardThreads>,
-             scan_grid<LANES, kScanForwardThreads>(p), kScanForwardThreads, 0, a, chunk);
+             scan_grid<LANES, kScanForwardThreads>(p), kScanForwardThreads, 0, a, int64_t(kScanChunk));
     }
   });
   check_launch(fn);
@@ -477,26 +517,19 @@ void selective_scan_backward(float* du, float* ddelta, float* dA, float* dBm, fl
   check_launch(fn);
   with_shape(fn, p.N, [&](auto lanes, auto ns) {
     constexpr int LANES = decltype(lanes)::value, NS = decltype(ns)::value;
-    constexpr int CHUNK = chunk_steps<NS>();
+    constexpr int CHUNK = kScanChunk, THREADS = kScanBackwardThreads;
     const int64_t chunks = (p.L + CHUNK - 1) / CHUNK;
     const float* ckpt = h_chunks ? h_chunks
                                  : static_cast<const float*>(workspace(
                                        size_t(p.B * chunks * p.E * p.N) * sizeof(float)));
     const ScanGradArgs g{du,     ddelta, dA,      dBm,  dCm,           dD, dz, ddelta_bias,
                          dh0,    dout,   dh_last, ckpt, h_chunks != nullptr};
-    auto run = [&](auto threads) {
-      constexpr int THREADS = decltype(threads)::value;
-      const size_t shared =
-          (size_t(CHUNK + 1) * THREADS * NS + 2 * size_t(CHUNK) * size_t(p.N)) * sizeof(float);
-      auto kernel = scan_backward_kernel<LANES, NS, CHUNK, THREADS>;
-      MAMBADNA_CUDA_CHECK(
-          cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(shared)));
-      launch(kernel, scan_grid<LANES, THREADS>(p), THREADS, shared, a, g);
-    };
-    if (small_blocks<LANES>(p))
-      run(std::integral_constant<int, kScanThreadsSmall>());
-    else
-      run(std::integral_constant<int, kScanThreads>());
+    const size_t shared =
+        (size_t(CHUNK + 1) * THREADS * NS + 2 * size_t(CHUNK) * size_t(p.N)) * sizeof(float);
+    auto kernel = scan_backward_kernel<LANES, NS, CHUNK, THREADS>;
+    MAMBADNA_CUDA_CHECK(
+        cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(shared)));
+    launch(kernel, scan_grid<LANES, THREADS>(p), THREADS, shared, a, g);
   });
   check_launch(fn);
 }
