@@ -3,12 +3,16 @@
 #include <catch2/catch.hpp>
 #include <htslib/faidx.h>
 
+#include <cmath>
 #include <filesystem>
+#include <sstream>
 #include <string>
+#include <vector>
 
 #include "io/fasta_index.h"
 #include "test_golden.h"
 #include "test_io_util.h"
+#include "tests/cuda_testing.h"
 #include "tests/test_paths.h"
 
 using mambadna::test::TempDir;
@@ -160,4 +164,69 @@ TEST_CASE("cli: the quick start's variants score as documented", "[app]") {
   CHECK(err.find("ref_mismatch=1") != std::string::npos);
   const std::string recs = run_shell("bcftools view -H '" + dir.file("out.vcf.gz") + "' | wc -l", st);
   CHECK(std::stoi(recs) == 13);
+}
+
+// The commands on a CUDA device against the same commands on the CPU (on a GPU, or on the CUDA
+// emulator of the emulator build): the whole path from the command line through the pipelines
+// to the device model.
+TEST_CASE("cli: score embed vep and train on --device cuda agree with the CPU", "[app][cuda]") {
+  if (mambadna::kernels::testing::cuda_unavailable()) return;
+  TempDir dir;
+  int st = -1;
+  const std::string m = init_tiny(dir, "--seed 5");
+  const std::string src = mambadna::test::source_dir() + "/data/";
+  const std::string fa = dir.file("lambda.fa.gz");
+  run_shell("zcat '" + src + "lambda_phage.fa.gz' | bgzip -c > '" + fa + "' && samtools faidx '" + fa + "'", st);
+  REQUIRE(st == 0);
+  const std::string region = " -r 'gi|9626243|ref|NC_001416.1|:20001-23000' ";
+  // The loglik column of score's TSV.
+  const auto loglik = [&](const std::string& opts) {
+    const std::string tsv = run_shell(kBin + " score -v0 -m '" + m + "'" + region + opts + " '" + fa + "' | cut -f6 | tail -1", st);
+    REQUIRE(st == 0);
+    return std::stod(tsv);
+  };
+  const double cpu = loglik(""), gpu = loglik(" --device cuda"), bf16 = loglik(" --device cuda --precision bf16");
+  INFO("loglik cpu " << cpu << " cuda " << gpu << " cuda bf16 " << bf16);
+  // 2,999 float32 log-probs: the sums agree to float32 rounding (relative 1e-5 with a margin).
+  CHECK(std::abs(gpu - cpu) <= 1e-5 * std::abs(cpu));
+  // bf16 products (8-bit mantissas) move each log-prob by ~1e-3 relative, not more.
+  CHECK(std::abs(bf16 - cpu) <= 1e-2 * std::abs(cpu));
+  CHECK(bf16 != gpu);  // the precision reached the products
+
+  // embed: mean-pooled final hidden states, read back by h5dump.
+  const auto embedding = [&](const std::string& opts, const std::string& name) {
+    const std::string out = dir.file(name);
+    run_shell(kBin + " embed -v0 -m '" + m + "'" + region + opts + " '" + fa + "' -o '" + out + "' --pool mean", st);
+    REQUIRE(st == 0);
+    std::istringstream in(run_shell("h5dump -d /pooled/final -y -w 1 '" + out + "' | grep -E '^ *-?[0-9]'", st));
+    std::vector<double> v;
+    for (std::string x; std::getline(in, x);) v.push_back(std::stod(x.substr(0, x.find(','))));
+    return v;
+  };
+  const auto ecpu = embedding("", "e_cpu.h5"), egpu = embedding(" --device cuda", "e_gpu.h5");
+  REQUIRE(ecpu.size() == 32);
+  REQUIRE(egpu.size() == ecpu.size());
+  for (size_t i = 0; i < ecpu.size(); ++i) CHECK(std::abs(egpu[i] - ecpu[i]) <= 1e-4);
+
+  // vep: every LLR of the bundled variants.
+  const auto llrs = [&](const std::string& opts, const std::string& name) {
+    const std::string out = dir.file(name);
+    run_shell(kBin + " vep -v0 -m '" + m + "' -f '" + fa + "' -i '" + src + "lambda_variants.vcf' --window 1024" +
+                  opts + " -o '" + out + "'", st);
+    REQUIRE(st == 0);
+    std::istringstream in(run_shell("bcftools query -f '%MAMBADNA_LLR\\n' '" + out + "' | tr ',' '\\n' | grep -v '^\\.$'", st));
+    std::vector<double> v;
+    for (std::string x; std::getline(in, x);) v.push_back(std::stod(x));
+    return v;
+  };
+  const auto lcpu = llrs("", "cpu.vcf"), lgpu = llrs(" --device cuda", "gpu.vcf");
+  REQUIRE(lcpu.size() == 14);
+  REQUIRE(lgpu.size() == lcpu.size());
+  for (size_t i = 0; i < lcpu.size(); ++i) CHECK(std::abs(lgpu[i] - lcpu[i]) <= 1e-4);
+
+  // train: a few steps on the device, resumable like any run.
+  const std::string run = dir.file("run");
+  run_shell(kBin + " train -v0 -m '" + m + "' -o '" + run + "' '" + fa + "' --device cuda --steps 2 -b 2 -L 64 --holdout 0.1 --valid-tokens 256 --warmup 1", st);
+  CHECK(st == 0);
+  CHECK(std::filesystem::exists(run + "/model.h5"));
 }
