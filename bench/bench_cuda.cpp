@@ -5,7 +5,7 @@
 //   gemm     matrix-product rates: fp32, tf32 and bf16 as the model runs them (fp32 storage),
 //            and pure bf16 (bf16 storage), the rate model-FLOPs utilisation is quoted against
 //   train    training steps of the 130M shape (D 768, 24 layers) at B x L tokens: tokens/s, MFU
-//   score    scoring throughput of the small and 130M shapes, bases/s
+//   score    scoring throughput of the small and 130M shapes, bases/s (32 streams, and one)
 //
 //   bench_cuda [all|copy|scan|gemm|train|score] [device=0] [precision=bf16] [B=8] [L=4096]
 // (B and L: the training step's shape; scoring runs 32 streams of L)
@@ -257,6 +257,9 @@ int main(int argc, char** argv) {
     if (on("score")) {
       for (const char* preset : {"small", "130m"}) score(device, prec, preset, 32, L);
       if (prec != kc::MatmulPrecision::fp32) score(device, kc::MatmulPrecision::fp32, "130m", 32, L);
+      // One long record, as `mambadna score` runs a chromosome: one stream, the scan's
+      // parallelism is only E·4 threads.
+      for (const char* preset : {"small", "130m"}) score(device, prec, preset, 1, 16 * L);
     }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench_cuda: %s\n", e.what());

@@ -136,6 +136,11 @@ void selective_scan_backward(float* du, float* ddelta, float* dA, float* dBm, fl
                              const float* z, const float* delta_bias, const float* h0,
                              const SelectiveScanParams& p, const float* h_chunks = nullptr);
 int64_t selective_scan_chunk_states(const SelectiveScanParams& p);  // floats of h_chunks
+// The forward splits time into segments when B·E alone would leave the device idle (a single
+// long record): each segment's end state from zero and its summed dt are computed side by
+// side, combined into every segment's start state, then the segments run side by side.
+// 0 (the default) picks the count from the grid and the device; tests force a count.
+void set_selective_scan_segments(int64_t segments);
 }  // namespace cuda
 
 }  // namespace mambadna::kernels

@@ -349,6 +349,12 @@ void cuda_scan_backward(float* du, float* ddelta, float* dA, float* dBm, float* 
   out(d_dh0, dh0, BEN);
 }
 
+// Forces the forward's segments of time while it lives.
+struct SegmentsForTest {
+  explicit SegmentsForTest(int64_t s) { cuda::set_selective_scan_segments(s); }
+  ~SegmentsForTest() { cuda::set_selective_scan_segments(0); }
+};
+
 template <bool Chunks = false>
 ScanOut<float> run_cuda(const ScanData& d, const Prefill& pre) {
   return run_scan<float>(d, pre, cuda_scan_forward<Chunks>, cuda_scan_backward<Chunks>);
@@ -378,7 +384,8 @@ TEST_CASE("selective_scan cuda matches ref", "[kernels][selective_scan][cuda]") 
       {1, 17, 20, 100, 100, 20},
       {1, 9, 9, 256, 256, 9},
       {2, 300, 300, 16, 48, 600},
-      {8, 40, 1100, 16, 16, 1100},  // enough blocks for full-size (256-thread) blocks
+      {8, 40, 1100, 16, 16, 1100},  // enough blocks for full-size (128-thread) blocks
+      {1, 2100, 20, 16, 16, 20},    // one long record: the forward splits time by itself
   };
   for (const ScanCase& c : cases) {
     INFO("B " << c.B << " L " << c.L << " E " << c.E << " N " << c.N << " ld_bc " << c.ld_bc
@@ -393,6 +400,15 @@ TEST_CASE("selective_scan cuda matches ref", "[kernels][selective_scan][cuda]") 
     compare(run_cuda(d, pre), r, d, 5e-6, 5e-6);
     INFO("backward from the forward's chunk-boundary states");
     compare(run_cuda<true>(d, pre), r, d, 5e-6, 5e-6);
+    // The forward in segments of time (as for one long record): the segments' start states
+    // come from their summaries, exp(Σ dt · A) in place of the product of exp(dt · A), a few
+    // ulp apart.
+    for (const int64_t segments : {2, 3, 7}) {
+      INFO("forward in " << segments << " segments");
+      const SegmentsForTest seg(segments);
+      compare(run_cuda(d, pre), r, d, 5e-6, 5e-6);
+      compare(run_cuda<true>(d, pre), r, d, 5e-6, 5e-6);
+    }
   }
 #endif
 }

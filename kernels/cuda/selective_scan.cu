@@ -23,6 +23,7 @@
 #include "kernels/cuda/common.cuh"
 #include "kernels/selective_scan.h"
 
+#include <algorithm>
 #include <type_traits>
 
 namespace mambadna::kernels::cuda {
@@ -49,6 +50,10 @@ struct ScanArgs {
   float* h_chunks;       // (B, chunks, E, N): forward writes the state before every chunk, or nullptr
   int64_t B, L, E, N, ld_bc, ld_z;
   bool softplus;
+  // Forward in segments of seg_len steps (blockIdx.z is the segment); each starts from
+  // h_start (B, segments, E, N) when given, else from h0.
+  int64_t seg_len;
+  const float* h_start;
 };
 
 // Steps per chunk of the backward's recomputation, a multiple of every LANES: the forward keeps
@@ -130,13 +135,19 @@ __global__ void __launch_bounds__(THREADS) scan_forward_kernel(ScanArgs a, int64
   const int64_t b = pl.b, e = pl.e, E = a.E, N = a.N, L = a.L;
   const int j = pl.lane;
   constexpr float kLog2e = 1.4426950408889634f;
+  // This block's segment of time: steps [tb, te).
+  const int64_t seg = blockIdx.z, segments = gridDim.z;
+  const int64_t tb = seg * a.seg_len, te = min(L, tb + a.seg_len);
+  const float* start = a.h_start ? a.h_start + ((b * segments + seg) * E + e) * N
+                       : a.h0    ? a.h0 + (b * E + e) * N
+                                 : nullptr;
   float h[NS], A2[NS];  // A2 = A·log2(e): exp(dt·A) = exp2(dt·A2)
   bool has[NS];
 #pragma unroll
   for (int s = 0; s < NS; ++s) {
     const int64_t n = int64_t(j) * NS + s;
     has[s] = pl.active && n < N;
-    h[s] = has[s] && a.h0 ? a.h0[(b * E + e) * N + n] : 0.0f;
+    h[s] = has[s] && start ? start[n] : 0.0f;
     A2[s] = has[s] ? a.A[e * N + n] * kLog2e : 0.0f;
   }
   const float Dv = pl.active && a.D ? a.D[e] : 0.0f;
@@ -150,10 +161,10 @@ __global__ void __launch_bounds__(THREADS) scan_forward_kernel(ScanArgs a, int64
   const float* __restrict__ Cm = a.Cm;
   const float* __restrict__ z = a.z;
   float* __restrict__ out = a.out;
-  for (int64_t t0 = 0; t0 < L; t0 += LANES) {
+  for (int64_t t0 = tb; t0 < te; t0 += LANES) {
     // Step t0 + j, this lane's: its inputs (zero past the end, which leaves the state as it is).
     const int64_t t = t0 + j, row = b * L + t;
-    const bool mine = pl.active && t < L;
+    const bool mine = pl.active && t < te;
     const float uu = mine ? u[row * E + e] : 0.0f;
     const float dt_mine = mine ? scan_dt(delta[row * E + e] + bias, a.softplus) : 0.0f;
     const float dtu_mine = dt_mine * uu;
@@ -161,13 +172,13 @@ __global__ void __launch_bounds__(THREADS) scan_forward_kernel(ScanArgs a, int64
 #pragma unroll
     for (int k = 0; k < LANES; ++k) {
       const int64_t tk = t0 + k;
-      if (a.h_chunks && tk < L && tk % chunk == 0)  // the state before chunk tk / chunk
+      if (a.h_chunks && tk < te && tk % chunk == 0)  // the state before chunk tk / chunk
 #pragma unroll
         for (int s = 0; s < NS; ++s)
           if (has[s]) a.h_chunks[((b * chunks + tk / chunk) * E + e) * N + int64_t(j) * NS + s] = h[s];
       const float dt = __shfl_sync(0xffffffffu, dt_mine, k, LANES);
       const float dtu = __shfl_sync(0xffffffffu, dtu_mine, k, LANES);
-      const int64_t rk = (b * L + (tk < L ? tk : L - 1)) * a.ld_bc + int64_t(j) * NS;
+      const int64_t rk = (b * L + (tk < te ? tk : te - 1)) * a.ld_bc + int64_t(j) * NS;
       float part = 0.0f;
 #pragma unroll
       for (int s = 0; s < NS; ++s)
@@ -180,10 +191,75 @@ __global__ void __launch_bounds__(THREADS) scan_forward_kernel(ScanArgs a, int64
     const float yt = reduce_scatter<LANES>(y, j) + Dv * uu;
     if (mine) out[row * E + e] = z ? yt * dev_silu(z[row * a.ld_z + e]) : yt;
   }
-  if (a.h_last)
+  if (a.h_last && seg == segments - 1)
 #pragma unroll
     for (int s = 0; s < NS; ++s)
       if (has[s]) a.h_last[(b * E + e) * N + int64_t(j) * NS + s] = h[s];
+}
+
+// The segments' summaries for the combine: segment blockIdx.z run from a zero state; its end
+// state goes to h_end (B, segments − 1, E, N) and its summed dt to dt_sum (B, segments − 1, E).
+// Then exp(dt_sum · A) is the segment's decay of the state it starts from.
+template <int LANES, int NS, int THREADS>
+__global__ void __launch_bounds__(THREADS) scan_segment_kernel(ScanArgs a, float* h_end, float* dt_sum) {
+  const Place<LANES, THREADS> pl(a.E);
+  const int64_t b = pl.b, e = pl.e, E = a.E, N = a.N, L = a.L;
+  const int j = pl.lane;
+  const int64_t seg = blockIdx.z, summaries = gridDim.z;
+  const int64_t tb = seg * a.seg_len, te = min(L, tb + a.seg_len);
+  constexpr float kLog2e = 1.4426950408889634f;
+  float h[NS], A2[NS];
+  bool has[NS];
+#pragma unroll
+  for (int s = 0; s < NS; ++s) {
+    const int64_t n = int64_t(j) * NS + s;
+    has[s] = pl.active && n < N;
+    h[s] = 0.0f;
+    A2[s] = has[s] ? a.A[e * N + n] * kLog2e : 0.0f;
+  }
+  const float bias = pl.active && a.bias ? a.bias[e] : 0.0f;
+  float dt_acc = 0.0f;  // this lane's steps
+  for (int64_t t0 = tb; t0 < te; t0 += LANES) {
+    const int64_t t = t0 + j, row = b * L + t;
+    const bool mine = pl.active && t < te;
+    const float dt_mine = mine ? scan_dt(a.delta[row * E + e] + bias, a.softplus) : 0.0f;
+    const float dtu_mine = mine ? dt_mine * a.u[row * E + e] : 0.0f;
+    dt_acc += dt_mine;
+#pragma unroll
+    for (int k = 0; k < LANES; ++k) {
+      const float dt = __shfl_sync(0xffffffffu, dt_mine, k, LANES);
+      const float dtu = __shfl_sync(0xffffffffu, dtu_mine, k, LANES);
+      const int64_t tk = t0 + k;
+      const int64_t rk = (b * L + (tk < te ? tk : te - 1)) * a.ld_bc + int64_t(j) * NS;
+#pragma unroll
+      for (int s = 0; s < NS; ++s)
+        if (has[s]) h[s] = exp2f(dt * A2[s]) * h[s] + dtu * a.Bm[rk + s];
+    }
+  }
+  const int64_t at = (b * summaries + seg) * E + e;
+#pragma unroll
+  for (int s = 0; s < NS; ++s)
+    if (has[s]) h_end[at * N + int64_t(j) * NS + s] = h[s];
+  dt_acc = lanes_sum<LANES>(dt_acc);
+  if (pl.active && j == 0) dt_sum[at] = dt_acc;
+}
+
+// Every segment's start state, a thread per (b, e, n): h_start[0] = h0 (or zero), then
+// h_start[s + 1] = exp(dt_sum[s] · A) · h_start[s] + h_end[s].
+__global__ void scan_combine_kernel(float* h_start, const float* h_end, const float* dt_sum,
+                                    const float* A, const float* h0, int64_t B, int64_t E,
+                                    int64_t N, int64_t segments) {
+  const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= B * E * N) return;
+  const int64_t b = i / (E * N), en = i % (E * N), e = en / N;
+  const float An = A[en];
+  float h = h0 ? h0[i] : 0.0f;
+  h_start[(b * segments) * E * N + en] = h;
+  for (int64_t s = 0; s + 1 < segments; ++s) {
+    const int64_t at = (b * (segments - 1) + s) * E;
+    h = expf(dt_sum[at + e] * An) * h + h_end[(at + e) * N + en % N];
+    h_start[(b * segments + s + 1) * E * N + en] = h;
+  }
 }
 
 // ---- backward --------------------------------------------------------------------------------
@@ -426,17 +502,35 @@ dim3 scan_grid(const SelectiveScanParams& p) {
   return dim3(unsigned((p.E + per_block - 1) / per_block), unsigned(p.B));
 }
 
-// Small blocks when full-size ones would not give every multiprocessor two.
-template <int LANES, int THREADS>
-bool small_blocks(const SelectiveScanParams& p) {
+int multiprocessors() {
   static const int sms = [] {
     int d = 0, n = 0;
     cudaGetDevice(&d);
     cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, d);
     return n > 0 ? n : 1;
   }();
+  return sms;
+}
+
+// Small blocks when full-size ones would not give every multiprocessor two.
+template <int LANES, int THREADS>
+bool small_blocks(const SelectiveScanParams& p) {
   const dim3 g = scan_grid<LANES, THREADS>(p);
-  return int64_t(g.x) * g.y < 2 * int64_t(sms);
+  return int64_t(g.x) * g.y < 2 * int64_t(multiprocessors());
+}
+
+int64_t g_segments = 0;  // set_selective_scan_segments
+
+// Segments of time for a forward whose grid has `blocks` blocks: enough for about four blocks
+// per multiprocessor, each segment at least 256 steps (the segment summaries are a second pass
+// over the inputs, worth it only where the device would otherwise idle).
+int64_t scan_segments(const SelectiveScanParams& p, int64_t blocks) {
+  int64_t s = g_segments;
+  if (s <= 0) {
+    const int64_t target = 4 * int64_t(multiprocessors());
+    s = blocks >= target / 2 ? 1 : std::min((target + blocks - 1) / blocks, p.L / 256);
+  }
+  return std::clamp<int64_t>(s, 1, std::min<int64_t>(std::max<int64_t>(p.L, 1), 65535));
 }
 
 // ---- dispatch over the state size ------------------------------------------------------------
@@ -463,8 +557,9 @@ ScanArgs scan_args(float* out, float* h_last, const float* u, const float* delta
                    const float* Bm, const float* Cm, const float* D, const float* z,
                    const float* delta_bias, const float* h0, float* h_chunks,
                    const SelectiveScanParams& p) {
-  return ScanArgs{out, h_last, u, delta, A, Bm, Cm, D, z, delta_bias, h0, h_chunks,
-                  p.B, p.L, p.E, p.N, p.ld_bc, p.ld_z, p.delta_softplus};
+  return ScanArgs{out,  h_last, u,    delta, A,       Bm,   Cm,   D,
+                  z,    delta_bias, h0, h_chunks, p.B, p.L, p.E, p.N,
+                  p.ld_bc, p.ld_z, p.delta_softplus, std::max<int64_t>(p.L, 1), nullptr};
 }
 
 // The grid's y dimension is the stream.
@@ -475,6 +570,8 @@ void check_grid(const char* fn, const SelectiveScanParams& p) {
 }  // namespace
 
 // ---- launchers -------------------------------------------------------------------------------
+
+void set_selective_scan_segments(int64_t segments) { g_segments = segments; }
 
 int64_t selective_scan_chunk_states(const SelectiveScanParams& p) {
   return p.B * ((p.L + kScanChunk - 1) / kScanChunk) * p.E * p.N;
@@ -490,13 +587,32 @@ void selective_scan_forward(float* out, float* h_last, const float* u, const flo
   const ScanArgs a = scan_args(out, h_last, u, delta, A, Bm, Cm, D, z, delta_bias, h0, h_chunks, p);
   with_shape(fn, p.N, [&](auto lanes, auto ns) {
     constexpr int LANES = decltype(lanes)::value, NS = decltype(ns)::value;
-    if (small_blocks<LANES, kScanForwardThreads>(p)) {
-      launch(scan_forward_kernel<LANES, NS, kScanThreadsSmall>,
-             scan_grid<LANES, kScanThreadsSmall>(p), kScanThreadsSmall, 0, a, int64_t(kScanChunk));
-    } else {
-      launch(scan_forward_kernel<LANES, NS, kScanForwardThreads>,
-             scan_grid<LANES, kScanForwardThreads>(p), kScanForwardThreads, 0, a, int64_t(kScanChunk));
-    }
+    auto run = [&](auto threads) {
+      constexpr int THREADS = decltype(threads)::value;
+      dim3 grid = scan_grid<LANES, THREADS>(p);
+      ScanArgs sa = a;
+      const int64_t want = scan_segments(p, int64_t(grid.x) * grid.y);
+      if (want > 1) {  // summaries of segments 0 .. S−2, their combine, then every segment
+        sa.seg_len = (p.L + want - 1) / want;
+        const int64_t S = (p.L + sa.seg_len - 1) / sa.seg_len;
+        const int64_t ends = p.B * (S - 1) * p.E;
+        float* h_end = static_cast<float*>(
+            workspace(size_t(ends * p.N + ends + p.B * S * p.E * p.N) * sizeof(float)));
+        float* dt_sum = h_end + ends * p.N;  // (B, S − 1, E)
+        float* h_start = dt_sum + ends;      // (B, S, E, N)
+        grid.z = unsigned(S - 1);
+        launch(scan_segment_kernel<LANES, NS, THREADS>, grid, THREADS, 0, sa, h_end, dt_sum);
+        launch(scan_combine_kernel, grid_for(p.B * p.E * p.N, 256), 256, 0, h_start, h_end,
+               dt_sum, A, h0, p.B, p.E, p.N, S);
+        sa.h_start = h_start;
+        grid.z = unsigned(S);
+      }
+      launch(scan_forward_kernel<LANES, NS, THREADS>, grid, THREADS, 0, sa, int64_t(kScanChunk));
+    };
+    if (small_blocks<LANES, kScanForwardThreads>(p))
+      run(std::integral_constant<int, kScanThreadsSmall>());
+    else
+      run(std::integral_constant<int, kScanForwardThreads>());
   });
   check_launch(fn);
 }
