@@ -121,6 +121,8 @@ void selective_scan_backward(float* du, float* ddelta, float* dA, float* dBm, fl
 }  // namespace cpu
 
 // Device pointers, on the current CUDA device and stream (kernels/cuda/, kernels/device.h).
+// The forward's out must not overlap its inputs (it reads them through restrict-qualified
+// pointers); h_last may be h0 and dh0 may be dh_last, as on the CPU.
 // h_chunks (optional, selective_scan_chunk_states(p) floats): the forward writes the state before
 // every chunk of steps there, and a backward given the same buffer starts from them instead of
 // running the recurrence forward once more (training keeps them per layer).

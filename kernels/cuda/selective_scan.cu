@@ -4,8 +4,8 @@
 // Layout: LANES threads share one channel (b, e), each holding NS of its N states in registers
 // (N <= LANES · NS); a block of THREADS threads covers THREADS / LANES channels of one
 // stream b. Every thread walks t = 0 .. L-1 itself: the recurrence is sequential in t, the
-// parallelism is over (b, e, n). Bm and Cm are read once per stream (the block shares them
-// through the cache). The expanded state (B, L, E, N) never exists in memory.
+// parallelism is over (b, e, n). Bm and Cm rows are read by every block of a stream (through
+// the caches). The expanded state (B, L, E, N) never exists in memory.
 //
 // Both directions use with_shape's layout (4 lanes of 4 states for N = 16): steps go in
 // groups of LANES, lane j does step t0 + j's per-channel work (loads, softplus, gate, stores),
@@ -130,7 +130,7 @@ __device__ __forceinline__ float reduce_scatter(float (&v)[LANES], int lane) {
 }
 
 template <int LANES, int NS, int THREADS>
-__global__ void __launch_bounds__(THREADS) scan_forward_kernel(ScanArgs a, int64_t chunk) {
+__global__ void __launch_bounds__(THREADS) scan_forward_kernel(ScanArgs a) {
   const Place<LANES, THREADS> pl(a.E);
   const int64_t b = pl.b, e = pl.e, E = a.E, N = a.N, L = a.L;
   const int j = pl.lane;
@@ -152,7 +152,7 @@ __global__ void __launch_bounds__(THREADS) scan_forward_kernel(ScanArgs a, int64
   }
   const float Dv = pl.active && a.D ? a.D[e] : 0.0f;
   const float bias = pl.active && a.bias ? a.bias[e] : 0.0f;
-  const int64_t chunks = (L + chunk - 1) / chunk;
+  const int64_t chunks = (L + kScanChunk - 1) / kScanChunk;
   // The inputs never alias the outputs written in the loop: saying so lets the compiler issue
   // the next group's loads before this group's stores.
   const float* __restrict__ u = a.u;
@@ -172,10 +172,11 @@ __global__ void __launch_bounds__(THREADS) scan_forward_kernel(ScanArgs a, int64
 #pragma unroll
     for (int k = 0; k < LANES; ++k) {
       const int64_t tk = t0 + k;
-      if (a.h_chunks && tk < te && tk % chunk == 0)  // the state before chunk tk / chunk
+      if (a.h_chunks && tk < te && tk % kScanChunk == 0) {  // the state before chunk tk / kScanChunk
 #pragma unroll
         for (int s = 0; s < NS; ++s)
-          if (has[s]) a.h_chunks[((b * chunks + tk / chunk) * E + e) * N + int64_t(j) * NS + s] = h[s];
+          if (has[s]) a.h_chunks[((b * chunks + tk / kScanChunk) * E + e) * N + int64_t(j) * NS + s] = h[s];
+      }
       const float dt = __shfl_sync(0xffffffffu, dt_mine, k, LANES);
       const float dtu = __shfl_sync(0xffffffffu, dtu_mine, k, LANES);
       const int64_t rk = (b * L + (tk < te ? tk : te - 1)) * a.ld_bc + int64_t(j) * NS;
@@ -191,10 +192,11 @@ __global__ void __launch_bounds__(THREADS) scan_forward_kernel(ScanArgs a, int64
     const float yt = reduce_scatter<LANES>(y, j) + Dv * uu;
     if (mine) out[row * E + e] = z ? yt * dev_silu(z[row * a.ld_z + e]) : yt;
   }
-  if (a.h_last && seg == segments - 1)
+  if (a.h_last && seg == segments - 1) {
 #pragma unroll
     for (int s = 0; s < NS; ++s)
       if (has[s]) a.h_last[(b * E + e) * N + int64_t(j) * NS + s] = h[s];
+  }
 }
 
 // The segments' summaries for the combine: segment blockIdx.z run from a zero state; its end
@@ -300,27 +302,31 @@ __device__ __forceinline__ void add_channel_sums(float (&v)[2 * NS], float* sdB,
     }
   }
   constexpr int kept = V / CH > 0 ? V / CH : 1;
-  if (owner)
+  if (owner) {
 #pragma unroll
     for (int i = 0; i < kept; ++i) {
       const int idx = base + i, s = idx % NS;
       const int64_t n = int64_t(j) * NS + s;
       if (n < N) atomicAdd(idx < NS ? &sdB[k * N + n] : &sdC[k * N + n], v[i]);
     }
+  }
 }
 
 template <int LANES, int NS, int CHUNK, int THREADS>
 __global__ void __launch_bounds__(THREADS) scan_backward_kernel(ScanArgs a, ScanGradArgs g) {
   static_assert(CHUNK % LANES == 0, "a chunk holds whole groups of steps");
-  float* hs = dynamic_shared<float>();           // (CHUNK + 1, THREADS, NS): hs[k] = state before step k
-  float* sdB = hs + (CHUNK + 1) * THREADS * NS;  // (CHUNK, N)
-  float* sdC = sdB + CHUNK * a.N;                // (CHUNK, N)
+  // hs (CHUNK + 1, NS, THREADS): hs[k] = the state before step k, a thread's states THREADS
+  // apart (consecutive threads, consecutive banks). sdC starts 16 floats past sdB's end, so
+  // that a warp's dBm and dCm adds of one step fall in different banks.
+  float* hs = dynamic_shared<float>();
+  float* sdB = hs + (CHUNK + 1) * NS * THREADS;  // (CHUNK, N)
+  float* sdC = sdB + CHUNK * a.N + 16;           // (CHUNK, N)
   const Place<LANES, THREADS> pl(a.E);
   const int64_t b = pl.b, e = pl.e, E = a.E, N = a.N, L = a.L;
   const int j = pl.lane;
   const int64_t chunks = (L + CHUNK - 1) / CHUNK;
   constexpr float kLog2e = 1.4426950408889634f;
-  auto hs_at = [&](int k, int s) -> float& { return hs[(k * THREADS + int(threadIdx.x)) * NS + s]; };
+  auto hs_at = [&](int k, int s) -> float& { return hs[(k * NS + s) * THREADS + int(threadIdx.x)]; };
   float Av[NS], A2[NS];
   bool has[NS];
 #pragma unroll
@@ -379,7 +385,7 @@ __global__ void __launch_bounds__(THREADS) scan_backward_kernel(ScanArgs a, Scan
     dA_acc[s] = 0.0f;
   }
   float dD_acc = 0.0f, dbias_acc = 0.0f;  // this lane's steps
-  for (int64_t i = threadIdx.x; i < 2 * CHUNK * N; i += THREADS) sdB[i] = 0.0f;  // sdC follows sdB
+  for (int64_t i = threadIdx.x; i < 2 * CHUNK * N + 16; i += THREADS) sdB[i] = 0.0f;  // sdC follows
   __syncthreads();
   for (int64_t c = chunks - 1; c >= 0; --c) {
     const int64_t t0c = c * CHUNK, t1c = min(L, t0c + CHUNK);
@@ -607,7 +613,7 @@ void selective_scan_forward(float* out, float* h_last, const float* u, const flo
         sa.h_start = h_start;
         grid.z = unsigned(S);
       }
-      launch(scan_forward_kernel<LANES, NS, THREADS>, grid, THREADS, 0, sa, int64_t(kScanChunk));
+      launch(scan_forward_kernel<LANES, NS, THREADS>, grid, THREADS, 0, sa);
     };
     if (small_blocks<LANES, kScanForwardThreads>(p))
       run(std::integral_constant<int, kScanThreadsSmall>());
@@ -641,7 +647,7 @@ void selective_scan_backward(float* du, float* ddelta, float* dA, float* dBm, fl
     const ScanGradArgs g{du,     ddelta, dA,      dBm,  dCm,           dD, dz, ddelta_bias,
                          dh0,    dout,   dh_last, ckpt, h_chunks != nullptr};
     const size_t shared =
-        (size_t(CHUNK + 1) * THREADS * NS + 2 * size_t(CHUNK) * size_t(p.N)) * sizeof(float);
+        (size_t(CHUNK + 1) * THREADS * NS + 2 * size_t(CHUNK) * size_t(p.N) + 16) * sizeof(float);
     auto kernel = scan_backward_kernel<LANES, NS, CHUNK, THREADS>;
     MAMBADNA_CUDA_CHECK(
         cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(shared)));

@@ -7,19 +7,26 @@
 // - every thread of a block runs as a fiber; __syncthreads and the warp shuffles are real
 //   rendezvous, so a kernel whose threads depend on each other's values through shared memory
 //   or shuffles computes what the GPU computes when it is race-free; each warp runs as far
-//   ahead of the others as the barriers allow, and lanes and warps run in reverse order on
-//   every other launch, so a missing barrier changes the result;
-// - divergent barriers, shuffles that name an exited lane and __syncthreads reached by only
-//   some threads are reported (the GPU would hang or return garbage);
+//   ahead of the others as the barriers allow, and lanes and warps run in reverse order in
+//   every other block, so a missing barrier changes the result;
+// - divergent barriers, __syncthreads reached by only some threads, and shuffles whose lanes
+//   are at different call sites, give different masks or widths, or read a lane that has
+//   exited or lies outside the mask are reported (the GPU would hang or return garbage);
 // - device memory is host memory filled with NaN bytes when allocated (as uninitialised device
 //   memory is garbage), with a guard zone after each allocation checked on every copy, free
-//   and synchronisation (a write past the end is reported with the allocation's size);
+//   and synchronisation (a write past the end is reported with the allocation's size); built
+//   with AddressSanitizer (scripts/memcheck.sh), allocations are exact, so that reads and
+//   writes past the end are reported where they happen;
+// - pointer arguments of kernels must be null or device memory;
 // - launch configurations are checked as the GPU checks them (threads per block, grid size,
 //   dynamic shared memory against the limit set with cudaFuncSetAttribute).
 // What it does not: timing, asynchrony (every launch runs to completion), memory ordering
-// between blocks (blocks run one after another), and reads past the end of an allocation.
+// between blocks (blocks run one after another), and (without AddressSanitizer) reads past the
+// end of an allocation.
 #pragma once
 #include <math.h>
+
+#include <source_location>
 
 #include <cstddef>
 #include <cstdint>
@@ -111,12 +118,22 @@ extern thread_local ThreadState current;
 
 void syncthreads();
 // Rendezvous of the lanes in `mask` of the calling thread's warp: each gives `value`, gets the
-// value of lane `src_lane(lane)` (64 bits carried, the caller converts).
-uint64_t shuffle(unsigned mask, uint64_t value, int src_lane, int width);
+// value of lane `src_lane` (64 bits carried, the caller converts). `site` names the call in
+// the kernel: every lane of the rendezvous must be at the same one with the same mask and width.
+uint64_t shuffle(unsigned mask, uint64_t value, int src_lane, int width, const char* file,
+                 unsigned line);
 
 template <typename T>
 T* dynamic_shared() {
   return reinterpret_cast<T*>(current.dynamic_shared);
+}
+
+// A pointer handed to a kernel must be null or point into device memory (a host pointer would
+// fault on the GPU; here it would silently work). Pointers inside struct arguments are not seen.
+void check_kernel_pointer(const void* p, int index);
+template <typename T>
+void check_kernel_argument(const T& v, int index) {
+  if constexpr (std::is_pointer_v<T>) check_kernel_pointer(static_cast<const void*>(v), index);
 }
 
 template <typename... P, typename... A>
@@ -124,6 +141,10 @@ void launch(void (*kernel)(P...), dim3 grid, dim3 block, size_t shared_bytes, A&
   // Arguments are converted once to the kernel's parameter types (as the launch copies them),
   // and every thread gets its own copy, as on the device.
   const std::tuple<std::decay_t<P>...> params(std::forward<A>(args)...);
+  std::apply([](const auto&... v) {
+    int i = 0;
+    (check_kernel_argument(v, i++), ...);
+  }, params);
   run_grid(reinterpret_cast<const void*>(kernel), grid, block, shared_bytes,
            [&] { std::apply(kernel, params); });
 }
@@ -147,11 +168,11 @@ inline void __syncthreads() { cuda_emulator::syncthreads(); }
 
 namespace cuda_emulator {
 template <typename T>
-T shuffle_as(unsigned mask, T v, int src, int width) {
+T shuffle_as(unsigned mask, T v, int src, int width, const std::source_location& at) {
   static_assert(sizeof(T) <= sizeof(uint64_t) && std::is_trivially_copyable_v<T>);
   uint64_t bits = 0;
   std::memcpy(&bits, &v, sizeof(T));
-  bits = shuffle(mask, bits, src, width);
+  bits = shuffle(mask, bits, src, width, at.file_name(), unsigned(at.line()));
   T r;
   std::memcpy(&r, &bits, sizeof(T));
   return r;
@@ -160,23 +181,28 @@ inline int lane_id() { return int(current.thread_idx.x + current.block_dim.x *
                                   (current.thread_idx.y + current.block_dim.y * current.thread_idx.z)) & 31; }
 }  // namespace cuda_emulator
 
-// The source lane as the hardware computes it within segments of `width` lanes.
+// The source lane as the hardware computes it within segments of `width` lanes (a lane that
+// would read a later segment gets its own value). The call site is recorded for the checks.
 template <typename T>
-T __shfl_xor_sync(unsigned mask, T v, int lane_mask, int width = 32) {
-  const int lane = cuda_emulator::lane_id();
-  return cuda_emulator::shuffle_as(mask, v, lane ^ lane_mask, width);
+T __shfl_xor_sync(unsigned mask, T v, int lane_mask, int width = 32,
+                  const std::source_location at = std::source_location::current()) {
+  const int lane = cuda_emulator::lane_id(), src = lane ^ lane_mask;
+  return cuda_emulator::shuffle_as(mask, v, src > (lane | (width - 1)) ? lane : src, width, at);
 }
 template <typename T>
-T __shfl_sync(unsigned mask, T v, int src_lane, int width = 32) {
+T __shfl_sync(unsigned mask, T v, int src_lane, int width = 32,
+              const std::source_location at = std::source_location::current()) {
   const int lane = cuda_emulator::lane_id();
-  return cuda_emulator::shuffle_as(mask, v, (lane & ~(width - 1)) + (src_lane & (width - 1)), width);
+  return cuda_emulator::shuffle_as(mask, v, (lane & ~(width - 1)) + (src_lane & (width - 1)),
+                                   width, at);
 }
 template <typename T>
-T __shfl_down_sync(unsigned mask, T v, unsigned delta, int width = 32) {
+T __shfl_down_sync(unsigned mask, T v, unsigned delta, int width = 32,
+                   const std::source_location at = std::source_location::current()) {
   const int lane = cuda_emulator::lane_id();
   const int seg = lane & (width - 1);
   return cuda_emulator::shuffle_as(mask, v, seg + int(delta) < width ? lane + int(delta) : lane,
-                                   width);
+                                   width, at);
 }
 
 // Fibers of one block never run at the same time: a read-modify-write is atomic.

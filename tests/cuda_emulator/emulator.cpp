@@ -5,9 +5,10 @@
 #include <boost/context/fiber.hpp>
 #include <boost/context/pooled_fixedsize_stack.hpp>
 
-#include <cstdio>
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <limits>
 #include <map>
 #include <mutex>
@@ -25,9 +26,15 @@ namespace {
 // ---- the device ----------------------------------------------------------------------------
 constexpr int kMultiprocessors = 2;  // small, so that launch-shape choices see both sides
 constexpr size_t kTotalMemory = size_t(8) << 30;
-constexpr size_t kSharedPerBlock = 48 * 1024, kSharedOptIn = 227 * 1024;
+// Shared memory per block: 48 KB without opting in; the opt-in limit of the smallest target
+// (sm_80: 163 KB; sm_90 allows 227 KB).
+constexpr size_t kSharedPerBlock = 48 * 1024, kSharedOptIn = 163 * 1024;
 constexpr int kMaxThreads = 1024;
+#ifdef __SANITIZE_ADDRESS__
+constexpr size_t kGuard = 0;  // AddressSanitizer's own red zones catch reads and writes past the end
+#else
 constexpr size_t kGuard = 256;  // bytes after each allocation, checked for writes past the end
+#endif
 constexpr unsigned char kGuardByte = 0xA5;
 
 struct Device {
@@ -87,6 +94,8 @@ struct Lane {
   uint3 idx{0, 0, 0};
   unsigned mask = 0;
   int src = 0, width = 32;
+  const char* file = nullptr;  // the shuffle's call site
+  unsigned line = 0;
   uint64_t value = 0, result = 0;
 };
 
@@ -117,30 +126,44 @@ bool release_warp(Block& blk, size_t first, size_t count, const std::string& whe
   bool any = false;
   for (size_t i = first; i < first + count; ++i) any |= blk.lanes[i].wait == Wait::shuffle;
   if (!any) return false;
-  // The lanes at the shuffle, with their masks: every lane named must be there.
+  // Every lane at a shuffle must be at the same call site with the same mask and width as the
+  // first, and every lane the mask names must be there.
+  const Lane* ref = nullptr;
   for (size_t i = first; i < first + count; ++i) {
     const Lane& l = blk.lanes[i];
     if (l.wait != Wait::shuffle) continue;
-    for (size_t j = 0; j < 32; ++j) {
-      if (!(l.mask >> j & 1u)) continue;
-      if (j >= count) fatal(where + ": shuffle mask names lane " + std::to_string(j) + " past the block's last thread");
-      const Wait wj = blk.lanes[first + j].wait;
-      if (wj == Wait::done)
-        fatal(where + ": lane " + std::to_string(i - first) + " shuffles with lane " +
-              std::to_string(j) + ", which has exited");
-      if (wj != Wait::shuffle) return false;  // still running (cannot be: all ran) or at a barrier
+    if (!ref) {
+      ref = &l;
+      continue;
     }
+    if (l.line != ref->line || (l.file != ref->file && std::strcmp(l.file, ref->file) != 0) ||
+        l.mask != ref->mask || l.width != ref->width)
+      fatal(where + ": lanes " + std::to_string(ref - &blk.lanes[first]) + " and " +
+            std::to_string(i - first) + " meet at different shuffles (" + ref->file + ":" +
+            std::to_string(ref->line) + " and " + l.file + ":" + std::to_string(l.line) +
+            ") or with different masks or widths");
+  }
+  for (size_t j = 0; j < 32; ++j) {
+    if (!(ref->mask >> j & 1u)) continue;
+    if (j >= count) fatal(where + ": shuffle mask names lane " + std::to_string(j) + " past the block's last thread");
+    const Wait wj = blk.lanes[first + j].wait;
+    if (wj == Wait::done)
+      fatal(where + ": a shuffle names lane " + std::to_string(j) + ", which has exited (" +
+            ref->file + ":" + std::to_string(ref->line) + ")");
+    if (wj != Wait::shuffle) return false;  // at a barrier: reported as a deadlock
+  }
+  for (size_t i = first; i < first + count; ++i) {
+    const Lane& l = blk.lanes[i];
+    if (l.wait != Wait::shuffle) continue;
     if (!(l.mask >> (i - first) & 1u))
       fatal(where + ": lane " + std::to_string(i - first) + " shuffles with a mask that excludes itself");
+    if (l.src < 0 || size_t(l.src) >= count || !(l.mask >> l.src & 1u))
+      fatal(where + ": lane " + std::to_string(i - first) + " reads lane " + std::to_string(l.src) +
+            ", outside the shuffle's mask (" + l.file + ":" + std::to_string(l.line) + ")");
   }
   for (size_t i = first; i < first + count; ++i) {
     Lane& l = blk.lanes[i];
-    if (l.wait != Wait::shuffle) continue;
-    const int src = l.src;
-    if (src < 0 || size_t(src) >= count || !(l.mask >> src & 1u))
-      l.result = l.value;  // outside the mask or segment: the hardware returns the lane's own value
-    else
-      l.result = blk.lanes[first + size_t(src)].value;
+    if (l.wait == Wait::shuffle) l.result = blk.lanes[first + size_t(l.src)].value;
   }
   for (size_t i = first; i < first + count; ++i)
     if (blk.lanes[i].wait == Wait::shuffle) blk.lanes[i].wait = Wait::none;
@@ -211,7 +234,8 @@ void syncthreads() {
   yield(Wait::barrier);
 }
 
-uint64_t shuffle(unsigned mask, uint64_t value, int src_lane, int width) {
+uint64_t shuffle(unsigned mask, uint64_t value, int src_lane, int width, const char* file,
+                 unsigned line) {
   if (!g_block) fatal("warp shuffle outside a kernel");
   if (width <= 0 || width > 32 || (width & (width - 1))) fatal("shuffle width " + std::to_string(width));
   Lane& l = *g_block->running;
@@ -219,8 +243,24 @@ uint64_t shuffle(unsigned mask, uint64_t value, int src_lane, int width) {
   l.value = value;
   l.src = src_lane;
   l.width = width;
+  l.file = file;
+  l.line = line;
   yield(Wait::shuffle);
   return l.result;
+}
+
+void check_kernel_pointer(const void* p, int index) {
+  if (!p) return;
+  Device& d = device();
+  std::lock_guard<std::mutex> lock(d.mu);
+  const auto* c = static_cast<const unsigned char*>(p);
+  auto it = d.allocations.upper_bound(c);
+  if (it != d.allocations.begin()) {
+    --it;
+    if (c <= it->first + it->second) return;  // inside, or one past the end of an allocation
+  }
+  fatal("kernel launch " + std::to_string(d.launches) + ": argument " + std::to_string(index) +
+        " is not device memory (a host pointer?)");
 }
 
 cudaError_t set_max_dynamic_shared(const void* fn, int bytes) {
@@ -247,7 +287,7 @@ void run_grid(const void* fn, dim3 grid, dim3 block, size_t shared_bytes,
                             std::to_string(grid.x) + "x" + std::to_string(grid.y) + "x" +
                             std::to_string(grid.z) + ", block " + std::to_string(block.x) + "x" +
                             std::to_string(block.y) + "x" + std::to_string(block.z) + ")";
-  const bool reverse = d.launches++ % 2 == 1;  // a race between threads shows as a difference
+  const int launch = d.launches++;
   // The block's dynamic shared memory, with a guard zone after it.
   const size_t shared_floats = (shared_bytes + sizeof(float) - 1) / sizeof(float);
   std::vector<float> shared(shared_floats + kGuard / sizeof(float));
@@ -266,10 +306,12 @@ void run_grid(const void* fn, dim3 grid, dim3 block, size_t shared_bytes,
     for (unsigned y = 0; y < grid.y; ++y)
       for (unsigned x = 0; x < grid.x; ++x) {
         current.block_idx = uint3{x, y, z};
+        // Every other block runs its warps and lanes in reverse: a race shows as a difference.
+        const bool reverse = (launch + x + y + z) % 2 == 1;
         // Each block's dynamic shared memory starts as garbage, as on the GPU.
         std::fill(shared.begin(), shared.begin() + shared_floats,
                   std::numeric_limits<float>::quiet_NaN());
-        std::memset(shared.data() + shared_floats, kGuardByte, kGuard);
+        if (kGuard) std::memset(shared.data() + shared_floats, kGuardByte, kGuard);
         run_block(blk, thread, reverse, where);
         const auto* guard = reinterpret_cast<const unsigned char*>(shared.data() + shared_floats);
         for (size_t i = 0; i < kGuard; ++i)
@@ -323,10 +365,12 @@ cudaError_t cudaMalloc(void** p, size_t bytes) {
   auto& d = device();
   std::lock_guard<std::mutex> lock(d.mu);
   if (d.used + bytes > cuda_emulator::kTotalMemory) return record(cudaErrorMemoryAllocation);
-  auto* m = static_cast<unsigned char*>(std::aligned_alloc(256, (bytes + cuda_emulator::kGuard + 255) / 256 * 256));
-  if (!m) return record(cudaErrorMemoryAllocation);
+  void* raw = nullptr;
+  if (posix_memalign(&raw, 256, std::max<size_t>(bytes + cuda_emulator::kGuard, 1)) != 0)
+    return record(cudaErrorMemoryAllocation);
+  auto* m = static_cast<unsigned char*>(raw);
   std::memset(m, 0xFF, bytes);  // NaN as float: uninitialised device memory is garbage
-  std::memset(m + bytes, cuda_emulator::kGuardByte, cuda_emulator::kGuard);
+  if (cuda_emulator::kGuard) std::memset(m + bytes, cuda_emulator::kGuardByte, cuda_emulator::kGuard);
   d.allocations[m] = bytes;
   d.used += bytes;
   *p = m;
