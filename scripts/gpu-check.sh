@@ -14,9 +14,34 @@
 #       version of the model (bench/torch_mamba.py) checked against the golden values and timed
 #       beside ours at the same training shape; everything goes to REPORT/report.txt.
 #       Exits non-zero when a test fails.
+#   scripts/gpu-check.sh profile [BUILD_OR_BUNDLE=build-cuda] [REPORT=gpu-report]
+#       After `run`, as a second command: compute-sanitizer racecheck and synccheck on the scan
+#       tests, Nsight Compute on the scan kernels, Nsight Systems on training steps, where the
+#       tools are installed; into REPORT/profile.txt.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:-}
+# The CUDA toolkit's tools (compute-sanitizer, ncu, nsys) where they are installed off the PATH.
+for d in /usr/local/cuda/bin /usr/local/cuda/compute-sanitizer /opt/nvidia/nsight-compute/* /opt/nvidia/nsight-systems/*/bin; do
+  [ -d "$d" ] && PATH="$PATH:$d"
+done
+
+# The programs of a build folder or of an unpacked bundle: sets TESTS, BENCH, TORCH, GOLDEN and
+# LIBS (the bundle's libraries, for our programs only: python3 keeps its own).
+locate() {
+  local src=$1
+  LIBS=""
+  if [ -x "$src/mambadna_tests" ]; then  # an unpacked bundle
+    TESTS=$src/mambadna_tests BENCH=$src/bench_cuda TORCH=$src/torch_mamba.py GOLDEN=$src/shared/golden
+    LIBS="$src/lib:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}"
+    export MAMBADNA_SHARED_DIR="$src/shared" MAMBADNA_SOURCE_DIR="$src/source" MAMBADNA_BINARY="$src/mambadna"
+  else
+    TESTS=$src/tests/mambadna_tests BENCH=$src/bench/bench_cuda TORCH=bench/torch_mamba.py
+    GOLDEN=${MAMBADNA_SHARED_DIR:-../shared}/golden
+  fi
+}
+ours() { if [ -n "$LIBS" ]; then LD_LIBRARY_PATH="$LIBS" "$@"; else "$@"; fi; }
+
 case "$mode" in
   build)
     B=${2:-build-cuda}
@@ -43,19 +68,9 @@ case "$mode" in
     ls -l "$OUT"
     ;;
   run)
-    SRC=${2:-build-cuda}
+    locate "${2:-build-cuda}"
     R=${3:-gpu-report}
     mkdir -p "$R"
-    LIBS=""  # the bundle's libraries, for our programs only (python3 keeps its own)
-    if [ -x "$SRC/mambadna_tests" ]; then  # an unpacked bundle
-      TESTS=$SRC/mambadna_tests BENCH=$SRC/bench_cuda TORCH=$SRC/torch_mamba.py GOLDEN=$SRC/shared/golden
-      LIBS="$SRC/lib:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}"
-      export MAMBADNA_SHARED_DIR="$SRC/shared" MAMBADNA_SOURCE_DIR="$SRC/source" MAMBADNA_BINARY="$SRC/mambadna"
-    else
-      TESTS=$SRC/tests/mambadna_tests BENCH=$SRC/bench/bench_cuda TORCH=bench/torch_mamba.py
-      GOLDEN=${MAMBADNA_SHARED_DIR:-../shared}/golden
-    fi
-    ours() { if [ -n "$LIBS" ]; then LD_LIBRARY_PATH="$LIBS" "$@"; else "$@"; fi; }
     status=0
     {
       echo "== device"; nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv
@@ -82,8 +97,42 @@ case "$mode" in
     } 2>&1 | tee "$R/report.txt"
     exit "$(grep -o '== status [0-9]' "$R/report.txt" | tail -1 | cut -d' ' -f3)"
     ;;
+  profile)
+    # After `run`, in a second call: where the time goes. compute-sanitizer's racecheck and
+    # synccheck on the scan tests (shared-memory races, divergent barriers), Nsight Compute's
+    # memory throughput of the scan kernels at the benchmark shape (the 70% question), and an
+    # Nsight Systems kernel summary of training steps of the 130M shape.
+    locate "${2:-build-cuda}"
+    R=${3:-gpu-report}
+    mkdir -p "$R"
+    {
+      for tool in racecheck synccheck; do
+        echo "== compute-sanitizer $tool, scan tests"
+        if command -v compute-sanitizer > /dev/null; then
+          ours timeout 150 compute-sanitizer --tool "$tool" --error-exitcode 3 \
+            "$TESTS" "selective_scan cuda in chunks equals one call" || echo "(exit $?)"
+        else
+          echo "compute-sanitizer not found"
+        fi
+      done
+      echo "== Nsight Compute: scan kernels at B 8, L 4096, E 1536, N 16"
+      if command -v ncu > /dev/null; then
+        ours timeout 180 ncu --section SpeedOfLight --section MemoryWorkloadAnalysis \
+          -k regex:scan_ -c 6 "$BENCH" scan || echo "(exit $?)"
+      else
+        echo "ncu not found"
+      fi
+      echo "== Nsight Systems: kernel time summary of 130M training steps"
+      if command -v nsys > /dev/null; then
+        ours timeout 240 nsys profile -o "$R/train" --force-overwrite true --stats=true \
+          "$BENCH" train 0 bf16 8 4096 || echo "(exit $?)"
+      else
+        echo "nsys not found"
+      fi
+    } 2>&1 | tee "$R/profile.txt"
+    ;;
   *)
-    sed -n 2,16p "$0"
+    sed -n 2,20p "$0"
     exit 2
     ;;
 esac
