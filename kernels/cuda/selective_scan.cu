@@ -76,21 +76,6 @@ struct ScanGradArgs {
   bool have_checkpoints;     // written by the forward; else pass 1 writes them here
 };
 
-// This thread's place: channel e of stream b, lane within the channel's LANES threads.
-template <int LANES, int THREADS>
-struct Place {
-  int64_t b, e;
-  int lane;
-  bool active;  // e < E (threads past the last channel still take part in shuffles and barriers)
-  __device__ Place(int64_t E) {
-    constexpr int per_block = THREADS / LANES;
-    lane = threadIdx.x % LANES;
-    e = int64_t(blockIdx.x) * per_block + threadIdx.x / LANES;
-    b = blockIdx.y;
-    active = e < E;
-  }
-};
-
 // Sum over the LANES threads of a channel (an aligned group inside a warp); all get the sum.
 template <int LANES>
 __device__ __forceinline__ float lanes_sum(float v) {
@@ -101,6 +86,61 @@ __device__ __forceinline__ float lanes_sum(float v) {
 __device__ __forceinline__ float scan_dt(float raw, bool softplus) {
   return softplus ? dev_softplus(raw) : raw;
 }
+
+constexpr float kLog2e = 1.4426950408889634f;
+
+// This thread's place and share of a channel: channel e of stream b, lane j of the channel's
+// LANES threads, holding states j·NS .. j·NS + NS − 1 (has: which exist), with A·log2(e) for
+// them (exp(dt·A) = exp2(dt·A2)) and the channel's dt bias.
+template <int LANES, int NS, int THREADS>
+struct Lane {
+  int64_t b, e;
+  int j;
+  bool active;  // e < E (threads past the last channel still take part in shuffles and barriers)
+  bool has[NS];
+  float A2[NS];
+  float bias;
+  __device__ explicit Lane(const ScanArgs& a) {
+    constexpr int per_block = THREADS / LANES;
+    j = int(threadIdx.x % LANES);
+    e = int64_t(blockIdx.x) * per_block + threadIdx.x / LANES;
+    b = blockIdx.y;
+    active = e < a.E;
+#pragma unroll
+    for (int s = 0; s < NS; ++s) {
+      has[s] = active && n(s) < a.N;
+      A2[s] = has[s] ? a.A[e * a.N + n(s)] * kLog2e : 0.0f;
+    }
+    bias = active && a.bias ? a.bias[e] : 0.0f;
+  }
+  __device__ int64_t n(int s) const { return int64_t(j) * NS + s; }
+  // One step for this lane's states: h ← exp(dt·A) h + dt·u·Bt, Bt this lane's part of the row.
+  __device__ void step(float (&h)[NS], float dt, float dtu, const float* Bt) const {
+#pragma unroll
+    for (int s = 0; s < NS; ++s)
+      if (has[s]) h[s] = exp2f(dt * A2[s]) * h[s] + dtu * Bt[s];
+  }
+  // Advances h through the steps t0 .. t0 + LANES − 1 that lie before t_end, this lane loading
+  // step t0 + j; at(k) runs after step t0 + k. Returns this lane's dt (0 past t_end).
+  template <typename At>
+  __device__ float advance_group(const ScanArgs& a, float (&h)[NS], int64_t t0, int64_t t_end,
+                                 At&& at) const {
+    const int64_t row = b * a.L + t0 + j;
+    const bool mine = active && t0 + j < t_end;
+    const float dt_mine = mine ? scan_dt(a.delta[row * a.E + e] + bias, a.softplus) : 0.0f;
+    const float dtu_mine = mine ? dt_mine * a.u[row * a.E + e] : 0.0f;
+#pragma unroll
+    for (int k = 0; k < LANES; ++k) {
+      const float dt = __shfl_sync(0xffffffffu, dt_mine, k, LANES);
+      const float dtu = __shfl_sync(0xffffffffu, dtu_mine, k, LANES);
+      if (t0 + k < t_end) {
+        step(h, dt, dtu, a.Bm + (b * a.L + t0 + k) * a.ld_bc + n(0));
+        at(k);
+      }
+    }
+    return dt_mine;
+  }
+};
 
 // ---- forward ---------------------------------------------------------------------------------
 //
@@ -131,27 +171,19 @@ __device__ __forceinline__ float reduce_scatter(float (&v)[LANES], int lane) {
 
 template <int LANES, int NS, int THREADS>
 __global__ void __launch_bounds__(THREADS) scan_forward_kernel(ScanArgs a) {
-  const Place<LANES, THREADS> pl(a.E);
-  const int64_t b = pl.b, e = pl.e, E = a.E, N = a.N, L = a.L;
-  const int j = pl.lane;
-  constexpr float kLog2e = 1.4426950408889634f;
+  const Lane<LANES, NS, THREADS> ln(a);
+  const int64_t b = ln.b, e = ln.e, E = a.E, N = a.N, L = a.L;
+  const int j = ln.j;
   // This block's segment of time: steps [tb, te).
   const int64_t seg = blockIdx.z, segments = gridDim.z;
   const int64_t tb = seg * a.seg_len, te = min(L, tb + a.seg_len);
   const float* start = a.h_start ? a.h_start + ((b * segments + seg) * E + e) * N
                        : a.h0    ? a.h0 + (b * E + e) * N
                                  : nullptr;
-  float h[NS], A2[NS];  // A2 = A·log2(e): exp(dt·A) = exp2(dt·A2)
-  bool has[NS];
+  float h[NS];
 #pragma unroll
-  for (int s = 0; s < NS; ++s) {
-    const int64_t n = int64_t(j) * NS + s;
-    has[s] = pl.active && n < N;
-    h[s] = has[s] && start ? start[n] : 0.0f;
-    A2[s] = has[s] ? a.A[e * N + n] * kLog2e : 0.0f;
-  }
-  const float Dv = pl.active && a.D ? a.D[e] : 0.0f;
-  const float bias = pl.active && a.bias ? a.bias[e] : 0.0f;
+  for (int s = 0; s < NS; ++s) h[s] = ln.has[s] && start ? start[ln.n(s)] : 0.0f;
+  const float Dv = ln.active && a.D ? a.D[e] : 0.0f;
   const int64_t chunks = (L + kScanChunk - 1) / kScanChunk;
   // The inputs never alias the outputs written in the loop: saying so lets the compiler issue
   // the next group's loads before this group's stores.
@@ -164,9 +196,9 @@ __global__ void __launch_bounds__(THREADS) scan_forward_kernel(ScanArgs a) {
   for (int64_t t0 = tb; t0 < te; t0 += LANES) {
     // Step t0 + j, this lane's: its inputs (zero past the end, which leaves the state as it is).
     const int64_t t = t0 + j, row = b * L + t;
-    const bool mine = pl.active && t < te;
+    const bool mine = ln.active && t < te;
     const float uu = mine ? u[row * E + e] : 0.0f;
-    const float dt_mine = mine ? scan_dt(delta[row * E + e] + bias, a.softplus) : 0.0f;
+    const float dt_mine = mine ? scan_dt(delta[row * E + e] + ln.bias, a.softplus) : 0.0f;
     const float dtu_mine = dt_mine * uu;
     float y[LANES];
 #pragma unroll
@@ -175,18 +207,16 @@ __global__ void __launch_bounds__(THREADS) scan_forward_kernel(ScanArgs a) {
       if (a.h_chunks && tk < te && tk % kScanChunk == 0) {  // the state before chunk tk / kScanChunk
 #pragma unroll
         for (int s = 0; s < NS; ++s)
-          if (has[s]) a.h_chunks[((b * chunks + tk / kScanChunk) * E + e) * N + int64_t(j) * NS + s] = h[s];
+          if (ln.has[s]) a.h_chunks[((b * chunks + tk / kScanChunk) * E + e) * N + ln.n(s)] = h[s];
       }
       const float dt = __shfl_sync(0xffffffffu, dt_mine, k, LANES);
       const float dtu = __shfl_sync(0xffffffffu, dtu_mine, k, LANES);
-      const int64_t rk = (b * L + (tk < te ? tk : te - 1)) * a.ld_bc + int64_t(j) * NS;
+      const int64_t rk = (b * L + (tk < te ? tk : te - 1)) * a.ld_bc + ln.n(0);
+      ln.step(h, dt, dtu, Bm + rk);
       float part = 0.0f;
 #pragma unroll
       for (int s = 0; s < NS; ++s)
-        if (has[s]) {
-          h[s] = exp2f(dt * A2[s]) * h[s] + dtu * Bm[rk + s];
-          part += Cm[rk + s] * h[s];
-        }
+        if (ln.has[s]) part += Cm[rk + s] * h[s];
       y[k] = part;
     }
     const float yt = reduce_scatter<LANES>(y, j) + Dv * uu;
@@ -195,7 +225,7 @@ __global__ void __launch_bounds__(THREADS) scan_forward_kernel(ScanArgs a) {
   if (a.h_last && seg == segments - 1) {
 #pragma unroll
     for (int s = 0; s < NS; ++s)
-      if (has[s]) a.h_last[(b * E + e) * N + int64_t(j) * NS + s] = h[s];
+      if (ln.has[s]) a.h_last[(b * E + e) * N + ln.n(s)] = h[s];
   }
 }
 
@@ -204,46 +234,20 @@ __global__ void __launch_bounds__(THREADS) scan_forward_kernel(ScanArgs a) {
 // Then exp(dt_sum · A) is the segment's decay of the state it starts from.
 template <int LANES, int NS, int THREADS>
 __global__ void __launch_bounds__(THREADS) scan_segment_kernel(ScanArgs a, float* h_end, float* dt_sum) {
-  const Place<LANES, THREADS> pl(a.E);
-  const int64_t b = pl.b, e = pl.e, E = a.E, N = a.N, L = a.L;
-  const int j = pl.lane;
+  const Lane<LANES, NS, THREADS> ln(a);
   const int64_t seg = blockIdx.z, summaries = gridDim.z;
-  const int64_t tb = seg * a.seg_len, te = min(L, tb + a.seg_len);
-  constexpr float kLog2e = 1.4426950408889634f;
-  float h[NS], A2[NS];
-  bool has[NS];
+  const int64_t tb = seg * a.seg_len, te = min(a.L, tb + a.seg_len);
+  float h[NS];
 #pragma unroll
-  for (int s = 0; s < NS; ++s) {
-    const int64_t n = int64_t(j) * NS + s;
-    has[s] = pl.active && n < N;
-    h[s] = 0.0f;
-    A2[s] = has[s] ? a.A[e * N + n] * kLog2e : 0.0f;
-  }
-  const float bias = pl.active && a.bias ? a.bias[e] : 0.0f;
+  for (int s = 0; s < NS; ++s) h[s] = 0.0f;
   float dt_acc = 0.0f;  // this lane's steps
-  for (int64_t t0 = tb; t0 < te; t0 += LANES) {
-    const int64_t t = t0 + j, row = b * L + t;
-    const bool mine = pl.active && t < te;
-    const float dt_mine = mine ? scan_dt(a.delta[row * E + e] + bias, a.softplus) : 0.0f;
-    const float dtu_mine = mine ? dt_mine * a.u[row * E + e] : 0.0f;
-    dt_acc += dt_mine;
-#pragma unroll
-    for (int k = 0; k < LANES; ++k) {
-      const float dt = __shfl_sync(0xffffffffu, dt_mine, k, LANES);
-      const float dtu = __shfl_sync(0xffffffffu, dtu_mine, k, LANES);
-      const int64_t tk = t0 + k;
-      const int64_t rk = (b * L + (tk < te ? tk : te - 1)) * a.ld_bc + int64_t(j) * NS;
-#pragma unroll
-      for (int s = 0; s < NS; ++s)
-        if (has[s]) h[s] = exp2f(dt * A2[s]) * h[s] + dtu * a.Bm[rk + s];
-    }
-  }
-  const int64_t at = (b * summaries + seg) * E + e;
+  for (int64_t t0 = tb; t0 < te; t0 += LANES) dt_acc += ln.advance_group(a, h, t0, te, [](int) {});
+  const int64_t at = (ln.b * summaries + seg) * a.E + ln.e;
 #pragma unroll
   for (int s = 0; s < NS; ++s)
-    if (has[s]) h_end[at * N + int64_t(j) * NS + s] = h[s];
+    if (ln.has[s]) h_end[at * a.N + ln.n(s)] = h[s];
   dt_acc = lanes_sum<LANES>(dt_acc);
-  if (pl.active && j == 0) dt_sum[at] = dt_acc;
+  if (ln.active && ln.j == 0) dt_sum[at] = dt_acc;
 }
 
 // Every segment's start state, a thread per (b, e, n): h_start[0] = h0 (or zero), then
@@ -321,59 +325,30 @@ __global__ void __launch_bounds__(THREADS) scan_backward_kernel(ScanArgs a, Scan
   float* hs = dynamic_shared<float>();
   float* sdB = hs + (CHUNK + 1) * NS * THREADS;  // (CHUNK, N)
   float* sdC = sdB + CHUNK * a.N + 16;           // (CHUNK, N)
-  const Place<LANES, THREADS> pl(a.E);
-  const int64_t b = pl.b, e = pl.e, E = a.E, N = a.N, L = a.L;
-  const int j = pl.lane;
+  const Lane<LANES, NS, THREADS> ln(a);
+  const int64_t b = ln.b, e = ln.e, E = a.E, N = a.N, L = a.L;
+  const int j = ln.j;
   const int64_t chunks = (L + CHUNK - 1) / CHUNK;
-  constexpr float kLog2e = 1.4426950408889634f;
   auto hs_at = [&](int k, int s) -> float& { return hs[(k * NS + s) * THREADS + int(threadIdx.x)]; };
-  float Av[NS], A2[NS];
-  bool has[NS];
+  float Av[NS];
 #pragma unroll
-  for (int s = 0; s < NS; ++s) {
-    const int64_t n = int64_t(j) * NS + s;
-    has[s] = pl.active && n < N;
-    Av[s] = has[s] ? a.A[e * N + n] : 0.0f;
-    A2[s] = Av[s] * kLog2e;
-  }
-  const float Dv = pl.active && a.D ? a.D[e] : 0.0f;
-  const float bias = pl.active && a.bias ? a.bias[e] : 0.0f;
-  const int64_t ckpt0 = (b * chunks * E + e) * N + int64_t(j) * NS;  // + c·E·N + s
-  // Advances h through the group of steps t0 .. t0 + LANES − 1 that lie before t_end (this
-  // lane's step is t0 + j); at(k) is called after step t0 + k with the new state.
+  for (int s = 0; s < NS; ++s) Av[s] = ln.has[s] ? a.A[e * N + ln.n(s)] : 0.0f;
+  const float Dv = ln.active && a.D ? a.D[e] : 0.0f;
+  const int64_t ckpt0 = (b * chunks * E + e) * N + ln.n(0);  // + c·E·N + s
   float h[NS];
-  auto advance_group = [&](int64_t t0, int64_t t_end, auto&& at) {
-    const int64_t t = t0 + j, row = b * L + t;
-    const bool mine = pl.active && t < t_end;
-    const float uu = mine ? a.u[row * E + e] : 0.0f;
-    const float dt_mine = mine ? scan_dt(a.delta[row * E + e] + bias, a.softplus) : 0.0f;
-    const float dtu_mine = dt_mine * uu;
-#pragma unroll
-    for (int k = 0; k < LANES; ++k) {
-      const float dt = __shfl_sync(0xffffffffu, dt_mine, k, LANES);
-      const float dtu = __shfl_sync(0xffffffffu, dtu_mine, k, LANES);
-      if (t0 + k < t_end) {
-        const int64_t rk = (b * L + t0 + k) * a.ld_bc + int64_t(j) * NS;
-#pragma unroll
-        for (int s = 0; s < NS; ++s)
-          if (has[s]) h[s] = exp2f(dt * A2[s]) * h[s] + dtu * a.Bm[rk + s];
-        at(k);
-      }
-    }
-  };
 
   // Pass 1 (unless the forward kept them): the state at the start of every chunk.
   if (!g.have_checkpoints) {
     float* const ckpt_w = const_cast<float*>(g.checkpoints);  // the workspace
 #pragma unroll
     for (int s = 0; s < NS; ++s)
-      h[s] = has[s] && a.h0 ? a.h0[(b * E + e) * N + int64_t(j) * NS + s] : 0.0f;
+      h[s] = ln.has[s] && a.h0 ? a.h0[(b * E + e) * N + ln.n(s)] : 0.0f;
     for (int64_t c = 0; c < chunks; ++c) {
 #pragma unroll
       for (int s = 0; s < NS; ++s)
-        if (has[s]) ckpt_w[ckpt0 + c * E * N + s] = h[s];
+        if (ln.has[s]) ckpt_w[ckpt0 + c * E * N + s] = h[s];
       const int64_t t1 = min(L, (c + 1) * CHUNK);
-      for (int64_t t0 = c * CHUNK; t0 < t1; t0 += LANES) advance_group(t0, t1, [](int) {});
+      for (int64_t t0 = c * CHUNK; t0 < t1; t0 += LANES) ln.advance_group(a, h, t0, t1, [](int) {});
     }
   }
 
@@ -381,7 +356,7 @@ __global__ void __launch_bounds__(THREADS) scan_backward_kernel(ScanArgs a, Scan
   float lam[NS], dA_acc[NS];
 #pragma unroll
   for (int s = 0; s < NS; ++s) {
-    lam[s] = has[s] && g.dh_last ? g.dh_last[(b * E + e) * N + int64_t(j) * NS + s] : 0.0f;
+    lam[s] = ln.has[s] && g.dh_last ? g.dh_last[(b * E + e) * N + ln.n(s)] : 0.0f;
     dA_acc[s] = 0.0f;
   }
   float dD_acc = 0.0f, dbias_acc = 0.0f;  // this lane's steps
@@ -392,20 +367,20 @@ __global__ void __launch_bounds__(THREADS) scan_backward_kernel(ScanArgs a, Scan
     const int len = int(t1c - t0c);
 #pragma unroll
     for (int s = 0; s < NS; ++s) {
-      h[s] = has[s] ? g.checkpoints[ckpt0 + c * E * N + s] : 0.0f;
+      h[s] = ln.has[s] ? g.checkpoints[ckpt0 + c * E * N + s] : 0.0f;
       hs_at(0, s) = h[s];
     }
     for (int g0 = 0; g0 < len; g0 += LANES)
-      advance_group(t0c + g0, t1c, [&](int k) {
+      ln.advance_group(a, h, t0c + g0, t1c, [&](int k) {
 #pragma unroll
         for (int s = 0; s < NS; ++s) hs_at(g0 + k + 1, s) = h[s];
       });
     for (int g0 = (len - 1) / LANES * LANES; g0 >= 0; g0 -= LANES) {
       // This lane's step t0c + g0 + j.
       const int64_t row = b * L + t0c + g0 + j;
-      const bool mine = pl.active && g0 + j < len;
+      const bool mine = ln.active && g0 + j < len;
       const float uu = mine ? a.u[row * E + e] : 0.0f;
-      const float raw = (mine ? a.delta[row * E + e] : 0.0f) + bias;
+      const float raw = (mine ? a.delta[row * E + e] : 0.0f) + ln.bias;
       const float dt_mine = mine ? scan_dt(raw, a.softplus) : 0.0f;
       const float dout = mine ? g.dout[row * E + e] : 0.0f;
       float dy_mine = dout;
@@ -415,10 +390,10 @@ __global__ void __launch_bounds__(THREADS) scan_backward_kernel(ScanArgs a, Scan
         for (int k = 0; k < LANES; ++k) {
           yv[k] = 0.0f;
           if (g0 + k < len) {
-            const int64_t rk = (b * L + t0c + g0 + k) * a.ld_bc + int64_t(j) * NS;
+            const int64_t rk = (b * L + t0c + g0 + k) * a.ld_bc + ln.n(0);
 #pragma unroll
             for (int s = 0; s < NS; ++s)
-              if (has[s]) yv[k] += a.Cm[rk + s] * hs_at(g0 + k + 1, s);
+              if (ln.has[s]) yv[k] += a.Cm[rk + s] * hs_at(g0 + k + 1, s);
           }
         }
         const float y = reduce_scatter<LANES>(yv, j) + Dv * uu;
@@ -438,12 +413,12 @@ __global__ void __launch_bounds__(THREADS) scan_backward_kernel(ScanArgs a, Scan
         for (int s = 0; s < 2 * NS; ++s) dBC[s] = 0.0f;
         const bool step = g0 + k < len;
         if (step) {
-          const int64_t rk = (b * L + t0c + g0 + k) * a.ld_bc + int64_t(j) * NS;
+          const int64_t rk = (b * L + t0c + g0 + k) * a.ld_bc + ln.n(0);
 #pragma unroll
           for (int s = 0; s < NS; ++s)
-            if (has[s]) {
+            if (ln.has[s]) {
               const float Bn = a.Bm[rk + s], Cn = a.Cm[rk + s];
-              const float av = exp2f(dt * A2[s]);
+              const float av = exp2f(dt * ln.A2[s]);
               const float l = lam[s] + Cn * dy;  // λ_t
               const float hprev = hs_at(g0 + k, s);
               dBC[s] = l * dt * uk;                        // dBm
@@ -478,14 +453,14 @@ __global__ void __launch_bounds__(THREADS) scan_backward_kernel(ScanArgs a, Scan
   }
 #pragma unroll
   for (int s = 0; s < NS; ++s)
-    if (has[s]) {
-      const int64_t n = int64_t(j) * NS + s;
+    if (ln.has[s]) {
+      const int64_t n = ln.n(s);
       atomicAdd(&g.dA[e * N + n], dA_acc[s]);
       if (g.dh0) g.dh0[(b * E + e) * N + n] = lam[s];
     }
   dD_acc = lanes_sum<LANES>(dD_acc);
   dbias_acc = lanes_sum<LANES>(dbias_acc);
-  if (pl.active && j == 0) {
+  if (ln.active && j == 0) {
     if (g.dD && a.D) atomicAdd(&g.dD[e], dD_acc);
     if (g.dbias && a.bias) atomicAdd(&g.dbias[e], dbias_acc);
   }

@@ -21,8 +21,9 @@
 // - launch configurations are checked as the GPU checks them (threads per block, grid size,
 //   dynamic shared memory against the limit set with cudaFuncSetAttribute).
 // What it does not: timing, asynchrony (every launch runs to completion), memory ordering
-// between blocks (blocks run one after another), and (without AddressSanitizer) reads past the
-// end of an allocation.
+// between blocks (blocks run one after another), garbage in static __shared__ arrays (they
+// start zeroed, and keep the previous block's values), pointers to host memory inside struct
+// arguments, and (without AddressSanitizer) reads past the end of an allocation.
 #pragma once
 #include <math.h>
 
