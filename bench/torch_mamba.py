@@ -59,23 +59,29 @@ class Mamba(torch.nn.Module):
         D, E, N, K, R = (c["d_model"], c["expand"] * c["d_model"], c["d_state"], c["d_conv"],
                          c["dt_rank"])
         V = padded_vocab(c)
-        P = torch.nn.Parameter
-        self.p = torch.nn.ParameterDict()
-        self.p["backbone.embedding.weight"] = P(torch.randn(V, D, dtype=dtype) * 0.02)
+        # self.p: the parameters by state_dict key (registered with "_" for ".", which module
+        # attribute names cannot hold).
+        self.p = {}
+
+        def add(name, value):
+            self.p[name] = torch.nn.Parameter(value)
+            self.register_parameter(name.replace(".", "_"), self.p[name])
+
+        add("backbone.embedding.weight", torch.randn(V, D, dtype=dtype) * 0.02)
         for i in range(c["n_layer"]):
             pre = f"backbone.layers.{i}."
-            self.p[pre + "norm.weight"] = P(torch.ones(D, dtype=dtype))
-            self.p[pre + "mixer.in_proj.weight"] = P(torch.randn(2 * E, D, dtype=dtype) / math.sqrt(D))
-            self.p[pre + "mixer.conv1d.weight"] = P(torch.randn(E, 1, K, dtype=dtype) / math.sqrt(K))
-            self.p[pre + "mixer.conv1d.bias"] = P(torch.zeros(E, dtype=dtype))
-            self.p[pre + "mixer.x_proj.weight"] = P(torch.randn(R + 2 * N, E, dtype=dtype) / math.sqrt(E))
-            self.p[pre + "mixer.dt_proj.weight"] = P(torch.randn(E, R, dtype=dtype) * R ** -0.5)
+            add(pre + "norm.weight", torch.ones(D, dtype=dtype))
+            add(pre + "mixer.in_proj.weight", torch.randn(2 * E, D, dtype=dtype) / math.sqrt(D))
+            add(pre + "mixer.conv1d.weight", torch.randn(E, 1, K, dtype=dtype) / math.sqrt(K))
+            add(pre + "mixer.conv1d.bias", torch.zeros(E, dtype=dtype))
+            add(pre + "mixer.x_proj.weight", torch.randn(R + 2 * N, E, dtype=dtype) / math.sqrt(E))
+            add(pre + "mixer.dt_proj.weight", torch.randn(E, R, dtype=dtype) * R ** -0.5)
             dt = torch.exp(torch.rand(E, dtype=dtype) * (math.log(0.1) - math.log(1e-3)) + math.log(1e-3))
-            self.p[pre + "mixer.dt_proj.bias"] = P(dt + torch.log(-torch.expm1(-dt)))
-            self.p[pre + "mixer.A_log"] = P(torch.log(torch.arange(1, N + 1, dtype=dtype)).repeat(E, 1))
-            self.p[pre + "mixer.D"] = P(torch.ones(E, dtype=dtype))
-            self.p[pre + "mixer.out_proj.weight"] = P(torch.randn(D, E, dtype=dtype) / math.sqrt(E))
-        self.p["backbone.norm_f.weight"] = P(torch.ones(D, dtype=dtype))
+            add(pre + "mixer.dt_proj.bias", dt + torch.log(-torch.expm1(-dt)))
+            add(pre + "mixer.A_log", torch.log(torch.arange(1, N + 1, dtype=dtype)).repeat(E, 1))
+            add(pre + "mixer.D", torch.ones(E, dtype=dtype))
+            add(pre + "mixer.out_proj.weight", torch.randn(D, E, dtype=dtype) / math.sqrt(E))
+        add("backbone.norm_f.weight", torch.ones(D, dtype=dtype))
 
     def rmsnorm(self, x, w):
         return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.c["norm_epsilon"]) * w
@@ -159,7 +165,8 @@ def cmd_golden(a):
 def cmd_compare(a):
     m = load(a.model, torch.float32, a.device)
     got = logprobs(m, first_record(a.fasta), a.device)
-    want = h5py.File(a.scores, "r")["per_position/0/logprob"][...].astype(np.float64)
+    # mambadna's position t is log p(x_t | x_<t) (NaN at t = 0); got[i] is position i + 1.
+    want = h5py.File(a.scores, "r")["per_position/0/logprob"][1:].astype(np.float64)
     n = min(len(got), len(want))
     ok = np.isfinite(want[:n])
     d = np.max(np.abs(got[:n][ok] - want[:n][ok]))
