@@ -11,11 +11,15 @@ HDF5 checkpoints, whose datasets are the state_dict.
   torch_mamba.py compare MODEL.h5 FASTA SCORES.h5 [--device cuda]
       per-position log-probs of the first record against `mambadna score --per-position -o
       SCORES.h5` (checks that weights mean the same in both programs).
+  torch_mamba.py export MODEL.h5 OUT.h5 [--seed 1] [--noise 0.1]
+      the model with every weight moved by PyTorch (relative Gaussian noise, as training would),
+      written as an HDF5 state_dict with MODEL's attributes (checks the way back to mambadna).
   torch_mamba.py train-bench [--shape 130m] [-b 8] [-L 512] [--steps 3] [--device cuda]
       training steps (forward, backward, AdamW) of a freshly initialised model: tokens/s.
 """
 import argparse
 import math
+import os
 import sys
 import time
 
@@ -174,6 +178,23 @@ def cmd_compare(a):
     return 0 if d < 1e-3 else 1
 
 
+def cmd_export(a):
+    m = load(a.model, torch.float32, "cpu")
+    torch.manual_seed(a.seed)
+    with torch.no_grad():
+        for v in m.p.values():
+            v.add_(torch.randn_like(v) * a.noise * v.abs().mean().clamp_min(1e-3))
+    tmp = a.out + ".tmp"
+    with h5py.File(a.model, "r") as src, h5py.File(tmp, "w") as dst:
+        for k, v in src.attrs.items():
+            dst.attrs[k] = v
+        for k, v in m.p.items():
+            dst.create_dataset(k, data=v.detach().numpy())
+    os.replace(tmp, a.out)
+    print(f"export: {len(m.p)} tensors to {a.out}")
+    return 0
+
+
 def cmd_train_bench(a):
     torch.manual_seed(1)
     m = Mamba(config_of(a.shape)).to(a.device)
@@ -211,6 +232,11 @@ def main():
     c.add_argument("fasta")
     c.add_argument("scores")
     c.add_argument("--device", default="cpu")
+    x = sub.add_parser("export")
+    x.add_argument("model")
+    x.add_argument("out")
+    x.add_argument("--seed", type=int, default=1)
+    x.add_argument("--noise", type=float, default=0.1)
     t = sub.add_parser("train-bench")
     t.add_argument("--shape", default="130m", choices=sorted(SHAPES))
     t.add_argument("-b", type=int, default=8)
@@ -218,7 +244,8 @@ def main():
     t.add_argument("--steps", type=int, default=3)
     t.add_argument("--device", default="cuda")
     a = ap.parse_args()
-    return {"golden": cmd_golden, "compare": cmd_compare, "train-bench": cmd_train_bench}[a.cmd](a)
+    return {"golden": cmd_golden, "compare": cmd_compare, "export": cmd_export,
+            "train-bench": cmd_train_bench}[a.cmd](a)
 
 
 if __name__ == "__main__":

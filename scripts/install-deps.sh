@@ -6,4 +6,4 @@ apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
   build-essential cmake pkg-config \
   libhts-dev libboost-program-options-dev libboost-context-dev libhdf5-dev catch2 libtbb-dev libopenblas-dev \
-  samtools bcftools tabix hdf5-tools python3-h5py python3-numpy >/dev/null
+  samtools bcftools tabix hdf5-tools python3-h5py python3-numpy python3-torch >/dev/null

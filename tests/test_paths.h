@@ -1,5 +1,5 @@
 // Where the tests find their files: the paths compiled in by CMake, unless the environment
-// names others (MAMBADNA_SHARED_DIR, MAMBADNA_SOURCE_DIR, MAMBADNA_BINARY), so that a built test
+// names others (MAMBADNA_SHARED_DIR, MAMBADNA_SOURCE_DIR, MAMBADNA_BINARY, MAMBADNA_PYTHON), so that a built test
 // program can run on another machine (scripts/gpu-check.sh bundle).
 #pragma once
 #include <cstdlib>
@@ -14,5 +14,7 @@ inline std::string path_from_env(const char* name, const char* compiled) {
 inline std::string shared_dir() { return path_from_env("MAMBADNA_SHARED_DIR", MAMBADNA_SHARED_DIR); }
 inline std::string source_dir() { return path_from_env("MAMBADNA_SOURCE_DIR", MAMBADNA_SOURCE_DIR); }
 inline std::string binary_path() { return path_from_env("MAMBADNA_BINARY", MAMBADNA_BINARY); }
+// The Python with torch and h5py for the PyTorch interoperability test (MAMBADNA_PYTHON).
+inline std::string python() { return path_from_env("MAMBADNA_PYTHON", "python3"); }
 
 }  // namespace mambadna::test
