@@ -53,7 +53,7 @@ int cmd_embed(int argc, char** argv) {
         opt.f16 = dtype == "f16";
         opt.both_strands = parse_strand(strand);
         if (!layers.empty()) opt.layers = layers;
-        const model::Device dev = apply_device_options(device);
+        const model::Device dev = apply_device_options(device, common.verbosity);
         kernels::CpuThreads threads(common.threads);
         model::Mamba<float> m = load_model(model_path, dev);
         opt.reader = reader_options(input, common, m.config());

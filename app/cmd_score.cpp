@@ -52,7 +52,7 @@ int cmd_score(int argc, char** argv) {
           throw UsageError("--per-position needs -o/--output FILE.h5");
         if (opt.entropy && !opt.per_position) throw UsageError("--entropy needs --per-position");
         opt.both_strands = parse_strand(strand);
-        const model::Device dev = apply_device_options(device);
+        const model::Device dev = apply_device_options(device, common.verbosity);
         if (opt.chunk == 0) opt.chunk = auto_chunk(dev, pipelines::score_streams(opt));
         kernels::CpuThreads threads(common.threads);
         model::Mamba<float> m = load_model(model_path, dev);

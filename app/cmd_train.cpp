@@ -89,7 +89,7 @@ int cmd_train(int argc, char** argv) {
         o.command_line = command_line();
         std::signal(SIGINT, on_signal);
         std::signal(SIGTERM, on_signal);
-        o.device = apply_device_options(device);
+        o.device = apply_device_options(device, common.verbosity);
         auto res = pipelines::train(
             o,
             [&](const pipelines::StepReport& r) {

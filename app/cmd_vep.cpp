@@ -71,7 +71,7 @@ int cmd_vep(int argc, char** argv) {
           auto bed = io::read_bed(regions_file);
           opt.regions.insert(opt.regions.end(), bed.begin(), bed.end());
         }
-        const model::Device dev = apply_device_options(device);
+        const model::Device dev = apply_device_options(device, common.verbosity);
         if (opt.chunk == 0) opt.chunk = auto_chunk(dev, opt.streams);
         kernels::CpuThreads threads(common.threads);
         model::Mamba<float> m = load_model(model_path, dev);

@@ -1,6 +1,7 @@
 #include "app/device_options.h"
 
 #include <algorithm>
+#include <iostream>
 
 #include "io/error.h"
 #include "kernels/device.h"
@@ -16,13 +17,16 @@ void add_device_options(po::options_description& group, DeviceOptions& o) {
        "CUDA matrix products: fp32, tf32 or bf16 (tensor cores; fp32 weights, states and sums)");
 }
 
-model::Device apply_device_options(const DeviceOptions& o) {
+model::Device apply_device_options(const DeviceOptions& o, int verbosity) {
   const model::Device d = model::parse_device(o.device);
   kernels::cuda::set_matmul_precision(kernels::cuda::parse_matmul_precision(o.precision));
   if (d.cuda) {
     if (!kernels::cuda::built())
       throw UsageError("--device " + o.device + ": this build of mambadna has no CUDA backend");
     kernels::cuda::set_device(d.index);  // names the index and the device count when absent
+    if (verbosity >= 2)
+      std::cerr << "mambadna: device cuda:" << d.index << " (" << kernels::cuda::device_name(d.index)
+                << "), " << o.precision << " matrix products\n";
   } else if (o.precision != "fp32") {
     throw UsageError("--precision " + o.precision + " applies to --device cuda only");
   }

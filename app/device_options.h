@@ -15,9 +15,10 @@ struct DeviceOptions {
 
 void add_device_options(po::options_description& group, DeviceOptions& options);
 
-// Parses both, sets the CUDA matrix-product precision and checks that the device exists.
-// Throws UsageError naming the option.
-model::Device apply_device_options(const DeviceOptions& options);
+// Parses both, sets the CUDA matrix-product precision and checks that the device exists; at
+// verbosity 2 and more names the device in use on stderr ("device cuda:0 (NAME), fp32 matrix
+// products"). Throws UsageError naming the option.
+model::Device apply_device_options(const DeviceOptions& options, int verbosity);
 
 // Tokens per stream per model call when -L is 0 (auto): on the CPU about 2048 rows (streams x
 // tokens) per call, where larger calls fall out of the caches and run up to 40% slower; on a

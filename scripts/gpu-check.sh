@@ -117,7 +117,7 @@ case "$mode" in
       done
       echo "== Nsight Compute: scan kernels at B 8, L 4096, E 1536, N 16"
       if command -v ncu > /dev/null; then
-        ours timeout 180 ncu --section SpeedOfLight --section MemoryWorkloadAnalysis \
+        ours timeout 180 ncu --clock-control none --section SpeedOfLight --section MemoryWorkloadAnalysis \
           -k regex:scan_ -c 6 "$BENCH" scan || echo "(exit $?)"
       else
         echo "ncu not found"

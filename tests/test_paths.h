@@ -14,7 +14,8 @@ inline std::string path_from_env(const char* name, const char* compiled) {
 inline std::string shared_dir() { return path_from_env("MAMBADNA_SHARED_DIR", MAMBADNA_SHARED_DIR); }
 inline std::string source_dir() { return path_from_env("MAMBADNA_SOURCE_DIR", MAMBADNA_SOURCE_DIR); }
 inline std::string binary_path() { return path_from_env("MAMBADNA_BINARY", MAMBADNA_BINARY); }
-// The Python with torch and h5py for the PyTorch interoperability test (MAMBADNA_PYTHON).
-inline std::string python() { return path_from_env("MAMBADNA_PYTHON", "python3"); }
+// The Python with torch and h5py for the PyTorch interoperability test (MAMBADNA_PYTHON):
+// Debian's, where python3-torch installs.
+inline std::string python() { return path_from_env("MAMBADNA_PYTHON", "/usr/bin/python3"); }
 
 }  // namespace mambadna::test

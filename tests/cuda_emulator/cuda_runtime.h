@@ -1,6 +1,6 @@
 // A CPU emulator of the part of the CUDA runtime that mambadna uses, so that kernels/cuda/*.cu and
 // the CUDA model are tested on machines without a GPU (the build option MAMBADNA_CUDA_EMULATOR;
-// see tests/cuda_emulator/README.md). It stands in for <cuda_runtime.h>: the .cu files compile
+// see README.md, "Building by hand"). It stands in for <cuda_runtime.h>: the .cu files compile
 // unchanged as C++ with this folder first on the include path.
 //
 // What it emulates faithfully enough to catch bugs:
@@ -9,12 +9,14 @@
 //   or shuffles computes what the GPU computes when it is race-free; each warp runs as far
 //   ahead of the others as the barriers allow, and lanes and warps run in reverse order in
 //   every other block, so a missing barrier changes the result;
-// - divergent barriers, __syncthreads reached by only some threads, and shuffles whose lanes
-//   are at different call sites, give different masks or widths, or read a lane that has
-//   exited or lies outside the mask are reported (the GPU would hang or return garbage);
+// - threads of a block waiting at different __syncthreads calls, or some at a barrier and some
+//   at a shuffle, and shuffles whose lanes are at different call sites, give different masks
+//   or widths, or read a lane that has exited or lies outside the mask are reported (the GPU
+//   would hang or return garbage);
 // - device memory is host memory filled with NaN bytes when allocated (as uninitialised device
-//   memory is garbage), with a guard zone after each allocation checked on every copy, free
-//   and synchronisation (a write past the end is reported with the allocation's size); built
+//   memory is garbage), with a guard zone after each allocation checked after every launch and
+//   at every free and synchronisation (a write past the end is reported with the allocation's
+//   size), and copies that would run past an allocation are refused; built
 //   with AddressSanitizer (scripts/memcheck.sh), allocations are exact, so that reads and
 //   writes past the end are reported where they happen;
 // - pointer arguments of kernels must be null or device memory;
@@ -117,7 +119,7 @@ struct ThreadState {
 };
 extern thread_local ThreadState current;
 
-void syncthreads();
+void syncthreads(const char* file, unsigned line);
 // Rendezvous of the lanes in `mask` of the calling thread's warp: each gives `value`, gets the
 // value of lane `src_lane` (64 bits carried, the caller converts). `site` names the call in
 // the kernel: every lane of the rendezvous must be at the same one with the same mask and width.
@@ -165,7 +167,9 @@ cudaError_t cudaFuncSetAttribute(F* fn, cudaFuncAttribute attr, int value) {
 #define gridDim (::cuda_emulator::current.grid_dim)
 constexpr int warpSize = 32;
 
-inline void __syncthreads() { cuda_emulator::syncthreads(); }
+inline void __syncthreads(const std::source_location at = std::source_location::current()) {
+  cuda_emulator::syncthreads(at.file_name(), unsigned(at.line()));
+}
 
 namespace cuda_emulator {
 template <typename T>

@@ -94,7 +94,7 @@ struct Lane {
   uint3 idx{0, 0, 0};
   unsigned mask = 0;
   int src = 0, width = 32;
-  const char* file = nullptr;  // the shuffle's call site
+  const char* file = nullptr;  // the call site of the shuffle or barrier it waits at
   unsigned line = 0;
   uint64_t value = 0, result = 0;
 };
@@ -211,8 +211,15 @@ void run_block(Block& blk, const std::function<void()>& thread, bool reverse,
     }
     if (done == n) return;
     if (at_barrier + done == n) {  // exited threads no longer take part in barriers
-      for (Lane& l : blk.lanes)
-        if (l.wait == Wait::barrier) l.wait = Wait::none;
+      const Lane* ref = nullptr;
+      for (Lane& l : blk.lanes) {
+        if (l.wait != Wait::barrier) continue;
+        if (!ref) ref = &l;
+        if (l.line != ref->line || (l.file != ref->file && std::strcmp(l.file, ref->file) != 0))
+          fatal(where + ": threads wait at different __syncthreads (" + ref->file + ":" +
+                std::to_string(ref->line) + " and " + l.file + ":" + std::to_string(l.line) + ")");
+        l.wait = Wait::none;
+      }
       continue;
     }
     // Nothing can move: threads wait at different rendezvous.
@@ -229,8 +236,11 @@ void run_block(Block& blk, const std::function<void()>& thread, bool reverse,
 
 }  // namespace
 
-void syncthreads() {
+void syncthreads(const char* file, unsigned line) {
   if (!g_block) fatal("__syncthreads outside a kernel");
+  Lane& l = *g_block->running;
+  l.file = file;
+  l.line = line;
   yield(Wait::barrier);
 }
 
