@@ -111,15 +111,6 @@ void yield(Wait w) {
   l.sink = std::move(l.sink).resume();
 }
 
-const char* wait_name(Wait w) {
-  switch (w) {
-    case Wait::barrier: return "__syncthreads";
-    case Wait::shuffle: return "a warp shuffle";
-    case Wait::done: return "exit";
-    default: return "running";
-  }
-}
-
 // Resolves the rendezvous of one warp when every lane of its masks has arrived. Returns true
 // when it released lanes.
 bool release_warp(Block& blk, size_t first, size_t count, const std::string& where) {
