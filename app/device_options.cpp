@@ -14,7 +14,8 @@ void add_device_options(po::options_description& group, DeviceOptions& o) {
       ("device", po::value(&o.device)->default_value(o.device),
        "where the model runs: cpu, cuda (device 0) or cuda:N")  //
       ("precision", po::value(&o.precision)->default_value(o.precision),
-       "CUDA matrix products: fp32, tf32 or bf16 (tensor cores; fp32 weights, states and sums)");
+       "CUDA precision: fp32, tf32 (tensor-core products of fp32 values) or bf16 (activations "
+       "and a weight copy stored in bf16; fp32 master weights, states and sums)");
 }
 
 model::Device apply_device_options(const DeviceOptions& o, int verbosity) {

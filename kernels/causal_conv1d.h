@@ -16,6 +16,7 @@
 #pragma once
 #include <cstdint>
 
+#include "kernels/bf16.h"
 #include "kernels/check.h"
 
 namespace mambadna::kernels {
@@ -85,11 +86,17 @@ void causal_conv1d_backward(float* dx, float* dwindow_in, float* dw, float* dbia
 }  // namespace cpu
 
 // Device pointers, on the current CUDA device and stream (kernels/cuda/, kernels/device.h).
+// x, u, du and dx may be bf16 (kernels/bf16.h); the windows, w, bias and their gradients are fp32.
 namespace cuda {
 void causal_conv1d_forward(float* u, float* window_out, const float* x, const float* w,
                            const float* bias, const float* window_in, const CausalConv1dParams& p);
+void causal_conv1d_forward(bf16* u, float* window_out, const bf16* x, const float* w,
+                           const float* bias, const float* window_in, const CausalConv1dParams& p);
 void causal_conv1d_backward(float* dx, float* dwindow_in, float* dw, float* dbias, const float* du,
                             const float* dwindow_out, const float* x, const float* w,
+                            const float* bias, const float* window_in, const CausalConv1dParams& p);
+void causal_conv1d_backward(bf16* dx, float* dwindow_in, float* dw, float* dbias, const bf16* du,
+                            const float* dwindow_out, const bf16* x, const float* w,
                             const float* bias, const float* window_in, const CausalConv1dParams& p);
 }  // namespace cuda
 

@@ -6,6 +6,7 @@
 #pragma once
 #include <cstdint>
 
+#include "kernels/bf16.h"
 #include "kernels/check.h"
 
 namespace mambadna::kernels {
@@ -85,6 +86,10 @@ void cross_entropy_forward(float* loss, float* lse, const float* logits, const i
                            const CrossEntropyParams& p);
 void log_softmax_forward(float* out, const float* logits, const CrossEntropyParams& p);
 void cross_entropy_backward(float* dlogits, const float* logits, const float* lse,
+                            const int32_t* targets, const float* dloss,
+                            const CrossEntropyParams& p);
+// dlogits in bf16 (kernels/bf16.h), for the LM head's bf16 products.
+void cross_entropy_backward(bf16* dlogits, const float* logits, const float* lse,
                             const int32_t* targets, const float* dloss,
                             const CrossEntropyParams& p);
 }  // namespace cuda

@@ -31,8 +31,12 @@ void synchronize();  // waits for every kernel; throws the first asynchronous er
 // there). Grows on demand; valid until the next call. One host thread drives the device.
 void* workspace(size_t bytes);
 
-// Matrix products run in fp32 (exact fp32 products: the tests), tf32 or bf16 (tensor cores;
-// inputs rounded inside cuBLAS, fp32 accumulation and storage, fp32 master weights).
+// Precision of the model on the device (model/cuda_runner.cpp): fp32 (exact fp32 products: the
+// tests), tf32 (fp32 storage, tensor-core products rounding their inputs to tf32) or bf16 (the
+// activations that feed the products, their gradients and a copy of the weights stored in bf16;
+// fp32 accumulation, fp32 master weights, states, residual stream and parameter gradients).
+// For the kernels, it sets the compute type of products on fp32 operands (bf16: inputs rounded
+// inside cuBLAS); products on bf16 operands are bf16 whatever it says.
 enum class MatmulPrecision { fp32, tf32, bf16 };
 void set_matmul_precision(MatmulPrecision p);
 MatmulPrecision matmul_precision();

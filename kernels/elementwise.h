@@ -6,9 +6,12 @@
 #pragma once
 #include <cstdint>
 
+#include "kernels/bf16.h"
+
 namespace mambadna::kernels::cuda {
 
 void add_forward(float* out, const float* a, const float* b, int64_t n);  // out = a + b
+void to_bf16(bf16* out, const float* x, int64_t n);  // out = x rounded to nearest even
 void neg_exp_forward(float* out, const float* x, int64_t n);           // out = −exp(x): A from A_log
 void mul_accumulate(float* out, const float* a, const float* b, int64_t n);  // out += a ⊙ b
 void scale_inplace(float* x, float c, int64_t n);                              // x *= c

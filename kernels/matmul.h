@@ -6,6 +6,7 @@
 #pragma once
 #include <cstdint>
 
+#include "kernels/bf16.h"
 #include "kernels/check.h"
 
 namespace mambadna::kernels {
@@ -68,11 +69,21 @@ void matmul_backward(float* din, float* dW, float* dbias, const float* dout, con
 }  // namespace cpu
 
 // Device pointers, on the current CUDA device and stream (kernels/cuda/, kernels/device.h).
+// fp32 operands multiply at set_matmul_precision's precision; bf16 operands (in, W, dout) on
+// tensor cores with fp32 sums, the result (out, din) stored as fp32 or bf16. dW, dbias: fp32.
 namespace cuda {
 void matmul_forward(float* out, const float* in, const float* W, const float* bias,
                     const MatmulParams& p);
+void matmul_forward(float* out, const bf16* in, const bf16* W, const float* bias,
+                    const MatmulParams& p);
+void matmul_forward(bf16* out, const bf16* in, const bf16* W, const float* bias,
+                    const MatmulParams& p);
 void matmul_backward(float* din, float* dW, float* dbias, const float* dout, const float* in,
                      const float* W, const MatmulParams& p);
+void matmul_backward(float* din, float* dW, float* dbias, const bf16* dout, const bf16* in,
+                     const bf16* W, const MatmulParams& p);
+void matmul_backward(bf16* din, float* dW, float* dbias, const bf16* dout, const bf16* in,
+                     const bf16* W, const MatmulParams& p);
 }  // namespace cuda
 
 }  // namespace mambadna::kernels

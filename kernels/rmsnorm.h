@@ -6,6 +6,7 @@
 #pragma once
 #include <cstdint>
 
+#include "kernels/bf16.h"
 #include "kernels/check.h"
 
 namespace mambadna::kernels {
@@ -64,9 +65,13 @@ void rmsnorm_backward(float* dx, float* dw, const float* dy, const float* x, con
 }  // namespace cpu
 
 // Device pointers, on the current CUDA device and stream (kernels/cuda/, kernels/device.h).
+// y and dy may be bf16 (kernels/bf16.h; the residual stream x, dx and w stay fp32).
 namespace cuda {
 void rmsnorm_forward(float* y, float* rstd, const float* x, const float* w, const RmsnormParams& p);
+void rmsnorm_forward(bf16* y, float* rstd, const float* x, const float* w, const RmsnormParams& p);
 void rmsnorm_backward(float* dx, float* dw, const float* dy, const float* x, const float* w,
+                      const float* rstd, const RmsnormParams& p);
+void rmsnorm_backward(float* dx, float* dw, const bf16* dy, const float* x, const float* w,
                       const float* rstd, const RmsnormParams& p);
 }  // namespace cuda
 

@@ -20,6 +20,7 @@
 #pragma once
 #include <cstdint>
 
+#include "kernels/bf16.h"
 #include "kernels/check.h"
 
 namespace mambadna::kernels {
@@ -136,6 +137,19 @@ void selective_scan_backward(float* du, float* ddelta, float* dA, float* dBm, fl
                              const float* dh_last, const float* u, const float* delta,
                              const float* A, const float* Bm, const float* Cm, const float* D,
                              const float* z, const float* delta_bias, const float* h0,
+                             const SelectiveScanParams& p, const float* h_chunks = nullptr);
+// The same with the activations (u, delta, Bm, Cm, z, out; du, ddelta, dz, dout) stored in bf16
+// (kernels/bf16.h): read into fp32, the recurrence and every sum in fp32, outputs rounded once.
+// dBm and dCm, summed over channels by atomics, stay fp32.
+void selective_scan_forward(bf16* out, float* h_last, const bf16* u, const bf16* delta,
+                            const float* A, const bf16* Bm, const bf16* Cm, const float* D,
+                            const bf16* z, const float* delta_bias, const float* h0,
+                            const SelectiveScanParams& p, float* h_chunks = nullptr);
+void selective_scan_backward(bf16* du, bf16* ddelta, float* dA, float* dBm, float* dCm, float* dD,
+                             bf16* dz, float* ddelta_bias, float* dh0, const bf16* dout,
+                             const float* dh_last, const bf16* u, const bf16* delta,
+                             const float* A, const bf16* Bm, const bf16* Cm, const float* D,
+                             const bf16* z, const float* delta_bias, const float* h0,
                              const SelectiveScanParams& p, const float* h_chunks = nullptr);
 int64_t selective_scan_chunk_states(const SelectiveScanParams& p);  // floats of h_chunks
 // The forward splits time into segments when B·E alone would leave the device idle (a single

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <type_traits>
 
 #include "io/error.h"
 #include "model/mamba.h"
@@ -23,6 +24,26 @@ namespace kc = kernels::cuda;
 template <typename T>
 using Buf = kc::Buffer<T>;
 
+// The activations that feed the matrix products and their gradients, in their storage type
+// TA: float, or bf16 under --precision bf16 (the products then read bf16 operands, the weights
+// from a bf16 copy of the fp32 master weights). The residual stream, the norms' statistics, the
+// states and every parameter gradient stay fp32.
+template <typename TA>
+struct Acts {
+  Buf<TA> normed;   // (M, D): a block's norm output (in bf16, also the head's input)
+  Buf<TA> xz;       // (S, M, 2E): x | z
+  Buf<TA> u;        // (M, E)
+  Buf<TA> xdbl;     // (S, M, R+2N): dt | B | C
+  Buf<TA> delta;    // (M, E)
+  Buf<TA> y;        // (S, M, E)
+  Buf<TA> dlogits;  // (M, V)
+  Buf<TA> dhidden;  // (M, D)
+  Buf<TA> dy, du, ddelta;  // (M, E)
+  Buf<TA> dxz;      // (M, 2E)
+  Buf<TA> dres;     // (M, D): dresid rounded for out_proj's backward (bf16 only)
+  Buf<TA> dxdbl;    // (M, R+2N): dxdbl rounded for x_proj's backward (bf16 only)
+};
+
 struct CudaRunner::Impl {
   Config c;
   ParamTable t;
@@ -30,20 +51,19 @@ struct CudaRunner::Impl {
   int64_t D, E, N, K, R, V, NL;
   Buf<float> params, grad, m1, m2;
   Buf<float> grad_scratch;  // backward_to_host's gradient, beside the held one
+  Buf<k::bf16> params16;    // the weights rounded to bf16, for bf16 products
+  bool params16_fresh = false;
 
   // One pass's device memory, planned from one table (the layout of model/mamba.h's
   // Activations, with the carried state and the token buffers beside it).
   int64_t B = 0, L = 0, M = 0;
   bool keep = false;
+  bool bf16 = false;  // this pass stores its activations in bf16 (--precision bf16)
   std::vector<int64_t> taps;
+  Acts<float> f32;
+  Acts<k::bf16> b16;
   Buf<float> resid;   // (layers+1 | 1, M, D)
   Buf<float> rstd;    // (layers+1 | 1, M)
-  Buf<float> normed;  // (M, D)
-  Buf<float> xz;      // (S, M, 2E)
-  Buf<float> u;       // (M, E)
-  Buf<float> xdbl;    // (S, M, R+2N)
-  Buf<float> delta;   // (M, E)
-  Buf<float> y;       // (S, M, E)
   Buf<float> mix;     // (M, D)
   Buf<float> hidden;  // (M, D)
   Buf<float> A;       // (layers, E, N)
@@ -59,8 +79,11 @@ struct CudaRunner::Impl {
   Buf<float> hck;     // (layers, B, chunks, E, N): the scan's chunk-boundary states (keep)
   int64_t hck_layer = 0;  // floats per layer
   Buf<int32_t> tokens, targets;  // (M)
-  // Gradients of the activations (backward).
-  Buf<float> dresid, dhidden, dlogits, dloss, dy, du, ddelta, dxdbl, dxz, dA;
+  // Gradients of the activations (backward) kept in fp32.
+  Buf<float> dresid;  // (M, D)
+  Buf<float> dloss;   // (M)
+  Buf<float> dxdbl;   // (M, R+2N): dBm, dCm are summed over channels by atomics
+  Buf<float> dA;      // (E, N)
 
   Impl(const Config& cfg, const ParamTable& table, const float* host, int dev)
       : c(cfg), t(table), device(dev), D(cfg.d_model), E(cfg.d_inner()), N(cfg.d_state),
@@ -70,65 +93,94 @@ struct CudaRunner::Impl {
     params.upload(host, size_t(t.total));
   }
 
+  template <typename TA>
+  Acts<TA>& acts() {
+    if constexpr (std::is_same_v<TA, float>) return f32;
+    else return b16;
+  }
+  // The weights the products read: the fp32 master weights, or their bf16 copy (refreshed
+  // after every change of the master weights).
+  template <typename TA>
+  const TA* weights() {
+    if constexpr (std::is_same_v<TA, float>) {
+      return params.data();
+    } else {
+      if (params16.size() != size_t(t.total)) params16 = Buf<k::bf16>(size_t(t.total));
+      if (!params16_fresh) kc::to_bf16(params16.data(), params.data(), t.total);
+      params16_fresh = true;
+      return params16.data();
+    }
+  }
+
   void plan(int64_t b, int64_t l, bool kp, const std::vector<int64_t>& tp) {
     B = b, L = l, M = b * l, keep = kp, taps = tp;
+    bf16 = kc::matmul_precision() == kc::MatmulPrecision::bf16;
     const int64_t S = keep ? NL : 1;
     hck_layer = kc::selective_scan_chunk_states(scan_params());
-    struct Entry {
-      Buf<float>* buf;
-      int64_t elems;
-    };
-    const Entry table[] = {
-        {&resid, (keep ? NL + 1 : 1) * M * D},
-        {&rstd, (keep ? NL + 1 : 1) * M},
-        {&normed, M * D},
-        {&xz, S * M * 2 * E},
-        {&u, M * E},
-        {&xdbl, S * M * (R + 2 * N)},
-        {&delta, M * E},
-        {&y, S * M * E},
-        {&mix, M * D},
-        {&hidden, M * D},
-        {&A, NL * E * N},
-        {&logits, M * V},
-        {&lse, M},
-        {&loss, M},
-        {&out, 2 * M},
-        {&conv, NL * B * E * (K - 1)},
-        {&ssm, NL * B * E * N},
-        {&conv0, keep ? NL * B * E * (K - 1) : 0},
-        {&ssm0, keep ? NL * B * E * N : 0},
-        {&tapped, int64_t(taps.size()) * M * D},
-        {&hck, keep ? NL * hck_layer : 0},
-        // gradients: only for a kept (training) pass
-        {&dresid, keep ? M * D : 0},
-        {&dhidden, keep ? M * D : 0},
-        {&dlogits, keep ? M * V : 0},
-        {&dloss, keep ? M : 0},
-        {&dy, keep ? M * E : 0},
-        {&du, keep ? M * E : 0},
-        {&ddelta, keep ? M * E : 0},
-        {&dxdbl, keep ? M * (R + 2 * N) : 0},
-        {&dxz, keep ? M * 2 * E : 0},
-        {&dA, keep ? E * N : 0},
-    };
     // Grow only: passes of changing shape (vep's trunks stop at every branch point) reuse the
     // memory of the largest one instead of freeing (which synchronises) and allocating again.
+    // Every buffer is first checked, then the short ones freed, then allocated: the old and new
+    // sets need not fit together.
+    enum Phase { check, release, allocate };
     bool grow = false;
-    for (const Entry& e : table) grow = grow || e.buf->size() < size_t(e.elems);
-    if (grow) {
-      for (const Entry& e : table)  // free first: the old and new sets need not fit together
-        if (e.buf->size() < size_t(e.elems)) *e.buf = Buf<float>();
-      for (const Entry& e : table)
-        if (e.buf->size() < size_t(e.elems)) *e.buf = Buf<float>(size_t(e.elems));
-    }
-    if (tokens.size() < size_t(M)) tokens = Buf<int32_t>(size_t(M)), targets = Buf<int32_t>(size_t(M));
+    auto table = [&](Phase phase) {
+      auto want = [&](auto& buf, int64_t elems) {
+        using Buffer = std::remove_reference_t<decltype(buf)>;
+        if (buf.size() >= size_t(elems)) return;
+        if (phase == check) grow = true;
+        if (phase == release) buf = Buffer();
+        if (phase == allocate) buf = Buffer(size_t(elems));
+      };
+      auto activations = [&](auto& a, bool used) {
+        const int64_t on = used ? 1 : 0, tr = used && keep ? 1 : 0;
+        const bool round = used && !std::is_same_v<std::remove_reference_t<decltype(a)>, Acts<float>>;
+        want(a.normed, on * M * D);
+        want(a.xz, on * S * M * 2 * E);
+        want(a.u, on * M * E);
+        want(a.xdbl, on * S * M * (R + 2 * N));
+        want(a.delta, on * M * E);
+        want(a.y, on * S * M * E);
+        want(a.dlogits, tr * M * V);
+        want(a.dhidden, tr * M * D);
+        want(a.dy, tr * M * E);
+        want(a.du, tr * M * E);
+        want(a.ddelta, tr * M * E);
+        want(a.dxz, tr * M * 2 * E);
+        want(a.dres, round && keep ? M * D : 0);
+        want(a.dxdbl, round && keep ? M * (R + 2 * N) : 0);
+      };
+      activations(f32, !bf16);
+      activations(b16, bf16);
+      want(resid, (keep ? NL + 1 : 1) * M * D);
+      want(rstd, (keep ? NL + 1 : 1) * M);
+      want(mix, M * D);
+      want(hidden, M * D);
+      want(A, NL * E * N);
+      want(logits, M * V);
+      want(lse, M);
+      want(loss, M);
+      want(out, 2 * M);
+      want(conv, NL * B * E * (K - 1));
+      want(ssm, NL * B * E * N);
+      want(conv0, keep ? NL * B * E * (K - 1) : 0);
+      want(ssm0, keep ? NL * B * E * N : 0);
+      want(tapped, int64_t(taps.size()) * M * D);
+      want(hck, keep ? NL * hck_layer : 0);
+      // gradients: only for a kept (training) pass
+      want(dresid, keep ? M * D : 0);
+      want(dloss, keep ? M : 0);
+      want(dxdbl, keep ? M * (R + 2 * N) : 0);
+      want(dA, keep ? E * N : 0);
+      want(tokens, M);
+      want(targets, M);
+    };
+    table(check);
+    if (grow) table(release), table(allocate);
   }
 
   k::SelectiveScanParams scan_params() const {
     return k::SelectiveScanParams{B, L, E, N, R + 2 * N, 2 * E, true};
   }
-
 
   // Tokens and targets are checked on the host, where the CPU kernels check them.
   void upload_tokens(const int32_t* tok, const int32_t* tgt) {
@@ -158,8 +210,12 @@ struct CudaRunner::Impl {
     }
   }
 
-  // Mamba<T>::forward on the device: embedding, the layers, norm_f (leaves `hidden`).
+  // Mamba<T>::forward on the device: embedding, the layers, norm_f (leaves `hidden`, and in
+  // bf16 its rounded copy in normed for the head).
+  template <typename TA>
   void forward(const State<float>& st) {
+    Acts<TA>& a = acts<TA>();
+    const TA* wa = weights<TA>();
     kc::set_device(device);
     state_in(st);
     if (keep) {
@@ -171,29 +227,30 @@ struct CudaRunner::Impl {
     kc::embedding_forward(resid.data(), tokens.data(), emb, k::EmbeddingParams{M, D, V});
     for (int64_t l = 0; l < NL; ++l) {
       const LayerWeights<float> w = layer_weights(t, params.data(), int(l));
+      const LayerWeights<const TA> wm = layer_weights(t, wa, int(l));  // the products' weights
       const int64_t s = keep ? l : 0;
       float* r = resid.data() + (keep ? l : 0) * M * D;  // (M, D)
       float* rs = rstd.data() + (keep ? l : 0) * M;       // (M)
-      float* xz_l = xz.data() + s * M * 2 * E;            // (M, 2E): x | z
-      float* xdbl_l = xdbl.data() + s * M * (R + 2 * N);  // (M, R+2N): dt | B | C
-      float* y_l = y.data() + s * M * E;                  // (M, E)
+      TA* xz_l = a.xz.data() + s * M * 2 * E;             // (M, 2E): x | z
+      TA* xdbl_l = a.xdbl.data() + s * M * (R + 2 * N);   // (M, R+2N): dt | B | C
+      TA* y_l = a.y.data() + s * M * E;                   // (M, E)
       float* A_l = A.data() + l * E * N;                  // (E, N)
       kc::neg_exp_forward(A_l, w.A_log, E * N);
-      kc::rmsnorm_forward(normed.data(), rs, r, w.norm, k::RmsnormParams{M, D, eps});
-      kc::matmul_forward(xz_l, normed.data(), w.in_proj, nullptr,
+      kc::rmsnorm_forward(a.normed.data(), rs, r, w.norm, k::RmsnormParams{M, D, eps});
+      kc::matmul_forward(xz_l, a.normed.data(), wm.in_proj, nullptr,
                          k::MatmulParams{M, D, 2 * E, D, 2 * E});
       float* window = K > 1 ? conv.data() + l * B * E * (K - 1) : nullptr;  // (B, E, K-1)
-      kc::causal_conv1d_forward(u.data(), window, xz_l, w.conv_w, w.conv_b, window,
+      kc::causal_conv1d_forward(a.u.data(), window, xz_l, w.conv_w, w.conv_b, window,
                                 k::CausalConv1dParams{B, L, E, K, 2 * E, true});
-      kc::matmul_forward(xdbl_l, u.data(), w.x_proj, nullptr,
+      kc::matmul_forward(xdbl_l, a.u.data(), wm.x_proj, nullptr,
                          k::MatmulParams{M, E, R + 2 * N, E, R + 2 * N});
-      kc::matmul_forward(delta.data(), xdbl_l, w.dt_w, nullptr,
+      kc::matmul_forward(a.delta.data(), xdbl_l, wm.dt_w, nullptr,
                          k::MatmulParams{M, R, E, R + 2 * N, E});
       float* h = ssm.data() + l * B * E * N;  // (B, E, N)
-      kc::selective_scan_forward(y_l, h, u.data(), delta.data(), A_l, xdbl_l + R, xdbl_l + R + N,
-                                 w.D, xz_l + E, w.dt_b, h, scan_params(),
+      kc::selective_scan_forward(y_l, h, a.u.data(), a.delta.data(), A_l, xdbl_l + R,
+                                 xdbl_l + R + N, w.D, xz_l + E, w.dt_b, h, scan_params(),
                                  keep ? hck.data() + l * hck_layer : nullptr);
-      kc::matmul_forward(mix.data(), y_l, w.out_proj, nullptr, k::MatmulParams{M, E, D, E, D});
+      kc::matmul_forward(mix.data(), y_l, wm.out_proj, nullptr, k::MatmulParams{M, E, D, E, D});
       float* next = keep ? r + M * D : r;
       kc::add_forward(next, r, mix.data(), M * D);
       for (size_t i = 0; i < taps.size(); ++i)
@@ -204,6 +261,7 @@ struct CudaRunner::Impl {
     float* rstd_f = rstd.data() + (keep ? NL : 0) * M;
     const float* wf = params.data() + t.specs.back().offset;
     kc::rmsnorm_forward(hidden.data(), rstd_f, rf, wf, k::RmsnormParams{M, D, eps});
+    if constexpr (!std::is_same_v<TA, float>) kc::to_bf16(a.normed.data(), hidden.data(), M * D);
   }
 
   // One pass: buffers planned, tokens (and targets) checked and uploaded, the state carried in
@@ -213,16 +271,40 @@ struct CudaRunner::Impl {
     kc::set_device(device);
     plan(b, l, kp, tp);
     upload_tokens(tok, tgt);
-    forward(st);
+    if (bf16) forward<k::bf16>(st);
+    else forward<float>(st);
     state_out(st);
   }
 
+  // The head's input: hidden, or its bf16 copy.
+  template <typename TA>
+  const TA* head_input() {
+    if constexpr (std::is_same_v<TA, float>) return hidden.data();
+    else return b16.normed.data();
+  }
+
   // logits, then the loss and log-sum-exp of every row.
-  void head() {
-    const float* emb = params.data() + t.specs.front().offset;
-    kc::matmul_forward(logits.data(), hidden.data(), emb, nullptr, k::MatmulParams{M, D, V, D, V});
+  template <typename TA>
+  void head_t() {
+    const TA* emb = weights<TA>() + t.specs.front().offset;
+    kc::matmul_forward(logits.data(), head_input<TA>(), emb, nullptr, k::MatmulParams{M, D, V, D, V});
     kc::cross_entropy_forward(loss.data(), lse.data(), logits.data(), targets.data(),
                               k::CrossEntropyParams{M, V});
+  }
+  void head() {
+    if (bf16) head_t<k::bf16>();
+    else head_t<float>();
+  }
+
+  // x rounded to the products' storage, when that is bf16: `rounded`, else x itself.
+  template <typename TA>
+  const TA* operand(const float* x, TA* rounded, int64_t n) {
+    if constexpr (std::is_same_v<TA, float>) {
+      return x;
+    } else {
+      kc::to_bf16(rounded, x, n);
+      return rounded;
+    }
   }
 
   // Mamba<T>::backward on the device, into `grad` (+=).
@@ -233,59 +315,71 @@ struct CudaRunner::Impl {
       grad = Buf<float>(size_t(t.total));
       grad.zero();
     }
-    const float* emb = params.data() + t.specs.front().offset;
+    if (bf16) backward_t<k::bf16>(loss_scale);
+    else backward_t<float>(loss_scale);
+  }
+
+  template <typename TA>
+  void backward_t(float loss_scale) {
+    Acts<TA>& a = acts<TA>();
+    const TA* wa = weights<TA>();
+    const TA* emb = wa + t.specs.front().offset;
     float* demb = grad.data() + t.specs.front().offset;
     const double eps = c.norm_epsilon;
     kc::loss_weights(dloss.data(), targets.data(), loss_scale, M);
-    kc::cross_entropy_backward(dlogits.data(), logits.data(), lse.data(), targets.data(),
+    kc::cross_entropy_backward(a.dlogits.data(), logits.data(), lse.data(), targets.data(),
                                dloss.data(), k::CrossEntropyParams{M, V});
-    kc::matmul_backward(dhidden.data(), demb, nullptr, dlogits.data(), hidden.data(), emb,
+    kc::matmul_backward(a.dhidden.data(), demb, nullptr, a.dlogits.data(), head_input<TA>(), emb,
                         k::MatmulParams{M, D, V, D, V});
     dresid.zero();
     {
       const auto& nf = t.specs.back();
-      kc::rmsnorm_backward(dresid.data(), grad.data() + nf.offset, dhidden.data(),
+      kc::rmsnorm_backward(dresid.data(), grad.data() + nf.offset, a.dhidden.data(),
                            resid.data() + NL * M * D, params.data() + nf.offset,
                            rstd.data() + NL * M, k::RmsnormParams{M, D, eps});
     }
     for (int64_t l = NL - 1; l >= 0; --l) {
       const LayerWeights<float> w = layer_weights(t, params.data(), int(l));
+      const LayerWeights<const TA> wm = layer_weights(t, wa, int(l));
       const LayerWeights<float> dw = layer_weights(t, grad.data(), int(l));
       const float* r = resid.data() + l * M * D;
       const float* rs = rstd.data() + l * M;
-      const float* xz_l = xz.data() + l * M * 2 * E;
-      const float* xdbl_l = xdbl.data() + l * M * (R + 2 * N);
-      const float* y_l = y.data() + l * M * E;
+      const TA* xz_l = a.xz.data() + l * M * 2 * E;
+      const TA* xdbl_l = a.xdbl.data() + l * M * (R + 2 * N);
+      const TA* y_l = a.y.data() + l * M * E;
       const float* A_l = A.data() + l * E * N;
       const float* conv0_l = K > 1 ? conv0.data() + l * B * E * (K - 1) : nullptr;
       const float* h0 = ssm0.data() + l * B * E * N;
       // Recompute u and delta.
-      kc::causal_conv1d_forward(u.data(), nullptr, xz_l, w.conv_w, w.conv_b, conv0_l,
+      kc::causal_conv1d_forward(a.u.data(), nullptr, xz_l, w.conv_w, w.conv_b, conv0_l,
                                 k::CausalConv1dParams{B, L, E, K, 2 * E, true});
-      kc::matmul_forward(delta.data(), xdbl_l, w.dt_w, nullptr,
+      kc::matmul_forward(a.delta.data(), xdbl_l, wm.dt_w, nullptr,
                          k::MatmulParams{M, R, E, R + 2 * N, E});
-      kc::matmul_backward(dy.data(), dw.out_proj, nullptr, dresid.data(), y_l, w.out_proj,
+      kc::matmul_backward(a.dy.data(), dw.out_proj, nullptr,
+                          operand(dresid.data(), a.dres.data(), M * D), y_l, wm.out_proj,
                           k::MatmulParams{M, E, D, E, D});
       dA.zero();
-      kc::selective_scan_backward(du.data(), ddelta.data(), dA.data(), dxdbl.data() + R,
-                                  dxdbl.data() + R + N, dw.D, dxz.data() + E, dw.dt_b, nullptr,
-                                  dy.data(), nullptr, u.data(), delta.data(), A_l, xdbl_l + R,
-                                  xdbl_l + R + N, w.D, xz_l + E, w.dt_b, h0, scan_params(),
-                                  hck.data() + l * hck_layer);
+      kc::selective_scan_backward(a.du.data(), a.ddelta.data(), dA.data(), dxdbl.data() + R,
+                                  dxdbl.data() + R + N, dw.D, a.dxz.data() + E, dw.dt_b, nullptr,
+                                  a.dy.data(), nullptr, a.u.data(), a.delta.data(), A_l,
+                                  xdbl_l + R, xdbl_l + R + N, w.D, xz_l + E, w.dt_b, h0,
+                                  scan_params(), hck.data() + l * hck_layer);
       kc::mul_accumulate(dw.A_log, dA.data(), A_l, E * N);  // dA/dA_log = A
-      kc::matmul_backward(dxdbl.data(), dw.dt_w, nullptr, ddelta.data(), xdbl_l, w.dt_w,
+      kc::matmul_backward(dxdbl.data(), dw.dt_w, nullptr, a.ddelta.data(), xdbl_l, wm.dt_w,
                           k::MatmulParams{M, R, E, R + 2 * N, E});
       k::MatmulParams xp{M, E, R + 2 * N, E, R + 2 * N};
       xp.accumulate_din = true;
-      kc::matmul_backward(du.data(), dw.x_proj, nullptr, dxdbl.data(), u.data(), w.x_proj, xp);
-      kc::causal_conv1d_backward(dxz.data(), nullptr, dw.conv_w, dw.conv_b, du.data(), nullptr,
+      kc::matmul_backward(a.du.data(), dw.x_proj, nullptr,
+                          operand(dxdbl.data(), a.dxdbl.data(), M * (R + 2 * N)), a.u.data(),
+                          wm.x_proj, xp);
+      kc::causal_conv1d_backward(a.dxz.data(), nullptr, dw.conv_w, dw.conv_b, a.du.data(), nullptr,
                                  xz_l, w.conv_w, w.conv_b, conv0_l,
                                  k::CausalConv1dParams{B, L, E, K, 2 * E, true});
       // Recompute the norm's output (its rstd goes to dloss, no longer needed).
-      kc::rmsnorm_forward(normed.data(), dloss.data(), r, w.norm, k::RmsnormParams{M, D, eps});
-      kc::matmul_backward(dhidden.data(), dw.in_proj, nullptr, dxz.data(), normed.data(),
-                          w.in_proj, k::MatmulParams{M, D, 2 * E, D, 2 * E});
-      kc::rmsnorm_backward(dresid.data(), dw.norm, dhidden.data(), r, w.norm, rs,
+      kc::rmsnorm_forward(a.normed.data(), dloss.data(), r, w.norm, k::RmsnormParams{M, D, eps});
+      kc::matmul_backward(a.dhidden.data(), dw.in_proj, nullptr, a.dxz.data(), a.normed.data(),
+                          wm.in_proj, k::MatmulParams{M, D, 2 * E, D, 2 * E});
+      kc::rmsnorm_backward(dresid.data(), dw.norm, a.dhidden.data(), r, w.norm, rs,
                            k::RmsnormParams{M, D, eps});
     }
     kc::embedding_backward(demb, dresid.data(), tokens.data(), k::EmbeddingParams{M, D, V});
@@ -308,6 +402,7 @@ CudaRunner::~CudaRunner() = default;
 void CudaRunner::push_params(const float* host) {
   kc::set_device(impl_->device);
   impl_->params.upload(host, impl_->params.size());
+  impl_->params16_fresh = false;
 }
 void CudaRunner::pull_params(float* host) {
   kc::set_device(impl_->device);
@@ -408,6 +503,7 @@ void CudaRunner::adamw_step(const kernels::AdamwParams& p, double weight_decay, 
     kc::adamw_update(x.params.data() + spec.offset, x.m1.data() + spec.offset,
                      x.m2.data() + spec.offset, x.grad.data() + spec.offset, spec.size, ap);
   }
+  x.params16_fresh = false;
 }
 
 void CudaRunner::moments(float* m1, float* m2) {

@@ -5,6 +5,7 @@
 #include <iostream>
 #include <vector>
 
+#include "kernels/bf16.h"
 #include "kernels/device.h"
 
 namespace mambadna::kernels::testing {
@@ -33,5 +34,23 @@ struct DeviceCopy {
     if (!host.empty()) buf.download(host.data(), host.size());
   }
 };
+
+// bf16 storage (kernels/bf16.h) for the tests of the bf16 paths: inputs rounded to bf16 (so that
+// the double reference sees exactly what the device reads), conversions, NaN poisoning.
+inline std::vector<double> bf16_exact(std::vector<double> v) {
+  for (auto& x : v) x = double(from_bf16(to_bf16(float(x))));
+  return v;
+}
+inline std::vector<bf16> bf16_vec(const std::vector<double>& v) {
+  std::vector<bf16> b(v.size());
+  for (size_t i = 0; i < v.size(); ++i) b[i] = to_bf16(float(v[i]));
+  return b;
+}
+inline std::vector<float> floats_of(const std::vector<bf16>& v) {
+  std::vector<float> f(v.size());
+  for (size_t i = 0; i < v.size(); ++i) f[i] = from_bf16(v[i]);
+  return f;
+}
+inline std::vector<bf16> poisoned_bf16(size_t n) { return std::vector<bf16>(n, bf16{0x7FC0}); }
 
 }  // namespace mambadna::kernels::testing

@@ -10,8 +10,9 @@ namespace {
 
 constexpr int kMaxK = 16;
 
+template <typename T>
 struct ConvArgs {
-  const float* x;          // (B, L, E) row stride ld_x
+  const T* x;              // (B, L, E) row stride ld_x
   const float* w;          // (E, K)
   const float* bias;       // (E) or nullptr
   const float* window_in;  // (B, E, K-1) or nullptr
@@ -20,40 +21,45 @@ struct ConvArgs {
 };
 
 // xx(b, j, e): the input at position j of the chunk, or of the carried window for j < 0.
-__device__ __forceinline__ float conv_input(const ConvArgs& a, int64_t b, int64_t j, int64_t e) {
-  if (j >= 0) return a.x[(b * a.L + j) * a.ld_x + e];
+template <typename T>
+__device__ __forceinline__ float conv_input(const ConvArgs<T>& a, int64_t b, int64_t j, int64_t e) {
+  if (j >= 0) return ld(a.x[(b * a.L + j) * a.ld_x + e]);
   if (!a.window_in) return 0.0f;
   return a.window_in[(b * a.E + e) * (a.K - 1) + (a.K - 1 + j)];
 }
 
-__device__ __forceinline__ float conv_pre(const ConvArgs& a, int64_t b, int64_t t, int64_t e) {
+template <typename T>
+__device__ __forceinline__ float conv_pre(const ConvArgs<T>& a, int64_t b, int64_t t, int64_t e) {
   float acc = a.bias ? a.bias[e] : 0.0f;
   for (int64_t k = 0; k < a.K; ++k) acc += a.w[e * a.K + k] * conv_input(a, b, t - (a.K - 1) + k, e);
   return acc;
 }
 
 // g = du · silu'(pre) (or du), the gradient of the pre-activation at (b, t, e).
-__device__ __forceinline__ float conv_grad(const ConvArgs& a, const float* du, int64_t b,
+template <typename T>
+__device__ __forceinline__ float conv_grad(const ConvArgs<T>& a, const T* du, int64_t b,
                                            int64_t t, int64_t e) {
-  const float d = du[(b * a.L + t) * a.E + e];
+  const float d = ld(du[(b * a.L + t) * a.E + e]);
   return a.silu ? d * dev_silu_grad(conv_pre(a, b, t, e)) : d;
 }
 
 // ---- kernels ---------------------------------------------------------------------------------
 
 // u (B, L, E): a thread per output.
-__global__ void conv_forward_kernel(float* u, ConvArgs a) {
+template <typename T>
+__global__ void conv_forward_kernel(T* u, ConvArgs<T> a) {
   const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= a.B * a.L * a.E) return;
   const int64_t e = i % a.E, bt = i / a.E, t = bt % a.L, b = bt / a.L;
   const float pre = conv_pre(a, b, t, e);
-  u[i] = a.silu ? dev_silu(pre) : pre;
+  u[i] = st<T>(a.silu ? dev_silu(pre) : pre);
 }
 
 // window_out (B, E, K-1) = the last K-1 inputs: a thread per (b, e). Runs after the forward
 // kernel, which reads window_in; oldest first, so with window_out == window_in each element is
 // read (at k + L) before it is overwritten.
-__global__ void conv_window_kernel(float* window_out, ConvArgs a) {
+template <typename T>
+__global__ void conv_window_kernel(float* window_out, ConvArgs<T> a) {
   const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= a.B * a.E) return;
   const int64_t e = i % a.E, b = i / a.E;
@@ -62,8 +68,9 @@ __global__ void conv_window_kernel(float* window_out, ConvArgs a) {
 }
 
 // dx (B, L, E) row stride ld_x: a thread per input position j in [0, L).
-__global__ void conv_backward_dx_kernel(float* dx, const float* du, const float* dwindow_out,
-                                        ConvArgs a) {
+template <typename T>
+__global__ void conv_backward_dx_kernel(T* dx, const T* du, const float* dwindow_out,
+                                        ConvArgs<T> a) {
   const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= a.B * a.L * a.E) return;
   const int64_t e = i % a.E, bj = i / a.E, j = bj % a.L, b = bj / a.L;
@@ -74,13 +81,14 @@ __global__ void conv_backward_dx_kernel(float* dx, const float* du, const float*
   }
   const int64_t k_out = j - (a.L - (a.K - 1));  // position in the carried-out window
   if (dwindow_out && k_out >= 0) acc += dwindow_out[(b * a.E + e) * (a.K - 1) + k_out];
-  dx[(b * a.L + j) * a.ld_x + e] = acc;
+  dx[(b * a.L + j) * a.ld_x + e] = st<T>(acc);
 }
 
 // dwindow_in (B, E, K-1): a thread per (b, e); all K-1 values are computed before any is
 // written, since dwindow_out may alias dwindow_in.
-__global__ void conv_backward_dwindow_kernel(float* dwindow_in, const float* du,
-                                             const float* dwindow_out, ConvArgs a) {
+template <typename T>
+__global__ void conv_backward_dwindow_kernel(float* dwindow_in, const T* du,
+                                             const float* dwindow_out, ConvArgs<T> a) {
   const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= a.B * a.E) return;
   const int64_t e = i % a.E, b = i / a.E;
@@ -100,7 +108,8 @@ __global__ void conv_backward_dwindow_kernel(float* dwindow_in, const float* du,
 }
 
 // dw (E, K) += Σ g · xx,  dbias (E) += Σ g: a thread per channel, a block per range of rows.
-__global__ void conv_backward_dw_kernel(float* dw, float* dbias, const float* du, ConvArgs a,
+template <typename T>
+__global__ void conv_backward_dw_kernel(float* dw, float* dbias, const T* du, ConvArgs<T> a,
                                         int64_t rows_per_block) {
   const int64_t e = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (e >= a.E) return;
@@ -118,9 +127,10 @@ __global__ void conv_backward_dw_kernel(float* dw, float* dbias, const float* du
   if (dbias) atomicAdd(&dbias[e], acc_b);
 }
 
-ConvArgs args_of(const float* x, const float* w, const float* bias, const float* window_in,
-                 const CausalConv1dParams& p) {
-  return ConvArgs{x, w, bias, window_in, p.B, p.L, p.E, p.K, p.ld_x, p.silu};
+template <typename T>
+ConvArgs<T> args_of(const T* x, const float* w, const float* bias, const float* window_in,
+                    const CausalConv1dParams& p) {
+  return ConvArgs<T>{x, w, bias, window_in, p.B, p.L, p.E, p.K, p.ld_x, p.silu};
 }
 
 void check_k(const char* fn, const CausalConv1dParams& p) {
@@ -133,40 +143,69 @@ void check_k(const char* fn, const CausalConv1dParams& p) {
 
 // ---- launchers -------------------------------------------------------------------------------
 
-void causal_conv1d_forward(float* u, float* window_out, const float* x, const float* w,
-                           const float* bias, const float* window_in,
-                           const CausalConv1dParams& p) {
+namespace {
+
+template <typename T>
+void forward(T* u, float* window_out, const T* x, const float* w, const float* bias,
+             const float* window_in, const CausalConv1dParams& p) {
   const char* fn = "cuda::causal_conv1d_forward";
   causal_conv1d_forward_check(fn, u, x, w, p);
   check_k(fn, p);
-  const ConvArgs a = args_of(x, w, bias, window_in, p);
-  launch(conv_forward_kernel, grid_for(p.B * p.L * p.E, 256), 256, 0, u, a);
+  const ConvArgs<T> a = args_of(x, w, bias, window_in, p);
+  launch(conv_forward_kernel<T>, grid_for(p.B * p.L * p.E, 256), 256, 0, u, a);
   check_launch(fn);
   if (window_out && p.K > 1) {
-    launch(conv_window_kernel, grid_for(p.B * p.E, 256), 256, 0, window_out, a);
+    launch(conv_window_kernel<T>, grid_for(p.B * p.E, 256), 256, 0, window_out, a);
     check_launch(fn);
   }
+}
+
+template <typename T>
+void backward(T* dx, float* dwindow_in, float* dw, float* dbias, const T* du,
+              const float* dwindow_out, const T* x, const float* w, const float* bias,
+              const float* window_in, const CausalConv1dParams& p) {
+  const char* fn = "cuda::causal_conv1d_backward";
+  causal_conv1d_backward_check(fn, dx, dw, du, x, w, p);
+  check_k(fn, p);
+  const ConvArgs<T> a = args_of(x, w, bias, window_in, p);
+  if (p.K == 1) dwindow_out = nullptr;
+  launch(conv_backward_dx_kernel<T>, grid_for(p.B * p.L * p.E, 256), 256, 0, dx, du, dwindow_out, a);
+  check_launch(fn);
+  if (dwindow_in && p.K > 1) {
+    launch(conv_backward_dwindow_kernel<T>, grid_for(p.B * p.E, 256), 256, 0, dwindow_in, du,
+           dwindow_out, a);
+    check_launch(fn);
+  }
+  const int64_t rows = 256;
+  const dim3 grid(grid_for(p.E, 128), unsigned((p.B * p.L + rows - 1) / rows));
+  launch(conv_backward_dw_kernel<T>, grid, 128, 0, dw, dbias, du, a, rows);
+  check_launch(fn);
+}
+
+}  // namespace
+
+void causal_conv1d_forward(float* u, float* window_out, const float* x, const float* w,
+                           const float* bias, const float* window_in,
+                           const CausalConv1dParams& p) {
+  forward(u, window_out, x, w, bias, window_in, p);
+}
+void causal_conv1d_forward(bf16* u, float* window_out, const bf16* x, const float* w,
+                           const float* bias, const float* window_in,
+                           const CausalConv1dParams& p) {
+  forward(u, window_out, x, w, bias, window_in, p);
 }
 
 void causal_conv1d_backward(float* dx, float* dwindow_in, float* dw, float* dbias, const float* du,
                             const float* dwindow_out, const float* x, const float* w,
                             const float* bias, const float* window_in,
                             const CausalConv1dParams& p) {
-  const char* fn = "cuda::causal_conv1d_backward";
-  causal_conv1d_backward_check(fn, dx, dw, du, x, w, p);
-  check_k(fn, p);
-  const ConvArgs a = args_of(x, w, bias, window_in, p);
-  if (p.K == 1) dwindow_out = nullptr;
-  launch(conv_backward_dx_kernel, grid_for(p.B * p.L * p.E, 256), 256, 0, dx, du, dwindow_out, a);
-  check_launch(fn);
-  if (dwindow_in && p.K > 1) {
-    launch(conv_backward_dwindow_kernel, grid_for(p.B * p.E, 256), 256, 0, dwindow_in, du, dwindow_out, a);
-    check_launch(fn);
-  }
-  const int64_t rows = 256;
-  const dim3 grid(grid_for(p.E, 128), unsigned((p.B * p.L + rows - 1) / rows));
-  launch(conv_backward_dw_kernel, grid, 128, 0, dw, dbias, du, a, rows);
-  check_launch(fn);
+  backward(dx, dwindow_in, dw, dbias, du, dwindow_out, x, w, bias, window_in, p);
+}
+void causal_conv1d_backward(bf16* dx, float* dwindow_in, float* dw, float* dbias, const bf16* du,
+                            const float* dwindow_out, const bf16* x, const float* w,
+                            const float* bias, const float* window_in,
+                            const CausalConv1dParams& p) {
+  backward(dx, dwindow_in, dw, dbias, du, dwindow_out, x, w, bias, window_in, p);
 }
 
 }  // namespace mambadna::kernels::cuda

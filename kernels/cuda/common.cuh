@@ -1,14 +1,17 @@
 // Shared by the CUDA kernels: the error check that names the failing call, launch helpers and
 // the device-side activation functions (the same definitions as kernels/activations.h).
 #pragma once
+#include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <utility>
 
 #include "io/error.h"
+#include "kernels/bf16.h"
 #include "kernels/check.h"
 #include "kernels/device.h"
 
@@ -51,6 +54,25 @@ void launch(void (*kernel)(P...), dim3 grid, dim3 block, size_t shared_bytes, A&
 inline unsigned grid_for(int64_t n, int threads) {
   const int64_t g = (n + threads - 1) / threads;
   return unsigned(g < 1 ? 1 : g);
+}
+
+// ---- storage types ---------------------------------------------------------------------------
+// Activations are stored as float or bf16 (kernels/bf16.h); kernels templated on the storage
+// type T read with ld() and write with st<T>(), computing in float either way.
+__device__ __forceinline__ float ld(float x) { return x; }
+__device__ __forceinline__ float ld(bf16 x) {
+  uint32_t u = uint32_t(x.bits) << 16;
+  float f;
+  memcpy(&f, &u, 4);
+  return f;
+}
+template <typename T>
+__device__ __forceinline__ T st(float x);
+template <>
+__device__ __forceinline__ float st<float>(float x) { return x; }
+template <>
+__device__ __forceinline__ bf16 st<bf16>(float x) {
+  return bf16{__bfloat16_as_ushort(__float2bfloat16_rn(x))};
 }
 
 // ---- device functions ------------------------------------------------------------------------

@@ -47,14 +47,15 @@ __global__ void log_softmax_forward_kernel(float* out, const float* logits, int6
 }
 
 // dlogits (M, V) = dloss · (softmax − onehot(target)); 0 for a negative target
-__global__ void cross_entropy_backward_kernel(float* dlogits, const float* logits, const float* lse,
+template <typename T>
+__global__ void cross_entropy_backward_kernel(T* dlogits, const float* logits, const float* lse,
                                               const int32_t* targets, const float* dloss,
                                               int64_t M, int64_t V) {
   const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= M * V) return;
   const int64_t m = i / V, v = i - m * V;
   const int32_t t = targets[m];
-  dlogits[i] = t < 0 ? 0.0f : dloss[m] * (expf(logits[i] - lse[m]) - (v == t ? 1.0f : 0.0f));
+  dlogits[i] = st<T>(t < 0 ? 0.0f : dloss[m] * (expf(logits[i] - lse[m]) - (v == t ? 1.0f : 0.0f)));
 }
 
 }  // namespace
@@ -77,15 +78,28 @@ void log_softmax_forward(float* out, const float* logits, const CrossEntropyPara
   check_launch(fn);
 }
 
-void cross_entropy_backward(float* dlogits, const float* logits, const float* lse,
-                            const int32_t* targets, const float* dloss,
-                            const CrossEntropyParams& p) {
+namespace {
+template <typename T>
+void backward(T* dlogits, const float* logits, const float* lse, const int32_t* targets,
+              const float* dloss, const CrossEntropyParams& p) {
   const char* fn = "cuda::cross_entropy_backward";
   cross_entropy_backward_check(fn, dlogits, logits, lse, dloss, p);
   check::not_null(fn, "targets", targets);
-  launch(cross_entropy_backward_kernel, grid_for(p.M * p.V, 256), 256, 0, dlogits, logits, lse, targets,
-                                                                   dloss, p.M, p.V);
+  launch(cross_entropy_backward_kernel<T>, grid_for(p.M * p.V, 256), 256, 0, dlogits, logits, lse,
+         targets, dloss, p.M, p.V);
   check_launch(fn);
+}
+}  // namespace
+
+void cross_entropy_backward(float* dlogits, const float* logits, const float* lse,
+                            const int32_t* targets, const float* dloss,
+                            const CrossEntropyParams& p) {
+  backward(dlogits, logits, lse, targets, dloss, p);
+}
+void cross_entropy_backward(bf16* dlogits, const float* logits, const float* lse,
+                            const int32_t* targets, const float* dloss,
+                            const CrossEntropyParams& p) {
+  backward(dlogits, logits, lse, targets, dloss, p);
 }
 
 }  // namespace mambadna::kernels::cuda

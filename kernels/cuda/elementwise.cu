@@ -12,6 +12,10 @@ __global__ void add_kernel(float* out, const float* a, const float* b, int64_t n
   const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i < n) out[i] = a[i] + b[i];
 }
+__global__ void to_bf16_kernel(bf16* out, const float* x, int64_t n) {
+  const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i < n) out[i] = st<bf16>(x[i]);
+}
 __global__ void neg_exp_kernel(float* out, const float* x, int64_t n) {
   const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i < n) out[i] = -expf(x[i]);
@@ -58,6 +62,10 @@ __global__ void entropy_kernel(float* out, const float* logits, const float* lse
 void add_forward(float* out, const float* a, const float* b, int64_t n) {
   launch(add_kernel, grid_for(n, kThreads), kThreads, 0, out, a, b, n);
   check_launch("cuda::add_forward");
+}
+void to_bf16(bf16* out, const float* x, int64_t n) {
+  launch(to_bf16_kernel, grid_for(n, kThreads), kThreads, 0, out, x, n);
+  check_launch("cuda::to_bf16");
 }
 void neg_exp_forward(float* out, const float* x, int64_t n) {
   launch(neg_exp_kernel, grid_for(n, kThreads), kThreads, 0, out, x, n);

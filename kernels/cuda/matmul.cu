@@ -1,7 +1,9 @@
 // CUDA Linear layer (see kernels/matmul.h): the products through cuBLAS, the bias and its
 // gradient in small kernels. Row-major (M, K) · (N, K)ᵀ is, in cuBLAS's column-major terms,
 // outᵀ (N, M) = W (N, K) · inᵀ (K, M), so no operand is ever transposed in memory.
-// The precision of the products follows set_matmul_precision (fp32 by default).
+// fp32 operands: the precision of the products follows set_matmul_precision (fp32 by default).
+// bf16 operands (--precision bf16 keeps the activations and a weight copy in bf16): tensor cores
+// with fp32 accumulation, the result stored in fp32 or bf16.
 //
 // cuBLAS is opened on first use (dlopen) rather than linked: linking it maps about 200 MB into
 // every process, CPU-only runs included; opened, it costs only the runs that multiply on a GPU.
@@ -9,6 +11,7 @@
 #include <dlfcn.h>
 
 #include <mutex>
+#include <type_traits>
 
 #include "kernels/cuda/common.cuh"
 #include "kernels/matmul.h"
@@ -96,35 +99,46 @@ cublasComputeType_t compute_type() {
   }
 }
 
-// Column-major C (m, n) = alpha op(A) op(B) + beta C, every operand fp32 in memory.
+// cuBLAS's name for a storage type.
+constexpr cudaDataType data_type(const float*) { return CUDA_R_32F; }
+constexpr cudaDataType data_type(const bf16*) { return CUDA_R_16BF; }
+
+// Column-major C (m, n) = alpha op(A) op(B) + beta C. A and B share a storage type: fp32 (the
+// compute type follows set_matmul_precision) or bf16 (tensor cores, fp32 accumulation); C is
+// fp32 or bf16 (rounded once, from the fp32 sum).
+template <typename TI, typename TO>
 void gemm(const char* fn, cublasOperation_t ta, cublasOperation_t tb, int64_t m, int64_t n,
-          int64_t k, const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
+          int64_t k, const TI* A, int64_t lda, const TI* B, int64_t ldb, float beta, TO* C,
           int64_t ldc) {
   const float alpha = 1.0f;
+  const cublasComputeType_t compute =
+      std::is_same_v<TI, float> ? compute_type() : CUBLAS_COMPUTE_32F;
   check_cublas(fn, "cublasGemmEx",
-               cublas(fn).gemm_ex(handle(fn), ta, tb, int(m), int(n), int(k), &alpha, A, CUDA_R_32F,
-                            int(lda), B, CUDA_R_32F, int(ldb), &beta, C, CUDA_R_32F, int(ldc),
-                            compute_type(), CUBLAS_GEMM_DEFAULT));
+               cublas(fn).gemm_ex(handle(fn), ta, tb, int(m), int(n), int(k), &alpha, A,
+                                  data_type(A), int(lda), B, data_type(B), int(ldb), &beta, C,
+                                  data_type(C), int(ldc), compute, CUBLAS_GEMM_DEFAULT));
 }
 
 // ---- kernels ---------------------------------------------------------------------------------
 
 // out (M, N) row stride ldo += bias (N)
-__global__ void add_bias_kernel(float* out, const float* bias, int64_t M, int64_t N, int64_t ldo) {
+template <typename T>
+__global__ void add_bias_kernel(T* out, const float* bias, int64_t M, int64_t N, int64_t ldo) {
   const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= M * N) return;
   const int64_t m = i / N, n = i - m * N;
-  out[m * ldo + n] += bias[n];
+  out[m * ldo + n] = st<T>(ld(out[m * ldo + n]) + bias[n]);
 }
 
 // dbias (N) += Σ_m dout (M, N) row stride ldo: a thread per column, a block per range of rows.
-__global__ void bias_grad_kernel(float* dbias, const float* dout, int64_t M, int64_t N,
+template <typename T>
+__global__ void bias_grad_kernel(float* dbias, const T* dout, int64_t M, int64_t N,
                                  int64_t ldo, int64_t rows_per_block) {
   const int64_t n = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (n >= N) return;
   const int64_t m0 = int64_t(blockIdx.y) * rows_per_block, m1 = min(M, m0 + rows_per_block);
   float acc = 0.0f;
-  for (int64_t m = m0; m < m1; ++m) acc += dout[m * ldo + n];
+  for (int64_t m = m0; m < m1; ++m) acc += ld(dout[m * ldo + n]);
   atomicAdd(&dbias[n], acc);
 }
 
@@ -132,21 +146,24 @@ __global__ void bias_grad_kernel(float* dbias, const float* dout, int64_t M, int
 
 // ---- launchers -------------------------------------------------------------------------------
 
-void matmul_forward(float* out, const float* in, const float* W, const float* bias,
-                    const MatmulParams& p) {
+namespace {
+
+template <typename TO, typename TI>
+void forward(TO* out, const TI* in, const TI* W, const float* bias, const MatmulParams& p) {
   const char* fn = "cuda::matmul_forward";
   matmul_forward_check(fn, out, in, W, p);
   // outᵀ (N, M) = W (col-major (K, N), transposed) · inᵀ (col-major (K, M))
   gemm(fn, CUBLAS_OP_T, CUBLAS_OP_N, p.N, p.M, p.K, W, p.K, in, p.ldi, p.accumulate ? 1.0f : 0.0f,
        out, p.ldo);
   if (bias) {
-    launch(add_bias_kernel, grid_for(p.M * p.N, 256), 256, 0, out, bias, p.M, p.N, p.ldo);
+    launch(add_bias_kernel<TO>, grid_for(p.M * p.N, 256), 256, 0, out, bias, p.M, p.N, p.ldo);
     check_launch(fn);
   }
 }
 
-void matmul_backward(float* din, float* dW, float* dbias, const float* dout, const float* in,
-                     const float* W, const MatmulParams& p) {
+template <typename TD, typename TI>
+void backward(TD* din, float* dW, float* dbias, const TI* dout, const TI* in, const TI* W,
+              const MatmulParams& p) {
   const char* fn = "cuda::matmul_backward";
   matmul_backward_check(fn, dW, dout, in, W, p);
   if (din)  // dinᵀ (K, M) = W (col-major (K, N)) · doutᵀ (col-major (N, M))
@@ -157,9 +174,37 @@ void matmul_backward(float* din, float* dW, float* dbias, const float* dout, con
   if (dbias) {
     const int64_t rows = 256;
     const dim3 grid(grid_for(p.N, 128), unsigned((p.M + rows - 1) / rows));
-    launch(bias_grad_kernel, grid, 128, 0, dbias, dout, p.M, p.N, p.ldo, rows);
+    launch(bias_grad_kernel<TI>, grid, 128, 0, dbias, dout, p.M, p.N, p.ldo, rows);
     check_launch(fn);
   }
+}
+
+}  // namespace
+
+void matmul_forward(float* out, const float* in, const float* W, const float* bias,
+                    const MatmulParams& p) {
+  forward(out, in, W, bias, p);
+}
+void matmul_forward(float* out, const bf16* in, const bf16* W, const float* bias,
+                    const MatmulParams& p) {
+  forward(out, in, W, bias, p);
+}
+void matmul_forward(bf16* out, const bf16* in, const bf16* W, const float* bias,
+                    const MatmulParams& p) {
+  forward(out, in, W, bias, p);
+}
+
+void matmul_backward(float* din, float* dW, float* dbias, const float* dout, const float* in,
+                     const float* W, const MatmulParams& p) {
+  backward(din, dW, dbias, dout, in, W, p);
+}
+void matmul_backward(float* din, float* dW, float* dbias, const bf16* dout, const bf16* in,
+                     const bf16* W, const MatmulParams& p) {
+  backward(din, dW, dbias, dout, in, W, p);
+}
+void matmul_backward(bf16* din, float* dW, float* dbias, const bf16* dout, const bf16* in,
+                     const bf16* W, const MatmulParams& p) {
+  backward(din, dW, dbias, dout, in, W, p);
 }
 
 }  // namespace mambadna::kernels::cuda

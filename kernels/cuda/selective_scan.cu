@@ -35,16 +35,19 @@ namespace {
 // backward's 64 (its shared memory holds a chunk of states per thread).
 constexpr int kScanForwardThreads = 128, kScanThreadsSmall = 64, kScanBackwardThreads = 64;
 
+// T: the storage of the activations (u, delta, Bm, Cm, z, out and their gradients), float or
+// bf16; the states, A, D, the bias and the parameter gradients are fp32.
+template <typename T>
 struct ScanArgs {
-  float* out;            // (B, L, E)
+  T* out;                // (B, L, E)
   float* h_last;         // (B, E, N) or nullptr
-  const float* u;        // (B, L, E)
-  const float* delta;    // (B, L, E)
+  const T* u;            // (B, L, E)
+  const T* delta;        // (B, L, E)
   const float* A;        // (E, N)
-  const float* Bm;       // (B, L, N) row stride ld_bc
-  const float* Cm;       // (B, L, N) row stride ld_bc
+  const T* Bm;           // (B, L, N) row stride ld_bc
+  const T* Cm;           // (B, L, N) row stride ld_bc
   const float* D;        // (E) or nullptr
-  const float* z;        // (B, L, E) row stride ld_z, or nullptr
+  const T* z;            // (B, L, E) row stride ld_z, or nullptr
   const float* bias;     // (E) or nullptr
   const float* h0;       // (B, E, N) or nullptr
   float* h_chunks;       // (B, chunks, E, N): forward writes the state before every chunk, or nullptr
@@ -60,17 +63,18 @@ struct ScanArgs {
 // the state before every chunk for the backward (B · L/32 · E · N floats).
 constexpr int kScanChunk = 32;
 
+template <typename T>
 struct ScanGradArgs {
-  float* du;             // (B, L, E)
-  float* ddelta;         // (B, L, E)
+  T* du;                 // (B, L, E)
+  T* ddelta;             // (B, L, E)
   float* dA;             // (E, N) +=
   float* dBm;            // (B, L, N) row stride ld_bc, zeroed before
   float* dCm;            // (B, L, N) row stride ld_bc, zeroed before
   float* dD;             // (E) += or nullptr
-  float* dz;             // (B, L, E) row stride ld_z, or nullptr
+  T* dz;                 // (B, L, E) row stride ld_z, or nullptr
   float* dbias;          // (E) += or nullptr
   float* dh0;            // (B, E, N) or nullptr
-  const float* dout;     // (B, L, E)
+  const T* dout;         // (B, L, E)
   const float* dh_last;  // (B, E, N) or nullptr
   const float* checkpoints;  // (B, chunks, E, N): the state before every chunk
   bool have_checkpoints;     // written by the forward; else pass 1 writes them here
@@ -100,7 +104,8 @@ struct Lane {
   bool has[NS];
   float A2[NS];
   float bias;
-  __device__ explicit Lane(const ScanArgs& a) {
+  template <typename T>
+  __device__ explicit Lane(const ScanArgs<T>& a) {
     constexpr int per_block = THREADS / LANES;
     j = int(threadIdx.x % LANES);
     e = int64_t(blockIdx.x) * per_block + threadIdx.x / LANES;
@@ -115,20 +120,21 @@ struct Lane {
   }
   __device__ int64_t n(int s) const { return int64_t(j) * NS + s; }
   // One step for this lane's states: h ← exp(dt·A) h + dt·u·Bt, Bt this lane's part of the row.
-  __device__ void step(float (&h)[NS], float dt, float dtu, const float* Bt) const {
+  template <typename T>
+  __device__ void step(float (&h)[NS], float dt, float dtu, const T* Bt) const {
 #pragma unroll
     for (int s = 0; s < NS; ++s)
-      if (has[s]) h[s] = exp2f(dt * A2[s]) * h[s] + dtu * Bt[s];
+      if (has[s]) h[s] = exp2f(dt * A2[s]) * h[s] + dtu * ld(Bt[s]);
   }
   // Advances h through the steps t0 .. t0 + LANES − 1 that lie before t_end, this lane loading
   // step t0 + j; at(k) runs after step t0 + k. Returns this lane's dt (0 past t_end).
-  template <typename At>
-  __device__ float advance_group(const ScanArgs& a, float (&h)[NS], int64_t t0, int64_t t_end,
+  template <typename T, typename At>
+  __device__ float advance_group(const ScanArgs<T>& a, float (&h)[NS], int64_t t0, int64_t t_end,
                                  At&& at) const {
     const int64_t row = b * a.L + t0 + j;
     const bool mine = active && t0 + j < t_end;
-    const float dt_mine = mine ? scan_dt(a.delta[row * a.E + e] + bias, a.softplus) : 0.0f;
-    const float dtu_mine = mine ? dt_mine * a.u[row * a.E + e] : 0.0f;
+    const float dt_mine = mine ? scan_dt(ld(a.delta[row * a.E + e]) + bias, a.softplus) : 0.0f;
+    const float dtu_mine = mine ? dt_mine * ld(a.u[row * a.E + e]) : 0.0f;
 #pragma unroll
     for (int k = 0; k < LANES; ++k) {
       const float dt = __shfl_sync(0xffffffffu, dt_mine, k, LANES);
@@ -169,8 +175,8 @@ __device__ __forceinline__ float reduce_scatter(float (&v)[LANES], int lane) {
   return v[0];
 }
 
-template <int LANES, int NS, int THREADS>
-__global__ void __launch_bounds__(THREADS) scan_forward_kernel(ScanArgs a) {
+template <typename T, int LANES, int NS, int THREADS>
+__global__ void __launch_bounds__(THREADS) scan_forward_kernel(ScanArgs<T> a) {
   const Lane<LANES, NS, THREADS> ln(a);
   const int64_t b = ln.b, e = ln.e, E = a.E, N = a.N, L = a.L;
   const int j = ln.j;
@@ -187,18 +193,18 @@ __global__ void __launch_bounds__(THREADS) scan_forward_kernel(ScanArgs a) {
   const int64_t chunks = (L + kScanChunk - 1) / kScanChunk;
   // The inputs never alias the outputs written in the loop: saying so lets the compiler issue
   // the next group's loads before this group's stores.
-  const float* __restrict__ u = a.u;
-  const float* __restrict__ delta = a.delta;
-  const float* __restrict__ Bm = a.Bm;
-  const float* __restrict__ Cm = a.Cm;
-  const float* __restrict__ z = a.z;
-  float* __restrict__ out = a.out;
+  const T* __restrict__ u = a.u;
+  const T* __restrict__ delta = a.delta;
+  const T* __restrict__ Bm = a.Bm;
+  const T* __restrict__ Cm = a.Cm;
+  const T* __restrict__ z = a.z;
+  T* __restrict__ out = a.out;
   for (int64_t t0 = tb; t0 < te; t0 += LANES) {
     // Step t0 + j, this lane's: its inputs (zero past the end, which leaves the state as it is).
     const int64_t t = t0 + j, row = b * L + t;
     const bool mine = ln.active && t < te;
-    const float uu = mine ? u[row * E + e] : 0.0f;
-    const float dt_mine = mine ? scan_dt(delta[row * E + e] + ln.bias, a.softplus) : 0.0f;
+    const float uu = mine ? ld(u[row * E + e]) : 0.0f;
+    const float dt_mine = mine ? scan_dt(ld(delta[row * E + e]) + ln.bias, a.softplus) : 0.0f;
     const float dtu_mine = dt_mine * uu;
     float y[LANES];
 #pragma unroll
@@ -216,11 +222,11 @@ __global__ void __launch_bounds__(THREADS) scan_forward_kernel(ScanArgs a) {
       float part = 0.0f;
 #pragma unroll
       for (int s = 0; s < NS; ++s)
-        if (ln.has[s]) part += Cm[rk + s] * h[s];
+        if (ln.has[s]) part += ld(Cm[rk + s]) * h[s];
       y[k] = part;
     }
     const float yt = reduce_scatter<LANES>(y, j) + Dv * uu;
-    if (mine) out[row * E + e] = z ? yt * dev_silu(z[row * a.ld_z + e]) : yt;
+    if (mine) out[row * E + e] = st<T>(z ? yt * dev_silu(ld(z[row * a.ld_z + e])) : yt);
   }
   if (a.h_last && seg == segments - 1) {
 #pragma unroll
@@ -232,8 +238,8 @@ __global__ void __launch_bounds__(THREADS) scan_forward_kernel(ScanArgs a) {
 // The segments' summaries for the combine: segment blockIdx.z run from a zero state; its end
 // state goes to h_end (B, segments − 1, E, N) and its summed dt to dt_sum (B, segments − 1, E).
 // Then exp(dt_sum · A) is the segment's decay of the state it starts from.
-template <int LANES, int NS, int THREADS>
-__global__ void __launch_bounds__(THREADS) scan_segment_kernel(ScanArgs a, float* h_end, float* dt_sum) {
+template <typename T, int LANES, int NS, int THREADS>
+__global__ void __launch_bounds__(THREADS) scan_segment_kernel(ScanArgs<T> a, float* h_end, float* dt_sum) {
   const Lane<LANES, NS, THREADS> ln(a);
   const int64_t seg = blockIdx.z, summaries = gridDim.z;
   const int64_t tb = seg * a.seg_len, te = min(a.L, tb + a.seg_len);
@@ -316,8 +322,8 @@ __device__ __forceinline__ void add_channel_sums(float (&v)[2 * NS], float* sdB,
   }
 }
 
-template <int LANES, int NS, int CHUNK, int THREADS>
-__global__ void __launch_bounds__(THREADS) scan_backward_kernel(ScanArgs a, ScanGradArgs g) {
+template <typename T, int LANES, int NS, int CHUNK, int THREADS>
+__global__ void __launch_bounds__(THREADS) scan_backward_kernel(ScanArgs<T> a, ScanGradArgs<T> g) {
   static_assert(CHUNK % LANES == 0, "a chunk holds whole groups of steps");
   // hs (CHUNK + 1, NS, THREADS): hs[k] = the state before step k, a thread's states THREADS
   // apart (consecutive threads, consecutive banks). sdC starts 16 floats past sdB's end, so
@@ -379,10 +385,10 @@ __global__ void __launch_bounds__(THREADS) scan_backward_kernel(ScanArgs a, Scan
       // This lane's step t0c + g0 + j.
       const int64_t row = b * L + t0c + g0 + j;
       const bool mine = ln.active && g0 + j < len;
-      const float uu = mine ? a.u[row * E + e] : 0.0f;
-      const float raw = (mine ? a.delta[row * E + e] : 0.0f) + ln.bias;
+      const float uu = mine ? ld(a.u[row * E + e]) : 0.0f;
+      const float raw = (mine ? ld(a.delta[row * E + e]) : 0.0f) + ln.bias;
       const float dt_mine = mine ? scan_dt(raw, a.softplus) : 0.0f;
-      const float dout = mine ? g.dout[row * E + e] : 0.0f;
+      const float dout = mine ? ld(g.dout[row * E + e]) : 0.0f;
       float dy_mine = dout;
       if (a.z) {  // dz needs y_t without the gate: the C·h sums of the group, scattered to lanes
         float yv[LANES];
@@ -393,13 +399,13 @@ __global__ void __launch_bounds__(THREADS) scan_backward_kernel(ScanArgs a, Scan
             const int64_t rk = (b * L + t0c + g0 + k) * a.ld_bc + ln.n(0);
 #pragma unroll
             for (int s = 0; s < NS; ++s)
-              if (ln.has[s]) yv[k] += a.Cm[rk + s] * hs_at(g0 + k + 1, s);
+              if (ln.has[s]) yv[k] += ld(a.Cm[rk + s]) * hs_at(g0 + k + 1, s);
           }
         }
         const float y = reduce_scatter<LANES>(yv, j) + Dv * uu;
-        const float zz = mine ? a.z[row * a.ld_z + e] : 0.0f;
+        const float zz = mine ? ld(a.z[row * a.ld_z + e]) : 0.0f;
         dy_mine = dout * dev_silu(zz);
-        if (mine) g.dz[row * a.ld_z + e] = dout * y * dev_silu_grad(zz);
+        if (mine) g.dz[row * a.ld_z + e] = st<T>(dout * y * dev_silu_grad(zz));
       }
       float du_v[LANES], ddt_v[LANES];
 #pragma unroll
@@ -417,7 +423,7 @@ __global__ void __launch_bounds__(THREADS) scan_backward_kernel(ScanArgs a, Scan
 #pragma unroll
           for (int s = 0; s < NS; ++s)
             if (ln.has[s]) {
-              const float Bn = a.Bm[rk + s], Cn = a.Cm[rk + s];
+              const float Bn = ld(a.Bm[rk + s]), Cn = ld(a.Cm[rk + s]);
               const float av = exp2f(dt * ln.A2[s]);
               const float l = lam[s] + Cn * dy;  // λ_t
               const float hprev = hs_at(g0 + k, s);
@@ -435,8 +441,8 @@ __global__ void __launch_bounds__(THREADS) scan_backward_kernel(ScanArgs a, Scan
       const float ddt = reduce_scatter<LANES>(ddt_v, j);
       const float dd = a.softplus ? ddt * dev_softplus_grad(raw) : ddt;
       if (mine) {
-        g.du[row * E + e] = Dv * dy_mine + dt_mine * lb;
-        g.ddelta[row * E + e] = dd;
+        g.du[row * E + e] = st<T>(Dv * dy_mine + dt_mine * lb);
+        g.ddelta[row * E + e] = st<T>(dd);
         dbias_acc += dd;
         dD_acc += dy_mine * uu;
       }
@@ -534,11 +540,12 @@ void with_shape(const char* fn, int64_t N, F&& f) {
   check::fail(fn, "N (" + std::to_string(N) + ") > 256, the largest state the CUDA backend supports");
 }
 
-ScanArgs scan_args(float* out, float* h_last, const float* u, const float* delta, const float* A,
-                   const float* Bm, const float* Cm, const float* D, const float* z,
-                   const float* delta_bias, const float* h0, float* h_chunks,
-                   const SelectiveScanParams& p) {
-  return ScanArgs{out,  h_last, u,    delta, A,       Bm,   Cm,   D,
+template <typename T>
+ScanArgs<T> scan_args(T* out, float* h_last, const T* u, const T* delta, const float* A,
+                      const T* Bm, const T* Cm, const float* D, const T* z,
+                      const float* delta_bias, const float* h0, float* h_chunks,
+                      const SelectiveScanParams& p) {
+  return ScanArgs<T>{out,  h_last, u,    delta, A,       Bm,   Cm,   D,
                   z,    delta_bias, h0, h_chunks, p.B, p.L, p.E, p.N,
                   p.ld_bc, p.ld_z, p.delta_softplus, std::max<int64_t>(p.L, 1), nullptr};
 }
@@ -558,20 +565,22 @@ int64_t selective_scan_chunk_states(const SelectiveScanParams& p) {
   return p.B * ((p.L + kScanChunk - 1) / kScanChunk) * p.E * p.N;
 }
 
-void selective_scan_forward(float* out, float* h_last, const float* u, const float* delta,
-                            const float* A, const float* Bm, const float* Cm, const float* D,
-                            const float* z, const float* delta_bias, const float* h0,
-                            const SelectiveScanParams& p, float* h_chunks) {
+namespace {
+
+template <typename T>
+void forward(T* out, float* h_last, const T* u, const T* delta, const float* A, const T* Bm,
+             const T* Cm, const float* D, const T* z, const float* delta_bias, const float* h0,
+             const SelectiveScanParams& p, float* h_chunks) {
   const char* fn = "cuda::selective_scan_forward";
   selective_scan_forward_check(fn, out, u, delta, A, Bm, Cm, z != nullptr, p);
   check_grid(fn, p);
-  const ScanArgs a = scan_args(out, h_last, u, delta, A, Bm, Cm, D, z, delta_bias, h0, h_chunks, p);
+  const ScanArgs<T> a = scan_args(out, h_last, u, delta, A, Bm, Cm, D, z, delta_bias, h0, h_chunks, p);
   with_shape(fn, p.N, [&](auto lanes, auto ns) {
     constexpr int LANES = decltype(lanes)::value, NS = decltype(ns)::value;
     auto run = [&](auto threads) {
       constexpr int THREADS = decltype(threads)::value;
       dim3 grid = scan_grid<LANES, THREADS>(p);
-      ScanArgs sa = a;
+      ScanArgs<T> sa = a;
       const int64_t want = scan_segments(p, int64_t(grid.x) * grid.y);
       if (want > 1) {  // summaries of segments 0 .. S−2, their combine, then every segment
         sa.seg_len = (p.L + want - 1) / want;
@@ -582,13 +591,13 @@ void selective_scan_forward(float* out, float* h_last, const float* u, const flo
         float* dt_sum = h_end + ends * p.N;  // (B, S − 1, E)
         float* h_start = dt_sum + ends;      // (B, S, E, N)
         grid.z = unsigned(S - 1);
-        launch(scan_segment_kernel<LANES, NS, THREADS>, grid, THREADS, 0, sa, h_end, dt_sum);
+        launch(scan_segment_kernel<T, LANES, NS, THREADS>, grid, THREADS, 0, sa, h_end, dt_sum);
         launch(scan_combine_kernel, grid_for(p.B * p.E * p.N, 256), 256, 0, h_start, h_end,
                dt_sum, A, h0, p.B, p.E, p.N, S);
         sa.h_start = h_start;
         grid.z = unsigned(S);
       }
-      launch(scan_forward_kernel<LANES, NS, THREADS>, grid, THREADS, 0, sa);
+      launch(scan_forward_kernel<T, LANES, NS, THREADS>, grid, THREADS, 0, sa);
     };
     if (small_blocks<LANES, kScanForwardThreads>(p))
       run(std::integral_constant<int, kScanThreadsSmall>());
@@ -598,18 +607,18 @@ void selective_scan_forward(float* out, float* h_last, const float* u, const flo
   check_launch(fn);
 }
 
-void selective_scan_backward(float* du, float* ddelta, float* dA, float* dBm, float* dCm, float* dD,
-                             float* dz, float* ddelta_bias, float* dh0, const float* dout,
-                             const float* dh_last, const float* u, const float* delta,
-                             const float* A, const float* Bm, const float* Cm, const float* D,
-                             const float* z, const float* delta_bias, const float* h0,
-                             const SelectiveScanParams& p, const float* h_chunks) {
+template <typename T>
+void backward(T* du, T* ddelta, float* dA, float* dBm, float* dCm, float* dD, T* dz,
+              float* ddelta_bias, float* dh0, const T* dout, const float* dh_last, const T* u,
+              const T* delta, const float* A, const T* Bm, const T* Cm, const float* D,
+              const T* z, const float* delta_bias, const float* h0, const SelectiveScanParams& p,
+              const float* h_chunks) {
   const char* fn = "cuda::selective_scan_backward";
   selective_scan_backward_check(fn, du, ddelta, dA, dBm, dCm, dz, dout, u, delta, A, Bm, Cm,
                                 z != nullptr, p);
   check_grid(fn, p);
-  const ScanArgs a =
-      scan_args(nullptr, nullptr, u, delta, A, Bm, Cm, D, z, delta_bias, h0, nullptr, p);
+  const ScanArgs<T> a = scan_args(static_cast<T*>(nullptr), nullptr, u, delta, A, Bm, Cm, D, z,
+                                  delta_bias, h0, nullptr, p);
   launch(zero_rows_kernel, grid_for(p.B * p.L * p.N, 256), 256, 0, dBm, dCm, p.B * p.L, p.N, p.ld_bc);
   check_launch(fn);
   with_shape(fn, p.N, [&](auto lanes, auto ns) {
@@ -619,16 +628,50 @@ void selective_scan_backward(float* du, float* ddelta, float* dA, float* dBm, fl
     const float* ckpt = h_chunks ? h_chunks
                                  : static_cast<const float*>(workspace(
                                        size_t(p.B * chunks * p.E * p.N) * sizeof(float)));
-    const ScanGradArgs g{du,     ddelta, dA,      dBm,  dCm,           dD, dz, ddelta_bias,
+    const ScanGradArgs<T> g{du,     ddelta, dA,      dBm,  dCm,           dD, dz, ddelta_bias,
                          dh0,    dout,   dh_last, ckpt, h_chunks != nullptr};
     const size_t shared =
         (size_t(CHUNK + 1) * THREADS * NS + 2 * size_t(CHUNK) * size_t(p.N) + 16) * sizeof(float);
-    auto kernel = scan_backward_kernel<LANES, NS, CHUNK, THREADS>;
+    auto kernel = scan_backward_kernel<T, LANES, NS, CHUNK, THREADS>;
     MAMBADNA_CUDA_CHECK(
         cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(shared)));
     launch(kernel, scan_grid<LANES, THREADS>(p), THREADS, shared, a, g);
   });
   check_launch(fn);
+}
+
+}  // namespace
+
+void selective_scan_forward(float* out, float* h_last, const float* u, const float* delta,
+                            const float* A, const float* Bm, const float* Cm, const float* D,
+                            const float* z, const float* delta_bias, const float* h0,
+                            const SelectiveScanParams& p, float* h_chunks) {
+  forward(out, h_last, u, delta, A, Bm, Cm, D, z, delta_bias, h0, p, h_chunks);
+}
+void selective_scan_forward(bf16* out, float* h_last, const bf16* u, const bf16* delta,
+                            const float* A, const bf16* Bm, const bf16* Cm, const float* D,
+                            const bf16* z, const float* delta_bias, const float* h0,
+                            const SelectiveScanParams& p, float* h_chunks) {
+  forward(out, h_last, u, delta, A, Bm, Cm, D, z, delta_bias, h0, p, h_chunks);
+}
+
+void selective_scan_backward(float* du, float* ddelta, float* dA, float* dBm, float* dCm, float* dD,
+                             float* dz, float* ddelta_bias, float* dh0, const float* dout,
+                             const float* dh_last, const float* u, const float* delta,
+                             const float* A, const float* Bm, const float* Cm, const float* D,
+                             const float* z, const float* delta_bias, const float* h0,
+                             const SelectiveScanParams& p, const float* h_chunks) {
+  backward(du, ddelta, dA, dBm, dCm, dD, dz, ddelta_bias, dh0, dout, dh_last, u, delta, A, Bm, Cm,
+           D, z, delta_bias, h0, p, h_chunks);
+}
+void selective_scan_backward(bf16* du, bf16* ddelta, float* dA, float* dBm, float* dCm, float* dD,
+                             bf16* dz, float* ddelta_bias, float* dh0, const bf16* dout,
+                             const float* dh_last, const bf16* u, const bf16* delta,
+                             const float* A, const bf16* Bm, const bf16* Cm, const float* D,
+                             const bf16* z, const float* delta_bias, const float* h0,
+                             const SelectiveScanParams& p, const float* h_chunks) {
+  backward(du, ddelta, dA, dBm, dCm, dD, dz, ddelta_bias, dh0, dout, dh_last, u, delta, A, Bm, Cm,
+           D, z, delta_bias, h0, p, h_chunks);
 }
 
 }  // namespace mambadna::kernels::cuda

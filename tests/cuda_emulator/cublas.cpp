@@ -36,8 +36,12 @@ cublasStatus_t cublasGemmEx(cublasHandle_t handle, cublasOperation_t transa,
                             cudaDataType Ctype, int ldc, cublasComputeType_t computeType,
                             cublasGemmAlgo_t) {
   if (!handle) return CUBLAS_STATUS_NOT_INITIALIZED;
-  if (Atype != CUDA_R_32F || Btype != CUDA_R_32F || Ctype != CUDA_R_32F)
-    return CUBLAS_STATUS_NOT_SUPPORTED;
+  // The type combinations mambadna uses, as cuBLAS's table lists them: A and B both fp32 (C fp32)
+  // or both bf16 (C fp32 or bf16, compute type 32F).
+  const bool f32 = Atype == CUDA_R_32F && Btype == CUDA_R_32F && Ctype == CUDA_R_32F;
+  const bool b16 = Atype == CUDA_R_16BF && Btype == CUDA_R_16BF &&
+                   (Ctype == CUDA_R_32F || Ctype == CUDA_R_16BF) && computeType == CUBLAS_COMPUTE_32F;
+  if (!f32 && !b16) return CUBLAS_STATUS_NOT_SUPPORTED;
   if (transa == CUBLAS_OP_C || transb == CUBLAS_OP_C) return CUBLAS_STATUS_NOT_SUPPORTED;
   // cuBLAS's argument checks: op(A) is m×k, op(B) k×n, C m×n, all column-major.
   const int a_rows = transa == CUBLAS_OP_N ? m : k, b_rows = transb == CUBLAS_OP_N ? k : n;
@@ -52,24 +56,39 @@ cublasStatus_t cublasGemmEx(cublasHandle_t handle, cublasOperation_t transa,
     default: return CUBLAS_STATUS_NOT_SUPPORTED;
   }
   const float al = *static_cast<const float*>(alpha), be = *static_cast<const float*>(beta);
-  const auto* a = static_cast<const float*>(A);
-  const auto* b = static_cast<const float*>(B);
-  auto* c = static_cast<float*>(C);
+  // Elements as floats: fp32, or bf16 (the upper half of a float).
+  auto element = [](const void* p, cudaDataType t, int64_t i) {
+    if (t == CUDA_R_32F) return static_cast<const float*>(p)[i];
+    const uint32_t u = uint32_t(static_cast<const uint16_t*>(p)[i]) << 16;
+    float f;
+    std::memcpy(&f, &u, 4);
+    return f;
+  };
   auto in = [bits](float x) { return bits < 23 ? round_mantissa(x, bits) : x; };
+  auto a_at = [&](int64_t i) { return in(element(A, Atype, i)); };
+  auto b_at = [&](int64_t i) { return in(element(B, Btype, i)); };
   std::vector<double> acc(static_cast<size_t>(m));
   for (int j = 0; j < n; ++j) {
     std::fill(acc.begin(), acc.end(), 0.0);
     for (int l = 0; l < k; ++l) {
-      const float bv = in(transb == CUBLAS_OP_N ? b[l + int64_t(j) * ldb] : b[j + int64_t(l) * ldb]);
+      const float bv = b_at(transb == CUBLAS_OP_N ? l + int64_t(j) * ldb : j + int64_t(l) * ldb);
       for (int i = 0; i < m; ++i) {
-        const float av = in(transa == CUBLAS_OP_N ? a[i + int64_t(l) * lda] : a[l + int64_t(i) * lda]);
+        const float av = a_at(transa == CUBLAS_OP_N ? i + int64_t(l) * lda : l + int64_t(i) * lda);
         acc[size_t(i)] += double(av) * double(bv);
       }
     }
     for (int i = 0; i < m; ++i) {
-      float& ci = c[i + int64_t(j) * ldc];
+      const int64_t at = i + int64_t(j) * ldc;
       // beta == 0: C is not read (it may hold NaN), as cuBLAS specifies.
-      ci = float(al * acc[size_t(i)] + (be == 0.0f ? 0.0 : double(be) * ci));
+      const float v = float(al * acc[size_t(i)] + (be == 0.0f ? 0.0 : double(be) * element(C, Ctype, at)));
+      if (Ctype == CUDA_R_32F) {
+        static_cast<float*>(C)[at] = v;
+      } else {  // bf16: rounded to nearest even
+        const float r = round_mantissa(v, 7);
+        uint32_t u;
+        std::memcpy(&u, &r, 4);
+        static_cast<uint16_t*>(C)[at] = uint16_t(u >> 16);
+      }
     }
   }
   return CUBLAS_STATUS_SUCCESS;

@@ -1,6 +1,7 @@
-// The CUDA emulator's stand-in for <cublas_v2.h>: cublasCreate and cublasGemmEx on fp32 operands,
-// column-major as cuBLAS defines them, with the inputs rounded as the compute type says (tf32:
-// 10 mantissa bits, bf16: 7) so that the reduced-precision tests see reduced precision.
+// The CUDA emulator's stand-in for <cublas_v2.h>: cublasCreate and cublasGemmEx on fp32 or bf16
+// operands, column-major as cuBLAS defines them, with fp32 inputs rounded as the compute type
+// says (tf32: 10 mantissa bits, bf16: 7) so that the reduced-precision tests see reduced
+// precision, and a bf16 result rounded to nearest even.
 #pragma once
 #include <cuda_runtime.h>
 
