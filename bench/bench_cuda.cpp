@@ -1,19 +1,24 @@
 // GPU figures for docs/BENCHMARKS.md, side by side in one run on one device:
 //   copy     device-to-device copy bandwidth (the ceiling the scan is measured against)
-//   scan     selective scan forward and backward at B 8, L 4096, E 1536, N 16: bytes that each
-//            must read and write once, per second, and the fraction of the copy bandwidth
-//   gemm     matrix-product rates: fp32, tf32 and bf16 as the model runs them (fp32 storage),
-//            and pure bf16 (bf16 storage), the rate model-FLOPs utilisation is quoted against
-//   train    training steps of the 130M shape (D 768, 24 layers) at B x L tokens: tokens/s, MFU
+//   scan     selective scan forward and backward at B 8, L 4096, E 1536, N 16, activations in
+//            fp32 and in bf16: bytes that each must read and write once, per second, and the
+//            fraction of the copy bandwidth
+//   gemm     matrix-product rates: fp32, tf32 and bf16 compute on fp32 operands, and bf16
+//            operands (as --precision bf16 runs them), the rate MFU is quoted against
+//   train    training steps of the 130M shape (D 768, 24 layers) at B x L tokens: tokens/s, MFU,
+//            in fp32 and in the given precision
 //   score    scoring throughput of the small and 130M shapes, bases/s (32 streams, and one)
 //
-//   bench_cuda [all|copy|scan|gemm|train|score] [device=0] [precision=bf16] [B=8] [L=4096]
-// (B and L: the training step's shape; scoring runs 32 streams of L)
+//   bench_cuda [all|copy|scan|gemm|train|score|smoke] [device=0] [precision=bf16] [B=8] [L=4096]
+// (B and L: the training step's shape; scoring runs 32 streams of L). `smoke` runs every part
+// once at toy sizes (the tiny model): a check that the program works, whose figures mean nothing
+// (the emulated test suite runs it).
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <random>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "kernels/device.h"
@@ -21,9 +26,7 @@
 #include "model/mamba.h"
 
 #ifdef MAMBADNA_HAVE_CUDA
-#include <cublas_v2.h>
-#include <cuda_bf16.h>
-
+#include "kernels/bf16.h"
 #include "kernels/matmul.h"
 #include "kernels/selective_scan.h"
 #endif
@@ -34,6 +37,8 @@ namespace kc = kernels::cuda;
 
 namespace {
 
+bool g_smoke = false;  // toy sizes, one call each
+
 double seconds_since(clk::time_point t0) {
   return std::chrono::duration<double>(clk::now() - t0).count();
 }
@@ -41,6 +46,7 @@ double seconds_since(clk::time_point t0) {
 // Runs f repeatedly for about `budget` seconds after one warm-up; seconds per call.
 template <typename F>
 double time_per_call(F&& f, double budget = 1.0) {
+  if (g_smoke) budget = 0;
   f();
   kc::synchronize();
   int reps = 0;
@@ -71,32 +77,47 @@ std::vector<int32_t> random_bases(size_t n, uint32_t seed) {
 #ifdef MAMBADNA_HAVE_CUDA
 
 double copy_bandwidth() {
-  const size_t n = size_t(1) << 28;  // 1 GiB of floats
+  const size_t n = size_t(1) << (g_smoke ? 12 : 28);  // 1 GiB of floats
   kc::Buffer<float> a(n), b(n);
   a.zero();
   const double s = time_per_call([&] { kc::copy_on_device(b.data(), a.data(), n * 4); });
   const double gbs = 2.0 * double(n) * 4 / s / 1e9;
-  std::printf("copy\tdevice-to-device 1 GiB\t%.1f GB/s (read + write)\n", gbs);
+  std::printf("copy\tdevice-to-device %.0f MiB\t%.1f GB/s (read + write)\n",
+              double(n) * 4 / (1 << 20), gbs);
   return gbs;
 }
 
+// The scan at the benchmark shape with its activations (u, delta, z, Bm, Cm, out and their
+// gradients) stored as T: float, or bf16 as --precision bf16 runs it.
+template <typename T>
 void scan(double copy_gbs) {
-  const int64_t B = 8, L = 4096, E = 1536, N = 16;
+  const int64_t B = g_smoke ? 2 : 8, L = g_smoke ? 64 : 4096, E = g_smoke ? 40 : 1536, N = 16;
   const size_t BLE = size_t(B * L * E), BLN = size_t(B * L * N), BEN = size_t(B * E * N);
   std::mt19937 rng(1);
   std::uniform_real_distribution<float> U(-1, 1);
-  auto rnd = [&](size_t n, float lo, float hi) {
+  auto values = [&](size_t n, float lo, float hi) {
     std::vector<float> v(n);
     for (auto& x : v) x = lo + (hi - lo) * (U(rng) + 1) / 2;
-    return kc::Buffer<float>(v);
+    return v;
   };
-  auto u = rnd(BLE, -1, 1), delta = rnd(BLE, -4, 0), z = rnd(BLE, -2, 2), Bm = rnd(BLN, -1, 1),
-       Cm = rnd(BLN, -1, 1), A = rnd(size_t(E * N), -8, -0.5), D = rnd(size_t(E), -1, 1),
-       bias = rnd(size_t(E), -1, 0), h0 = rnd(BEN, -1, 1), dout = rnd(BLE, -1, 1),
-       dhl = rnd(BEN, -1, 1);
+  auto act = [&](size_t n, float lo, float hi) {  // an activation, stored as T
+    const std::vector<float> v = values(n, lo, hi);
+    if constexpr (std::is_same_v<T, float>) {
+      return kc::Buffer<float>(v);
+    } else {
+      std::vector<kernels::bf16> h(n);
+      for (size_t i = 0; i < n; ++i) h[i] = kernels::to_bf16(v[i]);
+      return kc::Buffer<kernels::bf16>(h);
+    }
+  };
+  auto f32 = [&](size_t n, float lo, float hi) { return kc::Buffer<float>(values(n, lo, hi)); };
+  auto u = act(BLE, -1, 1), delta = act(BLE, -4, 0), z = act(BLE, -2, 2), Bm = act(BLN, -1, 1),
+       Cm = act(BLN, -1, 1), dout = act(BLE, -1, 1);
+  auto A = f32(size_t(E * N), -8, -0.5), D = f32(size_t(E), -1, 1), bias = f32(size_t(E), -1, 0),
+       h0 = f32(BEN, -1, 1), dhl = f32(BEN, -1, 1);
   const size_t EN = static_cast<size_t>(E * N), E1 = static_cast<size_t>(E);
-  kc::Buffer<float> out(BLE), hl(BEN), du(BLE), dd(BLE), dz(BLE), dB(BLN), dC(BLN), dA(EN),
-      dD(E1), db(E1), dh0(BEN);
+  kc::Buffer<T> out(BLE), du(BLE), dd(BLE), dz(BLE);
+  kc::Buffer<float> hl(BEN), dB(BLN), dC(BLN), dA(EN), dD(E1), db(E1), dh0(BEN);
   const kernels::SelectiveScanParams p{B, L, E, N, N, E, true};
   const double tf = time_per_call([&] {
     kc::selective_scan_forward(out.data(), hl.data(), u.data(), delta.data(), A.data(), Bm.data(),
@@ -116,15 +137,17 @@ void scan(double copy_gbs) {
   };
   const double tb = time_per_call([&] { backward(nullptr); });
   const double tbc = time_per_call([&] { backward(chunks.data()); });
-  // Bytes each must move once: forward reads u, delta, z, Bm, Cm, h0 and writes out, h_last;
-  // backward reads u, delta, z, dout, Bm, Cm, h0, dh_last and writes du, ddelta, dz, dBm, dCm, dh0.
-  // The chunk-boundary states are extra traffic, so they are not counted.
-  const double fwd_bytes = 4.0 * (4 * BLE + 2 * BLN + 2 * BEN);
-  const double bwd_bytes = 4.0 * (7 * BLE + 4 * BLN + 3 * BEN);
-  auto line = [&](const char* what, double t, double bytes) {
-    std::printf("scan\t%s B%lld L%lld E%lld N%lld\t%.3f ms\t%.1f GB/s\t%.0f%% of copy\n", what,
-                (long long)B, (long long)L, (long long)E, (long long)N, t * 1e3, bytes / t / 1e9,
-                100 * bytes / t / 1e9 / copy_gbs);
+  // Bytes each must move once: forward reads u, delta, z, Bm, Cm (T), h0 and writes out (T),
+  // h_last; backward reads u, delta, z, dout, Bm, Cm (T), h0, dh_last and writes du, ddelta, dz
+  // (T), dBm, dCm, dh0 (fp32). The chunk-boundary states are extra traffic, not counted.
+  const double t = double(sizeof(T));
+  const double fwd_bytes = t * (4 * BLE + 2 * BLN) + 4.0 * 2 * BEN;
+  const double bwd_bytes = t * (7 * BLE + 2 * BLN) + 4.0 * (2 * BLN + 3 * BEN);
+  const char* type = std::is_same_v<T, float> ? "fp32" : "bf16";
+  auto line = [&](const char* what, double secs, double bytes) {
+    std::printf("scan\t%s, %s activations B%lld L%lld E%lld N%lld\t%.3f ms\t%.1f GB/s\t%.0f%% of copy\n",
+                what, type, (long long)B, (long long)L, (long long)E, (long long)N, secs * 1e3,
+                bytes / secs / 1e9, 100 * bytes / secs / 1e9 / copy_gbs);
   };
   line("forward", tf, fwd_bytes);
   line("forward, keeping chunk states", tfc, fwd_bytes);
@@ -142,32 +165,27 @@ double gemm_rate(kc::MatmulPrecision prec, int64_t n) {
   return 2.0 * double(n) * double(n) * double(n) / s / 1e12;
 }
 
-// Pure bf16 storage and tensor cores with fp32 accumulation: the device's bf16 product rate.
-double gemm_bf16_pure(int64_t n) {
-  kc::Buffer<uint16_t> a(size_t(n * n)), w(size_t(n * n)), o(size_t(n * n));
+// Our matmul_forward on bf16 operands into bf16 (tensor cores, fp32 accumulation): the
+// device's bf16 product rate, the one MFU is quoted against.
+double gemm_bf16_operands(int64_t n) {
+  kc::Buffer<kernels::bf16> a(size_t(n * n)), w(size_t(n * n)), o(size_t(n * n));
   a.zero(), w.zero();
-  cublasHandle_t h;
-  cublasCreate(&h);
-  const float alpha = 1, beta = 0;
-  const double s = time_per_call([&] {
-    cublasGemmEx(h, CUBLAS_OP_T, CUBLAS_OP_N, int(n), int(n), int(n), &alpha, w.data(), CUDA_R_16BF,
-                 int(n), a.data(), CUDA_R_16BF, int(n), &beta, o.data(), CUDA_R_16BF, int(n),
-                 CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
-  });
-  cublasDestroy(h);
+  const kernels::MatmulParams p{n, n, n, n, n};
+  const double s = time_per_call([&] { kc::matmul_forward(o.data(), a.data(), w.data(), nullptr, p); });
   return 2.0 * double(n) * double(n) * double(n) / s / 1e12;
 }
 
 double gemm() {
-  const int64_t n = 8192;
+  const int64_t n = g_smoke ? 64 : 8192;
   const double f32 = gemm_rate(kc::MatmulPrecision::fp32, n);
   const double t32 = gemm_rate(kc::MatmulPrecision::tf32, n);
   const double b16 = gemm_rate(kc::MatmulPrecision::bf16, n);
-  const double pure = gemm_bf16_pure(n);
+  const double pure = gemm_bf16_operands(n);
   std::printf("gemm\t%lld^3 fp32\t%.1f TFLOP/s\n", (long long)n, f32);
-  std::printf("gemm\t%lld^3 tf32 (fp32 storage)\t%.1f TFLOP/s\n", (long long)n, t32);
-  std::printf("gemm\t%lld^3 bf16 (fp32 storage, as the model runs)\t%.1f TFLOP/s\n", (long long)n, b16);
-  std::printf("gemm\t%lld^3 bf16 (bf16 storage)\t%.1f TFLOP/s\n", (long long)n, pure);
+  std::printf("gemm\t%lld^3 tf32 compute, fp32 operands\t%.1f TFLOP/s\n", (long long)n, t32);
+  std::printf("gemm\t%lld^3 bf16 compute, fp32 operands\t%.1f TFLOP/s\n", (long long)n, b16);
+  std::printf("gemm\t%lld^3 bf16 operands (--precision bf16)\t%.1f TFLOP/s\n", (long long)n, pure);
+  kc::set_matmul_precision(kc::MatmulPrecision::fp32);
   return pure;
 }
 
@@ -181,7 +199,7 @@ model::Mamba<float> fresh(const std::string& preset, int device) {
 
 void train(int device, kc::MatmulPrecision prec, double bf16_rate, int64_t B, int64_t L) {
   kc::set_matmul_precision(prec);
-  auto m = fresh("130m", device);
+  auto m = fresh(g_smoke ? "tiny" : "130m", device);
   const auto& c = m.config();
   model::State<float> st(c, B);
   model::Activations<float> acts;
@@ -206,9 +224,9 @@ void train(int device, kc::MatmulPrecision prec, double bf16_rate, int64_t B, in
       5.0);
   const double tps = double(B * L) / s;
   const double mfu = 3 * model_flops(c) * tps / (bf16_rate * 1e12);
-  std::printf("train\t130m B%lld L%lld %s\t%.0f tokens/s\t%.3f s/step\tMFU %.1f%% of bf16 %.0f TFLOP/s\n",
-              (long long)B, (long long)L, prec == kc::MatmulPrecision::bf16 ? "bf16" : "fp32",
-              tps, s, 100 * mfu, bf16_rate);
+  std::printf("train\t%s B%lld L%lld %s\t%.0f tokens/s\t%.3f s/step\tMFU %.1f%% of bf16 %.0f TFLOP/s\n",
+              g_smoke ? "tiny" : "130m", (long long)B, (long long)L,
+              prec == kc::MatmulPrecision::bf16 ? "bf16" : "fp32", tps, s, 100 * mfu, bf16_rate);
 }
 
 void score(int device, kc::MatmulPrecision prec, const std::string& preset, int64_t B, int64_t L) {
@@ -231,11 +249,13 @@ void score(int device, kc::MatmulPrecision prec, const std::string& preset, int6
 }  // namespace
 
 int main(int argc, char** argv) {
-  const std::string what = argc > 1 ? argv[1] : "all";
+  std::string what = argc > 1 ? argv[1] : "all";
   const int device = argc > 2 ? std::atoi(argv[2]) : 0;
   const auto prec = kc::parse_matmul_precision(argc > 3 ? argv[3] : "bf16");
-  const int64_t B = argc > 4 ? std::atoll(argv[4]) : 8;
-  const int64_t L = argc > 5 ? std::atoll(argv[5]) : 4096;
+  g_smoke = what == "smoke";
+  if (g_smoke) what = "all";
+  const int64_t B = argc > 4 ? std::atoll(argv[4]) : g_smoke ? 2 : 8;
+  const int64_t L = argc > 5 ? std::atoll(argv[5]) : g_smoke ? 64 : 4096;
   if (!kc::built() || kc::device_count() == 0) {
     std::printf("bench_cuda: skipped: %s\n",
                 kc::built() ? "no CUDA device on this machine" : "built without CUDA");
@@ -248,18 +268,21 @@ int main(int argc, char** argv) {
     const auto on = [&](const char* s) { return what == "all" || what == s; };
     double copy_gbs = 0, bf16 = 0;
     if (on("copy") || on("scan")) copy_gbs = copy_bandwidth();
-    if (on("scan")) scan(copy_gbs);
+    if (on("scan")) scan<float>(copy_gbs), scan<kernels::bf16>(copy_gbs);
     if (on("gemm") || on("train")) bf16 = gemm();
     if (on("train")) {
       train(device, kc::MatmulPrecision::fp32, bf16, B, L);
       if (prec != kc::MatmulPrecision::fp32) train(device, prec, bf16, B, L);
     }
     if (on("score")) {
-      for (const char* preset : {"small", "130m"}) score(device, prec, preset, 32, L);
-      if (prec != kc::MatmulPrecision::fp32) score(device, kc::MatmulPrecision::fp32, "130m", 32, L);
+      const char* small = g_smoke ? "tiny" : "small";
+      const char* large = g_smoke ? "tiny" : "130m";
+      const int64_t streams = g_smoke ? 2 : 32;
+      for (const char* preset : {small, large}) score(device, prec, preset, streams, L);
+      if (prec != kc::MatmulPrecision::fp32) score(device, kc::MatmulPrecision::fp32, large, streams, L);
       // One long record, as `mambadna score` runs a chromosome: one stream, the scan's
       // parallelism is only E·4 threads.
-      for (const char* preset : {"small", "130m"}) score(device, prec, preset, 1, 16 * L);
+      for (const char* preset : {small, large}) score(device, prec, preset, 1, 16 * L);
     }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench_cuda: %s\n", e.what());

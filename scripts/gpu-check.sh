@@ -9,11 +9,11 @@
 #       dependencies (CUDA's libcudart and libcublas must be there).
 #   scripts/gpu-check.sh run    [BUILD_OR_BUNDLE=build-cuda] [REPORT=gpu-report]
 #       On the GPU machine: the device, every CUDA test (kernels against the references, the
-#       model against the golden values, training against the CPU run), compute-sanitizer
-#       memcheck over the kernel tests, bench_cuda, and (where python3 has torch) the PyTorch
-#       version of the model (bench/torch_mamba.py) checked against the golden values and timed
-#       beside ours at the same training shape; everything goes to REPORT/report.txt.
-#       Exits non-zero when a test fails.
+#       model against the golden values, training against the CPU run), bench_cuda, (where
+#       python3 has torch) the PyTorch version of the model (bench/torch_mamba.py) checked
+#       against the golden values and timed beside ours at the same training shape, then
+#       compute-sanitizer memcheck over the kernel tests; everything goes to REPORT/report.txt
+#       as it comes. Exits non-zero when a test fails.
 #   scripts/gpu-check.sh profile [BUILD_OR_BUNDLE=build-cuda] [REPORT=gpu-report]
 #       After `run`, as a second command: compute-sanitizer racecheck and synccheck on the scan
 #       tests, Nsight Compute on the scan kernels, Nsight Systems on training steps, where the
@@ -72,26 +72,28 @@ case "$mode" in
     R=${3:-gpu-report}
     mkdir -p "$R"
     status=0
+    # Most wanted first, each step with a time limit, so that a short session still reports
+    # the tests and the figures.
     {
       echo "== device"; nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv
       echo "== CUDA tests"
-      ours "$TESTS" "[cuda]" --durations yes || status=1
+      ours timeout 240 "$TESTS" "[cuda]" --durations yes || status=1
+      echo "== bench_cuda"
+      ours timeout 240 "$BENCH" all 0 bf16 || status=1
+      echo "== PyTorch reference (mamba_ssm's model with its reference scan), same GPU"
+      if python3 -c "import torch, h5py" 2> /dev/null; then
+        timeout 60 python3 "$TORCH" golden "$GOLDEN" || status=1
+        ours timeout 60 "$BENCH" train 0 fp32 8 512 || status=1
+        timeout 150 python3 "$TORCH" train-bench --shape 130m -b 8 -L 512 --steps 2 --device cuda || status=1
+      else
+        echo "python3 with torch and h5py not found"
+      fi
       echo "== compute-sanitizer memcheck, kernel tests"
       if command -v compute-sanitizer > /dev/null; then
-        ours compute-sanitizer --tool memcheck --leak-check full --error-exitcode 3 \
+        ours timeout 240 compute-sanitizer --tool memcheck --leak-check full --error-exitcode 3 \
           "$TESTS" "[kernels][cuda]" || status=1
       else
         echo "compute-sanitizer not found"
-      fi
-      echo "== bench_cuda"
-      ours "$BENCH" all 0 bf16 || status=1
-      echo "== PyTorch reference (mamba_ssm's model with its reference scan), same GPU"
-      if python3 -c "import torch, h5py" 2> /dev/null; then
-        python3 "$TORCH" golden "$GOLDEN" || status=1
-        ours "$BENCH" train 0 fp32 8 512 || status=1
-        python3 "$TORCH" train-bench --shape 130m -b 8 -L 512 --steps 2 --device cuda || status=1
-      else
-        echo "python3 with torch and h5py not found"
       fi
       echo "== status $status"
     } 2>&1 | tee "$R/report.txt"
