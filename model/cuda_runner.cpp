@@ -30,11 +30,12 @@ using Buf = kc::Buffer<T>;
 // states and every parameter gradient stay fp32.
 template <typename TA>
 struct Acts {
-  Buf<TA> normed;   // (M, D): a block's norm output (in bf16, also the head's input)
+  // S = layers when the pass is kept for a backward (which then recomputes nothing), else 1.
+  Buf<TA> normed;   // (S [+1 in bf16: the head's input], M, D): the blocks' norm outputs
   Buf<TA> xz;       // (S, M, 2E): x | z
-  Buf<TA> u;        // (M, E)
+  Buf<TA> u;        // (S, M, E)
   Buf<TA> xdbl;     // (S, M, R+2N): dt | B | C
-  Buf<TA> delta;    // (M, E)
+  Buf<TA> delta;    // (S, M, E)
   Buf<TA> y;        // (S, M, E)
   Buf<TA> dlogits;  // (M, V)
   Buf<TA> dhidden;  // (M, D)
@@ -134,11 +135,11 @@ struct CudaRunner::Impl {
       auto activations = [&](auto& a, bool used) {
         const int64_t on = used ? 1 : 0, tr = used && keep ? 1 : 0;
         const bool round = used && !std::is_same_v<std::remove_reference_t<decltype(a)>, Acts<float>>;
-        want(a.normed, on * M * D);
+        want(a.normed, on * (S + (round ? 1 : 0)) * M * D);
         want(a.xz, on * S * M * 2 * E);
-        want(a.u, on * M * E);
+        want(a.u, on * S * M * E);
         want(a.xdbl, on * S * M * (R + 2 * N));
-        want(a.delta, on * M * E);
+        want(a.delta, on * S * M * E);
         want(a.y, on * S * M * E);
         want(a.dlogits, tr * M * V);
         want(a.dhidden, tr * M * D);
@@ -211,7 +212,7 @@ struct CudaRunner::Impl {
   }
 
   // Mamba<T>::forward on the device: embedding, the layers, norm_f (leaves `hidden`, and in
-  // bf16 its rounded copy in normed for the head).
+  // bf16 its rounded copy for the head). A kept pass keeps every layer's activations.
   template <typename TA>
   void forward(const State<float>& st) {
     Acts<TA>& a = acts<TA>();
@@ -231,23 +232,24 @@ struct CudaRunner::Impl {
       const int64_t s = keep ? l : 0;
       float* r = resid.data() + (keep ? l : 0) * M * D;  // (M, D)
       float* rs = rstd.data() + (keep ? l : 0) * M;       // (M)
+      TA* normed_l = a.normed.data() + s * M * D;         // (M, D)
       TA* xz_l = a.xz.data() + s * M * 2 * E;             // (M, 2E): x | z
+      TA* u_l = a.u.data() + s * M * E;                   // (M, E)
       TA* xdbl_l = a.xdbl.data() + s * M * (R + 2 * N);   // (M, R+2N): dt | B | C
+      TA* delta_l = a.delta.data() + s * M * E;           // (M, E)
       TA* y_l = a.y.data() + s * M * E;                   // (M, E)
       float* A_l = A.data() + l * E * N;                  // (E, N)
       kc::neg_exp_forward(A_l, w.A_log, E * N);
-      kc::rmsnorm_forward(a.normed.data(), rs, r, w.norm, k::RmsnormParams{M, D, eps});
-      kc::matmul_forward(xz_l, a.normed.data(), wm.in_proj, nullptr,
-                         k::MatmulParams{M, D, 2 * E, D, 2 * E});
+      kc::rmsnorm_forward(normed_l, rs, r, w.norm, k::RmsnormParams{M, D, eps});
+      kc::matmul_forward(xz_l, normed_l, wm.in_proj, nullptr, k::MatmulParams{M, D, 2 * E, D, 2 * E});
       float* window = K > 1 ? conv.data() + l * B * E * (K - 1) : nullptr;  // (B, E, K-1)
-      kc::causal_conv1d_forward(a.u.data(), window, xz_l, w.conv_w, w.conv_b, window,
+      kc::causal_conv1d_forward(u_l, window, xz_l, w.conv_w, w.conv_b, window,
                                 k::CausalConv1dParams{B, L, E, K, 2 * E, true});
-      kc::matmul_forward(xdbl_l, a.u.data(), wm.x_proj, nullptr,
+      kc::matmul_forward(xdbl_l, u_l, wm.x_proj, nullptr,
                          k::MatmulParams{M, E, R + 2 * N, E, R + 2 * N});
-      kc::matmul_forward(a.delta.data(), xdbl_l, wm.dt_w, nullptr,
-                         k::MatmulParams{M, R, E, R + 2 * N, E});
+      kc::matmul_forward(delta_l, xdbl_l, wm.dt_w, nullptr, k::MatmulParams{M, R, E, R + 2 * N, E});
       float* h = ssm.data() + l * B * E * N;  // (B, E, N)
-      kc::selective_scan_forward(y_l, h, a.u.data(), a.delta.data(), A_l, xdbl_l + R,
+      kc::selective_scan_forward(y_l, h, u_l, delta_l, A_l, xdbl_l + R,
                                  xdbl_l + R + N, w.D, xz_l + E, w.dt_b, h, scan_params(),
                                  keep ? hck.data() + l * hck_layer : nullptr);
       kc::matmul_forward(mix.data(), y_l, wm.out_proj, nullptr, k::MatmulParams{M, E, D, E, D});
@@ -261,7 +263,7 @@ struct CudaRunner::Impl {
     float* rstd_f = rstd.data() + (keep ? NL : 0) * M;
     const float* wf = params.data() + t.specs.back().offset;
     kc::rmsnorm_forward(hidden.data(), rstd_f, rf, wf, k::RmsnormParams{M, D, eps});
-    if constexpr (!std::is_same_v<TA, float>) kc::to_bf16(a.normed.data(), hidden.data(), M * D);
+    if constexpr (!std::is_same_v<TA, float>) kc::to_bf16(head_input<TA>(), hidden.data(), M * D);
   }
 
   // One pass: buffers planned, tokens (and targets) checked and uploaded, the state carried in
@@ -276,11 +278,11 @@ struct CudaRunner::Impl {
     state_out(st);
   }
 
-  // The head's input: hidden, or its bf16 copy.
+  // The head's input: hidden, or its bf16 copy (after the layers' norm outputs).
   template <typename TA>
-  const TA* head_input() {
+  TA* head_input() {
     if constexpr (std::is_same_v<TA, float>) return hidden.data();
-    else return b16.normed.data();
+    else return b16.normed.data() + (keep ? NL : 1) * M * D;
   }
 
   // logits, then the loss and log-sum-exp of every row.
@@ -344,24 +346,22 @@ struct CudaRunner::Impl {
       const LayerWeights<float> dw = layer_weights(t, grad.data(), int(l));
       const float* r = resid.data() + l * M * D;
       const float* rs = rstd.data() + l * M;
+      const TA* normed_l = a.normed.data() + l * M * D;
       const TA* xz_l = a.xz.data() + l * M * 2 * E;
+      const TA* u_l = a.u.data() + l * M * E;
       const TA* xdbl_l = a.xdbl.data() + l * M * (R + 2 * N);
+      const TA* delta_l = a.delta.data() + l * M * E;
       const TA* y_l = a.y.data() + l * M * E;
       const float* A_l = A.data() + l * E * N;
       const float* conv0_l = K > 1 ? conv0.data() + l * B * E * (K - 1) : nullptr;
       const float* h0 = ssm0.data() + l * B * E * N;
-      // Recompute u and delta.
-      kc::causal_conv1d_forward(a.u.data(), nullptr, xz_l, w.conv_w, w.conv_b, conv0_l,
-                                k::CausalConv1dParams{B, L, E, K, 2 * E, true});
-      kc::matmul_forward(a.delta.data(), xdbl_l, wm.dt_w, nullptr,
-                         k::MatmulParams{M, R, E, R + 2 * N, E});
       kc::matmul_backward(a.dy.data(), dw.out_proj, nullptr,
                           operand(dresid.data(), a.dres.data(), M * D), y_l, wm.out_proj,
                           k::MatmulParams{M, E, D, E, D});
       dA.zero();
       kc::selective_scan_backward(a.du.data(), a.ddelta.data(), dA.data(), dxdbl.data() + R,
                                   dxdbl.data() + R + N, dw.D, a.dxz.data() + E, dw.dt_b, nullptr,
-                                  a.dy.data(), nullptr, a.u.data(), a.delta.data(), A_l,
+                                  a.dy.data(), nullptr, u_l, delta_l, A_l,
                                   xdbl_l + R, xdbl_l + R + N, w.D, xz_l + E, w.dt_b, h0,
                                   scan_params(), hck.data() + l * hck_layer);
       kc::mul_accumulate(dw.A_log, dA.data(), A_l, E * N);  // dA/dA_log = A
@@ -370,14 +370,12 @@ struct CudaRunner::Impl {
       k::MatmulParams xp{M, E, R + 2 * N, E, R + 2 * N};
       xp.accumulate_din = true;
       kc::matmul_backward(a.du.data(), dw.x_proj, nullptr,
-                          operand(dxdbl.data(), a.dxdbl.data(), M * (R + 2 * N)), a.u.data(),
+                          operand(dxdbl.data(), a.dxdbl.data(), M * (R + 2 * N)), u_l,
                           wm.x_proj, xp);
       kc::causal_conv1d_backward(a.dxz.data(), nullptr, dw.conv_w, dw.conv_b, a.du.data(), nullptr,
                                  xz_l, w.conv_w, w.conv_b, conv0_l,
                                  k::CausalConv1dParams{B, L, E, K, 2 * E, true});
-      // Recompute the norm's output (its rstd goes to dloss, no longer needed).
-      kc::rmsnorm_forward(a.normed.data(), dloss.data(), r, w.norm, k::RmsnormParams{M, D, eps});
-      kc::matmul_backward(a.dhidden.data(), dw.in_proj, nullptr, a.dxz.data(), a.normed.data(),
+      kc::matmul_backward(a.dhidden.data(), dw.in_proj, nullptr, a.dxz.data(), normed_l,
                           wm.in_proj, k::MatmulParams{M, D, 2 * E, D, 2 * E});
       kc::rmsnorm_backward(dresid.data(), dw.norm, a.dhidden.data(), r, w.norm, rs,
                            k::RmsnormParams{M, D, eps});

@@ -7,7 +7,10 @@
 // checkpoint states the same way on both devices. Outputs come back to the host: log-probs
 // and entropies (score), the final hidden states and taps (forward), the loss (training).
 //
-// The sequence of kernels mirrors Mamba<T>::forward and ::backward line for line; the tests
+// The sequence of kernels mirrors Mamba<T>::forward and ::backward, except that a training pass
+// keeps u, delta and the norm outputs of every layer instead of recomputing them in the backward
+// (device memory is spent to save traffic). Under --precision bf16 the activations that feed
+// the products are stored in bf16 (see cuda_runner.cpp's Acts). The tests
 // compare the two on the golden model (tests/test_model_golden.cpp) and in training
 // (tests/test_pipelines_train.cpp). Device buffers grow to the largest pass seen and are reused.
 #pragma once
