@@ -65,14 +65,16 @@ void rmsnorm_backward(float* dx, float* dw, const float* dy, const float* x, con
 }  // namespace cpu
 
 // Device pointers, on the current CUDA device and stream (kernels/cuda/, kernels/device.h).
-// y and dy may be bf16 (kernels/bf16.h; the residual stream x, dx and w stay fp32).
+// y and dy may be bf16 (kernels/bf16.h; the residual stream x, dx and w stay fp32); with a bf16
+// dy, dx_rounded (or nullptr) also receives dx's new value rounded to bf16 (the operand of the
+// next product back).
 namespace cuda {
 void rmsnorm_forward(float* y, float* rstd, const float* x, const float* w, const RmsnormParams& p);
 void rmsnorm_forward(bf16* y, float* rstd, const float* x, const float* w, const RmsnormParams& p);
 void rmsnorm_backward(float* dx, float* dw, const float* dy, const float* x, const float* w,
                       const float* rstd, const RmsnormParams& p);
 void rmsnorm_backward(float* dx, float* dw, const bf16* dy, const float* x, const float* w,
-                      const float* rstd, const RmsnormParams& p);
+                      const float* rstd, const RmsnormParams& p, bf16* dx_rounded = nullptr);
 }  // namespace cuda
 
 }  // namespace mambadna::kernels

@@ -41,7 +41,7 @@ struct Acts {
   Buf<TA> dhidden;  // (M, D)
   Buf<TA> dy, du, ddelta;  // (M, E)
   Buf<TA> dxz;      // (M, 2E)
-  Buf<TA> dres;     // (M, D): dresid rounded for out_proj's backward (bf16 only)
+  Buf<TA> dres;     // (M, D): dresid rounded by the norm backward for out_proj's (bf16 only)
   Buf<TA> dxdbl;    // (M, R+2N): dxdbl rounded for x_proj's backward (bf16 only)
 };
 
@@ -309,6 +309,21 @@ struct CudaRunner::Impl {
     }
   }
 
+  // RMSNorm backward into the residual stream's gradient; in bf16 it also leaves that gradient
+  // rounded in dres, the operand of out_proj's backward below it.
+  template <typename TA>
+  void norm_backward(float* dw, const TA* dy, const float* x, const float* w, const float* rs) {
+    const k::RmsnormParams p{M, D, c.norm_epsilon};
+    if constexpr (std::is_same_v<TA, float>) kc::rmsnorm_backward(dresid.data(), dw, dy, x, w, rs, p);
+    else kc::rmsnorm_backward(dresid.data(), dw, dy, x, w, rs, p, b16.dres.data());
+  }
+  // The residual stream's gradient as out_proj's backward reads it.
+  template <typename TA>
+  const TA* dresid_operand() {
+    if constexpr (std::is_same_v<TA, float>) return dresid.data();
+    else return b16.dres.data();
+  }
+
   // Mamba<T>::backward on the device, into `grad` (+=).
   void backward(float loss_scale) {
     kc::set_device(device);
@@ -327,7 +342,6 @@ struct CudaRunner::Impl {
     const TA* wa = weights<TA>();
     const TA* emb = wa + t.specs.front().offset;
     float* demb = grad.data() + t.specs.front().offset;
-    const double eps = c.norm_epsilon;
     kc::loss_weights(dloss.data(), targets.data(), loss_scale, M);
     kc::cross_entropy_backward(a.dlogits.data(), logits.data(), lse.data(), targets.data(),
                                dloss.data(), k::CrossEntropyParams{M, V});
@@ -336,9 +350,8 @@ struct CudaRunner::Impl {
     dresid.zero();
     {
       const auto& nf = t.specs.back();
-      kc::rmsnorm_backward(dresid.data(), grad.data() + nf.offset, a.dhidden.data(),
-                           resid.data() + NL * M * D, params.data() + nf.offset,
-                           rstd.data() + NL * M, k::RmsnormParams{M, D, eps});
+      norm_backward<TA>(grad.data() + nf.offset, a.dhidden.data(), resid.data() + NL * M * D,
+                        params.data() + nf.offset, rstd.data() + NL * M);
     }
     for (int64_t l = NL - 1; l >= 0; --l) {
       const LayerWeights<float> w = layer_weights(t, params.data(), int(l));
@@ -355,9 +368,8 @@ struct CudaRunner::Impl {
       const float* A_l = A.data() + l * E * N;
       const float* conv0_l = K > 1 ? conv0.data() + l * B * E * (K - 1) : nullptr;
       const float* h0 = ssm0.data() + l * B * E * N;
-      kc::matmul_backward(a.dy.data(), dw.out_proj, nullptr,
-                          operand(dresid.data(), a.dres.data(), M * D), y_l, wm.out_proj,
-                          k::MatmulParams{M, E, D, E, D});
+      kc::matmul_backward(a.dy.data(), dw.out_proj, nullptr, dresid_operand<TA>(), y_l,
+                          wm.out_proj, k::MatmulParams{M, E, D, E, D});
       dA.zero();
       kc::selective_scan_backward(a.du.data(), a.ddelta.data(), dA.data(), dxdbl.data() + R,
                                   dxdbl.data() + R + N, dw.D, a.dxz.data() + E, dw.dt_b, nullptr,
@@ -377,8 +389,7 @@ struct CudaRunner::Impl {
                                  k::CausalConv1dParams{B, L, E, K, 2 * E, true});
       kc::matmul_backward(a.dhidden.data(), dw.in_proj, nullptr, a.dxz.data(), normed_l,
                           wm.in_proj, k::MatmulParams{M, D, 2 * E, D, 2 * E});
-      kc::rmsnorm_backward(dresid.data(), dw.norm, a.dhidden.data(), r, w.norm, rs,
-                           k::RmsnormParams{M, D, eps});
+      norm_backward<TA>(dw.norm, a.dhidden.data(), r, w.norm, rs);
     }
     kc::embedding_backward(demb, dresid.data(), tokens.data(), k::EmbeddingParams{M, D, V});
   }

@@ -140,7 +140,8 @@ TEST_CASE("rmsnorm cuda with bf16 activations matches ref", "[kernels][rmsnorm][
   if (cuda_unavailable()) return;
 #ifdef MAMBADNA_HAVE_CUDA
   std::mt19937 rng(23);
-  for (const auto [M, D] : {std::pair<int64_t, int64_t>{1, 1}, {7, 33}, {300, 256}}) {
+  // M 300: rows in several blocks and a partial last one; D 1000: columns over several threads.
+  for (const auto [M, D] : {std::pair<int64_t, int64_t>{1, 1}, {7, 33}, {300, 256}, {70, 1000}}) {
     INFO("M " << M << " D " << D);
     const RmsnormParams p{M, D, 1e-5};
     const Input16 x(rng, M * D, -2, 2), w(rng, D), dy(rng, M * D), dx0(rng, M * D), dw0(rng, D);
@@ -149,15 +150,21 @@ TEST_CASE("rmsnorm cuda with bf16 activations matches ref", "[kernels][rmsnorm][
     ref::rmsnorm_backward(dx_ref.data(), dw_ref.data(), dy.d.data(), x.d.data(), w.d.data(),
                           rstd_ref.data(), p);
     DeviceCopy<float> d_x(x.f), d_w(w.f), d_rstd(poisoned<float>(M)), d_dx(dx0.f), d_dw(dw0.f);
-    DeviceCopy<bf16> d_y(poisoned_bf16(M * D)), d_dy(dy.h);
+    DeviceCopy<bf16> d_y(poisoned_bf16(M * D)), d_dy(dy.h), d_dx16(poisoned_bf16(M * D));
     cuda::rmsnorm_forward(d_y.pointer(), d_rstd.pointer(), d_x.pointer(), d_w.pointer(), p);
     cuda::rmsnorm_backward(d_dx.pointer(), d_dw.pointer(), d_dy.pointer(), d_x.pointer(),
-                           d_w.pointer(), d_rstd.pointer(), p);
+                           d_w.pointer(), d_rstd.pointer(), p, d_dx16.pointer());
     CHECK(norm_err(download(d_y), y_ref) <= 1e-2);  // stored in bf16
     // fp32 outputs from bf16-exact inputs: the fp32 test's bounds.
     CHECK(norm_err(download(d_rstd), rstd_ref) <= 1e-5);
-    CHECK(norm_err(download(d_dx), dx_ref) <= 1e-5);
+    const Vf dx = download(d_dx);
+    CHECK(norm_err(dx, dx_ref) <= 1e-5);
     CHECK(norm_err(download(d_dw), dw_ref) <= 1e-5);
+    // dx's new value rounded to bf16: exactly the rounding of the fp32 result.
+    const Vf dx16 = download(d_dx16);
+    size_t same = 0;
+    for (size_t i = 0; i < dx.size(); ++i) same += dx16[i] == from_bf16(to_bf16(dx[i]));
+    CHECK(same == dx.size());
   }
 #endif
 }

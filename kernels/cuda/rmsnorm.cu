@@ -1,4 +1,5 @@
-// CUDA RMSNorm, forward and backward (see kernels/rmsnorm.h): one block per row.
+// CUDA RMSNorm, forward and backward (see kernels/rmsnorm.h): forward one block per row,
+// backward one block per range of rows.
 #include "kernels/cuda/common.cuh"
 #include "kernels/rmsnorm.h"
 
@@ -26,33 +27,35 @@ __global__ void rmsnorm_forward_kernel(T* y, float* rstd, const float* x, const 
   for (int64_t d = threadIdx.x; d < D; d += blockDim.x) yr[d] = st<T>(xr[d] * r * w[d]);
 }
 
-// dx (M, D) += rstd · g − x · rstd³ · (g · x) / D with g = dy ⊙ w
+// dx (M, D) += rstd · g − x · rstd³ · (g · x) / D with g = dy ⊙ w, and dw (D) += Σ_m dy ⊙ x ·
+// rstd, in one pass over dy and x: a block per range of rows; each thread owns the columns
+// d ≡ threadIdx.x (mod blockDim.x) of the block's dw partial sums in shared memory (D floats),
+// added to dw once at the end. dx_rounded, when given, receives dx's new value in bf16.
 template <typename T>
-__global__ void rmsnorm_backward_dx_kernel(float* dx, const T* dy, const float* x,
-                                           const float* w, const float* rstd, int64_t D) {
+__global__ void rmsnorm_backward_kernel(float* dx, float* dw, bf16* dx_rounded, const T* dy,
+                                        const float* x, const float* w, const float* rstd,
+                                        int64_t M, int64_t D, int64_t rows_per_block) {
   __shared__ float red[32];
-  const int64_t m = blockIdx.x;
-  const float* xr = x + m * D;
-  const T* dyr = dy + m * D;
-  float dot = 0.0f;
-  for (int64_t d = threadIdx.x; d < D; d += blockDim.x) dot += ld(dyr[d]) * w[d] * xr[d];
-  dot = block_sum(dot, red);
-  const float r = rstd[m], c = r * r * r * dot / float(D);
-  float* dxr = dx + m * D;
-  for (int64_t d = threadIdx.x; d < D; d += blockDim.x) dxr[d] += r * ld(dyr[d]) * w[d] - xr[d] * c;
-}
-
-// dw (D) += Σ_m dy ⊙ x · rstd: a thread per column, a block per range of rows.
-template <typename T>
-__global__ void rmsnorm_backward_dw_kernel(float* dw, const T* dy, const float* x,
-                                           const float* rstd, int64_t M, int64_t D,
-                                           int64_t rows_per_block) {
-  const int64_t d = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (d >= D) return;
-  const int64_t m0 = int64_t(blockIdx.y) * rows_per_block, m1 = min(M, m0 + rows_per_block);
-  float acc = 0.0f;
-  for (int64_t m = m0; m < m1; ++m) acc += ld(dy[m * D + d]) * x[m * D + d] * rstd[m];
-  atomicAdd(&dw[d], acc);
+  float* sdw = dynamic_shared<float>();  // (D)
+  for (int64_t d = threadIdx.x; d < D; d += blockDim.x) sdw[d] = 0.0f;
+  const int64_t m0 = int64_t(blockIdx.x) * rows_per_block, m1 = min(M, m0 + rows_per_block);
+  for (int64_t m = m0; m < m1; ++m) {
+    const float* xr = x + m * D;
+    const T* dyr = dy + m * D;
+    float dot = 0.0f;
+    for (int64_t d = threadIdx.x; d < D; d += blockDim.x) dot += ld(dyr[d]) * w[d] * xr[d];
+    dot = block_sum(dot, red);
+    const float r = rstd[m], c = r * r * r * dot / float(D);
+    float* dxr = dx + m * D;
+    for (int64_t d = threadIdx.x; d < D; d += blockDim.x) {
+      const float g = ld(dyr[d]), xv = xr[d];
+      const float v = dxr[d] + r * g * w[d] - xv * c;
+      dxr[d] = v;
+      if (dx_rounded) dx_rounded[m * D + d] = st<bf16>(v);
+      sdw[d] += g * xv * r;
+    }
+  }
+  for (int64_t d = threadIdx.x; d < D; d += blockDim.x) atomicAdd(&dw[d], sdw[d]);
 }
 
 }  // namespace
@@ -69,16 +72,22 @@ void forward(T* y, float* rstd, const float* x, const float* w, const RmsnormPar
   check_launch(fn);
 }
 
+// Rows per block of the backward: enough blocks to fill the device a few times over, few
+// enough that the blocks' dw additions stay a small part of the work.
+constexpr int64_t kNormRowsPerBlock = 32;
+
 template <typename T>
 void backward(float* dx, float* dw, const T* dy, const float* x, const float* w,
-              const float* rstd, const RmsnormParams& p) {
+              const float* rstd, const RmsnormParams& p, bf16* dx_rounded) {
   const char* fn = "cuda::rmsnorm_backward";
   rmsnorm_backward_check(fn, dx, dw, dy, x, w, rstd, p);
-  launch(rmsnorm_backward_dx_kernel<T>, unsigned(p.M), kNormThreads, 0, dx, dy, x, w, rstd, p.D);
-  check_launch(fn);
-  const int64_t rows = 256;
-  const dim3 grid(grid_for(p.D, 128), unsigned((p.M + rows - 1) / rows));
-  launch(rmsnorm_backward_dw_kernel<T>, grid, 128, 0, dw, dy, x, rstd, p.M, p.D, rows);
+  const size_t shared = size_t(p.D) * sizeof(float);
+  auto kernel = rmsnorm_backward_kernel<T>;
+  if (shared > 48 * 1024)
+    MAMBADNA_CUDA_CHECK(
+        cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(shared)));
+  launch(kernel, grid_for(p.M, int(kNormRowsPerBlock)), kNormThreads, shared, dx, dw, dx_rounded,
+         dy, x, w, rstd, p.M, p.D, kNormRowsPerBlock);
   check_launch(fn);
 }
 
@@ -94,11 +103,11 @@ void rmsnorm_forward(bf16* y, float* rstd, const float* x, const float* w,
 }
 void rmsnorm_backward(float* dx, float* dw, const float* dy, const float* x, const float* w,
                       const float* rstd, const RmsnormParams& p) {
-  backward(dx, dw, dy, x, w, rstd, p);
+  backward(dx, dw, dy, x, w, rstd, p, nullptr);
 }
 void rmsnorm_backward(float* dx, float* dw, const bf16* dy, const float* x, const float* w,
-                      const float* rstd, const RmsnormParams& p) {
-  backward(dx, dw, dy, x, w, rstd, p);
+                      const float* rstd, const RmsnormParams& p, bf16* dx_rounded) {
+  backward(dx, dw, dy, x, w, rstd, p, dx_rounded);
 }
 
 }  // namespace mambadna::kernels::cuda
