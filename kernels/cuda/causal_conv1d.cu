@@ -2,6 +2,8 @@
 // kernels/causal_conv1d.h). The pre-activation is recomputed wherever it is needed (K reads from
 // cache) rather than stored. K is at most kMaxK.
 #include "kernels/causal_conv1d.h"
+
+#include <type_traits>
 #include "kernels/cuda/common.cuh"
 
 namespace mambadna::kernels::cuda {
@@ -127,6 +129,59 @@ __global__ void conv_backward_dw_kernel(float* dw, float* dbias, const T* du, Co
   if (dbias) atomicAdd(&dbias[e], acc_b);
 }
 
+// dx (B, L, E) row stride ld_x, dw (E, K) +=, dbias (E) += in one pass for a compile-time K:
+// a thread per channel walks a tile of TILE steps of one stream, with the last K inputs and the
+// last K pre-activation gradients in registers, so du and x are read once (plus a K − 1 halo)
+// instead of once by the dx kernel and again by the dw kernel. Step t's gradient g(t) feeds
+// dw at once and dx(t − K + 1) when it completes; steps past L count as g = 0.
+template <typename T, int KK, int TILE>
+__global__ void conv_backward_fused_kernel(T* dx, float* dw, float* dbias, const T* du,
+                                           const float* dwindow_out, ConvArgs<T> a) {
+  const int64_t e = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (e >= a.E) return;
+  const int64_t b = blockIdx.z, t0 = int64_t(blockIdx.y) * TILE, t1 = min(a.L, t0 + TILE);
+  float w[KK], xs[KK], gs[KK], acc_w[KK], acc_b = 0.0f;
+#pragma unroll
+  for (int k = 0; k < KK; ++k) {
+    w[k] = a.w[e * KK + k];
+    acc_w[k] = 0.0f;
+    gs[k] = 0.0f;
+    xs[k] = k > 0 ? conv_input(a, b, t0 - KK + k, e) : 0.0f;  // xx(t0 − K + k): shifted first
+  }
+  const float bias = a.bias ? a.bias[e] : 0.0f;
+  for (int64_t t = t0; t < t1 + KK - 1; ++t) {
+#pragma unroll
+    for (int k = 0; k + 1 < KK; ++k) xs[k] = xs[k + 1], gs[k] = gs[k + 1];
+    float g = 0.0f;
+    if (t < a.L) {
+      xs[KK - 1] = ld(a.x[(b * a.L + t) * a.ld_x + e]);
+      float pre = bias;
+#pragma unroll
+      for (int k = 0; k < KK; ++k) pre += w[k] * xs[k];
+      const float d = ld(du[(b * a.L + t) * a.E + e]);
+      g = a.silu ? d * dev_silu_grad(pre) : d;
+      if (t < t1) {
+#pragma unroll
+        for (int k = 0; k < KK; ++k) acc_w[k] += g * xs[k];
+        acc_b += g;
+      }
+    }
+    gs[KK - 1] = g;  // gs[i] = g(t − K + 1 + i)
+    const int64_t j = t - (KK - 1);
+    if (j >= t0) {
+      float v = 0.0f;
+#pragma unroll
+      for (int k = 0; k < KK; ++k) v += w[k] * gs[KK - 1 - k];
+      const int64_t k_out = j - (a.L - (KK - 1));  // position in the carried-out window
+      if (dwindow_out && k_out >= 0) v += dwindow_out[(b * a.E + e) * (KK - 1) + k_out];
+      dx[(b * a.L + j) * a.ld_x + e] = st<T>(v);
+    }
+  }
+#pragma unroll
+  for (int k = 0; k < KK; ++k) atomicAdd(&dw[e * KK + k], acc_w[k]);
+  if (dbias) atomicAdd(&dbias[e], acc_b);
+}
+
 template <typename T>
 ConvArgs<T> args_of(const T* x, const float* w, const float* bias, const float* window_in,
                     const CausalConv1dParams& p) {
@@ -169,17 +224,29 @@ void backward(T* dx, float* dwindow_in, float* dw, float* dbias, const T* du,
   check_k(fn, p);
   const ConvArgs<T> a = args_of(x, w, bias, window_in, p);
   if (p.K == 1) dwindow_out = nullptr;
-  launch(conv_backward_dx_kernel<T>, grid_for(p.B * p.L * p.E, 256), 256, 0, dx, du, dwindow_out, a);
+  // Mamba's kernel widths (2 to 4): dx, dw and dbias in one pass; other widths: two kernels.
+  auto fused = [&](auto kk) {
+    constexpr int KK = decltype(kk)::value, TILE = 256;
+    const dim3 grid(grid_for(p.E, 128), unsigned((p.L + TILE - 1) / TILE), unsigned(p.B));
+    launch(conv_backward_fused_kernel<T, KK, TILE>, grid, 128, 0, dx, dw, dbias, du, dwindow_out, a);
+  };
+  if (p.K == 2) fused(std::integral_constant<int, 2>());
+  else if (p.K == 3) fused(std::integral_constant<int, 3>());
+  else if (p.K == 4) fused(std::integral_constant<int, 4>());
+  else {
+    launch(conv_backward_dx_kernel<T>, grid_for(p.B * p.L * p.E, 256), 256, 0, dx, du, dwindow_out, a);
+    check_launch(fn);
+    const int64_t rows = 256;
+    const dim3 grid(grid_for(p.E, 128), unsigned((p.B * p.L + rows - 1) / rows));
+    launch(conv_backward_dw_kernel<T>, grid, 128, 0, dw, dbias, du, a, rows);
+  }
   check_launch(fn);
+  // After dx, which reads dwindow_out: dwindow_in may alias it.
   if (dwindow_in && p.K > 1) {
     launch(conv_backward_dwindow_kernel<T>, grid_for(p.B * p.E, 256), 256, 0, dwindow_in, du,
            dwindow_out, a);
     check_launch(fn);
   }
-  const int64_t rows = 256;
-  const dim3 grid(grid_for(p.E, 128), unsigned((p.B * p.L + rows - 1) / rows));
-  launch(conv_backward_dw_kernel<T>, grid, 128, 0, dw, dbias, du, a, rows);
-  check_launch(fn);
 }
 
 }  // namespace
