@@ -65,7 +65,7 @@ struct CudaRunner::Impl {
   Acts<k::bf16> b16;
   Buf<float> resid;   // (layers+1 | 1, M, D)
   Buf<float> rstd;    // (layers+1 | 1, M)
-  Buf<float> mix;     // (M, D)
+  Buf<float> mix;     // (M, D): out_proj's output in a kept pass
   Buf<float> hidden;  // (M, D)
   Buf<float> A;       // (layers, E, N)
   Buf<float> logits;  // (M, V)
@@ -154,7 +154,7 @@ struct CudaRunner::Impl {
       activations(b16, bf16);
       want(resid, (keep ? NL + 1 : 1) * M * D);
       want(rstd, (keep ? NL + 1 : 1) * M);
-      want(mix, M * D);
+      want(mix, keep ? M * D : 0);
       want(hidden, M * D);
       want(A, NL * E * N);
       want(logits, M * V);
@@ -252,9 +252,15 @@ struct CudaRunner::Impl {
       kc::selective_scan_forward(y_l, h, u_l, delta_l, A_l, xdbl_l + R,
                                  xdbl_l + R + N, w.D, xz_l + E, w.dt_b, h, scan_params(),
                                  keep ? hck.data() + l * hck_layer : nullptr);
-      kc::matmul_forward(mix.data(), y_l, wm.out_proj, nullptr, k::MatmulParams{M, E, D, E, D});
       float* next = keep ? r + M * D : r;
-      kc::add_forward(next, r, mix.data(), M * D);
+      if (keep) {  // every layer's input is kept: next = r + out_proj(y)
+        kc::matmul_forward(mix.data(), y_l, wm.out_proj, nullptr, k::MatmulParams{M, E, D, E, D});
+        kc::add_forward(next, r, mix.data(), M * D);
+      } else {  // in place: the product adds itself to the residual stream
+        k::MatmulParams op{M, E, D, E, D};
+        op.accumulate = true;
+        kc::matmul_forward(r, y_l, wm.out_proj, nullptr, op);
+      }
       for (size_t i = 0; i < taps.size(); ++i)
         if (taps[i] == l)
           kc::copy_on_device(tapped.data() + int64_t(i) * M * D, next, size_t(M * D) * sizeof(float));
