@@ -25,6 +25,12 @@ model::Device apply_device_options(const DeviceOptions& o, int verbosity) {
     if (!kernels::cuda::built())
       throw UsageError("--device " + o.device + ": this build of mambadna has no CUDA backend");
     kernels::cuda::set_device(d.index);  // names the index and the device count when absent
+    const int cc = kernels::cuda::compute_capability(d.index);
+    if (o.precision != "fp32" && cc < 80)  // tf32 and bf16 tensor cores came with sm_80
+      throw UsageError("--precision " + o.precision + " needs a GPU of compute capability 8.0 or "
+                       "newer; cuda:" + std::to_string(d.index) + " (" +
+                       kernels::cuda::device_name(d.index) + ") is " + std::to_string(cc / 10) +
+                       "." + std::to_string(cc % 10) + ": use --precision fp32");
     if (verbosity >= 2)
       std::cerr << "mambadna: device cuda:" << d.index << " (" << kernels::cuda::device_name(d.index)
                 << "), " << o.precision << " matrix products\n";

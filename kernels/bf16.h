@@ -12,12 +12,12 @@ struct bf16 {
   uint16_t bits;
 };
 
-// Round to nearest, ties to even; NaN stays NaN (quiet), infinities stay infinite.
+// Round to nearest, ties to even; infinities stay infinite, a NaN becomes the canonical NaN
+// 0x7FFF (as the GPU's conversion does).
 inline bf16 to_bf16(float x) {
   uint32_t u;
   std::memcpy(&u, &x, 4);
-  if ((u & 0x7F800000u) == 0x7F800000u && (u & 0x007FFFFFu))
-    return bf16{uint16_t((u >> 16) | 0x0040u)};
+  if ((u & 0x7F800000u) == 0x7F800000u && (u & 0x007FFFFFu)) return bf16{0x7FFF};
   u += 0x7FFFu + ((u >> 16) & 1u);
   return bf16{uint16_t(u >> 16)};
 }

@@ -18,6 +18,7 @@ int device_count() { return 0; }
 void set_device(int) { no_cuda(); }
 int current_device() { no_cuda(); }
 std::string device_name(int) { no_cuda(); }
+int compute_capability(int) { no_cuda(); }
 void* device_alloc(size_t) { no_cuda(); }
 void device_free(void*) noexcept {}
 void copy_to_device(void*, const void*, size_t) { no_cuda(); }

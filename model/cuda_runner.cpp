@@ -45,6 +45,18 @@ struct Acts {
   Buf<TA> dxdbl;    // (M, R+2N): dxdbl rounded for x_proj's backward (bf16 only)
 };
 
+// The precision of matrix products set to a pass's while it lives (the head and the backward of
+// a pass run as its forward did, whatever was set in between).
+struct PassPrecision {
+  kc::MatmulPrecision before;
+  explicit PassPrecision(kc::MatmulPrecision p) : before(kc::matmul_precision()) {
+    kc::set_matmul_precision(p);
+  }
+  ~PassPrecision() { kc::set_matmul_precision(before); }
+  PassPrecision(const PassPrecision&) = delete;
+  PassPrecision& operator=(const PassPrecision&) = delete;
+};
+
 struct CudaRunner::Impl {
   Config c;
   ParamTable t;
@@ -59,7 +71,10 @@ struct CudaRunner::Impl {
   // Activations, with the carried state and the token buffers beside it).
   int64_t B = 0, L = 0, M = 0;
   bool keep = false;
-  bool bf16 = false;  // this pass stores its activations in bf16 (--precision bf16)
+  // This pass's precision, as set when it was planned (its head and backward run at it too);
+  // bf16: its activations are stored in bf16.
+  kc::MatmulPrecision precision = kc::MatmulPrecision::fp32;
+  bool bf16 = false;
   std::vector<int64_t> taps;
   Acts<float> f32;
   Acts<k::bf16> b16;
@@ -115,7 +130,11 @@ struct CudaRunner::Impl {
 
   void plan(int64_t b, int64_t l, bool kp, const std::vector<int64_t>& tp) {
     B = b, L = l, M = b * l, keep = kp, taps = tp;
-    bf16 = kc::matmul_precision() == kc::MatmulPrecision::bf16;
+    precision = kc::matmul_precision();
+    bf16 = precision == kc::MatmulPrecision::bf16;
+    // The other storage's activations go: after a change of precision they would stay unused.
+    if (bf16) f32 = Acts<float>();
+    else b16 = Acts<k::bf16>();
     const int64_t S = keep ? NL : 1;
     hck_layer = kc::selective_scan_chunk_states(scan_params());
     // Grow only: passes of changing shape (vep's trunks stop at every branch point) reuse the
@@ -300,6 +319,7 @@ struct CudaRunner::Impl {
                               k::CrossEntropyParams{M, V});
   }
   void head() {
+    const PassPrecision at(precision);
     if (bf16) head_t<k::bf16>();
     else head_t<float>();
   }
@@ -338,6 +358,7 @@ struct CudaRunner::Impl {
       grad = Buf<float>(size_t(t.total));
       grad.zero();
     }
+    const PassPrecision at(precision);
     if (bf16) backward_t<k::bf16>(loss_scale);
     else backward_t<float>(loss_scale);
   }

@@ -105,7 +105,7 @@ TEST_CASE("matmul cuda matches ref", "[kernels][matmul][cuda]") {
   for (const auto precision : {cuda::MatmulPrecision::fp32, cuda::MatmulPrecision::bf16}) {
     cuda::set_matmul_precision(precision);
     // fp32: K-term dot products of O(1) values, relative to max(1, |ref|): ~sqrt(K)·eps.
-    // bf16: inputs rounded to 8 mantissa bits (2^-9 relative each), fp32 accumulation:
+    // bf16: inputs rounded to 8 significant bits (2^-8 relative each), fp32 accumulation:
     // ~2^-8·|x||w|·sqrt(K) relative to a sum of size ~sqrt(K), under the 1e-2.
     const double tol = precision == cuda::MatmulPrecision::fp32 ? 1e-5 : 1e-2;
     for (const Case c : {Case{1, 1, 1, 1, 1, false, false, false},

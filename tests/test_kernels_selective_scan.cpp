@@ -481,12 +481,13 @@ TEST_CASE("selective_scan cuda with bf16 activations matches ref", "[kernels][se
     const ScanOut<float> o = run_cuda_bf16(d, pre);
     const auto in_bc = [&](size_t i) { return int64_t(i % c.ld_bc) < c.N; };
     const auto in_z = [&](size_t i) { return int64_t(i % c.ld_z) < c.E; };
-    // Outputs stored in bf16: one rounding of a float result, 2^-9 relative, under the issue's
+    // Outputs stored in bf16: one rounding of a float result to 8 significant bits, at most
+    // 2^-8 = 3.9e-3 of the largest value, plus the float result's 5e-6: 5e-3, under the issue's
     // 1e-2 for bf16.
-    CHECK(norm_err(o.out, r.out) <= 1e-2);
-    CHECK(norm_err(o.du, r.du) <= 1e-2);
-    CHECK(norm_err(o.ddelta, r.ddelta) <= 1e-2);
-    CHECK(norm_err(o.dz, r.dz, in_z) <= 1e-2);
+    CHECK(norm_err(o.out, r.out) <= 5e-3);
+    CHECK(norm_err(o.du, r.du) <= 5e-3);
+    CHECK(norm_err(o.ddelta, r.ddelta) <= 5e-3);
+    CHECK(norm_err(o.dz, r.dz, in_z) <= 5e-3);
     // Outputs kept in fp32 see the same inputs as the fp32 kernel: its bound (see above).
     CHECK(norm_err(o.h_last, r.h_last) <= 5e-6);
     CHECK(norm_err(o.dA, r.dA) <= 5e-6);

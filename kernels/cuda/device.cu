@@ -41,6 +41,12 @@ std::string device_name(int index) {
   return prop.name;
 }
 
+int compute_capability(int index) {
+  cudaDeviceProp prop{};
+  MAMBADNA_CUDA_CHECK(cudaGetDeviceProperties(&prop, index));
+  return prop.major * 10 + prop.minor;
+}
+
 void* device_alloc(size_t bytes) {
   void* p = nullptr;
   const cudaError_t e = cudaMalloc(&p, bytes);

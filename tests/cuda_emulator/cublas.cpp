@@ -1,5 +1,6 @@
 // The CUDA emulator's cuBLAS: a plain column-major GEMM (see cublas_v2.h).
 #include <cublas_v2.h>
+#include <cuda_bf16.h>
 
 #include <algorithm>
 #include <cstdint>
@@ -83,11 +84,8 @@ cublasStatus_t cublasGemmEx(cublasHandle_t handle, cublasOperation_t transa,
       const float v = float(al * acc[size_t(i)] + (be == 0.0f ? 0.0 : double(be) * element(C, Ctype, at)));
       if (Ctype == CUDA_R_32F) {
         static_cast<float*>(C)[at] = v;
-      } else {  // bf16: rounded to nearest even
-        const float r = round_mantissa(v, 7);
-        uint32_t u;
-        std::memcpy(&u, &r, 4);
-        static_cast<uint16_t*>(C)[at] = uint16_t(u >> 16);
+      } else {  // bf16: rounded to nearest even, as cuBLAS's epilogue converts
+        static_cast<uint16_t*>(C)[at] = __bfloat16_as_ushort(__float2bfloat16_rn(v));
       }
     }
   }

@@ -11,7 +11,7 @@ struct __nv_bfloat16 {
 inline __nv_bfloat16 __float2bfloat16_rn(float x) {
   uint32_t u;
   std::memcpy(&u, &x, 4);
-  if ((u & 0x7F800000u) == 0x7F800000u && (u & 0x007FFFFFu)) return __nv_bfloat16{uint16_t((u >> 16) | 0x0040u)};
+  if ((u & 0x7F800000u) == 0x7F800000u && (u & 0x007FFFFFu)) return __nv_bfloat16{0x7FFF};  // canonical NaN
   u += 0x7FFFu + ((u >> 16) & 1u);
   return __nv_bfloat16{uint16_t(u >> 16)};
 }
