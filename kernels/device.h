@@ -28,6 +28,23 @@ void copy_on_device(void* dst, const void* src, size_t bytes);
 void fill_bytes(void* dst, int value, size_t bytes);  // cudaMemset
 void synchronize();  // waits for every kernel; throws the first asynchronous error
 
+// Two streams per device: the main one (the legacy default stream, where everything runs
+// unless told otherwise) and a side stream (non-blocking) for work that may overlap with the
+// main stream's, such as the weight-gradient products of a backward. set_stream chooses where
+// later kernels and products of this host thread go. The side stream's work is ordered after
+// the main stream's by side_waits_for_main (everything submitted there so far), and the main
+// stream's later work after the side stream's by main_waits_for_side. synchronize() waits for
+// both. Host copies wait for the main stream only.
+enum class Stream { main, side };
+void set_stream(Stream s);
+Stream current_stream_kind();
+void side_waits_for_main();
+void main_waits_for_side();
+// Whether the model overlaps its backward's weight-gradient products with the rest of the
+// backward on the side stream (off by default until measured on a GPU; bench_cuda compares).
+void set_side_stream_overlap(bool on);
+bool side_stream_overlap();
+
 // Scratch memory for kernels that need it (the scan's backward keeps chunk-boundary states
 // there). Grows on demand; valid until the next call. One host thread drives the device.
 void* workspace(size_t bytes);

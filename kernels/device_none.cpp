@@ -26,6 +26,12 @@ void copy_to_host(void*, const void*, size_t) { no_cuda(); }
 void copy_on_device(void*, const void*, size_t) { no_cuda(); }
 void fill_bytes(void*, int, size_t) { no_cuda(); }
 void synchronize() { no_cuda(); }
+void set_stream(Stream) { no_cuda(); }
+Stream current_stream_kind() { return Stream::main; }
+void side_waits_for_main() { no_cuda(); }
+void main_waits_for_side() { no_cuda(); }
+void set_side_stream_overlap(bool) {}
+bool side_stream_overlap() { return false; }
 void* workspace(size_t) { no_cuda(); }
 void set_matmul_precision(MatmulPrecision p) { g_precision = p; }
 MatmulPrecision matmul_precision() { return g_precision; }

@@ -84,6 +84,15 @@ void matmul_backward(float* din, float* dW, float* dbias, const bf16* dout, cons
                      const bf16* W, const MatmulParams& p);
 void matmul_backward(bf16* din, float* dW, float* dbias, const bf16* dout, const bf16* in,
                      const bf16* W, const MatmulParams& p);
+// matmul_backward's two products apart, so that they can run on different streams:
+// din = dout · W (+= with p.accumulate_din), and dW += doutᵀ · in, dbias += Σ_m dout[m].
+void matmul_backward_input(float* din, const float* dout, const float* W, const MatmulParams& p);
+void matmul_backward_input(float* din, const bf16* dout, const bf16* W, const MatmulParams& p);
+void matmul_backward_input(bf16* din, const bf16* dout, const bf16* W, const MatmulParams& p);
+void matmul_backward_weight(float* dW, float* dbias, const float* dout, const float* in,
+                            const MatmulParams& p);
+void matmul_backward_weight(float* dW, float* dbias, const bf16* dout, const bf16* in,
+                            const MatmulParams& p);
 }  // namespace cuda
 
 }  // namespace mambadna::kernels

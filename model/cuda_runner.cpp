@@ -37,12 +37,15 @@ struct Acts {
   Buf<TA> xdbl;     // (S, M, R+2N): dt | B | C
   Buf<TA> delta;    // (S, M, E)
   Buf<TA> y;        // (S, M, E)
+  // G = layers when the weight-gradient products overlap on the side stream (they read these
+  // while the next layers' backward runs), else 1.
   Buf<TA> dlogits;  // (M, V)
   Buf<TA> dhidden;  // (M, D)
-  Buf<TA> dy, du, ddelta;  // (M, E)
-  Buf<TA> dxz;      // (M, 2E)
-  Buf<TA> dres;     // (M, D): dresid rounded by the norm backward for out_proj's (bf16 only)
-  Buf<TA> dxdbl;    // (M, R+2N): dxdbl rounded for x_proj's backward (bf16 only)
+  Buf<TA> dy, du;   // (M, E)
+  Buf<TA> ddelta;   // (G, M, E)
+  Buf<TA> dxz;      // (G, M, 2E)
+  Buf<TA> dres;     // (G, M, D): dresid rounded by the norm backward for out_proj's (bf16 only)
+  Buf<TA> dxdbl;    // (G, M, R+2N): dxdbl rounded for x_proj's backward (bf16 only)
 };
 
 // The precision of matrix products set to a pass's while it lives (the head and the backward of
@@ -75,6 +78,9 @@ struct CudaRunner::Impl {
   // bf16: its activations are stored in bf16.
   kc::MatmulPrecision precision = kc::MatmulPrecision::fp32;
   bool bf16 = false;
+  // A training pass in bf16 with kc::side_stream_overlap(): the backward's weight-gradient
+  // products run on the side stream, reading per-layer gradient buffers.
+  bool overlapped = false;
   std::vector<int64_t> taps;
   Acts<float> f32;
   Acts<k::bf16> b16;
@@ -132,6 +138,8 @@ struct CudaRunner::Impl {
     B = b, L = l, M = b * l, keep = kp, taps = tp;
     precision = kc::matmul_precision();
     bf16 = precision == kc::MatmulPrecision::bf16;
+    overlapped = bf16 && keep && kc::side_stream_overlap();
+    const int64_t G = overlapped ? NL : 1;
     // The other storage's activations go: after a change of precision they would stay unused.
     if (bf16) f32 = Acts<float>();
     else b16 = Acts<k::bf16>();
@@ -164,10 +172,10 @@ struct CudaRunner::Impl {
         want(a.dhidden, tr * M * D);
         want(a.dy, tr * M * E);
         want(a.du, tr * M * E);
-        want(a.ddelta, tr * M * E);
-        want(a.dxz, tr * M * 2 * E);
-        want(a.dres, round && keep ? M * D : 0);
-        want(a.dxdbl, round && keep ? M * (R + 2 * N) : 0);
+        want(a.ddelta, tr * G * M * E);
+        want(a.dxz, tr * G * M * 2 * E);
+        want(a.dres, round && keep ? G * M * D : 0);
+        want(a.dxdbl, round && keep ? G * M * (R + 2 * N) : 0);
       };
       activations(f32, !bf16);
       activations(b16, bf16);
@@ -335,19 +343,40 @@ struct CudaRunner::Impl {
     }
   }
 
+  // The slot of layer l's gradient buffers that the weight-gradient products read.
+  int64_t slot(int64_t l) const { return overlapped ? l : 0; }
+
   // RMSNorm backward into the residual stream's gradient; in bf16 it also leaves that gradient
-  // rounded in dres, the operand of out_proj's backward below it.
+  // rounded in dres's slot for `below`, the layer whose out_proj backward reads it (none: -1).
   template <typename TA>
-  void norm_backward(float* dw, const TA* dy, const float* x, const float* w, const float* rs) {
+  void norm_backward(float* dw, const TA* dy, const float* x, const float* w, const float* rs,
+                     int64_t below) {
     const k::RmsnormParams p{M, D, c.norm_epsilon};
-    if constexpr (std::is_same_v<TA, float>) kc::rmsnorm_backward(dresid.data(), dw, dy, x, w, rs, p);
-    else kc::rmsnorm_backward(dresid.data(), dw, dy, x, w, rs, p, b16.dres.data());
+    if constexpr (std::is_same_v<TA, float>) {
+      kc::rmsnorm_backward(dresid.data(), dw, dy, x, w, rs, p);
+    } else {
+      k::bf16* rounded = below >= 0 ? b16.dres.data() + slot(below) * M * D : nullptr;
+      kc::rmsnorm_backward(dresid.data(), dw, dy, x, w, rs, p, rounded);
+    }
   }
-  // The residual stream's gradient as out_proj's backward reads it.
+  // The residual stream's gradient as layer l's out_proj backward reads it.
   template <typename TA>
-  const TA* dresid_operand() {
+  const TA* dresid_operand(int64_t l) {
     if constexpr (std::is_same_v<TA, float>) return dresid.data();
-    else return b16.dres.data();
+    else return b16.dres.data() + slot(l) * M * D;
+  }
+
+  // A weight-gradient product: on the side stream when the pass overlaps them (after all the
+  // main stream's work so far, which produced its operands), else in line.
+  template <typename F>
+  void weight_grad(F&& product) {
+    if (!overlapped) return product();
+    kc::side_waits_for_main();
+    struct OnSide {
+      OnSide() { kc::set_stream(kc::Stream::side); }
+      ~OnSide() { kc::set_stream(kc::Stream::main); }
+    } on_side;
+    product();
   }
 
   // Mamba<T>::backward on the device, into `grad` (+=).
@@ -372,13 +401,14 @@ struct CudaRunner::Impl {
     kc::loss_weights(dloss.data(), targets.data(), loss_scale, M);
     kc::cross_entropy_backward(a.dlogits.data(), logits.data(), lse.data(), targets.data(),
                                dloss.data(), k::CrossEntropyParams{M, V});
-    kc::matmul_backward(a.dhidden.data(), demb, nullptr, a.dlogits.data(), head_input<TA>(), emb,
-                        k::MatmulParams{M, D, V, D, V});
+    const k::MatmulParams head_p{M, D, V, D, V};
+    kc::matmul_backward_input(a.dhidden.data(), a.dlogits.data(), emb, head_p);
+    weight_grad([&] { kc::matmul_backward_weight(demb, nullptr, a.dlogits.data(), head_input<TA>(), head_p); });
     dresid.zero();
     {
       const auto& nf = t.specs.back();
       norm_backward<TA>(grad.data() + nf.offset, a.dhidden.data(), resid.data() + NL * M * D,
-                        params.data() + nf.offset, rstd.data() + NL * M);
+                        params.data() + nf.offset, rstd.data() + NL * M, NL - 1);
     }
     for (int64_t l = NL - 1; l >= 0; --l) {
       const LayerWeights<float> w = layer_weights(t, params.data(), int(l));
@@ -395,29 +425,38 @@ struct CudaRunner::Impl {
       const float* A_l = A.data() + l * E * N;
       const float* conv0_l = K > 1 ? conv0.data() + l * B * E * (K - 1) : nullptr;
       const float* h0 = ssm0.data() + l * B * E * N;
-      kc::matmul_backward(a.dy.data(), dw.out_proj, nullptr, dresid_operand<TA>(), y_l,
-                          wm.out_proj, k::MatmulParams{M, E, D, E, D});
+      TA* ddelta_l = a.ddelta.data() + slot(l) * M * E;        // (M, E)
+      TA* dxz_l = a.dxz.data() + slot(l) * M * 2 * E;          // (M, 2E)
+      const TA* dres_l = dresid_operand<TA>(l);                // (M, D)
+      const k::MatmulParams out_p{M, E, D, E, D}, dt_p{M, R, E, R + 2 * N, E},
+          in_p{M, D, 2 * E, D, 2 * E};
+      k::MatmulParams x_p{M, E, R + 2 * N, E, R + 2 * N};
+      x_p.accumulate_din = true;
+      kc::matmul_backward_input(a.dy.data(), dres_l, wm.out_proj, out_p);
+      weight_grad([&] { kc::matmul_backward_weight(dw.out_proj, nullptr, dres_l, y_l, out_p); });
       dA.zero();
-      kc::selective_scan_backward(a.du.data(), a.ddelta.data(), dA.data(), dxdbl.data() + R,
-                                  dxdbl.data() + R + N, dw.D, a.dxz.data() + E, dw.dt_b, nullptr,
+      kc::selective_scan_backward(a.du.data(), ddelta_l, dA.data(), dxdbl.data() + R,
+                                  dxdbl.data() + R + N, dw.D, dxz_l + E, dw.dt_b, nullptr,
                                   a.dy.data(), nullptr, u_l, delta_l, A_l,
                                   xdbl_l + R, xdbl_l + R + N, w.D, xz_l + E, w.dt_b, h0,
                                   scan_params(), hck.data() + l * hck_layer);
       kc::mul_accumulate(dw.A_log, dA.data(), A_l, E * N);  // dA/dA_log = A
-      kc::matmul_backward(dxdbl.data(), dw.dt_w, nullptr, a.ddelta.data(), xdbl_l, wm.dt_w,
-                          k::MatmulParams{M, R, E, R + 2 * N, E});
-      k::MatmulParams xp{M, E, R + 2 * N, E, R + 2 * N};
-      xp.accumulate_din = true;
-      kc::matmul_backward(a.du.data(), dw.x_proj, nullptr,
-                          operand(dxdbl.data(), a.dxdbl.data(), M * (R + 2 * N)), u_l,
-                          wm.x_proj, xp);
-      kc::causal_conv1d_backward(a.dxz.data(), nullptr, dw.conv_w, dw.conv_b, a.du.data(), nullptr,
+      kc::matmul_backward_input(dxdbl.data(), ddelta_l, wm.dt_w, dt_p);
+      weight_grad([&] { kc::matmul_backward_weight(dw.dt_w, nullptr, ddelta_l, xdbl_l, dt_p); });
+      const TA* dxdbl_l =
+          operand(dxdbl.data(), a.dxdbl.data() + slot(l) * M * (R + 2 * N), M * (R + 2 * N));
+      kc::matmul_backward_input(a.du.data(), dxdbl_l, wm.x_proj, x_p);
+      weight_grad([&] { kc::matmul_backward_weight(dw.x_proj, nullptr, dxdbl_l, u_l, x_p); });
+      kc::causal_conv1d_backward(dxz_l, nullptr, dw.conv_w, dw.conv_b, a.du.data(), nullptr,
                                  xz_l, w.conv_w, w.conv_b, conv0_l,
                                  k::CausalConv1dParams{B, L, E, K, 2 * E, true});
-      kc::matmul_backward(a.dhidden.data(), dw.in_proj, nullptr, a.dxz.data(), normed_l,
-                          wm.in_proj, k::MatmulParams{M, D, 2 * E, D, 2 * E});
-      norm_backward<TA>(dw.norm, a.dhidden.data(), r, w.norm, rs);
+      kc::matmul_backward_input(a.dhidden.data(), dxz_l, wm.in_proj, in_p);
+      weight_grad([&] { kc::matmul_backward_weight(dw.in_proj, nullptr, dxz_l, normed_l, in_p); });
+      norm_backward<TA>(dw.norm, a.dhidden.data(), r, w.norm, rs, l - 1);
     }
+    // The side stream's products are done before the embedding's gradient (which the head's
+    // shares) and anything after the backward.
+    if (overlapped) kc::main_waits_for_side();
     kc::embedding_backward(demb, dresid.data(), tokens.data(), k::EmbeddingParams{M, D, V});
   }
 

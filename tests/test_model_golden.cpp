@@ -323,6 +323,28 @@ TEST_CASE("golden: CUDA bf16 log-probs and gradients stay near the reference", "
   INFO("worst tensor " << whole.second << " rel " << whole.first);
   CHECK(whole.first < 5e-2);
   CHECK(std::isfinite(loss));
+  // The weight-gradient products on the side stream give the same gradient. (On the emulator
+  // the side stream's work runs only when the main stream waits for it, so a buffer overwritten
+  // before that wait would show here.)
+  {
+    kernels::cuda::set_side_stream_overlap(true);
+    double loss2 = 0;
+    std::vector<float> grad2;
+    try {
+      grad2 = golden_grad(m, x, 1500, &loss2);
+    } catch (...) {
+      kernels::cuda::set_side_stream_overlap(false);
+      throw;
+    }
+    kernels::cuda::set_side_stream_overlap(false);
+    double diff = 0, scale = 0;
+    for (size_t i = 0; i < grad.size(); ++i)
+      diff = std::max(diff, double(std::fabs(grad[i] - grad2[i]))),
+      scale = std::max(scale, double(std::fabs(grad[i])));
+    INFO("side stream: gradient differs by " << diff << " of " << scale);
+    CHECK(diff <= 1e-5 * scale);
+    CHECK(loss2 == loss);
+  }
   // A backward is repeatable: the second one over the same forward reads the same activations.
   {
     const int64_t L = 500;

@@ -244,4 +244,27 @@ TEST_CASE("train: the loss curve on a CUDA device follows the CPU run's in fp32 
   }
   CHECK(b16 != gpu);  // the precision reached the run
   CHECK(b16.back() < b16.front());
+
+  // The backward's weight-gradient products on the side stream: the same curve (the same
+  // products in another order; 1e-6 relative for the device's atomic sums).
+  kernels::cuda::set_matmul_precision(kernels::cuda::MatmulPrecision::bf16);
+  kernels::cuda::set_side_stream_overlap(true);
+  auto o2 = base_options(dir, "cuda-bf16-overlap");
+  o2.steps = 8;
+  o2.device = model::Device{true, 0};
+  std::vector<double> overlapped;
+  try {
+    pipelines::train(o2, [&](const pipelines::StepReport& r) { overlapped.push_back(r.loss); });
+  } catch (...) {
+    kernels::cuda::set_side_stream_overlap(false);
+    kernels::cuda::set_matmul_precision(kernels::cuda::MatmulPrecision::fp32);
+    throw;
+  }
+  kernels::cuda::set_side_stream_overlap(false);
+  kernels::cuda::set_matmul_precision(kernels::cuda::MatmulPrecision::fp32);
+  REQUIRE(overlapped.size() == 8);
+  for (size_t i = 0; i < b16.size(); ++i) {
+    INFO("step " << i + 1 << " bf16 " << b16[i] << " bf16 on two streams " << overlapped[i]);
+    CHECK(std::fabs(overlapped[i] - b16[i]) <= 1e-6 * std::fabs(b16[i]));
+  }
 }

@@ -36,9 +36,15 @@ inline void check_launch(const char* fn) {
 // launch(kernel, grid, block, shared_bytes, args...) runs kernel<<<grid, block, shared_bytes>>>;
 // dynamic_shared<T>() is the block's dynamic shared memory. Both are spelled as functions so that
 // the CPU emulator (tests/cuda_emulator, which compiles these files as C++) can provide them.
+// Launches go to the stream set_stream chose (kernels/device.h): null is the legacy default one.
+cudaStream_t current_stream();
 #ifdef MAMBADNA_CUDA_EMULATOR
 using ::cuda_emulator::dynamic_shared;
-using ::cuda_emulator::launch;
+template <typename... P, typename... A>
+void launch(void (*kernel)(P...), dim3 grid, dim3 block, size_t shared_bytes, A&&... args) {
+  ::cuda_emulator::launch_on(current_stream(), kernel, grid, block, shared_bytes,
+                             std::forward<A>(args)...);
+}
 #else
 template <typename T>
 __device__ __forceinline__ T* dynamic_shared() {
@@ -47,7 +53,7 @@ __device__ __forceinline__ T* dynamic_shared() {
 }
 template <typename... P, typename... A>
 void launch(void (*kernel)(P...), dim3 grid, dim3 block, size_t shared_bytes, A&&... args) {
-  kernel<<<grid, block, shared_bytes>>>(std::forward<A>(args)...);
+  kernel<<<grid, block, shared_bytes, current_stream()>>>(std::forward<A>(args)...);
 }
 #endif
 

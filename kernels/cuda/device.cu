@@ -79,6 +79,45 @@ void fill_bytes(void* dst, int value, size_t bytes) {
 }
 void synchronize() { MAMBADNA_CUDA_CHECK(cudaDeviceSynchronize()); }
 
+namespace {
+thread_local Stream g_stream = Stream::main;
+bool g_overlap = false;
+// The side stream of each device, and the two events that order it with the main stream;
+// created on first use and kept for the process.
+struct Side {
+  cudaStream_t stream = nullptr;
+  cudaEvent_t main_mark = nullptr, side_mark = nullptr;
+};
+Side& side() {
+  static Side sides[64];
+  const int d = current_device();
+  if (d < 0 || d >= 64) throw UsageError("cuda: device index out of range");
+  Side& s = sides[d];
+  if (!s.stream) {
+    MAMBADNA_CUDA_CHECK(cudaStreamCreateWithFlags(&s.stream, cudaStreamNonBlocking));
+    MAMBADNA_CUDA_CHECK(cudaEventCreateWithFlags(&s.main_mark, cudaEventDisableTiming));
+    MAMBADNA_CUDA_CHECK(cudaEventCreateWithFlags(&s.side_mark, cudaEventDisableTiming));
+  }
+  return s;
+}
+}  // namespace
+
+cudaStream_t current_stream() { return g_stream == Stream::side ? side().stream : nullptr; }
+void set_stream(Stream s) { g_stream = s; }
+Stream current_stream_kind() { return g_stream; }
+void side_waits_for_main() {
+  Side& s = side();
+  MAMBADNA_CUDA_CHECK(cudaEventRecord(s.main_mark, nullptr));
+  MAMBADNA_CUDA_CHECK(cudaStreamWaitEvent(s.stream, s.main_mark, 0));
+}
+void main_waits_for_side() {
+  Side& s = side();
+  MAMBADNA_CUDA_CHECK(cudaEventRecord(s.side_mark, s.stream));
+  MAMBADNA_CUDA_CHECK(cudaStreamWaitEvent(nullptr, s.side_mark, 0));
+}
+void set_side_stream_overlap(bool on) { g_overlap = on; }
+bool side_stream_overlap() { return g_overlap; }
+
 void* workspace(size_t bytes) {
   static Buffer<unsigned char> ws;
   if (ws.size() < bytes) {

@@ -40,11 +40,13 @@ void check_cublas(const char* fn, const char* what, cublasStatus_t s) {
 // The two cuBLAS entry points used here, from the library opened at first use.
 struct CublasApi {
   using Create = cublasStatus_t (*)(cublasHandle_t*);
+  using SetStream = cublasStatus_t (*)(cublasHandle_t, cudaStream_t);
   using GemmEx = cublasStatus_t (*)(cublasHandle_t, cublasOperation_t, cublasOperation_t, int, int,
                                     int, const void*, const void*, cudaDataType, int, const void*,
                                     cudaDataType, int, const void*, void*, cudaDataType, int,
                                     cublasComputeType_t, cublasGemmAlgo_t);
   Create create = nullptr;
+  SetStream set_stream = nullptr;
   GemmEx gemm_ex = nullptr;
   std::string error;  // why it could not be loaded
 };
@@ -55,6 +57,7 @@ const CublasApi& cublas(const char* fn) {
   std::call_once(once, [] {
 #ifdef MAMBADNA_CUDA_EMULATOR  // the CPU emulator's cuBLAS is linked in (tests/cuda_emulator)
     api.create = &cublasCreate_v2;
+    api.set_stream = &cublasSetStream_v2;
     api.gemm_ex = &cublasGemmEx;
 #else
     const std::string name = "libcublas.so." + std::to_string(CUBLAS_VER_MAJOR);
@@ -74,8 +77,10 @@ const CublasApi& cublas(const char* fn) {
       return;
     }
     api.create = reinterpret_cast<CublasApi::Create>(dlsym(lib, "cublasCreate_v2"));
+    api.set_stream = reinterpret_cast<CublasApi::SetStream>(dlsym(lib, "cublasSetStream_v2"));
     api.gemm_ex = reinterpret_cast<CublasApi::GemmEx>(dlsym(lib, "cublasGemmEx"));
-    if (!api.create || !api.gemm_ex) api.error = name + " lacks cublasCreate_v2 or cublasGemmEx";
+    if (!api.create || !api.set_stream || !api.gemm_ex)
+      api.error = name + " lacks cublasCreate_v2, cublasSetStream_v2 or cublasGemmEx";
 #endif
   });
   if (!api.error.empty()) throw Error(std::string("cuda: ") + fn + ": " + api.error);
@@ -113,6 +118,7 @@ void gemm(const char* fn, cublasOperation_t ta, cublasOperation_t tb, int64_t m,
   const float alpha = 1.0f;
   const cublasComputeType_t compute =
       std::is_same_v<TI, float> ? compute_type() : CUBLAS_COMPUTE_32F;
+  check_cublas(fn, "cublasSetStream", cublas(fn).set_stream(handle(fn), current_stream()));
   check_cublas(fn, "cublasGemmEx",
                cublas(fn).gemm_ex(handle(fn), ta, tb, int(m), int(n), int(k), &alpha, A,
                                   data_type(A), int(lda), B, data_type(B), int(ldb), &beta, C,
@@ -161,14 +167,17 @@ void forward(TO* out, const TI* in, const TI* W, const float* bias, const Matmul
   }
 }
 
+// din = dout · W (or +=): dinᵀ (K, M) = W (col-major (K, N)) · doutᵀ (col-major (N, M)).
 template <typename TD, typename TI>
-void backward(TD* din, float* dW, float* dbias, const TI* dout, const TI* in, const TI* W,
-              const MatmulParams& p) {
-  const char* fn = "cuda::matmul_backward";
-  matmul_backward_check(fn, dW, dout, in, W, p);
-  if (din)  // dinᵀ (K, M) = W (col-major (K, N)) · doutᵀ (col-major (N, M))
-    gemm(fn, CUBLAS_OP_N, CUBLAS_OP_N, p.K, p.M, p.N, W, p.K, dout, p.ldo,
-         p.accumulate_din ? 1.0f : 0.0f, din, p.ldi);
+void backward_input(const char* fn, TD* din, const TI* dout, const TI* W, const MatmulParams& p) {
+  gemm(fn, CUBLAS_OP_N, CUBLAS_OP_N, p.K, p.M, p.N, W, p.K, dout, p.ldo,
+       p.accumulate_din ? 1.0f : 0.0f, din, p.ldi);
+}
+
+// dW += doutᵀ · in, dbias += Σ dout.
+template <typename TI>
+void backward_weight(const char* fn, float* dW, float* dbias, const TI* dout, const TI* in,
+                     const MatmulParams& p) {
   // dWᵀ (K, N) += inᵀ (col-major (K, M)) · dout (col-major (N, M), transposed)
   gemm(fn, CUBLAS_OP_N, CUBLAS_OP_T, p.K, p.N, p.M, in, p.ldi, dout, p.ldo, 1.0f, dW, p.K);
   if (dbias) {
@@ -179,7 +188,55 @@ void backward(TD* din, float* dW, float* dbias, const TI* dout, const TI* in, co
   }
 }
 
+template <typename TD, typename TI>
+void backward(TD* din, float* dW, float* dbias, const TI* dout, const TI* in, const TI* W,
+              const MatmulParams& p) {
+  const char* fn = "cuda::matmul_backward";
+  matmul_backward_check(fn, dW, dout, in, W, p);
+  if (din) backward_input(fn, din, dout, W, p);
+  backward_weight(fn, dW, dbias, dout, in, p);
+}
+
+template <typename TD, typename TI>
+void backward_input_checked(TD* din, const TI* dout, const TI* W, const MatmulParams& p) {
+  const char* fn = "cuda::matmul_backward_input";
+  matmul_check(fn, p);
+  check::not_null(fn, "din", din);
+  check::not_null(fn, "dout", dout);
+  check::not_null(fn, "W", W);
+  backward_input(fn, din, dout, W, p);
+}
+
+template <typename TI>
+void backward_weight_checked(float* dW, float* dbias, const TI* dout, const TI* in,
+                             const MatmulParams& p) {
+  const char* fn = "cuda::matmul_backward_weight";
+  matmul_check(fn, p);
+  check::not_null(fn, "dW", dW);
+  check::not_null(fn, "dout", dout);
+  check::not_null(fn, "in", in);
+  backward_weight(fn, dW, dbias, dout, in, p);
+}
+
 }  // namespace
+
+void matmul_backward_input(float* din, const float* dout, const float* W, const MatmulParams& p) {
+  backward_input_checked(din, dout, W, p);
+}
+void matmul_backward_input(float* din, const bf16* dout, const bf16* W, const MatmulParams& p) {
+  backward_input_checked(din, dout, W, p);
+}
+void matmul_backward_input(bf16* din, const bf16* dout, const bf16* W, const MatmulParams& p) {
+  backward_input_checked(din, dout, W, p);
+}
+void matmul_backward_weight(float* dW, float* dbias, const float* dout, const float* in,
+                            const MatmulParams& p) {
+  backward_weight_checked(dW, dbias, dout, in, p);
+}
+void matmul_backward_weight(float* dW, float* dbias, const bf16* dout, const bf16* in,
+                            const MatmulParams& p) {
+  backward_weight_checked(dW, dbias, dout, in, p);
+}
 
 void matmul_forward(float* out, const float* in, const float* W, const float* bias,
                     const MatmulParams& p) {

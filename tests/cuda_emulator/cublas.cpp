@@ -7,7 +7,9 @@
 #include <cstring>
 #include <vector>
 
-struct cublasContext {};
+struct cublasContext {
+  cudaStream_t stream = nullptr;
+};
 
 namespace {
 
@@ -27,6 +29,12 @@ float round_mantissa(float x, int bits) {
 cublasStatus_t cublasCreate_v2(cublasHandle_t* handle) {
   static cublasContext context;
   *handle = &context;
+  return CUBLAS_STATUS_SUCCESS;
+}
+
+cublasStatus_t cublasSetStream_v2(cublasHandle_t handle, cudaStream_t stream) {
+  if (!handle) return CUBLAS_STATUS_NOT_INITIALIZED;
+  handle->stream = stream;
   return CUBLAS_STATUS_SUCCESS;
 }
 
@@ -56,38 +64,41 @@ cublasStatus_t cublasGemmEx(cublasHandle_t handle, cublasOperation_t transa,
     case CUBLAS_COMPUTE_32F_FAST_16BF: bits = 7; break;
     default: return CUBLAS_STATUS_NOT_SUPPORTED;
   }
+  // alpha and beta are read now (host pointers), the product runs in the stream's order.
   const float al = *static_cast<const float*>(alpha), be = *static_cast<const float*>(beta);
-  // Elements as floats: fp32, or bf16 (the upper half of a float).
-  auto element = [](const void* p, cudaDataType t, int64_t i) {
-    if (t == CUDA_R_32F) return static_cast<const float*>(p)[i];
-    const uint32_t u = uint32_t(static_cast<const uint16_t*>(p)[i]) << 16;
-    float f;
-    std::memcpy(&f, &u, 4);
-    return f;
-  };
-  auto in = [bits](float x) { return bits < 23 ? round_mantissa(x, bits) : x; };
-  auto a_at = [&](int64_t i) { return in(element(A, Atype, i)); };
-  auto b_at = [&](int64_t i) { return in(element(B, Btype, i)); };
-  std::vector<double> acc(static_cast<size_t>(m));
-  for (int j = 0; j < n; ++j) {
-    std::fill(acc.begin(), acc.end(), 0.0);
-    for (int l = 0; l < k; ++l) {
-      const float bv = b_at(transb == CUBLAS_OP_N ? l + int64_t(j) * ldb : j + int64_t(l) * ldb);
+  cuda_emulator::submit(handle->stream, [=] {
+    // Elements as floats: fp32, or bf16 (the upper half of a float).
+    auto element = [](const void* p, cudaDataType t, int64_t i) {
+      if (t == CUDA_R_32F) return static_cast<const float*>(p)[i];
+      const uint32_t u = uint32_t(static_cast<const uint16_t*>(p)[i]) << 16;
+      float f;
+      std::memcpy(&f, &u, 4);
+      return f;
+    };
+    auto in = [bits](float x) { return bits < 23 ? round_mantissa(x, bits) : x; };
+    auto a_at = [&](int64_t i) { return in(element(A, Atype, i)); };
+    auto b_at = [&](int64_t i) { return in(element(B, Btype, i)); };
+    std::vector<double> acc(static_cast<size_t>(m));
+    for (int j = 0; j < n; ++j) {
+      std::fill(acc.begin(), acc.end(), 0.0);
+      for (int l = 0; l < k; ++l) {
+        const float bv = b_at(transb == CUBLAS_OP_N ? l + int64_t(j) * ldb : j + int64_t(l) * ldb);
+        for (int i = 0; i < m; ++i) {
+          const float av = a_at(transa == CUBLAS_OP_N ? i + int64_t(l) * lda : l + int64_t(i) * lda);
+          acc[size_t(i)] += double(av) * double(bv);
+        }
+      }
       for (int i = 0; i < m; ++i) {
-        const float av = a_at(transa == CUBLAS_OP_N ? i + int64_t(l) * lda : l + int64_t(i) * lda);
-        acc[size_t(i)] += double(av) * double(bv);
+        const int64_t at = i + int64_t(j) * ldc;
+        // beta == 0: C is not read (it may hold NaN), as cuBLAS specifies.
+        const float v = float(al * acc[size_t(i)] + (be == 0.0f ? 0.0 : double(be) * element(C, Ctype, at)));
+        if (Ctype == CUDA_R_32F) {
+          static_cast<float*>(C)[at] = v;
+        } else {  // bf16: rounded to nearest even, as cuBLAS's epilogue converts
+          static_cast<uint16_t*>(C)[at] = __bfloat16_as_ushort(__float2bfloat16_rn(v));
+        }
       }
     }
-    for (int i = 0; i < m; ++i) {
-      const int64_t at = i + int64_t(j) * ldc;
-      // beta == 0: C is not read (it may hold NaN), as cuBLAS specifies.
-      const float v = float(al * acc[size_t(i)] + (be == 0.0f ? 0.0 : double(be) * element(C, Ctype, at)));
-      if (Ctype == CUDA_R_32F) {
-        static_cast<float*>(C)[at] = v;
-      } else {  // bf16: rounded to nearest even, as cuBLAS's epilogue converts
-        static_cast<uint16_t*>(C)[at] = __bfloat16_as_ushort(__float2bfloat16_rn(v));
-      }
-    }
-  }
+  });
   return CUBLAS_STATUS_SUCCESS;
 }

@@ -29,6 +29,10 @@ enum cublasGemmAlgo_t { CUBLAS_GEMM_DEFAULT = -1 };
 
 cublasStatus_t cublasCreate_v2(cublasHandle_t* handle);
 #define cublasCreate cublasCreate_v2
+// Later products of the handle go to `stream`'s order (see cuda_runtime.h: deferred on a created
+// stream).
+cublasStatus_t cublasSetStream_v2(cublasHandle_t handle, cudaStream_t stream);
+#define cublasSetStream cublasSetStream_v2
 cublasStatus_t cublasGemmEx(cublasHandle_t handle, cublasOperation_t transa,
                             cublasOperation_t transb, int m, int n, int k, const void* alpha,
                             const void* A, cudaDataType Atype, int lda, const void* B,

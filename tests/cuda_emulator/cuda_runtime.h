@@ -86,6 +86,27 @@ struct cudaDeviceProp {
   int major, minor;
 };
 
+// ---- streams and events ----------------------------------------------------------------------
+// The legacy default stream (0) runs every launch, copy and set at once. A created stream is
+// non-blocking, and its work is deferred: it runs only when the default stream waits on an
+// event recorded after it (cudaStreamWaitEvent), at cudaStreamSynchronize,
+// cudaDeviceSynchronize or cudaFree (which synchronises on the GPU too). So a buffer that the
+// default stream overwrites before it waits for the created stream's reader is read overwritten,
+// and the results change. The other way, work submitted to a created stream must follow a wait
+// for everything submitted to the default stream so far, or the emulator reports it.
+struct CUstream_st;
+using cudaStream_t = CUstream_st*;
+struct CUevent_st;
+using cudaEvent_t = CUevent_st*;
+enum : unsigned { cudaStreamNonBlocking = 1, cudaEventDisableTiming = 2 };
+cudaError_t cudaStreamCreateWithFlags(cudaStream_t* stream, unsigned flags);
+cudaError_t cudaStreamDestroy(cudaStream_t stream);
+cudaError_t cudaStreamSynchronize(cudaStream_t stream);
+cudaError_t cudaEventCreateWithFlags(cudaEvent_t* event, unsigned flags);
+cudaError_t cudaEventDestroy(cudaEvent_t event);
+cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream = nullptr);
+cudaError_t cudaStreamWaitEvent(cudaStream_t stream, cudaEvent_t event, unsigned flags = 0);
+
 cudaError_t cudaGetDeviceCount(int* count);
 cudaError_t cudaSetDevice(int device);
 cudaError_t cudaGetDevice(int* device);
@@ -139,8 +160,12 @@ void check_kernel_argument(const T& v, int index) {
   if constexpr (std::is_pointer_v<T>) check_kernel_pointer(static_cast<const void*>(v), index);
 }
 
+// Runs `job` in `stream`'s order: now on the default stream, later on a created one.
+void submit(cudaStream_t stream, std::function<void()> job);
+
 template <typename... P, typename... A>
-void launch(void (*kernel)(P...), dim3 grid, dim3 block, size_t shared_bytes, A&&... args) {
+void launch_on(cudaStream_t stream, void (*kernel)(P...), dim3 grid, dim3 block,
+               size_t shared_bytes, A&&... args) {
   // Arguments are converted once to the kernel's parameter types (as the launch copies them),
   // and every thread gets its own copy, as on the device.
   const std::tuple<std::decay_t<P>...> params(std::forward<A>(args)...);
@@ -148,8 +173,14 @@ void launch(void (*kernel)(P...), dim3 grid, dim3 block, size_t shared_bytes, A&
     int i = 0;
     (check_kernel_argument(v, i++), ...);
   }, params);
-  run_grid(reinterpret_cast<const void*>(kernel), grid, block, shared_bytes,
-           [&] { std::apply(kernel, params); });
+  submit(stream, [kernel, grid, block, shared_bytes, params] {
+    run_grid(reinterpret_cast<const void*>(kernel), grid, block, shared_bytes,
+             [&] { std::apply(kernel, params); });
+  });
+}
+template <typename... P, typename... A>
+void launch(void (*kernel)(P...), dim3 grid, dim3 block, size_t shared_bytes, A&&... args) {
+  launch_on(nullptr, kernel, grid, block, shared_bytes, std::forward<A>(args)...);
 }
 
 }  // namespace cuda_emulator

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <limits>
 #include <map>
 #include <mutex>
@@ -44,6 +45,8 @@ struct Device {
   size_t used = 0;
   cudaError_t last = cudaSuccess;  // for cudaGetLastError
   int launches = 0;
+  int64_t default_submitted = 0;  // work submitted to the default stream
+  std::vector<cudaStream_t> streams;  // the created ones
 };
 // Never destroyed: buffers held by other statics are freed after it would have been.
 Device& device() {
@@ -327,6 +330,97 @@ void run_grid(const void* fn, dim3 grid, dim3 block, size_t shared_bytes,
 
 }  // namespace cuda_emulator
 
+// A created stream: its deferred work, and how much of the default stream's it has waited for.
+struct CUstream_st {
+  std::deque<std::function<void()>> pending;
+  int64_t submitted = 0, done = 0;
+  int64_t default_seen = 0;
+};
+// An event: the stream it was recorded in (null: the default one) and that stream's position.
+struct CUevent_st {
+  cudaStream_t stream = nullptr;
+  int64_t position = 0;
+};
+
+namespace cuda_emulator {
+
+namespace {
+// Runs a created stream's work up to `position` (called without the device lock: the work
+// launches kernels, which take it).
+void run_until(cudaStream_t s, int64_t position) {
+  while (s->done < position) {
+    auto job = std::move(s->pending.front());
+    s->pending.pop_front();
+    ++s->done;
+    job();
+  }
+}
+void run_all() {
+  for (cudaStream_t s : device().streams) run_until(s, s->submitted);
+}
+}  // namespace
+
+void submit(cudaStream_t stream, std::function<void()> job) {
+  Device& d = device();
+  if (!stream) {
+    ++d.default_submitted;
+    job();
+    return;
+  }
+  if (stream->default_seen < d.default_submitted)
+    fatal("work submitted to a created stream without waiting for the default stream's latest "
+          "work (" + std::to_string(d.default_submitted - stream->default_seen) +
+          " submissions unwaited for): record an event there and cudaStreamWaitEvent on it");
+  stream->pending.push_back(std::move(job));
+  ++stream->submitted;
+}
+
+}  // namespace cuda_emulator
+
+cudaError_t cudaStreamCreateWithFlags(cudaStream_t* stream, unsigned flags) {
+  if (!(flags & cudaStreamNonBlocking)) return cuda_emulator::record(cudaErrorInvalidValue);  // only these
+  *stream = new CUstream_st;
+  (*stream)->default_seen = cuda_emulator::device().default_submitted;
+  cuda_emulator::device().streams.push_back(*stream);
+  return cudaSuccess;
+}
+cudaError_t cudaStreamDestroy(cudaStream_t stream) {
+  if (!stream) return cuda_emulator::record(cudaErrorInvalidValue);
+  cuda_emulator::run_until(stream, stream->submitted);
+  auto& v = cuda_emulator::device().streams;
+  v.erase(std::remove(v.begin(), v.end(), stream), v.end());
+  delete stream;
+  return cudaSuccess;
+}
+cudaError_t cudaStreamSynchronize(cudaStream_t stream) {
+  if (stream) cuda_emulator::run_until(stream, stream->submitted);
+  return cudaSuccess;
+}
+cudaError_t cudaEventCreateWithFlags(cudaEvent_t* event, unsigned) {
+  *event = new CUevent_st;
+  return cudaSuccess;
+}
+cudaError_t cudaEventDestroy(cudaEvent_t event) {
+  delete event;
+  return cudaSuccess;
+}
+cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream) {
+  if (!event) return cuda_emulator::record(cudaErrorInvalidValue);
+  event->stream = stream;
+  event->position = stream ? stream->submitted : cuda_emulator::device().default_submitted;
+  return cudaSuccess;
+}
+cudaError_t cudaStreamWaitEvent(cudaStream_t stream, cudaEvent_t event, unsigned) {
+  if (!event) return cuda_emulator::record(cudaErrorInvalidValue);
+  if (!event->stream) {  // the default stream's work is done already: note what was waited for
+    if (stream) stream->default_seen = std::max(stream->default_seen, event->position);
+  } else {  // a created stream's work up to the event runs now
+    cuda_emulator::run_until(event->stream, event->position);
+    if (stream) stream->default_seen = std::max(stream->default_seen, event->stream->default_seen);
+  }
+  return cudaSuccess;
+}
+
 using cuda_emulator::device;
 using cuda_emulator::record;
 
@@ -379,6 +473,7 @@ cudaError_t cudaMalloc(void** p, size_t bytes) {
 }
 cudaError_t cudaFree(void* p) {
   if (!p) return cudaSuccess;
+  cuda_emulator::run_all();  // cudaFree waits for the device
   auto& d = device();
   std::lock_guard<std::mutex> lock(d.mu);
   auto it = d.allocations.find(static_cast<unsigned char*>(p));
@@ -391,6 +486,7 @@ cudaError_t cudaFree(void* p) {
 }
 cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind) {
   auto& d = device();
+  ++d.default_submitted;  // the default stream's (created streams are not waited for)
   std::lock_guard<std::mutex> lock(d.mu);
   cuda_emulator::check_range(d, dst, bytes, "cudaMemcpy destination");
   cuda_emulator::check_range(d, src, bytes, "cudaMemcpy source");
@@ -399,6 +495,7 @@ cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind)
 }
 cudaError_t cudaMemset(void* dst, int value, size_t bytes) {
   auto& d = device();
+  ++d.default_submitted;
   std::lock_guard<std::mutex> lock(d.mu);
   cuda_emulator::check_range(d, dst, bytes, "cudaMemset");
   if (bytes) std::memset(dst, value, bytes);
@@ -412,6 +509,7 @@ cudaError_t cudaMemGetInfo(size_t* free_bytes, size_t* total_bytes) {
   return cudaSuccess;
 }
 cudaError_t cudaDeviceSynchronize() {
+  cuda_emulator::run_all();
   auto& d = device();
   std::lock_guard<std::mutex> lock(d.mu);
   cuda_emulator::check_guards_locked(d);
