@@ -22,7 +22,10 @@
 // - pointer arguments of kernels must be null or device memory;
 // - launch configurations are checked as the GPU checks them (threads per block, grid size,
 //   dynamic shared memory against the limit set with cudaFuncSetAttribute).
-// What it does not: timing, asynchrony (every launch runs to completion), memory ordering
+// - a created stream's work is deferred until the default stream waits for it, and work put
+//   there without waiting for the default stream is reported (see "streams and events");
+// What it does not: timing, asynchrony of the default stream (its launches run to completion
+// at once, so the host never sees a half-done kernel), memory ordering
 // between blocks (blocks run one after another), garbage in static __shared__ arrays (they
 // start zeroed, and keep the previous block's values), pointers to host memory inside struct
 // arguments, and (without AddressSanitizer) reads past the end of an allocation.
