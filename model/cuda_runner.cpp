@@ -220,9 +220,15 @@ struct CudaRunner::Impl {
     }
   }
 
-  // The first B streams of the host state to the device, and back.
+  // The first B streams of the host state to the device, and back: one copy per tensor when
+  // the host state has exactly B streams (the layouts then match), else one per layer.
   void state_in(const State<float>& st) {
     const int64_t K1 = K - 1;
+    if (st.B == B) {
+      if (K1 > 0) conv.upload(st.conv.data(), size_t(NL * B * E * K1));
+      ssm.upload(st.ssm.data(), size_t(NL * B * E * N));
+      return;
+    }
     for (int64_t l = 0; l < NL; ++l) {
       if (K1 > 0)
         conv.upload(st.conv.data() + l * st.B * E * K1, size_t(B * E * K1), size_t(l * B * E * K1));
@@ -231,6 +237,11 @@ struct CudaRunner::Impl {
   }
   void state_out(State<float>& st) {
     const int64_t K1 = K - 1;
+    if (st.B == B) {
+      if (K1 > 0) conv.download(st.conv.data(), size_t(NL * B * E * K1));
+      ssm.download(st.ssm.data(), size_t(NL * B * E * N));
+      return;
+    }
     for (int64_t l = 0; l < NL; ++l) {
       if (K1 > 0)
         conv.download(st.conv.data() + l * st.B * E * K1, size_t(B * E * K1), size_t(l * B * E * K1));
