@@ -10,7 +10,9 @@
 //            products overlapped on the side stream)
 //   score    scoring throughput of the small and 130M shapes, bases/s (32 streams, and one)
 //
-//   bench_cuda [all|copy|scan|gemm|train|score|smoke] [device=0] [precision=bf16] [B=8] [L=4096]
+//   step     two training steps (a warm-up and one more) at the given precision, nothing else:
+//            for a profiler
+//   bench_cuda [all|copy|scan|gemm|train|score|step|smoke] [device=0] [precision=bf16] [B=8] [L=4096]
 // (B and L: the training step's shape; scoring runs 32 streams of L). `smoke` runs every part
 // once at toy sizes (the tiny model): a check that the program works, whose figures mean nothing
 // (the emulated test suite runs it).
@@ -38,7 +40,8 @@ namespace kc = kernels::cuda;
 
 namespace {
 
-bool g_smoke = false;  // toy sizes, one call each
+bool g_smoke = false;     // toy sizes, one call each
+bool g_one_call = false;  // one call after the warm-up (the step mode)
 
 double seconds_since(clk::time_point t0) {
   return std::chrono::duration<double>(clk::now() - t0).count();
@@ -47,7 +50,7 @@ double seconds_since(clk::time_point t0) {
 // Runs f repeatedly for about `budget` seconds after one warm-up; seconds per call.
 template <typename F>
 double time_per_call(F&& f, double budget = 1.0) {
-  if (g_smoke) budget = 0;
+  if (g_smoke || g_one_call) budget = 0;
   f();
   kc::synchronize();
   int reps = 0;
@@ -224,7 +227,7 @@ void train(int device, kc::MatmulPrecision prec, double bf16_rate, int64_t B, in
       },
       5.0);
   const double tps = double(B * L) / s;
-  const double mfu = 3 * model_flops(c) * tps / (bf16_rate * 1e12);
+  const double mfu = bf16_rate > 0 ? 3 * model_flops(c) * tps / (bf16_rate * 1e12) : 0;
   std::printf("train\t%s B%lld L%lld %s%s\t%.0f tokens/s\t%.3f s/step\tMFU %.1f%% of bf16 %.0f TFLOP/s\n",
               g_smoke ? "tiny" : "130m", (long long)B, (long long)L,
               prec == kc::MatmulPrecision::bf16 ? "bf16" : "fp32",
@@ -281,6 +284,10 @@ int main(int argc, char** argv) {
         train(device, prec, bf16, B, L);
         kc::set_side_stream_overlap(false);
       }
+    }
+    if (what == "step") {
+      g_one_call = true;
+      train(device, prec, 0, B, L);
     }
     if (on("score")) {
       const char* small = g_smoke ? "tiny" : "small";

@@ -202,7 +202,9 @@ def cmd_train_bench(a):
     tok = torch.randint(0, 4, (a.b, a.L + 1), device=a.device)
     tok = torch.tensor([65, 67, 71, 84], device=a.device)[tok]
     def step():
-        logits = m(tok[:, :-1])
+        # --bf16: PyTorch's mixed precision (autocast: bf16 matrix products, fp32 weights).
+        with torch.autocast(device_type=a.device.split(":")[0], dtype=torch.bfloat16, enabled=a.bf16):
+            logits = m(tok[:, :-1])
         loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), tok[:, 1:].reshape(-1))
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -217,7 +219,8 @@ def cmd_train_bench(a):
         torch.cuda.synchronize()
     s = (time.time() - t0) / a.steps
     name = torch.cuda.get_device_name() if a.device.startswith("cuda") else "cpu"
-    print(f"torch\ttrain {a.shape} B{a.b} L{a.L} fp32, reference scan\t{a.b * a.L / s:.0f} tokens/s"
+    precision = "bf16 autocast" if a.bf16 else "fp32"
+    print(f"torch\ttrain {a.shape} B{a.b} L{a.L} {precision}, reference scan\t{a.b * a.L / s:.0f} tokens/s"
           f"\t{s:.3f} s/step\t{name}")
     return 0
 
@@ -243,6 +246,7 @@ def main():
     t.add_argument("-L", type=int, default=512)
     t.add_argument("--steps", type=int, default=3)
     t.add_argument("--device", default="cuda")
+    t.add_argument("--bf16", action="store_true", help="bf16 autocast (mixed precision)")
     a = ap.parse_args()
     return {"golden": cmd_golden, "compare": cmd_compare, "export": cmd_export,
             "train-bench": cmd_train_bench}[a.cmd](a)

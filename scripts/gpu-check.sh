@@ -16,8 +16,9 @@
 #       as it comes. Exits non-zero when a test fails.
 #   scripts/gpu-check.sh profile [BUILD_OR_BUNDLE=build-cuda] [REPORT=gpu-report]
 #       After `run`, as a second command: compute-sanitizer racecheck and synccheck on the scan
-#       tests, Nsight Compute on the scan kernels, Nsight Systems on training steps, where the
-#       tools are installed; into REPORT/profile.txt.
+#       tests, Nsight Compute on the scan kernels, a kernel time summary of a training step
+#       (Nsight Systems, else Nsight Compute), where the tools are installed; into
+#       REPORT/profile.txt.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:-}
@@ -83,8 +84,9 @@ case "$mode" in
       echo "== PyTorch reference (mamba_ssm's model with its reference scan), same GPU"
       if python3 -c "import torch, h5py" 2> /dev/null; then
         timeout 60 python3 "$TORCH" golden "$GOLDEN" || status=1
-        ours timeout 60 "$BENCH" train 0 fp32 8 512 || status=1
-        timeout 150 python3 "$TORCH" train-bench --shape 130m -b 8 -L 512 --steps 2 --device cuda || status=1
+        ours timeout 90 "$BENCH" train 0 bf16 8 512 || status=1
+        timeout 120 python3 "$TORCH" train-bench --shape 130m -b 8 -L 512 --steps 2 --device cuda || status=1
+        timeout 120 python3 "$TORCH" train-bench --shape 130m -b 8 -L 512 --steps 2 --device cuda --bf16 || status=1
       else
         echo "python3 with torch and h5py not found"
       fi
@@ -124,12 +126,15 @@ case "$mode" in
       else
         echo "ncu not found"
       fi
-      echo "== Nsight Systems: kernel time summary of 130M training steps"
+      echo "== kernel time summary of a 130M bf16 training step (B 8, L 4096)"
       if command -v nsys > /dev/null; then
         ours timeout 240 nsys profile -o "$R/train" --force-overwrite true --stats=true \
-          "$BENCH" train 0 bf16 8 4096 || echo "(exit $?)"
+          "$BENCH" step 0 bf16 8 4096 || echo "(exit $?)"
+      elif command -v ncu > /dev/null; then  # the warm-up step's kernels (~700)
+        ours timeout 240 ncu --clock-control none --metrics gpu__time_duration.sum -c 800 \
+          --print-summary per-kernel "$BENCH" step 0 bf16 8 4096 || echo "(exit $?)"
       else
-        echo "nsys not found"
+        echo "neither nsys nor ncu found"
       fi
     } 2>&1 | tee "$R/profile.txt"
     ;;
