@@ -87,13 +87,19 @@ const CublasApi& cublas(const char* fn) {
   return api;
 }
 
-// One handle per device, created on first use.
+// One handle per device and stream (main, side), created on first use and bound to its stream:
+// products on the two streams may run at once, and a handle's workspace serves one at a time.
 cublasHandle_t handle(const char* fn) {
-  static cublasHandle_t handles[64] = {};
+  static cublasHandle_t handles[64][2] = {};
   const int d = current_device();
   if (d < 0 || d >= 64) throw UsageError(std::string(fn) + ": device index out of range");
-  if (!handles[d]) check_cublas(fn, "cublasCreate", cublas(fn).create(&handles[d]));
-  return handles[d];
+  const int s = current_stream_kind() == Stream::side ? 1 : 0;
+  cublasHandle_t& h = handles[d][s];
+  if (!h) {
+    check_cublas(fn, "cublasCreate", cublas(fn).create(&h));
+    check_cublas(fn, "cublasSetStream", cublas(fn).set_stream(h, current_stream()));
+  }
+  return h;
 }
 
 cublasComputeType_t compute_type() {
@@ -118,7 +124,6 @@ void gemm(const char* fn, cublasOperation_t ta, cublasOperation_t tb, int64_t m,
   const float alpha = 1.0f;
   const cublasComputeType_t compute =
       std::is_same_v<TI, float> ? compute_type() : CUBLAS_COMPUTE_32F;
-  check_cublas(fn, "cublasSetStream", cublas(fn).set_stream(handle(fn), current_stream()));
   check_cublas(fn, "cublasGemmEx",
                cublas(fn).gemm_ex(handle(fn), ta, tb, int(m), int(n), int(k), &alpha, A,
                                   data_type(A), int(lda), B, data_type(B), int(ldb), &beta, C,

@@ -27,8 +27,7 @@ float round_mantissa(float x, int bits) {
 }  // namespace
 
 cublasStatus_t cublasCreate_v2(cublasHandle_t* handle) {
-  static cublasContext context;
-  *handle = &context;
+  *handle = new cublasContext;  // kept for the process, as the handles that ask for it are
   return CUBLAS_STATUS_SUCCESS;
 }
 
