@@ -199,12 +199,25 @@ __global__ void __launch_bounds__(THREADS) scan_forward_kernel(ScanArgs<T> a) {
   const T* __restrict__ Cm = a.Cm;
   const T* __restrict__ z = a.z;
   T* __restrict__ out = a.out;
-  for (int64_t t0 = tb; t0 < te; t0 += LANES) {
-    // Step t0 + j, this lane's: its inputs (zero past the end, which leaves the state as it is).
+  // This lane's raw inputs of its step in the group at t0 (zero past the end, which leaves the
+  // state as it is), loaded one group ahead: the next group's loads are in flight while this
+  // group computes.
+  auto load = [&](int64_t t0, float& uu, float& dd, float& zz) {
     const int64_t t = t0 + j, row = b * L + t;
     const bool mine = ln.active && t < te;
-    const float uu = mine ? ld(u[row * E + e]) : 0.0f;
-    const float dt_mine = mine ? scan_dt(ld(delta[row * E + e]) + ln.bias, a.softplus) : 0.0f;
+    uu = mine ? ld(u[row * E + e]) : 0.0f;
+    dd = mine ? ld(delta[row * E + e]) : 0.0f;
+    zz = mine && z ? ld(z[row * a.ld_z + e]) : 0.0f;
+  };
+  float u_next = 0.0f, delta_next = 0.0f, z_next = 0.0f;
+  load(tb, u_next, delta_next, z_next);
+  for (int64_t t0 = tb; t0 < te; t0 += LANES) {
+    // Step t0 + j, this lane's.
+    const int64_t t = t0 + j, row = b * L + t;
+    const bool mine = ln.active && t < te;
+    const float uu = u_next, draw = delta_next, zz = z_next;
+    if (t0 + LANES < te) load(t0 + LANES, u_next, delta_next, z_next);
+    const float dt_mine = mine ? scan_dt(draw + ln.bias, a.softplus) : 0.0f;
     const float dtu_mine = dt_mine * uu;
     float y[LANES];
 #pragma unroll
@@ -226,7 +239,7 @@ __global__ void __launch_bounds__(THREADS) scan_forward_kernel(ScanArgs<T> a) {
       y[k] = part;
     }
     const float yt = reduce_scatter<LANES>(y, j) + Dv * uu;
-    if (mine) out[row * E + e] = st<T>(z ? yt * dev_silu(ld(z[row * a.ld_z + e])) : yt);
+    if (mine) out[row * E + e] = st<T>(z ? yt * dev_silu(zz) : yt);
   }
   if (a.h_last && seg == segments - 1) {
 #pragma unroll
@@ -508,14 +521,16 @@ bool small_blocks(const SelectiveScanParams& p) {
 
 int64_t g_segments = 0;  // set_selective_scan_segments
 
-// Segments of time for a forward whose grid has `blocks` blocks: enough for about four blocks
-// per multiprocessor, each segment at least 256 steps (the segment summaries are a second pass
-// over the inputs, worth it only where the device would otherwise idle).
-int64_t scan_segments(const SelectiveScanParams& p, int64_t blocks) {
+// Segments of time for a forward whose grid has `blocks` blocks of `threads`: enough for about
+// 24 resident warps per multiprocessor, which the scan needs to hide its loads' latency (a
+// sequential walk through time with few independent instructions per step; measured on an
+// H200: 11.5 warps per SM left it at 5% of the copy bandwidth), each segment at least 256 steps
+// (the segment summaries are a second pass over the inputs).
+int64_t scan_segments(const SelectiveScanParams& p, int64_t blocks, int threads) {
   int64_t s = g_segments;
   if (s <= 0) {
-    const int64_t target = 4 * int64_t(multiprocessors());
-    s = blocks >= target / 2 ? 1 : std::min((target + blocks - 1) / blocks, p.L / 256);
+    const int64_t want = 24 * int64_t(multiprocessors()) / std::max(1, threads / 32);
+    s = std::min(std::max<int64_t>(1, want / std::max<int64_t>(1, blocks)), p.L / 256);
   }
   return std::clamp<int64_t>(s, 1, std::min<int64_t>(std::max<int64_t>(p.L, 1), 65535));
 }
@@ -538,6 +553,17 @@ void with_shape(const char* fn, int64_t N, F&& f) {
   if (N <= 128) return f(integral_constant<int, 16>(), integral_constant<int, 8>());
   if (N <= 256) return f(integral_constant<int, 32>(), integral_constant<int, 8>());
   check::fail(fn, "N (" + std::to_string(N) + ") > 256, the largest state the CUDA backend supports");
+}
+
+// The backward's: twice the lanes for 8 < N <= 32 (8 lanes of 2 or 4 states), for twice the
+// threads: its shared memory (a chunk of states per channel) limits the resident channels, and
+// the walk through time needs many warps to hide its latency.
+template <typename F>
+void with_backward_shape(const char* fn, int64_t N, F&& f) {
+  using std::integral_constant;
+  if (N > 8 && N <= 16) return f(integral_constant<int, 8>(), integral_constant<int, 2>());
+  if (N > 16 && N <= 32) return f(integral_constant<int, 8>(), integral_constant<int, 4>());
+  with_shape(fn, N, std::forward<F>(f));
 }
 
 template <typename T>
@@ -581,7 +607,7 @@ void forward(T* out, float* h_last, const T* u, const T* delta, const float* A, 
       constexpr int THREADS = decltype(threads)::value;
       dim3 grid = scan_grid<LANES, THREADS>(p);
       ScanArgs<T> sa = a;
-      const int64_t want = scan_segments(p, int64_t(grid.x) * grid.y);
+      const int64_t want = scan_segments(p, int64_t(grid.x) * grid.y, THREADS);
       if (want > 1) {  // summaries of segments 0 .. S−2, their combine, then every segment
         sa.seg_len = (p.L + want - 1) / want;
         const int64_t S = (p.L + sa.seg_len - 1) / sa.seg_len;
@@ -621,7 +647,7 @@ void backward(T* du, T* ddelta, float* dA, float* dBm, float* dCm, float* dD, T*
                                   delta_bias, h0, nullptr, p);
   launch(zero_rows_kernel, grid_for(p.B * p.L * p.N, 256), 256, 0, dBm, dCm, p.B * p.L, p.N, p.ld_bc);
   check_launch(fn);
-  with_shape(fn, p.N, [&](auto lanes, auto ns) {
+  with_backward_shape(fn, p.N, [&](auto lanes, auto ns) {
     constexpr int LANES = decltype(lanes)::value, NS = decltype(ns)::value;
     constexpr int CHUNK = kScanChunk, THREADS = kScanBackwardThreads;
     const int64_t chunks = (p.L + CHUNK - 1) / CHUNK;
