@@ -161,7 +161,8 @@ TEST_CASE("causal_conv1d cuda matches ref", "[kernels][causal_conv1d][cuda]") {
                        Case{2, 300, 130, 3, 260, false, true, false},
                        Case{2, 600, 33, 4, 70, true, true, true},
                        Case{1, 10, 8, 2, 8, true, false, true},
-                       Case{2, 40, 9, 5, 9, true, true, true}}) {
+                       Case{2, 40, 9, 5, 9, true, true, true},
+                       Case{2, 9000, 3, 4, 3, true, true, true}}) {  // rows past the forward's grid
     INFO("B " << c.B << " L " << c.L << " E " << c.E << " K " << c.K);
     const CausalConv1dParams p{c.B, c.L, c.E, c.K, c.ld_x, c.silu};
     const int64_t BLE = c.B * c.L * c.E, W = c.B * c.E * (c.K - 1);

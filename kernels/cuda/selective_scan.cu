@@ -133,6 +133,8 @@ struct Lane {
                                  At&& at) const {
     const int64_t row = b * a.L + t0 + j;
     const bool mine = active && t0 + j < t_end;
+    const int ldbc = int(a.ld_bc);
+    const T* Bg = a.Bm + (b * a.L + t0) * a.ld_bc + n(0);  // step t0's row of this lane's states
     const float dt_mine = mine ? scan_dt(ld(a.delta[row * a.E + e]) + bias, a.softplus) : 0.0f;
     const float dtu_mine = mine ? dt_mine * ld(a.u[row * a.E + e]) : 0.0f;
 #pragma unroll
@@ -140,7 +142,7 @@ struct Lane {
       const float dt = __shfl_sync(0xffffffffu, dt_mine, k, LANES);
       const float dtu = __shfl_sync(0xffffffffu, dtu_mine, k, LANES);
       if (t0 + k < t_end) {
-        step(h, dt, dtu, a.Bm + (b * a.L + t0 + k) * a.ld_bc + n(0));
+        step(h, dt, dtu, Bg + k * ldbc);
         at(k);
       }
     }
@@ -199,6 +201,7 @@ __global__ void __launch_bounds__(THREADS) scan_forward_kernel(ScanArgs<T> a) {
   const T* __restrict__ Cm = a.Cm;
   const T* __restrict__ z = a.z;
   T* __restrict__ out = a.out;
+  const int ldbc = int(a.ld_bc);
   // This lane's raw inputs of its step in the group at t0 (zero past the end, which leaves the
   // state as it is), loaded one group ahead: the next group's loads are in flight while this
   // group computes.
@@ -216,6 +219,8 @@ __global__ void __launch_bounds__(THREADS) scan_forward_kernel(ScanArgs<T> a) {
     const int64_t t = t0 + j, row = b * L + t;
     const bool mine = ln.active && t < te;
     const float uu = u_next, draw = delta_next, zz = z_next;
+    const T* Bg = Bm + (b * L + t0) * a.ld_bc + ln.n(0);  // step t0's row of this lane's states
+    const T* Cg = Cm + (b * L + t0) * a.ld_bc + ln.n(0);
     if (t0 + LANES < te) load(t0 + LANES, u_next, delta_next, z_next);
     const float dt_mine = mine ? scan_dt(draw + ln.bias, a.softplus) : 0.0f;
     const float dtu_mine = dt_mine * uu;
@@ -230,12 +235,12 @@ __global__ void __launch_bounds__(THREADS) scan_forward_kernel(ScanArgs<T> a) {
       }
       const float dt = __shfl_sync(0xffffffffu, dt_mine, k, LANES);
       const float dtu = __shfl_sync(0xffffffffu, dtu_mine, k, LANES);
-      const int64_t rk = (b * L + (tk < te ? tk : te - 1)) * a.ld_bc + ln.n(0);
-      ln.step(h, dt, dtu, Bm + rk);
+      const int rk = (tk < te ? k : int(te - 1 - t0)) * ldbc;  // from the group's row
+      ln.step(h, dt, dtu, Bg + rk);
       float part = 0.0f;
 #pragma unroll
       for (int s = 0; s < NS; ++s)
-        if (ln.has[s]) part += ld(Cm[rk + s]) * h[s];
+        if (ln.has[s]) part += ld(Cg[rk + s]) * h[s];
       y[k] = part;
     }
     const float yt = reduce_scatter<LANES>(y, j) + Dv * uu;
@@ -301,7 +306,7 @@ __global__ void scan_combine_kernel(float* h_start, const float* h_end, const fl
 // Sums them over the warp's 32/LANES channels and adds the sums to the chunk's shared rows.
 template <int LANES, int NS>
 __device__ __forceinline__ void add_channel_sums(float (&v)[2 * NS], float* sdB, float* sdC,
-                                                 int k, int j, int64_t N) {
+                                                 int k, int j, int N) {
   constexpr int V = 2 * NS, CH = 32 / LANES;
   const int c = int(threadIdx.x & 31) / LANES;  // this lane's channel within the warp
   int base = 0;
@@ -329,7 +334,7 @@ __device__ __forceinline__ void add_channel_sums(float (&v)[2 * NS], float* sdB,
 #pragma unroll
     for (int i = 0; i < kept; ++i) {
       const int idx = base + i, s = idx % NS;
-      const int64_t n = int64_t(j) * NS + s;
+      const int n = j * NS + s;
       if (n < N) atomicAdd(idx < NS ? &sdB[k * N + n] : &sdC[k * N + n], v[i]);
     }
   }
@@ -402,6 +407,9 @@ __global__ void __launch_bounds__(THREADS) scan_backward_kernel(ScanArgs<T> a, S
       const float raw = (mine ? ld(a.delta[row * E + e]) : 0.0f) + ln.bias;
       const float dt_mine = mine ? scan_dt(raw, a.softplus) : 0.0f;
       const float dout = mine ? ld(g.dout[row * E + e]) : 0.0f;
+      const int ldbc = int(a.ld_bc);
+      const T* Bg = a.Bm + (b * L + t0c + g0) * a.ld_bc + ln.n(0);  // the group's first row
+      const T* Cg = a.Cm + (b * L + t0c + g0) * a.ld_bc + ln.n(0);
       float dy_mine = dout;
       if (a.z) {  // dz needs y_t without the gate: the C·h sums of the group, scattered to lanes
         float yv[LANES];
@@ -409,10 +417,10 @@ __global__ void __launch_bounds__(THREADS) scan_backward_kernel(ScanArgs<T> a, S
         for (int k = 0; k < LANES; ++k) {
           yv[k] = 0.0f;
           if (g0 + k < len) {
-            const int64_t rk = (b * L + t0c + g0 + k) * a.ld_bc + ln.n(0);
+            const int rk = k * ldbc;
 #pragma unroll
             for (int s = 0; s < NS; ++s)
-              if (ln.has[s]) yv[k] += ld(a.Cm[rk + s]) * hs_at(g0 + k + 1, s);
+              if (ln.has[s]) yv[k] += ld(Cg[rk + s]) * hs_at(g0 + k + 1, s);
           }
         }
         const float y = reduce_scatter<LANES>(yv, j) + Dv * uu;
@@ -432,11 +440,11 @@ __global__ void __launch_bounds__(THREADS) scan_backward_kernel(ScanArgs<T> a, S
         for (int s = 0; s < 2 * NS; ++s) dBC[s] = 0.0f;
         const bool step = g0 + k < len;
         if (step) {
-          const int64_t rk = (b * L + t0c + g0 + k) * a.ld_bc + ln.n(0);
+          const int rk = k * ldbc;
 #pragma unroll
           for (int s = 0; s < NS; ++s)
             if (ln.has[s]) {
-              const float Bn = ld(a.Bm[rk + s]), Cn = ld(a.Cm[rk + s]);
+              const float Bn = ld(Bg[rk + s]), Cn = ld(Cg[rk + s]);
               const float av = exp2f(dt * ln.A2[s]);
               const float l = lam[s] + Cn * dy;  // λ_t
               const float hprev = hs_at(g0 + k, s);
@@ -448,7 +456,7 @@ __global__ void __launch_bounds__(THREADS) scan_backward_kernel(ScanArgs<T> a, S
               lam[s] = av * l;
             }
         }
-        add_channel_sums<LANES, NS>(dBC, sdB, sdC, step ? g0 + k : -1, j, step ? N : 0);
+        add_channel_sums<LANES, NS>(dBC, sdB, sdC, step ? g0 + k : -1, j, step ? int(N) : 0);
       }
       const float lb = reduce_scatter<LANES>(du_v, j);  // Σ_n λ B of step j
       const float ddt = reduce_scatter<LANES>(ddt_v, j);
@@ -461,12 +469,18 @@ __global__ void __launch_bounds__(THREADS) scan_backward_kernel(ScanArgs<T> a, S
       }
     }
     __syncthreads();  // the chunk's dBm, dCm sums are complete
-    for (int64_t i = threadIdx.x; i < len * N; i += THREADS) {
-      const int64_t k = i / N, n = i % N, row = b * L + t0c + k;
-      atomicAdd(&g.dBm[row * a.ld_bc + n], sdB[i]);
-      atomicAdd(&g.dCm[row * a.ld_bc + n], sdC[i]);
-      sdB[i] = 0.0f;
-      sdC[i] = 0.0f;
+    {
+      // 32-bit index arithmetic: a 64-bit division costs ~100 instructions on the GPU.
+      const int Ni = int(N), ld = int(a.ld_bc);
+      float* dB0 = g.dBm + (b * L + t0c) * a.ld_bc;
+      float* dC0 = g.dCm + (b * L + t0c) * a.ld_bc;
+      for (int i = int(threadIdx.x); i < len * Ni; i += THREADS) {
+        const int k = i / Ni, n = i - k * Ni;
+        atomicAdd(&dB0[k * ld + n], sdB[i]);
+        atomicAdd(&dC0[k * ld + n], sdC[i]);
+        sdB[i] = 0.0f;
+        sdC[i] = 0.0f;
+      }
     }
     __syncthreads();
   }
