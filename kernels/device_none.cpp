@@ -19,6 +19,7 @@ void set_device(int) { no_cuda(); }
 int current_device() { no_cuda(); }
 std::string device_name(int) { no_cuda(); }
 int compute_capability(int) { no_cuda(); }
+int multiprocessor_count() { no_cuda(); }
 void* device_alloc(size_t) { no_cuda(); }
 void device_free(void*) noexcept {}
 void copy_to_device(void*, const void*, size_t) { no_cuda(); }

@@ -409,6 +409,14 @@ struct CudaRunner::Impl {
     const TA* wa = weights<TA>();
     const TA* emb = wa + t.specs.front().offset;
     float* demb = grad.data() + t.specs.front().offset;
+    // Should anything below throw, the side stream's products are still ordered before what the
+    // main stream does next (the next pass overwrites the activations they read).
+    struct SideJoin {
+      bool on;
+      ~SideJoin() {
+        if (on) try { kc::main_waits_for_side(); } catch (...) {}
+      }
+    } join{overlapped};
     kc::loss_weights(dloss.data(), targets.data(), loss_scale, M);
     kc::cross_entropy_backward(a.dlogits.data(), logits.data(), lse.data(), targets.data(),
                                dloss.data(), k::CrossEntropyParams{M, V});
@@ -467,7 +475,7 @@ struct CudaRunner::Impl {
     }
     // The side stream's products are done before the embedding's gradient (which the head's
     // shares) and anything after the backward.
-    if (overlapped) kc::main_waits_for_side();
+    if (overlapped) kc::main_waits_for_side(), join.on = false;
     kc::embedding_backward(demb, dresid.data(), tokens.data(), k::EmbeddingParams{M, D, V});
   }
 

@@ -41,6 +41,12 @@ std::string device_name(int index) {
   return prop.name;
 }
 
+int multiprocessor_count() {
+  int n = 0;
+  MAMBADNA_CUDA_CHECK(cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, current_device()));
+  return n > 0 ? n : 1;
+}
+
 int compute_capability(int index) {
   cudaDeviceProp prop{};
   MAMBADNA_CUDA_CHECK(cudaGetDeviceProperties(&prop, index));

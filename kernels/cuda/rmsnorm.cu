@@ -72,9 +72,12 @@ void forward(T* y, float* rstd, const float* x, const float* w, const RmsnormPar
   check_launch(fn);
 }
 
-// Rows per block of the backward: enough blocks to fill the device a few times over, few
-// enough that the blocks' dw additions stay a small part of the work.
-constexpr int64_t kNormRowsPerBlock = 32;
+// Rows per block of the backward: enough blocks for about four per multiprocessor, at most 32
+// rows (the blocks' dw additions stay a small part of the work).
+int64_t norm_rows_per_block(int64_t M) {
+  static const int64_t sms = multiprocessor_count();
+  return std::clamp<int64_t>(M / (4 * sms), 1, 32);
+}
 
 template <typename T>
 void backward(float* dx, float* dw, const T* dy, const float* x, const float* w,
@@ -86,8 +89,9 @@ void backward(float* dx, float* dw, const T* dy, const float* x, const float* w,
   if (shared > 48 * 1024)
     MAMBADNA_CUDA_CHECK(
         cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(shared)));
-  launch(kernel, grid_for(p.M, int(kNormRowsPerBlock)), kNormThreads, shared, dx, dw, dx_rounded,
-         dy, x, w, rstd, p.M, p.D, kNormRowsPerBlock);
+  const int64_t rows = norm_rows_per_block(p.M);
+  launch(kernel, grid_for(p.M, int(rows)), kNormThreads, shared, dx, dw, dx_rounded, dy, x, w,
+         rstd, p.M, p.D, rows);
   check_launch(fn);
 }
 

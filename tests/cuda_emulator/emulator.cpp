@@ -379,8 +379,7 @@ void submit(cudaStream_t stream, std::function<void()> job) {
 
 cudaError_t cudaStreamCreateWithFlags(cudaStream_t* stream, unsigned flags) {
   if (!(flags & cudaStreamNonBlocking)) return cuda_emulator::record(cudaErrorInvalidValue);  // only these
-  *stream = new CUstream_st;
-  (*stream)->default_seen = cuda_emulator::device().default_submitted;
+  *stream = new CUstream_st;  // a non-blocking stream waits for nothing until told to
   cuda_emulator::device().streams.push_back(*stream);
   return cudaSuccess;
 }
