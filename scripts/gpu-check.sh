@@ -46,8 +46,9 @@ ours() { if [ -n "$LIBS" ]; then LD_LIBRARY_PATH="$LIBS" "$@"; else "$@"; fi; }
 case "$mode" in
   build)
     B=${2:-build-cuda}
+    # -lineinfo: Nsight Compute's source view (no change to the generated code)
     cmake -S . -B "$B" -DCMAKE_BUILD_TYPE=Release -DMAMBADNA_PORTABLE=ON -DMAMBADNA_CUDA=ON \
-      -DCMAKE_CUDA_ARCHITECTURES="80;90" || exit 1
+      -DCMAKE_CUDA_ARCHITECTURES="80;90" -DCMAKE_CUDA_FLAGS=-lineinfo || exit 1
     cmake --build "$B" -j"$(nproc)" || exit 1
     grep -q "MAMBADNA_HAVE_CUDA" "$B/compile_commands.json" || { echo "no CUDA backend: is nvcc on the PATH?"; exit 1; }
     ;;
