@@ -77,7 +77,7 @@ struct CudaRunner::Impl {
   // This pass's precision, as set when it was planned (its head and backward run at it too);
   // bf16: its activations are stored in bf16.
   kc::MatmulPrecision precision = kc::MatmulPrecision::fp32;
-  bool bf16 = false;
+  bool bf16() const { return precision == kc::MatmulPrecision::bf16; }
   // A training pass in bf16 with kc::side_stream_overlap(): the backward's weight-gradient
   // products run on the side stream, reading per-layer gradient buffers.
   bool overlapped = false;
@@ -137,11 +137,10 @@ struct CudaRunner::Impl {
   void plan(int64_t b, int64_t l, bool kp, const std::vector<int64_t>& tp) {
     B = b, L = l, M = b * l, keep = kp, taps = tp;
     precision = kc::matmul_precision();
-    bf16 = precision == kc::MatmulPrecision::bf16;
-    overlapped = bf16 && keep && kc::side_stream_overlap();
+    overlapped = bf16() && keep && kc::side_stream_overlap();
     const int64_t G = overlapped ? NL : 1;
     // The other storage's activations go: after a change of precision they would stay unused.
-    if (bf16) f32 = Acts<float>();
+    if (bf16()) f32 = Acts<float>();
     else b16 = Acts<k::bf16>();
     const int64_t S = keep ? NL : 1;
     hck_layer = kc::selective_scan_chunk_states(scan_params());
@@ -177,8 +176,8 @@ struct CudaRunner::Impl {
         want(a.dres, round && keep ? G * M * D : 0);
         want(a.dxdbl, round && keep ? G * M * (R + 2 * N) : 0);
       };
-      activations(f32, !bf16);
-      activations(b16, bf16);
+      activations(f32, !bf16());
+      activations(b16, bf16());
       want(resid, (keep ? NL + 1 : 1) * M * D);
       want(rstd, (keep ? NL + 1 : 1) * M);
       want(mix, keep ? M * D : 0);
@@ -317,7 +316,7 @@ struct CudaRunner::Impl {
     kc::set_device(device);
     plan(b, l, kp, tp);
     upload_tokens(tok, tgt);
-    if (bf16) forward<k::bf16>(st);
+    if (bf16()) forward<k::bf16>(st);
     else forward<float>(st);
     state_out(st);
   }
@@ -339,7 +338,7 @@ struct CudaRunner::Impl {
   }
   void head() {
     const PassPrecision at(precision);
-    if (bf16) head_t<k::bf16>();
+    if (bf16()) head_t<k::bf16>();
     else head_t<float>();
   }
 
@@ -399,7 +398,7 @@ struct CudaRunner::Impl {
       grad.zero();
     }
     const PassPrecision at(precision);
-    if (bf16) backward_t<k::bf16>(loss_scale);
+    if (bf16()) backward_t<k::bf16>(loss_scale);
     else backward_t<float>(loss_scale);
   }
 

@@ -41,10 +41,16 @@ std::string device_name(int index) {
   return prop.name;
 }
 
-int multiprocessor_count() {
-  int n = 0;
-  MAMBADNA_CUDA_CHECK(cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, current_device()));
-  return n > 0 ? n : 1;
+int multiprocessor_count() {  // asked once per device
+  static int counts[64] = {};
+  const int d = current_device();
+  if (d < 0 || d >= 64) throw UsageError("cuda: device index out of range");
+  if (!counts[d]) {
+    int n = 0;
+    MAMBADNA_CUDA_CHECK(cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, d));
+    counts[d] = n > 0 ? n : 1;
+  }
+  return counts[d];
 }
 
 int compute_capability(int index) {

@@ -75,8 +75,7 @@ void forward(T* y, float* rstd, const float* x, const float* w, const RmsnormPar
 // Rows per block of the backward: enough blocks for about four per multiprocessor, at most 32
 // rows (the blocks' dw additions stay a small part of the work).
 int64_t norm_rows_per_block(int64_t M) {
-  static const int64_t sms = multiprocessor_count();
-  return std::clamp<int64_t>(M / (4 * sms), 1, 32);
+  return std::clamp<int64_t>(M / (4 * int64_t(multiprocessor_count())), 1, 32);
 }
 
 template <typename T>

@@ -516,21 +516,11 @@ dim3 scan_grid(const SelectiveScanParams& p) {
   return dim3(unsigned((p.E + per_block - 1) / per_block), unsigned(p.B));
 }
 
-int multiprocessors() {
-  static const int sms = [] {
-    int d = 0, n = 0;
-    cudaGetDevice(&d);
-    cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, d);
-    return n > 0 ? n : 1;
-  }();
-  return sms;
-}
-
 // Small blocks when full-size ones would not give every multiprocessor two.
 template <int LANES, int THREADS>
 bool small_blocks(const SelectiveScanParams& p) {
   const dim3 g = scan_grid<LANES, THREADS>(p);
-  return int64_t(g.x) * g.y < 2 * int64_t(multiprocessors());
+  return int64_t(g.x) * g.y < 2 * int64_t(multiprocessor_count());
 }
 
 int64_t g_segments = 0;  // set_selective_scan_segments
@@ -543,7 +533,7 @@ int64_t g_segments = 0;  // set_selective_scan_segments
 int64_t scan_segments(const SelectiveScanParams& p, int64_t blocks, int threads) {
   int64_t s = g_segments;
   if (s <= 0) {
-    const int64_t want = 24 * int64_t(multiprocessors()) / std::max(1, threads / 32);
+    const int64_t want = 24 * int64_t(multiprocessor_count()) / std::max(1, threads / 32);
     s = std::min(std::max<int64_t>(1, want / std::max<int64_t>(1, blocks)), p.L / 256);
   }
   return std::clamp<int64_t>(s, 1, std::min<int64_t>(std::max<int64_t>(p.L, 1), 65535));
