@@ -367,10 +367,11 @@ TEST_CASE("selective_scan cuda matches ref", "[kernels][selective_scan][cuda]") 
   if (cuda_unavailable()) return;
 #ifdef MAMBADNA_HAVE_CUDA
   std::mt19937 rng(404);
-  // Every state-size path (LANES 1..32, several states per lane for N > 32), partial blocks of
-  // channels (E not a multiple of the channels per block), both block sizes (small grids take
-  // 64-thread blocks), chunks of the backward (L = 1, one partial chunk, several), strided
-  // Bm/Cm and z, and the options off.
+  // Both layouts: parallel in time for N <= 16 (N 1, 2, 5, 8, 16: states past N unused),
+  // parallel over states above (LANES 4..32, several states per lane); partial blocks of
+  // channels (E not a multiple of the channels per block), partial chunks and runs (L = 1, L
+  // not a multiple of 32, several chunks), both block sizes of the state-parallel layout
+  // (small grids take 64-thread blocks), strided Bm/Cm and z, and the options off.
   const ScanCase cases[] = {
       {1, 1, 37, 16, 16, 37},
       {3, 67, 37, 16, 2 * 16 + 5, 2 * 37 + 3},
@@ -469,6 +470,7 @@ TEST_CASE("selective_scan cuda with bf16 activations matches ref", "[kernels][se
       {2, 67, 128, 5, 9, 130},
       {1, 130, 128, 8, 8, 128, false, false, false, false, false},
       {1, 2100, 20, 16, 16, 20},  // the forward in segments of time
+      {2, 45, 19, 32, 40, 19},    // the state-parallel layout (N > 16)
   };
   for (const ScanCase& c : cases) {
     INFO("B " << c.B << " L " << c.L << " E " << c.E << " N " << c.N);

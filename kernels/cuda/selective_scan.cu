@@ -1,277 +1,464 @@
 // CUDA selective scan, forward and backward, with h0 in, h_last out and dh0 (see
-// kernels/selective_scan.h for the maths).
+// kernels/selective_scan.h for the maths): the launchers, and the layout parallel in time
+// that every N <= 16 takes (Mamba's d_state is 16); larger states go to
+// selective_scan_wide.cu.
 //
-// Layout: LANES threads share one channel (b, e), each holding NS of its N states in registers
-// (N <= LANES · NS); a block of THREADS threads covers THREADS / LANES channels of one
-// stream b. Every thread walks t = 0 .. L-1 itself: the recurrence is sequential in t, the
-// parallelism is over (b, e, n). Bm and Cm rows are read by every block of a stream (through
-// the caches). The expanded state (B, L, E, N) never exists in memory.
+// Layout. A warp covers kChannels (8) consecutive channels of one stream b at the same steps:
+// lane = c + 8·r is channel c's run r (of kRuns = 4), and a chunk of kScanChunk = 32 steps
+// splits into the 4 runs of kItems = 8 consecutive steps. So a warp's load of u, delta, z (or a
+// store of out) touches 4 rows of 8 consecutive channels, whole 32-byte sectors in fp32. A
+// block of kWarps warps covers 32 channels; they share the chunk's Bm and Cm rows, staged in
+// shared memory one chunk ahead (a run's lanes read the same word, the 4 runs 4 banks).
 //
-// Both directions use with_shape's layout (4 lanes of 4 states for N = 16): steps go in
-// groups of LANES, lane j does step t0 + j's per-channel work (loads, softplus, gate, stores),
-// the group's per-step scalars reach every lane by shuffles, and per-step sums over the states
-// are reduce-scattered back to the step's lane. So the per-channel work is done once per step,
-// not once per lane.
+// Per chunk and state n, each thread takes its run's 8 steps from a zero state (the run's
+// increment S) and its decay P = exp(A_n Σ dt) (h ↦ P h + S is the run); the 4 runs of a
+// channel are joined by a scan of these pairs over lanes 8 apart (2 rounds of shuffles),
+// which gives each run its start state from the chunk's, and the chunk's end state; then each
+// thread walks its 8 steps again from its start state for y = C·h. The recurrence, the
+// exponentials (one per step and state) and the sums are fp32 in registers; the expanded
+// state (B, L, E, N) never exists in memory.
 //
-// The backward keeps only chunk-boundary states, (B, chunks, E, N) with chunks =
-// ceil(L / kScanChunk): the forward writes them when the caller gives it h_chunks (training
-// keeps them per layer), otherwise the backward's pass 1 runs the recurrence forward into the
-// workspace. Pass 2 walks the chunks from last to first, recomputes a chunk's states into
-// shared memory from its boundary state, then runs the adjoint recurrence backward through
-// them. dBm and dCm, which sum over channels, are reduce-scattered over the warp's channels,
-// added in shared memory per chunk, then to global memory once per block.
-#include "kernels/cuda/common.cuh"
-#include "kernels/selective_scan.h"
+// The backward walks the chunks from last to first. From the chunk's start state (kept by the
+// forward every 32 steps, or recomputed into the workspace) it recomputes each run's states
+// as the forward does, then runs the adjoint the same way in reverse: each run's adjoint from
+// zero and the same decay, joined over the runs by a suffix scan of the pairs, the chunk's
+// incoming adjoint carried to the previous chunk. dBm and dCm, sums over channels, are
+// reduce-scattered over a run's 8 lanes (its 8 channels × 8 steps), added in shared memory for
+// the block's 32 channels, and added to global memory once per block and chunk.
+#include "kernels/cuda/selective_scan.cuh"
 
 #include <algorithm>
-#include <type_traits>
+#include <string>
 
 namespace mambadna::kernels::cuda {
 
+namespace scan_detail {
+
 namespace {
 
-// Threads per block: the forward's 128, or 64 when that leaves too few blocks to fill the
-// device (a single long record of a small model: B·E of a few hundred channels); the
-// backward's 64 (its shared memory holds a chunk of states per thread).
-constexpr int kScanForwardThreads = 128, kScanThreadsSmall = 64, kScanBackwardThreads = 64;
+constexpr int kChannels = 8;                    // channels per warp
+constexpr int kRuns = 32 / kChannels;           // runs per chunk, each a lane of the channel
+constexpr int kItems = kScanChunk / kRuns;      // steps per run
+constexpr int kWarps = 4;                       // per block
+constexpr int kThreads = 32 * kWarps;
+constexpr int kBlockChannels = kWarps * kChannels;
+constexpr int kStates = 16;                     // the largest N of this layout
+constexpr int kChunkStates = kScanChunk * kStates;  // floats of one chunk of Bm (or Cm) rows
+constexpr int kPad = kStates + 1;               // row stride of per-channel tables (no bank conflicts)
+static_assert(kItems == kChannels, "the backward scatters a run's 8 steps over its 8 channels");
 
-// T: the storage of the activations (u, delta, Bm, Cm, z, out and their gradients), float or
-// bf16; the states, A, D, the bias and the parameter gradients are fp32.
-template <typename T>
-struct ScanArgs {
-  T* out;                // (B, L, E)
-  float* h_last;         // (B, E, N) or nullptr
-  const T* u;            // (B, L, E)
-  const T* delta;        // (B, L, E)
-  const float* A;        // (E, N)
-  const T* Bm;           // (B, L, N) row stride ld_bc
-  const T* Cm;           // (B, L, N) row stride ld_bc
-  const float* D;        // (E) or nullptr
-  const T* z;            // (B, L, E) row stride ld_z, or nullptr
-  const float* bias;     // (E) or nullptr
-  const float* h0;       // (B, E, N) or nullptr
-  float* h_chunks;       // (B, chunks, E, N): forward writes the state before every chunk, or nullptr
-  int64_t B, L, E, N, ld_bc, ld_z;
-  bool softplus;
-  // Forward in segments of seg_len steps (blockIdx.z is the segment); each starts from
-  // h_start (B, segments, E, N) when given, else from h0.
-  int64_t seg_len;
-  const float* h_start;
+// This thread's place: channel c of its warp's 8 (ch of the block's 32, e overall), run r.
+struct Place {
+  int c, r, ch;
+  int64_t b, e;
+  bool active;  // e < E (threads past the last channel still take part in shuffles and barriers)
+  __device__ explicit Place(int64_t E) {
+    const int lane = int(threadIdx.x) & 31;
+    c = lane % kChannels;
+    r = lane / kChannels;
+    ch = int(threadIdx.x >> 5) * kChannels + c;
+    b = blockIdx.y;
+    e = int64_t(blockIdx.x) * kBlockChannels + ch;
+    active = e < E;
+  }
 };
 
-// Steps per chunk of the backward's recomputation, a multiple of every LANES: the forward keeps
-// the state before every chunk for the backward (B · L/32 · E · N floats).
-constexpr int kScanChunk = 32;
+// A chunk's Bm and Cm rows in shared memory: step r·kItems + i (run r, item i), state n at
+// (i·kStates + n)·kRuns + r, so that a run's lanes read one word and the runs 4 banks.
+__device__ __forceinline__ int staged(int i, int n, int r) { return (i * kStates + n) * kRuns + r; }
 
+// The chunk at t0's Bm and Cm rows (zero past t_end and past N), kStage per thread: fetched
+// into registers a chunk ahead, stored into shared memory once the chunk before is done.
+constexpr int kStage = 2 * kChunkStates / kThreads;
 template <typename T>
-struct ScanGradArgs {
-  T* du;                 // (B, L, E)
-  T* ddelta;             // (B, L, E)
-  float* dA;             // (E, N) +=
-  float* dBm;            // (B, L, N) row stride ld_bc, zeroed before
-  float* dCm;            // (B, L, N) row stride ld_bc, zeroed before
-  float* dD;             // (E) += or nullptr
-  T* dz;                 // (B, L, E) row stride ld_z, or nullptr
-  float* dbias;          // (E) += or nullptr
-  float* dh0;            // (B, E, N) or nullptr
-  const T* dout;         // (B, L, E)
-  const float* dh_last;  // (B, E, N) or nullptr
-  const float* checkpoints;  // (B, chunks, E, N): the state before every chunk
-  bool have_checkpoints;     // written by the forward; else pass 1 writes them here
-};
+__device__ __forceinline__ void fetch_rows(float (&v)[kStage], const ScanArgs<T>& a, int64_t b,
+                                           int64_t t0, int64_t t_end) {
+#pragma unroll
+  for (int k = 0; k < kStage; ++k) {
+    const int idx = int(threadIdx.x) + k * kThreads;
+    const int m = idx / kChunkStates, row = (idx % kChunkStates) / kStates, n = idx % kStates;
+    const T* M = m ? a.Cm : a.Bm;
+    const bool ok = n < a.N && t0 + row < t_end;
+    v[k] = ok ? ld(M[(b * a.L + t0 + row) * a.ld_bc + n]) : 0.0f;
+  }
+}
+__device__ __forceinline__ void store_rows(const float (&v)[kStage], float* s) {
+#pragma unroll
+  for (int k = 0; k < kStage; ++k) {
+    const int idx = int(threadIdx.x) + k * kThreads;
+    const int m = idx / kChunkStates, row = (idx % kChunkStates) / kStates, n = idx % kStates;
+    s[m * kChunkStates + staged(row % kItems, n, row / kItems)] = v[k];
+  }
+}
 
-// Sum over the LANES threads of a channel (an aligned group inside a warp); all get the sum.
-template <int LANES>
-__device__ __forceinline__ float lanes_sum(float v) {
-  for (int o = LANES / 2; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+// A of the block's channels, A_n · log2(e) for exp2 (zero past E and N), (kBlockChannels, kPad).
+__device__ __forceinline__ void stage_A(float* sA, const float* A, int64_t E, int64_t N) {
+  for (int idx = int(threadIdx.x); idx < kBlockChannels * kStates; idx += kThreads) {
+    const int ch = idx / kStates, n = idx % kStates;
+    const int64_t e = int64_t(blockIdx.x) * kBlockChannels + ch;
+    sA[ch * kPad + n] = e < E && n < N ? A[e * N + n] * kLog2e : 0.0f;
+  }
+}
+
+// Joins the runs of a channel: (P, S) is this run's map h ↦ P h + S. Afterwards (P, S) is the
+// map of runs 0 .. r together (prefix) and (Pe, Se) that of runs 0 .. r − 1 (identity for r 0).
+__device__ __forceinline__ void runs_prefix(float& P, float& S, float& Pe, float& Se, int r) {
+#pragma unroll
+  for (int d = 1; d < kRuns; d <<= 1) {
+    const float Pp = __shfl_up_sync(0xffffffffu, P, d * kChannels);
+    const float Sp = __shfl_up_sync(0xffffffffu, S, d * kChannels);
+    if (r >= d) S = P * Sp + S, P = P * Pp;
+  }
+  Pe = __shfl_up_sync(0xffffffffu, P, kChannels);
+  Se = __shfl_up_sync(0xffffffffu, S, kChannels);
+  if (r == 0) Pe = 1.0f, Se = 0.0f;
+}
+// The same from the other end, for the adjoint: (P, S) becomes the map of runs r .. kRuns − 1
+// applied last to first, (Pe, Se) that of runs r + 1 .. kRuns − 1.
+__device__ __forceinline__ void runs_suffix(float& P, float& S, float& Pe, float& Se, int r) {
+#pragma unroll
+  for (int d = 1; d < kRuns; d <<= 1) {
+    const float Pn = __shfl_down_sync(0xffffffffu, P, d * kChannels);
+    const float Sn = __shfl_down_sync(0xffffffffu, S, d * kChannels);
+    if (r + d < kRuns) S = P * Sn + S, P = P * Pn;
+  }
+  Pe = __shfl_down_sync(0xffffffffu, P, kChannels);
+  Se = __shfl_down_sync(0xffffffffu, S, kChannels);
+  if (r == kRuns - 1) Pe = 1.0f, Se = 0.0f;
+}
+
+// Sum over the runs of a channel (lanes 8 apart); every lane gets it.
+__device__ __forceinline__ float runs_sum(float v) {
+#pragma unroll
+  for (int o = kChannels; o < 32; o <<= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
   return v;
 }
 
-__device__ __forceinline__ float scan_dt(float raw, bool softplus) {
-  return softplus ? dev_softplus(raw) : raw;
-}
-
-constexpr float kLog2e = 1.4426950408889634f;
-
-// This thread's place and share of a channel: channel e of stream b, lane j of the channel's
-// LANES threads, holding states j·NS .. j·NS + NS − 1 (has: which exist), with A·log2(e) for
-// them (exp(dt·A) = exp2(dt·A2)) and the channel's dt bias.
-template <int LANES, int NS, int THREADS>
-struct Lane {
-  int64_t b, e;
-  int j;
-  bool active;  // e < E (threads past the last channel still take part in shuffles and barriers)
-  bool has[NS];
-  float A2[NS];
-  float bias;
-  template <typename T>
-  __device__ explicit Lane(const ScanArgs<T>& a) {
-    constexpr int per_block = THREADS / LANES;
-    j = int(threadIdx.x % LANES);
-    e = int64_t(blockIdx.x) * per_block + threadIdx.x / LANES;
-    b = blockIdx.y;
-    active = e < a.E;
-#pragma unroll
-    for (int s = 0; s < NS; ++s) {
-      has[s] = active && n(s) < a.N;
-      A2[s] = has[s] ? a.A[e * a.N + n(s)] * kLog2e : 0.0f;
-    }
-    bias = active && a.bias ? a.bias[e] : 0.0f;
-  }
-  __device__ int64_t n(int s) const { return int64_t(j) * NS + s; }
-  // One step for this lane's states: h ← exp(dt·A) h + dt·u·Bt, Bt this lane's part of the row.
-  template <typename T>
-  __device__ void step(float (&h)[NS], float dt, float dtu, const T* Bt) const {
-#pragma unroll
-    for (int s = 0; s < NS; ++s)
-      if (has[s]) h[s] = exp2f(dt * A2[s]) * h[s] + dtu * ld(Bt[s]);
-  }
-  // Advances h through the steps t0 .. t0 + LANES − 1 that lie before t_end, this lane loading
-  // step t0 + j; at(k) runs after step t0 + k. Returns this lane's dt (0 past t_end).
-  template <typename T, typename At>
-  __device__ float advance_group(const ScanArgs<T>& a, float (&h)[NS], int64_t t0, int64_t t_end,
-                                 At&& at) const {
-    const int64_t row = b * a.L + t0 + j;
-    const bool mine = active && t0 + j < t_end;
-    const int ldbc = int(a.ld_bc);
-    const T* Bg = a.Bm + (b * a.L + t0) * a.ld_bc + n(0);  // step t0's row of this lane's states
-    const float dt_mine = mine ? scan_dt(ld(a.delta[row * a.E + e]) + bias, a.softplus) : 0.0f;
-    const float dtu_mine = mine ? dt_mine * ld(a.u[row * a.E + e]) : 0.0f;
-#pragma unroll
-    for (int k = 0; k < LANES; ++k) {
-      const float dt = __shfl_sync(0xffffffffu, dt_mine, k, LANES);
-      const float dtu = __shfl_sync(0xffffffffu, dtu_mine, k, LANES);
-      if (t0 + k < t_end) {
-        step(h, dt, dtu, Bg + k * ldbc);
-        at(k);
-      }
-    }
-    return dt_mine;
-  }
-};
-
 // ---- forward ---------------------------------------------------------------------------------
 //
-// LANES threads share a channel, lane j holding states j·NS .. j·NS + NS − 1 (see
-// forward_shape). The steps go in groups of LANES: lane j loads step t0 + j's u, delta and z
-// and does that step's per-channel work once (softplus, the gate, the store), the group's
-// dt and dt·u reach every lane by shuffles, each lane advances its NS states through the
-// LANES steps, and the partial sums C_t·h_t are reduced so that lane j receives step t0 + j's.
-// So per channel and step the per-channel work is done once, not once per lane, and a warp's
-// loads of u, delta, z and stores of out touch 32/LANES whole consecutive channels of LANES rows.
+// OUT: outputs y (out, h_last, h_chunks as given); else only states: the segment summaries
+// (h_end given: each segment from zero, its end state and summed dt) or the chunk states alone.
+// Shared: A (kBlockChannels, kPad); two buffers of the chunk's Bm and Cm rows; the state
+// before the chunk (kBlockChannels, kPad).
+constexpr size_t kForwardShared = (2 * kBlockChannels * kPad + 4 * kChunkStates) * sizeof(float);
 
-// v[k] (k < LANES) is this lane's part of step k's sum; afterwards v[0] is step `lane`'s total
-// over the LANES lanes of the channel (a reduce-scatter in log2 LANES rounds, LANES − 1 shuffles).
-template <int LANES>
-__device__ __forceinline__ float reduce_scatter(float (&v)[LANES], int lane) {
-#pragma unroll
-  for (int o = LANES / 2; o >= 1; o >>= 1) {
-    const bool upper = lane & o;  // keeps the upper half of the live steps, sends the lower
-#pragma unroll
-    for (int i = 0; i < o; ++i) {
-      const float send = upper ? v[i] : v[i + o];
-      const float keep = upper ? v[i + o] : v[i];
-      v[i] = keep + __shfl_xor_sync(0xffffffffu, send, o);
-    }
-  }
-  return v[0];
-}
-
-template <typename T, int LANES, int NS, int THREADS>
-__global__ void __launch_bounds__(THREADS) scan_forward_kernel(ScanArgs<T> a) {
-  const Lane<LANES, NS, THREADS> ln(a);
-  const int64_t b = ln.b, e = ln.e, E = a.E, N = a.N, L = a.L;
-  const int j = ln.j;
-  // This block's segment of time: steps [tb, te).
+template <typename T, bool OUT>
+__global__ void __launch_bounds__(kThreads, 4) scan_forward_kernel(ScanArgs<T> a, float* h_end,
+                                                                float* dt_sum) {
+  float* sA = dynamic_shared<float>();
+  float* sBC = sA + kBlockChannels * kPad;
+  float* carry = sBC + 4 * kChunkStates + (int(threadIdx.x >> 5) * kChannels + int(threadIdx.x & 31) % kChannels) * kPad;  // this channel's state
+  const Place pl(a.E);
+  const int r = pl.r, N = int(a.N);
+  const int64_t b = pl.b, e = pl.e, E = a.E, L = a.L;
   const int64_t seg = blockIdx.z, segments = gridDim.z;
-  const int64_t tb = seg * a.seg_len, te = min(L, tb + a.seg_len);
-  const float* start = a.h_start ? a.h_start + ((b * segments + seg) * E + e) * N
-                       : a.h0    ? a.h0 + (b * E + e) * N
-                                 : nullptr;
-  float h[NS];
-#pragma unroll
-  for (int s = 0; s < NS; ++s) h[s] = ln.has[s] && start ? start[ln.n(s)] : 0.0f;
-  const float Dv = ln.active && a.D ? a.D[e] : 0.0f;
+  const int64_t tb = seg * a.seg_len, te = min(L, tb + a.seg_len);  // tb a multiple of 32
+  const bool summary = h_end != nullptr;
+  stage_A(sA, a.A, E, a.N);
+  const float* start = summary    ? nullptr
+                       : a.h_start ? a.h_start + ((b * segments + seg) * E + e) * a.N
+                       : a.h0      ? a.h0 + (b * E + e) * a.N
+                                   : nullptr;
+  for (int n = r; n < kStates; n += kRuns) carry[n] = pl.active && n < N && start ? start[n] : 0.0f;
+  const float Dv = pl.active && a.D ? a.D[e] : 0.0f;
+  const float bias = pl.active && a.bias ? a.bias[e] : 0.0f;
   const int64_t chunks = (L + kScanChunk - 1) / kScanChunk;
-  // The inputs never alias the outputs written in the loop: saying so lets the compiler issue
-  // the next group's loads before this group's stores.
-  const T* __restrict__ u = a.u;
-  const T* __restrict__ delta = a.delta;
-  const T* __restrict__ Bm = a.Bm;
-  const T* __restrict__ Cm = a.Cm;
-  const T* __restrict__ z = a.z;
-  T* __restrict__ out = a.out;
-  const int ldbc = int(a.ld_bc);
-  // This lane's raw inputs of its step in the group at t0 (zero past the end, which leaves the
-  // state as it is), loaded one group ahead: the next group's loads are in flight while this
-  // group computes.
-  auto load = [&](int64_t t0, float& uu, float& dd, float& zz) {
-    const int64_t t = t0 + j, row = b * L + t;
-    const bool mine = ln.active && t < te;
-    uu = mine ? ld(u[row * E + e]) : 0.0f;
-    dd = mine ? ld(delta[row * E + e]) : 0.0f;
-    zz = mine && z ? ld(z[row * a.ld_z + e]) : 0.0f;
-  };
-  float u_next = 0.0f, delta_next = 0.0f, z_next = 0.0f;
-  load(tb, u_next, delta_next, z_next);
-  for (int64_t t0 = tb; t0 < te; t0 += LANES) {
-    // Step t0 + j, this lane's.
-    const int64_t t = t0 + j, row = b * L + t;
-    const bool mine = ln.active && t < te;
-    const float uu = u_next, draw = delta_next, zz = z_next;
-    const T* Bg = Bm + (b * L + t0) * a.ld_bc + ln.n(0);  // step t0's row of this lane's states
-    const T* Cg = Cm + (b * L + t0) * a.ld_bc + ln.n(0);
-    if (t0 + LANES < te) load(t0 + LANES, u_next, delta_next, z_next);
-    const float dt_mine = mine ? scan_dt(draw + ln.bias, a.softplus) : 0.0f;
-    const float dtu_mine = dt_mine * uu;
-    float y[LANES];
+
+  // This thread's u, delta, z of the chunk at t0 (zero past te), fetched a chunk ahead.
+  float uq[kItems], dq[kItems], zq[kItems];
+  auto fetch_items = [&](int64_t t0) {
 #pragma unroll
-    for (int k = 0; k < LANES; ++k) {
-      const int64_t tk = t0 + k;
-      if (a.h_chunks && tk < te && tk % kScanChunk == 0) {  // the state before chunk tk / kScanChunk
-#pragma unroll
-        for (int s = 0; s < NS; ++s)
-          if (ln.has[s]) a.h_chunks[((b * chunks + tk / kScanChunk) * E + e) * N + ln.n(s)] = h[s];
-      }
-      const float dt = __shfl_sync(0xffffffffu, dt_mine, k, LANES);
-      const float dtu = __shfl_sync(0xffffffffu, dtu_mine, k, LANES);
-      const int rk = (tk < te ? k : int(te - 1 - t0)) * ldbc;  // from the group's row
-      ln.step(h, dt, dtu, Bg + rk);
-      float part = 0.0f;
-#pragma unroll
-      for (int s = 0; s < NS; ++s)
-        if (ln.has[s]) part += ld(Cg[rk + s]) * h[s];
-      y[k] = part;
+    for (int i = 0; i < kItems; ++i) {
+      const int64_t t = t0 + r * kItems + i, row = b * L + t;
+      const bool ok = pl.active && t < te;
+      uq[i] = ok ? ld(a.u[row * E + e]) : 0.0f;
+      dq[i] = ok ? ld(a.delta[row * E + e]) : 0.0f;
+      zq[i] = ok && OUT && a.z ? ld(a.z[row * a.ld_z + e]) : 0.0f;
     }
-    const float yt = reduce_scatter<LANES>(y, j) + Dv * uu;
-    if (mine) out[row * E + e] = st<T>(z ? yt * dev_silu(zz) : yt);
-  }
-  if (a.h_last && seg == segments - 1) {
+  };
+  float rows[kStage];
+  fetch_rows(rows, a, b, tb, te);
+  store_rows(rows, sBC);
+  fetch_items(tb);
+  __syncthreads();
+  float dt_total = 0.0f;  // this run's steps (segment summaries)
+  int buf = 0;
+  for (int64_t t0 = tb; t0 < te; t0 += kScanChunk, buf ^= 1) {
+    const bool more = t0 + kScanChunk < te;
+    if (more) fetch_rows(rows, a, b, t0 + kScanChunk, te);
+    float dt[kItems], dtu[kItems], y[kItems], zz[kItems];
+    float dts = 0.0f;
 #pragma unroll
-    for (int s = 0; s < NS; ++s)
-      if (ln.has[s]) a.h_last[(b * E + e) * N + ln.n(s)] = h[s];
+    for (int i = 0; i < kItems; ++i) {
+      const bool ok = pl.active && t0 + r * kItems + i < te;
+      dt[i] = ok ? scan_dt(dq[i] + bias, a.softplus) : 0.0f;  // 0: the step leaves h as it is
+      dtu[i] = dt[i] * uq[i];
+      y[i] = Dv * uq[i];
+      zz[i] = zq[i];
+      dts += dt[i];
+    }
+    if (more) fetch_items(t0 + kScanChunk);
+    const float* sB = sBC + buf * 2 * kChunkStates;
+    const float* sC = sB + kChunkStates;
+    const int64_t ci = t0 / kScanChunk;
+#pragma unroll 1
+    for (int n = 0; n < N; ++n) {
+      const float A2 = sA[pl.ch * kPad + n];
+      const float hc = carry[n];  // read once: run 0's lane writes the next chunk's below
+      float av[kItems], bv[kItems], S = 0.0f;
+#pragma unroll
+      for (int i = 0; i < kItems; ++i) {
+        av[i] = exp2f(dt[i] * A2);
+        bv[i] = dtu[i] * sB[staged(i, n, r)];
+        S = av[i] * S + bv[i];
+      }
+      float P = exp2f(dts * A2), Pe, Se;
+      runs_prefix(P, S, Pe, Se, r);
+      // The chunk's end state, from the last run. Every lane's read of carry[n] has fed the
+      // shuffle (its operand depends on it) before run 0's lane overwrites it.
+      const float h_next = __shfl_sync(0xffffffffu, P * hc + S, (kRuns - 1) * kChannels + pl.c);
+      if (a.h_chunks && pl.active && n % kRuns == r)
+        a.h_chunks[((b * chunks + ci) * E + e) * a.N + n] = hc;
+      if (OUT) {
+        float h = Pe * hc + Se;
+#pragma unroll
+        for (int i = 0; i < kItems; ++i) {
+          h = av[i] * h + bv[i];
+          y[i] += sC[staged(i, n, r)] * h;
+        }
+      }
+      if (r == 0) carry[n] = h_next;
+    }
+    if (OUT) {
+#pragma unroll
+      for (int i = 0; i < kItems; ++i) {
+        const int64_t t = t0 + r * kItems + i;
+        if (pl.active && t < te)
+          a.out[(b * L + t) * E + e] = st<T>(a.z ? y[i] * dev_silu(zz[i]) : y[i]);
+      }
+    }
+    dt_total += dts;
+    if (more) store_rows(rows, sBC + (buf ^ 1) * 2 * kChunkStates);
+    __syncthreads();
+  }
+  if (summary) {
+    const int64_t at = (b * segments + seg) * E + e;
+    dt_total = runs_sum(dt_total);
+    for (int n = r; n < N; n += kRuns)
+      if (pl.active) h_end[at * a.N + n] = carry[n];
+    if (pl.active && r == 0) dt_sum[at] = dt_total;
+  } else if (a.h_last && seg == segments - 1) {
+    for (int n = r; n < N; n += kRuns)
+      if (pl.active) a.h_last[(b * E + e) * a.N + n] = carry[n];
   }
 }
 
-// The segments' summaries for the combine: segment blockIdx.z run from a zero state; its end
-// state goes to h_end (B, segments − 1, E, N) and its summed dt to dt_sum (B, segments − 1, E).
-// Then exp(dt_sum · A) is the segment's decay of the state it starts from.
-template <typename T, int LANES, int NS, int THREADS>
-__global__ void __launch_bounds__(THREADS) scan_segment_kernel(ScanArgs<T> a, float* h_end, float* dt_sum) {
-  const Lane<LANES, NS, THREADS> ln(a);
-  const int64_t seg = blockIdx.z, summaries = gridDim.z;
-  const int64_t tb = seg * a.seg_len, te = min(a.L, tb + a.seg_len);
-  float h[NS];
+// ---- backward --------------------------------------------------------------------------------
+//
+// Shared: A (kBlockChannels, kPad); two buffers of the chunk's Bm and Cm rows; two of the
+// block's chunk start states (kBlockChannels, kPad); two of the chunk's dBm and dCm sums
+// (kScanChunk, kPad) each (one filling while the other is added to global memory); dA sums
+// and the adjoint carried between chunks (kBlockChannels, kPad) each.
+constexpr int kSums = 2 * kScanChunk * kPad;  // a buffer of dBm and dCm sums
+constexpr size_t kBackwardShared =
+    (kBlockChannels * kPad + 4 * kChunkStates + 2 * kBlockChannels * kPad + 2 * kSums +
+     2 * kBlockChannels * kPad) * sizeof(float);
+static_assert(kBackwardShared <= 48 * 1024, "within the default limit of dynamic shared memory");
+constexpr int kStageH = kBlockChannels * kStates / kThreads;
+
+template <typename T>
+__global__ void __launch_bounds__(kThreads, 3) scan_backward_kernel(ScanArgs<T> a, ScanGradArgs<T> g) {
+  float* sA = dynamic_shared<float>();
+  float* sBC = sA + kBlockChannels * kPad;         // 2 × (Bm, Cm) chunk rows
+  float* sH = sBC + 4 * kChunkStates;              // 2 × (kBlockChannels, kPad)
+  float* sSum = sH + 2 * kBlockChannels * kPad;    // 2 × (dBm, dCm) × (kScanChunk, kPad)
+  float* sdA = sSum + 2 * kSums;                   // (kBlockChannels, kPad)
+  float* X = sdA + kBlockChannels * kPad + (int(threadIdx.x >> 5) * kChannels + int(threadIdx.x & 31) % kChannels) * kPad;  // this channel's adjoint
+  const Place pl(a.E);
+  const int r = pl.r, c = pl.c, N = int(a.N);
+  const int64_t b = pl.b, e = pl.e, E = a.E, L = a.L;
+  const int64_t chunks = (L + kScanChunk - 1) / kScanChunk;
+  const int64_t e0 = int64_t(blockIdx.x) * kBlockChannels;
+  stage_A(sA, a.A, E, a.N);
+  for (int i = int(threadIdx.x); i < 2 * kSums + kBlockChannels * kPad; i += kThreads) sSum[i] = 0.0f;
+
+  // The block's chunk start states, a chunk ahead like the rows.
+  float hrow[kStageH];
+  auto fetch_states = [&](int64_t ci) {
 #pragma unroll
-  for (int s = 0; s < NS; ++s) h[s] = 0.0f;
-  float dt_acc = 0.0f;  // this lane's steps
-  for (int64_t t0 = tb; t0 < te; t0 += LANES) dt_acc += ln.advance_group(a, h, t0, te, [](int) {});
-  const int64_t at = (ln.b * summaries + seg) * a.E + ln.e;
+    for (int k = 0; k < kStageH; ++k) {
+      const int idx = int(threadIdx.x) + k * kThreads, ch = idx / kStates, n = idx % kStates;
+      const bool ok = e0 + ch < E && n < N;
+      hrow[k] = ok ? g.checkpoints[((b * chunks + ci) * E + e0 + ch) * a.N + n] : 0.0f;
+    }
+  };
+  auto store_states = [&](float* s) {
 #pragma unroll
-  for (int s = 0; s < NS; ++s)
-    if (ln.has[s]) h_end[at * a.N + ln.n(s)] = h[s];
-  dt_acc = lanes_sum<LANES>(dt_acc);
-  if (ln.active && ln.j == 0) dt_sum[at] = dt_acc;
+    for (int k = 0; k < kStageH; ++k) {
+      const int idx = int(threadIdx.x) + k * kThreads;
+      s[(idx / kStates) * kPad + idx % kStates] = hrow[k];
+    }
+  };
+  // Adds a chunk's dBm and dCm sums to global memory and clears them.
+  auto flush_sums = [&](float* s, int64_t t0) {
+    for (int idx = int(threadIdx.x); idx < kScanChunk * kStates; idx += kThreads) {
+      const int row = idx / kStates, n = idx % kStates;
+      float* sb = s + row * kPad + n;
+      float* sc = sb + kScanChunk * kPad;
+      if (n < N && t0 + row < L) {
+        const int64_t at = (b * L + t0 + row) * a.ld_bc + n;
+        atomicAdd(&g.dBm[at], *sb);
+        atomicAdd(&g.dCm[at], *sc);
+      }
+      *sb = 0.0f;
+      *sc = 0.0f;
+    }
+  };
+
+  // X: the adjoint entering the chunk's last step from later steps.
+  for (int n = r; n < kStates; n += kRuns)
+    X[n] = pl.active && n < N && g.dh_last ? g.dh_last[(b * E + e) * a.N + n] : 0.0f;
+  const float Dv = pl.active && a.D ? a.D[e] : 0.0f;
+  const float bias = pl.active && a.bias ? a.bias[e] : 0.0f;
+  float dD_acc = 0.0f, dbias_acc = 0.0f;  // this run's steps
+
+  float rows[kStage];
+  fetch_rows(rows, a, b, (chunks - 1) * kScanChunk, L);
+  store_rows(rows, sBC);
+  fetch_states(chunks - 1);
+  store_states(sH);
+  __syncthreads();
+  int buf = 0;
+  for (int64_t ci = chunks - 1; ci >= 0; --ci, buf ^= 1) {
+    const int64_t t0 = ci * kScanChunk;
+    const bool more = ci > 0;
+    if (more) {
+      fetch_rows(rows, a, b, t0 - kScanChunk, L);
+      fetch_states(ci - 1);
+    }
+    if (ci + 1 < chunks) flush_sums(sSum + (buf ^ 1) * kSums, t0 + kScanChunk);
+    // This run's steps: dt, u, dy = dout · silu(z) (delta and z are read again at the end,
+    // from the cache, for the factors of ddelta and dz: fewer live registers).
+    float dt[kItems], uu[kItems], dy[kItems];
+    float y[kItems], dua[kItems], ddta[kItems];
+    float dts = 0.0f;
+#pragma unroll
+    for (int i = 0; i < kItems; ++i) {
+      const int64_t t = t0 + r * kItems + i, row = b * L + t;
+      const bool ok = pl.active && t < L;
+      const float raw = (ok ? ld(a.delta[row * E + e]) : 0.0f) + bias;
+      const float dout = ok ? ld(g.dout[row * E + e]) : 0.0f;
+      uu[i] = ok ? ld(a.u[row * E + e]) : 0.0f;
+      dt[i] = ok ? scan_dt(raw, a.softplus) : 0.0f;
+      dy[i] = a.z && ok ? dout * dev_silu(ld(a.z[row * a.ld_z + e])) : dout;
+      y[i] = Dv * uu[i];
+      dua[i] = ddta[i] = 0.0f;
+      dts += dt[i];
+    }
+    const float* sB = sBC + buf * 2 * kChunkStates;
+    const float* sC = sB + kChunkStates;
+    float* sdB = sSum + buf * kSums;
+    float* sdC = sdB + kScanChunk * kPad;
+#pragma unroll 1
+    for (int n = 0; n < N; ++n) {
+      const float A2 = sA[pl.ch * kPad + n], An = A2 * (1.0f / kLog2e);
+      const float x = X[n];  // read once: run 0's lane writes the previous chunk's below
+      // The run's states: its map from a zero state, joined over the runs from the chunk's
+      // start state, then walked again from the run's start state.
+      float av[kItems], hs[kItems], S = 0.0f;
+#pragma unroll
+      for (int i = 0; i < kItems; ++i) {
+        av[i] = exp2f(dt[i] * A2);
+        S = av[i] * S + dt[i] * uu[i] * sB[staged(i, n, r)];
+      }
+      const float P0 = exp2f(dts * A2);
+      float P = P0, Pe, Se;
+      runs_prefix(P, S, Pe, Se, r);
+      const float h_start = Pe * sH[buf * kBlockChannels * kPad + pl.ch * kPad + n] + Se;
+      {
+        float h = h_start;
+#pragma unroll
+        for (int i = 0; i < kItems; ++i) {
+          h = av[i] * h + dt[i] * uu[i] * sB[staged(i, n, r)];
+          hs[i] = h;
+          y[i] += sC[staged(i, n, r)] * h;
+        }
+      }
+      // The adjoint: the run's map of the incoming adjoint x (into its last step), x ↦ P x + S
+      // with x' = a_first · g_first going out, joined over the runs from the chunk's X.
+      float Sa = 0.0f;
+#pragma unroll
+      for (int i = kItems - 1; i >= 0; --i) Sa = av[i] * (Sa + sC[staged(i, n, r)] * dy[i]);
+      P = P0;
+      runs_suffix(P, Sa, Pe, Se, r);
+      const float x_next = __shfl_sync(0xffffffffu, P * x + Sa, c);  // run 0's
+      float q = Pe * x + Se;
+      float vB[kItems], vC[kItems], dAn = 0.0f;
+#pragma unroll
+      for (int i = kItems - 1; i >= 0; --i) {
+        const float Bi = sB[staged(i, n, r)];
+        const float gi = q + sC[staged(i, n, r)] * dy[i];  // dL/dh at this step
+        const float t1 = av[i] * (i > 0 ? hs[i - 1] : h_start);
+        vB[i] = gi * dt[i] * uu[i];
+        vC[i] = dy[i] * hs[i];
+        dua[i] += gi * Bi;
+        ddta[i] += gi * (An * t1 + Bi * uu[i]);
+        dAn += gi * dt[i] * t1;
+        q = av[i] * gi;
+      }
+      if (r == 0) X[n] = x_next;
+      // dBm, dCm: the run's 8 steps over its 8 channels, lane c keeping step c's sum.
+      const float sb = reduce_scatter<kChannels>(vB, c);
+      const float sc = reduce_scatter<kChannels>(vC, c);
+      atomicAdd(&sdB[(r * kItems + c) * kPad + n], sb);
+      atomicAdd(&sdC[(r * kItems + c) * kPad + n], sc);
+      atomicAdd(&sdA[pl.ch * kPad + n], dAn);
+    }
+#pragma unroll
+    for (int i = 0; i < kItems; ++i) {
+      const int64_t t = t0 + r * kItems + i, row = b * L + t;
+      if (pl.active && t < L) {
+        const float dd =
+            a.softplus ? ddta[i] * dev_softplus_grad(ld(a.delta[row * E + e]) + bias) : ddta[i];
+        g.du[row * E + e] = st<T>(Dv * dy[i] + dt[i] * dua[i]);
+        g.ddelta[row * E + e] = st<T>(dd);
+        if (a.z) {
+          const float zv = ld(a.z[row * a.ld_z + e]);
+          g.dz[row * a.ld_z + e] = st<T>(ld(g.dout[row * E + e]) * dev_silu_grad(zv) * y[i]);
+        }
+        dD_acc += dy[i] * uu[i];
+        dbias_acc += dd;
+      }
+    }
+    if (more) {
+      store_rows(rows, sBC + (buf ^ 1) * 2 * kChunkStates);
+      store_states(sH + (buf ^ 1) * kBlockChannels * kPad);
+    }
+    __syncthreads();
+  }
+  flush_sums(sSum + (buf ^ 1) * kSums, 0);  // chunk 0's
+  for (int n = r; n < N; n += kRuns)
+    if (pl.active && g.dh0) g.dh0[(b * E + e) * a.N + n] = X[n];
+  dD_acc = runs_sum(dD_acc);
+  dbias_acc = runs_sum(dbias_acc);
+  if (pl.active && r == 0) {
+    if (g.dD && a.D) atomicAdd(&g.dD[e], dD_acc);
+    if (g.dbias && a.bias) atomicAdd(&g.dbias[e], dbias_acc);
+  }
+  __syncthreads();  // sdA complete
+  for (int idx = int(threadIdx.x); idx < kBlockChannels * kStates; idx += kThreads) {
+    const int ch = idx / kStates, n = idx % kStates;
+    if (e0 + ch < E && n < N) atomicAdd(&g.dA[(e0 + ch) * a.N + n], sdA[ch * kPad + n]);
+  }
+}
+
+// dBm, dCm rows (B·L, N) with stride ld_bc set to zero (they are assigned, summed by atomics).
+__global__ void zero_rows_kernel(float* x, float* y, int64_t rows, int64_t N, int64_t ld) {
+  const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= rows * N) return;
+  const int64_t r = i / N, n = i - r * N;
+  x[r * ld + n] = 0.0f;
+  y[r * ld + n] = 0.0f;
 }
 
 // Every segment's start state, a thread per (b, e, n): h_start[0] = h0 (or zero), then
@@ -292,292 +479,16 @@ __global__ void scan_combine_kernel(float* h_start, const float* h_end, const fl
   }
 }
 
-// ---- backward --------------------------------------------------------------------------------
-//
-// The forward's layout (LANES lanes per channel, NS states per lane, groups of LANES steps with
-// lane j doing step t0 + j's per-channel work). Per chunk of CHUNK steps, last chunk first: the
-// states are recomputed from the chunk's boundary state into shared memory, then the adjoint
-// runs backward through the chunk's groups, last step first. The per-step sums over states
-// (y for dz, du, ddelta) are reduce-scattered to the step's lane; dBm and dCm, summed over
-// channels, are reduce-scattered over the warp's channels, added in shared memory per chunk
-// and then to global memory once per block.
-
-// v holds this lane's dBm (v[0, NS)) and dCm (v[NS, 2NS)) terms of one step for its NS states.
-// Sums them over the warp's 32/LANES channels and adds the sums to the chunk's shared rows.
-template <int LANES, int NS>
-__device__ __forceinline__ void add_channel_sums(float (&v)[2 * NS], float* sdB, float* sdC,
-                                                 int k, int j, int N) {
-  constexpr int V = 2 * NS, CH = 32 / LANES;
-  const int c = int(threadIdx.x & 31) / LANES;  // this lane's channel within the warp
-  int base = 0;
-  bool owner = true;
-#pragma unroll
-  for (int o = CH / 2, live = V; o >= 1; o >>= 1) {
-    if (live > 1) {  // scatter: keep half of the live values, summed with the partner's
-      const int half = live / 2;
-      const bool upper = c & o;
-#pragma unroll
-      for (int i = 0; i < half; ++i) {
-        const float send = upper ? v[i] : v[i + half];
-        const float keep = upper ? v[i + half] : v[i];
-        v[i] = keep + __shfl_xor_sync(0xffffffffu, send, o * LANES);
-      }
-      if (upper) base += half;
-      live = half;
-    } else {  // one value left: plain sums, and one lane of each pair adds it
-      v[0] += __shfl_xor_sync(0xffffffffu, v[0], o * LANES);
-      owner = owner && !(c & o);
-    }
-  }
-  constexpr int kept = V / CH > 0 ? V / CH : 1;
-  if (owner) {
-#pragma unroll
-    for (int i = 0; i < kept; ++i) {
-      const int idx = base + i, s = idx % NS;
-      const int n = j * NS + s;
-      if (n < N) atomicAdd(idx < NS ? &sdB[k * N + n] : &sdC[k * N + n], v[i]);
-    }
-  }
-}
-
-template <typename T, int LANES, int NS, int CHUNK, int THREADS>
-__global__ void __launch_bounds__(THREADS) scan_backward_kernel(ScanArgs<T> a, ScanGradArgs<T> g) {
-  static_assert(CHUNK % LANES == 0, "a chunk holds whole groups of steps");
-  // hs (CHUNK + 1, NS, THREADS): hs[k] = the state before step k, a thread's states THREADS
-  // apart (consecutive threads, consecutive banks). sdC starts 16 floats past sdB's end, so
-  // that a warp's dBm and dCm adds of one step fall in different banks.
-  float* hs = dynamic_shared<float>();
-  float* sdB = hs + (CHUNK + 1) * NS * THREADS;  // (CHUNK, N)
-  float* sdC = sdB + CHUNK * a.N + 16;           // (CHUNK, N)
-  const Lane<LANES, NS, THREADS> ln(a);
-  const int64_t b = ln.b, e = ln.e, E = a.E, N = a.N, L = a.L;
-  const int j = ln.j;
-  const int64_t chunks = (L + CHUNK - 1) / CHUNK;
-  auto hs_at = [&](int k, int s) -> float& { return hs[(k * NS + s) * THREADS + int(threadIdx.x)]; };
-  float Av[NS];
-#pragma unroll
-  for (int s = 0; s < NS; ++s) Av[s] = ln.has[s] ? a.A[e * N + ln.n(s)] : 0.0f;
-  const float Dv = ln.active && a.D ? a.D[e] : 0.0f;
-  const int64_t ckpt0 = (b * chunks * E + e) * N + ln.n(0);  // + c·E·N + s
-  float h[NS];
-
-  // Pass 1 (unless the forward kept them): the state at the start of every chunk.
-  if (!g.have_checkpoints) {
-    float* const ckpt_w = const_cast<float*>(g.checkpoints);  // the workspace
-#pragma unroll
-    for (int s = 0; s < NS; ++s)
-      h[s] = ln.has[s] && a.h0 ? a.h0[(b * E + e) * N + ln.n(s)] : 0.0f;
-    for (int64_t c = 0; c < chunks; ++c) {
-#pragma unroll
-      for (int s = 0; s < NS; ++s)
-        if (ln.has[s]) ckpt_w[ckpt0 + c * E * N + s] = h[s];
-      const int64_t t1 = min(L, (c + 1) * CHUNK);
-      for (int64_t t0 = c * CHUNK; t0 < t1; t0 += LANES) ln.advance_group(a, h, t0, t1, [](int) {});
-    }
-  }
-
-  // Pass 2: chunks from last to first. lam carries exp(dt_{t+1} A) ⊙ λ_{t+1}.
-  float lam[NS], dA_acc[NS];
-#pragma unroll
-  for (int s = 0; s < NS; ++s) {
-    lam[s] = ln.has[s] && g.dh_last ? g.dh_last[(b * E + e) * N + ln.n(s)] : 0.0f;
-    dA_acc[s] = 0.0f;
-  }
-  float dD_acc = 0.0f, dbias_acc = 0.0f;  // this lane's steps
-  for (int64_t i = threadIdx.x; i < 2 * CHUNK * N + 16; i += THREADS) sdB[i] = 0.0f;  // sdC follows
-  __syncthreads();
-  for (int64_t c = chunks - 1; c >= 0; --c) {
-    const int64_t t0c = c * CHUNK, t1c = min(L, t0c + CHUNK);
-    const int len = int(t1c - t0c);
-#pragma unroll
-    for (int s = 0; s < NS; ++s) {
-      h[s] = ln.has[s] ? g.checkpoints[ckpt0 + c * E * N + s] : 0.0f;
-      hs_at(0, s) = h[s];
-    }
-    for (int g0 = 0; g0 < len; g0 += LANES)
-      ln.advance_group(a, h, t0c + g0, t1c, [&](int k) {
-#pragma unroll
-        for (int s = 0; s < NS; ++s) hs_at(g0 + k + 1, s) = h[s];
-      });
-    for (int g0 = (len - 1) / LANES * LANES; g0 >= 0; g0 -= LANES) {
-      // This lane's step t0c + g0 + j.
-      const int64_t row = b * L + t0c + g0 + j;
-      const bool mine = ln.active && g0 + j < len;
-      const float uu = mine ? ld(a.u[row * E + e]) : 0.0f;
-      const float raw = (mine ? ld(a.delta[row * E + e]) : 0.0f) + ln.bias;
-      const float dt_mine = mine ? scan_dt(raw, a.softplus) : 0.0f;
-      const float dout = mine ? ld(g.dout[row * E + e]) : 0.0f;
-      const int ldbc = int(a.ld_bc);
-      const T* Bg = a.Bm + (b * L + t0c + g0) * a.ld_bc + ln.n(0);  // the group's first row
-      const T* Cg = a.Cm + (b * L + t0c + g0) * a.ld_bc + ln.n(0);
-      float dy_mine = dout;
-      if (a.z) {  // dz needs y_t without the gate: the C·h sums of the group, scattered to lanes
-        float yv[LANES];
-#pragma unroll
-        for (int k = 0; k < LANES; ++k) {
-          yv[k] = 0.0f;
-          if (g0 + k < len) {
-            const int rk = k * ldbc;
-#pragma unroll
-            for (int s = 0; s < NS; ++s)
-              if (ln.has[s]) yv[k] += ld(Cg[rk + s]) * hs_at(g0 + k + 1, s);
-          }
-        }
-        const float y = reduce_scatter<LANES>(yv, j) + Dv * uu;
-        const float zz = mine ? ld(a.z[row * a.ld_z + e]) : 0.0f;
-        dy_mine = dout * dev_silu(zz);
-        if (mine) g.dz[row * a.ld_z + e] = st<T>(dout * y * dev_silu_grad(zz));
-      }
-      float du_v[LANES], ddt_v[LANES];
-#pragma unroll
-      for (int k = LANES - 1; k >= 0; --k) {
-        const float dt = __shfl_sync(0xffffffffu, dt_mine, k, LANES);
-        const float uk = __shfl_sync(0xffffffffu, uu, k, LANES);
-        const float dy = __shfl_sync(0xffffffffu, dy_mine, k, LANES);
-        du_v[k] = ddt_v[k] = 0.0f;
-        float dBC[2 * NS];
-#pragma unroll
-        for (int s = 0; s < 2 * NS; ++s) dBC[s] = 0.0f;
-        const bool step = g0 + k < len;
-        if (step) {
-          const int rk = k * ldbc;
-#pragma unroll
-          for (int s = 0; s < NS; ++s)
-            if (ln.has[s]) {
-              const float Bn = ld(Bg[rk + s]), Cn = ld(Cg[rk + s]);
-              const float av = exp2f(dt * ln.A2[s]);
-              const float l = lam[s] + Cn * dy;  // λ_t
-              const float hprev = hs_at(g0 + k, s);
-              dBC[s] = l * dt * uk;                        // dBm
-              dBC[NS + s] = dy * hs_at(g0 + k + 1, s);     // dCm
-              du_v[k] += l * Bn;
-              ddt_v[k] += l * (Av[s] * av * hprev + Bn * uk);
-              dA_acc[s] += l * dt * av * hprev;
-              lam[s] = av * l;
-            }
-        }
-        add_channel_sums<LANES, NS>(dBC, sdB, sdC, step ? g0 + k : -1, j, step ? int(N) : 0);
-      }
-      const float lb = reduce_scatter<LANES>(du_v, j);  // Σ_n λ B of step j
-      const float ddt = reduce_scatter<LANES>(ddt_v, j);
-      const float dd = a.softplus ? ddt * dev_softplus_grad(raw) : ddt;
-      if (mine) {
-        g.du[row * E + e] = st<T>(Dv * dy_mine + dt_mine * lb);
-        g.ddelta[row * E + e] = st<T>(dd);
-        dbias_acc += dd;
-        dD_acc += dy_mine * uu;
-      }
-    }
-    __syncthreads();  // the chunk's dBm, dCm sums are complete
-    {
-      // 32-bit index arithmetic: a 64-bit division costs ~100 instructions on the GPU.
-      const int Ni = int(N), ld = int(a.ld_bc);
-      float* dB0 = g.dBm + (b * L + t0c) * a.ld_bc;
-      float* dC0 = g.dCm + (b * L + t0c) * a.ld_bc;
-      for (int i = int(threadIdx.x); i < len * Ni; i += THREADS) {
-        const int k = i / Ni, n = i - k * Ni;
-        atomicAdd(&dB0[k * ld + n], sdB[i]);
-        atomicAdd(&dC0[k * ld + n], sdC[i]);
-        sdB[i] = 0.0f;
-        sdC[i] = 0.0f;
-      }
-    }
-    __syncthreads();
-  }
-#pragma unroll
-  for (int s = 0; s < NS; ++s)
-    if (ln.has[s]) {
-      const int64_t n = ln.n(s);
-      atomicAdd(&g.dA[e * N + n], dA_acc[s]);
-      if (g.dh0) g.dh0[(b * E + e) * N + n] = lam[s];
-    }
-  dD_acc = lanes_sum<LANES>(dD_acc);
-  dbias_acc = lanes_sum<LANES>(dbias_acc);
-  if (ln.active && j == 0) {
-    if (g.dD && a.D) atomicAdd(&g.dD[e], dD_acc);
-    if (g.dbias && a.bias) atomicAdd(&g.dbias[e], dbias_acc);
-  }
-}
-
-// dBm, dCm rows (B·L, N) with stride ld_bc set to zero (they are assigned, summed by atomics).
-__global__ void zero_rows_kernel(float* x, float* y, int64_t rows, int64_t N, int64_t ld) {
-  const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (i >= rows * N) return;
-  const int64_t r = i / N, n = i - r * N;
-  x[r * ld + n] = 0.0f;
-  y[r * ld + n] = 0.0f;
-}
-
-// ---- launch shapes ---------------------------------------------------------------------------
-
-template <int LANES, int THREADS>
-dim3 scan_grid(const SelectiveScanParams& p) {
-  constexpr int per_block = THREADS / LANES;
-  return dim3(unsigned((p.E + per_block - 1) / per_block), unsigned(p.B));
-}
-
-// Small blocks when full-size ones would not give every multiprocessor two.
-template <int LANES, int THREADS>
-bool small_blocks(const SelectiveScanParams& p) {
-  const dim3 g = scan_grid<LANES, THREADS>(p);
-  return int64_t(g.x) * g.y < 2 * int64_t(multiprocessor_count());
-}
-
 int64_t g_segments = 0;  // set_selective_scan_segments
-
-// Segments of time for a forward whose grid has `blocks` blocks of `threads`: enough for about
-// 24 resident warps per multiprocessor, which the scan needs to hide its loads' latency (a
-// sequential walk through time with few independent instructions per step; measured on an
-// H200: 11.5 warps per SM left it at 5% of the copy bandwidth), each segment at least 256 steps
-// (the segment summaries are a second pass over the inputs).
-int64_t scan_segments(const SelectiveScanParams& p, int64_t blocks, int threads) {
-  int64_t s = g_segments;
-  if (s <= 0) {
-    const int64_t want = 24 * int64_t(multiprocessor_count()) / std::max(1, threads / 32);
-    s = std::min(std::max<int64_t>(1, want / std::max<int64_t>(1, blocks)), p.L / 256);
-  }
-  return std::clamp<int64_t>(s, 1, std::min<int64_t>(std::max<int64_t>(p.L, 1), 65535));
-}
-
-// ---- dispatch over the state size ------------------------------------------------------------
-
-// Lanes per channel and states per lane, as std::integral_constant for f: 4 lanes (a group of
-// 4 steps, 4 states each for N = 16) up to N = 32, then more lanes so that a lane holds at most
-// 8 states.
-template <typename F>
-void with_shape(const char* fn, int64_t N, F&& f) {
-  using std::integral_constant;
-  if (N <= 1) return f(integral_constant<int, 1>(), integral_constant<int, 1>());
-  if (N <= 2) return f(integral_constant<int, 2>(), integral_constant<int, 1>());
-  if (N <= 4) return f(integral_constant<int, 4>(), integral_constant<int, 1>());
-  if (N <= 8) return f(integral_constant<int, 4>(), integral_constant<int, 2>());
-  if (N <= 16) return f(integral_constant<int, 4>(), integral_constant<int, 4>());
-  if (N <= 32) return f(integral_constant<int, 4>(), integral_constant<int, 8>());
-  if (N <= 64) return f(integral_constant<int, 8>(), integral_constant<int, 8>());
-  if (N <= 128) return f(integral_constant<int, 16>(), integral_constant<int, 8>());
-  if (N <= 256) return f(integral_constant<int, 32>(), integral_constant<int, 8>());
-  check::fail(fn, "N (" + std::to_string(N) + ") > 256, the largest state the CUDA backend supports");
-}
-
-// The backward's: twice the lanes for 8 < N <= 32 (8 lanes of 2 or 4 states), for twice the
-// threads: its shared memory (a chunk of states per channel) limits the resident channels, and
-// the walk through time needs many warps to hide its latency.
-template <typename F>
-void with_backward_shape(const char* fn, int64_t N, F&& f) {
-  using std::integral_constant;
-  if (N > 8 && N <= 16) return f(integral_constant<int, 8>(), integral_constant<int, 2>());
-  if (N > 16 && N <= 32) return f(integral_constant<int, 8>(), integral_constant<int, 4>());
-  with_shape(fn, N, std::forward<F>(f));
-}
 
 template <typename T>
 ScanArgs<T> scan_args(T* out, float* h_last, const T* u, const T* delta, const float* A,
                       const T* Bm, const T* Cm, const float* D, const T* z,
                       const float* delta_bias, const float* h0, float* h_chunks,
                       const SelectiveScanParams& p) {
-  return ScanArgs<T>{out,  h_last, u,    delta, A,       Bm,   Cm,   D,
-                  z,    delta_bias, h0, h_chunks, p.B, p.L, p.E, p.N,
-                  p.ld_bc, p.ld_z, p.delta_softplus, std::max<int64_t>(p.L, 1), nullptr};
+  return ScanArgs<T>{out,     h_last,  u,          delta,  A,        Bm,  Cm,  D,
+                     z,       delta_bias, h0,      h_chunks, p.B,    p.L, p.E, p.N,
+                     p.ld_bc, p.ld_z,  p.delta_softplus, std::max<int64_t>(p.L, 1), nullptr};
 }
 
 // The grid's y dimension is the stream.
@@ -585,17 +496,37 @@ void check_grid(const char* fn, const SelectiveScanParams& p) {
   if (p.B > 65535) check::fail(fn, "B (" + std::to_string(p.B) + ") > 65535");
 }
 
-}  // namespace
-
-// ---- launchers -------------------------------------------------------------------------------
-
-void set_selective_scan_segments(int64_t segments) { g_segments = segments; }
-
-int64_t selective_scan_chunk_states(const SelectiveScanParams& p) {
-  return p.B * ((p.L + kScanChunk - 1) / kScanChunk) * p.E * p.N;
+// The time-parallel forward. OUT false: the chunk states alone (a.h_chunks), never in
+// segments (the backward's recomputation when the forward kept none).
+template <typename T, bool OUT>
+void time_parallel_forward(const ScanArgs<T>& a, const SelectiveScanParams& p) {
+  dim3 grid(unsigned((p.E + kBlockChannels - 1) / kBlockChannels), unsigned(p.B));
+  ScanArgs<T> sa = a;
+  // The layout's instruction-level parallelism (8 independent steps per thread, loads a chunk
+  // ahead) needs fewer resident warps than the state-parallel walk: 16 per multiprocessor.
+  const int64_t want = OUT ? scan_segments(p, int64_t(grid.x) * grid.y, kThreads, 16) : 1;
+  if (want > 1) {  // summaries of segments 0 .. S−2, their combine, then every segment
+    sa.seg_len = (p.L + want - 1) / want;
+    sa.seg_len = (sa.seg_len + kScanChunk - 1) / kScanChunk * kScanChunk;  // whole chunks
+    const int64_t S = (p.L + sa.seg_len - 1) / sa.seg_len;
+    if (S > 1) {
+      const int64_t ends = p.B * (S - 1) * p.E;
+      float* h_end = static_cast<float*>(
+          workspace(size_t(ends * p.N + ends + p.B * S * p.E * p.N) * sizeof(float)));
+      float* dt_sum = h_end + ends * p.N;  // (B, S − 1, E)
+      float* h_start = dt_sum + ends;      // (B, S, E, N)
+      ScanArgs<T> summary = sa;
+      summary.h_chunks = nullptr;
+      grid.z = unsigned(S - 1);
+      launch(scan_forward_kernel<T, false>, grid, kThreads, kForwardShared, summary, h_end, dt_sum);
+      combine_segments(h_start, h_end, dt_sum, a.A, a.h0, p, S);
+      sa.h_start = h_start;
+    }
+    grid.z = unsigned(S);
+  }
+  launch(scan_forward_kernel<T, OUT>, grid, kThreads, kForwardShared, sa,
+         static_cast<float*>(nullptr), static_cast<float*>(nullptr));
 }
-
-namespace {
 
 template <typename T>
 void forward(T* out, float* h_last, const T* u, const T* delta, const float* A, const T* Bm,
@@ -605,35 +536,10 @@ void forward(T* out, float* h_last, const T* u, const T* delta, const float* A, 
   selective_scan_forward_check(fn, out, u, delta, A, Bm, Cm, z != nullptr, p);
   check_grid(fn, p);
   const ScanArgs<T> a = scan_args(out, h_last, u, delta, A, Bm, Cm, D, z, delta_bias, h0, h_chunks, p);
-  with_shape(fn, p.N, [&](auto lanes, auto ns) {
-    constexpr int LANES = decltype(lanes)::value, NS = decltype(ns)::value;
-    auto run = [&](auto threads) {
-      constexpr int THREADS = decltype(threads)::value;
-      dim3 grid = scan_grid<LANES, THREADS>(p);
-      ScanArgs<T> sa = a;
-      const int64_t want = scan_segments(p, int64_t(grid.x) * grid.y, THREADS);
-      if (want > 1) {  // summaries of segments 0 .. S−2, their combine, then every segment
-        sa.seg_len = (p.L + want - 1) / want;
-        const int64_t S = (p.L + sa.seg_len - 1) / sa.seg_len;
-        const int64_t ends = p.B * (S - 1) * p.E;
-        float* h_end = static_cast<float*>(
-            workspace(size_t(ends * p.N + ends + p.B * S * p.E * p.N) * sizeof(float)));
-        float* dt_sum = h_end + ends * p.N;  // (B, S − 1, E)
-        float* h_start = dt_sum + ends;      // (B, S, E, N)
-        grid.z = unsigned(S - 1);
-        launch(scan_segment_kernel<T, LANES, NS, THREADS>, grid, THREADS, 0, sa, h_end, dt_sum);
-        launch(scan_combine_kernel, grid_for(p.B * p.E * p.N, 256), 256, 0, h_start, h_end,
-               dt_sum, A, h0, p.B, p.E, p.N, S);
-        sa.h_start = h_start;
-        grid.z = unsigned(S);
-      }
-      launch(scan_forward_kernel<T, LANES, NS, THREADS>, grid, THREADS, 0, sa);
-    };
-    if (small_blocks<LANES, kScanForwardThreads>(p))
-      run(std::integral_constant<int, kScanThreadsSmall>());
-    else
-      run(std::integral_constant<int, kScanForwardThreads>());
-  });
+  if (p.N <= kStates)
+    time_parallel_forward<T, true>(a, p);
+  else
+    wide_state_forward(a, p);
   check_launch(fn);
 }
 
@@ -647,42 +553,69 @@ void backward(T* du, T* ddelta, float* dA, float* dBm, float* dCm, float* dD, T*
   selective_scan_backward_check(fn, du, ddelta, dA, dBm, dCm, dz, dout, u, delta, A, Bm, Cm,
                                 z != nullptr, p);
   check_grid(fn, p);
-  const ScanArgs<T> a = scan_args(static_cast<T*>(nullptr), nullptr, u, delta, A, Bm, Cm, D, z,
-                                  delta_bias, h0, nullptr, p);
+  ScanArgs<T> a = scan_args(static_cast<T*>(nullptr), nullptr, u, delta, A, Bm, Cm, D, z,
+                            delta_bias, h0, nullptr, p);
   launch(zero_rows_kernel, grid_for(p.B * p.L * p.N, 256), 256, 0, dBm, dCm, p.B * p.L, p.N, p.ld_bc);
   check_launch(fn);
-  with_backward_shape(fn, p.N, [&](auto lanes, auto ns) {
-    constexpr int LANES = decltype(lanes)::value, NS = decltype(ns)::value;
-    constexpr int CHUNK = kScanChunk, THREADS = kScanBackwardThreads;
-    const int64_t chunks = (p.L + CHUNK - 1) / CHUNK;
-    const float* ckpt = h_chunks ? h_chunks
-                                 : static_cast<const float*>(workspace(
-                                       size_t(p.B * chunks * p.E * p.N) * sizeof(float)));
-    const ScanGradArgs<T> g{du,     ddelta, dA,      dBm,  dCm,           dD, dz, ddelta_bias,
-                         dh0,    dout,   dh_last, ckpt, h_chunks != nullptr};
-    const size_t shared =
-        (size_t(CHUNK + 1) * THREADS * NS + 2 * size_t(CHUNK) * size_t(p.N) + 16) * sizeof(float);
-    auto kernel = scan_backward_kernel<T, LANES, NS, CHUNK, THREADS>;
-    MAMBADNA_CUDA_CHECK(
-        cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(shared)));
-    launch(kernel, scan_grid<LANES, THREADS>(p), THREADS, shared, a, g);
-  });
+  float* ckpt = h_chunks ? const_cast<float*>(h_chunks)
+                         : static_cast<float*>(workspace(
+                               size_t(selective_scan_chunk_states(p)) * sizeof(float)));
+  const ScanGradArgs<T> g{du,   ddelta, dA,      dBm,  dCm, dD, dz, ddelta_bias,
+                          dh0,  dout,   dh_last, ckpt, h_chunks != nullptr};
+  if (p.N <= kStates) {
+    if (!h_chunks) {  // the chunk states, from a forward that keeps only them
+      a.h_chunks = ckpt;
+      time_parallel_forward<T, false>(a, p);
+      a.h_chunks = nullptr;
+    }
+    const dim3 grid(unsigned((p.E + kBlockChannels - 1) / kBlockChannels), unsigned(p.B));
+    launch(scan_backward_kernel<T>, grid, kThreads, kBackwardShared, a, g);
+  } else {
+    wide_state_backward(a, g, p);
+  }
   check_launch(fn);
 }
 
 }  // namespace
 
+int64_t scan_segments(const SelectiveScanParams& p, int64_t blocks, int threads, int warps_per_sm) {
+  int64_t s = g_segments;
+  if (s <= 0) {
+    const int64_t want =
+        int64_t(warps_per_sm) * int64_t(multiprocessor_count()) / std::max(1, threads / 32);
+    s = std::min(std::max<int64_t>(1, want / std::max<int64_t>(1, blocks)), p.L / 256);
+  }
+  return std::clamp<int64_t>(s, 1, std::min<int64_t>(std::max<int64_t>(p.L, 1), 65535));
+}
+
+void combine_segments(float* h_start, const float* h_end, const float* dt_sum, const float* A,
+                      const float* h0, const SelectiveScanParams& p, int64_t segments) {
+  launch(scan_combine_kernel, grid_for(p.B * p.E * p.N, 256), 256, 0, h_start, h_end, dt_sum, A,
+         h0, p.B, p.E, p.N, segments);
+}
+
+}  // namespace scan_detail
+
+// ---- entry points ----------------------------------------------------------------------------
+
+void set_selective_scan_segments(int64_t segments) { scan_detail::g_segments = segments; }
+
+int64_t selective_scan_chunk_states(const SelectiveScanParams& p) {
+  using scan_detail::kScanChunk;
+  return p.B * ((p.L + kScanChunk - 1) / kScanChunk) * p.E * p.N;
+}
+
 void selective_scan_forward(float* out, float* h_last, const float* u, const float* delta,
                             const float* A, const float* Bm, const float* Cm, const float* D,
                             const float* z, const float* delta_bias, const float* h0,
                             const SelectiveScanParams& p, float* h_chunks) {
-  forward(out, h_last, u, delta, A, Bm, Cm, D, z, delta_bias, h0, p, h_chunks);
+  scan_detail::forward(out, h_last, u, delta, A, Bm, Cm, D, z, delta_bias, h0, p, h_chunks);
 }
 void selective_scan_forward(bf16* out, float* h_last, const bf16* u, const bf16* delta,
                             const float* A, const bf16* Bm, const bf16* Cm, const float* D,
                             const bf16* z, const float* delta_bias, const float* h0,
                             const SelectiveScanParams& p, float* h_chunks) {
-  forward(out, h_last, u, delta, A, Bm, Cm, D, z, delta_bias, h0, p, h_chunks);
+  scan_detail::forward(out, h_last, u, delta, A, Bm, Cm, D, z, delta_bias, h0, p, h_chunks);
 }
 
 void selective_scan_backward(float* du, float* ddelta, float* dA, float* dBm, float* dCm, float* dD,
@@ -691,8 +624,8 @@ void selective_scan_backward(float* du, float* ddelta, float* dA, float* dBm, fl
                              const float* A, const float* Bm, const float* Cm, const float* D,
                              const float* z, const float* delta_bias, const float* h0,
                              const SelectiveScanParams& p, const float* h_chunks) {
-  backward(du, ddelta, dA, dBm, dCm, dD, dz, ddelta_bias, dh0, dout, dh_last, u, delta, A, Bm, Cm,
-           D, z, delta_bias, h0, p, h_chunks);
+  scan_detail::backward(du, ddelta, dA, dBm, dCm, dD, dz, ddelta_bias, dh0, dout, dh_last, u,
+                        delta, A, Bm, Cm, D, z, delta_bias, h0, p, h_chunks);
 }
 void selective_scan_backward(bf16* du, bf16* ddelta, float* dA, float* dBm, float* dCm, float* dD,
                              bf16* dz, float* ddelta_bias, float* dh0, const bf16* dout,
@@ -700,8 +633,8 @@ void selective_scan_backward(bf16* du, bf16* ddelta, float* dA, float* dBm, floa
                              const float* A, const bf16* Bm, const bf16* Cm, const float* D,
                              const bf16* z, const float* delta_bias, const float* h0,
                              const SelectiveScanParams& p, const float* h_chunks) {
-  backward(du, ddelta, dA, dBm, dCm, dD, dz, ddelta_bias, dh0, dout, dh_last, u, delta, A, Bm, Cm,
-           D, z, delta_bias, h0, p, h_chunks);
+  scan_detail::backward(du, ddelta, dA, dBm, dCm, dD, dz, ddelta_bias, dh0, dout, dh_last, u,
+                        delta, A, Bm, Cm, D, z, delta_bias, h0, p, h_chunks);
 }
 
 }  // namespace mambadna::kernels::cuda

@@ -244,6 +244,14 @@ T __shfl_down_sync(unsigned mask, T v, unsigned delta, int width = 32,
                                    width, at);
 }
 
+template <typename T>
+T __shfl_up_sync(unsigned mask, T v, unsigned delta, int width = 32,
+                 const std::source_location at = std::source_location::current()) {
+  const int lane = cuda_emulator::lane_id();
+  const int seg = lane & (width - 1);
+  return cuda_emulator::shuffle_as(mask, v, seg >= int(delta) ? lane - int(delta) : lane, width, at);
+}
+
 // Fibers of one block never run at the same time: a read-modify-write is atomic.
 template <typename T>
 T atomicAdd(T* address, T v) {

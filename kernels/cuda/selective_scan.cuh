@@ -1,0 +1,99 @@
+// Shared by the CUDA scan's two layouts (internal to kernels/cuda/):
+// - selective_scan.cu: parallel in time within a chunk (N <= 16, Mamba's d_state), the path
+//   every model of the usual shape takes;
+// - selective_scan_wide.cu: parallel over the states (16 < N <= 256).
+// Both keep the state before every chunk of kScanChunk steps in the same layout, so a forward
+// of either hands its chunk states to a backward of either, and both split a forward into
+// segments of time the same way (scan_segments, combine_segments).
+#pragma once
+#include "kernels/cuda/common.cuh"
+#include "kernels/selective_scan.h"
+
+namespace mambadna::kernels::cuda::scan_detail {
+
+// Steps per chunk: the forward keeps the state before every chunk for the backward
+// (B · ceil(L / 32) · E · N floats), which recomputes a chunk at a time from it.
+constexpr int kScanChunk = 32;
+constexpr float kLog2e = 1.4426950408889634f;  // exp(x) = exp2(x · log2 e)
+
+// T: the storage of the activations (u, delta, Bm, Cm, z, out and their gradients), float or
+// bf16; the states, A, D, the bias and the parameter gradients are fp32.
+template <typename T>
+struct ScanArgs {
+  T* out;                // (B, L, E), or nullptr (a pass that keeps only states)
+  float* h_last;         // (B, E, N) or nullptr
+  const T* u;            // (B, L, E)
+  const T* delta;        // (B, L, E)
+  const float* A;        // (E, N)
+  const T* Bm;           // (B, L, N) row stride ld_bc
+  const T* Cm;           // (B, L, N) row stride ld_bc
+  const float* D;        // (E) or nullptr
+  const T* z;            // (B, L, E) row stride ld_z, or nullptr
+  const float* bias;     // (E) or nullptr
+  const float* h0;       // (B, E, N) or nullptr
+  float* h_chunks;       // (B, chunks, E, N): forward writes the state before every chunk, or nullptr
+  int64_t B, L, E, N, ld_bc, ld_z;
+  bool softplus;
+  // Forward in segments of seg_len steps (blockIdx.z is the segment); each starts from
+  // h_start (B, segments, E, N) when given, else from h0.
+  int64_t seg_len;
+  const float* h_start;
+};
+
+template <typename T>
+struct ScanGradArgs {
+  T* du;                 // (B, L, E)
+  T* ddelta;             // (B, L, E)
+  float* dA;             // (E, N) +=
+  float* dBm;            // (B, L, N) row stride ld_bc, zeroed before
+  float* dCm;            // (B, L, N) row stride ld_bc, zeroed before
+  float* dD;             // (E) += or nullptr
+  T* dz;                 // (B, L, E) row stride ld_z, or nullptr
+  float* dbias;          // (E) += or nullptr
+  float* dh0;            // (B, E, N) or nullptr
+  const T* dout;         // (B, L, E)
+  const float* dh_last;  // (B, E, N) or nullptr
+  const float* checkpoints;  // (B, chunks, E, N): the state before every chunk
+  bool have_checkpoints;     // written by the forward; else the backward writes them there first
+};
+
+__device__ __forceinline__ float scan_dt(float raw, bool softplus) {
+  return softplus ? dev_softplus(raw) : raw;
+}
+
+// v[k] (k < LANES) is this lane's part of value k's sum over an aligned group of LANES lanes;
+// afterwards v[0] is value `lane`'s total over the group (a reduce-scatter in log2 LANES
+// rounds, LANES − 1 shuffles); lane is this thread's place in the group.
+template <int LANES>
+__device__ __forceinline__ float reduce_scatter(float (&v)[LANES], int lane) {
+#pragma unroll
+  for (int o = LANES / 2; o >= 1; o >>= 1) {
+    const bool upper = lane & o;  // keeps the upper half of the live values, sends the lower
+#pragma unroll
+    for (int i = 0; i < o; ++i) {
+      const float send = upper ? v[i] : v[i + o];
+      const float keep = upper ? v[i + o] : v[i];
+      v[i] = keep + __shfl_xor_sync(0xffffffffu, send, o);
+    }
+  }
+  return v[0];
+}
+
+// Segments of time for a forward whose grid has `blocks` blocks of `threads`, enough for
+// `warps_per_sm` resident warps per multiprocessor, each segment at least 256 steps (a
+// segmented forward reads its inputs twice); set_selective_scan_segments overrides.
+int64_t scan_segments(const SelectiveScanParams& p, int64_t blocks, int threads, int warps_per_sm);
+
+// Every segment's start state from the summaries of segments 0 .. S−2 (each one's end state
+// from zero, h_end (B, S − 1, E, N), and summed dt, dt_sum (B, S − 1, E)): h_start (B, S, E, N).
+void combine_segments(float* h_start, const float* h_end, const float* dt_sum, const float* A,
+                      const float* h0, const SelectiveScanParams& p, int64_t segments);
+
+// The state-parallel layout for 16 < N <= 256 (selective_scan_wide.cu); the backward's
+// dBm and dCm are zeroed by the caller.
+template <typename T>
+void wide_state_forward(const ScanArgs<T>& a, const SelectiveScanParams& p);
+template <typename T>
+void wide_state_backward(const ScanArgs<T>& a, const ScanGradArgs<T>& g, const SelectiveScanParams& p);
+
+}  // namespace mambadna::kernels::cuda::scan_detail
