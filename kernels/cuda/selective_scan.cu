@@ -100,31 +100,25 @@ __device__ __forceinline__ void stage_A(float* sA, const float* A, int64_t E, in
   }
 }
 
-// Joins the runs of a channel: (P, S) is this run's map h ↦ P h + S. Afterwards (P, S) is the
-// map of runs 0 .. r together (prefix) and (Pe, Se) that of runs 0 .. r − 1 (identity for r 0).
-__device__ __forceinline__ void runs_prefix(float& P, float& S, float& Pe, float& Se, int r) {
+// Joins the runs of a channel: (P, S) is this run's map h ↦ P h + S; afterwards, that of runs
+// 0 .. r together (an inclusive scan over lanes 8 apart, log2 kRuns rounds).
+__device__ __forceinline__ void runs_prefix(float& P, float& S, int r) {
 #pragma unroll
   for (int d = 1; d < kRuns; d <<= 1) {
     const float Pp = __shfl_up_sync(0xffffffffu, P, d * kChannels);
     const float Sp = __shfl_up_sync(0xffffffffu, S, d * kChannels);
     if (r >= d) S = P * Sp + S, P = P * Pp;
   }
-  Pe = __shfl_up_sync(0xffffffffu, P, kChannels);
-  Se = __shfl_up_sync(0xffffffffu, S, kChannels);
-  if (r == 0) Pe = 1.0f, Se = 0.0f;
 }
-// The same from the other end, for the adjoint: (P, S) becomes the map of runs r .. kRuns − 1
-// applied last to first, (Pe, Se) that of runs r + 1 .. kRuns − 1.
-__device__ __forceinline__ void runs_suffix(float& P, float& S, float& Pe, float& Se, int r) {
+// The same from the other end, for the adjoint: (P, S) becomes the map of runs r .. kRuns − 1,
+// applied last to first.
+__device__ __forceinline__ void runs_suffix(float& P, float& S, int r) {
 #pragma unroll
   for (int d = 1; d < kRuns; d <<= 1) {
     const float Pn = __shfl_down_sync(0xffffffffu, P, d * kChannels);
     const float Sn = __shfl_down_sync(0xffffffffu, S, d * kChannels);
     if (r + d < kRuns) S = P * Sn + S, P = P * Pn;
   }
-  Pe = __shfl_down_sync(0xffffffffu, P, kChannels);
-  Se = __shfl_down_sync(0xffffffffu, S, kChannels);
-  if (r == kRuns - 1) Pe = 1.0f, Se = 0.0f;
 }
 
 // Sum over the runs of a channel (lanes 8 apart); every lane gets it.
@@ -208,19 +202,22 @@ __global__ void __launch_bounds__(kThreads, 4) scan_forward_kernel(ScanArgs<T> a
       float av[kItems], bv[kItems], S = 0.0f;
 #pragma unroll
       for (int i = 0; i < kItems; ++i) {
-        av[i] = exp2f(dt[i] * A2);
+        av[i] = dev_exp2_ftz(dt[i] * A2);
         bv[i] = dtu[i] * sB[staged(i, n, r)];
         S = av[i] * S + bv[i];
       }
-      float P = exp2f(dts * A2), Pe, Se;
-      runs_prefix(P, S, Pe, Se, r);
-      // The chunk's end state, from the last run. Every lane's read of carry[n] has fed the
-      // shuffle (its operand depends on it) before run 0's lane overwrites it.
-      const float h_next = __shfl_sync(0xffffffffu, P * hc + S, (kRuns - 1) * kChannels + pl.c);
+      float P = dev_exp2_ftz(dts * A2);
+      runs_prefix(P, S, r);
+      // Runs 0 .. r from the chunk's start state: this run's end state. The previous run's is
+      // this run's start, the last run's the chunk's end. Every lane's read of carry[n] has fed
+      // these shuffles (their operands depend on it) before run 0's lane overwrites it.
+      const float h_end_run = P * hc + S;
+      const float h_prev = __shfl_up_sync(0xffffffffu, h_end_run, kChannels);
+      const float h_next = __shfl_sync(0xffffffffu, h_end_run, (kRuns - 1) * kChannels + pl.c);
       if (a.h_chunks && pl.active && n % kRuns == r)
         a.h_chunks[((b * chunks + ci) * E + e) * a.N + n] = hc;
       if (OUT) {
-        float h = Pe * hc + Se;
+        float h = r == 0 ? hc : h_prev;
 #pragma unroll
         for (int i = 0; i < kItems; ++i) {
           h = av[i] * h + bv[i];
@@ -337,9 +334,9 @@ __global__ void __launch_bounds__(kThreads, 3) scan_backward_kernel(ScanArgs<T> 
       fetch_states(ci - 1);
     }
     if (ci + 1 < chunks) flush_sums(sSum + (buf ^ 1) * kSums, t0 + kScanChunk);
-    // This run's steps: dt, u, dy = dout · silu(z) (delta and z are read again at the end,
-    // from the cache, for the factors of ddelta and dz: fewer live registers).
-    float dt[kItems], uu[kItems], dy[kItems];
+    // This run's steps: dt, dt·u, dy = dout · silu(z) (u, delta and z are read again at the
+    // end, from the cache, for du, ddelta and dz: fewer live registers).
+    float dt[kItems], dtu[kItems], dy[kItems];
     float y[kItems], dua[kItems], ddta[kItems];
     float dts = 0.0f;
 #pragma unroll
@@ -348,10 +345,11 @@ __global__ void __launch_bounds__(kThreads, 3) scan_backward_kernel(ScanArgs<T> 
       const bool ok = pl.active && t < L;
       const float raw = (ok ? ld(a.delta[row * E + e]) : 0.0f) + bias;
       const float dout = ok ? ld(g.dout[row * E + e]) : 0.0f;
-      uu[i] = ok ? ld(a.u[row * E + e]) : 0.0f;
+      const float uu = ok ? ld(a.u[row * E + e]) : 0.0f;
       dt[i] = ok ? scan_dt(raw, a.softplus) : 0.0f;
+      dtu[i] = dt[i] * uu;
       dy[i] = a.z && ok ? dout * dev_silu(ld(a.z[row * a.ld_z + e])) : dout;
-      y[i] = Dv * uu[i];
+      y[i] = Dv * uu;
       dua[i] = ddta[i] = 0.0f;
       dts += dt[i];
     }
@@ -368,18 +366,20 @@ __global__ void __launch_bounds__(kThreads, 3) scan_backward_kernel(ScanArgs<T> 
       float av[kItems], hs[kItems], S = 0.0f;
 #pragma unroll
       for (int i = 0; i < kItems; ++i) {
-        av[i] = exp2f(dt[i] * A2);
-        S = av[i] * S + dt[i] * uu[i] * sB[staged(i, n, r)];
+        av[i] = dev_exp2_ftz(dt[i] * A2);
+        S = av[i] * S + dtu[i] * sB[staged(i, n, r)];
       }
-      const float P0 = exp2f(dts * A2);
-      float P = P0, Pe, Se;
-      runs_prefix(P, S, Pe, Se, r);
-      const float h_start = Pe * sH[buf * kBlockChannels * kPad + pl.ch * kPad + n] + Se;
+      const float P0 = dev_exp2_ftz(dts * A2);
+      float P = P0;
+      runs_prefix(P, S, r);
+      const float hc = sH[buf * kBlockChannels * kPad + pl.ch * kPad + n];
+      const float h_prev = __shfl_up_sync(0xffffffffu, P * hc + S, kChannels);
+      const float h_start = r == 0 ? hc : h_prev;  // the previous run's end state
       {
         float h = h_start;
 #pragma unroll
         for (int i = 0; i < kItems; ++i) {
-          h = av[i] * h + dt[i] * uu[i] * sB[staged(i, n, r)];
+          h = av[i] * h + dtu[i] * sB[staged(i, n, r)];
           hs[i] = h;
           y[i] += sC[staged(i, n, r)] * h;
         }
@@ -390,20 +390,24 @@ __global__ void __launch_bounds__(kThreads, 3) scan_backward_kernel(ScanArgs<T> 
 #pragma unroll
       for (int i = kItems - 1; i >= 0; --i) Sa = av[i] * (Sa + sC[staged(i, n, r)] * dy[i]);
       P = P0;
-      runs_suffix(P, Sa, Pe, Se, r);
-      const float x_next = __shfl_sync(0xffffffffu, P * x + Sa, c);  // run 0's
-      float q = Pe * x + Se;
+      runs_suffix(P, Sa, r);
+      // Runs r .. last applied to x: what leaves this run's first step; the next run's is what
+      // enters this run's last, run 0's what enters the previous chunk.
+      const float x_out = P * x + Sa;
+      const float x_in = __shfl_down_sync(0xffffffffu, x_out, kChannels);
+      const float x_next = __shfl_sync(0xffffffffu, x_out, c);
+      float q = r == kRuns - 1 ? x : x_in;
       float vB[kItems], vC[kItems], dAn = 0.0f;
 #pragma unroll
       for (int i = kItems - 1; i >= 0; --i) {
         const float Bi = sB[staged(i, n, r)];
         const float gi = q + sC[staged(i, n, r)] * dy[i];  // dL/dh at this step
-        const float t1 = av[i] * (i > 0 ? hs[i - 1] : h_start);
-        vB[i] = gi * dt[i] * uu[i];
+        const float w = gi * av[i] * (i > 0 ? hs[i - 1] : h_start);
+        vB[i] = gi * dtu[i];
         vC[i] = dy[i] * hs[i];
-        dua[i] += gi * Bi;
-        ddta[i] += gi * (An * t1 + Bi * uu[i]);
-        dAn += gi * dt[i] * t1;
+        dua[i] += gi * Bi;  // Σ_n λ B, which also gives ddt's Σ_n λ B u at the end
+        ddta[i] += An * w;  // the rest of ddt: Σ_n λ A a h_prev
+        dAn += dt[i] * w;
         q = av[i] * gi;
       }
       if (r == 0) X[n] = x_next;
@@ -418,15 +422,17 @@ __global__ void __launch_bounds__(kThreads, 3) scan_backward_kernel(ScanArgs<T> 
     for (int i = 0; i < kItems; ++i) {
       const int64_t t = t0 + r * kItems + i, row = b * L + t;
       if (pl.active && t < L) {
+        const float uu = ld(a.u[row * E + e]);
+        const float ddt = ddta[i] + uu * dua[i];
         const float dd =
-            a.softplus ? ddta[i] * dev_softplus_grad(ld(a.delta[row * E + e]) + bias) : ddta[i];
+            a.softplus ? ddt * dev_softplus_grad(ld(a.delta[row * E + e]) + bias) : ddt;
         g.du[row * E + e] = st<T>(Dv * dy[i] + dt[i] * dua[i]);
         g.ddelta[row * E + e] = st<T>(dd);
         if (a.z) {
           const float zv = ld(a.z[row * a.ld_z + e]);
           g.dz[row * a.ld_z + e] = st<T>(ld(g.dout[row * E + e]) * dev_silu_grad(zv) * y[i]);
         }
-        dD_acc += dy[i] * uu[i];
+        dD_acc += dy[i] * uu;
         dbias_acc += dd;
       }
     }
