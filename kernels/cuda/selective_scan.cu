@@ -43,7 +43,8 @@ constexpr int kWarps = 4;                       // per block
 constexpr int kThreads = 32 * kWarps;
 constexpr int kBlockChannels = kWarps * kChannels;
 constexpr int kStates = 16;                     // the largest N of this layout
-constexpr int kChunkStates = kScanChunk * kStates;  // floats of one chunk of Bm (or Cm) rows
+constexpr int kStateStride = kScanChunk + 4;         // a state's 32 steps, padded (see staged)
+constexpr int kChunkStates = kStates * kStateStride;  // floats of one chunk of Bm (or Cm) rows
 constexpr int kPad = kStates + 1;               // row stride of per-channel tables (no bank conflicts)
 static_assert(kItems == kChannels, "the backward scatters a run's 8 steps over its 8 channels");
 
@@ -63,20 +64,29 @@ struct Place {
   }
 };
 
-// A chunk's Bm and Cm rows in shared memory: step r·kItems + i (run r, item i), state n at
-// (i·kStates + n)·kRuns + r, so that a run's lanes read one word and the runs 4 banks.
-__device__ __forceinline__ int staged(int i, int n, int r) { return (i * kStates + n) * kRuns + r; }
+// A chunk's Bm and Cm rows in shared memory, state-major: state n's 32 steps at n·36, so that a
+// run's 8 steps are 32 contiguous bytes (two 16-byte loads, one broadcast address per run,
+// the 4 runs in different banks) and the stores of whole rows conflict at most 2 ways.
+__device__ __forceinline__ int staged(int step, int n) { return n * kStateStride + step; }
+// Run r's 8 steps of state n from a staged matrix.
+__device__ __forceinline__ void run_rows(float (&v)[kItems], const float* s, int n, int r) {
+  static_assert(kItems == 8 && kStateStride % 4 == 0, "two aligned 16-byte loads per run");
+  const float4* p = reinterpret_cast<const float4*>(s + staged(r * kItems, n));
+  const float4 lo = p[0], hi = p[1];
+  v[0] = lo.x, v[1] = lo.y, v[2] = lo.z, v[3] = lo.w;
+  v[4] = hi.x, v[5] = hi.y, v[6] = hi.z, v[7] = hi.w;
+}
 
 // The chunk at t0's Bm and Cm rows (zero past t_end and past N), kStage per thread: fetched
 // into registers a chunk ahead, stored into shared memory once the chunk before is done.
-constexpr int kStage = 2 * kChunkStates / kThreads;
+constexpr int kStage = 2 * kScanChunk * kStates / kThreads;
 template <typename T>
 __device__ __forceinline__ void fetch_rows(float (&v)[kStage], const ScanArgs<T>& a, int64_t b,
                                            int64_t t0, int64_t t_end) {
 #pragma unroll
   for (int k = 0; k < kStage; ++k) {
     const int idx = int(threadIdx.x) + k * kThreads;
-    const int m = idx / kChunkStates, row = (idx % kChunkStates) / kStates, n = idx % kStates;
+    const int m = idx / (kScanChunk * kStates), row = idx / kStates % kScanChunk, n = idx % kStates;
     const T* M = m ? a.Cm : a.Bm;
     const bool ok = n < a.N && t0 + row < t_end;
     v[k] = ok ? ld(M[(b * a.L + t0 + row) * a.ld_bc + n]) : 0.0f;
@@ -86,8 +96,8 @@ __device__ __forceinline__ void store_rows(const float (&v)[kStage], float* s) {
 #pragma unroll
   for (int k = 0; k < kStage; ++k) {
     const int idx = int(threadIdx.x) + k * kThreads;
-    const int m = idx / kChunkStates, row = (idx % kChunkStates) / kStates, n = idx % kStates;
-    s[m * kChunkStates + staged(row % kItems, n, row / kItems)] = v[k];
+    const int m = idx / (kScanChunk * kStates), row = idx / kStates % kScanChunk, n = idx % kStates;
+    s[m * kChunkStates + staged(row, n)] = v[k];
   }
 }
 
@@ -132,16 +142,18 @@ __device__ __forceinline__ float runs_sum(float v) {
 //
 // OUT: outputs y (out, h_last, h_chunks as given); else only states: the segment summaries
 // (h_end given: each segment from zero, its end state and summed dt) or the chunk states alone.
-// Shared: A (kBlockChannels, kPad); two buffers of the chunk's Bm and Cm rows; the state
-// before the chunk (kBlockChannels, kPad).
-constexpr size_t kForwardShared = (2 * kBlockChannels * kPad + 4 * kChunkStates) * sizeof(float);
+// Shared: A (kBlockChannels, kPad); two buffers of the chunk's Bm and Cm rows; two of the state
+// before the chunk (kBlockChannels, kPad), read from one while the chunk's end state goes to
+// the other (a barrier between a slot's reads and its next writes).
+constexpr int kSlot = kBlockChannels * kPad;
+constexpr size_t kForwardShared = (3 * kSlot + 4 * kChunkStates) * sizeof(float);
 
 template <typename T, bool OUT>
 __global__ void __launch_bounds__(kThreads, 4) scan_forward_kernel(ScanArgs<T> a, float* h_end,
                                                                 float* dt_sum) {
   float* sA = dynamic_shared<float>();
   float* sBC = sA + kBlockChannels * kPad;
-  float* carry = sBC + 4 * kChunkStates + (int(threadIdx.x >> 5) * kChannels + int(threadIdx.x & 31) % kChannels) * kPad;  // this channel's state
+  float* sCarry = sBC + 4 * kChunkStates;  // 2 × (kBlockChannels, kPad)
   const Place pl(a.E);
   const int r = pl.r, N = int(a.N);
   const int64_t b = pl.b, e = pl.e, E = a.E, L = a.L;
@@ -153,7 +165,8 @@ __global__ void __launch_bounds__(kThreads, 4) scan_forward_kernel(ScanArgs<T> a
                        : a.h_start ? a.h_start + ((b * segments + seg) * E + e) * a.N
                        : a.h0      ? a.h0 + (b * E + e) * a.N
                                    : nullptr;
-  for (int n = r; n < kStates; n += kRuns) carry[n] = pl.active && n < N && start ? start[n] : 0.0f;
+  for (int n = r; n < kStates; n += kRuns)
+    sCarry[pl.ch * kPad + n] = pl.active && n < N && start ? start[n] : 0.0f;
   const float Dv = pl.active && a.D ? a.D[e] : 0.0f;
   const float bias = pl.active && a.bias ? a.bias[e] : 0.0f;
   const int64_t chunks = (L + kScanChunk - 1) / kScanChunk;
@@ -194,37 +207,45 @@ __global__ void __launch_bounds__(kThreads, 4) scan_forward_kernel(ScanArgs<T> a
     if (more) fetch_items(t0 + kScanChunk);
     const float* sB = sBC + buf * 2 * kChunkStates;
     const float* sC = sB + kChunkStates;
-    const int64_t ci = t0 / kScanChunk;
+    const float* carry = sCarry + buf * kSlot + pl.ch * kPad;  // the state before the chunk
+    float* carry_next = sCarry + (buf ^ 1) * kSlot + pl.ch * kPad;
+    if (a.h_chunks) {  // the block's states before the chunk, (32 channels, N) rows of (B, chunks, E, N)
+      const int64_t at = (b * chunks + t0 / kScanChunk) * E * a.N;
+      const int64_t e0 = int64_t(blockIdx.x) * kBlockChannels;
+      for (int idx = int(threadIdx.x); idx < kBlockChannels * N; idx += kThreads) {
+        const int ch = idx / N, n = idx - ch * N;
+        if (e0 + ch < E) a.h_chunks[at + (e0 + ch) * a.N + n] = sCarry[buf * kSlot + ch * kPad + n];
+      }
+    }
 #pragma unroll 1
     for (int n = 0; n < N; ++n) {
       const float A2 = sA[pl.ch * kPad + n];
-      const float hc = carry[n];  // read once: run 0's lane writes the next chunk's below
+      const float hc = carry[n];
       float av[kItems], bv[kItems], S = 0.0f;
+      run_rows(bv, sB, n, r);
 #pragma unroll
       for (int i = 0; i < kItems; ++i) {
         av[i] = dev_exp2_ftz(dt[i] * A2);
-        bv[i] = dtu[i] * sB[staged(i, n, r)];
+        bv[i] *= dtu[i];
         S = av[i] * S + bv[i];
       }
       float P = dev_exp2_ftz(dts * A2);
       runs_prefix(P, S, r);
       // Runs 0 .. r from the chunk's start state: this run's end state. The previous run's is
-      // this run's start, the last run's the chunk's end. Every lane's read of carry[n] has fed
-      // these shuffles (their operands depend on it) before run 0's lane overwrites it.
+      // this run's start, the last run's the chunk's end.
       const float h_end_run = P * hc + S;
       const float h_prev = __shfl_up_sync(0xffffffffu, h_end_run, kChannels);
-      const float h_next = __shfl_sync(0xffffffffu, h_end_run, (kRuns - 1) * kChannels + pl.c);
-      if (a.h_chunks && pl.active && n % kRuns == r)
-        a.h_chunks[((b * chunks + ci) * E + e) * a.N + n] = hc;
       if (OUT) {
+        float cv[kItems];
+        run_rows(cv, sC, n, r);
         float h = r == 0 ? hc : h_prev;
 #pragma unroll
         for (int i = 0; i < kItems; ++i) {
           h = av[i] * h + bv[i];
-          y[i] += sC[staged(i, n, r)] * h;
+          y[i] += cv[i] * h;
         }
       }
-      if (r == 0) carry[n] = h_next;
+      if (r == kRuns - 1) carry_next[n] = h_end_run;
     }
     if (OUT) {
 #pragma unroll
@@ -238,6 +259,7 @@ __global__ void __launch_bounds__(kThreads, 4) scan_forward_kernel(ScanArgs<T> a
     if (more) store_rows(rows, sBC + (buf ^ 1) * 2 * kChunkStates);
     __syncthreads();
   }
+  const float* carry = sCarry + buf * kSlot + pl.ch * kPad;  // the segment's end state
   if (summary) {
     const int64_t at = (b * segments + seg) * E + e;
     dt_total = runs_sum(dt_total);
@@ -255,11 +277,12 @@ __global__ void __launch_bounds__(kThreads, 4) scan_forward_kernel(ScanArgs<T> a
 // Shared: A (kBlockChannels, kPad); two buffers of the chunk's Bm and Cm rows; two of the
 // block's chunk start states (kBlockChannels, kPad); two of the chunk's dBm and dCm sums
 // (kScanChunk, kPad) each (one filling while the other is added to global memory); dA sums
-// and the adjoint carried between chunks (kBlockChannels, kPad) each.
+// (kBlockChannels, kPad); two slots of the adjoint carried between chunks (as the forward's
+// state).
 constexpr int kSums = 2 * kScanChunk * kPad;  // a buffer of dBm and dCm sums
 constexpr size_t kBackwardShared =
     (kBlockChannels * kPad + 4 * kChunkStates + 2 * kBlockChannels * kPad + 2 * kSums +
-     2 * kBlockChannels * kPad) * sizeof(float);
+     3 * kBlockChannels * kPad) * sizeof(float);
 static_assert(kBackwardShared <= 48 * 1024, "within the default limit of dynamic shared memory");
 constexpr int kStageH = kBlockChannels * kStates / kThreads;
 
@@ -270,7 +293,7 @@ __global__ void __launch_bounds__(kThreads, 3) scan_backward_kernel(ScanArgs<T> 
   float* sH = sBC + 4 * kChunkStates;              // 2 × (kBlockChannels, kPad)
   float* sSum = sH + 2 * kBlockChannels * kPad;    // 2 × (dBm, dCm) × (kScanChunk, kPad)
   float* sdA = sSum + 2 * kSums;                   // (kBlockChannels, kPad)
-  float* X = sdA + kBlockChannels * kPad + (int(threadIdx.x >> 5) * kChannels + int(threadIdx.x & 31) % kChannels) * kPad;  // this channel's adjoint
+  float* sX = sdA + kBlockChannels * kPad;         // 2 × (kBlockChannels, kPad)
   const Place pl(a.E);
   const int r = pl.r, c = pl.c, N = int(a.N);
   const int64_t b = pl.b, e = pl.e, E = a.E, L = a.L;
@@ -314,7 +337,7 @@ __global__ void __launch_bounds__(kThreads, 3) scan_backward_kernel(ScanArgs<T> 
 
   // X: the adjoint entering the chunk's last step from later steps.
   for (int n = r; n < kStates; n += kRuns)
-    X[n] = pl.active && n < N && g.dh_last ? g.dh_last[(b * E + e) * a.N + n] : 0.0f;
+    sX[pl.ch * kPad + n] = pl.active && n < N && g.dh_last ? g.dh_last[(b * E + e) * a.N + n] : 0.0f;
   const float Dv = pl.active && a.D ? a.D[e] : 0.0f;
   const float bias = pl.active && a.bias ? a.bias[e] : 0.0f;
   float dD_acc = 0.0f, dbias_acc = 0.0f;  // this run's steps
@@ -357,17 +380,22 @@ __global__ void __launch_bounds__(kThreads, 3) scan_backward_kernel(ScanArgs<T> 
     const float* sC = sB + kChunkStates;
     float* sdB = sSum + buf * kSums;
     float* sdC = sdB + kScanChunk * kPad;
+    const float* X = sX + buf * kSlot + pl.ch * kPad;  // entering the chunk's last step
+    float* X_next = sX + (buf ^ 1) * kSlot + pl.ch * kPad;
 #pragma unroll 1
     for (int n = 0; n < N; ++n) {
       const float A2 = sA[pl.ch * kPad + n], An = A2 * (1.0f / kLog2e);
-      const float x = X[n];  // read once: run 0's lane writes the previous chunk's below
+      const float x = X[n];
+      float Bv[kItems], Cv[kItems];
+      run_rows(Bv, sB, n, r);
+      run_rows(Cv, sC, n, r);
       // The run's states: its map from a zero state, joined over the runs from the chunk's
       // start state, then walked again from the run's start state.
       float av[kItems], hs[kItems], S = 0.0f;
 #pragma unroll
       for (int i = 0; i < kItems; ++i) {
         av[i] = dev_exp2_ftz(dt[i] * A2);
-        S = av[i] * S + dtu[i] * sB[staged(i, n, r)];
+        S = av[i] * S + dtu[i] * Bv[i];
       }
       const float P0 = dev_exp2_ftz(dts * A2);
       float P = P0;
@@ -379,29 +407,28 @@ __global__ void __launch_bounds__(kThreads, 3) scan_backward_kernel(ScanArgs<T> 
         float h = h_start;
 #pragma unroll
         for (int i = 0; i < kItems; ++i) {
-          h = av[i] * h + dtu[i] * sB[staged(i, n, r)];
+          h = av[i] * h + dtu[i] * Bv[i];
           hs[i] = h;
-          y[i] += sC[staged(i, n, r)] * h;
+          y[i] += Cv[i] * h;
         }
       }
       // The adjoint: the run's map of the incoming adjoint x (into its last step), x ↦ P x + S
       // with x' = a_first · g_first going out, joined over the runs from the chunk's X.
       float Sa = 0.0f;
 #pragma unroll
-      for (int i = kItems - 1; i >= 0; --i) Sa = av[i] * (Sa + sC[staged(i, n, r)] * dy[i]);
+      for (int i = kItems - 1; i >= 0; --i) Sa = av[i] * (Sa + Cv[i] * dy[i]);
       P = P0;
       runs_suffix(P, Sa, r);
       // Runs r .. last applied to x: what leaves this run's first step; the next run's is what
       // enters this run's last, run 0's what enters the previous chunk.
       const float x_out = P * x + Sa;
       const float x_in = __shfl_down_sync(0xffffffffu, x_out, kChannels);
-      const float x_next = __shfl_sync(0xffffffffu, x_out, c);
       float q = r == kRuns - 1 ? x : x_in;
       float vB[kItems], vC[kItems], dAn = 0.0f;
 #pragma unroll
       for (int i = kItems - 1; i >= 0; --i) {
-        const float Bi = sB[staged(i, n, r)];
-        const float gi = q + sC[staged(i, n, r)] * dy[i];  // dL/dh at this step
+        const float Bi = Bv[i];
+        const float gi = q + Cv[i] * dy[i];  // dL/dh at this step
         const float w = gi * av[i] * (i > 0 ? hs[i - 1] : h_start);
         vB[i] = gi * dtu[i];
         vC[i] = dy[i] * hs[i];
@@ -410,13 +437,14 @@ __global__ void __launch_bounds__(kThreads, 3) scan_backward_kernel(ScanArgs<T> 
         dAn += dt[i] * w;
         q = av[i] * gi;
       }
-      if (r == 0) X[n] = x_next;
+      if (r == 0) X_next[n] = x_out;
       // dBm, dCm: the run's 8 steps over its 8 channels, lane c keeping step c's sum.
       const float sb = reduce_scatter<kChannels>(vB, c);
       const float sc = reduce_scatter<kChannels>(vC, c);
       atomicAdd(&sdB[(r * kItems + c) * kPad + n], sb);
       atomicAdd(&sdC[(r * kItems + c) * kPad + n], sc);
-      atomicAdd(&sdA[pl.ch * kPad + n], dAn);
+      dAn = runs_sum(dAn);
+      if (r == 0) sdA[pl.ch * kPad + n] += dAn;  // the channel's only writer
     }
 #pragma unroll
     for (int i = 0; i < kItems; ++i) {
@@ -443,8 +471,8 @@ __global__ void __launch_bounds__(kThreads, 3) scan_backward_kernel(ScanArgs<T> 
     __syncthreads();
   }
   flush_sums(sSum + (buf ^ 1) * kSums, 0);  // chunk 0's
-  for (int n = r; n < N; n += kRuns)
-    if (pl.active && g.dh0) g.dh0[(b * E + e) * a.N + n] = X[n];
+  for (int n = r; n < N; n += kRuns)  // what leaves chunk 0: a_0 ⊙ λ_0
+    if (pl.active && g.dh0) g.dh0[(b * E + e) * a.N + n] = sX[buf * kSlot + pl.ch * kPad + n];
   dD_acc = runs_sum(dD_acc);
   dbias_acc = runs_sum(dbias_acc);
   if (pl.active && r == 0) {

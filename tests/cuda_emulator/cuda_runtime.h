@@ -52,6 +52,9 @@
 // memory. (Dynamic shared memory: cuda_emulator::dynamic_shared, see common.cuh.)
 #define __shared__ static
 
+struct alignas(16) float4 {
+  float x, y, z, w;
+};
 struct uint3 {
   unsigned x, y, z;
 };
