@@ -84,6 +84,16 @@ __device__ __forceinline__ bf16 st<bf16>(float x) {
 
 // ---- device functions ------------------------------------------------------------------------
 
+// Brings the line holding global address p into L1 ahead of its load, without a register or a
+// wait (a hint; p must lie inside an allocation). The emulator has no caches: a no-op there.
+__device__ __forceinline__ void dev_prefetch_l1(const void* p) {
+#ifdef MAMBADNA_CUDA_EMULATOR
+  (void)p;
+#else
+  asm volatile("prefetch.global.L1 [%0];" ::"l"(p));
+#endif
+}
+
 // 2^x by the special-function unit alone, flushing subnormal results to zero (exp2f adds a
 // rescaling for them: four instructions instead of one). For the scan's decays exp(dt·A) <= 1,
 // where a subnormal decay and zero differ by less than 2^-126.

@@ -342,6 +342,33 @@ __global__ void __launch_bounds__(kThreads, 3) scan_backward_kernel(ScanArgs<T> 
   const float bias = pl.active && a.bias ? a.bias[e] : 0.0f;
   float dD_acc = 0.0f, dbias_acc = 0.0f;  // this run's steps
 
+  // The next chunk's inputs are asked into L1 while this one computes (prefetches hold no
+  // registers: this kernel has none to spare), and loaded when they are needed: the rows and
+  // states at the chunk's end, the steps at the next chunk's start.
+  auto prefetch_chunk = [&](int64_t ci) {
+    const int64_t t0 = ci * kScanChunk;
+#pragma unroll
+    for (int i = 0; i < kItems; ++i) {
+      const int64_t t = t0 + r * kItems + i, row = b * L + t;
+      if (pl.active && t < L) {
+        dev_prefetch_l1(&a.u[row * E + e]);
+        dev_prefetch_l1(&a.delta[row * E + e]);
+        dev_prefetch_l1(&g.dout[row * E + e]);
+        if (a.z) dev_prefetch_l1(&a.z[row * a.ld_z + e]);
+      }
+    }
+#pragma unroll
+    for (int k = 0; k < kStage; ++k) {
+      const int idx = int(threadIdx.x) + k * kThreads;
+      const int m = idx / (kScanChunk * kStates), row = idx / kStates % kScanChunk, n = idx % kStates;
+      if (n < N && t0 + row < L) dev_prefetch_l1(&(m ? a.Cm : a.Bm)[(b * L + t0 + row) * a.ld_bc + n]);
+    }
+#pragma unroll
+    for (int k = 0; k < kStageH; ++k) {
+      const int idx = int(threadIdx.x) + k * kThreads, ch = idx / kStates, n = idx % kStates;
+      if (e0 + ch < E && n < N) dev_prefetch_l1(&g.checkpoints[((b * chunks + ci) * E + e0 + ch) * a.N + n]);
+    }
+  };
   float rows[kStage];
   fetch_rows(rows, a, b, (chunks - 1) * kScanChunk, L);
   store_rows(rows, sBC);
@@ -352,10 +379,7 @@ __global__ void __launch_bounds__(kThreads, 3) scan_backward_kernel(ScanArgs<T> 
   for (int64_t ci = chunks - 1; ci >= 0; --ci, buf ^= 1) {
     const int64_t t0 = ci * kScanChunk;
     const bool more = ci > 0;
-    if (more) {
-      fetch_rows(rows, a, b, t0 - kScanChunk, L);
-      fetch_states(ci - 1);
-    }
+    if (more) prefetch_chunk(ci - 1);
     if (ci + 1 < chunks) flush_sums(sSum + (buf ^ 1) * kSums, t0 + kScanChunk);
     // This run's steps: dt, dt·u, dy = dout · silu(z) (u, delta and z are read again at the
     // end, from the cache, for du, ddelta and dz: fewer live registers).
@@ -465,6 +489,8 @@ __global__ void __launch_bounds__(kThreads, 3) scan_backward_kernel(ScanArgs<T> 
       }
     }
     if (more) {
+      fetch_rows(rows, a, b, t0 - kScanChunk, L);
+      fetch_states(ci - 1);
       store_rows(rows, sBC + (buf ^ 1) * 2 * kChunkStates);
       store_states(sH + (buf ^ 1) * kBlockChannels * kPad);
     }
