@@ -153,8 +153,9 @@ TEST_CASE("causal_conv1d cuda matches ref", "[kernels][causal_conv1d][cuda]") {
     bool silu, bias, window;
   };
   // L = 1 and L < K-1 (the carried window shifts), K = 1 (no window), strided x; K 2 to 4 take
-  // the one-pass backward (L past its 256-step tiles: halos between tiles), K 1 and 5 the
-  // two-kernel one.
+  // the tiled forward (64-step tiles) and the one-pass backward (256-step tiles: halos between
+  // tiles), K 1 and 5 the row-per-block forward (rows past its grid of 16,384) and the
+  // two-kernel backward.
   for (const Case c : {Case{1, 1, 5, 4, 5, true, true, true}, Case{2, 2, 7, 4, 14, true, true, true},
                        Case{3, 50, 37, 4, 80, true, true, true},
                        Case{2, 20, 16, 1, 16, false, false, false},
@@ -162,7 +163,8 @@ TEST_CASE("causal_conv1d cuda matches ref", "[kernels][causal_conv1d][cuda]") {
                        Case{2, 600, 33, 4, 70, true, true, true},
                        Case{1, 10, 8, 2, 8, true, false, true},
                        Case{2, 40, 9, 5, 9, true, true, true},
-                       Case{2, 9000, 3, 4, 3, true, true, true}}) {  // rows past the forward's grid
+                       Case{2, 9000, 3, 4, 3, true, true, true},
+                       Case{1, 17000, 3, 5, 3, true, true, true}}) {
     INFO("B " << c.B << " L " << c.L << " E " << c.E << " K " << c.K);
     const CausalConv1dParams p{c.B, c.L, c.E, c.K, c.ld_x, c.silu};
     const int64_t BLE = c.B * c.L * c.E, W = c.B * c.E * (c.K - 1);
