@@ -8,7 +8,8 @@
 // splits into the 4 runs of kItems = 8 consecutive steps. So a warp's load of u, delta, z (or a
 // store of out) touches 4 rows of 8 consecutive channels, whole 32-byte sectors in fp32. A
 // block of kWarps warps covers 32 channels; they share the chunk's Bm and Cm rows, staged in
-// shared memory one chunk ahead (a run's lanes read the same word, the 4 runs 4 banks).
+// shared memory one chunk ahead, state-major (a run reads its 8 steps of a state as two 16-byte
+// words).
 //
 // Per chunk and state n, each thread takes its run's 8 steps from a zero state (the run's
 // increment S) and its decay P = exp(A_n Σ dt) (h ↦ P h + S is the run); the 4 runs of a
@@ -18,9 +19,13 @@
 // exponentials (one per step and state) and the sums are fp32 in registers; the expanded
 // state (B, L, E, N) never exists in memory.
 //
-// The backward walks the chunks from last to first. From the chunk's start state (kept by the
-// forward every 32 steps, or recomputed into the workspace) it recomputes each run's states
-// as the forward does, then runs the adjoint the same way in reverse: each run's adjoint from
+// The state carried from chunk to chunk lives in shared memory, in two slots by chunk parity:
+// a chunk reads one and its last run writes the other, so a barrier orders every slot's reads
+// before its next writes.
+//
+// The backward walks the chunks from last to first, asking the previous chunk's inputs into
+// L1 as it goes. From the chunk's start state (kept by the forward every 32 steps, or
+// recomputed into the workspace) it recomputes each run's states as the forward does, then runs the adjoint the same way in reverse: each run's adjoint from
 // zero and the same decay, joined over the runs by a suffix scan of the pairs, the chunk's
 // incoming adjoint carried to the previous chunk. dBm and dCm, sums over channels, are
 // reduce-scattered over a run's 8 lanes (its 8 channels × 8 steps), added in shared memory for
