@@ -105,9 +105,9 @@ case "$mode" in
     ;;
   profile)
     # After `run`, in a second call: where the time goes. compute-sanitizer's racecheck and
-    # synccheck on the scan tests (shared-memory races, divergent barriers), Nsight Compute's
-    # memory throughput of the scan kernels at the benchmark shape (the 70% question), and an
-    # Nsight Systems kernel summary of training steps of the 130M shape.
+    # synccheck on the scan tests (shared-memory races, divergent barriers), Nsight Compute on
+    # the scan's forward and backward at the benchmark shape (the 70% question), and a kernel
+    # time summary of a training step of the 130M shape.
     locate "${2:-build-cuda}"
     R=${3:-gpu-report}
     mkdir -p "$R"
@@ -121,10 +121,16 @@ case "$mode" in
           echo "compute-sanitizer not found"
         fi
       done
-      echo "== Nsight Compute: scan kernels at B 8, L 4096, E 1536, N 16"
+      echo "== Nsight Compute: the scan's forward and backward at B 8, L 4096, E 1536, N 16 (fp32)"
       if command -v ncu > /dev/null; then
-        ours timeout 180 ncu --clock-control none --section SpeedOfLight --section MemoryWorkloadAnalysis \
-          -k regex:scan_ -c 6 "$BENCH" scan || echo "(exit $?)"
+        # Issue rate, occupancy, stall reasons and instruction counts: the scan is bound by the
+        # instructions it issues (docs/BENCHMARKS.md), so these say where to cut.
+        for k in scan_forward scan_backward; do
+          ours timeout 120 ncu --clock-control none --section SpeedOfLight --section Occupancy \
+            --section WarpStateStats --section SchedulerStats --section InstructionStats \
+            --section MemoryWorkloadAnalysis --section SourceCounters \
+            -k "regex:$k" -c 1 "$BENCH" scan || echo "(exit $?)"
+        done
       else
         echo "ncu not found"
       fi
