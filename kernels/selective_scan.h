@@ -152,10 +152,12 @@ void selective_scan_backward(bf16* du, bf16* ddelta, float* dA, float* dBm, floa
                              const bf16* z, const float* delta_bias, const float* h0,
                              const SelectiveScanParams& p, const float* h_chunks = nullptr);
 int64_t selective_scan_chunk_states(const SelectiveScanParams& p);  // floats of h_chunks
-// The forward splits time into segments when B·E alone would leave the device idle (a single
-// long record): each segment's end state from zero and its summed dt are computed side by
-// side, combined into every segment's start state, then the segments run side by side.
-// 0 (the default) picks the count from the grid and the device; tests force a count.
+// Both directions split time into segments when B·E alone would leave the device idle (a
+// single long record): each segment's end state from zero (the backward: its outgoing adjoint
+// from a zero one) and its summed dt are computed side by side, combined into every segment's
+// start state (incoming adjoint), then the segments run side by side (N <= 16; the backward
+// of larger states runs unsegmented). 0 (the default) picks the count from the grid and the
+// device; tests force a count.
 void set_selective_scan_segments(int64_t segments);
 }  // namespace cuda
 

@@ -30,6 +30,11 @@
 // incoming adjoint carried to the previous chunk. dBm and dCm, sums over channels, are
 // reduce-scattered over a run's 8 lanes (its 8 channels × 8 steps), added in shared memory for
 // the block's 32 channels, and added to global memory once per block and chunk.
+//
+// When B·E alone would leave the device idle (one long record), both directions split time
+// into segments of whole chunks: each segment's map from a zero state (adjoint), combined
+// across segments, gives every segment its start state (incoming adjoint), and the segments
+// run side by side.
 #include "kernels/cuda/selective_scan.cuh"
 
 #include <algorithm>
@@ -295,8 +300,17 @@ constexpr size_t kBackwardShared =
 static_assert(kBackwardShared <= 48 * 1024, "within the default limit of dynamic shared memory");
 constexpr int kStageH = kBlockChannels * kStates / kThreads;
 
-template <typename T>
-__global__ void __launch_bounds__(kThreads, 3) scan_backward_kernel(ScanArgs<T> a, ScanGradArgs<T> g) {
+// In segments of time (blockIdx.z, a.seg_len steps each) when B·E alone would leave the device
+// idle, as the forward: SUMMARY runs segments 1 .. S − 1 for their adjoint alone, from zero
+// into x_end (B, S − 1, E, N) and their summed dt into dt_sum (B, S − 1, E), both at index
+// S − 1 − segment; combine_segments turns them (last segment first) into every segment's
+// incoming adjoint, x_start (B, S, E, N) at the same reversed index; then every segment runs
+// in full from its own.
+template <typename T, bool SUMMARY>
+__global__ void __launch_bounds__(kThreads, 3) scan_backward_kernel(ScanArgs<T> a, ScanGradArgs<T> g,
+                                                                   const float* x_start,
+                                                                   float* x_end, float* dt_sum,
+                                                                   int64_t segments) {
   float* sA = dynamic_shared<float>();
   float* sBC = sA + kBlockChannels * kPad;         // 2 × (Bm, Cm) chunk rows
   float* sH = sBC + 4 * kChunkStates;              // 2 × (kBlockChannels, kPad)
@@ -308,6 +322,10 @@ __global__ void __launch_bounds__(kThreads, 3) scan_backward_kernel(ScanArgs<T> 
   const int64_t b = pl.b, e = pl.e, E = a.E, L = a.L;
   const int64_t chunks = (L + kScanChunk - 1) / kScanChunk;
   const int64_t e0 = int64_t(blockIdx.x) * kBlockChannels;
+  // This block's chunks: [c_begin, c_end), walked last to first.
+  const int64_t seg = int64_t(blockIdx.z) + (SUMMARY ? 1 : 0);
+  const int64_t seg_chunks = a.seg_len / kScanChunk;
+  const int64_t c_begin = seg * seg_chunks, c_end = min(chunks, c_begin + seg_chunks);
   stage_A(sA, a.A, E, a.N);
   for (int i = int(threadIdx.x); i < 2 * kSums + kBlockChannels * kPad; i += kThreads) sSum[i] = 0.0f;
 
@@ -344,12 +362,17 @@ __global__ void __launch_bounds__(kThreads, 3) scan_backward_kernel(ScanArgs<T> 
     }
   };
 
-  // X: the adjoint entering the chunk's last step from later steps.
+  // X: the adjoint entering the chunk's last step from later steps (the segment's: dh_last
+  // for the last, its combined summaries for the others, zero for a summary).
+  const float* x0 = SUMMARY   ? nullptr
+                    : x_start ? x_start + ((b * segments + (segments - 1 - seg)) * E + e) * a.N
+                    : g.dh_last ? g.dh_last + (b * E + e) * a.N
+                                : nullptr;
   for (int n = r; n < kStates; n += kRuns)
-    sX[pl.ch * kPad + n] = pl.active && n < N && g.dh_last ? g.dh_last[(b * E + e) * a.N + n] : 0.0f;
+    sX[pl.ch * kPad + n] = pl.active && n < N && x0 ? x0[n] : 0.0f;
   const float Dv = pl.active && a.D ? a.D[e] : 0.0f;
   const float bias = pl.active && a.bias ? a.bias[e] : 0.0f;
-  float dD_acc = 0.0f, dbias_acc = 0.0f;  // this run's steps
+  float dD_acc = 0.0f, dbias_acc = 0.0f, dt_total = 0.0f;  // this run's steps
 
   // The next chunk's inputs are asked into L1 while this one computes (prefetches hold no
   // registers: this kernel has none to spare), and loaded when they are needed: the rows and
@@ -375,21 +398,24 @@ __global__ void __launch_bounds__(kThreads, 3) scan_backward_kernel(ScanArgs<T> 
 #pragma unroll
     for (int k = 0; k < kStageH; ++k) {
       const int idx = int(threadIdx.x) + k * kThreads, ch = idx / kStates, n = idx % kStates;
-      if (e0 + ch < E && n < N) dev_prefetch_l1(&g.checkpoints[((b * chunks + ci) * E + e0 + ch) * a.N + n]);
+      if (!SUMMARY && e0 + ch < E && n < N)
+        dev_prefetch_l1(&g.checkpoints[((b * chunks + ci) * E + e0 + ch) * a.N + n]);
     }
   };
   float rows[kStage];
-  fetch_rows(rows, a, b, (chunks - 1) * kScanChunk, L);
+  fetch_rows(rows, a, b, (c_end - 1) * kScanChunk, L);
   store_rows(rows, sBC);
-  fetch_states(chunks - 1);
-  store_states(sH);
+  if (!SUMMARY) {
+    fetch_states(c_end - 1);
+    store_states(sH);
+  }
   __syncthreads();
   int buf = 0;
-  for (int64_t ci = chunks - 1; ci >= 0; --ci, buf ^= 1) {
+  for (int64_t ci = c_end - 1; ci >= c_begin; --ci, buf ^= 1) {
     const int64_t t0 = ci * kScanChunk;
-    const bool more = ci > 0;
+    const bool more = ci > c_begin;
     if (more) prefetch_chunk(ci - 1);
-    if (ci + 1 < chunks) flush_sums(sSum + (buf ^ 1) * kSums, t0 + kScanChunk);
+    if (!SUMMARY && ci + 1 < c_end) flush_sums(sSum + (buf ^ 1) * kSums, t0 + kScanChunk);
     // This run's steps: dt, dt·u, dy = dout · silu(z) (u, delta and z are read again at the
     // end, from the cache, for du, ddelta and dz: fewer live registers).
     float dt[kItems], dtu[kItems], dy[kItems];
@@ -420,23 +446,23 @@ __global__ void __launch_bounds__(kThreads, 3) scan_backward_kernel(ScanArgs<T> 
       const float A2 = sA[pl.ch * kPad + n], An = A2 * (1.0f / kLog2e);
       const float x = X[n];
       float Bv[kItems], Cv[kItems];
-      run_rows(Bv, sB, n, r);
+      if (!SUMMARY) run_rows(Bv, sB, n, r);
       run_rows(Cv, sC, n, r);
-      // The run's states: its map from a zero state, joined over the runs from the chunk's
-      // start state, then walked again from the run's start state.
-      float av[kItems], hs[kItems], S = 0.0f;
+      float av[kItems], hs[kItems], h_start = 0.0f;
 #pragma unroll
-      for (int i = 0; i < kItems; ++i) {
-        av[i] = dev_exp2_ftz(dt[i] * A2);
-        S = av[i] * S + dtu[i] * Bv[i];
-      }
+      for (int i = 0; i < kItems; ++i) av[i] = dev_exp2_ftz(dt[i] * A2);
       const float P0 = dev_exp2_ftz(dts * A2);
       float P = P0;
-      runs_prefix(P, S, r);
-      const float hc = sH[buf * kBlockChannels * kPad + pl.ch * kPad + n];
-      const float h_prev = __shfl_up_sync(0xffffffffu, P * hc + S, kChannels);
-      const float h_start = r == 0 ? hc : h_prev;  // the previous run's end state
-      {
+      if (!SUMMARY) {
+        // The run's states: its map from a zero state, joined over the runs from the chunk's
+        // start state, then walked again from the run's start state.
+        float S = 0.0f;
+#pragma unroll
+        for (int i = 0; i < kItems; ++i) S = av[i] * S + dtu[i] * Bv[i];
+        runs_prefix(P, S, r);
+        const float hc = sH[buf * kBlockChannels * kPad + pl.ch * kPad + n];
+        const float h_prev = __shfl_up_sync(0xffffffffu, P * hc + S, kChannels);
+        h_start = r == 0 ? hc : h_prev;  // the previous run's end state
         float h = h_start;
 #pragma unroll
         for (int i = 0; i < kItems; ++i) {
@@ -455,6 +481,8 @@ __global__ void __launch_bounds__(kThreads, 3) scan_backward_kernel(ScanArgs<T> 
       // Runs r .. last applied to x: what leaves this run's first step; the next run's is what
       // enters this run's last, run 0's what enters the previous chunk.
       const float x_out = P * x + Sa;
+      if (r == 0) X_next[n] = x_out;
+      if (SUMMARY) continue;
       const float x_in = __shfl_down_sync(0xffffffffu, x_out, kChannels);
       float q = r == kRuns - 1 ? x : x_in;
       float vB[kItems], vC[kItems], dAn = 0.0f;
@@ -470,7 +498,6 @@ __global__ void __launch_bounds__(kThreads, 3) scan_backward_kernel(ScanArgs<T> 
         dAn += dt[i] * w;
         q = av[i] * gi;
       }
-      if (r == 0) X_next[n] = x_out;
       // dBm, dCm: the run's 8 steps over its 8 channels, lane c keeping step c's sum.
       const float sb = reduce_scatter<kChannels>(vB, c);
       const float sc = reduce_scatter<kChannels>(vC, c);
@@ -479,10 +506,11 @@ __global__ void __launch_bounds__(kThreads, 3) scan_backward_kernel(ScanArgs<T> 
       dAn = runs_sum(dAn);
       if (r == 0) sdA[pl.ch * kPad + n] += dAn;  // the channel's only writer
     }
+    dt_total += dts;
 #pragma unroll
     for (int i = 0; i < kItems; ++i) {
       const int64_t t = t0 + r * kItems + i, row = b * L + t;
-      if (pl.active && t < L) {
+      if (!SUMMARY && pl.active && t < L) {
         const float uu = ld(a.u[row * E + e]);
         const float ddt = ddta[i] + uu * dua[i];
         const float dd =
@@ -499,15 +527,25 @@ __global__ void __launch_bounds__(kThreads, 3) scan_backward_kernel(ScanArgs<T> 
     }
     if (more) {
       fetch_rows(rows, a, b, t0 - kScanChunk, L);
-      fetch_states(ci - 1);
       store_rows(rows, sBC + (buf ^ 1) * 2 * kChunkStates);
-      store_states(sH + (buf ^ 1) * kBlockChannels * kPad);
+      if (!SUMMARY) {
+        fetch_states(ci - 1);
+        store_states(sH + (buf ^ 1) * kBlockChannels * kPad);
+      }
     }
     __syncthreads();
   }
-  flush_sums(sSum + (buf ^ 1) * kSums, 0);  // chunk 0's
+  if (SUMMARY) {  // what leaves the segment's first step from a zero adjoint, and its summed dt
+    const int64_t at = (b * (segments - 1) + (segments - 1 - seg)) * E + e;
+    dt_total = runs_sum(dt_total);
+    for (int n = r; n < N; n += kRuns)
+      if (pl.active) x_end[at * a.N + n] = sX[buf * kSlot + pl.ch * kPad + n];
+    if (pl.active && r == 0) dt_sum[at] = dt_total;
+    return;
+  }
+  flush_sums(sSum + (buf ^ 1) * kSums, c_begin * kScanChunk);  // the segment's first chunk's
   for (int n = r; n < N; n += kRuns)  // what leaves chunk 0: a_0 ⊙ λ_0
-    if (pl.active && g.dh0) g.dh0[(b * E + e) * a.N + n] = sX[buf * kSlot + pl.ch * kPad + n];
+    if (seg == 0 && pl.active && g.dh0) g.dh0[(b * E + e) * a.N + n] = sX[buf * kSlot + pl.ch * kPad + n];
   dD_acc = runs_sum(dD_acc);
   dbias_acc = runs_sum(dbias_acc);
   if (pl.active && r == 0) {
@@ -626,22 +664,53 @@ void backward(T* du, T* ddelta, float* dA, float* dBm, float* dCm, float* dD, T*
                             delta_bias, h0, nullptr, p);
   launch(zero_rows_kernel, grid_for(p.B * p.L * p.N, 256), 256, 0, dBm, dCm, p.B * p.L, p.N, p.ld_bc);
   check_launch(fn);
-  float* ckpt = h_chunks ? const_cast<float*>(h_chunks)
-                         : static_cast<float*>(workspace(
-                               size_t(selective_scan_chunk_states(p)) * sizeof(float)));
-  const ScanGradArgs<T> g{du,   ddelta, dA,      dBm,  dCm, dD, dz, ddelta_bias,
-                          dh0,  dout,   dh_last, ckpt, h_chunks != nullptr};
-  if (p.N <= kStates) {
-    if (!h_chunks) {  // the chunk states, from a forward that keeps only them
-      a.h_chunks = ckpt;
-      time_parallel_forward<T, false>(a, p);
-      a.h_chunks = nullptr;
-    }
-    const dim3 grid(unsigned((p.E + kBlockChannels - 1) / kBlockChannels), unsigned(p.B));
-    launch(scan_backward_kernel<T>, grid, kThreads, kBackwardShared, a, g);
-  } else {
+  if (p.N > kStates) {
+    float* ckpt = h_chunks ? const_cast<float*>(h_chunks)
+                           : static_cast<float*>(workspace(
+                                 size_t(selective_scan_chunk_states(p)) * sizeof(float)));
+    const ScanGradArgs<T> g{du,   ddelta, dA,      dBm,  dCm, dD, dz, ddelta_bias,
+                            dh0,  dout,   dh_last, ckpt, h_chunks != nullptr};
     wide_state_backward(a, g, p);
+    check_launch(fn);
+    return;
   }
+  // Segments of time as the forward splits them (whole chunks each).
+  dim3 grid(unsigned((p.E + kBlockChannels - 1) / kBlockChannels), unsigned(p.B));
+  const int64_t chunks = (p.L + kScanChunk - 1) / kScanChunk;
+  const int64_t want = scan_segments(p, int64_t(grid.x) * grid.y, kThreads, 16);
+  const int64_t seg_chunks = (chunks + want - 1) / want;
+  const int64_t S = (chunks + seg_chunks - 1) / seg_chunks;
+  // Workspace: the chunk states unless the forward kept them, then the segments' summaries
+  // x_end (B, S − 1, E, N), dt_sum (B, S − 1, E) and incoming adjoints x_start (B, S, E, N).
+  const int64_t n_ckpt = h_chunks ? 0 : selective_scan_chunk_states(p);
+  const int64_t ends = p.B * (S - 1) * p.E;
+  const int64_t n_seg = S > 1 ? ends * p.N + ends + p.B * S * p.E * p.N : 0;
+  float* ws = n_ckpt + n_seg > 0
+                  ? static_cast<float*>(workspace(size_t(n_ckpt + n_seg) * sizeof(float)))
+                  : nullptr;
+  float* ckpt = h_chunks ? const_cast<float*>(h_chunks) : ws;
+  if (!h_chunks) {  // the chunk states, from a forward that keeps only them
+    a.h_chunks = ckpt;
+    time_parallel_forward<T, false>(a, p);
+    a.h_chunks = nullptr;
+  }
+  const ScanGradArgs<T> g{du,   ddelta, dA,      dBm,  dCm, dD, dz, ddelta_bias,
+                          dh0,  dout,   dh_last, ckpt, true};
+  a.seg_len = seg_chunks * kScanChunk;
+  float* x_start = nullptr;
+  if (S > 1) {  // the segments' adjoints alone, combined last to first, then every segment
+    float* x_end = ws + n_ckpt;
+    float* dt_sum = x_end + ends * p.N;
+    x_start = dt_sum + ends;
+    grid.z = unsigned(S - 1);
+    launch(scan_backward_kernel<T, true>, grid, kThreads, kBackwardShared, a, g,
+           static_cast<const float*>(nullptr), x_end, dt_sum, S);
+    combine_segments(x_start, x_end, dt_sum, A, dh_last, p, S);
+  }
+  grid.z = unsigned(S);
+  launch(scan_backward_kernel<T, false>, grid, kThreads, kBackwardShared, a, g,
+         static_cast<const float*>(x_start), static_cast<float*>(nullptr),
+         static_cast<float*>(nullptr), S);
   check_launch(fn);
 }
 
