@@ -42,7 +42,7 @@ TEST_CASE("embedding cuda matches ref", "[kernels][embedding][cuda]") {
   if (cuda_unavailable()) return;
 #ifdef MAMBADNA_HAVE_CUDA
   std::mt19937 rng(11);
-  for (const auto [M, D, V] : {std::tuple<int64_t, int64_t, int64_t>{1, 1, 1}, {300, 70, 8},
+  for (const auto& [M, D, V] : {std::tuple<int64_t, int64_t, int64_t>{1, 1, 1}, {300, 70, 8},
                                {2048, 96, 256}, {50, 33, 2000}}) {
     INFO("M " << M << " D " << D << " V " << V);
     const EmbeddingParams p{M, D, V};
@@ -69,7 +69,7 @@ TEST_CASE("rmsnorm cuda matches ref", "[kernels][rmsnorm][cuda]") {
   if (cuda_unavailable()) return;
 #ifdef MAMBADNA_HAVE_CUDA
   std::mt19937 rng(12);
-  for (const auto [M, D] : {std::pair<int64_t, int64_t>{1, 1}, {7, 33}, {300, 256}, {64, 1000}}) {
+  for (const auto& [M, D] : {std::pair<int64_t, int64_t>{1, 1}, {7, 33}, {300, 256}, {64, 1000}}) {
     INFO("M " << M << " D " << D);
     const RmsnormParams p{M, D, 1e-5};
     const Input x(rng, M * D, -2, 2), w(rng, D), dy(rng, M * D), dx0(rng, M * D), dw0(rng, D);
@@ -247,7 +247,7 @@ TEST_CASE("cross_entropy and log_softmax cuda match ref", "[kernels][cross_entro
   if (cuda_unavailable()) return;
 #ifdef MAMBADNA_HAVE_CUDA
   std::mt19937 rng(16);
-  for (const auto [M, V] : {std::pair<int64_t, int64_t>{1, 1}, {33, 8}, {500, 256}, {9, 1000}}) {
+  for (const auto& [M, V] : {std::pair<int64_t, int64_t>{1, 1}, {33, 8}, {500, 256}, {9, 1000}}) {
     INFO("M " << M << " V " << V);
     const CrossEntropyParams p{M, V};
     const Input logits(rng, M * V, -8, 8), dloss(rng, M);

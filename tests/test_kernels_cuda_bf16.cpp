@@ -151,7 +151,7 @@ TEST_CASE("rmsnorm cuda with bf16 activations matches ref", "[kernels][rmsnorm][
 #ifdef MAMBADNA_HAVE_CUDA
   std::mt19937 rng(23);
   // M 300: rows in several blocks and a partial last one; D 1000: columns over several threads.
-  for (const auto [M, D] : {std::pair<int64_t, int64_t>{1, 1}, {7, 33}, {300, 256}, {70, 1000}}) {
+  for (const auto& [M, D] : {std::pair<int64_t, int64_t>{1, 1}, {7, 33}, {300, 256}, {70, 1000}}) {
     INFO("M " << M << " D " << D);
     const RmsnormParams p{M, D, 1e-5};
     const Input16 x(rng, M * D, -2, 2), w(rng, D), dy(rng, M * D), dx0(rng, M * D), dw0(rng, D);
@@ -232,7 +232,7 @@ TEST_CASE("cross_entropy backward cuda into bf16 matches ref", "[kernels][cross_
   if (cuda_unavailable()) return;
 #ifdef MAMBADNA_HAVE_CUDA
   std::mt19937 rng(25);
-  for (const auto [M, V] : {std::pair<int64_t, int64_t>{1, 1}, {33, 8}, {500, 256}}) {
+  for (const auto& [M, V] : {std::pair<int64_t, int64_t>{1, 1}, {33, 8}, {500, 256}}) {
     INFO("M " << M << " V " << V);
     const CrossEntropyParams p{M, V};
     const Vd logits = float_exact(random_vec(rng, M * V, -8, 8)), dloss = float_exact(random_vec(rng, M));
