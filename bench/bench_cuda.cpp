@@ -91,11 +91,12 @@ double copy_bandwidth() {
   return gbs;
 }
 
-// The scan at the benchmark shape with its activations (u, delta, z, Bm, Cm, out and their
-// gradients) stored as T: float, or bf16 as --precision bf16 runs it.
+// The scan at B streams of L steps, E 1536, N 16, with its activations (u, delta, z, Bm, Cm,
+// out and their gradients) stored as T: float, or bf16 as --precision bf16 runs it.
 template <typename T>
-void scan(double copy_gbs) {
-  const int64_t B = g_smoke ? 2 : 8, L = g_smoke ? 64 : 4096, E = g_smoke ? 40 : 1536, N = 16;
+void scan(double copy_gbs, int64_t B, int64_t L) {
+  if (g_smoke) B = B > 1 ? 2 : 1, L = B > 1 ? 64 : 256;
+  const int64_t E = g_smoke ? 40 : 1536, N = 16;
   const size_t BLE = size_t(B * L * E), BLN = size_t(B * L * N), BEN = size_t(B * E * N);
   std::mt19937 rng(1);
   std::uniform_real_distribution<float> U(-1, 1);
@@ -274,7 +275,11 @@ int main(int argc, char** argv) {
     const auto on = [&](const char* s) { return what == "all" || what == s; };
     double copy_gbs = 0, bf16 = 0;
     if (on("copy") || on("scan")) copy_gbs = copy_bandwidth();
-    if (on("scan")) scan<float>(copy_gbs), scan<kernels::bf16>(copy_gbs);
+    if (on("scan")) {
+      scan<float>(copy_gbs, 8, 4096), scan<kernels::bf16>(copy_gbs, 8, 4096);
+      // One record (B 1): both directions split time into segments to fill the device.
+      scan<float>(copy_gbs, 1, 32768);
+    }
     if (on("gemm") || on("train")) bf16 = gemm();
     if (on("train")) {
       train(device, kc::MatmulPrecision::fp32, bf16, B, L);
