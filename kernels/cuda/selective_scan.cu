@@ -94,25 +94,49 @@ __device__ __forceinline__ void run_rows(float (&v)[kItems], const float* s, int
 // The chunk at t0's Bm and Cm rows (zero past t_end and past N), kStage per thread: fetched
 // into registers a chunk ahead, stored into shared memory once the chunk before is done.
 constexpr int kStage = 2 * kScanChunk * kStates / kThreads;
+// This thread's k-th element of a chunk's rows: matrix m (0 Bm, 1 Cm), row, state n.
+struct RowElement {
+  int m, row, n;
+  __device__ explicit RowElement(int k) {
+    const int idx = int(threadIdx.x) + k * kThreads;
+    m = idx / (kScanChunk * kStates), row = idx / kStates % kScanChunk, n = idx % kStates;
+  }
+  // Its global address in the chunk at t0, or nullptr past t_end and past N.
+  template <typename T>
+  __device__ const T* at(const ScanArgs<T>& a, int64_t b, int64_t t0, int64_t t_end) const {
+    if (n >= a.N || t0 + row >= t_end) return nullptr;
+    return (m ? a.Cm : a.Bm) + (b * a.L + t0 + row) * a.ld_bc + n;
+  }
+};
 template <typename T>
 __device__ __forceinline__ void fetch_rows(float (&v)[kStage], const ScanArgs<T>& a, int64_t b,
                                            int64_t t0, int64_t t_end) {
 #pragma unroll
   for (int k = 0; k < kStage; ++k) {
-    const int idx = int(threadIdx.x) + k * kThreads;
-    const int m = idx / (kScanChunk * kStates), row = idx / kStates % kScanChunk, n = idx % kStates;
-    const T* M = m ? a.Cm : a.Bm;
-    const bool ok = n < a.N && t0 + row < t_end;
-    v[k] = ok ? ld(M[(b * a.L + t0 + row) * a.ld_bc + n]) : 0.0f;
+    const T* p = RowElement(k).at(a, b, t0, t_end);
+    v[k] = p ? ld(*p) : 0.0f;
   }
 }
 __device__ __forceinline__ void store_rows(const float (&v)[kStage], float* s) {
 #pragma unroll
   for (int k = 0; k < kStage; ++k) {
-    const int idx = int(threadIdx.x) + k * kThreads;
-    const int m = idx / (kScanChunk * kStates), row = idx / kStates % kScanChunk, n = idx % kStates;
-    s[m * kChunkStates + staged(row, n)] = v[k];
+    const RowElement el(k);
+    s[el.m * kChunkStates + staged(el.row, el.n)] = v[k];
   }
+}
+
+// A channel's N carried values (state or adjoint) between global memory and its row of a
+// per-channel table in shared memory (stride kPad), the channel's 4 lanes taking every 4th;
+// from nullptr: zeros, and the rows past N are zeroed too.
+__device__ __forceinline__ void load_channel(float* table, const float* src, int ch, int r,
+                                             bool active, int N) {
+  for (int n = r; n < kStates; n += kRuns)
+    table[ch * kPad + n] = active && n < N && src ? src[n] : 0.0f;
+}
+__device__ __forceinline__ void store_channel(float* dst, const float* table, int ch, int r,
+                                              bool active, int N) {
+  if (!active || !dst) return;
+  for (int n = r; n < N; n += kRuns) dst[n] = table[ch * kPad + n];
 }
 
 // A of the block's channels, A_n · log2(e) for exp2 (zero past E and N), (kBlockChannels, kPad).
@@ -179,8 +203,7 @@ __global__ void __launch_bounds__(kThreads, 4) scan_forward_kernel(ScanArgs<T> a
                        : a.h_start ? a.h_start + ((b * segments + seg) * E + e) * a.N
                        : a.h0      ? a.h0 + (b * E + e) * a.N
                                    : nullptr;
-  for (int n = r; n < kStates; n += kRuns)
-    sCarry[pl.ch * kPad + n] = pl.active && n < N && start ? start[n] : 0.0f;
+  load_channel(sCarry, start, pl.ch, r, pl.active, N);
   const float Dv = pl.active && a.D ? a.D[e] : 0.0f;
   const float bias = pl.active && a.bias ? a.bias[e] : 0.0f;
   const int64_t chunks = (L + kScanChunk - 1) / kScanChunk;
@@ -273,16 +296,14 @@ __global__ void __launch_bounds__(kThreads, 4) scan_forward_kernel(ScanArgs<T> a
     if (more) store_rows(rows, sBC + (buf ^ 1) * 2 * kChunkStates);
     __syncthreads();
   }
-  const float* carry = sCarry + buf * kSlot + pl.ch * kPad;  // the segment's end state
+  const float* carry = sCarry + buf * kSlot;  // the segment's end states
   if (summary) {
     const int64_t at = (b * segments + seg) * E + e;
     dt_total = runs_sum(dt_total);
-    for (int n = r; n < N; n += kRuns)
-      if (pl.active) h_end[at * a.N + n] = carry[n];
+    store_channel(h_end + at * a.N, carry, pl.ch, r, pl.active, N);
     if (pl.active && r == 0) dt_sum[at] = dt_total;
   } else if (a.h_last && seg == segments - 1) {
-    for (int n = r; n < N; n += kRuns)
-      if (pl.active) a.h_last[(b * E + e) * a.N + n] = carry[n];
+    store_channel(a.h_last + (b * E + e) * a.N, carry, pl.ch, r, pl.active, N);
   }
 }
 
@@ -368,8 +389,7 @@ __global__ void __launch_bounds__(kThreads, 3) scan_backward_kernel(ScanArgs<T> 
                     : x_start ? x_start + ((b * segments + (segments - 1 - seg)) * E + e) * a.N
                     : g.dh_last ? g.dh_last + (b * E + e) * a.N
                                 : nullptr;
-  for (int n = r; n < kStates; n += kRuns)
-    sX[pl.ch * kPad + n] = pl.active && n < N && x0 ? x0[n] : 0.0f;
+  load_channel(sX, x0, pl.ch, r, pl.active, N);
   const float Dv = pl.active && a.D ? a.D[e] : 0.0f;
   const float bias = pl.active && a.bias ? a.bias[e] : 0.0f;
   float dD_acc = 0.0f, dbias_acc = 0.0f, dt_total = 0.0f;  // this run's steps
@@ -390,11 +410,8 @@ __global__ void __launch_bounds__(kThreads, 3) scan_backward_kernel(ScanArgs<T> 
       }
     }
 #pragma unroll
-    for (int k = 0; k < kStage; ++k) {
-      const int idx = int(threadIdx.x) + k * kThreads;
-      const int m = idx / (kScanChunk * kStates), row = idx / kStates % kScanChunk, n = idx % kStates;
-      if (n < N && t0 + row < L) dev_prefetch_l1(&(m ? a.Cm : a.Bm)[(b * L + t0 + row) * a.ld_bc + n]);
-    }
+    for (int k = 0; k < kStage; ++k)
+      if (const T* p = RowElement(k).at(a, b, t0, L)) dev_prefetch_l1(p);
 #pragma unroll
     for (int k = 0; k < kStageH; ++k) {
       const int idx = int(threadIdx.x) + k * kThreads, ch = idx / kStates, n = idx % kStates;
@@ -538,14 +555,13 @@ __global__ void __launch_bounds__(kThreads, 3) scan_backward_kernel(ScanArgs<T> 
   if (SUMMARY) {  // what leaves the segment's first step from a zero adjoint, and its summed dt
     const int64_t at = (b * (segments - 1) + (segments - 1 - seg)) * E + e;
     dt_total = runs_sum(dt_total);
-    for (int n = r; n < N; n += kRuns)
-      if (pl.active) x_end[at * a.N + n] = sX[buf * kSlot + pl.ch * kPad + n];
+    store_channel(x_end + at * a.N, sX + buf * kSlot, pl.ch, r, pl.active, N);
     if (pl.active && r == 0) dt_sum[at] = dt_total;
     return;
   }
   flush_sums(sSum + (buf ^ 1) * kSums, c_begin * kScanChunk);  // the segment's first chunk's
-  for (int n = r; n < N; n += kRuns)  // what leaves chunk 0: a_0 ⊙ λ_0
-    if (seg == 0 && pl.active && g.dh0) g.dh0[(b * E + e) * a.N + n] = sX[buf * kSlot + pl.ch * kPad + n];
+  if (seg == 0 && g.dh0)  // what leaves chunk 0: a_0 ⊙ λ_0
+    store_channel(g.dh0 + (b * E + e) * a.N, sX + buf * kSlot, pl.ch, r, pl.active, N);
   dD_acc = runs_sum(dD_acc);
   dbias_acc = runs_sum(dbias_acc);
   if (pl.active && r == 0) {
