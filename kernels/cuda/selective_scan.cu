@@ -76,6 +76,20 @@ struct Place {
   }
 };
 
+// This thread's run of the chunk at t0 in a (B·L, ld) tensor: its first step's element offset
+// (a 64-bit product once per chunk; the steps are then ld apart, 32-bit), and how many of its
+// kItems steps exist (before t_end, and none past the last channel).
+struct RunItems {
+  int64_t row;  // b·L + the run's first step
+  int count;
+  __device__ RunItems(const Place& pl, int64_t b, int64_t L, int64_t t0, int64_t t_end) {
+    const int64_t t = t0 + pl.r * kItems;
+    row = b * L + t;
+    count = pl.active ? int(max(int64_t(0), min(int64_t(kItems), t_end - t))) : 0;
+  }
+  __device__ int64_t at(int64_t ld, int64_t e) const { return row * ld + e; }
+};
+
 // A chunk's Bm and Cm rows in shared memory, state-major: state n's 32 steps at n·36, so that a
 // run's 8 steps are 32 contiguous bytes (two 16-byte loads, one broadcast address per run,
 // the 4 runs in different banks) and the stores of whole rows conflict at most 2 ways.
@@ -93,37 +107,63 @@ __device__ __forceinline__ void run_rows(float (&v)[kItems], const float* s, int
 
 // The chunk at t0's Bm and Cm rows (zero past t_end and past N), kStage per thread: fetched
 // into registers a chunk ahead, stored into shared memory once the chunk before is done.
+// Thread tid holds state n = tid % 16 of rows tid / 16 + 8q (q < 4) of each matrix: element
+// k is matrix k / 4, pass q = k % 4. Addresses are a per-chunk pointer and 32-bit offsets.
 constexpr int kStage = 2 * kScanChunk * kStates / kThreads;
-// This thread's k-th element of a chunk's rows: matrix m (0 Bm, 1 Cm), row, state n.
-struct RowElement {
-  int m, row, n;
-  __device__ explicit RowElement(int k) {
-    const int idx = int(threadIdx.x) + k * kThreads;
-    m = idx / (kScanChunk * kStates), row = idx / kStates % kScanChunk, n = idx % kStates;
+constexpr int kRowPass = kThreads / kStates;        // rows one pass of the block covers
+constexpr int kPasses = kScanChunk / kRowPass;      // passes per matrix
+static_assert(kThreads % kStates == 0 && kStage == 2 * kPasses, "whole rows per pass");
+template <typename T>
+struct ChunkRows {
+  const T* p[2];  // this thread's first element of Bm and Cm in the chunk
+  int step;       // between its passes (kRowPass rows)
+  int rows;       // of the chunk's rows past this thread's first (<= 0: none)
+  bool has_n;     // its state exists (n < N)
+  __device__ ChunkRows(const ScanArgs<T>& a, int64_t b, int64_t t0, int64_t t_end) {
+    const int n = int(threadIdx.x) % kStates, row0 = int(threadIdx.x) / kStates;
+    const int64_t at = (b * a.L + t0 + row0) * a.ld_bc + n;
+    p[0] = a.Bm + at, p[1] = a.Cm + at;
+    step = kRowPass * int(a.ld_bc);
+    rows = int(min(int64_t(kScanChunk), t_end - t0)) - row0;
+    has_n = n < a.N;
   }
-  // Its global address in the chunk at t0, or nullptr past t_end and past N.
-  template <typename T>
-  __device__ const T* at(const ScanArgs<T>& a, int64_t b, int64_t t0, int64_t t_end) const {
-    if (n >= a.N || t0 + row >= t_end) return nullptr;
-    return (m ? a.Cm : a.Bm) + (b * a.L + t0 + row) * a.ld_bc + n;
-  }
+  __device__ bool ok(int k) const { return has_n && (k % kPasses) * kRowPass < rows; }
+  __device__ const T* at(int k) const { return p[k / kPasses] + (k % kPasses) * step; }
 };
 template <typename T>
 __device__ __forceinline__ void fetch_rows(float (&v)[kStage], const ScanArgs<T>& a, int64_t b,
                                            int64_t t0, int64_t t_end) {
+  const ChunkRows<T> cr(a, b, t0, t_end);
 #pragma unroll
-  for (int k = 0; k < kStage; ++k) {
-    const T* p = RowElement(k).at(a, b, t0, t_end);
-    v[k] = p ? ld(*p) : 0.0f;
-  }
+  for (int k = 0; k < kStage; ++k) v[k] = cr.ok(k) ? ld(*cr.at(k)) : 0.0f;
 }
 __device__ __forceinline__ void store_rows(const float (&v)[kStage], float* s) {
+  const int n = int(threadIdx.x) % kStates, row0 = int(threadIdx.x) / kStates;
 #pragma unroll
-  for (int k = 0; k < kStage; ++k) {
-    const RowElement el(k);
-    s[el.m * kChunkStates + staged(el.row, el.n)] = v[k];
-  }
+  for (int k = 0; k < kStage; ++k)
+    s[(k / kPasses) * kChunkStates + staged(row0 + (k % kPasses) * kRowPass, n)] = v[k];
 }
+
+// The block's 32 channels' states before a chunk, rows of (B, chunks, E, N): thread tid holds
+// state n = tid % 16 of channels tid / 16 + 8k (k < kStageH), as a per-chunk pointer and
+// 32-bit offsets (the forward writes them, the backward reads them back).
+constexpr int kStageH = kBlockChannels * kStates / kThreads;
+struct BlockStates {
+  int n, ch0;
+  bool has_n;
+  __device__ explicit BlockStates(int64_t N)
+      : n(int(threadIdx.x) % kStates), ch0(int(threadIdx.x) / kStates), has_n(n < N) {}
+  __device__ int ch(int k) const { return ch0 + k * kRowPass; }
+  // The block's first channel's state 0 before chunk ci.
+  template <typename F>
+  __device__ static F* at(F* states, int64_t b, int64_t ci, int64_t chunks, int64_t E, int64_t N) {
+    return states + ((b * chunks + ci) * E + int64_t(blockIdx.x) * kBlockChannels) * N;
+  }
+  __device__ bool ok(int k, int64_t E) const {
+    return has_n && int64_t(blockIdx.x) * kBlockChannels + ch(k) < E;
+  }
+  __device__ int offset(int k, int64_t N) const { return ch(k) * int(N) + n; }
+};
 
 // A channel's N carried values (state or adjoint) between global memory and its row of a
 // per-channel table in shared memory (stride kPad), the channel's 4 lanes taking every 4th;
@@ -211,13 +251,16 @@ __global__ void __launch_bounds__(kThreads, 4) scan_forward_kernel(ScanArgs<T> a
   // This thread's u, delta, z of the chunk at t0 (zero past te), fetched a chunk ahead.
   float uq[kItems], dq[kItems], zq[kItems];
   auto fetch_items = [&](int64_t t0) {
+    const RunItems it(pl, b, L, t0, te);
+    const T* pu = a.u + it.at(E, e);
+    const T* pd = a.delta + it.at(E, e);
+    const T* pz = OUT && a.z ? a.z + it.at(a.ld_z, e) : nullptr;
 #pragma unroll
     for (int i = 0; i < kItems; ++i) {
-      const int64_t t = t0 + r * kItems + i, row = b * L + t;
-      const bool ok = pl.active && t < te;
-      uq[i] = ok ? ld(a.u[row * E + e]) : 0.0f;
-      dq[i] = ok ? ld(a.delta[row * E + e]) : 0.0f;
-      zq[i] = ok && OUT && a.z ? ld(a.z[row * a.ld_z + e]) : 0.0f;
+      const bool ok = i < it.count;
+      uq[i] = ok ? ld(pu[i * int(E)]) : 0.0f;
+      dq[i] = ok ? ld(pd[i * int(E)]) : 0.0f;
+      zq[i] = ok && pz ? ld(pz[i * int(a.ld_z)]) : 0.0f;
     }
   };
   float rows[kStage];
@@ -232,9 +275,10 @@ __global__ void __launch_bounds__(kThreads, 4) scan_forward_kernel(ScanArgs<T> a
     if (more) fetch_rows(rows, a, b, t0 + kScanChunk, te);
     float dt[kItems], dtu[kItems], y[kItems], zz[kItems];
     float dts = 0.0f;
+    const int count = RunItems(pl, b, L, t0, te).count;
 #pragma unroll
     for (int i = 0; i < kItems; ++i) {
-      const bool ok = pl.active && t0 + r * kItems + i < te;
+      const bool ok = i < count;
       dt[i] = ok ? scan_dt(dq[i] + bias, a.softplus) : 0.0f;  // 0: the step leaves h as it is
       dtu[i] = dt[i] * uq[i];
       y[i] = Dv * uq[i];
@@ -246,13 +290,12 @@ __global__ void __launch_bounds__(kThreads, 4) scan_forward_kernel(ScanArgs<T> a
     const float* sC = sB + kChunkStates;
     const float* carry = sCarry + buf * kSlot + pl.ch * kPad;  // the state before the chunk
     float* carry_next = sCarry + (buf ^ 1) * kSlot + pl.ch * kPad;
-    if (a.h_chunks) {  // the block's states before the chunk, (32 channels, N) rows of (B, chunks, E, N)
-      const int64_t at = (b * chunks + t0 / kScanChunk) * E * a.N;
-      const int64_t e0 = int64_t(blockIdx.x) * kBlockChannels;
-      for (int idx = int(threadIdx.x); idx < kBlockChannels * N; idx += kThreads) {
-        const int ch = idx / N, n = idx - ch * N;
-        if (e0 + ch < E) a.h_chunks[at + (e0 + ch) * a.N + n] = sCarry[buf * kSlot + ch * kPad + n];
-      }
+    if (a.h_chunks) {  // the block's states before the chunk
+      const BlockStates bs(a.N);
+      float* dst = BlockStates::at(a.h_chunks, b, t0 / kScanChunk, chunks, E, a.N);
+#pragma unroll
+      for (int k = 0; k < kStageH; ++k)
+        if (bs.ok(k, E)) dst[bs.offset(k, a.N)] = sCarry[buf * kSlot + bs.ch(k) * kPad + bs.n];
     }
 #pragma unroll 1
     for (int n = 0; n < N; ++n) {
@@ -285,12 +328,10 @@ __global__ void __launch_bounds__(kThreads, 4) scan_forward_kernel(ScanArgs<T> a
       if (r == kRuns - 1) carry_next[n] = h_end_run;
     }
     if (OUT) {
+      T* po = a.out + RunItems(pl, b, L, t0, te).at(E, e);
 #pragma unroll
-      for (int i = 0; i < kItems; ++i) {
-        const int64_t t = t0 + r * kItems + i;
-        if (pl.active && t < te)
-          a.out[(b * L + t) * E + e] = st<T>(a.z ? y[i] * dev_silu(zz[i]) : y[i]);
-      }
+      for (int i = 0; i < kItems; ++i)
+        if (i < count) po[i * int(E)] = st<T>(a.z ? y[i] * dev_silu(zz[i]) : y[i]);
     }
     dt_total += dts;
     if (more) store_rows(rows, sBC + (buf ^ 1) * 2 * kChunkStates);
@@ -319,7 +360,6 @@ constexpr size_t kBackwardShared =
     (kBlockChannels * kPad + 4 * kChunkStates + 2 * kBlockChannels * kPad + 2 * kSums +
      3 * kBlockChannels * kPad) * sizeof(float);
 static_assert(kBackwardShared <= 48 * 1024, "within the default limit of dynamic shared memory");
-constexpr int kStageH = kBlockChannels * kStates / kThreads;
 
 // In segments of time (blockIdx.z, a.seg_len steps each) when B·E alone would leave the device
 // idle, as the forward: SUMMARY runs segments 1 .. S − 1 for their adjoint alone, from zero
@@ -351,32 +391,32 @@ __global__ void __launch_bounds__(kThreads, 3) scan_backward_kernel(ScanArgs<T> 
   for (int i = int(threadIdx.x); i < 2 * kSums + kBlockChannels * kPad; i += kThreads) sSum[i] = 0.0f;
 
   // The block's chunk start states, a chunk ahead like the rows.
+  const BlockStates bs(a.N);
   float hrow[kStageH];
   auto fetch_states = [&](int64_t ci) {
+    const float* src = BlockStates::at(g.checkpoints, b, ci, chunks, E, a.N);
 #pragma unroll
-    for (int k = 0; k < kStageH; ++k) {
-      const int idx = int(threadIdx.x) + k * kThreads, ch = idx / kStates, n = idx % kStates;
-      const bool ok = e0 + ch < E && n < N;
-      hrow[k] = ok ? g.checkpoints[((b * chunks + ci) * E + e0 + ch) * a.N + n] : 0.0f;
-    }
+    for (int k = 0; k < kStageH; ++k) hrow[k] = bs.ok(k, E) ? src[bs.offset(k, a.N)] : 0.0f;
   };
   auto store_states = [&](float* s) {
 #pragma unroll
-    for (int k = 0; k < kStageH; ++k) {
-      const int idx = int(threadIdx.x) + k * kThreads;
-      s[(idx / kStates) * kPad + idx % kStates] = hrow[k];
-    }
+    for (int k = 0; k < kStageH; ++k) s[bs.ch(k) * kPad + bs.n] = hrow[k];
   };
-  // Adds a chunk's dBm and dCm sums to global memory and clears them.
+  // Adds a chunk's dBm and dCm sums (in the rows' layout: pass k is rows row0 + 8k) to global
+  // memory and clears them.
   auto flush_sums = [&](float* s, int64_t t0) {
-    for (int idx = int(threadIdx.x); idx < kScanChunk * kStates; idx += kThreads) {
-      const int row = idx / kStates, n = idx % kStates;
-      float* sb = s + row * kPad + n;
+    const int n = int(threadIdx.x) % kStates, row0 = int(threadIdx.x) / kStates;
+    const int rows = int(min(int64_t(kScanChunk), L - t0)) - row0;
+    const int64_t at = (b * L + t0 + row0) * a.ld_bc + n;
+    float* pb = g.dBm + at;
+    float* pc = g.dCm + at;
+#pragma unroll
+    for (int q = 0; q < kPasses; ++q) {
+      float* sb = s + (row0 + q * kRowPass) * kPad + n;
       float* sc = sb + kScanChunk * kPad;
-      if (n < N && t0 + row < L) {
-        const int64_t at = (b * L + t0 + row) * a.ld_bc + n;
-        atomicAdd(&g.dBm[at], *sb);
-        atomicAdd(&g.dCm[at], *sc);
+      if (n < N && q * kRowPass < rows) {
+        atomicAdd(pb + q * kRowPass * int(a.ld_bc), *sb);
+        atomicAdd(pc + q * kRowPass * int(a.ld_bc), *sc);
       }
       *sb = 0.0f;
       *sc = 0.0f;
@@ -399,24 +439,27 @@ __global__ void __launch_bounds__(kThreads, 3) scan_backward_kernel(ScanArgs<T> 
   // states at the chunk's end, the steps at the next chunk's start.
   auto prefetch_chunk = [&](int64_t ci) {
     const int64_t t0 = ci * kScanChunk;
+    const RunItems it(pl, b, L, t0, L);
+    const int64_t at = it.at(E, e);
+    const T* pz = a.z ? a.z + it.at(a.ld_z, e) : nullptr;
 #pragma unroll
     for (int i = 0; i < kItems; ++i) {
-      const int64_t t = t0 + r * kItems + i, row = b * L + t;
-      if (pl.active && t < L) {
-        dev_prefetch_l1(&a.u[row * E + e]);
-        dev_prefetch_l1(&a.delta[row * E + e]);
-        dev_prefetch_l1(&g.dout[row * E + e]);
-        if (a.z) dev_prefetch_l1(&a.z[row * a.ld_z + e]);
+      if (i < it.count) {
+        dev_prefetch_l1(a.u + at + i * int(E));
+        dev_prefetch_l1(a.delta + at + i * int(E));
+        dev_prefetch_l1(g.dout + at + i * int(E));
+        if (pz) dev_prefetch_l1(pz + i * int(a.ld_z));
       }
     }
+    const ChunkRows<T> cr(a, b, t0, L);
 #pragma unroll
     for (int k = 0; k < kStage; ++k)
-      if (const T* p = RowElement(k).at(a, b, t0, L)) dev_prefetch_l1(p);
+      if (cr.ok(k)) dev_prefetch_l1(cr.at(k));
+    if (!SUMMARY) {
+      const float* src = BlockStates::at(g.checkpoints, b, ci, chunks, E, a.N);
 #pragma unroll
-    for (int k = 0; k < kStageH; ++k) {
-      const int idx = int(threadIdx.x) + k * kThreads, ch = idx / kStates, n = idx % kStates;
-      if (!SUMMARY && e0 + ch < E && n < N)
-        dev_prefetch_l1(&g.checkpoints[((b * chunks + ci) * E + e0 + ch) * a.N + n]);
+      for (int k = 0; k < kStageH; ++k)
+        if (bs.ok(k, E)) dev_prefetch_l1(src + bs.offset(k, a.N));
     }
   };
   float rows[kStage];
@@ -438,19 +481,26 @@ __global__ void __launch_bounds__(kThreads, 3) scan_backward_kernel(ScanArgs<T> 
     float dt[kItems], dtu[kItems], dy[kItems];
     float y[kItems], dua[kItems], ddta[kItems];
     float dts = 0.0f;
+    // The run's steps: element offsets in (B·L, E) and in z, and how many exist.
+    const RunItems it(pl, b, L, t0, L);
+    const int64_t at = it.at(E, e), at_z = it.at(a.ld_z, e);
+    const int ldE = int(E), ldz = int(a.ld_z);
+    {
+      const T *pu = a.u + at, *pd = a.delta + at, *po = g.dout + at;
+      const T* pz = a.z ? a.z + at_z : nullptr;
 #pragma unroll
-    for (int i = 0; i < kItems; ++i) {
-      const int64_t t = t0 + r * kItems + i, row = b * L + t;
-      const bool ok = pl.active && t < L;
-      const float raw = (ok ? ld(a.delta[row * E + e]) : 0.0f) + bias;
-      const float dout = ok ? ld(g.dout[row * E + e]) : 0.0f;
-      const float uu = ok ? ld(a.u[row * E + e]) : 0.0f;
-      dt[i] = ok ? scan_dt(raw, a.softplus) : 0.0f;
-      dtu[i] = dt[i] * uu;
-      dy[i] = a.z && ok ? dout * dev_silu(ld(a.z[row * a.ld_z + e])) : dout;
-      y[i] = Dv * uu;
-      dua[i] = ddta[i] = 0.0f;
-      dts += dt[i];
+      for (int i = 0; i < kItems; ++i) {
+        const bool ok = i < it.count;
+        const float raw = (ok ? ld(pd[i * ldE]) : 0.0f) + bias;
+        const float dout = ok ? ld(po[i * ldE]) : 0.0f;
+        const float uu = ok ? ld(pu[i * ldE]) : 0.0f;
+        dt[i] = ok ? scan_dt(raw, a.softplus) : 0.0f;
+        dtu[i] = dt[i] * uu;
+        dy[i] = pz && ok ? dout * dev_silu(ld(pz[i * ldz])) : dout;
+        y[i] = Dv * uu;
+        dua[i] = ddta[i] = 0.0f;
+        dts += dt[i];
+      }
     }
     const float* sB = sBC + buf * 2 * kChunkStates;
     const float* sC = sB + kChunkStates;
@@ -524,20 +574,19 @@ __global__ void __launch_bounds__(kThreads, 3) scan_backward_kernel(ScanArgs<T> 
       if (r == 0) sdA[pl.ch * kPad + n] += dAn;  // the channel's only writer
     }
     dt_total += dts;
+    const T *pu = a.u + at, *pd = a.delta + at, *po = g.dout + at;
+    const T* pz = a.z ? a.z + at_z : nullptr;
+    T *pdu = g.du + at, *pdd = g.ddelta + at;
+    T* pdz = a.z ? g.dz + at_z : nullptr;
 #pragma unroll
     for (int i = 0; i < kItems; ++i) {
-      const int64_t t = t0 + r * kItems + i, row = b * L + t;
-      if (!SUMMARY && pl.active && t < L) {
-        const float uu = ld(a.u[row * E + e]);
+      if (!SUMMARY && i < it.count) {
+        const float uu = ld(pu[i * ldE]);
         const float ddt = ddta[i] + uu * dua[i];
-        const float dd =
-            a.softplus ? ddt * dev_softplus_grad(ld(a.delta[row * E + e]) + bias) : ddt;
-        g.du[row * E + e] = st<T>(Dv * dy[i] + dt[i] * dua[i]);
-        g.ddelta[row * E + e] = st<T>(dd);
-        if (a.z) {
-          const float zv = ld(a.z[row * a.ld_z + e]);
-          g.dz[row * a.ld_z + e] = st<T>(ld(g.dout[row * E + e]) * dev_silu_grad(zv) * y[i]);
-        }
+        const float dd = a.softplus ? ddt * dev_softplus_grad(ld(pd[i * ldE]) + bias) : ddt;
+        pdu[i * ldE] = st<T>(Dv * dy[i] + dt[i] * dua[i]);
+        pdd[i * ldE] = st<T>(dd);
+        if (pz) pdz[i * ldz] = st<T>(ld(po[i * ldE]) * dev_silu_grad(ld(pz[i * ldz])) * y[i]);
         dD_acc += dy[i] * uu;
         dbias_acc += dd;
       }
