@@ -130,18 +130,21 @@ struct ChunkRows {
   __device__ bool ok(int k) const { return has_n && (k % kPasses) * kRowPass < rows; }
   __device__ const T* at(int k) const { return p[k / kPasses] + (k % kPasses) * step; }
 };
+// The values stay in their storage type until store_rows: a bf16 value converted as it
+// arrives would make the load wait there, not a chunk later.
 template <typename T>
-__device__ __forceinline__ void fetch_rows(float (&v)[kStage], const ScanArgs<T>& a, int64_t b,
+__device__ __forceinline__ void fetch_rows(T (&v)[kStage], const ScanArgs<T>& a, int64_t b,
                                            int64_t t0, int64_t t_end) {
   const ChunkRows<T> cr(a, b, t0, t_end);
 #pragma unroll
-  for (int k = 0; k < kStage; ++k) v[k] = cr.ok(k) ? ld(*cr.at(k)) : 0.0f;
+  for (int k = 0; k < kStage; ++k) v[k] = cr.ok(k) ? *cr.at(k) : T{};
 }
-__device__ __forceinline__ void store_rows(const float (&v)[kStage], float* s) {
+template <typename T>
+__device__ __forceinline__ void store_rows(const T (&v)[kStage], float* s) {
   const int n = int(threadIdx.x) % kStates, row0 = int(threadIdx.x) / kStates;
 #pragma unroll
   for (int k = 0; k < kStage; ++k)
-    s[(k / kPasses) * kChunkStates + staged(row0 + (k % kPasses) * kRowPass, n)] = v[k];
+    s[(k / kPasses) * kChunkStates + staged(row0 + (k % kPasses) * kRowPass, n)] = ld(v[k]);
 }
 
 // The block's 32 channels' states before a chunk, rows of (B, chunks, E, N): thread tid holds
@@ -248,8 +251,9 @@ __global__ void __launch_bounds__(kThreads, 4) scan_forward_kernel(ScanArgs<T> a
   const float bias = pl.active && a.bias ? a.bias[e] : 0.0f;
   const int64_t chunks = (L + kScanChunk - 1) / kScanChunk;
 
-  // This thread's u, delta, z of the chunk at t0 (zero past te), fetched a chunk ahead.
-  float uq[kItems], dq[kItems], zq[kItems];
+  // This thread's u, delta, z of the chunk at t0 (zero past te), fetched a chunk ahead and kept
+  // in their storage type until used (converting bf16 on arrival would wait for the load).
+  T uq[kItems], dq[kItems], zq[kItems];
   auto fetch_items = [&](int64_t t0) {
     const RunItems it(pl, b, L, t0, te);
     const T* pu = a.u + it.at(E, e);
@@ -258,12 +262,12 @@ __global__ void __launch_bounds__(kThreads, 4) scan_forward_kernel(ScanArgs<T> a
 #pragma unroll
     for (int i = 0; i < kItems; ++i) {
       const bool ok = i < it.count;
-      uq[i] = ok ? ld(pu[i * int(E)]) : 0.0f;
-      dq[i] = ok ? ld(pd[i * int(E)]) : 0.0f;
-      zq[i] = ok && pz ? ld(pz[i * int(a.ld_z)]) : 0.0f;
+      uq[i] = ok ? pu[i * int(E)] : T{};
+      dq[i] = ok ? pd[i * int(E)] : T{};
+      zq[i] = ok && pz ? pz[i * int(a.ld_z)] : T{};
     }
   };
-  float rows[kStage];
+  T rows[kStage];
   fetch_rows(rows, a, b, tb, te);
   store_rows(rows, sBC);
   fetch_items(tb);
@@ -279,10 +283,11 @@ __global__ void __launch_bounds__(kThreads, 4) scan_forward_kernel(ScanArgs<T> a
 #pragma unroll
     for (int i = 0; i < kItems; ++i) {
       const bool ok = i < count;
-      dt[i] = ok ? scan_dt(dq[i] + bias, a.softplus) : 0.0f;  // 0: the step leaves h as it is
-      dtu[i] = dt[i] * uq[i];
-      y[i] = Dv * uq[i];
-      zz[i] = zq[i];
+      const float uu = ld(uq[i]);
+      dt[i] = ok ? scan_dt(ld(dq[i]) + bias, a.softplus) : 0.0f;  // 0: the step leaves h as it is
+      dtu[i] = dt[i] * uu;
+      y[i] = Dv * uu;
+      zz[i] = ld(zq[i]);
       dts += dt[i];
     }
     if (more) fetch_items(t0 + kScanChunk);
@@ -462,7 +467,7 @@ __global__ void __launch_bounds__(kThreads, 3) scan_backward_kernel(ScanArgs<T> 
         if (bs.ok(k, E)) dev_prefetch_l1(src + bs.offset(k, a.N));
     }
   };
-  float rows[kStage];
+  T rows[kStage];
   fetch_rows(rows, a, b, (c_end - 1) * kScanChunk, L);
   store_rows(rows, sBC);
   if (!SUMMARY) {
