@@ -446,6 +446,26 @@ TEST_CASE("selective_scan cuda with decays below float's range matches ref",
 #endif
 }
 
+TEST_CASE("selective_scan cuda with large gates and dt inputs matches ref",
+          "[kernels][selective_scan][cuda]") {
+  if (cuda_unavailable()) return;
+#ifdef MAMBADNA_HAVE_CUDA
+  // The device's sigmoid, SiLU and softplus use the special-function unit's exponential and
+  // reciprocal (kernels/cuda/common.cuh), whose error grows with |x|: z over ±100 and delta +
+  // bias over [-30, 25] (softplus's x > 20 branch, dt down to ~1e-13) hold the same bounds.
+  std::mt19937 rng(808);
+  const ScanCase c{2, 70, 37, 16, 16, 37};
+  ScanData d = make_scan(rng, c);
+  d.z = float_exact(random_vec(rng, d.z.size(), -100.0, 100.0));
+  d.delta = float_exact(random_vec(rng, d.delta.size(), -30.0, 25.0));
+  const Prefill pre{float_exact(random_vec(rng, c.E * c.N)), float_exact(random_vec(rng, c.E)),
+                    float_exact(random_vec(rng, c.E))};
+  const ScanOut<double> r = run_ref<double>(d, pre);
+  compare(run_cuda(d, pre), r, d, 5e-6, 5e-6);
+  compare(run_cuda<true>(d, pre), r, d, 5e-6, 5e-6);
+#endif
+}
+
 #ifdef MAMBADNA_HAVE_CUDA
 namespace {
 
@@ -561,5 +581,30 @@ TEST_CASE("selective_scan cuda in chunks equals one call", "[kernels][selective_
   }
   // Float: the carried state rounds the same way; chunk boundaries only regroup sums.
   CHECK(norm_err(h, to_d(whole.h_last)) <= 1e-5);
+#endif
+}
+
+TEST_CASE("selective_scan cuda refuses shapes past its grid and its 32-bit offsets",
+          "[kernels][selective_scan][cuda]") {
+  if (cuda_unavailable()) return;
+#ifdef MAMBADNA_HAVE_CUDA
+  // Refused before any launch: one small buffer stands for every tensor.
+  cuda::Buffer<float> buf(256);  // enough for the call that fits (A is E·N)
+  float* f = buf.data();
+  const auto forward = [&](const SelectiveScanParams& p) {
+    cuda::selective_scan_forward(f, f, f, f, f, f, f, f, f, f, f, p);
+  };
+  const auto backward = [&](const SelectiveScanParams& p) {
+    cuda::selective_scan_backward(f, f, f, f, f, f, f, f, f, f, f, f, f, f, f, f, f, f, f, f, p);
+  };
+  const int64_t big = int64_t(1) << 26;  // a chunk of 32 steps of stride 2^26 passes 2^31
+  CHECK_THROWS_WITH(forward({1, 1, big, 16, 16, big, true}),
+                    Catch::Contains("E (67108864) > 67108863"));
+  CHECK_THROWS_WITH(backward({1, 1, 8, 16, big, 8, true}),
+                    Catch::Contains("ld_bc (67108864) > 67108863"));
+  CHECK_THROWS_WITH(forward({1, 1, 8, 16, 16, big, true}),
+                    Catch::Contains("ld_z (67108864) > 67108863"));
+  CHECK_THROWS_WITH(forward({65536, 1, 8, 16, 16, 8, true}), Catch::Contains("B (65536) > 65535"));
+  CHECK_NOTHROW(forward({1, 1, 8, 16, 16, 8, true}));  // the same call at a size that fits
 #endif
 }

@@ -38,7 +38,9 @@
 #include "kernels/cuda/selective_scan.cuh"
 
 #include <algorithm>
+#include <cstdint>
 #include <string>
+#include <utility>
 
 namespace mambadna::kernels::cuda {
 
@@ -151,12 +153,14 @@ __device__ __forceinline__ void store_rows(const T (&v)[kStage], float* s) {
 // state n = tid % 16 of channels tid / 16 + 8k (k < kStageH), as a per-chunk pointer and
 // 32-bit offsets (the forward writes them, the backward reads them back).
 constexpr int kStageH = kBlockChannels * kStates / kThreads;
+constexpr int kChannelPass = kThreads / kStates;  // channels one pass of the block covers
+static_assert(kStageH * kChannelPass == kBlockChannels, "whole channels per pass");
 struct BlockStates {
   int n, ch0;
   bool has_n;
   __device__ explicit BlockStates(int64_t N)
       : n(int(threadIdx.x) % kStates), ch0(int(threadIdx.x) / kStates), has_n(n < N) {}
-  __device__ int ch(int k) const { return ch0 + k * kRowPass; }
+  __device__ int ch(int k) const { return ch0 + k * kChannelPass; }
   // The block's first channel's state 0 before chunk ci.
   template <typename F>
   __device__ static F* at(F* states, int64_t b, int64_t ci, int64_t chunks, int64_t E, int64_t N) {
@@ -407,8 +411,8 @@ __global__ void __launch_bounds__(kThreads, 3) scan_backward_kernel(ScanArgs<T> 
 #pragma unroll
     for (int k = 0; k < kStageH; ++k) s[bs.ch(k) * kPad + bs.n] = hrow[k];
   };
-  // Adds a chunk's dBm and dCm sums (in the rows' layout: pass k is rows row0 + 8k) to global
-  // memory and clears them.
+  // Adds a chunk's dBm and dCm sums (kScanChunk, kPad) each to global memory and clears them,
+  // with ChunkRows' mapping of threads: pass q is row row0 + 8q, state n.
   auto flush_sums = [&](float* s, int64_t t0) {
     const int n = int(threadIdx.x) % kStates, row0 = int(threadIdx.x) / kStates;
     const int rows = int(min(int64_t(kScanChunk), L - t0)) - row0;
@@ -481,14 +485,14 @@ __global__ void __launch_bounds__(kThreads, 3) scan_backward_kernel(ScanArgs<T> 
     const bool more = ci > c_begin;
     if (more) prefetch_chunk(ci - 1);
     if (!SUMMARY && ci + 1 < c_end) flush_sums(sSum + (buf ^ 1) * kSums, t0 + kScanChunk);
-    // This run's steps: dt, dt·u, dy = dout · silu(z) (u, delta and z are read again at the
-    // end, from the cache, for du, ddelta and dz: fewer live registers).
+    // This run's steps (their element offsets in (B·L, E) and in z, and how many exist): dt,
+    // dt·u, dy = dout · silu(z) (u, delta and z are read again at the end, from the cache, for
+    // du, ddelta and dz: fewer live registers).
     float dt[kItems], dtu[kItems], dy[kItems];
     float y[kItems], dua[kItems], ddta[kItems];
     float dts = 0.0f;
-    // The run's steps: element offsets in (B·L, E) and in z, and how many exist.
     const RunItems it(pl, b, L, t0, L);
-    const int64_t at = it.at(E, e), at_z = it.at(a.ld_z, e);
+    const int64_t at = it.at(E, e), at_z = a.z ? it.at(a.ld_z, e) : 0;  // ld_z: only with z
     const int ldE = int(E), ldz = int(a.ld_z);
     {
       const T *pu = a.u + at, *pd = a.delta + at, *po = g.dout + at;
@@ -668,9 +672,15 @@ ScanArgs<T> scan_args(T* out, float* h_last, const T* u, const T* delta, const f
                      p.ld_bc, p.ld_z,  p.delta_softplus, std::max<int64_t>(p.L, 1), nullptr};
 }
 
-// The grid's y dimension is the stream.
-void check_grid(const char* fn, const SelectiveScanParams& p) {
+// The grid's y dimension is the stream; a chunk's steps of one channel (and of Bm, Cm rows) are
+// addressed by 32-bit offsets from a per-chunk pointer.
+void check_grid(const char* fn, const SelectiveScanParams& p, bool has_z) {
   if (p.B > 65535) check::fail(fn, "B (" + std::to_string(p.B) + ") > 65535");
+  constexpr int64_t kMaxStride = int64_t(INT32_MAX) / kScanChunk;
+  for (const auto& [name, v] : {std::pair<const char*, int64_t>{"E", p.E},
+                                {"ld_z", has_z ? p.ld_z : 0}, {"ld_bc", p.ld_bc}})
+    if (v > kMaxStride)
+      check::fail(fn, std::string(name) + " (" + std::to_string(v) + ") > " + std::to_string(kMaxStride));
 }
 
 // The time-parallel forward. OUT false: the chunk states alone (a.h_chunks), never in
@@ -711,7 +721,7 @@ void forward(T* out, float* h_last, const T* u, const T* delta, const float* A, 
              const SelectiveScanParams& p, float* h_chunks) {
   const char* fn = "cuda::selective_scan_forward";
   selective_scan_forward_check(fn, out, u, delta, A, Bm, Cm, z != nullptr, p);
-  check_grid(fn, p);
+  check_grid(fn, p, z != nullptr);
   const ScanArgs<T> a = scan_args(out, h_last, u, delta, A, Bm, Cm, D, z, delta_bias, h0, h_chunks, p);
   if (p.N <= kStates)
     time_parallel_forward<T, true>(a, p);
@@ -729,7 +739,7 @@ void backward(T* du, T* ddelta, float* dA, float* dBm, float* dCm, float* dD, T*
   const char* fn = "cuda::selective_scan_backward";
   selective_scan_backward_check(fn, du, ddelta, dA, dBm, dCm, dz, dout, u, delta, A, Bm, Cm,
                                 z != nullptr, p);
-  check_grid(fn, p);
+  check_grid(fn, p, z != nullptr);
   ScanArgs<T> a = scan_args(static_cast<T*>(nullptr), nullptr, u, delta, A, Bm, Cm, D, z,
                             delta_bias, h0, nullptr, p);
   launch(zero_rows_kernel, grid_for(p.B * p.L * p.N, 256), 256, 0, dBm, dCm, p.B * p.L, p.N, p.ld_bc);
