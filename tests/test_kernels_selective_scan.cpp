@@ -364,6 +364,21 @@ ScanOut<float> run_cuda(const ScanData& d, const Prefill& pre) {
   return run_scan<float>(d, pre, cuda_scan_forward<Chunks, Alias>, cuda_scan_backward<Chunks, Alias>);
 }
 
+// Random += starting values for dA, dD and dbias.
+Prefill random_prefill(std::mt19937& rng, const SelectiveScanParams& p) {
+  return {float_exact(random_vec(rng, p.E * p.N)), float_exact(random_vec(rng, p.E)),
+          float_exact(random_vec(rng, p.E))};
+}
+
+// The device against the double reference at the fp32 bound, its backward recomputing the
+// chunk states and from the forward's.
+void check_cuda_fp32(const ScanData& d, std::mt19937& rng) {
+  const Prefill pre = random_prefill(rng, d.p);
+  const ScanOut<double> r = run_ref<double>(d, pre);
+  compare(run_cuda(d, pre), r, d, 5e-6, 5e-6);
+  compare(run_cuda<true>(d, pre), r, d, 5e-6, 5e-6);
+}
+
 }  // namespace
 #endif
 
@@ -398,8 +413,7 @@ TEST_CASE("selective_scan cuda matches ref", "[kernels][selective_scan][cuda]") 
     INFO("B " << c.B << " L " << c.L << " E " << c.E << " N " << c.N << " ld_bc " << c.ld_bc
               << " ld_z " << c.ld_z);
     const ScanData d = make_scan(rng, c);
-    const Prefill pre{float_exact(random_vec(rng, c.E * c.N)), float_exact(random_vec(rng, c.E)),
-                      float_exact(random_vec(rng, c.E))};
+    const Prefill pre = random_prefill(rng, d.p);
     const ScanOut<double> r = run_ref<double>(d, pre);
     // The same arithmetic as the CPU kernel in a different order (dBm/dCm summed by warp
     // shuffles and atomics, dA by atomics over B): the CPU's bound, ~40 eps with a margin of 10
@@ -437,11 +451,7 @@ TEST_CASE("selective_scan cuda with decays below float's range matches ref",
     bool underflows = false;
     for (const double a : d.A) underflows = underflows || 1.3 * a < -90.0;
     CHECK(underflows);
-    const Prefill pre{float_exact(random_vec(rng, c.E * c.N)), float_exact(random_vec(rng, c.E)),
-                      float_exact(random_vec(rng, c.E))};
-    const ScanOut<double> r = run_ref<double>(d, pre);
-    compare(run_cuda(d, pre), r, d, 5e-6, 5e-6);
-    compare(run_cuda<true>(d, pre), r, d, 5e-6, 5e-6);
+    check_cuda_fp32(d, rng);
   }
 #endif
 }
@@ -458,11 +468,7 @@ TEST_CASE("selective_scan cuda with large gates and dt inputs matches ref",
   ScanData d = make_scan(rng, c);
   d.z = float_exact(random_vec(rng, d.z.size(), -100.0, 100.0));
   d.delta = float_exact(random_vec(rng, d.delta.size(), -30.0, 25.0));
-  const Prefill pre{float_exact(random_vec(rng, c.E * c.N)), float_exact(random_vec(rng, c.E)),
-                    float_exact(random_vec(rng, c.E))};
-  const ScanOut<double> r = run_ref<double>(d, pre);
-  compare(run_cuda(d, pre), r, d, 5e-6, 5e-6);
-  compare(run_cuda<true>(d, pre), r, d, 5e-6, 5e-6);
+  check_cuda_fp32(d, rng);
 #endif
 }
 
@@ -533,8 +539,7 @@ TEST_CASE("selective_scan cuda with bf16 activations matches ref", "[kernels][se
     ScanData d = make_scan(rng, c);
     // The activations as the device stores them, so that the reference sees the same inputs.
     for (Vd* x : {&d.u, &d.delta, &d.Bm, &d.Cm, &d.z, &d.dout}) *x = bf16_exact(*x);
-    const Prefill pre{float_exact(random_vec(rng, c.E * c.N)), float_exact(random_vec(rng, c.E)),
-                      float_exact(random_vec(rng, c.E))};
+    const Prefill pre = random_prefill(rng, d.p);
     const ScanOut<double> r = run_ref<double>(d, pre);
     const auto in_bc = [&](size_t i) { return int64_t(i % c.ld_bc) < c.N; };
     const auto in_z = [&](size_t i) { return int64_t(i % c.ld_z) < c.E; };
