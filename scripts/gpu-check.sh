@@ -3,10 +3,11 @@
 #
 #   scripts/gpu-check.sh build  [BUILD=build-cuda]
 #       Release build with the CUDA backend (sm_80 and sm_90), tests and benchmarks included.
-#   scripts/gpu-check.sh bundle [BUILD=build-cuda] [OUT=gpu-bundle.tar.xz]
+#   scripts/gpu-check.sh bundle [BUILD=build-cuda] [OUT=gpu-bundle.tar.xz] [BASELINE]
 #       Packs the built test and benchmark programs, the shared libraries they need beyond the C
 #       library and CUDA's own, and the test data, for a GPU machine that lacks the build
-#       dependencies (CUDA's libcudart and libcublas must be there).
+#       dependencies (CUDA's libcudart and libcublas must be there). BASELINE: a bench_cuda
+#       built from an earlier commit (same libraries), which `run` times beside this build's.
 #   scripts/gpu-check.sh run    [BUILD_OR_BUNDLE=build-cuda] [REPORT=gpu-report]
 #       On the GPU machine: the device, every CUDA test (kernels against the references, the
 #       model against the golden values, training against the CPU run), bench_cuda, (where
@@ -66,6 +67,7 @@ case "$mode" in
     cp -r ../shared/golden "$T/bundle/shared/"
     cp data/* "$T/bundle/source/data/"
     cp scripts/gpu-check.sh bench/torch_mamba.py "$T/bundle/"
+    if [ -n "${4:-}" ]; then cp "$4" "$T/bundle/bench_cuda_baseline" || exit 1; fi
     tar -C "$T" -cJf "$OUT" bundle
     ls -l "$OUT"
     ;;
@@ -82,6 +84,12 @@ case "$mode" in
       ours timeout 240 "$TESTS" "[cuda]" --durations yes || status=1
       echo "== bench_cuda"
       ours timeout 240 "$BENCH" all 0 bf16 || status=1
+      if [ -x "$(dirname "$BENCH")/bench_cuda_baseline" ]; then  # the same figures, one build earlier
+        echo "== bench_cuda of the baseline build, same device"
+        for what in scan train score; do
+          ours timeout 120 "$(dirname "$BENCH")/bench_cuda_baseline" "$what" 0 bf16 || status=1
+        done
+      fi
       echo "== PyTorch reference (mamba_ssm's model with its reference scan), same GPU"
       if python3 -c "import torch, h5py" 2> /dev/null; then
         timeout 60 python3 "$TORCH" golden "$GOLDEN" || status=1
