@@ -471,6 +471,24 @@ __global__ void __launch_bounds__(kThreads, 3) scan_backward_kernel(ScanArgs<T> 
         if (bs.ok(k, E)) dev_prefetch_l1(src + bs.offset(k, a.N));
     }
   };
+  // The run's u, delta, dout and z of chunk ci (zero past L), loaded into registers at the end
+  // of the chunk before (after its prefetch into L1) and kept in their storage type until the
+  // chunk starts: the loads overlap the chunk's end and the barrier.
+  T qu[kItems], qd[kItems], qo[kItems], qz[kItems];
+  auto fetch_items = [&](int64_t ci) {
+    const RunItems it(pl, b, L, ci * kScanChunk, L);
+    const int64_t at = it.at(E, e);
+    const T *pu = a.u + at, *pd = a.delta + at, *po = g.dout + at;
+    const T* pz = a.z ? a.z + it.at(a.ld_z, e) : nullptr;
+#pragma unroll
+    for (int i = 0; i < kItems; ++i) {
+      const bool ok = i < it.count;
+      qu[i] = ok ? pu[i * int(E)] : T{};
+      qd[i] = ok ? pd[i * int(E)] : T{};
+      qo[i] = ok ? po[i * int(E)] : T{};
+      qz[i] = ok && pz ? pz[i * int(a.ld_z)] : T{};
+    }
+  };
   T rows[kStage];
   fetch_rows(rows, a, b, (c_end - 1) * kScanChunk, L);
   store_rows(rows, sBC);
@@ -478,6 +496,7 @@ __global__ void __launch_bounds__(kThreads, 3) scan_backward_kernel(ScanArgs<T> 
     fetch_states(c_end - 1);
     store_states(sH);
   }
+  fetch_items(c_end - 1);
   __syncthreads();
   int buf = 0;
   for (int64_t ci = c_end - 1; ci >= c_begin; --ci, buf ^= 1) {
@@ -486,30 +505,24 @@ __global__ void __launch_bounds__(kThreads, 3) scan_backward_kernel(ScanArgs<T> 
     if (more) prefetch_chunk(ci - 1);
     if (!SUMMARY && ci + 1 < c_end) flush_sums(sSum + (buf ^ 1) * kSums, t0 + kScanChunk);
     // This run's steps (their element offsets in (B·L, E) and in z, and how many exist): dt,
-    // dt·u, dy = dout · silu(z) (u, delta and z are read again at the end, from the cache, for
-    // du, ddelta and dz: fewer live registers).
+    // dt·u, dy = dout · silu(z) from the registers fetch_items filled (u, delta, z and dout are
+    // read again at the end, from the cache, for du, ddelta and dz: fewer live registers in
+    // the loop over the states).
     float dt[kItems], dtu[kItems], dy[kItems];
     float y[kItems], dua[kItems], ddta[kItems];
     float dts = 0.0f;
     const RunItems it(pl, b, L, t0, L);
     const int64_t at = it.at(E, e), at_z = a.z ? it.at(a.ld_z, e) : 0;  // ld_z: only with z
     const int ldE = int(E), ldz = int(a.ld_z);
-    {
-      const T *pu = a.u + at, *pd = a.delta + at, *po = g.dout + at;
-      const T* pz = a.z ? a.z + at_z : nullptr;
 #pragma unroll
-      for (int i = 0; i < kItems; ++i) {
-        const bool ok = i < it.count;
-        const float raw = (ok ? ld(pd[i * ldE]) : 0.0f) + bias;
-        const float dout = ok ? ld(po[i * ldE]) : 0.0f;
-        const float uu = ok ? ld(pu[i * ldE]) : 0.0f;
-        dt[i] = ok ? scan_dt(raw, a.softplus) : 0.0f;
-        dtu[i] = dt[i] * uu;
-        dy[i] = pz && ok ? dout * dev_silu(ld(pz[i * ldz])) : dout;
-        y[i] = Dv * uu;
-        dua[i] = ddta[i] = 0.0f;
-        dts += dt[i];
-      }
+    for (int i = 0; i < kItems; ++i) {  // (zeros past the run's steps)
+      const float uu = ld(qu[i]), dout = ld(qo[i]);
+      dt[i] = i < it.count ? scan_dt(ld(qd[i]) + bias, a.softplus) : 0.0f;
+      dtu[i] = dt[i] * uu;
+      dy[i] = a.z ? dout * dev_silu(ld(qz[i])) : dout;
+      y[i] = Dv * uu;
+      dua[i] = ddta[i] = 0.0f;
+      dts += dt[i];
     }
     const float* sB = sBC + buf * 2 * kChunkStates;
     const float* sC = sB + kChunkStates;
@@ -583,6 +596,11 @@ __global__ void __launch_bounds__(kThreads, 3) scan_backward_kernel(ScanArgs<T> 
       if (r == 0) sdA[pl.ch * kPad + n] += dAn;  // the channel's only writer
     }
     dt_total += dts;
+    // The next chunk's rows and states, into registers now: their loads overlap the outputs.
+    if (more) {
+      fetch_rows(rows, a, b, t0 - kScanChunk, L);
+      if (!SUMMARY) fetch_states(ci - 1);
+    }
     const T *pu = a.u + at, *pd = a.delta + at, *po = g.dout + at;
     const T* pz = a.z ? a.z + at_z : nullptr;
     T *pdu = g.du + at, *pdd = g.ddelta + at;
@@ -601,12 +619,9 @@ __global__ void __launch_bounds__(kThreads, 3) scan_backward_kernel(ScanArgs<T> 
       }
     }
     if (more) {
-      fetch_rows(rows, a, b, t0 - kScanChunk, L);
+      fetch_items(ci - 1);
       store_rows(rows, sBC + (buf ^ 1) * 2 * kChunkStates);
-      if (!SUMMARY) {
-        fetch_states(ci - 1);
-        store_states(sH + (buf ^ 1) * kBlockChannels * kPad);
-      }
+      if (!SUMMARY) store_states(sH + (buf ^ 1) * kBlockChannels * kPad);
     }
     __syncthreads();
   }
