@@ -601,21 +601,25 @@ __global__ void __launch_bounds__(kThreads, 3) scan_backward_kernel(ScanArgs<T> 
       fetch_rows(rows, a, b, t0 - kScanChunk, L);
       if (!SUMMARY) fetch_states(ci - 1);
     }
-    const T *pu = a.u + at, *pd = a.delta + at, *po = g.dout + at;
-    const T* pz = a.z ? a.z + at_z : nullptr;
-    T *pdu = g.du + at, *pdd = g.ddelta + at;
-    T* pdz = a.z ? g.dz + at_z : nullptr;
+    if (!SUMMARY) {
+      // du, ddelta, dz from the chunk's steps read again, all of them before any store (for all
+      // the compiler knows a store may alias a later read: read between stores, each would
+      // wait for the memory in turn).
+      fetch_items(ci);
+      T *pdu = g.du + at, *pdd = g.ddelta + at;
+      T* pdz = a.z ? g.dz + at_z : nullptr;
 #pragma unroll
-    for (int i = 0; i < kItems; ++i) {
-      if (!SUMMARY && i < it.count) {
-        const float uu = ld(pu[i * ldE]);
-        const float ddt = ddta[i] + uu * dua[i];
-        const float dd = a.softplus ? ddt * dev_softplus_grad(ld(pd[i * ldE]) + bias) : ddt;
-        pdu[i * ldE] = st<T>(Dv * dy[i] + dt[i] * dua[i]);
-        pdd[i * ldE] = st<T>(dd);
-        if (pz) pdz[i * ldz] = st<T>(ld(po[i * ldE]) * dev_silu_grad(ld(pz[i * ldz])) * y[i]);
-        dD_acc += dy[i] * uu;
-        dbias_acc += dd;
+      for (int i = 0; i < kItems; ++i) {
+        if (i < it.count) {
+          const float uu = ld(qu[i]);
+          const float ddt = ddta[i] + uu * dua[i];
+          const float dd = a.softplus ? ddt * dev_softplus_grad(ld(qd[i]) + bias) : ddt;
+          pdu[i * ldE] = st<T>(Dv * dy[i] + dt[i] * dua[i]);
+          pdd[i * ldE] = st<T>(dd);
+          if (pdz) pdz[i * ldz] = st<T>(ld(qo[i]) * dev_silu_grad(ld(qz[i])) * y[i]);
+          dD_acc += dy[i] * uu;
+          dbias_acc += dd;
+        }
       }
     }
     if (more) {
