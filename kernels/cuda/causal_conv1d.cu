@@ -62,6 +62,9 @@ __global__ void conv_forward_kernel(T* u, ConvArgs<T> a) {
   }
 }
 
+// Steps whose inputs the tiled kernels read together before writing their outputs.
+constexpr int kStepGroup = 8;
+
 // u (B, L, E) for a compile-time K: a thread per channel walks a tile of TILE steps of one
 // stream with the last K inputs in registers, so each input is read once (plus a K − 1 halo)
 // and each output costs K multiply-adds, against K reads and a block of 128 outputs per row in
@@ -80,14 +83,24 @@ __global__ void conv_forward_tiled_kernel(T* u, ConvArgs<T> a) {
   const float bias = a.bias ? a.bias[e] : 0.0f;
   const T* x = a.x + b * a.L * a.ld_x + e;
   T* out = u + b * a.L * a.E + e;
-  for (int64_t t = t0; t < t1; ++t) {
+  for (int64_t tg = t0; tg < t1; tg += kStepGroup) {
+    // A group's inputs are all read before any output is written: for all the compiler knows
+    // an output may alias a later input, and a read between writes would wait for the memory
+    // at every step.
+    T xg[kStepGroup];
 #pragma unroll
-    for (int k = 0; k + 1 < KK; ++k) xs[k] = xs[k + 1];
-    xs[KK - 1] = ld(x[t * a.ld_x]);  // xs[k] = xx(t − K + 1 + k)
-    float pre = bias;
+    for (int j = 0; j < kStepGroup; ++j) xg[j] = tg + j < t1 ? x[(tg + j) * a.ld_x] : T{};
 #pragma unroll
-    for (int k = 0; k < KK; ++k) pre += w[k] * xs[k];
-    out[t * a.E] = st<T>(a.silu ? dev_silu(pre) : pre);
+    for (int j = 0; j < kStepGroup; ++j) {
+      if (tg + j >= t1) break;
+#pragma unroll
+      for (int k = 0; k + 1 < KK; ++k) xs[k] = xs[k + 1];
+      xs[KK - 1] = ld(xg[j]);  // xs[k] = xx(t − K + 1 + k)
+      float pre = bias;
+#pragma unroll
+      for (int k = 0; k < KK; ++k) pre += w[k] * xs[k];
+      out[(tg + j) * a.E] = st<T>(a.silu ? dev_silu(pre) : pre);
+    }
   }
 }
 
@@ -183,32 +196,48 @@ __global__ void conv_backward_fused_kernel(T* dx, float* dw, float* dbias, const
     xs[k] = k > 0 ? conv_input(a, b, t0 - KK + k, e) : 0.0f;  // xx(t0 − K + k): shifted first
   }
   const float bias = a.bias ? a.bias[e] : 0.0f;
-  for (int64_t t = t0; t < t1 + KK - 1; ++t) {
+  const int64_t t_end = t1 + KK - 1;  // the tile's steps and the next K − 1 (for dx's halo)
+  const T* xb = a.x + b * a.L * a.ld_x + e;
+  const T* dub = du + b * a.L * a.E + e;
+  for (int64_t tg = t0; tg < t_end; tg += kStepGroup) {
+    // A group's x and du are all read before any dx is written (as in the forward).
+    T xg[kStepGroup], dg[kStepGroup];
 #pragma unroll
-    for (int k = 0; k + 1 < KK; ++k) xs[k] = xs[k + 1], gs[k] = gs[k + 1];
-    float g = 0.0f;
-    if (t < a.L) {
-      xs[KK - 1] = ld(a.x[(b * a.L + t) * a.ld_x + e]);
-      float pre = bias;
-#pragma unroll
-      for (int k = 0; k < KK; ++k) pre += w[k] * xs[k];
-      const float d = ld(du[(b * a.L + t) * a.E + e]);
-      g = a.silu ? d * dev_silu_grad(pre) : d;
-      if (t < t1) {
-#pragma unroll
-        for (int k = 0; k < KK; ++k) acc_w[k] += g * xs[k];
-        acc_b += g;
-      }
+    for (int i = 0; i < kStepGroup; ++i) {
+      const bool in = tg + i < t_end && tg + i < a.L;
+      xg[i] = in ? xb[(tg + i) * a.ld_x] : T{};
+      dg[i] = in ? dub[(tg + i) * a.E] : T{};
     }
-    gs[KK - 1] = g;  // gs[i] = g(t − K + 1 + i)
-    const int64_t j = t - (KK - 1);
-    if (j >= t0) {
-      float v = 0.0f;
 #pragma unroll
-      for (int k = 0; k < KK; ++k) v += w[k] * gs[KK - 1 - k];
-      const int64_t k_out = j - (a.L - (KK - 1));  // position in the carried-out window
-      if (dwindow_out && k_out >= 0) v += dwindow_out[(b * a.E + e) * (KK - 1) + k_out];
-      dx[(b * a.L + j) * a.ld_x + e] = st<T>(v);
+    for (int i = 0; i < kStepGroup; ++i) {
+      const int64_t t = tg + i;
+      if (t >= t_end) break;
+#pragma unroll
+      for (int k = 0; k + 1 < KK; ++k) xs[k] = xs[k + 1], gs[k] = gs[k + 1];
+      float g = 0.0f;
+      if (t < a.L) {
+        xs[KK - 1] = ld(xg[i]);
+        float pre = bias;
+#pragma unroll
+        for (int k = 0; k < KK; ++k) pre += w[k] * xs[k];
+        const float d = ld(dg[i]);
+        g = a.silu ? d * dev_silu_grad(pre) : d;
+        if (t < t1) {
+#pragma unroll
+          for (int k = 0; k < KK; ++k) acc_w[k] += g * xs[k];
+          acc_b += g;
+        }
+      }
+      gs[KK - 1] = g;  // gs[i] = g(t − K + 1 + i)
+      const int64_t j = t - (KK - 1);
+      if (j >= t0) {
+        float v = 0.0f;
+#pragma unroll
+        for (int k = 0; k < KK; ++k) v += w[k] * gs[KK - 1 - k];
+        const int64_t k_out = j - (a.L - (KK - 1));  // position in the carried-out window
+        if (dwindow_out && k_out >= 0) v += dwindow_out[(b * a.E + e) * (KK - 1) + k_out];
+        dx[(b * a.L + j) * a.ld_x + e] = st<T>(v);
+      }
     }
   }
 #pragma unroll
