@@ -28,8 +28,8 @@
 // recomputed into the workspace) it recomputes each run's states as the forward does, then runs the adjoint the same way in reverse: each run's adjoint from
 // zero and the same decay, joined over the runs by a suffix scan of the pairs, the chunk's
 // incoming adjoint carried to the previous chunk. dBm and dCm, sums over channels, are
-// reduce-scattered over a run's 8 lanes (its 8 channels × 8 steps), added in shared memory for
-// the block's 32 channels, and added to global memory once per block and chunk.
+// reduce-scattered over a run's 8 lanes (its 8 channels × 8 steps), stored per warp in shared
+// memory, and added over the block's 4 warps into global memory once per block and chunk.
 //
 // When B·E alone would leave the device idle (one long record), both directions split time
 // into segments of whole chunks: each segment's map from a zero state (adjoint), combined
@@ -360,13 +360,14 @@ __global__ void __launch_bounds__(kThreads, 4) scan_forward_kernel(ScanArgs<T> a
 // ---- backward --------------------------------------------------------------------------------
 //
 // Shared: A (kBlockChannels, kPad); two buffers of the chunk's Bm and Cm rows; two of the
-// block's chunk start states (kBlockChannels, kPad); two of the chunk's dBm and dCm sums
-// (kScanChunk, kPad) each (one filling while the other is added to global memory); dA sums
+// block's chunk start states (kBlockChannels, kPad); each warp's dBm and dCm sums over its 8
+// channels, (kScanChunk, kPad) each, written with plain stores (shared float atomics compile to
+// compare-and-swap loops) and added over the warps as they go to global memory; dA sums
 // (kBlockChannels, kPad); two slots of the adjoint carried between chunks (as the forward's
 // state).
-constexpr int kSums = 2 * kScanChunk * kPad;  // a buffer of dBm and dCm sums
+constexpr int kSums = 2 * kScanChunk * kPad;  // one warp's dBm and dCm sums
 constexpr size_t kBackwardShared =
-    (kBlockChannels * kPad + 4 * kChunkStates + 2 * kBlockChannels * kPad + 2 * kSums +
+    (kBlockChannels * kPad + 4 * kChunkStates + 2 * kBlockChannels * kPad + kWarps * kSums +
      3 * kBlockChannels * kPad) * sizeof(float);
 static_assert(kBackwardShared <= 48 * 1024, "within the default limit of dynamic shared memory");
 
@@ -384,8 +385,8 @@ __global__ void __launch_bounds__(kThreads, 3) scan_backward_kernel(ScanArgs<T> 
   float* sA = dynamic_shared<float>();
   float* sBC = sA + kBlockChannels * kPad;         // 2 × (Bm, Cm) chunk rows
   float* sH = sBC + 4 * kChunkStates;              // 2 × (kBlockChannels, kPad)
-  float* sSum = sH + 2 * kBlockChannels * kPad;    // 2 × (dBm, dCm) × (kScanChunk, kPad)
-  float* sdA = sSum + 2 * kSums;                   // (kBlockChannels, kPad)
+  float* sSum = sH + 2 * kBlockChannels * kPad;    // kWarps × (dBm, dCm) × (kScanChunk, kPad)
+  float* sdA = sSum + kWarps * kSums;              // (kBlockChannels, kPad)
   float* sX = sdA + kBlockChannels * kPad;         // 2 × (kBlockChannels, kPad)
   const Place pl(a.E);
   const int r = pl.r, c = pl.c, N = int(a.N);
@@ -397,7 +398,8 @@ __global__ void __launch_bounds__(kThreads, 3) scan_backward_kernel(ScanArgs<T> 
   const int64_t seg_chunks = a.seg_len / kScanChunk;
   const int64_t c_begin = seg * seg_chunks, c_end = min(chunks, c_begin + seg_chunks);
   stage_A(sA, a.A, E, a.N);
-  for (int i = int(threadIdx.x); i < 2 * kSums + kBlockChannels * kPad; i += kThreads) sSum[i] = 0.0f;
+  for (int i = int(threadIdx.x); i < kWarps * kSums + kBlockChannels * kPad; i += kThreads)
+    sSum[i] = 0.0f;
 
   // The block's chunk start states, a chunk ahead like the rows.
   const BlockStates bs(a.N);
@@ -411,9 +413,9 @@ __global__ void __launch_bounds__(kThreads, 3) scan_backward_kernel(ScanArgs<T> 
 #pragma unroll
     for (int k = 0; k < kStageH; ++k) s[bs.ch(k) * kPad + bs.n] = hrow[k];
   };
-  // Adds a chunk's dBm and dCm sums (kScanChunk, kPad) each to global memory and clears them,
-  // with ChunkRows' mapping of threads: pass q is row row0 + 8q, state n.
-  auto flush_sums = [&](float* s, int64_t t0) {
+  // Adds the chunk at t0's dBm and dCm sums, over the warps, to global memory, with
+  // ChunkRows' mapping of threads: pass q is row row0 + 8q, state n.
+  auto flush_sums = [&](int64_t t0) {
     const int n = int(threadIdx.x) % kStates, row0 = int(threadIdx.x) / kStates;
     const int rows = int(min(int64_t(kScanChunk), L - t0)) - row0;
     const int64_t at = (b * L + t0 + row0) * a.ld_bc + n;
@@ -421,14 +423,14 @@ __global__ void __launch_bounds__(kThreads, 3) scan_backward_kernel(ScanArgs<T> 
     float* pc = g.dCm + at;
 #pragma unroll
     for (int q = 0; q < kPasses; ++q) {
-      float* sb = s + (row0 + q * kRowPass) * kPad + n;
-      float* sc = sb + kScanChunk * kPad;
       if (n < N && q * kRowPass < rows) {
-        atomicAdd(pb + q * kRowPass * int(a.ld_bc), *sb);
-        atomicAdd(pc + q * kRowPass * int(a.ld_bc), *sc);
+        const float* s = sSum + (row0 + q * kRowPass) * kPad + n;
+        float sb = 0.0f, sc = 0.0f;
+#pragma unroll
+        for (int w = 0; w < kWarps; ++w) sb += s[w * kSums], sc += s[w * kSums + kScanChunk * kPad];
+        atomicAdd(pb + q * kRowPass * int(a.ld_bc), sb);
+        atomicAdd(pc + q * kRowPass * int(a.ld_bc), sc);
       }
-      *sb = 0.0f;
-      *sc = 0.0f;
     }
   };
 
@@ -503,7 +505,10 @@ __global__ void __launch_bounds__(kThreads, 3) scan_backward_kernel(ScanArgs<T> 
     const int64_t t0 = ci * kScanChunk;
     const bool more = ci > c_begin;
     if (more) prefetch_chunk(ci - 1);
-    if (!SUMMARY && ci + 1 < c_end) flush_sums(sSum + (buf ^ 1) * kSums, t0 + kScanChunk);
+    if (!SUMMARY && ci + 1 < c_end) {  // the chunk after's sums, read before the warps write again
+      flush_sums(t0 + kScanChunk);
+      __syncthreads();
+    }
     // This run's steps (their element offsets in (B·L, E) and in z, and how many exist): dt,
     // dt·u, dy = dout · silu(z) from the registers fetch_items filled (u, delta, z and dout are
     // read again at the end, from the cache, for du, ddelta and dz: fewer live registers in
@@ -526,7 +531,7 @@ __global__ void __launch_bounds__(kThreads, 3) scan_backward_kernel(ScanArgs<T> 
     }
     const float* sB = sBC + buf * 2 * kChunkStates;
     const float* sC = sB + kChunkStates;
-    float* sdB = sSum + buf * kSums;
+    float* sdB = sSum + (threadIdx.x >> 5) * kSums;  // this warp's
     float* sdC = sdB + kScanChunk * kPad;
     const float* X = sX + buf * kSlot + pl.ch * kPad;  // entering the chunk's last step
     float* X_next = sX + (buf ^ 1) * kSlot + pl.ch * kPad;
@@ -590,8 +595,8 @@ __global__ void __launch_bounds__(kThreads, 3) scan_backward_kernel(ScanArgs<T> 
       // dBm, dCm: the run's 8 steps over its 8 channels, lane c keeping step c's sum.
       const float sb = reduce_scatter<kChannels>(vB, c);
       const float sc = reduce_scatter<kChannels>(vC, c);
-      atomicAdd(&sdB[(r * kItems + c) * kPad + n], sb);
-      atomicAdd(&sdC[(r * kItems + c) * kPad + n], sc);
+      sdB[(r * kItems + c) * kPad + n] = sb;
+      sdC[(r * kItems + c) * kPad + n] = sc;
       dAn = runs_sum(dAn);
       if (r == 0) sdA[pl.ch * kPad + n] += dAn;  // the channel's only writer
     }
@@ -636,7 +641,7 @@ __global__ void __launch_bounds__(kThreads, 3) scan_backward_kernel(ScanArgs<T> 
     if (pl.active && r == 0) dt_sum[at] = dt_total;
     return;
   }
-  flush_sums(sSum + (buf ^ 1) * kSums, c_begin * kScanChunk);  // the segment's first chunk's
+  flush_sums(c_begin * kScanChunk);  // the segment's first chunk's
   if (seg == 0 && g.dh0)  // what leaves chunk 0: a_0 ⊙ λ_0
     store_channel(g.dh0 + (b * E + e) * a.N, sX + buf * kSlot, pl.ch, r, pl.active, N);
   dD_acc = runs_sum(dD_acc);
