@@ -24,12 +24,14 @@
 // before its next writes.
 //
 // The backward walks the chunks from last to first, asking the previous chunk's inputs into
-// L1 as it goes. From the chunk's start state (kept by the forward every 32 steps, or
-// recomputed into the workspace) it recomputes each run's states as the forward does, then runs the adjoint the same way in reverse: each run's adjoint from
-// zero and the same decay, joined over the runs by a suffix scan of the pairs, the chunk's
-// incoming adjoint carried to the previous chunk. dBm and dCm, sums over channels, are
-// reduce-scattered over a run's 8 lanes (its 8 channels × 8 steps), stored per warp in shared
-// memory, and added over the block's 4 warps into global memory once per block and chunk.
+// L1 as it starts a chunk and loading them into registers as it ends it. From the chunk's
+// start state (kept by the forward every 32 steps, or recomputed into the workspace) it
+// recomputes each run's states as the forward does, then runs the adjoint the same way in
+// reverse: each run's adjoint from zero and the same decay, joined over the runs by a suffix
+// scan of the pairs, the chunk's incoming adjoint carried to the previous chunk. dBm and dCm,
+// sums over channels, are reduce-scattered over a run's 8 lanes (its 8 channels × 8 steps),
+// stored per warp in shared memory, and added over the block's 4 warps into global memory
+// once per block and chunk.
 //
 // When B·E alone would leave the device idle (one long record), both directions split time
 // into segments of whole chunks: each segment's map from a zero state (adjoint), combined
