@@ -3,11 +3,17 @@
 #
 #   scripts/gpu-check.sh build  [BUILD=build-cuda]
 #       Release build with the CUDA backend (sm_80 and sm_90), tests and benchmarks included.
-#   scripts/gpu-check.sh bundle [BUILD=build-cuda] [OUT=gpu-bundle.tar.xz] [BASELINE]
+#   scripts/gpu-check.sh baselines OUT_DIR COMMIT...
+#       bench_cuda as each COMMIT builds it (a worktree and one build folder under OUT_DIR, so
+#       consecutive commits build incrementally), as OUT_DIR/bench_cuda_<short hash>: to time
+#       several changes side by side in one GPU call.
+#   scripts/gpu-check.sh bundle [BUILD=build-cuda] [OUT=gpu-bundle.tar.xz] [BASELINE...]
 #       Packs the built test and benchmark programs, the shared libraries they need beyond the C
 #       library and CUDA's own, and the test data, for a GPU machine that lacks the build
-#       dependencies (CUDA's libcudart and libcublas must be there). BASELINE: a bench_cuda
-#       built from an earlier commit (same libraries), which `run` times beside this build's.
+#       dependencies (CUDA's libcudart and libcublas must be there). BASELINE: bench_cuda
+#       programs built from earlier commits (same libraries, e.g. from `baselines`), which
+#       `run` times beside this build's: `bench_cuda scan` and `train` (GPU_CHECK_BASELINE
+#       lists others).
 #   scripts/gpu-check.sh run    [BUILD_OR_BUNDLE=build-cuda] [REPORT=gpu-report]
 #       On the GPU machine: the device, every CUDA test (kernels against the references, the
 #       model against the golden values, training against the CPU run), bench_cuda, (where
@@ -53,6 +59,22 @@ case "$mode" in
     cmake --build "$B" -j"$(nproc)" || exit 1
     grep -q "MAMBADNA_HAVE_CUDA" "$B/compile_commands.json" || { echo "no CUDA backend: is nvcc on the PATH?"; exit 1; }
     ;;
+  baselines)
+    OUT=${2:?usage: scripts/gpu-check.sh baselines OUT_DIR COMMIT...}
+    shift 2
+    mkdir -p "$OUT" || exit 1
+    W=$OUT/worktree
+    [ -d "$W" ] || git worktree add --detach "$W" HEAD || exit 1
+    for c in "$@"; do
+      h=$(git rev-parse --short "$c") || exit 1
+      git -C "$W" checkout -q --detach "$h" || exit 1
+      cmake -S "$W" -B "$OUT/build" -DCMAKE_BUILD_TYPE=Release -DMAMBADNA_PORTABLE=ON \
+        -DMAMBADNA_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES="80;90" > /dev/null || exit 1
+      cmake --build "$OUT/build" -j"$(nproc)" --target bench_cuda || exit 1
+      cp "$OUT/build/bench/bench_cuda" "$OUT/bench_cuda_$h" || exit 1
+    done
+    ls -l "$OUT"/bench_cuda_*
+    ;;
   bundle)
     B=${2:-build-cuda}
     OUT=${3:-gpu-bundle.tar.xz}
@@ -67,7 +89,10 @@ case "$mode" in
     cp -r ../shared/golden "$T/bundle/shared/"
     cp data/* "$T/bundle/source/data/"
     cp scripts/gpu-check.sh bench/torch_mamba.py "$T/bundle/"
-    if [ -n "${4:-}" ]; then cp "$4" "$T/bundle/bench_cuda_baseline" || exit 1; fi
+    if [ $# -gt 3 ]; then
+      mkdir -p "$T/bundle/baselines"
+      for base in "${@:4}"; do cp "$base" "$T/bundle/baselines/" || exit 1; done
+    fi
     tar -C "$T" -cJf "$OUT" bundle
     ls -l "$OUT"
     ;;
@@ -84,12 +109,13 @@ case "$mode" in
       ours timeout 240 "$TESTS" "[cuda]" --durations yes || status=1
       echo "== bench_cuda"
       ours timeout 240 "$BENCH" all 0 bf16 || status=1
-      if [ -x "$(dirname "$BENCH")/bench_cuda_baseline" ]; then  # the same figures, one build earlier
-        echo "== bench_cuda of the baseline build, same device"
-        for what in scan train score; do
-          ours timeout 120 "$(dirname "$BENCH")/bench_cuda_baseline" "$what" 0 bf16 || status=1
+      for base in "$(dirname "$BENCH")"/baselines/*; do  # the same figures, earlier builds
+        [ -x "$base" ] || continue
+        echo "== $(basename "$base"), same device"
+        for what in ${GPU_CHECK_BASELINE:-scan train}; do
+          ours timeout 120 "$base" "$what" 0 bf16 || status=1
         done
-      fi
+      done
       echo "== PyTorch reference (mamba_ssm's model with its reference scan), same GPU"
       if python3 -c "import torch, h5py" 2> /dev/null; then
         timeout 60 python3 "$TORCH" golden "$GOLDEN" || status=1
@@ -155,7 +181,7 @@ case "$mode" in
     } 2>&1 | tee "$R/profile.txt"
     ;;
   *)
-    sed -n 2,20p "$0"
+    sed -n "2,/^[^#]/{/^#/p}" "$0"
     exit 2
     ;;
 esac
