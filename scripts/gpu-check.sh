@@ -101,7 +101,7 @@ case "$mode" in
     R=${3:-gpu-report}
     mkdir -p "$R"
     status=0
-    # Most wanted first, each step with a time limit, so that a short session still reports
+    # Most wanted first, each step with a time limit, so that a short run still reports
     # the tests and the figures.
     {
       echo "== device"; nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv
