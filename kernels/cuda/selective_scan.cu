@@ -117,35 +117,43 @@ constexpr int kStage = 2 * kScanChunk * kStates / kThreads;
 constexpr int kRowPass = kThreads / kStates;        // rows one pass of the block covers
 constexpr int kPasses = kScanChunk / kRowPass;      // passes per matrix
 static_assert(kThreads % kStates == 0 && kStage == 2 * kPasses, "whole rows per pass");
-template <typename T>
+// V: the element type of the two (B·L, ld_bc) matrices (const T for Bm and Cm, float for the
+// backward's dBm and dCm).
+template <typename V>
 struct ChunkRows {
-  const T* p[2];  // this thread's first element of Bm and Cm in the chunk
+  int n, row0;    // this thread's state and first row
+  V* p[2];        // its first element of each matrix in the chunk
   int step;       // between its passes (kRowPass rows)
   int rows;       // of the chunk's rows past this thread's first (<= 0: none)
   bool has_n;     // its state exists (n < N)
-  __device__ ChunkRows(const ScanArgs<T>& a, int64_t b, int64_t t0, int64_t t_end) {
-    const int n = int(threadIdx.x) % kStates, row0 = int(threadIdx.x) / kStates;
-    const int64_t at = (b * a.L + t0 + row0) * a.ld_bc + n;
-    p[0] = a.Bm + at, p[1] = a.Cm + at;
-    step = kRowPass * int(a.ld_bc);
+  __device__ ChunkRows(V* m0, V* m1, int64_t L, int64_t ld, int64_t N, int64_t b, int64_t t0,
+                       int64_t t_end)
+      : n(int(threadIdx.x) % kStates), row0(int(threadIdx.x) / kStates) {
+    const int64_t at = (b * L + t0 + row0) * ld + n;
+    p[0] = m0 + at, p[1] = m1 + at;
+    step = kRowPass * int(ld);
     rows = int(min(int64_t(kScanChunk), t_end - t0)) - row0;
-    has_n = n < a.N;
+    has_n = n < N;
   }
+  template <typename T>  // Bm and Cm
+  __device__ ChunkRows(const ScanArgs<T>& a, int64_t b, int64_t t0, int64_t t_end)
+      : ChunkRows(a.Bm, a.Cm, a.L, a.ld_bc, a.N, b, t0, t_end) {}
+  __device__ int row(int k) const { return row0 + (k % kPasses) * kRowPass; }
   __device__ bool ok(int k) const { return has_n && (k % kPasses) * kRowPass < rows; }
-  __device__ const T* at(int k) const { return p[k / kPasses] + (k % kPasses) * step; }
+  __device__ V* at(int k) const { return p[k / kPasses] + (k % kPasses) * step; }
 };
 // The values stay in their storage type until store_rows: a bf16 value converted as it
 // arrives would make the load wait there, not a chunk later.
 template <typename T>
 __device__ __forceinline__ void fetch_rows(T (&v)[kStage], const ScanArgs<T>& a, int64_t b,
                                            int64_t t0, int64_t t_end) {
-  const ChunkRows<T> cr(a, b, t0, t_end);
+  const ChunkRows<const T> cr(a, b, t0, t_end);
 #pragma unroll
   for (int k = 0; k < kStage; ++k) v[k] = cr.ok(k) ? *cr.at(k) : T{};
 }
 template <typename T>
 __device__ __forceinline__ void store_rows(const T (&v)[kStage], float* s) {
-  const int n = int(threadIdx.x) % kStates, row0 = int(threadIdx.x) / kStates;
+  const int n = int(threadIdx.x) % kStates, row0 = int(threadIdx.x) / kStates;  // as ChunkRows
 #pragma unroll
   for (int k = 0; k < kStage; ++k)
     s[(k / kPasses) * kChunkStates + staged(row0 + (k % kPasses) * kRowPass, n)] = ld(v[k]);
@@ -285,10 +293,10 @@ __global__ void __launch_bounds__(kThreads, 4) scan_forward_kernel(ScanArgs<T> a
     if (more) fetch_rows(rows, a, b, t0 + kScanChunk, te);
     float dt[kItems], dtu[kItems], y[kItems], zz[kItems];
     float dts = 0.0f;
-    const int count = RunItems(pl, b, L, t0, te).count;
+    const RunItems it(pl, b, L, t0, te);  // this run's steps of the chunk
 #pragma unroll
     for (int i = 0; i < kItems; ++i) {
-      const bool ok = i < count;
+      const bool ok = i < it.count;
       const float uu = ld(uq[i]);
       dt[i] = ok ? scan_dt(ld(dq[i]) + bias, a.softplus) : 0.0f;  // 0: the step leaves h as it is
       dtu[i] = dt[i] * uu;
@@ -339,10 +347,10 @@ __global__ void __launch_bounds__(kThreads, 4) scan_forward_kernel(ScanArgs<T> a
       if (r == kRuns - 1) carry_next[n] = h_end_run;
     }
     if (OUT) {
-      T* po = a.out + RunItems(pl, b, L, t0, te).at(E, e);
+      T* po = a.out + it.at(E, e);
 #pragma unroll
       for (int i = 0; i < kItems; ++i)
-        if (i < count) po[i * int(E)] = st<T>(a.z ? y[i] * dev_silu(zz[i]) : y[i]);
+        if (i < it.count) po[i * int(E)] = st<T>(a.z ? y[i] * dev_silu(zz[i]) : y[i]);
     }
     dt_total += dts;
     if (more) store_rows(rows, sBC + (buf ^ 1) * 2 * kChunkStates);
@@ -415,23 +423,19 @@ __global__ void __launch_bounds__(kThreads, 3) scan_backward_kernel(ScanArgs<T> 
 #pragma unroll
     for (int k = 0; k < kStageH; ++k) s[bs.ch(k) * kPad + bs.n] = hrow[k];
   };
-  // Adds the chunk at t0's dBm and dCm sums, over the warps, to global memory, with
-  // ChunkRows' mapping of threads: pass q is row row0 + 8q, state n.
+  // Adds the chunk at t0's dBm and dCm sums, over the warps, to global memory, element k of
+  // ChunkRows (k < kPasses: dBm's, and dCm's at k + kPasses).
   auto flush_sums = [&](int64_t t0) {
-    const int n = int(threadIdx.x) % kStates, row0 = int(threadIdx.x) / kStates;
-    const int rows = int(min(int64_t(kScanChunk), L - t0)) - row0;
-    const int64_t at = (b * L + t0 + row0) * a.ld_bc + n;
-    float* pb = g.dBm + at;
-    float* pc = g.dCm + at;
+    const ChunkRows<float> cr(g.dBm, g.dCm, L, a.ld_bc, a.N, b, t0, L);
 #pragma unroll
-    for (int q = 0; q < kPasses; ++q) {
-      if (n < N && q * kRowPass < rows) {
-        const float* s = sSum + (row0 + q * kRowPass) * kPad + n;
+    for (int k = 0; k < kPasses; ++k) {
+      if (cr.ok(k)) {
+        const float* s = sSum + cr.row(k) * kPad + cr.n;
         float sb = 0.0f, sc = 0.0f;
 #pragma unroll
         for (int w = 0; w < kWarps; ++w) sb += s[w * kSums], sc += s[w * kSums + kScanChunk * kPad];
-        atomicAdd(pb + q * kRowPass * int(a.ld_bc), sb);
-        atomicAdd(pc + q * kRowPass * int(a.ld_bc), sc);
+        atomicAdd(cr.at(k), sb);
+        atomicAdd(cr.at(k + kPasses), sc);
       }
     }
   };
@@ -464,7 +468,7 @@ __global__ void __launch_bounds__(kThreads, 3) scan_backward_kernel(ScanArgs<T> 
         if (pz) dev_prefetch_l1(pz + i * int(a.ld_z));
       }
     }
-    const ChunkRows<T> cr(a, b, t0, L);
+    const ChunkRows<const T> cr(a, b, t0, L);
 #pragma unroll
     for (int k = 0; k < kStage; ++k)
       if (cr.ok(k)) dev_prefetch_l1(cr.at(k));
@@ -700,7 +704,7 @@ ScanArgs<T> scan_args(T* out, float* h_last, const T* u, const T* delta, const f
 
 // The grid's y dimension is the stream; a chunk's steps of one channel (and of Bm, Cm rows) are
 // addressed by 32-bit offsets from a per-chunk pointer.
-void check_grid(const char* fn, const SelectiveScanParams& p, bool has_z) {
+void check_limits(const char* fn, const SelectiveScanParams& p, bool has_z) {
   if (p.B > 65535) check::fail(fn, "B (" + std::to_string(p.B) + ") > 65535");
   constexpr int64_t kMaxStride = int64_t(INT32_MAX) / kScanChunk;
   for (const auto& [name, v] : {std::pair<const char*, int64_t>{"E", p.E},
@@ -747,7 +751,7 @@ void forward(T* out, float* h_last, const T* u, const T* delta, const float* A, 
              const SelectiveScanParams& p, float* h_chunks) {
   const char* fn = "cuda::selective_scan_forward";
   selective_scan_forward_check(fn, out, u, delta, A, Bm, Cm, z != nullptr, p);
-  check_grid(fn, p, z != nullptr);
+  check_limits(fn, p, z != nullptr);
   const ScanArgs<T> a = scan_args(out, h_last, u, delta, A, Bm, Cm, D, z, delta_bias, h0, h_chunks, p);
   if (p.N <= kStates)
     time_parallel_forward<T, true>(a, p);
@@ -765,7 +769,7 @@ void backward(T* du, T* ddelta, float* dA, float* dBm, float* dCm, float* dD, T*
   const char* fn = "cuda::selective_scan_backward";
   selective_scan_backward_check(fn, du, ddelta, dA, dBm, dCm, dz, dout, u, delta, A, Bm, Cm,
                                 z != nullptr, p);
-  check_grid(fn, p, z != nullptr);
+  check_limits(fn, p, z != nullptr);
   ScanArgs<T> a = scan_args(static_cast<T*>(nullptr), nullptr, u, delta, A, Bm, Cm, D, z,
                             delta_bias, h0, nullptr, p);
   launch(zero_rows_kernel, grid_for(p.B * p.L * p.N, 256), 256, 0, dBm, dCm, p.B * p.L, p.N, p.ld_bc);
