@@ -117,9 +117,25 @@ __device__ __forceinline__ float dev_exp2_ftz(float x) {
 __device__ __forceinline__ float dev_sigmoid(float x) {
   return __fdividef(1.0f, 1.0f + __expf(-x));
 }
-// log1pf stays accurate; the exponential's relative error carries over at most one to one.
+// log(1 + t) for t in [0, 1], as kernels/cpu/simd.h's log1p_unit: 2 atanh(s), s = t / (2 + t)
+// <= 1/3, by its series to s^15 (the next term is below 2e-9 relative), no cancellation near 0.
+__device__ __forceinline__ float dev_log1p_unit(float t) {
+  const float s = __fdividef(t, 2.0f + t), s2 = s * s;
+  float p = 1.0f / 15;
+  p = fmaf(p, s2, 1.0f / 13);
+  p = fmaf(p, s2, 1.0f / 11);
+  p = fmaf(p, s2, 1.0f / 9);
+  p = fmaf(p, s2, 1.0f / 7);
+  p = fmaf(p, s2, 1.0f / 5);
+  p = fmaf(p, s2, 1.0f / 3);
+  p = fmaf(p, s2, 1.0f);
+  return (s + s) * p;
+}
+// max(x, 0) + log1p(e^-|x|), as the CPU's: ~18 instructions where log1pf(__expf(x)) took ~35
+// (the scan computes it once per channel-step in each direction). __expf's relative error
+// carries over to the result at most one to one (t / ((1 + t) log1p(t)) <= 1).
 __device__ __forceinline__ float dev_softplus(float x) {
-  return x > 20.0f ? x : log1pf(__expf(x));
+  return x > 20.0f ? x : fmaxf(x, 0.0f) + dev_log1p_unit(__expf(-fabsf(x)));
 }
 __device__ __forceinline__ float dev_softplus_grad(float x) {
   return x > 20.0f ? 1.0f : dev_sigmoid(x);
