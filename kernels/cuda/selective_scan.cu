@@ -143,13 +143,14 @@ struct ChunkRows {
   __device__ V* at(int k) const { return p[k / kPasses] + (k % kPasses) * step; }
 };
 // The values stay in their storage type until store_rows: a bf16 value converted as it
-// arrives would make the load wait there, not a chunk later.
-template <typename T>
+// arrives would make the load wait there, not a chunk later. Without WITH_B, Cm's alone (Bm's
+// staged as zeros: the backward's segment summaries need no states).
+template <bool WITH_B = true, typename T>
 __device__ __forceinline__ void fetch_rows(T (&v)[kStage], const ScanArgs<T>& a, int64_t b,
                                            int64_t t0, int64_t t_end) {
   const ChunkRows<const T> cr(a, b, t0, t_end);
 #pragma unroll
-  for (int k = 0; k < kStage; ++k) v[k] = cr.ok(k) ? *cr.at(k) : T{};
+  for (int k = 0; k < kStage; ++k) v[k] = cr.ok(k) && (WITH_B || k >= kPasses) ? *cr.at(k) : T{};
 }
 template <typename T>
 __device__ __forceinline__ void store_rows(const T (&v)[kStage], float* s) {
@@ -462,7 +463,7 @@ __global__ void __launch_bounds__(kThreads, 3) scan_backward_kernel(ScanArgs<T> 
 #pragma unroll
     for (int i = 0; i < kItems; ++i) {
       if (i < it.count) {
-        dev_prefetch_l1(a.u + at + i * int(E));
+        if (!SUMMARY) dev_prefetch_l1(a.u + at + i * int(E));
         dev_prefetch_l1(a.delta + at + i * int(E));
         dev_prefetch_l1(g.dout + at + i * int(E));
         if (pz) dev_prefetch_l1(pz + i * int(a.ld_z));
@@ -471,7 +472,7 @@ __global__ void __launch_bounds__(kThreads, 3) scan_backward_kernel(ScanArgs<T> 
     const ChunkRows<const T> cr(a, b, t0, L);
 #pragma unroll
     for (int k = 0; k < kStage; ++k)
-      if (cr.ok(k)) dev_prefetch_l1(cr.at(k));
+      if (cr.ok(k) && (!SUMMARY || k >= kPasses)) dev_prefetch_l1(cr.at(k));
     if (!SUMMARY) {
       const float* src = BlockStates::at(g.checkpoints, b, ci, chunks, E, a.N);
 #pragma unroll
@@ -491,14 +492,14 @@ __global__ void __launch_bounds__(kThreads, 3) scan_backward_kernel(ScanArgs<T> 
 #pragma unroll
     for (int i = 0; i < kItems; ++i) {
       const bool ok = i < it.count;
-      qu[i] = ok ? pu[i * int(E)] : T{};
+      qu[i] = ok && !SUMMARY ? pu[i * int(E)] : T{};  // a summary needs no states
       qd[i] = ok ? pd[i * int(E)] : T{};
       qo[i] = ok ? po[i * int(E)] : T{};
       qz[i] = ok && pz ? pz[i * int(a.ld_z)] : T{};
     }
   };
   T rows[kStage];
-  fetch_rows(rows, a, b, (c_end - 1) * kScanChunk, L);
+  fetch_rows<!SUMMARY>(rows, a, b, (c_end - 1) * kScanChunk, L);
   store_rows(rows, sBC);
   if (!SUMMARY) {
     fetch_states(c_end - 1);
@@ -609,7 +610,7 @@ __global__ void __launch_bounds__(kThreads, 3) scan_backward_kernel(ScanArgs<T> 
     dt_total += dts;
     // The next chunk's rows and states, into registers now: their loads overlap the outputs.
     if (more) {
-      fetch_rows(rows, a, b, t0 - kScanChunk, L);
+      fetch_rows<!SUMMARY>(rows, a, b, t0 - kScanChunk, L);
       if (!SUMMARY) fetch_states(ci - 1);
     }
     if (!SUMMARY) {
