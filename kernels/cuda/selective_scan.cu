@@ -714,32 +714,46 @@ void check_limits(const char* fn, const SelectiveScanParams& p, bool has_z) {
       check::fail(fn, std::string(name) + " (" + std::to_string(v) + ") > " + std::to_string(kMaxStride));
 }
 
-// The time-parallel forward. OUT false: the chunk states alone (a.h_chunks), never in
-// segments (the backward's recomputation when the forward kept none).
+// Segments of time for B·E's blocks, whole chunks each: how many, and how many chunks each
+// (the forward and the backward split alike), and the floats of their summaries (h_end or
+// x_end (B, S − 1, E, N), dt_sum (B, S − 1, E), h_start or x_start (B, S, E, N)).
+struct Segments {
+  int64_t count, chunks, floats;
+  explicit Segments(const SelectiveScanParams& p) {
+    // The layout's instruction-level parallelism (8 independent steps per thread, loads a chunk
+    // ahead) needs fewer resident warps than the state-parallel walk: 16 per multiprocessor.
+    const int64_t blocks = (p.E + kBlockChannels - 1) / kBlockChannels * p.B;
+    const int64_t total = (p.L + kScanChunk - 1) / kScanChunk;
+    const int64_t want = scan_segments(p, blocks, kThreads, 16);
+    chunks = std::max<int64_t>(1, (total + want - 1) / want);
+    count = std::max<int64_t>(1, (total + chunks - 1) / chunks);
+    const int64_t ends = p.B * (count - 1) * p.E;
+    floats = count > 1 ? ends * p.N + ends + p.B * count * p.E * p.N : 0;
+  }
+};
+
+// The time-parallel forward. OUT false: the chunk states alone (a.h_chunks: the backward's
+// recomputation when the forward kept none). In segments (Segments), their summaries in
+// seg_ws (Segments::floats) or the workspace.
 template <typename T, bool OUT>
-void time_parallel_forward(const ScanArgs<T>& a, const SelectiveScanParams& p) {
+void time_parallel_forward(const ScanArgs<T>& a, const SelectiveScanParams& p,
+                           float* seg_ws = nullptr) {
   dim3 grid(unsigned((p.E + kBlockChannels - 1) / kBlockChannels), unsigned(p.B));
   ScanArgs<T> sa = a;
-  // The layout's instruction-level parallelism (8 independent steps per thread, loads a chunk
-  // ahead) needs fewer resident warps than the state-parallel walk: 16 per multiprocessor.
-  const int64_t want = OUT ? scan_segments(p, int64_t(grid.x) * grid.y, kThreads, 16) : 1;
-  if (want > 1) {  // summaries of segments 0 .. S−2, their combine, then every segment
-    sa.seg_len = (p.L + want - 1) / want;
-    sa.seg_len = (sa.seg_len + kScanChunk - 1) / kScanChunk * kScanChunk;  // whole chunks
-    const int64_t S = (p.L + sa.seg_len - 1) / sa.seg_len;
-    if (S > 1) {
-      const int64_t ends = p.B * (S - 1) * p.E;
-      float* h_end = static_cast<float*>(
-          workspace(size_t(ends * p.N + ends + p.B * S * p.E * p.N) * sizeof(float)));
-      float* dt_sum = h_end + ends * p.N;  // (B, S − 1, E)
-      float* h_start = dt_sum + ends;      // (B, S, E, N)
-      ScanArgs<T> summary = sa;
-      summary.h_chunks = nullptr;
-      grid.z = unsigned(S - 1);
-      launch(scan_forward_kernel<T, false>, grid, kThreads, kForwardShared, summary, h_end, dt_sum);
-      combine_segments(h_start, h_end, dt_sum, a.A, a.h0, p, S);
-      sa.h_start = h_start;
-    }
+  const Segments sg(p);
+  if (sg.count > 1) {  // summaries of segments 0 .. S−2, their combine, then every segment
+    sa.seg_len = sg.chunks * kScanChunk;
+    const int64_t S = sg.count, ends = p.B * (S - 1) * p.E;
+    float* h_end =
+        seg_ws ? seg_ws : static_cast<float*>(workspace(size_t(sg.floats) * sizeof(float)));
+    float* dt_sum = h_end + ends * p.N;  // (B, S − 1, E)
+    float* h_start = dt_sum + ends;      // (B, S, E, N)
+    ScanArgs<T> summary = sa;
+    summary.h_chunks = nullptr;
+    grid.z = unsigned(S - 1);
+    launch(scan_forward_kernel<T, false>, grid, kThreads, kForwardShared, summary, h_end, dt_sum);
+    combine_segments(h_start, h_end, dt_sum, a.A, a.h0, p, S);
+    sa.h_start = h_start;
     grid.z = unsigned(S);
   }
   launch(scan_forward_kernel<T, OUT>, grid, kThreads, kForwardShared, sa,
@@ -785,24 +799,23 @@ void backward(T* du, T* ddelta, float* dA, float* dBm, float* dCm, float* dD, T*
     check_launch(fn);
     return;
   }
-  // Segments of time as the forward splits them (whole chunks each).
+  // Segments of time as the forward splits them.
   dim3 grid(unsigned((p.E + kBlockChannels - 1) / kBlockChannels), unsigned(p.B));
-  const int64_t chunks = (p.L + kScanChunk - 1) / kScanChunk;
-  const int64_t want = scan_segments(p, int64_t(grid.x) * grid.y, kThreads, 16);
-  const int64_t seg_chunks = (chunks + want - 1) / want;
-  const int64_t S = (chunks + seg_chunks - 1) / seg_chunks;
+  const Segments sg(p);
+  const int64_t S = sg.count, seg_chunks = sg.chunks;
   // Workspace: the chunk states unless the forward kept them, then the segments' summaries
-  // x_end (B, S − 1, E, N), dt_sum (B, S − 1, E) and incoming adjoints x_start (B, S, E, N).
+  // x_end (B, S − 1, E, N), dt_sum (B, S − 1, E) and incoming adjoints x_start (B, S, E, N)
+  // (the recomputing forward's summaries first, in the same place: the stream orders them).
   const int64_t n_ckpt = h_chunks ? 0 : selective_scan_chunk_states(p);
   const int64_t ends = p.B * (S - 1) * p.E;
-  const int64_t n_seg = S > 1 ? ends * p.N + ends + p.B * S * p.E * p.N : 0;
+  const int64_t n_seg = sg.floats;
   float* ws = n_ckpt + n_seg > 0
                   ? static_cast<float*>(workspace(size_t(n_ckpt + n_seg) * sizeof(float)))
                   : nullptr;
   float* ckpt = h_chunks ? const_cast<float*>(h_chunks) : ws;
-  if (!h_chunks) {  // the chunk states, from a forward that keeps only them
+  if (!h_chunks) {  // the chunk states, from a forward that keeps only them, in segments too
     a.h_chunks = ckpt;
-    time_parallel_forward<T, false>(a, p);
+    time_parallel_forward<T, false>(a, p, S > 1 ? ws + n_ckpt : nullptr);
     a.h_chunks = nullptr;
   }
   const ScanGradArgs<T> g{du,   ddelta, dA,      dBm,  dCm, dD, dz, ddelta_bias,
