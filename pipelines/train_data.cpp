@@ -44,13 +44,15 @@ uint64_t mix64(uint64_t x) {  // splitmix64 finaliser: a stateless, reproducible
 }
 
 // Reads token ranges of records from one input, moving forward through the file (reopening it
-// to go back).
+// to go back), and serving a range from the chunk in memory when it holds it (a stream that
+// wraps around to the start of a short record, or of the last one, finds it there).
 class Cursor {
  public:
   void read(const std::string& path, const io::ReaderOptions& opt, size_t input, int64_t record,
             int64_t t0, int64_t n, std::vector<int32_t>& out) {
-    if (input_ != input || !has_ || chunk_.record_index > record ||
-        (chunk_.record_index == record && base_ > t0)) {
+    const bool behind = has_ && (chunk_.record_index > record ||
+                                 (chunk_.record_index == record && base_ > t0));
+    if (input_ != input || !has_ || behind) {
       reader_ = std::make_unique<io::SequenceReader>(path, opt);
       input_ = input;
       has_ = false;
@@ -58,31 +60,25 @@ class Cursor {
     int64_t want = t0;
     const int64_t stop = t0 + n;
     while (want < stop) {
-      if (!has_ || used_ >= chunk_.tokens.size()) {
-        const bool same_record_next = has_ && !chunk_.end_of_record;
-        const int64_t next_base = has_ ? base_ + int64_t(chunk_.tokens.size()) : 0;
-        if (!reader_->next(chunk_, 1 << 16))
-          throw InputError(path + ": ended before record " + std::to_string(record) + " position " +
-                           std::to_string(want + 1) + " (did the file change during training?)");
-        has_ = true;
-        used_ = 0;
-        base_ = (chunk_.begin_of_record || !same_record_next) ? 0 : next_base;
-      }
-      if (chunk_.record_index < record) {
-        used_ = chunk_.tokens.size();
-        continue;
-      }
-      if (chunk_.record_index > record)
+      if (has_ && chunk_.record_index == record) {
+        const int64_t end = base_ + int64_t(chunk_.tokens.size());
+        if (want < end) {  // base_ <= want: the chunk holds it
+          const int64_t to = std::min(stop, end);
+          for (int64_t t = want; t < to; ++t)
+            out.push_back(int32_t(chunk_.tokens[size_t(t - base_)]));
+          want = to;
+          continue;
+        }
+      } else if (has_ && chunk_.record_index > record) {
         throw InputError(path + ": record " + std::to_string(record) + " is shorter than indexed");
-      const int64_t end = base_ + int64_t(chunk_.tokens.size());
-      if (end <= want) {
-        used_ = chunk_.tokens.size();
-        continue;
       }
-      const int64_t from = std::max(want, base_), to = std::min(stop, end);
-      for (int64_t t = from; t < to; ++t) out.push_back(int32_t(chunk_.tokens[size_t(t - base_)]));
-      used_ = size_t(to - base_);
-      want = to;
+      const bool same_record_next = has_ && !chunk_.end_of_record;
+      const int64_t next_base = has_ ? base_ + int64_t(chunk_.tokens.size()) : 0;
+      if (!reader_->next(chunk_, 1 << 16))
+        throw InputError(path + ": ended before record " + std::to_string(record) + " position " +
+                         std::to_string(want + 1) + " (did the file change during training?)");
+      has_ = true;
+      base_ = (chunk_.begin_of_record || !same_record_next) ? 0 : next_base;
     }
   }
 
@@ -91,7 +87,6 @@ class Cursor {
   size_t input_ = SIZE_MAX;
   io::Chunk chunk_;
   bool has_ = false;
-  size_t used_ = 0;
   int64_t base_ = 0;  // token index of chunk_.tokens[0] within its record
 };
 

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "io/sequence_reader.h"
 #include "model/checkpoint.h"
 #include "pipelines/train.h"
 #include "pipelines/train_data.h"
@@ -159,6 +160,47 @@ TEST_CASE("train data: streams cover their shares and resume at the same tokens"
       CHECK(ca.targets == cb.targets);
       CHECK(ca.reset == cb.reset);
     }
+}
+
+TEST_CASE("train data: streams wrap around their shares again and again", "[pipelines][train]") {
+  // No held-out tail: a stream's walk wraps back to the start of a record whose chunk the
+  // reader still holds (short records, the file's last record). Every token handed out must be
+  // the one at that place in the stream's share, pass after pass.
+  TempDir dir;
+  const std::string fa = dir.write("three.fa", ">a\nACGTACGGTTCA\n>b\nGGGCCCAAATTT\nACG\n>c\nTTAACCGGTA\n");
+  const std::string lambda = mambadna::test::source_dir() + "/data/lambda_phage.fa.gz";
+  for (const std::string& path : {fa, lambda}) {
+    INFO(path);
+    io::ReaderOptions ro;
+    std::string space;  // the token space: the records end to end
+    {
+      io::SequenceReader r(path, ro);
+      io::Chunk c;
+      while (r.next(c, 1 << 16)) space.append(c.tokens.begin(), c.tokens.end());
+    }
+    const auto segs = pipelines::index_segments({path}, ro);
+    const int64_t T = int64_t(space.size()), S = 3, L = 7;
+    for (const int64_t block : {int64_t(5), int64_t(1) << 20}) {
+      INFO("block " << block);
+      pipelines::DataStreams ds({path}, ro, segs, S, block, false, 1);
+      REQUIRE(ds.total_tokens() == T);
+      std::vector<int64_t> pos(S);
+      for (int64_t s = 0; s < S; ++s) pos[size_t(s)] = T * s / S;
+      pipelines::StreamChunk c;
+      // Three passes over the shorter file's shares; over lambda's, past its first wrap.
+      const int64_t steps = path == fa ? 3 * (T / S + 1) : (T / S) / L + 40;
+      int64_t wrong = 0;
+      for (int64_t i = 0; i < steps; ++i)
+        for (int64_t s = 0; s < S; ++s) {
+          ds.next(s, L, c);
+          for (int64_t t = 0; t < c.n; ++t) {
+            if (c.tokens[size_t(t)] != space[size_t(pos[size_t(s)])]) ++wrong;
+            if (++pos[size_t(s)] == T * (s + 1) / S) pos[size_t(s)] = T * s / S;
+          }
+        }
+      CHECK(wrong == 0);
+    }
+  }
 }
 
 TEST_CASE("train: non-finite steps are skipped, and repeated ones stop the run", "[pipelines][train]") {
