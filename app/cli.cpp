@@ -66,6 +66,14 @@ bool parse_command_line(int argc, char** argv, const std::string& usage,
   } catch (const po::error& e) {
     throw UsageError(std::string(e.what()) + " (see '" + argv[0] + " --help')");
   }
+  if (vm.count("threads")) {
+    const int t = vm["threads"].as<int>();
+    if (t < 1 || t > 4096) throw UsageError("-@/--threads " + std::to_string(t) + ": give 1 to 4096");
+  }
+  for (const char* name : {"batch", "streams"})  // -b: streams side by side
+    if (vm.count(name) && vm[name].as<int64_t>() < 1)
+      throw UsageError(std::string("-b/--") + name + " " + std::to_string(vm[name].as<int64_t>()) +
+                       ": give at least 1");
   // htslib's own messages: its errors by default (they add detail to ours, such as why a CRAM
   // slice failed to decode), its warnings from -v 2 (undeclared contigs and the like), nothing
   // with -v 0.

@@ -51,6 +51,9 @@ int cmd_score(int argc, char** argv) {
         if (opt.per_position && opt.h5_output.empty())
           throw UsageError("--per-position needs -o/--output FILE.h5");
         if (opt.entropy && !opt.per_position) throw UsageError("--entropy needs --per-position");
+        // Standard output carries the TSV.
+        if (opt.h5_output == "-") throw UsageError("-o -: standard output carries the TSV; give -o a file");
+        if (opt.bedgraph == "-") throw UsageError("--bedgraph -: standard output carries the TSV; give a file");
         opt.both_strands = parse_strand(strand);
         const model::Device dev = apply_device_options(device, common.verbosity);
         if (opt.chunk == 0) opt.chunk = auto_chunk(dev, pipelines::score_streams(opt));

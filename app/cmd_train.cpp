@@ -2,6 +2,8 @@
 #include <atomic>
 #include <csignal>
 #include <cstdio>
+#include <set>
+#include <string>
 
 #include "app/cli.h"
 #include "app/device_options.h"
@@ -15,7 +17,11 @@ namespace mambadna::app {
 
 namespace {
 std::atomic<bool> g_stop{false};
-extern "C" void on_signal(int) { g_stop.store(true); }
+volatile std::sig_atomic_t g_signal = 0;
+extern "C" void on_signal(int sig) {
+  g_signal = sig;
+  g_stop.store(true);
+}
 
 std::string seconds_text(double s) {
   char b[32];
@@ -81,6 +87,20 @@ int cmd_train(int argc, char** argv) {
                 {&run, &data, &optim, &book, &general}, hidden, "inputs", -1, vm))
           return kHelpShown;
         kernels::CpuThreads threads(common.threads);
+        if (o.resume) {  // the run's options are in its checkpoint: refuse others than these
+          for (const auto& [name, value] : vm) {
+            static const std::set<std::string> kResumeOptions = {
+                "output", "resume", "max-time", "device", "precision", "threads", "verbosity"};
+            if (!value.defaulted() && !kResumeOptions.count(name))
+              throw UsageError(
+                  (name == "inputs" ? std::string("input files") : std::string("--").append(name))
+                      .append(": a resumed run keeps the options it was started with (only "
+                              "--max-time, --device, --precision, -@ and -v may be given); to train "
+                              "further, start a new run with -m ")
+                      .append(o.run_dir)
+                      .append("/model.h5"));
+          }
+        }
         if (!o.resume) {
           if (o.init_model.empty()) throw UsageError("give -m init.h5 for a new run, or --resume");
           auto cfg = model::read_config(io::H5File::open_read(o.init_model));
@@ -104,8 +124,17 @@ int cmd_train(int argc, char** argv) {
               std::fprintf(stderr, "%s\n", line);
             },
             &g_stop);
-        if (res.interrupted)
-          std::fprintf(stderr, "[train] interrupted at step %lld; checkpoint %s\n", (long long)res.steps,
+        if (o.resume && res.first_step >= res.steps_planned)
+          std::fprintf(stderr, "[train] the run had already finished (step %lld of %lld): nothing to do\n",
+                       (long long)res.first_step, (long long)res.steps_planned);
+        if (res.interrupted) {  // resumable, but not finished: 128 + the signal, as a shell reports it
+          std::fprintf(stderr, "[train] interrupted at step %lld; resume from checkpoint %s\n",
+                       (long long)res.steps, res.checkpoint.c_str());
+          return 128 + (g_signal ? int(g_signal) : SIGINT);
+        }
+        if (res.time_up)
+          std::fprintf(stderr, "[train] --max-time reached at step %lld of %lld; model %s/model.h5, checkpoint %s\n",
+                       (long long)res.steps, (long long)res.steps_planned, o.run_dir.c_str(),
                        res.checkpoint.c_str());
         return 0;
       },

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 
 #include "io/error.h"
 #include "io/output_file.h"
@@ -133,9 +134,9 @@ H5Id::~H5Id() {
 H5File H5File::create(const std::string& path) {
   H5File f;
   f.path_ = path;
-  // An existing special file (/dev/null, a FIFO) is never replaced: the temporary lives in the
-  // temporary directory and commit() copies it there.
-  f.tmp_path_ = is_special_file(path)
+  // An existing special file (/dev/null, a FIFO) is never replaced, and "-" is standard output:
+  // the temporary lives in the temporary directory and commit() copies it there.
+  f.tmp_path_ = path == "-" || is_special_file(path)
                     ? (std::filesystem::temp_directory_path() / ("mambadna." + std::to_string(getpid()) + ".h5")).string()
                     : path + ".tmp." + std::to_string(getpid());
   f.file_ = H5Id(H5Fcreate(f.tmp_path_.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT));
@@ -177,6 +178,13 @@ void H5File::commit() {
   if (!writable_) throw UsageError(path_ + ": commit on a file opened for reading");
   if (file_.get() >= 0) check_status(H5Fflush(file_, H5F_SCOPE_GLOBAL), path_ + ": flush failed");
   file_ = H5Id();
+  if (path_ == "-") {
+    std::ifstream in(tmp_path_, std::ios::binary);
+    std::cout << in.rdbuf();
+    std::cout.flush();
+    if (!in || !std::cout) throw InputError("standard output: write failed");
+    return;  // the destructor removes the temporary
+  }
   if (is_special_file(path_)) {
     std::ifstream in(tmp_path_, std::ios::binary);
     std::ofstream out(path_, std::ios::binary);

@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <random>
+#include <set>
 
 #include "io/error.h"
 
@@ -51,13 +52,26 @@ Checkpoint load_checkpoint(const std::string& path) {
   ck.config = read_config(f);
   ck.table = ParamTable::build(ck.config);
   ck.params.assign(size_t(ck.table.total), 0.0f);
+  std::set<std::string> expected;
   for (const ParamSpec& s : ck.table.specs) {
     std::string name = s.name;
     if (s.kind == ParamKind::embedding && !f.exists(name) && f.exists("backbone.embeddings.weight"))
       name = "backbone.embeddings.weight";
+    expected.insert(name);
     auto v = f.read_f32(name, s.shape);  // names the dataset and both shapes on mismatch
+    for (size_t i = 0; i < v.size(); ++i)
+      if (!std::isfinite(v[i]))
+        throw InputError(path + ": " + name + " holds a non-finite value (" + std::to_string(v[i]) +
+                         ") at element " + std::to_string(i));
     std::copy(v.begin(), v.end(), ck.params.begin() + s.offset);
   }
+  // A model's weights that the config does not use (more layers than n_layer, say) mean the
+  // config and the weights disagree: refuse rather than score with part of the model.
+  for (const std::string& name : f.list("/"))
+    if (name.rfind("backbone.", 0) == 0 && !expected.count(name))
+      throw InputError(path + ": dataset " + name + " is not a weight of the model its attributes " +
+                       "describe (d_model " + std::to_string(ck.config.d_model) + ", n_layer " +
+                       std::to_string(ck.config.n_layer) + ")");
   if (f.exists("lm_head.weight")) {
     const ParamSpec& emb = ck.table.specs.front();
     auto head = f.read_f32("lm_head.weight", emb.shape);

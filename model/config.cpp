@@ -1,5 +1,7 @@
 #include "model/config.h"
 
+#include <utility>
+
 #include "io/error.h"
 
 namespace mambadna::model {
@@ -19,6 +21,25 @@ void Config::validate() const {
   need(tie_embeddings, "untied LM heads are not supported (tie_embeddings must be 1)");
   need(tokenizer_case == "upper" || tokenizer_case == "keep",
        "tokenizer_case must be upper or keep (got '" + tokenizer_case + "')");
+  need(dt_rank == -1 || dt_rank >= 1,
+       "dt_rank must be -1 (ceil(d_model / 16)) or positive (got " + std::to_string(dt_rank) + ")");
+  need(pad_vocab_size_multiple >= 0, "pad_vocab_size_multiple must not be negative");
+  // Sizes past these are a corrupt file or a typo, not a model: refuse them before allocating.
+  const std::pair<const char*, std::pair<int64_t, int64_t>> bounds[] = {
+      {"d_model", {d_model, 1 << 17}}, {"n_layer", {n_layer, 1 << 12}},
+      {"vocab_size", {vocab_size, 1 << 20}}, {"d_state", {d_state, 1 << 12}},
+      {"d_conv", {d_conv, 1 << 10}}, {"expand", {expand, 64}}, {"dt_rank", {dt_rank, 1 << 17}},
+      {"pad_vocab_size_multiple", {pad_vocab_size_multiple, 1 << 16}}};
+  for (const auto& [name, vb] : bounds)
+    need(vb.first <= vb.second, std::string(name) + " " + std::to_string(vb.first) + " is past the limit " +
+                                    std::to_string(vb.second));
+  // The parameters must fit in memory: at most 2^34 floats (64 GiB).
+  const double D = double(d_model), E = double(d_inner()), R = double(rank()), N = double(d_state);
+  const double params = double(vocab_padded()) * D + D +
+                        double(n_layer) * (D + D * 2 * E + E * double(d_conv) + E + E * (R + 2 * N) +
+                                           R * E + E + E * N + E + E * D);
+  need(params <= double(int64_t(1) << 34),
+       "the model would have " + std::to_string(int64_t(params)) + " parameters (limit 2^34)");
 }
 
 Config preset(const std::string& name) {

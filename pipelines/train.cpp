@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -263,9 +264,18 @@ TrainResult train(const TrainOptions& options, const std::function<void(const St
     if (o.resume) {
       std::ifstream in(metrics);
       std::string line;
-      while (std::getline(in, line)) {
+      for (int64_t n = 1; std::getline(in, line); ++n) {
         if (line.empty()) continue;
-        if (line[0] == '#' || std::stoll(line) <= step) keep_rows.push_back(line);
+        if (line[0] == '#') {
+          keep_rows.push_back(line);
+          continue;
+        }
+        char* end = nullptr;
+        const long long row_step = std::strtoll(line.c_str(), &end, 10);
+        if (end == line.c_str() || *end != '\t')
+          throw InputError(metrics + ": line " + std::to_string(n) +
+                           " is not a metrics row (it should start with a step number and a tab)");
+        if (row_step <= step) keep_rows.push_back(line);
       }
     }
     if (keep_rows.empty())
@@ -280,6 +290,7 @@ TrainResult train(const TrainOptions& options, const std::function<void(const St
   std::ofstream metrics_out(metrics, std::ios::app);
 
   TrainResult result;
+  result.first_step = step;
   auto write_checkpoint = [&](int64_t at_step) {
     char name[64];
     std::snprintf(name, sizeof name, "/checkpoint-%08lld.h5", (long long)at_step);
@@ -369,6 +380,7 @@ TrainResult train(const TrainOptions& options, const std::function<void(const St
     if ((o.ckpt_every > 0 && step % o.ckpt_every == 0) || last || stop_now) write_checkpoint(step);
     if (stop_now && step < steps) {
       result.interrupted = !time_up;
+      result.time_up = time_up;
       break;
     }
   }
@@ -378,6 +390,7 @@ TrainResult train(const TrainOptions& options, const std::function<void(const St
     model::save_checkpoint(path, cfg, table, m.params().data(), o.command_line);
   }
   result.steps = step;
+  result.steps_planned = steps;
   result.tokens = tokens;
   result.last_valid_bpb = last_valid;
   return result;

@@ -60,8 +60,11 @@ struct StepReport {
 
 struct TrainResult {
   int64_t steps = 0, tokens = 0;
+  int64_t steps_planned = 0;  // the run's --steps
+  int64_t first_step = 0;     // the step it resumed from (0: a new run)
   double last_valid_bpb = -1;
-  bool interrupted = false;
+  bool interrupted = false;   // stopped by `stop`: a checkpoint, no model.h5
+  bool time_up = false;       // stopped by max_seconds before the last step: both
   std::string checkpoint;  // the last checkpoint written
 };
 

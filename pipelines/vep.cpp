@@ -397,6 +397,10 @@ VepSummary vep(model::Mamba<float>& m, const VepOptions& opt, const std::functio
   if (W < 8 || W % 4 != 0) throw UsageError("--window " + std::to_string(W) + ": must be a multiple of 4, at least 8");
   const int64_t max_allele = W / 4;
   io::FastaIndex fa(opt.reference);
+  for (const io::Region& r : opt.regions)  // a misspelt contig would select nothing, silently
+    if (!fa.has(r.contig))
+      throw InputError(opt.reference + ": region '" + io::format_region(r) + "': unknown contig '" +
+                       r.contig + "'");
 
   io::VcfReader in(opt.input, opt.threads);
   bcf_hdr_t* hdr = in.header();

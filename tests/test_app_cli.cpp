@@ -169,6 +169,66 @@ TEST_CASE("cli: the quick start's variants score as documented", "[app]") {
   CHECK(std::stoi(recs) == 13);
 }
 
+TEST_CASE("cli: standard output, refused options and training stops", "[app]") {
+  TempDir dir;
+  int st = -1;
+  const std::string m = init_tiny(dir);
+  const std::string lambda = mambadna::test::source_dir() + "/data/lambda_phage.fa.gz";
+  const std::string fa = dir.write("a.fa", ">a\nACGTACGTTTGACCA\n");
+  // HDF5 to standard output: written whole once complete.
+  run_shell(kBin + " embed -v0 -m '" + m + "' '" + fa + "' -o - > '" + dir.file("emb.h5") + "'", st);
+  CHECK(st == 0);
+  CHECK(mambadna::io::H5File::open_read(dir.file("emb.h5")).exists("pooled/final"));
+  // score's TSV is on standard output: its HDF5 and bedGraph may not go there too.
+  std::string err = run_shell(kBin + " score -m '" + m + "' '" + fa + "' -o - 2>&1 >/dev/null", st);
+  CHECK(st == 2);
+  CHECK(err.find("standard output carries the TSV") != std::string::npos);
+  run_shell(kBin + " score -m '" + m + "' '" + fa + "' --bedgraph - 2>/dev/null", st);
+  CHECK(st == 2);
+  // Values no run can use.
+  for (const std::string& bad : {std::string("-@ 0"), std::string("-@ -1"), std::string("-b 0")}) {
+    INFO(bad);
+    err = run_shell(kBin + " score " + bad + " -m '" + m + "' '" + fa + "' 2>&1 >/dev/null", st);
+    CHECK(st == 2);
+    CHECK(err.find(bad.substr(0, 2)) != std::string::npos);
+  }
+  // A region past the contig's end (another assembly's coordinates?) or on a contig the
+  // reference lacks is an error, not an empty result.
+  const std::string bgz = dir.file("lambda.fa.gz");
+  run_shell("zcat '" + lambda + "' | bgzip -c > '" + bgz + "' && samtools faidx '" + bgz + "'", st);
+  REQUIRE(st == 0);
+  const std::string contig = "'gi|9626243|ref|NC_001416.1|";
+  err = run_shell(kBin + " score -m '" + m + "' '" + bgz + "' -r " + contig + ":60000-70000' 2>&1 >/dev/null", st);
+  CHECK(st == 1);
+  CHECK(err.find("starts after the end of contig") != std::string::npos);
+  err = run_shell(kBin + " vep -m '" + m + "' -f '" + bgz + "' -i '" + mambadna::test::source_dir() +
+                      "/data/lambda_variants.vcf' -r chrNope:1-10 -o - 2>&1 >/dev/null",
+                  st);
+  CHECK(st == 1);
+  CHECK(err.find("unknown contig 'chrNope'") != std::string::npos);
+
+  // Training: more steps than one pass over the data without --holdout; --max-time says it
+  // stopped and exits 0 with a model; a resumed run refuses new options and says when there
+  // is nothing left to do.
+  const std::string run = dir.file("run");
+  run_shell(kBin + " train -v0 -m '" + m + "' -o '" + run + "' '" + fa + "' -b 2 -L 8 --steps 5 --warmup 1", st);
+  CHECK(st == 0);
+  CHECK(std::filesystem::exists(run + "/model.h5"));
+  err = run_shell(kBin + " train --resume -o '" + run + "' --steps 9 2>&1", st);
+  CHECK(st == 2);
+  CHECK(err.find("--steps: a resumed run keeps the options it was started with") != std::string::npos);
+  err = run_shell(kBin + " train --resume -o '" + run + "' 2>&1", st);
+  CHECK(st == 0);
+  CHECK(err.find("already finished (step 5 of 5)") != std::string::npos);
+  const std::string timed = dir.file("timed");
+  err = run_shell(kBin + " train -v0 -m '" + m + "' -o '" + timed + "' '" + lambda +
+                      "' -b 2 -L 64 --steps 1000000 --warmup 1 --max-time 1 2>&1",
+                  st);
+  CHECK(st == 0);
+  CHECK(err.find("--max-time reached at step") != std::string::npos);
+  CHECK(std::filesystem::exists(timed + "/model.h5"));
+}
+
 // The commands on a CUDA device against the same commands on the CPU (on a GPU, or on the CUDA
 // emulator of the emulator build): the whole path from the command line through the pipelines
 // to the device model. Only the program and this test's own readers are used, so that it runs

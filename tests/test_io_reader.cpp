@@ -402,14 +402,20 @@ TEST_CASE("regions on bgzip chr20 match faidx", "[io][reader][regions]") {
   };
   io::ReaderOptions opt = keep_case();
   for (const char* text : {"20:1,000,000-1,100,000", "20:9,500,001-11,700,000", "20:63,025,000-63,100,000",
-                           "20:70,000,000-70,000,010", "{20}:60,000,001"})
+                           "20:63,025,520-63,025,600", "{20}:60,000,001"})
     opt.regions.push_back(io::parse_region(text));
   opt.regions.push_back({"20", 5000000, 5000100, "named"});
   const std::vector<std::pair<int64_t, int64_t>> clipped = {{999999, 1100000},     {9500000, 11700000},
-                                                            {63024999, 63025520}, {63025520, 63025520},
+                                                            {63024999, 63025520}, {63025519, 63025520},
                                                             {60000000, 63025520}, {5000000, 5000100}};
   io::SequenceReader r(path, opt);
-  CHECK(r.total_length() == 100001 + 2200000 + 521 + 0 + 3025520 + 100);
+  CHECK(r.total_length() == 100001 + 2200000 + 521 + 1 + 3025520 + 100);
+  {  // a region that starts past the contig's end is an error (another assembly's coordinates?)
+    io::ReaderOptions past = keep_case();
+    past.regions = {io::parse_region("20:70,000,000-70,000,010")};
+    CHECK_THROWS_WITH(io::SequenceReader(path, past),
+                      Catch::Contains("starts after the end of contig '20' (63025520 bases)"));
+  }
   for (size_t L : {size_t(7), size_t(65536)}) {
     if (L == 7) opt.regions.resize(4);  // keep L = 7 quick
     std::vector<Rec> got = test::read_all(path, L, opt);

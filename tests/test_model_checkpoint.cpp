@@ -167,4 +167,39 @@ TEST_CASE("checkpoint: errors name the file, the dataset and both shapes", "[mod
   CHECK_THROWS_WITH(model::load_checkpoint(wrong),
                     Catch::Contains("backbone.layers.0.mixer.conv1d.weight") &&
                         Catch::Contains("(32, 4)") && Catch::Contains("(32, 1, 4)"));
+
+  // A NaN weight would turn every score into NaN: refused, naming the dataset and the element.
+  const std::string nan = dir.file("nan.h5");
+  rewrite(ours, nan, [](std::string& n, std::vector<float>& v, io::Shape&) {
+    if (n == "backbone.layers.0.mixer.in_proj.weight") v[5] = NAN;
+  });
+  CHECK_THROWS_WITH(model::load_checkpoint(nan),
+                    Catch::Contains("nan.h5") && Catch::Contains("backbone.layers.0.mixer.in_proj.weight") &&
+                        Catch::Contains("non-finite") && Catch::Contains("element 5"));
+
+  // Attributes that describe fewer layers than the file holds: the config and the weights
+  // disagree, and scoring with the first layers alone would be silently wrong.
+  const std::string extra = dir.file("extra.h5");
+  model::Config one = c;
+  one.n_layer = 1;
+  auto t1 = model::ParamTable::build(one);
+  auto p1 = model::init_params(one, t1, 3);
+  model::save_checkpoint(extra, one, t1, p1.data(), "test", [&](io::H5File& f) {
+    const std::vector<float> w(size_t(c.d_model), 1.0f);
+    f.write("backbone.layers.1.norm.weight", w.data(), {c.d_model});
+  });
+  CHECK_THROWS_WITH(model::load_checkpoint(extra),
+                    Catch::Contains("extra.h5") && Catch::Contains("backbone.layers.1.norm.weight") &&
+                        Catch::Contains("n_layer 1"));
+
+  // Sizes no model has (a corrupt attribute): refused before anything is allocated.
+  model::Config huge = c;
+  huge.d_model = 4000000000;
+  CHECK_THROWS_WITH(huge.validate(), Catch::Contains("d_model 4000000000 is past the limit"));
+  huge = c;
+  huge.d_model = 100000, huge.n_layer = 4000;
+  CHECK_THROWS_WITH(huge.validate(), Catch::Contains("parameters (limit 2^34)"));
+  huge = c;
+  huge.dt_rank = 0;
+  CHECK_THROWS_WITH(huge.validate(), Catch::Contains("dt_rank must be -1"));
 }
