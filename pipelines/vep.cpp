@@ -240,13 +240,21 @@ void sweep_naive(Runner& run, Sweep& sw) {
   sw.total = ref[0];
 }
 
-// The sweeps (one per strand) of the window [s, e) of `contig` with its alleles.
+// The sweeps (one per strand) of the window [s, e) of `contig` with its alleles. An ALT
+// window has as many bases as the reference window (so that an indel's LLR does not count
+// the bases it adds or removes): an insertion's drops the last bases it reads, a deletion's
+// reads on past the window's end (the reverse strand: past its start), as far as the contig goes.
 void add_sweeps(std::vector<Sweep>& sweeps, const io::FastaIndex& fa, const VepOptions& opt,
                 const std::string& contig, int64_t s, int64_t e,
                 const std::vector<VepAllele>& alleles) {
   const io::Tokenizer tok(opt.tok);
   const std::string ref = fa.fetch(contig, s, e);
   const int64_t m = int64_t(ref.size());
+  int64_t grow = 0;  // the most bases a deletion removes
+  for (const auto& a : alleles) grow = std::max(grow, a.ref_len - int64_t(a.alt.size()));
+  const int64_t right_end = std::min(fa.length(contig), e + grow), left_begin = std::max<int64_t>(0, s - grow);
+  const std::string right = grow > 0 ? fa.fetch(contig, e, right_end) : std::string();
+  const std::string left = grow > 0 ? fa.fetch(contig, left_begin, s) : std::string();
   auto ref_token = [&](int64_t i, bool rc) {
     const uint8_t byte = uint8_t(ref[size_t(i)]);
     return io::aligned_token(tok, rc ? io::complement_base(byte) : byte, fa.path(), contig, s + i);
@@ -266,14 +274,23 @@ void add_sweeps(std::vector<Sweep>& sweeps, const io::FastaIndex& fa, const VepO
       if (b < 0 || after > m)
         throw UsageError("vep: allele at " + contig + ":" + std::to_string(a.pos + 1) + " is outside its window");
       Branch& r = br[j];
+      const int64_t change = int64_t(a.alt.size()) - a.ref_len;  // bases the ALT adds
+      int64_t shared;  // the reference bases the ALT window reads after the allele
       if (!rc) {
         r.b = b;
         for (char c : a.alt) r.tail.push_back(alt_token(c, false, a.pos));
-        r.tail.insert(r.tail.end(), x.begin() + after, x.end());
+        shared = m - after - std::min(std::max<int64_t>(change, 0), m - after);
+        r.tail.insert(r.tail.end(), x.begin() + after, x.begin() + after + shared);
+        for (int64_t i = 0; i < -change && e + i < right_end; ++i)
+          r.tail.push_back(io::aligned_token(tok, uint8_t(right[size_t(i)]), fa.path(), contig, e + i));
       } else {
         r.b = m - after;  // the reverse strand shares revcomp(ref[after, m))
         for (auto it = a.alt.rbegin(); it != a.alt.rend(); ++it) r.tail.push_back(alt_token(*it, true, a.pos));
-        r.tail.insert(r.tail.end(), x.begin() + (m - b), x.end());
+        shared = b - std::min(std::max<int64_t>(change, 0), b);
+        r.tail.insert(r.tail.end(), x.begin() + (m - b), x.begin() + (m - b) + shared);
+        for (int64_t i = 0; i < -change && s - 1 - i >= left_begin; ++i)
+          r.tail.push_back(io::aligned_token(tok, io::complement_base(uint8_t(left[size_t(s - 1 - i - left_begin)])),
+                                             fa.path(), contig, s - 1 - i));
       }
     }
     sweeps.push_back(Sweep{std::move(x), std::move(br), 0.0, {}});

@@ -132,8 +132,9 @@ TEST_CASE("vep: the LLR is the difference of two score runs on the written-out w
     std::string alt;
   };
   const std::vector<Case> cases = {
-      {"SNV at the contig start", 3, 1, "X"}, {"MNV", 1250, 3, "XXX"}, {"SNV", 1500, 1, "X"},
-      {"insertion", 1700, 1, "+ACGTTG"}, {"deletion", 2900, 6, "-"}};
+      {"SNV at the contig start", 3, 1, "X"}, {"deletion near the contig start", 9, 5, "-"},
+      {"MNV", 1250, 3, "XXX"}, {"SNV", 1500, 1, "X"}, {"insertion", 1700, 1, "+ACGTTG"},
+      {"deletion", 2500, 4, "-"}, {"deletion near the contig end", 2900, 6, "-"}};
   std::vector<std::string> lines;
   std::vector<std::string> alts;
   for (auto& c : cases) {
@@ -164,9 +165,17 @@ TEST_CASE("vep: the LLR is the difference of two score runs on the written-out w
     CHECK(c.pos + c.ref_len <= e);
     const std::string& g = ref["c1"];
     const std::string xw = g.substr(size_t(s), size_t(e - s));
-    const std::string yw = g.substr(size_t(s), size_t(c.pos - s)) + alts[i] +
-                           g.substr(size_t(c.pos + c.ref_len), size_t(e - c.pos - c.ref_len));
-    const std::string fa = dir.write("w" + std::to_string(i) + ".fa", ">ref\n" + xw + "\n>alt\n" + yw + "\n");
+    // The ALT windows read as many bases as the reference window: an insertion's fewer
+    // reference bases after it (forward: on the right; reverse strand: on the left), a
+    // deletion's more.
+    const int64_t change = int64_t(alts[i].size()) - c.ref_len, after = c.pos + c.ref_len;
+    const int64_t e_f = std::min(int64_t(g.size()), e - change), s_r = std::max<int64_t>(0, s + change);
+    const std::string yf = g.substr(size_t(s), size_t(c.pos - s)) + alts[i] + g.substr(size_t(after), size_t(e_f - after));
+    const std::string yr = g.substr(size_t(s_r), size_t(c.pos - s_r)) + alts[i] + g.substr(size_t(after), size_t(e - after));
+    if (e - change <= int64_t(g.size())) CHECK(yf.size() == xw.size());  // else the contig ends first
+    if (s + change >= 0) CHECK(yr.size() == xw.size());
+    const std::string fa = dir.write("w" + std::to_string(i) + ".fa",
+                                     ">ref\n" + xw + "\n>alt_f\n" + yf + "\n>alt_r\n" + yr + "\n");
     REQUIRE(fai_build(fa.c_str()) == 0);
     auto score_of = [&](const std::string& contig) {
       pipelines::ScoreOptions so;
@@ -179,11 +188,11 @@ TEST_CASE("vep: the LLR is the difference of two score runs on the written-out w
       REQUIRE(r.size() == 1);
       return r[0];
     };
-    const auto rx = score_of("ref"), ry = score_of("alt");
+    const auto rx = score_of("ref"), ryf = score_of("alt_f"), ryr = score_of("alt_r");
     CHECK(t.status[i] == "ok");
     CHECK(t.pos[i] == c.pos + 1);
-    CHECK(std::fabs(t.fwd[i] - (ry.loglik - rx.loglik)) < 1e-4);
-    CHECK(std::fabs(t.rc[i] - (ry.loglik_rc - rx.loglik_rc)) < 1e-4);
+    CHECK(std::fabs(t.fwd[i] - (ryf.loglik - rx.loglik)) < 1e-4);
+    CHECK(std::fabs(t.rc[i] - (ryr.loglik_rc - rx.loglik_rc)) < 1e-4);
     CHECK(std::fabs(t.llr[i] - 0.5 * (t.fwd[i] + t.rc[i])) < 1e-6);
   }
 
