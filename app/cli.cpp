@@ -63,6 +63,10 @@ bool parse_command_line(int argc, char** argv, const std::string& usage,
       return false;
     }
     po::notify(vm);
+  } catch (const po::required_option& e) {
+    if (!positional.empty() && e.get_option_name() == "--" + positional)  // not an option to the user
+      throw UsageError(std::string("no input file given (see '") + argv[0] + " --help')");
+    throw UsageError(std::string(e.what()) + " (see '" + argv[0] + " --help')");
   } catch (const po::error& e) {
     throw UsageError(std::string(e.what()) + " (see '" + argv[0] + " --help')");
   }

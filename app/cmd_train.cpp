@@ -51,21 +51,21 @@ int cmd_train(int argc, char** argv) {
       ("streams,b", po::value(&o.streams)->default_value(8), "B: streams walking the data side by side")
       ("chunk,L", po::value(&o.chunk)->default_value(2048), "L: tokens per stream per step")
       ("valid", po::value(&o.valid_inputs)->composing(), "validation input (repeatable)")
-      ("holdout", po::value(&o.holdout)->default_value(0.0), "validate on the last fraction of each training record instead")
+      ("holdout", po::value(&o.holdout)->default_value(0.0, "0"), "validate on the last fraction of each training record instead")
       ("valid-tokens", po::value(&o.valid_tokens)->default_value(0), "validation tokens per evaluation (0: all)")
       ("rc-augment", po::bool_switch(&o.rc_augment), "hand out half of the blocks reverse-complemented")
       ("block", po::value(&o.block)->default_value(1 << 20), "tokens a stream buffers; state is carried across blocks");
   add_input_options(data, input);
   po::options_description optim("Optimiser (AdamW, warm-up then cosine decay)");
   optim.add_options()                                                                       //
-      ("lr", po::value(&o.lr)->default_value(2e-3), "peak learning rate")                    //
-      ("min-lr", po::value(&o.min_lr)->default_value(2e-4), "learning rate at the end")     //
+      ("lr", po::value(&o.lr)->default_value(2e-3, "2e-3"), "peak learning rate")                    //
+      ("min-lr", po::value(&o.min_lr)->default_value(2e-4, "2e-4"), "learning rate at the end")     //
       ("warmup", po::value(&o.warmup)->default_value(100), "linear warm-up steps")          //
-      ("beta1", po::value(&o.beta1)->default_value(0.9), "")                                //
-      ("beta2", po::value(&o.beta2)->default_value(0.95), "")                               //
-      ("eps", po::value(&o.eps)->default_value(1e-8), "")                                   //
-      ("weight-decay", po::value(&o.weight_decay)->default_value(0.1), "on matrices and the embedding only")
-      ("clip", po::value(&o.clip)->default_value(1.0), "global gradient-norm clipping (0: off)")
+      ("beta1", po::value(&o.beta1)->default_value(0.9, "0.9"), "")                                //
+      ("beta2", po::value(&o.beta2)->default_value(0.95, "0.95"), "")                               //
+      ("eps", po::value(&o.eps)->default_value(1e-8, "1e-8"), "")                                   //
+      ("weight-decay", po::value(&o.weight_decay)->default_value(0.1, "0.1"), "on matrices and the embedding only")
+      ("clip", po::value(&o.clip)->default_value(1.0, "1"), "global gradient-norm clipping (0: off)")
       ("seed", po::value(&o.seed)->default_value(1), "data seed (reverse-complement coins)");
   po::options_description book("Bookkeeping");
   book.add_options()                                                                        //

@@ -24,7 +24,7 @@ TextOutput::TextOutput(const std::string& path) : path_(path) {
   if (!is_special_file(path)) tmp_ = path + ".tmp." + std::to_string(::getpid());
   const std::string& open_as = tmp_.empty() ? path : tmp_;
   f_ = std::fopen(open_as.c_str(), "w");
-  if (!f_) throw InputError(open_as + ": cannot create: " + std::strerror(errno));
+  if (!f_) throw InputError(path + ": cannot create: " + std::strerror(errno));
 }
 
 TextOutput::~TextOutput() {

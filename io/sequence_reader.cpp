@@ -49,6 +49,8 @@ SequenceReader::SequenceReader(const std::string& path, ReaderOptions options) {
     throw UsageError("regions need an indexed file, not standard input");
   }
   HtsFilePtr fp(hts_open(path.c_str(), "r"));
+  if (!fp && errno == ENOEXEC)  // htslib recognised no format (binary data, say)
+    throw InputError(path + ": not a sequence file (FASTA/FASTQ or SAM/BAM/CRAM, plain, gzip or bgzip)");
   if (!fp) throw InputError(path + ": cannot open: " + std::strerror(errno));
 
   const htsFormat* fmt = hts_get_format(fp.get());

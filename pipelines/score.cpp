@@ -34,16 +34,20 @@ void write_score_header(std::ostream& out, bool both) {
 }
 
 void write_score_line(std::ostream& out, const RecordScore& r, bool both) {
-  char buf[320];
-  std::snprintf(buf, sizeof buf, "\t%lld\t%lld\t%lld\t%.6f\t%.6f\t%.6f\t%.6f",
-                (long long)std::max<int64_t>(r.region_begin, 0), (long long)r.length,
-                (long long)r.scored, r.loglik, r.mean(), r.bits_per_base(), r.perplexity());
-  out << r.input << '\t' << r.name << buf;
-  if (both) {
-    std::snprintf(buf, sizeof buf, "\t%.6f\t%.6f\t%.6f", r.loglik_rc, r.bits_per_base_rc(),
-                  r.bits_per_base_both());
-    out << buf;
-  }
+  // A per-base figure of a record with no scored position is NA (as in stats), not nan.
+  auto num = [](double v) {
+    if (!std::isfinite(v)) return std::string("NA");
+    char b[32];
+    std::snprintf(b, sizeof b, "%.6f", v);
+    return std::string(b);
+  };
+  const bool any = r.scored > 0;
+  out << r.input << '\t' << r.name << '\t' << std::max<int64_t>(r.region_begin, 0) << '\t' << r.length
+      << '\t' << r.scored << '\t' << num(r.loglik) << '\t' << num(any ? r.mean() : NAN) << '\t'
+      << num(any ? r.bits_per_base() : NAN) << '\t' << num(any ? r.perplexity() : NAN);
+  if (both)
+    out << '\t' << num(r.loglik_rc) << '\t' << num(r.bits_per_base_rc()) << '\t'
+        << num(r.bits_per_base_both());
   out << '\n';
 }
 

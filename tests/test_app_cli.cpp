@@ -185,6 +185,19 @@ TEST_CASE("cli: standard output, refused options and training stops", "[app]") {
   CHECK(err.find("standard output carries the TSV") != std::string::npos);
   run_shell(kBin + " score -m '" + m + "' '" + fa + "' --bedgraph - 2>/dev/null", st);
   CHECK(st == 2);
+  // A record with no scored position: its per-base figures are NA.
+  const std::string one = dir.write("one.fa", ">one\nA\n");
+  const std::string tsv = run_shell(kBin + " score -v0 -m '" + m + "' '" + one + "'", st);
+  CHECK(st == 0);
+  CHECK(tsv.find("one\t0\t1\t0\t0.000000\tNA\tNA\tNA\n") != std::string::npos);
+  // No input, and an input that is no sequence format: said in those words.
+  err = run_shell(kBin + " score -m '" + m + "' 2>&1", st);
+  CHECK(st == 2);
+  CHECK(err.find("no input file given") != std::string::npos);
+  const std::string binary = dir.write("nul.fa", std::string(">a\nAC\0\x01\x02GT\n", 12));
+  err = run_shell(kBin + " score -m '" + m + "' '" + binary + "' 2>&1", st);
+  CHECK(st == 1);
+  CHECK(err.find("nul.fa: not a sequence file") != std::string::npos);
   // Values no run can use.
   for (const std::string& bad : {std::string("-@ 0"), std::string("-@ -1"), std::string("-b 0")}) {
     INFO(bad);
