@@ -28,6 +28,8 @@ const char* status_name(VepStatus s) {
     case VepStatus::missing: return "missing";
     case VepStatus::no_contig: return "no_contig";
     case VepStatus::too_long: return "too_long";
+    case VepStatus::invalid: return "invalid";
+    case VepStatus::no_change: return "no_change";
   }
   return "?";
 }
@@ -328,7 +330,7 @@ VepStatus classify_alt(const char* a) {
   if (a[0] == '<') return VepStatus::symbolic;
   if (std::strchr(a, '[') || std::strchr(a, ']') || a[0] == '.' || a[n - 1] == '.') return VepStatus::breakend;
   for (size_t i = 0; i < n; ++i)
-    if (!io::is_iupac_base(uint8_t(a[i]))) return VepStatus::symbolic;
+    if (!io::is_iupac_base(uint8_t(a[i]))) return VepStatus::invalid;
   return VepStatus::ok;
 }
 
@@ -430,7 +432,7 @@ VepSummary vep(model::Mamba<float>& m, const VepOptions& opt, const std::functio
   if (opt.both_strands)
     append("##INFO=<ID=MAMBADNA_LLR_RC,Number=A,Type=Float,Description=\"mambadna log-likelihood ratio, reverse strand\">");
   append("##INFO=<ID=MAMBADNA_STATUS,Number=A,Type=String,Description=\"mambadna scoring status: ok, ref_mismatch, "
-         "symbolic, star, breakend, missing, no_contig or too_long\">");
+         "symbolic, star, breakend, missing, no_contig, too_long, invalid or no_change\">");
   append("##mambadna=<model=" + sanitize(opt.model_path) + ",window=" + std::to_string(W) +
          ",strand=" + (opt.both_strands ? "both" : "fwd") + ",command=\"" + sanitize(opt.command_line) + "\">");
   if (bcf)  // BCF needs every contig in its header before the first record
@@ -547,6 +549,7 @@ VepSummary vep(model::Mamba<float>& m, const VepOptions& opt, const std::functio
         VepStatus st = has ? classify_alt(a) : VepStatus::no_contig;
         if (st == VepStatus::ok && (lr > max_allele || int64_t(std::strlen(a)) > max_allele)) st = VepStatus::too_long;
         if (st == VepStatus::ok && !ref_ok) st = VepStatus::ref_mismatch;
+        if (st == VepStatus::ok && same_bases(std::string(ref), a)) st = VepStatus::no_change;
         h.status[size_t(i)] = st;
         ++sum.alts;
         ++sum.by_status[size_t(st)];

@@ -48,14 +48,16 @@ namespace mambadna::pipelines {
 enum class VepStatus : uint8_t {
   ok,            // scored
   ref_mismatch,  // REF differs from the reference (case-insensitive) or runs past the contig end
-  symbolic,      // <DEL>, <*>, ... (or an allele that is not made of IUPAC bases)
+  symbolic,      // <DEL>, <*>, ...
   star,          // '*': the allele is deleted by an overlapping variant
   breakend,      // N[chr:pos[, ]chr:pos]N, .N, N.
   missing,       // '.': no ALT allele
   no_contig,     // the contig is absent from the reference FASTA
   too_long,      // REF or ALT longer than W / 4
+  invalid,       // an ALT character that is not an IUPAC base
+  no_change,     // ALT equals REF (case-insensitive): nothing to score
 };
-inline constexpr int kVepStatusCount = 8;
+inline constexpr int kVepStatusCount = 10;
 const char* status_name(VepStatus status);
 
 struct VepOptions {

@@ -267,6 +267,8 @@ TEST_CASE("vep: every hard case gets its status and stays in the output", "[vep]
       line("c1", 700, ref["c1"].substr(699, 1), ref["c1"].substr(699, 1) + std::string(40, 'A')),
       line("c1", 2010, n2010, "A"),                  // inside the N run: scored
       line("c2", 10, ref["c2"].substr(9, 1), "A"),
+      line("c2", 20, ref["c2"].substr(19, 1), ref["c2"].substr(19, 1) + "XYZ"),  // not bases
+      line("c2", 30, ref["c2"].substr(29, 1), std::string(1, char(std::tolower(ref["c2"][29])))),
       line("zz", 10, "A", "C"),                      // contig absent from the FASTA
   };
   const std::string vcf = dir.write("in.vcf", vcf_text(lines));
@@ -275,7 +277,7 @@ TEST_CASE("vep: every hard case gets its status and stays in the output", "[vep]
   CHECK(sum.records == int64_t(lines.size()));
   auto t = read_table(o.h5_output);
   const std::vector<std::string> expect = {"symbolic", "star",     "ok", "breakend", "missing", "ref_mismatch",
-                                           "too_long", "ok",       "ok", "no_contig"};
+                                           "too_long", "ok",       "ok", "invalid", "no_change", "no_contig"};
   CHECK(t.status == expect);
   CHECK(sum.by_status[size_t(pipelines::VepStatus::ref_mismatch)] == 1);
   CHECK(sum.by_status[size_t(pipelines::VepStatus::ok)] == 3);
