@@ -49,6 +49,7 @@ bool parse_stats_args(int argc, char** argv, StatsArgs& a) {
       "Counts the bases of each record of FASTA, FASTQ (plain, gzip or bgzip), SAM, BAM or CRAM\n"
       "files ('-' reads standard input) as the model's tokenizer sees them, and writes a TSV:\n"
       "record, length, A, C, G, T, N, lower, other_iupac, gc; the last line is the total.\n"
+      "lower counts soft-masked bases with --case keep (the default, upper, folds them first).\n"
       "-@ N (N > 1) decompresses BGZF/BAM/CRAM input with N threads.";
   po::variables_map vm;
   if (!parse_command_line(argc, argv, usage, {&input, &output, &general}, hidden, "input", -1, vm))
