@@ -13,6 +13,8 @@
 //                                          + dwindow_out at j (j >= L − (K−1): the carried window)
 //   dw[e,k] += Σ_{b,t} g[b,t,e] · xx(b, t − (K−1) + k, e);   dbias[e] += Σ_{b,t} g[b,t,e].
 // dwindow_out, the gradient flowing into window_out from the next chunk, may alias dwindow_in.
+// No other buffers may alias: u not x, dx neither x nor du (the device kernels read a tile's
+// neighbours' inputs, which other blocks would be overwriting).
 #pragma once
 #include <cstdint>
 

@@ -141,6 +141,12 @@ TEST_CASE("matmul cuda matches ref", "[kernels][matmul][cuda]") {
     }
   }
   cuda::set_matmul_precision(cuda::MatmulPrecision::fp32);
+  // cuBLAS takes int sizes: M past INT32_MAX is refused by name before anything runs (it would
+  // wrap into a wrong product). The buffers are never touched.
+  DeviceCopy<float> one(Vf(1, 0.0f));
+  const MatmulParams big{int64_t(1) << 31, 1, 1, 1, 1};
+  CHECK_THROWS_WITH(cuda::matmul_forward(one.pointer(), one.pointer(), one.pointer(), nullptr, big),
+                    Catch::Contains("cuda::matmul") && Catch::Contains("(2147483648) > INT32_MAX"));
 #endif
 }
 

@@ -309,13 +309,14 @@ void backward(T* dx, float* dwindow_in, float* dw, float* dbias, const T* du,
     const dim3 grid(grid_for(p.E, 128), unsigned((p.L + TILE - 1) / TILE), unsigned(p.B));
     launch(conv_backward_fused_kernel<T, KK, TILE>, grid, 128, 0, dx, dw, dbias, du, dwindow_out, a);
   };
-  if (p.K == 2) fused(std::integral_constant<int, 2>());
-  else if (p.K == 3) fused(std::integral_constant<int, 3>());
-  else if (p.K == 4) fused(std::integral_constant<int, 4>());
+  const bool fits = (p.L + 255) / 256 <= 65535 && p.B <= 65535;  // the fused grid's y and z
+  if (fits && p.K == 2) fused(std::integral_constant<int, 2>());
+  else if (fits && p.K == 3) fused(std::integral_constant<int, 3>());
+  else if (fits && p.K == 4) fused(std::integral_constant<int, 4>());
   else {
     launch(conv_backward_dx_kernel<T>, grid_for(p.B * p.L * p.E, 256), 256, 0, dx, du, dwindow_out, a);
     check_launch(fn);
-    const int64_t rows = 256;
+    const int64_t rows = rows_per_block(p.B * p.L, 256);
     const dim3 grid(grid_for(p.E, 128), unsigned((p.B * p.L + rows - 1) / rows));
     launch(conv_backward_dw_kernel<T>, grid, 128, 0, dw, dbias, du, a, rows);
   }

@@ -64,6 +64,12 @@ inline unsigned grid_for(int64_t n, int threads) {
   return unsigned(g < 1 ? 1 : g);
 }
 
+// Rows per block for kernels that give each block of grid.y `rows` of M rows: `base`, or more
+// where M / base blocks would pass grid.y's limit of 65535.
+inline int64_t rows_per_block(int64_t M, int64_t base) {
+  return std::max(base, (M + 65534) / 65535);
+}
+
 // ---- storage types ---------------------------------------------------------------------------
 // Activations are stored as float or bf16 (kernels/bf16.h); kernels templated on the storage
 // type T read with ld() and write with st<T>(), computing in float either way.

@@ -70,7 +70,7 @@ void embedding_backward(float* dW, const float* dout, const int32_t* tokens,
   embedding_sizes_check(fn, "dW", dW, tokens, "dout", dout, p);
   const size_t shared = size_t(p.V) * kEmbCols * sizeof(float);
   if (shared <= 48 * 1024) {
-    const int64_t rows = kEmbRowThreads * kEmbRowsPerThread * 16;  // 1024 rows per block
+    const int64_t rows = rows_per_block(p.M, kEmbRowThreads * kEmbRowsPerThread * 16);  // 1024+
     const dim3 grid(unsigned((p.D + kEmbCols - 1) / kEmbCols), unsigned((p.M + rows - 1) / rows));
     launch(embedding_backward_shared_kernel, grid, dim3(kEmbCols, kEmbRowThreads), shared, 
         dW, dout, tokens, p.M, p.D, p.V, rows);

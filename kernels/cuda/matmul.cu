@@ -10,8 +10,11 @@
 #include <cublas_v2.h>
 #include <dlfcn.h>
 
+#include <climits>
 #include <mutex>
+#include <string>
 #include <type_traits>
+#include <utility>
 
 #include "kernels/cuda/common.cuh"
 #include "kernels/matmul.h"
@@ -121,6 +124,10 @@ template <typename TI, typename TO>
 void gemm(const char* fn, cublasOperation_t ta, cublasOperation_t tb, int64_t m, int64_t n,
           int64_t k, const TI* A, int64_t lda, const TI* B, int64_t ldb, float beta, TO* C,
           int64_t ldc) {
+  // cublasGemmEx takes int sizes: a larger one would wrap into a wrong (or refused) product.
+  for (const auto& [name, v] : {std::pair<const char*, int64_t>{"m", m}, {"n", n}, {"k", k},
+                                {"lda", lda}, {"ldb", ldb}, {"ldc", ldc}})
+    if (v > INT32_MAX) check::fail(fn, std::string(name) + " (" + std::to_string(v) + ") > INT32_MAX");
   const float alpha = 1.0f;
   const cublasComputeType_t compute =
       std::is_same_v<TI, float> ? compute_type() : CUBLAS_COMPUTE_32F;
@@ -186,7 +193,7 @@ void backward_weight(const char* fn, float* dW, float* dbias, const TI* dout, co
   // dWᵀ (K, N) += inᵀ (col-major (K, M)) · dout (col-major (N, M), transposed)
   gemm(fn, CUBLAS_OP_N, CUBLAS_OP_T, p.K, p.N, p.M, in, p.ldi, dout, p.ldo, 1.0f, dW, p.K);
   if (dbias) {
-    const int64_t rows = 256;
+    const int64_t rows = rows_per_block(p.M, 256);
     const dim3 grid(grid_for(p.N, 128), unsigned((p.M + rows - 1) / rows));
     launch(bias_grad_kernel<TI>, grid, 128, 0, dbias, dout, p.M, p.N, p.ldo, rows);
     check_launch(fn);
