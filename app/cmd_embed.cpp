@@ -26,7 +26,9 @@ int cmd_embed(int argc, char** argv) {
   add_input_options(in_opts, input);
   in_opts.add_options()                                                                 //
       ("flank", po::value(&opt.flank)->default_value(0), "bases run before each region for context, not written")
-      ("strand", po::value(&strand)->default_value(strand), "fwd, or both: average with the reverse complement's states");
+      ("strand", po::value(&strand)->default_value(strand),
+       "fwd; both: average with the reverse complement's states; bed: a BED region on the '-' "
+       "strand (column 6) is read as its reverse complement, rows 5' to 3' (bedtools' -s)");
   po::options_description out("Output");
   out.add_options()                                                                      //
       ("output,o", po::value(&opt.output)->required(), "HDF5 file")                     //
@@ -51,7 +53,10 @@ int cmd_embed(int argc, char** argv) {
         pipelines::parse_pool(pool, opt.pool, opt.bin);
         if (dtype != "f32" && dtype != "f16") throw UsageError("--dtype " + dtype + ": choose f32 or f16");
         opt.f16 = dtype == "f16";
-        opt.both_strands = parse_strand(strand);
+        if (strand != "fwd" && strand != "both" && strand != "bed")
+          throw UsageError("--strand " + strand + ": choose fwd, both or bed");
+        opt.stranded = strand == "bed";
+        opt.both_strands = strand == "both";
         if (!layers.empty()) opt.layers = layers;
         const model::Device dev = apply_device_options(device, common.verbosity);
         kernels::CpuThreads threads(common.threads);

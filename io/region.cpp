@@ -172,6 +172,12 @@ std::vector<Region> read_bed(const std::string& path) {
         throw InputError(path + ": line " + std::to_string(line_no) + ": start " +
                          std::to_string(r.begin) + " is after end " + std::to_string(r.end));
       if (cols.size() > 3) r.name = cols[3];
+      if (cols.size() > 5) {
+        if (cols[5] != "+" && cols[5] != "-" && cols[5] != ".")
+          throw InputError(path + ": line " + std::to_string(line_no) + ": strand '" + cols[5] +
+                           "' is not +, - or .");
+        r.strand = cols[5][0];
+      }
       regions.push_back(std::move(r));
     }
   } catch (...) {

@@ -17,6 +17,7 @@ struct Region {
   int64_t begin = 0;
   int64_t end = kContigEnd;  // kContigEnd: to the end of the contig
   std::string name;          // BED column 4 when present, else empty
+  char strand = '.';         // BED column 6 when present: '+', '-' or '.'
 
   int64_t length() const { return end - begin; }  // meaningless when end == kContigEnd
   friend bool operator==(const Region&, const Region&) = default;
@@ -32,10 +33,11 @@ Region parse_region(const std::string& text);
 // The region as samtools would write it: "chr1:100-200", "{a:b}:1-10", or "chr1" for a whole contig.
 std::string format_region(const Region& region);
 
-// Reads a BED file (plain or gzip/bgzip): columns chrom, start, end (0-based half-open) and an
-// optional name. Skips blank lines and lines starting with '#', "track" or "browser". Columns are
+// Reads a BED file (plain or gzip/bgzip): columns chrom, start, end (0-based half-open), an
+// optional name and (column 6) an optional strand, '+', '-' or '.'. Skips blank lines and lines starting with '#', "track" or "browser". Columns are
 // tab-separated (whitespace-separated when a line has no tab). Throws InputError naming the file
-// and the 1-based line for fewer than 3 columns, non-numeric or negative coordinates, or start > end.
+// and the 1-based line for fewer than 3 columns, non-numeric or negative coordinates, start > end,
+// or a strand other than those three.
 std::vector<Region> read_bed(const std::string& path);
 
 }  // namespace mambadna::io

@@ -80,7 +80,7 @@ class Embedder {
     out_->set_attr("/", "layers", names);
     out_->set_attr("/", "pooling", pool_name(o.pool, o.bin));
     out_->set_attr("/", "dtype", std::string(o.f16 ? "f16" : "f32"));
-    out_->set_attr("/", "strand", std::string(o.both_strands ? "both" : "fwd"));
+    out_->set_attr("/", "strand", std::string(o.both_strands ? "both" : o.stranded ? "bed" : "fwd"));
     out_->set_attr("/", "flank", o.flank);
     out_->set_attr("/", "d_model", D_);
     const io::H5Type dt = o.f16 ? io::H5Type::f16 : io::H5Type::f32;
@@ -183,7 +183,7 @@ class Embedder {
   }
 
   void close_sinks(RegionSinks& s, const std::string& chrom, int64_t start, int64_t end,
-                   const std::string& name) {
+                   const std::string& name, const std::string& strand) {
     for (size_t k = 0; k < s.layers.size(); ++k) {
       auto& l = s.layers[k];
       if (o_.pool == Pool::bin && l.count > 0) flush_bin(l);
@@ -199,7 +199,7 @@ class Embedder {
     t_start_->append(&start, 1);
     t_end_->append(&end, 1);
     t_name_->append(name);
-    t_strand_->append(std::string(o_.both_strands ? "both" : "+"));
+    t_strand_->append(strand);
     ++summary_.regions;
   }
 
@@ -210,6 +210,7 @@ class Embedder {
       throw InputError(o_.inputs[0] + ": region " + r.contig + ":" + std::to_string(r.begin + 1) + "-" +
                        (r.end == io::kContigEnd ? std::string("") : std::to_string(r.end)) +
                        " starts after the end of the contig (" + std::to_string(len) + " bases)");
+    if (o_.stranded && r.strand == '-') return minus_region(fa, r);
     r.end = std::min(r.end, len);
     const int64_t b = r.begin, e = r.end, n_pos = e - b;
     const int64_t row = summary_.regions;
@@ -271,7 +272,36 @@ class Embedder {
       if (progress_) progress_(summary_.bases);
     }
     scratch.reset();  // never committed: its destructor removes the temporary file
-    close_sinks(sinks, r.contig, b, e, r.name.empty() ? r.contig + ":" + std::to_string(b + 1) + "-" + std::to_string(e) : r.name);
+    close_sinks(sinks, r.contig, b, e, region_name(r, b, e), o_.both_strands ? "both" : "+");
+  }
+
+  static std::string region_name(const io::Region& r, int64_t b, int64_t e) {
+    return r.name.empty() ? r.contig + ":" + std::to_string(b + 1) + "-" + std::to_string(e) : r.name;
+  }
+
+  // A region on the '-' strand (stranded): the reverse complement of [begin, end), read from
+  // its flank past `end` down to `begin`; rows in that order (row j is base end − 1 − j).
+  void minus_region(const io::FastaIndex& fa, io::Region r) {
+    const int64_t len = fa.length(r.contig);
+    r.end = std::min(r.end, len);
+    const int64_t b = r.begin, e = r.end;
+    RegionSinks sinks = open_sinks(summary_.regions);
+    state_.reset();
+    for (int64_t top = std::min(len, e + o_.flank); top > b; top -= L_) {
+      const int64_t lo = std::max(b, top - L_), n = top - lo;
+      std::string s = fa.fetch(r.contig, lo, top);
+      io::reverse_complement(s);
+      for (int64_t i = 0; i < n; ++i)
+        tokens_[size_t(i)] = io::aligned_token(tok_, uint8_t(s[size_t(i)]), o_.inputs[0], r.contig, top - 1 - i);
+      forward(n);
+      const int64_t skip = std::max<int64_t>(0, top - e);  // flank rows (positions >= e)
+      if (skip < n)
+        for (size_t k = 0; k < o_.layers.size(); ++k)
+          deliver(sinks, k, layer_rows(k) + skip * D_, e - (top - skip), n - skip);
+      summary_.bases += n;
+      if (progress_) progress_(summary_.bases);
+    }
+    close_sinks(sinks, r.contig, b, e, region_name(r, b, e), "-");
   }
 
   // Every record of a sequence file, whole and forward, streamed.
@@ -296,7 +326,7 @@ class Embedder {
       length += n;
       summary_.bases += n;
       if (progress_) progress_(summary_.bases);
-      if (c.end_of_record) close_sinks(*sinks, c.record, 0, length, c.record);
+      if (c.end_of_record) close_sinks(*sinks, c.record, 0, length, c.record, "+");
     }
   }
 

@@ -8,8 +8,10 @@
 // Regions (-r/-R) of an indexed FASTA are read through faidx, which also allows a flank (bases
 // before the region run through the model for context, not written) and both strands (the
 // reverse complement of the region, run from its own right flank, averaged with the forward
-// states position by position). Without regions, every record of the inputs is embedded whole,
-// forward only.
+// states position by position). With `stranded`, a region on the '-' strand is read as its
+// reverse complement alone (its flank on the right, upstream on that strand) and its rows come
+// in that reading order, 5' to 3' on the '-' strand. Without regions, every record of the
+// inputs is embedded whole, forward only.
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -30,6 +32,7 @@ struct EmbedOptions {
   Pool pool = Pool::mean;
   int64_t bin = 0;              // K for Pool::bin
   bool both_strands = false;
+  bool stranded = false;        // a region on the '-' strand (BED column 6) is read as its reverse complement
   int64_t flank = 0;
   bool f16 = false;             // per-position and binned data as float16
   int64_t chunk = 4096;

@@ -106,7 +106,7 @@ TEST_CASE("read_bed skips headers and blank lines, reads names, checks coordinat
                              "chr3 7 9 spaced\n");
   std::vector<Region> r = io::read_bed(ok);
   REQUIRE(r.size() == 3);
-  CHECK(r[0] == Region{"chr1", 0, 10, "first"});
+  CHECK(r[0] == Region{"chr1", 0, 10, "first", '+'});
   CHECK(r[1] == Region{"chr2", 5, 5, ""});
   CHECK(r[2] == Region{"chr3", 7, 9, "spaced"});
 

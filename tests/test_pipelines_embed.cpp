@@ -218,6 +218,52 @@ TEST_CASE("embed: both strands average the forward and reverse-complement states
   CHECK(files == 0);
 }
 
+TEST_CASE("embed: a '-' strand BED region is read as its reverse complement", "[pipelines][embed]") {
+  // With stranded regions, a '-' region (flank included: upstream on that strand, to the right)
+  // equals the reverse complement of [begin, end + flank) embedded as a record, less the flank
+  // rows; a '+' region is the forward region. regions/strand says which.
+  TempDir dir;
+  auto m = golden_model();
+  const std::string fa = indexed_input(dir);
+  io::FastaIndex idx(fa);
+  const std::string contig = "lambda_10001_11500";
+  std::string rc = idx.fetch(contig, 300, 900);  // region [300, 800) and a flank of 100
+  io::reverse_complement(rc);
+  auto rv = options(dir.write("rc.fa", ">rc\n" + rc + "\n"), dir.file("rv.h5"));
+  rv.pool = pipelines::Pool::none;
+  pipelines::embed(m, rv);
+  const auto R = io::H5File::open_read(rv.output).read_f32("per_position/0/final");
+  auto fw = options(fa, dir.file("fw.h5"));
+  fw.pool = pipelines::Pool::none;
+  fw.flank = 100;
+  fw.reader.regions = {io::Region{contig, 300, 800, "plus", '+'}};
+  pipelines::embed(m, fw);
+  const auto F = io::H5File::open_read(fw.output).read_f32("per_position/0/final");
+
+  const std::string bed = dir.write("r.bed", contig + "\t300\t800\tminus\t0\t-\n" + contig + "\t300\t800\tplus\t0\t+\n");
+  auto o = options(fa, dir.file("stranded.h5"));
+  o.pool = pipelines::Pool::none;
+  o.flank = 100;
+  o.stranded = true;
+  o.reader.regions = io::read_bed(bed);
+  REQUIRE(o.reader.regions[0].strand == '-');
+  o.chunk = 77;  // chunks that do not line up with the flank
+  pipelines::embed(m, o);
+  auto f = io::H5File::open_read(o.output);
+  CHECK(f.read_strings("regions/strand") == std::vector<std::string>{"-", "+"});
+  const auto minus = f.read_f32("per_position/0/final", {500, 64});
+  CHECK(max_diff(minus, std::vector<float>(R.begin() + 100 * 64, R.end())) < 1e-5);
+  CHECK(max_diff(f.read_f32("per_position/1/final", {500, 64}), F) < 1e-5);
+  // Without stranded regions the '-' region is read forward.
+  o.stranded = false;
+  o.output = dir.file("unstranded.h5");
+  pipelines::embed(m, o);
+  CHECK(max_diff(io::H5File::open_read(o.output).read_f32("per_position/0/final"), F) < 1e-5);
+  // A strand that is none of +, - and . is an error naming the line.
+  CHECK_THROWS_WITH(io::read_bed(dir.write("bad.bed", contig + "\t1\t2\tx\t0\t-\n" + contig + "\t1\t2\tx\t0\tminus\n")),
+                    Catch::Contains("line 2") && Catch::Contains("strand 'minus'"));
+}
+
 TEST_CASE("embed: bad regions give clear errors and no output file", "[pipelines][embed]") {
   TempDir dir;
   auto m = golden_model();
