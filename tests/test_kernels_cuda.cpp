@@ -318,4 +318,18 @@ TEST_CASE("cuda device queries work with or without a device", "[kernels][cuda]"
   }
   CHECK(cuda::parse_matmul_precision("bf16") == cuda::MatmulPrecision::bf16);
   CHECK_THROWS_WITH(cuda::parse_matmul_precision("fp8"), Catch::Contains("fp32, tf32, bf16"));
+#ifdef MAMBADNA_HAVE_CUDA
+  if (cuda::device_count() > 0) {
+    // Copies, fills and the workspace are ordered with the main stream only: with the side
+    // stream current they refuse rather than race with its kernels.
+    DeviceCopy<float> x(Vf(4, 1.0f));
+    Vf back(4);
+    cuda::set_stream(cuda::Stream::side);
+    CHECK_THROWS_WITH(x.to(back), Catch::Contains("copy_to_host") && Catch::Contains("main stream only"));
+    CHECK_THROWS_WITH(cuda::workspace(16), Catch::Contains("workspace"));
+    cuda::set_stream(cuda::Stream::main);
+    x.to(back);
+    CHECK(back == Vf(4, 1.0f));
+  }
+#endif
 }

@@ -77,16 +77,25 @@ void device_free(void* p) noexcept {
   if (p) cudaFree(p);
 }
 
+// Copies, fills and the workspace are ordered with the main stream alone (the legacy stream;
+// the side stream is non-blocking): asked for while the side stream is current, they refuse
+// rather than race with its kernels.
+void main_stream_only(const char* what);
+
 void copy_to_device(void* dst, const void* src, size_t bytes) {
+  main_stream_only("copy_to_device");
   MAMBADNA_CUDA_CHECK(cudaMemcpy(dst, src, bytes, cudaMemcpyHostToDevice));
 }
 void copy_to_host(void* dst, const void* src, size_t bytes) {
+  main_stream_only("copy_to_host");
   MAMBADNA_CUDA_CHECK(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToHost));
 }
 void copy_on_device(void* dst, const void* src, size_t bytes) {
+  main_stream_only("copy_on_device");
   MAMBADNA_CUDA_CHECK(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToDevice));
 }
 void fill_bytes(void* dst, int value, size_t bytes) {
+  main_stream_only("fill_bytes");
   MAMBADNA_CUDA_CHECK(cudaMemset(dst, value, bytes));
 }
 void synchronize() { MAMBADNA_CUDA_CHECK(cudaDeviceSynchronize()); }
@@ -114,6 +123,11 @@ Side& side() {
 }
 }  // namespace
 
+void main_stream_only(const char* what) {
+  if (g_stream == Stream::side)
+    throw Error(std::string("cuda::") + what + ": called with the side stream current (main stream only)");
+}
+
 cudaStream_t current_stream() { return g_stream == Stream::side ? side().stream : nullptr; }
 void set_stream(Stream s) { g_stream = s; }
 Stream current_stream_kind() { return g_stream; }
@@ -131,6 +145,7 @@ void set_side_stream_overlap(bool on) { g_overlap = on; }
 bool side_stream_overlap() { return g_overlap; }
 
 void* workspace(size_t bytes) {
+  main_stream_only("workspace");  // one buffer, ordered by the main stream's kernels alone
   static Buffer<unsigned char> ws;
   if (ws.size() < bytes) {
     ws = Buffer<unsigned char>();  // free first: the old and new blocks need not fit together
