@@ -21,6 +21,7 @@ volatile std::sig_atomic_t g_signal = 0;
 extern "C" void on_signal(int sig) {
   g_signal = sig;
   g_stop.store(true);
+  std::signal(sig, SIG_DFL);  // a second one ends the run at once, without a checkpoint
 }
 
 std::string seconds_text(double s) {
@@ -51,8 +52,11 @@ int cmd_train(int argc, char** argv) {
       ("streams,b", po::value(&o.streams)->default_value(8), "B: streams walking the data side by side")
       ("chunk,L", po::value(&o.chunk)->default_value(2048), "L: tokens per stream per step")
       ("valid", po::value(&o.valid_inputs)->composing(), "validation input (repeatable)")
-      ("holdout", po::value(&o.holdout)->default_value(0.0, "0"), "validate on the last fraction of each training record instead")
-      ("valid-tokens", po::value(&o.valid_tokens)->default_value(0), "validation tokens per evaluation (0: all)")
+      ("holdout", po::value(&o.holdout)->default_value(0.0, "0"),
+       "validate on the last fraction of each training record instead (for reads, give --valid)")
+      ("valid-tokens", po::value(&o.valid_tokens)->default_value(0),
+       "validation tokens per evaluation but the last, at --steps, which reads all (0: all); "
+       "the set is split into -b streams, each from a zero state")
       ("rc-augment", po::bool_switch(&o.rc_augment), "hand out half of the blocks reverse-complemented")
       ("block", po::value(&o.block)->default_value(1 << 20), "tokens a stream buffers; state is carried across blocks");
   add_input_options(data, input);
@@ -71,7 +75,7 @@ int cmd_train(int argc, char** argv) {
   book.add_options()                                                                        //
       ("valid-every", po::value(&o.valid_every)->default_value(0), "validate every N steps (0: at the end)")
       ("ckpt-every", po::value(&o.ckpt_every)->default_value(0), "checkpoint every N steps (0: at the end)")
-      ("keep", po::value(&o.keep)->default_value(3), "checkpoints kept");
+      ("keep", po::value(&o.keep)->default_value(3), "checkpoints kept (at least 1)");
   po::options_description general("General");
   add_common_options(general, common);
   po::options_description hidden;
@@ -107,6 +111,13 @@ int cmd_train(int argc, char** argv) {
           o.reader = reader_options(input, common, cfg);
         }
         o.command_line = command_line();
+        o.max_seconds_set = !vm["max-time"].defaulted();
+        if (!o.resume) {  // a schedule that never reaches its peak is likely a mistake
+          const int64_t steps = o.steps > 0 ? o.steps : o.tokens / std::max<int64_t>(1, o.streams * o.chunk);
+          if (steps > 0 && o.warmup >= steps && common.verbosity > 0)
+            std::fprintf(stderr, "[train] warning: --warmup %lld >= %lld steps: the learning rate never reaches --lr\n",
+                         (long long)o.warmup, (long long)steps);
+        }
         std::signal(SIGINT, on_signal);
         std::signal(SIGTERM, on_signal);
         o.device = apply_device_options(device, common.verbosity);

@@ -129,13 +129,13 @@ std::vector<fs::path> list_checkpoints(const std::string& dir) {
 
 // Bits per base of the model over a validation set: B streams each score their share once.
 double evaluate(model::Mamba<float>& m, const TrainOptions& o, const std::vector<std::string>& inputs,
-                const std::vector<Segment>& segments, int64_t cap) {
+                const io::ReaderOptions& reader, const std::vector<Segment>& segments, int64_t cap) {
   int64_t total = 0;
   for (auto& s : segments) total += s.length();
   if (total < 2) return NAN;
   const int64_t B = std::max<int64_t>(1, std::min<int64_t>(o.streams, total / 2));
   const int64_t L = o.chunk;
-  DataStreams ds(inputs, o.reader, segments, B, std::min<int64_t>(o.block, total), false, o.seed);
+  DataStreams ds(inputs, reader, segments, B, std::min<int64_t>(o.block, total), false, o.seed);
   std::vector<int64_t> left(static_cast<size_t>(B));
   for (int64_t s = 0; s < B; ++s) {
     left[size_t(s)] = total * (s + 1) / B - total * s / B;
@@ -193,9 +193,10 @@ TrainResult train(const TrainOptions& options, const std::function<void(const St
     const std::string cmd = o.command_line;
     const std::string dir = o.run_dir;
     const double max_seconds = o.max_seconds;
+    const bool max_seconds_set = o.max_seconds_set;
     load_options(f, o, steps);
     o.command_line = cmd, o.run_dir = dir, o.resume = true;
-    if (max_seconds > 0) o.max_seconds = max_seconds;
+    if (max_seconds_set) o.max_seconds = max_seconds;
     const int64_t P = ck.table.total;
     m1 = f.read_f32("train/exp_avg", {P});
     m2 = f.read_f32("train/exp_avg_sq", {P});
@@ -208,6 +209,20 @@ TrainResult train(const TrainOptions& options, const std::function<void(const St
   } else {
     if (o.init_model.empty()) throw UsageError("train: no initial model (-m) and no --resume");
     if (o.steps <= 0 && o.tokens <= 0) throw UsageError("train: give --steps or --tokens");
+    if (o.steps > 0 && o.tokens > 0) throw UsageError("train: give --steps or --tokens, not both");
+    if (o.holdout > 0 && !o.valid_inputs.empty())
+      throw UsageError("train: give --holdout or --valid, not both (--holdout would drop the tails from training)");
+    if (o.keep < 1) throw UsageError("train: --keep " + std::to_string(o.keep) + ": keep at least 1 checkpoint");
+    for (const auto* list : {&o.inputs, &o.valid_inputs})
+      for (const std::string& in : *list)
+        if (in == "-")
+          throw UsageError("train: inputs are read more than once (indexed, then streamed again each pass): "
+                           "give files, not '-'");
+    // Absolute paths, so that --resume works from any directory.
+    for (auto* list : {&o.inputs, &o.valid_inputs})
+      for (std::string& in : *list) in = fs::absolute(in).lexically_normal().string();
+    if (!o.reader.reference.empty())
+      o.reader.reference = fs::absolute(o.reader.reference).lexically_normal().string();
     if (!list_checkpoints(o.run_dir).empty())
       throw UsageError(o.run_dir + ": already holds checkpoints; use --resume to continue that run");
     ck = model::load_checkpoint(o.init_model);
@@ -223,11 +238,11 @@ TrainResult train(const TrainOptions& options, const std::function<void(const St
   std::vector<Segment> all = index_segments(o.inputs, o.reader), train_segs, valid_segs;
   split_holdout(all, o.holdout, train_segs, valid_segs);
   std::vector<std::string> valid_inputs = o.inputs;
+  io::ReaderOptions valid_reader = o.reader;  // a separate set is read whole, without the regions
   if (!o.valid_inputs.empty()) {
     valid_inputs = o.valid_inputs;
-    io::ReaderOptions vo = o.reader;
-    vo.regions.clear();
-    valid_segs = index_segments(valid_inputs, vo);
+    valid_reader.regions.clear();
+    valid_segs = index_segments(valid_inputs, valid_reader);
   }
   DataStreams data(o.inputs, o.reader, train_segs, o.streams, o.block, o.rc_augment, o.seed);
   if (!positions.empty()) data.set_positions(positions);
@@ -314,7 +329,8 @@ TrainResult train(const TrainOptions& options, const std::function<void(const St
   };
 
   const auto t_start = std::chrono::steady_clock::now();
-  int64_t bad = 0, tokens_at_start = tokens;
+  int64_t bad = 0;
+  const int64_t step_at_start = step;
   double last_valid = -1;
   while (step < steps) {
     const auto t0 = std::chrono::steady_clock::now();
@@ -358,15 +374,16 @@ TrainResult train(const TrainOptions& options, const std::function<void(const St
     const double dt = std::chrono::duration<double>(t1 - t0).count();
     const double elapsed = std::chrono::duration<double>(t1 - t_start).count();
     rep.tokens = tokens;
-    rep.tokens_per_s = double(B * L) / dt;
-    rep.eta_s = elapsed / double(tokens - tokens_at_start + 1) * double(steps - step) * double(B * L);
+    rep.tokens_per_s = double(count) / dt;  // the positions trained on, not the padding
+    rep.eta_s = elapsed / double(step - step_at_start) * double(steps - step);
     const bool time_up = o.max_seconds > 0 && elapsed >= o.max_seconds;
     const bool stopping = (stop && stop->load()) || time_up;
     const bool last = step == steps || stopping;
     if ((o.valid_every > 0 && step % o.valid_every == 0) || last) {
-      // Every validation but the last may be capped; the last one reads the whole set.
+      // Capped by valid_tokens but at the last step, which reads the whole set (a stop by a
+      // signal or --max-time validates capped: it should not start a long pass).
       if (!valid_segs.empty())
-        last_valid = evaluate(m, o, valid_inputs, valid_segs, last ? 0 : o.valid_tokens);
+        last_valid = evaluate(m, o, valid_inputs, valid_reader, valid_segs, step == steps ? 0 : o.valid_tokens);
       rep.valid_bpb = last_valid;
     }
     char line[256];

@@ -3,8 +3,9 @@
 // B streams walk disjoint shares of the training sequences (pipelines/train_data.h); each step
 // runs L tokens per stream, forward and backward, with the conv and SSM states carried from the
 // stream's previous chunk (no gradient through that boundary) and reset at a segment start.
-// The loss is the mean next-token cross-entropy over every position that has a target,
-// including the first of a chunk (predicted from the carried state). AdamW with linear warm-up
+// The loss is the mean next-token cross-entropy (nats) over every position whose next base is
+// A/C/G/T (any case), including the first of a chunk (predicted from the carried state): N runs
+// and other codes are read as context but not predicted, as score and validation count them. AdamW with linear warm-up
 // and cosine decay, global gradient-norm clipping.
 #pragma once
 #include <atomic>
@@ -24,7 +25,7 @@ struct TrainOptions {
   io::ReaderOptions reader;
   std::vector<std::string> valid_inputs;  // a separate validation set, or
   double holdout = 0.0;                    // the last fraction of each training record
-  int64_t valid_tokens = 0;                // cap on validation tokens, but at the end (0: all)
+  int64_t valid_tokens = 0;                // cap on validation tokens but at the last step (0: all)
   bool rc_augment = false;
   int64_t block = 1 << 20;                 // tokens buffered per stream
   // shape of a step
@@ -34,6 +35,7 @@ struct TrainOptions {
   int64_t steps = 0;           // 0: from tokens
   int64_t tokens = 0;          // total training tokens (used when steps is 0)
   double max_seconds = 0;      // stop (with a checkpoint) after this wall time; 0: no limit
+  bool max_seconds_set = false;  // resume: max_seconds replaces the run's own (0 included)
   // optimiser
   double lr = 2e-3, min_lr = 2e-4;
   int64_t warmup = 100;

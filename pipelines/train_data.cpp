@@ -206,7 +206,10 @@ void DataStreams::next(int64_t s, int64_t L, StreamChunk& out) {
   const int64_t avail = int64_t(b.tokens.size());
   for (int64_t t = 0; t < n; ++t) {
     out.tokens[size_t(t)] = b.tokens[size_t(b.cur + t)];
-    if (b.cur + t + 1 < avail) out.targets[size_t(t)] = b.tokens[size_t(b.cur + t + 1)];
+    if (b.cur + t + 1 < avail) {  // a base to predict: A/C/G/T (N runs are context alone)
+      const int32_t next = b.tokens[size_t(b.cur + t + 1)];
+      if (io::is_acgt(next)) out.targets[size_t(t)] = next;
+    }
   }
   out.n = n;
   out.reset = b.cur == 0 && b.fresh_state;

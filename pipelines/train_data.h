@@ -38,7 +38,8 @@ void split_holdout(const std::vector<Segment>& all, double fraction, std::vector
 // One training step's data for one stream.
 struct StreamChunk {
   std::vector<int32_t> tokens;   // (L): inputs; padded with 'N' after n
-  std::vector<int32_t> targets;  // (L): next tokens; -1 where there is none (padding, segment end)
+  std::vector<int32_t> targets;  // (L): next tokens; -1 where there is none (padding, segment
+                                 // end) or it is not A/C/G/T (an N run is context, not a target)
   int64_t n = 0;                 // real tokens
   bool reset = false;            // reset the stream's state before this chunk
 };

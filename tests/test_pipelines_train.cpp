@@ -5,9 +5,11 @@
 #include <atomic>
 #include <cmath>
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <sstream>
 
+#include "io/region.h"
 #include "io/sequence_reader.h"
 #include "model/checkpoint.h"
 #include "pipelines/train.h"
@@ -201,6 +203,55 @@ TEST_CASE("train data: streams wrap around their shares again and again", "[pipe
       CHECK(wrong == 0);
     }
   }
+}
+
+TEST_CASE("train data: N runs are read as context, not predicted", "[pipelines][train]") {
+  // As score and validation count only A/C/G/T, so does the training loss: a position whose
+  // next base is N (or another code) has no target.
+  TempDir dir;
+  const std::string fa = dir.write("n.fa", ">r\nACGTNNNNRACGTa\n");
+  io::ReaderOptions ro;
+  ro.tok.case_mode = io::CaseMode::keep;
+  pipelines::DataStreams ds({fa}, ro, pipelines::index_segments({fa}, ro), 1, 1 << 20, false, 1);
+  pipelines::StreamChunk c;
+  ds.next(0, 16, c);
+  REQUIRE(c.n == 14);
+  const std::vector<int32_t> want = {'C', 'G', 'T', -1, -1, -1, -1, -1, 'A', 'C', 'G', 'T', 'a', -1, -1, -1};
+  CHECK(c.targets == want);
+}
+
+TEST_CASE("train: options that cannot work together are refused; --valid ignores the regions",
+          "[pipelines][train]") {
+  TempDir dir;
+  auto o = base_options(dir, "run");
+  auto refused = [&](const std::function<void(pipelines::TrainOptions&)>& edit, const char* what) {
+    auto x = o;
+    edit(x);
+    CHECK_THROWS_WITH(pipelines::train(x, {}), Catch::Contains(what));
+    CHECK_FALSE(fs::exists(x.run_dir));
+  };
+  refused([](auto& x) { x.tokens = 1000; }, "--steps or --tokens, not both");
+  refused([](auto& x) { x.valid_inputs = x.inputs; }, "--holdout or --valid, not both");
+  refused([](auto& x) { x.keep = 0; }, "keep at least 1");
+  refused([](auto& x) { x.inputs = {"-"}; }, "not '-'");
+
+  // Training on a region of an indexed FASTA, validating on a whole (unindexed) file: the
+  // validation set is read without the training regions (it had failed at the first
+  // validation, losing the run).
+  const std::string bgz = dir.file("lambda.fa.gz");
+  int st = -1;
+  test::run_shell("zcat '" + o.inputs[0] + "' | bgzip -c > '" + bgz + "' && samtools faidx '" + bgz + "'", st);
+  REQUIRE(st == 0);
+  auto r = o;
+  r.inputs = {bgz};
+  r.reader.regions = {io::parse_region("gi|9626243|ref|NC_001416.1|:1-20000")};
+  r.holdout = 0;
+  r.valid_inputs = {o.inputs[0]};
+  r.steps = 2;
+  const auto res = pipelines::train(r, {});
+  CHECK(res.steps == 2);
+  CHECK(std::isfinite(res.last_valid_bpb));
+  CHECK(fs::exists(r.run_dir + "/model.h5"));
 }
 
 TEST_CASE("train: non-finite steps are skipped, and repeated ones stop the run", "[pipelines][train]") {
