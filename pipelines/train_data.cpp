@@ -197,24 +197,40 @@ void DataStreams::load_block(int64_t s) {
   pos_[size_t(s)] = p + len >= end_[size_t(s)] ? begin_[size_t(s)] : p + len;
 }
 
+bool DataStreams::continues(int64_t s) const {
+  const Block& b = *blocks_[size_t(s)];
+  const int64_t p = pos_[size_t(s)];
+  if (!b.loaded || b.cur < b.len || b.rc || b.start + b.len != p) return false;
+  const size_t k = size_t(std::upper_bound(seg_start_.begin(), seg_start_.end(), p) - seg_start_.begin() - 1);
+  return p > seg_start_[k] && !coin(s, b.number);
+}
+
 void DataStreams::next(int64_t s, int64_t L, StreamChunk& out) {
   Block& b = *blocks_[size_t(s)];
   if (!b.loaded || b.cur >= b.len) load_block(s);
   out.tokens.assign(size_t(L), int32_t('N'));
   out.targets.assign(size_t(L), -1);
-  const int64_t n = std::min(L, b.len - b.cur);
-  const int64_t avail = int64_t(b.tokens.size());
-  for (int64_t t = 0; t < n; ++t) {
-    out.tokens[size_t(t)] = b.tokens[size_t(b.cur + t)];
-    if (b.cur + t + 1 < avail) {  // a base to predict: A/C/G/T (N runs are context alone)
-      const int32_t next = b.tokens[size_t(b.cur + t + 1)];
-      if (io::is_acgt(next)) out.targets[size_t(t)] = next;
+  out.reset = b.cur == 0 && b.fresh_state;
+  int64_t n = 0;
+  for (;;) {
+    const int64_t take = std::min(L - n, b.len - b.cur);
+    const int64_t avail = int64_t(b.tokens.size());
+    for (int64_t t = 0; t < take; ++t) {
+      out.tokens[size_t(n + t)] = b.tokens[size_t(b.cur + t)];
+      if (b.cur + t + 1 < avail) {  // a base to predict: A/C/G/T (N runs are context alone)
+        const int32_t next = b.tokens[size_t(b.cur + t + 1)];
+        if (io::is_acgt(next)) out.targets[size_t(n + t)] = next;
+      }
     }
+    b.cur += take;
+    consumed_[size_t(s)] += take;
+    n += take;
+    // A block that the next one continues (same segment, same strand, the state carried on)
+    // does not end the chunk: padding run through the model would be carried on in the state.
+    if (n == L || !continues(s)) break;
+    load_block(s);
   }
   out.n = n;
-  out.reset = b.cur == 0 && b.fresh_state;
-  b.cur += n;
-  consumed_[size_t(s)] += n;
 }
 
 }  // namespace mambadna::pipelines

@@ -53,7 +53,9 @@ class DataStreams {
   int64_t streams() const { return int64_t(pos_.size()); }
   int64_t total_tokens() const { return total_; }
 
-  // Fills `out` with the next chunk of L tokens of stream s.
+  // Fills `out` with the next chunk of L tokens of stream s: fewer (padded with N, no targets)
+  // only where the walk does not carry the state on (a segment's end, the share's wrap, a
+  // reverse-complemented block), never at a block boundary that it crosses.
   void next(int64_t s, int64_t L, StreamChunk& out);
 
   // Position of each stream in its share (tokens consumed since the start of the run, per
@@ -64,6 +66,7 @@ class DataStreams {
  private:
   struct Block;
   void load_block(int64_t s);
+  bool continues(int64_t s) const;  // stream s's block is done and the next carries its state on
   bool coin(int64_t s, int64_t block_number) const;  // reverse-complement this block?
   std::vector<std::string> inputs_;
   io::ReaderOptions options_;
