@@ -5,6 +5,7 @@
 
 #include "app/cli.h"
 #include "io/error.h"
+#include "io/h5.h"
 #include "model/checkpoint.h"
 
 namespace mambadna::app {
@@ -75,7 +76,16 @@ int cmd_info(int argc, char** argv) {
                     (long long)c.vocab_padded());
         std::printf("norm_epsilon\t%g\ntie_embeddings\t%d\n", c.norm_epsilon, int(c.tie_embeddings));
         std::printf("tokenizer\t%s\ntokenizer_case\t%s\n", c.tokenizer.c_str(), c.tokenizer_case.c_str());
+        std::printf("pad_vocab_size_multiple\t%lld\n", (long long)c.pad_vocab_size_multiple);
         std::printf("parameters\t%lld\n", (long long)ck.table.total);
+        // Provenance, and a training checkpoint's place in its run.
+        const io::H5File f = io::H5File::open_read(input);
+        for (const char* key : {"format", "mambadna_version", "command_line"})
+          if (f.has_attr("/", key)) std::printf("%s\t%s\n", key, f.attr_str("/", key).c_str());
+        if (f.exists("train/exp_avg"))
+          for (const char* key : {"step", "steps", "tokens"})
+            if (f.has_attr("/train", key))
+              std::printf("train_%s\t%lld\n", key, (long long)f.attr_i64("/train", key));
         if (common.verbosity > 1)
           for (auto& s : ck.table.specs)
             std::printf("tensor\t%s\t%s\n", s.name.c_str(), io::shape_str(s.shape).c_str());

@@ -227,6 +227,10 @@ TEST_CASE("cli: standard output, refused options and training stops", "[app]") {
   run_shell(kBin + " train -v0 -m '" + m + "' -o '" + run + "' '" + fa + "' -b 2 -L 8 --steps 5 --warmup 1", st);
   CHECK(st == 0);
   CHECK(std::filesystem::exists(run + "/model.h5"));
+  const std::string info = run_shell(kBin + " info -v0 '" + run + "/checkpoint-00000005.h5'", st);
+  CHECK(st == 0);
+  CHECK(info.find("train_step\t5\ntrain_steps\t5\n") != std::string::npos);
+  CHECK(info.find("format\tmamba_ssm-state_dict-h5/1\n") != std::string::npos);
   err = run_shell(kBin + " train --resume -o '" + run + "' --steps 9 2>&1", st);
   CHECK(st == 2);
   CHECK(err.find("--steps: a resumed run keeps the options it was started with") != std::string::npos);
