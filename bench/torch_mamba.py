@@ -134,8 +134,13 @@ def load(path, dtype, device):
     return m.to(device)
 
 
-def first_record(path):
+def first_record(path, model_path):
+    """The first record's bases, case-folded as the model's tokenizer does (tokenizer_case:
+    upper folds; keep, or a file without the attribute, leaves the bytes as they are)."""
     import gzip
+    case = h5py.File(model_path, "r").attrs.get("tokenizer_case", "keep")
+    if isinstance(case, bytes):
+        case = case.decode()
     op = gzip.open if path.endswith(".gz") else open
     seq, started = [], False
     with op(path, "rt") as fh:
@@ -146,7 +151,8 @@ def first_record(path):
                 started = True
             elif started:
                 seq.append(line.strip())
-    return "".join(seq).upper()
+    text = "".join(seq)
+    return text.upper() if case == "upper" else text
 
 
 def logprobs(m, text, device):
@@ -160,7 +166,7 @@ def logprobs(m, text, device):
 def cmd_golden(a):
     m = load(a.golden + "/tiny.h5", torch.float64, "cpu")
     want = h5py.File(a.golden + "/expected.h5", "r")["logprob"][...]
-    got = logprobs(m, first_record(a.golden + "/input.fa"), "cpu")
+    got = logprobs(m, first_record(a.golden + "/input.fa", a.golden + "/tiny.h5"), "cpu")
     d = np.max(np.abs(got - want))
     print(f"golden: max |logprob - expected| = {d:.3g} over {len(want)} positions")
     return 0 if d < 1e-9 else 1
@@ -168,7 +174,7 @@ def cmd_golden(a):
 
 def cmd_compare(a):
     m = load(a.model, torch.float32, a.device)
-    got = logprobs(m, first_record(a.fasta), a.device)
+    got = logprobs(m, first_record(a.fasta, a.model), a.device)
     # mambadna's position t is log p(x_t | x_<t) (NaN at t = 0); got[i] is position i + 1.
     want = h5py.File(a.scores, "r")["per_position/0/logprob"][1:].astype(np.float64)
     n = min(len(got), len(want))
