@@ -21,7 +21,8 @@ volatile std::sig_atomic_t g_signal = 0;
 extern "C" void on_signal(int sig) {
   g_signal = sig;
   g_stop.store(true);
-  std::signal(sig, SIG_DFL);  // a second one ends the run at once, without a checkpoint
+  std::signal(SIGINT, SIG_DFL);  // a second signal ends the run at once, without a checkpoint
+  std::signal(SIGTERM, SIG_DFL);
 }
 
 std::string seconds_text(double s) {

@@ -59,6 +59,8 @@ int cmd_vep(int argc, char** argv) {
                                 {&model_opts, &in_opts, &out, &run, &general}, hidden, "", 0, vm))
           return kHelpShown;
         opt.both_strands = parse_strand(strand);
+        if (opt.h5_output == "-" && opt.output == "-")
+          throw UsageError("--h5 -: standard output carries the VCF (-o -); give one of them a file");
         if (missing != "skip" && missing != "error")
           throw UsageError("--missing-contig " + missing + ": choose skip or error");
         opt.missing_contig_error = missing == "error";

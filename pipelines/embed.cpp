@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <optional>
 
 #include "io/error.h"
@@ -206,7 +207,7 @@ class Embedder {
   // A region of an indexed FASTA: [begin, end) clipped to the contig, with flank and strands.
   void region(const io::FastaIndex& fa, io::Region r) {
     const int64_t len = fa.length(r.contig);
-    if (r.begin >= len && len > 0)
+    if (r.begin >= len && r.end > r.begin && len > 0)
       throw InputError(o_.inputs[0] + ": region " + r.contig + ":" + std::to_string(r.begin + 1) + "-" +
                        (r.end == io::kContigEnd ? std::string("") : std::to_string(r.end)) +
                        " starts after the end of the contig (" + std::to_string(len) + " bases)");
@@ -222,7 +223,9 @@ class Embedder {
     if (o_.both_strands && n_pos > 0) {
       // The reverse strand first, into a scratch file, position-aligned; then the forward strand
       // reads it back and averages. Both passes stream: memory does not grow with the region.
-      scratch_path = o_.output + ".rc.tmp." + std::to_string(::getpid());
+      // Beside the output, or in the temporary directory when it goes to standard output.
+      scratch_path = (o_.output == "-" ? (std::filesystem::temp_directory_path() / "mambadna-embed").string()
+                                       : o_.output) + ".rc.tmp." + std::to_string(::getpid());
       scratch.emplace(io::H5File::create(scratch_path));
       for (size_t k = 0; k < NLy; ++k) scratch->create_rows("rc/" + std::to_string(k), n_pos, D_);
       const int64_t hi = std::min(len, e + o_.flank);

@@ -35,19 +35,19 @@ void write_score_header(std::ostream& out, bool both) {
 
 void write_score_line(std::ostream& out, const RecordScore& r, bool both) {
   // A per-base figure of a record with no scored position is NA (as in stats), not nan.
-  auto num = [](double v) {
-    if (!std::isfinite(v)) return std::string("NA");
+  const bool any = r.scored > 0;
+  auto num = [](double v, bool defined) {
+    if (!defined) return std::string("NA");
     char b[32];
     std::snprintf(b, sizeof b, "%.6f", v);
     return std::string(b);
   };
-  const bool any = r.scored > 0;
   out << r.input << '\t' << r.name << '\t' << std::max<int64_t>(r.region_begin, 0) << '\t' << r.length
-      << '\t' << r.scored << '\t' << num(r.loglik) << '\t' << num(any ? r.mean() : NAN) << '\t'
-      << num(any ? r.bits_per_base() : NAN) << '\t' << num(any ? r.perplexity() : NAN);
+      << '\t' << r.scored << '\t' << num(r.loglik, true) << '\t' << num(r.mean(), any) << '\t'
+      << num(r.bits_per_base(), any) << '\t' << num(r.perplexity(), any);
   if (both)
-    out << '\t' << num(r.loglik_rc) << '\t' << num(r.bits_per_base_rc()) << '\t'
-        << num(r.bits_per_base_both());
+    out << '\t' << num(r.loglik_rc, true) << '\t' << num(r.bits_per_base_rc(), any) << '\t'
+        << num(r.bits_per_base_both(), any);
   out << '\n';
 }
 

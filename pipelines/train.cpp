@@ -379,11 +379,13 @@ TrainResult train(const TrainOptions& options, const std::function<void(const St
     const bool time_up = o.max_seconds > 0 && elapsed >= o.max_seconds;
     const bool stopping = (stop && stop->load()) || time_up;
     const bool last = step == steps || stopping;
-    if ((o.valid_every > 0 && step % o.valid_every == 0) || last) {
-      // Capped by valid_tokens but at the last step, which reads the whole set (a stop by a
-      // signal or --max-time validates capped: it should not start a long pass).
-      if (!valid_segs.empty())
-        last_valid = evaluate(m, o, valid_inputs, valid_reader, valid_segs, step == steps ? 0 : o.valid_tokens);
+    // Validation: capped by valid_tokens but at the last step, which reads the whole set. A
+    // stop before it (a signal, --max-time) validates only when capped: it must not start a
+    // long pass before its checkpoint.
+    const bool early_stop = stopping && step < steps;
+    if (((o.valid_every > 0 && step % o.valid_every == 0) || last) && !valid_segs.empty() &&
+        !(early_stop && o.valid_tokens <= 0)) {
+      last_valid = evaluate(m, o, valid_inputs, valid_reader, valid_segs, step == steps ? 0 : o.valid_tokens);
       rep.valid_bpb = last_valid;
     }
     char line[256];
@@ -396,8 +398,8 @@ TrainResult train(const TrainOptions& options, const std::function<void(const St
     const bool stop_now = stopping || (stop && stop->load());  // a signal during this step
     if ((o.ckpt_every > 0 && step % o.ckpt_every == 0) || last || stop_now) write_checkpoint(step);
     if (stop_now && step < steps) {
-      result.interrupted = !time_up;
-      result.time_up = time_up;
+      result.interrupted = stop && stop->load();  // a signal wins over --max-time
+      result.time_up = !result.interrupted;
       break;
     }
   }

@@ -295,6 +295,10 @@ void add_sweeps(std::vector<Sweep>& sweeps, const io::FastaIndex& fa, const VepO
                                              fa.path(), contig, s - 1 - i));
       }
     }
+    // An insertion longer than what the window holds after it (a window clipped at a contig
+    // end) loses its last bases read: the ALT window still reads m bases.
+    for (Branch& r : br)
+      if (r.b + int64_t(r.tail.size()) > m) r.tail.resize(size_t(m - r.b));
     sweeps.push_back(Sweep{std::move(x), std::move(br), 0.0, {}});
   }
 }

@@ -219,6 +219,16 @@ TEST_CASE("cli: standard output, refused options and training stops", "[app]") {
                   st);
   CHECK(st == 1);
   CHECK(err.find("unknown contig 'chrNope'") != std::string::npos);
+  err = run_shell(kBin + " vep -m '" + m + "' -f '" + bgz + "' -i '" + mambadna::test::source_dir() +
+                      "/data/lambda_variants.vcf' --h5 - 2>&1 >/dev/null",
+                  st);
+  CHECK(st == 2);
+  CHECK(err.find("standard output carries the VCF") != std::string::npos);
+  // An empty interval at the contig's very end is an empty region, not an error.
+  const std::string at_end = dir.write("end.bed", "gi|9626243|ref|NC_001416.1|\t48502\t48502\n");
+  const std::string empty = run_shell(kBin + " score -v0 -m '" + m + "' '" + bgz + "' -R '" + at_end + "'", st);
+  CHECK(st == 0);
+  CHECK(empty.find("\t48502\t0\t0\t0.000000\tNA\t") != std::string::npos);
 
   // Training: more steps than one pass over the data without --holdout; --max-time says it
   // stopped and exits 0 with a model; a resumed run refuses new options and says when there

@@ -211,6 +211,27 @@ TEST_CASE("train data: streams wrap around their shares again and again", "[pipe
   }
 }
 
+TEST_CASE("train: a stop before the last step validates only when capped", "[pipelines][train]") {
+  // A stop (here --max-time) must not start a full pass over the validation set before its
+  // checkpoint: with --valid-tokens 0 it skips validation, with a cap it validates capped.
+  TempDir dir;
+  for (const int64_t cap : {int64_t(0), int64_t(2000)}) {
+    INFO("valid_tokens " << cap);
+    auto o = base_options(dir, "run" + std::to_string(cap));
+    o.valid_tokens = cap;
+    o.max_seconds = 1e-9;  // up after the first step
+    const auto res = pipelines::train(o, {});
+    CHECK(res.time_up);
+    CHECK_FALSE(res.interrupted);
+    CHECK(res.steps == 1);
+    CHECK(fs::exists(o.run_dir + "/checkpoint-00000001.h5"));
+    const auto rows = metric_rows(o.run_dir);
+    REQUIRE(rows.size() == 1);
+    const bool validated = rows[0].find("\tNA\t") == std::string::npos;
+    CHECK(validated == (cap > 0));
+  }
+}
+
 TEST_CASE("train data: N runs are read as context, not predicted", "[pipelines][train]") {
   // As score and validation count only A/C/G/T, so does the training loss: a position whose
   // next base is N (or another code) has no target.

@@ -7,6 +7,7 @@
 #include <htslib/hts.h>
 #include <htslib/vcf.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
@@ -132,9 +133,11 @@ TEST_CASE("vep: the LLR is the difference of two score runs on the written-out w
     std::string alt;
   };
   const std::vector<Case> cases = {
+      {"insertion at the contig start", 0, 1, "+ACGTTG"},
       {"SNV at the contig start", 3, 1, "X"}, {"deletion near the contig start", 9, 5, "-"},
       {"MNV", 1250, 3, "XXX"}, {"SNV", 1500, 1, "X"}, {"insertion", 1700, 1, "+ACGTTG"},
-      {"deletion", 2500, 4, "-"}, {"deletion near the contig end", 2900, 6, "-"}};
+      {"deletion", 2500, 4, "-"}, {"deletion near the contig end", 2900, 6, "-"},
+      {"insertion at the contig end", 2999, 1, "+ACGTTG"}};
   std::vector<std::string> lines;
   std::vector<std::string> alts;
   for (auto& c : cases) {
@@ -169,9 +172,14 @@ TEST_CASE("vep: the LLR is the difference of two score runs on the written-out w
     // reference bases after it (forward: on the right; reverse strand: on the left), a
     // deletion's more.
     const int64_t change = int64_t(alts[i].size()) - c.ref_len, after = c.pos + c.ref_len;
-    const int64_t e_f = std::min(int64_t(g.size()), e - change), s_r = std::max<int64_t>(0, s + change);
-    const std::string yf = g.substr(size_t(s), size_t(c.pos - s)) + alts[i] + g.substr(size_t(after), size_t(e_f - after));
-    const std::string yr = g.substr(size_t(s_r), size_t(c.pos - s_r)) + alts[i] + g.substr(size_t(after), size_t(e - after));
+    // (At a contig end a deletion's window cannot read on, and an insertion's loses its
+    // last bases read: the forward strand's rightmost, the reverse strand's leftmost.)
+    const int64_t e_f = std::clamp(e - change, after, int64_t(g.size()));
+    const int64_t s_r = std::clamp(s + change, int64_t(0), c.pos);
+    std::string yf = g.substr(size_t(s), size_t(c.pos - s)) + alts[i] + g.substr(size_t(after), size_t(e_f - after));
+    std::string yr = g.substr(size_t(s_r), size_t(c.pos - s_r)) + alts[i] + g.substr(size_t(after), size_t(e - after));
+    if (yf.size() > xw.size()) yf.resize(xw.size());
+    if (yr.size() > xw.size()) yr = yr.substr(yr.size() - xw.size());
     if (e - change <= int64_t(g.size())) CHECK(yf.size() == xw.size());  // else the contig ends first
     if (s + change >= 0) CHECK(yr.size() == xw.size());
     const std::string fa = dir.write("w" + std::to_string(i) + ".fa",
