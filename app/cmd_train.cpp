@@ -44,7 +44,9 @@ int cmd_train(int argc, char** argv) {
       ("output,o", po::value(&o.run_dir)->required(), "run directory: metrics.tsv, checkpoint-*.h5, model.h5")
       ("resume", po::bool_switch(&o.resume), "continue the run in the -o directory from its last checkpoint")
       ("steps", po::value(&o.steps)->default_value(0), "optimiser steps (or give --tokens)")
-      ("tokens", po::value(&o.tokens)->default_value(0), "training tokens; steps = tokens / (b * L)")
+      ("tokens", po::value(&o.tokens)->default_value(0),
+       "training token slots; steps = tokens / (b * L) (metrics.tsv's tokens counts the positions "
+       "trained on: no padding, no N)")
       ("max-time", po::value(&o.max_seconds)->default_value(0), "stop after this many seconds, with a checkpoint (0: no limit)");
   DeviceOptions device;
   add_device_options(run, device);
