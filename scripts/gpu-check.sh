@@ -5,8 +5,9 @@
 #       Release build with the CUDA backend (sm_80 and sm_90), tests and benchmarks included.
 #   scripts/gpu-check.sh baselines OUT_DIR COMMIT...
 #       bench_cuda as each COMMIT builds it (a worktree and one build folder under OUT_DIR, so
-#       consecutive commits build incrementally), as OUT_DIR/bench_cuda_<short hash>: to time
-#       several changes side by side in one GPU call.
+#       consecutive commits build incrementally), as OUT_DIR/bench_cuda_<NN>_<short hash> in the
+#       order given: to time several changes side by side in one GPU call (the report ends with
+#       a table of their scan and training figures beside this build's).
 #   scripts/gpu-check.sh bundle [BUILD=build-cuda] [OUT=gpu-bundle.tar.xz] [BASELINE...]
 #       Packs the built test and benchmark programs, the shared libraries they need beyond the C
 #       library and CUDA's own, and the test data, for a GPU machine that lacks the build
@@ -50,6 +51,36 @@ locate() {
 }
 ours() { if [ -n "$LIBS" ]; then LD_LIBRARY_PATH="$LIBS" "$@"; else "$@"; fi; }
 
+# The scan and training figures of each build in a report (this build's `== bench_cuda`
+# section, then each baseline's), one row per figure, one column per build.
+compare_builds() {
+  awk -F'\t' '
+    /^== bench_cuda$/ { build = "this" }
+    /^== bench_cuda_[0-9]+_[0-9a-f]+, same device$/ { build = substr($0, 15); sub(/,.*/, "", build) }
+    /^== / && !/^== bench_cuda/ { build = "" }
+    build != "" && ($1 == "scan" || $1 == "train") {
+      key = $1 " " $2
+      if (!(key in seen)) { seen[key] = 1; keys[++nk] = key }
+      if (!(build in seenb)) { seenb[build] = 1; builds[++nb] = build }
+      split($3, v, " ")
+      val[key, build] = v[1]
+    }
+    END {
+      # the baselines in the order given, then this build
+      n = 0
+      for (b = 1; b <= nb; ++b) if (builds[b] != "this") order[++n] = builds[b]
+      if ("this" in seenb) order[++n] = "this"
+      printf "%-78s", "figure"
+      for (b = 1; b <= n; ++b) printf "\t%s", order[b]
+      printf "\n"
+      for (k = 1; k <= nk; ++k) {
+        printf "%-78s", keys[k]
+        for (b = 1; b <= n; ++b) printf "\t%s", ((keys[k], order[b]) in val) ? val[keys[k], order[b]] : "-"
+        printf "\n"
+      }
+    }' "$1"
+}
+
 case "$mode" in
   build)
     B=${2:-build-cuda}
@@ -65,13 +96,15 @@ case "$mode" in
     mkdir -p "$OUT" || exit 1
     W=$OUT/worktree
     [ -d "$W" ] || git worktree add --detach "$W" HEAD || exit 1
+    n=0
     for c in "$@"; do
       h=$(git rev-parse --short "$c") || exit 1
+      n=$((n + 1))
       git -C "$W" checkout -q --detach "$h" || exit 1
       cmake -S "$W" -B "$OUT/build" -DCMAKE_BUILD_TYPE=Release -DMAMBADNA_PORTABLE=ON \
         -DMAMBADNA_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES="80;90" > /dev/null || exit 1
       cmake --build "$OUT/build" -j"$(nproc)" --target bench_cuda || exit 1
-      cp "$OUT/build/bench/bench_cuda" "$OUT/bench_cuda_$h" || exit 1
+      cp "$OUT/build/bench/bench_cuda" "$OUT/bench_cuda_$(printf %02d $n)_$h" || exit 1  # in the order given
     done
     ls -l "$OUT"/bench_cuda_*
     ;;
@@ -116,6 +149,8 @@ case "$mode" in
           ours timeout 120 "$base" "$what" 0 bf16 || status=1
         done
       done
+      echo "== side by side (the scan in ms, training in tokens/s)"
+      compare_builds "$R/report.txt"
       echo "== PyTorch reference (mamba_ssm's model with its reference scan), same GPU"
       if python3 -c "import torch, h5py" 2> /dev/null; then
         timeout 60 python3 "$TORCH" golden "$GOLDEN" || status=1
