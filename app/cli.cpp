@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 #include <new>
 
@@ -146,6 +147,10 @@ int run_command(const std::function<int()>& body, const CommonOptions& common) {
     rc = 2;
   } catch (const Error& e) {
     std::cerr << "mambadna: " << e.what() << "\n";
+    rc = 1;
+  } catch (const std::filesystem::filesystem_error& e) {  // a file system refusal, not a bug
+    std::cerr << "mambadna: " << (e.path1().empty() ? std::string() : e.path1().string() + ": ")
+              << e.code().message() << "\n";
     rc = 1;
   } catch (const std::bad_alloc&) {
     std::cerr << "mambadna: out of memory\n";

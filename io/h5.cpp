@@ -140,7 +140,12 @@ H5File H5File::create(const std::string& path) {
                     ? (std::filesystem::temp_directory_path() / ("mambadna." + std::to_string(getpid()) + ".h5")).string()
                     : path + ".tmp." + std::to_string(getpid());
   f.file_ = H5Id(H5Fcreate(f.tmp_path_.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT));
-  if (f.file_.get() < 0) throw InputError(path + ": cannot create HDF5 file");
+  if (f.file_.get() < 0) {
+    const std::filesystem::path dir = std::filesystem::path(f.tmp_path_).parent_path();
+    throw InputError(path + ": cannot create HDF5 file" +
+                     (!dir.empty() && !std::filesystem::is_directory(dir) ? " (no directory " + dir.string() + ")"
+                                                                          : std::string()));
+  }
   f.writable_ = true;
   return f;
 }

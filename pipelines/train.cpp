@@ -232,7 +232,12 @@ TrainResult train(const TrainOptions& options, const std::function<void(const St
     if (o.streams < 1 || o.chunk < 1) throw UsageError("train: streams and chunk must be >= 1");
   }
   o.reader.tok.case_mode = io::parse_case_mode(ck.config.tokenizer_case);
-  fs::create_directories(o.run_dir);
+  {
+    std::error_code ec;
+    fs::create_directories(o.run_dir, ec);
+    if (ec || !fs::is_directory(o.run_dir))
+      throw InputError(o.run_dir + ": cannot create the run directory" + (ec ? ": " + ec.message() : std::string()));
+  }
 
   // Data: training segments, and validation from a held-out tail or separate inputs.
   std::vector<Segment> all = index_segments(o.inputs, o.reader), train_segs, valid_segs;

@@ -198,6 +198,14 @@ TEST_CASE("cli: standard output, refused options and training stops", "[app]") {
   err = run_shell(kBin + " score -m '" + m + "' '" + binary + "' 2>&1", st);
   CHECK(st == 1);
   CHECK(err.find("nul.fa: not a sequence file") != std::string::npos);
+  // Outputs that cannot be created name the reason, not an internal error.
+  err = run_shell(kBin + " embed -m '" + m + "' '" + fa + "' -o '" + dir.file("no/such/dir/e.h5") + "' 2>&1", st);
+  CHECK(st == 1);
+  CHECK(err.find("cannot create HDF5 file (no directory ") != std::string::npos);
+  err = run_shell(kBin + " train -m '" + m + "' -o '" + fa + "/run' '" + fa + "' --steps 1 2>&1", st);
+  CHECK(st == 1);
+  CHECK(err.find("cannot create the run directory: Not a directory") != std::string::npos);
+  CHECK(err.find("internal error") == std::string::npos);
   // Values no run can use.
   for (const std::string& bad : {std::string("-@ 0"), std::string("-@ -1"), std::string("-b 0")}) {
     INFO(bad);
