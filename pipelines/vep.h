@@ -8,9 +8,12 @@
 // (windows are clipped at the contig ends: near an end the window is shorter and the variant is
 // not centred). The windows are
 //     ref window  x = ref[s, e)
-//     alt window  y = ref[s, p) + a + ref[p + lr, e)
-// so both cover the same genomic span and the bases after the allele keep their genomic
-// positions. log P(w) = sum over window positions t >= 1 whose base is A/C/G/T (either case)
+//     alt window  y = ref[s, p) + a + ref[p + lr, e + lr - la)
+// so that both read the same number of bases (an indel's LLR has no length term): an
+// insertion's window stops short, a deletion's reads on past e. The reverse strand reads
+// revcomp(ref[s + la - lr, p) + a + ref[p + lr, e)), its extra or missing bases at s, its end.
+// At a contig end the ALT window is cut to the reference window's length (an insertion) or is
+// as long as the contig allows (a deletion). log P(w) = sum over window positions t >= 1 whose base is A/C/G/T (either case)
 // of log p(w_t | w_0..w_{t-1}), run from a zero state at the window start (position 0 has no
 // context and is not scored; N and other IUPAC codes are fed to the model but not summed, as
 // in `score`). Then
