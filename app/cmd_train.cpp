@@ -56,7 +56,9 @@ int cmd_train(int argc, char** argv) {
       ("chunk,L", po::value(&o.chunk)->default_value(2048), "L: tokens per stream per step")
       ("valid", po::value(&o.valid_inputs)->composing(), "validation input (repeatable)")
       ("holdout", po::value(&o.holdout)->default_value(0.0, "0"),
-       "validate on the last fraction of each training record instead (for reads, give --valid)")
+       "validate on the last fraction of each training record instead")
+      ("holdout-records", po::bool_switch(&o.holdout_records),
+       "--holdout takes the last fraction of the records, whole, not each record's tail (for reads)")
       ("valid-tokens", po::value(&o.valid_tokens)->default_value(0),
        "validation tokens per evaluation but the last, at --steps, which reads all (0: all); "
        "the set is split into -b streams, each from a zero state")

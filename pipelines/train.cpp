@@ -76,6 +76,7 @@ void save_options(io::H5File& f, const TrainOptions& o, int64_t steps) {
   f.set_attr(g, "steps", steps);
   f.set_attr(g, "seed", int64_t(o.seed));
   f.set_attr(g, "rc_augment", int64_t(o.rc_augment));
+  f.set_attr(g, "holdout_records", int64_t(o.holdout_records));
   f.set_attr(g, "inputs", join(o.inputs));
   f.set_attr(g, "valid_inputs", join(o.valid_inputs));
   std::vector<std::string> regions;
@@ -95,6 +96,7 @@ void load_options(const io::H5File& f, TrainOptions& o, int64_t& steps) {
   steps = f.attr_i64(g, "steps");
   o.seed = uint64_t(f.attr_i64(g, "seed"));
   o.rc_augment = f.attr_i64(g, "rc_augment") != 0;
+  o.holdout_records = f.has_attr(g, "holdout_records") && f.attr_i64(g, "holdout_records") != 0;
   o.inputs = split_lines(f.attr_str(g, "inputs"));
   o.valid_inputs = split_lines(f.attr_str(g, "valid_inputs"));
   o.reader.regions.clear();
@@ -212,6 +214,7 @@ TrainResult train(const TrainOptions& options, const std::function<void(const St
     if (o.steps > 0 && o.tokens > 0) throw UsageError("train: give --steps or --tokens, not both");
     if (o.holdout > 0 && !o.valid_inputs.empty())
       throw UsageError("train: give --holdout or --valid, not both (--holdout would drop the tails from training)");
+    if (o.holdout_records && o.holdout <= 0) throw UsageError("train: --holdout-records needs --holdout");
     if (o.keep < 1) throw UsageError("train: --keep " + std::to_string(o.keep) + ": keep at least 1 checkpoint");
     for (const auto* list : {&o.inputs, &o.valid_inputs})
       for (const std::string& in : *list)
@@ -241,7 +244,9 @@ TrainResult train(const TrainOptions& options, const std::function<void(const St
 
   // Data: training segments, and validation from a held-out tail or separate inputs.
   std::vector<Segment> all = index_segments(o.inputs, o.reader), train_segs, valid_segs;
-  split_holdout(all, o.holdout, train_segs, valid_segs);
+  split_holdout(all, o.holdout, train_segs, valid_segs, o.holdout_records);
+  if (o.holdout > 0 && train_segs.empty())
+    throw UsageError("train: --holdout " + std::to_string(o.holdout) + " leaves no training data");
   std::vector<std::string> valid_inputs = o.inputs;
   io::ReaderOptions valid_reader = o.reader;  // a separate set is read whole, without the regions
   if (!o.valid_inputs.empty()) {

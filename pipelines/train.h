@@ -25,6 +25,7 @@ struct TrainOptions {
   io::ReaderOptions reader;
   std::vector<std::string> valid_inputs;  // a separate validation set, or
   double holdout = 0.0;                    // the last fraction of each training record
+  bool holdout_records = false;            // or of the records, whole (for reads)
   int64_t valid_tokens = 0;                // cap on validation tokens but at the last step (0: all)
   bool rc_augment = false;
   int64_t block = 1 << 20;                 // tokens buffered per stream

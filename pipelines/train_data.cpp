@@ -1,6 +1,7 @@
 #include "pipelines/train_data.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "io/error.h"
 #include "io/fasta_index.h"
@@ -25,8 +26,14 @@ std::vector<Segment> index_segments(const std::vector<std::string>& inputs,
 }
 
 void split_holdout(const std::vector<Segment>& all, double fraction, std::vector<Segment>& train,
-                   std::vector<Segment>& valid) {
+                   std::vector<Segment>& valid, bool by_record) {
   if (!(fraction >= 0 && fraction < 1)) throw UsageError("--holdout must be in [0, 1)");
+  if (by_record) {
+    const size_t k = size_t(std::llround(double(all.size()) * fraction));
+    train.assign(all.begin(), all.end() - std::ptrdiff_t(k));
+    valid.assign(all.end() - std::ptrdiff_t(k), all.end());
+    return;
+  }
   for (const Segment& s : all) {
     const int64_t cut = s.end - int64_t(double(s.length()) * fraction);
     if (cut > s.begin) train.push_back(Segment{s.input, s.record_index, s.record, s.begin, cut});

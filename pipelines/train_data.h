@@ -31,9 +31,10 @@ struct Segment {
 std::vector<Segment> index_segments(const std::vector<std::string>& inputs,
                                     const io::ReaderOptions& options);
 
-// Splits each segment into its first (1 - fraction) for training and its tail for validation.
+// Splits each segment into its first (1 - fraction) for training and its tail for validation;
+// by_record: the last round(fraction · segments) segments, whole, for validation (reads).
 void split_holdout(const std::vector<Segment>& all, double fraction, std::vector<Segment>& train,
-                   std::vector<Segment>& valid);
+                   std::vector<Segment>& valid, bool by_record = false);
 
 // One training step's data for one stream.
 struct StreamChunk {

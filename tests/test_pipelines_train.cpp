@@ -281,6 +281,32 @@ TEST_CASE("train: options that cannot work together are refused; --valid ignores
   CHECK(fs::exists(r.run_dir + "/model.h5"));
 }
 
+TEST_CASE("train data: --holdout-records holds out whole records (reads)", "[pipelines][train]") {
+  std::vector<pipelines::Segment> all;
+  for (int i = 0; i < 10; ++i) all.push_back(pipelines::Segment{0, i, "r" + std::to_string(i), 0, 35});
+  std::vector<pipelines::Segment> train, valid;
+  pipelines::split_holdout(all, 0.2, train, valid, true);
+  REQUIRE(train.size() == 8);
+  REQUIRE(valid.size() == 2);
+  CHECK(valid[0].record == "r8");
+  CHECK(valid[1].record == "r9");
+  CHECK(valid[0].length() == 35);  // whole
+  // Reads of a BAM file: training and validation on whole reads.
+  TempDir dir;
+  auto o = base_options(dir, "reads");
+  o.inputs = {test::data_file("edge/ex1.bam")};
+  o.holdout = 0.1;
+  o.holdout_records = true;
+  o.steps = 2;
+  o.chunk = 32;
+  const auto res = pipelines::train(o, {});
+  CHECK(std::isfinite(res.last_valid_bpb));
+  auto no = base_options(dir, "reads2");
+  no.holdout = 0;
+  no.holdout_records = true;
+  CHECK_THROWS_WITH(pipelines::train(no, {}), Catch::Contains("--holdout-records needs --holdout"));
+}
+
 TEST_CASE("train: non-finite steps are skipped, and repeated ones stop the run", "[pipelines][train]") {
   TempDir dir;
   auto o = base_options(dir, "run");
