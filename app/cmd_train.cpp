@@ -118,8 +118,8 @@ int cmd_train(int argc, char** argv) {
         o.command_line = command_line();
         o.max_seconds_set = !vm["max-time"].defaulted();
         if (!o.resume) {  // a schedule that never reaches its peak is likely a mistake
-          const int64_t steps = o.steps > 0 ? o.steps : o.tokens / std::max<int64_t>(1, o.streams * o.chunk);
-          if (steps > 0 && o.warmup >= steps && common.verbosity > 0)
+          const int64_t steps = pipelines::planned_steps(o);
+          if ((o.steps > 0 || o.tokens > 0) && o.warmup >= steps && common.verbosity > 0)
             std::fprintf(stderr, "[train] warning: --warmup %lld >= %lld steps: the learning rate never reaches --lr\n",
                          (long long)o.warmup, (long long)steps);
         }

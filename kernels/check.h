@@ -24,6 +24,15 @@ inline void stride(const char* fn, const char* ld_name, int64_t ld, const char* 
                  std::to_string(width) + ")");
 }
 
+// An argument past a backend's limit (a grid dimension, an offset's width): "name (v) > limit".
+inline void at_most(const char* fn, const char* name, int64_t v, int64_t limit,
+                    const std::string& limit_name) {
+  if (v > limit) fail(fn, std::string(name) + " (" + std::to_string(v) + ") > " + limit_name);
+}
+inline void at_most(const char* fn, const char* name, int64_t v, int64_t limit) {
+  at_most(fn, name, v, limit, std::to_string(limit));
+}
+
 inline void not_null(const char* fn, const char* name, const void* p) {
   if (p == nullptr) fail(fn, std::string(name) + " is null");
 }

@@ -228,17 +228,10 @@ class Embedder {
                                        : o_.output) + ".rc.tmp." + std::to_string(::getpid());
       scratch.emplace(io::H5File::create(scratch_path));
       for (size_t k = 0; k < NLy; ++k) scratch->create_rows("rc/" + std::to_string(k), n_pos, D_);
-      const int64_t hi = std::min(len, e + o_.flank);
-      state_.reset();
-      for (int64_t top = hi; top > b; top -= L_) {
-        const int64_t lo = std::max(b, top - L_), n = top - lo;
-        std::string s = fa.fetch(r.contig, lo, top);
-        io::reverse_complement(s);
-        for (int64_t i = 0; i < n; ++i) tokens_[size_t(i)] = io::aligned_token(tok_, uint8_t(s[size_t(i)]), o_.inputs[0], r.contig, top - 1 - i);
-        forward(n);
-        // sequence index i is position top-1-i; keep positions < e, stored ascending
+      reverse_walk(fa, r.contig, b, std::min(len, e + o_.flank), [&](int64_t lo, int64_t top) {
+        // row i is position top-1-i; keep positions < e, stored ascending
         const int64_t keep_hi = std::min(top, e);
-        if (keep_hi <= lo) continue;
+        if (keep_hi <= lo) return;
         const int64_t m = keep_hi - lo;  // positions lo .. keep_hi-1
         for (size_t k = 0; k < NLy; ++k) {
           const float* rows = layer_rows(k);
@@ -246,9 +239,7 @@ class Embedder {
             std::copy_n(rows + (top - 1 - p) * D_, D_, rows_.data() + (p - lo) * D_);
           scratch->write_rows("rc/" + std::to_string(k), lo - b, rows_.data(), m);
         }
-        summary_.bases += n;
-        if (progress_) progress_(summary_.bases);
-      }
+      });
     }
 
     state_.reset();
@@ -289,22 +280,32 @@ class Embedder {
     r.end = std::min(r.end, len);
     const int64_t b = r.begin, e = r.end;
     RegionSinks sinks = open_sinks(summary_.regions);
-    state_.reset();
-    for (int64_t top = std::min(len, e + o_.flank); top > b; top -= L_) {
-      const int64_t lo = std::max(b, top - L_), n = top - lo;
-      std::string s = fa.fetch(r.contig, lo, top);
-      io::reverse_complement(s);
-      for (int64_t i = 0; i < n; ++i)
-        tokens_[size_t(i)] = io::aligned_token(tok_, uint8_t(s[size_t(i)]), o_.inputs[0], r.contig, top - 1 - i);
-      forward(n);
-      const int64_t skip = std::max<int64_t>(0, top - e);  // flank rows (positions >= e)
+    reverse_walk(fa, r.contig, b, std::min(len, e + o_.flank), [&](int64_t lo, int64_t top) {
+      const int64_t n = top - lo, skip = std::max<int64_t>(0, top - e);  // flank rows (positions >= e)
       if (skip < n)
         for (size_t k = 0; k < o_.layers.size(); ++k)
           deliver(sinks, k, layer_rows(k) + skip * D_, e - (top - skip), n - skip);
+    });
+    close_sinks(sinks, r.contig, b, e, region_name(r, b, e), "-");
+  }
+
+  // The reverse complement of contig[b, hi) through the model from a zero state, chunk by chunk
+  // from hi down to b; after each chunk [lo, top), `use(lo, top)` reads its rows (row i is base
+  // top − 1 − i).
+  template <typename F>
+  void reverse_walk(const io::FastaIndex& fa, const std::string& contig, int64_t b, int64_t hi, F&& use) {
+    state_.reset();
+    for (int64_t top = hi; top > b; top -= L_) {
+      const int64_t lo = std::max(b, top - L_), n = top - lo;
+      std::string s = fa.fetch(contig, lo, top);
+      io::reverse_complement(s);
+      for (int64_t i = 0; i < n; ++i)
+        tokens_[size_t(i)] = io::aligned_token(tok_, uint8_t(s[size_t(i)]), o_.inputs[0], contig, top - 1 - i);
+      forward(n);
+      use(lo, top);
       summary_.bases += n;
       if (progress_) progress_(summary_.bases);
     }
-    close_sinks(sinks, r.contig, b, e, region_name(r, b, e), "-");
   }
 
   // Every record of a sequence file, whole and forward, streamed.

@@ -21,6 +21,10 @@ namespace mambadna::pipelines {
 
 namespace fs = std::filesystem;
 
+int64_t planned_steps(const TrainOptions& o) {
+  return o.steps > 0 ? o.steps : std::max<int64_t>(1, o.tokens / std::max<int64_t>(1, o.streams * o.chunk));
+}
+
 double learning_rate(const TrainOptions& o, int64_t step, int64_t steps) {
   if (o.warmup > 0 && step < o.warmup) return o.lr * double(step + 1) / double(o.warmup);
   const double span = double(std::max<int64_t>(1, steps - o.warmup));
@@ -257,7 +261,7 @@ TrainResult train(const TrainOptions& options, const std::function<void(const St
   DataStreams data(o.inputs, o.reader, train_segs, o.streams, o.block, o.rc_augment, o.seed);
   if (!positions.empty()) data.set_positions(positions);
   const int64_t B = o.streams, L = o.chunk;
-  if (steps == 0) steps = o.steps > 0 ? o.steps : std::max<int64_t>(1, o.tokens / (B * L));
+  if (steps == 0) steps = planned_steps(o);
 
   model::Mamba<float> m(ck.config, std::move(ck.params));
   const auto& table = m.table();

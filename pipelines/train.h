@@ -78,5 +78,7 @@ TrainResult train(const TrainOptions& options, const std::function<void(const St
 
 // The learning rate at a step: linear warm-up to lr, then cosine decay to min_lr at `steps`.
 double learning_rate(const TrainOptions& o, int64_t step, int64_t steps);
+// The steps a new run takes: --steps, or --tokens / (B · L) (at least 1).
+int64_t planned_steps(const TrainOptions& o);
 
 }  // namespace mambadna::pipelines

@@ -276,29 +276,26 @@ void add_sweeps(std::vector<Sweep>& sweeps, const io::FastaIndex& fa, const VepO
       if (b < 0 || after > m)
         throw UsageError("vep: allele at " + contig + ":" + std::to_string(a.pos + 1) + " is outside its window");
       Branch& r = br[j];
-      const int64_t change = int64_t(a.alt.size()) - a.ref_len;  // bases the ALT adds
-      int64_t shared;  // the reference bases the ALT window reads after the allele
+      // The allele, the window's bases after it and, for a deletion, the bases past the
+      // window's reading end; then cut to m bases in all (an insertion reads fewer of the
+      // window's own, and at a contig end may lose its own last bases read).
+      const int64_t removed = a.ref_len - int64_t(a.alt.size());
       if (!rc) {
         r.b = b;
         for (char c : a.alt) r.tail.push_back(alt_token(c, false, a.pos));
-        shared = m - after - std::min(std::max<int64_t>(change, 0), m - after);
-        r.tail.insert(r.tail.end(), x.begin() + after, x.begin() + after + shared);
-        for (int64_t i = 0; i < -change && e + i < right_end; ++i)
+        r.tail.insert(r.tail.end(), x.begin() + after, x.end());
+        for (int64_t i = 0; i < removed && e + i < right_end; ++i)
           r.tail.push_back(io::aligned_token(tok, uint8_t(right[size_t(i)]), fa.path(), contig, e + i));
       } else {
         r.b = m - after;  // the reverse strand shares revcomp(ref[after, m))
         for (auto it = a.alt.rbegin(); it != a.alt.rend(); ++it) r.tail.push_back(alt_token(*it, true, a.pos));
-        shared = b - std::min(std::max<int64_t>(change, 0), b);
-        r.tail.insert(r.tail.end(), x.begin() + (m - b), x.begin() + (m - b) + shared);
-        for (int64_t i = 0; i < -change && s - 1 - i >= left_begin; ++i)
+        r.tail.insert(r.tail.end(), x.begin() + (m - b), x.end());
+        for (int64_t i = 0; i < removed && s - 1 - i >= left_begin; ++i)
           r.tail.push_back(io::aligned_token(tok, io::complement_base(uint8_t(left[size_t(s - 1 - i - left_begin)])),
                                              fa.path(), contig, s - 1 - i));
       }
-    }
-    // An insertion longer than what the window holds after it (a window clipped at a contig
-    // end) loses its last bases read: the ALT window still reads m bases.
-    for (Branch& r : br)
       if (r.b + int64_t(r.tail.size()) > m) r.tail.resize(size_t(m - r.b));
+    }
     sweeps.push_back(Sweep{std::move(x), std::move(br), 0.0, {}});
   }
 }

@@ -252,9 +252,7 @@ ConvArgs<T> args_of(const T* x, const float* w, const float* bias, const float* 
 }
 
 void check_k(const char* fn, const CausalConv1dParams& p) {
-  if (p.K > kMaxK)
-    check::fail(fn, "K (" + std::to_string(p.K) + ") > " + std::to_string(kMaxK) +
-                        ", the widest kernel the CUDA backend supports");
+  check::at_most(fn, "K", p.K, kMaxK, std::to_string(kMaxK) + ", the widest kernel the CUDA backend supports");
 }
 
 }  // namespace

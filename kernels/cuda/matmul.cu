@@ -127,7 +127,7 @@ void gemm(const char* fn, cublasOperation_t ta, cublasOperation_t tb, int64_t m,
   // cublasGemmEx takes int sizes: a larger one would wrap into a wrong (or refused) product.
   for (const auto& [name, v] : {std::pair<const char*, int64_t>{"m", m}, {"n", n}, {"k", k},
                                 {"lda", lda}, {"ldb", ldb}, {"ldc", ldc}})
-    if (v > INT32_MAX) check::fail(fn, std::string(name) + " (" + std::to_string(v) + ") > INT32_MAX");
+    check::at_most(fn, name, v, INT32_MAX, "INT32_MAX");
   const float alpha = 1.0f;
   const cublasComputeType_t compute =
       std::is_same_v<TI, float> ? compute_type() : CUBLAS_COMPUTE_32F;

@@ -709,12 +709,11 @@ ScanArgs<T> scan_args(T* out, float* h_last, const T* u, const T* delta, const f
 // The grid's y dimension is the stream; a chunk's steps of one channel (and of Bm, Cm rows) are
 // addressed by 32-bit offsets from a per-chunk pointer.
 void check_limits(const char* fn, const SelectiveScanParams& p, bool has_z) {
-  if (p.B > 65535) check::fail(fn, "B (" + std::to_string(p.B) + ") > 65535");
+  check::at_most(fn, "B", p.B, 65535);
   constexpr int64_t kMaxStride = int64_t(INT32_MAX) / kScanChunk;
-  for (const auto& [name, v] : {std::pair<const char*, int64_t>{"E", p.E},
-                                {"ld_z", has_z ? p.ld_z : 0}, {"ld_bc", p.ld_bc}})
-    if (v > kMaxStride)
-      check::fail(fn, std::string(name) + " (" + std::to_string(v) + ") > " + std::to_string(kMaxStride));
+  check::at_most(fn, "E", p.E, kMaxStride);
+  check::at_most(fn, "ld_z", has_z ? p.ld_z : 0, kMaxStride);
+  check::at_most(fn, "ld_bc", p.ld_bc, kMaxStride);
 }
 
 // Segments of time for B·E's blocks, whole chunks each: how many, and how many chunks each
