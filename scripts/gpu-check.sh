@@ -21,11 +21,11 @@
 #       python3 has torch) the PyTorch version of the model (bench/torch_mamba.py) checked
 #       against the golden values and timed beside ours at the same training shape, then
 #       compute-sanitizer memcheck over the kernel tests; everything goes to REPORT/report.txt
-#       as it comes. Exits non-zero when a test fails.
+#       as it comes. Exits non-zero when a test fails. GPU_CHECK_TORCH=0 skips PyTorch.
 #   scripts/gpu-check.sh profile [BUILD_OR_BUNDLE=build-cuda] [REPORT=gpu-report]
-#       After `run`, as a second command: compute-sanitizer racecheck and synccheck on the scan
-#       tests, Nsight Compute on the scan kernels, a kernel time summary of a training step
-#       (Nsight Systems, else Nsight Compute), where the tools are installed; into
+#       After `run` (the same call or a second one): Nsight Compute on the scan kernels, a kernel
+#       time summary of a training step (Nsight Systems, else Nsight Compute), compute-sanitizer
+#       racecheck and synccheck on the scan tests, where the tools are installed; into
 #       REPORT/profile.txt.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -152,7 +152,9 @@ case "$mode" in
       echo "== side by side (the scan in ms, training in tokens/s)"
       compare_builds "$R/report.txt"
       echo "== PyTorch reference (mamba_ssm's model with its reference scan), same GPU"
-      if python3 -c "import torch, h5py" 2> /dev/null; then
+      if [ "${GPU_CHECK_TORCH:-1}" = 0 ]; then
+        echo "skipped (GPU_CHECK_TORCH=0)"
+      elif python3 -c "import torch, h5py" 2> /dev/null; then
         timeout 60 python3 "$TORCH" golden "$GOLDEN" || status=1
         ours timeout 90 "$BENCH" train 0 bf16 8 512 || status=1
         timeout 120 python3 "$TORCH" train-bench --shape 130m -b 8 -L 512 --steps 2 --device cuda || status=1
@@ -173,23 +175,14 @@ case "$mode" in
     exit "$(grep -o '== status [0-9]' "$R/report.txt" | tail -1 | cut -d' ' -f3)"
     ;;
   profile)
-    # After `run`, in a second call: where the time goes. compute-sanitizer's racecheck and
-    # synccheck on the scan tests (shared-memory races, divergent barriers), Nsight Compute on
-    # the scan's forward and backward at the benchmark shape (the 70% question), and a kernel
-    # time summary of a training step of the 130M shape.
+    # After `run`: where the time goes. Nsight Compute on the scan's forward and backward at
+    # the benchmark shape (the 70% question), a kernel time summary of a training step of the
+    # 130M shape, then compute-sanitizer's racecheck and synccheck on the scan tests
+    # (shared-memory races, divergent barriers).
     locate "${2:-build-cuda}"
     R=${3:-gpu-report}
     mkdir -p "$R"
     {
-      for tool in racecheck synccheck; do
-        echo "== compute-sanitizer $tool, scan tests"
-        if command -v compute-sanitizer > /dev/null; then
-          ours timeout 150 compute-sanitizer --tool "$tool" --error-exitcode 3 \
-            "$TESTS" "selective_scan cuda in chunks equals one call" || echo "(exit $?)"
-        else
-          echo "compute-sanitizer not found"
-        fi
-      done
       echo "== Nsight Compute: the scan's forward and backward at B 8, L 4096, E 1536, N 16 (fp32)"
       if command -v ncu > /dev/null; then
         # Issue rate, occupancy, stall reasons and instruction counts: the scan is bound by the
@@ -213,6 +206,15 @@ case "$mode" in
       else
         echo "neither nsys nor ncu found"
       fi
+      for tool in racecheck synccheck; do
+        echo "== compute-sanitizer $tool, scan tests"
+        if command -v compute-sanitizer > /dev/null; then
+          ours timeout 150 compute-sanitizer --tool "$tool" --error-exitcode 3 \
+            "$TESTS" "selective_scan cuda in chunks equals one call" || echo "(exit $?)"
+        else
+          echo "compute-sanitizer not found"
+        fi
+      done
     } 2>&1 | tee "$R/profile.txt"
     ;;
   *)
