@@ -42,6 +42,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <string>
+#include <type_traits>
 #include <utility>
 
 namespace mambadna::kernels::cuda {
@@ -207,14 +208,27 @@ __device__ __forceinline__ void stage_A(float* sA, const float* A, int64_t E, in
 }
 
 // Joins the runs of a channel: (P, S) is this run's map h ↦ P h + S; afterwards, that of runs
-// 0 .. r together (an inclusive scan over lanes 8 apart, log2 kRuns rounds).
-__device__ __forceinline__ void runs_prefix(float& P, float& S, int r) {
+// 0 .. r together (an inclusive scan over lanes 8 apart, log2 kRuns rounds). For K states at
+// once, their shuffles side by side.
+template <int K>
+__device__ __forceinline__ void runs_prefix(float (&P)[K], float (&S)[K], int r) {
 #pragma unroll
   for (int d = 1; d < kRuns; d <<= 1) {
-    const float Pp = __shfl_up_sync(0xffffffffu, P, d * kChannels);
-    const float Sp = __shfl_up_sync(0xffffffffu, S, d * kChannels);
-    if (r >= d) S = P * Sp + S, P = P * Pp;
+    float Pp[K], Sp[K];
+#pragma unroll
+    for (int k = 0; k < K; ++k) {
+      Pp[k] = __shfl_up_sync(0xffffffffu, P[k], d * kChannels);
+      Sp[k] = __shfl_up_sync(0xffffffffu, S[k], d * kChannels);
+    }
+#pragma unroll
+    for (int k = 0; k < K; ++k)
+      if (r >= d) S[k] = P[k] * Sp[k] + S[k], P[k] = P[k] * Pp[k];
   }
+}
+__device__ __forceinline__ void runs_prefix(float& P, float& S, int r) {
+  float Pk[1] = {P}, Sk[1] = {S};
+  runs_prefix(Pk, Sk, r);
+  P = Pk[0], S = Sk[0];
 }
 // The same from the other end, for the adjoint: (P, S) becomes the map of runs r .. kRuns − 1,
 // applied last to first.
@@ -317,36 +331,64 @@ __global__ void __launch_bounds__(kThreads, 4) scan_forward_kernel(ScanArgs<T> a
       for (int k = 0; k < kStageH; ++k)
         if (bs.ok(k, E)) dst[bs.offset(k, a.N)] = sCarry[buf * kSlot + bs.ch(k) * kPad + bs.n];
     }
-#pragma unroll 1
-    for (int n = 0; n < N; ++n) {
-      const float A2 = sA[pl.ch * kPad + n];
-      const float hc = carry[n];
-      float av[kItems], bv[kItems], S = 0.0f;
-      run_rows(bv, sB, n, r);
+    // States n .. n + K − 1 side by side: K independent chains (of exponentials, FMAs and
+    // shuffles) whose latencies overlap, where one state at a time left the warp waiting on
+    // each (a few resident warps per scheduler at Mamba's shapes). The sums into y keep the
+    // order of one state at a time.
+    auto states = [&](auto k_states, int n) {
+      constexpr int K = decltype(k_states)::value;
+      float A2[K], hc[K], av[K][kItems], bv[K][kItems], P[K], S[K];
+#pragma unroll
+      for (int k = 0; k < K; ++k) {
+        A2[k] = sA[pl.ch * kPad + n + k];
+        hc[k] = carry[n + k];
+        run_rows(bv[k], sB, n + k, r);
+        S[k] = 0.0f;
+      }
 #pragma unroll
       for (int i = 0; i < kItems; ++i) {
-        av[i] = dev_exp2_ftz(dt[i] * A2);
-        bv[i] *= dtu[i];
-        S = av[i] * S + bv[i];
+#pragma unroll
+        for (int k = 0; k < K; ++k) {
+          av[k][i] = dev_exp2_ftz(dt[i] * A2[k]);
+          bv[k][i] *= dtu[i];
+          S[k] = av[k][i] * S[k] + bv[k][i];
+        }
       }
-      float P = dev_exp2_ftz(dts * A2);
+#pragma unroll
+      for (int k = 0; k < K; ++k) P[k] = dev_exp2_ftz(dts * A2[k]);
       runs_prefix(P, S, r);
       // Runs 0 .. r from the chunk's start state: this run's end state. The previous run's is
       // this run's start, the last run's the chunk's end.
-      const float h_end_run = P * hc + S;
-      const float h_prev = __shfl_up_sync(0xffffffffu, h_end_run, kChannels);
+      float h_end_run[K], h[K];
+#pragma unroll
+      for (int k = 0; k < K; ++k) h_end_run[k] = P[k] * hc[k] + S[k];
+#pragma unroll
+      for (int k = 0; k < K; ++k) {
+        const float h_prev = __shfl_up_sync(0xffffffffu, h_end_run[k], kChannels);
+        h[k] = r == 0 ? hc[k] : h_prev;
+      }
       if (OUT) {
-        float cv[kItems];
-        run_rows(cv, sC, n, r);
-        float h = r == 0 ? hc : h_prev;
+        float cv[K][kItems];
+#pragma unroll
+        for (int k = 0; k < K; ++k) run_rows(cv[k], sC, n + k, r);
 #pragma unroll
         for (int i = 0; i < kItems; ++i) {
-          h = av[i] * h + bv[i];
-          y[i] += cv[i] * h;
+#pragma unroll
+          for (int k = 0; k < K; ++k) {
+            h[k] = av[k][i] * h[k] + bv[k][i];
+            y[i] += cv[k][i] * h[k];
+          }
         }
       }
-      if (r == kRuns - 1) carry_next[n] = h_end_run;
-    }
+      if (r == kRuns - 1) {
+#pragma unroll
+        for (int k = 0; k < K; ++k) carry_next[n + k] = h_end_run[k];
+      }
+    };
+    int n = 0;
+#pragma unroll 1
+    for (; n + 2 <= N; n += 2) states(std::integral_constant<int, 2>(), n);
+    if (n < N) states(std::integral_constant<int, 1>(), n);
     if (OUT) {
       T* po = a.out + it.at(E, e);
 #pragma unroll
