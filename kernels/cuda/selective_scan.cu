@@ -259,7 +259,7 @@ constexpr int kSlot = kBlockChannels * kPad;
 constexpr size_t kForwardShared = (3 * kSlot + 4 * kChunkStates) * sizeof(float);
 
 template <typename T, bool OUT>
-__global__ void __launch_bounds__(kThreads, 4) scan_forward_kernel(ScanArgs<T> a, float* h_end,
+__global__ void __launch_bounds__(kThreads, 3) scan_forward_kernel(ScanArgs<T> a, float* h_end,
                                                                 float* dt_sum) {
   float* sA = dynamic_shared<float>();
   float* sBC = sA + kBlockChannels * kPad;
