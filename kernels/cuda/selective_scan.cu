@@ -331,10 +331,10 @@ __global__ void __launch_bounds__(kThreads, 3) scan_forward_kernel(ScanArgs<T> a
       for (int k = 0; k < kStageH; ++k)
         if (bs.ok(k, E)) dst[bs.offset(k, a.N)] = sCarry[buf * kSlot + bs.ch(k) * kPad + bs.n];
     }
-    // States n .. n + K − 1 side by side: K independent chains (of exponentials, FMAs and
-    // shuffles) whose latencies overlap, where one state at a time left the warp waiting on
-    // each (a few resident warps per scheduler at Mamba's shapes). The sums into y keep the
-    // order of one state at a time.
+    // States n .. n + K − 1 side by side (4 at a time, the rest by 2 and 1): K independent
+    // chains (of exponentials, FMAs and shuffles) whose latencies overlap, where one state at a
+    // time left the warp waiting on each (a few resident warps per scheduler at Mamba's
+    // shapes). The sums into y keep the order of one state at a time.
     auto states = [&](auto k_states, int n) {
       constexpr int K = decltype(k_states)::value;
       float A2[K], hc[K], av[K][kItems], bv[K][kItems], P[K], S[K];
@@ -386,6 +386,8 @@ __global__ void __launch_bounds__(kThreads, 3) scan_forward_kernel(ScanArgs<T> a
       }
     };
     int n = 0;
+#pragma unroll 1
+    for (; n + 4 <= N; n += 4) states(std::integral_constant<int, 4>(), n);
 #pragma unroll 1
     for (; n + 2 <= N; n += 2) states(std::integral_constant<int, 2>(), n);
     if (n < N) states(std::integral_constant<int, 1>(), n);
