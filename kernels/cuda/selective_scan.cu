@@ -617,13 +617,10 @@ __global__ void __launch_bounds__(kThreads, 3) scan_backward_kernel(ScanArgs<T> 
         }
       }
       // The adjoint: the run's map of the incoming adjoint x (into its last step), x ↦ P x + S
-      // with x' = a_first · g_first going out, joined over the runs from the chunk's X. Both
-      // walks over it step by one FMA, q ↦ a q + a C dy (a · (q + C dy) took two in a chain).
-      float cd[kItems], k[kItems], Sa = 0.0f;
+      // with x' = a_first · g_first going out, joined over the runs from the chunk's X.
+      float Sa = 0.0f;
 #pragma unroll
-      for (int i = 0; i < kItems; ++i) cd[i] = Cv[i] * dy[i], k[i] = av[i] * cd[i];
-#pragma unroll
-      for (int i = kItems - 1; i >= 0; --i) Sa = fmaf(av[i], Sa, k[i]);
+      for (int i = kItems - 1; i >= 0; --i) Sa = av[i] * (Sa + Cv[i] * dy[i]);
       P = P0;
       runs_suffix(P, Sa, r);
       // Runs r .. last applied to x: what leaves this run's first step; the next run's is what
@@ -637,14 +634,14 @@ __global__ void __launch_bounds__(kThreads, 3) scan_backward_kernel(ScanArgs<T> 
 #pragma unroll
       for (int i = kItems - 1; i >= 0; --i) {
         const float Bi = Bv[i];
-        const float gi = q + cd[i];  // dL/dh at this step
+        const float gi = q + Cv[i] * dy[i];  // dL/dh at this step
         const float w = gi * av[i] * (i > 0 ? hs[i - 1] : h_start);
         vB[i] = gi * dtu[i];
         vC[i] = dy[i] * hs[i];
         dua[i] += gi * Bi;  // Σ_n λ B, which also gives ddt's Σ_n λ B u at the end
         ddta[i] += An * w;  // the rest of ddt: Σ_n λ A a h_prev
         dAn += dt[i] * w;
-        q = fmaf(av[i], q, k[i]);  // av[i] · gi
+        q = av[i] * gi;
       }
       // dBm, dCm: the run's 8 steps over its 8 channels, lane c keeping step c's sum.
       const float sb = reduce_scatter<kChannels>(vB, c);
