@@ -58,6 +58,9 @@ constexpr int kRuns = 32 / kChannels;           // runs per chunk, each a lane o
 constexpr int kItems = kScanChunk / kRuns;      // steps per run
 constexpr int kWarps = 4;                       // per block
 constexpr int kThreads = 32 * kWarps;
+// Blocks per multiprocessor that both kernels are compiled for (their launch bounds: up to 168
+// registers a thread), and that the segments of one long record are sized to fill.
+constexpr int kBlocksPerSM = 3;
 constexpr int kBlockChannels = kWarps * kChannels;
 constexpr int kStates = 16;                     // the largest N of this layout
 constexpr int kStateStride = kScanChunk + 4;         // a state's 32 steps, padded (see staged)
@@ -259,7 +262,7 @@ constexpr int kSlot = kBlockChannels * kPad;
 constexpr size_t kForwardShared = (3 * kSlot + 4 * kChunkStates) * sizeof(float);
 
 template <typename T, bool OUT>
-__global__ void __launch_bounds__(kThreads, 3) scan_forward_kernel(ScanArgs<T> a, float* h_end,
+__global__ void __launch_bounds__(kThreads, kBlocksPerSM) scan_forward_kernel(ScanArgs<T> a, float* h_end,
                                                                 float* dt_sum) {
   float* sA = dynamic_shared<float>();
   float* sBC = sA + kBlockChannels * kPad;
@@ -442,7 +445,7 @@ static_assert(kBackwardShared <= 100 * 1024, "three blocks per multiprocessor");
 // incoming adjoint, x_start (B, S, E, N) at the same reversed index; then every segment runs
 // in full from its own.
 template <typename T, bool SUMMARY>
-__global__ void __launch_bounds__(kThreads, 3) scan_backward_kernel(ScanArgs<T> a, ScanGradArgs<T> g,
+__global__ void __launch_bounds__(kThreads, kBlocksPerSM) scan_backward_kernel(ScanArgs<T> a, ScanGradArgs<T> g,
                                                                    const float* x_start,
                                                                    float* x_end, float* dt_sum,
                                                                    int64_t segments) {
@@ -786,11 +789,14 @@ void check_limits(const char* fn, const SelectiveScanParams& p, bool has_z) {
 struct Segments {
   int64_t count, chunks, floats;
   explicit Segments(const SelectiveScanParams& p) {
-    // The layout's instruction-level parallelism (8 independent steps per thread, loads a chunk
-    // ahead) needs fewer resident warps than the state-parallel walk: 16 per multiprocessor.
+    // The layout's instruction-level parallelism (8 independent steps per thread, 4 states side
+    // by side in the forward, loads a chunk ahead) needs fewer resident warps than the
+    // state-parallel walk: one wave of the blocks the launch bounds let reside, 12 warps per
+    // multiprocessor (sized for 16, the 3-block forward ran one record of 32,768 steps in 1.33
+    // waves, 1.23 ms on the H200, where the 4-block two-state forward took 1.06).
     const int64_t blocks = (p.E + kBlockChannels - 1) / kBlockChannels * p.B;
     const int64_t total = (p.L + kScanChunk - 1) / kScanChunk;
-    const int64_t want = scan_segments(p, blocks, kThreads, 16);
+    const int64_t want = scan_segments(p, blocks, kThreads, kBlocksPerSM * kWarps);
     chunks = std::max<int64_t>(1, (total + want - 1) / want);
     count = std::max<int64_t>(1, (total + chunks - 1) / chunks);
     const int64_t ends = p.B * (count - 1) * p.E;
