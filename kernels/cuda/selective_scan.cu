@@ -58,9 +58,11 @@ constexpr int kRuns = 32 / kChannels;           // runs per chunk, each a lane o
 constexpr int kItems = kScanChunk / kRuns;      // steps per run
 constexpr int kWarps = 4;                       // per block
 constexpr int kThreads = 32 * kWarps;
-// Blocks per multiprocessor that both kernels are compiled for (their launch bounds: up to 168
-// registers a thread), and that the segments of one long record are sized to fill.
+// Blocks per multiprocessor that the backward and the four-state forward are compiled for
+// (their launch bounds: up to 168 registers a thread), and that the segments of one long
+// record are sized to fill. The two-state forward fits 4 (128 registers).
 constexpr int kBlocksPerSM = 3;
+constexpr int forward_blocks_per_sm(int states) { return states >= 4 ? kBlocksPerSM : 4; }
 constexpr int kBlockChannels = kWarps * kChannels;
 constexpr int kStates = 16;                     // the largest N of this layout
 constexpr int kStateStride = kScanChunk + 4;         // a state's 32 steps, padded (see staged)
@@ -261,9 +263,11 @@ __device__ __forceinline__ float runs_sum(float v) {
 constexpr int kSlot = kBlockChannels * kPad;
 constexpr size_t kForwardShared = (3 * kSlot + 4 * kChunkStates) * sizeof(float);
 
-template <typename T, bool OUT>
-__global__ void __launch_bounds__(kThreads, kBlocksPerSM) scan_forward_kernel(ScanArgs<T> a, float* h_end,
-                                                                float* dt_sum) {
+// STATES: how many states the loop over the states takes side by side (4 or 2; the rest of N
+// by 2 and 1).
+template <typename T, bool OUT, int STATES>
+__global__ void __launch_bounds__(kThreads, forward_blocks_per_sm(STATES))
+    scan_forward_kernel(ScanArgs<T> a, float* h_end, float* dt_sum) {
   float* sA = dynamic_shared<float>();
   float* sBC = sA + kBlockChannels * kPad;
   float* sCarry = sBC + 4 * kChunkStates;  // 2 × (kBlockChannels, kPad)
@@ -334,7 +338,7 @@ __global__ void __launch_bounds__(kThreads, kBlocksPerSM) scan_forward_kernel(Sc
       for (int k = 0; k < kStageH; ++k)
         if (bs.ok(k, E)) dst[bs.offset(k, a.N)] = sCarry[buf * kSlot + bs.ch(k) * kPad + bs.n];
     }
-    // States n .. n + K − 1 side by side (4 at a time, the rest by 2 and 1): K independent
+    // States n .. n + K − 1 side by side (STATES at a time, the rest by 2 and 1): K independent
     // chains (of exponentials, FMAs and shuffles) whose latencies overlap, where one state at a
     // time left the warp waiting on each (a few resident warps per scheduler at Mamba's
     // shapes). The sums into y keep the order of one state at a time.
@@ -389,8 +393,10 @@ __global__ void __launch_bounds__(kThreads, kBlocksPerSM) scan_forward_kernel(Sc
       }
     };
     int n = 0;
+    if constexpr (STATES >= 4) {
 #pragma unroll 1
-    for (; n + 4 <= N; n += 4) states(std::integral_constant<int, 4>(), n);
+      for (; n + 4 <= N; n += 4) states(std::integral_constant<int, 4>(), n);
+    }
 #pragma unroll 1
     for (; n + 2 <= N; n += 2) states(std::integral_constant<int, 2>(), n);
     if (n < N) states(std::integral_constant<int, 1>(), n);
@@ -813,6 +819,17 @@ void time_parallel_forward(const ScanArgs<T>& a, const SelectiveScanParams& p,
   dim3 grid(unsigned((p.E + kBlockChannels - 1) / kBlockChannels), unsigned(p.B));
   ScanArgs<T> sa = a;
   const Segments sg(p);
+  // Four states side by side where the grid (segments included) fits one wave of 3 blocks per
+  // multiprocessor, two at 4 blocks where it has more to place. On an H200 at B 8 × L 4096
+  // (2.9 blocks per multiprocessor), four took 0.669 ms and two 0.700; with more blocks than
+  // places, 3 blocks cost a wave where 4 did not (scoring the small shape at B 32, 512 blocks:
+  // 10% slower at four).
+  const bool four = (p.E + kBlockChannels - 1) / kBlockChannels * p.B * sg.count <=
+                    int64_t(kBlocksPerSM) * multiprocessor_count();
+  auto kernel = [four](auto out) {
+    constexpr bool O = decltype(out)::value;
+    return four ? scan_forward_kernel<T, O, 4> : scan_forward_kernel<T, O, 2>;
+  };
   if (sg.count > 1) {  // summaries of segments 0 .. S−2, their combine, then every segment
     sa.seg_len = sg.chunks * kScanChunk;
     const int64_t S = sg.count, ends = p.B * (S - 1) * p.E;
@@ -823,12 +840,12 @@ void time_parallel_forward(const ScanArgs<T>& a, const SelectiveScanParams& p,
     ScanArgs<T> summary = sa;
     summary.h_chunks = nullptr;
     grid.z = unsigned(S - 1);
-    launch(scan_forward_kernel<T, false>, grid, kThreads, kForwardShared, summary, h_end, dt_sum);
+    launch(kernel(std::false_type()), grid, kThreads, kForwardShared, summary, h_end, dt_sum);
     combine_segments(h_start, h_end, dt_sum, a.A, a.h0, p, S);
     sa.h_start = h_start;
     grid.z = unsigned(S);
   }
-  launch(scan_forward_kernel<T, OUT>, grid, kThreads, kForwardShared, sa,
+  launch(kernel(std::bool_constant<OUT>()), grid, kThreads, kForwardShared, sa,
          static_cast<float*>(nullptr), static_cast<float*>(nullptr));
 }
 
