@@ -55,12 +55,12 @@ struct Row {
 };
 
 void print_header() {
-  std::printf("%-12s %-26s %3s %11s %11s %8s %13s %13s\n", "op", "size", "thr", "ref ms", "cpu ms",
+  std::printf("%-26s %-26s %3s %11s %11s %8s %13s %13s\n", "op", "size", "thr", "ref ms", "cpu ms",
               "speedup", "ref rate", "cpu rate");
 }
 
 void print_row(const Row& r, int threads, double cpu_s) {
-  std::printf("%-12s %-26s %3d %11.2f %11.3f %7.1fx %10.3g %-2s %10.3g %-2s\n", r.op.c_str(),
+  std::printf("%-26s %-26s %3d %11.2f %11.3f %7.1fx %10.3g %-2s %10.3g %-2s\n", r.op.c_str(),
               r.size.c_str(), threads, r.ref_s * 1e3, cpu_s * 1e3, r.ref_s / cpu_s,
               r.work / r.ref_s / r.unit_scale, r.unit, r.work / cpu_s / r.unit_scale, r.unit);
 }
@@ -72,6 +72,7 @@ struct ScanBench {
   int64_t R;
   std::vector<float> u, delta, A, xdbl, D, xz, bias, h0, dout, dh_last;
   std::vector<float> out, h_last, du, ddelta, dA, dxdbl, dD, dxz, dbias, dh0;
+  std::vector<float> chunks;  // the CPU forward's states every 64 steps
 
   ScanBench(std::mt19937& rng, int64_t B, int64_t L, int64_t E, int64_t N) {
     R = (E + 15) / 16;
@@ -91,18 +92,20 @@ struct ScanBench {
     out.resize(BLE), h_last.resize(BEN), du.resize(BLE), ddelta.resize(BLE), dA.resize(E * N);
     dxdbl.resize(xdbl.size()), dD.resize(E), dxz.resize(xz.size());
     dbias.resize(E), dh0.resize(BEN);
+    chunks.resize(size_t(cpu::selective_scan_chunk_states(p)));
   }
-  template <typename F>
-  void forward(F f) {
+  // f(args..., extra...): extra is the CPU kernels' h_chunks where given.
+  template <typename F, typename... X>
+  void forward(F f, X... extra) {
     f(out.data(), h_last.data(), u.data(), delta.data(), A.data(), xdbl.data() + R,
-      xdbl.data() + R + p.N, D.data(), xz.data() + p.E, bias.data(), h0.data(), p);
+      xdbl.data() + R + p.N, D.data(), xz.data() + p.E, bias.data(), h0.data(), p, extra...);
   }
-  template <typename F>
-  void backward(F f) {
+  template <typename F, typename... X>
+  void backward(F f, X... extra) {
     f(du.data(), ddelta.data(), dA.data(), dxdbl.data() + R, dxdbl.data() + R + p.N, dD.data(),
       dxz.data() + p.E, dbias.data(), dh0.data(), dout.data(), dh_last.data(), u.data(),
       delta.data(), A.data(), xdbl.data() + R, xdbl.data() + R + p.N, D.data(), xz.data() + p.E,
-      bias.data(), h0.data(), p);
+      bias.data(), h0.data(), p, extra...);
   }
 };
 
@@ -148,10 +151,20 @@ int main(int argc, char** argv) {
     std::snprintf(size, sizeof size, "B%d L2048 E512 N16", int(B));
     Row fwd{"scan fwd", size, 0, work, "/s", 1.0};
     fwd.ref_s = time_call([&] { s.forward(ref::selective_scan_forward<float>); }, 0);
-    rows.push_back({fwd, [&s] { s.forward(cpu::selective_scan_forward); }});
+    rows.push_back({fwd, [&s] { s.forward(cpu::selective_scan_forward, nullptr); }});
+    Row fwd_kept{"scan fwd, keeping states", size, 0, work, "/s", 1.0};
+    fwd_kept.ref_s = fwd.ref_s;
+    rows.push_back({fwd_kept, [&s] { s.forward(cpu::selective_scan_forward, s.chunks.data()); }});
     Row bwd{"scan bwd", size, 0, work, "/s", 1.0};
     bwd.ref_s = time_call([&] { s.backward(ref::selective_scan_backward<float>); }, 0);
-    rows.push_back({bwd, [&s] { s.backward(cpu::selective_scan_backward); }});
+    rows.push_back({bwd, [&s] { s.backward(cpu::selective_scan_backward, nullptr); }});
+    // From the states the forward kept (the training path): the first sweep is skipped.
+    Row bwd_kept{"scan bwd, from kept states", size, 0, work, "/s", 1.0};
+    bwd_kept.ref_s = bwd.ref_s;
+    rows.push_back({bwd_kept, [&s] {
+                      s.backward(cpu::selective_scan_backward,
+                                 static_cast<const float*>(s.chunks.data()));
+                    }});
   }
 
   // Matmul: the reference runs on the first 128 rows and its time is scaled to M rows (it is

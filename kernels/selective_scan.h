@@ -109,16 +109,20 @@ void selective_scan_backward(T* du,             // (B, L, E)
 }  // namespace ref
 
 namespace cpu {
+// h_chunks (optional, selective_scan_chunk_states(p) floats, (B, ceil(L / 64), E, N)): the
+// forward writes the state before every 64th step there, and a backward given the same buffer
+// (with the same inputs and h0) starts from them instead of recomputing them in a first sweep.
+int64_t selective_scan_chunk_states(const SelectiveScanParams& p);
 void selective_scan_forward(float* out, float* h_last, const float* u, const float* delta,
                             const float* A, const float* Bm, const float* Cm, const float* D,
                             const float* z, const float* delta_bias, const float* h0,
-                            const SelectiveScanParams& p);
+                            const SelectiveScanParams& p, float* h_chunks = nullptr);
 void selective_scan_backward(float* du, float* ddelta, float* dA, float* dBm, float* dCm, float* dD,
                              float* dz, float* ddelta_bias, float* dh0, const float* dout,
                              const float* dh_last, const float* u, const float* delta,
                              const float* A, const float* Bm, const float* Cm, const float* D,
                              const float* z, const float* delta_bias, const float* h0,
-                             const SelectiveScanParams& p);
+                             const SelectiveScanParams& p, const float* h_chunks = nullptr);
 }  // namespace cpu
 
 // Device pointers, on the current CUDA device and stream (kernels/cuda/, kernels/device.h).

@@ -48,6 +48,15 @@ void State<T>::copy_stream(int64_t dst, const State& from, int64_t src) {
 
 // ---- Activations: every buffer of a pass, from one table ---------------------------------------
 
+namespace {
+// The scan's shape in a layer: Bm and Cm are columns of x_proj's output (dt | B | C), z the second
+// half of in_proj's (x | z).
+kernels::SelectiveScanParams scan_params(const Config& c, int64_t B, int64_t L) {
+  const int64_t E = c.d_inner(), N = c.d_state;
+  return kernels::SelectiveScanParams{B, L, E, N, c.rank() + 2 * N, 2 * E, true};
+}
+}  // namespace
+
 template <typename T>
 void Activations<T>::plan(const Config& c, int64_t b, int64_t l, bool keep) {
   B = b, L = l, M = b * l;
@@ -76,6 +85,7 @@ void Activations<T>::plan(const Config& c, int64_t b, int64_t l, bool keep) {
       {&loss, M},
       {&conv0, keep ? c.n_layer * b * E * (c.d_conv - 1) : 0},
       {&ssm0, keep ? c.n_layer * b * E * N : 0},
+      {&hck, keep ? c.n_layer * Ops<T>::scan_chunk_states(scan_params(c, b, l)) : 0},
       {&tapped, int64_t(taps.size()) * M * D},
   };
   for (const Entry& e : table) e.buf->resize(size_t(e.elems));
@@ -85,7 +95,7 @@ template <typename T>
 int64_t Activations<T>::bytes() const {
   size_t n = resid.size() + rstd.size() + normed.size() + xz.size() + u.size() + xdbl.size() +
              delta.size() + y.size() + mix.size() + hidden.size() + A.size() + logits.size() +
-             lse.size() + loss.size() + conv0.size() + ssm0.size() + tapped.size();
+             lse.size() + loss.size() + conv0.size() + ssm0.size() + hck.size() + tapped.size();
   return int64_t(n * sizeof(T));
 }
 
@@ -162,8 +172,10 @@ void Mamba<T>::forward(const int32_t* tokens, int64_t B, int64_t L, State<T>& st
     O::matmul_forward(delta, xdbl, w.dt_w, (const T*)nullptr,
                       kernels::MatmulParams{M, R, E, R + 2 * N, E});
     T* h = st.ssm_of(l);  // (B, E, N), carried in and out
-    O::selective_scan_forward(y, h, u, delta, A, xdbl + R, xdbl + R + N, w.D, xz + E, w.dt_b, h,
-                              kernels::SelectiveScanParams{B, L, E, N, R + 2 * N, 2 * E, true});
+    const kernels::SelectiveScanParams sp = scan_params(cfg_, B, L);
+    T* hck = kept && !a.hck.empty() ? a.hck.data() + l * O::scan_chunk_states(sp) : nullptr;
+    O::selective_scan_forward_keeping(hck, y, h, u, delta, A, xdbl + R, xdbl + R + N, w.D, xz + E,
+                                      w.dt_b, h, sp);
     O::matmul_forward(a.mix.data(), y, w.out_proj, (const T*)nullptr,
                       kernels::MatmulParams{M, E, D, E, D});
     T* next = kept ? r + M * D : r;  // residual entering layer l+1
@@ -299,11 +311,13 @@ void Mamba<T>::backward(const int32_t* tokens, const int32_t* targets, Activatio
                        kernels::MatmulParams{M, E, D, E, D});
     // y = scan(u, delta, A, B, C, D, z, dt bias, h0).
     std::fill(g.dA.begin(), g.dA.end(), T(0));
-    O::selective_scan_backward(g.du.data(), g.ddelta.data(), g.dA.data(), g.dxdbl.data() + R,
-                               g.dxdbl.data() + R + N, dw.D, g.dxz.data() + E, dw.dt_b,
-                               (T*)nullptr, g.dy.data(), (const T*)nullptr, u, delta, A, xdbl + R,
-                               xdbl + R + N, w.D, xz + E, w.dt_b, h0,
-                               kernels::SelectiveScanParams{B, L, E, N, R + 2 * N, 2 * E, true});
+    const kernels::SelectiveScanParams sp = scan_params(cfg_, B, L);
+    const T* hck = a.hck.empty() ? nullptr : a.hck.data() + l * O::scan_chunk_states(sp);
+    O::selective_scan_backward_from(hck, g.du.data(), g.ddelta.data(), g.dA.data(),
+                                    g.dxdbl.data() + R, g.dxdbl.data() + R + N, dw.D,
+                                    g.dxz.data() + E, dw.dt_b, (T*)nullptr, g.dy.data(),
+                                    (const T*)nullptr, u, delta, A, xdbl + R, xdbl + R + N, w.D,
+                                    xz + E, w.dt_b, h0, sp);
     for (int64_t i = 0; i < E * N; ++i) dw.A_log[i] += g.dA[size_t(i)] * A[i];  // dA/dA_log = A
     // delta = dt_proj(dt) without bias (the bias is the scan's delta_bias).
     O::matmul_backward(g.dxdbl.data(), dw.dt_w, (T*)nullptr, g.ddelta.data(), xdbl, w.dt_w,

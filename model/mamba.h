@@ -56,6 +56,7 @@ struct Activations {
   std::vector<T> loss;    // (M): -log p(target)
   std::vector<T> conv0;   // (layers, B, E, K-1): conv windows the pass started from (keep only)
   std::vector<T> ssm0;    // (layers, B, E, N): SSM states the pass started from (keep only)
+  std::vector<T> hck;     // (layers, scan chunk states): the scan's states every 64 steps (keep, CPU only)
   std::vector<int64_t> taps;  // layers whose output (the residual stream after them) to keep
   std::vector<T> tapped;      // (taps, M, D)
   void plan(const Config& c, int64_t B, int64_t L, bool keep);

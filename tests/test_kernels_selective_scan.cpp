@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <cstring>
 #include <random>
 #include <type_traits>
 
@@ -100,8 +101,14 @@ template <typename T>
 ScanOut<T> run_ref(const ScanData& d, const Prefill& pre) {
   return run_scan<T>(d, pre, ref::selective_scan_forward<T>, ref::selective_scan_backward<T>);
 }
-ScanOut<float> run_cpu(const ScanData& d, const Prefill& pre) {
-  return run_scan<float>(d, pre, cpu::selective_scan_forward, cpu::selective_scan_backward);
+// kept: the forward keeps its states every 64 steps (into a poisoned buffer) and the backward
+// starts from them, as training does.
+ScanOut<float> run_cpu(const ScanData& d, const Prefill& pre, bool kept = false) {
+  std::vector<float> chunks = poisoned<float>(size_t(cpu::selective_scan_chunk_states(d.p)));
+  float* ck = kept ? chunks.data() : nullptr;
+  return run_scan<float>(
+      d, pre, [ck](auto... a) { cpu::selective_scan_forward(a..., ck); },
+      [ck](auto... a) { cpu::selective_scan_backward(a..., ck); });
 }
 
 // Compares every output of `a` with the double reference; `tol` per group, see the callers.
@@ -209,7 +216,22 @@ TEST_CASE("selective_scan cpu matches ref", "[kernels][selective_scan]") {
     // dCm: E terms) and over time (dA, dD, ddelta_bias: B·L terms) grow like sqrt(terms)·eps.
     // The largest normalised error seen is ~4e-7; 5e-6 (~40 eps) leaves a margin of 10.
     compare(run_ref<float>(d, pre), r, d, 5e-6, 5e-6);
-    compare(run_cpu(d, pre), r, d, 5e-6, 5e-6);
+    const ScanOut<float> c1 = run_cpu(d, pre);
+    compare(c1, r, d, 5e-6, 5e-6);
+    // From the states the forward kept: the same arithmetic as the first sweep it replaces, so
+    // the same bits (the untouched padding's poison included).
+    const ScanOut<float> c2 = run_cpu(d, pre, true);
+    const auto same = [](const std::vector<float>& x, const std::vector<float>& y) {
+      return x.size() == y.size() && std::memcmp(x.data(), y.data(), x.size() * sizeof(float)) == 0;
+    };
+    CHECK(same(c2.out, c1.out));
+    CHECK(same(c2.du, c1.du));
+    CHECK(same(c2.ddelta, c1.ddelta));
+    CHECK(same(c2.dA, c1.dA));
+    CHECK(same(c2.dBm, c1.dBm));
+    CHECK(same(c2.dCm, c1.dCm));
+    CHECK(same(c2.dz, c1.dz));
+    CHECK(same(c2.dh0, c1.dh0));
   }
 }
 

@@ -4,8 +4,8 @@
 // (stream b, block of W channels) in the forward pass and (stream b, group of blocks) in the
 // backward pass, run in parallel with TBB.
 //
-// The backward pass recomputes the states: a first sweep stores h only every kSeg steps; then,
-// from the last segment to the first, the segment's states and decays are recomputed from its
+// The backward pass recomputes the states: a first sweep stores h only every kSeg steps (or
+// the forward kept them, h_chunks); then, from the last segment to the first, the segment's states and decays are recomputed from its
 // checkpoint into an O(kSeg·N·W) scratch and the adjoint runs backwards through it. The sums of
 // dBm[t,:], dCm[t,:] over the W lanes use a transposing reduction (simd::add_lane_sums). Reductions
 // over channel blocks (dBm, dCm) go through per-group partials; reductions over streams (dA, dD,
@@ -31,7 +31,7 @@ namespace {
 using simd::vf;
 using simd::W;
 
-constexpr int kSeg = 64;  // backward checkpoint interval (steps)
+constexpr int kSeg = 64;  // backward checkpoint interval (steps); kept by the forward in h_chunks
 
 // The forward sweeps unroll their loops over the N states, so that for a compile-time N the state
 // vectors stay in registers. The adjoint loop is left rolled: unrolled, it spills (measured
@@ -77,8 +77,15 @@ inline void store_tile(float* dst, const vf* src, int N, int ne) {
 
 inline vf scan_dt(vf raw, bool softplus) { return softplus ? simd::softplus(raw) : raw; }
 
+// The block's states before segment seg in h_chunks (B, segments, E, N).
+inline int64_t chunk_offset(const SelectiveScanParams& p, int64_t b, int64_t seg, int64_t e0) {
+  const int64_t nseg = (p.L + kSeg - 1) / kSeg;
+  return ((b * nseg + seg) * p.E + e0) * p.N;
+}
+
 template <int NT>
-void forward_block(const ScanIn& in, float* out, float* h_last, int64_t b, int64_t e0, int ne) {
+void forward_block(const ScanIn& in, float* out, float* h_last, float* h_chunks, int64_t b,
+                   int64_t e0, int ne) {
   const SelectiveScanParams& p = in.p;
   const int64_t L = p.L, E = p.E;
   const int N = NT > 0 ? NT : int(p.N);
@@ -88,6 +95,7 @@ void forward_block(const ScanIn& in, float* out, float* h_last, int64_t b, int64
   const vf Dv = in.D ? simd::load_n(in.D + e0, ne) : simd::zero();
   const vf bias = in.delta_bias ? simd::load_n(in.delta_bias + e0, ne) : simd::zero();
   for (int64_t t = 0; t < L; ++t) {
+    if (h_chunks && t % kSeg == 0) store_tile(h_chunks + chunk_offset(p, b, t / kSeg, e0), h.data(), N, ne);
     const int64_t row = b * L + t;
     const vf uv = simd::load_n(in.u + row * E + e0, ne);
     const vf dt = scan_dt(simd::load_n(in.delta + row * E + e0, ne) + bias, p.delta_softplus);
@@ -113,6 +121,7 @@ void forward_block(const ScanIn& in, float* out, float* h_last, int64_t b, int64
 struct ScanGrads {
   float *du, *ddelta, *dz, *dh0;
   const float *dout, *dh_last;
+  const float* h_chunks;  // the forward's states every kSeg steps, or nullptr
 };
 
 struct Scratch {
@@ -149,8 +158,12 @@ void backward_block(const ScanIn& in, const ScanGrads& gr, const Partials& out, 
   const vf bias = in.delta_bias ? simd::load_n(in.delta_bias + e0, ne) : simd::zero();
   const vf one = simd::set1(1.0f);
 
-  // Sweep 1: checkpoints h_{t0−1} at every segment start t0.
-  for (int64_t t = 0; t < L; ++t) {
+  // Sweep 1: checkpoints h_{t0−1} at every segment start t0 (unless the forward kept them).
+  if (gr.h_chunks) {
+    for (int64_t seg = 0; seg < nseg; ++seg)
+      load_tile(s.ckpt.data() + seg * N, gr.h_chunks + chunk_offset(p, b, seg, e0), N, ne);
+  }
+  for (int64_t t = 0; !gr.h_chunks && t < L; ++t) {
     if (t % kSeg == 0) std::copy(h.begin(), h.end(), s.ckpt.begin() + (t / kSeg) * N);
     const int64_t row = b * L + t;
     const vf uv = simd::load_n(in.u + row * E + e0, ne);
@@ -263,10 +276,14 @@ void dispatch_n(int64_t N, F&& f) {
 
 }  // namespace
 
+int64_t selective_scan_chunk_states(const SelectiveScanParams& p) {
+  return p.B * ((p.L + kSeg - 1) / kSeg) * p.E * p.N;
+}
+
 void selective_scan_forward(float* out, float* h_last, const float* u, const float* delta,
                             const float* A, const float* Bm, const float* Cm, const float* D,
                             const float* z, const float* delta_bias, const float* h0,
-                            const SelectiveScanParams& p) {
+                            const SelectiveScanParams& p, float* h_chunks) {
   const char* fn = "selective_scan_forward";
   const ScanIn in{u, delta, A, Bm, Cm, D, z, delta_bias, h0, p};
   selective_scan_forward_check(fn, out, in.u, in.delta, in.A, in.Bm, in.Cm, in.z != nullptr, in.p);
@@ -274,7 +291,7 @@ void selective_scan_forward(float* out, float* h_last, const float* u, const flo
   dispatch_n(p.N, [&]<int NT>() {
     tbb::parallel_for(int64_t(0), p.B * nblk, [&](int64_t i) {
       const int64_t b = i / nblk, e0 = (i % nblk) * W;
-      forward_block<NT>(in, out, h_last, b, e0, int(std::min<int64_t>(W, p.E - e0)));
+      forward_block<NT>(in, out, h_last, h_chunks, b, e0, int(std::min<int64_t>(W, p.E - e0)));
     });
   });
 }
@@ -284,12 +301,12 @@ void selective_scan_backward(float* du, float* ddelta, float* dA, float* dBm, fl
                              const float* dh_last, const float* u, const float* delta,
                              const float* A, const float* Bm, const float* Cm, const float* D,
                              const float* z, const float* delta_bias, const float* h0,
-                             const SelectiveScanParams& p) {
+                             const SelectiveScanParams& p, const float* h_chunks) {
   const char* fn = "selective_scan_backward";
   const ScanIn in{u, delta, A, Bm, Cm, D, z, delta_bias, h0, p};
   selective_scan_backward_check(fn, du, ddelta, dA, dBm, dCm, dz, dout, in.u, in.delta, in.A, in.Bm,
                                 in.Cm, in.z != nullptr, in.p);
-  const ScanGrads gr{du, ddelta, dz, dh0, dout, dh_last};
+  const ScanGrads gr{du, ddelta, dz, dh0, dout, dh_last, h_chunks};
   const int64_t B = p.B, L = p.L, E = p.E, N = p.N;
 
   // Tasks: (b, group of channel blocks). Enough groups to keep every thread busy.
