@@ -20,6 +20,7 @@
 
 #include <tbb/global_control.h>
 
+#include "kernels/causal_conv1d.h"
 #include "kernels/matmul.h"
 #include "kernels/selective_scan.h"
 
@@ -109,6 +110,31 @@ struct ScanBench {
   }
 };
 
+// The conv as the model runs it: x is the first half of in_proj's output (M, 2E), SiLU after.
+struct ConvBench {
+  CausalConv1dParams p;
+  std::vector<float> x, w, bias, win, u, wout, du, dx, dwin, dw, dbias;
+  ConvBench(std::mt19937& rng, int64_t B, int64_t L, int64_t E, int64_t K) {
+    p = {B, L, E, K, 2 * E, true};
+    x = random_vec(rng, B * L * 2 * E, -1, 1);
+    w = random_vec(rng, E * K, -0.5, 0.5);
+    bias = random_vec(rng, E, -0.5, 0.5);
+    win = random_vec(rng, B * E * (K - 1), -1, 1);
+    du = random_vec(rng, B * L * E, -1, 1);
+    u.resize(B * L * E), wout.resize(win.size()), dx.resize(x.size()), dwin.resize(win.size());
+    dw.resize(E * K), dbias.resize(E);
+  }
+  template <typename F>
+  void forward(F f) {
+    f(u.data(), wout.data(), x.data(), w.data(), bias.data(), win.data(), p);
+  }
+  template <typename F>
+  void backward(F f) {
+    f(dx.data(), dwin.data(), dw.data(), dbias.data(), du.data(), wout.data(), x.data(), w.data(),
+      bias.data(), win.data(), p);
+  }
+};
+
 struct MatmulBench {
   MatmulParams p;
   std::vector<float> in, W, bias, out, din, dW, dbias, dout;
@@ -165,6 +191,22 @@ int main(int argc, char** argv) {
                       s.backward(cpu::selective_scan_backward,
                                  static_cast<const float*>(s.chunks.data()));
                     }});
+  }
+
+  // Causal conv (K 4, with SiLU): rate in outputs per second.
+  std::vector<std::unique_ptr<ConvBench>> convs;
+  for (const int64_t B : {8}) {
+    convs.push_back(std::make_unique<ConvBench>(rng, B, 2048, 512, 4));
+    ConvBench& c = *convs.back();
+    char size[64];
+    std::snprintf(size, sizeof size, "B%d L2048 E512 K4", int(B));
+    const double work = double(B) * 2048 * 512;
+    Row fwd{"conv fwd", size, 0, work, "/s", 1.0};
+    fwd.ref_s = time_call([&] { c.forward(ref::causal_conv1d_forward<float>); }, 0);
+    rows.push_back({fwd, [&c] { c.forward(cpu::causal_conv1d_forward); }});
+    Row bwd{"conv bwd", size, 0, work, "/s", 1.0};
+    bwd.ref_s = time_call([&] { c.backward(ref::causal_conv1d_backward<float>); }, 0);
+    rows.push_back({bwd, [&c] { c.backward(cpu::causal_conv1d_backward); }});
   }
 
   // Matmul: the reference runs on the first 128 rows and its time is scaled to M rows (it is

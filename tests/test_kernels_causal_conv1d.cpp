@@ -117,6 +117,7 @@ TEST_CASE("causal_conv1d cpu matches ref", "[kernels][causal_conv1d]") {
       {1, 1, 37, 4, 37},          {3, 67, 37, 4, 2 * 37 + 3},
       {3, 3, 128, 4, 128, false}, {2, 2, 40, 4, 80, true, true, false},
       {2, 9, 70, 1, 70},          {1, 17, 33, 5, 40, true, false, true},
+      {2, 19, 21, 3, 21},         {1, 6, 24, 2, 30, true, false, true},  // the one-pass K 2-3
   };
   for (const ConvCase& c : cases) {
     INFO("B " << c.B << " L " << c.L << " E " << c.E << " K " << c.K << " ld_x " << c.ld_x

@@ -4,6 +4,7 @@
 #include "kernels/causal_conv1d.h"
 
 #include <algorithm>
+#include <type_traits>
 #include <vector>
 
 #include <tbb/parallel_for.h>
@@ -72,6 +73,111 @@ inline vf conv_pre(const float* x, const std::vector<float>& win, const std::vec
   return acc;
 }
 
+// The backward of one block for any K: g for the whole chunk, then dx, then dw and dbias.
+void backward_block_general(float* dx, std::vector<float>& dwin, std::vector<vf>& acc_w,
+                            std::vector<vf>& acc_b, const float* du, const std::vector<float>& dwo,
+                            const float* x, const std::vector<float>& wt,
+                            const std::vector<float>& win, const float* bias, const Block& bk,
+                            const CausalConv1dParams& p) {
+  const int64_t K = p.K, L = p.L, E = p.E, nvec = EC / W;
+  // g = dL/dpre at rows t + (K−1), with K−1 zero rows on either side.
+  std::vector<float> g((L + 2 * (K - 1)) * EC, 0.0f);
+  for (int64_t t = 0; t < L; ++t)
+    for (int64_t v = 0; v < nvec && v * W < bk.ne; ++v) {
+      const int n = int(std::min<int64_t>(W, bk.ne - v * W));
+      vf d = simd::load_n(du + (bk.b * L + t) * E + bk.e0 + v * W, n);
+      if (p.silu) {
+        const vf pre = conv_pre(x, win, wt, bias, bk, t, v, p);
+        const vf s = simd::sigmoid(pre);
+        d = d * s * simd::fma(pre, simd::set1(1.0f) - s, simd::set1(1.0f));
+      }
+      simd::storeu(g.data() + (t + K - 1) * EC + v * W, d);
+    }
+  // d input at j in [−(K−1), L): Σ_k w[k] g[j + K−1−k].
+  for (int64_t j = -(K - 1); j < L; ++j)
+    for (int64_t v = 0; v < nvec && v * W < bk.ne; ++v) {
+      const int64_t i = j - (L - (K - 1));  // position in the carried window
+      vf acc = i >= 0 ? simd::loadu(dwo.data() + i * EC + v * W) : simd::zero();
+      for (int64_t k = 0; k < K; ++k)
+        acc = simd::fma(simd::loadu(wt.data() + k * EC + v * W),
+                        simd::loadu(g.data() + (j + 2 * (K - 1) - k) * EC + v * W), acc);
+      if (j >= 0)
+        simd::store_n(dx + (bk.b * L + j) * p.ld_x + bk.e0 + v * W, acc,
+                      int(std::min<int64_t>(W, bk.ne - v * W)));
+      else
+        simd::storeu(dwin.data() + (K - 1 + j) * EC + v * W, acc);
+    }
+  // dw[k] = Σ_t g[t] xx(t − (K−1) + k), dbias = Σ_t g[t].
+  for (int64_t t = 0; t < L; ++t)
+    for (int64_t v = 0; v < nvec && v * W < bk.ne; ++v) {
+      const int n = int(std::min<int64_t>(W, bk.ne - v * W));
+      const vf gv = simd::loadu(g.data() + (t + K - 1) * EC + v * W);
+      acc_b[v] += gv;
+      for (int64_t k = 0; k < K; ++k) {
+        const int64_t j = t - (K - 1) + k;
+        const vf xv = j >= 0 ? simd::load_n(input_row(x, win, bk, j, p) + v * W, n)
+                             : simd::loadu(input_row(x, win, bk, j, p) + v * W);
+        acc_w[k * nvec + v] = simd::fma(gv, xv, acc_w[k * nvec + v]);
+      }
+    }
+}
+
+// The backward of one block in one pass over time for a compile-time K (Mamba's 4, and 2-3): the
+// last K inputs and the last K pre-activation gradients in registers, so x and du are read once
+// and each step's g feeds dw at once and dx(t − K + 1) when it completes (steps past L count as
+// g = 0). The general path below keeps g for the whole chunk and walks it three times, reading
+// x twice. Same operations in the same order as that path: the same bits.
+template <int KK>
+void backward_block_fused(float* dx, std::vector<float>& dwin, vf (&acc_w)[KK][EC / W],
+                          vf (&acc_b)[EC / W], const float* du, const std::vector<float>& dwo,
+                          const float* x, const std::vector<float>& wt,
+                          const std::vector<float>& win, const float* bias, const Block& bk,
+                          const CausalConv1dParams& p) {
+  constexpr int NV = int(EC / W);
+  const int64_t L = p.L, E = p.E;
+  const int nv = int((bk.ne + W - 1) / W);  // vectors in use
+  vf w[KK][NV], xs[KK][NV], gs[KK][NV], bv[NV];
+  int cnt[NV];
+  for (int v = 0; v < NV; ++v) {
+    cnt[v] = int(std::clamp<int64_t>(bk.ne - v * W, 0, W));
+    bv[v] = bias && cnt[v] > 0 ? simd::load_n(bias + bk.e0 + v * W, cnt[v]) : simd::zero();
+    acc_b[v] = simd::zero();
+    for (int k = 0; k < KK; ++k) {
+      w[k][v] = simd::loadu(wt.data() + k * EC + v * W);
+      xs[k][v] = k > 0 ? simd::loadu(win.data() + (k - 1) * EC + v * W) : simd::zero();
+      gs[k][v] = simd::zero();
+      acc_w[k][v] = simd::zero();
+    }
+  }
+  for (int64_t t = 0; t < L + KK - 1; ++t) {
+    const int64_t j = t - (KK - 1);            // the input position whose dx completes
+    const int64_t i = j - (L - (KK - 1));      // its place in the carried-out window
+    for (int v = 0; v < nv; ++v) {
+      for (int k = 0; k + 1 < KK; ++k) xs[k][v] = xs[k + 1][v], gs[k][v] = gs[k + 1][v];
+      vf g = simd::zero();
+      if (t < L) {
+        xs[KK - 1][v] = simd::load_n(x + (bk.b * L + t) * p.ld_x + bk.e0 + v * W, cnt[v]);
+        g = simd::load_n(du + (bk.b * L + t) * E + bk.e0 + v * W, cnt[v]);
+        if (p.silu) {
+          vf pre = bv[v];
+          for (int k = 0; k < KK; ++k) pre = simd::fma(w[k][v], xs[k][v], pre);
+          const vf sg = simd::sigmoid(pre);
+          g = g * sg * simd::fma(pre, simd::set1(1.0f) - sg, simd::set1(1.0f));
+        }
+        acc_b[v] += g;
+        for (int k = 0; k < KK; ++k) acc_w[k][v] = simd::fma(g, xs[k][v], acc_w[k][v]);
+      }
+      gs[KK - 1][v] = g;
+      vf acc = i >= 0 ? simd::loadu(dwo.data() + i * EC + v * W) : simd::zero();
+      for (int k = 0; k < KK; ++k) acc = simd::fma(w[k][v], gs[KK - 1 - k][v], acc);
+      if (j >= 0)
+        simd::store_n(dx + (bk.b * L + j) * p.ld_x + bk.e0 + v * W, acc, cnt[v]);
+      else
+        simd::storeu(dwin.data() + (KK - 1 + j) * EC + v * W, acc);
+    }
+  }
+}
+
 }  // namespace
 
 void causal_conv1d_forward(float* u, float* window_out, const float* x, const float* w,
@@ -125,7 +231,7 @@ void causal_conv1d_backward(float* dx, float* dwindow_in, float* dw, float* dbia
                             const CausalConv1dParams& p) {
   const char* fn = "causal_conv1d_backward";
   causal_conv1d_backward_check(fn, dx, dw, du, x, w, p);
-  const int64_t K = p.K, L = p.L, E = p.E, nvec = EC / W;
+  const int64_t K = p.K, E = p.E, nvec = EC / W;
   // dw and dbias are reduced over streams: per-stream partials, summed in order afterwards.
   std::vector<float> part_w(p.B * E * K), part_b(p.B * E);
   for_blocks(p, [&](const Block& bk) {
@@ -133,49 +239,22 @@ void causal_conv1d_backward(float* dx, float* dwindow_in, float* dw, float* dbia
     load_tiles(wt, win, w, window_in, bk, p);
     // The gradient carried into window_out, read before dwindow_in (may alias it) is written.
     load_window(dwo, dwindow_out, bk, p);
-    // g = dL/dpre at rows t + (K−1), with K−1 zero rows on either side.
-    std::vector<float> g((L + 2 * (K - 1)) * EC, 0.0f);
-    for (int64_t t = 0; t < L; ++t)
-      for (int64_t v = 0; v < nvec && v * W < bk.ne; ++v) {
-        const int n = int(std::min<int64_t>(W, bk.ne - v * W));
-        vf d = simd::load_n(du + (bk.b * L + t) * E + bk.e0 + v * W, n);
-        if (p.silu) {
-          const vf pre = conv_pre(x, win, wt, bias, bk, t, v, p);
-          const vf s = simd::sigmoid(pre);
-          d = d * s * simd::fma(pre, simd::set1(1.0f) - s, simd::set1(1.0f));
-        }
-        simd::storeu(g.data() + (t + K - 1) * EC + v * W, d);
-      }
-    // d input at j in [−(K−1), L): Σ_k w[k] g[j + K−1−k].
     std::vector<float> dwin((K - 1) * EC);
     std::vector<vf> acc_w(K * nvec, simd::zero());
     std::vector<vf> acc_b(nvec, simd::zero());
-    for (int64_t j = -(K - 1); j < L; ++j)
-      for (int64_t v = 0; v < nvec && v * W < bk.ne; ++v) {
-        const int64_t i = j - (L - (K - 1));  // position in the carried window
-        vf acc = i >= 0 ? simd::loadu(dwo.data() + i * EC + v * W) : simd::zero();
-        for (int64_t k = 0; k < K; ++k)
-          acc = simd::fma(simd::loadu(wt.data() + k * EC + v * W),
-                          simd::loadu(g.data() + (j + 2 * (K - 1) - k) * EC + v * W), acc);
-        if (j >= 0)
-          simd::store_n(dx + (bk.b * L + j) * p.ld_x + bk.e0 + v * W, acc,
-                        int(std::min<int64_t>(W, bk.ne - v * W)));
-        else
-          simd::storeu(dwin.data() + (K - 1 + j) * EC + v * W, acc);
+    const auto fused = [&](auto k_taps) {
+      constexpr int KK = decltype(k_taps)::value;
+      vf aw[KK][EC / W], ab[EC / W];
+      backward_block_fused<KK>(dx, dwin, aw, ab, du, dwo, x, wt, win, bias, bk, p);
+      for (int64_t v = 0; v < nvec; ++v) {
+        acc_b[v] = ab[v];
+        for (int k = 0; k < KK; ++k) acc_w[k * nvec + v] = aw[k][v];
       }
-    // dw[k] = Σ_t g[t] xx(t − (K−1) + k), dbias = Σ_t g[t].
-    for (int64_t t = 0; t < L; ++t)
-      for (int64_t v = 0; v < nvec && v * W < bk.ne; ++v) {
-        const int n = int(std::min<int64_t>(W, bk.ne - v * W));
-        const vf gv = simd::loadu(g.data() + (t + K - 1) * EC + v * W);
-        acc_b[v] += gv;
-        for (int64_t k = 0; k < K; ++k) {
-          const int64_t j = t - (K - 1) + k;
-          const vf xv = j >= 0 ? simd::load_n(input_row(x, win, bk, j, p) + v * W, n)
-                               : simd::loadu(input_row(x, win, bk, j, p) + v * W);
-          acc_w[k * nvec + v] = simd::fma(gv, xv, acc_w[k * nvec + v]);
-        }
-      }
+    };
+    if (K == 2) fused(std::integral_constant<int, 2>());
+    else if (K == 3) fused(std::integral_constant<int, 3>());
+    else if (K == 4) fused(std::integral_constant<int, 4>());
+    else backward_block_general(dx, dwin, acc_w, acc_b, du, dwo, x, wt, win, bias, bk, p);
     float tmp[W];
     for (int64_t v = 0; v < nvec && v * W < bk.ne; ++v) {
       const int64_t n = std::min<int64_t>(W, bk.ne - v * W), e = bk.e0 + v * W;
