@@ -73,6 +73,46 @@ inline vf conv_pre(const float* x, const std::vector<float>& win, const std::vec
   return acc;
 }
 
+// The forward of one block for a compile-time K (2-4): a walk over time with the weights and
+// the last K inputs in registers (one load of x and one store of u per step and vector), and
+// the block's window_out from the last K − 1 inputs at the end (window_out may alias
+// window_in: the block's window was read into win first).
+template <int KK>
+void forward_block_fused(float* u, float* window_out, const float* x, const std::vector<float>& wt,
+                         const std::vector<float>& win, const float* bias, const Block& bk,
+                         const CausalConv1dParams& p) {
+  constexpr int NV = int(EC / W);
+  const int64_t L = p.L, E = p.E;
+  const int nv = int((bk.ne + W - 1) / W);
+  vf w[KK][NV], xs[KK][NV], bv[NV];
+  int cnt[NV];
+  for (int v = 0; v < NV; ++v) {
+    cnt[v] = int(std::clamp<int64_t>(bk.ne - v * W, 0, W));
+    bv[v] = bias && cnt[v] > 0 ? simd::load_n(bias + bk.e0 + v * W, cnt[v]) : simd::zero();
+    for (int k = 0; k < KK; ++k) {
+      w[k][v] = simd::loadu(wt.data() + k * EC + v * W);
+      xs[k][v] = k > 0 ? simd::loadu(win.data() + (k - 1) * EC + v * W) : simd::zero();
+    }
+  }
+  for (int64_t t = 0; t < L; ++t)
+    for (int v = 0; v < nv; ++v) {
+      for (int k = 0; k + 1 < KK; ++k) xs[k][v] = xs[k + 1][v];
+      xs[KK - 1][v] = simd::load_n(x + (bk.b * L + t) * p.ld_x + bk.e0 + v * W, cnt[v]);
+      vf acc = bv[v];
+      for (int k = 0; k < KK; ++k) acc = simd::fma(w[k][v], xs[k][v], acc);
+      simd::store_n(u + (bk.b * L + t) * E + bk.e0 + v * W, p.silu ? simd::silu(acc) : acc, cnt[v]);
+    }
+  if (window_out) {
+    alignas(64) float tmp[W];
+    for (int v = 0; v < nv; ++v)
+      for (int i = 0; i < KK - 1; ++i) {  // input L − (K − 1) + i
+        simd::storeu(tmp, xs[i + 1][v]);
+        for (int c = 0; c < cnt[v]; ++c)
+          window_out[(bk.b * E + bk.e0 + v * W + c) * (KK - 1) + i] = tmp[c];
+      }
+  }
+}
+
 // The backward of one block for any K: g for the whole chunk, then dx, then dw and dbias.
 void backward_block_general(float* dx, std::vector<float>& dwin, std::vector<vf>& acc_w,
                             std::vector<vf>& acc_b, const float* du, const std::vector<float>& dwo,
@@ -185,6 +225,16 @@ void causal_conv1d_forward(float* u, float* window_out, const float* x, const fl
   const char* fn = "causal_conv1d_forward";
   causal_conv1d_forward_check(fn, u, x, w, p);
   const int64_t B = p.B, L = p.L, E = p.E, K = p.K;
+  if (K >= 2 && K <= 4) {  // per (stream, block of channels), in one walk over time
+    for_blocks(p, [&](const Block& bk) {
+      std::vector<float> wt, win;
+      load_tiles(wt, win, w, window_in, bk, p);
+      if (K == 2) forward_block_fused<2>(u, window_out, x, wt, win, bias, bk, p);
+      else if (K == 3) forward_block_fused<3>(u, window_out, x, wt, win, bias, bk, p);
+      else forward_block_fused<4>(u, window_out, x, wt, win, bias, bk, p);
+    });
+    return;
+  }
   // Tasks over (stream, block of TB rows), channels innermost: every tap reads whole contiguous
   // rows of x, so the (L, E) input streams through the cache once. Weights are transposed to
   // (K, E) and the carried window to (B, K-1, E) first.
