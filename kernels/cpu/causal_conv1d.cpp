@@ -73,46 +73,6 @@ inline vf conv_pre(const float* x, const std::vector<float>& win, const std::vec
   return acc;
 }
 
-// The forward of one block for a compile-time K (2-4): a walk over time with the weights and
-// the last K inputs in registers (one load of x and one store of u per step and vector), and
-// the block's window_out from the last K − 1 inputs at the end (window_out may alias
-// window_in: the block's window was read into win first).
-template <int KK>
-void forward_block_fused(float* u, float* window_out, const float* x, const std::vector<float>& wt,
-                         const std::vector<float>& win, const float* bias, const Block& bk,
-                         const CausalConv1dParams& p) {
-  constexpr int NV = int(EC / W);
-  const int64_t L = p.L, E = p.E;
-  const int nv = int((bk.ne + W - 1) / W);
-  vf w[KK][NV], xs[KK][NV], bv[NV];
-  int cnt[NV];
-  for (int v = 0; v < NV; ++v) {
-    cnt[v] = int(std::clamp<int64_t>(bk.ne - v * W, 0, W));
-    bv[v] = bias && cnt[v] > 0 ? simd::load_n(bias + bk.e0 + v * W, cnt[v]) : simd::zero();
-    for (int k = 0; k < KK; ++k) {
-      w[k][v] = simd::loadu(wt.data() + k * EC + v * W);
-      xs[k][v] = k > 0 ? simd::loadu(win.data() + (k - 1) * EC + v * W) : simd::zero();
-    }
-  }
-  for (int64_t t = 0; t < L; ++t)
-    for (int v = 0; v < nv; ++v) {
-      for (int k = 0; k + 1 < KK; ++k) xs[k][v] = xs[k + 1][v];
-      xs[KK - 1][v] = simd::load_n(x + (bk.b * L + t) * p.ld_x + bk.e0 + v * W, cnt[v]);
-      vf acc = bv[v];
-      for (int k = 0; k < KK; ++k) acc = simd::fma(w[k][v], xs[k][v], acc);
-      simd::store_n(u + (bk.b * L + t) * E + bk.e0 + v * W, p.silu ? simd::silu(acc) : acc, cnt[v]);
-    }
-  if (window_out) {
-    alignas(64) float tmp[W];
-    for (int v = 0; v < nv; ++v)
-      for (int i = 0; i < KK - 1; ++i) {  // input L − (K − 1) + i
-        simd::storeu(tmp, xs[i + 1][v]);
-        for (int c = 0; c < cnt[v]; ++c)
-          window_out[(bk.b * E + bk.e0 + v * W + c) * (KK - 1) + i] = tmp[c];
-      }
-  }
-}
-
 // The backward of one block for any K: g for the whole chunk, then dx, then dw and dbias.
 void backward_block_general(float* dx, std::vector<float>& dwin, std::vector<vf>& acc_w,
                             std::vector<vf>& acc_b, const float* du, const std::vector<float>& dwo,
@@ -128,8 +88,7 @@ void backward_block_general(float* dx, std::vector<float>& dwin, std::vector<vf>
       vf d = simd::load_n(du + (bk.b * L + t) * E + bk.e0 + v * W, n);
       if (p.silu) {
         const vf pre = conv_pre(x, win, wt, bias, bk, t, v, p);
-        const vf s = simd::sigmoid(pre);
-        d = d * s * simd::fma(pre, simd::set1(1.0f) - s, simd::set1(1.0f));
+        d = simd::silu_backward(d, pre);
       }
       simd::storeu(g.data() + (t + K - 1) * EC + v * W, d);
     }
@@ -162,59 +121,117 @@ void backward_block_general(float* dx, std::vector<float>& dwin, std::vector<vf>
     }
 }
 
-// The backward of one block in one pass over time for a compile-time K (Mamba's 4, and 2-3): the
-// last K inputs and the last K pre-activation gradients in registers, so x and du are read once
-// and each step's g feeds dw at once and dx(t − K + 1) when it completes (steps past L count as
-// g = 0). The general path below keeps g for the whole chunk and walks it three times, reading
-// x twice. Same operations in the same order as that path: the same bits.
+// A block's taps in registers for a compile-time K (2-4): the weights, the bias and the last K
+// inputs, xs[k] = xx(t − K + 1 + k) once step t is pushed (starting from the carried window).
 template <int KK>
-void backward_block_fused(float* dx, std::vector<float>& dwin, vf (&acc_w)[KK][EC / W],
-                          vf (&acc_b)[EC / W], const float* du, const std::vector<float>& dwo,
+struct Taps {
+  static constexpr int NV = int(EC / W);
+  vf w[KK][NV], xs[KK][NV], bias[NV];
+  int cnt[NV];  // channels of each vector in the block
+  int nv;       // vectors in use
+  Taps(const std::vector<float>& wt, const std::vector<float>& win, const float* b, const Block& bk)
+      : nv(int((bk.ne + W - 1) / W)) {
+    for (int v = 0; v < NV; ++v) {
+      cnt[v] = int(std::clamp<int64_t>(bk.ne - v * W, 0, W));
+      bias[v] = b && cnt[v] > 0 ? simd::load_n(b + bk.e0 + v * W, cnt[v]) : simd::zero();
+      for (int k = 0; k < KK; ++k) {
+        w[k][v] = simd::loadu(wt.data() + k * EC + v * W);
+        xs[k][v] = k > 0 ? simd::loadu(win.data() + (k - 1) * EC + v * W) : simd::zero();
+      }
+    }
+  }
+  // Step t's input row (the block's channels) in, the oldest out.
+  void push(int v, const float* row) {
+    for (int k = 0; k + 1 < KK; ++k) xs[k][v] = xs[k + 1][v];
+    xs[KK - 1][v] = simd::load_n(row + v * W, cnt[v]);
+  }
+  vf pre(int v) const {
+    vf acc = bias[v];
+    for (int k = 0; k < KK; ++k) acc = simd::fma(w[k][v], xs[k][v], acc);
+    return acc;
+  }
+};
+
+// f(std::integral_constant<int, K>()) for the K with a one-pass path (2-4); false for others.
+template <typename F>
+bool with_taps(int64_t K, F&& f) {
+  if (K == 2) f(std::integral_constant<int, 2>());
+  else if (K == 3) f(std::integral_constant<int, 3>());
+  else if (K == 4) f(std::integral_constant<int, 4>());
+  else return false;
+  return true;
+}
+
+// The forward of one block for K 2-4: one walk over time, one load of x and one store of u per
+// step and vector, and the block's window_out from the last K − 1 inputs at the end
+// (window_out may alias window_in: the block's window was read into win first).
+template <int KK>
+void forward_block_fused(float* u, float* window_out, const float* x, const std::vector<float>& wt,
+                         const std::vector<float>& win, const float* bias, const Block& bk,
+                         const CausalConv1dParams& p) {
+  const int64_t L = p.L, E = p.E;
+  Taps<KK> tp(wt, win, bias, bk);
+  for (int64_t t = 0; t < L; ++t)
+    for (int v = 0; v < tp.nv; ++v) {
+      tp.push(v, x + (bk.b * L + t) * p.ld_x + bk.e0);
+      const vf acc = tp.pre(v);
+      simd::store_n(u + (bk.b * L + t) * E + bk.e0 + v * W, p.silu ? simd::silu(acc) : acc, tp.cnt[v]);
+    }
+  if (window_out) {
+    alignas(64) float tmp[W];
+    for (int v = 0; v < tp.nv; ++v)
+      for (int i = 0; i < KK - 1; ++i) {  // input L − (K − 1) + i
+        simd::storeu(tmp, tp.xs[i + 1][v]);
+        for (int c = 0; c < tp.cnt[v]; ++c)
+          window_out[(bk.b * E + bk.e0 + v * W + c) * (KK - 1) + i] = tmp[c];
+      }
+  }
+}
+
+// The backward of one block in one pass over time for K 2-4: the taps and the last K
+// pre-activation gradients in registers, so x and du are read once and each step's g feeds dw
+// at once and dx(t − K + 1) when it completes (steps past L count as g = 0). The general path
+// above keeps g for the whole chunk and walks it three times, reading x twice. Same operations
+// in the same order as that path: the same bits.
+template <int KK>
+void backward_block_fused(float* dx, std::vector<float>& dwin, std::vector<vf>& acc_w,
+                          std::vector<vf>& acc_b, const float* du, const std::vector<float>& dwo,
                           const float* x, const std::vector<float>& wt,
                           const std::vector<float>& win, const float* bias, const Block& bk,
                           const CausalConv1dParams& p) {
-  constexpr int NV = int(EC / W);
+  constexpr int NV = Taps<KK>::NV;
   const int64_t L = p.L, E = p.E;
-  const int nv = int((bk.ne + W - 1) / W);  // vectors in use
-  vf w[KK][NV], xs[KK][NV], gs[KK][NV], bv[NV];
-  int cnt[NV];
+  Taps<KK> tp(wt, win, bias, bk);
+  vf gs[KK][NV], aw[KK][NV], ab[NV];
   for (int v = 0; v < NV; ++v) {
-    cnt[v] = int(std::clamp<int64_t>(bk.ne - v * W, 0, W));
-    bv[v] = bias && cnt[v] > 0 ? simd::load_n(bias + bk.e0 + v * W, cnt[v]) : simd::zero();
-    acc_b[v] = simd::zero();
-    for (int k = 0; k < KK; ++k) {
-      w[k][v] = simd::loadu(wt.data() + k * EC + v * W);
-      xs[k][v] = k > 0 ? simd::loadu(win.data() + (k - 1) * EC + v * W) : simd::zero();
-      gs[k][v] = simd::zero();
-      acc_w[k][v] = simd::zero();
-    }
+    ab[v] = simd::zero();
+    for (int k = 0; k < KK; ++k) gs[k][v] = aw[k][v] = simd::zero();
   }
   for (int64_t t = 0; t < L + KK - 1; ++t) {
     const int64_t j = t - (KK - 1);            // the input position whose dx completes
     const int64_t i = j - (L - (KK - 1));      // its place in the carried-out window
-    for (int v = 0; v < nv; ++v) {
-      for (int k = 0; k + 1 < KK; ++k) xs[k][v] = xs[k + 1][v], gs[k][v] = gs[k + 1][v];
+    for (int v = 0; v < tp.nv; ++v) {
+      for (int k = 0; k + 1 < KK; ++k) gs[k][v] = gs[k + 1][v];
       vf g = simd::zero();
       if (t < L) {
-        xs[KK - 1][v] = simd::load_n(x + (bk.b * L + t) * p.ld_x + bk.e0 + v * W, cnt[v]);
-        g = simd::load_n(du + (bk.b * L + t) * E + bk.e0 + v * W, cnt[v]);
-        if (p.silu) {
-          vf pre = bv[v];
-          for (int k = 0; k < KK; ++k) pre = simd::fma(w[k][v], xs[k][v], pre);
-          const vf sg = simd::sigmoid(pre);
-          g = g * sg * simd::fma(pre, simd::set1(1.0f) - sg, simd::set1(1.0f));
-        }
-        acc_b[v] += g;
-        for (int k = 0; k < KK; ++k) acc_w[k][v] = simd::fma(g, xs[k][v], acc_w[k][v]);
+        tp.push(v, x + (bk.b * L + t) * p.ld_x + bk.e0);
+        g = simd::load_n(du + (bk.b * L + t) * E + bk.e0 + v * W, tp.cnt[v]);
+        if (p.silu) g = simd::silu_backward(g, tp.pre(v));
+        ab[v] += g;
+        for (int k = 0; k < KK; ++k) aw[k][v] = simd::fma(g, tp.xs[k][v], aw[k][v]);
       }
       gs[KK - 1][v] = g;
       vf acc = i >= 0 ? simd::loadu(dwo.data() + i * EC + v * W) : simd::zero();
-      for (int k = 0; k < KK; ++k) acc = simd::fma(w[k][v], gs[KK - 1 - k][v], acc);
+      for (int k = 0; k < KK; ++k) acc = simd::fma(tp.w[k][v], gs[KK - 1 - k][v], acc);
       if (j >= 0)
-        simd::store_n(dx + (bk.b * L + j) * p.ld_x + bk.e0 + v * W, acc, cnt[v]);
+        simd::store_n(dx + (bk.b * L + j) * p.ld_x + bk.e0 + v * W, acc, tp.cnt[v]);
       else
         simd::storeu(dwin.data() + (KK - 1 + j) * EC + v * W, acc);
     }
+  }
+  for (int v = 0; v < tp.nv; ++v) {
+    acc_b[v] = ab[v];
+    for (int k = 0; k < KK; ++k) acc_w[k * NV + v] = aw[k][v];
   }
 }
 
@@ -225,16 +242,14 @@ void causal_conv1d_forward(float* u, float* window_out, const float* x, const fl
   const char* fn = "causal_conv1d_forward";
   causal_conv1d_forward_check(fn, u, x, w, p);
   const int64_t B = p.B, L = p.L, E = p.E, K = p.K;
-  if (K >= 2 && K <= 4) {  // per (stream, block of channels), in one walk over time
+  const bool one_pass = with_taps(K, [&](auto k_taps) {  // per (stream, block of channels)
     for_blocks(p, [&](const Block& bk) {
       std::vector<float> wt, win;
       load_tiles(wt, win, w, window_in, bk, p);
-      if (K == 2) forward_block_fused<2>(u, window_out, x, wt, win, bias, bk, p);
-      else if (K == 3) forward_block_fused<3>(u, window_out, x, wt, win, bias, bk, p);
-      else forward_block_fused<4>(u, window_out, x, wt, win, bias, bk, p);
+      forward_block_fused<decltype(k_taps)::value>(u, window_out, x, wt, win, bias, bk, p);
     });
-    return;
-  }
+  });
+  if (one_pass) return;
   // Tasks over (stream, block of TB rows), channels innermost: every tap reads whole contiguous
   // rows of x, so the (L, E) input streams through the cache once. Weights are transposed to
   // (K, E) and the carried window to (B, K-1, E) first.
@@ -292,19 +307,11 @@ void causal_conv1d_backward(float* dx, float* dwindow_in, float* dw, float* dbia
     std::vector<float> dwin((K - 1) * EC);
     std::vector<vf> acc_w(K * nvec, simd::zero());
     std::vector<vf> acc_b(nvec, simd::zero());
-    const auto fused = [&](auto k_taps) {
-      constexpr int KK = decltype(k_taps)::value;
-      vf aw[KK][EC / W], ab[EC / W];
-      backward_block_fused<KK>(dx, dwin, aw, ab, du, dwo, x, wt, win, bias, bk, p);
-      for (int64_t v = 0; v < nvec; ++v) {
-        acc_b[v] = ab[v];
-        for (int k = 0; k < KK; ++k) acc_w[k * nvec + v] = aw[k][v];
-      }
-    };
-    if (K == 2) fused(std::integral_constant<int, 2>());
-    else if (K == 3) fused(std::integral_constant<int, 3>());
-    else if (K == 4) fused(std::integral_constant<int, 4>());
-    else backward_block_general(dx, dwin, acc_w, acc_b, du, dwo, x, wt, win, bias, bk, p);
+    const bool one_pass = with_taps(K, [&](auto k_taps) {
+      backward_block_fused<decltype(k_taps)::value>(dx, dwin, acc_w, acc_b, du, dwo, x, wt, win,
+                                                     bias, bk, p);
+    });
+    if (!one_pass) backward_block_general(dx, dwin, acc_w, acc_b, du, dwo, x, wt, win, bias, bk, p);
     float tmp[W];
     for (int64_t v = 0; v < nvec && v * W < bk.ne; ++v) {
       const int64_t n = std::min<int64_t>(W, bk.ne - v * W), e = bk.e0 + v * W;

@@ -263,5 +263,10 @@ inline vf softplus(vf x) {
 
 inline vf sigmoid(vf x) { return set1(1.0f) / (set1(1.0f) + exp(-x)); }
 inline vf silu(vf x) { return x * sigmoid(x); }
+// d · silu'(x) = d · s (1 + x (1 − s)), s = sigmoid(x): the gradient through a SiLU.
+inline vf silu_backward(vf d, vf x) {
+  const vf s = sigmoid(x);
+  return d * s * fma(x, set1(1.0f) - s, set1(1.0f));
+}
 
 }  // namespace mambadna::kernels::cpu::simd
