@@ -428,21 +428,12 @@ __global__ void __launch_bounds__(kThreads, forward_blocks_per_sm(STATES))
 // channels, (kScanChunk, kPad) each, written with plain stores (shared float atomics compile to
 // compare-and-swap loops) and added over the warps as they go to global memory; dA sums
 // (kBlockChannels, kPad); two slots of the adjoint carried between chunks (as the forward's
-// state); each warp's transpose rows (below).
+// state).
 constexpr int kSums = 2 * kScanChunk * kPad;  // one warp's dBm and dCm sums
-// A warp's dBm and dCm terms of one state go through shared memory to be summed over its 8
-// channels: lane (c, r) stores its 8 steps' terms at [matrix][r][step][c] and reads back step
-// c's 8 channels as two 16-byte words (8 stores, 2 loads, 7 adds per matrix, where a
-// reduce-scatter by shuffles took 7 shuffles, 7 adds and 14 selects). Rows of 12 and runs of
-// 104 floats: the stores of one step hit 32 banks, each quarter-warp's 16-byte loads too.
-constexpr int kTRow = 12;
-constexpr int kTRun = kItems * kTRow + 8;
-constexpr int kTMatrix = kRuns * kTRun;
-constexpr int kTWarp = 2 * kTMatrix;
 constexpr size_t kBackwardShared =
     (kBlockChannels * kPad + 4 * kChunkStates + 2 * kBlockChannels * kPad + kWarps * kSums +
-     3 * kBlockChannels * kPad + kWarps * kTWarp) * sizeof(float);
-static_assert(kBackwardShared <= 100 * 1024, "three blocks per multiprocessor");
+     3 * kBlockChannels * kPad) * sizeof(float);
+static_assert(kBackwardShared <= 48 * 1024, "within the default limit of dynamic shared memory");
 
 // In segments of time (blockIdx.z, a.seg_len steps each) when B·E alone would leave the device
 // idle, as the forward: SUMMARY runs segments 1 .. S − 1 for their adjoint alone, from zero
@@ -461,7 +452,6 @@ __global__ void __launch_bounds__(kThreads, kBlocksPerSM) scan_backward_kernel(S
   float* sSum = sH + 2 * kBlockChannels * kPad;    // kWarps × (dBm, dCm) × (kScanChunk, kPad)
   float* sdA = sSum + kWarps * kSums;              // (kBlockChannels, kPad)
   float* sX = sdA + kBlockChannels * kPad;         // 2 × (kBlockChannels, kPad)
-  float* sT = sX + 2 * kBlockChannels * kPad + (threadIdx.x >> 5) * kTWarp;  // this warp's
   const Place pl(a.E);
   const int r = pl.r, c = pl.c, N = int(a.N);
   const int64_t b = pl.b, e = pl.e, E = a.E, L = a.L;
@@ -662,22 +652,9 @@ __global__ void __launch_bounds__(kThreads, kBlocksPerSM) scan_backward_kernel(S
         dAn += dt[i] * w;
         q = av[i] * gi;
       }
-      // dBm, dCm: the run's 8 steps over its 8 channels, lane c keeping step c's sum (through
-      // the warp's transpose rows, once the previous state's reads of them are done).
-      __syncwarp();
-#pragma unroll
-      for (int i = 0; i < kItems; ++i) {
-        sT[r * kTRun + i * kTRow + c] = vB[i];
-        sT[kTMatrix + r * kTRun + i * kTRow + c] = vC[i];
-      }
-      __syncwarp();
-      float sb = 0.0f, sc = 0.0f;
-#pragma unroll
-      for (int m = 0; m < 2; ++m) {
-        const float4* row = reinterpret_cast<const float4*>(sT + m * kTMatrix + r * kTRun + c * kTRow);
-        const float4 lo = row[0], hi = row[1];
-        (m == 0 ? sb : sc) = ((lo.x + lo.y) + (lo.z + lo.w)) + ((hi.x + hi.y) + (hi.z + hi.w));
-      }
+      // dBm, dCm: the run's 8 steps over its 8 channels, lane c keeping step c's sum.
+      const float sb = reduce_scatter<kChannels>(vB, c);
+      const float sc = reduce_scatter<kChannels>(vC, c);
       sdB[(r * kItems + c) * kPad + n] = sb;
       sdC[(r * kItems + c) * kPad + n] = sc;
       dAn = runs_sum(dAn);
@@ -864,13 +841,6 @@ void forward(T* out, float* h_last, const T* u, const T* delta, const float* A, 
   check_launch(fn);
 }
 
-// The backward's shared memory passes the default 48 KiB of dynamic shared memory.
-template <typename K>
-void allow_backward_shared(K* kernel) {
-  MAMBADNA_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                           int(kBackwardShared)));
-}
-
 template <typename T>
 void backward(T* du, T* ddelta, float* dA, float* dBm, float* dCm, float* dD, T* dz,
               float* ddelta_bias, float* dh0, const T* dout, const float* dh_last, const T* u,
@@ -923,13 +893,11 @@ void backward(T* du, T* ddelta, float* dA, float* dBm, float* dCm, float* dD, T*
     float* dt_sum = x_end + ends * p.N;
     x_start = dt_sum + ends;
     grid.z = unsigned(S - 1);
-    allow_backward_shared(scan_backward_kernel<T, true>);
     launch(scan_backward_kernel<T, true>, grid, kThreads, kBackwardShared, a, g,
            static_cast<const float*>(nullptr), x_end, dt_sum, S);
     combine_segments(x_start, x_end, dt_sum, A, dh_last, p, S);
   }
   grid.z = unsigned(S);
-  allow_backward_shared(scan_backward_kernel<T, false>);
   launch(scan_backward_kernel<T, false>, grid, kThreads, kBackwardShared, a, g,
          static_cast<const float*>(x_start), static_cast<float*>(nullptr),
          static_cast<float*>(nullptr), S);

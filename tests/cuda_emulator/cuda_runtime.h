@@ -4,11 +4,11 @@
 // unchanged as C++ with this folder first on the include path.
 //
 // What it emulates faithfully enough to catch bugs:
-// - every thread of a block runs as a fiber; __syncthreads, __syncwarp and the warp shuffles
-//   are real rendezvous, so a kernel whose threads depend on each other's values through
-//   shared memory or shuffles computes what the GPU computes when it is race-free; each warp
-//   runs as far ahead of the others as the barriers allow, and lanes and warps run in reverse
-//   order in every other block, so a missing barrier changes the result;
+// - every thread of a block runs as a fiber; __syncthreads and the warp shuffles are real
+//   rendezvous, so a kernel whose threads depend on each other's values through shared memory
+//   or shuffles computes what the GPU computes when it is race-free; each warp runs as far
+//   ahead of the others as the barriers allow, and lanes and warps run in reverse order in
+//   every other block, so a missing barrier changes the result;
 // - threads of a block waiting at different __syncthreads calls, or some at a barrier and some
 //   at a shuffle, and shuffles whose lanes are at different call sites, give different masks
 //   or widths, or read a lane that has exited or lies outside the mask are reported (the GPU
@@ -253,14 +253,6 @@ T __shfl_up_sync(unsigned mask, T v, unsigned delta, int width = 32,
   const int lane = cuda_emulator::lane_id();
   const int seg = lane & (width - 1);
   return cuda_emulator::shuffle_as(mask, v, seg >= int(delta) ? lane - int(delta) : lane, width, at);
-}
-
-// A rendezvous of the lanes in mask, as a shuffle that carries nothing: lanes run one after
-// another between rendezvous, so a store to shared memory read by another lane of the warp
-// without __syncwarp between them is read before it is written.
-inline void __syncwarp(unsigned mask = 0xffffffffu,
-                       const std::source_location at = std::source_location::current()) {
-  cuda_emulator::shuffle(mask, 0, cuda_emulator::lane_id(), 32, at.file_name(), unsigned(at.line()));
 }
 
 // Fibers of one block never run at the same time: a read-modify-write is atomic.
