@@ -185,6 +185,7 @@ int main(int argc, char** argv) {
     bwd.ref_s = time_call([&] { s.backward(ref::selective_scan_backward<float>); }, 0);
     rows.push_back({bwd, [&s] { s.backward(cpu::selective_scan_backward, nullptr); }});
     // From the states the forward kept (the training path): the first sweep is skipped.
+    s.forward(cpu::selective_scan_forward, s.chunks.data());
     Row bwd_kept{"scan bwd, from kept states", size, 0, work, "/s", 1.0};
     bwd_kept.ref_s = bwd.ref_s;
     rows.push_back({bwd_kept, [&s] {

@@ -206,7 +206,7 @@ struct CudaRunner::Impl {
   }
 
   k::SelectiveScanParams scan_params() const {
-    return k::SelectiveScanParams{B, L, E, N, R + 2 * N, 2 * E, true};
+    return layer_scan_params(c, B, L);
   }
 
   // Tokens and targets are checked on the host, where the CPU kernels check them.

@@ -48,14 +48,10 @@ void State<T>::copy_stream(int64_t dst, const State& from, int64_t src) {
 
 // ---- Activations: every buffer of a pass, from one table ---------------------------------------
 
-namespace {
-// The scan's shape in a layer: Bm and Cm are columns of x_proj's output (dt | B | C), z the second
-// half of in_proj's (x | z).
-kernels::SelectiveScanParams scan_params(const Config& c, int64_t B, int64_t L) {
+kernels::SelectiveScanParams layer_scan_params(const Config& c, int64_t B, int64_t L) {
   const int64_t E = c.d_inner(), N = c.d_state;
   return kernels::SelectiveScanParams{B, L, E, N, c.rank() + 2 * N, 2 * E, true};
 }
-}  // namespace
 
 template <typename T>
 void Activations<T>::plan(const Config& c, int64_t b, int64_t l, bool keep) {
@@ -85,7 +81,7 @@ void Activations<T>::plan(const Config& c, int64_t b, int64_t l, bool keep) {
       {&loss, M},
       {&conv0, keep ? c.n_layer * b * E * (c.d_conv - 1) : 0},
       {&ssm0, keep ? c.n_layer * b * E * N : 0},
-      {&hck, keep ? c.n_layer * Ops<T>::scan_chunk_states(scan_params(c, b, l)) : 0},
+      {&hck, keep ? c.n_layer * Ops<T>::scan_chunk_states(layer_scan_params(c, b, l)) : 0},
       {&tapped, int64_t(taps.size()) * M * D},
   };
   for (const Entry& e : table) e.buf->resize(size_t(e.elems));
@@ -172,7 +168,7 @@ void Mamba<T>::forward(const int32_t* tokens, int64_t B, int64_t L, State<T>& st
     O::matmul_forward(delta, xdbl, w.dt_w, (const T*)nullptr,
                       kernels::MatmulParams{M, R, E, R + 2 * N, E});
     T* h = st.ssm_of(l);  // (B, E, N), carried in and out
-    const kernels::SelectiveScanParams sp = scan_params(cfg_, B, L);
+    const kernels::SelectiveScanParams sp = layer_scan_params(cfg_, B, L);
     T* hck = kept && !a.hck.empty() ? a.hck.data() + l * O::scan_chunk_states(sp) : nullptr;
     O::selective_scan_forward_keeping(hck, y, h, u, delta, A, xdbl + R, xdbl + R + N, w.D, xz + E,
                                       w.dt_b, h, sp);
@@ -311,7 +307,7 @@ void Mamba<T>::backward(const int32_t* tokens, const int32_t* targets, Activatio
                        kernels::MatmulParams{M, E, D, E, D});
     // y = scan(u, delta, A, B, C, D, z, dt bias, h0).
     std::fill(g.dA.begin(), g.dA.end(), T(0));
-    const kernels::SelectiveScanParams sp = scan_params(cfg_, B, L);
+    const kernels::SelectiveScanParams sp = layer_scan_params(cfg_, B, L);
     const T* hck = a.hck.empty() ? nullptr : a.hck.data() + l * O::scan_chunk_states(sp);
     O::selective_scan_backward_from(hck, g.du.data(), g.ddelta.data(), g.dA.data(),
                                     g.dxdbl.data() + R, g.dxdbl.data() + R + N, dw.D,

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "kernels/adamw.h"
+#include "kernels/selective_scan.h"
 #include "model/config.h"
 #include "model/device.h"
 #include "model/params.h"
@@ -32,6 +33,10 @@ struct State {
   void reset_stream(int64_t b);  // one stream to zero (a new record starts)
   void copy_stream(int64_t dst, const State& from, int64_t src);  // branch a state
 };
+
+// The scan's shape in a layer over (B, L): Bm and Cm are columns of x_proj's output
+// (dt | B | C), z the second half of in_proj's (x | z).
+kernels::SelectiveScanParams layer_scan_params(const Config& c, int64_t B, int64_t L);
 
 // Activations of one forward pass over (B, L), planned from one table. With `keep` (training)
 // every layer's tensors are kept for backward; otherwise one set is reused by all layers.

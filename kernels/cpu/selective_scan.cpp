@@ -5,8 +5,9 @@
 // backward pass, run in parallel with TBB.
 //
 // The backward pass recomputes the states: a first sweep stores h only every kSeg steps (or
-// the forward kept them, h_chunks); then, from the last segment to the first, the segment's states and decays are recomputed from its
-// checkpoint into an O(kSeg·N·W) scratch and the adjoint runs backwards through it. The sums of
+// the forward kept them, h_chunks); then, from the last segment to the first, the segment's
+// states and decays are recomputed from its checkpoint into an O(kSeg·N·W) scratch and the
+// adjoint runs backwards through it. The sums of
 // dBm[t,:], dCm[t,:] over the W lanes use a transposing reduction (simd::add_lane_sums). Reductions
 // over channel blocks (dBm, dCm) go through per-group partials; reductions over streams (dA, dD,
 // ddelta_bias) through per-stream partials; both are summed in a fixed order afterwards, so the
@@ -162,17 +163,18 @@ void backward_block(const ScanIn& in, const ScanGrads& gr, const Partials& out, 
   if (gr.h_chunks) {
     for (int64_t seg = 0; seg < nseg; ++seg)
       load_tile(s.ckpt.data() + seg * N, gr.h_chunks + chunk_offset(p, b, seg, e0), N, ne);
-  }
-  for (int64_t t = 0; !gr.h_chunks && t < L; ++t) {
-    if (t % kSeg == 0) std::copy(h.begin(), h.end(), s.ckpt.begin() + (t / kSeg) * N);
-    const int64_t row = b * L + t;
-    const vf uv = simd::load_n(in.u + row * E + e0, ne);
-    const vf dt = scan_dt(simd::load_n(in.delta + row * E + e0, ne) + bias, p.delta_softplus);
-    const vf dtu = dt * uv;
-    const float* Bt = in.Bm + row * p.ld_bc;
-    MAMBADNA_UNROLL_N
-    for (int n = 0; n < N; ++n)
-      h[n] = simd::fma(simd::exp(dt * At[n]), h[n], dtu * simd::set1(Bt[n]));
+  } else {
+    for (int64_t t = 0; t < L; ++t) {
+      if (t % kSeg == 0) std::copy(h.begin(), h.end(), s.ckpt.begin() + (t / kSeg) * N);
+      const int64_t row = b * L + t;
+      const vf uv = simd::load_n(in.u + row * E + e0, ne);
+      const vf dt = scan_dt(simd::load_n(in.delta + row * E + e0, ne) + bias, p.delta_softplus);
+      const vf dtu = dt * uv;
+      const float* Bt = in.Bm + row * p.ld_bc;
+      MAMBADNA_UNROLL_N
+      for (int n = 0; n < N; ++n)
+        h[n] = simd::fma(simd::exp(dt * At[n]), h[n], dtu * simd::set1(Bt[n]));
+    }
   }
 
   if (gr.dh_last) load_tile(g.data(), gr.dh_last + (b * E + e0) * N, N, ne);
