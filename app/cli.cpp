@@ -75,10 +75,11 @@ bool parse_command_line(int argc, char** argv, const std::string& usage,
     const int t = vm["threads"].as<int>();
     if (t < 1 || t > 4096) throw UsageError("-@/--threads " + std::to_string(t) + ": give 1 to 4096");
   }
-  for (const char* name : {"batch", "streams"})  // -b: streams side by side
-    if (vm.count(name) && vm[name].as<int64_t>() < 1)
+  // -b: streams side by side (train's 0 chooses them from the records)
+  for (const auto& [name, least] : {std::pair<const char*, int64_t>{"batch", 1}, {"streams", 0}})
+    if (vm.count(name) && vm[name].as<int64_t>() < least)
       throw UsageError(std::string("-b/--") + name + " " + std::to_string(vm[name].as<int64_t>()) +
-                       ": give at least 1");
+                       ": give at least " + std::to_string(least) + (least == 0 ? " (0: chosen from the records)" : ""));
   // htslib's own messages: its errors by default (they add detail to ours, such as why a CRAM
   // slice failed to decode), its warnings from -v 2 (undeclared contigs and the like), nothing
   // with -v 0.

@@ -52,8 +52,12 @@ int cmd_train(int argc, char** argv) {
   add_device_options(run, device);
   po::options_description data("Data");
   data.add_options()                                                                      //
-      ("streams,b", po::value(&o.streams)->default_value(8), "B: streams walking the data side by side")
-      ("chunk,L", po::value(&o.chunk)->default_value(2048), "L: tokens per stream per step")
+      ("streams,b", po::value(&o.streams)->default_value(0),
+       "B: streams walking the data side by side (0: 8, or with records chosen short by -L 0, "
+       "enough for B * L to be about 16,384 tokens)")
+      ("chunk,L", po::value(&o.chunk)->default_value(0),
+       "L: tokens per stream per step (0: 2048, or where 99% of the training records are shorter "
+       "(reads), their length rounded up to 8: a chunk a record)")
       ("valid", po::value(&o.valid_inputs)->composing(), "validation input (repeatable)")
       ("holdout", po::value(&o.holdout)->default_value(0.0, "0"),
        "validate on the last fraction of each training record instead")
@@ -117,12 +121,6 @@ int cmd_train(int argc, char** argv) {
         }
         o.command_line = command_line();
         o.max_seconds_set = !vm["max-time"].defaulted();
-        if (!o.resume) {  // a schedule that never reaches its peak is likely a mistake
-          const int64_t steps = pipelines::planned_steps(o);
-          if ((o.steps > 0 || o.tokens > 0) && o.warmup >= steps && common.verbosity > 0)
-            std::fprintf(stderr, "[train] warning: --warmup %lld >= %lld steps: the learning rate never reaches --lr\n",
-                         (long long)o.warmup, (long long)steps);
-        }
         std::signal(SIGINT, on_signal);
         std::signal(SIGTERM, on_signal);
         o.device = apply_device_options(device, common.verbosity);
@@ -139,7 +137,10 @@ int cmd_train(int argc, char** argv) {
                             r.skipped ? "  SKIPPED (non-finite)" : "");
               std::fprintf(stderr, "%s\n", line);
             },
-            &g_stop);
+            &g_stop,
+            [&](const std::string& line) {  // the shape it chose, a warm-up longer than the run
+              if (common.verbosity >= 1) std::fprintf(stderr, "[train] %s\n", line.c_str());
+            });
         if (o.resume && res.first_step >= res.steps_planned)
           std::fprintf(stderr, "[train] the run had already finished (step %lld of %lld): nothing to do\n",
                        (long long)res.first_step, (long long)res.steps_planned);

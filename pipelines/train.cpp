@@ -25,6 +25,35 @@ int64_t planned_steps(const TrainOptions& o) {
   return o.steps > 0 ? o.steps : std::max<int64_t>(1, o.tokens / std::max<int64_t>(1, o.streams * o.chunk));
 }
 
+int64_t length_p99(const std::vector<Segment>& segments) {
+  if (segments.empty()) return 0;
+  std::vector<int64_t> len;
+  len.reserve(segments.size());
+  for (const Segment& g : segments) len.push_back(g.length());
+  const size_t k = size_t(std::ceil(0.99 * double(len.size()))) - 1;
+  std::nth_element(len.begin(), len.begin() + std::ptrdiff_t(k), len.end());
+  return len[k];
+}
+
+StepShape resolve_step_shape(int64_t streams, int64_t chunk, const std::vector<Segment>& train) {
+  StepShape s;
+  s.p99 = length_p99(train);
+  s.short_records = chunk == 0 && !train.empty() && s.p99 < kDefaultChunk;
+  s.chunk = chunk > 0              ? chunk
+            : s.short_records      ? std::max<int64_t>(16, (s.p99 + 7) / 8 * 8)
+                                   : kDefaultChunk;
+  if (streams > 0) {
+    s.streams = streams;
+  } else if (s.short_records) {
+    const int64_t fill = (kDefaultStreams * kDefaultChunk + s.chunk / 2) / s.chunk;
+    s.streams = std::max(kDefaultStreams, std::min({fill, kMaxAutoStreams, int64_t(train.size())}));
+  } else {
+    s.streams = kDefaultStreams;
+  }
+  s.whole_records = !train.empty() && s.p99 <= s.chunk;
+  return s;
+}
+
 double learning_rate(const TrainOptions& o, int64_t step, int64_t steps) {
   if (o.warmup > 0 && step < o.warmup) return o.lr * double(step + 1) / double(o.warmup);
   const double span = double(std::max<int64_t>(1, steps - o.warmup));
@@ -81,6 +110,7 @@ void save_options(io::H5File& f, const TrainOptions& o, int64_t steps) {
   f.set_attr(g, "seed", int64_t(o.seed));
   f.set_attr(g, "rc_augment", int64_t(o.rc_augment));
   f.set_attr(g, "holdout_records", int64_t(o.holdout_records));
+  f.set_attr(g, "whole_records", int64_t(o.whole_records));
   f.set_attr(g, "inputs", join(o.inputs));
   f.set_attr(g, "valid_inputs", join(o.valid_inputs));
   std::vector<std::string> regions;
@@ -101,6 +131,7 @@ void load_options(const io::H5File& f, TrainOptions& o, int64_t& steps) {
   o.seed = uint64_t(f.attr_i64(g, "seed"));
   o.rc_augment = f.attr_i64(g, "rc_augment") != 0;
   o.holdout_records = f.has_attr(g, "holdout_records") && f.attr_i64(g, "holdout_records") != 0;
+  o.whole_records = f.has_attr(g, "whole_records") && f.attr_i64(g, "whole_records") != 0;
   o.inputs = split_lines(f.attr_str(g, "inputs"));
   o.valid_inputs = split_lines(f.attr_str(g, "valid_inputs"));
   o.reader.regions.clear();
@@ -141,12 +172,20 @@ double evaluate(model::Mamba<float>& m, const TrainOptions& o, const std::vector
   if (total < 2) return NAN;
   const int64_t B = std::max<int64_t>(1, std::min<int64_t>(o.streams, total / 2));
   const int64_t L = o.chunk;
-  DataStreams ds(inputs, reader, segments, B, std::min<int64_t>(o.block, total), false, o.seed);
+  // Records that fit in a chunk (reads) are scored whole, taken in turn from one reader; longer
+  // ones in B shares of the token space. The cap ends the takes (whole) or each share.
+  const bool whole = length_p99(segments) <= L;
+  DataStreams ds(inputs, reader, segments, B, std::min<int64_t>(o.block, total), false, o.seed, whole);
   std::vector<int64_t> left(static_cast<size_t>(B));
   for (int64_t s = 0; s < B; ++s) {
     left[size_t(s)] = total * (s + 1) / B - total * s / B;
     if (cap > 0) left[size_t(s)] = std::min(left[size_t(s)], std::max<int64_t>(1, cap / B));
   }
+  int64_t handed = 0;  // whole records: tokens handed out
+  auto more = [&](int64_t s) {
+    if (!whole) return left[size_t(s)] > 0;
+    return ds.in_record(s) || (ds.taken() < ds.pieces() && (cap <= 0 || handed < cap));
+  };
   model::State<float> state(m.config(), B);
   model::Activations<float> acts;
   std::vector<int32_t> tok(size_t(B * L)), tgt(size_t(B * L));
@@ -159,14 +198,15 @@ double evaluate(model::Mamba<float>& m, const TrainOptions& o, const std::vector
     for (int64_t s = 0; s < B; ++s) {
       std::fill_n(tok.begin() + s * L, L, int32_t('N'));
       std::fill_n(tgt.begin() + s * L, L, -1);
-      if (left[size_t(s)] <= 0) continue;
+      if (!more(s)) continue;
       any = true;
       ds.next(s, L, sc);
       if (sc.reset) state.reset_stream(s);
-      const int64_t n = std::min(sc.n, left[size_t(s)]);
+      const int64_t n = whole ? sc.n : std::min(sc.n, left[size_t(s)]);
       std::copy_n(sc.tokens.begin(), L, tok.begin() + s * L);
       std::copy_n(sc.targets.begin(), n, tgt.begin() + s * L);
       left[size_t(s)] -= sc.n;
+      handed += sc.n;
     }
     if (!any) break;
     m.score(tok.data(), tgt.data(), B, L, state, acts, lp.data());
@@ -179,7 +219,7 @@ double evaluate(model::Mamba<float>& m, const TrainOptions& o, const std::vector
 }  // namespace
 
 TrainResult train(const TrainOptions& options, const std::function<void(const StepReport&)>& report,
-                  const std::atomic<bool>* stop) {
+                  const std::atomic<bool>* stop, const std::function<void(const std::string&)>& notice) {
   TrainOptions o = options;
   if (o.run_dir.empty()) throw UsageError("train: no run directory (-o)");
   int64_t steps = 0, step = 0, tokens = 0;
@@ -211,7 +251,8 @@ TrainResult train(const TrainOptions& options, const std::function<void(const St
     const auto& c = ck.config;
     state_conv = f.read_f32("train/state/conv", {c.n_layer, o.streams, c.d_inner(), c.d_conv - 1});
     state_ssm = f.read_f32("train/state/ssm", {c.n_layer, o.streams, c.d_inner(), c.d_state});
-    positions = f.read_i64("train/data_consumed", {o.streams});
+    positions = o.whole_records ? f.read_i64("train/data_records", {2 * o.streams + 1})
+                                : f.read_i64("train/data_consumed", {o.streams});
   } else {
     if (o.init_model.empty()) throw UsageError("train: no initial model (-m) and no --resume");
     if (o.steps <= 0 && o.tokens <= 0) throw UsageError("train: give --steps or --tokens");
@@ -236,7 +277,8 @@ TrainResult train(const TrainOptions& options, const std::function<void(const St
     m1.assign(ck.params.size(), 0.0f);
     m2.assign(ck.params.size(), 0.0f);
     if (o.inputs.empty()) throw UsageError("train: no input");
-    if (o.streams < 1 || o.chunk < 1) throw UsageError("train: streams and chunk must be >= 1");
+    if (o.streams < 0 || o.chunk < 0)
+      throw UsageError("train: -b and -L must be >= 1, or 0 to choose them from the records");
   }
   o.reader.tok.case_mode = io::parse_case_mode(ck.config.tokenizer_case);
   {
@@ -258,10 +300,23 @@ TrainResult train(const TrainOptions& options, const std::function<void(const St
     valid_reader.regions.clear();
     valid_segs = index_segments(valid_inputs, valid_reader);
   }
-  DataStreams data(o.inputs, o.reader, train_segs, o.streams, o.block, o.rc_augment, o.seed);
+  if (!o.resume) {  // a resumed run keeps the shape it chose (saved with its options)
+    const StepShape shape = resolve_step_shape(o.streams, o.chunk, train_segs);
+    if (notice && shape.short_records)
+      notice("step shape -b " + std::to_string(shape.streams) + " -L " + std::to_string(shape.chunk) +
+             ": 99% of the " + std::to_string(train_segs.size()) + " training records are at most " +
+             std::to_string(shape.p99) + " bases long, a chunk each (give -L to choose)");
+    o.streams = shape.streams;
+    o.chunk = shape.chunk;
+    o.whole_records = shape.whole_records;
+  }
+  DataStreams data(o.inputs, o.reader, train_segs, o.streams, o.block, o.rc_augment, o.seed, o.whole_records);
   if (!positions.empty()) data.set_positions(positions);
   const int64_t B = o.streams, L = o.chunk;
   if (steps == 0) steps = planned_steps(o);
+  if (!o.resume && notice && (o.steps > 0 || o.tokens > 0) && o.warmup >= steps)  // likely a mistake
+    notice("warning: --warmup " + std::to_string(o.warmup) + " >= " + std::to_string(steps) +
+           " steps: the learning rate never reaches --lr");
 
   model::Mamba<float> m(ck.config, std::move(ck.params));
   const auto& table = m.table();
@@ -332,7 +387,10 @@ TrainResult train(const TrainOptions& options, const std::function<void(const St
       f.write("train/exp_avg_sq", m2.data(), {table.total});
       f.write("train/state/conv", state.conv.data(), {cfg.n_layer, B, cfg.d_inner(), cfg.d_conv - 1});
       f.write("train/state/ssm", state.ssm.data(), {cfg.n_layer, B, cfg.d_inner(), cfg.d_state});
-      f.write("train/data_consumed", positions_now.data(), {B});
+      if (o.whole_records)
+        f.write("train/data_records", positions_now.data(), {2 * B + 1});
+      else
+        f.write("train/data_consumed", positions_now.data(), {B});
       save_options(f, o, steps);
       f.set_attr("/train", "step", at_step);
       f.set_attr("/train", "tokens", tokens);

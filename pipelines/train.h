@@ -29,9 +29,10 @@ struct TrainOptions {
   int64_t valid_tokens = 0;                // cap on validation tokens but at the last step (0: all)
   bool rc_augment = false;
   int64_t block = 1 << 20;                 // tokens buffered per stream
-  // shape of a step
-  int64_t streams = 8;  // B
-  int64_t chunk = 2048; // L
+  // shape of a step (0: chosen from the training records by resolve_step_shape)
+  int64_t streams = 0;  // B
+  int64_t chunk = 0;    // L
+  bool whole_records = false;  // set by train() (StepShape), saved with the run
   // length
   int64_t steps = 0;           // 0: from tokens
   int64_t tokens = 0;          // total training tokens (used when steps is 0)
@@ -72,13 +73,39 @@ struct TrainResult {
 };
 
 // Runs (or resumes) training. `stop` is polled after every step: when set, the step finishes,
-// a checkpoint is written and train() returns with interrupted = true.
+// a checkpoint is written and train() returns with interrupted = true. `notice` (optional)
+// gets a line of what the run chose or doubts before its first step (the shape that
+// resolve_step_shape picked, a warm-up that outlasts the run).
 TrainResult train(const TrainOptions& options, const std::function<void(const StepReport&)>& report,
-                  const std::atomic<bool>* stop = nullptr);
+                  const std::atomic<bool>* stop = nullptr,
+                  const std::function<void(const std::string&)>& notice = {});
 
 // The learning rate at a step: linear warm-up to lr, then cosine decay to min_lr at `steps`.
 double learning_rate(const TrainOptions& o, int64_t step, int64_t steps);
 // The steps a new run takes: --steps, or --tokens / (B · L) (at least 1).
 int64_t planned_steps(const TrainOptions& o);
+
+// A new run's step shape where streams or chunk is 0. L: 2048 (kDefaultChunk); but where 99%
+// of the training segments are shorter (reads), the length that holds 99% of them, rounded
+// up to a multiple of 8 (at least 16): a chunk a record, each from a zero state, where 2048
+// would train on a few percent of every chunk and run padding through the model for the rest.
+// B: 8; with an L chosen shorter than 2048, enough streams for B · L ≈ 8 · 2048 tokens a step
+// (the default's activation memory and matrix sizes), but no more than there are segments or
+// kMaxAutoStreams (the carried states, four copies of (layers, B, E, N) floats in training,
+// grow with B: ~0.45 GB for the small shape at B 410), and at least 8.
+// A size that is given (non-zero) is kept.
+struct Segment;  // pipelines/train_data.h
+// Where 99% of the segments fit in a chunk (p99 <= L), the streams take whole records in turn
+// from one reader (DataStreams' whole records) instead of walking shares of the token space.
+struct StepShape {
+  int64_t streams = 0, chunk = 0;
+  int64_t p99 = 0;             // the segment length 99% of the segments are at most
+  bool short_records = false;  // L was chosen shorter than the default for them
+  bool whole_records = false;  // p99 <= L
+};
+// The smallest length that at least 99% of the segments do not exceed (0 for none).
+int64_t length_p99(const std::vector<Segment>& segments);
+constexpr int64_t kDefaultChunk = 2048, kDefaultStreams = 8, kMaxAutoStreams = 512;
+StepShape resolve_step_shape(int64_t streams, int64_t chunk, const std::vector<Segment>& train);
 
 }  // namespace mambadna::pipelines

@@ -102,7 +102,8 @@ class Cursor {
 struct DataStreams::Block {
   Cursor cursor;
   std::vector<int32_t> tokens;  // the block, plus one look-ahead token when it continues
-  int64_t start = 0;            // token-space position of the block's first token
+  int64_t start = 0;            // token-space position of the block's first token (whole
+                                // records: the take, segment start % pieces)
   int64_t len = 0;              // tokens handed out as inputs
   int64_t cur = 0;              // next input within the block
   int64_t number = 0;           // blocks loaded by this stream
@@ -113,11 +114,20 @@ struct DataStreams::Block {
 
 DataStreams::DataStreams(std::vector<std::string> inputs, io::ReaderOptions options,
                          std::vector<Segment> segments, int64_t streams, int64_t block,
-                         bool rc_augment, uint64_t seed)
+                         bool rc_augment, uint64_t seed, bool whole_records)
     : inputs_(std::move(inputs)), options_(std::move(options)), segments_(std::move(segments)),
-      block_(block), rc_(rc_augment), seed_(seed) {
+      block_(block), rc_(rc_augment), seed_(seed), whole_(whole_records) {
   if (streams < 1) throw UsageError("training needs at least one stream");
   if (block < 2) throw UsageError("training block must hold at least 2 tokens");
+  if (whole_) {  // pieces of at most `block` tokens and kPieceTokens
+    const int64_t piece = std::min(block, kPieceTokens);
+    std::vector<Segment> pieces;
+    for (const Segment& g : segments_)
+      for (int64_t b = g.begin; b < g.end; b += piece)
+        pieces.push_back(Segment{g.input, g.record_index, g.record, b, std::min(g.end, b + piece)});
+    segments_ = std::move(pieces);
+    shared_ = std::make_unique<Block>();
+  }
   for (const Segment& s : segments_) {
     seg_start_.push_back(total_);
     total_ += s.length();
@@ -137,7 +147,72 @@ DataStreams::DataStreams(std::vector<std::string> inputs, io::ReaderOptions opti
 
 DataStreams::~DataStreams() = default;
 
+std::vector<int64_t> DataStreams::positions() const {
+  if (!whole_) return consumed_;
+  std::vector<int64_t> v;
+  for (const auto& b : blocks_) {
+    v.push_back(b->loaded ? b->start : -1);
+    v.push_back(b->loaded ? b->cur : 0);
+  }
+  v.push_back(taken_);
+  return v;
+}
+
+bool DataStreams::in_record(int64_t s) const {
+  const Block& b = *blocks_[size_t(s)];
+  return b.loaded && b.cur < b.len;
+}
+
+bool DataStreams::take_coin(int64_t take) const {
+  return rc_ && (mix64(seed_ ^ mix64(uint64_t(take) + 0x632be59bd9b4e019ull)) & 1);
+}
+
+void DataStreams::read_take(Block& b, int64_t take) {
+  const Segment& seg = segments_[size_t(take % int64_t(segments_.size()))];
+  b.tokens.clear();
+  shared_->cursor.read(inputs_[seg.input], options_, seg.input, seg.record_index, seg.begin, seg.length(),
+                       b.tokens);
+  b.rc = take_coin(take);
+  if (b.rc) {
+    std::reverse(b.tokens.begin(), b.tokens.end());
+    for (auto& t : b.tokens) t = int32_t(io::complement_base(uint8_t(t)));
+  }
+  b.start = take;
+  b.len = seg.length();
+  b.cur = 0;
+  b.loaded = true;
+}
+
+void DataStreams::take_record(int64_t s) { read_take(*blocks_[size_t(s)], taken_++); }
+
 void DataStreams::set_positions(const std::vector<int64_t>& consumed) {
+  if (whole_) {
+    const size_t B = blocks_.size();
+    if (consumed.size() != 2 * B + 1)
+      throw InputError("checkpoint has whole-record data positions for " + std::to_string(consumed.size() / 2) +
+                       " streams, the run has " + std::to_string(B));
+    taken_ = consumed[2 * B];
+    // Each stream's segment again, read in file order (one pass of the shared reader).
+    std::vector<size_t> order;
+    for (size_t s = 0; s < B; ++s) {
+      *blocks_[s] = Block{};
+      const int64_t take = consumed[2 * s], cur = consumed[2 * s + 1];
+      if (take < 0) continue;
+      if (take >= taken_ || cur < 0)
+        throw InputError("checkpoint's whole-record data positions are inconsistent (stream " +
+                         std::to_string(s) + ")");
+      order.push_back(s);
+    }
+    const int64_t P = int64_t(segments_.size());
+    std::sort(order.begin(), order.end(),
+              [&](size_t a, size_t b) { return consumed[2 * a] % P < consumed[2 * b] % P; });
+    for (size_t s : order) {
+      Block& b = *blocks_[s];
+      read_take(b, consumed[2 * s]);
+      b.cur = std::min(b.len, consumed[2 * s + 1]);
+    }
+    return;
+  }
   if (consumed.size() != pos_.size())
     throw InputError("checkpoint has data positions for " + std::to_string(consumed.size()) +
                      " streams, the run has " + std::to_string(pos_.size()));
@@ -214,9 +289,23 @@ bool DataStreams::continues(int64_t s) const {
 
 void DataStreams::next(int64_t s, int64_t L, StreamChunk& out) {
   Block& b = *blocks_[size_t(s)];
-  if (!b.loaded || b.cur >= b.len) load_block(s);
   out.tokens.assign(size_t(L), int32_t('N'));
   out.targets.assign(size_t(L), -1);
+  if (whole_) {  // the rest of this stream's segment, or the next one
+    if (!b.loaded || b.cur >= b.len) take_record(s);
+    out.reset = b.cur == 0;
+    const int64_t take = std::min(L, b.len - b.cur);
+    for (int64_t t = 0; t < take; ++t) {
+      const int64_t i = b.cur + t;
+      out.tokens[size_t(t)] = b.tokens[size_t(i)];
+      if (i + 1 < b.len && io::is_acgt(b.tokens[size_t(i + 1)])) out.targets[size_t(t)] = b.tokens[size_t(i + 1)];
+    }
+    b.cur += take;
+    consumed_[size_t(s)] += take;
+    out.n = take;
+    return;
+  }
+  if (!b.loaded || b.cur >= b.len) load_block(s);
   out.reset = b.cur == 0 && b.fresh_state;
   int64_t n = 0;
   for (;;) {

@@ -9,6 +9,14 @@
 // coin flip fixed by (seed, stream, block number), handed out reverse-complemented.
 // A stream's recurrent state must be reset when a chunk starts a new segment or a new block that
 // does not continue the previous one (Chunk::reset).
+//
+// With whole records (reads: segments that fit in a chunk), the streams instead take whole
+// segments in turn from one reader walking the inputs once per pass: a stream that has handed
+// out its segment takes the next one not yet taken, so B streams cost one pass over the file
+// where B shares would cost B/2 to reach their starts (hundreds of passes for the hundreds of
+// streams that short reads call for). A segment longer than `block` tokens or kPieceTokens is
+// taken in pieces, each from a zero state (memory: B pieces); the reverse-complement coin is
+// drawn per take.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -47,25 +55,39 @@ struct StreamChunk {
 
 class DataStreams {
  public:
+  static constexpr int64_t kPieceTokens = 1 << 16;  // whole records: the longest piece taken
   DataStreams(std::vector<std::string> inputs, io::ReaderOptions options,
               std::vector<Segment> segments, int64_t streams, int64_t block, bool rc_augment,
-              uint64_t seed);
+              uint64_t seed, bool whole_records = false);
   ~DataStreams();
-  int64_t streams() const { return int64_t(pos_.size()); }
+  int64_t streams() const { return int64_t(blocks_.size()); }
   int64_t total_tokens() const { return total_; }
+  bool whole_records() const { return whole_; }
 
   // Fills `out` with the next chunk of L tokens of stream s: fewer (padded with N, no targets)
   // only where the walk does not carry the state on (a segment's end, the share's wrap, a
-  // reverse-complemented block), never at a block boundary that it crosses.
+  // reverse-complemented block), never at a block boundary that it crosses. Whole records:
+  // the rest of the stream's segment, or the next segment not yet taken.
   void next(int64_t s, int64_t L, StreamChunk& out);
 
-  // Position of each stream in its share (tokens consumed since the start of the run, per
-  // stream), for checkpoints; set_positions() puts the streams back there.
-  std::vector<int64_t> positions() const { return consumed_; }
-  void set_positions(const std::vector<int64_t>& consumed);
+  // Whole records: segments (pieces) taken so far, over all streams and passes; whether
+  // stream s holds tokens of its segment not yet handed out.
+  int64_t taken() const { return taken_; }
+  int64_t pieces() const { return int64_t(segments_.size()); }
+  bool in_record(int64_t s) const;
+
+  // Where the streams are, for checkpoints; set_positions() puts them back there. Shares: the
+  // tokens each stream consumed since the start of the run (B values). Whole records: each
+  // stream's take (its number, -1 for none) and tokens handed out of it, then the takes so far
+  // (2 B + 1 values).
+  std::vector<int64_t> positions() const;
+  void set_positions(const std::vector<int64_t>& positions);
 
  private:
   struct Block;
+  void take_record(int64_t s);      // whole records: the next segment into stream s
+  void read_take(Block& b, int64_t take);  // ... segment take % pieces, through the shared reader
+  bool take_coin(int64_t take) const;
   void load_block(int64_t s);
   bool continues(int64_t s) const;  // stream s's block is done and the next carries its state on
   bool coin(int64_t s, int64_t block_number) const;  // reverse-complement this block?
@@ -80,6 +102,9 @@ class DataStreams {
   std::vector<int64_t> pos_;          // next token-space position each stream hands out
   std::vector<int64_t> consumed_;     // tokens handed out by each stream (for resume)
   std::vector<std::unique_ptr<Block>> blocks_;
+  bool whole_ = false;
+  int64_t taken_ = 0;              // whole records: segments taken
+  std::unique_ptr<Block> shared_;  // whole records: the one reader (its cursor)
 };
 
 }  // namespace mambadna::pipelines

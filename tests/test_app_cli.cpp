@@ -213,6 +213,10 @@ TEST_CASE("cli: standard output, refused options and training stops", "[app]") {
     CHECK(st == 2);
     CHECK(err.find(bad.substr(0, 2)) != std::string::npos);
   }
+  // train's -b 0 and -L 0 choose from the records; below 0 is refused.
+  err = run_shell(kBin + " train -b -1 -m '" + m + "' -o '" + dir.file("neg") + "' '" + fa + "' --steps 1 2>&1", st);
+  CHECK(st == 2);
+  CHECK(err.find("-b/--streams -1: give at least 0") != std::string::npos);
   // A region past the contig's end (another assembly's coordinates?) or on a contig the
   // reference lacks is an error, not an empty result.
   const std::string bgz = dir.file("lambda.fa.gz");

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "io/h5.h"
 #include "io/region.h"
 #include "io/sequence_reader.h"
 #include "model/checkpoint.h"
@@ -60,6 +61,19 @@ std::vector<std::string> metric_rows(const std::string& run) {
   return rows;
 }
 
+// Resumes the stopped run in run_dir to its end: its metrics rows must be the uninterrupted
+// run's (same thread count, same data, same optimiser state: the same figures to float
+// rounding).
+void resume_matches(const std::string& run_dir, const std::vector<std::string>& whole) {
+  pipelines::TrainOptions r;
+  r.run_dir = run_dir;
+  r.resume = true;
+  pipelines::train(r, {});
+  const auto parts = metric_rows(run_dir);
+  REQUIRE(parts.size() == whole.size());
+  for (size_t i = 0; i < whole.size(); ++i) CHECK(parts[i] == whole[i]);
+}
+
 }  // namespace
 
 TEST_CASE("train: a few steps on a tiny model reduce the loss", "[pipelines][train]") {
@@ -100,14 +114,7 @@ TEST_CASE("train: resume follows the uninterrupted run", "[pipelines][train]") {
   REQUIRE(fs::exists(p.run_dir + "/checkpoint-00000005.h5"));
   CHECK_FALSE(fs::exists(p.run_dir + "/model.h5"));
 
-  pipelines::TrainOptions r;
-  r.run_dir = p.run_dir;
-  r.resume = true;
-  pipelines::train(r, {});
-  const auto parts = metric_rows(p.run_dir);
-  REQUIRE(parts.size() == whole.size());
-  // Same thread count, same data, same optimiser state: the same figures to float rounding.
-  for (size_t i = 0; i < whole.size(); ++i) CHECK(parts[i] == whole[i]);
+  resume_matches(p.run_dir, whole);
 }
 
 TEST_CASE("train: a half-written checkpoint leaves the previous one to resume from", "[pipelines][train]") {
@@ -162,6 +169,80 @@ TEST_CASE("train data: streams cover their shares and resume at the same tokens"
       CHECK(ca.targets == cb.targets);
       CHECK(ca.reset == cb.reset);
     }
+}
+
+TEST_CASE("train data: whole records are taken in turn, each once a pass, from a zero state", "[pipelines][train]") {
+  // Reads (ex1.bam) and one long record in pieces (lambda, pieces of 1000 tokens), each in
+  // chunks of 37.
+  for (const std::string& path : {test::data_file("edge/ex1.bam"),
+                                  mambadna::test::source_dir() + "/data/lambda_phage.fa.gz"}) {
+    INFO(path);
+    io::ReaderOptions ro;
+    const auto segs = pipelines::index_segments({path}, ro);
+    // The records' tokens in file order, read directly.
+    std::vector<int32_t> file;
+    {
+      io::SequenceReader reader(path, ro);
+      io::Chunk c;
+      while (reader.next(c, 4096)) file.insert(file.end(), c.tokens.begin(), c.tokens.end());
+    }
+    const int64_t B = 5, L = 37, block = 1000;
+    pipelines::DataStreams ds({path}, ro, segs, B, block, false, 3, true);
+    REQUIRE(ds.whole_records());
+    int64_t expect_pieces = 0;
+    for (const auto& g : segs) expect_pieces += (g.length() + block - 1) / block;
+    REQUIRE(ds.pieces() == expect_pieces);
+    // Walk until every piece of the first pass is taken and handed out; put each take's tokens
+    // at its place.
+    std::vector<std::vector<int32_t>> takes(size_t(ds.pieces()));
+    std::vector<int64_t> take_of(size_t(B), -1);
+    pipelines::StreamChunk c;
+    int64_t chunks = 0;
+    for (;;) {
+      bool any = false;
+      for (int64_t s = 0; s < B; ++s) {
+        if (!ds.in_record(s) && ds.taken() >= ds.pieces()) continue;
+        any = true;
+        ds.next(s, L, c);
+        ++chunks;
+        if (c.reset) take_of[size_t(s)] = ds.taken() - 1;  // a new take starts the chunk
+        REQUIRE(take_of[size_t(s)] >= 0);
+        REQUIRE(c.n >= 1);
+        REQUIRE(c.n <= L);
+        auto& t = takes[size_t(take_of[size_t(s)])];
+        CHECK(c.reset == t.empty());
+        // Targets: the next token of the same take where it is A/C/G/T; none past n.
+        for (int64_t i = 0; i + 1 < c.n; ++i) {
+          const int32_t next = c.tokens[size_t(i + 1)];
+          CHECK(c.targets[size_t(i)] == (io::is_acgt(next) ? next : -1));
+        }
+        for (int64_t i = c.n; i < L; ++i) CHECK(c.targets[size_t(i)] == -1);
+        t.insert(t.end(), c.tokens.begin(), c.tokens.begin() + c.n);
+      }
+      if (!any) break;
+    }
+    std::vector<int32_t> walked;
+    for (auto& t : takes) walked.insert(walked.end(), t.begin(), t.end());
+    CHECK(walked == file);  // every token once, in file order by take
+    CHECK(int64_t(walked.size()) == ds.total_tokens());
+
+    // Resume: a second walk from the first's positions (reverse complements included) hands
+    // out the same chunks.
+    pipelines::DataStreams a({path}, ro, segs, B, block, true, 7, true), b({path}, ro, segs, B, block, true, 7, true);
+    pipelines::StreamChunk ca, cb;
+    for (int i = 0; i < 30; ++i)
+      for (int64_t s = 0; s < B; ++s) a.next(s, L, ca);
+    b.set_positions(a.positions());
+    for (int i = 0; i < 60; ++i)
+      for (int64_t s = 0; s < B; ++s) {
+        a.next(s, L, ca);
+        b.next(s, L, cb);
+        CHECK(ca.tokens == cb.tokens);
+        CHECK(ca.targets == cb.targets);
+        CHECK(ca.reset == cb.reset);
+      }
+    CHECK_THROWS_WITH(b.set_positions({1, 2, 3}), Catch::Contains("whole-record data positions"));
+  }
 }
 
 TEST_CASE("train data: streams wrap around their shares again and again", "[pipelines][train]") {
@@ -305,6 +386,102 @@ TEST_CASE("train data: --holdout-records holds out whole records (reads)", "[pip
   no.holdout = 0;
   no.holdout_records = true;
   CHECK_THROWS_WITH(pipelines::train(no, {}), Catch::Contains("--holdout-records needs --holdout"));
+}
+
+TEST_CASE("train: the step shape is chosen from the records where it is not given", "[pipelines][train]") {
+  auto segs = [](int64_t count, int64_t length) {
+    std::vector<pipelines::Segment> v;
+    for (int64_t i = 0; i < count; ++i) v.push_back(pipelines::Segment{0, i, "r", 0, length});
+    return v;
+  };
+  // Short reads: a chunk a read (35 rounded up to 40), and 16,384 / 40 streams.
+  auto s = pipelines::resolve_step_shape(0, 0, segs(1000, 35));
+  CHECK(s.short_records);
+  CHECK(s.p99 == 35);
+  CHECK(s.chunk == 40);
+  CHECK(s.streams == 410);
+  // 99% of the records decide: one long record among 101 does not.
+  auto mixed = segs(100, 150);
+  mixed.push_back(pipelines::Segment{0, 100, "long", 0, 10000});
+  s = pipelines::resolve_step_shape(0, 0, mixed);
+  CHECK(s.p99 == 150);
+  CHECK(s.chunk == 152);
+  CHECK(s.streams == 101);  // no more streams than records (16,384 / 152 would be 108)
+  // A genome: the defaults.
+  s = pipelines::resolve_step_shape(0, 0, segs(1, 48502));
+  CHECK_FALSE(s.short_records);
+  CHECK_FALSE(s.whole_records);  // shares of the token space
+  CHECK(s.chunk == 2048);
+  CHECK(s.streams == 8);
+  s = pipelines::resolve_step_shape(0, 0, {});
+  CHECK(s.chunk == 2048);
+  CHECK(s.streams == 8);
+  // What is given is kept; -L given: the default streams.
+  s = pipelines::resolve_step_shape(0, 64, segs(1000, 35));
+  CHECK_FALSE(s.short_records);
+  CHECK(s.whole_records);  // they fit in a chunk: taken whole from one reader
+  CHECK(s.chunk == 64);
+  CHECK(s.streams == 8);
+  s = pipelines::resolve_step_shape(3, 0, segs(1000, 35));
+  CHECK(s.chunk == 40);
+  CHECK(s.streams == 3);
+  // Very short records: at least 16 tokens, at least 8 streams, at most 512.
+  s = pipelines::resolve_step_shape(0, 0, segs(5, 3));
+  CHECK(s.chunk == 16);
+  CHECK(s.streams == 8);
+  s = pipelines::resolve_step_shape(0, 0, segs(5000, 3));
+  CHECK(s.chunk == 16);
+  CHECK(s.streams == 512);  // 16,384 / 16 would be 1,024
+  CHECK(s.whole_records);
+
+  // Reads of a BAM file with the defaults: most of every step trains (it was ~2% with chunks of
+  // 2048), and the run keeps the shape it chose in its checkpoint.
+  TempDir dir;
+  auto o = base_options(dir, "reads");
+  o.inputs = {test::data_file("edge/ex1.bam")};
+  o.streams = o.chunk = 0;
+  o.holdout = 0;
+  o.steps = 2;
+  o.warmup = 1;
+  std::vector<std::string> notices;
+  const auto res = pipelines::train(o, {}, nullptr, [&](const std::string& line) { notices.push_back(line); });
+  REQUIRE(notices.size() == 1);
+  CHECK(notices[0].find("step shape -b ") == 0);
+  const io::H5File f = io::H5File::open_read(res.checkpoint);
+  const int64_t B = f.attr_i64("/train", "streams"), L = f.attr_i64("/train", "chunk");
+  CHECK(L >= 35);
+  CHECK(L <= 48);
+  CHECK(B * L >= 16000);
+  CHECK(B * L <= 16800);
+  // Positions with a target, of all: at most 34.3 / 40 for these reads (35-40 bases, the last
+  // without one); in two steps a stream's first chunk may start mid-read, where its share of
+  // the token space begins. With -L 2048 it is ~0.017.
+  CHECK(double(res.tokens) / double(2 * B * L) > 0.6);
+}
+
+TEST_CASE("train: a run on reads resumes where it stopped", "[pipelines][train]") {
+  TempDir dir;
+  auto reads = [&](const std::string& run) {
+    auto o = base_options(dir, run);
+    o.inputs = {test::data_file("edge/ex1.bam")};
+    o.streams = 0, o.chunk = 0;  // whole reads, -b chosen; a pass is ~8 steps
+    o.steps = 12;
+    o.holdout_records = true;
+    o.valid_tokens = 0;
+    return o;
+  };
+  auto o = reads("whole");
+  pipelines::train(o, {});
+  const auto whole = metric_rows(o.run_dir);
+  REQUIRE(whole.size() == 12);
+  auto p = reads("parts");
+  std::atomic<bool> stop{false};
+  auto res = pipelines::train(p, [&](const pipelines::StepReport& r) {
+    if (r.step == 5) stop = true;
+  }, &stop);
+  REQUIRE(res.steps == 5);
+  CHECK(io::H5File::open_read(res.checkpoint).attr_i64("/train", "whole_records") == 1);
+  resume_matches(p.run_dir, whole);
 }
 
 TEST_CASE("train: non-finite steps are skipped, and repeated ones stop the run", "[pipelines][train]") {
