@@ -54,10 +54,10 @@ int cmd_train(int argc, char** argv) {
   data.add_options()                                                                      //
       ("streams,b", po::value(&o.streams)->default_value(0),
        "B: streams walking the data side by side (0: 8, or with records chosen short by -L 0, "
-       "enough for B * L to be about 16,384 tokens)")
+       "enough for B * L to be about 16,384 tokens, at most 512 and the number of records)")
       ("chunk,L", po::value(&o.chunk)->default_value(0),
        "L: tokens per stream per step (0: 2048, or where 99% of the training records are shorter "
-       "(reads), their length rounded up to 8: a chunk a record)")
+       "(reads), their length rounded up to 8, at least 16: a chunk a record)")
       ("valid", po::value(&o.valid_inputs)->composing(), "validation input (repeatable)")
       ("holdout", po::value(&o.holdout)->default_value(0.0, "0"),
        "validate on the last fraction of each training record instead")
@@ -65,7 +65,8 @@ int cmd_train(int argc, char** argv) {
        "--holdout takes the last fraction of the records, whole, not each record's tail (for reads)")
       ("valid-tokens", po::value(&o.valid_tokens)->default_value(0),
        "validation tokens per evaluation but the last, at --steps, which reads all (0: all); "
-       "the set is split into -b streams, each from a zero state")
+       "many records (reads) are scored whole, a few long ones split into -b streams, each from a "
+       "zero state")
       ("rc-augment", po::bool_switch(&o.rc_augment), "hand out half of the blocks reverse-complemented")
       ("block", po::value(&o.block)->default_value(1 << 20), "tokens a stream buffers; state is carried across blocks");
   add_input_options(data, input);

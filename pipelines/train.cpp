@@ -46,11 +46,11 @@ StepShape resolve_step_shape(int64_t streams, int64_t chunk, const std::vector<S
     s.streams = streams;
   } else if (s.short_records) {
     const int64_t fill = (kDefaultStreams * kDefaultChunk + s.chunk / 2) / s.chunk;
-    s.streams = std::max(kDefaultStreams, std::min({fill, kMaxAutoStreams, int64_t(train.size())}));
+    s.streams = std::max<int64_t>(1, std::min({fill, kMaxAutoStreams, int64_t(train.size())}));
   } else {
     s.streams = kDefaultStreams;
   }
-  s.whole_records = !train.empty() && s.p99 <= s.chunk;
+  s.whole_records = !train.empty() && s.p99 <= s.chunk && int64_t(train.size()) >= s.streams;
   return s;
 }
 
@@ -172,9 +172,10 @@ double evaluate(model::Mamba<float>& m, const TrainOptions& o, const std::vector
   if (total < 2) return NAN;
   const int64_t B = std::max<int64_t>(1, std::min<int64_t>(o.streams, total / 2));
   const int64_t L = o.chunk;
-  // Records that fit in a chunk (reads) are scored whole, taken in turn from one reader; longer
-  // ones in B shares of the token space. The cap ends the takes (whole) or each share.
-  const bool whole = length_p99(segments) <= L;
+  // Many records of up to a piece (reads, of any length against L) are scored whole, taken in
+  // turn (a pass over the file, however many streams); a few long ones (genomes) in B shares
+  // of the token space, each from a zero state. The cap ends the takes (whole) or each share.
+  const bool whole = int64_t(segments.size()) >= B && length_p99(segments) <= DataStreams::kPieceTokens;
   DataStreams ds(inputs, reader, segments, B, std::min<int64_t>(o.block, total), false, o.seed, whole);
   std::vector<int64_t> left(static_cast<size_t>(B));
   for (int64_t s = 0; s < B; ++s) {
@@ -277,8 +278,8 @@ TrainResult train(const TrainOptions& options, const std::function<void(const St
     m1.assign(ck.params.size(), 0.0f);
     m2.assign(ck.params.size(), 0.0f);
     if (o.inputs.empty()) throw UsageError("train: no input");
-    if (o.streams < 0 || o.chunk < 0)
-      throw UsageError("train: -b and -L must be >= 1, or 0 to choose them from the records");
+    if (o.streams < 0) throw UsageError("train: -b " + std::to_string(o.streams) + ": give at least 1, or 0 to choose");
+    if (o.chunk < 0) throw UsageError("train: -L " + std::to_string(o.chunk) + ": give at least 1, or 0 to choose");
   }
   o.reader.tok.case_mode = io::parse_case_mode(ck.config.tokenizer_case);
   {
@@ -299,6 +300,15 @@ TrainResult train(const TrainOptions& options, const std::function<void(const St
     valid_inputs = o.valid_inputs;
     valid_reader.regions.clear();
     valid_segs = index_segments(valid_inputs, valid_reader);
+  }
+  {  // a record of one base has nothing to predict: a run on nothing but such is a mistake
+    int64_t targets = 0;
+    for (const Segment& g : train_segs) targets += std::max<int64_t>(0, g.length() - 1);
+    if (!train_segs.empty() && targets == 0) {
+      std::string names;
+      for (const auto& in : o.inputs) names += (names.empty() ? "" : ", ") + in;
+      throw InputError(names + ": no training record has two bases (nothing to predict)");
+    }
   }
   if (!o.resume) {  // a resumed run keeps the shape it chose (saved with its options)
     const StepShape shape = resolve_step_shape(o.streams, o.chunk, train_segs);

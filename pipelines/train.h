@@ -92,16 +92,17 @@ int64_t planned_steps(const TrainOptions& o);
 // B: 8; with an L chosen shorter than 2048, enough streams for B · L ≈ 8 · 2048 tokens a step
 // (the default's activation memory and matrix sizes), but no more than there are segments or
 // kMaxAutoStreams (the carried states, four copies of (layers, B, E, N) floats in training,
-// grow with B: ~0.45 GB for the small shape at B 410), and at least 8.
-// A size that is given (non-zero) is kept.
+// grow with B: ~0.45 GB for the small shape at B 410). A size that is given (non-zero) is
+// kept.
 struct Segment;  // pipelines/train_data.h
-// Where 99% of the segments fit in a chunk (p99 <= L), the streams take whole records in turn
-// from one reader (DataStreams' whole records) instead of walking shares of the token space.
+// Where 99% of the segments fit in a chunk (p99 <= L) and there are at least B of them, the
+// streams take whole records in turn (DataStreams' whole records) instead of walking shares of
+// the token space.
 struct StepShape {
   int64_t streams = 0, chunk = 0;
   int64_t p99 = 0;             // the segment length 99% of the segments are at most
   bool short_records = false;  // L was chosen shorter than the default for them
-  bool whole_records = false;  // p99 <= L
+  bool whole_records = false;  // p99 <= L and B <= segments
 };
 // The smallest length that at least 99% of the segments do not exceed (0 for none).
 int64_t length_p99(const std::vector<Segment>& segments);

@@ -114,19 +114,24 @@ struct DataStreams::Block {
 
 DataStreams::DataStreams(std::vector<std::string> inputs, io::ReaderOptions options,
                          std::vector<Segment> segments, int64_t streams, int64_t block,
-                         bool rc_augment, uint64_t seed, bool whole_records)
+                         bool rc_augment, uint64_t seed, bool whole_records, int64_t piece)
     : inputs_(std::move(inputs)), options_(std::move(options)), segments_(std::move(segments)),
       block_(block), rc_(rc_augment), seed_(seed), whole_(whole_records) {
   if (streams < 1) throw UsageError("training needs at least one stream");
   if (block < 2) throw UsageError("training block must hold at least 2 tokens");
-  if (whole_) {  // pieces of at most `block` tokens and kPieceTokens
-    const int64_t piece = std::min(block, kPieceTokens);
+  if (whole_) {  // pieces of at most `piece` tokens; R readers, the first P % R with one more
+    if (piece < 1) throw UsageError("whole records need pieces of at least 1 token");
     std::vector<Segment> pieces;
     for (const Segment& g : segments_)
       for (int64_t b = g.begin; b < g.end; b += piece)
         pieces.push_back(Segment{g.input, g.record_index, g.record, b, std::min(g.end, b + piece)});
     segments_ = std::move(pieces);
-    shared_ = std::make_unique<Block>();
+    const int64_t P = int64_t(segments_.size()), R = std::max<int64_t>(1, std::min(kWholeReaders, P));
+    reader_begin_.push_back(0);
+    for (int64_t r = 0; r < R; ++r) {
+      readers_.push_back(std::make_unique<Block>());
+      reader_begin_.push_back(reader_begin_.back() + P / R + (r < P % R ? 1 : 0));
+    }
   }
   for (const Segment& s : segments_) {
     seg_start_.push_back(total_);
@@ -167,10 +172,16 @@ bool DataStreams::take_coin(int64_t take) const {
   return rc_ && (mix64(seed_ ^ mix64(uint64_t(take) + 0x632be59bd9b4e019ull)) & 1);
 }
 
+int64_t DataStreams::piece_of_take(int64_t take) const {
+  const int64_t R = int64_t(readers_.size()), r = take % R;
+  const int64_t begin = reader_begin_[size_t(r)], len = reader_begin_[size_t(r + 1)] - begin;
+  return begin + (take / R) % len;
+}
+
 void DataStreams::read_take(Block& b, int64_t take) {
-  const Segment& seg = segments_[size_t(take % int64_t(segments_.size()))];
+  const Segment& seg = segments_[size_t(piece_of_take(take))];
   b.tokens.clear();
-  shared_->cursor.read(inputs_[seg.input], options_, seg.input, seg.record_index, seg.begin, seg.length(),
+  readers_[size_t(take % int64_t(readers_.size()))]->cursor.read(inputs_[seg.input], options_, seg.input, seg.record_index, seg.begin, seg.length(),
                        b.tokens);
   b.rc = take_coin(take);
   if (b.rc) {
@@ -192,7 +203,7 @@ void DataStreams::set_positions(const std::vector<int64_t>& consumed) {
       throw InputError("checkpoint has whole-record data positions for " + std::to_string(consumed.size() / 2) +
                        " streams, the run has " + std::to_string(B));
     taken_ = consumed[2 * B];
-    // Each stream's segment again, read in file order (one pass of the shared reader).
+    // Each stream's segment again, read in file order (each reader moves forward).
     std::vector<size_t> order;
     for (size_t s = 0; s < B; ++s) {
       *blocks_[s] = Block{};
@@ -203,9 +214,9 @@ void DataStreams::set_positions(const std::vector<int64_t>& consumed) {
                          std::to_string(s) + ")");
       order.push_back(s);
     }
-    const int64_t P = int64_t(segments_.size());
-    std::sort(order.begin(), order.end(),
-              [&](size_t a, size_t b) { return consumed[2 * a] % P < consumed[2 * b] % P; });
+    std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+      return piece_of_take(consumed[2 * a]) < piece_of_take(consumed[2 * b]);
+    });
     for (size_t s : order) {
       Block& b = *blocks_[s];
       read_take(b, consumed[2 * s]);

@@ -11,12 +11,15 @@
 // does not continue the previous one (Chunk::reset).
 //
 // With whole records (reads: segments that fit in a chunk), the streams instead take whole
-// segments in turn from one reader walking the inputs once per pass: a stream that has handed
-// out its segment takes the next one not yet taken, so B streams cost one pass over the file
-// where B shares would cost B/2 to reach their starts (hundreds of passes for the hundreds of
-// streams that short reads call for). A segment longer than `block` tokens or kPieceTokens is
-// taken in pieces, each from a zero state (memory: B pieces); the reverse-complement coin is
-// drawn per take.
+// segments in turn: a stream that has handed out its segment takes the next one. Take t goes
+// to reader t % R (R = kWholeReaders, fewer for fewer segments), each of which walks its own
+// contiguous range of the segments in file order, so that t = 0 .. P − 1 take each of the P
+// segments once and a step's B takes come from R places in the file: R/2 passes over the
+// file to reach them (where B shares cost B/2, hundreds of passes for the hundreds of streams
+// that short reads call for), then one pass per epoch. Neighbouring reads of a
+// coordinate-sorted BAM still come B / R to a place: shuffle such input first (samtools
+// collate). A segment longer than `piece` tokens is taken in pieces, each from a zero state
+// (memory: B pieces); the reverse-complement coin is drawn per take.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -56,9 +59,10 @@ struct StreamChunk {
 class DataStreams {
  public:
   static constexpr int64_t kPieceTokens = 1 << 16;  // whole records: the longest piece taken
+  static constexpr int64_t kWholeReaders = 8;        // whole records: readers R
   DataStreams(std::vector<std::string> inputs, io::ReaderOptions options,
               std::vector<Segment> segments, int64_t streams, int64_t block, bool rc_augment,
-              uint64_t seed, bool whole_records = false);
+              uint64_t seed, bool whole_records = false, int64_t piece = kPieceTokens);
   ~DataStreams();
   int64_t streams() const { return int64_t(blocks_.size()); }
   int64_t total_tokens() const { return total_; }
@@ -74,6 +78,7 @@ class DataStreams {
   // stream s holds tokens of its segment not yet handed out.
   int64_t taken() const { return taken_; }
   int64_t pieces() const { return int64_t(segments_.size()); }
+  int64_t piece_of_take(int64_t take) const;  // the segment (piece) that take number holds
   bool in_record(int64_t s) const;
 
   // Where the streams are, for checkpoints; set_positions() puts them back there. Shares: the
@@ -86,7 +91,7 @@ class DataStreams {
  private:
   struct Block;
   void take_record(int64_t s);      // whole records: the next segment into stream s
-  void read_take(Block& b, int64_t take);  // ... segment take % pieces, through the shared reader
+  void read_take(Block& b, int64_t take);  // ... piece_of_take(take), through its reader
   bool take_coin(int64_t take) const;
   void load_block(int64_t s);
   bool continues(int64_t s) const;  // stream s's block is done and the next carries its state on
@@ -103,8 +108,9 @@ class DataStreams {
   std::vector<int64_t> consumed_;     // tokens handed out by each stream (for resume)
   std::vector<std::unique_ptr<Block>> blocks_;
   bool whole_ = false;
-  int64_t taken_ = 0;              // whole records: segments taken
-  std::unique_ptr<Block> shared_;  // whole records: the one reader (its cursor)
+  int64_t taken_ = 0;                            // whole records: segments taken
+  std::vector<std::unique_ptr<Block>> readers_;  // whole records: R readers (their cursors)
+  std::vector<int64_t> reader_begin_;            // ... the first segment of each (R + 1)
 };
 
 }  // namespace mambadna::pipelines

@@ -186,49 +186,50 @@ TEST_CASE("train data: whole records are taken in turn, each once a pass, from a
       io::Chunk c;
       while (reader.next(c, 4096)) file.insert(file.end(), c.tokens.begin(), c.tokens.end());
     }
-    const int64_t B = 5, L = 37, block = 1000;
-    pipelines::DataStreams ds({path}, ro, segs, B, block, false, 3, true);
+    const int64_t B = 5, L = 37, block = 100, piece = 1000;
+    pipelines::DataStreams ds({path}, ro, segs, B, block, false, 3, true, piece);
     REQUIRE(ds.whole_records());
     int64_t expect_pieces = 0;
-    for (const auto& g : segs) expect_pieces += (g.length() + block - 1) / block;
+    for (const auto& g : segs) expect_pieces += (g.length() + piece - 1) / piece;
     REQUIRE(ds.pieces() == expect_pieces);
     // Walk until every piece of the first pass is taken and handed out; put each take's tokens
-    // at its place.
-    std::vector<std::vector<int32_t>> takes(size_t(ds.pieces()));
-    std::vector<int64_t> take_of(size_t(B), -1);
+    // at its piece's place.
+    std::vector<std::vector<int32_t>> pieces(size_t(ds.pieces()));
+    std::vector<int64_t> piece_of(size_t(B), -1), pending(size_t(B), -2);
     pipelines::StreamChunk c;
-    int64_t chunks = 0;
     for (;;) {
       bool any = false;
       for (int64_t s = 0; s < B; ++s) {
         if (!ds.in_record(s) && ds.taken() >= ds.pieces()) continue;
         any = true;
         ds.next(s, L, c);
-        ++chunks;
-        if (c.reset) take_of[size_t(s)] = ds.taken() - 1;  // a new take starts the chunk
-        REQUIRE(take_of[size_t(s)] >= 0);
+        if (c.reset) piece_of[size_t(s)] = ds.piece_of_take(ds.taken() - 1);  // a new take
+        REQUIRE(piece_of[size_t(s)] >= 0);
         REQUIRE(c.n >= 1);
         REQUIRE(c.n <= L);
-        auto& t = takes[size_t(take_of[size_t(s)])];
-        CHECK(c.reset == t.empty());
-        // Targets: the next token of the same take where it is A/C/G/T; none past n.
-        for (int64_t i = 0; i + 1 < c.n; ++i) {
-          const int32_t next = c.tokens[size_t(i + 1)];
-          CHECK(c.targets[size_t(i)] == (io::is_acgt(next) ? next : -1));
-        }
+        auto& t = pieces[size_t(piece_of[size_t(s)])];
+        CHECK(c.reset == t.empty());  // each piece taken once in the pass
+        // Targets: the next token of the same take where it is A/C/G/T (across the chunks of
+        // a take), none at its end or past n.
+        const auto target = [](int32_t next) { return io::is_acgt(next) ? next : -1; };
+        if (!c.reset) CHECK(pending[size_t(s)] == target(c.tokens[0]));
+        for (int64_t i = 0; i + 1 < c.n; ++i) CHECK(c.targets[size_t(i)] == target(c.tokens[size_t(i + 1)]));
+        if (ds.in_record(s)) pending[size_t(s)] = c.targets[size_t(c.n - 1)];
+        else CHECK(c.targets[size_t(c.n - 1)] == -1);
         for (int64_t i = c.n; i < L; ++i) CHECK(c.targets[size_t(i)] == -1);
         t.insert(t.end(), c.tokens.begin(), c.tokens.begin() + c.n);
       }
       if (!any) break;
     }
     std::vector<int32_t> walked;
-    for (auto& t : takes) walked.insert(walked.end(), t.begin(), t.end());
-    CHECK(walked == file);  // every token once, in file order by take
+    for (auto& t : pieces) walked.insert(walked.end(), t.begin(), t.end());
+    CHECK(walked == file);  // every token once
     CHECK(int64_t(walked.size()) == ds.total_tokens());
 
     // Resume: a second walk from the first's positions (reverse complements included) hands
     // out the same chunks.
-    pipelines::DataStreams a({path}, ro, segs, B, block, true, 7, true), b({path}, ro, segs, B, block, true, 7, true);
+    pipelines::DataStreams a({path}, ro, segs, B, block, true, 7, true, piece),
+        b({path}, ro, segs, B, block, true, 7, true, piece);
     pipelines::StreamChunk ca, cb;
     for (int i = 0; i < 30; ++i)
       for (int64_t s = 0; s < B; ++s) a.next(s, L, ca);
@@ -425,10 +426,12 @@ TEST_CASE("train: the step shape is chosen from the records where it is not give
   s = pipelines::resolve_step_shape(3, 0, segs(1000, 35));
   CHECK(s.chunk == 40);
   CHECK(s.streams == 3);
-  // Very short records: at least 16 tokens, at least 8 streams, at most 512.
+  // Very short records: at least 16 tokens; no more streams than records, nor than 512.
   s = pipelines::resolve_step_shape(0, 0, segs(5, 3));
   CHECK(s.chunk == 16);
-  CHECK(s.streams == 8);
+  CHECK(s.streams == 5);
+  CHECK(s.whole_records);
+  CHECK_FALSE(pipelines::resolve_step_shape(8, 0, segs(5, 3)).whole_records);  // fewer records than streams
   s = pipelines::resolve_step_shape(0, 0, segs(5000, 3));
   CHECK(s.chunk == 16);
   CHECK(s.streams == 512);  // 16,384 / 16 would be 1,024
@@ -454,9 +457,38 @@ TEST_CASE("train: the step shape is chosen from the records where it is not give
   CHECK(B * L >= 16000);
   CHECK(B * L <= 16800);
   // Positions with a target, of all: at most 34.3 / 40 for these reads (35-40 bases, the last
-  // without one); in two steps a stream's first chunk may start mid-read, where its share of
-  // the token space begins. With -L 2048 it is ~0.017.
-  CHECK(double(res.tokens) / double(2 * B * L) > 0.6);
+  // without one). With -L 2048 it is ~0.017.
+  CHECK(double(res.tokens) / double(2 * B * L) > 0.8);
+
+  // Validation takes the reads whole, each from a zero state: the same figure whatever -b (a
+  // model that does not move: lr 0).
+  auto v = base_options(dir, "valid");
+  v.inputs = {test::data_file("edge/ex1.bam")};
+  v.steps = 1;
+  v.lr = v.min_lr = 0;
+  v.holdout_records = true;
+  v.valid_tokens = 0;
+  v.chunk = 40;
+  double bpb[2];
+  for (int i = 0; i < 2; ++i) {
+    v.streams = i == 0 ? 7 : 64;
+    v.run_dir = dir.file("valid" + std::to_string(i));
+    bpb[i] = pipelines::train(v, {}).last_valid_bpb;
+  }
+  CHECK(std::isfinite(bpb[0]));
+  CHECK(bpb[0] == Approx(bpb[1]).epsilon(1e-9));
+
+  // Records with nothing to predict.
+  const std::string ones = dir.file("ones.fa");
+  {
+    std::ofstream f(ones);
+    for (int i = 0; i < 40; ++i) f << ">r" << i << "\nA\n";
+  }
+  auto n = base_options(dir, "ones");
+  n.inputs = {ones};
+  n.holdout = 0;
+  n.streams = n.chunk = 0;
+  CHECK_THROWS_WITH(pipelines::train(n, {}), Catch::Contains("no training record has two bases"));
 }
 
 TEST_CASE("train: a run on reads resumes where it stopped", "[pipelines][train]") {
