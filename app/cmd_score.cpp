@@ -32,7 +32,9 @@ int cmd_score(int argc, char** argv) {
   po::options_description run("Run");
   run.add_options()                                                                       //
       ("chunk,L", po::value(&opt.chunk)->default_value(0),
-       "tokens per stream per step; 0: about 2048 rows per step on the CPU, 4096 on a GPU")  //
+       "tokens per stream per step; 0: about 2048 rows per step on the CPU, 4096 on a GPU, "
+       "and for short records (reads) with -b left at its default, their length and more of "
+       "them side by side")  //
       ("batch,b", po::value(&opt.streams)->default_value(8), "records scored side by side");
   DeviceOptions device;
   add_device_options(run, device);
@@ -56,11 +58,25 @@ int cmd_score(int argc, char** argv) {
         if (opt.bedgraph == "-") throw UsageError("--bedgraph -: standard output carries the TSV; give a file");
         opt.both_strands = parse_strand(strand);
         const model::Device dev = apply_device_options(device, common.verbosity);
-        if (opt.chunk == 0) opt.chunk = auto_chunk(dev, pipelines::score_streams(opt));
         kernels::CpuThreads threads(common.threads);
         model::Mamba<float> m = load_model(model_path, dev);
         opt.reader = reader_options(input, common, m.config());
         opt.reader.threads = 0;  // one reader per stream; the model is the bottleneck
+        if (opt.chunk == 0) {
+          const int64_t streams = pipelines::score_streams(opt);
+          opt.chunk = auto_chunk(dev, streams);
+          if (streams > 1 && vm["batch"].defaulted()) {  // reads: a chunk a record, more of them
+            const auto shape = pipelines::short_record_shape(opt, streams * opt.chunk);
+            if (shape.chunk > 0) {
+              opt.chunk = shape.chunk;
+              opt.streams = shape.streams;
+              if (common.verbosity >= 1)
+                std::fprintf(stderr, "[score] step shape -b %lld -L %lld: 99%% of the first %lld records are at most %lld bases long\n",
+                             (long long)shape.streams, (long long)shape.chunk, (long long)shape.sampled,
+                             (long long)shape.p99);
+            }
+          }
+        }
         opt.command_line = command_line();
         opt.model_path = model_path;
         Progress progress("bases", -1, common.verbosity);

@@ -510,7 +510,15 @@ void H5Appender::append_raw(const void* data, hid_t memtype, int64_t nrows) {
   H5Id fsp(H5Dget_space(ds_));
   H5Sselect_hyperslab(fsp, H5S_SELECT_SET, start.data(), nullptr, count.data(), nullptr);
   H5Id msp(H5Screate_simple(int(count.size()), count.data(), nullptr));
-  check_status(H5Dwrite(ds_, memtype, msp, fsp, H5P_DEFAULT, data), "cannot write dataset " + name_);
+  // A type conversion (strings, f16) strip-mines through a buffer that HDF5 allocates and
+  // zeroes per write, 1 MiB by default: fresh pages for every row appended (3.6 M page faults
+  // for embed's 3,270 records, 40% of its time). 64 KiB comes from the heap and is reused.
+  static const hid_t xfer = [] {
+    const hid_t p = H5Pcreate(H5P_DATASET_XFER);
+    H5Pset_buffer(p, 64 * 1024, nullptr, nullptr);
+    return p;
+  }();
+  check_status(H5Dwrite(ds_, memtype, msp, fsp, xfer, data), "cannot write dataset " + name_);
   rows_ += nrows;
 }
 

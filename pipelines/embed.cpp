@@ -121,13 +121,19 @@ class Embedder {
     const int64_t l = o_.layers[k];
     if (l < 0) return acts_.hidden.data();
     const size_t t = size_t(std::find(acts_.taps.begin(), acts_.taps.end(), l) - acts_.taps.begin());
-    return acts_.tapped.data() + int64_t(t) * L_ * D_;
+    return acts_.tapped.data() + int64_t(t) * acts_.M * D_;
   }
 
-  // One forward pass over tokens_[0, n) (padded to L with N: the state after padding is never used).
+  // One forward pass over tokens_[0, n), padded with N to the next power of two from 64 (at
+  // most L): a short record or a region's last chunk runs a short pass, not a whole chunk of
+  // padding (a 35-base read ran 4,096 positions), and the passes take a few shapes only (each
+  // new one replans the activations). The state after the padding is never used.
   void forward(int64_t n) {
-    std::fill(tokens_.begin() + n, tokens_.end(), int32_t('N'));
-    m_.forward(tokens_.data(), 1, L_, state_, acts_);
+    int64_t len = 64;
+    while (len < n && len < L_) len *= 2;
+    len = std::min(len, L_);
+    std::fill(tokens_.begin() + n, tokens_.begin() + len, int32_t('N'));
+    m_.forward(tokens_.data(), 1, len, state_, acts_);
   }
 
 
@@ -308,7 +314,40 @@ class Embedder {
     }
   }
 
-  // Every record of a sequence file, whole and forward, streamed.
+  // Records that fit in a chunk (reads) waiting to run side by side, one a stream.
+  struct Short {
+    std::string name;
+    std::vector<uint8_t> tokens;
+  };
+  std::vector<Short> batch_;
+  int64_t batch_len_ = 0;  // the longest of them
+
+  // Runs the waiting short records as one pass of (records, their longest length rounded up
+  // to 8) from zero states, and writes them in input order.
+  void flush_batch() {
+    if (batch_.empty()) return;
+    const int64_t Bp = int64_t(batch_.size()), Lp = std::max<int64_t>(8, (batch_len_ + 7) / 8 * 8);
+    batch_tokens_.assign(size_t(Bp * Lp), int32_t('N'));
+    for (int64_t i = 0; i < Bp; ++i)
+      std::copy(batch_[size_t(i)].tokens.begin(), batch_[size_t(i)].tokens.end(), batch_tokens_.begin() + i * Lp);
+    batch_state_.reset();
+    m_.forward(batch_tokens_.data(), Bp, Lp, batch_state_, acts_);
+    for (int64_t i = 0; i < Bp; ++i) {
+      const Short& r = batch_[size_t(i)];
+      const int64_t n = int64_t(r.tokens.size());
+      RegionSinks sinks = open_sinks(summary_.regions);
+      if (n > 0)
+        for (size_t k = 0; k < o_.layers.size(); ++k) deliver(sinks, k, layer_rows(k) + i * Lp * D_, 0, n);
+      close_sinks(sinks, r.name, 0, n, r.name, "+");
+      summary_.bases += n;
+    }
+    batch_.clear();
+    batch_len_ = 0;
+    if (progress_) progress_(summary_.bases);
+  }
+
+  // Every record of a sequence file, whole and forward, streamed: those that fit in a chunk
+  // side by side (up to kBatch of them, about L rows a pass), longer ones chunk by chunk.
   void records(const std::string& input) {
     io::ReaderOptions ro = o_.reader;
     io::SequenceReader reader(input, ro);
@@ -316,6 +355,15 @@ class Embedder {
     std::optional<RegionSinks> sinks;
     int64_t length = 0;
     while (reader.next(c, size_t(L_))) {
+      if (c.begin_of_record && c.end_of_record) {  // a whole record: wait for others
+        const int64_t len = std::max(batch_len_, int64_t(c.tokens.size()));
+        if (int64_t(batch_.size()) == kBatch || (int64_t(batch_.size()) + 1) * ((len + 7) / 8 * 8) > L_)
+          flush_batch();
+        batch_len_ = std::max(batch_len_, int64_t(c.tokens.size()));
+        batch_.push_back(Short{c.record, std::move(c.tokens)});
+        continue;
+      }
+      flush_batch();  // the records before this long one come out first
       if (c.begin_of_record) {
         state_.reset();
         sinks = open_sinks(summary_.regions);
@@ -332,13 +380,17 @@ class Embedder {
       if (progress_) progress_(summary_.bases);
       if (c.end_of_record) close_sinks(*sinks, c.record, 0, length, c.record, "+");
     }
+    flush_batch();
   }
 
   model::Mamba<float>& m_;
   const EmbedOptions& o_;
   io::Tokenizer tok_;
   int64_t D_ = 0, L_ = 0;
+  static constexpr int64_t kBatch = 128;  // short records a pass at most (their states)
   model::State<float> state_{m_.config(), 1};
+  model::State<float> batch_state_{m_.config(), kBatch};
+  std::vector<int32_t> batch_tokens_;
   model::Activations<float> acts_;
   std::optional<io::H5File> out_;
   std::vector<io::H5Appender> pooled_;

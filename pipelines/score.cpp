@@ -295,6 +295,30 @@ int64_t score_streams(const ScoreOptions& opt) {
   return std::max<int64_t>(1, opt.streams);
 }
 
+ScoreShape short_record_shape(const ScoreOptions& opt, int64_t rows) {
+  ScoreShape shape;
+  if (opt.inputs.empty() || opt.inputs[0] == "-" || opt.streams < 1) return shape;
+  const int64_t chunk_now = rows / opt.streams;
+  io::SequenceReader reader(opt.inputs[0], opt.reader);
+  io::Chunk c;
+  std::vector<int64_t> len;
+  // Up to kShapeSample records, each in one chunk: one that does not fit in the current chunk
+  // length ends the question.
+  while (int64_t(len.size()) < kShapeSample && reader.next(c, size_t(chunk_now))) {
+    if (!c.begin_of_record || !c.end_of_record) return shape;
+    len.push_back(int64_t(c.tokens.size()));
+  }
+  if (len.empty()) return shape;
+  const size_t k = size_t(std::ceil(0.99 * double(len.size()))) - 1;
+  std::nth_element(len.begin(), len.begin() + std::ptrdiff_t(k), len.end());
+  shape.p99 = len[k];
+  shape.sampled = int64_t(len.size());
+  if (shape.p99 >= chunk_now) return ScoreShape{};
+  shape.chunk = std::max<int64_t>(16, (shape.p99 + 7) / 8 * 8);
+  shape.streams = std::clamp<int64_t>(rows / shape.chunk, opt.streams, std::max<int64_t>(opt.streams, 512));
+  return shape;
+}
+
 std::vector<RecordScore> score(model::Mamba<float>& m, const ScoreOptions& opt,
                                const std::function<void(const RecordScore&)>& on_record,
                                const std::function<void(int64_t)>& progress) {
@@ -337,28 +361,38 @@ std::vector<RecordScore> score(model::Mamba<float>& m, const ScoreOptions& opt,
     return s.reader->next(c, size_t(L));
   };
 
+  // Finds record `want` of input `in` with r's reader (opened when r has none on that input),
+  // skipping the records before it; false when the input has no such record.
+  auto find = [&](Stream& r, size_t in, int64_t want, io::Chunk& c) -> bool {
+    if (r.reader_input != in) {
+      r.reader = std::make_unique<io::SequenceReader>(opt.inputs[in], opt.reader);
+      r.reader_input = in;
+      r.pending.reset();
+    }
+    while (read_chunk(r, c)) {
+      if (c.record_index > want) {  // cannot happen with increasing claims; keep it safe
+        r.pending = std::move(c);
+        return false;
+      }
+      if (c.record_index == want && c.begin_of_record) return true;
+    }
+    return false;
+  };
+  // With several streams, records are found by one shared reader, which hands a record that
+  // fits in a chunk (a read) to its stream whole; a longer one the stream reads with its own
+  // reader, skipped to it, chunk by chunk in constant memory. (Each stream finding its records
+  // with its own reader passed over the whole file: B passes, hundreds for reads.)
+  Stream shared;
   // Starts the next unclaimed record on stream s; false when every input is exhausted.
   auto start = [&](Stream& s) -> bool {
     while (claims.input < opt.inputs.size()) {
       const size_t in = claims.input;
       const int64_t want = claims.record++;
-      if (s.reader_input != in) {
-        s.reader = std::make_unique<io::SequenceReader>(opt.inputs[in], opt.reader);
-        s.reader_input = in;
-        s.pending.reset();
-      }
       io::Chunk c;
-      bool found = false;
-      while (read_chunk(s, c)) {
-        if (c.record_index > want) {  // cannot happen with increasing claims; keep it safe
-          s.pending = std::move(c);
-          break;
-        }
-        if (c.record_index == want && c.begin_of_record) {
-          found = true;
-          break;
-        }
-      }
+      bool found = find(B > 1 ? shared : s, in, want, c);
+      if (found && B > 1 && !c.end_of_record && !find(s, in, want, c))
+        throw InputError(opt.inputs[in] + ": record " + std::to_string(want + 1) +
+                         " was not found on a second reading (did the file change?)");
       if (!found) {  // this input has no record `want`: move every stream on to the next input
         if (claims.input == in) {
           ++claims.input;

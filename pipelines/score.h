@@ -59,6 +59,18 @@ struct RecordScore {
 // read only once), a bedGraph is written (record order) or both strands are scored.
 int64_t score_streams(const ScoreOptions& opt);
 
+// A step shape for short records, where score chooses -L and -b: when 99% of the first
+// input's first records (up to kShapeSample of them) are shorter than rows / streams (reads),
+// a chunk a record (their length rounded up to 8, at least 16) and rows / L streams (at least
+// opt.streams, at most 512): the same rows per step, a read in 40 positions instead of 256.
+// chunk 0 where it does not apply (long records, standard input, which is read only once).
+struct ScoreShape {
+  int64_t streams = 0, chunk = 0;
+  int64_t p99 = 0, sampled = 0;  // the length 99% of the sampled records are at most; records
+};
+constexpr int64_t kShapeSample = 4096;
+ScoreShape short_record_shape(const ScoreOptions& opt, int64_t rows);
+
 std::vector<RecordScore> score(model::Mamba<float>& model, const ScoreOptions& opt,
                                const std::function<void(const RecordScore&)>& on_record,
                                const std::function<void(int64_t)>& progress = {});

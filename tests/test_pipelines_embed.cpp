@@ -72,6 +72,54 @@ TEST_CASE("embed: per-position final states are the golden hidden states, any ch
   }
 }
 
+TEST_CASE("embed: records that fit in a chunk run side by side, in input order", "[pipelines][embed]") {
+  // Short records wait and run as one pass, each from a zero state; a long one runs chunk by
+  // chunk after those before it. The rows must be the same as one record at a time.
+  TempDir dir;
+  auto m = golden_model();
+  const int64_t lengths[] = {5, 300, 7, 0, 12, 500, 9, 1, 64};
+  std::string fa;
+  uint64_t x = 7;
+  for (size_t i = 0; i < std::size(lengths); ++i) {
+    fa += ">r" + std::to_string(i) + "\n";
+    for (int64_t j = 0; j < lengths[i]; ++j) fa += "ACGT"[(x = x * 6364136223846793005ull + 1) >> 62];
+    fa += "\n";
+  }
+  const std::string path = dir.write("r.fa", fa);
+  std::vector<std::string> names;
+  for (size_t i = 0; i < std::size(lengths); ++i) names.push_back("r" + std::to_string(i));
+  auto run = [&](int64_t chunk, pipelines::Pool pool) {
+    auto o = options(path, dir.file("c" + std::to_string(chunk) + pipelines::pool_name(pool, 0) + ".h5"));
+    o.chunk = chunk;
+    o.pool = pool;
+    CHECK(pipelines::embed(m, o).regions == int64_t(std::size(lengths)));
+    return io::H5File::open_read(o.output);
+  };
+  // chunk 128: all but r1 and r5 side by side (in passes of at most 128 rows); chunk 3: only
+  // r3 and r7 (0 and 1 bases), the rest one at a time in chunks.
+  auto side = run(128, pipelines::Pool::none), alone = run(3, pipelines::Pool::none);
+  CHECK(side.read_strings("regions/name") == names);
+  CHECK(alone.read_strings("regions/name") == names);
+  CHECK(side.read_i64("regions/end") == std::vector<int64_t>(std::begin(lengths), std::end(lengths)));
+  for (size_t i = 0; i < std::size(lengths); ++i) {
+    INFO("record " << i);
+    const std::string ds = "per_position/" + std::to_string(i) + "/final";
+    auto a = side.read_f32(ds, {lengths[i], 64}), b = alone.read_f32(ds, {lengths[i], 64});
+    CHECK(max_diff(a, b) < 1e-5);
+  }
+  auto pa = run(128, pipelines::Pool::mean).read_f32("pooled/final");
+  auto pb = run(3, pipelines::Pool::mean).read_f32("pooled/final");
+  REQUIRE(pa.size() == std::size(lengths) * 64);
+  for (size_t i = 0; i < pa.size(); ++i) {
+    if (i / 64 == 3) {  // the empty record pools to NaN
+      CHECK(std::isnan(pa[i]));
+      CHECK(std::isnan(pb[i]));
+    } else {
+      CHECK(std::fabs(pa[i] - pb[i]) < 1e-5);
+    }
+  }
+}
+
 TEST_CASE("embed: pooled rows are the pooling of the per-position rows", "[pipelines][embed]") {
   TempDir dir;
   auto m = golden_model();

@@ -80,16 +80,18 @@ TEST_CASE("score: totals do not depend on chunk length or batch size", "[pipelin
   const char* seqs[] = {"ACGTACGGTTACGATCGATCGGGCTA", "A", "", "TTTTTTTTTTGGGGCCCCAAAA", "ACGTN", "GATTACA"};
   for (int i = 0; i < 6; ++i) fa += ">r" + std::to_string(i) + "\n" + seqs[i] + "\n";
   const std::string path = dir.write("r.fa", fa);
-  auto ref = pipelines::score(m, options({path}, 4096, 1), {});
-  REQUIRE(ref.size() == 6);
+  // Two inputs: the streams' records come from one shared reader where they fit in a chunk,
+  // from their own readers where they do not, across the change of input.
+  auto ref = pipelines::score(m, options({path, path}, 4096, 1), {});
+  REQUIRE(ref.size() == 12);
   for (int64_t chunk : {1, 3, 7}) {
     for (int64_t streams : {1, 2, 4, 8}) {
       INFO("chunk " << chunk << " streams " << streams);
       std::vector<std::string> order;
-      auto got = pipelines::score(m, options({path}, chunk, streams),
+      auto got = pipelines::score(m, options({path, path}, chunk, streams),
                                   [&](const pipelines::RecordScore& r) { order.push_back(r.name); });
       REQUIRE(got.size() == ref.size());
-      CHECK(order == std::vector<std::string>{"r0", "r1", "r2", "r3", "r4", "r5"});
+      CHECK(order == std::vector<std::string>{"r0", "r1", "r2", "r3", "r4", "r5", "r0", "r1", "r2", "r3", "r4", "r5"});
       for (size_t i = 0; i < ref.size(); ++i) {
         CHECK(got[i].name == ref[i].name);
         CHECK(got[i].length == ref[i].length);
@@ -97,6 +99,31 @@ TEST_CASE("score: totals do not depend on chunk length or batch size", "[pipelin
         CHECK(std::fabs(got[i].loglik - ref[i].loglik) < 1e-4 * std::max<int64_t>(1, ref[i].scored));
       }
     }
+  }
+}
+
+TEST_CASE("score: short records (reads) get a chunk each and more streams", "[pipelines][score]") {
+  auto m = golden_model();
+  const std::string bam = test::data_file("edge/ex1.bam");
+  auto o = options({bam}, 256, 8);
+  // 3,270 reads of 33-40 bases: chunks of 40 and 2048 / 40 streams for the same rows.
+  auto shape = pipelines::short_record_shape(o, 2048);
+  CHECK(shape.sampled == 3270);
+  CHECK(shape.p99 == 40);
+  CHECK(shape.chunk == 40);
+  CHECK(shape.streams == 51);
+  // Long records, and standard input (read once): left as they are.
+  CHECK(pipelines::short_record_shape(options({mambadna::test::source_dir() + "/data/lambda_phage.fa.gz"}, 256, 8), 2048).chunk == 0);
+  CHECK(pipelines::short_record_shape(options({"-"}, 256, 8), 2048).chunk == 0);
+  // The scores do not change with the shape.
+  auto ref = pipelines::score(m, options({bam}, 256, 8), {});
+  auto got = pipelines::score(m, options({bam}, shape.chunk, shape.streams), {});
+  REQUIRE(got.size() == ref.size());
+  REQUIRE(ref.size() == 3270);
+  for (size_t i = 0; i < ref.size(); ++i) {
+    CHECK(got[i].name == ref[i].name);
+    CHECK(got[i].scored == ref[i].scored);
+    CHECK(std::fabs(got[i].loglik - ref[i].loglik) < 1e-4 * std::max<int64_t>(1, ref[i].scored));
   }
 }
 
