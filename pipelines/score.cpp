@@ -316,6 +316,8 @@ ScoreShape short_record_shape(const ScoreOptions& opt, int64_t rows) {
   if (shape.p99 >= chunk_now) return ScoreShape{};
   shape.chunk = std::max<int64_t>(16, (shape.p99 + 7) / 8 * 8);
   shape.streams = std::clamp<int64_t>(rows / shape.chunk, opt.streams, std::max<int64_t>(opt.streams, 512));
+  if (shape.sampled < kShapeSample)  // the whole input was sampled: no more streams than records
+    shape.streams = std::max(opt.streams, std::min(shape.streams, shape.sampled));
   return shape;
 }
 

@@ -62,7 +62,8 @@ int64_t score_streams(const ScoreOptions& opt);
 // A step shape for short records, where score chooses -L and -b: when 99% of the first
 // input's first records (up to kShapeSample of them) are shorter than rows / streams (reads),
 // a chunk a record (their length rounded up to 8, at least 16) and rows / L streams (at least
-// opt.streams, at most 512): the same rows per step, a read in 40 positions instead of 256.
+// opt.streams, at most 512 and, where the sample is the whole input, its record count): the
+// same rows per step, a read in 40 positions instead of 256.
 // chunk 0 where it does not apply (long records, standard input, which is read only once).
 struct ScoreShape {
   int64_t streams = 0, chunk = 0;

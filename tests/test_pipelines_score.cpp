@@ -112,6 +112,13 @@ TEST_CASE("score: short records (reads) get a chunk each and more streams", "[pi
   CHECK(shape.p99 == 40);
   CHECK(shape.chunk == 40);
   CHECK(shape.streams == 51);
+  // A small input, sampled whole: no more streams than its records.
+  TempDir dir;
+  std::string twenty;
+  for (int i = 0; i < 20; ++i) twenty += ">r" + std::to_string(i) + "\nACGTACGTAC\n";
+  auto small = pipelines::short_record_shape(options({dir.write("twenty.fa", twenty)}, 256, 8), 2048);
+  CHECK(small.chunk == 16);
+  CHECK(small.streams == 20);  // 2048 / 16 would be 128
   // Long records, and standard input (read once): left as they are.
   CHECK(pipelines::short_record_shape(options({mambadna::test::source_dir() + "/data/lambda_phage.fa.gz"}, 256, 8), 2048).chunk == 0);
   CHECK(pipelines::short_record_shape(options({"-"}, 256, 8), 2048).chunk == 0);
