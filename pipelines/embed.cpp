@@ -330,8 +330,10 @@ class Embedder {
     batch_tokens_.assign(size_t(Bp * Lp), int32_t('N'));
     for (int64_t i = 0; i < Bp; ++i)
       std::copy(batch_[size_t(i)].tokens.begin(), batch_[size_t(i)].tokens.end(), batch_tokens_.begin() + i * Lp);
-    batch_state_.reset();
-    m_.forward(batch_tokens_.data(), Bp, Lp, batch_state_, acts_);
+    if (!batch_state_ || batch_state_->B < Bp) batch_state_.emplace(m_.config(), Bp);  // zero
+    else
+      for (int64_t i = 0; i < Bp; ++i) batch_state_->reset_stream(i);
+    m_.forward(batch_tokens_.data(), Bp, Lp, *batch_state_, acts_);
     for (int64_t i = 0; i < Bp; ++i) {
       const Short& r = batch_[size_t(i)];
       const int64_t n = int64_t(r.tokens.size());
@@ -389,7 +391,7 @@ class Embedder {
   int64_t D_ = 0, L_ = 0;
   static constexpr int64_t kBatch = 128;  // short records a pass at most (their states)
   model::State<float> state_{m_.config(), 1};
-  model::State<float> batch_state_{m_.config(), kBatch};
+  std::optional<model::State<float>> batch_state_;  // for the largest pass of short records yet
   std::vector<int32_t> batch_tokens_;
   model::Activations<float> acts_;
   std::optional<io::H5File> out_;

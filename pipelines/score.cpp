@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -286,27 +287,48 @@ struct Stream {
 
 }  // namespace
 
+namespace {
+// A file that can be opened again from its start: not standard input, a pipe or a FIFO.
+bool rereadable(const std::string& path) {
+  std::error_code ec;
+  return path != "-" && std::filesystem::is_regular_file(path, ec);
+}
+}  // namespace
+
 int64_t score_streams(const ScoreOptions& opt) {
-  // One reader per stream, each skipping to its record; stdin can be read only once, and a
-  // bedGraph must come out in record order: both use a single stream, as do both strands.
-  bool any_stdin = false;
-  for (const auto& in : opt.inputs) any_stdin |= in == "-";
-  if (any_stdin || !opt.bedgraph.empty() || opt.both_strands) return 1;
+  // Streams reopen their inputs (a record longer than a chunk is read by its stream's own
+  // reader): standard input or a pipe can be read only once, and a bedGraph must come out in
+  // record order: both use a single stream, as do both strands.
+  bool once = false;
+  for (const auto& in : opt.inputs) once |= !rereadable(in);
+  if (once || !opt.bedgraph.empty() || opt.both_strands) return 1;
   return std::max<int64_t>(1, opt.streams);
 }
 
 ScoreShape short_record_shape(const ScoreOptions& opt, int64_t rows) {
   ScoreShape shape;
-  if (opt.inputs.empty() || opt.inputs[0] == "-" || opt.streams < 1) return shape;
+  if (opt.inputs.empty() || opt.streams < 1) return shape;
   const int64_t chunk_now = rows / opt.streams;
-  io::SequenceReader reader(opt.inputs[0], opt.reader);
-  io::Chunk c;
-  std::vector<int64_t> len;
-  // Up to kShapeSample records, each in one chunk: one that does not fit in the current chunk
-  // length ends the question.
-  while (int64_t(len.size()) < kShapeSample && reader.next(c, size_t(chunk_now))) {
-    if (!c.begin_of_record || !c.end_of_record) return shape;
-    len.push_back(int64_t(c.tokens.size()));
+  std::vector<int64_t> len;  // a record longer than chunk_now counts as chunk_now
+  bool whole = true;         // every input sampled to its end
+  for (const std::string& in : opt.inputs) {
+    if (!rereadable(in)) return shape;
+    io::SequenceReader reader(in, opt.reader);
+    io::Chunk c;
+    int64_t n = 0, taken = 0, longer = 0;
+    // Up to kShapeSample records of each input; more than 1% of that longer than the chunk
+    // (or a first record that is: a genome) ends the question.
+    while (taken < kShapeSample) {
+      if (!reader.next(c, size_t(chunk_now))) break;
+      n = (c.begin_of_record ? 0 : n) + int64_t(c.tokens.size());
+      if (!c.end_of_record) {
+        if (c.begin_of_record && (taken == 0 || ++longer > kShapeSample / 100)) return shape;
+        continue;  // on through a long record
+      }
+      len.push_back(std::min(n, chunk_now));
+      ++taken;
+    }
+    whole = whole && taken < kShapeSample;
   }
   if (len.empty()) return shape;
   const size_t k = size_t(std::ceil(0.99 * double(len.size()))) - 1;
@@ -316,7 +338,7 @@ ScoreShape short_record_shape(const ScoreOptions& opt, int64_t rows) {
   if (shape.p99 >= chunk_now) return ScoreShape{};
   shape.chunk = std::max<int64_t>(16, (shape.p99 + 7) / 8 * 8);
   shape.streams = std::clamp<int64_t>(rows / shape.chunk, opt.streams, std::max<int64_t>(opt.streams, 512));
-  if (shape.sampled < kShapeSample)  // the whole input was sampled: no more streams than records
+  if (whole)  // every input was sampled to its end: no more streams than records
     shape.streams = std::max(opt.streams, std::min(shape.streams, shape.sampled));
   return shape;
 }

@@ -55,16 +55,18 @@ struct RecordScore {
 
 // Scores every record of every input; calls `on_record` for each finished record in input order
 // and `progress` with the bases done so far. Writes the HDF5 and bedGraph outputs atomically.
-// The streams score() runs side by side: opt.streams, or 1 when the input is stdin (it can be
-// read only once), a bedGraph is written (record order) or both strands are scored.
+// The streams score() runs side by side: opt.streams, or 1 when an input can be read only once
+// (standard input, a pipe: streams reopen their inputs), a bedGraph is written (record order)
+// or both strands are scored.
 int64_t score_streams(const ScoreOptions& opt);
 
-// A step shape for short records, where score chooses -L and -b: when 99% of the first
-// input's first records (up to kShapeSample of them) are shorter than rows / streams (reads),
-// a chunk a record (their length rounded up to 8, at least 16) and rows / L streams (at least
-// opt.streams, at most 512 and, where the sample is the whole input, its record count): the
-// same rows per step, a read in 40 positions instead of 256.
-// chunk 0 where it does not apply (long records, standard input, which is read only once).
+// A step shape for short records, where score chooses -L and -b: when 99% of the first records
+// of every input (up to kShapeSample of each) are shorter than rows / streams (reads), a chunk
+// a record (their length rounded up to 8, at least 16) and rows / L streams (at least
+// opt.streams, at most 512 and, where the samples are the whole inputs, their record count):
+// the same rows per step, a read in 40 positions instead of 256. chunk 0 where it does not
+// apply: long records (an input whose first record is longer than the chunk stops the
+// sampling), or an input that cannot be read twice (standard input, a pipe).
 struct ScoreShape {
   int64_t streams = 0, chunk = 0;
   int64_t p99 = 0, sampled = 0;  // the length 99% of the sampled records are at most; records

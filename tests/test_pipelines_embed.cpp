@@ -92,6 +92,7 @@ TEST_CASE("embed: records that fit in a chunk run side by side, in input order",
     auto o = options(path, dir.file("c" + std::to_string(chunk) + pipelines::pool_name(pool, 0) + ".h5"));
     o.chunk = chunk;
     o.pool = pool;
+    o.layers = {0, 1, -1};  // two taps: each its own block of a pass's rows
     CHECK(pipelines::embed(m, o).regions == int64_t(std::size(lengths)));
     return io::H5File::open_read(o.output);
   };
@@ -102,10 +103,12 @@ TEST_CASE("embed: records that fit in a chunk run side by side, in input order",
   CHECK(alone.read_strings("regions/name") == names);
   CHECK(side.read_i64("regions/end") == std::vector<int64_t>(std::begin(lengths), std::end(lengths)));
   for (size_t i = 0; i < std::size(lengths); ++i) {
-    INFO("record " << i);
-    const std::string ds = "per_position/" + std::to_string(i) + "/final";
-    auto a = side.read_f32(ds, {lengths[i], 64}), b = alone.read_f32(ds, {lengths[i], 64});
-    CHECK(max_diff(a, b) < 1e-5);
+    for (const char* layer : {"final", "layer_0", "layer_1"}) {
+      INFO("record " << i << " " << layer);
+      const std::string ds = "per_position/" + std::to_string(i) + "/" + layer;
+      auto a = side.read_f32(ds, {lengths[i], 64}), b = alone.read_f32(ds, {lengths[i], 64});
+      CHECK(max_diff(a, b) < 1e-5);
+    }
   }
   auto pa = run(128, pipelines::Pool::mean).read_f32("pooled/final");
   auto pb = run(3, pipelines::Pool::mean).read_f32("pooled/final");

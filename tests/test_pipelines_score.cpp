@@ -2,6 +2,8 @@
 // golden values, invariance to chunk length and batch size, record order, and the outputs.
 #include <catch2/catch.hpp>
 
+#include <sys/stat.h>
+
 #include <cmath>
 #include <fstream>
 
@@ -119,6 +121,23 @@ TEST_CASE("score: short records (reads) get a chunk each and more streams", "[pi
   auto small = pipelines::short_record_shape(options({dir.write("twenty.fa", twenty)}, 256, 8), 2048);
   CHECK(small.chunk == 16);
   CHECK(small.streams == 20);  // 2048 / 16 would be 128
+  // 99% of the records decide: one longer than the chunk among 500 reads does not.
+  std::string mixed;
+  for (int i = 0; i < 500; ++i) mixed += ">r" + std::to_string(i) + "\n" + std::string(30, "ACGT"[i % 4]) + "\n";
+  mixed += ">long\n" + std::string(300, 'A') + "\n";
+  auto mx = pipelines::short_record_shape(options({dir.write("mixed.fa", mixed)}, 256, 8), 2048);
+  CHECK(mx.p99 == 30);
+  CHECK(mx.chunk == 32);
+  CHECK(mx.sampled == 501);
+  // Every input must qualify: reads then a genome keep the shape as it is.
+  CHECK(pipelines::short_record_shape(options({bam, mambadna::test::source_dir() + "/data/lambda_phage.fa.gz"}, 256, 8), 2048).chunk == 0);
+  // An input that can be read only once (a FIFO, as bash's <(...) gives): one stream, not
+  // sampled (nothing opens it).
+  const std::string fifo = dir.file("fifo");
+  REQUIRE(mkfifo(fifo.c_str(), 0600) == 0);
+  CHECK(pipelines::short_record_shape(options({fifo}, 256, 8), 2048).chunk == 0);
+  CHECK(pipelines::score_streams(options({fifo}, 256, 8)) == 1);
+  CHECK(pipelines::score_streams(options({bam}, 256, 8)) == 8);
   // Long records, and standard input (read once): left as they are.
   CHECK(pipelines::short_record_shape(options({mambadna::test::source_dir() + "/data/lambda_phage.fa.gz"}, 256, 8), 2048).chunk == 0);
   CHECK(pipelines::short_record_shape(options({"-"}, 256, 8), 2048).chunk == 0);
