@@ -263,10 +263,13 @@ TrainResult train(const TrainOptions& options, const std::function<void(const St
     if (o.holdout_records && o.holdout <= 0) throw UsageError("train: --holdout-records needs --holdout");
     if (o.keep < 1) throw UsageError("train: --keep " + std::to_string(o.keep) + ": keep at least 1 checkpoint");
     for (const auto* list : {&o.inputs, &o.valid_inputs})
-      for (const std::string& in : *list)
-        if (in == "-")
-          throw UsageError("train: inputs are read more than once (indexed, then streamed again each pass): "
-                           "give files, not '-'");
+      for (const std::string& in : *list) {
+        std::error_code ec;
+        const fs::file_status st = fs::status(in, ec);  // a missing file: the reader says so
+        if (in == "-" || (fs::exists(st) && !fs::is_regular_file(st)))
+          throw UsageError("train: " + in + ": inputs are read more than once (indexed, then streamed " +
+                           "again each pass): give files, not '-' or a pipe");
+      }
     // Absolute paths, so that --resume works from any directory.
     for (auto* list : {&o.inputs, &o.valid_inputs})
       for (std::string& in : *list) in = fs::absolute(in).lexically_normal().string();

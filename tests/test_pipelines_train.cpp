@@ -2,6 +2,8 @@
 // checkpoint, and a checkpoint write that was killed half-way leaves the previous one usable.
 #include <catch2/catch.hpp>
 
+#include <sys/stat.h>
+
 #include <atomic>
 #include <cmath>
 #include <filesystem>
@@ -343,6 +345,9 @@ TEST_CASE("train: options that cannot work together are refused; --valid ignores
   refused([](auto& x) { x.valid_inputs = x.inputs; }, "--holdout or --valid, not both");
   refused([](auto& x) { x.keep = 0; }, "keep at least 1");
   refused([](auto& x) { x.inputs = {"-"}; }, "not '-'");
+  const std::string fifo = dir.file("fifo");
+  REQUIRE(mkfifo(fifo.c_str(), 0600) == 0);
+  refused([&](auto& x) { x.inputs = {fifo}; }, "not '-' or a pipe");  // refused unopened
 
   // Training on a region of an indexed FASTA, validating on a whole (unindexed) file: the
   // validation set is read without the training regions (it had failed at the first
