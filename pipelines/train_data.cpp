@@ -112,15 +112,50 @@ struct DataStreams::Block {
   bool loaded = false;
 };
 
+// Whole records: a reader of a contiguous range of the segments, a window of them in memory.
+struct DataStreams::Reader {
+  Cursor cursor;
+  std::vector<int64_t> windows;  // first segment of each window, relative to the range; + its end
+  int64_t window = -1;           // the window in memory
+  std::vector<uint8_t> tokens;   // its segments' tokens, end to end
+  std::vector<int64_t> offsets;  // where each begins in tokens (+ the end)
+};
+
+namespace {
+// A bijection of [0, n) keyed by `key`: a 4-round Feistel network on the smallest even number
+// of bits that holds n, walked back into [0, n) (fewer than 4 steps expected).
+int64_t permute(int64_t i, int64_t n, uint64_t key) {
+  if (n <= 1) return 0;
+  int bits = 2;
+  while ((int64_t(1) << bits) < n) bits += 2;
+  const int half = bits / 2;
+  const uint64_t mask = (uint64_t(1) << half) - 1;
+  uint64_t x = uint64_t(i);
+  do {
+    uint64_t l = x >> half, r = x & mask;
+    for (uint64_t round = 0; round < 4; ++round) {
+      const uint64_t f = mix64(r ^ mix64(key + round)) & mask;
+      const uint64_t nl = r;
+      r = l ^ f;
+      l = nl;
+    }
+    x = (l << half) | r;
+  } while (x >= uint64_t(n));
+  return int64_t(x);
+}
+}  // namespace
+
 DataStreams::DataStreams(std::vector<std::string> inputs, io::ReaderOptions options,
                          std::vector<Segment> segments, int64_t streams, int64_t block,
-                         bool rc_augment, uint64_t seed, bool whole_records, int64_t piece)
+                         bool rc_augment, uint64_t seed, bool whole_records, int64_t piece,
+                         int64_t window_pieces)
     : inputs_(std::move(inputs)), options_(std::move(options)), segments_(std::move(segments)),
       block_(block), rc_(rc_augment), seed_(seed), whole_(whole_records) {
   if (streams < 1) throw UsageError("training needs at least one stream");
   if (block < 2) throw UsageError("training block must hold at least 2 tokens");
   if (whole_) {  // pieces of at most `piece` tokens; R readers, the first P % R with one more
-    if (piece < 1) throw UsageError("whole records need pieces of at least 1 token");
+    if (piece < 1 || window_pieces < 1)
+      throw UsageError("whole records need pieces of at least 1 token and windows of at least 1 piece");
     std::vector<Segment> pieces;
     for (const Segment& g : segments_)
       for (int64_t b = g.begin; b < g.end; b += piece)
@@ -129,8 +164,22 @@ DataStreams::DataStreams(std::vector<std::string> inputs, io::ReaderOptions opti
     const int64_t P = int64_t(segments_.size()), R = std::max<int64_t>(1, std::min(kWholeReaders, P));
     reader_begin_.push_back(0);
     for (int64_t r = 0; r < R; ++r) {
-      readers_.push_back(std::make_unique<Block>());
+      readers_.push_back(std::make_unique<Reader>());
       reader_begin_.push_back(reader_begin_.back() + P / R + (r < P % R ? 1 : 0));
+      // Its windows: whole segments, up to kWindowPieces and kWindowTokens (at least one).
+      Reader& rd = *readers_.back();
+      const int64_t b0 = reader_begin_[size_t(r)], len = reader_begin_[size_t(r + 1)] - b0;
+      int64_t count = 0, toks = 0;
+      for (int64_t q = 0; q < len; ++q) {
+        const int64_t n = segments_[size_t(b0 + q)].length();
+        if (count == 0 || count == window_pieces || toks + n > kWindowTokens) {
+          rd.windows.push_back(q);
+          count = toks = 0;
+        }
+        ++count;
+        toks += n;
+      }
+      rd.windows.push_back(len);
     }
   }
   for (const Segment& s : segments_) {
@@ -173,16 +222,37 @@ bool DataStreams::take_coin(int64_t take) const {
 }
 
 int64_t DataStreams::piece_of_take(int64_t take) const {
-  const int64_t R = int64_t(readers_.size()), r = take % R;
+  const int64_t R = int64_t(readers_.size()), r = take % R, k = take / R;
   const int64_t begin = reader_begin_[size_t(r)], len = reader_begin_[size_t(r + 1)] - begin;
-  return begin + (take / R) % len;
+  const int64_t j = k % len, epoch = k / len;
+  const std::vector<int64_t>& ws = readers_[size_t(r)]->windows;
+  const int64_t w = int64_t(std::upper_bound(ws.begin(), ws.end(), j) - ws.begin()) - 1;
+  const uint64_t key = mix64(seed_ ^ mix64(uint64_t(r) * 0x100000001b3ull ^ mix64(uint64_t(w) * 0x9e3779b97f4a7c15ull + uint64_t(epoch))));
+  return begin + ws[size_t(w)] + permute(j - ws[size_t(w)], ws[size_t(w + 1)] - ws[size_t(w)], key);
 }
 
 void DataStreams::read_take(Block& b, int64_t take) {
-  const Segment& seg = segments_[size_t(piece_of_take(take))];
-  b.tokens.clear();
-  readers_[size_t(take % int64_t(readers_.size()))]->cursor.read(inputs_[seg.input], options_, seg.input, seg.record_index, seg.begin, seg.length(),
-                       b.tokens);
+  const int64_t R = int64_t(readers_.size()), r = take % R, p = piece_of_take(take);
+  Reader& rd = *readers_[size_t(r)];
+  const int64_t begin = reader_begin_[size_t(r)];
+  const int64_t w = int64_t(std::upper_bound(rd.windows.begin(), rd.windows.end(), p - begin) - rd.windows.begin()) - 1;
+  if (rd.window != w) {  // the window's segments in file order, one pass of the cursor
+    rd.window = -1;
+    rd.tokens.clear();
+    rd.offsets.assign(1, 0);
+    std::vector<int32_t> one;
+    for (int64_t q = rd.windows[size_t(w)]; q < rd.windows[size_t(w + 1)]; ++q) {
+      const Segment& seg = segments_[size_t(begin + q)];
+      one.clear();
+      rd.cursor.read(inputs_[seg.input], options_, seg.input, seg.record_index, seg.begin, seg.length(), one);
+      for (int32_t t : one) rd.tokens.push_back(uint8_t(t));
+      rd.offsets.push_back(int64_t(rd.tokens.size()));
+    }
+    rd.window = w;
+  }
+  const int64_t i = p - begin - rd.windows[size_t(w)];
+  b.tokens.assign(rd.tokens.begin() + rd.offsets[size_t(i)], rd.tokens.begin() + rd.offsets[size_t(i + 1)]);
+  const Segment& seg = segments_[size_t(p)];
   b.rc = take_coin(take);
   if (b.rc) {
     std::reverse(b.tokens.begin(), b.tokens.end());

@@ -13,13 +13,15 @@
 // With whole records (reads: segments that fit in a chunk), the streams instead take whole
 // segments in turn: a stream that has handed out its segment takes the next one. Take t goes
 // to reader t % R (R = kWholeReaders, fewer for fewer segments), each of which walks its own
-// contiguous range of the segments in file order, so that t = 0 .. P − 1 take each of the P
-// segments once and a step's B takes come from R places in the file: R/2 passes over the
-// file to reach them (where B shares cost B/2, hundreds of passes for the hundreds of streams
-// that short reads call for), then one pass per epoch. Neighbouring reads of a
-// coordinate-sorted BAM still come B / R to a place: shuffle such input first (samtools
-// collate). A segment longer than `piece` tokens is taken in pieces, each from a zero state
-// (memory: B pieces); the reverse-complement coin is drawn per take.
+// contiguous range of the segments, so that t = 0 .. P − 1 take each of the P segments once
+// and a step's B takes come from R places in the file: R/2 passes over the file to reach them
+// (where B shares cost B/2, hundreds of passes for the hundreds of streams that short reads
+// call for), then one pass per epoch. A reader loads its range a window at a time (up to
+// kWindowPieces segments and kWindowTokens tokens, in file order) and hands the window's
+// segments out in an order shuffled by (seed, reader, window, epoch), so that the reads of a
+// step are not neighbours in a coordinate-sorted BAM but drawn from R windows of it.
+// A segment longer than `piece` tokens is taken in pieces, each from a zero state (memory:
+// B pieces and R windows); the reverse-complement coin is drawn per take.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -60,9 +62,12 @@ class DataStreams {
  public:
   static constexpr int64_t kPieceTokens = 1 << 16;  // whole records: the longest piece taken
   static constexpr int64_t kWholeReaders = 8;        // whole records: readers R
+  static constexpr int64_t kWindowPieces = 1 << 16;  // ... segments a window holds at most
+  static constexpr int64_t kWindowTokens = 1 << 22;  // ... and tokens (one byte each)
   DataStreams(std::vector<std::string> inputs, io::ReaderOptions options,
               std::vector<Segment> segments, int64_t streams, int64_t block, bool rc_augment,
-              uint64_t seed, bool whole_records = false, int64_t piece = kPieceTokens);
+              uint64_t seed, bool whole_records = false, int64_t piece = kPieceTokens,
+              int64_t window_pieces = kWindowPieces);
   ~DataStreams();
   int64_t streams() const { return int64_t(blocks_.size()); }
   int64_t total_tokens() const { return total_; }
@@ -109,8 +114,9 @@ class DataStreams {
   std::vector<std::unique_ptr<Block>> blocks_;
   bool whole_ = false;
   int64_t taken_ = 0;                            // whole records: segments taken
-  std::vector<std::unique_ptr<Block>> readers_;  // whole records: R readers (their cursors)
-  std::vector<int64_t> reader_begin_;            // ... the first segment of each (R + 1)
+  struct Reader;
+  std::vector<std::unique_ptr<Reader>> readers_;  // whole records: R readers
+  std::vector<int64_t> reader_begin_;             // ... the first segment of each (R + 1)
 };
 
 }  // namespace mambadna::pipelines

@@ -188,12 +188,19 @@ TEST_CASE("train data: whole records are taken in turn, each once a pass, from a
       io::Chunk c;
       while (reader.next(c, 4096)) file.insert(file.end(), c.tokens.begin(), c.tokens.end());
     }
-    const int64_t B = 5, L = 37, block = 100, piece = 1000;
-    pipelines::DataStreams ds({path}, ro, segs, B, block, false, 3, true, piece);
+    // Windows of 50 pieces: ex1.bam's readers each load ~9 of them a pass, in turn.
+    const int64_t B = 5, L = 37, block = 100, piece = 1000, window = 50;
+    pipelines::DataStreams ds({path}, ro, segs, B, block, false, 3, true, piece, window);
     REQUIRE(ds.whole_records());
     int64_t expect_pieces = 0;
     for (const auto& g : segs) expect_pieces += (g.length() + piece - 1) / piece;
     REQUIRE(ds.pieces() == expect_pieces);
+    if (ds.pieces() > 1000) {  // a reader's consecutive takes are not neighbours in the file
+      const int64_t R = pipelines::DataStreams::kWholeReaders;
+      int64_t neighbours = 0;
+      for (int64_t t = 0; t + R < ds.pieces(); ++t) neighbours += ds.piece_of_take(t + R) == ds.piece_of_take(t) + 1;
+      CHECK(neighbours < ds.pieces() / 20);  // unshuffled: all of them
+    }
     // Walk until every piece of the first pass is taken and handed out; put each take's tokens
     // at its piece's place.
     std::vector<std::vector<int32_t>> pieces(size_t(ds.pieces()));
@@ -230,13 +237,13 @@ TEST_CASE("train data: whole records are taken in turn, each once a pass, from a
 
     // Resume: a second walk from the first's positions (reverse complements included) hands
     // out the same chunks.
-    pipelines::DataStreams a({path}, ro, segs, B, block, true, 7, true, piece),
-        b({path}, ro, segs, B, block, true, 7, true, piece);
+    pipelines::DataStreams a({path}, ro, segs, B, block, true, 7, true, piece, window),
+        b({path}, ro, segs, B, block, true, 7, true, piece, window);
     pipelines::StreamChunk ca, cb;
     for (int i = 0; i < 30; ++i)
       for (int64_t s = 0; s < B; ++s) a.next(s, L, ca);
     b.set_positions(a.positions());
-    for (int i = 0; i < 60; ++i)
+    for (int i = 0; i < 1000; ++i)  // on into the next windows and the next pass
       for (int64_t s = 0; s < B; ++s) {
         a.next(s, L, ca);
         b.next(s, L, cb);
