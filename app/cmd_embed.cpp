@@ -36,7 +36,7 @@ int cmd_embed(int argc, char** argv) {
       ("dtype", po::value(&dtype)->default_value(dtype), "f32 or f16");
   po::options_description run("Run");
   run.add_options()("chunk,L", po::value(&opt.chunk)->default_value(4096),
-                    "tokens per step; records that fit in it (reads) run side by side, up to 128 "
+                    "tokens per step; records and regions that fit in it (with a flank) run side by side, up to 128 "
                     "and about L tokens a step");
   DeviceOptions device;
   add_device_options(run, device);

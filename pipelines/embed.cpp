@@ -103,11 +103,13 @@ class Embedder {
       if (o_.inputs.size() != 1) throw UsageError("regions need exactly one (indexed FASTA) input");
       io::FastaIndex fa(o_.inputs[0]);
       for (const auto& r : o_.reader.regions) region(fa, r);
+      flush_batch();
     } else if (o_.both_strands || o_.flank > 0) {
       // Whole contigs of an indexed FASTA.
       if (o_.inputs.size() != 1) throw UsageError("--strand both and --flank need one indexed FASTA input");
       io::FastaIndex fa(o_.inputs[0]);
       for (const auto& c : fa.contigs()) region(fa, io::Region{c, 0, io::kContigEnd, {}});
+      flush_batch();
     } else {
       for (const auto& in : o_.inputs) records(in);
     }
@@ -217,9 +219,23 @@ class Embedder {
       throw InputError(o_.inputs[0] + ": region " + r.contig + ":" + std::to_string(r.begin + 1) + "-" +
                        (r.end == io::kContigEnd ? std::string("") : std::to_string(r.end)) +
                        " starts after the end of the contig (" + std::to_string(len) + " bases)");
-    if (o_.stranded && r.strand == '-') return minus_region(fa, r);
+    if (o_.stranded && r.strand == '-') {
+      flush_batch();
+      return minus_region(fa, r);
+    }
     r.end = std::min(r.end, len);
     const int64_t b = r.begin, e = r.end, n_pos = e - b;
+    const int64_t s0 = std::max<int64_t>(0, b - o_.flank);  // the flank's first base
+    if (!o_.both_strands && e - s0 <= L_) {  // fits in a chunk with its flank: wait for others
+      const std::string seq = fa.fetch(r.contig, s0, e);
+      Short q{r.contig, region_name(r, b, e), b, e, b - s0, {}};
+      q.tokens.resize(seq.size());
+      for (size_t i = 0; i < seq.size(); ++i)
+        q.tokens[i] = io::aligned_token(tok_, uint8_t(seq[i]), o_.inputs[0], r.contig, s0 + int64_t(i));
+      enqueue(std::move(q));
+      return;
+    }
+    flush_batch();  // the regions before this one come out first
     const int64_t row = summary_.regions;
     RegionSinks sinks = open_sinks(row);
     const size_t NLy = o_.layers.size();
@@ -249,7 +265,6 @@ class Embedder {
     }
 
     state_.reset();
-    const int64_t s0 = std::max<int64_t>(0, b - o_.flank);
     for (int64_t p = s0; p < e; p += L_) {
       const int64_t n = std::min(L_, e - p);
       std::string s = fa.fetch(r.contig, p, p + n);
@@ -315,14 +330,26 @@ class Embedder {
   }
 
   // Records that fit in a chunk (reads) waiting to run side by side, one a stream.
+  // Records or regions that fit in a chunk, waiting to run side by side, one a stream: their
+  // tokens (a region's flank first: `skip` of them, not written) and where their rows go.
   struct Short {
-    std::string name;
+    std::string chrom, name;
+    int64_t start = 0, end = 0, skip = 0;
     std::vector<uint8_t> tokens;
   };
   std::vector<Short> batch_;
   int64_t batch_len_ = 0;  // the longest of them
 
-  // Runs the waiting short records as one pass of (records, their longest length rounded up
+  // Queues a short one, running the queue first when it would pass kBatch or about L rows.
+  void enqueue(Short r) {
+    const int64_t len = std::max(batch_len_, int64_t(r.tokens.size()));
+    if (int64_t(batch_.size()) == kBatch || (int64_t(batch_.size()) + 1) * ((len + 7) / 8 * 8) > L_)
+      flush_batch();
+    batch_len_ = std::max(batch_len_, int64_t(r.tokens.size()));
+    batch_.push_back(std::move(r));
+  }
+
+  // Runs the waiting short ones as one pass of (their count, their longest length rounded up
   // to 8) from zero states, and writes them in input order.
   void flush_batch() {
     if (batch_.empty()) return;
@@ -336,12 +363,13 @@ class Embedder {
     m_.forward(batch_tokens_.data(), Bp, Lp, *batch_state_, acts_);
     for (int64_t i = 0; i < Bp; ++i) {
       const Short& r = batch_[size_t(i)];
-      const int64_t n = int64_t(r.tokens.size());
+      const int64_t n = r.end - r.start;
       RegionSinks sinks = open_sinks(summary_.regions);
       if (n > 0)
-        for (size_t k = 0; k < o_.layers.size(); ++k) deliver(sinks, k, layer_rows(k) + i * Lp * D_, 0, n);
-      close_sinks(sinks, r.name, 0, n, r.name, "+");
-      summary_.bases += n;
+        for (size_t k = 0; k < o_.layers.size(); ++k)
+          deliver(sinks, k, layer_rows(k) + (i * Lp + r.skip) * D_, 0, n);
+      close_sinks(sinks, r.chrom, r.start, r.end, r.name, "+");
+      summary_.bases += int64_t(r.tokens.size());
     }
     batch_.clear();
     batch_len_ = 0;
@@ -358,11 +386,8 @@ class Embedder {
     int64_t length = 0;
     while (reader.next(c, size_t(L_))) {
       if (c.begin_of_record && c.end_of_record) {  // a whole record: wait for others
-        const int64_t len = std::max(batch_len_, int64_t(c.tokens.size()));
-        if (int64_t(batch_.size()) == kBatch || (int64_t(batch_.size()) + 1) * ((len + 7) / 8 * 8) > L_)
-          flush_batch();
-        batch_len_ = std::max(batch_len_, int64_t(c.tokens.size()));
-        batch_.push_back(Short{c.record, std::move(c.tokens)});
+        const int64_t n = int64_t(c.tokens.size());
+        enqueue(Short{c.record, c.record, 0, n, 0, std::move(c.tokens)});
         continue;
       }
       flush_batch();  // the records before this long one come out first

@@ -237,6 +237,41 @@ TEST_CASE("embed: a flank gives a region the context of the bases before it", "[
   CHECK(max_diff(io::H5File::open_read(n.output).read_f32("per_position/0/final"), want) > 1e-3);
 }
 
+TEST_CASE("embed: regions that fit in a chunk with their flank run side by side", "[pipelines][embed]") {
+  // -L 4096: all of these run as one pass, each from a zero state at its flank's start; -L 16:
+  // one at a time in chunks. Same rows, same table, in the BED's order.
+  TempDir dir;
+  auto m = golden_model();
+  const std::string fa = indexed_input(dir);
+  const std::vector<io::Region> regions = {
+      {"lambda_10001_11500", 0, 50, "a"},      {"lambda_10001_11500", 100, 130, "b"},
+      {"lambda_10001_11500", 5, 5, "empty"},  {"short", 0, 13, "s"},
+      {"lambda_10001_11500", 1400, 1500, "tail"}, {"lambda_10001_11500", 20, 90, "overlap"}};
+  auto run = [&](int64_t chunk) {
+    auto o = options(fa, dir.file("r" + std::to_string(chunk) + ".h5"));
+    o.pool = pipelines::Pool::none;
+    o.reader.regions = regions;
+    o.flank = 40;  // clipped at the contig start for a, empty, s and overlap
+    o.chunk = chunk;
+    o.layers = {0, -1};
+    CHECK(pipelines::embed(m, o).regions == int64_t(regions.size()));
+    return io::H5File::open_read(o.output);
+  };
+  auto side = run(4096), alone = run(16);
+  for (const char* col : {"regions/name", "regions/chrom", "regions/strand"})
+    CHECK(side.read_strings(col) == alone.read_strings(col));
+  CHECK(side.read_i64("regions/start") == std::vector<int64_t>{0, 100, 5, 0, 1400, 20});
+  CHECK(side.read_i64("regions/end") == alone.read_i64("regions/end"));
+  for (size_t i = 0; i < regions.size(); ++i) {
+    for (const char* layer : {"final", "layer_0"}) {
+      INFO(regions[i].name << " " << layer);
+      const std::string ds = "per_position/" + std::to_string(i) + "/" + layer;
+      const int64_t n = regions[i].end - regions[i].begin;
+      CHECK(max_diff(side.read_f32(ds, {n, 64}), alone.read_f32(ds, {n, 64})) < 1e-5);
+    }
+  }
+}
+
 TEST_CASE("embed: both strands average the forward and reverse-complement states", "[pipelines][embed]") {
   TempDir dir;
   auto m = golden_model();
