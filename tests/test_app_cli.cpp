@@ -325,6 +325,43 @@ TEST_CASE("cli: score embed vep and train on --device cuda agree with the CPU", 
   REQUIRE(egpu.size() == ecpu.size());
   for (size_t i = 0; i < ecpu.size(); ++i) CHECK(std::abs(egpu[i] - ecpu[i]) <= 1e-4);
 
+  // Reads: score's chosen shape (hundreds of streams of a chunk each) and embed's passes of
+  // records side by side, on the device as on the CPU.
+  std::string reads;
+  uint64_t x = 11;
+  for (int i = 0; i < 200; ++i) {
+    reads += ">r" + std::to_string(i) + "\n";
+    for (int j = 0; j < 30 + i % 8; ++j) reads += "ACGT"[(x = x * 6364136223846793005ull + 1442695040888963407ull) >> 62];
+    reads += "\n";
+  }
+  const std::string rfa = dir.write("reads.fa", reads);
+  const auto read_logliks = [&](const std::string& opts, const std::string& name) {
+    std::istringstream tsv(run("score -m '" + m + "' '" + rfa + "'" + opts, name));
+    CHECK(file_text(dir.file(name + ".err")).find("step shape -b ") != std::string::npos);
+    std::vector<double> v;
+    for (std::string line; std::getline(tsv, line);) {
+      if (line.empty() || line[0] == '#') continue;
+      std::istringstream fields(line);
+      std::string f;
+      for (int i = 0; i < 6; ++i) std::getline(fields, f, '\t');
+      v.push_back(std::stod(f));
+    }
+    return v;
+  };
+  const auto rcpu = read_logliks("", "rs_cpu"), rgpu = read_logliks(cuda, "rs_gpu");
+  REQUIRE(rcpu.size() == 200);
+  REQUIRE(rgpu.size() == rcpu.size());
+  for (size_t i = 0; i < rcpu.size(); ++i) CHECK(std::abs(rgpu[i] - rcpu[i]) <= 1e-5 * std::abs(rcpu[i]) + 1e-5);
+  const auto read_embeddings = [&](const std::string& opts, const std::string& name) {
+    const std::string out = dir.file(name + ".h5");
+    run("embed -m '" + m + "' '" + rfa + "' -o '" + out + "'" + opts, name);
+    return mambadna::io::H5File::open_read(out).read_f32("pooled/final");
+  };
+  const auto recpu = read_embeddings("", "re_cpu"), regpu = read_embeddings(cuda, "re_gpu");
+  REQUIRE(recpu.size() == 200 * 32);
+  REQUIRE(regpu.size() == recpu.size());
+  for (size_t i = 0; i < recpu.size(); ++i) CHECK(std::abs(regpu[i] - recpu[i]) <= 1e-4);
+
   // vep: every LLR of the bundled variants, from the INFO fields of a plain VCF.
   const auto llrs = [&](const std::string& opts, const std::string& name) {
     const std::string out = dir.file(name + ".vcf");
