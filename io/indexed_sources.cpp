@@ -65,9 +65,7 @@ class FaidxRegions final : public SequenceReader::Source {
                          r.contig + "'");
       int64_t len = faidx_seq_len(fai_.get(), r.contig.c_str());
       if (len < 0) throw InputError(path + ": cannot get the length of contig '" + r.contig + "'");
-      if (r.begin >= len && r.end > r.begin && len > 0)  // (an empty interval at the end is fine)
-        throw InputError(path + ": region '" + format_region(r) + "' starts after the end of contig '" +
-                         r.contig + "' (" + std::to_string(len) + " bases)");
+      check_region_start(path, r, len);
       r.end = std::min(r.end, len);  // clip to the contig, like samtools faidx
       r.begin = std::min(r.begin, r.end);
       total += r.end - r.begin;

@@ -128,6 +128,12 @@ Region parse_region(const std::string& text) {
   return r;
 }
 
+void check_region_start(const std::string& path, const Region& r, int64_t len) {
+  if (r.begin >= len && r.end > r.begin && len > 0)
+    throw InputError(path + ": region '" + format_region(r) + "' starts after the end of contig '" +
+                     r.contig + "' (" + std::to_string(len) + " bases)");
+}
+
 std::string format_region(const Region& region) {
   std::string s;
   if (region.contig.find(':') != std::string::npos) {

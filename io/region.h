@@ -33,6 +33,10 @@ Region parse_region(const std::string& text);
 // The region as samtools would write it: "chr1:100-200", "{a:b}:1-10", or "chr1" for a whole contig.
 std::string format_region(const Region& region);
 
+// Throws InputError naming `path` when a non-empty region starts past the end of its contig of
+// `contig_length` bases (another assembly's coordinates?); an empty interval at the end is fine.
+void check_region_start(const std::string& path, const Region& region, int64_t contig_length);
+
 // Reads a BED file (plain or gzip/bgzip): columns chrom, start, end (0-based half-open), an
 // optional name and (column 6) an optional strand, '+', '-' or '.'. Skips blank lines and lines starting with '#', "track" or "browser". Columns are
 // tab-separated (whitespace-separated when a line has no tab). Throws InputError naming the file

@@ -11,6 +11,7 @@
 #include "io/error.h"
 #include "io/fasta_index.h"
 #include "io/h5.h"
+#include "io/region.h"
 #include "io/tokenizer.h"
 
 namespace mambadna::pipelines {
@@ -215,10 +216,7 @@ class Embedder {
   // A region of an indexed FASTA: [begin, end) clipped to the contig, with flank and strands.
   void region(const io::FastaIndex& fa, io::Region r) {
     const int64_t len = fa.length(r.contig);
-    if (r.begin >= len && r.end > r.begin && len > 0)
-      throw InputError(o_.inputs[0] + ": region " + r.contig + ":" + std::to_string(r.begin + 1) + "-" +
-                       (r.end == io::kContigEnd ? std::string("") : std::to_string(r.end)) +
-                       " starts after the end of the contig (" + std::to_string(len) + " bases)");
+    io::check_region_start(o_.inputs[0], r, len);
     if (o_.stranded && r.strand == '-') {
       flush_batch();
       return minus_region(fa, r);
