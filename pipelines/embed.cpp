@@ -327,7 +327,6 @@ class Embedder {
     }
   }
 
-  // Records that fit in a chunk (reads) waiting to run side by side, one a stream.
   // Records or regions that fit in a chunk, waiting to run side by side, one a stream: their
   // tokens (a region's flank first: `skip` of them, not written) and where their rows go.
   struct Short {
@@ -338,10 +337,13 @@ class Embedder {
   std::vector<Short> batch_;
   int64_t batch_len_ = 0;  // the longest of them
 
+  // A pass's length for the waiting ones when the longest has n tokens: n rounded up to 8.
+  static int64_t batch_pass_length(int64_t n) { return std::max<int64_t>(8, (n + 7) / 8 * 8); }
+
   // Queues a short one, running the queue first when it would pass kBatch or about L rows.
   void enqueue(Short r) {
     const int64_t len = std::max(batch_len_, int64_t(r.tokens.size()));
-    if (int64_t(batch_.size()) == kBatch || (int64_t(batch_.size()) + 1) * ((len + 7) / 8 * 8) > L_)
+    if (int64_t(batch_.size()) == kBatch || (int64_t(batch_.size()) + 1) * batch_pass_length(len) > L_)
       flush_batch();
     batch_len_ = std::max(batch_len_, int64_t(r.tokens.size()));
     batch_.push_back(std::move(r));
@@ -351,7 +353,7 @@ class Embedder {
   // to 8) from zero states, and writes them in input order.
   void flush_batch() {
     if (batch_.empty()) return;
-    const int64_t Bp = int64_t(batch_.size()), Lp = std::max<int64_t>(8, (batch_len_ + 7) / 8 * 8);
+    const int64_t Bp = int64_t(batch_.size()), Lp = batch_pass_length(batch_len_);
     batch_tokens_.assign(size_t(Bp * Lp), int32_t('N'));
     for (int64_t i = 0; i < Bp; ++i)
       std::copy(batch_[size_t(i)].tokens.begin(), batch_[size_t(i)].tokens.end(), batch_tokens_.begin() + i * Lp);

@@ -15,6 +15,7 @@
 #include "io/fasta_index.h"
 #include "io/h5.h"
 #include "io/output_file.h"
+#include "pipelines/short_records.h"
 
 namespace mambadna::pipelines {
 
@@ -285,14 +286,12 @@ struct Stream {
   bool eof = false;
 };
 
-}  // namespace
-
-namespace {
 // A file that can be opened again from its start: not standard input, a pipe or a FIFO.
 bool rereadable(const std::string& path) {
   std::error_code ec;
   return path != "-" && std::filesystem::is_regular_file(path, ec);
 }
+
 }  // namespace
 
 int64_t score_streams(const ScoreOptions& opt) {
@@ -331,13 +330,11 @@ ScoreShape short_record_shape(const ScoreOptions& opt, int64_t rows) {
     whole = whole && taken < kShapeSample;
   }
   if (len.empty()) return shape;
-  const size_t k = size_t(std::ceil(0.99 * double(len.size()))) - 1;
-  std::nth_element(len.begin(), len.begin() + std::ptrdiff_t(k), len.end());
-  shape.p99 = len[k];
   shape.sampled = int64_t(len.size());
+  shape.p99 = percentile99(std::move(len));
   if (shape.p99 >= chunk_now) return ScoreShape{};
-  shape.chunk = std::max<int64_t>(16, (shape.p99 + 7) / 8 * 8);
-  shape.streams = std::clamp<int64_t>(rows / shape.chunk, opt.streams, std::max<int64_t>(opt.streams, 512));
+  shape.chunk = chunk_for_records(shape.p99);
+  shape.streams = std::clamp<int64_t>(rows / shape.chunk, opt.streams, std::max(opt.streams, kMaxShortStreams));
   if (whole)  // every input was sampled to its end: no more streams than records
     shape.streams = std::max(opt.streams, std::min(shape.streams, shape.sampled));
   return shape;

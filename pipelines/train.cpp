@@ -15,6 +15,7 @@
 #include "model/checkpoint.h"
 #include "model/mamba.h"
 #include "model/ops.h"
+#include "pipelines/short_records.h"
 #include "pipelines/train_data.h"
 
 namespace mambadna::pipelines {
@@ -26,13 +27,10 @@ int64_t planned_steps(const TrainOptions& o) {
 }
 
 int64_t length_p99(const std::vector<Segment>& segments) {
-  if (segments.empty()) return 0;
   std::vector<int64_t> len;
   len.reserve(segments.size());
   for (const Segment& g : segments) len.push_back(g.length());
-  const size_t k = size_t(std::ceil(0.99 * double(len.size()))) - 1;
-  std::nth_element(len.begin(), len.begin() + std::ptrdiff_t(k), len.end());
-  return len[k];
+  return percentile99(std::move(len));
 }
 
 StepShape resolve_step_shape(int64_t streams, int64_t chunk, const std::vector<Segment>& train) {
@@ -40,13 +38,13 @@ StepShape resolve_step_shape(int64_t streams, int64_t chunk, const std::vector<S
   s.p99 = length_p99(train);
   s.short_records = chunk == 0 && !train.empty() && s.p99 < kDefaultChunk;
   s.chunk = chunk > 0              ? chunk
-            : s.short_records      ? std::max<int64_t>(16, (s.p99 + 7) / 8 * 8)
+            : s.short_records      ? chunk_for_records(s.p99)
                                    : kDefaultChunk;
   if (streams > 0) {
     s.streams = streams;
   } else if (s.short_records) {
     const int64_t fill = (kDefaultStreams * kDefaultChunk + s.chunk / 2) / s.chunk;
-    s.streams = std::max<int64_t>(1, std::min({fill, kMaxAutoStreams, int64_t(train.size())}));
+    s.streams = std::max<int64_t>(1, std::min({fill, kMaxShortStreams, int64_t(train.size())}));
   } else {
     s.streams = kDefaultStreams;
   }

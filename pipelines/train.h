@@ -91,9 +91,8 @@ int64_t planned_steps(const TrainOptions& o);
 // would train on a few percent of every chunk and run padding through the model for the rest.
 // B: 8; with an L chosen shorter than 2048, enough streams for B · L ≈ 8 · 2048 tokens a step
 // (the default's activation memory and matrix sizes), but no more than there are segments or
-// kMaxAutoStreams (the carried states, four copies of (layers, B, E, N) floats in training,
-// grow with B: ~0.45 GB for the small shape at B 410). A size that is given (non-zero) is
-// kept.
+// kMaxShortStreams (pipelines/short_records.h: the carried states grow with B). A size that
+// is given (non-zero) is kept.
 struct Segment;  // pipelines/train_data.h
 // Where 99% of the segments fit in a chunk (p99 <= L) and there are at least B of them, the
 // streams take whole records in turn (DataStreams' whole records) instead of walking shares of
@@ -106,7 +105,7 @@ struct StepShape {
 };
 // The smallest length that at least 99% of the segments do not exceed (0 for none).
 int64_t length_p99(const std::vector<Segment>& segments);
-constexpr int64_t kDefaultChunk = 2048, kDefaultStreams = 8, kMaxAutoStreams = 512;
+constexpr int64_t kDefaultChunk = 2048, kDefaultStreams = 8;
 StepShape resolve_step_shape(int64_t streams, int64_t chunk, const std::vector<Segment>& train);
 
 }  // namespace mambadna::pipelines

@@ -103,7 +103,7 @@ struct DataStreams::Block {
   Cursor cursor;
   std::vector<int32_t> tokens;  // the block, plus one look-ahead token when it continues
   int64_t start = 0;            // token-space position of the block's first token (whole
-                                // records: the take, segment start % pieces)
+                                // records: the take number)
   int64_t len = 0;              // tokens handed out as inputs
   int64_t cur = 0;              // next input within the block
   int64_t number = 0;           // blocks loaded by this stream
@@ -119,9 +119,15 @@ struct DataStreams::Reader {
   int64_t window = -1;           // the window in memory
   std::vector<uint8_t> tokens;   // its segments' tokens, end to end
   std::vector<int64_t> offsets;  // where each begins in tokens (+ the end)
+  int64_t window_of(int64_t j) const;  // the window of the range's segment j
 };
 
 namespace {
+void reverse_complement(std::vector<int32_t>& tokens) {
+  std::reverse(tokens.begin(), tokens.end());
+  for (auto& t : tokens) t = int32_t(io::complement_base(uint8_t(t)));
+}
+
 // A bijection of [0, n) keyed by `key`: a 4-round Feistel network on the smallest even number
 // of bits that holds n, walked back into [0, n) (fewer than 4 steps expected).
 int64_t permute(int64_t i, int64_t n, uint64_t key) {
@@ -221,12 +227,16 @@ bool DataStreams::take_coin(int64_t take) const {
   return rc_ && (mix64(seed_ ^ mix64(uint64_t(take) + 0x632be59bd9b4e019ull)) & 1);
 }
 
+int64_t DataStreams::Reader::window_of(int64_t j) const {
+  return int64_t(std::upper_bound(windows.begin(), windows.end(), j) - windows.begin()) - 1;
+}
+
 int64_t DataStreams::piece_of_take(int64_t take) const {
   const int64_t R = int64_t(readers_.size()), r = take % R, k = take / R;
   const int64_t begin = reader_begin_[size_t(r)], len = reader_begin_[size_t(r + 1)] - begin;
   const int64_t j = k % len, epoch = k / len;
   const std::vector<int64_t>& ws = readers_[size_t(r)]->windows;
-  const int64_t w = int64_t(std::upper_bound(ws.begin(), ws.end(), j) - ws.begin()) - 1;
+  const int64_t w = readers_[size_t(r)]->window_of(j);
   const uint64_t key = mix64(seed_ ^ mix64(uint64_t(r) * 0x100000001b3ull ^ mix64(uint64_t(w) * 0x9e3779b97f4a7c15ull + uint64_t(epoch))));
   return begin + ws[size_t(w)] + permute(j - ws[size_t(w)], ws[size_t(w + 1)] - ws[size_t(w)], key);
 }
@@ -235,7 +245,7 @@ void DataStreams::read_take(Block& b, int64_t take) {
   const int64_t R = int64_t(readers_.size()), r = take % R, p = piece_of_take(take);
   Reader& rd = *readers_[size_t(r)];
   const int64_t begin = reader_begin_[size_t(r)];
-  const int64_t w = int64_t(std::upper_bound(rd.windows.begin(), rd.windows.end(), p - begin) - rd.windows.begin()) - 1;
+  const int64_t w = rd.window_of(p - begin);
   if (rd.window != w) {  // the window's segments in file order, one pass of the cursor
     rd.window = -1;
     rd.tokens.clear();
@@ -254,10 +264,7 @@ void DataStreams::read_take(Block& b, int64_t take) {
   b.tokens.assign(rd.tokens.begin() + rd.offsets[size_t(i)], rd.tokens.begin() + rd.offsets[size_t(i + 1)]);
   const Segment& seg = segments_[size_t(p)];
   b.rc = take_coin(take);
-  if (b.rc) {
-    std::reverse(b.tokens.begin(), b.tokens.end());
-    for (auto& t : b.tokens) t = int32_t(io::complement_base(uint8_t(t)));
-  }
+  if (b.rc) reverse_complement(b.tokens);
   b.start = take;
   b.len = seg.length();
   b.cur = 0;
@@ -346,10 +353,7 @@ void DataStreams::load_block(int64_t s) {
   b.tokens.clear();
   b.cursor.read(inputs_[seg.input], options_, seg.input, seg.record_index, seg.begin + (p - seg_start_[k]),
                 len + extra, b.tokens);
-  if (rc) {
-    std::reverse(b.tokens.begin(), b.tokens.end());
-    for (auto& t : b.tokens) t = int32_t(io::complement_base(uint8_t(t)));
-  }
+  if (rc) reverse_complement(b.tokens);
   b.fresh_state = rc || !prev_continues;
   b.start = p;
   b.len = len;
@@ -382,7 +386,6 @@ void DataStreams::next(int64_t s, int64_t L, StreamChunk& out) {
       if (i + 1 < b.len && io::is_acgt(b.tokens[size_t(i + 1)])) out.targets[size_t(t)] = b.tokens[size_t(i + 1)];
     }
     b.cur += take;
-    consumed_[size_t(s)] += take;
     out.n = take;
     return;
   }

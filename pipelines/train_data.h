@@ -110,7 +110,7 @@ class DataStreams {
   uint64_t seed_ = 0;
   std::vector<int64_t> begin_, end_;  // each stream's share of the token space
   std::vector<int64_t> pos_;          // next token-space position each stream hands out
-  std::vector<int64_t> consumed_;     // tokens handed out by each stream (for resume)
+  std::vector<int64_t> consumed_;     // tokens handed out by each stream (shares: for resume)
   std::vector<std::unique_ptr<Block>> blocks_;
   bool whole_ = false;
   int64_t taken_ = 0;                            // whole records: segments taken
