@@ -236,7 +236,13 @@ void train(int device, kc::MatmulPrecision prec, double bf16_rate, int64_t B, in
               100 * mfu, bf16_rate);
 }
 
-void score(int device, kc::MatmulPrecision prec, const std::string& preset, int64_t B, int64_t L) {
+// Scoring B streams of L bases. With `reads`, as `mambadna score` runs a BAM of short reads:
+// every stream starts a new record each pass. Reads::through_host takes the state through the
+// host after every pass (a host view drops the device copy, so the next pass uploads it
+// again): what every pass did before the State kept its values on the device.
+enum class Reads { no, state_on_device, through_host };
+void score(int device, kc::MatmulPrecision prec, const std::string& preset, int64_t B, int64_t L,
+           Reads reads = Reads::no) {
   kc::set_matmul_precision(prec);
   auto m = fresh(preset, device);
   model::State<float> st(m.config(), B);
@@ -246,9 +252,19 @@ void score(int device, kc::MatmulPrecision prec, const std::string& preset, int6
   tgt.push_back(-1);
   std::vector<float> lp(size_t(B * L));
   const double s = time_per_call(
-      [&] { m.score(tok.data(), tgt.data(), B, L, st, acts, lp.data()); }, 3.0);
-  std::printf("score\t%s B%lld L%lld %s\t%.0f bases/s\n", preset.c_str(), (long long)B,
-              (long long)L, prec == kc::MatmulPrecision::bf16 ? "bf16" : "fp32", double(B * L) / s);
+      [&] {
+        if (reads != Reads::no)
+          for (int64_t b = 0; b < B; ++b) st.reset_stream(b);
+        m.score(tok.data(), tgt.data(), B, L, st, acts, lp.data());
+        if (reads == Reads::through_host) (void)st.conv_data(), (void)st.ssm_data();
+      },
+      3.0);
+  const char* what = reads == Reads::no             ? ""
+                     : reads == Reads::through_host ? " reads, state through the host"
+                                                    : " reads, state on the device";
+  std::printf("score\t%s B%lld L%lld %s%s\t%.0f bases/s\n", preset.c_str(), (long long)B,
+              (long long)L, prec == kc::MatmulPrecision::bf16 ? "bf16" : "fp32", what,
+              double(B * L) / s);
 }
 
 #endif
@@ -303,6 +319,8 @@ int main(int argc, char** argv) {
       // One long record, as `mambadna score` runs a chromosome: one stream, the scan's
       // parallelism is only E·4 threads.
       for (const char* preset : {small, large}) score(device, prec, preset, 1, 16 * L);
+      for (Reads r : {Reads::state_on_device, Reads::through_host})
+        score(device, prec, small, g_smoke ? 4 : 512, 40, r);
     }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench_cuda: %s\n", e.what());

@@ -27,6 +27,11 @@ void copy_to_device(void* dst, const void* src, size_t bytes);
 void copy_to_host(void* dst, const void* src, size_t bytes);
 void copy_on_device(void* dst, const void* src, size_t bytes);
 void fill_bytes(void* dst, int value, size_t bytes);  // cudaMemset
+// `rows` rows of `width` bytes, each a pitch apart (cudaMemcpy2D, cudaMemset2D): one stream's
+// slice of a (layers, B, ...) state, say. copy_2d copies in whichever direction the pointers say.
+void copy_2d(void* dst, size_t dst_pitch, const void* src, size_t src_pitch, size_t width,
+             size_t rows);
+void fill_bytes_2d(void* dst, size_t pitch, int value, size_t width, size_t rows);
 void synchronize();  // waits for every kernel; throws the first asynchronous error
 
 // Two streams per device: the main one (the legacy default stream, where everything runs

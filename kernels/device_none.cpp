@@ -26,6 +26,8 @@ void copy_to_device(void*, const void*, size_t) { no_cuda(); }
 void copy_to_host(void*, const void*, size_t) { no_cuda(); }
 void copy_on_device(void*, const void*, size_t) { no_cuda(); }
 void fill_bytes(void*, int, size_t) { no_cuda(); }
+void copy_2d(void*, size_t, const void*, size_t, size_t, size_t) { no_cuda(); }
+void fill_bytes_2d(void*, size_t, int, size_t, size_t) { no_cuda(); }
 void synchronize() { no_cuda(); }
 void set_stream(Stream) { no_cuda(); }
 Stream current_stream_kind() { return Stream::main; }

@@ -5,6 +5,7 @@
 #include <type_traits>
 
 #include "io/error.h"
+#include "model/device_state.h"
 #include "model/mamba.h"
 
 #ifdef MAMBADNA_HAVE_CUDA
@@ -93,8 +94,11 @@ struct CudaRunner::Impl {
   Buf<float> lse;     // (M)
   Buf<float> loss;    // (M)
   Buf<float> out;     // (2, M): log-probs, entropies
-  Buf<float> conv;    // (layers, B, E, K-1): the carried conv windows during the pass
-  Buf<float> ssm;     // (layers, B, E, N): the carried SSM states during the pass
+  // The carried state, in the State's device copy (model/device_state.h): layer l's windows
+  // and SSM states of the pass's B streams start at l·st_B streams (st_B >= B, the State's).
+  float* st_conv = nullptr;  // (layers, st_B, E, K-1)
+  float* st_ssm = nullptr;   // (layers, st_B, E, N)
+  int64_t st_B = 0;
   Buf<float> conv0;   // (layers, B, E, K-1) the pass started from (keep)
   Buf<float> ssm0;    // (layers, B, E, N) the pass started from (keep)
   Buf<float> tapped;  // (taps, M, D)
@@ -187,8 +191,6 @@ struct CudaRunner::Impl {
       want(lse, M);
       want(loss, M);
       want(out, 2 * M);
-      want(conv, NL * B * E * (K - 1));
-      want(ssm, NL * B * E * N);
       want(conv0, keep ? NL * B * E * (K - 1) : 0);
       want(ssm0, keep ? NL * B * E * N : 0);
       want(tapped, int64_t(taps.size()) * M * D);
@@ -219,46 +221,30 @@ struct CudaRunner::Impl {
     }
   }
 
-  // The first B streams of the host state to the device, and back: one copy per tensor when
-  // the host state has exactly B streams (the layouts then match), else one per layer.
-  void state_in(const State<float>& st) {
-    const int64_t K1 = K - 1;
-    if (st.B == B) {
-      if (K1 > 0) conv.upload(st.conv.data(), size_t(NL * B * E * K1));
-      ssm.upload(st.ssm.data(), size_t(NL * B * E * N));
-      return;
-    }
-    for (int64_t l = 0; l < NL; ++l) {
-      if (K1 > 0)
-        conv.upload(st.conv.data() + l * st.B * E * K1, size_t(B * E * K1), size_t(l * B * E * K1));
-      ssm.upload(st.ssm.data() + l * st.B * E * N, size_t(B * E * N), size_t(l * B * E * N));
-    }
+  // The pass carries st's first B streams in and out where they live on the device: no copy
+  // to or from the host (model/mamba.h, State).
+  void bind_state(State<float>& st) {
+    DeviceState& d = st.on_device(device);
+    st_conv = d.conv.data(), st_ssm = d.ssm.data(), st_B = st.B;
   }
-  void state_out(State<float>& st) {
-    const int64_t K1 = K - 1;
-    if (st.B == B) {
-      if (K1 > 0) conv.download(st.conv.data(), size_t(NL * B * E * K1));
-      ssm.download(st.ssm.data(), size_t(NL * B * E * N));
-      return;
-    }
-    for (int64_t l = 0; l < NL; ++l) {
-      if (K1 > 0)
-        conv.download(st.conv.data() + l * st.B * E * K1, size_t(B * E * K1), size_t(l * B * E * K1));
-      ssm.download(st.ssm.data() + l * st.B * E * N, size_t(B * E * N), size_t(l * B * E * N));
-    }
-  }
+  float* conv_of(int64_t l) { return st_conv + l * st_B * E * (K - 1); }  // (B, E, K-1)
+  float* ssm_of(int64_t l) { return st_ssm + l * st_B * E * N; }          // (B, E, N)
 
   // Mamba<T>::forward on the device: embedding, the layers, norm_f (leaves `hidden`, and in
   // bf16 its rounded copy for the head). A kept pass keeps every layer's activations.
   template <typename TA>
-  void forward(const State<float>& st) {
+  void forward(State<float>& st) {
     Acts<TA>& a = acts<TA>();
     const TA* wa = weights<TA>();
     kc::set_device(device);
-    state_in(st);
-    if (keep) {
-      if (K > 1) kc::copy_on_device(conv0.data(), conv.data(), size_t(NL * B * E * (K - 1)) * sizeof(float));
-      kc::copy_on_device(ssm0.data(), ssm.data(), size_t(NL * B * E * N) * sizeof(float));
+    bind_state(st);
+    if (keep) {  // the backward starts from the same states: (layers, B, ...) from st_B's rows
+      const size_t f = sizeof(float);
+      if (K > 1)
+        kc::copy_2d(conv0.data(), size_t(B * E * (K - 1)) * f, st_conv, size_t(st_B * E * (K - 1)) * f,
+                    size_t(B * E * (K - 1)) * f, size_t(NL));
+      kc::copy_2d(ssm0.data(), size_t(B * E * N) * f, st_ssm, size_t(st_B * E * N) * f,
+                  size_t(B * E * N) * f, size_t(NL));
     }
     const float* emb = params.data() + t.specs.front().offset;  // (V, D)
     const double eps = c.norm_epsilon;
@@ -279,13 +265,13 @@ struct CudaRunner::Impl {
       kc::neg_exp_forward(A_l, w.A_log, E * N);
       kc::rmsnorm_forward(normed_l, rs, r, w.norm, k::RmsnormParams{M, D, eps});
       kc::matmul_forward(xz_l, normed_l, wm.in_proj, nullptr, k::MatmulParams{M, D, 2 * E, D, 2 * E});
-      float* window = K > 1 ? conv.data() + l * B * E * (K - 1) : nullptr;  // (B, E, K-1)
+      float* window = K > 1 ? conv_of(l) : nullptr;  // (B, E, K-1)
       kc::causal_conv1d_forward(u_l, window, xz_l, w.conv_w, w.conv_b, window,
                                 k::CausalConv1dParams{B, L, E, K, 2 * E, true});
       kc::matmul_forward(xdbl_l, u_l, wm.x_proj, nullptr,
                          k::MatmulParams{M, E, R + 2 * N, E, R + 2 * N});
       kc::matmul_forward(delta_l, xdbl_l, wm.dt_w, nullptr, k::MatmulParams{M, R, E, R + 2 * N, E});
-      float* h = ssm.data() + l * B * E * N;  // (B, E, N)
+      float* h = ssm_of(l);  // (B, E, N)
       kc::selective_scan_forward(y_l, h, u_l, delta_l, A_l, xdbl_l + R,
                                  xdbl_l + R + N, w.D, xz_l + E, w.dt_b, h, scan_params(),
                                  keep ? hck.data() + l * hck_layer : nullptr);
@@ -309,8 +295,8 @@ struct CudaRunner::Impl {
     if constexpr (!std::is_same_v<TA, float>) kc::to_bf16(head_input<TA>(), hidden.data(), M * D);
   }
 
-  // One pass: buffers planned, tokens (and targets) checked and uploaded, the state carried in
-  // and back out.
+  // One pass: buffers planned, tokens (and targets) checked and uploaded, the state carried
+  // through on the device.
   void pass(const int32_t* tok, const int32_t* tgt, int64_t b, int64_t l, State<float>& st,
             bool kp, const std::vector<int64_t>& tp) {
     kc::set_device(device);
@@ -318,7 +304,6 @@ struct CudaRunner::Impl {
     upload_tokens(tok, tgt);
     if (bf16()) forward<k::bf16>(st);
     else forward<float>(st);
-    state_out(st);
   }
 
   // The head's input: hidden, or its bf16 copy (after the layers' norm outputs).

@@ -2,10 +2,11 @@
 //
 // Parameters, the gradient, AdamW's moments and the activations of a pass live in device
 // memory, planned from one table like model/mamba.cpp's Activations. The carried State stays
-// on the host, as on the CPU: it is copied to the device before a pass and back after it
-// (n_layer·B·E·(N+K−1) floats, small next to a chunk's work), so pipelines branch, reset and
-// checkpoint states the same way on both devices. Outputs come back to the host: log-probs
-// and entropies (score), the final hidden states and taps (forward), the loss (training).
+// on the device between passes (model/mamba.h's State keeps a device copy: model/device_state.h),
+// so a pass moves no state across the bus; pipelines branch, reset and checkpoint states the
+// same way on both devices, and the host copy comes back only when something reads it.
+// Outputs come back to the host: log-probs and entropies (score), the final hidden states and
+// taps (forward), the loss (training).
 //
 // The sequence of kernels mirrors Mamba<T>::forward and ::backward, except that a training pass
 // keeps u, delta and the norm outputs of every layer instead of recomputing them in the backward

@@ -7,30 +7,184 @@
 #include "io/error.h"
 #include "kernels/device.h"
 #include "model/cuda_runner.h"
+#include "model/device_state.h"
 #include "model/ops.h"
 
 namespace mambadna::model {
 
 // ---- State ------------------------------------------------------------------------------------
 
+namespace {
+// The streams reset_stream marked, zeroed on the device: one 2-D fill per tensor and run of
+// consecutive streams (a training step that starts every stream on a new read makes one run).
+void flush_zeros(DeviceState& d, int64_t B, int64_t n_layer, int64_t E, int64_t N, int64_t K1) {
+  if (!d.zero_pending) return;
+  namespace kc = kernels::cuda;
+  for (int64_t b = 0; b < B;) {
+    if (!d.zero[size_t(b)]) {
+      ++b;
+      continue;
+    }
+    int64_t e = b;
+    while (e < B && d.zero[size_t(e)]) d.zero[size_t(e++)] = 0;
+    const size_t f = sizeof(float);
+    if (K1 > 0)
+      kc::fill_bytes_2d(d.conv.data() + b * E * K1, size_t(B * E * K1) * f, 0,
+                        size_t((e - b) * E * K1) * f, size_t(n_layer));
+    kc::fill_bytes_2d(d.ssm.data() + b * E * N, size_t(B * E * N) * f, 0, size_t((e - b) * E * N) * f,
+                      size_t(n_layer));
+    b = e;
+  }
+  d.zero_pending = false;
+}
+}  // namespace
+
+template <typename T>
+State<T>::State() = default;
+template <typename T>
+State<T>::~State() = default;
+template <typename T>
+State<T>::State(State&&) noexcept = default;
+template <typename T>
+State<T>& State<T>::operator=(State&&) noexcept = default;
+
 template <typename T>
 State<T>::State(const Config& c, int64_t streams)
     : B(streams), n_layer(c.n_layer), E(c.d_inner()), N(c.d_state), K1(c.d_conv - 1) {
-  conv.assign(size_t(n_layer * B * E * K1), T(0));
-  ssm.assign(size_t(n_layer * B * E * N), T(0));
+  conv_.assign(size_t(conv_size()), T(0));
+  ssm_.assign(size_t(ssm_size()), T(0));
+}
+
+template <typename T>
+State<T>::State(const State& o) {
+  *this = o;
+}
+
+template <typename T>
+State<T>& State<T>::operator=(const State& o) {
+  if (this == &o) return *this;
+  if constexpr (std::is_same_v<T, float>) {
+    if (o.values_on_device()) {  // device to device; this host copy is stale
+      flush_zeros(*o.dev_, o.B, o.n_layer, o.E, o.N, o.K1);
+      B = o.B, n_layer = o.n_layer, E = o.E, N = o.N, K1 = o.K1;
+      conv_.resize(size_t(conv_size()));
+      ssm_.resize(size_t(ssm_size()));
+      if (!dev_ || dev_->device != o.dev_->device) dev_ = std::make_unique<DeviceState>();
+      dev_->device = o.dev_->device;
+      dev_->holds = false;
+      dev_->conv.resize(size_t(conv_size()));
+      dev_->ssm.resize(size_t(ssm_size()));
+      dev_->zero.assign(size_t(B), 0);
+      dev_->zero_pending = false;
+      kernels::cuda::copy_on_device(dev_->conv.data(), o.dev_->conv.data(), size_t(conv_size()) * sizeof(float));
+      kernels::cuda::copy_on_device(dev_->ssm.data(), o.dev_->ssm.data(), size_t(ssm_size()) * sizeof(float));
+      dev_->holds = true;
+      host_stale_ = true;
+      return *this;
+    }
+  }
+  B = o.B, n_layer = o.n_layer, E = o.E, N = o.N, K1 = o.K1;
+  conv_ = o.conv_;  // o's host copy is current when its values are not on a device
+  ssm_ = o.ssm_;
+  host_stale_ = false;
+  if (dev_) dev_->holds = false;
+  return *this;
+}
+
+template <typename T>
+bool State<T>::values_on_device() const {
+  return dev_ && dev_->holds;
+}
+
+template <typename T>
+void State<T>::sync_host() const {
+  if (!host_stale_) return;
+  if constexpr (std::is_same_v<T, float>) {
+    flush_zeros(*dev_, B, n_layer, E, N, K1);
+    dev_->conv.download(conv_.data(), size_t(conv_size()));
+    dev_->ssm.download(ssm_.data(), size_t(ssm_size()));
+  }
+  host_stale_ = false;
+}
+
+template <typename T>
+T* State<T>::conv_data() {
+  sync_host();
+  if (dev_) dev_->holds = false;
+  return conv_.data();
+}
+template <typename T>
+T* State<T>::ssm_data() {
+  sync_host();
+  if (dev_) dev_->holds = false;
+  return ssm_.data();
+}
+template <typename T>
+const T* State<T>::conv_data() const {
+  sync_host();
+  return conv_.data();
+}
+template <typename T>
+const T* State<T>::ssm_data() const {
+  sync_host();
+  return ssm_.data();
+}
+
+template <typename T>
+DeviceState& State<T>::on_device(int device) {
+  if constexpr (!std::is_same_v<T, float>) {
+    throw UsageError("State<double> lives on the CPU only");
+  } else {
+    if (dev_ && dev_->device != device) {  // another device had them: through the host
+      sync_host();
+      dev_.reset();
+    }
+    if (!dev_) {
+      dev_ = std::make_unique<DeviceState>();
+      dev_->device = device;
+    }
+    if (!dev_->holds) {  // the host copy is current: upload it
+      dev_->conv.resize(size_t(conv_size()));
+      dev_->ssm.resize(size_t(ssm_size()));
+      dev_->zero.assign(size_t(B), 0);
+      dev_->zero_pending = false;
+      dev_->conv.upload(conv_.data(), size_t(conv_size()));
+      dev_->ssm.upload(ssm_.data(), size_t(ssm_size()));
+      dev_->holds = true;
+    }
+    flush_zeros(*dev_, B, n_layer, E, N, K1);
+    host_stale_ = true;
+    return *dev_;
+  }
 }
 
 template <typename T>
 void State<T>::reset() {
-  std::fill(conv.begin(), conv.end(), T(0));
-  std::fill(ssm.begin(), ssm.end(), T(0));
+  if (values_on_device()) {
+    dev_->conv.zero();
+    dev_->ssm.zero();
+    std::fill(dev_->zero.begin(), dev_->zero.end(), uint8_t(0));
+    dev_->zero_pending = false;
+    host_stale_ = true;
+    return;
+  }
+  std::fill(conv_.begin(), conv_.end(), T(0));
+  std::fill(ssm_.begin(), ssm_.end(), T(0));
 }
 
 template <typename T>
 void State<T>::reset_stream(int64_t b) {
+  if (b < 0 || b >= B)
+    throw UsageError("State::reset_stream: stream " + std::to_string(b) + " of " + std::to_string(B));
+  if (values_on_device()) {
+    dev_->zero[size_t(b)] = 1;
+    dev_->zero_pending = true;
+    host_stale_ = true;
+    return;
+  }
   for (int64_t l = 0; l < n_layer; ++l) {
-    std::fill_n(conv_of(l) + b * E * K1, E * K1, T(0));
-    std::fill_n(ssm_of(l) + b * E * N, E * N, T(0));
+    std::fill_n(conv_.data() + (l * B + b) * E * K1, E * K1, T(0));
+    std::fill_n(ssm_.data() + (l * B + b) * E * N, E * N, T(0));
   }
 }
 
@@ -38,11 +192,34 @@ template <typename T>
 void State<T>::copy_stream(int64_t dst, const State& from, int64_t src) {
   if (from.E != E || from.N != N || from.K1 != K1 || from.n_layer != n_layer)
     throw UsageError("State::copy_stream: states of different models");
+  if (dst < 0 || dst >= B || src < 0 || src >= from.B)
+    throw UsageError("State::copy_stream: stream " + std::to_string(src) + " of " +
+                     std::to_string(from.B) + " to " + std::to_string(dst) + " of " +
+                     std::to_string(B));
+  if (&from == this && dst == src) return;
+  if constexpr (std::is_same_v<T, float>) {
+    if (values_on_device()) {  // the copy is made on the device, from wherever `from` has them
+      namespace kc = kernels::cuda;
+      flush_zeros(*dev_, B, n_layer, E, N, K1);
+      const bool there = from.values_on_device() && from.dev_->device == dev_->device;
+      if (there) flush_zeros(*from.dev_, from.B, n_layer, E, N, K1);
+      const float* fc = there ? from.dev_->conv.data() : from.conv_data();
+      const float* fs = there ? from.dev_->ssm.data() : from.ssm_data();
+      const size_t f = sizeof(float);
+      if (K1 > 0)
+        kc::copy_2d(dev_->conv.data() + dst * E * K1, size_t(B * E * K1) * f, fc + src * E * K1,
+                    size_t(from.B * E * K1) * f, size_t(E * K1) * f, size_t(n_layer));
+      kc::copy_2d(dev_->ssm.data() + dst * E * N, size_t(B * E * N) * f, fs + src * E * N,
+                  size_t(from.B * E * N) * f, size_t(E * N) * f, size_t(n_layer));
+      host_stale_ = true;
+      return;
+    }
+  }
+  const T* fc = from.conv_data();
+  const T* fs = from.ssm_data();
   for (int64_t l = 0; l < n_layer; ++l) {
-    const T* fc = from.conv.data() + (l * from.B + src) * E * K1;
-    const T* fs = from.ssm.data() + (l * from.B + src) * E * N;
-    std::copy_n(fc, E * K1, conv_of(l) + dst * E * K1);
-    std::copy_n(fs, E * N, ssm_of(l) + dst * E * N);
+    std::copy_n(fc + (l * from.B + src) * E * K1, E * K1, conv_.data() + (l * B + dst) * E * K1);
+    std::copy_n(fs + (l * from.B + src) * E * N, E * N, ssm_.data() + (l * B + dst) * E * N);
   }
 }
 

@@ -19,19 +19,51 @@
 
 namespace mambadna::model {
 
+struct DeviceState;
+
 // The recurrent state of B streams, every layer: what a chunk hands to the next one.
+//
+// A pass on a CUDA device leaves the state in device memory (model/device_state.h), where the
+// next pass finds it: the host copy is brought back only when something reads it through the
+// views below (a checkpoint, a test), and resets and copies of streams are done where the
+// values are. So pipelines reset, branch and save states the same way on either device, and a
+// device pass moves no state across the bus unless the host asks for it.
 template <typename T>
 struct State {
   int64_t B = 0, n_layer = 0, E = 0, N = 0, K1 = 0;  // K1 = d_conv - 1
-  std::vector<T> conv;  // (n_layer, B, E, K-1): last K-1 conv inputs, oldest first
-  std::vector<T> ssm;   // (n_layer, B, E, N)
-  State() = default;
+  State();
   State(const Config& c, int64_t streams);
-  T* conv_of(int64_t layer) { return conv.data() + layer * B * E * K1; }
-  T* ssm_of(int64_t layer) { return ssm.data() + layer * B * E * N; }
-  void reset();                // every stream to zero
+  ~State();
+  State(const State& o);  // copies the values (on the device when they are there)
+  State& operator=(const State& o);
+  State(State&&) noexcept;
+  State& operator=(State&&) noexcept;
+
+  // Host views, current from the call on. The const ones leave a device copy in use; the
+  // others drop it (the host may write), so the next device pass uploads the host's values.
+  T* conv_data();      // (n_layer, B, E, K-1): last K-1 conv inputs, oldest first
+  T* ssm_data();       // (n_layer, B, E, N)
+  const T* conv_data() const;
+  const T* ssm_data() const;
+  T* conv_of(int64_t layer) { return conv_data() + layer * B * E * K1; }
+  T* ssm_of(int64_t layer) { return ssm_data() + layer * B * E * N; }
+  int64_t conv_size() const { return n_layer * B * E * K1; }
+  int64_t ssm_size() const { return n_layer * B * E * N; }
+
+  void reset();                  // every stream to zero
   void reset_stream(int64_t b);  // one stream to zero (a new record starts)
   void copy_stream(int64_t dst, const State& from, int64_t src);  // branch a state
+
+  // For the device passes (model/cuda_runner.cpp): the values in device memory on `device`,
+  // uploaded when the host has them; the host copy is stale from here on (the pass writes them).
+  DeviceState& on_device(int device);
+  bool values_on_device() const;  // the device copy holds the values, not (only) the host
+
+ private:
+  void sync_host() const;  // device -> host when the host copy is stale
+  mutable std::vector<T> conv_, ssm_;
+  mutable bool host_stale_ = false;
+  std::unique_ptr<DeviceState> dev_;  // float only
 };
 
 // The scan's shape in a layer over (B, L): Bm and Cm are columns of x_proj's output

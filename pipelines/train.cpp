@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <utility>
 
 #include "io/error.h"
 #include "io/h5.h"
@@ -335,9 +336,9 @@ TrainResult train(const TrainOptions& options, const std::function<void(const St
   m.to_device(o.device);
   m.set_moments(m1, m2);
   model::State<float> state(cfg, B), saved(cfg, B);
-  if (!state_conv.empty()) {
-    state.conv = state_conv;
-    state.ssm = state_ssm;
+  if (!state_ssm.empty()) {  // resumed (conv is empty when d_conv is 1)
+    std::copy(state_conv.begin(), state_conv.end(), state.conv_data());
+    std::copy(state_ssm.begin(), state_ssm.end(), state.ssm_data());
   }
   // On the CPU the activations and their gradients are host memory planned here; on a CUDA
   // device they live in device memory and the host objects only carry the flags.
@@ -396,8 +397,8 @@ TrainResult train(const TrainOptions& options, const std::function<void(const St
     model::save_checkpoint(path, cfg, table, m.params().data(), o.command_line, [&](io::H5File& f) {
       f.write("train/exp_avg", m1.data(), {table.total});
       f.write("train/exp_avg_sq", m2.data(), {table.total});
-      f.write("train/state/conv", state.conv.data(), {cfg.n_layer, B, cfg.d_inner(), cfg.d_conv - 1});
-      f.write("train/state/ssm", state.ssm.data(), {cfg.n_layer, B, cfg.d_inner(), cfg.d_state});
+      f.write("train/state/conv", std::as_const(state).conv_data(), {cfg.n_layer, B, cfg.d_inner(), cfg.d_conv - 1});
+      f.write("train/state/ssm", std::as_const(state).ssm_data(), {cfg.n_layer, B, cfg.d_inner(), cfg.d_state});
       if (o.whole_records)
         f.write("train/data_records", positions_now.data(), {2 * B + 1});
       else
@@ -423,8 +424,7 @@ TrainResult train(const TrainOptions& options, const std::function<void(const St
       std::copy(sc.tokens.begin(), sc.tokens.end(), tok.begin() + s * L);
       std::copy(sc.targets.begin(), sc.targets.end(), tgt.begin() + s * L);
     }
-    saved.conv = state.conv;
-    saved.ssm = state.ssm;
+    saved = state;  // on the device when the state is there
     m.grad_zero();
     int64_t count = 0;
     const double loss_sum = m.forward_loss(tok.data(), tgt.data(), B, L, state, acts, &count);
@@ -437,8 +437,7 @@ TrainResult train(const TrainOptions& options, const std::function<void(const St
     rep.bits_per_base = loss / std::log(2.0);
     if (!std::isfinite(loss) || !std::isfinite(gnorm)) {
       rep.skipped = true;
-      state.conv = saved.conv;  // the states after a non-finite step are not to be trusted
-      state.ssm = saved.ssm;
+      state = saved;  // the states after a non-finite step are not to be trusted
       if (++bad >= o.max_bad_steps)
         throw Error("training diverged: " + std::to_string(bad) +
                     " non-finite steps in a row (last good checkpoint: " +

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <fstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "io/h5.h"
@@ -399,6 +400,108 @@ TEST_CASE("golden: CUDA precision changes and weight uploads take effect", "[mod
   const auto moved = score_chunked(m, x, 333);
   CHECK(max_abs_diff(moved, want) < 2e-2);
   CHECK(max_abs_diff(moved, bf16) > 5e-2);
+}
+
+// A pass on the device leaves the state there (model/mamba.h, State); resets, branches within
+// and between states, copies of whole states and host writes are done where the values are.
+// The same operations on a CPU state must give the same log-probs and states: 1e-4, as the
+// log-probs of the test above (float32 kernels that sum in different orders), and every state
+// value within 1e-4 of the state's largest.
+TEST_CASE("golden: CUDA states stay on the device through resets, branches and copies",
+          "[model][golden][cuda]") {
+  if (kernels::testing::cuda_unavailable()) return;
+  auto recs = read_input();
+  auto cpu = load_tiny<float>();
+  auto dev = load_tiny<float>();
+  dev.to_device(model::Device{true, 0});
+  auto x = tokens_of(recs[0].second);
+  const auto x2 = tokens_of(recs[1].second);
+  x.insert(x.end(), x2.begin(), x2.end());
+  const auto& cfg = cpu.config();
+  const int64_t L = 64;
+  model::Activations<float> ac, ad;
+  int pass_no = 0;
+  // One pass over B streams on both models: stream b reads x from b·300 + 64·pass.
+  auto pass = [&](model::State<float>& sc, model::State<float>& sd, int64_t B) {
+    std::vector<int32_t> tok(size_t(B * L)), tgt(size_t(B * L));
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t t = 0; t < L; ++t) {
+        const size_t i = size_t(b * 300 + pass_no * L + t);
+        REQUIRE(i + 1 < x.size());
+        tok[size_t(b * L + t)] = x[i], tgt[size_t(b * L + t)] = x[i + 1];
+      }
+    ++pass_no;
+    std::vector<float> lc(size_t(B * L)), ld(size_t(B * L));
+    cpu.score(tok.data(), tgt.data(), B, L, sc, ac, lc.data());
+    dev.score(tok.data(), tgt.data(), B, L, sd, ad, ld.data());
+    double diff = 0;
+    for (size_t i = 0; i < lc.size(); ++i) diff = std::max(diff, double(std::fabs(lc[i] - ld[i])));
+    INFO("pass " << pass_no << ": log-probs differ by " << diff);
+    CHECK(diff < 1e-4);
+    CHECK(sd.values_on_device());
+  };
+  // The device state's host view (const: it stays on the device) against the CPU's.
+  auto same = [](const model::State<float>& sc, const model::State<float>& sd) {
+    REQUIRE(sc.B == sd.B);
+    const bool was_there = sd.values_on_device();
+    for (int part = 0; part < 2; ++part) {
+      const float* c = part ? sc.ssm_data() : sc.conv_data();
+      const float* d = part ? sd.ssm_data() : sd.conv_data();
+      const int64_t n = part ? sc.ssm_size() : sc.conv_size();
+      double diff = 0, scale = 0;
+      for (int64_t i = 0; i < n; ++i)
+        diff = std::max(diff, double(std::fabs(c[i] - d[i]))), scale = std::max(scale, double(std::fabs(c[i])));
+      INFO((part ? "ssm" : "conv") << " differs by " << diff << " of " << scale);
+      CHECK(scale > 0);
+      CHECK(diff <= 1e-4 * scale);
+    }
+    CHECK(sd.values_on_device() == was_there);
+  };
+  model::State<float> sc(cfg, 3), sd(cfg, 3);
+  pass(sc, sd, 3);
+  same(sc, sd);
+  // Resets and a branch within one state, marked on the device and done before its next use.
+  for (auto* st : {&sc, &sd}) st->reset_stream(1), st->copy_stream(2, *st, 0);
+  pass(sc, sd, 3);
+  same(sc, sd);
+  for (auto* st : {&sc, &sd}) st->reset_stream(0);
+  same(sc, sd);  // a pending reset is done before the host reads
+  // Into another state: from the device's host view first, then device to device.
+  model::State<float> bc(cfg, 2), bd(cfg, 2);
+  bc.copy_stream(0, sc, 1), bd.copy_stream(0, sd, 1);
+  CHECK(!bd.values_on_device());
+  CHECK(sd.values_on_device());
+  pass(bc, bd, 2);
+  bc.copy_stream(1, sc, 2), bd.copy_stream(1, sd, 2);
+  bc.copy_stream(0, bc, 1), bd.copy_stream(0, bd, 1);
+  same(bc, bd);
+  pass(bc, bd, 1);  // the first of two streams
+  same(bc, bd);
+  // Whole states: copied on the device, reset there, put back.
+  model::State<float> keep_c = sc, keep_d = sd;
+  CHECK(keep_d.values_on_device());
+  sc.reset(), sd.reset();
+  pass(sc, sd, 3);
+  sc = keep_c, sd = keep_d;
+  same(sc, sd);
+  pass(sc, sd, 3);
+  same(sc, sd);
+  // A write through the host view reaches the next pass.
+  sc.ssm_of(1)[5] = 0.5f, sd.ssm_of(1)[5] = 0.5f;
+  CHECK(!sd.values_on_device());
+  pass(sc, sd, 3);
+  same(sc, sd);
+  sc.conv_of(0)[3] = -0.25f, sd.conv_of(0)[3] = -0.25f;
+  CHECK(!sd.values_on_device());
+  pass(sc, sd, 3);
+  same(sc, sd);
+  // A host state's stream copied into a state on the device.
+  model::State<float> hc(cfg, 1);
+  hc.ssm_of(0)[0] = 1.0f;
+  sc.copy_stream(2, hc, 0), sd.copy_stream(2, hc, 0);
+  CHECK(sd.values_on_device());
+  pass(sc, sd, 3);
+  same(sc, sd);
 }
 
 TEST_CASE("golden: a CUDA device is refused clearly where there is none", "[model][cuda]") {

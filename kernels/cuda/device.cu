@@ -98,6 +98,16 @@ void fill_bytes(void* dst, int value, size_t bytes) {
   main_stream_only("fill_bytes");
   MAMBADNA_CUDA_CHECK(cudaMemset(dst, value, bytes));
 }
+void copy_2d(void* dst, size_t dst_pitch, const void* src, size_t src_pitch, size_t width,
+             size_t rows) {
+  main_stream_only("copy_2d");
+  if (width && rows)
+    MAMBADNA_CUDA_CHECK(cudaMemcpy2D(dst, dst_pitch, src, src_pitch, width, rows, cudaMemcpyDefault));
+}
+void fill_bytes_2d(void* dst, size_t pitch, int value, size_t width, size_t rows) {
+  main_stream_only("fill_bytes_2d");
+  if (width && rows) MAMBADNA_CUDA_CHECK(cudaMemset2D(dst, pitch, value, width, rows));
+}
 void synchronize() { MAMBADNA_CUDA_CHECK(cudaDeviceSynchronize()); }
 
 namespace {

@@ -500,6 +500,34 @@ cudaError_t cudaMemset(void* dst, int value, size_t bytes) {
   if (bytes) std::memset(dst, value, bytes);
   return cudaSuccess;
 }
+// Rows of `width` bytes, `height` of them, each a pitch apart; every row is checked.
+cudaError_t cudaMemcpy2D(void* dst, size_t dpitch, const void* src, size_t spitch, size_t width,
+                         size_t height, cudaMemcpyKind) {
+  auto& d = device();
+  ++d.default_submitted;
+  std::lock_guard<std::mutex> lock(d.mu);
+  if (width > dpitch || width > spitch) return cudaErrorInvalidValue;
+  for (size_t r = 0; r < height; ++r) {
+    auto* to = static_cast<unsigned char*>(dst) + r * dpitch;
+    const auto* from = static_cast<const unsigned char*>(src) + r * spitch;
+    cuda_emulator::check_range(d, to, width, "cudaMemcpy2D destination");
+    cuda_emulator::check_range(d, from, width, "cudaMemcpy2D source");
+    if (width) std::memmove(to, from, width);
+  }
+  return cudaSuccess;
+}
+cudaError_t cudaMemset2D(void* dst, size_t pitch, int value, size_t width, size_t height) {
+  auto& d = device();
+  ++d.default_submitted;
+  std::lock_guard<std::mutex> lock(d.mu);
+  if (width > pitch) return cudaErrorInvalidValue;
+  for (size_t r = 0; r < height; ++r) {
+    auto* to = static_cast<unsigned char*>(dst) + r * pitch;
+    cuda_emulator::check_range(d, to, width, "cudaMemset2D");
+    if (width) std::memset(to, value, width);
+  }
+  return cudaSuccess;
+}
 cudaError_t cudaMemGetInfo(size_t* free_bytes, size_t* total_bytes) {
   auto& d = device();
   std::lock_guard<std::mutex> lock(d.mu);
