@@ -3,8 +3,8 @@
 // Parameters, the gradient, AdamW's moments and the activations of a pass live in device
 // memory, planned from one table like model/mamba.cpp's Activations. The carried State stays
 // on the device between passes (model/mamba.h's State keeps a device copy: model/device_state.h),
-// so a pass moves no state across the bus; pipelines branch, reset and checkpoint states the
-// same way on both devices, and the host copy comes back only when something reads it.
+// so passes move no state across the bus unless the host reads or writes it; pipelines branch,
+// reset and checkpoint states the same way on both devices.
 // Outputs come back to the host: log-probs and entropies (score), the final hidden states and
 // taps (forward), the loss (training).
 //

@@ -15,19 +15,37 @@ namespace mambadna::model {
 // ---- State ------------------------------------------------------------------------------------
 
 namespace {
+namespace kc = kernels::cuda;
+
+// The current device set to `device` for a scope (a State's device copy is used on its own
+// device, whichever the caller last selected), and put back after it.
+struct OnDevice {
+  int before = -1;
+  explicit OnDevice(int device) {
+    const int now = kc::current_device();
+    if (now != device) kc::set_device(device), before = now;
+  }
+  ~OnDevice() {
+    if (before >= 0) try { kc::set_device(before); } catch (...) {}
+  }
+  OnDevice(const OnDevice&) = delete;
+  OnDevice& operator=(const OnDevice&) = delete;
+};
+
 // The streams reset_stream marked, zeroed on the device: one 2-D fill per tensor and run of
 // consecutive streams (a training step that starts every stream on a new read makes one run).
+// The marks are cleared once the fills are issued (a throw keeps them).
 void flush_zeros(DeviceState& d, int64_t B, int64_t n_layer, int64_t E, int64_t N, int64_t K1) {
   if (!d.zero_pending) return;
-  namespace kc = kernels::cuda;
+  const OnDevice on(d.device);
+  const size_t f = sizeof(float);
   for (int64_t b = 0; b < B;) {
     if (!d.zero[size_t(b)]) {
       ++b;
       continue;
     }
     int64_t e = b;
-    while (e < B && d.zero[size_t(e)]) d.zero[size_t(e++)] = 0;
-    const size_t f = sizeof(float);
+    while (e < B && d.zero[size_t(e)]) ++e;
     if (K1 > 0)
       kc::fill_bytes_2d(d.conv.data() + b * E * K1, size_t(B * E * K1) * f, 0,
                         size_t((e - b) * E * K1) * f, size_t(n_layer));
@@ -35,6 +53,7 @@ void flush_zeros(DeviceState& d, int64_t B, int64_t n_layer, int64_t E, int64_t 
                       size_t(n_layer));
     b = e;
   }
+  std::fill(d.zero.begin(), d.zero.end(), uint8_t(0));
   d.zero_pending = false;
 }
 }  // namespace
@@ -43,10 +62,26 @@ template <typename T>
 State<T>::State() = default;
 template <typename T>
 State<T>::~State() = default;
+
+// A moved-from State is empty (no streams), its host copy current.
 template <typename T>
-State<T>::State(State&&) noexcept = default;
+State<T>::State(State&& o) noexcept
+    : B(o.B), n_layer(o.n_layer), E(o.E), N(o.N), K1(o.K1), conv_(std::move(o.conv_)),
+      ssm_(std::move(o.ssm_)), host_stale_(o.host_stale_), dev_(std::move(o.dev_)) {
+  o.B = 0, o.host_stale_ = false;
+  o.conv_.clear(), o.ssm_.clear();
+}
 template <typename T>
-State<T>& State<T>::operator=(State&&) noexcept = default;
+State<T>& State<T>::operator=(State&& o) noexcept {
+  if (this == &o) return *this;
+  B = o.B, n_layer = o.n_layer, E = o.E, N = o.N, K1 = o.K1;
+  conv_ = std::move(o.conv_), ssm_ = std::move(o.ssm_);
+  host_stale_ = o.host_stale_;
+  dev_ = std::move(o.dev_);
+  o.B = 0, o.host_stale_ = false;
+  o.conv_.clear(), o.ssm_.clear();
+  return *this;
+}
 
 template <typename T>
 State<T>::State(const Config& c, int64_t streams)
@@ -60,34 +95,35 @@ State<T>::State(const State& o) {
   *this = o;
 }
 
+// Everything new is made first and swapped in last: a throw (out of memory) leaves this as it was.
 template <typename T>
 State<T>& State<T>::operator=(const State& o) {
   if (this == &o) return *this;
+  std::unique_ptr<DeviceState> fresh;
+  std::vector<T> conv, ssm;
   if constexpr (std::is_same_v<T, float>) {
-    if (o.values_on_device()) {  // device to device; this host copy is stale
+    if (o.values_on_device()) {  // device to device, on o's device; this host copy goes stale
+      const OnDevice on(o.dev_->device);
       flush_zeros(*o.dev_, o.B, o.n_layer, o.E, o.N, o.K1);
-      B = o.B, n_layer = o.n_layer, E = o.E, N = o.N, K1 = o.K1;
-      conv_.resize(size_t(conv_size()));
-      ssm_.resize(size_t(ssm_size()));
-      if (!dev_ || dev_->device != o.dev_->device) dev_ = std::make_unique<DeviceState>();
-      dev_->device = o.dev_->device;
-      dev_->holds = false;
-      dev_->conv.resize(size_t(conv_size()));
-      dev_->ssm.resize(size_t(ssm_size()));
-      dev_->zero.assign(size_t(B), 0);
-      dev_->zero_pending = false;
-      kernels::cuda::copy_on_device(dev_->conv.data(), o.dev_->conv.data(), size_t(conv_size()) * sizeof(float));
-      kernels::cuda::copy_on_device(dev_->ssm.data(), o.dev_->ssm.data(), size_t(ssm_size()) * sizeof(float));
-      dev_->holds = true;
-      host_stale_ = true;
-      return *this;
+      fresh = std::make_unique<DeviceState>();
+      fresh->device = o.dev_->device;
+      fresh->conv = kc::Buffer<float>(o.dev_->conv.size());
+      fresh->ssm = kc::Buffer<float>(o.dev_->ssm.size());
+      fresh->zero.assign(size_t(o.B), 0);
+      if (!fresh->conv.empty())
+        kc::copy_on_device(fresh->conv.data(), o.dev_->conv.data(), fresh->conv.size() * sizeof(float));
+      kc::copy_on_device(fresh->ssm.data(), o.dev_->ssm.data(), fresh->ssm.size() * sizeof(float));
+      fresh->holds = true;
+      conv.resize(o.conv_.size());
+      ssm.resize(o.ssm_.size());
     }
   }
+  if (!fresh) conv = o.conv_, ssm = o.ssm_;  // o's host copy is current when no device holds it
   B = o.B, n_layer = o.n_layer, E = o.E, N = o.N, K1 = o.K1;
-  conv_ = o.conv_;  // o's host copy is current when its values are not on a device
-  ssm_ = o.ssm_;
-  host_stale_ = false;
-  if (dev_) dev_->holds = false;
+  conv_.swap(conv), ssm_.swap(ssm);
+  host_stale_ = fresh != nullptr;
+  if (fresh) dev_ = std::move(fresh);
+  else if (dev_) dev_->holds = false;
   return *this;
 }
 
@@ -100,6 +136,7 @@ template <typename T>
 void State<T>::sync_host() const {
   if (!host_stale_) return;
   if constexpr (std::is_same_v<T, float>) {
+    const OnDevice on(dev_->device);
     flush_zeros(*dev_, B, n_layer, E, N, K1);
     dev_->conv.download(conv_.data(), size_t(conv_size()));
     dev_->ssm.download(ssm_.data(), size_t(ssm_size()));
@@ -137,8 +174,10 @@ DeviceState& State<T>::on_device(int device) {
   } else {
     if (dev_ && dev_->device != device) {  // another device had them: through the host
       sync_host();
+      const OnDevice on(dev_->device);
       dev_.reset();
     }
+    const OnDevice on(device);
     if (!dev_) {
       dev_ = std::make_unique<DeviceState>();
       dev_->device = device;
@@ -161,6 +200,7 @@ DeviceState& State<T>::on_device(int device) {
 template <typename T>
 void State<T>::reset() {
   if (values_on_device()) {
+    const OnDevice on(dev_->device);
     dev_->conv.zero();
     dev_->ssm.zero();
     std::fill(dev_->zero.begin(), dev_->zero.end(), uint8_t(0));
@@ -199,7 +239,7 @@ void State<T>::copy_stream(int64_t dst, const State& from, int64_t src) {
   if (&from == this && dst == src) return;
   if constexpr (std::is_same_v<T, float>) {
     if (values_on_device()) {  // the copy is made on the device, from wherever `from` has them
-      namespace kc = kernels::cuda;
+      const OnDevice on(dev_->device);
       flush_zeros(*dev_, B, n_layer, E, N, K1);
       const bool there = from.values_on_device() && from.dev_->device == dev_->device;
       if (there) flush_zeros(*from.dev_, from.B, n_layer, E, N, K1);

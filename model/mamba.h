@@ -27,7 +27,12 @@ struct DeviceState;
 // next pass finds it: the host copy is brought back only when something reads it through the
 // views below (a checkpoint, a test), and resets and copies of streams are done where the
 // values are. So pipelines reset, branch and save states the same way on either device, and a
-// device pass moves no state across the bus unless the host asks for it.
+// device pass moves no state across the bus unless the host asks for it (a host view, a write
+// through one, a stream copied from a state that lives on the host).
+//
+// A host view's pointer is good until the next pass or device operation on the state (a write
+// through an older pointer is lost). Const views write the host copy too (a download), so they
+// are not safe from several threads at once. A pass that throws leaves the state part-advanced.
 template <typename T>
 struct State {
   int64_t B = 0, n_layer = 0, E = 0, N = 0, K1 = 0;  // K1 = d_conv - 1

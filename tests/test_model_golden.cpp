@@ -406,7 +406,9 @@ TEST_CASE("golden: CUDA precision changes and weight uploads take effect", "[mod
 // and between states, copies of whole states and host writes are done where the values are.
 // The same operations on a CPU state must give the same log-probs and states: 1e-4, as the
 // log-probs of the test above (float32 kernels that sum in different orders), and every state
-// value within 1e-4 of the state's largest.
+// value within 1e-4 of the state's largest. Resets are marks done before the state's next use,
+// so each kind of next use follows a mark here: a pass, a host view, a copy from the marked
+// stream, a copy of the whole state.
 TEST_CASE("golden: CUDA states stay on the device through resets, branches and copies",
           "[model][golden][cuda]") {
   if (kernels::testing::cuda_unavailable()) return;
@@ -418,12 +420,12 @@ TEST_CASE("golden: CUDA states stay on the device through resets, branches and c
   const auto x2 = tokens_of(recs[1].second);
   x.insert(x.end(), x2.begin(), x2.end());
   const auto& cfg = cpu.config();
-  const int64_t L = 64;
+  const int64_t L = 48;
   model::Activations<float> ac, ad;
   int pass_no = 0;
-  // One pass over B streams on both models: stream b reads x from b·300 + 64·pass.
-  auto pass = [&](model::State<float>& sc, model::State<float>& sd, int64_t B) {
-    std::vector<int32_t> tok(size_t(B * L)), tgt(size_t(B * L));
+  // One pass over B streams on both models: stream b reads x from b·300 + 48·pass.
+  auto batch = [&](int64_t B, std::vector<int32_t>& tok, std::vector<int32_t>& tgt) {
+    tok.resize(size_t(B * L)), tgt.resize(size_t(B * L));
     for (int64_t b = 0; b < B; ++b)
       for (int64_t t = 0; t < L; ++t) {
         const size_t i = size_t(b * 300 + pass_no * L + t);
@@ -431,6 +433,10 @@ TEST_CASE("golden: CUDA states stay on the device through resets, branches and c
         tok[size_t(b * L + t)] = x[i], tgt[size_t(b * L + t)] = x[i + 1];
       }
     ++pass_no;
+  };
+  auto pass = [&](model::State<float>& sc, model::State<float>& sd, int64_t B) {
+    std::vector<int32_t> tok, tgt;
+    batch(B, tok, tgt);
     std::vector<float> lc(size_t(B * L)), ld(size_t(B * L));
     cpu.score(tok.data(), tgt.data(), B, L, sc, ac, lc.data());
     dev.score(tok.data(), tgt.data(), B, L, sd, ad, ld.data());
@@ -457,51 +463,80 @@ TEST_CASE("golden: CUDA states stay on the device through resets, branches and c
     }
     CHECK(sd.values_on_device() == was_there);
   };
-  model::State<float> sc(cfg, 3), sd(cfg, 3);
-  pass(sc, sd, 3);
+  model::State<float> sc(cfg, 4), sd(cfg, 4);
+  pass(sc, sd, 4);
   same(sc, sd);
-  // Resets and a branch within one state, marked on the device and done before its next use.
-  for (auto* st : {&sc, &sd}) st->reset_stream(1), st->copy_stream(2, *st, 0);
-  pass(sc, sd, 3);
+  // Marks on two neighbouring streams, then a pass.
+  for (auto* st : {&sc, &sd}) st->reset_stream(1), st->reset_stream(2);
+  pass(sc, sd, 4);
   same(sc, sd);
+  // A branch within the state from a marked stream; a mark, then a host view.
+  for (auto* st : {&sc, &sd}) st->reset_stream(0), st->copy_stream(3, *st, 0);
+  pass(sc, sd, 4);
   for (auto* st : {&sc, &sd}) st->reset_stream(0);
-  same(sc, sd);  // a pending reset is done before the host reads
-  // Into another state: from the device's host view first, then device to device.
+  same(sc, sd);
+  // Into another state: from the device's host view first, then device to device (the source
+  // stream marked).
   model::State<float> bc(cfg, 2), bd(cfg, 2);
   bc.copy_stream(0, sc, 1), bd.copy_stream(0, sd, 1);
   CHECK(!bd.values_on_device());
   CHECK(sd.values_on_device());
   pass(bc, bd, 2);
-  bc.copy_stream(1, sc, 2), bd.copy_stream(1, sd, 2);
-  bc.copy_stream(0, bc, 1), bd.copy_stream(0, bd, 1);
+  sc.reset_stream(2), sd.reset_stream(2);
+  bc.copy_stream(1, bc, 0), bd.copy_stream(1, bd, 0);
+  bc.copy_stream(0, sc, 2), bd.copy_stream(0, sd, 2);
   same(bc, bd);
   pass(bc, bd, 1);  // the first of two streams
   same(bc, bd);
-  // Whole states: copied on the device, reset there, put back.
+  // Whole states, one with a mark: copied on the device, reset there, put back.
+  sc.reset_stream(3), sd.reset_stream(3);
   model::State<float> keep_c = sc, keep_d = sd;
   CHECK(keep_d.values_on_device());
   sc.reset(), sd.reset();
-  pass(sc, sd, 3);
+  pass(sc, sd, 4);
   sc = keep_c, sd = keep_d;
   same(sc, sd);
-  pass(sc, sd, 3);
+  pass(sc, sd, 4);
   same(sc, sd);
-  // A write through the host view reaches the next pass.
+  // Writes through the host views reach the next pass.
   sc.ssm_of(1)[5] = 0.5f, sd.ssm_of(1)[5] = 0.5f;
   CHECK(!sd.values_on_device());
-  pass(sc, sd, 3);
+  pass(sc, sd, 4);
   same(sc, sd);
   sc.conv_of(0)[3] = -0.25f, sd.conv_of(0)[3] = -0.25f;
   CHECK(!sd.values_on_device());
-  pass(sc, sd, 3);
+  pass(sc, sd, 4);
   same(sc, sd);
   // A host state's stream copied into a state on the device.
   model::State<float> hc(cfg, 1);
   hc.ssm_of(0)[0] = 1.0f;
   sc.copy_stream(2, hc, 0), sd.copy_stream(2, hc, 0);
   CHECK(sd.values_on_device());
-  pass(sc, sd, 3);
+  pass(sc, sd, 4);
   same(sc, sd);
+  // Training over the first 3 of the 4 streams: the backward starts from the states the pass
+  // started from (the device keeps a copy of the first 3 streams' rows of every layer). The
+  // gradients within 1e-3 of the largest entry, as the CUDA gradient test above.
+  {
+    std::vector<int32_t> tok, tgt;
+    batch(3, tok, tgt);
+    model::Activations<float> kc, kd;
+    kc.plan(cfg, 3, L, true), kd.keep = true;
+    model::ActivationGrads<float> gc, gd;
+    const double lc = cpu.forward_loss(tok.data(), tgt.data(), 3, L, sc, kc);
+    const double ld = dev.forward_loss(tok.data(), tgt.data(), 3, L, sd, kd);
+    CHECK(ld == Approx(lc).epsilon(1e-5));
+    std::vector<float> grad_c(cpu.params().size(), 0.0f), grad_d(grad_c.size(), 0.0f);
+    cpu.backward(tok.data(), tgt.data(), kc, gc, 1.0f / float(3 * L), grad_c.data());
+    dev.backward(tok.data(), tgt.data(), kd, gd, 1.0f / float(3 * L), grad_d.data());
+    double diff = 0, scale = 0;
+    for (size_t i = 0; i < grad_c.size(); ++i)
+      diff = std::max(diff, double(std::fabs(grad_c[i] - grad_d[i]))),
+      scale = std::max(scale, double(std::fabs(grad_c[i])));
+    INFO("gradients differ by " << diff << " of " << scale);
+    CHECK(diff <= 1e-3 * scale);
+    same(sc, sd);
+  }
 }
 
 TEST_CASE("golden: a CUDA device is refused clearly where there is none", "[model][cuda]") {

@@ -506,7 +506,7 @@ cudaError_t cudaMemcpy2D(void* dst, size_t dpitch, const void* src, size_t spitc
   auto& d = device();
   ++d.default_submitted;
   std::lock_guard<std::mutex> lock(d.mu);
-  if (width > dpitch || width > spitch) return cudaErrorInvalidValue;
+  if (width > dpitch || width > spitch) return cuda_emulator::record(cudaErrorInvalidValue);
   for (size_t r = 0; r < height; ++r) {
     auto* to = static_cast<unsigned char*>(dst) + r * dpitch;
     const auto* from = static_cast<const unsigned char*>(src) + r * spitch;
@@ -520,7 +520,7 @@ cudaError_t cudaMemset2D(void* dst, size_t pitch, int value, size_t width, size_
   auto& d = device();
   ++d.default_submitted;
   std::lock_guard<std::mutex> lock(d.mu);
-  if (width > pitch) return cudaErrorInvalidValue;
+  if (width > pitch) return cuda_emulator::record(cudaErrorInvalidValue);
   for (size_t r = 0; r < height; ++r) {
     auto* to = static_cast<unsigned char*>(dst) + r * pitch;
     cuda_emulator::check_range(d, to, width, "cudaMemset2D");
