@@ -72,6 +72,24 @@ bool VcfReader::next(bcf1_t* rec) {
   bcf_unpack(rec, BCF_UN_STR);
   const std::string contig = bcf_seqname(hdr_.get(), rec);
   const int64_t p = rec->pos;
+  // htslib reads a VCF line that stops short (a truncated file, a stray line) with the missing
+  // columns unset, and writes such a record back as garbage: the line it parsed is still in
+  // fp->line, its columns split by tabs (or the NULs the parse put in their place).
+  if (fp_->format.format == vcf) {
+    int64_t columns = 1;
+    for (size_t i = 0; i < fp_->line.l; ++i) columns += fp_->line.s[i] == '\t' || fp_->line.s[i] == '\0';
+    if (columns < 8) {
+      contig_ = contig, pos_ = p;
+      throw InputError(path_ + ": " + where() + " has " + std::to_string(columns) +
+                       (columns == 1 ? " column" : " columns") +
+                       "; a VCF record has at least 8 (CHROM POS ID REF ALT QUAL FILTER INFO), "
+                       "separated by tabs");
+    }
+  }
+  if (rec->n_allele < 1) {
+    contig_ = contig, pos_ = p;
+    throw InputError(path_ + ": " + where() + " has no REF allele");
+  }
   if (contig != contig_) {
     if (("\n" + done_).find("\n" + contig + "\n") != std::string::npos) {
       contig_ = contig, pos_ = p;

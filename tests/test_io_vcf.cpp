@@ -3,6 +3,7 @@
 // header never declared.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -62,6 +63,22 @@ TEST_CASE("vcf: a sorted file reads through; unsorted ones are refused at the re
   const auto spaces = dir.write("spaces.vcf", "##fileformat=VCFv4.2\n#CHROM POS ID REF ALT QUAL FILTER INFO\n"
                                               "chrA\t5\t.\tA\tC\t.\t.\t.\n");
   CHECK_THROWS_WITH(io::VcfReader(spaces), Catch::Contains("#CHROM line (line 2) is separated by spaces"));
+  // Lines that stop short, which htslib reads with the missing columns unset (a record with no
+  // REF crashed vep; one with no FILTER was written back as garbage): refused at the record,
+  // plain or bgzipped.
+  for (const std::string& line : {"chrA\t7", "chrA\t7\t.\tA", "foo", "chrA\t7\t.\tA\tC\t.\t."}) {
+    INFO(line);
+    const auto cut = dir.write("short.vcf", kHeader + "chrA\t5\t.\tA\tC\t.\t.\t.\n" + line + "\n");
+    const int64_t columns = 1 + std::count(line.begin(), line.end(), '\t');
+    const std::string why = "has " + std::to_string(columns) + (columns == 1 ? " column;" : " columns;");
+    CHECK_THROWS_WITH(read_all(cut), Catch::Contains("short.vcf: record 2") && Catch::Contains(why) &&
+                                         Catch::Contains("at least 8"));
+    int status = 0;
+    mambadna::test::run_shell("bgzip -f '" + cut + "'", status);
+    REQUIRE(status == 0);
+    CHECK_THROWS_WITH(read_all(cut + ".gz"), Catch::Contains("record 2") && Catch::Contains(why));
+  }
+  CHECK(read_all(dir.write("eight.vcf", kHeader + "chrA\t5\t.\tA\tC\t.\t.\t.\n")) == 1);
   const auto no_chrom = dir.write("nochrom.vcf", "##fileformat=VCFv4.2\n##contig=<ID=chrA>\n");
   CHECK_THROWS_WITH(io::VcfReader(no_chrom), Catch::Contains("no #CHROM header line"));
   {  // cut at a BGZF block boundary: every record read is whole, only the end block is missing
