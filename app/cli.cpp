@@ -129,6 +129,32 @@ int64_t peak_rss_bytes() {
 
 std::string command_line() { return g_command_line; }
 
+namespace {
+bool same_file(const std::string& a, const std::string& b) {
+  namespace fs = std::filesystem;
+  std::error_code ea, eb;
+  if (fs::exists(a, ea) && fs::exists(b, eb)) return fs::equivalent(a, b, ea) && !ea;
+  const fs::path ca = fs::weakly_canonical(a, ea), cb = fs::weakly_canonical(b, eb);
+  return !ea && !eb && ca == cb;
+}
+}  // namespace
+
+void refuse_same_files(const NamedPaths& outputs, const NamedPaths& inputs) {
+  auto skip = [](const std::string& p) { return p.empty() || p == "-"; };
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    const auto& [opt, path] = outputs[i];
+    if (skip(path)) continue;
+    for (const auto& [in_opt, in_path] : inputs)
+      if (!skip(in_path) && same_file(path, in_path))
+        throw UsageError(opt + " " + path + " is the same file as " + in_opt + " " + in_path +
+                         ": writing it would replace it; give another output name");
+    for (size_t j = 0; j < i; ++j)
+      if (!skip(outputs[j].second) && same_file(path, outputs[j].second))
+        throw UsageError(opt + " " + path + " is the same file as " + outputs[j].first + " " +
+                         outputs[j].second + "; give each output its own name");
+  }
+}
+
 void set_command_line(int argc, char** argv) {
   g_command_line.clear();
   for (int i = 0; i < argc; ++i) {

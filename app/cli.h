@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace mambadna::app {
@@ -51,6 +52,14 @@ int64_t peak_rss_bytes();
 // The whole command line as one string, for reports and file attributes.
 std::string command_line();
 void set_command_line(int argc, char** argv);
+
+// (option, path) pairs, for messages that name both.
+using NamedPaths = std::vector<std::pair<std::string, std::string>>;
+
+// Refuses (UsageError naming both options) an output that is the same file as an input or as
+// another output, through links and relative paths too: its temporary file would be renamed
+// over that file when the run ends. "-" and empty paths are skipped.
+void refuse_same_files(const NamedPaths& outputs, const NamedPaths& inputs);
 
 // What a command body returns after printing --help: run_command exits 0 without a report.
 inline constexpr int kHelpShown = -100;

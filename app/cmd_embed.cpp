@@ -60,6 +60,7 @@ int cmd_embed(int argc, char** argv) {
         opt.stranded = strand == "bed";
         opt.both_strands = strand == "both";
         if (!layers.empty()) opt.layers = layers;
+        refuse_same_files({{"-o", opt.output}}, input_files(input, opt.inputs, {{"-m", model_path}}));
         const model::Device dev = apply_device_options(device, common.verbosity);
         kernels::CpuThreads threads(common.threads);
         model::Mamba<float> m = load_model(model_path, dev);

@@ -37,8 +37,14 @@ int cmd_init(int argc, char** argv) {
                                 {&shape, &out, &general}, {}, "", 0, vm))
           return kHelpShown;
         model::Config c = model::preset(preset);
-        if (d_model > 0) c.d_model = d_model;
-        if (n_layer > 0) c.n_layer = n_layer;
+        if (vm.count("d-model")) {
+          if (d_model < 1) throw UsageError("--d-model " + std::to_string(d_model) + ": give 1 or more");
+          c.d_model = d_model;
+        }
+        if (vm.count("n-layer")) {
+          if (n_layer < 1) throw UsageError("--n-layer " + std::to_string(n_layer) + ": give 1 or more");
+          c.n_layer = n_layer;
+        }
         c.d_state = d_state, c.d_conv = d_conv, c.expand = expand, c.dt_rank = dt_rank;
         c.tokenizer_case = tok_case;
         auto table = model::ParamTable::build(c);

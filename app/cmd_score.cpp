@@ -57,6 +57,8 @@ int cmd_score(int argc, char** argv) {
         if (opt.h5_output == "-") throw UsageError("-o -: standard output carries the TSV; give -o a file");
         if (opt.bedgraph == "-") throw UsageError("--bedgraph -: standard output carries the TSV; give a file");
         opt.both_strands = parse_strand(strand);
+        refuse_same_files({{"-o", opt.h5_output}, {"--bedgraph", opt.bedgraph}},
+                          input_files(input, opt.inputs, {{"-m", model_path}}));
         const model::Device dev = apply_device_options(device, common.verbosity);
         kernels::CpuThreads threads(common.threads);
         model::Mamba<float> m = load_model(model_path, dev);

@@ -56,6 +56,7 @@ bool parse_stats_args(int argc, char** argv, StatsArgs& a) {
     return false;
   if (a.inputs.empty()) throw UsageError("no input file (see 'mambadna stats --help')");
   if (a.chunk == 0) throw UsageError("--chunk must be at least 1");
+  refuse_same_files({{"-o", a.output}}, input_files(a.input, a.inputs));
   return true;
 }
 

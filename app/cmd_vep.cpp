@@ -44,7 +44,9 @@ int cmd_vep(int argc, char** argv) {
       ("batch,b", po::value(&opt.streams)->default_value(opt.streams), "ALT branches run side by side")
       ("chunk,L", po::value(&opt.chunk)->default_value(0),
        "tokens per stream per call; 0: about 2048 rows per call on the CPU, 4096 on a GPU")
-      ("case", po::value(&case_mode), "upper or keep [the model's tokenizer setting]");
+      ("case", po::value(&case_mode),
+       "upper: fold soft-masked bases to upper case (any model); keep: keep the reference's case (a "
+       "model whose tokenizer keeps it) [the model's tokenizer setting]");
   DeviceOptions device;
   add_device_options(run, device);
   po::options_description general("General");
@@ -64,6 +66,8 @@ int cmd_vep(int argc, char** argv) {
         if (missing != "skip" && missing != "error")
           throw UsageError("--missing-contig " + missing + ": choose skip or error");
         opt.missing_contig_error = missing == "error";
+        refuse_same_files({{"-o", opt.output}, {"--h5", opt.h5_output}},
+                          {{"-m", model_path}, {"-f", opt.reference}, {"-i", opt.input}, {"-R", regions_file}});
         if (!output_type.empty()) {
           if (output_type.size() != 1) throw UsageError("-O " + output_type + ": choose v, z, b or u");
           opt.output_type = io::vcf_output_type(opt.output, output_type[0]);  // checks the letter
@@ -77,12 +81,7 @@ int cmd_vep(int argc, char** argv) {
         if (opt.chunk == 0) opt.chunk = auto_chunk(dev, opt.streams);
         kernels::CpuThreads threads(common.threads);
         model::Mamba<float> m = load_model(model_path, dev);
-        const std::string& model_case = m.config().tokenizer_case;
-        if (case_mode.empty()) case_mode = model_case;
-        if (case_mode != model_case)
-          throw UsageError("--case " + case_mode + " differs from the model's tokenizer (" +
-                           model_case + ")");
-        opt.tok.case_mode = io::parse_case_mode(case_mode);
+        opt.tok.case_mode = case_mode_for(case_mode, &m.config());
         opt.threads = common.threads > 1 ? common.threads : 0;
         opt.command_line = command_line();
         opt.model_path = model_path;

@@ -14,8 +14,8 @@ void add_input_options(po::options_description& g, InputOptions& a) {
        "only the regions in this BED file (0-based half-open)")  //
       ("reference", po::value<std::string>(&a.reference), "reference FASTA for decoding CRAM")  //
       ("case", po::value<std::string>(&a.case_mode),
-       "upper: fold soft-masked bases to upper case; keep: keep the input's case [the model's "
-       "tokenizer setting; upper without a model]")  //
+       "upper: fold soft-masked bases to upper case (any model); keep: keep the input's case (a "
+       "model whose tokenizer keeps it) [the model's tokenizer setting; upper without a model]")  //
       ("invalid", po::value<std::string>(&a.invalid)->default_value("error"),
        "a character that is not an IUPAC nucleotide code: error, skip (drop it) or N (replace it)")  //
       ("skip-unmapped", po::bool_switch(&a.skip_unmapped), "SAM/BAM/CRAM: skip unmapped reads")  //
@@ -29,15 +29,27 @@ void add_input_options(po::options_description& g, InputOptions& a) {
        "SAM/BAM/CRAM: skip reads that failed quality checks");
 }
 
+io::CaseMode case_mode_for(const std::string& requested, const model::Config* model, bool exact) {
+  const std::string mode = requested.empty() ? (model ? model->tokenizer_case : "upper") : requested;
+  if (mode != "upper" && mode != "keep")
+    throw UsageError("--case " + mode + ": choose upper or keep");
+  if (model && mode != model->tokenizer_case) {
+    if (exact)
+      throw UsageError("--case " + mode + ": a run trains with its model's tokenizer setting (" +
+                       model->tokenizer_case + "); make the model with 'mambadna init --case " +
+                       mode + "'");
+    if (mode == "keep")
+      throw UsageError("--case keep: the model's tokenizer folds case to upper, so it never saw a "
+                       "lower-case base; give --case upper (its setting) or a model made with "
+                       "'mambadna init --case keep'");
+  }
+  return io::parse_case_mode(mode);
+}
+
 io::ReaderOptions reader_options(const InputOptions& a, const CommonOptions& common,
-                                 const model::Config* model) {
+                                 const model::Config* model, bool exact_case) {
   io::ReaderOptions o;
-  std::string case_mode = a.case_mode;
-  if (case_mode.empty()) case_mode = model ? model->tokenizer_case : "upper";
-  if (model && case_mode != model->tokenizer_case)
-    throw UsageError("--case " + case_mode + " differs from the model's tokenizer (" +
-                     model->tokenizer_case + ")");
-  o.tok.case_mode = io::parse_case_mode(case_mode);
+  o.tok.case_mode = case_mode_for(a.case_mode, model, exact_case);
   o.tok.invalid = io::parse_invalid_mode(a.invalid);
   o.filter.skip_unmapped = a.skip_unmapped;
   o.filter.skip_secondary = !a.keep_secondary;
@@ -52,6 +64,14 @@ io::ReaderOptions reader_options(const InputOptions& a, const CommonOptions& com
     o.regions.insert(o.regions.end(), bed.begin(), bed.end());
   }
   return o;
+}
+
+NamedPaths input_files(const InputOptions& in, const std::vector<std::string>& inputs,
+                       NamedPaths more) {
+  for (const auto& path : inputs) more.push_back({"input", path});
+  more.push_back({"-R", in.regions_file});
+  more.push_back({"--reference", in.reference});
+  return more;
 }
 
 bool parse_strand(const std::string& strand) {

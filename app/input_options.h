@@ -22,13 +22,25 @@ struct InputOptions {
 // Adds -r/--region, -R/--regions-file, --reference, --case, --invalid and the read filters.
 void add_input_options(po::options_description& group, InputOptions& in);
 
-// Reader options from the parsed values; `model` (may be null) gives the default case.
+// Reader options from the parsed values; `model` (may be null) gives the default case
+// (case_mode_for, `exact_case` for training).
 io::ReaderOptions reader_options(const InputOptions& in, const CommonOptions& common,
-                                 const model::Config* model);
+                                 const model::Config* model, bool exact_case = false);
 inline io::ReaderOptions reader_options(const InputOptions& in, const CommonOptions& common,
-                                        const model::Config& model) {
-  return reader_options(in, common, &model);
+                                        const model::Config& model, bool exact_case = false) {
+  return reader_options(in, common, &model, exact_case);
 }
+
+// --case against the model's tokenizer: "" takes the model's setting (upper without a model);
+// upper folds soft-masked bases for any model (one that keeps case saw upper-case bases too);
+// keep needs a model that keeps case (one that folds never saw a lower-case token). `exact`
+// (training, whose model keeps the setting): only the model's own.
+io::CaseMode case_mode_for(const std::string& requested, const model::Config* model, bool exact = false);
+
+// The files a command reads, for refuse_same_files: `inputs` (positional), -R and --reference,
+// and `more` (the model, say).
+NamedPaths input_files(const InputOptions& in, const std::vector<std::string>& inputs,
+                       NamedPaths more = {});
 
 // --strand: "fwd" (false) or "both" (true); UsageError otherwise.
 bool parse_strand(const std::string& strand);

@@ -192,6 +192,14 @@ std::vector<Region> read_bed(const std::string& path) {
   }
   ks_free(&line);
   if (rc < -1) throw InputError(path + ": read error after line " + std::to_string(line_no));
+  // An empty list means "everything" to the readers: a BED file with no region (an empty
+  // selection, a failed step upstream) must not widen a run to the whole input.
+  if (regions.empty())
+    throw InputError(path + ": no regions in this BED file (" +
+                     (line_no == 0 ? std::string("it is empty")
+                                   : std::to_string(line_no) + (line_no == 1 ? " line" : " lines") +
+                                         ", none a region") +
+                     ")");
   return regions;
 }
 

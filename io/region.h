@@ -41,7 +41,8 @@ void check_region_start(const std::string& path, const Region& region, int64_t c
 // optional name and (column 6) an optional strand, '+', '-' or '.'. Skips blank lines and lines starting with '#', "track" or "browser". Columns are
 // tab-separated (whitespace-separated when a line has no tab). Throws InputError naming the file
 // and the 1-based line for fewer than 3 columns, non-numeric or negative coordinates, start > end,
-// or a strand other than those three.
+// or a strand other than those three; and for a file with no region at all (an empty region list
+// would mean the whole input to a reader).
 std::vector<Region> read_bed(const std::string& path);
 
 }  // namespace mambadna::io

@@ -216,12 +216,46 @@ double evaluate(model::Mamba<float>& m, const TrainOptions& o, const std::vector
   return count ? -sum / double(count) / std::log(2.0) : NAN;
 }
 
+// A number as the user would write it (-1, 0.5, 2e-3).
+std::string number_text(double v) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%g", v);
+  return b;
+}
+
+// Numbers a new run cannot use, refused before anything is read or created; the message names
+// the option and the value given.
+void check_numbers(const TrainOptions& o) {
+  const auto text = number_text;
+  auto need = [&](bool ok, const char* option, double v, const char* what) {
+    if (!ok) throw UsageError("train: " + std::string(option) + " " + text(v) + ": " + what);
+  };
+  need(o.steps >= 0, "--steps", double(o.steps), "give 1 or more");
+  need(o.tokens >= 0, "--tokens", double(o.tokens), "give 1 or more");
+  need(o.lr >= 0 && std::isfinite(o.lr), "--lr", o.lr, "give a rate of 0 or more");
+  need(o.min_lr >= 0 && std::isfinite(o.min_lr), "--min-lr", o.min_lr, "give a rate of 0 or more");
+  need(o.warmup >= 0, "--warmup", double(o.warmup), "give 0 or more steps");
+  need(o.beta1 >= 0 && o.beta1 < 1, "--beta1", o.beta1, "give a value in [0, 1)");
+  need(o.beta2 >= 0 && o.beta2 < 1, "--beta2", o.beta2, "give a value in [0, 1)");
+  need(o.eps > 0 && std::isfinite(o.eps), "--eps", o.eps, "give a value above 0");
+  need(o.weight_decay >= 0 && std::isfinite(o.weight_decay), "--weight-decay", o.weight_decay,
+       "give 0 or more");
+  need(o.clip >= 0 && !std::isnan(o.clip), "--clip", o.clip, "give 0 (off) or more");
+  need(o.holdout >= 0 && o.holdout < 1, "--holdout", o.holdout, "give a fraction in [0, 1)");
+  need(o.valid_tokens >= 0, "--valid-tokens", double(o.valid_tokens), "give 0 (all) or more");
+  need(o.block >= 1, "--block", double(o.block), "give 1 or more tokens");
+  need(o.valid_every >= 0, "--valid-every", double(o.valid_every), "give 0 (at the end) or more steps");
+  need(o.ckpt_every >= 0, "--ckpt-every", double(o.ckpt_every), "give 0 (at the end) or more steps");
+}
+
 }  // namespace
 
 TrainResult train(const TrainOptions& options, const std::function<void(const StepReport&)>& report,
                   const std::atomic<bool>* stop, const std::function<void(const std::string&)>& notice) {
   TrainOptions o = options;
   if (o.run_dir.empty()) throw UsageError("train: no run directory (-o)");
+  if (!(o.max_seconds >= 0))
+    throw UsageError("train: --max-time " + number_text(o.max_seconds) + ": give 0 (no limit) or more seconds");
   int64_t steps = 0, step = 0, tokens = 0;
   model::Checkpoint ck;
   std::vector<float> m1, m2;  // AdamW moments, flat like the parameters
@@ -255,6 +289,7 @@ TrainResult train(const TrainOptions& options, const std::function<void(const St
                                 : f.read_i64("train/data_consumed", {o.streams});
   } else {
     if (o.init_model.empty()) throw UsageError("train: no initial model (-m) and no --resume");
+    check_numbers(o);
     if (o.steps <= 0 && o.tokens <= 0) throw UsageError("train: give --steps or --tokens");
     if (o.steps > 0 && o.tokens > 0) throw UsageError("train: give --steps or --tokens, not both");
     if (o.holdout > 0 && !o.valid_inputs.empty())
@@ -284,11 +319,22 @@ TrainResult train(const TrainOptions& options, const std::function<void(const St
     if (o.chunk < 0) throw UsageError("train: -L " + std::to_string(o.chunk) + ": give at least 1, or 0 to choose");
   }
   o.reader.tok.case_mode = io::parse_case_mode(ck.config.tokenizer_case);
+  // A run directory made here goes again if the run fails before writing anything into it
+  // (unreadable data, say).
+  struct RemoveIfEmpty {
+    std::string dir;
+    ~RemoveIfEmpty() {
+      std::error_code ec;
+      if (!dir.empty() && fs::is_empty(dir, ec) && !ec) fs::remove(dir, ec);
+    }
+  } made;
   {
     std::error_code ec;
+    const bool existed = fs::exists(o.run_dir, ec);
     fs::create_directories(o.run_dir, ec);
     if (ec || !fs::is_directory(o.run_dir))
       throw InputError(o.run_dir + ": cannot create the run directory" + (ec ? ": " + ec.message() : std::string()));
+    if (!existed) made.dir = o.run_dir;
   }
 
   // Data: training segments, and validation from a held-out tail or separate inputs.

@@ -268,6 +268,74 @@ TEST_CASE("cli: standard output, refused options and training stops", "[app]") {
   CHECK(std::filesystem::exists(timed + "/model.h5"));
 }
 
+TEST_CASE("cli: outputs over inputs, empty BED files, --case and unusable numbers are refused", "[app]") {
+  TempDir dir;
+  int st = -1;
+  const std::string m = init_tiny(dir);  // tokenizer: upper
+  const std::string fa = dir.write("a.fa", ">a\nACGTACGTTTGACCAacgtacgt\n");
+  std::ifstream model_in(m, std::ios::binary);
+  const std::string model_bytes((std::istreambuf_iterator<char>(model_in)), std::istreambuf_iterator<char>());
+  // An output that is an input (by another spelling too) would be renamed over it at the end.
+  const std::string sub = dir.file("sub");
+  std::filesystem::create_directories(sub);
+  const std::string other_spelling = sub + "/../m.h5";
+  for (const std::string& cmd :
+       {" score -m '" + m + "' '" + fa + "' -o '" + other_spelling + "'",
+        " embed -m '" + m + "' '" + fa + "' -o '" + fa + "'",
+        " stats '" + fa + "' -o '" + fa + "'",
+        " score -m '" + m + "' '" + fa + "' -o '" + dir.file("s.h5") + "' --bedgraph '" + dir.file("s.h5") + "'"}) {
+    INFO(cmd);
+    const std::string err = run_shell(kBin + cmd + " 2>&1", st);
+    CHECK(st == 2);
+    CHECK(err.find(" is the same file as ") != std::string::npos);
+  }
+  std::ifstream model_after(m, std::ios::binary);
+  CHECK(std::string((std::istreambuf_iterator<char>(model_after)), std::istreambuf_iterator<char>()) == model_bytes);
+  CHECK(!std::filesystem::exists(dir.file("s.h5")));
+  // A BED file with no region is an error, not the whole input.
+  const std::string none = dir.write("none.bed", "# nothing here\n");
+  std::string err = run_shell(kBin + " score -m '" + m + "' '" + fa + "' -R '" + none + "' 2>&1", st);
+  CHECK(st == 1);
+  CHECK(err.find("none.bed: no regions in this BED file") != std::string::npos);
+  // --case: upper folds for any model; keep needs a model that keeps case; nothing else.
+  const std::string keep_m = dir.file("keep.h5");
+  run_shell(kBin + " init -v0 -p tiny --d-model 32 --case keep -o '" + keep_m + "'", st);
+  REQUIRE(st == 0);
+  const std::string folded = run_shell(kBin + " score -v0 -m '" + keep_m + "' '" + fa + "' --case upper", st);
+  CHECK(st == 0);
+  const std::string kept = run_shell(kBin + " score -v0 -m '" + keep_m + "' '" + fa + "'", st);
+  CHECK(st == 0);
+  CHECK(folded != kept);  // the soft-masked tail was folded
+  err = run_shell(kBin + " score -m '" + m + "' '" + fa + "' --case keep 2>&1", st);
+  CHECK(st == 2);
+  CHECK(err.find("--case keep: the model's tokenizer folds case") != std::string::npos);
+  err = run_shell(kBin + " score -m '" + m + "' '" + fa + "' --case lower 2>&1", st);
+  CHECK(st == 2);
+  CHECK(err.find("--case lower: choose upper or keep") != std::string::npos);
+  err = run_shell(kBin + " train -m '" + keep_m + "' -o '" + dir.file("run_case") + "' '" + fa + "' --steps 1 --case upper 2>&1", st);
+  CHECK(st == 2);
+  CHECK(err.find("a run trains with its model's tokenizer setting (keep)") != std::string::npos);
+  // Numbers no run can use: named with the value given, before a run directory is made.
+  for (const std::string& bad : {std::string("--lr -1"), std::string("--clip -1"), std::string("--warmup -1"),
+                                 std::string("--weight-decay -5"), std::string("--max-time -1"),
+                                 std::string("--beta2 1")}) {
+    INFO(bad);
+    const std::string run = dir.file("run_bad");
+    err = run_shell(kBin + " train -m '" + m + "' -o '" + run + "' '" + fa + "' --steps 2 " + bad + " 2>&1", st);
+    CHECK(st == 2);
+    CHECK(err.find("train: " + bad + ": give") != std::string::npos);
+    CHECK(!std::filesystem::exists(run));
+  }
+  // A run that fails on its data leaves no empty run directory behind.
+  const std::string run = dir.file("run_missing");
+  run_shell(kBin + " train -m '" + m + "' -o '" + run + "' '" + dir.file("absent.fa") + "' --steps 2 2>/dev/null", st);
+  CHECK(st == 1);
+  CHECK(!std::filesystem::exists(run));
+  err = run_shell(kBin + " init -p tiny --n-layer 0 -o '" + dir.file("x.h5") + "' 2>&1", st);
+  CHECK(st == 2);
+  CHECK(err.find("--n-layer 0: give 1 or more") != std::string::npos);
+}
+
 // The commands on a CUDA device against the same commands on the CPU (on a GPU, or on the CUDA
 // emulator of the emulator build): the whole path from the command line through the pipelines
 // to the device model. Only the program and this test's own readers are used, so that it runs

@@ -106,6 +106,11 @@ TEST_CASE("read_bed skips headers and blank lines, reads names, checks coordinat
                              "chr3 7 9 spaced\n");
   std::vector<Region> r = io::read_bed(ok);
   REQUIRE(r.size() == 3);
+  // No region at all (empty, or only headers): refused, not read as "the whole input".
+  for (const char* text : {"", "# only a comment\n", "track x\n\n"}) {
+    const std::string none = dir.write("none.bed", text);
+    CHECK_THROWS_WITH(io::read_bed(none), Catch::Contains(none + ": no regions in this BED file"));
+  }
   CHECK(r[0] == Region{"chr1", 0, 10, "first", '+'});
   CHECK(r[1] == Region{"chr2", 5, 5, ""});
   CHECK(r[2] == Region{"chr3", 7, 9, "spaced"});
