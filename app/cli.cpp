@@ -4,12 +4,15 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
 #include <new>
 
 #include "io/error.h"
+#include "io/temp_files.h"
 
 namespace mambadna::app {
 
@@ -128,6 +131,25 @@ int64_t peak_rss_bytes() {
 }
 
 std::string command_line() { return g_command_line; }
+
+namespace {
+std::atomic<bool> g_dying{false};  // a signal sent to the process group reaches several threads
+}  // namespace
+
+extern "C" void remove_outputs_and_die(int sig) {
+  if (g_dying.exchange(true)) return;  // the first thread removes, says and ends
+  mambadna::io::remove_temp_files();
+  if (sig != SIGPIPE) {
+    static const char msg[] = "mambadna: stopped by a signal; incomplete output files removed\n";
+    (void)!::write(2, msg, sizeof msg - 1);
+  }
+  std::signal(sig, SIG_DFL);
+  std::raise(sig);
+}
+
+void install_signal_cleanup() {
+  for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGPIPE}) std::signal(sig, remove_outputs_and_die);
+}
 
 namespace {
 bool same_file(const std::string& a, const std::string& b) {

@@ -61,6 +61,13 @@ using NamedPaths = std::vector<std::pair<std::string, std::string>>;
 // over that file when the run ends. "-" and empty paths are skipped.
 void refuse_same_files(const NamedPaths& outputs, const NamedPaths& inputs);
 
+// SIGINT, SIGTERM, SIGHUP and SIGPIPE end the program as they would, after removing the
+// temporary files of outputs not yet complete (io/temp_files.h) and, but for SIGPIPE (a reader
+// that stopped reading), saying so on stderr. install_signal_cleanup() sets the handler for
+// all four; `train` catches the first SIGINT/SIGTERM itself and hands the second to it.
+extern "C" void remove_outputs_and_die(int sig);
+void install_signal_cleanup();
+
 // What a command body returns after printing --help: run_command exits 0 without a report.
 inline constexpr int kHelpShown = -100;
 

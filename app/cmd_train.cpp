@@ -21,8 +21,10 @@ volatile std::sig_atomic_t g_signal = 0;
 extern "C" void on_signal(int sig) {
   g_signal = sig;
   g_stop.store(true);
-  std::signal(SIGINT, SIG_DFL);  // a second signal ends the run at once, without a checkpoint
-  std::signal(SIGTERM, SIG_DFL);
+  // A second signal ends the run at once, without a checkpoint (and without the one being
+  // written, if any).
+  std::signal(SIGINT, remove_outputs_and_die);
+  std::signal(SIGTERM, remove_outputs_and_die);
 }
 
 std::string seconds_text(double s) {

@@ -34,6 +34,7 @@ int main(int argc, char** argv) {
     std::printf("mambadna %s\n", MAMBADNA_VERSION);
     return 0;
   }
+  mambadna::app::install_signal_cleanup();
   for (const auto& c : mambadna::app::kCommands)
     if (cmd == c.name) return c.main(argc - 1, argv + 1);
   std::fprintf(stderr, "mambadna: unknown command '%s' (see 'mambadna --help')\n", cmd.c_str());

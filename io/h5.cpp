@@ -10,6 +10,7 @@
 #include <iostream>
 
 #include "io/error.h"
+#include "io/temp_files.h"
 #include "io/output_file.h"
 
 namespace mambadna::io {
@@ -147,6 +148,7 @@ H5File H5File::create(const std::string& path) {
                                                                           : std::string()));
   }
   f.writable_ = true;
+  temp_file_opened(f.tmp_path_);
   return f;
 }
 
@@ -176,7 +178,8 @@ H5File& H5File::operator=(H5File&& o) noexcept {
 
 H5File::~H5File() {
   file_ = H5Id();
-  if (!tmp_path_.empty()) std::remove(tmp_path_.c_str());  // never committed: leave nothing
+  if (!tmp_path_.empty())  // never committed: leave nothing
+    std::remove(tmp_path_.c_str()), temp_file_closed(tmp_path_);
 }
 
 void H5File::commit() {
@@ -199,6 +202,7 @@ void H5File::commit() {
   }
   if (std::rename(tmp_path_.c_str(), path_.c_str()) != 0)
     throw InputError(path_ + ": cannot rename the temporary file into place");
+  temp_file_closed(tmp_path_);
   tmp_path_.clear();
 }
 

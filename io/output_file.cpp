@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "io/error.h"
+#include "io/temp_files.h"
 
 namespace mambadna::io {
 
@@ -25,11 +26,12 @@ TextOutput::TextOutput(const std::string& path) : path_(path) {
   const std::string& open_as = tmp_.empty() ? path : tmp_;
   f_ = std::fopen(open_as.c_str(), "w");
   if (!f_) throw InputError(path + ": cannot create: " + std::strerror(errno));
+  temp_file_opened(tmp_);
 }
 
 TextOutput::~TextOutput() {
   if (f_ && f_ != stdout) std::fclose(f_);
-  if (!tmp_.empty()) std::remove(tmp_.c_str());
+  if (!tmp_.empty()) std::remove(tmp_.c_str()), temp_file_closed(tmp_);
 }
 
 void TextOutput::write(std::string_view s) {
@@ -45,6 +47,7 @@ void TextOutput::commit() {
   if (tmp_.empty()) return;
   if (std::rename(tmp_.c_str(), path_.c_str()) != 0)
     throw InputError(path_ + ": cannot rename " + tmp_ + " to it: " + std::strerror(errno));
+  temp_file_closed(tmp_);
   tmp_.clear();
 }
 

@@ -8,6 +8,7 @@
 
 #include "io/bgzf_end.h"
 #include "io/error.h"
+#include "io/temp_files.h"
 #include "io/output_file.h"
 
 namespace mambadna::io {
@@ -140,10 +141,11 @@ VcfWriter::VcfWriter(const std::string& path, char type, bcf_hdr_t* hdr, int thr
     fp_.reset(hts_open(in_place ? path.c_str() : tmp_.c_str(), mode));
     if (!fp_) throw InputError(path + ": cannot create file");
     if (threads > 0) hts_set_threads(fp_.get(), threads);
+    temp_file_opened(tmp_);
     if (bcf_hdr_write(fp_.get(), hdr) != 0) throw InputError(path + ": cannot write the header");
   } catch (...) {
     fp_.reset();
-    if (!tmp_.empty()) std::remove(tmp_.c_str());
+    if (!tmp_.empty()) std::remove(tmp_.c_str()), temp_file_closed(tmp_);
     throw;
   }
   // htslib appends the contigs and tags it meets later after these.
@@ -153,7 +155,7 @@ VcfWriter::VcfWriter(const std::string& path, char type, bcf_hdr_t* hdr, int thr
 
 VcfWriter::~VcfWriter() {
   fp_.reset();
-  if (!tmp_.empty()) std::remove(tmp_.c_str());
+  if (!tmp_.empty()) std::remove(tmp_.c_str()), temp_file_closed(tmp_);
 }
 
 void VcfWriter::write(bcf1_t* rec) {
@@ -187,6 +189,7 @@ void VcfWriter::commit() {
   if (!tmp_.empty()) {
     if (std::rename(tmp_.c_str(), path_.c_str()) != 0)
       throw InputError(path_ + ": cannot rename the temporary file into place");
+    temp_file_closed(tmp_);
     tmp_.clear();
   }
 }

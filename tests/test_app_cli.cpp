@@ -336,6 +336,37 @@ TEST_CASE("cli: outputs over inputs, empty BED files, --case and unusable number
   CHECK(err.find("--n-layer 0: give 1 or more") != std::string::npos);
 }
 
+TEST_CASE("cli: a signal removes the outputs not yet complete", "[app]") {
+  TempDir dir;
+  int st = -1;
+  const std::string m = init_tiny(dir);
+  // 8 Mb: ~10 s to score here with one thread, well past the signal at 1.5 s.
+  const std::string big = dir.file("big.fa");
+  {
+    std::ofstream f(big);
+    f << ">big\n";
+    uint64_t x = 88172645463325252ull;
+    std::string line(100, 'A');
+    for (int i = 0; i < 80000; ++i) {
+      for (char& c : line) x ^= x << 13, x ^= x >> 7, x ^= x << 17, c = "ACGT"[x & 3];
+      f << line << '\n';
+    }
+  }
+  for (const std::string& sig : {std::string("INT"), std::string("TERM")}) {
+    INFO(sig);
+    const std::string err = run_shell("timeout --preserve-status -s " + sig + " 1.5 " + kBin + " score -@1 -m '" + m +
+                                          "' '" + big + "' -o '" + dir.file("sc.h5") + "' --per-position --bedgraph '" +
+                                          dir.file("sc.bg") + "' 2>&1 >/dev/null",
+                                      st);
+    CHECK(st == (sig == "INT" ? 130 : 143));
+    CHECK(err.find("stopped by a signal; incomplete output files removed") != std::string::npos);
+    for (const auto& e : std::filesystem::directory_iterator(dir.file(""))) {
+      INFO(e.path().string());
+      CHECK(e.path().filename().string().rfind("sc.", 0) != 0);
+    }
+  }
+}
+
 // The commands on a CUDA device against the same commands on the CPU (on a GPU, or on the CUDA
 // emulator of the emulator build): the whole path from the command line through the pipelines
 // to the device model. Only the program and this test's own readers are used, so that it runs

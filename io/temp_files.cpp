@@ -1,0 +1,48 @@
+#include "io/temp_files.h"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <cstring>
+
+namespace mambadna::io {
+
+namespace {
+// Fixed slots, so that the signal handler reads no container that the program may be changing:
+// a slot is free (0), being filled (1) or listed (2). A path too long for a slot, or one past
+// the last slot, is not listed (its writer still removes it on an error).
+constexpr int kSlots = 64;
+constexpr size_t kPathBytes = 4096;
+struct Slot {
+  std::atomic<int> state{0};
+  char path[kPathBytes];
+};
+Slot g_slots[kSlots];
+static_assert(std::atomic<int>::is_always_lock_free, "the signal handler reads the slots' states");
+}  // namespace
+
+void temp_file_opened(const std::string& path) {
+  if (path.empty() || path.size() >= kPathBytes) return;
+  for (Slot& s : g_slots) {
+    int expected = 0;
+    if (!s.state.compare_exchange_strong(expected, 1, std::memory_order_acquire)) continue;
+    std::memcpy(s.path, path.c_str(), path.size() + 1);
+    s.state.store(2, std::memory_order_release);
+    return;
+  }
+}
+
+void temp_file_closed(const std::string& path) {
+  for (Slot& s : g_slots)
+    if (s.state.load(std::memory_order_acquire) == 2 && std::strcmp(s.path, path.c_str()) == 0) {
+      s.state.store(0, std::memory_order_release);
+      return;
+    }
+}
+
+void remove_temp_files() noexcept {
+  for (Slot& s : g_slots)
+    if (s.state.load(std::memory_order_acquire) == 2) ::unlink(s.path);
+}
+
+}  // namespace mambadna::io
