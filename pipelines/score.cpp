@@ -95,12 +95,13 @@ class Outputs {
     p = Positions{};
   }
 
-  // bedGraph lines for n consecutive bases from 0-based contig position pos0.
-  void bedgraph(const std::string& chrom, int64_t pos0, const float* v, int64_t n) {
+  // bedGraph lines for n consecutive bases from 0-based contig position pos0, whose tokens are
+  // base[0..n): only where the base is A/C/G/T, as the totals count (an N run is a gap).
+  void bedgraph(const std::string& chrom, int64_t pos0, const float* v, const int32_t* base, int64_t n) {
     if (!bg_) return;
     char buf[64];
     for (int64_t t = 0; t < n; ++t) {
-      if (std::isnan(v[t])) continue;
+      if (std::isnan(v[t]) || !io::is_acgt(base[t])) continue;
       std::snprintf(buf, sizeof buf, "\t%lld\t%lld\t%.4f\n", (long long)(pos0 + t),
                     (long long)(pos0 + t + 1), double(v[t]));
       bg_->write(chrom);
@@ -253,7 +254,7 @@ std::vector<RecordScore> score_both_strands(model::Mamba<float>& m, const ScoreO
       if (pos.ent) pos.ent->append(en.data(), n);
       if (pos.lp_rc) pos.lp_rc->append(rc.data(), n);
       if (pos.lp_both) pos.lp_both->append(both.data(), n);
-      out.bedgraph(r.contig, p, both.data(), n);
+      out.bedgraph(r.contig, p, both.data(), tokens.data(), n);
       bases_done += n;
       if (progress) progress(bases_done);
     }
@@ -506,7 +507,7 @@ std::vector<RecordScore> score(model::Mamba<float>& m, const ScoreOptions& opt,
         }
       if (s.pos.lp && m_out > 0) s.pos.lp->append(l, m_out);
       if (s.pos.ent && m_out > 0) s.pos.ent->append(ent.data() + b * L, m_out);
-      out.bedgraph(s.rec.name, std::max<int64_t>(s.rec.region_begin, 0) + s.tokens + 1, l, m_out);
+      out.bedgraph(s.rec.name, std::max<int64_t>(s.rec.region_begin, 0) + s.tokens + 1, l, tgt, m_out);
       s.tokens += n;
       bases_done += n;
       if (s.cur.end_of_record) {

@@ -158,7 +158,8 @@ TEST_CASE("score: bedGraph track has one line per scored position", "[pipelines]
   auto m = golden_model();
   auto o = options({kGolden + "input.fa"}, 100, 4);
   o.bedgraph = dir.file("t.bedGraph");
-  pipelines::score(m, o, {});
+  int64_t scored = 0;
+  for (const auto& r : pipelines::score(m, o, {})) scored += r.scored;
   std::ifstream in(o.bedgraph);
   std::string line;
   int64_t n = 0;
@@ -167,8 +168,36 @@ TEST_CASE("score: bedGraph track has one line per scored position", "[pipelines]
     if (n == 0) first = line;
     ++n;
   }
-  CHECK(n == 1499 + 12);
+  CHECK(n == scored);
+  CHECK(n == 1499 + 7);  // the second record's 12 predictions include 5 of non-A/C/G/T bases
   CHECK(first.rfind("lambda_10001_11500\t1\t2\t", 0) == 0);
+  // An N run is a gap in the track, as in the totals: on one strand as many lines as scored
+  // positions, summing to the log-likelihood (4 decimals a line); on both strands likewise.
+  const std::string gap = dir.write("gap.fa", ">gap\nACGTTGCAACGGTTAC" + std::string(10, 'N') + "GATTACAGATTACACCGGTTAA\n");
+  REQUIRE(fai_build(gap.c_str()) == 0);  // --strand both reads the reverse strand by index
+  for (bool both : {false, true}) {
+    INFO("both strands " << both);
+    auto g = options({gap}, 16, 2);
+    g.both_strands = both;
+    g.bedgraph = dir.file("gap.bedGraph");
+    const auto recs = pipelines::score(m, g, {});
+    REQUIRE(recs.size() == 1);
+    std::ifstream bg(g.bedgraph);
+    int64_t lines = 0;
+    double sum = 0;
+    while (std::getline(bg, line)) {
+      const auto at = line.rfind('\t');
+      const int64_t pos = std::stoll(line.substr(line.find('\t') + 1));
+      CHECK((pos < 16 || pos >= 26));  // no line inside the N run
+      sum += std::stod(line.substr(at + 1));
+      ++lines;
+    }
+    // One strand: every A/C/G/T base but the first (nothing predicts it); both: the first too
+    // (the reverse strand predicts it).
+    CHECK(lines == (both ? 16 + 22 : recs[0].scored));
+    CHECK(recs[0].scored == 16 + 22 - 1);
+    if (!both) CHECK(sum == Approx(recs[0].loglik).margin(1e-4 * double(lines)));
+  }
 }
 
 TEST_CASE("score: --strand both scores the reverse complement position by position",
