@@ -98,6 +98,16 @@ int cmd_vep(int argc, char** argv) {
                          (long long)s.by_status[size_t(i)]);
           std::fprintf(stderr, "\n");
         }
+        // Contig names that do not match (chr20 against 20, an accession against a RefSeq
+        // header) score nothing; say so whatever the verbosity.
+        const int64_t absent = s.by_status[size_t(pipelines::VepStatus::no_contig)];
+        if (absent > 0)
+          std::fprintf(stderr,
+                       "[vep] warning: %s%lld ALTs are on contigs that %s lacks (the first: '%s'); "
+                       "compare the VCF's contig names with the FASTA's (cut -f1 %s.fai)\n",
+                       absent == s.alts - s.by_status[size_t(pipelines::VepStatus::missing)] ? "all " : "",
+                       (long long)absent, opt.reference.c_str(), s.first_missing_contig.c_str(),
+                       opt.reference.c_str());
         return 0;
       },
       common);

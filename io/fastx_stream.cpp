@@ -223,8 +223,9 @@ class FastxStream final : public SequenceReader::Source {
   // Consumes the quality lines after the '+' line: as many characters as the sequence had.
   void read_quality() {
     const int64_t need = pos_;
-    int64_t have = 0;
+    int64_t have = 0, lines = 0;
     while (have < need) {
+      ++lines;
       // One line, possibly spread over several blocks.
       for (;;) {
         if (!refill())
@@ -238,9 +239,15 @@ class FastxStream final : public SequenceReader::Source {
         if (nl) break;
       }
     }
+    // A quality line may be wrapped, so a short one reads on into the next record's lines.
     if (have > need)
       throw InputError(where(path, name_) + ": the quality string is longer than the sequence (" +
-                       std::to_string(have) + " > " + std::to_string(need) + ")");
+                       std::to_string(have) + " > " + std::to_string(need) +
+                       (lines > 1 ? " over " + std::to_string(lines) +
+                                        " lines: or a quality line shorter than its sequence, "
+                                        "read on into the next record"
+                                  : std::string()) +
+                       ")");
   }
 
   HtsFilePtr fp_;

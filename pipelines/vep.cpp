@@ -533,6 +533,7 @@ VepSummary vep(model::Mamba<float>& m, const VepOptions& opt, const std::functio
       ++sum.by_status[size_t(VepStatus::missing)];
     } else {
       const bool has = contig == cur_contig || fa.has(contig);
+      if (!has && sum.first_missing_contig.empty()) sum.first_missing_contig = contig;
       if (!has && opt.missing_contig_error)
         throw InputError(opt.input + ": record " + std::to_string(sum.records) + " (" + where + "): contig '" +
                          contig + "' is not in " + opt.reference);

@@ -87,6 +87,7 @@ struct VepSummary {
   int64_t alts = 0;            // ALT alleles seen (a record without ALT counts one, `missing`)
   int64_t out_of_region = 0;   // records left unscored by -r/-R
   std::array<int64_t, kVepStatusCount> by_status{};  // ALTs per status
+  std::string first_missing_contig;  // the first contig (of a record in the regions) the FASTA lacks
   int64_t scored() const { return by_status[0]; }
 };
 

@@ -268,7 +268,7 @@ TEST_CASE("cli: standard output, refused options and training stops", "[app]") {
   CHECK(std::filesystem::exists(timed + "/model.h5"));
 }
 
-TEST_CASE("cli: outputs over inputs, empty BED files, --case and unusable numbers are refused", "[app]") {
+TEST_CASE("cli: outputs over inputs, empty BED files, --case, unusable numbers, stdin regions, unknown contigs", "[app]") {
   TempDir dir;
   int st = -1;
   const std::string m = init_tiny(dir);  // tokenizer: upper
@@ -297,6 +297,24 @@ TEST_CASE("cli: outputs over inputs, empty BED files, --case and unusable number
   std::string err = run_shell(kBin + " score -m '" + m + "' '" + fa + "' -R '" + none + "' 2>&1", st);
   CHECK(st == 1);
   CHECK(err.find("none.bed: no regions in this BED file") != std::string::npos);
+  // Regions of standard input: said in those words by every command.
+  for (const std::string& cmd : {" score -m '" + m + "' - -r a:1-5", " embed -m '" + m + "' - -r a:1-5 -o '" +
+                                      dir.file("e.h5") + "'"}) {
+    INFO(cmd);
+    err = run_shell("cat '" + fa + "' | " + kBin + cmd + " 2>&1", st);
+    CHECK(st == 2);
+    CHECK(err.find("regions need an indexed file, not standard input") != std::string::npos);
+  }
+  // vep says when VCF contigs are not in the FASTA, whatever the verbosity.
+  const std::string vcf = dir.write("v.vcf", "##fileformat=VCFv4.2\n##contig=<ID=chr9>\n"
+                                             "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n"
+                                             "chr9\t3\t.\tG\tA\t.\t.\t.\n");
+  run_shell("samtools faidx '" + fa + "'", st);
+  REQUIRE(st == 0);
+  err = run_shell(kBin + " vep -v0 -m '" + m + "' -f '" + fa + "' -i '" + vcf + "' -o '" + dir.file("v.out.vcf") + "' 2>&1", st);
+  CHECK(st == 0);
+  CHECK(err.find("warning: all 1 ALTs are on contigs that") != std::string::npos);
+  CHECK(err.find("(the first: 'chr9')") != std::string::npos);
   // --case: upper folds for any model; keep needs a model that keeps case; nothing else.
   const std::string keep_m = dir.file("keep.h5");
   run_shell(kBin + " init -v0 -p tiny --d-model 32 --case keep -o '" + keep_m + "'", st);

@@ -332,6 +332,9 @@ TEST_CASE("malformed input is an InputError naming the file", "[io][reader][erro
       {"noplus.fq", "@r\nACGT\n", "record 'r': the file ends before the '+' line"},
       {"short.fq", "@r\nACGT\n+\nII\n", "record 'r': the quality string is shorter than the sequence"},
       {"long.fq", "@r\nACGT\n+\nIIIII\n@s\nA\n+\nI\n", "record 'r': the quality string is longer"},
+      {"shortline.fq", "@r\nACGT\n+\nII\n@s2\nA\n+\nI\n",
+       "record 'r': the quality string is longer than the sequence (5 > 4 over 2 lines: or a "
+       "quality line shorter than its sequence"},
       {"at.fq", "@r\nACGT\n@s\n+\nIIII\n", "record 'r': a line starts with '@' before the '+' line"},
       {"mixed.fq", "@r\nA\n+\nI\n>s\nA\n", "after record 'r': expected '@' at the start of a FASTQ record"},
   };

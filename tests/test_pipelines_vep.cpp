@@ -290,6 +290,7 @@ TEST_CASE("vep: every hard case gets its status and stays in the output", "[vep]
   CHECK(sum.by_status[size_t(pipelines::VepStatus::ref_mismatch)] == 1);
   CHECK(sum.by_status[size_t(pipelines::VepStatus::ok)] == 3);
   CHECK(sum.alts == int64_t(expect.size()));
+  CHECK(sum.first_missing_contig == "zz");  // for the command's warning
   for (size_t i = 0; i < expect.size(); ++i) CHECK(std::isnan(t.llr[i]) == (expect[i] != "ok"));
   int64_t with_status = 0;
   CHECK(count_records(o.output, nullptr, &with_status) == int64_t(lines.size()));
