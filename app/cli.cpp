@@ -138,17 +138,26 @@ std::atomic<bool> g_dying{false};  // a signal sent to the process group reaches
 
 extern "C" void remove_outputs_and_die(int sig) {
   if (g_dying.exchange(true)) return;  // the first thread removes, says and ends
-  mambadna::io::remove_temp_files();
+  const int removed = mambadna::io::remove_temp_files();
   if (sig != SIGPIPE) {
-    static const char msg[] = "mambadna: stopped by a signal; incomplete output files removed\n";
-    (void)!::write(2, msg, sizeof msg - 1);
+    static const char stopped[] = "mambadna: stopped by a signal\n";
+    static const char cleaned[] = "mambadna: stopped by a signal; incomplete output files removed\n";
+    if (removed > 0) (void)!::write(2, cleaned, sizeof cleaned - 1);
+    else (void)!::write(2, stopped, sizeof stopped - 1);
   }
   std::signal(sig, SIG_DFL);
   std::raise(sig);
 }
 
+bool catch_signal(int sig, void (*handler)(int)) {
+  struct sigaction now {};
+  if (::sigaction(sig, nullptr, &now) != 0 || now.sa_handler == SIG_IGN) return false;
+  std::signal(sig, handler);
+  return true;
+}
+
 void install_signal_cleanup() {
-  for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGPIPE}) std::signal(sig, remove_outputs_and_die);
+  for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGPIPE}) catch_signal(sig, remove_outputs_and_die);
 }
 
 namespace {

@@ -64,9 +64,11 @@ void refuse_same_files(const NamedPaths& outputs, const NamedPaths& inputs);
 // SIGINT, SIGTERM, SIGHUP and SIGPIPE end the program as they would, after removing the
 // temporary files of outputs not yet complete (io/temp_files.h) and, but for SIGPIPE (a reader
 // that stopped reading), saying so on stderr. install_signal_cleanup() sets the handler for
-// all four; `train` catches the first SIGINT/SIGTERM itself and hands the second to it.
+// all four; `train` catches the first SIGINT/SIGTERM/SIGHUP itself and hands the second to it.
+// A signal that was ignored when the program started (nohup, `cmd &` in a script) stays so.
 extern "C" void remove_outputs_and_die(int sig);
 void install_signal_cleanup();
+bool catch_signal(int sig, void (*handler)(int));  // false (and nothing set) if `sig` is ignored
 
 // What a command body returns after printing --help: run_command exits 0 without a report.
 inline constexpr int kHelpShown = -100;

@@ -18,13 +18,14 @@ namespace mambadna::app {
 namespace {
 std::atomic<bool> g_stop{false};
 volatile std::sig_atomic_t g_signal = 0;
+constexpr int kStopSignals[] = {SIGINT, SIGTERM, SIGHUP};
 extern "C" void on_signal(int sig) {
   g_signal = sig;
   g_stop.store(true);
   // A second signal ends the run at once, without a checkpoint (and without the one being
-  // written, if any).
-  std::signal(SIGINT, remove_outputs_and_die);
-  std::signal(SIGTERM, remove_outputs_and_die);
+  // written, if any); an ignored one stays ignored.
+  for (int s : kStopSignals)
+    if (std::signal(s, remove_outputs_and_die) == SIG_IGN) std::signal(s, SIG_IGN);
 }
 
 std::string seconds_text(double s) {
@@ -71,7 +72,7 @@ int cmd_train(int argc, char** argv) {
        "zero state")
       ("rc-augment", po::bool_switch(&o.rc_augment), "hand out half of the blocks reverse-complemented")
       ("block", po::value(&o.block)->default_value(1 << 20), "tokens a stream buffers; state is carried across blocks");
-  add_input_options(data, input);
+  add_input_options(data, input, true);
   po::options_description optim("Optimiser (AdamW, warm-up then cosine decay)");
   optim.add_options()                                                                       //
       ("lr", po::value(&o.lr)->default_value(2e-3, "2e-3"), "peak learning rate")                    //
@@ -99,7 +100,7 @@ int cmd_train(int argc, char** argv) {
                 argc, argv,
                 "Usage: mambadna train -m init.h5 -o run/ [options] INPUT...\n"
                 "       mambadna train --resume -o run/\n"
-                "SIGINT/SIGTERM finish the step, write a checkpoint and exit.",
+                "SIGINT/SIGTERM/SIGHUP finish the step, write a checkpoint and exit.",
                 {&run, &data, &optim, &book, &general}, hidden, "inputs", -1, vm))
           return kHelpShown;
         kernels::CpuThreads threads(common.threads);
@@ -124,8 +125,7 @@ int cmd_train(int argc, char** argv) {
         }
         o.command_line = command_line();
         o.max_seconds_set = !vm["max-time"].defaulted();
-        std::signal(SIGINT, on_signal);
-        std::signal(SIGTERM, on_signal);
+        for (int s : kStopSignals) catch_signal(s, on_signal);
         o.device = apply_device_options(device, common.verbosity);
         auto res = pipelines::train(
             o,

@@ -5,7 +5,7 @@
 
 namespace mambadna::app {
 
-void add_input_options(po::options_description& g, InputOptions& a) {
+void add_input_options(po::options_description& g, InputOptions& a, bool training) {
   g.add_options()  //
       ("region,r", po::value<std::vector<std::string>>(&a.regions)->composing(),
        "only this region, 1-based inclusive: CHR, CHR:BEG, CHR:BEG-END, {NAME:WITH:COLONS}:BEG-END "
@@ -14,8 +14,11 @@ void add_input_options(po::options_description& g, InputOptions& a) {
        "only the regions in this BED file (0-based half-open)")  //
       ("reference", po::value<std::string>(&a.reference), "reference FASTA for decoding CRAM")  //
       ("case", po::value<std::string>(&a.case_mode),
-       "upper: fold soft-masked bases to upper case (any model); keep: keep the input's case (a "
-       "model whose tokenizer keeps it) [the model's tokenizer setting; upper without a model]")  //
+       training ? "upper or keep: must be the model's tokenizer setting (make the model with "
+                  "'mambadna init --case') [the model's]"
+                : "upper: fold soft-masked bases to upper case (any model); keep: keep the "
+                  "input's case (a model whose tokenizer keeps it) [the model's tokenizer "
+                  "setting; upper without a model]")  //
       ("invalid", po::value<std::string>(&a.invalid)->default_value("error"),
        "a character that is not an IUPAC nucleotide code: error, skip (drop it) or N (replace it)")  //
       ("skip-unmapped", po::bool_switch(&a.skip_unmapped), "SAM/BAM/CRAM: skip unmapped reads")  //

@@ -19,8 +19,9 @@ struct InputOptions {
   bool skip_duplicates = false, skip_qcfail = false;
 };
 
-// Adds -r/--region, -R/--regions-file, --reference, --case, --invalid and the read filters.
-void add_input_options(po::options_description& group, InputOptions& in);
+// Adds -r/--region, -R/--regions-file, --reference, --case, --invalid and the read filters
+// (`training`: --case as training takes it, the model's own setting only).
+void add_input_options(po::options_description& group, InputOptions& in, bool training = false);
 
 // Reader options from the parsed values; `model` (may be null) gives the default case
 // (case_mode_for, `exact_case` for training).

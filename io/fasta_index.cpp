@@ -10,7 +10,9 @@
 namespace mambadna::io {
 
 FastaIndex::FastaIndex(const std::string& path) : path_(path) {
-  if (path == "-") throw UsageError("regions need an indexed file, not standard input");
+  if (path == "-")
+    throw UsageError("random access (regions, both strands, a reference) needs an indexed file, "
+                     "not standard input");
   if (::access(path.c_str(), R_OK) != 0) throw InputError(path + ": cannot open (no such file?)");
   // Never build an index behind the user's back: without FAI_CREATE htslib only loads one.
   if (::access((path + ".fai").c_str(), F_OK) != 0)

@@ -9,16 +9,20 @@ namespace mambadna::io {
 
 namespace {
 // Fixed slots, so that the signal handler reads no container that the program may be changing:
-// a slot is free (0), being filled (1) or listed (2). A path too long for a slot, or one past
-// the last slot, is not listed (its writer still removes it on an error).
+// a slot is free (0), being filled (1) or listed (2), and its generation counts its claims. The
+// handler copies a listed path and unlinks the copy only if the slot was neither freed nor
+// claimed again meanwhile. A path too long for a slot, or one past the last slot, is not listed
+// (its writer still removes it on an error).
 constexpr int kSlots = 64;
 constexpr size_t kPathBytes = 4096;
 struct Slot {
   std::atomic<int> state{0};
+  std::atomic<unsigned> generation{0};
   char path[kPathBytes];
 };
 Slot g_slots[kSlots];
-static_assert(std::atomic<int>::is_always_lock_free, "the signal handler reads the slots' states");
+static_assert(std::atomic<int>::is_always_lock_free && std::atomic<unsigned>::is_always_lock_free,
+              "the signal handler reads the slots' states");
 }  // namespace
 
 void temp_file_opened(const std::string& path) {
@@ -26,6 +30,7 @@ void temp_file_opened(const std::string& path) {
   for (Slot& s : g_slots) {
     int expected = 0;
     if (!s.state.compare_exchange_strong(expected, 1, std::memory_order_acquire)) continue;
+    s.generation.fetch_add(1, std::memory_order_acq_rel);
     std::memcpy(s.path, path.c_str(), path.size() + 1);
     s.state.store(2, std::memory_order_release);
     return;
@@ -40,9 +45,20 @@ void temp_file_closed(const std::string& path) {
     }
 }
 
-void remove_temp_files() noexcept {
-  for (Slot& s : g_slots)
-    if (s.state.load(std::memory_order_acquire) == 2) ::unlink(s.path);
+int remove_temp_files() noexcept {
+  int removed = 0;
+  static char copy[kPathBytes];  // the handler runs once (app/cli.cpp)
+  for (Slot& s : g_slots) {
+    const unsigned g = s.generation.load(std::memory_order_acquire);
+    if (s.state.load(std::memory_order_acquire) != 2) continue;
+    size_t n = 0;
+    while (n + 1 < kPathBytes && s.path[n]) copy[n] = s.path[n], ++n;
+    copy[n] = '\0';
+    if (s.state.load(std::memory_order_acquire) != 2 || s.generation.load(std::memory_order_acquire) != g)
+      continue;
+    if (::unlink(copy) == 0) ++removed;
+  }
+  return removed;
 }
 
 }  // namespace mambadna::io

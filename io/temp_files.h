@@ -9,7 +9,8 @@ namespace mambadna::io {
 void temp_file_opened(const std::string& path);
 void temp_file_closed(const std::string& path);  // renamed into place or removed
 
-// unlink(2) of every listed file: async-signal-safe, for a signal handler (app/cli.cpp).
-void remove_temp_files() noexcept;
+// unlink(2) of every listed file: async-signal-safe, for a signal handler (app/cli.cpp);
+// returns how many were removed.
+int remove_temp_files() noexcept;
 
 }  // namespace mambadna::io

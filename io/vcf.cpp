@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cstdio>
 #include <cstring>
 
@@ -60,7 +61,15 @@ std::string VcfReader::where() const {
 }
 
 bool VcfReader::next(bcf1_t* rec) {
-  const int ret = bcf_read(fp_.get(), hdr_.get(), rec);
+  int ret = bcf_read(fp_.get(), hdr_.get(), rec);
+  // A blank line (as at the end of a hand-edited file) is no record: htslib reads it as one.
+  auto blank = [&] {
+    for (size_t i = 0; i < fp_->line.l; ++i)
+      if (!std::isspace(static_cast<unsigned char>(fp_->line.s[i])) && fp_->line.s[i] != '\0') return false;
+    return true;
+  };
+  while ((ret == 0 || ret < -1) && fp_->format.format == vcf && blank())
+    ret = bcf_read(fp_.get(), hdr_.get(), rec);
   if (ret < -1 || (ret == 0 && (rec->errcode & ~(BCF_ERR_CTG_UNDEF | BCF_ERR_TAG_UNDEF))))
     throw InputError(path_ + ": malformed record after record " + std::to_string(n_));
   if (ret == -1) {

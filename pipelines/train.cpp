@@ -230,8 +230,8 @@ void check_numbers(const TrainOptions& o) {
   auto need = [&](bool ok, const char* option, double v, const char* what) {
     if (!ok) throw UsageError("train: " + std::string(option) + " " + text(v) + ": " + what);
   };
-  need(o.steps >= 0, "--steps", double(o.steps), "give 1 or more");
-  need(o.tokens >= 0, "--tokens", double(o.tokens), "give 1 or more");
+  need(o.steps >= 0, "--steps", double(o.steps), "give a count (or 0 with --tokens)");
+  need(o.tokens >= 0, "--tokens", double(o.tokens), "give a count (or 0 with --steps)");
   need(o.lr >= 0 && std::isfinite(o.lr), "--lr", o.lr, "give a rate of 0 or more");
   need(o.min_lr >= 0 && std::isfinite(o.min_lr), "--min-lr", o.min_lr, "give a rate of 0 or more");
   need(o.warmup >= 0, "--warmup", double(o.warmup), "give 0 or more steps");

@@ -303,7 +303,7 @@ TEST_CASE("cli: outputs over inputs, empty BED files, --case, unusable numbers, 
     INFO(cmd);
     err = run_shell("cat '" + fa + "' | " + kBin + cmd + " 2>&1", st);
     CHECK(st == 2);
-    CHECK(err.find("regions need an indexed file, not standard input") != std::string::npos);
+    CHECK(err.find("an indexed file, not standard input") != std::string::npos);
   }
   // vep says when VCF contigs are not in the FASTA, whatever the verbosity.
   const std::string vcf = dir.write("v.vcf", "##fileformat=VCFv4.2\n##contig=<ID=chr9>\n"
@@ -349,6 +349,10 @@ TEST_CASE("cli: outputs over inputs, empty BED files, --case, unusable numbers, 
   run_shell(kBin + " train -m '" + m + "' -o '" + run + "' '" + dir.file("absent.fa") + "' --steps 2 2>/dev/null", st);
   CHECK(st == 1);
   CHECK(!std::filesystem::exists(run));
+  std::filesystem::create_directories(run);  // one the user made stays
+  run_shell(kBin + " train -m '" + m + "' -o '" + run + "' '" + dir.file("absent.fa") + "' --steps 2 2>/dev/null", st);
+  CHECK(st == 1);
+  CHECK(std::filesystem::is_directory(run));
   err = run_shell(kBin + " init -p tiny --n-layer 0 -o '" + dir.file("x.h5") + "' 2>&1", st);
   CHECK(st == 2);
   CHECK(err.find("--n-layer 0: give 1 or more") != std::string::npos);
@@ -370,19 +374,35 @@ TEST_CASE("cli: a signal removes the outputs not yet complete", "[app]") {
       f << line << '\n';
     }
   }
+  // A shell without job control starts background commands with SIGINT ignored (as a program
+  // started so keeps it): env gives this one the default back.
+  const std::string score = "env --default-signal=INT " + kBin + " score -@1 -m '" + m + "' '" + big + "' -o '" + dir.file("sc.h5") +
+                            "' --per-position --bedgraph '" + dir.file("sc.bg") + "' 2>'" + dir.file("err.txt") +
+                            "' >/dev/null";
+  auto listed = [&] {  // the outputs' names in the directory, final or temporary
+    int64_t n = 0;
+    for (const auto& e : std::filesystem::directory_iterator(dir.file("")))
+      n += e.path().filename().string().rfind("sc.", 0) == 0;
+    return n;
+  };
   for (const std::string& sig : {std::string("INT"), std::string("TERM")}) {
     INFO(sig);
-    const std::string err = run_shell("timeout --preserve-status -s " + sig + " 1.5 " + kBin + " score -@1 -m '" + m +
-                                          "' '" + big + "' -o '" + dir.file("sc.h5") + "' --per-position --bedgraph '" +
-                                          dir.file("sc.bg") + "' 2>&1 >/dev/null",
+    // Both temporaries exist when the signal comes; none is left after it.
+    const std::string out = run_shell("cd '" + dir.file("") + "' && (" + score + " & pid=$!; sleep 1.5; ls | grep -c '^sc\\..*\\.tmp\\.'; kill -" +
+                                          sig + " $pid; wait $pid; echo $?)",
                                       st);
-    CHECK(st == (sig == "INT" ? 130 : 143));
+    CHECK(out == "2\n" + std::to_string(sig == "INT" ? 130 : 143) + "\n");
+    std::ifstream e(dir.file("err.txt"));
+    const std::string err((std::istreambuf_iterator<char>(e)), std::istreambuf_iterator<char>());
     CHECK(err.find("stopped by a signal; incomplete output files removed") != std::string::npos);
-    for (const auto& e : std::filesystem::directory_iterator(dir.file(""))) {
-      INFO(e.path().string());
-      CHECK(e.path().filename().string().rfind("sc.", 0) != 0);
-    }
+    CHECK(listed() == 0);
   }
+  // A signal ignored when the program starts (nohup) stays ignored: the run goes on.
+  const std::string out = run_shell("(trap '' HUP; exec " + score + ") & pid=$!; sleep 1; kill -HUP $pid; sleep 0.5; "
+                                    "kill -0 $pid && echo alive; kill -INT $pid; wait $pid; echo $?",
+                                    st);
+  CHECK(out == "alive\n130\n");
+  CHECK(listed() == 0);
 }
 
 // The commands on a CUDA device against the same commands on the CPU (on a GPU, or on the CUDA

@@ -79,6 +79,8 @@ TEST_CASE("vcf: a sorted file reads through; unsorted ones are refused at the re
     CHECK_THROWS_WITH(read_all(cut + ".gz"), Catch::Contains("record 2") && Catch::Contains(why));
   }
   CHECK(read_all(dir.write("eight.vcf", kHeader + "chrA\t5\t.\tA\tC\t.\t.\t.\n")) == 1);
+  // Blank lines (a hand-edited file's end) are no records.
+  CHECK(read_all(dir.write("blank.vcf", kHeader + "chrA\t5\t.\tA\tC\t.\t.\t.\n\n \nchrA\t6\t.\tA\tC\t.\t.\t.\n\n")) == 2);
   const auto no_chrom = dir.write("nochrom.vcf", "##fileformat=VCFv4.2\n##contig=<ID=chrA>\n");
   CHECK_THROWS_WITH(io::VcfReader(no_chrom), Catch::Contains("no #CHROM header line"));
   {  // cut at a BGZF block boundary: every record read is whole, only the end block is missing
