@@ -58,6 +58,8 @@ int cmd_embed(int argc, char** argv) {
         if (strand != "fwd" && strand != "both" && strand != "bed")
           throw UsageError("--strand " + strand + ": choose fwd, both or bed");
         opt.stranded = strand == "bed";
+        if (opt.stranded && input.regions_file.empty())
+          throw UsageError("--strand bed takes each region's strand from the -R BED file; give one");
         opt.both_strands = strand == "both";
         if (!layers.empty()) opt.layers = layers;
         refuse_same_files({{"-o", opt.output}}, input_files(input, opt.inputs, {{"-m", model_path}}));
@@ -65,6 +67,8 @@ int cmd_embed(int argc, char** argv) {
         kernels::CpuThreads threads(common.threads);
         model::Mamba<float> m = load_model(model_path, dev);
         opt.reader = reader_options(input, common, m.config());
+        if (!opt.stranded && !opt.both_strands)
+          warn_unused_strands("embed", input, opt.reader, "--strand bed embeds each on its own strand");
         opt.command_line = command_line();
         opt.model_path = model_path;
         Progress progress("bases", -1, common.verbosity);

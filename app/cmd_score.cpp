@@ -64,6 +64,8 @@ int cmd_score(int argc, char** argv) {
         model::Mamba<float> m = load_model(model_path, dev);
         opt.reader = reader_options(input, common, m.config());
         opt.reader.threads = 0;  // one reader per stream; the model is the bottleneck
+        if (!opt.both_strands)
+          warn_unused_strands("score", input, opt.reader, "--strand both scores the reverse complement too");
         if (opt.chunk == 0) {
           const int64_t streams = pipelines::score_streams(opt);
           opt.chunk = auto_chunk(dev, streams);

@@ -70,7 +70,7 @@ int cmd_train(int argc, char** argv) {
        "validation tokens per evaluation but the last, at --steps, which reads all (0: all); "
        "many records (reads) are scored whole, a few long ones split into -b streams, each from a "
        "zero state")
-      ("rc-augment", po::bool_switch(&o.rc_augment), "hand out half of the blocks reverse-complemented")
+      ("rc-augment", po::bool_switch(&o.rc_augment), "reverse-complement each block on a coin toss (seeded by --seed)")
       ("block", po::value(&o.block)->default_value(1 << 20), "tokens a stream buffers; state is carried across blocks");
   add_input_options(data, input, true);
   po::options_description optim("Optimiser (AdamW, warm-up then cosine decay)");

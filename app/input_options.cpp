@@ -1,5 +1,7 @@
 #include "app/input_options.h"
 
+#include <cstdio>
+
 #include "io/error.h"
 #include "io/region.h"
 
@@ -75,6 +77,17 @@ NamedPaths input_files(const InputOptions& in, const std::vector<std::string>& i
   more.push_back({"-R", in.regions_file});
   more.push_back({"--reference", in.reference});
   return more;
+}
+
+void warn_unused_strands(const char* command, const InputOptions& in, const io::ReaderOptions& r,
+                         const char* instead) {
+  int64_t minus = 0;
+  for (const auto& region : r.regions) minus += region.strand == '-';
+  if (minus > 0)
+    std::fprintf(stderr,
+                 "[%s] warning: %s has %lld regions on the minus strand; they are read on the "
+                 "forward strand (%s)\n",
+                 command, in.regions_file.c_str(), (long long)minus, instead);
 }
 
 bool parse_strand(const std::string& strand) {

@@ -43,6 +43,11 @@ io::CaseMode case_mode_for(const std::string& requested, const model::Config* mo
 NamedPaths input_files(const InputOptions& in, const std::vector<std::string>& inputs,
                        NamedPaths more = {});
 
+// A warning on stderr (whatever the verbosity) when the -R BED file has minus-strand regions
+// that `command` reads on the forward strand: `instead` says what would use the strands.
+void warn_unused_strands(const char* command, const InputOptions& in, const io::ReaderOptions& r,
+                         const char* instead);
+
 // --strand: "fwd" (false) or "both" (true); UsageError otherwise.
 bool parse_strand(const std::string& strand);
 

@@ -1,5 +1,7 @@
 #include "io/fasta_index.h"
 
+#include <htslib/hfile.h>
+#include <htslib/hts.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -14,6 +16,17 @@ FastaIndex::FastaIndex(const std::string& path) : path_(path) {
     throw UsageError("random access (regions, both strands, a reference) needs an indexed file, "
                      "not standard input");
   if (::access(path.c_str(), R_OK) != 0) throw InputError(path + ": cannot open (no such file?)");
+  // Reads, not a genome: a faidx index would not help (the regions of score and stats read
+  // them through their own index).
+  if (hFILE* h = hopen(path.c_str(), "r")) {
+    htsFormat fmt{};
+    const bool ok = hts_detect_format2(h, path.c_str(), &fmt) == 0;
+    hclose_abruptly(h);
+    if (ok && (fmt.format == sam || fmt.format == bam || fmt.format == cram))
+      throw InputError(path + ": a " + std::string(fmt.format == sam ? "SAM" : fmt.format == bam ? "BAM" : "CRAM") +
+                       " file, where a FASTA is needed: this reads sequences by position (regions, "
+                       "flanks, the reverse strand, a reference) from a faidx-indexed FASTA");
+  }
   // Never build an index behind the user's back: without FAI_CREATE htslib only loads one.
   if (::access((path + ".fai").c_str(), F_OK) != 0)
     throw InputError(path + ": random access needs a faidx index (" + path +

@@ -84,10 +84,11 @@ Checkpoint load_checkpoint(const std::string& path) {
 
 void save_checkpoint(const std::string& path, const Config& c, const ParamTable& table,
                      const float* params, const std::string& command_line,
-                     const std::function<void(io::H5File&)>& extra) {
+                     const std::function<void(io::H5File&)>& extra,
+                     const std::vector<std::string>& inputs) {
   io::H5File f = io::H5File::create(path);
   for (const ParamSpec& s : table.specs) f.write(s.name, params + s.offset, s.shape);
-  f.set_provenance(kCheckpointFormat, command_line, {});
+  f.set_provenance(kCheckpointFormat, command_line, inputs);
   f.set_attr("/", "d_model", c.d_model);
   f.set_attr("/", "n_layer", c.n_layer);
   f.set_attr("/", "vocab_size", c.vocab_size);

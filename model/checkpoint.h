@@ -27,10 +27,12 @@ Checkpoint load_checkpoint(const std::string& path);
 Config read_config(const io::H5File& f);
 
 // Writes a checkpoint atomically (temporary name, then rename). `extra` may add groups (the
-// trainer's optimiser state) before the file is committed.
+// trainer's optimiser state) before the file is committed; `inputs` (the training data) go to
+// the root attribute `inputs`.
 void save_checkpoint(const std::string& path, const Config& config, const ParamTable& table,
                      const float* params, const std::string& command_line,
-                     const std::function<void(io::H5File&)>& extra = {});
+                     const std::function<void(io::H5File&)>& extra = {},
+                     const std::vector<std::string>& inputs = {});
 
 // A freshly initialised model as mamba_ssm initialises one, from a seed.
 std::vector<float> init_params(const Config& config, const ParamTable& table, uint64_t seed);

@@ -68,10 +68,13 @@ class Embedder {
   Embedder(model::Mamba<float>& m, const EmbedOptions& o) : m_(m), o_(o), tok_(o.reader.tok) {
     D_ = m.config().d_model;
     L_ = o.chunk;
-    for (int64_t l : o.layers) {
+    for (size_t i = 0; i < o.layers.size(); ++i) {
+      const int64_t l = o.layers[i];
       if (l < -1 || l >= m.config().n_layer)
         throw UsageError("--layer " + std::to_string(l) + ": the model has layers 0.." +
                          std::to_string(m.config().n_layer - 1) + " (-1 = final norm)");
+      if (std::find(o.layers.begin(), o.layers.begin() + int64_t(i), l) != o.layers.begin() + int64_t(i))
+        throw UsageError("--layer " + std::to_string(l) + " is given twice");
       if (l >= 0) acts_.taps.push_back(l);
     }
     out_.emplace(io::H5File::create(o.output));

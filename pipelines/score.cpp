@@ -113,7 +113,7 @@ class Outputs {
     if (h5_) {
       std::vector<std::string> names, inputs;
       std::vector<int64_t> start, length, scored, scored_rc;
-      std::vector<double> loglik, bpb, loglik_rc, bpb_rc;
+      std::vector<double> loglik, bpb, loglik_rc, bpb_rc, bpb_both;
       for (auto& r : done) {
         names.push_back(r.name);
         inputs.push_back(r.input);
@@ -125,6 +125,7 @@ class Outputs {
         scored_rc.push_back(r.scored_rc);
         loglik_rc.push_back(r.loglik_rc);
         bpb_rc.push_back(r.bits_per_base_rc());
+        bpb_both.push_back(r.bits_per_base_both());
       }
       const io::Shape n{int64_t(done.size())};
       h5_->write_strings("records/name", names);
@@ -138,6 +139,7 @@ class Outputs {
         h5_->write("records/scored_rc", scored_rc.data(), n);
         h5_->write("records/loglik_rc", loglik_rc.data(), n);
         h5_->write("records/bits_per_base_rc", bpb_rc.data(), n);
+        h5_->write("records/bits_per_base_both", bpb_both.data(), n);
       }
       h5_->commit();
     }
@@ -293,6 +295,35 @@ bool rereadable(const std::string& path) {
   return path != "-" && std::filesystem::is_regular_file(path, ec);
 }
 
+// A bedGraph track gives each contig position one value: FASTA/FASTQ records, or regions of
+// one, that do not overlap; not reads (named by read, in read coordinates).
+void check_bedgraph(const ScoreOptions& opt) {
+  if (opt.bedgraph.empty()) return;
+  for (const auto& in : opt.inputs) {
+    if (!rereadable(in)) continue;  // a pipe is read once, by the scoring
+    const io::Format f = io::SequenceReader(in).format();
+    if (f == io::Format::sam || f == io::Format::bam || f == io::Format::cram)
+      throw UsageError("--bedgraph: " + in + " holds reads, which have no contig positions to "
+                       "put a track on; score FASTA records or regions of an indexed FASTA");
+  }
+  std::vector<io::Region> r = opt.reader.regions;
+  std::sort(r.begin(), r.end(), [](const io::Region& a, const io::Region& b) {
+    return a.contig != b.contig ? a.contig < b.contig : a.begin < b.begin;
+  });
+  auto text = [](const io::Region& x) {
+    return x.contig + ":" + std::to_string(x.begin + 1) + "-" +
+           (x.end == io::kContigEnd ? std::string("end") : std::to_string(x.end));
+  };
+  const io::Region* reach = nullptr;  // the region reaching furthest so far on this contig
+  for (const io::Region& x : r) {
+    if (x.end <= x.begin) continue;  // empty: holds no base
+    if (reach && reach->contig == x.contig && x.begin < reach->end)
+      throw UsageError("--bedgraph: regions " + text(*reach) + " and " + text(x) +
+                       " overlap: a track holds one value a base (merge them, e.g. bedtools merge)");
+    if (!reach || reach->contig != x.contig || x.end > reach->end) reach = &x;
+  }
+}
+
 }  // namespace
 
 int64_t score_streams(const ScoreOptions& opt) {
@@ -346,6 +377,7 @@ std::vector<RecordScore> score(model::Mamba<float>& m, const ScoreOptions& opt,
                                const std::function<void(int64_t)>& progress) {
   if (opt.inputs.empty()) throw UsageError("score: no input");
   if (opt.chunk < 1) throw UsageError("score: chunk length must be >= 1");
+  check_bedgraph(opt);
   if (opt.both_strands) return score_both_strands(m, opt, on_record, progress);
   const int64_t B = score_streams(opt);
   const int64_t L = opt.chunk;

@@ -270,7 +270,15 @@ TrainResult train(const TrainOptions& options, const std::function<void(const St
     io::H5File f = io::H5File::open_read(path);
     if (!f.exists("train/exp_avg"))
       throw InputError(path + ": not a training checkpoint (no train/ group)");
-    const std::string cmd = o.command_line;
+    // The run's own command line, with the resuming one after it (once: a second resume
+    // replaces the first's).
+    std::string cmd = o.command_line;
+    if (f.has_attr("/", "command_line")) {
+      std::string first = f.attr_str("/", "command_line");
+      const auto cut = first.find(" [resumed by: ");
+      if (cut != std::string::npos) first.resize(cut);
+      cmd = first + " [resumed by: " + cmd + "]";
+    }
     const std::string dir = o.run_dir;
     const double max_seconds = o.max_seconds;
     const bool max_seconds_set = o.max_seconds_set;
@@ -311,6 +319,12 @@ TrainResult train(const TrainOptions& options, const std::function<void(const St
       o.reader.reference = fs::absolute(o.reader.reference).lexically_normal().string();
     if (!list_checkpoints(o.run_dir).empty())
       throw UsageError(o.run_dir + ": already holds checkpoints; use --resume to continue that run");
+    // A new run writes metrics.tsv and model.h5 there: it must not replace another run's (or
+    // its own initial model, given as <dir>/model.h5).
+    for (const char* name : {"model.h5", "metrics.tsv"})
+      if (fs::exists(fs::path(o.run_dir) / name))
+        throw UsageError(o.run_dir + ": already holds " + name +
+                         " (another run's, or this run's -m); give a new directory with -o");
     ck = model::load_checkpoint(o.init_model);
     m1.assign(ck.params.size(), 0.0f);
     m2.assign(ck.params.size(), 0.0f);
@@ -342,6 +356,14 @@ TrainResult train(const TrainOptions& options, const std::function<void(const St
   split_holdout(all, o.holdout, train_segs, valid_segs, o.holdout_records);
   if (o.holdout > 0 && train_segs.empty())
     throw UsageError("train: --holdout " + std::to_string(o.holdout) + " leaves no training data");
+  if (!o.resume && notice && o.holdout > 0 && !o.holdout_records && !valid_segs.empty()) {
+    std::vector<int64_t> tails;
+    for (const auto& v : valid_segs) tails.push_back(v.length());
+    if (const int64_t p99 = percentile99(tails); p99 < 64)  // reads: a few bases each
+      notice("warning: --holdout " + number_text(o.holdout) + " holds out each record's last " +
+             number_text(100 * o.holdout) + "%: on these records at most " + std::to_string(p99) +
+             " bases each (99%), scored from a zero state; --holdout-records holds out whole records");
+  }
   std::vector<std::string> valid_inputs = o.inputs;
   io::ReaderOptions valid_reader = o.reader;  // a separate set is read whole, without the regions
   if (!o.valid_inputs.empty()) {
@@ -372,6 +394,9 @@ TrainResult train(const TrainOptions& options, const std::function<void(const St
   if (!positions.empty()) data.set_positions(positions);
   const int64_t B = o.streams, L = o.chunk;
   if (steps == 0) steps = planned_steps(o);
+  if (!o.resume && notice && o.valid_every > 0 && valid_segs.empty())
+    notice("warning: --valid-every " + std::to_string(o.valid_every) +
+           " with no validation set: give --holdout or --valid");
   if (!o.resume && notice && (o.steps > 0 || o.tokens > 0) && o.warmup >= steps)  // likely a mistake
     notice("warning: --warmup " + std::to_string(o.warmup) + " >= " + std::to_string(steps) +
            " steps: the learning rate never reaches --lr");
@@ -452,7 +477,7 @@ TrainResult train(const TrainOptions& options, const std::function<void(const St
       save_options(f, o, steps);
       f.set_attr("/train", "step", at_step);
       f.set_attr("/train", "tokens", tokens);
-    });
+    }, o.inputs);
     auto cks = list_checkpoints(o.run_dir);
     for (size_t i = 0; i + size_t(std::max<int64_t>(1, o.keep)) < cks.size(); ++i) fs::remove(cks[i]);
     result.checkpoint = path;
@@ -534,7 +559,7 @@ TrainResult train(const TrainOptions& options, const std::function<void(const St
   if (!result.interrupted) {  // finished (or out of time): the model alone, for score/embed/vep
     const std::string path = o.run_dir + "/model.h5";
     m.pull_params();
-    model::save_checkpoint(path, cfg, table, m.params().data(), o.command_line);
+    model::save_checkpoint(path, cfg, table, m.params().data(), o.command_line, {}, o.inputs);
   }
   result.steps = step;
   result.steps_planned = steps;

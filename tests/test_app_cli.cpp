@@ -358,6 +358,63 @@ TEST_CASE("cli: outputs over inputs, empty BED files, --case, unusable numbers, 
   CHECK(err.find("--n-layer 0: give 1 or more") != std::string::npos);
 }
 
+TEST_CASE("cli: runs, layers, tracks and strands that cannot work are refused up front", "[app]") {
+  TempDir dir;
+  int st = -1;
+  const std::string m = init_tiny(dir);
+  const std::string fa = dir.write("a.fa", ">a\nACGTACGTTTGACCAACGTTGCAGGT\n>b\nTTGACCAACGTACGTACGTTGCA\n");
+  run_shell("samtools faidx '" + fa + "'", st);
+  REQUIRE(st == 0);
+  const std::string bam = mambadna::test::data_file("edge/ex1.bam");
+  auto refused = [&](const std::string& cmd, const std::string& why, int code = 2) {
+    INFO(cmd);
+    const std::string err = run_shell(kBin + cmd + " 2>&1", st);
+    CHECK(st == code);
+    CHECK(err.find(why) != std::string::npos);
+  };
+  // A new run in a directory that holds a model or metrics (its own -m, say) would replace them.
+  const std::string exp = dir.file("exp");
+  std::filesystem::create_directories(exp);
+  std::filesystem::copy_file(m, exp + "/model.h5");
+  refused(" train -m '" + exp + "/model.h5' -o '" + exp + "' '" + fa + "' -b 2 -L 8 --steps 1",
+          "already holds model.h5");
+  CHECK(std::filesystem::file_size(exp + "/model.h5") == std::filesystem::file_size(m));
+  refused(" embed -m '" + m + "' '" + fa + "' -o '" + dir.file("l.h5") + "' --layer -1 --layer -1",
+          "--layer -1 is given twice");
+  refused(" embed -m '" + m + "' '" + fa + "' --strand bed -o '" + dir.file("s.h5") + "'",
+          "--strand bed takes each region's strand from the -R BED file");
+  refused(" embed -m '" + m + "' '" + bam + "' -r chr1:1-10 -o '" + dir.file("b.h5") + "'",
+          "a BAM file, where a FASTA is needed", 1);
+  refused(" score -m '" + m + "' '" + bam + "' --bedgraph '" + dir.file("b.bg") + "'",
+          "holds reads, which have no contig positions");
+  refused(" score -m '" + m + "' '" + fa + "' -r a:1-10 -r b:1-5 -r a:8-12 --bedgraph '" + dir.file("o.bg") + "'",
+          "regions a:1-10 and a:8-12 overlap");
+  // Minus-strand BED regions read on the forward strand: said.
+  const std::string minus = dir.write("minus.bed", "a\t0\t10\tx\t0\t-\na\t0\t10\ty\t0\t+\n");
+  std::string err = run_shell(kBin + " score -v0 -m '" + m + "' '" + fa + "' -R '" + minus + "' 2>&1 >/dev/null", st);
+  CHECK(st == 0);
+  CHECK(err.find("has 1 regions on the minus strand; they are read on the forward strand") != std::string::npos);
+  err = run_shell(kBin + " score -v0 -m '" + m + "' '" + fa + "' -R '" + minus + "' --strand both 2>&1 >/dev/null", st);
+  CHECK(err.find("minus strand") == std::string::npos);
+  // Regions that only touch are one track.
+  run_shell(kBin + " score -v0 -m '" + m + "' '" + fa + "' -r a:1-10 -r a:11-20 --bedgraph '" + dir.file("t.bg") + "' >/dev/null", st);
+  CHECK(st == 0);
+  // A trained model names its data, and a resumed run's the command that started it.
+  const std::string run = dir.file("run");
+  run_shell(kBin + " train -v0 -m '" + m + "' -o '" + run + "' '" + fa + "' -b 2 -L 8 --steps 2 --ckpt-every 1 --warmup 0", st);
+  REQUIRE(st == 0);
+  const std::string fa_abs = std::filesystem::absolute(fa).lexically_normal().string();
+  CHECK(mambadna::io::H5File::open_read(run + "/model.h5").attr_str("/", "inputs") == fa_abs);
+  std::filesystem::remove(run + "/model.h5");
+  std::filesystem::remove(run + "/checkpoint-00000002.h5");
+  run_shell(kBin + " train -v0 --resume -o '" + run + "'", st);
+  REQUIRE(st == 0);
+  const std::string cmd = mambadna::io::H5File::open_read(run + "/model.h5").attr_str("/", "command_line");
+  CHECK(cmd.find(" train -v0 -m ") != std::string::npos);
+  CHECK(cmd.find(" [resumed by: ") != std::string::npos);
+  CHECK(cmd.find("--resume") != std::string::npos);
+}
+
 TEST_CASE("cli: a signal removes the outputs not yet complete", "[app]") {
   TempDir dir;
   int st = -1;
