@@ -238,6 +238,9 @@ void State<T>::copy_stream(int64_t dst, const State& from, int64_t src) {
                      std::to_string(B));
   if (&from == this && dst == src) return;
   if constexpr (std::is_same_v<T, float>) {
+    // A stream of a state on the device into one on the host (vep's first branch from its
+    // trunk): this state goes there, rather than all of `from` coming back for one stream.
+    if (!values_on_device() && from.values_on_device()) on_device(from.dev_->device);
     if (values_on_device()) {  // the copy is made on the device, from wherever `from` has them
       const OnDevice on(dev_->device);
       flush_zeros(*dev_, B, n_layer, E, N, K1);

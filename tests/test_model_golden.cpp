@@ -475,12 +475,14 @@ TEST_CASE("golden: CUDA states stay on the device through resets, branches and c
   pass(sc, sd, 4);
   for (auto* st : {&sc, &sd}) st->reset_stream(0);
   same(sc, sd);
-  // Into another state: from the device's host view first, then device to device (the source
-  // stream marked).
+  // Into another state: a host state goes to the device of its source, then device to device
+  // (the source stream marked).
   model::State<float> bc(cfg, 2), bd(cfg, 2);
+  bd.ssm_of(1)[2] = 0.125f, bc.ssm_of(1)[2] = 0.125f;  // a host value that must go along
   bc.copy_stream(0, sc, 1), bd.copy_stream(0, sd, 1);
-  CHECK(!bd.values_on_device());
+  CHECK(bd.values_on_device());
   CHECK(sd.values_on_device());
+  same(bc, bd);
   pass(bc, bd, 2);
   sc.reset_stream(2), sd.reset_stream(2);
   bc.copy_stream(1, bc, 0), bd.copy_stream(1, bd, 0);
