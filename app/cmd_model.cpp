@@ -63,12 +63,13 @@ int cmd_info(int argc, char** argv) {
   std::string input;
   po::options_description general("General");
   add_common_options(general, common);
+  po::options_description in("Input");
+  in.add_options()("model,m", po::value(&input)->required(), "checkpoint (.h5; or give it as the argument)");
   po::options_description hidden;
-  hidden.add_options()("model", po::value(&input)->required(), "checkpoint");
   po::variables_map vm;
   return run_command(
       [&] {
-        if (!parse_command_line(argc, argv, "Usage: mambadna info [options] model.h5", {&general},
+        if (!parse_command_line(argc, argv, "Usage: mambadna info [options] model.h5", {&in, &general},
                                 hidden, "model", 1, vm))
           return kHelpShown;
         auto ck = model::load_checkpoint(input);

@@ -66,6 +66,8 @@ int cmd_score(int argc, char** argv) {
         opt.reader.threads = 0;  // one reader per stream; the model is the bottleneck
         if (!opt.both_strands)
           warn_unused_strands("score", input, opt.reader, "--strand both scores the reverse complement too");
+        if (opt.chunk < 0)
+          throw UsageError("-L/--chunk " + std::to_string(opt.chunk) + ": give 1 or more, or 0 to choose");
         if (opt.chunk == 0) {
           const int64_t streams = pipelines::score_streams(opt);
           opt.chunk = auto_chunk(dev, streams);

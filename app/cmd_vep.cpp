@@ -78,6 +78,8 @@ int cmd_vep(int argc, char** argv) {
           opt.regions.insert(opt.regions.end(), bed.begin(), bed.end());
         }
         const model::Device dev = apply_device_options(device, common.verbosity);
+        if (opt.chunk < 0)
+          throw UsageError("-L/--chunk " + std::to_string(opt.chunk) + ": give 1 or more, or 0 to choose");
         if (opt.chunk == 0) opt.chunk = auto_chunk(dev, opt.streams);
         kernels::CpuThreads threads(common.threads);
         model::Mamba<float> m = load_model(model_path, dev);
@@ -98,6 +100,10 @@ int cmd_vep(int argc, char** argv) {
                          (long long)s.by_status[size_t(i)]);
           std::fprintf(stderr, "\n");
         }
+        if (!s.regions_skipped.empty())
+          std::fprintf(stderr, "[vep] warning: %zu regions are on contigs that %s lacks (the first: %s); "
+                               "they select nothing\n",
+                       s.regions_skipped.size(), opt.reference.c_str(), s.regions_skipped[0].c_str());
         // Contig names that do not match (chr20 against 20, an accession against a RefSeq
         // header) score nothing; say so whatever the verbosity.
         const int64_t absent = s.by_status[size_t(pipelines::VepStatus::no_contig)];

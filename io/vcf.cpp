@@ -100,6 +100,11 @@ bool VcfReader::next(bcf1_t* rec) {
     contig_ = contig, pos_ = p;
     throw InputError(path_ + ": " + where() + " has no REF allele");
   }
+  if (p < 0) {  // htslib reads a POS that is no number as 0
+    contig_ = contig, pos_ = p;
+    throw InputError(path_ + ": record " + std::to_string(n_) + " (" + contig +
+                     "): POS is not a position (a number from 1)");
+  }
   if (contig != contig_) {
     if (("\n" + done_).find("\n" + contig + "\n") != std::string::npos) {
       contig_ = contig, pos_ = p;

@@ -30,6 +30,8 @@ const char* status_name(VepStatus s) {
     case VepStatus::too_long: return "too_long";
     case VepStatus::invalid: return "invalid";
     case VepStatus::no_change: return "no_change";
+    case VepStatus::ambiguous: return "ambiguous";
+    case VepStatus::contig_end: return "contig_end";
   }
   return "?";
 }
@@ -261,8 +263,10 @@ void add_sweeps(std::vector<Sweep>& sweeps, const io::FastaIndex& fa, const VepO
     const uint8_t byte = uint8_t(ref[size_t(i)]);
     return io::aligned_token(tok, rc ? io::complement_base(byte) : byte, fa.path(), contig, s + i);
   };
-  auto alt_token = [&](char c, bool rc, int64_t pos) {
-    const uint8_t byte = uint8_t(c);
+  // VCF alleles are case-blind: an ALT base takes the case of the reference base at the
+  // allele's start (soft-masked or not), as a model that keeps case saw it there.
+  auto alt_token = [&](char c, bool rc, int64_t pos, bool lower) {
+    const uint8_t byte = uint8_t(lower ? std::tolower(uint8_t(c)) : std::toupper(uint8_t(c)));
     return io::aligned_token(tok, rc ? io::complement_base(byte) : byte, "ALT allele", contig, pos);
   };
   for (int strand = 0; strand < (opt.both_strands ? 2 : 1); ++strand) {
@@ -280,15 +284,16 @@ void add_sweeps(std::vector<Sweep>& sweeps, const io::FastaIndex& fa, const VepO
       // window's reading end; then cut to m bases in all (an insertion reads fewer of the
       // window's own, and at a contig end may lose its own last bases read).
       const int64_t removed = a.ref_len - int64_t(a.alt.size());
+      const bool lower = std::islower(uint8_t(ref[size_t(b)])) != 0;
       if (!rc) {
         r.b = b;
-        for (char c : a.alt) r.tail.push_back(alt_token(c, false, a.pos));
+        for (char c : a.alt) r.tail.push_back(alt_token(c, false, a.pos, lower));
         r.tail.insert(r.tail.end(), x.begin() + after, x.end());
         for (int64_t i = 0; i < removed && e + i < right_end; ++i)
           r.tail.push_back(io::aligned_token(tok, uint8_t(right[size_t(i)]), fa.path(), contig, e + i));
       } else {
         r.b = m - after;  // the reverse strand shares revcomp(ref[after, m))
-        for (auto it = a.alt.rbegin(); it != a.alt.rend(); ++it) r.tail.push_back(alt_token(*it, true, a.pos));
+        for (auto it = a.alt.rbegin(); it != a.alt.rend(); ++it) r.tail.push_back(alt_token(*it, true, a.pos, lower));
         r.tail.insert(r.tail.end(), x.begin() + (m - b), x.end());
         for (int64_t i = 0; i < removed && s - 1 - i >= left_begin; ++i)
           r.tail.push_back(io::aligned_token(tok, io::complement_base(uint8_t(left[size_t(s - 1 - i - left_begin)])),
@@ -333,6 +338,24 @@ VepStatus classify_alt(const char* a) {
   for (size_t i = 0; i < n; ++i)
     if (!io::is_iupac_base(uint8_t(a[i]))) return VepStatus::invalid;
   return VepStatus::ok;
+}
+
+bool acgt_only(const char* a) {
+  for (; *a; ++a)
+    if (!io::is_acgt(uint8_t(*a))) return false;
+  return true;
+}
+
+// Whether add_sweeps can give the ALT window the whole allele and as many bases as the
+// reference window [s, e) on every strand scored: not an insertion whose allele would run past
+// the window at a contig's end (forward) or start (reverse), nor a deletion with too few bases
+// past the window to read on (an LLR with a length term, or of part of the allele).
+bool alt_window_fits(int64_t p, int64_t ref_len, int64_t alt_len, int64_t s, int64_t e,
+                     int64_t contig_len, bool both) {
+  const int64_t removed = ref_len - alt_len;
+  const bool fwd = p + alt_len <= e && (removed <= 0 || e + removed <= contig_len);
+  const bool rc = alt_len <= p - s + ref_len && (removed <= 0 || s - removed >= 0);
+  return fwd && (!both || rc);
 }
 
 bool same_bases(const std::string& a, const char* b) {
@@ -417,24 +440,39 @@ VepSummary vep(model::Mamba<float>& m, const VepOptions& opt, const std::functio
   if (W < 8 || W % 4 != 0) throw UsageError("--window " + std::to_string(W) + ": must be a multiple of 4, at least 8");
   const int64_t max_allele = W / 4;
   io::FastaIndex fa(opt.reference);
-  for (const io::Region& r : opt.regions)  // a misspelt contig would select nothing, silently
-    if (!fa.has(r.contig))
-      throw InputError(opt.reference + ": region '" + io::format_region(r) + "': unknown contig '" +
-                       r.contig + "'");
+  // Regions on contigs the FASTA lacks select nothing (a genome-wide BED against one
+  // chromosome): listed for a warning, but an error when no region is left (a misspelt name).
+  VepSummary sum;
+  for (const io::Region& r : opt.regions)
+    if (!fa.has(r.contig)) sum.regions_skipped.push_back(io::format_region(r));
+  if (!opt.regions.empty() && sum.regions_skipped.size() == opt.regions.size())
+    throw InputError(opt.reference + ": region '" + io::format_region(opt.regions[0]) +
+                     "': unknown contig '" + opt.regions[0].contig + "'" +
+                     (opt.regions.size() > 1 ? " (and no other region's contig is there)" : ""));
 
   io::VcfReader in(opt.input, opt.threads);
   bcf_hdr_t* hdr = in.header();
   const char type = io::vcf_output_type(opt.output, opt.output_type);
   const bool bcf = type == 'b' || type == 'u';
-  auto append = [&](const std::string& line) { io::vcf_header_append(hdr, line); };
+  // A VCF scored before (by another model, say): its MAMBADNA_* fields are dropped from every
+  // record before this run's go in, and the INFO lines it declared are not declared twice.
+  std::vector<std::string> stale;
+  for (const char* key : {"MAMBADNA_LLR", "MAMBADNA_LLR_FWD", "MAMBADNA_LLR_RC", "MAMBADNA_STATUS"})
+    if (bcf_hdr_get_hrec(hdr, BCF_HL_INFO, "ID", key, nullptr)) stale.push_back(key);
+  auto append = [&](const std::string& line) {
+    for (const auto& key : stale)
+      if (line.rfind("##INFO=<ID=" + key + ",", 0) == 0) return;
+    io::vcf_header_append(hdr, line);
+  };
   append("##INFO=<ID=MAMBADNA_LLR,Number=A,Type=Float,Description=\"mambadna log-likelihood ratio "
          "log P(alt window) - log P(ref window), nats (mean of both strands with strand=both)\">");
   append("##INFO=<ID=MAMBADNA_LLR_FWD,Number=A,Type=Float,Description=\"mambadna log-likelihood ratio, forward strand\">");
   if (opt.both_strands)
     append("##INFO=<ID=MAMBADNA_LLR_RC,Number=A,Type=Float,Description=\"mambadna log-likelihood ratio, reverse strand\">");
   append("##INFO=<ID=MAMBADNA_STATUS,Number=A,Type=String,Description=\"mambadna scoring status: ok, ref_mismatch, "
-         "symbolic, star, breakend, missing, no_contig, too_long, invalid or no_change\">");
-  append("##mambadna=<model=" + sanitize(opt.model_path) + ",window=" + std::to_string(W) +
+         "symbolic, star, breakend, missing, no_contig, too_long, invalid, no_change, ambiguous or "
+         "contig_end\">");
+  append("##mambadna=<model=\"" + sanitize(opt.model_path) + "\",window=" + std::to_string(W) +
          ",strand=" + (opt.both_strands ? "both" : "fwd") + ",command=\"" + sanitize(opt.command_line) + "\">");
   if (bcf)  // BCF needs every contig in its header before the first record
     for (auto& c : fa.contigs())
@@ -446,7 +484,6 @@ VepSummary vep(model::Mamba<float>& m, const VepOptions& opt, const std::functio
   if (!opt.h5_output.empty()) table.emplace(opt);
 
   Runner run(m, opt.streams, opt.chunk);
-  VepSummary sum;
   std::vector<Held> held;
   // Windows waiting to be scored, in input order; their reference sweeps run side by side, so
   // as many are gathered as there are streams for them (one per strand each).
@@ -514,6 +551,10 @@ VepSummary vep(model::Mamba<float>& m, const VepOptions& opt, const std::functio
   io::BcfRecPtr rec(bcf_init());
   while (in.next(rec.get())) {
     ++sum.records;
+    for (const auto& key : stale)  // an earlier run's scores
+      if (bcf_update_info(hdr, rec.get(), key.c_str(), nullptr, 0,
+                          bcf_hdr_id2type(hdr, BCF_HL_INFO, bcf_hdr_id2int(hdr, BCF_DT_ID, key.c_str()))) < 0)
+        throw Error(opt.input + ": cannot drop " + key + " from record " + std::to_string(sum.records));
     const std::string contig = bcf_seqname(hdr, rec.get());
     const int64_t p = rec->pos;
     const std::string where = contig + ":" + std::to_string(p + 1);
@@ -552,6 +593,10 @@ VepSummary vep(model::Mamba<float>& m, const VepOptions& opt, const std::functio
         if (st == VepStatus::ok && (lr > max_allele || int64_t(std::strlen(a)) > max_allele)) st = VepStatus::too_long;
         if (st == VepStatus::ok && !ref_ok) st = VepStatus::ref_mismatch;
         if (st == VepStatus::ok && same_bases(std::string(ref), a)) st = VepStatus::no_change;
+        if (st == VepStatus::ok && !(acgt_only(ref) && acgt_only(a))) st = VepStatus::ambiguous;
+        if (st == VepStatus::ok &&
+            !alt_window_fits(p, lr, int64_t(std::strlen(a)), s, e, cur_len, opt.both_strands))
+          st = VepStatus::contig_end;
         h.status[size_t(i)] = st;
         ++sum.alts;
         ++sum.by_status[size_t(st)];

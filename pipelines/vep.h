@@ -59,8 +59,11 @@ enum class VepStatus : uint8_t {
   too_long,      // REF or ALT longer than W / 4
   invalid,       // an ALT character that is not an IUPAC base
   no_change,     // ALT equals REF (case-insensitive): nothing to score
+  ambiguous,     // REF or ALT has a base other than A/C/G/T (N, IUPAC): the sums skip those
+  contig_end,    // an indel so near a contig end that its ALT window cannot hold the allele
+                 // and as many bases as the reference window on a strand scored
 };
-inline constexpr int kVepStatusCount = 10;
+inline constexpr int kVepStatusCount = 12;
 const char* status_name(VepStatus status);
 
 struct VepOptions {
@@ -88,6 +91,7 @@ struct VepSummary {
   int64_t out_of_region = 0;   // records left unscored by -r/-R
   std::array<int64_t, kVepStatusCount> by_status{};  // ALTs per status
   std::string first_missing_contig;  // the first contig (of a record in the regions) the FASTA lacks
+  std::vector<std::string> regions_skipped;  // -r/-R regions on contigs the FASTA lacks
   int64_t scored() const { return by_status[0]; }
 };
 

@@ -126,18 +126,26 @@ TEST_CASE("vep: the LLR is the difference of two score runs on the written-out w
   std::string fasta;
   auto ref = make_reference(dir, fasta);
   const int64_t W = 256;
+  // edge: the strand on which the ALT window cannot hold the allele and the reference window's
+  // length (status contig_end when that strand is scored): the reverse strand at the contig's
+  // start (an insertion's allele runs past it; a deletion has nothing to read on), the forward
+  // one at its end.
+  enum Edge { none, rc_edge, fwd_edge };
   struct Case {
     const char* what;
     int64_t pos;  // 0-based
     int64_t ref_len;
     std::string alt;
+    Edge edge;
   };
   const std::vector<Case> cases = {
-      {"insertion at the contig start", 0, 1, "+ACGTTG"},
-      {"SNV at the contig start", 3, 1, "X"}, {"deletion near the contig start", 9, 5, "-"},
-      {"MNV", 1250, 3, "XXX"}, {"SNV", 1500, 1, "X"}, {"insertion", 1700, 1, "+ACGTTG"},
-      {"deletion", 2500, 4, "-"}, {"deletion near the contig end", 2900, 6, "-"},
-      {"insertion at the contig end", 2999, 1, "+ACGTTG"}};
+      {"insertion at the contig start", 0, 1, "+ACGTTG", rc_edge},
+      {"SNV at the contig start", 3, 1, "X", none}, {"deletion near the contig start", 9, 5, "-", rc_edge},
+      {"MNV", 1250, 3, "XXX", none}, {"SNV", 1500, 1, "X", none}, {"insertion", 1700, 1, "+ACGTTG", none},
+      {"deletion", 2500, 4, "-", none}, {"deletion near the contig end", 2900, 6, "-", fwd_edge},
+      {"insertion at the contig end", 2999, 1, "+ACGTTG", fwd_edge}};
+  int64_t edges = 0;
+  for (auto& c : cases) edges += c.edge != none;
   std::vector<std::string> lines;
   std::vector<std::string> alts;
   for (auto& c : cases) {
@@ -149,14 +157,19 @@ TEST_CASE("vep: the LLR is the difference of two score runs on the written-out w
       a = r + c.alt.substr(1);
     else
       a = r.substr(0, 1);
-    alts.push_back(a);
     lines.push_back(line("c1", c.pos + 1, r, a));
+    // In the ALT window the allele takes the case of the reference at its start (VCF alleles
+    // are case-blind; the MNV lies in soft-masked bases).
+    for (char& x : a) x = char(std::islower(uint8_t(r[0])) ? std::tolower(x) : std::toupper(x));
+    alts.push_back(a);
   }
   auto o = options(dir, fasta, dir.write("in.vcf", vcf_text(lines)), W);
   auto sum = pipelines::vep(m, o);
-  CHECK(sum.scored() == int64_t(cases.size()));
+  CHECK(sum.scored() == int64_t(cases.size()) - edges);
+  CHECK(sum.by_status[size_t(pipelines::VepStatus::contig_end)] == edges);
   auto t = read_table(o.h5_output);
   REQUIRE(t.llr.size() == cases.size());
+  std::vector<double> fwd_expected(cases.size());
 
   for (size_t i = 0; i < cases.size(); ++i) {
     INFO(cases[i].what);
@@ -197,19 +210,27 @@ TEST_CASE("vep: the LLR is the difference of two score runs on the written-out w
       return r[0];
     };
     const auto rx = score_of("ref"), ryf = score_of("alt_f"), ryr = score_of("alt_r");
-    CHECK(t.status[i] == "ok");
+    fwd_expected[i] = ryf.loglik - rx.loglik;
     CHECK(t.pos[i] == c.pos + 1);
+    if (c.edge != none) {  // not scored: the windows would differ in length or lose the allele
+      CHECK(t.status[i] == "contig_end");
+      CHECK(std::isnan(t.llr[i]));
+      continue;
+    }
+    CHECK(t.status[i] == "ok");
     CHECK(std::fabs(t.fwd[i] - (ryf.loglik - rx.loglik)) < 1e-4);
     CHECK(std::fabs(t.rc[i] - (ryr.loglik_rc - rx.loglik_rc)) < 1e-4);
     CHECK(std::fabs(t.llr[i] - 0.5 * (t.fwd[i] + t.rc[i])) < 1e-6);
   }
 
-  // --strand fwd reports the forward LLR alone.
+  // --strand fwd reports the forward LLR alone; a reverse-strand edge does not matter there.
   o.both_strands = false;
   pipelines::vep(m, o);
   auto f = read_table(o.h5_output);
   for (size_t i = 0; i < cases.size(); ++i) {
-    CHECK(std::fabs(f.llr[i] - t.fwd[i]) < 1e-5);
+    INFO(cases[i].what);
+    CHECK(f.status[i] == (cases[i].edge == fwd_edge ? "contig_end" : "ok"));
+    if (cases[i].edge != fwd_edge) CHECK(std::fabs(f.llr[i] - fwd_expected[i]) < 1e-4);
     CHECK(std::isnan(f.rc[i]));
   }
 }
@@ -250,6 +271,8 @@ TEST_CASE("vep: the one-sweep method equals the naive one", "[vep]") {
     REQUIRE(fast.llr.size() == slow.llr.size());
     double worst = 0;
     for (size_t i = 0; i < fast.llr.size(); ++i) {
+      CHECK(fast.status[i] == slow.status[i]);
+      if (fast.status[i] == "contig_end") continue;  // the deletion at 47 (W 128: its window starts at 0)
       CHECK(fast.status[i] == "ok");
       worst = std::max({worst, std::fabs(fast.fwd[i] - slow.fwd[i]), std::fabs(fast.rc[i] - slow.rc[i])});
     }
@@ -273,10 +296,12 @@ TEST_CASE("vep: every hard case gets its status and stays in the output", "[vep]
       line("c1", 502, ref["c1"].substr(501, 1), "."),
       line("c1", 600, mis600, "T"),  // REF that does not match
       line("c1", 700, ref["c1"].substr(699, 1), ref["c1"].substr(699, 1) + std::string(40, 'A')),
-      line("c1", 2010, n2010, "A"),                  // inside the N run: scored
+      line("c1", 2010, n2010, "A"),                  // REF inside the N run: ambiguous
       line("c2", 10, ref["c2"].substr(9, 1), "A"),
       line("c2", 20, ref["c2"].substr(19, 1), ref["c2"].substr(19, 1) + "XYZ"),  // not bases
       line("c2", 30, ref["c2"].substr(29, 1), std::string(1, char(std::tolower(ref["c2"][29])))),
+      line("c2", 40, ref["c2"].substr(39, 1), "N"),  // an ALT that is no base: ambiguous
+      line("c2", 700, ref["c2"].substr(699, 1), ref["c2"].substr(699, 1) + "ACG"),  // runs past the end
       line("zz", 10, "A", "C"),                      // contig absent from the FASTA
   };
   const std::string vcf = dir.write("in.vcf", vcf_text(lines));
@@ -285,10 +310,11 @@ TEST_CASE("vep: every hard case gets its status and stays in the output", "[vep]
   CHECK(sum.records == int64_t(lines.size()));
   auto t = read_table(o.h5_output);
   const std::vector<std::string> expect = {"symbolic", "star",     "ok", "breakend", "missing", "ref_mismatch",
-                                           "too_long", "ok",       "ok", "invalid", "no_change", "no_contig"};
+                                           "too_long", "ambiguous", "ok", "invalid", "no_change", "ambiguous",
+                                           "contig_end", "no_contig"};
   CHECK(t.status == expect);
   CHECK(sum.by_status[size_t(pipelines::VepStatus::ref_mismatch)] == 1);
-  CHECK(sum.by_status[size_t(pipelines::VepStatus::ok)] == 3);
+  CHECK(sum.by_status[size_t(pipelines::VepStatus::ok)] == 2);
   CHECK(sum.alts == int64_t(expect.size()));
   CHECK(sum.first_missing_contig == "zz");  // for the command's warning
   for (size_t i = 0; i < expect.size(); ++i) CHECK(std::isnan(t.llr[i]) == (expect[i] != "ok"));
@@ -370,7 +396,9 @@ TEST_CASE("vep: S. aureus variants end to end", "[vep]") {
   auto sum = pipelines::vep(m, o);
   CHECK(sum.records == 109);
   CHECK(sum.by_status[size_t(pipelines::VepStatus::ref_mismatch)] == 0);  // every REF matches
-  CHECK(sum.scored() + sum.by_status[size_t(pipelines::VepStatus::too_long)] == sum.alts);
+  // One REF ends in N (2349963): ambiguous, the sums would skip that base.
+  CHECK(sum.by_status[size_t(pipelines::VepStatus::ambiguous)] == 1);
+  CHECK(sum.scored() + sum.by_status[size_t(pipelines::VepStatus::too_long)] + 1 == sum.alts);
   CHECK(sum.scored() > 90);
   auto t = read_table(o.h5_output);
   for (size_t i = 0; i < t.llr.size(); ++i)
@@ -403,4 +431,53 @@ TEST_CASE("vep: chr20 calls whose REF mostly mismatches the reference", "[vep]")
   CHECK(r.alts > 0);
   CHECK(r.alts < 717);
   CHECK(r.by_status[size_t(pipelines::VepStatus::ref_mismatch)] < 556);
+}
+
+TEST_CASE("vep: a scored VCF scored again, alleles in lower case, regions off the FASTA", "[vep]") {
+  TempDir dir;
+  auto m = golden_model();
+  std::string fasta;
+  auto ref = make_reference(dir, fasta);
+  const std::string b = ref["c1"].substr(1499, 1);  // upper-case reference
+  const std::string alt = std::toupper(b[0]) == 'A' ? "C" : "A";
+  std::string lower = alt;
+  lower[0] = char(std::tolower(lower[0]));
+  const std::string vcf = dir.write("in.vcf", vcf_text({line("c1", 1500, b, alt + "," + lower + "," + b + "TT"),
+                                                       line("c1", 1600, ref["c1"].substr(1599, 1), alt)}));
+  // VCF alleles are case-blind: the lower-case ALT scores as the upper-case one.
+  auto o = options(dir, fasta, vcf, 128);
+  pipelines::vep(m, o);
+  auto t = read_table(o.h5_output);
+  REQUIRE(t.llr.size() == 4);
+  CHECK(t.status[1] == "ok");
+  CHECK(std::fabs(t.llr[0] - t.llr[1]) < 1e-5);  // float32 sums of two branches (the case cost ~2.6 nats)
+  // Scored again, forward strand only: the first run's fields go, the reverse strand's too.
+  o.input = o.output;
+  o.output = dir.file("again.vcf");
+  o.h5_output.clear();
+  o.both_strands = false;
+  // -r on a contig the FASTA lacks selects nothing and is listed; c1's region still works.
+  o.regions = {io::Region{"chrNope", 0, 100, {}}, io::Region{"c1", 1400, 1550, {}}};
+  auto sum = pipelines::vep(m, o);
+  REQUIRE(sum.regions_skipped.size() == 1);
+  CHECK(sum.regions_skipped[0].find("chrNope") == 0);
+  htsFile* fp = hts_open(o.output.c_str(), "r");
+  REQUIRE(fp);
+  bcf_hdr_t* hdr = bcf_hdr_read(fp);
+  bcf1_t* rec = bcf_init();
+  int64_t n = 0;
+  while (bcf_read(fp, hdr, rec) == 0) {
+    bcf_unpack(rec, BCF_UN_INFO);
+    INFO("record " << n);
+    CHECK(bcf_get_info(hdr, rec, "MAMBADNA_LLR_RC") == nullptr);  // stale, dropped
+    // The first record is in the region (scored again); the second is not (no scores left).
+    CHECK((bcf_get_info(hdr, rec, "MAMBADNA_LLR") != nullptr) == (n == 0));
+    ++n;
+  }
+  CHECK(n == 2);
+  bcf_destroy(rec);
+  bcf_hdr_destroy(hdr);
+  hts_close(fp);
+  o.regions = {io::Region{"chrNope", 0, 100, {}}};
+  CHECK_THROWS_WITH(pipelines::vep(m, o), Catch::Contains("unknown contig 'chrNope'"));
 }
