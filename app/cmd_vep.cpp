@@ -101,9 +101,10 @@ int cmd_vep(int argc, char** argv) {
           std::fprintf(stderr, "\n");
         }
         if (!s.regions_skipped.empty())
-          std::fprintf(stderr, "[vep] warning: %zu regions are on contigs that %s lacks (the first: %s); "
+          std::fprintf(stderr, "[vep] warning: %zu region%s on contigs that %s lacks (the first: %s); "
                                "they select nothing\n",
-                       s.regions_skipped.size(), opt.reference.c_str(), s.regions_skipped[0].c_str());
+                       s.regions_skipped.size(), s.regions_skipped.size() == 1 ? " is" : "s are",
+                       opt.reference.c_str(), s.regions_skipped[0].c_str());
         // Contig names that do not match (chr20 against 20, an accession against a RefSeq
         // header) score nothing; say so whatever the verbosity.
         const int64_t absent = s.by_status[size_t(pipelines::VepStatus::no_contig)];

@@ -100,10 +100,22 @@ bool VcfReader::next(bcf1_t* rec) {
     contig_ = contig, pos_ = p;
     throw InputError(path_ + ": " + where() + " has no REF allele");
   }
-  if (p < 0) {  // htslib reads a POS that is no number as 0
-    contig_ = contig, pos_ = p;
-    throw InputError(path_ + ": record " + std::to_string(n_) + " (" + contig +
-                     "): POS is not a position (a number from 1)");
+  // htslib reads a POS that is no number as 0 (and "5abc" as 5): the text must be digits (0 is
+  // a telomere, as the VCF specification allows).
+  if (fp_->format.format == vcf) {
+    size_t i = 0;
+    const size_t l = fp_->line.l;
+    const char* t = fp_->line.s;
+    while (i < l && t[i] != '\t' && t[i] != '\0') ++i;
+    const size_t from = ++i;
+    while (i < l && t[i] != '\t' && t[i] != '\0') ++i;
+    bool digits = i > from;
+    for (size_t k = from; k < i && digits; ++k) digits = t[k] >= '0' && t[k] <= '9';
+    if (!digits) {
+      contig_ = contig, pos_ = p;
+      throw InputError(path_ + ": record " + std::to_string(n_) + " (" + contig + "): POS '" +
+                       std::string(t + std::min(from, l), t + std::min(i, l)) + "' is not a number");
+    }
   }
   if (contig != contig_) {
     if (("\n" + done_).find("\n" + contig + "\n") != std::string::npos) {

@@ -172,15 +172,22 @@ class Runner {
 
 // One strand of one window: the reference tokens x (length m) and, per ALT, the length b of
 // the prefix it shares with x and the tokens that follow (alt window = x[0, b) + tail).
+// The ALT window is compared with the reference window's first |alt window| tokens: all of x
+// but where a deletion at a contig end has no bases to read on (the ALT window is shorter).
+// uneven: the two windows score different numbers of A/C/G/T targets (an N among the bases one
+// of them reads and the other does not), so that their LLR would carry a length term.
 struct Branch {
   int64_t b = 0;
   std::vector<int32_t> tail;
+  bool uneven = false;
+  int64_t length() const { return b + int64_t(tail.size()); }
 };
 struct Sweep {
   std::vector<int32_t> x;
   std::vector<Branch> br;
   double total = 0;         // log P(x)
   std::vector<double> alt;  // log P(alt window) per branch
+  std::vector<double> ref;  // log P(x[0, |alt window|)) per branch
 };
 
 // log P(x) and log P(x[0, b_j) + tail_j) for every branch of every sweep, the efficient way:
@@ -197,13 +204,17 @@ void sweep_efficient(Runner& run, std::vector<Sweep>& sweeps) {
       Sweep& sw = sweeps[first + i];
       xs[i] = &sw.x;
       sw.alt.assign(sw.br.size(), 0.0);
+      sw.ref.assign(sw.br.size(), NAN);
       auto& o = order[i];
       for (size_t j = 0; j < sw.br.size(); ++j) o.push_back(j);
       std::stable_sort(o.begin(), o.end(), [&](size_t a, size_t b) { return sw.br[a].b < sw.br[b].b; });
-      for (size_t j : o) {
-        const int64_t k = std::max<int64_t>(sw.br[j].b - 1, 0);
-        if (stops[i].empty() || stops[i].back() != k) stops[i].push_back(k);
-      }
+      for (size_t j : o) stops[i].push_back(std::max<int64_t>(sw.br[j].b - 1, 0));
+      // A shorter ALT window's reference part: the prefix once x[0, length) is read (its
+      // targets x[1, length) are scored by then).
+      for (const Branch& br : sw.br)
+        if (br.length() < int64_t(sw.x.size())) stops[i].push_back(std::max<int64_t>(br.length() - 1, 0));
+      std::sort(stops[i].begin(), stops[i].end());
+      stops[i].erase(std::unique(stops[i].begin(), stops[i].end()), stops[i].end());
     }
     std::vector<size_t> next(n, 0);
     std::vector<double> totals;
@@ -211,6 +222,9 @@ void sweep_efficient(Runner& run, std::vector<Sweep>& sweeps) {
         xs, stops,
         [&](size_t i, int64_t k, double prefix) {
           Sweep& sw = sweeps[first + i];
+          for (size_t j = 0; j < sw.br.size(); ++j)
+            if (sw.br[j].length() < int64_t(sw.x.size()) && std::max<int64_t>(sw.br[j].length() - 1, 0) == k)
+              sw.ref[j] = prefix;
           for (; next[i] < order[i].size(); ++next[i]) {
             const size_t j = order[i][next[i]];
             if (std::max<int64_t>(sw.br[j].b - 1, 0) != k) break;
@@ -221,7 +235,12 @@ void sweep_efficient(Runner& run, std::vector<Sweep>& sweeps) {
         },
         totals);
     run.flush();  // the branches read trunk slots: done before the next trunks run
-    for (size_t i = 0; i < n; ++i) sweeps[first + i].total = totals[i];
+    for (size_t i = 0; i < n; ++i) {
+      Sweep& sw = sweeps[first + i];
+      sw.total = totals[i];
+      for (size_t j = 0; j < sw.br.size(); ++j)
+        if (sw.br[j].length() >= int64_t(sw.x.size())) sw.ref[j] = sw.total;
+    }
   }
 }
 
@@ -230,18 +249,16 @@ void sweep_naive(Runner& run, Sweep& sw) {
   const auto& x = sw.x;
   const auto& br = sw.br;
   sw.alt.assign(br.size(), 0.0);
-  std::vector<double> ref(br.size() + 1, 0.0);
+  sw.ref.assign(br.size(), 0.0);
   for (size_t j = 0; j < br.size(); ++j) {
     std::vector<int32_t> y(x.begin(), x.begin() + br[j].b);
     y.insert(y.end(), br[j].tail.begin(), br[j].tail.end());
-    run.enqueue(x, -1, 0.0, &ref[j]);
+    const int64_t n = std::min<int64_t>(br[j].length(), int64_t(x.size()));
+    run.enqueue(std::vector<int32_t>(x.begin(), x.begin() + n), -1, 0.0, &sw.ref[j]);
     run.enqueue(std::move(y), -1, 0.0, &sw.alt[j]);
   }
-  if (br.empty()) run.enqueue(x, -1, 0.0, &ref[0]);
+  run.enqueue(x, -1, 0.0, &sw.total);
   run.flush();
-  // Every recomputation of x gives the same value; the LLR of branch j uses its own.
-  for (size_t j = 0; j < br.size(); ++j) sw.alt[j] -= ref[j] - ref[0];
-  sw.total = ref[0];
 }
 
 // The sweeps (one per strand) of the window [s, e) of `contig` with its alleles. An ALT
@@ -263,8 +280,9 @@ void add_sweeps(std::vector<Sweep>& sweeps, const io::FastaIndex& fa, const VepO
     const uint8_t byte = uint8_t(ref[size_t(i)]);
     return io::aligned_token(tok, rc ? io::complement_base(byte) : byte, fa.path(), contig, s + i);
   };
-  // VCF alleles are case-blind: an ALT base takes the case of the reference base at the
-  // allele's start (soft-masked or not), as a model that keeps case saw it there.
+  // VCF alleles are case-blind: ALT base i takes the case of the reference base it stands on
+  // (REF base i; the last REF base for the bases an insertion adds), soft-masked or not, as a
+  // model that keeps case saw the reference there.
   auto alt_token = [&](char c, bool rc, int64_t pos, bool lower) {
     const uint8_t byte = uint8_t(lower ? std::tolower(uint8_t(c)) : std::toupper(uint8_t(c)));
     return io::aligned_token(tok, rc ? io::complement_base(byte) : byte, "ALT allele", contig, pos);
@@ -284,22 +302,32 @@ void add_sweeps(std::vector<Sweep>& sweeps, const io::FastaIndex& fa, const VepO
       // window's reading end; then cut to m bases in all (an insertion reads fewer of the
       // window's own, and at a contig end may lose its own last bases read).
       const int64_t removed = a.ref_len - int64_t(a.alt.size());
-      const bool lower = std::islower(uint8_t(ref[size_t(b)])) != 0;
+      auto lower = [&](size_t i) {  // the case of ALT base i
+        return std::islower(uint8_t(ref[size_t(b + std::min<int64_t>(int64_t(i), a.ref_len - 1))])) != 0;
+      };
       if (!rc) {
         r.b = b;
-        for (char c : a.alt) r.tail.push_back(alt_token(c, false, a.pos, lower));
+        for (size_t i = 0; i < a.alt.size(); ++i) r.tail.push_back(alt_token(a.alt[i], false, a.pos, lower(i)));
         r.tail.insert(r.tail.end(), x.begin() + after, x.end());
         for (int64_t i = 0; i < removed && e + i < right_end; ++i)
           r.tail.push_back(io::aligned_token(tok, uint8_t(right[size_t(i)]), fa.path(), contig, e + i));
       } else {
         r.b = m - after;  // the reverse strand shares revcomp(ref[after, m))
-        for (auto it = a.alt.rbegin(); it != a.alt.rend(); ++it) r.tail.push_back(alt_token(*it, true, a.pos, lower));
+        for (size_t i = a.alt.size(); i-- > 0;) r.tail.push_back(alt_token(a.alt[i], true, a.pos, lower(i)));
         r.tail.insert(r.tail.end(), x.begin() + (m - b), x.end());
         for (int64_t i = 0; i < removed && s - 1 - i >= left_begin; ++i)
           r.tail.push_back(io::aligned_token(tok, io::complement_base(uint8_t(left[size_t(s - 1 - i - left_begin)])),
                                              fa.path(), contig, s - 1 - i));
       }
       if (r.b + int64_t(r.tail.size()) > m) r.tail.resize(size_t(m - r.b));
+      // Targets scored: x[1, n) against y[1, n), y = x[0, b) + tail, n = |y|.
+      const int64_t n = r.length();
+      int64_t in_ref = 0, in_alt = 0;
+      for (int64_t t = 1; t < n; ++t) {
+        in_ref += io::is_acgt(x[size_t(t)]);
+        in_alt += io::is_acgt(t < r.b ? x[size_t(t)] : r.tail[size_t(t - r.b)]);
+      }
+      r.uneven = in_ref != in_alt;
     }
     sweeps.push_back(Sweep{std::move(x), std::move(br), 0.0, {}});
   }
@@ -322,8 +350,10 @@ std::vector<std::vector<VepScore>> score_windows(Runner& run, const io::FastaInd
     out[w].resize(windows[w].alleles.size());
     for (size_t strand = 0; strand < strands; ++strand) {
       const Sweep& sw = sweeps[w * strands + strand];
-      for (size_t j = 0; j < out[w].size(); ++j)
-        (strand == 1 ? out[w][j].llr_rc : out[w][j].llr_fwd) = sw.alt[j] - sw.total;
+      for (size_t j = 0; j < out[w].size(); ++j) {
+        (strand == 1 ? out[w][j].llr_rc : out[w][j].llr_fwd) = sw.alt[j] - sw.ref[j];
+        out[w][j].uneven = out[w][j].uneven || sw.br[j].uneven;
+      }
     }
   }
   return out;
@@ -346,15 +376,13 @@ bool acgt_only(const char* a) {
   return true;
 }
 
-// Whether add_sweeps can give the ALT window the whole allele and as many bases as the
-// reference window [s, e) on every strand scored: not an insertion whose allele would run past
-// the window at a contig's end (forward) or start (reverse), nor a deletion with too few bases
-// past the window to read on (an LLR with a length term, or of part of the allele).
-bool alt_window_fits(int64_t p, int64_t ref_len, int64_t alt_len, int64_t s, int64_t e,
-                     int64_t contig_len, bool both) {
-  const int64_t removed = ref_len - alt_len;
-  const bool fwd = p + alt_len <= e && (removed <= 0 || e + removed <= contig_len);
-  const bool rc = alt_len <= p - s + ref_len && (removed <= 0 || s - removed >= 0);
+// Whether add_sweeps's ALT window holds the whole allele on every strand scored: not an
+// insertion whose allele runs past the window at a contig's end (forward) or start (reverse).
+// (A deletion there has fewer bases to read on: its ALT window is compared with as many of the
+// reference window's first bases.)
+bool alt_window_fits(int64_t p, int64_t ref_len, int64_t alt_len, int64_t s, int64_t e, bool both) {
+  const bool fwd = p + alt_len <= e;
+  const bool rc = alt_len <= p - s + ref_len;
   return fwd && (!both || rc);
 }
 
@@ -455,15 +483,13 @@ VepSummary vep(model::Mamba<float>& m, const VepOptions& opt, const std::functio
   const char type = io::vcf_output_type(opt.output, opt.output_type);
   const bool bcf = type == 'b' || type == 'u';
   // A VCF scored before (by another model, say): its MAMBADNA_* fields are dropped from every
-  // record before this run's go in, and the INFO lines it declared are not declared twice.
+  // record before this run's go in, and its INFO lines give way to this run's (whose Type,
+  // Number and statuses may differ).
   std::vector<std::string> stale;
   for (const char* key : {"MAMBADNA_LLR", "MAMBADNA_LLR_FWD", "MAMBADNA_LLR_RC", "MAMBADNA_STATUS"})
     if (bcf_hdr_get_hrec(hdr, BCF_HL_INFO, "ID", key, nullptr)) stale.push_back(key);
-  auto append = [&](const std::string& line) {
-    for (const auto& key : stale)
-      if (line.rfind("##INFO=<ID=" + key + ",", 0) == 0) return;
-    io::vcf_header_append(hdr, line);
-  };
+  for (const auto& key : stale) bcf_hdr_remove(hdr, BCF_HL_INFO, key.c_str());
+  auto append = [&](const std::string& line) { io::vcf_header_append(hdr, line); };
   append("##INFO=<ID=MAMBADNA_LLR,Number=A,Type=Float,Description=\"mambadna log-likelihood ratio "
          "log P(alt window) - log P(ref window), nats (mean of both strands with strand=both)\">");
   append("##INFO=<ID=MAMBADNA_LLR_FWD,Number=A,Type=Float,Description=\"mambadna log-likelihood ratio, forward strand\">");
@@ -506,6 +532,12 @@ VepSummary vep(model::Mamba<float>& m, const VepOptions& opt, const std::functio
         rc.assign(size_t(n_alt), 0.f);
         std::string st;
         for (int i = 0; i < n_alt; ++i) {
+          if (h.job[size_t(i)] >= 0 && scores[size_t(h.window)][size_t(h.job[size_t(i)])].uneven) {
+            h.job[size_t(i)] = -1;  // an N that one window reads and the other does not
+            h.status[size_t(i)] = VepStatus::ambiguous;
+            --sum.by_status[size_t(VepStatus::ok)];
+            ++sum.by_status[size_t(VepStatus::ambiguous)];
+          }
           if (h.job[size_t(i)] >= 0) {
             const VepScore& v = scores[size_t(h.window)][size_t(h.job[size_t(i)])];
             fwd[size_t(i)] = float(v.llr_fwd);
@@ -584,18 +616,18 @@ VepSummary vep(model::Mamba<float>& m, const VepOptions& opt, const std::functio
       }
       const char* ref = rec->d.allele[0];
       const int64_t lr = int64_t(std::strlen(ref));
-      const bool ref_ok = has && same_bases(fa.fetch(contig, p, p + lr), ref);
+      const bool ref_ok = has && p >= 0 && same_bases(fa.fetch(contig, p, p + lr), ref);
       int64_t s = -1, e = -1;
-      if (has) vep_window(p, cur_len, W, s, e);
+      if (has && p >= 0) vep_window(p, cur_len, W, s, e);
       for (int i = 0; i < n_alt; ++i) {
         const char* a = rec->d.allele[i + 1];
-        VepStatus st = has ? classify_alt(a) : VepStatus::no_contig;
+        VepStatus st = !has ? VepStatus::no_contig : p < 0 ? VepStatus::contig_end : classify_alt(a);
         if (st == VepStatus::ok && (lr > max_allele || int64_t(std::strlen(a)) > max_allele)) st = VepStatus::too_long;
         if (st == VepStatus::ok && !ref_ok) st = VepStatus::ref_mismatch;
         if (st == VepStatus::ok && same_bases(std::string(ref), a)) st = VepStatus::no_change;
         if (st == VepStatus::ok && !(acgt_only(ref) && acgt_only(a))) st = VepStatus::ambiguous;
         if (st == VepStatus::ok &&
-            !alt_window_fits(p, lr, int64_t(std::strlen(a)), s, e, cur_len, opt.both_strands))
+            !alt_window_fits(p, lr, int64_t(std::strlen(a)), s, e, opt.both_strands))
           st = VepStatus::contig_end;
         h.status[size_t(i)] = st;
         ++sum.alts;

@@ -59,9 +59,10 @@ enum class VepStatus : uint8_t {
   too_long,      // REF or ALT longer than W / 4
   invalid,       // an ALT character that is not an IUPAC base
   no_change,     // ALT equals REF (case-insensitive): nothing to score
-  ambiguous,     // REF or ALT has a base other than A/C/G/T (N, IUPAC): the sums skip those
-  contig_end,    // an indel so near a contig end that its ALT window cannot hold the allele
-                 // and as many bases as the reference window on a strand scored
+  ambiguous,     // REF or ALT has a base other than A/C/G/T (N, IUPAC), or the two windows
+                 // would score different numbers of A/C/G/T bases (an N one of them reads)
+  contig_end,    // an insertion so near a contig end that its ALT window cannot hold the
+                 // whole allele on a strand scored (or POS 0, a telomere)
 };
 inline constexpr int kVepStatusCount = 12;
 const char* status_name(VepStatus status);
@@ -111,6 +112,7 @@ struct VepAllele {
 };
 struct VepScore {
   double llr_fwd = 0, llr_rc = 0;
+  bool uneven = false;  // the windows score different numbers of A/C/G/T bases: status ambiguous
 };
 
 // The window [s, e) of a variant at `pos` on a contig of length `contig_len`.

@@ -126,10 +126,10 @@ TEST_CASE("vep: the LLR is the difference of two score runs on the written-out w
   std::string fasta;
   auto ref = make_reference(dir, fasta);
   const int64_t W = 256;
-  // edge: the strand on which the ALT window cannot hold the allele and the reference window's
-  // length (status contig_end when that strand is scored): the reverse strand at the contig's
-  // start (an insertion's allele runs past it; a deletion has nothing to read on), the forward
-  // one at its end.
+  // edge: the strand on which an insertion's ALT window cannot hold the whole allele (status
+  // contig_end when that strand is scored): the reverse strand at the contig's start, the
+  // forward one at its end. A deletion there has nothing to read on: its shorter ALT window is
+  // compared with as many of the reference window's first bases (in reading order).
   enum Edge { none, rc_edge, fwd_edge };
   struct Case {
     const char* what;
@@ -140,9 +140,9 @@ TEST_CASE("vep: the LLR is the difference of two score runs on the written-out w
   };
   const std::vector<Case> cases = {
       {"insertion at the contig start", 0, 1, "+ACGTTG", rc_edge},
-      {"SNV at the contig start", 3, 1, "X", none}, {"deletion near the contig start", 9, 5, "-", rc_edge},
+      {"SNV at the contig start", 3, 1, "X", none}, {"deletion near the contig start", 9, 5, "-", none},
       {"MNV", 1250, 3, "XXX", none}, {"SNV", 1500, 1, "X", none}, {"insertion", 1700, 1, "+ACGTTG", none},
-      {"deletion", 2500, 4, "-", none}, {"deletion near the contig end", 2900, 6, "-", fwd_edge},
+      {"deletion", 2500, 4, "-", none}, {"deletion near the contig end", 2900, 6, "-", none},
       {"insertion at the contig end", 2999, 1, "+ACGTTG", fwd_edge}};
   int64_t edges = 0;
   for (auto& c : cases) edges += c.edge != none;
@@ -195,8 +195,13 @@ TEST_CASE("vep: the LLR is the difference of two score runs on the written-out w
     if (yr.size() > xw.size()) yr = yr.substr(yr.size() - xw.size());
     if (e - change <= int64_t(g.size())) CHECK(yf.size() == xw.size());  // else the contig ends first
     if (s + change >= 0) CHECK(yr.size() == xw.size());
+    // The reference windows as long as the ALT ones: the forward strand reads from s, the
+    // reverse one from e.
+    const std::string xf = xw.substr(0, std::min(xw.size(), yf.size()));
+    const std::string xr = xw.substr(xw.size() - std::min(xw.size(), yr.size()));
     const std::string fa = dir.write("w" + std::to_string(i) + ".fa",
-                                     ">ref\n" + xw + "\n>alt_f\n" + yf + "\n>alt_r\n" + yr + "\n");
+                                     ">ref\n" + xw + "\n>alt_f\n" + yf + "\n>alt_r\n" + yr +
+                                         "\n>ref_f\n" + xf + "\n>ref_r\n" + xr + "\n");
     REQUIRE(fai_build(fa.c_str()) == 0);
     auto score_of = [&](const std::string& contig) {
       pipelines::ScoreOptions so;
@@ -210,7 +215,10 @@ TEST_CASE("vep: the LLR is the difference of two score runs on the written-out w
       return r[0];
     };
     const auto rx = score_of("ref"), ryf = score_of("alt_f"), ryr = score_of("alt_r");
-    fwd_expected[i] = ryf.loglik - rx.loglik;
+    const auto rxf = score_of("ref_f"), rxr = score_of("ref_r");
+    if (xf.size() < xw.size() || xr.size() < xw.size())  // a deletion at a contig end
+      CHECK((rxf.loglik != rx.loglik || rxr.loglik_rc != rx.loglik_rc));
+    fwd_expected[i] = ryf.loglik - rxf.loglik;
     CHECK(t.pos[i] == c.pos + 1);
     if (c.edge != none) {  // not scored: the windows would differ in length or lose the allele
       CHECK(t.status[i] == "contig_end");
@@ -218,8 +226,8 @@ TEST_CASE("vep: the LLR is the difference of two score runs on the written-out w
       continue;
     }
     CHECK(t.status[i] == "ok");
-    CHECK(std::fabs(t.fwd[i] - (ryf.loglik - rx.loglik)) < 1e-4);
-    CHECK(std::fabs(t.rc[i] - (ryr.loglik_rc - rx.loglik_rc)) < 1e-4);
+    CHECK(std::fabs(t.fwd[i] - (ryf.loglik - rxf.loglik)) < 1e-4);
+    CHECK(std::fabs(t.rc[i] - (ryr.loglik_rc - rxr.loglik_rc)) < 1e-4);
     CHECK(std::fabs(t.llr[i] - 0.5 * (t.fwd[i] + t.rc[i])) < 1e-6);
   }
 
@@ -480,4 +488,33 @@ TEST_CASE("vep: a scored VCF scored again, alleles in lower case, regions off th
   hts_close(fp);
   o.regions = {io::Region{"chrNope", 0, 100, {}}};
   CHECK_THROWS_WITH(pipelines::vep(m, o), Catch::Contains("unknown contig 'chrNope'"));
+}
+
+TEST_CASE("vep: an N read by one window only is ambiguous; an MNP keeps each base's case", "[vep]") {
+  TempDir dir;
+  auto m = golden_model();
+  std::string fasta;
+  auto ref = make_reference(dir, fasta);
+  const std::string& g = ref["c1"];  // soft-masked [1200, 1300), N run [2000, 2040)
+  auto other = [](char b) { return std::toupper(b) == 'A' ? 'C' : 'A'; };
+  // W 128: a deletion at 0-based 1960 has the window [1888, 2016), which ends in the N run; its
+  // forward ALT window reads on 4 more N where the reference window reads 4 bases it deleted:
+  // the windows would score different numbers of bases.
+  const std::string del = g.substr(1960, 5);
+  // An MNP over the soft-mask boundary (1198, 1199 upper; 1200, 1201 lower) that changes only
+  // its last base is the SNV at 1201: the unchanged bases keep their case.
+  std::string mnp = g.substr(1198, 4), snv_alt(1, other(g[1201]));
+  std::string mnp_alt = mnp;
+  mnp_alt[3] = char(std::toupper(other(g[1201])));
+  const std::string vcf = dir.write("in.vcf", vcf_text({line("c1", 1199, mnp, mnp_alt), line("c1", 1202, g.substr(1201, 1), snv_alt),
+                                                       line("c1", 1961, del, del.substr(0, 1))}));
+  auto o = options(dir, fasta, vcf, 128);
+  pipelines::vep(m, o);
+  auto t = read_table(o.h5_output);
+  REQUIRE(t.status.size() == 3);
+  CHECK(t.status[0] == "ok");
+  CHECK(t.status[1] == "ok");
+  CHECK(std::fabs(t.llr[0] - t.llr[1]) < 1e-4);  // the same haplotype
+  CHECK(t.status[2] == "ambiguous");
+  CHECK(std::isnan(t.llr[2]));
 }
