@@ -481,7 +481,6 @@ VepSummary vep(model::Mamba<float>& m, const VepOptions& opt, const std::functio
   io::VcfReader in(opt.input, opt.threads);
   bcf_hdr_t* hdr = in.header();
   const char type = io::vcf_output_type(opt.output, opt.output_type);
-  const bool bcf = type == 'b' || type == 'u';
   // A VCF scored before (by another model, say): its MAMBADNA_* fields are dropped from every
   // record before this run's go in, and its INFO lines give way to this run's (whose Type,
   // Number and statuses may differ).
@@ -500,10 +499,11 @@ VepSummary vep(model::Mamba<float>& m, const VepOptions& opt, const std::functio
          "contig_end\">");
   append("##mambadna=<model=\"" + sanitize(opt.model_path) + "\",window=" + std::to_string(W) +
          ",strand=" + (opt.both_strands ? "both" : "fwd") + ",command=\"" + sanitize(opt.command_line) + "\">");
-  if (bcf)  // BCF needs every contig in its header before the first record
-    for (auto& c : fa.contigs())
-      if (bcf_hdr_name2id(hdr, c.c_str()) < 0)
-        append("##contig=<ID=" + c + ",length=" + std::to_string(fa.length(c)) + ">");
+  // Every reference contig the header lacks is declared: BCF needs them before the first
+  // record, and bcftools index and annotate need them in a VCF too.
+  for (auto& c : fa.contigs())
+    if (bcf_hdr_name2id(hdr, c.c_str()) < 0)
+      append("##contig=<ID=" + c + ",length=" + std::to_string(fa.length(c)) + ">");
   io::VcfWriter out(opt.output, type, hdr, opt.threads);
 
   std::optional<VepTable> table;

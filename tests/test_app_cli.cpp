@@ -396,6 +396,13 @@ TEST_CASE("cli: runs, layers, tracks and strands that cannot work are refused up
   CHECK(err.find("has 1 regions on the minus strand; they are read on the forward strand") != std::string::npos);
   err = run_shell(kBin + " score -v0 -m '" + m + "' '" + fa + "' -R '" + minus + "' --strand both 2>&1 >/dev/null", st);
   CHECK(err.find("minus strand") == std::string::npos);
+  refused(" score -m '" + m + "' '" + fa + "' -L -1", "-L/--chunk -1: give 1 or more, or 0 to choose");
+  refused(" vep -m '" + m + "' -f '" + fa + "' -i - -L -5 </dev/null", "-L/--chunk -5: give 1 or more");
+  {  // info takes -m as every other command
+    const std::string out = run_shell(kBin + " info -v0 -m '" + m + "'", st);
+    CHECK(st == 0);
+    CHECK(out.find("d_model\t32\n") != std::string::npos);
+  }
   // Regions that only touch are one track.
   run_shell(kBin + " score -v0 -m '" + m + "' '" + fa + "' -r a:1-10 -r a:11-20 --bedgraph '" + dir.file("t.bg") + "' >/dev/null", st);
   CHECK(st == 0);

@@ -2,6 +2,8 @@
 // checkpoint, and a checkpoint write that was killed half-way leaves the previous one usable.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+
 #include <sys/stat.h>
 
 #include <atomic>
@@ -462,6 +464,25 @@ TEST_CASE("train: the step shape is chosen from the records where it is not give
   const auto res = pipelines::train(o, {}, nullptr, [&](const std::string& line) { notices.push_back(line); });
   REQUIRE(notices.size() == 1);
   CHECK(notices[0].find("step shape -b ") == 0);
+  {  // each read's tail held out (3-4 bases), and validation asked for with nothing to validate
+    auto w = o;
+    w.run_dir = dir.file("warned");
+    w.holdout = 0.1;
+    w.steps = 1;
+    std::vector<std::string> said;
+    pipelines::train(w, {}, nullptr, [&](const std::string& line) { said.push_back(line); });
+    auto has = [&](const std::string& text) {
+      return std::any_of(said.begin(), said.end(), [&](const std::string& l) { return l.find(text) != std::string::npos; });
+    };
+    CHECK(has("warning: --holdout 0.1 holds out each record's last 10%: on these records at most "));
+    CHECK(has("--holdout-records holds out whole records"));
+    w.run_dir = dir.file("warned2");
+    w.holdout = 0;
+    w.valid_every = 1;
+    said.clear();
+    pipelines::train(w, {}, nullptr, [&](const std::string& line) { said.push_back(line); });
+    CHECK(has("warning: --valid-every 1 with no validation set"));
+  }
   const io::H5File f = io::H5File::open_read(res.checkpoint);
   const int64_t B = f.attr_i64("/train", "streams"), L = f.attr_i64("/train", "chunk");
   CHECK(L >= 35);

@@ -454,7 +454,21 @@ TEST_CASE("vep: a scored VCF scored again, alleles in lower case, regions off th
                                                        line("c1", 1600, ref["c1"].substr(1599, 1), alt)}));
   // VCF alleles are case-blind: the lower-case ALT scores as the upper-case one.
   auto o = options(dir, fasta, vcf, 128);
+  o.model_path = "model,v2>.h5";  // quoted in the header line
   pipelines::vep(m, o);
+  {
+    htsFile* fp = hts_open(o.output.c_str(), "r");
+    REQUIRE(fp);
+    bcf_hdr_t* hdr = bcf_hdr_read(fp);
+    REQUIRE(hdr);
+    int len = 0;
+    char* text = bcf_hdr_fmt_text(hdr, 0, &len);
+    REQUIRE(text);
+    CHECK(std::string(text, size_t(len)).find("##mambadna=<model=\"model,v2>.h5\",window=128,") != std::string::npos);
+    free(text);
+    bcf_hdr_destroy(hdr);
+    hts_close(fp);
+  }
   auto t = read_table(o.h5_output);
   REQUIRE(t.llr.size() == 4);
   CHECK(t.status[1] == "ok");
