@@ -176,10 +176,13 @@ class Runner {
 // but where a deletion at a contig end has no bases to read on (the ALT window is shorter).
 // uneven: the two windows score different numbers of A/C/G/T targets (an N among the bases one
 // of them reads and the other does not), so that their LLR would carry a length term.
+// same: the ALT window is the reference window's prefix token for token (a deletion of a
+// contig's last bases read forward: nothing follows it), so its LLR is 0 whatever the model.
 struct Branch {
   int64_t b = 0;
   std::vector<int32_t> tail;
   bool uneven = false;
+  bool same = false;
   int64_t length() const { return b + int64_t(tail.size()); }
 };
 struct Sweep {
@@ -328,6 +331,7 @@ void add_sweeps(std::vector<Sweep>& sweeps, const io::FastaIndex& fa, const VepO
         in_alt += io::is_acgt(t < r.b ? x[size_t(t)] : r.tail[size_t(t - r.b)]);
       }
       r.uneven = in_ref != in_alt;
+      r.same = std::equal(r.tail.begin(), r.tail.end(), x.begin() + r.b);
     }
     sweeps.push_back(Sweep{std::move(x), std::move(br), 0.0, {}});
   }
@@ -353,6 +357,7 @@ std::vector<std::vector<VepScore>> score_windows(Runner& run, const io::FastaInd
       for (size_t j = 0; j < out[w].size(); ++j) {
         (strand == 1 ? out[w][j].llr_rc : out[w][j].llr_fwd) = sw.alt[j] - sw.ref[j];
         out[w][j].uneven = out[w][j].uneven || sw.br[j].uneven;
+        out[w][j].blind = out[w][j].blind || sw.br[j].same;
       }
     }
   }
@@ -501,8 +506,9 @@ VepSummary vep(model::Mamba<float>& m, const VepOptions& opt, const std::functio
          ",strand=" + (opt.both_strands ? "both" : "fwd") + ",command=\"" + sanitize(opt.command_line) + "\">");
   // Every reference contig the header lacks is declared: BCF needs them before the first
   // record, and bcftools index and annotate need them in a VCF too.
+  // (A name that a header line cannot hold, with , < > = or a blank, is left out.)
   for (auto& c : fa.contigs())
-    if (bcf_hdr_name2id(hdr, c.c_str()) < 0)
+    if (bcf_hdr_name2id(hdr, c.c_str()) < 0 && c.find_first_of(",<>= \t") == std::string::npos)
       append("##contig=<ID=" + c + ",length=" + std::to_string(fa.length(c)) + ">");
   io::VcfWriter out(opt.output, type, hdr, opt.threads);
 
@@ -532,11 +538,14 @@ VepSummary vep(model::Mamba<float>& m, const VepOptions& opt, const std::functio
         rc.assign(size_t(n_alt), 0.f);
         std::string st;
         for (int i = 0; i < n_alt; ++i) {
-          if (h.job[size_t(i)] >= 0 && scores[size_t(h.window)][size_t(h.job[size_t(i)])].uneven) {
-            h.job[size_t(i)] = -1;  // an N that one window reads and the other does not
-            h.status[size_t(i)] = VepStatus::ambiguous;
-            --sum.by_status[size_t(VepStatus::ok)];
-            ++sum.by_status[size_t(VepStatus::ambiguous)];
+          if (h.job[size_t(i)] >= 0) {  // found out by scoring: not scored after all
+            const VepScore& v = scores[size_t(h.window)][size_t(h.job[size_t(i)])];
+            if (v.blind || v.uneven) {
+              h.job[size_t(i)] = -1;
+              h.status[size_t(i)] = v.blind ? VepStatus::contig_end : VepStatus::ambiguous;
+              --sum.by_status[size_t(VepStatus::ok)];
+              ++sum.by_status[size_t(h.status[size_t(i)])];
+            }
           }
           if (h.job[size_t(i)] >= 0) {
             const VepScore& v = scores[size_t(h.window)][size_t(h.job[size_t(i)])];
@@ -621,7 +630,8 @@ VepSummary vep(model::Mamba<float>& m, const VepOptions& opt, const std::functio
       if (has && p >= 0) vep_window(p, cur_len, W, s, e);
       for (int i = 0; i < n_alt; ++i) {
         const char* a = rec->d.allele[i + 1];
-        VepStatus st = !has ? VepStatus::no_contig : p < 0 ? VepStatus::contig_end : classify_alt(a);
+        VepStatus st = has ? classify_alt(a) : VepStatus::no_contig;
+        if (st == VepStatus::ok && p < 0) st = VepStatus::contig_end;  // POS 0: a telomere
         if (st == VepStatus::ok && (lr > max_allele || int64_t(std::strlen(a)) > max_allele)) st = VepStatus::too_long;
         if (st == VepStatus::ok && !ref_ok) st = VepStatus::ref_mismatch;
         if (st == VepStatus::ok && same_bases(std::string(ref), a)) st = VepStatus::no_change;

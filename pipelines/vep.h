@@ -62,7 +62,8 @@ enum class VepStatus : uint8_t {
   ambiguous,     // REF or ALT has a base other than A/C/G/T (N, IUPAC), or the two windows
                  // would score different numbers of A/C/G/T bases (an N one of them reads)
   contig_end,    // an insertion so near a contig end that its ALT window cannot hold the
-                 // whole allele on a strand scored (or POS 0, a telomere)
+                 // whole allele on a strand scored, a deletion of a contig's last bases read
+                 // forward (nothing follows to tell the windows apart), or POS 0 (a telomere)
 };
 inline constexpr int kVepStatusCount = 12;
 const char* status_name(VepStatus status);
@@ -113,6 +114,7 @@ struct VepAllele {
 struct VepScore {
   double llr_fwd = 0, llr_rc = 0;
   bool uneven = false;  // the windows score different numbers of A/C/G/T bases: status ambiguous
+  bool blind = false;   // an ALT window that is the reference window's prefix: status contig_end
 };
 
 // The window [s, e) of a variant at `pos` on a contig of length `contig_len`.
