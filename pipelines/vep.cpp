@@ -203,31 +203,34 @@ void sweep_efficient(Runner& run, std::vector<Sweep>& sweeps) {
     std::vector<const std::vector<int32_t>*> xs(n);
     std::vector<std::vector<int64_t>> stops(n);
     std::vector<std::vector<size_t>> order(n);  // branches by branch point
+    // (stop, branch) of the shorter ALT windows, by stop: their reference part is the prefix
+    // once x[0, length) is read (its targets x[1, length) are scored by then).
+    std::vector<std::vector<std::pair<int64_t, size_t>>> shorter(n);
     for (size_t i = 0; i < n; ++i) {
       Sweep& sw = sweeps[first + i];
       xs[i] = &sw.x;
       sw.alt.assign(sw.br.size(), 0.0);
-      sw.ref.assign(sw.br.size(), NAN);
+      sw.ref.assign(sw.br.size(), 0.0);
       auto& o = order[i];
       for (size_t j = 0; j < sw.br.size(); ++j) o.push_back(j);
       std::stable_sort(o.begin(), o.end(), [&](size_t a, size_t b) { return sw.br[a].b < sw.br[b].b; });
       for (size_t j : o) stops[i].push_back(std::max<int64_t>(sw.br[j].b - 1, 0));
-      // A shorter ALT window's reference part: the prefix once x[0, length) is read (its
-      // targets x[1, length) are scored by then).
-      for (const Branch& br : sw.br)
-        if (br.length() < int64_t(sw.x.size())) stops[i].push_back(std::max<int64_t>(br.length() - 1, 0));
+      for (size_t j = 0; j < sw.br.size(); ++j)
+        if (sw.br[j].length() < int64_t(sw.x.size()))
+          shorter[i].push_back({std::max<int64_t>(sw.br[j].length() - 1, 0), j});
+      std::sort(shorter[i].begin(), shorter[i].end());
+      for (const auto& sj : shorter[i]) stops[i].push_back(sj.first);
       std::sort(stops[i].begin(), stops[i].end());
       stops[i].erase(std::unique(stops[i].begin(), stops[i].end()), stops[i].end());
     }
-    std::vector<size_t> next(n, 0);
+    std::vector<size_t> next(n, 0), next_shorter(n, 0);
     std::vector<double> totals;
     run.run_trunks(
         xs, stops,
         [&](size_t i, int64_t k, double prefix) {
           Sweep& sw = sweeps[first + i];
-          for (size_t j = 0; j < sw.br.size(); ++j)
-            if (sw.br[j].length() < int64_t(sw.x.size()) && std::max<int64_t>(sw.br[j].length() - 1, 0) == k)
-              sw.ref[j] = prefix;
+          for (auto& at = next_shorter[i]; at < shorter[i].size() && shorter[i][at].first == k; ++at)
+            sw.ref[shorter[i][at].second] = prefix;
           for (; next[i] < order[i].size(); ++next[i]) {
             const size_t j = order[i][next[i]];
             if (std::max<int64_t>(sw.br[j].b - 1, 0) != k) break;
@@ -241,8 +244,10 @@ void sweep_efficient(Runner& run, std::vector<Sweep>& sweeps) {
     for (size_t i = 0; i < n; ++i) {
       Sweep& sw = sweeps[first + i];
       sw.total = totals[i];
+      std::vector<bool> is_shorter(sw.br.size(), false);
+      for (const auto& sj : shorter[i]) is_shorter[sj.second] = true;
       for (size_t j = 0; j < sw.br.size(); ++j)
-        if (sw.br[j].length() >= int64_t(sw.x.size())) sw.ref[j] = sw.total;
+        if (!is_shorter[j]) sw.ref[j] = sw.total;
     }
   }
 }
@@ -323,17 +328,17 @@ void add_sweeps(std::vector<Sweep>& sweeps, const io::FastaIndex& fa, const VepO
                                              fa.path(), contig, s - 1 - i));
       }
       if (r.b + int64_t(r.tail.size()) > m) r.tail.resize(size_t(m - r.b));
-      // Targets scored: x[1, n) against y[1, n), y = x[0, b) + tail, n = |y|.
-      const int64_t n = r.length();
+      // Targets scored: x[1, n) against y[1, n), y = x[0, b) + tail, n = |y|; they share
+      // x[1, b), so the tail against x[b, n) tells.
       int64_t in_ref = 0, in_alt = 0;
-      for (int64_t t = 1; t < n; ++t) {
+      for (int64_t t = std::max<int64_t>(1, r.b); t < r.length(); ++t) {
         in_ref += io::is_acgt(x[size_t(t)]);
-        in_alt += io::is_acgt(t < r.b ? x[size_t(t)] : r.tail[size_t(t - r.b)]);
+        in_alt += io::is_acgt(r.tail[size_t(t - r.b)]);
       }
       r.uneven = in_ref != in_alt;
       r.same = std::equal(r.tail.begin(), r.tail.end(), x.begin() + r.b);
     }
-    sweeps.push_back(Sweep{std::move(x), std::move(br), 0.0, {}});
+    sweeps.push_back(Sweep{std::move(x), std::move(br), 0.0, {}, {}});
   }
 }
 

@@ -74,6 +74,18 @@ std::vector<double> score_chunked(model::Mamba<T>& m, const std::vector<int32_t>
   return out;
 }
 
+// The largest |want - got| over n values, and the largest |want| (the scale a tolerance is of).
+struct DiffScale {
+  double diff = 0, scale = 0;
+};
+DiffScale diff_scale(const float* want, const float* got, size_t n) {
+  DiffScale r;
+  for (size_t i = 0; i < n; ++i)
+    r.diff = std::max(r.diff, double(std::fabs(want[i] - got[i]))),
+    r.scale = std::max(r.scale, double(std::fabs(want[i])));
+  return r;
+}
+
 double max_abs_diff(const std::vector<double>& a, const std::vector<double>& b) {
   REQUIRE(a.size() == b.size());
   double d = 0;
@@ -338,10 +350,7 @@ TEST_CASE("golden: CUDA bf16 log-probs and gradients stay near the reference", "
       throw;
     }
     kernels::cuda::set_side_stream_overlap(false);
-    double diff = 0, scale = 0;
-    for (size_t i = 0; i < grad.size(); ++i)
-      diff = std::max(diff, double(std::fabs(grad[i] - grad2[i]))),
-      scale = std::max(scale, double(std::fabs(grad[i])));
+    const auto [diff, scale] = diff_scale(grad.data(), grad2.data(), grad.size());
     INFO("side stream: gradient differs by " << diff << " of " << scale);
     CHECK(diff <= 1e-5 * scale);
     CHECK(loss2 == loss);
@@ -360,9 +369,7 @@ TEST_CASE("golden: CUDA bf16 log-probs and gradients stay near the reference", "
     m.backward(tok.data(), tgt.data(), acts, g, 1.0f / L, g2.data());
     // Equal up to the order of the device's atomic sums (a stale activation moved the
     // embedding's gradient by 0.3 of its largest entry).
-    double diff = 0, scale = 0;
-    for (size_t i = 0; i < g1.size(); ++i)
-      diff = std::max(diff, double(std::fabs(g1[i] - g2[i]))), scale = std::max(scale, double(std::fabs(g1[i])));
+    const auto [diff, scale] = diff_scale(g1.data(), g2.data(), g1.size());
     CHECK(diff <= 1e-5 * scale);
   }
 }
@@ -454,9 +461,7 @@ TEST_CASE("golden: CUDA states stay on the device through resets, branches and c
       const float* c = part ? sc.ssm_data() : sc.conv_data();
       const float* d = part ? sd.ssm_data() : sd.conv_data();
       const int64_t n = part ? sc.ssm_size() : sc.conv_size();
-      double diff = 0, scale = 0;
-      for (int64_t i = 0; i < n; ++i)
-        diff = std::max(diff, double(std::fabs(c[i] - d[i]))), scale = std::max(scale, double(std::fabs(c[i])));
+      const auto [diff, scale] = diff_scale(c, d, size_t(n));
       INFO((part ? "ssm" : "conv") << " differs by " << diff << " of " << scale);
       CHECK(scale > 0);
       CHECK(diff <= 1e-4 * scale);
@@ -531,10 +536,7 @@ TEST_CASE("golden: CUDA states stay on the device through resets, branches and c
     std::vector<float> grad_c(cpu.params().size(), 0.0f), grad_d(grad_c.size(), 0.0f);
     cpu.backward(tok.data(), tgt.data(), kc, gc, 1.0f / float(3 * L), grad_c.data());
     dev.backward(tok.data(), tgt.data(), kd, gd, 1.0f / float(3 * L), grad_d.data());
-    double diff = 0, scale = 0;
-    for (size_t i = 0; i < grad_c.size(); ++i)
-      diff = std::max(diff, double(std::fabs(grad_c[i] - grad_d[i]))),
-      scale = std::max(scale, double(std::fabs(grad_c[i])));
+    const auto [diff, scale] = diff_scale(grad_c.data(), grad_d.data(), grad_c.size());
     INFO("gradients differ by " << diff << " of " << scale);
     CHECK(diff <= 1e-3 * scale);
     same(sc, sd);

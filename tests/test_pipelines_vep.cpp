@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include <htslib/faidx.h>
+#include <htslib/kstring.h>
 #include <htslib/hts.h>
 #include <htslib/vcf.h>
 
@@ -95,27 +96,52 @@ Table read_table(const std::string& path) {
 }
 
 // Records of a VCF/BCF read back with htslib; `info_ok` is set when the header has every INFO line.
+// A VCF/BCF file read back with htslib: its header, and each record with its INFO unpacked.
+struct ReadBack {
+  htsFile* fp = nullptr;
+  bcf_hdr_t* hdr = nullptr;
+  explicit ReadBack(const std::string& path) : fp(hts_open(path.c_str(), "r")) {
+    REQUIRE(fp != nullptr);
+    hdr = bcf_hdr_read(fp);
+    REQUIRE(hdr != nullptr);
+  }
+  ~ReadBack() {
+    if (hdr) bcf_hdr_destroy(hdr);
+    if (fp) hts_close(fp);
+  }
+  ReadBack(const ReadBack&) = delete;
+  ReadBack& operator=(const ReadBack&) = delete;
+  std::string header_text() const {
+    kstring_t text = KS_INITIALIZE;
+    REQUIRE(bcf_hdr_format(hdr, 0, &text) == 0);
+    std::string t(text.s, text.l);
+    ks_free(&text);
+    return t;
+  }
+  // Calls use(record, index) for every record; returns how many there were.
+  template <typename F>
+  int64_t each(F&& use) {
+    bcf1_t* rec = bcf_init();
+    int64_t n = 0;
+    while (bcf_read(fp, hdr, rec) == 0) {
+      bcf_unpack(rec, BCF_UN_INFO);
+      use(rec, n++);
+    }
+    bcf_destroy(rec);
+    return n;
+  }
+};
+
 int64_t count_records(const std::string& path, bool* info_ok = nullptr, int64_t* with_status = nullptr) {
-  htsFile* fp = hts_open(path.c_str(), "r");
-  REQUIRE(fp != nullptr);
-  bcf_hdr_t* hdr = bcf_hdr_read(fp);
-  REQUIRE(hdr != nullptr);
+  ReadBack in(path);
   if (info_ok) {
     *info_ok = true;
     for (const char* id : {"MAMBADNA_LLR", "MAMBADNA_LLR_FWD", "MAMBADNA_LLR_RC", "MAMBADNA_STATUS"})
-      *info_ok &= bcf_hdr_idinfo_exists(hdr, BCF_HL_INFO, bcf_hdr_id2int(hdr, BCF_DT_ID, id)) != 0;
+      *info_ok &= bcf_hdr_idinfo_exists(in.hdr, BCF_HL_INFO, bcf_hdr_id2int(in.hdr, BCF_DT_ID, id)) != 0;
   }
-  bcf1_t* rec = bcf_init();
-  int64_t n = 0, ws = 0;
-  while (bcf_read(fp, hdr, rec) == 0) {
-    ++n;
-    bcf_unpack(rec, BCF_UN_INFO);
-    if (bcf_get_info(hdr, rec, "MAMBADNA_STATUS")) ++ws;
-  }
+  int64_t ws = 0;
+  const int64_t n = in.each([&](bcf1_t* rec, int64_t) { ws += bcf_get_info(in.hdr, rec, "MAMBADNA_STATUS") != nullptr; });
   if (with_status) *with_status = ws;
-  bcf_destroy(rec);
-  bcf_hdr_destroy(hdr);
-  hts_close(fp);
   return n;
 }
 }  // namespace
@@ -456,19 +482,8 @@ TEST_CASE("vep: a scored VCF scored again, alleles in lower case, regions off th
   auto o = options(dir, fasta, vcf, 128);
   o.model_path = "model,v2>.h5";  // quoted in the header line
   pipelines::vep(m, o);
-  {
-    htsFile* fp = hts_open(o.output.c_str(), "r");
-    REQUIRE(fp);
-    bcf_hdr_t* hdr = bcf_hdr_read(fp);
-    REQUIRE(hdr);
-    int len = 0;
-    char* text = bcf_hdr_fmt_text(hdr, 0, &len);
-    REQUIRE(text);
-    CHECK(std::string(text, size_t(len)).find("##mambadna=<model=\"model,v2>.h5\",window=128,") != std::string::npos);
-    free(text);
-    bcf_hdr_destroy(hdr);
-    hts_close(fp);
-  }
+  CHECK(ReadBack(o.output).header_text().find("##mambadna=<model=\"model,v2>.h5\",window=128,") !=
+        std::string::npos);
   auto t = read_table(o.h5_output);
   REQUIRE(t.llr.size() == 4);
   CHECK(t.status[1] == "ok");
@@ -485,37 +500,25 @@ TEST_CASE("vep: a scored VCF scored again, alleles in lower case, regions off th
     c.output = dir.file("bare.out.vcf");
     c.h5_output.clear();
     pipelines::vep(m, c);
-    htsFile* fp = hts_open(c.output.c_str(), "r");
-    REQUIRE(fp);
-    bcf_hdr_t* hdr = bcf_hdr_read(fp);
-    REQUIRE(hdr);
+    ReadBack back(c.output);
     for (const char* contig : {"c1", "c2"})
-      CHECK(bcf_hdr_get_hrec(hdr, BCF_HL_CTG, "ID", contig, nullptr) != nullptr);
-    bcf_hdr_destroy(hdr);
-    hts_close(fp);
+      CHECK(bcf_hdr_get_hrec(back.hdr, BCF_HL_CTG, "ID", contig, nullptr) != nullptr);
   }
   // -r on a contig the FASTA lacks selects nothing and is listed; c1's region still works.
   o.regions = {io::Region{"chrNope", 0, 100, {}}, io::Region{"c1", 1400, 1550, {}}};
   auto sum = pipelines::vep(m, o);
   REQUIRE(sum.regions_skipped.size() == 1);
   CHECK(sum.regions_skipped[0].find("chrNope") == 0);
-  htsFile* fp = hts_open(o.output.c_str(), "r");
-  REQUIRE(fp);
-  bcf_hdr_t* hdr = bcf_hdr_read(fp);
-  bcf1_t* rec = bcf_init();
-  int64_t n = 0;
-  while (bcf_read(fp, hdr, rec) == 0) {
-    bcf_unpack(rec, BCF_UN_INFO);
-    INFO("record " << n);
-    CHECK(bcf_get_info(hdr, rec, "MAMBADNA_LLR_RC") == nullptr);  // stale, dropped
-    // The first record is in the region (scored again); the second is not (no scores left).
-    CHECK((bcf_get_info(hdr, rec, "MAMBADNA_LLR") != nullptr) == (n == 0));
-    ++n;
+  {
+    ReadBack back(o.output);
+    const int64_t n = back.each([&](bcf1_t* rec, int64_t i) {
+      INFO("record " << i);
+      CHECK(bcf_get_info(back.hdr, rec, "MAMBADNA_LLR_RC") == nullptr);  // stale, dropped
+      // The first record is in the region (scored again); the second is not (no scores left).
+      CHECK((bcf_get_info(back.hdr, rec, "MAMBADNA_LLR") != nullptr) == (i == 0));
+    });
+    CHECK(n == 2);
   }
-  CHECK(n == 2);
-  bcf_destroy(rec);
-  bcf_hdr_destroy(hdr);
-  hts_close(fp);
   o.regions = {io::Region{"chrNope", 0, 100, {}}};
   CHECK_THROWS_WITH(pipelines::vep(m, o), Catch::Contains("unknown contig 'chrNope'"));
 }
