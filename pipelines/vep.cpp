@@ -188,7 +188,6 @@ struct Branch {
 struct Sweep {
   std::vector<int32_t> x;
   std::vector<Branch> br;
-  double total = 0;         // log P(x)
   std::vector<double> alt;  // log P(alt window) per branch
   std::vector<double> ref;  // log P(x[0, |alt window|)) per branch
 };
@@ -243,11 +242,10 @@ void sweep_efficient(Runner& run, std::vector<Sweep>& sweeps) {
     run.flush();  // the branches read trunk slots: done before the next trunks run
     for (size_t i = 0; i < n; ++i) {
       Sweep& sw = sweeps[first + i];
-      sw.total = totals[i];
       std::vector<bool> is_shorter(sw.br.size(), false);
       for (const auto& sj : shorter[i]) is_shorter[sj.second] = true;
       for (size_t j = 0; j < sw.br.size(); ++j)
-        if (!is_shorter[j]) sw.ref[j] = sw.total;
+        if (!is_shorter[j]) sw.ref[j] = totals[i];  // log P(x)
     }
   }
 }
@@ -265,7 +263,6 @@ void sweep_naive(Runner& run, Sweep& sw) {
     run.enqueue(std::vector<int32_t>(x.begin(), x.begin() + n), -1, 0.0, &sw.ref[j]);
     run.enqueue(std::move(y), -1, 0.0, &sw.alt[j]);
   }
-  run.enqueue(x, -1, 0.0, &sw.total);
   run.flush();
 }
 
@@ -338,7 +335,7 @@ void add_sweeps(std::vector<Sweep>& sweeps, const io::FastaIndex& fa, const VepO
       r.uneven = in_ref != in_alt;
       r.same = std::equal(r.tail.begin(), r.tail.end(), x.begin() + r.b);
     }
-    sweeps.push_back(Sweep{std::move(x), std::move(br), 0.0, {}, {}});
+    sweeps.push_back(Sweep{std::move(x), std::move(br), {}, {}});
   }
 }
 
