@@ -115,13 +115,24 @@ __device__ __forceinline__ float dev_exp2_ftz(float x) {
 #endif
 }
 
-// By the special-function unit: __expf (ex2.approx of x·log2 e, documented at 2 + 1.17·|x| ulp:
-// ~2e-6 relative at |x| = 16) and __fdividef (2 ulp). The limits hold: 1/(1 + inf) is 0, and
-// __fdividef's 0 for divisors past 2^126 makes sigmoid 0 from x ~ -87 rather than -88.7 (where
-// it is below 1e-38 anyway). The accurate expf and IEEE division took ~20 instructions per call,
-// in kernels that call it for every element; the tests' large-input case bounds the error.
+constexpr float kLog2e = 1.4426950408889634f;  // exp(x) = exp2(x · log2 e)
+
+// e^x by the special-function unit alone (ex2.approx of x·log2 e, documented at 2 + 1.17·|x|
+// ulp: ~2e-6 relative at |x| = 16), subnormal results flushed to zero: __expf's rescaling of
+// them costs three more instructions a call, and every use below adds the result to 1 or to a
+// number past 2^-126, where a subnormal and zero give the same float.
+__device__ __forceinline__ float dev_exp_ftz(float x) { return dev_exp2_ftz(x * kLog2e); }
+// With __fdividef (2 ulp). The limits hold: 1/(1 + inf) is 0, and __fdividef's 0 for divisors
+// past 2^126 makes sigmoid 0 from x ~ -87 rather than -88.7 (where it is below 1e-38 anyway).
+// The accurate expf and IEEE division took ~20 instructions per call, in kernels that call it
+// for every element; the tests' large-input case bounds the error.
+//
+// These activations are straight-line code, with no branch on the input: a branch puts each
+// call of an unrolled loop in its own region, so that the calls run one after another (their
+// chains serialised on warps that have few others to switch to); straight code lets the
+// compiler interleave them.
 __device__ __forceinline__ float dev_sigmoid(float x) {
-  return __fdividef(1.0f, 1.0f + __expf(-x));
+  return __fdividef(1.0f, 1.0f + dev_exp_ftz(-x));
 }
 // log(1 + t) for t in [0, 1], as kernels/cpu/simd.h's log1p_unit: 2 atanh(s), s = t / (2 + t)
 // <= 1/3, by its series to s^15 (the next term is below 2e-9 relative), no cancellation near 0.
@@ -138,19 +149,19 @@ __device__ __forceinline__ float dev_log1p_unit(float t) {
   return (s + s) * p;
 }
 // max(x, 0) + log1p(e^-|x|), as the CPU's: ~18 instructions where log1pf(__expf(x)) took ~35
-// (the scan computes it once per channel-step in each direction). __expf's relative error
-// carries over to the result at most one to one (t / ((1 + t) log1p(t)) <= 1).
+// (the scan computes it once per channel-step in each direction). The exponential's relative
+// error carries over to the result at most one to one (t / ((1 + t) log1p(t)) <= 1). The CPU's
+// x > 20 shortcut (softplus = x, its derivative 1) needs no branch here: from there on
+// e^-|x| < 2.1e-9 is below half an ulp of x and of 1, so the formula rounds to the same floats.
 __device__ __forceinline__ float dev_softplus(float x) {
-  return x > 20.0f ? x : fmaxf(x, 0.0f) + dev_log1p_unit(__expf(-fabsf(x)));
+  return fmaxf(x, 0.0f) + dev_log1p_unit(dev_exp_ftz(-fabsf(x)));
 }
-__device__ __forceinline__ float dev_softplus_grad(float x) {
-  return x > 20.0f ? 1.0f : dev_sigmoid(x);
-}
+__device__ __forceinline__ float dev_softplus_grad(float x) { return dev_sigmoid(x); }
 __device__ __forceinline__ float dev_silu(float x) { return x * dev_sigmoid(x); }
 // s (1 + x (1 − s)); for x > 0, 1 − s = e s with e = exp(−x), without 1 − s's cancellation
 // (which grows with x as the approximate s rounds near 1).
 __device__ __forceinline__ float dev_silu_grad(float x) {
-  const float e = __expf(-x), s = __fdividef(1.0f, 1.0f + e);
+  const float e = dev_exp_ftz(-x), s = __fdividef(1.0f, 1.0f + e);
   return s * (1.0f + x * (x > 0.0f ? e * s : 1.0f - s));
 }
 

@@ -312,21 +312,24 @@ __global__ void __launch_bounds__(kThreads, forward_blocks_per_sm(STATES))
   int buf = 0;
   for (int64_t t0 = tb; t0 < te; t0 += kScanChunk, buf ^= 1) {
     const bool more = t0 + kScanChunk < te;
-    if (more) fetch_rows(rows, a, b, t0 + kScanChunk, te);
     float dt[kItems], dtu[kItems], y[kItems], zz[kItems];
     float dts = 0.0f;
     const RunItems it(pl, b, L, t0, te);  // this run's steps of the chunk
 #pragma unroll
+    for (int i = 0; i < kItems; ++i) dt[i] = ld(dq[i]) + bias;
+    scan_dts(dt, a.softplus, it.count);
+#pragma unroll
     for (int i = 0; i < kItems; ++i) {
-      const bool ok = i < it.count;
       const float uu = ld(uq[i]);
-      dt[i] = ok ? scan_dt(ld(dq[i]) + bias, a.softplus) : 0.0f;  // 0: the step leaves h as it is
       dtu[i] = dt[i] * uu;
       y[i] = Dv * uu;
       zz[i] = ld(zq[i]);
       dts += dt[i];
     }
-    if (more) fetch_items(t0 + kScanChunk);
+    // The next chunk's loads, issued once this chunk's steps are in registers: loads issued
+    // before that shared their wait with them (the rows' loads at the top of the loop held up
+    // the first use of the steps, 4% of the forward's stall samples).
+    if (more) fetch_items(t0 + kScanChunk), fetch_rows(rows, a, b, t0 + kScanChunk, te);
     const float* sB = sBC + buf * 2 * kChunkStates;
     const float* sC = sB + kChunkStates;
     const float* carry = sCarry + buf * kSlot + pl.ch * kPad;  // the state before the chunk
@@ -400,11 +403,15 @@ __global__ void __launch_bounds__(kThreads, forward_blocks_per_sm(STATES))
 #pragma unroll 1
     for (; n + 2 <= N; n += 2) states(std::integral_constant<int, 2>(), n);
     if (n < N) states(std::integral_constant<int, 1>(), n);
-    if (OUT) {
+    if (OUT) {  // the gate for every step, then the stores (straight code, as scan_dts)
+      if (a.z) {
+#pragma unroll
+        for (int i = 0; i < kItems; ++i) y[i] *= dev_silu(zz[i]);
+      }
       T* po = a.out + it.at(E, e);
 #pragma unroll
       for (int i = 0; i < kItems; ++i)
-        if (i < it.count) po[i * int(E)] = st<T>(a.z ? y[i] * dev_silu(zz[i]) : y[i]);
+        if (i < it.count) po[i * int(E)] = st<T>(y[i]);
     }
     dt_total += dts;
     if (more) store_rows(rows, sBC + (buf ^ 1) * 2 * kChunkStates);
@@ -580,11 +587,16 @@ __global__ void __launch_bounds__(kThreads, kBlocksPerSM) scan_backward_kernel(S
     const int64_t at = it.at(E, e), at_z = a.z ? it.at(a.ld_z, e) : 0;  // ld_z: only with z
     const int ldE = int(E), ldz = int(a.ld_z);
 #pragma unroll
-    for (int i = 0; i < kItems; ++i) {  // (zeros past the run's steps)
-      const float uu = ld(qu[i]), dout = ld(qo[i]);
-      dt[i] = i < it.count ? scan_dt(ld(qd[i]) + bias, a.softplus) : 0.0f;
+    for (int i = 0; i < kItems; ++i) dt[i] = ld(qd[i]) + bias, dy[i] = ld(qo[i]);
+    scan_dts(dt, a.softplus, it.count);  // (zeros past the run's steps)
+    if (a.z) {
+#pragma unroll
+      for (int i = 0; i < kItems; ++i) dy[i] *= dev_silu(ld(qz[i]));
+    }
+#pragma unroll
+    for (int i = 0; i < kItems; ++i) {
+      const float uu = ld(qu[i]);
       dtu[i] = dt[i] * uu;
-      dy[i] = a.z ? dout * dev_silu(ld(qz[i])) : dout;
       y[i] = Dv * uu;
       dua[i] = ddta[i] = 0.0f;
       dts += dt[i];
@@ -673,17 +685,31 @@ __global__ void __launch_bounds__(kThreads, kBlocksPerSM) scan_backward_kernel(S
       fetch_items(ci);
       T *pdu = g.du + at, *pdd = g.ddelta + at;
       T* pdz = a.z ? g.dz + at_z : nullptr;
+      // Every step's values first, then the stores (straight code, as scan_dts). dy and u are
+      // zero past the run's steps, the adjoint terms in ddta are not.
+      float gdu[kItems], gdd[kItems], gdz[kItems];
 #pragma unroll
       for (int i = 0; i < kItems; ++i) {
+        const float uu = ld(qu[i]);
+        gdd[i] = ddta[i] + uu * dua[i];  // d loss / d dt
+        gdu[i] = Dv * dy[i] + dt[i] * dua[i];
+        dD_acc += dy[i] * uu;
+      }
+      if (a.softplus) {
+#pragma unroll
+        for (int i = 0; i < kItems; ++i) gdd[i] *= dev_softplus_grad(ld(qd[i]) + bias);
+      }
+      if (pdz) {
+#pragma unroll
+        for (int i = 0; i < kItems; ++i) gdz[i] = ld(qo[i]) * dev_silu_grad(ld(qz[i])) * y[i];
+      }
+#pragma unroll
+      for (int i = 0; i < kItems; ++i) {
+        dbias_acc += i < it.count ? gdd[i] : 0.0f;
         if (i < it.count) {
-          const float uu = ld(qu[i]);
-          const float ddt = ddta[i] + uu * dua[i];
-          const float dd = a.softplus ? ddt * dev_softplus_grad(ld(qd[i]) + bias) : ddt;
-          pdu[i * ldE] = st<T>(Dv * dy[i] + dt[i] * dua[i]);
-          pdd[i * ldE] = st<T>(dd);
-          if (pdz) pdz[i * ldz] = st<T>(ld(qo[i]) * dev_silu_grad(ld(qz[i])) * y[i]);
-          dD_acc += dy[i] * uu;
-          dbias_acc += dd;
+          pdu[i * ldE] = st<T>(gdu[i]);
+          pdd[i * ldE] = st<T>(gdd[i]);
+          if (pdz) pdz[i * ldz] = st<T>(gdz[i]);
         }
       }
     }

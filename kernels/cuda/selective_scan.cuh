@@ -14,7 +14,6 @@ namespace mambadna::kernels::cuda::scan_detail {
 // Steps per chunk: the forward keeps the state before every chunk for the backward
 // (B · ceil(L / 32) · E · N floats), which recomputes a chunk at a time from it.
 constexpr int kScanChunk = 32;
-constexpr float kLog2e = 1.4426950408889634f;  // exp(x) = exp2(x · log2 e)
 
 // T: the storage of the activations (u, delta, Bm, Cm, z, out and their gradients), float or
 // bf16; the states, A, D, the bias and the parameter gradients are fp32.
@@ -59,6 +58,19 @@ struct ScanGradArgs {
 
 __device__ __forceinline__ float scan_dt(float raw, bool softplus) {
   return softplus ? dev_softplus(raw) : raw;
+}
+// The same for K steps of a thread, raw in, dt out, zero from step `count` on (0: the step
+// leaves h as it is). One uniform branch around the loop, then selects: a branch per step
+// (on softplus or on count) put each step's chain of ~20 instructions in its own region, so
+// the steps ran one after another instead of interleaved.
+template <int K>
+__device__ __forceinline__ void scan_dts(float (&v)[K], bool softplus, int count) {
+  if (softplus) {
+#pragma unroll
+    for (int i = 0; i < K; ++i) v[i] = dev_softplus(v[i]);
+  }
+#pragma unroll
+  for (int i = 0; i < K; ++i) v[i] = i < count ? v[i] : 0.0f;
 }
 
 // v[k] (k < LANES) is this lane's part of value k's sum over an aligned group of LANES lanes;
