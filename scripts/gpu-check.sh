@@ -23,9 +23,10 @@
 #       compute-sanitizer memcheck over the kernel tests; everything goes to REPORT/report.txt
 #       as it comes. Exits non-zero when a test fails. GPU_CHECK_TORCH=0 skips PyTorch.
 #   scripts/gpu-check.sh profile [BUILD_OR_BUNDLE=build-cuda] [REPORT=gpu-report]
-#       After `run` (the same call or a second one): Nsight Compute on the scan kernels, a kernel
-#       time summary of a training step (Nsight Systems, else Nsight Compute), compute-sanitizer
-#       racecheck and synccheck on the scan tests, where the tools are installed; into
+#       After `run` (the same call or a second one): Nsight Compute on the scan kernels (with
+#       each SASS instruction's counts and stall samples, summarised), a kernel time summary
+#       of a training step (Nsight Systems, else Nsight Compute), compute-sanitizer racecheck
+#       and synccheck on the scan tests, where the tools are installed; into
 #       REPORT/profile.txt.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -121,7 +122,7 @@ case "$mode" in
       | while read -r lib; do cp -L "$lib" "$T/bundle/lib/"; done
     cp -r ../shared/golden "$T/bundle/shared/"
     cp data/* "$T/bundle/source/data/"
-    cp scripts/gpu-check.sh bench/torch_mamba.py "$T/bundle/"
+    cp scripts/gpu-check.sh scripts/ncu-source-summary.py bench/torch_mamba.py "$T/bundle/"
     if [ $# -gt 3 ]; then
       mkdir -p "$T/bundle/baselines"
       for base in "${@:4}"; do cp "$base" "$T/bundle/baselines/" || exit 1; done
@@ -187,11 +188,16 @@ case "$mode" in
       if command -v ncu > /dev/null; then
         # Issue rate, occupancy, stall reasons and instruction counts: the scan is bound by the
         # instructions it issues (docs/BENCHMARKS.md), so these say where to cut.
+        # Then each SASS instruction's executed count and stall samples, in REPORT/<kernel>.csv,
+        # summarised by ncu-source-summary.py (the per-chunk code against the state loop).
         for k in scan_forward scan_backward; do
           ours timeout 120 ncu --clock-control none --section SpeedOfLight --section Occupancy \
             --section WarpStateStats --section SchedulerStats --section InstructionStats \
             --section MemoryWorkloadAnalysis --section SourceCounters \
-            -k "regex:$k" -c 1 "$BENCH" scan || echo "(exit $?)"
+            -k "regex:$k" -c 1 -f -o "$R/$k" "$BENCH" scan > /dev/null || echo "(exit $?)"
+          timeout 60 ncu --import "$R/$k.ncu-rep" --page details || echo "(exit $?)"
+          timeout 60 ncu --import "$R/$k.ncu-rep" --page source --csv --print-source sass \
+            > "$R/$k.csv" && python3 "$(dirname "$0")/ncu-source-summary.py" "$R/$k.csv" 25
         done
       else
         echo "ncu not found"
