@@ -90,14 +90,15 @@ int cmd_score(int argc, char** argv) {
         // nothing on stdout.
         bool header = false;
         auto put_header = [&] {
-          if (!header) pipelines::write_score_header(std::cout, opt.both_strands);
+          if (!header)
+            pipelines::write_score_header(std::cout, opt.both_strands, !opt.reader.regions.empty());
           header = true;
         };
         pipelines::score(
             m, opt,
             [&](const pipelines::RecordScore& r) {
               put_header();
-              pipelines::write_score_line(std::cout, r, opt.both_strands);
+              pipelines::write_score_line(std::cout, r, opt.both_strands, !opt.reader.regions.empty());
             },
             [&](int64_t done) { progress.update(done); });
         progress.finish();

@@ -134,6 +134,11 @@ void check_region_start(const std::string& path, const Region& r, int64_t len) {
                      r.contig + "' (" + std::to_string(len) + " bases)");
 }
 
+std::string region_name(const Region& region, int64_t begin, int64_t end) {
+  if (!region.name.empty()) return region.name;
+  return region.contig + ":" + std::to_string(begin + 1) + "-" + std::to_string(end);
+}
+
 std::string format_region(const Region& region) {
   std::string s;
   if (region.contig.find(':') != std::string::npos) {

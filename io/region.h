@@ -33,6 +33,10 @@ Region parse_region(const std::string& text);
 // The region as samtools would write it: "chr1:100-200", "{a:b}:1-10", or "chr1" for a whole contig.
 std::string format_region(const Region& region);
 
+// What outputs call a region: its BED name (column 4) when it has one, else "contig:start-end"
+// of its interval [begin, end) clipped to the contig, 1-based inclusive.
+std::string region_name(const Region& region, int64_t begin, int64_t end);
+
 // Throws InputError naming `path` when a non-empty region starts past the end of its contig of
 // `contig_length` bases (another assembly's coordinates?); an empty interval at the end is fine.
 void check_region_start(const std::string& path, const Region& region, int64_t contig_length);

@@ -229,7 +229,7 @@ class Embedder {
     const int64_t s0 = std::max<int64_t>(0, b - o_.flank);  // the flank's first base
     if (!o_.both_strands && e - s0 <= L_) {  // fits in a chunk with its flank: wait for others
       const std::string seq = fa.fetch(r.contig, s0, e);
-      Short q{r.contig, region_name(r, b, e), b, e, b - s0, {}};
+      Short q{r.contig, io::region_name(r, b, e), b, e, b - s0, {}};
       q.tokens.resize(seq.size());
       for (size_t i = 0; i < seq.size(); ++i)
         q.tokens[i] = io::aligned_token(tok_, uint8_t(seq[i]), o_.inputs[0], r.contig, s0 + int64_t(i));
@@ -288,11 +288,7 @@ class Embedder {
       if (progress_) progress_(summary_.bases);
     }
     scratch.reset();  // never committed: its destructor removes the temporary file
-    close_sinks(sinks, r.contig, b, e, region_name(r, b, e), o_.both_strands ? "both" : "+");
-  }
-
-  static std::string region_name(const io::Region& r, int64_t b, int64_t e) {
-    return r.name.empty() ? r.contig + ":" + std::to_string(b + 1) + "-" + std::to_string(e) : r.name;
+    close_sinks(sinks, r.contig, b, e, io::region_name(r, b, e), o_.both_strands ? "both" : "+");
   }
 
   // A region on the '-' strand (stranded): the reverse complement of [begin, end), read from
@@ -308,7 +304,7 @@ class Embedder {
         for (size_t k = 0; k < o_.layers.size(); ++k)
           deliver(sinks, k, layer_rows(k) + skip * D_, e - (top - skip), n - skip);
     });
-    close_sinks(sinks, r.contig, b, e, region_name(r, b, e), "-");
+    close_sinks(sinks, r.contig, b, e, io::region_name(r, b, e), "-");
   }
 
   // The reverse complement of contig[b, hi) through the model from a zero state, chunk by chunk

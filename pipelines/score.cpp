@@ -15,6 +15,7 @@
 #include "io/fasta_index.h"
 #include "io/h5.h"
 #include "io/output_file.h"
+#include "io/region.h"
 #include "pipelines/short_records.h"
 
 namespace mambadna::pipelines {
@@ -30,12 +31,13 @@ double RecordScore::bits_per_base_both() const {
   return n ? -(loglik + loglik_rc) / double(n) / std::log(2.0) : NAN;
 }
 
-void write_score_header(std::ostream& out, bool both) {
+void write_score_header(std::ostream& out, bool both, bool regions) {
   out << "#input\trecord\tstart\tlength\tscored\tloglik\tmean_loglik\tbits_per_base\tperplexity"
-      << (both ? "\tloglik_rc\tbits_per_base_rc\tbits_per_base_both\n" : "\n");
+      << (both ? "\tloglik_rc\tbits_per_base_rc\tbits_per_base_both" : "")
+      << (regions ? "\tregion\n" : "\n");
 }
 
-void write_score_line(std::ostream& out, const RecordScore& r, bool both) {
+void write_score_line(std::ostream& out, const RecordScore& r, bool both, bool regions) {
   // A per-base figure of a record with no scored position is NA (as in stats), not nan.
   const bool any = r.scored > 0;
   auto num = [](double v, bool defined) {
@@ -50,6 +52,7 @@ void write_score_line(std::ostream& out, const RecordScore& r, bool both) {
   if (both)
     out << '\t' << num(r.loglik_rc, true) << '\t' << num(r.bits_per_base_rc(), any) << '\t'
         << num(r.bits_per_base_both(), any);
+  if (regions) out << '\t' << (r.region.empty() ? std::string(".") : r.region);
   out << '\n';
 }
 
@@ -90,6 +93,7 @@ class Outputs {
     if (!h5_ || !opt_.per_position) return;
     const std::string g = "/per_position/" + std::to_string(row);
     h5_->set_attr(g, "name", r.name);
+    if (!opt_.reader.regions.empty()) h5_->set_attr(g, "region", r.region);
     h5_->set_attr(g, "input", r.input);
     h5_->set_attr(g, "start", std::max<int64_t>(r.region_begin, 0));
     p = Positions{};
@@ -111,11 +115,12 @@ class Outputs {
 
   void finish(const std::vector<RecordScore>& done) {
     if (h5_) {
-      std::vector<std::string> names, inputs;
+      std::vector<std::string> names, inputs, regions;
       std::vector<int64_t> start, length, scored, scored_rc;
       std::vector<double> loglik, bpb, loglik_rc, bpb_rc, bpb_both;
       for (auto& r : done) {
         names.push_back(r.name);
+        regions.push_back(r.region.empty() ? std::string(".") : r.region);
         inputs.push_back(r.input);
         start.push_back(std::max<int64_t>(r.region_begin, 0));
         length.push_back(r.length);
@@ -130,6 +135,7 @@ class Outputs {
       const io::Shape n{int64_t(done.size())};
       h5_->write_strings("records/name", names);
       h5_->write_strings("records/input", inputs);
+      if (!opt_.reader.regions.empty()) h5_->write_strings("records/region", regions);
       h5_->write("records/start", start.data(), n);
       h5_->write("records/length", length.data(), n);
       h5_->write("records/scored", scored.data(), n);
@@ -187,6 +193,7 @@ std::vector<RecordScore> score_both_strands(model::Mamba<float>& m, const ScoreO
     RecordScore rec;
     rec.input = file;
     rec.name = r.contig;
+    if (!opt.reader.regions.empty()) rec.region = io::region_name(r, b, e);
     rec.index = int64_t(ri);
     rec.region_begin = b;
     rec.length = n_pos;
@@ -286,6 +293,7 @@ struct Stream {
   int64_t row = -1;      // row in the records table
   int64_t tokens = 0;    // tokens of the record consumed so far
   Outputs::Positions pos;  // per-position datasets of the current record
+  const io::Region* region = nullptr;  // the -r/-R region the current record is (FASTA/FASTQ)
   bool eof = false;
 };
 
@@ -463,6 +471,12 @@ std::vector<RecordScore> score(model::Mamba<float>& m, const ScoreOptions& opt,
       s.rec.input = opt.inputs[in];
       s.rec.name = s.cur.record;
       s.rec.index = want;
+      // A FASTA/FASTQ reader gives one record per region, in order; reads found through
+      // regions are records of their own.
+      const io::Format f = (B > 1 ? shared : s).reader->format();
+      s.region = !opt.reader.regions.empty() && (f == io::Format::fasta || f == io::Format::fastq)
+                     ? &opt.reader.regions[size_t(want)]
+                     : nullptr;
       s.rec.region_begin = s.cur.offset;
       s.pos = out.open(s.row);
       return true;
@@ -472,6 +486,7 @@ std::vector<RecordScore> score(model::Mamba<float>& m, const ScoreOptions& opt,
 
   auto finish = [&](Stream& s) {
     s.active = false;
+    if (s.region) s.rec.region = io::region_name(*s.region, s.rec.region_begin, s.rec.region_begin + s.rec.length);
     out.close(s.row, s.rec, s.pos);
     finished.emplace(s.row, s.rec);
   };

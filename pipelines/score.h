@@ -38,7 +38,9 @@ struct ScoreOptions {
 
 struct RecordScore {
   std::string input;           // file
-  std::string name;            // record or region name
+  std::string name;            // record name (a region's contig)
+  std::string region;          // with -r/-R, FASTA/FASTQ: the region's name (io::region_name);
+                               // "" otherwise (reads found through regions: their own name above)
   int64_t index = 0;           // record index within its file
   int64_t region_begin = -1;   // 0-based start of the region's first base on its contig (or 0)
   int64_t length = 0;          // bases in the record (after the tokenizer)
@@ -80,7 +82,10 @@ std::vector<RecordScore> score(model::Mamba<float>& model, const ScoreOptions& o
 
 // The TSV header and one line per record, as written on stdout (with --strand both, three more
 // columns: loglik_rc, bits_per_base_rc, bits_per_base_both).
-void write_score_header(std::ostream& out, bool both_strands = false);
-void write_score_line(std::ostream& out, const RecordScore& r, bool both_strands = false);
+// The TSV on stdout. both_strands adds the reverse strand's columns; regions (scoring with
+// -r/-R) a last column, region: the region's name, "." for reads.
+void write_score_header(std::ostream& out, bool both_strands = false, bool regions = false);
+void write_score_line(std::ostream& out, const RecordScore& r, bool both_strands = false,
+                      bool regions = false);
 
 }  // namespace mambadna::pipelines

@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <fstream>
+#include <sstream>
 
 #include <htslib/faidx.h>
 
@@ -249,4 +250,58 @@ TEST_CASE("score: --strand both scores the reverse complement position by positi
     CHECK(bo[0] == rv[0]);  // only one strand predicts the ends
     CHECK(bo[1499] == fw[1499]);
   }
+}
+
+TEST_CASE("score: regions carry their names into the TSV and the HDF5 records",
+          "[pipelines][score]") {
+  TempDir dir;
+  auto m = golden_model();
+  const std::string fa = dir.copy(kGolden + "input.fa", "input.fa");
+  REQUIRE(fai_build(fa.c_str()) == 0);
+  const std::string contig = "lambda_10001_11500";  // 1,500 bases
+  // A named BED region, an unnamed one clipped to the contig's end, and a named one again: the
+  // names follow the regions whichever stream scores them.
+  const std::vector<io::Region> regions = {io::Region{contig, 100, 400, "promoter", '.'},
+                                           io::Region{contig, 1200, io::kContigEnd, {}, '.'},
+                                           io::Region{contig, 0, 50, "start", '.'}};
+  const std::vector<std::string> want = {"promoter", contig + ":1201-1500", "start"};
+  for (int mode = 0; mode < 3; ++mode) {  // one stream, two streams, both strands
+    INFO("mode " << mode);
+    auto o = options({fa}, 64, mode == 1 ? 2 : 1);
+    o.both_strands = mode == 2;
+    o.reader.regions = regions;
+    o.h5_output = dir.file("r" + std::to_string(mode) + ".h5");
+    o.per_position = true;
+    auto recs = pipelines::score(m, o, {});
+    REQUIRE(recs.size() == 3);
+    for (size_t i = 0; i < 3; ++i) {
+      CHECK(recs[i].region == want[i]);
+      CHECK(recs[i].name == contig);
+    }
+    CHECK(recs[1].region_begin == 1200);
+    CHECK(recs[1].length == 300);
+    auto f = io::H5File::open_read(o.h5_output);
+    CHECK(f.read_strings("records/region") == want);
+    CHECK(f.attr_str("/per_position/0", "region") == "promoter");
+    // The TSV: the region's name last, after the strand columns.
+    std::ostringstream tsv;
+    pipelines::write_score_header(tsv, o.both_strands, true);
+    pipelines::write_score_line(tsv, recs[1], o.both_strands, true);
+    const std::string text = tsv.str();
+    CHECK(text.find("\tregion\n") != std::string::npos);
+    CHECK(text.substr(text.size() - (want[1].size() + 2)) == "\t" + want[1] + "\n");
+  }
+  // Without regions: no region column, no records/region; a record without a region (reads
+  // found through regions) reads ".".
+  auto o = options({fa}, 64, 1);
+  o.h5_output = dir.file("none.h5");
+  auto recs = pipelines::score(m, o, {});
+  REQUIRE(!recs.empty());
+  for (const auto& r : recs) CHECK(r.region.empty());
+  CHECK_FALSE(io::H5File::open_read(o.h5_output).exists("records/region"));
+  std::ostringstream plain, dotted;
+  pipelines::write_score_header(plain, false, false);
+  CHECK(plain.str().find("region") == std::string::npos);
+  pipelines::write_score_line(dotted, recs[0], false, true);
+  CHECK(dotted.str().substr(dotted.str().size() - 3) == "\t.\n");
 }
