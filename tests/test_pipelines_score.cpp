@@ -24,6 +24,13 @@ namespace {
 using test::golden_model;
 using test::kGolden;
 
+// The golden input FASTA, copied into dir and indexed (regions need the index).
+std::string indexed_golden_fasta(TempDir& dir) {
+  const std::string fa = dir.copy(kGolden + "input.fa", "input.fa");
+  REQUIRE(fai_build(fa.c_str()) == 0);
+  return fa;
+}
+
 pipelines::ScoreOptions options(const std::vector<std::string>& inputs, int64_t chunk, int64_t streams) {
   pipelines::ScoreOptions o;
   o.inputs = inputs;
@@ -205,8 +212,7 @@ TEST_CASE("score: --strand both scores the reverse complement position by positi
           "[pipelines][score]") {
   TempDir dir;
   auto m = golden_model();
-  const std::string fa = dir.copy(kGolden + "input.fa", "input.fa");
-  REQUIRE(fai_build(fa.c_str()) == 0);
+  const std::string fa = indexed_golden_fasta(dir);
   io::FastaIndex idx(fa);
   std::string rc = idx.fetch("lambda_10001_11500", 0, 1500);
   io::reverse_complement(rc);
@@ -256,8 +262,7 @@ TEST_CASE("score: regions carry their names into the TSV and the HDF5 records",
           "[pipelines][score]") {
   TempDir dir;
   auto m = golden_model();
-  const std::string fa = dir.copy(kGolden + "input.fa", "input.fa");
-  REQUIRE(fai_build(fa.c_str()) == 0);
+  const std::string fa = indexed_golden_fasta(dir);
   const std::string contig = "lambda_10001_11500";  // 1,500 bases
   // A named BED region, an unnamed one clipped to the contig's end, and a named one again: the
   // names follow the regions whichever stream scores them.
