@@ -31,7 +31,11 @@ void add_input_options(po::options_description& g, InputOptions& a, bool trainin
       ("skip-duplicates", po::bool_switch(&a.skip_duplicates),
        "SAM/BAM/CRAM: skip reads flagged as duplicates")  //
       ("skip-qcfail", po::bool_switch(&a.skip_qcfail),
-       "SAM/BAM/CRAM: skip reads that failed quality checks");
+       "SAM/BAM/CRAM: skip reads that failed quality checks")  //
+      ("as-sequenced", po::bool_switch(&a.as_sequenced),
+       "SAM/BAM/CRAM: reverse-strand reads (FLAG 0x10) reverse-complemented back to the "
+       "orientation they were sequenced in, as samtools fastq writes them (default: as stored, "
+       "on the reference's forward strand)");
 }
 
 io::CaseMode case_mode_for(const std::string& requested, const model::Config* model, bool exact) {
@@ -61,6 +65,7 @@ io::ReaderOptions reader_options(const InputOptions& a, const CommonOptions& com
   o.filter.skip_supplementary = !a.keep_supplementary;
   o.filter.skip_duplicate = a.skip_duplicates;
   o.filter.skip_qcfail = a.skip_qcfail;
+  o.as_sequenced = a.as_sequenced;
   o.reference = a.reference;
   o.threads = common.threads > 1 ? common.threads : 0;
   for (const auto& r : a.regions) o.regions.push_back(io::parse_region(r));

@@ -17,6 +17,7 @@ struct InputOptions {
   std::string invalid = "error";
   bool skip_unmapped = false, keep_secondary = false, keep_supplementary = false;
   bool skip_duplicates = false, skip_qcfail = false;
+  bool as_sequenced = false;  // --as-sequenced
 };
 
 // Adds -r/--region, -R/--regions-file, --reference, --case, --invalid and the read filters

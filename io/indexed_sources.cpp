@@ -13,6 +13,7 @@
 
 #include "io/bgzf_end.h"
 #include "io/error.h"
+#include "io/fasta_index.h"
 #include "io/reader_source.h"
 
 namespace mambadna::io {
@@ -145,7 +146,7 @@ class AlignmentSource final : public SequenceReader::Source {
   AlignmentSource(HtsFilePtr fp, const std::string& path, Format format,
                   const std::string& description, const ReaderOptions& options)
       : fp_(std::move(fp)), tok_(options.tok), mask_(options.filter.flag_mask()),
-        has_reference_(!options.reference.empty()) {
+        has_reference_(!options.reference.empty()), as_sequenced_(options.as_sequenced) {
     this->path = path;
     this->format = format;
     this->description = description;
@@ -243,6 +244,10 @@ class AlignmentSource final : public SequenceReader::Source {
     int32_t len = b_->core.l_qseq;
     seq_.resize(size_t(len));
     for (int32_t i = 0; i < len; ++i) seq_[size_t(i)] = uint8_t(seq_nt16_str[bam_seqi(s, i)]);
+    if (as_sequenced_ && (b_->core.flag & BAM_FREVERSE)) {
+      std::reverse(seq_.begin(), seq_.end());
+      for (auto& c : seq_) c = complement_base(c);
+    }
     sp_ = seq_.data();
     pos_ = 0;
     return true;
@@ -265,6 +270,7 @@ class AlignmentSource final : public SequenceReader::Source {
   Tokenizer tok_;
   uint16_t mask_;
   bool has_reference_;
+  bool as_sequenced_;  // reverse-strand reads reverse-complemented back (ReaderOptions)
   std::unique_ptr<sam_hdr_t, HdrDeleter> hdr_;
   std::unique_ptr<bam1_t, BamDeleter> b_;
   int threads_ = 0;  // decompression threads

@@ -57,6 +57,10 @@ struct ReaderOptions {
   std::string reference;        // FASTA reference for decoding CRAM
   int threads = 0;              // htslib decompression threads for BGZF/BAM/CRAM (0: none)
   std::vector<Region> regions;  // empty: the whole input, in file order
+  // SAM/BAM/CRAM: a reverse-strand read (FLAG 0x10) is stored reverse-complemented against the
+  // reference; true gives it back in the orientation it was sequenced in (as samtools fastq
+  // writes it), its positions counted from its own first base.
+  bool as_sequenced = false;
 };
 
 class SequenceReader {

@@ -3,8 +3,10 @@
 #include <catch2/catch.hpp>
 #include <htslib/sam.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "io/error.h"
@@ -134,4 +136,46 @@ TEST_CASE("ce_range.cram decodes with its reference and fails cleanly without", 
   std::vector<Rec> region = test::samtools_reads("-T '" + ref + "' '" + cram + "' CHROMOSOME_II:2000-3000");
   REQUIRE(!region.empty());
   CHECK(test::read_all(cram, 1000, opt) == region);
+}
+
+TEST_CASE("--as-sequenced gives reverse-strand reads back as sequenced, as samtools fastq does",
+          "[io][reader][bam]") {
+  test::TempDir dir;
+  const std::string sam = dir.write("strands.sam",
+                                    "@HD\tVN:1.6\tSO:unsorted\n"
+                                    "@SQ\tSN:c\tLN:100\n"
+                                    "fwd\t0\tc\t1\t60\t6M\t*\t0\t0\tACGTTN\t*\n"
+                                    "rev\t16\tc\t1\t60\t6M\t*\t0\t0\tACGTTN\t*\n"
+                                    "rev_iupac\t16\tc\t9\t60\t3M\t*\t0\t0\tRYK\t*\n"
+                                    "unmapped_rev\t20\t*\t0\t0\t*\t*\t0\t0\tAAC\t*\n");
+  io::ReaderOptions opt;
+  CHECK(test::read_all(sam, 4, opt) == std::vector<Rec>{{"fwd", "ACGTTN"}, {"rev", "ACGTTN"},
+                                                        {"rev_iupac", "RYK"}, {"unmapped_rev", "AAC"}});
+  opt.as_sequenced = true;
+  CHECK(test::read_all(sam, 4, opt) == std::vector<Rec>{{"fwd", "ACGTTN"}, {"rev", "NAACGT"},
+                                                        {"rev_iupac", "MRY"}, {"unmapped_rev", "GTT"}});
+
+  // ex1.bam's 3,270 reads against samtools fastq -n (names without /1 /2), which writes
+  // reverse-strand reads reverse-complemented; sorted, since it puts a pair's READ1 before its
+  // READ2 where the file has them the other way round (one pair in ex1.bam).
+  const std::string path = test::data_file("edge/ex1.bam");
+  int status = 0;
+  const std::string fq = test::run_shell("samtools fastq -n '" + path + "' 2> /dev/null", status);
+  REQUIRE(status == 0);
+  std::vector<Rec> want;
+  size_t pos = 0;
+  for (int line = 0; pos < fq.size(); ++line) {
+    const size_t eol = fq.find('\n', pos);
+    const std::string text = fq.substr(pos, eol - pos);
+    pos = eol == std::string::npos ? fq.size() : eol + 1;
+    if (line % 4 == 0) want.push_back({text.substr(1), ""});
+    if (line % 4 == 1) want.back().seq = text;
+  }
+  REQUIRE(want.size() == 3270);
+  std::vector<Rec> got = test::read_all(path, 10, opt);
+  CHECK(got != test::read_all(path, 10));  // some of them did turn round
+  const auto by_name = [](const Rec& a, const Rec& b) { return std::tie(a.name, a.seq) < std::tie(b.name, b.seq); };
+  std::sort(got.begin(), got.end(), by_name);
+  std::sort(want.begin(), want.end(), by_name);
+  CHECK(got == want);
 }
