@@ -172,13 +172,13 @@ std::vector<RecordScore> score_both_strands(model::Mamba<float>& m, const ScoreO
   std::vector<io::Region> regions = opt.reader.regions;
   if (regions.empty())
     for (auto& c : fa.contigs()) regions.push_back(io::Region{c, 0, io::kContigEnd, {}});
-  const int64_t L = opt.chunk;
+  const int64_t L_max = opt.chunk;
   Outputs out(opt);
   model::State<float> state(m.config(), 1);
   model::Activations<float> acts;
-  std::vector<int32_t> tokens(static_cast<size_t>(L)), targets(static_cast<size_t>(L));
-  std::vector<float> lp(static_cast<size_t>(L)), ent(static_cast<size_t>(opt.entropy ? L : 0)),
-      rc(static_cast<size_t>(L)), both(static_cast<size_t>(L));
+  std::vector<int32_t> tokens(static_cast<size_t>(L_max)), targets(static_cast<size_t>(L_max));
+  std::vector<float> lp(static_cast<size_t>(L_max)), ent(static_cast<size_t>(opt.entropy ? L_max : 0)),
+      rc(static_cast<size_t>(L_max)), both(static_cast<size_t>(L_max));
   std::vector<RecordScore> done;
   int64_t bases_done = 0;
   const std::string scratch_path = (opt.h5_output.empty() ? std::string("mambadna-score") : opt.h5_output) +
@@ -190,6 +190,9 @@ std::vector<RecordScore> score_both_strands(model::Mamba<float>& m, const ScoreO
     r.end = std::min(r.end, len);
     r.begin = std::min(r.begin, r.end);
     const int64_t b = r.begin, e = r.end, n_pos = e - b;
+    // The model's work is per position of the window, padding included: a region shorter than
+    // the chunk runs in a window of its own length (rounded up to 8), not of L_max.
+    const int64_t L = std::min(L_max, chunk_for_records(n_pos));
     RecordScore rec;
     rec.input = file;
     rec.name = r.contig;
