@@ -84,7 +84,11 @@ int run_stats(const StatsArgs& a) {
   io::TextOutput out(a.output);  // '-' is stdout; a file appears only when complete
   out.write("record\tlength\tA\tC\tG\tT\tN\tlower\tother_iupac\tgc\n");
   pipelines::StatsCallbacks cb;
-  cb.on_record = [&](const pipelines::RecordCounts& rc) { out.write(tsv_line(rc.record, rc.counts)); };
+  // A region is named as score and embed name it (its BED name, else contig:start-end), as
+  // samtools faidx names the records it writes for regions.
+  cb.on_record = [&](const pipelines::RecordCounts& rc) {
+    out.write(tsv_line(rc.region.empty() ? rc.record : rc.region, rc.counts));
+  };
   cb.on_progress = [&](int64_t done) { progress.update(done); };
   pipelines::BaseCounts total = pipelines::count_bases(a.inputs, opt, cb);
   progress.finish();

@@ -114,6 +114,11 @@ class FaidxRegions final : public SequenceReader::Source {
   int64_t record_length() const override {
     return records > 0 ? regions_[size_t(records - 1)].length() : -1;
   }
+  std::string region_name() const override {
+    if (records == 0) return {};
+    const Region& r = regions_[size_t(records - 1)];  // clipped to its contig
+    return io::region_name(r, r.begin, r.end);
+  }
 
  private:
   void fetch(const Region& r) {

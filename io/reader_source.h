@@ -17,6 +17,7 @@ class SequenceReader::Source {
   virtual ~Source() = default;
   virtual bool next(Chunk& out, size_t L) = 0;
   virtual int64_t record_length() const { return -1; }
+  virtual std::string region_name() const { return {}; }
 
   std::string path;
   Format format = Format::empty;

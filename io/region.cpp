@@ -182,7 +182,7 @@ std::vector<Region> read_bed(const std::string& path) {
       if (r.begin > r.end)
         throw InputError(path + ": line " + std::to_string(line_no) + ": start " +
                          std::to_string(r.begin) + " is after end " + std::to_string(r.end));
-      if (cols.size() > 3) r.name = cols[3];
+      if (cols.size() > 3 && cols[3] != ".") r.name = cols[3];  // '.': no name, as in bedtools
       if (cols.size() > 5) {
         if (cols[5] != "+" && cols[5] != "-" && cols[5] != ".")
           throw InputError(path + ": line " + std::to_string(line_no) + ": strand '" + cols[5] +

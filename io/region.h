@@ -42,7 +42,7 @@ std::string region_name(const Region& region, int64_t begin, int64_t end);
 void check_region_start(const std::string& path, const Region& region, int64_t contig_length);
 
 // Reads a BED file (plain or gzip/bgzip): columns chrom, start, end (0-based half-open), an
-// optional name and (column 6) an optional strand, '+', '-' or '.'. Skips blank lines and lines starting with '#', "track" or "browser". Columns are
+// optional name ('.' for none) and (column 6) an optional strand, '+', '-' or '.'. Skips blank lines and lines starting with '#', "track" or "browser". Columns are
 // tab-separated (whitespace-separated when a line has no tab). Throws InputError naming the file
 // and the 1-based line for fewer than 3 columns, non-numeric or negative coordinates, start > end,
 // or a strand other than those three; and for a file with no region at all (an empty region list

@@ -102,6 +102,7 @@ Format SequenceReader::format() const { return source_->format; }
 const std::string& SequenceReader::format_description() const { return source_->description; }
 const std::string& SequenceReader::path() const { return source_->path; }
 int64_t SequenceReader::record_length() const { return source_->record_length(); }
+std::string SequenceReader::region_name() const { return source_->region_name(); }
 int64_t SequenceReader::total_length() const { return source_->total; }
 int64_t SequenceReader::records() const { return source_->records; }
 

@@ -89,6 +89,11 @@ class SequenceReader {
   // regions (clipped) and SAM/BAM/CRAM reads; -1 for streamed FASTA/FASTQ.
   int64_t record_length() const;
 
+  // What the current record is called as a region: with regions of an indexed FASTA/FASTQ (one
+  // record per region, in order) io::region_name of its clipped interval; empty otherwise
+  // (whole files, and reads found through regions, which are records of their own).
+  std::string region_name() const;
+
   // Total bases the reader will visit when known beforehand: the sum of the clipped region
   // lengths, or the sum of the contig lengths in the FASTA's .fai when one exists; else -1.
   int64_t total_length() const;

@@ -93,7 +93,7 @@ class Outputs {
     if (!h5_ || !opt_.per_position) return;
     const std::string g = "/per_position/" + std::to_string(row);
     h5_->set_attr(g, "name", r.name);
-    if (!opt_.reader.regions.empty()) h5_->set_attr(g, "region", r.region);
+    if (!opt_.reader.regions.empty()) h5_->set_attr(g, "region", r.region.empty() ? std::string(".") : r.region);
     h5_->set_attr(g, "input", r.input);
     h5_->set_attr(g, "start", std::max<int64_t>(r.region_begin, 0));
     p = Positions{};
@@ -296,7 +296,6 @@ struct Stream {
   int64_t row = -1;      // row in the records table
   int64_t tokens = 0;    // tokens of the record consumed so far
   Outputs::Positions pos;  // per-position datasets of the current record
-  const io::Region* region = nullptr;  // the -r/-R region the current record is (FASTA/FASTQ)
   bool eof = false;
 };
 
@@ -474,12 +473,7 @@ std::vector<RecordScore> score(model::Mamba<float>& m, const ScoreOptions& opt,
       s.rec.input = opt.inputs[in];
       s.rec.name = s.cur.record;
       s.rec.index = want;
-      // A FASTA/FASTQ reader gives one record per region, in order; reads found through
-      // regions are records of their own.
-      const io::Format f = (B > 1 ? shared : s).reader->format();
-      s.region = !opt.reader.regions.empty() && (f == io::Format::fasta || f == io::Format::fastq)
-                     ? &opt.reader.regions[size_t(want)]
-                     : nullptr;
+      s.rec.region = (B > 1 ? shared : s).reader->region_name();
       s.rec.region_begin = s.cur.offset;
       s.pos = out.open(s.row);
       return true;
@@ -489,7 +483,6 @@ std::vector<RecordScore> score(model::Mamba<float>& m, const ScoreOptions& opt,
 
   auto finish = [&](Stream& s) {
     s.active = false;
-    if (s.region) s.rec.region = io::region_name(*s.region, s.rec.region_begin, s.rec.region_begin + s.rec.length);
     out.close(s.row, s.rec, s.pos);
     finished.emplace(s.row, s.rec);
   };

@@ -65,7 +65,7 @@ BaseCounts count_bases(const std::vector<std::string>& inputs, const StatsOption
       done += int64_t(chunk.tokens.size());
       if (callbacks.on_progress) callbacks.on_progress(done);
       if (chunk.end_of_record) {
-        RecordCounts rc{input, chunk.record, chunk.record_index, fold(hist)};
+        RecordCounts rc{input, chunk.record, chunk.record_index, fold(hist), reader.region_name()};
         total += rc.counts;
         if (callbacks.on_record) callbacks.on_record(rc);
       }

@@ -29,6 +29,7 @@ struct RecordCounts {
   std::string record;    // record name (the contig for a region)
   int64_t record_index;  // within its input
   BaseCounts counts;
+  std::string region;    // a region of a FASTA/FASTQ: its name (SequenceReader::region_name)
 };
 
 struct StatsOptions {

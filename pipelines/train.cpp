@@ -120,6 +120,7 @@ void save_options(io::H5File& f, const TrainOptions& o, int64_t steps) {
   f.set_attr(g, "invalid", std::string(o.reader.tok.invalid == io::InvalidMode::error ? "error"
                                        : o.reader.tok.invalid == io::InvalidMode::skip ? "skip" : "N"));
   f.set_attr(g, "read_filter_mask", int64_t(o.reader.filter.flag_mask()));
+  f.set_attr(g, "as_sequenced", int64_t(o.reader.as_sequenced));
 }
 
 void load_options(const io::H5File& f, TrainOptions& o, int64_t& steps) {
@@ -149,6 +150,7 @@ void load_options(const io::H5File& f, TrainOptions& o, int64_t& steps) {
   o.reader.filter.skip_qcfail = mask & 0x200;
   o.reader.filter.skip_duplicate = mask & 0x400;
   o.reader.filter.skip_supplementary = mask & 0x800;
+  o.reader.as_sequenced = f.has_attr(g, "as_sequenced") && f.attr_i64(g, "as_sequenced") != 0;
 }
 
 std::vector<fs::path> list_checkpoints(const std::string& dir) {

@@ -107,6 +107,12 @@ TEST_CASE("BAM regions go through the index", "[io][reader][bam][regions]") {
   expect.insert(expect.end(), chr2.begin(), chr2.end());
   REQUIRE(expect.size() > 100);
   CHECK(test::read_all(bam, 16, opt) == expect);
+  {  // reads found through regions are records of their own: no region name
+    io::SequenceReader r(bam, opt);
+    io::Chunk c;
+    REQUIRE(r.next(c, 16));
+    CHECK(r.region_name().empty());
+  }
   opt.regions = {io::parse_region("chrX:1-10")};
   REQUIRE_THROWS_WITH(io::SequenceReader(bam, opt), bam + ": region 'chrX:1-10': unknown contig 'chrX'");
 }

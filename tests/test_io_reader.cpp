@@ -413,6 +413,17 @@ TEST_CASE("regions on bgzip chr20 match faidx", "[io][reader][regions]") {
                                                             {60000000, 63025520}, {5000000, 5000100}};
   io::SequenceReader r(path, opt);
   CHECK(r.total_length() == 100001 + 2200000 + 521 + 1 + 3025520 + 100);
+  {  // each record's region name: its BED name, else its interval clipped to the contig
+    io::SequenceReader names(path, opt);
+    io::Chunk c;
+    CHECK(names.region_name().empty());  // no record yet
+    std::vector<std::string> got;
+    while (names.next(c, 1 << 20))
+      if (c.begin_of_record) got.push_back(names.region_name());
+    CHECK(got == std::vector<std::string>{"20:1000000-1100000", "20:9500001-11700000",
+                                          "20:63025000-63025520", "20:63025520-63025520",
+                                          "20:60000001-63025520", "named"});
+  }
   {  // a region that starts past the contig's end is an error (another assembly's coordinates?)
     io::ReaderOptions past = keep_case();
     past.regions = {io::parse_region("20:70,000,000-70,000,010")};

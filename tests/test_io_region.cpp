@@ -103,9 +103,10 @@ TEST_CASE("read_bed skips headers and blank lines, reads names, checks coordinat
                              "\n"
                              "chr1\t0\t10\tfirst\t0\t+\r\n"
                              "chr2\t5\t5\n"  // empty region: allowed
-                             "chr3 7 9 spaced\n");
+                             "chr3 7 9 spaced\n"
+                             "chr4\t1\t2\t.\t0\t-\n");  // name '.': none
   std::vector<Region> r = io::read_bed(ok);
-  REQUIRE(r.size() == 3);
+  REQUIRE(r.size() == 4);
   // No region at all (empty, or only headers): refused, not read as "the whole input".
   for (const char* text : {"", "# only a comment\n", "track x\n\n"}) {
     const std::string none = dir.write("none.bed", text);
@@ -114,6 +115,7 @@ TEST_CASE("read_bed skips headers and blank lines, reads names, checks coordinat
   CHECK(r[0] == Region{"chr1", 0, 10, "first", '+'});
   CHECK(r[1] == Region{"chr2", 5, 5, ""});
   CHECK(r[2] == Region{"chr3", 7, 9, "spaced"});
+  CHECK(r[3] == Region{"chr4", 1, 2, "", '-'});
 
   struct Row {
     const char* text;

@@ -1,5 +1,6 @@
 // pipelines::count_bases and the `mambadna stats` command end to end.
 #include <catch2/catch.hpp>
+#include <htslib/faidx.h>
 
 #include <cmath>
 #include <fstream>
@@ -156,6 +157,19 @@ TEST_CASE("mambadna stats end to end on lambda phage", "[io][stats][cli]") {
   std::string piped = test::run_shell("cat '" + lambda + "' | '" + kBinary + "' stats -v 0 -", status);
   CHECK(status == 0);
   CHECK(piped == slurp(out));
+
+  // Regions are rows named as score and embed name them: the BED name, else the interval.
+  REQUIRE(fai_build(plain.c_str()) == 0);
+  const std::string bed = dir.write("r.bed", recs[0].name + "\t100\t600\tfirst\n" + recs[0].name +
+                                                 "\t48000\t60000\t.\n");
+  const std::string by_region = test::run_shell("'" + kBinary + "' stats -v 0 -R '" + bed + "' '" + plain + "'", status);
+  CHECK(status == 0);
+  rows = parse_tsv(by_region);
+  REQUIRE(rows.size() == 4);
+  CHECK(rows[1][0] == "first");
+  CHECK(rows[1][1] == "500");
+  CHECK(rows[2][0] == recs[0].name + ":48001-48502");
+  CHECK(rows[2][1] == "502");
 }
 
 TEST_CASE("mambadna stats: errors are one line and exit 1 (2 for usage)", "[io][stats][cli]") {

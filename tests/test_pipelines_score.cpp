@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include <htslib/faidx.h>
+#include <htslib/sam.h>
 
 #include "io/fasta_index.h"
 #include "io/h5.h"
@@ -309,4 +310,18 @@ TEST_CASE("score: regions carry their names into the TSV and the HDF5 records",
   CHECK(plain.str().find("region") == std::string::npos);
   pipelines::write_score_line(dotted, recs[0], false, true);
   CHECK(dotted.str().substr(dotted.str().size() - 3) == "\t.\n");
+
+  // Reads found through regions of a BAM are records of their own: "." in the records and in
+  // the per-position groups alike.
+  const std::string bam = dir.copy(test::data_file("edge/ex1.bam"), "ex1.bam");
+  REQUIRE(sam_index_build(bam.c_str(), 0) == 0);
+  auto b = options({bam}, 64, 2);
+  b.reader.regions = {io::parse_region("chr1:100-200")};
+  b.h5_output = dir.file("reads.h5");
+  b.per_position = true;
+  auto reads = pipelines::score(m, b, {});
+  REQUIRE(reads.size() > 5);
+  auto f = io::H5File::open_read(b.h5_output);
+  CHECK(f.read_strings("records/region") == std::vector<std::string>(reads.size(), "."));
+  CHECK(f.attr_str("/per_position/0", "region") == ".");
 }

@@ -533,6 +533,7 @@ TEST_CASE("train: a run on reads resumes where it stopped", "[pipelines][train]"
     o.steps = 12;
     o.holdout_records = true;
     o.valid_tokens = 0;
+    o.reader.as_sequenced = true;  // kept by the checkpoint: the resumed half reads as the first
     return o;
   };
   auto o = reads("whole");
@@ -546,6 +547,7 @@ TEST_CASE("train: a run on reads resumes where it stopped", "[pipelines][train]"
   }, &stop);
   REQUIRE(res.steps == 5);
   CHECK(io::H5File::open_read(res.checkpoint).attr_i64("/train", "whole_records") == 1);
+  CHECK(io::H5File::open_read(res.checkpoint).attr_i64("/train", "as_sequenced") == 1);
   resume_matches(p.run_dir, whole);
 }
 
