@@ -144,7 +144,7 @@ TEST_CASE("ce_range.cram decodes with its reference and fails cleanly without", 
   CHECK(test::read_all(cram, 1000, opt) == region);
 }
 
-TEST_CASE("--as-sequenced gives reverse-strand reads back as sequenced, as samtools fastq does",
+TEST_CASE("reverse-strand reads turn back to how they were sequenced with --as-sequenced, as samtools fastq",
           "[io][reader][bam]") {
   test::TempDir dir;
   const std::string sam = dir.write("strands.sam",
