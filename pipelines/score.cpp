@@ -52,7 +52,7 @@ void write_score_line(std::ostream& out, const RecordScore& r, bool both, bool r
   if (both)
     out << '\t' << num(r.loglik_rc, true) << '\t' << num(r.bits_per_base_rc(), any) << '\t'
         << num(r.bits_per_base_both(), any);
-  if (regions) out << '\t' << (r.region.empty() ? std::string(".") : r.region);
+  if (regions) out << '\t' << r.region_or_dot();
   out << '\n';
 }
 
@@ -93,7 +93,7 @@ class Outputs {
     if (!h5_ || !opt_.per_position) return;
     const std::string g = "/per_position/" + std::to_string(row);
     h5_->set_attr(g, "name", r.name);
-    if (!opt_.reader.regions.empty()) h5_->set_attr(g, "region", r.region.empty() ? std::string(".") : r.region);
+    if (!opt_.reader.regions.empty()) h5_->set_attr(g, "region", r.region_or_dot());
     h5_->set_attr(g, "input", r.input);
     h5_->set_attr(g, "start", std::max<int64_t>(r.region_begin, 0));
     p = Positions{};
@@ -120,7 +120,7 @@ class Outputs {
       std::vector<double> loglik, bpb, loglik_rc, bpb_rc, bpb_both;
       for (auto& r : done) {
         names.push_back(r.name);
-        regions.push_back(r.region.empty() ? std::string(".") : r.region);
+        regions.push_back(r.region_or_dot());
         inputs.push_back(r.input);
         start.push_back(std::max<int64_t>(r.region_begin, 0));
         length.push_back(r.length);

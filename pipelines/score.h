@@ -53,6 +53,7 @@ struct RecordScore {
   double perplexity() const;
   double bits_per_base_rc() const;
   double bits_per_base_both() const;  // over the predictions of both strands
+  std::string region_or_dot() const { return region.empty() ? "." : region; }  // as outputs write it
 };
 
 // Scores every record of every input; calls `on_record` for each finished record in input order
@@ -80,10 +81,9 @@ std::vector<RecordScore> score(model::Mamba<float>& model, const ScoreOptions& o
                                const std::function<void(const RecordScore&)>& on_record,
                                const std::function<void(int64_t)>& progress = {});
 
-// The TSV header and one line per record, as written on stdout (with --strand both, three more
-// columns: loglik_rc, bits_per_base_rc, bits_per_base_both).
-// The TSV on stdout. both_strands adds the reverse strand's columns; regions (scoring with
-// -r/-R) a last column, region: the region's name, "." for reads.
+// The TSV header and one line per record, as written on stdout. both_strands adds the reverse
+// strand's columns (loglik_rc, bits_per_base_rc, bits_per_base_both); regions (scoring with
+// -r/-R) a last column, region (RecordScore::region_or_dot).
 void write_score_header(std::ostream& out, bool both_strands = false, bool regions = false);
 void write_score_line(std::ostream& out, const RecordScore& r, bool both_strands = false,
                       bool regions = false);
