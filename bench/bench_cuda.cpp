@@ -2,13 +2,15 @@
 //   copy     device-to-device copy bandwidth (the ceiling the scan is measured against)
 //   scan     selective scan forward and backward at B 8, L 4096, E 1536, N 16, activations in
 //            fp32 and in bf16: bytes that each must read and write once, per second, and the
-//            fraction of the copy bandwidth
+//            fraction of the copy bandwidth; the forward in both layouts (time-parallel and
+//            channel-serial), also at B 32 and for one record of 32,768
 //   gemm     matrix-product rates: fp32, tf32 and bf16 compute on fp32 operands, and bf16
 //            operands (as --precision bf16 runs them), the rate MFU is quoted against
 //   train    training steps of the 130M shape (D 768, 24 layers) at B x L tokens: tokens/s, MFU,
 //            in fp32 and in the given precision (bf16: also with the backward's weight-gradient
 //            products overlapped on the side stream)
-//   score    scoring throughput of the small and 130M shapes, bases/s (32 streams, and one)
+//   score    scoring throughput of the small and 130M shapes, bases/s (32 streams, also with the
+//            channel-serial forward scan, and one)
 //
 //   step     two training steps (a warm-up and one more) at the given precision, nothing else:
 //            for a profiler
@@ -42,6 +44,7 @@ namespace {
 
 bool g_smoke = false;     // toy sizes, one call each
 bool g_one_call = false;  // one call after the warm-up (the step mode)
+bool g_serial_scan = false;  // score: the forward scan in the channel-serial layout (a label)
 
 double seconds_since(clk::time_point t0) {
   return std::chrono::duration<double>(clk::now() - t0).count();
@@ -93,8 +96,10 @@ double copy_bandwidth() {
 
 // The scan at B streams of L steps, E 1536, N 16, with its activations (u, delta, z, Bm, Cm,
 // out and their gradients) stored as T: float, or bf16 as --precision bf16 runs it.
+// Each forward in both layouts for N <= 16 (kernels/selective_scan.h): time-parallel, then
+// channel-serial; the backward (time-parallel either way) unless forward_only.
 template <typename T>
-void scan(double copy_gbs, int64_t B, int64_t L) {
+void scan(double copy_gbs, int64_t B, int64_t L, bool forward_only = false) {
   if (g_smoke) B = B > 1 ? 2 : 1, L = B > 1 ? 64 : 256;
   const int64_t E = g_smoke ? 40 : 1536, N = 16;
   const size_t BLE = size_t(B * L * E), BLN = size_t(B * L * N), BEN = size_t(B * E * N);
@@ -124,24 +129,27 @@ void scan(double copy_gbs, int64_t B, int64_t L) {
   kc::Buffer<T> out(BLE), du(BLE), dd(BLE), dz(BLE);
   kc::Buffer<float> hl(BEN), dB(BLN), dC(BLN), dA(EN), dD(E1), db(E1), dh0(BEN);
   const kernels::SelectiveScanParams p{B, L, E, N, N, E, true};
-  const double tf = time_per_call([&] {
-    kc::selective_scan_forward(out.data(), hl.data(), u.data(), delta.data(), A.data(), Bm.data(),
-                               Cm.data(), D.data(), z.data(), bias.data(), h0.data(), p);
-  });
   kc::Buffer<float> chunks(static_cast<size_t>(kc::selective_scan_chunk_states(p)));
-  const double tfc = time_per_call([&] {
+  auto forward = [&](float* keep) {
     kc::selective_scan_forward(out.data(), hl.data(), u.data(), delta.data(), A.data(), Bm.data(),
-                               Cm.data(), D.data(), z.data(), bias.data(), h0.data(), p,
-                               chunks.data());
-  });
+                               Cm.data(), D.data(), z.data(), bias.data(), h0.data(), p, keep);
+  };
+  double tf[2], tfc[2];  // by layout
+  for (const auto layout : {kc::ScanForwardLayout::time_parallel, kc::ScanForwardLayout::channel_serial}) {
+    const int l = layout == kc::ScanForwardLayout::channel_serial;
+    kc::set_selective_scan_forward_layout(layout);
+    tf[l] = time_per_call([&] { forward(nullptr); });
+    tfc[l] = time_per_call([&] { forward(chunks.data()); });
+  }
+  kc::set_selective_scan_forward_layout(kc::ScanForwardLayout::time_parallel);
   auto backward = [&](const float* from_chunks) {
     kc::selective_scan_backward(du.data(), dd.data(), dA.data(), dB.data(), dC.data(), dD.data(),
                                 dz.data(), db.data(), dh0.data(), dout.data(), dhl.data(), u.data(),
                                 delta.data(), A.data(), Bm.data(), Cm.data(), D.data(), z.data(),
                                 bias.data(), h0.data(), p, from_chunks);
   };
-  const double tb = time_per_call([&] { backward(nullptr); });
-  const double tbc = time_per_call([&] { backward(chunks.data()); });
+  const double tb = forward_only ? 0 : time_per_call([&] { backward(nullptr); });
+  const double tbc = forward_only ? 0 : time_per_call([&] { backward(chunks.data()); });
   // Bytes each must move once: forward reads u, delta, z, Bm, Cm (T), h0 and writes out (T),
   // h_last; backward reads u, delta, z, dout, Bm, Cm (T), h0, dh_last and writes du, ddelta, dz
   // (T), dBm, dCm, dh0 (fp32). The chunk-boundary states are extra traffic, not counted.
@@ -154,8 +162,11 @@ void scan(double copy_gbs, int64_t B, int64_t L) {
                 what, type, (long long)B, (long long)L, (long long)E, (long long)N, secs * 1e3,
                 bytes / secs / 1e9, 100 * bytes / secs / 1e9 / copy_gbs);
   };
-  line("forward", tf, fwd_bytes);
-  line("forward, keeping chunk states", tfc, fwd_bytes);
+  line("forward", tf[0], fwd_bytes);
+  line("forward, keeping chunk states", tfc[0], fwd_bytes);
+  line("forward, channel-serial", tf[1], fwd_bytes);
+  line("forward, channel-serial, keeping chunk states", tfc[1], fwd_bytes);
+  if (forward_only) return;
   line("backward, recomputing chunk states", tb, bwd_bytes);
   line("backward, from kept chunk states", tbc, bwd_bytes);
 }
@@ -262,9 +273,9 @@ void score(int device, kc::MatmulPrecision prec, const std::string& preset, int6
   const char* what = reads == Reads::no             ? ""
                      : reads == Reads::through_host ? " reads, state through the host"
                                                     : " reads, state on the device";
-  std::printf("score\t%s B%lld L%lld %s%s\t%.0f bases/s\n", preset.c_str(), (long long)B,
+  std::printf("score\t%s B%lld L%lld %s%s%s\t%.0f bases/s\n", preset.c_str(), (long long)B,
               (long long)L, prec == kc::MatmulPrecision::bf16 ? "bf16" : "fp32", what,
-              double(B * L) / s);
+              g_serial_scan ? ", channel-serial scan" : "", double(B * L) / s);
 }
 
 #endif
@@ -293,8 +304,11 @@ int main(int argc, char** argv) {
     if (on("copy") || on("scan")) copy_gbs = copy_bandwidth();
     if (on("scan")) {
       scan<float>(copy_gbs, 8, 4096), scan<kernels::bf16>(copy_gbs, 8, 4096);
-      // One record (B 1): both directions split time into segments to fill the device.
+      // One record (B 1): both directions split time into segments to fill the device (the
+      // channel-serial forward runs unsegmented: B·E threads alone).
       scan<float>(copy_gbs, 1, 32768);
+      // Scoring's 32 streams: four times the grid.
+      scan<float>(copy_gbs, 32, 4096, true), scan<kernels::bf16>(copy_gbs, 32, 4096, true);
     }
     if (on("gemm") || on("train")) bf16 = gemm();
     if (on("train")) {
@@ -315,6 +329,12 @@ int main(int argc, char** argv) {
       const char* large = g_smoke ? "tiny" : "130m";
       const int64_t streams = g_smoke ? 2 : 32;
       for (const char* preset : {small, large}) score(device, prec, preset, streams, L);
+      // The same with the channel-serial forward scan, beside.
+      kc::set_selective_scan_forward_layout(kc::ScanForwardLayout::channel_serial);
+      g_serial_scan = true;
+      for (const char* preset : {small, large}) score(device, prec, preset, streams, L);
+      kc::set_selective_scan_forward_layout(kc::ScanForwardLayout::time_parallel);
+      g_serial_scan = false;
       if (prec != kc::MatmulPrecision::fp32) score(device, kc::MatmulPrecision::fp32, large, streams, L);
       // One long record, as `mambadna score` runs a chromosome: one stream, the scan's
       // parallelism is only E·4 threads.

@@ -190,7 +190,9 @@ case "$mode" in
         # instructions it issues (docs/BENCHMARKS.md), so these say where to cut.
         # Then each SASS instruction's executed count and stall samples, in REPORT/<kernel>.csv,
         # summarised by ncu-source-summary.py (the per-chunk code against the state loop).
-        for k in scan_forward scan_backward; do
+        # (scan_forward_kernel: the time-parallel forward; scan_forward_serial: the
+        # channel-serial one, timed beside it by bench_cuda scan.)
+        for k in scan_forward_kernel scan_forward_serial scan_backward; do
           ours timeout 120 ncu --clock-control none --section SpeedOfLight --section Occupancy \
             --section WarpStateStats --section SchedulerStats --section InstructionStats \
             --section MemoryWorkloadAnalysis --section SourceCounters \

@@ -3,9 +3,11 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 #include <random>
 #include <type_traits>
+#include <utility>
 
 #include "kernels/selective_scan.h"
 #include "tests/kernels_testing.h"
@@ -380,6 +382,16 @@ struct SegmentsForTest {
   explicit SegmentsForTest(int64_t s) { cuda::set_selective_scan_segments(s); }
   ~SegmentsForTest() { cuda::set_selective_scan_segments(0); }
 };
+// Forces the forward's layout for N <= 16 while it lives.
+struct LayoutForTest {
+  explicit LayoutForTest(cuda::ScanForwardLayout l) { cuda::set_selective_scan_forward_layout(l); }
+  ~LayoutForTest() { cuda::set_selective_scan_forward_layout(cuda::ScanForwardLayout::time_parallel); }
+};
+constexpr std::array kBothLayouts{cuda::ScanForwardLayout::time_parallel,
+                                  cuda::ScanForwardLayout::channel_serial};
+const char* layout_name(cuda::ScanForwardLayout l) {
+  return l == cuda::ScanForwardLayout::channel_serial ? "channel-serial" : "time-parallel";
+}
 
 template <bool Chunks = false, bool Alias = false>
 ScanOut<float> run_cuda(const ScanData& d, const Prefill& pre) {
@@ -397,8 +409,12 @@ Prefill random_prefill(std::mt19937& rng, const SelectiveScanParams& p) {
 void check_cuda_fp32(const ScanData& d, std::mt19937& rng) {
   const Prefill pre = random_prefill(rng, d.p);
   const ScanOut<double> r = run_ref<double>(d, pre);
-  compare(run_cuda(d, pre), r, d, 5e-6, 5e-6);
-  compare(run_cuda<true>(d, pre), r, d, 5e-6, 5e-6);
+  for (const auto layout : kBothLayouts) {
+    INFO(layout_name(layout) << " forward");
+    const LayoutForTest lay(layout);
+    compare(run_cuda(d, pre), r, d, 5e-6, 5e-6);
+    compare(run_cuda<true>(d, pre), r, d, 5e-6, 5e-6);
+  }
 }
 
 }  // namespace
@@ -453,6 +469,16 @@ TEST_CASE("selective_scan cuda matches ref", "[kernels][selective_scan][cuda]") 
       const SegmentsForTest seg(segments);
       compare(run_cuda(d, pre), r, d, 5e-6, 5e-6);
       compare(run_cuda<true>(d, pre), r, d, 5e-6, 5e-6);
+    }
+    // The channel-serial forward (N <= 16; larger N take the state-parallel layout whatever
+    // is set): its outputs and h_last, and its chunk states through the backward that starts
+    // from them (poisoned: every state it reads must have been written).
+    {
+      INFO("channel-serial forward");
+      const LayoutForTest lay(cuda::ScanForwardLayout::channel_serial);
+      compare(run_cuda(d, pre), r, d, 5e-6, 5e-6);
+      compare(run_cuda<true>(d, pre), r, d, 5e-6, 5e-6);
+      compare(run_cuda<true, true>(d, pre), r, d, 5e-6, 5e-6);
     }
   }
 #endif
@@ -565,8 +591,12 @@ TEST_CASE("selective_scan cuda with bf16 activations matches ref", "[kernels][se
     const ScanOut<double> r = run_ref<double>(d, pre);
     const auto in_bc = [&](size_t i) { return int64_t(i % c.ld_bc) < c.N; };
     const auto in_z = [&](size_t i) { return int64_t(i % c.ld_z) < c.E; };
-    for (const bool chunks : {false, true}) {
-      INFO((chunks ? "backward from the forward's chunk states" : "backward recomputing them"));
+    for (const auto& [layout, chunks] : {std::pair{cuda::ScanForwardLayout::time_parallel, false},
+                                         {cuda::ScanForwardLayout::time_parallel, true},
+                                         {cuda::ScanForwardLayout::channel_serial, true}}) {
+      INFO(layout_name(layout) << " forward, "
+           << (chunks ? "backward from the forward's chunk states" : "backward recomputing them"));
+      const LayoutForTest lay(layout);
       const ScanOut<float> o = run_cuda_bf16(d, pre, chunks);
       // Outputs stored in bf16: one rounding of a float result to 8 significant bits, at most
       // 2^-8 = 3.9e-3 of the largest value, plus the float result's 5e-6: 5e-3, under the issue's

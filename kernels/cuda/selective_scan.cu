@@ -58,13 +58,13 @@ constexpr int kRuns = 32 / kChannels;           // runs per chunk, each a lane o
 constexpr int kItems = kScanChunk / kRuns;      // steps per run
 constexpr int kWarps = 4;                       // per block
 constexpr int kThreads = 32 * kWarps;
+static_assert(kThreads == kChunkThreads, "the block stages its chunk's rows (ChunkRows)");
 // Blocks per multiprocessor that the backward and the four-state forward are compiled for
 // (their launch bounds: up to 168 registers a thread), and that the segments of one long
 // record are sized to fill. The two-state forward fits 4 (128 registers).
 constexpr int kBlocksPerSM = 3;
 constexpr int forward_blocks_per_sm(int states) { return states >= 4 ? kBlocksPerSM : 4; }
 constexpr int kBlockChannels = kWarps * kChannels;
-constexpr int kStates = 16;                     // the largest N of this layout
 constexpr int kStateStride = kScanChunk + 4;         // a state's 32 steps, padded (see staged)
 constexpr int kChunkStates = kStates * kStateStride;  // floats of one chunk of Bm (or Cm) rows
 constexpr int kPad = kStates + 1;               // row stride of per-channel tables (no bank conflicts)
@@ -115,49 +115,6 @@ __device__ __forceinline__ void run_rows(float (&v)[kItems], const float* s, int
   }
 }
 
-// The chunk at t0's Bm and Cm rows (zero past t_end and past N), kStage per thread: fetched
-// into registers a chunk ahead, stored into shared memory once the chunk before is done.
-// Thread tid holds state n = tid % 16 of rows tid / 16 + 8q (q < 4) of each matrix: element
-// k is matrix k / 4, pass q = k % 4. Addresses are a per-chunk pointer and 32-bit offsets.
-constexpr int kStage = 2 * kScanChunk * kStates / kThreads;
-constexpr int kRowPass = kThreads / kStates;        // rows one pass of the block covers
-constexpr int kPasses = kScanChunk / kRowPass;      // passes per matrix
-static_assert(kThreads % kStates == 0 && kStage == 2 * kPasses, "whole rows per pass");
-// V: the element type of the two (B·L, ld_bc) matrices (const T for Bm and Cm, float for the
-// backward's dBm and dCm).
-template <typename V>
-struct ChunkRows {
-  int n, row0;    // this thread's state and first row
-  V* p[2];        // its first element of each matrix in the chunk
-  int step;       // between its passes (kRowPass rows)
-  int rows;       // of the chunk's rows past this thread's first (<= 0: none)
-  bool has_n;     // its state exists (n < N)
-  __device__ ChunkRows(V* m0, V* m1, int64_t L, int64_t ld, int64_t N, int64_t b, int64_t t0,
-                       int64_t t_end)
-      : n(int(threadIdx.x) % kStates), row0(int(threadIdx.x) / kStates) {
-    const int64_t at = (b * L + t0 + row0) * ld + n;
-    p[0] = m0 + at, p[1] = m1 + at;
-    step = kRowPass * int(ld);
-    rows = int(min(int64_t(kScanChunk), t_end - t0)) - row0;
-    has_n = n < N;
-  }
-  template <typename T>  // Bm and Cm
-  __device__ ChunkRows(const ScanArgs<T>& a, int64_t b, int64_t t0, int64_t t_end)
-      : ChunkRows(a.Bm, a.Cm, a.L, a.ld_bc, a.N, b, t0, t_end) {}
-  __device__ int row(int k) const { return row0 + (k % kPasses) * kRowPass; }
-  __device__ bool ok(int k) const { return has_n && (k % kPasses) * kRowPass < rows; }
-  __device__ V* at(int k) const { return p[k / kPasses] + (k % kPasses) * step; }
-};
-// The values stay in their storage type until store_rows: a bf16 value converted as it
-// arrives would make the load wait there, not a chunk later. Without WITH_B, Cm's alone (Bm's
-// staged as zeros: the backward's segment summaries need no states).
-template <bool WITH_B = true, typename T>
-__device__ __forceinline__ void fetch_rows(T (&v)[kStage], const ScanArgs<T>& a, int64_t b,
-                                           int64_t t0, int64_t t_end) {
-  const ChunkRows<const T> cr(a, b, t0, t_end);
-#pragma unroll
-  for (int k = 0; k < kStage; ++k) v[k] = cr.ok(k) && (WITH_B || k >= kPasses) ? *cr.at(k) : T{};
-}
 template <typename T>
 __device__ __forceinline__ void store_rows(const T (&v)[kStage], float* s) {
   const int n = int(threadIdx.x) % kStates, row0 = int(threadIdx.x) / kStates;  // as ChunkRows
@@ -771,6 +728,7 @@ __global__ void scan_combine_kernel(float* h_start, const float* h_end, const fl
 }
 
 int64_t g_segments = 0;  // set_selective_scan_segments
+ScanForwardLayout g_forward_layout = ScanForwardLayout::time_parallel;
 
 template <typename T>
 ScanArgs<T> scan_args(T* out, float* h_last, const T* u, const T* delta, const float* A,
@@ -860,10 +818,12 @@ void forward(T* out, float* h_last, const T* u, const T* delta, const float* A, 
   selective_scan_forward_check(fn, out, u, delta, A, Bm, Cm, z != nullptr, p);
   check_limits(fn, p, z != nullptr);
   const ScanArgs<T> a = scan_args(out, h_last, u, delta, A, Bm, Cm, D, z, delta_bias, h0, h_chunks, p);
-  if (p.N <= kStates)
-    time_parallel_forward<T, true>(a, p);
-  else
+  if (p.N > kStates)
     wide_state_forward(a, p);
+  else if (g_forward_layout == ScanForwardLayout::channel_serial)
+    serial_forward(a, p);
+  else
+    time_parallel_forward<T, true>(a, p);
   check_launch(fn);
 }
 
@@ -953,6 +913,9 @@ void combine_segments(float* h_start, const float* h_end, const float* dt_sum, c
 // ---- entry points ----------------------------------------------------------------------------
 
 void set_selective_scan_segments(int64_t segments) { scan_detail::g_segments = segments; }
+void set_selective_scan_forward_layout(ScanForwardLayout layout) {
+  scan_detail::g_forward_layout = layout;
+}
 
 int64_t selective_scan_chunk_states(const SelectiveScanParams& p) {
   using scan_detail::kScanChunk;
