@@ -66,7 +66,7 @@ int cmd_embed(int argc, char** argv) {
         const model::Device dev = apply_device_options(device, common.verbosity);
         kernels::CpuThreads threads(common.threads);
         model::Mamba<float> m = load_model(model_path, dev);
-        opt.reader = reader_options(input, common, m.config());
+        opt.reader = reader_options("embed", input, common, m.config());
         if (!opt.stranded && !opt.both_strands)
           warn_unused_strands("embed", input, opt.reader, "--strand bed embeds each on its own strand");
         opt.command_line = command_line();

@@ -62,7 +62,7 @@ int cmd_score(int argc, char** argv) {
         const model::Device dev = apply_device_options(device, common.verbosity);
         kernels::CpuThreads threads(common.threads);
         model::Mamba<float> m = load_model(model_path, dev);
-        opt.reader = reader_options(input, common, m.config());
+        opt.reader = reader_options("score", input, common, m.config());
         opt.reader.threads = 0;  // one reader per stream; the model is the bottleneck
         if (!opt.both_strands)
           warn_unused_strands("score", input, opt.reader, "--strand both scores the reverse complement too");

@@ -77,7 +77,7 @@ std::string tsv_line(const std::string& name, const pipelines::BaseCounts& c) {
 int run_stats(const StatsArgs& a) {
   pipelines::StatsOptions opt;
   opt.chunk = a.chunk;
-  opt.reader = reader_options(a.input, a.common, nullptr);
+  opt.reader = reader_options("stats", a.input, a.common, nullptr);
   const io::ReaderOptions& r = opt.reader;
 
   Progress progress("bases", pipelines::known_total_length(a.inputs, r), a.common.verbosity);

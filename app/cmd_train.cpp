@@ -121,7 +121,9 @@ int cmd_train(int argc, char** argv) {
         if (!o.resume) {
           if (o.init_model.empty()) throw UsageError("give -m init.h5 for a new run, or --resume");
           auto cfg = model::read_config(io::H5File::open_read(o.init_model));
-          o.reader = reader_options(input, common, cfg, true);
+          o.reader = reader_options("train", input, common, cfg, true);
+        } else {  // the checkpoint gives the reader options, but not where warnings go
+          o.reader.on_regions_skipped = warn_skipped_regions("train");
         }
         o.command_line = command_line();
         o.max_seconds_set = !vm["max-time"].defaulted();

@@ -1,6 +1,8 @@
 #include "app/input_options.h"
 
 #include <cstdio>
+#include <memory>
+#include <set>
 
 #include "io/error.h"
 #include "io/region.h"
@@ -55,8 +57,24 @@ io::CaseMode case_mode_for(const std::string& requested, const model::Config* mo
   return io::parse_case_mode(mode);
 }
 
-io::ReaderOptions reader_options(const InputOptions& a, const CommonOptions& common,
-                                 const model::Config* model, bool exact_case) {
+io::RegionsSkipped warn_skipped_regions(const char* command) {
+  // Once per input: readers of one input may be opened many times (training's epochs).
+  auto warned = std::make_shared<std::set<std::string>>();
+  return [command, warned](const std::string& path, const std::vector<io::Region>& skipped) {
+    if (!warned->insert(path).second) return;
+    std::string list;
+    for (size_t i = 0; i < skipped.size() && i < 3; ++i)
+      list += (i ? ", " : "") + io::describe_region(skipped[i]);
+    if (skipped.size() > 3) list += ", ...";
+    std::fprintf(stderr, "[%s] warning: %zu region%s on contigs that %s lacks (%s); skipped there\n",
+                 command, skipped.size(), skipped.size() == 1 ? " is" : "s are", path.c_str(),
+                 list.c_str());
+  };
+}
+
+io::ReaderOptions reader_options(const char* command, const InputOptions& a,
+                                 const CommonOptions& common, const model::Config* model,
+                                 bool exact_case) {
   io::ReaderOptions o;
   o.tok.case_mode = case_mode_for(a.case_mode, model, exact_case);
   o.tok.invalid = io::parse_invalid_mode(a.invalid);
@@ -73,6 +91,7 @@ io::ReaderOptions reader_options(const InputOptions& a, const CommonOptions& com
     auto bed = io::read_bed(a.regions_file);
     o.regions.insert(o.regions.end(), bed.begin(), bed.end());
   }
+  o.on_regions_skipped = warn_skipped_regions(command);
   return o;
 }
 

@@ -25,13 +25,20 @@ struct InputOptions {
 void add_input_options(po::options_description& group, InputOptions& in, bool training = false);
 
 // Reader options from the parsed values; `model` (may be null) gives the default case
-// (case_mode_for, `exact_case` for training).
-io::ReaderOptions reader_options(const InputOptions& in, const CommonOptions& common,
-                                 const model::Config* model, bool exact_case = false);
-inline io::ReaderOptions reader_options(const InputOptions& in, const CommonOptions& common,
-                                        const model::Config& model, bool exact_case = false) {
-  return reader_options(in, common, &model, exact_case);
+// (case_mode_for, `exact_case` for training). Regions on contigs an input lacks are skipped
+// there with a warning on stderr (warn_skipped_regions).
+io::ReaderOptions reader_options(const char* command, const InputOptions& in,
+                                 const CommonOptions& common, const model::Config* model,
+                                 bool exact_case = false);
+inline io::ReaderOptions reader_options(const char* command, const InputOptions& in,
+                                        const CommonOptions& common, const model::Config& model,
+                                        bool exact_case = false) {
+  return reader_options(command, in, common, &model, exact_case);
 }
+
+// "[command] warning: ..." on stderr, whatever the verbosity, once per input, naming the
+// regions (the first three) skipped on contigs that input lacks.
+io::RegionsSkipped warn_skipped_regions(const char* command);
 
 // --case against the model's tokenizer: "" takes the model's setting (upper without a model);
 // upper folds soft-masked bases for any model (one that keeps case saw upper-case bases too);

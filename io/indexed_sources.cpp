@@ -46,7 +46,7 @@ class FaidxRegions final : public SequenceReader::Source {
  public:
   FaidxRegions(const std::string& path, Format format, const std::string& description,
                const ReaderOptions& options)
-      : tok_(options.tok), regions_(options.regions) {
+      : tok_(options.tok) {
     this->path = path;
     this->format = format;
     this->description = description;
@@ -59,11 +59,12 @@ class FaidxRegions final : public SequenceReader::Source {
     if (!fai_)
       throw InputError(path + ": cannot load its faidx index (a bgzip file also needs its .gzi): "
                               "run 'samtools faidx " + path + "' to rebuild it");
+    regions_ = regions_present(
+        path, options.regions,
+        [&](const std::string& c) { return faidx_has_seq(fai_.get(), c.c_str()) != 0; },
+        options.on_regions_skipped);
     total = 0;
     for (Region& r : regions_) {
-      if (!faidx_has_seq(fai_.get(), r.contig.c_str()))
-        throw InputError(path + ": region '" + format_region(r) + "': unknown contig '" +
-                         r.contig + "'");
       int64_t len = faidx_seq_len(fai_.get(), r.contig.c_str());
       if (len < 0) throw InputError(path + ": cannot get the length of contig '" + r.contig + "'");
       check_region_start(path, r, len);
@@ -176,13 +177,11 @@ class AlignmentSource final : public SequenceReader::Source {
       if (!idx_)
         throw InputError(path + ": regions need an index (.bai, .csi or .crai): run 'samtools index " +
                          path + "'");
-      for (const Region& r : options.regions) {
-        int tid = sam_hdr_name2tid(hdr_.get(), r.contig.c_str());
-        if (tid < 0)
-          throw InputError(path + ": region '" + format_region(r) + "': unknown contig '" +
-                           r.contig + "'");
-        queries_.push_back({tid, r.begin, r.end == kContigEnd ? HTS_POS_MAX : r.end});
-      }
+      const auto tid_of = [&](const std::string& c) { return sam_hdr_name2tid(hdr_.get(), c.c_str()); };
+      for (const Region& r : regions_present(
+               path, options.regions, [&](const std::string& c) { return tid_of(c) >= 0; },
+               options.on_regions_skipped))
+        queries_.push_back({tid_of(r.contig), r.begin, r.end == kContigEnd ? HTS_POS_MAX : r.end});
     }
   }
 

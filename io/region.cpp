@@ -130,8 +130,27 @@ Region parse_region(const std::string& text) {
 
 void check_region_start(const std::string& path, const Region& r, int64_t len) {
   if (r.begin >= len && r.end > r.begin && len > 0)
-    throw InputError(path + ": region '" + format_region(r) + "' starts after the end of contig '" +
+    throw InputError(path + ": region '" + describe_region(r) + "' starts after the end of contig '" +
                      r.contig + "' (" + std::to_string(len) + " bases)");
+}
+
+std::string describe_region(const Region& region) {
+  std::string s = format_region(region);
+  if (region.line > 0) s += " (BED line " + std::to_string(region.line) + ")";
+  return s;
+}
+
+std::vector<Region> regions_present(const std::string& path, const std::vector<Region>& regions,
+                                    const std::function<bool(const std::string&)>& has_contig,
+                                    const RegionsSkipped& on_skipped) {
+  std::vector<Region> present, skipped;
+  for (const Region& r : regions) (has_contig(r.contig) ? present : skipped).push_back(r);
+  if (present.empty() && !regions.empty())
+    throw InputError(path + ": region '" + describe_region(regions[0]) + "': unknown contig '" +
+                     regions[0].contig + "'" +
+                     (regions.size() > 1 ? " (and no other region's contig is there)" : ""));
+  if (!skipped.empty() && on_skipped) on_skipped(path, skipped);
+  return present;
 }
 
 std::string region_name(const Region& region, int64_t begin, int64_t end) {
@@ -177,6 +196,7 @@ std::vector<Region> read_bed(const std::string& path) {
       if (cols[0].empty()) throw InputError(path + ": line " + std::to_string(line_no) + ": empty chrom");
       Region r;
       r.contig = cols[0];
+      r.line = line_no;
       r.begin = parse_bed_coordinate(path, line_no, "start", cols[1]);
       r.end = parse_bed_coordinate(path, line_no, "end", cols[2]);
       if (r.begin > r.end)

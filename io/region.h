@@ -2,6 +2,7 @@
 // (0-based half-open), both turned into one 0-based half-open Region.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <limits>
 #include <string>
 #include <vector>
@@ -18,9 +19,14 @@ struct Region {
   int64_t end = kContigEnd;  // kContigEnd: to the end of the contig
   std::string name;          // BED column 4 when present, else empty
   char strand = '.';         // BED column 6 when present: '+', '-' or '.'
+  int64_t line = 0;          // the BED line it came from (1-based); 0 for -r (for messages)
 
   int64_t length() const { return end - begin; }  // meaningless when end == kContigEnd
-  friend bool operator==(const Region&, const Region&) = default;
+  // The same region wherever it was written down (its BED line is not part of it).
+  friend bool operator==(const Region& a, const Region& b) {
+    return a.contig == b.contig && a.begin == b.begin && a.end == b.end && a.name == b.name &&
+           a.strand == b.strand;
+  }
 };
 
 // Parses samtools' region syntax, 1-based inclusive: "chr1", "chr1:100" (100 to the end),
@@ -36,6 +42,22 @@ std::string format_region(const Region& region);
 // What outputs call a region: its BED name (column 4) when it has one, else "contig:start-end"
 // of its interval [begin, end) clipped to the contig, 1-based inclusive.
 std::string region_name(const Region& region, int64_t begin, int64_t end);
+
+// The region for messages: format_region, and its BED line when it has one
+// ("chrY:1-1000 (BED line 7)").
+std::string describe_region(const Region& region);
+
+// An input's regions on contigs it lacks, reported by regions_present (the app warns; io does
+// not print): the input's path and those regions, in order.
+using RegionsSkipped = std::function<void(const std::string& path, const std::vector<Region>& skipped)>;
+
+// The regions whose contig `has_contig` finds in the input at `path`, in order; the others are
+// skipped, as samtools view skips a region on an unknown reference, and given to `on_skipped`
+// (when set). Throws InputError naming `path` and the first region when no region's contig is
+// there (most often another assembly's names: "chr1" against "1").
+std::vector<Region> regions_present(const std::string& path, const std::vector<Region>& regions,
+                                    const std::function<bool(const std::string&)>& has_contig,
+                                    const RegionsSkipped& on_skipped);
 
 // Throws InputError naming `path` when a non-empty region starts past the end of its contig of
 // `contig_length` bases (another assembly's coordinates?); an empty interval at the end is fine.

@@ -57,6 +57,9 @@ struct ReaderOptions {
   std::string reference;        // FASTA reference for decoding CRAM
   int threads = 0;              // htslib decompression threads for BGZF/BAM/CRAM (0: none)
   std::vector<Region> regions;  // empty: the whole input, in file order
+  // Regions on contigs an input lacks are skipped and reported here (regions_present); an
+  // input that has none of the regions' contigs is an error.
+  RegionsSkipped on_regions_skipped;
   // SAM/BAM/CRAM: a reverse-strand read (FLAG 0x10) is stored reverse-complemented against the
   // reference; true gives it back in the orientation it was sequenced in (as samtools fastq
   // writes it), its positions counted from its own first base.
@@ -66,7 +69,7 @@ struct ReaderOptions {
 class SequenceReader {
  public:
   // Opens `path` ("-" is stdin) and detects its format. Throws InputError when the file cannot be
-  // opened, is not a sequence format, or (with regions) lacks an index or names an unknown contig;
+  // opened, is not a sequence format, or (with regions) lacks an index or every region's contig;
   // UsageError for regions on stdin.
   explicit SequenceReader(const std::string& path, ReaderOptions options = {});
   ~SequenceReader();

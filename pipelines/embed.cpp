@@ -106,7 +106,10 @@ class Embedder {
     if (!o_.reader.regions.empty()) {
       if (o_.inputs.size() != 1) throw UsageError("regions need exactly one (indexed FASTA) input");
       io::FastaIndex fa(o_.inputs[0]);
-      for (const auto& r : o_.reader.regions) region(fa, r);
+      for (const auto& r : io::regions_present(
+               o_.inputs[0], o_.reader.regions, [&](const std::string& c) { return fa.has(c); },
+               o_.reader.on_regions_skipped))
+        region(fa, r);
       flush_batch();
     } else if (o_.both_strands || o_.flank > 0) {
       // Whole contigs of an indexed FASTA.

@@ -169,7 +169,9 @@ std::vector<RecordScore> score_both_strands(model::Mamba<float>& m, const ScoreO
   const std::string& file = opt.inputs[0];
   io::FastaIndex fa(file);
   const io::Tokenizer tok(opt.reader.tok);
-  std::vector<io::Region> regions = opt.reader.regions;
+  std::vector<io::Region> regions = io::regions_present(
+      file, opt.reader.regions, [&](const std::string& c) { return fa.has(c); },
+      opt.reader.on_regions_skipped);
   if (regions.empty())
     for (auto& c : fa.contigs()) regions.push_back(io::Region{c, 0, io::kContigEnd, {}});
   const int64_t L_max = opt.chunk;

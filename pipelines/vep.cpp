@@ -478,12 +478,11 @@ VepSummary vep(model::Mamba<float>& m, const VepOptions& opt, const std::functio
   // Regions on contigs the FASTA lacks select nothing (a genome-wide BED against one
   // chromosome): listed for a warning, but an error when no region is left (a misspelt name).
   VepSummary sum;
-  for (const io::Region& r : opt.regions)
-    if (!fa.has(r.contig)) sum.regions_skipped.push_back(io::format_region(r));
-  if (!opt.regions.empty() && sum.regions_skipped.size() == opt.regions.size())
-    throw InputError(opt.reference + ": region '" + io::format_region(opt.regions[0]) +
-                     "': unknown contig '" + opt.regions[0].contig + "'" +
-                     (opt.regions.size() > 1 ? " (and no other region's contig is there)" : ""));
+  io::regions_present(opt.reference, opt.regions, [&](const std::string& c) { return fa.has(c); },
+                      [&](const std::string&, const std::vector<io::Region>& skipped) {
+                        for (const io::Region& r : skipped)
+                          sum.regions_skipped.push_back(io::describe_region(r));
+                      });
 
   io::VcfReader in(opt.input, opt.threads);
   bcf_hdr_t* hdr = in.header();

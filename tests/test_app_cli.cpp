@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 #include <htslib/faidx.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -315,6 +316,44 @@ TEST_CASE("cli: outputs over inputs, empty BED files, --case, unusable numbers, 
   CHECK(st == 0);
   CHECK(err.find("warning: all 1 ALTs are on contigs that") != std::string::npos);
   CHECK(err.find("(the first: 'chr9')") != std::string::npos);
+  // Regions on contigs one input lacks are skipped there with a warning that names the input,
+  // the region and its BED line (as samtools view goes on past an unknown reference); every
+  // command and path alike. An input with none of the regions' contigs stops the run.
+  const std::string fb = dir.write("b.fa", ">b\nTTGACCAACGTACGTACG\n");
+  run_shell("samtools faidx '" + fb + "'", st);
+  REQUIRE(st == 0);
+  const std::string ab = dir.write("ab.bed", "a\t0\t12\tra\nb\t2\t10\trb\n");
+  const auto rows = [](const std::string& tsv) {
+    return std::count(tsv.begin(), tsv.end(), '\n') - 1;  // less the header
+  };
+  err = run_shell(kBin + " score -v0 -m '" + m + "' '" + fa + "' '" + fb + "' -R '" + ab +
+                      "' 2>&1 >'" + dir.file("ab.tsv") + "'", st);
+  CHECK(st == 0);
+  CHECK(err.find("[score] warning: 1 region is on contigs that " + fa + " lacks (b:3-10 (BED line 2)); skipped there") !=
+        std::string::npos);
+  CHECK(err.find("that " + fb + " lacks (a:1-12 (BED line 1))") != std::string::npos);
+  std::ifstream ab_in(dir.file("ab.tsv"));
+  const std::string ab_tsv((std::istreambuf_iterator<char>(ab_in)), std::istreambuf_iterator<char>());
+  CHECK(rows(ab_tsv) == 2);
+  CHECK(ab_tsv.find("\tra\n") != std::string::npos);
+  CHECK(ab_tsv.find("\trb\n") != std::string::npos);
+  for (const std::string& cmd : {" score -v0 -m '" + m + "' --strand both '" + fa + "' -R '" + ab + "'",
+                                 " embed -v0 -m '" + m + "' '" + fa + "' -R '" + ab + "' -o '" + dir.file("ab.h5") + "'",
+                                 " stats -v0 '" + fa + "' -R '" + ab + "'"}) {
+    INFO(cmd);
+    const std::string out = run_shell(kBin + cmd + " 2>'" + dir.file("ab.err") + "'", st);
+    CHECK(st == 0);
+    std::ifstream e_in(dir.file("ab.err"));
+    const std::string e((std::istreambuf_iterator<char>(e_in)), std::istreambuf_iterator<char>());
+    CHECK(e.find("1 region is on contigs that " + fa + " lacks (b:3-10 (BED line 2)); skipped there") !=
+          std::string::npos);
+    if (cmd.find(" score") != std::string::npos) CHECK(rows(out) == 1);
+    if (cmd.find(" stats") != std::string::npos) CHECK(rows(out) == 2);  // and the total
+  }
+  const std::string only_b = dir.write("b.bed", "b\t2\t10\n");
+  err = run_shell(kBin + " score -v0 -m '" + m + "' '" + fa + "' -R '" + only_b + "' 2>&1 >/dev/null", st);
+  CHECK(st == 1);
+  CHECK(err.find(fa + ": region 'b:3-10 (BED line 1)': unknown contig 'b'") != std::string::npos);
   // --case: upper folds for any model; keep needs a model that keeps case; nothing else.
   const std::string keep_m = dir.file("keep.h5");
   run_shell(kBin + " init -v0 -p tiny --d-model 32 --case keep -o '" + keep_m + "'", st);

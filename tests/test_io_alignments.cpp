@@ -113,6 +113,16 @@ TEST_CASE("BAM regions go through the index", "[io][reader][bam][regions]") {
     REQUIRE(r.next(c, 16));
     CHECK(r.region_name().empty());
   }
+  // A region on a contig the BAM lacks is skipped and reported; the others read as before.
+  std::vector<io::Region> reported;
+  opt.regions = {io::parse_region("chr1:100-300"), io::parse_region("chrX:1-10"),
+                 io::parse_region("chr2:1,000")};
+  opt.on_regions_skipped = [&](const std::string& p, const std::vector<io::Region>& skipped) {
+    CHECK(p == bam);
+    reported.insert(reported.end(), skipped.begin(), skipped.end());
+  };
+  CHECK(test::read_all(bam, 16, opt) == expect);
+  CHECK(reported == std::vector<io::Region>{io::parse_region("chrX:1-10")});
   opt.regions = {io::parse_region("chrX:1-10")};
   REQUIRE_THROWS_WITH(io::SequenceReader(bam, opt), bam + ": region 'chrX:1-10': unknown contig 'chrX'");
 }

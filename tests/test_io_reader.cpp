@@ -457,6 +457,26 @@ TEST_CASE("regions on bgzip chr20 match faidx", "[io][reader][regions]") {
   REQUIRE_THROWS_AS(io::SequenceReader(path, bad), InputError);
   REQUIRE_THROWS_WITH(io::SequenceReader(path, bad),
                       path + ": region 'chr20:1-10': unknown contig 'chr20'");
+  // Regions on contigs this input lacks are skipped and reported (samtools view goes on past
+  // an unknown reference); only none at all is an error, naming the first and its BED line.
+  io::ReaderOptions some;
+  some.regions = {io::parse_region("chr20:1-10"), io::parse_region("20:1,000,001-1,000,010"),
+                  io::Region{"chrY", 0, 5, "y", '.', 7}};
+  std::vector<std::string> reported;
+  some.on_regions_skipped = [&](const std::string& p, const std::vector<io::Region>& skipped) {
+    for (const auto& s : skipped) reported.push_back(p + " " + io::describe_region(s));
+  };
+  io::SequenceReader r2(path, some);
+  CHECK(reported == std::vector<std::string>{path + " chr20:1-10", path + " chrY:1-5 (BED line 7)"});
+  CHECK(r2.total_length() == 10);
+  REQUIRE(r2.next(c, 16));
+  CHECK(c.offset == 1000000);
+  CHECK(r2.region_name() == "20:1000001-1000010");
+  CHECK_FALSE(r2.next(c, 16));
+  some.regions = {io::Region{"chrY", 0, 5, "", '.', 7}, io::parse_region("chr20")};
+  REQUIRE_THROWS_WITH(io::SequenceReader(path, some),
+                      path + ": region 'chrY:1-5 (BED line 7)': unknown contig 'chrY' (and no "
+                             "other region's contig is there)");
 }
 
 TEST_CASE("regions need an index, and say how to make one", "[io][reader][regions]") {
