@@ -12,6 +12,7 @@ struct Chunk {
   int64_t record_index = 0;      // index of the record/region in input order, from 0
   bool begin_of_record = false;  // first chunk of a record/region: reset recurrent state before it
   bool end_of_record = false;    // last chunk of a record/region
+  bool reversed = false;         // the reader reverse-complemented the record (--as-sequenced reads)
   std::vector<uint8_t> tokens;   // (n) with n <= L; a token is the byte of the base
 };
 

@@ -195,6 +195,7 @@ class AlignmentSource final : public SequenceReader::Source {
     }
     out.record = name_;
     out.record_index = records - 1;
+    out.reversed = reversed_;
     out.tokens.resize(L);
     size_t n = 0;
     int64_t first = pos_;
@@ -248,7 +249,8 @@ class AlignmentSource final : public SequenceReader::Source {
     int32_t len = b_->core.l_qseq;
     seq_.resize(size_t(len));
     for (int32_t i = 0; i < len; ++i) seq_[size_t(i)] = uint8_t(seq_nt16_str[bam_seqi(s, i)]);
-    if (as_sequenced_ && (b_->core.flag & BAM_FREVERSE)) {
+    reversed_ = as_sequenced_ && (b_->core.flag & BAM_FREVERSE);
+    if (reversed_) {
       std::reverse(seq_.begin(), seq_.end());
       for (auto& c : seq_) c = complement_base(c);
     }
@@ -275,6 +277,7 @@ class AlignmentSource final : public SequenceReader::Source {
   uint16_t mask_;
   bool has_reference_;
   bool as_sequenced_;  // reverse-strand reads reverse-complemented back (ReaderOptions)
+  bool reversed_ = false;  // the current read was
   std::unique_ptr<sam_hdr_t, HdrDeleter> hdr_;
   std::unique_ptr<bam1_t, BamDeleter> b_;
   int threads_ = 0;  // decompression threads

@@ -335,6 +335,7 @@ class Embedder {
     std::string chrom, name;
     int64_t start = 0, end = 0, skip = 0;
     std::vector<uint8_t> tokens;
+    const char* strand = "+";
   };
   std::vector<Short> batch_;
   int64_t batch_len_ = 0;  // the longest of them
@@ -370,13 +371,17 @@ class Embedder {
       if (n > 0)
         for (size_t k = 0; k < o_.layers.size(); ++k)
           deliver(sinks, k, layer_rows(k) + (i * Lp + r.skip) * D_, 0, n);
-      close_sinks(sinks, r.chrom, r.start, r.end, r.name, "+");
+      close_sinks(sinks, r.chrom, r.start, r.end, r.name, r.strand);
       summary_.bases += int64_t(r.tokens.size());
     }
     batch_.clear();
     batch_len_ = 0;
     if (progress_) progress_(summary_.bases);
   }
+
+  // A record's strand: '-' for a read the reader turned back to the orientation it was
+  // sequenced in (its bases the reverse complement of the reference's), else '+'.
+  static const char* strand_of(const io::Chunk& c) { return c.reversed ? "-" : "+"; }
 
   // Every record of a sequence file, whole and forward, streamed: those that fit in a chunk
   // side by side (up to kBatch of them, about L rows a pass), longer ones chunk by chunk.
@@ -389,7 +394,7 @@ class Embedder {
     while (reader.next(c, size_t(L_))) {
       if (c.begin_of_record && c.end_of_record) {  // a whole record: wait for others
         const int64_t n = int64_t(c.tokens.size());
-        enqueue(Short{c.record, c.record, 0, n, 0, std::move(c.tokens)});
+        enqueue(Short{c.record, c.record, 0, n, 0, std::move(c.tokens), strand_of(c)});
         continue;
       }
       flush_batch();  // the records before this long one come out first
@@ -407,7 +412,7 @@ class Embedder {
       length += n;
       summary_.bases += n;
       if (progress_) progress_(summary_.bases);
-      if (c.end_of_record) close_sinks(*sinks, c.record, 0, length, c.record, "+");
+      if (c.end_of_record) close_sinks(*sinks, c.record, 0, length, c.record, strand_of(c));
     }
     flush_batch();
   }

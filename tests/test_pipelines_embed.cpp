@@ -123,6 +123,33 @@ TEST_CASE("embed: records that fit in a chunk run side by side, in input order",
   }
 }
 
+TEST_CASE("embed: reads turned back by --as-sequenced are on the '-' strand", "[pipelines][embed]") {
+  TempDir dir;
+  auto m = golden_model();
+  const std::string sam = dir.write("strands.sam",
+                                    "@HD\tVN:1.6\tSO:unsorted\n"
+                                    "@SQ\tSN:c\tLN:100\n"
+                                    "fwd\t0\tc\t1\t60\t6M\t*\t0\t0\tACGTTA\t*\n"
+                                    "rev\t16\tc\t1\t60\t6M\t*\t0\t0\tACGTTA\t*\n"
+                                    "fwd2\t0\tc\t9\t60\t3M\t*\t0\t0\tGGA\t*\n"
+                                    "rev2\t16\tc\t9\t60\t3M\t*\t0\t0\tGGA\t*\n");
+  // Chunk 64: every read side by side; chunk 4: the 6-base reads chunk by chunk.
+  for (const int64_t chunk : {64, 4}) {
+    for (const bool as_sequenced : {false, true}) {
+      INFO("chunk " << chunk << (as_sequenced ? ", as sequenced" : ", as stored"));
+      auto o = options(sam, dir.file("s" + std::to_string(chunk) + std::to_string(as_sequenced) + ".h5"));
+      o.chunk = chunk;
+      o.reader.as_sequenced = as_sequenced;
+      REQUIRE(pipelines::embed(m, o).regions == 4);
+      const auto f = io::H5File::open_read(o.output);
+      CHECK(f.read_strings("regions/name") == std::vector<std::string>{"fwd", "rev", "fwd2", "rev2"});
+      CHECK(f.read_strings("regions/strand") ==
+            (as_sequenced ? std::vector<std::string>{"+", "-", "+", "-"}
+                          : std::vector<std::string>{"+", "+", "+", "+"}));
+    }
+  }
+}
+
 TEST_CASE("embed: pooled rows are the pooling of the per-position rows", "[pipelines][embed]") {
   TempDir dir;
   auto m = golden_model();
