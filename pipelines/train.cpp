@@ -165,7 +165,13 @@ std::vector<fs::path> list_checkpoints(const std::string& dir) {
   return v;
 }
 
-// Bits per base of the model over a validation set: B streams each score their share once.
+// Bits per base of the model over a validation set. Many records of up to a piece (reads, of
+// any length against L) are scored whole, taken in turn by B streams (a pass over the file,
+// however many streams). A few long ones (genomes) are scored in kValidShares shares of the token
+// space, each from a zero state, min(B, kValidShares) side by side: the figure does not depend
+// on -b (shares as many as the streams moved it by ~1e-4 between -b 4 and -b 8). The cap ends
+// the takes (whole) or each share.
+constexpr int64_t kValidShares = 8;
 double evaluate(model::Mamba<float>& m, const TrainOptions& o, const std::vector<std::string>& inputs,
                 const io::ReaderOptions& reader, const std::vector<Segment>& segments, int64_t cap) {
   int64_t total = 0;
@@ -173,47 +179,51 @@ double evaluate(model::Mamba<float>& m, const TrainOptions& o, const std::vector
   if (total < 2) return NAN;
   const int64_t B = std::max<int64_t>(1, std::min<int64_t>(o.streams, total / 2));
   const int64_t L = o.chunk;
-  // Many records of up to a piece (reads, of any length against L) are scored whole, taken in
-  // turn (a pass over the file, however many streams); a few long ones (genomes) in B shares
-  // of the token space, each from a zero state. The cap ends the takes (whole) or each share.
   const bool whole = int64_t(segments.size()) >= B && length_p99(segments) <= DataStreams::kPieceTokens;
-  DataStreams ds(inputs, reader, segments, B, std::min<int64_t>(o.block, total), false, o.seed, whole);
-  std::vector<int64_t> left(static_cast<size_t>(B));
-  for (int64_t s = 0; s < B; ++s) {
-    left[size_t(s)] = total * (s + 1) / B - total * s / B;
-    if (cap > 0) left[size_t(s)] = std::min(left[size_t(s)], std::max<int64_t>(1, cap / B));
+  // Streams of DataStreams (each a share, or a taker of whole records), and how many run side by
+  // side: all of them at once when whole, else in rounds.
+  const int64_t shares = whole ? B : std::max<int64_t>(1, std::min<int64_t>(kValidShares, total / 2));
+  const int64_t side = std::min(B, shares);
+  DataStreams ds(inputs, reader, segments, shares, std::min<int64_t>(o.block, total), false, o.seed, whole);
+  std::vector<int64_t> left(static_cast<size_t>(shares));
+  for (int64_t s = 0; s < shares; ++s) {
+    left[size_t(s)] = total * (s + 1) / shares - total * s / shares;
+    if (cap > 0) left[size_t(s)] = std::min(left[size_t(s)], std::max<int64_t>(1, cap / shares));
   }
   int64_t handed = 0;  // whole records: tokens handed out
   auto more = [&](int64_t s) {
     if (!whole) return left[size_t(s)] > 0;
     return ds.in_record(s) || (ds.taken() < ds.pieces() && (cap <= 0 || handed < cap));
   };
-  model::State<float> state(m.config(), B);
   model::Activations<float> acts;
-  std::vector<int32_t> tok(size_t(B * L)), tgt(size_t(B * L));
-  std::vector<float> lp(size_t(B * L));
+  std::vector<int32_t> tok(size_t(side * L)), tgt(size_t(side * L));
+  std::vector<float> lp(size_t(side * L));
   StreamChunk sc;
   double sum = 0;
   int64_t count = 0;
-  for (;;) {
-    bool any = false;
-    for (int64_t s = 0; s < B; ++s) {
-      std::fill_n(tok.begin() + s * L, L, int32_t('N'));
-      std::fill_n(tgt.begin() + s * L, L, -1);
-      if (!more(s)) continue;
-      any = true;
-      ds.next(s, L, sc);
-      if (sc.reset) state.reset_stream(s);
-      const int64_t n = whole ? sc.n : std::min(sc.n, left[size_t(s)]);
-      std::copy_n(sc.tokens.begin(), L, tok.begin() + s * L);
-      std::copy_n(sc.targets.begin(), n, tgt.begin() + s * L);
-      left[size_t(s)] -= sc.n;
-      handed += sc.n;
+  for (int64_t first = 0; first < shares; first += side) {  // a round: streams first .. first + side − 1
+    model::State<float> state(m.config(), side);             // zero
+    for (;;) {
+      bool any = false;
+      for (int64_t j = 0; j < side; ++j) {
+        const int64_t s = first + j;
+        std::fill_n(tok.begin() + j * L, L, int32_t('N'));
+        std::fill_n(tgt.begin() + j * L, L, -1);
+        if (s >= shares || !more(s)) continue;
+        any = true;
+        ds.next(s, L, sc);
+        if (sc.reset) state.reset_stream(j);
+        const int64_t n = whole ? sc.n : std::min(sc.n, left[size_t(s)]);
+        std::copy_n(sc.tokens.begin(), L, tok.begin() + j * L);
+        std::copy_n(sc.targets.begin(), n, tgt.begin() + j * L);
+        left[size_t(s)] -= sc.n;
+        handed += sc.n;
+      }
+      if (!any) break;
+      m.score(tok.data(), tgt.data(), side, L, state, acts, lp.data());
+      for (int64_t i = 0; i < side * L; ++i)
+        if (tgt[size_t(i)] >= 0 && io::is_acgt(tgt[size_t(i)])) sum += double(lp[size_t(i)]), ++count;
     }
-    if (!any) break;
-    m.score(tok.data(), tgt.data(), B, L, state, acts, lp.data());
-    for (int64_t i = 0; i < B * L; ++i)
-      if (tgt[size_t(i)] >= 0 && io::is_acgt(tgt[size_t(i)])) sum += double(lp[size_t(i)]), ++count;
   }
   return count ? -sum / double(count) / std::log(2.0) : NAN;
 }

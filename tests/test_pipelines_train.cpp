@@ -304,6 +304,29 @@ TEST_CASE("train data: streams wrap around their shares again and again", "[pipe
   }
 }
 
+TEST_CASE("train: the validation figure does not depend on the stream count", "[pipelines][train]") {
+  // A genome's held-out tail is scored in a fixed number of shares, each from a zero state,
+  // side by side as many as there are streams: with lr 0 (the weights stay as they were) every
+  // -b gives the same bits per base. Shares as many as the streams gave -b 2 and -b 8 ~1e-4
+  // apart here.
+  TempDir dir;
+  std::vector<double> bpb;
+  for (const int64_t b : {2, 3, 8, 12}) {
+    auto o = base_options(dir, "run_b" + std::to_string(b));
+    o.streams = b;
+    o.steps = 2;
+    o.lr = 0;
+    o.min_lr = 0;
+    o.valid_tokens = 0;  // the whole set, in 8 shares of ~606 tokens
+    bpb.push_back(pipelines::train(o, {}).last_valid_bpb);
+  }
+  REQUIRE(std::isfinite(bpb[0]));
+  for (size_t i = 1; i < bpb.size(); ++i) {
+    INFO("streams " << i);
+    CHECK(std::fabs(bpb[i] - bpb[0]) < 1e-6);  // float rounding of the same sums
+  }
+}
+
 TEST_CASE("train: a stop before the last step validates only when capped", "[pipelines][train]") {
   // A stop (here --max-time) must not start a full pass over the validation set before its
   // checkpoint: with --valid-tokens 0 it skips validation, with a cap it validates capped.
