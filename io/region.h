@@ -49,7 +49,8 @@ std::string describe_region(const Region& region);
 
 // An input's regions on contigs it lacks, reported by regions_present (the app warns; io does
 // not print): the input's path and those regions, in order.
-using RegionsSkipped = std::function<void(const std::string& path, const std::vector<Region>& skipped)>;
+using RegionsSkipped =
+    std::function<void(const std::string& path, const std::vector<Region>& skipped)>;
 
 // The regions whose contig `has_contig` finds in the input at `path`, in order; the others are
 // skipped, as samtools view skips a region on an unknown reference, and given to `on_skipped`

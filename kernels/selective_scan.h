@@ -167,8 +167,8 @@ void set_selective_scan_segments(int64_t segments);
 // selective_scan_serial.cu): time_parallel, the default, a warp covering 8 channels × 4 runs of
 // 8 steps joined by shuffles (B·E·4 threads); channel_serial, a thread per channel walking every
 // step with its states in registers (B·E threads, about two thirds of the instructions per
-// state and step), unsegmented. Both give the same outputs and chunk states within float rounding; the
-// backward is time-parallel either way. Tests and bench_cuda compare them.
+// state and step), unsegmented. Both give the same outputs and chunk states within float
+// rounding; the backward is time-parallel either way. Tests and bench_cuda compare them.
 enum class ScanForwardLayout { time_parallel, channel_serial };
 void set_selective_scan_forward_layout(ScanForwardLayout layout);
 }  // namespace cuda
