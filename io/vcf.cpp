@@ -27,7 +27,8 @@ std::string header_problem(const std::string& path) {
   std::string why;
   int64_t n = 0;
   bool chrom = false;
-  while (hts_getline(fp.get(), '\n', &line) >= 0) {
+  int rc = 0;
+  while ((rc = hts_getline(fp.get(), '\n', &line)) >= 0) {
     ++n;
     const std::string text(line.s, line.l);
     if (text.rfind("##", 0) == 0) continue;
@@ -38,7 +39,10 @@ std::string header_problem(const std::string& path) {
       why = ": its #CHROM line (line " + std::to_string(n) + ") is separated by spaces, not tabs";
     break;
   }
-  if (!chrom && why.empty()) why = ": there is no #CHROM header line";
+  if (rc < -1 && why.empty())  // the header's lines could not all be read
+    why = ": read error (truncated or corrupt compressed data) after line " + std::to_string(n);
+  else if (!chrom && why.empty())
+    why = ": there is no #CHROM header line";
   ks_free(&line);
   return why;
 }
@@ -68,8 +72,14 @@ bool VcfReader::next(bcf1_t* rec) {
       if (!std::isspace(static_cast<unsigned char>(fp_->line.s[i])) && fp_->line.s[i] != '\0') return false;
     return true;
   };
-  while ((ret == 0 || ret < -1) && fp_->format.format == vcf && blank())
+  // A compressed stream that fails (plain gzip cut short, corrupt data) leaves an empty line
+  // and fails again at every read: it is no blank line to read past.
+  auto stream_failed = [&] { return fp_->is_bgzf && fp_->fp.bgzf->errcode != 0; };
+  while ((ret == 0 || ret < -1) && fp_->format.format == vcf && !stream_failed() && blank())
     ret = bcf_read(fp_.get(), hdr_.get(), rec);
+  if (stream_failed())
+    throw InputError(path_ + ": read error (truncated or corrupt compressed data) after record " +
+                     std::to_string(n_));
   if (ret < -1 || (ret == 0 && (rec->errcode & ~(BCF_ERR_CTG_UNDEF | BCF_ERR_TAG_UNDEF))))
     throw InputError(path_ + ": malformed record after record " + std::to_string(n_));
   if (ret == -1) {
@@ -94,6 +104,16 @@ bool VcfReader::next(bcf1_t* rec) {
                        (columns == 1 ? " column" : " columns") +
                        "; a VCF record has at least 8 (CHROM POS ID REF ALT QUAL FILTER INFO), "
                        "separated by tabs");
+    }
+    // A line that stops after INFO where the header names samples (a file cut short): htslib
+    // reads it with no samples, then refuses to write it back (an error naming the output).
+    const int samples = bcf_hdr_nsamples(hdr_.get());
+    if (samples > 0 && int(rec->n_sample) != samples) {
+      contig_ = contig, pos_ = p;
+      throw InputError(path_ + ": " + where() + " has " +
+                       (rec->n_sample ? std::to_string(rec->n_sample) + " of the " : "none of the ") +
+                       std::to_string(samples) + " sample columns its header names (FORMAT, then " +
+                       "one a sample, after INFO)");
     }
   }
   if (rec->n_allele < 1) {

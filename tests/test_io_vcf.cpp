@@ -58,6 +58,49 @@ TEST_CASE("vcf: a sorted file reads through; unsorted ones are refused at the re
     REQUIRE(status == 0);
     CHECK_THROWS_WITH(read_all(dir.file("cut.vcf.gz")), Catch::Contains("truncated"));
   }
+  {  // plain gzip cut short: the stream fails at every read (vep looped on it, printing
+     // htslib's two lines forever); cut in the header, the header cannot be read
+    std::string body = kHeader;
+    for (int i = 1; i <= 20000; ++i) body += "chrA\t" + std::to_string(i) + "\t.\tA\tC\t.\t.\t.\n";
+    const auto plain = dir.write("long_gz.vcf", body);
+    int status = 0;
+    std::string header = "##fileformat=VCFv4.2\n";
+    for (int i = 0; i < 3000; ++i) header += "##contig=<ID=c" + std::to_string(i * 7919 % 100003) + ">\n";
+    const auto long_header = dir.write("long_header.vcf", header + kHeader);
+    mambadna::test::run_shell("gzip -c '" + plain + "' | head -c 20000 > '" + dir.file("cut_gz.vcf.gz") +
+                                  "' && gzip -c '" + long_header + "' | head -c 4000 > '" +
+                                  dir.file("head_gz.vcf.gz") + "'",
+                              status);
+    REQUIRE(status == 0);
+    CHECK_THROWS_WITH(read_all(dir.file("cut_gz.vcf.gz")),
+                      Catch::Contains("cut_gz.vcf.gz: read error (truncated or corrupt compressed data) after record"));
+    // The file that looped: a shared VCF's sites, gzipped and cut at 25,000 bytes.
+    mambadna::test::run_shell("zcat '" + mambadna::test::data_file("variants/chr20_pysam_2.vcf.gz") +
+                                  "' | cut -f1-8 | gzip -c | head -c 25000 > '" + dir.file("sites.vcf.gz") + "'",
+                              status);
+    REQUIRE(status == 0);
+    CHECK_THROWS_WITH(read_all(dir.file("sites.vcf.gz")),
+                      Catch::Contains("sites.vcf.gz: read error (truncated or corrupt compressed data) after record 34"));
+    CHECK_THROWS_WITH(io::VcfReader(dir.file("head_gz.vcf.gz")),
+                      Catch::Contains("head_gz.vcf.gz: cannot read the VCF header: read error (truncated or "
+                                      "corrupt compressed data)"));
+  }
+  {  // a record without the samples its header names: refused at the reader (htslib refuses a
+     // line with some of them; it reads one with none, then fails to write it, naming the output)
+    const auto two = dir.write("samples.vcf",
+                               "##fileformat=VCFv4.2\n##contig=<ID=chrA>\n##FORMAT=<ID=GT,Number=1,Type=String,Description=\"g\">\n"
+                               "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\ts1\ts2\n"
+                               "chrA\t5\t.\tA\tC\t.\t.\t.\tGT\t0/1\t1/1\n"
+                               "chrA\t6\t.\tA\tC\t.\t.\t.\tGT\t0/1\n");
+    CHECK_THROWS_WITH(read_all(two), Catch::Contains("samples.vcf: malformed record after record 1"));
+    const auto eight = dir.write("samples8.vcf",
+                                 "##fileformat=VCFv4.2\n##contig=<ID=chrA>\n##INFO=<ID=FR,Number=1,Type=Float,Description=\"f\">\n"
+                                 "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\ts1\n"
+                                 "chrA\t4\t.\tA\tC\t.\t.\tFR=1.0\tGT\t0/1\n"
+                                 "chrA\t5\t.\tA\tC\t.\tPASS\tFR=1.0;FR=2.0\n");
+    CHECK_THROWS_WITH(read_all(eight), Catch::Contains("samples8.vcf: record 2 (chrA:5) has none of the 1 sample "
+                                                       "columns its header names"));
+  }
   CHECK_THROWS_WITH(io::VcfReader(dir.file("absent.vcf")), Catch::Contains("absent.vcf: cannot open"));
   // A #CHROM line separated by spaces (as in some shared files): the reason, not just "cannot".
   const auto spaces = dir.write("spaces.vcf", "##fileformat=VCFv4.2\n#CHROM POS ID REF ALT QUAL FILTER INFO\n"
