@@ -102,7 +102,8 @@ class Outputs {
   // bedGraph lines for n consecutive bases from 0-based contig position pos0, whose tokens are
   // base[0..n): only where the base is A/C/G/T, as the totals count (an N run is a gap).
   void bedgraph(const std::string& chrom, int64_t pos0, const float* v, const int32_t* base, int64_t n) {
-    if (!bg_) return;
+    if (!bg_ || n <= 0) return;
+    claim(chrom, pos0, pos0 + n);
     char buf[64];
     for (int64_t t = 0; t < n; ++t) {
       if (std::isnan(v[t]) || !io::is_acgt(base[t])) continue;
@@ -153,9 +154,41 @@ class Outputs {
   }
 
  private:
+  // A track holds one value a base: [b, e) of chrom must not have been written already (two
+  // inputs with a contig of one name, a FASTA with a name twice). check_bedgraph refuses what
+  // it can see before the run; this catches the rest as it comes, before the line is written
+  // (the track, a temporary file, is then removed).
+  void claim(const std::string& chrom, int64_t b, int64_t e) {
+    auto& spans = written_[chrom];  // start -> end, disjoint, adjacent ones joined
+    auto next = spans.upper_bound(b);
+    if (next != spans.end() && next->first < e) overlap(chrom, next->first);
+    if (next != spans.begin()) {
+      auto prev = std::prev(next);
+      if (prev->second > b) overlap(chrom, b);
+      if (prev->second == b) {  // continues the span before (the usual case: the next chunk)
+        prev->second = e;
+        if (next != spans.end() && next->first == e) prev->second = next->second, spans.erase(next);
+        return;
+      }
+    }
+    if (next != spans.end() && next->first == e) {
+      const int64_t end = next->second;
+      spans.erase(next);
+      spans.emplace(b, end);
+    } else {
+      spans.emplace(b, e);
+    }
+  }
+  [[noreturn]] static void overlap(const std::string& chrom, int64_t pos) {
+    throw UsageError("--bedgraph: " + chrom + ":" + std::to_string(pos + 1) +
+                     " is scored twice (a contig name in two inputs, or twice in one): a track "
+                     "holds one value a base; give such inputs to separate runs");
+  }
+
   const ScoreOptions& opt_;
   std::optional<io::H5File> h5_;
   std::optional<io::TextOutput> bg_;
+  std::map<std::string, std::map<int64_t, int64_t>> written_;  // the track's spans by contig
 };
 
 // --strand both: regions (or whole contigs) of an indexed FASTA, one at a time. The reverse
@@ -317,6 +350,21 @@ void check_bedgraph(const ScoreOptions& opt) {
     if (f == io::Format::sam || f == io::Format::bam || f == io::Format::cram)
       throw UsageError("--bedgraph: " + in + " holds reads, which have no contig positions to "
                        "put a track on; score FASTA records or regions of an indexed FASTA");
+  }
+  // A contig of one name in two indexed inputs (and, with regions, under one of them) would be
+  // scored twice: refused before any work (Outputs::claim catches the cases no index shows).
+  std::map<std::string, std::string> first_input;  // contig -> the input that has it
+  for (const auto& in : opt.inputs) {
+    if (!rereadable(in) || !std::filesystem::exists(in + ".fai")) continue;
+    for (const std::string& c : io::FastaIndex(in).contigs()) {
+      const bool used = opt.reader.regions.empty() ||
+                        std::any_of(opt.reader.regions.begin(), opt.reader.regions.end(),
+                                    [&](const io::Region& x) { return x.contig == c; });
+      const auto [at, fresh] = first_input.emplace(c, in);
+      if (used && !fresh)
+        throw UsageError("--bedgraph: contig " + c + " is in " + at->second + " and " + in +
+                         ": a track holds one value a base; give them to separate runs");
+    }
   }
   std::vector<io::Region> r = opt.reader.regions;
   std::sort(r.begin(), r.end(), [](const io::Region& a, const io::Region& b) {

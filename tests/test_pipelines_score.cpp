@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -20,6 +21,7 @@
 
 using namespace mambadna;
 using mambadna::test::TempDir;
+namespace fs = std::filesystem;
 
 namespace {
 using test::golden_model;
@@ -207,6 +209,43 @@ TEST_CASE("score: bedGraph track has one line per scored position", "[pipelines]
     CHECK(recs[0].scored == 16 + 22 - 1);
     if (!both) CHECK(sum == Approx(recs[0].loglik).margin(1e-4 * double(lines)));
   }
+}
+
+TEST_CASE("score: a bedGraph track refuses a base scored twice", "[pipelines][score]") {
+  // Two inputs with a contig of one name, a name twice in one FASTA, or -R over two indexed
+  // inputs that share a contig: each would give a base two lines (bedGraphToBigWig refuses
+  // overlaps). Refused before the run where the indexes show it, else as it comes; no track.
+  TempDir dir;
+  auto m = golden_model();
+  const std::string a = dir.write("a.fa", ">c\nACGTACGTTGCA\n>d\nACGTTGCAAC\n");
+  const std::string b = dir.write("b.fa", ">c\nTTGCAACGGTAC\n");
+  const std::string twice = dir.write("twice.fa", ">c\nACGTACGT\n>c\nGGTTAACC\n");
+  auto run = [&](std::vector<std::string> inputs, std::vector<io::Region> regions) {
+    auto o = options(std::move(inputs), 8, 2);
+    o.reader.regions = std::move(regions);
+    o.bedgraph = dir.file("t.bedGraph");
+    return pipelines::score(m, o, {});
+  };
+  CHECK_THROWS_WITH(run({a, b}, {}), Catch::Contains("--bedgraph: c:2 is scored twice"));
+  CHECK_FALSE(fs::exists(dir.file("t.bedGraph")));
+  CHECK_THROWS_WITH(run({twice}, {}), Catch::Contains("--bedgraph: c:2 is scored twice"));
+  CHECK_FALSE(fs::exists(dir.file("t.bedGraph")));
+  REQUIRE(fai_build(a.c_str()) == 0);
+  REQUIRE(fai_build(b.c_str()) == 0);
+  const io::Region c_reg{"c", 2, 6, {}}, d_reg{"d", 0, 5, {}};  // d: in a alone
+  CHECK_THROWS_WITH(run({a, b}, {c_reg}), Catch::Contains("--bedgraph: contig c is in " + a + " and " + b));
+  CHECK_THROWS_WITH(run({a, b}, {}), Catch::Contains("--bedgraph: contig c is in " + a + " and " + b));
+  CHECK_FALSE(fs::exists(dir.file("t.bedGraph")));
+  // Regions each on a contig that one input has: one track line a base (position 0 of each
+  // has no prediction).
+  const std::string e = dir.write("e.fa", ">e\nGGTTACCA\n");
+  REQUIRE(fai_build(e.c_str()) == 0);
+  REQUIRE(run({a, e}, {d_reg, io::Region{"e", 0, 5, {}}}).size() == 2);
+  std::ifstream in(dir.file("t.bedGraph"));
+  std::string line;
+  int64_t lines = 0;
+  while (std::getline(in, line)) ++lines;
+  CHECK(lines == 8);
 }
 
 TEST_CASE("score: --strand both scores the reverse complement position by position",
