@@ -104,7 +104,7 @@ class Embedder {
   EmbedSummary run(const std::function<void(int64_t)>& progress) {
     progress_ = progress;
     if (!o_.reader.regions.empty()) {
-      if (o_.inputs.size() != 1) throw UsageError("regions need exactly one (indexed FASTA) input");
+      if (o_.inputs.size() != 1) throw UsageError("regions need exactly one (indexed FASTA) input: its rows carry no input column");
       io::FastaIndex fa(o_.inputs[0]);
       for (const auto& r : io::regions_present(
                o_.inputs[0], o_.reader.regions, [&](const std::string& c) { return fa.has(c); },
