@@ -277,7 +277,7 @@ class AlignmentSource final : public SequenceReader::Source {
   uint16_t mask_;
   bool has_reference_;
   bool as_sequenced_;  // reverse-strand reads reverse-complemented back (ReaderOptions)
-  bool reversed_ = false;  // the current read was
+  bool reversed_ = false;  // the current read was turned back (as_sequenced, FLAG 0x10)
   std::unique_ptr<sam_hdr_t, HdrDeleter> hdr_;
   std::unique_ptr<bam1_t, BamDeleter> b_;
   int threads_ = 0;  // decompression threads
