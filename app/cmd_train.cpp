@@ -67,9 +67,9 @@ int cmd_train(int argc, char** argv) {
       ("holdout-records", po::bool_switch(&o.holdout_records),
        "--holdout takes the last fraction of the records, whole, not each record's tail (for reads)")
       ("valid-tokens", po::value(&o.valid_tokens)->default_value(0),
-       "validation tokens per evaluation but the last, at --steps, which reads all (0: all); "
-       "many records (reads) are scored whole, a few long ones split into -b streams, each from a "
-       "zero state")
+       "validation tokens per evaluation but the run's end (--steps, or --max-time), which reads "
+       "all (0: all); records up to 65,536 bases (reads) are scored whole, longer ones in 8 "
+       "shares, each from a zero state")
       ("rc-augment", po::bool_switch(&o.rc_augment), "reverse-complement each block on a coin toss (seeded by --seed)")
       ("block", po::value(&o.block)->default_value(1 << 20), "tokens a stream buffers; state is carried across blocks");
   add_input_options(data, input, true);
@@ -115,7 +115,7 @@ int cmd_train(int argc, char** argv) {
                               "--max-time, --device, --precision, -@ and -v may be given); to train "
                               "further, start a new run with -m ")
                       .append(o.run_dir)
-                      .append("/model.h5"));
+                      .append("/model.h5 (a run stopped early: its last checkpoint-*.h5)"));
           }
         }
         if (!o.resume) {

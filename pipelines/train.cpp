@@ -53,10 +53,14 @@ StepShape resolve_step_shape(int64_t streams, int64_t chunk, const std::vector<S
   return s;
 }
 
+// step is 0-based: one step takes lr (the warm-up's last, or step 0 without one) and the
+// run's last (steps − 1) min_lr, each step between a lower rate than the one before (the decay
+// started again from lr after the warm-up and stopped a step short of min_lr).
 double learning_rate(const TrainOptions& o, int64_t step, int64_t steps) {
   if (o.warmup > 0 && step < o.warmup) return o.lr * double(step + 1) / double(o.warmup);
-  const double span = double(std::max<int64_t>(1, steps - o.warmup));
-  const double progress = std::min(1.0, double(step - o.warmup) / span);
+  const int64_t peak = o.warmup > 0 ? o.warmup - 1 : 0;  // the step at lr
+  const double span = double(std::max<int64_t>(1, steps - 1 - peak));
+  const double progress = std::clamp(double(step - peak) / span, 0.0, 1.0);
   return o.min_lr + 0.5 * (o.lr - o.min_lr) * (1.0 + std::cos(M_PI * progress));
 }
 
@@ -165,12 +169,13 @@ std::vector<fs::path> list_checkpoints(const std::string& dir) {
   return v;
 }
 
-// Bits per base of the model over a validation set. Many records of up to a piece (reads, of
-// any length against L) are scored whole, taken in turn by B streams (a pass over the file,
-// however many streams). A few long ones (genomes) are scored in kValidShares shares of the token
-// space, each from a zero state, min(B, kValidShares) side by side: the figure does not depend
-// on -b (shares as many as the streams moved it by ~1e-4 between -b 4 and -b 8). The cap ends
-// the takes (whole) or each share.
+// Bits per base of the model over a validation set. Records of up to a piece (reads, of any
+// length against L; a genome's tail up to 65,536 bases) are scored whole, each from a zero
+// state, taken in turn by B streams (a pass over the file, however many streams). Longer ones
+// (genomes) are scored in kValidShares shares of the token space, each from a zero state,
+// min(B, kValidShares) side by side. Neither depends on -b (shares as many as the streams, and
+// the choice between the two by -b, moved the figure by ~1e-4). The cap ends the takes (whole)
+// or each share.
 constexpr int64_t kValidShares = 8;
 double evaluate(model::Mamba<float>& m, const TrainOptions& o, const std::vector<std::string>& inputs,
                 const io::ReaderOptions& reader, const std::vector<Segment>& segments, int64_t cap) {
@@ -179,7 +184,7 @@ double evaluate(model::Mamba<float>& m, const TrainOptions& o, const std::vector
   if (total < 2) return NAN;
   const int64_t B = std::max<int64_t>(1, std::min<int64_t>(o.streams, total / 2));
   const int64_t L = o.chunk;
-  const bool whole = int64_t(segments.size()) >= B && length_p99(segments) <= DataStreams::kPieceTokens;
+  const bool whole = length_p99(segments) <= DataStreams::kPieceTokens;
   // Streams of DataStreams (each a share, or a taker of whole records), and how many run side by
   // side: all of them at once when whole, else in rounds.
   const int64_t shares = whole ? B : std::max<int64_t>(1, std::min<int64_t>(kValidShares, total / 2));
@@ -280,8 +285,10 @@ TrainResult train(const TrainOptions& options, const std::function<void(const St
     const std::string path = cks.back().string();
     ck = model::load_checkpoint(path);
     io::H5File f = io::H5File::open_read(path);
-    if (!f.exists("train/exp_avg"))
+    if (!f.exists("train"))
       throw InputError(path + ": not a training checkpoint (no train/ group)");
+    for (const char* d : {"train/exp_avg", "train/exp_avg_sq"})
+      if (!f.exists(d)) throw InputError(path + ": a training checkpoint without " + d);
     // The run's own command line, with the resuming one after it (once: a second resume
     // replaces the first's).
     std::string cmd = o.command_line;
@@ -316,10 +323,13 @@ TrainResult train(const TrainOptions& options, const std::function<void(const St
       throw UsageError("train: give --holdout or --valid, not both (--holdout would drop the tails from training)");
     if (o.holdout_records && o.holdout <= 0) throw UsageError("train: --holdout-records needs --holdout");
     if (o.keep < 1) throw UsageError("train: --keep " + std::to_string(o.keep) + ": keep at least 1 checkpoint");
+    if (o.run_dir == "-")
+      throw UsageError("train: -o -: a run is a directory (checkpoints, metrics, model), not standard output");
     for (const auto* list : {&o.inputs, &o.valid_inputs})
       for (const std::string& in : *list) {
         std::error_code ec;
         const fs::file_status st = fs::status(in, ec);  // a missing file: the reader says so
+        if (fs::is_directory(st)) throw InputError(in + ": cannot read: is a directory");
         if (in == "-" || (fs::exists(st) && !fs::is_regular_file(st)))
           throw UsageError("train: " + in + ": inputs are read more than once (indexed, then streamed " +
                            "again each pass): give files, not '-' or a pipe");
@@ -382,6 +392,13 @@ TrainResult train(const TrainOptions& options, const std::function<void(const St
     valid_inputs = o.valid_inputs;
     valid_reader.regions.clear();
     valid_segs = index_segments(valid_inputs, valid_reader);
+    int64_t targets = 0;  // a validation set with nothing to predict gives no figure at all
+    for (const Segment& g : valid_segs) targets += std::max<int64_t>(0, g.length() - 1);
+    if (targets == 0) {
+      std::string names;
+      for (const auto& in : valid_inputs) names += (names.empty() ? "" : ", ") + in;
+      throw InputError(names + ": --valid: no record has two bases (nothing to predict)");
+    }
   }
   {  // a record of one base has nothing to predict: a run on nothing but such is a mistake
     int64_t targets = 0;
@@ -544,13 +561,14 @@ TrainResult train(const TrainOptions& options, const std::function<void(const St
     const bool time_up = o.max_seconds > 0 && elapsed >= o.max_seconds;
     const bool stopping = (stop && stop->load()) || time_up;
     const bool last = step == steps || stopping;
-    // Validation: capped by valid_tokens but at the last step, which reads the whole set. A
-    // stop before it (a signal, --max-time) validates only when capped: it must not start a
-    // long pass before its checkpoint.
-    const bool early_stop = stopping && step < steps;
+    // Validation: capped by valid_tokens but at the run's end, the last step or a --max-time
+    // stop (a planned end), which reads the whole set. A signal before the last step validates
+    // only when capped: it must not start a long pass before its checkpoint.
+    const bool end = step == steps || (time_up && !(stop && stop->load()));
+    const bool signalled = stopping && !end;
     if (((o.valid_every > 0 && step % o.valid_every == 0) || last) && !valid_segs.empty() &&
-        !(early_stop && o.valid_tokens <= 0)) {
-      last_valid = evaluate(m, o, valid_inputs, valid_reader, valid_segs, step == steps ? 0 : o.valid_tokens);
+        !(signalled && o.valid_tokens <= 0)) {
+      last_valid = evaluate(m, o, valid_inputs, valid_reader, valid_segs, end ? 0 : o.valid_tokens);
       rep.valid_bpb = last_valid;
     }
     char line[256];

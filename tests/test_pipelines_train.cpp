@@ -305,35 +305,91 @@ TEST_CASE("train data: streams wrap around their shares again and again", "[pipe
 }
 
 TEST_CASE("train: the validation figure does not depend on the stream count", "[pipelines][train]") {
-  // A genome's held-out tail is scored in a fixed number of shares, each from a zero state,
-  // side by side as many as there are streams: with lr 0 (the weights stay as they were) every
-  // -b gives the same bits per base. Shares as many as the streams gave -b 2 and -b 8 ~1e-4
-  // apart here.
+  // Records up to 65,536 bases are scored whole, each from a zero state, and longer ones in 8
+  // shares, each from a zero state, side by side as many as there are streams: with lr 0 (the
+  // weights stay as they were) every -b gives the same bits per base. (Shares as many as the
+  // streams, and whole records only where there were as many records as streams, moved it by
+  // up to 5e-4.)
   TempDir dir;
-  std::vector<double> bpb;
-  for (const int64_t b : {2, 3, 8, 12}) {
-    auto o = base_options(dir, "run_b" + std::to_string(b));
-    o.streams = b;
-    o.steps = 2;
-    o.lr = 0;
-    o.min_lr = 0;
-    o.valid_tokens = 0;  // the whole set, in 8 shares of ~606 tokens
-    bpb.push_back(pipelines::train(o, {}).last_valid_bpb);
-  }
-  REQUIRE(std::isfinite(bpb[0]));
-  for (size_t i = 1; i < bpb.size(); ++i) {
-    INFO("streams " << i);
-    CHECK(std::fabs(bpb[i] - bpb[0]) < 1e-6);  // float rounding of the same sums
+  uint64_t x = 11;
+  std::string long_record = ">long\n";
+  for (int i = 0; i < 70000; ++i) long_record += "ACGT"[(x = x * 6364136223846793005ull + 1) >> 62];
+  const std::string long_fa = dir.write("long.fa", long_record + "\n");
+  const std::string two_fa = dir.write("two.fa", ">a\n" + long_record.substr(6, 1500) + "\n>b\n" +
+                                                     long_record.substr(2000, 1700) + "\n");
+  struct Set {
+    const char* what;
+    double holdout;
+    std::string valid;
+  };
+  for (const Set& set : {Set{"lambda's held-out tail, whole", 0.1, ""}, Set{"two records, whole", 0, two_fa},
+                         Set{"one record of 70,000 bases, in shares", 0, long_fa}}) {
+    INFO(set.what);
+    std::vector<double> bpb;
+    for (const int64_t b : {1, 2, 3, 8, 12}) {
+      auto o = base_options(dir, "run_b" + std::to_string(b));
+      fs::remove_all(o.run_dir);
+      o.streams = b;
+      o.steps = 2;
+      o.lr = 0;
+      o.min_lr = 0;
+      o.valid_tokens = 0;  // the whole set
+      o.holdout = set.holdout;
+      if (!set.valid.empty()) o.valid_inputs = {set.valid};
+      bpb.push_back(pipelines::train(o, {}).last_valid_bpb);
+    }
+    REQUIRE(std::isfinite(bpb[0]));
+    for (size_t i = 1; i < bpb.size(); ++i) {
+      INFO("streams run " << i);
+      CHECK(std::fabs(bpb[i] - bpb[0]) < 1e-6);  // float rounding of the same sums
+    }
   }
 }
 
-TEST_CASE("train: a stop before the last step validates only when capped", "[pipelines][train]") {
-  // A stop (here --max-time) must not start a full pass over the validation set before its
-  // checkpoint: with --valid-tokens 0 it skips validation, with a cap it validates capped.
+TEST_CASE("train: the learning rate warms up to lr once and decays to min_lr at the last step", "[pipelines][train]") {
+  pipelines::TrainOptions o;
+  o.lr = 2e-3;
+  o.min_lr = 2e-4;
+  auto rates = [&](int64_t warmup, int64_t steps) {
+    o.warmup = warmup;
+    std::vector<double> v;
+    for (int64_t s = 0; s < steps; ++s) v.push_back(pipelines::learning_rate(o, s, steps));
+    return v;
+  };
+  const auto near = [](const std::vector<double>& got, const std::vector<double>& want) {
+    REQUIRE(got.size() == want.size());
+    for (size_t i = 0; i < got.size(); ++i) CHECK(got[i] == Approx(want[i]).epsilon(1e-12));
+  };
+  near(rates(2, 4), {1e-3, 2e-3, 1.1e-3, 2e-4});  // was 1e-3, 2e-3, 2e-3, 1.1e-3
+  near(rates(0, 3), {2e-3, 1.1e-3, 2e-4});
+  near(rates(0, 1), {2e-3});
+  near(rates(1, 2), {2e-3, 2e-4});
+  near(rates(4, 3), {5e-4, 1e-3, 1.5e-3});  // a warm-up longer than the run (warned about)
+  const auto long_run = rates(100, 1000);
+  CHECK(long_run[99] == Approx(2e-3));
+  CHECK(long_run[999] == Approx(2e-4));
+  for (size_t i = 100; i < long_run.size(); ++i) CHECK(long_run[i] < long_run[i - 1]);
+}
+
+TEST_CASE("train: a signal validates only when capped; --max-time validates the whole set", "[pipelines][train]") {
+  // A signal must not start a full pass over the validation set before its checkpoint: with
+  // --valid-tokens 0 it skips validation, with a cap it validates capped. --max-time is the
+  // run's planned end: it validates as the last step does (the helper's run had no figure).
   TempDir dir;
   for (const int64_t cap : {int64_t(0), int64_t(2000)}) {
     INFO("valid_tokens " << cap);
-    auto o = base_options(dir, "run" + std::to_string(cap));
+    {
+      auto o = base_options(dir, "signal" + std::to_string(cap));
+      o.valid_tokens = cap;
+      std::atomic<bool> stop{true};  // polled after each step: the first step ends the run
+      const auto res = pipelines::train(o, {}, &stop);
+      CHECK(res.interrupted);
+      CHECK(res.steps == 1);
+      const auto rows = metric_rows(o.run_dir);
+      REQUIRE(rows.size() == 1);
+      CHECK((rows[0].find("\tNA\t") == std::string::npos) == (cap > 0));
+    }
+    auto o = base_options(dir, "time" + std::to_string(cap));
     o.valid_tokens = cap;
     o.max_seconds = 1e-9;  // up after the first step
     const auto res = pipelines::train(o, {});
@@ -343,8 +399,13 @@ TEST_CASE("train: a stop before the last step validates only when capped", "[pip
     CHECK(fs::exists(o.run_dir + "/checkpoint-00000001.h5"));
     const auto rows = metric_rows(o.run_dir);
     REQUIRE(rows.size() == 1);
-    const bool validated = rows[0].find("\tNA\t") == std::string::npos;
-    CHECK(validated == (cap > 0));
+    CHECK(rows[0].find("\tNA\t") == std::string::npos);
+    CHECK(std::isfinite(res.last_valid_bpb));
+    // The whole set: the figure a 1-step run validating at its end gives.
+    auto whole = base_options(dir, "one" + std::to_string(cap));
+    whole.valid_tokens = cap;
+    whole.steps = 1;
+    CHECK(pipelines::train(whole, {}).last_valid_bpb == Approx(res.last_valid_bpb).epsilon(1e-12));
   }
 }
 
