@@ -18,6 +18,26 @@ namespace mambadna::app {
 
 namespace {
 std::string g_command_line;
+// -v as written on a command line that was refused before its options took effect (the
+// end-of-run lines honour it); -1: none.
+int g_refused_verbosity = -1;
+
+// The value of -v/--verbosity in argv, as given ("-v 0", "-v0", "--verbosity 0",
+// "--verbosity=0"); -1 when absent or not a number.
+int verbosity_in(int argc, char** argv) {
+  int v = -1;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    std::string value;
+    if ((a == "-v" || a == "--verbosity") && i + 1 < argc) value = argv[i + 1];
+    else if (a.rfind("--verbosity=", 0) == 0) value = a.substr(12);
+    else if (a.size() > 2 && a.rfind("-v", 0) == 0 && a[2] != '-') value = a.substr(2);
+    else continue;
+    if (!value.empty() && value.find_first_not_of("0123456789") == std::string::npos)
+      v = std::stoi(value.substr(0, 6));
+  }
+  return v;
+}
 
 std::string format_seconds(double s) {
   char buf[32];
@@ -68,10 +88,12 @@ bool parse_command_line(int argc, char** argv, const std::string& usage,
     }
     po::notify(vm);
   } catch (const po::required_option& e) {
+    g_refused_verbosity = verbosity_in(argc, argv);
     if (!positional.empty() && e.get_option_name() == "--" + positional)  // not an option to the user
       throw UsageError(std::string("no input file given (see '") + argv[0] + " --help')");
     throw UsageError(std::string(e.what()) + " (see '" + argv[0] + " --help')");
   } catch (const po::error& e) {
+    g_refused_verbosity = verbosity_in(argc, argv);
     throw UsageError(std::string(e.what()) + " (see '" + argv[0] + " --help')");
   }
   if (vm.count("threads")) {
@@ -217,7 +239,7 @@ int run_command(const std::function<int()>& body, const CommonOptions& common) {
     std::cerr << "mambadna: internal error: " << e.what() << "\n";
     rc = 1;
   }
-  if (common.verbosity > 0) {
+  if ((g_refused_verbosity >= 0 ? g_refused_verbosity : common.verbosity) > 0) {
     double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     std::fprintf(stderr, "[mambadna] Version: %s\n", MAMBADNA_VERSION);
     std::fprintf(stderr, "[mambadna] CMD: %s\n", g_command_line.c_str());

@@ -82,17 +82,24 @@ int run_stats(const StatsArgs& a) {
 
   Progress progress("bases", pipelines::known_total_length(a.inputs, r), a.common.verbosity);
   io::TextOutput out(a.output);  // '-' is stdout; a file appears only when complete
-  out.write("record\tlength\tA\tC\tG\tT\tN\tlower\tother_iupac\tgc\n");
+  // The header goes out with the first line: standard output keeps what is written, and a
+  // refusal when the first input opens (regions of standard input, say) must leave it empty.
+  bool started = false;
+  auto write = [&](const std::string& line) {
+    if (!started) out.write("record\tlength\tA\tC\tG\tT\tN\tlower\tother_iupac\tgc\n");
+    started = true;
+    out.write(line);
+  };
   pipelines::StatsCallbacks cb;
   // A region is named as score and embed name it (its BED name, else contig:start-end), as
   // samtools faidx names the records it writes for regions.
   cb.on_record = [&](const pipelines::RecordCounts& rc) {
-    out.write(tsv_line(rc.region.empty() ? rc.record : rc.region, rc.counts));
+    write(tsv_line(rc.region.empty() ? rc.record : rc.region, rc.counts));
   };
   cb.on_progress = [&](int64_t done) { progress.update(done); };
   pipelines::BaseCounts total = pipelines::count_bases(a.inputs, opt, cb);
   progress.finish();
-  out.write(tsv_line("total", total));
+  write(tsv_line("total", total));
   out.commit();
   return 0;
 }

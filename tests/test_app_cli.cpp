@@ -36,6 +36,46 @@ std::string init_tiny(const TempDir& dir, const std::string& extra = "") {
 }
 }
 
+TEST_CASE("cli: refusals say one line and leave nothing behind (train -o -, a directory, nothing to validate, -v 0)", "[app]") {
+  TempDir dir;
+  int st = -1;
+  const std::string m = init_tiny(dir);
+  const std::string lambda = mambadna::test::source_dir() + "/data/lambda_phage.fa.gz";
+  const std::string empty = dir.write("empty.fa", "");
+  const std::string in_dir = dir.file("indir");
+  std::filesystem::create_directories(in_dir);
+  const std::string train = kBin + " train -v0 -@ 1 -m '" + m + "' -b 2 -L 64 --steps 2 ";
+  struct Case {
+    std::string args, message;
+    int status;
+  };
+  for (const Case& c : {Case{"-o - '" + lambda + "'", "train: -o -: a run is a directory", 2},
+                        Case{"-o '" + dir.file("r1") + "' '" + in_dir + "'", in_dir + ": cannot read: is a directory", 1},
+                        Case{"-o '" + dir.file("r2") + "' '" + empty + "'", empty + ": not enough data: 0 tokens", 1},
+                        Case{"-o '" + dir.file("r3") + "' '" + lambda + "' --valid '" + empty + "'",
+                             empty + ": --valid: no record has two bases", 1}}) {
+    INFO(c.args);
+    const std::string err = run_shell(train + c.args + " 2>&1", st);
+    CHECK(st == c.status);
+    CHECK(err.find(c.message) != std::string::npos);
+    CHECK(std::count(err.begin(), err.end(), '\n') == 1);  // -v 0: the error alone
+  }
+  for (const char* run : {"-", "r1", "r2", "r3"}) CHECK_FALSE(std::filesystem::exists(dir.file(run)));
+  // A command line refused by the option parser honours -v 0 too: no end-of-run lines.
+  for (const std::string& cmd : {std::string(" init -v 0 -p tiny --d-model abc -o x.h5"), std::string(" init -v0 --bogus"),
+                                 std::string(" info --verbosity=0 a.h5 b.h5")}) {
+    INFO(cmd);
+    const std::string err = run_shell(kBin + cmd + " 2>&1", st);
+    CHECK(st == 2);
+    CHECK(err.find("[mambadna]") == std::string::npos);
+    CHECK(std::count(err.begin(), err.end(), '\n') == 1);
+  }
+  // stats writes its header with the first line: a refusal at the first input leaves stdout empty.
+  const std::string out = run_shell("printf '>a\\nACGT\\n' | " + kBin + " stats -v0 -r a:1-2 - 2>/dev/null", st);
+  CHECK(st == 2);
+  CHECK(out.empty());
+}
+
 TEST_CASE("cli: help, version and exit codes", "[app]") {
   int st = -1;
   auto out = run_shell(kBin + " --version", st);
