@@ -66,12 +66,6 @@ double learning_rate(const TrainOptions& o, int64_t step, int64_t steps) {
 
 namespace {
 
-std::string join(const std::vector<std::string>& v) {
-  std::string s;
-  for (auto& x : v) s += (s.empty() ? "" : "\n") + x;
-  return s;
-}
-
 std::vector<std::string> split_lines(const std::string& s) {
   std::vector<std::string> v;
   std::istringstream in(s);
@@ -114,12 +108,12 @@ void save_options(io::H5File& f, const TrainOptions& o, int64_t steps) {
   f.set_attr(g, "rc_augment", int64_t(o.rc_augment));
   f.set_attr(g, "holdout_records", int64_t(o.holdout_records));
   f.set_attr(g, "whole_records", int64_t(o.whole_records));
-  f.set_attr(g, "inputs", join(o.inputs));
-  f.set_attr(g, "valid_inputs", join(o.valid_inputs));
+  f.set_attr(g, "inputs", join(o.inputs, "\n"));
+  f.set_attr(g, "valid_inputs", join(o.valid_inputs, "\n"));
   std::vector<std::string> regions;
   for (auto& r : o.reader.regions)
     regions.push_back(r.contig + "\t" + std::to_string(r.begin) + "\t" + std::to_string(r.end));
-  f.set_attr(g, "regions", join(regions));
+  f.set_attr(g, "regions", join(regions, "\n"));
   f.set_attr(g, "reference", o.reader.reference);
   f.set_attr(g, "invalid", std::string(o.reader.tok.invalid == io::InvalidMode::error ? "error"
                                        : o.reader.tok.invalid == io::InvalidMode::skip ? "skip" : "N"));
@@ -395,18 +389,16 @@ TrainResult train(const TrainOptions& options, const std::function<void(const St
     int64_t targets = 0;  // a validation set with nothing to predict gives no figure at all
     for (const Segment& g : valid_segs) targets += std::max<int64_t>(0, g.length() - 1);
     if (targets == 0) {
-      std::string names;
-      for (const auto& in : valid_inputs) names += (names.empty() ? "" : ", ") + in;
-      throw InputError(names + ": --valid: no record has two bases (nothing to predict)");
+      throw InputError(join(valid_inputs, ", ") +
+                       ": --valid: no record has two bases (nothing to predict)");
     }
   }
   {  // a record of one base has nothing to predict: a run on nothing but such is a mistake
     int64_t targets = 0;
     for (const Segment& g : train_segs) targets += std::max<int64_t>(0, g.length() - 1);
     if (!train_segs.empty() && targets == 0) {
-      std::string names;
-      for (const auto& in : o.inputs) names += (names.empty() ? "" : ", ") + in;
-      throw InputError(names + ": no training record has two bases (nothing to predict)");
+      throw InputError(join(o.inputs, ", ") +
+                       ": no training record has two bases (nothing to predict)");
     }
   }
   if (!o.resume) {  // a resumed run keeps the shape it chose (saved with its options)

@@ -192,12 +192,9 @@ DataStreams::DataStreams(std::vector<std::string> inputs, io::ReaderOptions opti
     seg_start_.push_back(total_);
     total_ += s.length();
   }
-  if (total_ < 2 * streams) {
-    std::string names;
-    for (const auto& in : inputs_) names += (names.empty() ? "" : ", ") + in;
-    throw InputError(names + ": not enough data: " + std::to_string(total_) + " tokens for " +
-                     std::to_string(streams) + " streams (two each at least)");
-  }
+  if (total_ < 2 * streams)
+    throw InputError(join(inputs_, ", ") + ": not enough data: " + std::to_string(total_) +
+                     " tokens for " + std::to_string(streams) + " streams (two each at least)");
   options_.threads = 0;
   for (int64_t s = 0; s < streams; ++s) {
     begin_.push_back(total_ * s / streams);

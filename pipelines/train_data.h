@@ -32,6 +32,13 @@
 
 namespace mambadna::pipelines {
 
+// The items with `sep` between them (file lists in messages, '\n'-joined attributes).
+inline std::string join(const std::vector<std::string>& items, const std::string& sep) {
+  std::string s;
+  for (size_t i = 0; i < items.size(); ++i) s += (i ? sep : "") + items[i];
+  return s;
+}
+
 struct Segment {
   size_t input = 0;           // index into the inputs
   int64_t record_index = 0;   // record within the input
