@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 
 #include "io/error.h"
 #include "io/fasta_index.h"
@@ -353,13 +354,13 @@ void check_bedgraph(const ScoreOptions& opt) {
   }
   // A contig of one name in two indexed inputs (and, with regions, under one of them) would be
   // scored twice: refused before any work (Outputs::claim catches the cases no index shows).
+  std::set<std::string> region_contigs;  // once, not per contig and region
+  for (const io::Region& x : opt.reader.regions) region_contigs.insert(x.contig);
   std::map<std::string, std::string> first_input;  // contig -> the input that has it
   for (const auto& in : opt.inputs) {
     if (!rereadable(in) || !std::filesystem::exists(in + ".fai")) continue;
     for (const std::string& c : io::FastaIndex(in).contigs()) {
-      const bool used = opt.reader.regions.empty() ||
-                        std::any_of(opt.reader.regions.begin(), opt.reader.regions.end(),
-                                    [&](const io::Region& x) { return x.contig == c; });
+      const bool used = region_contigs.empty() || region_contigs.count(c) > 0;
       const auto [at, fresh] = first_input.emplace(c, in);
       if (used && !fresh)
         throw UsageError("--bedgraph: contig " + c + " is in " + at->second + " and " + in +
