@@ -64,25 +64,74 @@ std::string VcfReader::where() const {
   return "record " + std::to_string(n_) + " (" + contig_ + ":" + std::to_string(pos_ + 1) + ")";
 }
 
+// The text of the line in `line` (one VCF record, as read) is checked before htslib parses it:
+// the parse puts NULs where it splits FILTER and INFO, so counting columns after it would count
+// those too (a 7-column line whose FILTER is "a;b" would pass for 8).
+void VcfReader::check_text(const kstring_t& line, int64_t record) const {
+  const char* t = line.s;
+  const size_t l = line.l;
+  int64_t columns = 1;
+  size_t tab[2] = {l, l};  // the first two tabs
+  for (size_t i = 0; i < l; ++i)
+    if (t[i] == '\t') {
+      if (columns <= 2) tab[columns - 1] = i;
+      ++columns;
+    }
+  const std::string chrom(t, std::min(tab[0], l));
+  const size_t from = std::min(tab[0] + 1, l);
+  const std::string pos(t + from, t + std::min(tab[1], l));
+  const std::string where = "record " + std::to_string(record) + " (" + chrom +
+                            (pos.empty() ? "" : ":" + pos) + ")";
+  if (columns < 8)
+    throw InputError(path_ + ": " + where + " has " + std::to_string(columns) +
+                     (columns == 1 ? " column" : " columns") +
+                     "; a VCF record has at least 8 (CHROM POS ID REF ALT QUAL FILTER INFO), "
+                     "separated by tabs");
+  // htslib reads a POS that is no number as 0 (and "5abc" as 5): the text must be digits (0 is
+  // a telomere, as the VCF specification allows).
+  bool digits = !pos.empty();
+  for (char c : pos) digits = digits && c >= '0' && c <= '9';
+  if (!digits)
+    throw InputError(path_ + ": record " + std::to_string(record) + " (" + chrom + "): POS '" + pos +
+                     "' is not a number");
+}
+
 bool VcfReader::next(bcf1_t* rec) {
-  int ret = bcf_read(fp_.get(), hdr_.get(), rec);
-  // A blank line (as at the end of a hand-edited file) is no record: htslib reads it as one.
-  auto blank = [&] {
-    for (size_t i = 0; i < fp_->line.l; ++i)
-      if (!std::isspace(static_cast<unsigned char>(fp_->line.s[i])) && fp_->line.s[i] != '\0') return false;
-    return true;
-  };
+  const bool text = fp_->format.format == vcf;
   // A compressed stream that fails (plain gzip cut short, corrupt data) leaves an empty line
   // and fails again at every read: it is no blank line to read past.
   auto stream_failed = [&] { return fp_->is_bgzf && fp_->fp.bgzf->errcode != 0; };
-  while ((ret == 0 || ret < -1) && fp_->format.format == vcf && !stream_failed() && blank())
-    ret = bcf_read(fp_.get(), hdr_.get(), rec);
+  bool end = false, bad = false;
+  if (text) {
+    // Text VCF: the line is read here and parsed by vcf_parse (what bcf_read does for it), so
+    // that its text can be checked first. A blank line (as at the end of a hand-edited file) is
+    // no record: htslib would read it as one.
+    auto blank = [&] {
+      for (size_t i = 0; i < fp_->line.l; ++i)
+        if (!std::isspace(static_cast<unsigned char>(fp_->line.s[i]))) return false;
+      return true;
+    };
+    int got = 0;
+    do got = hts_getline(fp_.get(), '\n', &fp_->line);
+    while (got >= 0 && !stream_failed() && blank());
+    if (got < -1 && !stream_failed())
+      throw InputError(path_ + ": read error after record " + std::to_string(n_));
+    end = got == -1;
+    if (got >= 0 && !stream_failed()) {
+      check_text(fp_->line, n_ + 1);
+      bad = vcf_parse(&fp_->line, hdr_.get(), rec) != 0;
+    }
+  } else {
+    const int ret = bcf_read(fp_.get(), hdr_.get(), rec);
+    end = ret == -1;
+    bad = ret < -1;
+  }
   if (stream_failed())
     throw InputError(path_ + ": read error (truncated or corrupt compressed data) after record " +
                      std::to_string(n_));
-  if (ret < -1 || (ret == 0 && (rec->errcode & ~(BCF_ERR_CTG_UNDEF | BCF_ERR_TAG_UNDEF))))
+  if (!end && (bad || (rec->errcode & ~(BCF_ERR_CTG_UNDEF | BCF_ERR_TAG_UNDEF))))
     throw InputError(path_ + ": malformed record after record " + std::to_string(n_));
-  if (ret == -1) {
+  if (end) {
     // htslib ends a compressed stream that breaks off as if at its end (io/bgzf_end.h).
     if (fp_->is_bgzf)
       bgzf_check_ended(fp_->fp.bgzf, threads_, path_, " after record " + std::to_string(n_));
@@ -92,19 +141,7 @@ bool VcfReader::next(bcf1_t* rec) {
   bcf_unpack(rec, BCF_UN_STR);
   const std::string contig = bcf_seqname(hdr_.get(), rec);
   const int64_t p = rec->pos;
-  // htslib reads a VCF line that stops short (a truncated file, a stray line) with the missing
-  // columns unset, and writes such a record back as garbage: the line it parsed is still in
-  // fp->line, its columns split by tabs (or the NULs the parse put in their place).
-  if (fp_->format.format == vcf) {
-    int64_t columns = 1;
-    for (size_t i = 0; i < fp_->line.l; ++i) columns += fp_->line.s[i] == '\t' || fp_->line.s[i] == '\0';
-    if (columns < 8) {
-      contig_ = contig, pos_ = p;
-      throw InputError(path_ + ": " + where() + " has " + std::to_string(columns) +
-                       (columns == 1 ? " column" : " columns") +
-                       "; a VCF record has at least 8 (CHROM POS ID REF ALT QUAL FILTER INFO), "
-                       "separated by tabs");
-    }
+  if (text) {
     // A line that stops after INFO where the header names samples (a file cut short): htslib
     // reads it with no samples, then refuses to write it back (an error naming the output).
     const int samples = bcf_hdr_nsamples(hdr_.get());
@@ -119,23 +156,6 @@ bool VcfReader::next(bcf1_t* rec) {
   if (rec->n_allele < 1) {
     contig_ = contig, pos_ = p;
     throw InputError(path_ + ": " + where() + " has no REF allele");
-  }
-  // htslib reads a POS that is no number as 0 (and "5abc" as 5): the text must be digits (0 is
-  // a telomere, as the VCF specification allows).
-  if (fp_->format.format == vcf) {
-    size_t i = 0;
-    const size_t l = fp_->line.l;
-    const char* t = fp_->line.s;
-    while (i < l && t[i] != '\t' && t[i] != '\0') ++i;
-    const size_t from = ++i;
-    while (i < l && t[i] != '\t' && t[i] != '\0') ++i;
-    bool digits = i > from;
-    for (size_t k = from; k < i && digits; ++k) digits = t[k] >= '0' && t[k] <= '9';
-    if (!digits) {
-      contig_ = contig, pos_ = p;
-      throw InputError(path_ + ": record " + std::to_string(n_) + " (" + contig + "): POS '" +
-                       std::string(t + std::min(from, l), t + std::min(i, l)) + "' is not a number");
-    }
   }
   if (contig != contig_) {
     if (("\n" + done_).find("\n" + contig + "\n") != std::string::npos) {

@@ -28,6 +28,9 @@ class VcfReader {
   std::string where() const;
 
  private:
+  // Refuses a text record line (number `record`) of fewer than 8 columns or whose POS is no number.
+  void check_text(const kstring_t& line, int64_t record) const;
+
   std::string path_;
   HtsFilePtr fp_;
   BcfHdrPtr hdr_;

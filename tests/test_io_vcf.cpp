@@ -108,8 +108,11 @@ TEST_CASE("vcf: a sorted file reads through; unsorted ones are refused at the re
   CHECK_THROWS_WITH(io::VcfReader(spaces), Catch::Contains("#CHROM line (line 2) is separated by spaces"));
   // Lines that stop short, which htslib reads with the missing columns unset (a record with no
   // REF crashed vep; one with no FILTER was written back as garbage): refused at the record,
-  // plain or bgzipped.
-  for (const std::string& line : {"chrA\t7", "chrA\t7\t.\tA", "foo", "chrA\t7\t.\tA\tC\t.\t."}) {
+  // plain or bgzipped. Seven columns whose FILTER is "q1;q2;q3": htslib's parse puts NULs
+  // between the filters, which a count after it took for columns (read as 9).
+  for (const char* text :
+       {"chrA\t7", "chrA\t7\t.\tA", "foo", "chrA\t7\t.\tA\tC\t.\t.", "chrA\t7\t.\tA\tC\t.\tq1;q2;q3"}) {
+    const std::string line = text;
     INFO(line);
     const auto cut = dir.write("short.vcf", kHeader + "chrA\t5\t.\tA\tC\t.\t.\t.\n" + line + "\n");
     const int64_t columns = 1 + std::count(line.begin(), line.end(), '\t');
