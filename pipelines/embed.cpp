@@ -81,7 +81,10 @@ class Embedder {
     out_->set_provenance("mambadna-embed/1", o.command_line, o.inputs);
     out_->set_attr("/", "model", o.model_path);
     std::string names;
-    for (int64_t l : o.layers) names += (names.empty() ? "" : ",") + layer_name(l);
+    for (int64_t l : o.layers) {
+      if (!names.empty()) names += ',';
+      names += layer_name(l);
+    }
     out_->set_attr("/", "layers", names);
     out_->set_attr("/", "pooling", pool_name(o.pool, o.bin));
     out_->set_attr("/", "dtype", std::string(o.f16 ? "f16" : "f32"));
@@ -96,6 +99,7 @@ class Embedder {
     t_end_.emplace(*out_, "regions/end", io::H5Type::i64, io::Shape{});
     t_name_.emplace(*out_, "regions/name", io::H5Type::string, io::Shape{});
     t_strand_.emplace(*out_, "regions/strand", io::H5Type::string, io::Shape{});
+    t_input_.emplace(*out_, "regions/input", io::H5Type::string, io::Shape{});
     tokens_.resize(size_t(L_));
     rows_.resize(size_t(L_ * D_));
     other_.resize(size_t(L_ * D_));
@@ -103,22 +107,24 @@ class Embedder {
 
   EmbedSummary run(const std::function<void(int64_t)>& progress) {
     progress_ = progress;
-    if (!o_.reader.regions.empty()) {
-      if (o_.inputs.size() != 1) throw UsageError("regions need exactly one (indexed FASTA) input: its rows carry no input column");
-      io::FastaIndex fa(o_.inputs[0]);
-      for (const auto& r : io::regions_present(
-               o_.inputs[0], o_.reader.regions, [&](const std::string& c) { return fa.has(c); },
-               o_.reader.on_regions_skipped))
-        region(fa, r);
-      flush_batch();
-    } else if (o_.both_strands || o_.flank > 0) {
-      // Whole contigs of an indexed FASTA.
-      if (o_.inputs.size() != 1) throw UsageError("--strand both and --flank need one indexed FASTA input");
-      io::FastaIndex fa(o_.inputs[0]);
-      for (const auto& c : fa.contigs()) region(fa, io::Region{c, 0, io::kContigEnd, {}});
-      flush_batch();
-    } else {
-      for (const auto& in : o_.inputs) records(in);
+    // Input by input, in the order given; each row names its input (regions/input).
+    for (const auto& in : o_.inputs) {
+      input_ = in;
+      if (!o_.reader.regions.empty()) {
+        // The regions on this FASTA's contigs, in BED order (the others are skipped for it).
+        io::FastaIndex fa(in);
+        for (const auto& r : io::regions_present(
+                 in, o_.reader.regions, [&](const std::string& c) { return fa.has(c); },
+                 o_.reader.on_regions_skipped))
+          region(fa, r);
+      } else if (o_.both_strands || o_.flank > 0) {
+        // Whole contigs of an indexed FASTA.
+        io::FastaIndex fa(in);
+        for (const auto& c : fa.contigs()) region(fa, io::Region{c, 0, io::kContigEnd, {}});
+      } else {
+        records(in);
+      }
+      flush_batch();  // a batch holds one input's rows
     }
     out_->commit();
     return summary_;
@@ -216,13 +222,14 @@ class Embedder {
     t_end_->append(&end, 1);
     t_name_->append(name);
     t_strand_->append(strand);
+    t_input_->append(input_);
     ++summary_.regions;
   }
 
   // A region of an indexed FASTA: [begin, end) clipped to the contig, with flank and strands.
   void region(const io::FastaIndex& fa, io::Region r) {
     const int64_t len = fa.length(r.contig);
-    io::check_region_start(o_.inputs[0], r, len);
+    io::check_region_start(input_, r, len);
     if (o_.stranded && r.strand == '-') {
       flush_batch();
       return minus_region(fa, r);
@@ -235,7 +242,7 @@ class Embedder {
       Short q{r.contig, io::region_name(r, b, e), b, e, b - s0, {}};
       q.tokens.resize(seq.size());
       for (size_t i = 0; i < seq.size(); ++i)
-        q.tokens[i] = io::aligned_token(tok_, uint8_t(seq[i]), o_.inputs[0], r.contig, s0 + int64_t(i));
+        q.tokens[i] = io::aligned_token(tok_, uint8_t(seq[i]), input_, r.contig, s0 + int64_t(i));
       enqueue(std::move(q));
       return;
     }
@@ -272,7 +279,7 @@ class Embedder {
     for (int64_t p = s0; p < e; p += L_) {
       const int64_t n = std::min(L_, e - p);
       std::string s = fa.fetch(r.contig, p, p + n);
-      for (int64_t i = 0; i < n; ++i) tokens_[size_t(i)] = io::aligned_token(tok_, uint8_t(s[size_t(i)]), o_.inputs[0], r.contig, p + i);
+      for (int64_t i = 0; i < n; ++i) tokens_[size_t(i)] = io::aligned_token(tok_, uint8_t(s[size_t(i)]), input_, r.contig, p + i);
       forward(n);
       const int64_t from = std::max(p, b);  // flank positions are not written
       if (from < p + n) {
@@ -321,7 +328,7 @@ class Embedder {
       std::string s = fa.fetch(contig, lo, top);
       io::reverse_complement(s);
       for (int64_t i = 0; i < n; ++i)
-        tokens_[size_t(i)] = io::aligned_token(tok_, uint8_t(s[size_t(i)]), o_.inputs[0], contig, top - 1 - i);
+        tokens_[size_t(i)] = io::aligned_token(tok_, uint8_t(s[size_t(i)]), input_, contig, top - 1 - i);
       forward(n);
       use(lo, top);
       summary_.bases += n;
@@ -428,7 +435,8 @@ class Embedder {
   model::Activations<float> acts_;
   std::optional<io::H5File> out_;
   std::vector<io::H5Appender> pooled_;
-  std::optional<io::H5Appender> t_chrom_, t_start_, t_end_, t_name_, t_strand_;
+  std::optional<io::H5Appender> t_chrom_, t_start_, t_end_, t_name_, t_strand_, t_input_;
+  std::string input_;  // the input being read (as given), for rows and messages
   std::vector<int32_t> tokens_;
   std::vector<float> rows_, other_;
   EmbedSummary summary_;

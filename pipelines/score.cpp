@@ -192,22 +192,17 @@ class Outputs {
   std::map<std::string, std::map<int64_t, int64_t>> written_;  // the track's spans by contig
 };
 
-// --strand both: regions (or whole contigs) of an indexed FASTA, one at a time. The reverse
+// --strand both: regions (or whole contigs) of indexed FASTAs, one at a time. The reverse
 // strand runs first and leaves its per-position log-probs in a scratch file; the forward strand
 // then runs, reads them back and writes both and their mean. Memory stays bounded by L.
 std::vector<RecordScore> score_both_strands(model::Mamba<float>& m, const ScoreOptions& opt,
                                             const std::function<void(const RecordScore&)>& on_record,
                                             const std::function<void(int64_t)>& progress) {
-  if (opt.inputs.size() != 1 || opt.inputs[0] == "-")
-    throw UsageError("--strand both needs one indexed FASTA input (random access to both strands)");
-  const std::string& file = opt.inputs[0];
-  io::FastaIndex fa(file);
+  for (const auto& file : opt.inputs)
+    if (file == "-")
+      throw UsageError("--strand both needs indexed FASTA inputs (random access to both strands), "
+                       "not standard input");
   const io::Tokenizer tok(opt.reader.tok);
-  std::vector<io::Region> regions = io::regions_present(
-      file, opt.reader.regions, [&](const std::string& c) { return fa.has(c); },
-      opt.reader.on_regions_skipped);
-  if (regions.empty())
-    for (auto& c : fa.contigs()) regions.push_back(io::Region{c, 0, io::kContigEnd, {}});
   const int64_t L_max = opt.chunk;
   Outputs out(opt);
   model::State<float> state(m.config(), 1);
@@ -220,96 +215,106 @@ std::vector<RecordScore> score_both_strands(model::Mamba<float>& m, const ScoreO
   const std::string scratch_path = (opt.h5_output.empty() ? std::string("mambadna-score") : opt.h5_output) +
                                    ".rc.tmp." + std::to_string(::getpid());
 
-  for (size_t ri = 0; ri < regions.size(); ++ri) {
-    io::Region r = regions[ri];
-    const int64_t len = fa.length(r.contig);
-    r.end = std::min(r.end, len);
-    r.begin = std::min(r.begin, r.end);
-    const int64_t b = r.begin, e = r.end, n_pos = e - b;
-    // The model's work is per position of the window, padding included: a region shorter than
-    // the chunk runs in a window of its own length (rounded up to 8), not of L_max.
-    const int64_t L = std::min(L_max, chunk_for_records(n_pos));
-    RecordScore rec;
-    rec.input = file;
-    rec.name = r.contig;
-    if (!opt.reader.regions.empty()) rec.region = io::region_name(r, b, e);
-    rec.index = int64_t(ri);
-    rec.region_begin = b;
-    rec.length = n_pos;
-    std::optional<io::H5File> scratch;
-    if (n_pos > 0) {
-      scratch.emplace(io::H5File::create(scratch_path));  // removed when it goes out of scope
-      scratch->create_rows("rc", n_pos, 1);
-    }
-    // Reverse strand: sequence index i is contig position top-1-i of the current window; the
-    // prediction made at i is for position top-2-i (given everything to its right). The last
-    // prediction of a window is for the first position of the next (lower) window.
-    state.reset();
-    float carried = NAN;  // the prediction for position top-1 made by the previous window
-    for (int64_t top = e; top > b; top -= L) {
-      const int64_t lo = std::max(b, top - L), n = top - lo;
-      const int64_t look = lo > b ? 1 : 0;
-      std::string s = fa.fetch(r.contig, lo - look, top);
-      io::reverse_complement(s);  // s[i] = complement of the base at top-1-i
-      for (int64_t i = 0; i < L; ++i) {
-        tokens[size_t(i)] = i < n ? io::aligned_token(tok, uint8_t(s[size_t(i)]), file, r.contig, top - 1 - i) : 'N';
-        targets[size_t(i)] = i + 1 < n + look ? io::aligned_token(tok, uint8_t(s[size_t(i + 1)]), file, r.contig, top - 2 - i) : -1;
+  // Input by input, in the order given: its regions in BED order, or its contigs.
+  int64_t ri = 0;  // the row
+  for (const auto& file : opt.inputs) {
+    io::FastaIndex fa(file);
+    std::vector<io::Region> regions = io::regions_present(
+        file, opt.reader.regions, [&](const std::string& c) { return fa.has(c); },
+        opt.reader.on_regions_skipped);
+    if (opt.reader.regions.empty())
+      for (auto& c : fa.contigs()) regions.push_back(io::Region{c, 0, io::kContigEnd, {}});
+    for (size_t k = 0; k < regions.size(); ++k, ++ri) {
+      io::Region r = regions[k];
+      const int64_t len = fa.length(r.contig);
+      r.end = std::min(r.end, len);
+      r.begin = std::min(r.begin, r.end);
+      const int64_t b = r.begin, e = r.end, n_pos = e - b;
+      // The model's work is per position of the window, padding included: a region shorter than
+      // the chunk runs in a window of its own length (rounded up to 8), not of L_max.
+      const int64_t L = std::min(L_max, chunk_for_records(n_pos));
+      RecordScore rec;
+      rec.input = file;
+      rec.name = r.contig;
+      if (!opt.reader.regions.empty()) rec.region = io::region_name(r, b, e);
+      rec.index = int64_t(k);
+      rec.region_begin = b;
+      rec.length = n_pos;
+      std::optional<io::H5File> scratch;
+      if (n_pos > 0) {
+        scratch.emplace(io::H5File::create(scratch_path));  // removed when it goes out of scope
+        scratch->create_rows("rc", n_pos, 1);
       }
-      m.score(tokens.data(), targets.data(), 1, L, state, acts, lp.data());
-      for (int64_t q = lo; q < top; ++q) {
-        const float v = q == top - 1 ? carried : lp[size_t(top - 2 - q)];
-        rc[size_t(q - lo)] = v;
-        if (!std::isnan(v) && io::is_acgt(tokens[size_t(top - 1 - q)])) {
-          rec.loglik_rc += double(v);
-          ++rec.scored_rc;
+      // Reverse strand: sequence index i is contig position top-1-i of the current window; the
+      // prediction made at i is for position top-2-i (given everything to its right). The last
+      // prediction of a window is for the first position of the next (lower) window.
+      state.reset();
+      float carried = NAN;  // the prediction for position top-1 made by the previous window
+      for (int64_t top = e; top > b; top -= L) {
+        const int64_t lo = std::max(b, top - L), n = top - lo;
+        const int64_t look = lo > b ? 1 : 0;
+        std::string s = fa.fetch(r.contig, lo - look, top);
+        io::reverse_complement(s);  // s[i] = complement of the base at top-1-i
+        for (int64_t i = 0; i < L; ++i) {
+          tokens[size_t(i)] = i < n ? io::aligned_token(tok, uint8_t(s[size_t(i)]), file, r.contig, top - 1 - i) : 'N';
+          targets[size_t(i)] = i + 1 < n + look ? io::aligned_token(tok, uint8_t(s[size_t(i + 1)]), file, r.contig, top - 2 - i) : -1;
         }
-      }
-      carried = look ? lp[size_t(n - 1)] : NAN;
-      scratch->write_rows("rc", lo - b, rc.data(), n);
-      bases_done += n;
-      if (progress) progress(bases_done);
-    }
-    // Forward strand: the prediction made at index i is for position p+i+1; the last one of a
-    // window is for the first position of the next window.
-    auto pos = out.open(int64_t(ri));
-    state.reset();
-    float carried_lp = NAN, carried_ent = NAN;
-    std::vector<float> fwd(static_cast<size_t>(L)), en(static_cast<size_t>(L));
-    for (int64_t p = b; p < e; p += L) {
-      const int64_t n = std::min(L, e - p);
-      const int64_t look = p + n < e ? 1 : 0;
-      const std::string s = fa.fetch(r.contig, p, p + n + look);
-      for (int64_t i = 0; i < L; ++i) {
-        tokens[size_t(i)] = i < n ? io::aligned_token(tok, uint8_t(s[size_t(i)]), file, r.contig, p + i) : 'N';
-        targets[size_t(i)] = i + 1 < n + look ? io::aligned_token(tok, uint8_t(s[size_t(i + 1)]), file, r.contig, p + i + 1) : -1;
-      }
-      m.score(tokens.data(), targets.data(), 1, L, state, acts, lp.data(), opt.entropy ? ent.data() : nullptr);
-      scratch->read_rows("rc", p - b, rc.data(), n);
-      for (int64_t q = p; q < p + n; ++q) {
-        const size_t k = size_t(q - p);
-        fwd[k] = q == p ? carried_lp : lp[k - 1];
-        if (opt.entropy) en[k] = q == p ? carried_ent : ent[k - 1];
-        const float f = fwd[k], v = rc[k];
-        both[k] = std::isnan(f) ? v : std::isnan(v) ? f : 0.5f * (f + v);
-        if (!std::isnan(f) && io::is_acgt(tokens[k])) {
-          rec.loglik += double(f);
-          ++rec.scored;
+        m.score(tokens.data(), targets.data(), 1, L, state, acts, lp.data());
+        for (int64_t q = lo; q < top; ++q) {
+          const float v = q == top - 1 ? carried : lp[size_t(top - 2 - q)];
+          rc[size_t(q - lo)] = v;
+          if (!std::isnan(v) && io::is_acgt(tokens[size_t(top - 1 - q)])) {
+            rec.loglik_rc += double(v);
+            ++rec.scored_rc;
+          }
         }
+        carried = look ? lp[size_t(n - 1)] : NAN;
+        scratch->write_rows("rc", lo - b, rc.data(), n);
+        bases_done += n;
+        if (progress) progress(bases_done);
       }
-      carried_lp = look ? lp[size_t(n - 1)] : NAN;
-      carried_ent = look && opt.entropy ? ent[size_t(n - 1)] : NAN;
-      if (pos.lp) pos.lp->append(fwd.data(), n);
-      if (pos.ent) pos.ent->append(en.data(), n);
-      if (pos.lp_rc) pos.lp_rc->append(rc.data(), n);
-      if (pos.lp_both) pos.lp_both->append(both.data(), n);
-      out.bedgraph(r.contig, p, both.data(), tokens.data(), n);
-      bases_done += n;
-      if (progress) progress(bases_done);
+      // Forward strand: the prediction made at index i is for position p+i+1; the last one of a
+      // window is for the first position of the next window.
+      auto pos = out.open(ri);
+      state.reset();
+      float carried_lp = NAN, carried_ent = NAN;
+      std::vector<float> fwd(static_cast<size_t>(L)), en(static_cast<size_t>(L));
+      for (int64_t p = b; p < e; p += L) {
+        const int64_t n = std::min(L, e - p);
+        const int64_t look = p + n < e ? 1 : 0;
+        const std::string s = fa.fetch(r.contig, p, p + n + look);
+        for (int64_t i = 0; i < L; ++i) {
+          tokens[size_t(i)] = i < n ? io::aligned_token(tok, uint8_t(s[size_t(i)]), file, r.contig, p + i) : 'N';
+          targets[size_t(i)] = i + 1 < n + look ? io::aligned_token(tok, uint8_t(s[size_t(i + 1)]), file, r.contig, p + i + 1) : -1;
+        }
+        m.score(tokens.data(), targets.data(), 1, L, state, acts, lp.data(), opt.entropy ? ent.data() : nullptr);
+        scratch->read_rows("rc", p - b, rc.data(), n);
+        for (int64_t q = p; q < p + n; ++q) {
+          const size_t k = size_t(q - p);
+          fwd[k] = q == p ? carried_lp : lp[k - 1];
+          if (opt.entropy) en[k] = q == p ? carried_ent : ent[k - 1];
+          const float f = fwd[k], v = rc[k];
+          both[k] = std::isnan(f) ? v : std::isnan(v) ? f : 0.5f * (f + v);
+          if (!std::isnan(f) && io::is_acgt(tokens[k])) {
+            rec.loglik += double(f);
+            ++rec.scored;
+          }
+        }
+        carried_lp = look ? lp[size_t(n - 1)] : NAN;
+        carried_ent = look && opt.entropy ? ent[size_t(n - 1)] : NAN;
+        if (pos.lp) pos.lp->append(fwd.data(), n);
+        if (pos.ent) pos.ent->append(en.data(), n);
+        if (pos.lp_rc) pos.lp_rc->append(rc.data(), n);
+        if (pos.lp_both) pos.lp_both->append(both.data(), n);
+        out.bedgraph(r.contig, p, both.data(), tokens.data(), n);
+        bases_done += n;
+        if (progress) progress(bases_done);
+      }
+      out.close(ri, rec, pos);
+      scratch.reset();
+      if (on_record) on_record(rec);
+      done.push_back(std::move(rec));
     }
-    out.close(int64_t(ri), rec, pos);
-    scratch.reset();
-    if (on_record) on_record(rec);
-    done.push_back(std::move(rec));
   }
   out.finish(done);
   return done;

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "io/fasta_index.h"
 #include "io/sequence_reader.h"
 #include "tests/test_paths.h"
 
@@ -65,6 +66,20 @@ class TempDir {
  private:
   fs::path path_;
 };
+
+// The indexed FASTA `fasta` written out as one indexed FASTA a contig (named <contig>.fa) in
+// `dir`, in the FASTA's order.
+inline std::vector<std::string> split_by_contig(const TempDir& dir, const std::string& fasta) {
+  const io::FastaIndex fa(fasta);
+  std::vector<std::string> files;
+  for (const auto& c : fa.contigs()) {
+    std::string text = ">";
+    text.append(c).append("\n").append(fa.fetch(c, 0, fa.length(c))).append("\n");
+    files.push_back(dir.write(c + ".fa", text));
+    REQUIRE(fai_build(files.back().c_str()) == 0);
+  }
+  return files;
+}
 
 struct Rec {
   std::string name;

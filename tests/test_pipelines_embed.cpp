@@ -377,6 +377,48 @@ TEST_CASE("embed: a '-' strand BED region is read as its reverse complement", "[
                     Catch::Contains("line 2") && Catch::Contains("strand 'minus'"));
 }
 
+TEST_CASE("embed: regions and contigs of several FASTAs, each row naming its input", "[pipelines][embed]") {
+  // The golden input split into two indexed FASTAs, one contig each: every region comes from the
+  // input that has its contig (skipped for the other), input by input, in BED order within one,
+  // with the rows the one-file run gives it; regions/input names the file.
+  TempDir dir;
+  auto m = golden_model();
+  const std::string both = indexed_input(dir);
+  const std::vector<std::string> split = test::split_by_contig(dir, both);
+  REQUIRE(split.size() == 2);  // lambda_10001_11500, then short
+  const std::vector<io::Region> regions = {{"short", 2, 11, "s"}, {"lambda_10001_11500", 30, 900, "a"},
+                                           {"lambda_10001_11500", 5, 60, "b"}};
+  std::vector<std::string> skipped;
+  auto run = [&](const std::vector<std::string>& inputs, const std::string& name, bool regions_mode) {
+    auto o = options(inputs[0], dir.file(name));
+    o.inputs = inputs;
+    o.pool = pipelines::Pool::none;
+    if (regions_mode) o.reader.regions = regions;
+    else o.both_strands = true;  // whole contigs
+    o.reader.on_regions_skipped = [&](const std::string& input, const std::vector<io::Region>& r) {
+      skipped.push_back(input + ":" + std::to_string(r.size()));
+    };
+    pipelines::embed(m, o);
+    return io::H5File::open_read(o.output);
+  };
+  auto one = run({both}, "one.h5", true), two = run({split[1], split[0]}, "two.h5", true);
+  CHECK(skipped == std::vector<std::string>{split[1] + ":2", split[0] + ":1"});
+  CHECK(two.read_strings("regions/chrom") == std::vector<std::string>{"short", "lambda_10001_11500", "lambda_10001_11500"});
+  CHECK(two.read_strings("regions/input") == std::vector<std::string>{split[1], split[0], split[0]});
+  CHECK(one.read_strings("regions/input") == std::vector<std::string>{both, both, both});
+  CHECK(two.read_strings("regions/name") == std::vector<std::string>{"s", "a", "b"});
+  CHECK(one.read_strings("regions/name") == std::vector<std::string>{"s", "a", "b"});
+  for (int64_t i = 0; i < 3; ++i) {
+    const int64_t n = regions[size_t(i)].end - regions[size_t(i)].begin;
+    const std::string ds = "per_position/" + std::to_string(i) + "/final";
+    CHECK(max_diff(one.read_f32(ds, {n, 64}), two.read_f32(ds, {n, 64})) == 0);
+  }
+  // Whole contigs, both strands: one row a contig, input by input.
+  auto whole = run(split, "whole.h5", false);
+  CHECK(whole.read_strings("regions/chrom") == std::vector<std::string>{"lambda_10001_11500", "short"});
+  CHECK(whole.read_strings("regions/input") == split);
+}
+
 TEST_CASE("embed: bad regions give clear errors and no output file", "[pipelines][embed]") {
   TempDir dir;
   auto m = golden_model();

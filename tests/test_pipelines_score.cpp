@@ -4,6 +4,7 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -246,6 +247,48 @@ TEST_CASE("score: a bedGraph track refuses a base scored twice", "[pipelines][sc
   int64_t lines = 0;
   while (std::getline(in, line)) ++lines;
   CHECK(lines == 8);
+}
+
+TEST_CASE("score: --strand both reads several indexed FASTAs, input by input", "[pipelines][score]") {
+  // The golden input split into one FASTA a contig, given in the other order: every contig (or
+  // region) is scored from the input that has it, input by input, as the one-file run scores it.
+  TempDir dir;
+  auto m = golden_model();
+  const std::string fa = indexed_golden_fasta(dir);
+  std::vector<std::string> split = test::split_by_contig(dir, fa);
+  std::reverse(split.begin(), split.end());
+  REQUIRE(split.size() == 2);  // short, then lambda_10001_11500
+  for (const bool regions : {false, true}) {
+    INFO("regions " << regions);
+    auto run = [&](const std::vector<std::string>& inputs, const std::string& name) {
+      auto o = options(inputs, 333, 1);
+      o.both_strands = true;
+      if (regions)
+        o.reader.regions = {io::Region{"lambda_10001_11500", 40, 700, {}}, io::Region{"short", 1, 12, {}}};
+      o.reader.on_regions_skipped = [](const std::string&, const std::vector<io::Region>&) {};
+      o.h5_output = dir.file(name);
+      o.per_position = true;
+      return pipelines::score(m, o, {});
+    };
+    const auto one = run({fa}, "one.h5"), two = run(split, "two.h5");
+    REQUIRE(one.size() == 2);
+    REQUIRE(two.size() == 2);
+    for (size_t i = 0; i < 2; ++i) {
+      const auto& a = one[1 - i];  // the one-file run has lambda first, the split run short
+      const auto& b = two[i];
+      INFO(b.name);
+      CHECK(b.input == split[i]);
+      CHECK(b.index == 0);
+      CHECK(a.name == b.name);
+      CHECK(a.scored_rc == b.scored_rc);
+      CHECK(a.loglik == b.loglik);
+      CHECK(a.loglik_rc == b.loglik_rc);
+    }
+    auto f = io::H5File::open_read(dir.file("two.h5"));
+    CHECK(f.read_strings("records/input") == split);
+    CHECK(f.read_strings("records/name") == std::vector<std::string>{"short", "lambda_10001_11500"});
+    CHECK(f.read_f32("per_position/0/logprob_rc").size() == size_t(two[0].length));
+  }
 }
 
 TEST_CASE("score: --strand both scores the reverse complement position by position",
