@@ -137,18 +137,19 @@ H5File H5File::create(const std::string& path) {
   f.path_ = path;
   // An existing special file (/dev/null, a FIFO) is never replaced, and "-" is standard output:
   // the temporary lives in the temporary directory and commit() copies it there.
-  f.tmp_path_ = path == "-" || is_special_file(path)
-                    ? (std::filesystem::temp_directory_path() / ("mambadna." + std::to_string(getpid()) + ".h5")).string()
-                    : path + ".tmp." + std::to_string(getpid());
-  f.file_ = H5Id(H5Fcreate(f.tmp_path_.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT));
-  if (f.file_.get() < 0) {
-    const std::filesystem::path dir = std::filesystem::path(f.tmp_path_).parent_path();
+  const bool in_tmpdir = path == "-" || is_special_file(path);
+  const std::string stem = in_tmpdir ? (std::filesystem::temp_directory_path() / "mambadna").string() : path;
+  f.tmp_path_ = create_temp_file(stem, in_tmpdir ? ".h5" : "");  // new, ours alone
+  if (f.tmp_path_.empty()) {
+    const int err = errno;
+    const std::filesystem::path dir = std::filesystem::path(stem).parent_path();
     throw InputError(path + ": cannot create HDF5 file" +
                      (!dir.empty() && !std::filesystem::is_directory(dir) ? " (no directory " + dir.string() + ")"
-                                                                          : std::string()));
+                                                                          : ": " + std::string(std::strerror(err))));
   }
+  f.file_ = H5Id(H5Fcreate(f.tmp_path_.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT));
+  if (f.file_.get() < 0) throw InputError(path + ": cannot create HDF5 file");  // the destructor removes it
   f.writable_ = true;
-  temp_file_opened(f.tmp_path_);
   return f;
 }
 

@@ -1,9 +1,9 @@
 // A thin, throwing layer over the HDF5 C API: files that appear only when complete, typed
 // datasets and attributes, and extendible datasets written chunk by chunk.
 //
-// Writers create "<path>.tmp.<pid>" and rename it to <path> in commit(); a writer destroyed
-// without commit() (an error, a kill) removes its temporary file, so a file at <path> is
-// always complete. "-" (standard output) and special files (/dev/null, a FIFO) get a temporary
+// Writers create "<path>.tmp.<pid>" (a new file, never one that was there: io/temp_files.h) and
+// rename it to <path> in commit(); a writer destroyed without commit() (an error, a kill)
+// removes its temporary file, so a file at <path> is always complete. "-" (standard output) and special files (/dev/null, a FIFO) get a temporary
 // in the temporary directory, copied there by commit().
 #pragma once
 #include <hdf5.h>

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 
 #include "io/error.h"
@@ -22,11 +23,18 @@ TextOutput::TextOutput(const std::string& path) : path_(path) {
     f_ = stdout;
     return;
   }
-  if (!is_special_file(path)) tmp_ = path + ".tmp." + std::to_string(::getpid());
+  if (!is_special_file(path)) {
+    tmp_ = create_temp_file(path);  // new, ours alone
+    if (tmp_.empty()) throw InputError(path + ": cannot create: " + std::strerror(errno));
+  }
   const std::string& open_as = tmp_.empty() ? path : tmp_;
   f_ = std::fopen(open_as.c_str(), "w");
-  if (!f_) throw InputError(path + ": cannot create: " + std::strerror(errno));
-  temp_file_opened(tmp_);
+  if (!f_) {
+    const int err = errno;
+    if (!tmp_.empty()) std::remove(tmp_.c_str()), temp_file_closed(tmp_);
+    tmp_.clear();
+    throw InputError(path + ": cannot create: " + std::strerror(err));
+  }
 }
 
 TextOutput::~TextOutput() {

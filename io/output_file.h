@@ -1,6 +1,7 @@
 // Output files that appear only when complete. "-" is standard output; a path that already
 // exists and is not a regular file (/dev/null, a FIFO, a terminal) is written in place, never
-// replaced; any other path is written as "<path>.tmp.<pid>" and renamed onto <path> by commit().
+// replaced; any other path is written as "<path>.tmp.<pid>" (a new file, never one that was there:
+// io/temp_files.h) and renamed onto <path> by commit().
 // Destroyed without commit() (an error), the temporary is removed; a signal that ends the
 // program removes it through io/temp_files.h (SIGKILL cannot be caught: it stays).
 #pragma once

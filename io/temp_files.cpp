@@ -1,9 +1,13 @@
 #include "io/temp_files.h"
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
+#include <cstdio>
 #include <cstring>
+#include <random>
 
 namespace mambadna::io {
 
@@ -43,6 +47,25 @@ void temp_file_closed(const std::string& path) {
       s.state.store(0, std::memory_order_release);
       return;
     }
+}
+
+std::string create_temp_file(const std::string& stem, const std::string& ext) {
+  const std::string base = stem + ".tmp." + std::to_string(::getpid());
+  std::string path = base + ext;
+  std::random_device random;
+  for (int attempt = 0; attempt < 64; ++attempt) {
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    if (fd >= 0) {
+      ::close(fd);
+      temp_file_opened(path);
+      return path;
+    }
+    if (errno != EEXIST) return "";
+    char suffix[16];
+    std::snprintf(suffix, sizeof suffix, ".%08x", unsigned(random()));
+    path = base + suffix + ext;
+  }
+  return "";  // errno is EEXIST
 }
 
 int remove_temp_files() noexcept {

@@ -7,6 +7,13 @@
 namespace mambadna::io {
 
 void temp_file_opened(const std::string& path);
+
+// Creates a new empty file for an output's temporary copy, and lists it: "<stem>.tmp.<pid><ext>",
+// or where that name is taken, "<stem>.tmp.<pid>.<random><ext>". The name is never reused or
+// followed (O_EXCL: an existing file or a planted symbolic link is left alone), so a temporary
+// in a shared directory cannot be turned onto another file. Returns "" with errno set when no
+// file could be created.
+std::string create_temp_file(const std::string& stem, const std::string& ext = "");
 void temp_file_closed(const std::string& path);  // renamed into place or removed
 
 // unlink(2) of every listed file: async-signal-safe, for a signal handler (app/cli.cpp);

@@ -200,14 +200,16 @@ void vcf_header_append(bcf_hdr_t* hdr, const std::string& line) {
 VcfWriter::VcfWriter(const std::string& path, char type, bcf_hdr_t* hdr, int threads)
     : path_(path), bcf_(type == 'b' || type == 'u'), hdr_(hdr) {
   const bool in_place = path == "-" || is_special_file(path);
-  if (!in_place) tmp_ = path + ".tmp." + std::to_string(::getpid());
+  if (!in_place) {
+    tmp_ = create_temp_file(path);  // new, ours alone
+    if (tmp_.empty()) throw InputError(path + ": cannot create file: " + std::strerror(errno));
+  }
   const char* mode = type == 'z' ? "wz" : type == 'b' ? "wb" : type == 'u' ? "wbu" : "w";
   if (bcf_hdr_sync(hdr) != 0) throw Error("cannot update the VCF header");
   try {
     fp_.reset(hts_open(in_place ? path.c_str() : tmp_.c_str(), mode));
     if (!fp_) throw InputError(path + ": cannot create file");
     if (threads > 0) hts_set_threads(fp_.get(), threads);
-    temp_file_opened(tmp_);
     if (bcf_hdr_write(fp_.get(), hdr) != 0) throw InputError(path + ": cannot write the header");
   } catch (...) {
     fp_.reset();

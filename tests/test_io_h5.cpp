@@ -4,14 +4,17 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "io/error.h"
 #include "io/h5.h"
 #include "io/output_file.h"
+#include "io/vcf.h"
 #include "test_io_util.h"
 
 using namespace mambadna;
@@ -112,4 +115,64 @@ TEST_CASE("outputs: special files are written in place, never replaced", "[io][h
     out.write("never committed");
   }
   CHECK_FALSE(fs::exists(dir.file("u.txt")));
+}
+
+TEST_CASE("outputs: a temporary is a new file, never one planted at its name", "[io][h5]") {
+  // A symbolic link (or a file) waiting at the temporary's predictable name, in the output's
+  // directory or, for standard output and special files, in the temporary directory: the
+  // writers create another name and the link's target is untouched.
+  TempDir dir;
+  const std::string victim = dir.write("victim.txt", "precious\n");
+  const std::string pid = std::to_string(::getpid());
+  auto plant = [&](const std::string& at) { REQUIRE(::symlink(victim.c_str(), at.c_str()) == 0); };
+  plant(dir.file("t.txt.tmp." + pid));
+  plant(dir.file("a.h5.tmp." + pid));
+  plant(dir.file("v.vcf.tmp." + pid));
+  {
+    io::TextOutput out(dir.file("t.txt"));
+    out.write("text\n");
+    out.commit();
+  }
+  {
+    auto f = io::H5File::create(dir.file("a.h5"));
+    const float v[1] = {4};
+    f.write("x", v, {1});
+    f.commit();
+  }
+  {
+    bcf_hdr_t* hdr = bcf_hdr_init("w");
+    io::VcfWriter w(dir.file("v.vcf"), 'v', hdr);
+    w.commit();
+    bcf_hdr_destroy(hdr);
+  }
+  // Standard output's and special files' temporaries live in $TMPDIR.
+  const char* old_tmpdir = std::getenv("TMPDIR");
+  const std::string saved = old_tmpdir ? old_tmpdir : "";
+  REQUIRE(::setenv("TMPDIR", dir.file("").c_str(), 1) == 0);
+  plant(dir.file("mambadna.tmp." + pid + ".h5"));
+  {
+    auto f = io::H5File::create("/dev/null");
+    const float v[1] = {5};
+    f.write("x", v, {1});
+    f.commit();
+  }
+  if (old_tmpdir) ::setenv("TMPDIR", saved.c_str(), 1);
+  else ::unsetenv("TMPDIR");
+  std::ifstream in(victim);
+  std::string text((std::istreambuf_iterator<char>(in)), {});
+  CHECK(text == "precious\n");
+  CHECK(io::H5File::open_read(dir.file("a.h5")).read_f32("x") == std::vector<float>{4});
+  std::ifstream t(dir.file("t.txt"));
+  std::string line;
+  std::getline(t, line);
+  CHECK(line == "text");
+  CHECK(fs::is_regular_file(dir.file("v.vcf")));
+  // Only the outputs, the victim and the planted links remain: no temporary is left behind.
+  int64_t entries = 0;
+  for (const auto& e : fs::directory_iterator(dir.file(""))) {
+    INFO(e.path());
+    CHECK((e.is_symlink() || e.path().filename().string().find(".tmp.") == std::string::npos));
+    ++entries;
+  }
+  CHECK(entries == 4 + 4);
 }
