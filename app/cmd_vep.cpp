@@ -105,6 +105,12 @@ int cmd_vep(int argc, char** argv) {
                                "they select nothing\n",
                        s.regions_skipped.size(), s.regions_skipped.size() == 1 ? " is" : "s are",
                        opt.reference.c_str(), s.regions_skipped[0].c_str());
+        if (!s.regions_past_end.empty())
+          std::fprintf(stderr, "[vep] warning: %zu region%s past the end of %s contig in %s (the first: %s); "
+                               "they select nothing\n",
+                       s.regions_past_end.size(), s.regions_past_end.size() == 1 ? " starts" : "s start",
+                       s.regions_past_end.size() == 1 ? "its" : "their", opt.reference.c_str(),
+                       s.regions_past_end[0].c_str());
         // Contig names that do not match (chr20 against 20, an accession against a RefSeq
         // header) score nothing; say so whatever the verbosity.
         const int64_t absent = s.by_status[size_t(pipelines::VepStatus::no_contig)];

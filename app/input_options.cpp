@@ -60,15 +60,23 @@ io::CaseMode case_mode_for(const std::string& requested, const model::Config* mo
 io::RegionsSkipped warn_skipped_regions(const char* command) {
   // Once per input: readers of one input may be opened many times (training's epochs).
   auto warned = std::make_shared<std::set<std::string>>();
-  return [command, warned](const std::string& path, const std::vector<io::Region>& skipped) {
-    if (!warned->insert(path).second) return;
+  return [command, warned](const std::string& path, const std::vector<io::Region>& skipped, io::RegionSkip why) {
+    const bool absent = why == io::RegionSkip::absent_contig;
+    if (!warned->insert(path + (absent ? "\t1" : "\t2")).second) return;
     std::string list;
-    for (size_t i = 0; i < skipped.size() && i < 3; ++i)
-      list += (i ? ", " : "") + io::describe_region(skipped[i]);
+    for (size_t i = 0; i < skipped.size() && i < 3; ++i) {
+      if (i) list += ", ";
+      list += io::describe_region(skipped[i]);
+    }
     if (skipped.size() > 3) list += ", ...";
-    std::fprintf(stderr, "[%s] warning: %zu region%s on contigs that %s lacks (%s); skipped there\n",
-                 command, skipped.size(), skipped.size() == 1 ? " is" : "s are", path.c_str(),
-                 list.c_str());
+    const bool one = skipped.size() == 1;
+    if (absent)
+      std::fprintf(stderr, "[%s] warning: %zu region%s on contigs that %s lacks (%s); skipped there\n",
+                   command, skipped.size(), one ? " is" : "s are", path.c_str(), list.c_str());
+    else
+      std::fprintf(stderr, "[%s] warning: %zu region%s past the end of %s contig in %s (%s); skipped there\n",
+                   command, skipped.size(), one ? " starts" : "s start", one ? "its" : "their", path.c_str(),
+                   list.c_str());
   };
 }
 

@@ -61,13 +61,14 @@ class FaidxRegions final : public SequenceReader::Source {
                               "run 'samtools faidx " + path + "' to rebuild it");
     regions_ = regions_present(
         path, options.regions,
-        [&](const std::string& c) { return faidx_has_seq(fai_.get(), c.c_str()) != 0; },
+        [&](const std::string& c) {
+          return faidx_has_seq(fai_.get(), c.c_str()) ? int64_t(faidx_seq_len(fai_.get(), c.c_str())) : -1;
+        },
         options.on_regions_skipped);
     total = 0;
     for (Region& r : regions_) {
       int64_t len = faidx_seq_len(fai_.get(), r.contig.c_str());
       if (len < 0) throw InputError(path + ": cannot get the length of contig '" + r.contig + "'");
-      check_region_start(path, r, len);
       r.end = std::min(r.end, len);  // clip to the contig, like samtools faidx
       r.begin = std::min(r.begin, r.end);
       total += r.end - r.begin;
@@ -179,7 +180,8 @@ class AlignmentSource final : public SequenceReader::Source {
                          path + "'");
       const auto tid_of = [&](const std::string& c) { return sam_hdr_name2tid(hdr_.get(), c.c_str()); };
       for (const Region& r : regions_present(
-               path, options.regions, [&](const std::string& c) { return tid_of(c) >= 0; },
+               path, options.regions,
+               [&](const std::string& c) { return tid_of(c) >= 0 ? int64_t(sam_hdr_tid2len(hdr_.get(), tid_of(c))) : -1; },
                options.on_regions_skipped))
         queries_.push_back({tid_of(r.contig), r.begin, r.end == kContigEnd ? HTS_POS_MAX : r.end});
     }

@@ -128,12 +128,6 @@ Region parse_region(const std::string& text) {
   return r;
 }
 
-void check_region_start(const std::string& path, const Region& r, int64_t len) {
-  if (r.begin >= len && r.end > r.begin && len > 0)
-    throw InputError(path + ": region '" + describe_region(r) + "' starts after the end of contig '" +
-                     r.contig + "' (" + std::to_string(len) + " bases)");
-}
-
 std::string describe_region(const Region& region) {
   std::string s = format_region(region);
   if (region.line > 0) s += " (BED line " + std::to_string(region.line) + ")";
@@ -141,15 +135,27 @@ std::string describe_region(const Region& region) {
 }
 
 std::vector<Region> regions_present(const std::string& path, const std::vector<Region>& regions,
-                                    const std::function<bool(const std::string&)>& has_contig,
-                                    const RegionsSkipped& on_skipped) {
-  std::vector<Region> present, skipped;
-  for (const Region& r : regions) (has_contig(r.contig) ? present : skipped).push_back(r);
-  if (present.empty() && !regions.empty())
-    throw InputError(path + ": region '" + describe_region(regions[0]) + "': unknown contig '" +
-                     regions[0].contig + "'" +
-                     (regions.size() > 1 ? " (and no other region's contig is there)" : ""));
-  if (!skipped.empty() && on_skipped) on_skipped(path, skipped);
+                                    const ContigLength& contig_length, const RegionsSkipped& on_skipped) {
+  std::vector<Region> present, absent, past_end;
+  for (const Region& r : regions) {
+    const int64_t len = contig_length(r.contig);
+    if (len < 0) absent.push_back(r);
+    else if (r.begin >= len && r.end > r.begin) past_end.push_back(r);
+    else present.push_back(r);
+  }
+  if (present.empty() && !regions.empty()) {
+    const Region& r = regions[0];
+    const std::string others = regions.size() > 1 ? " (and no other region is there)" : "";
+    const int64_t len = contig_length(r.contig);
+    if (len < 0)
+      throw InputError(path + ": region '" + describe_region(r) + "': unknown contig '" + r.contig + "'" + others);
+    throw InputError(path + ": region '" + describe_region(r) + "' starts after the end of contig '" + r.contig +
+                     "' (" + std::to_string(len) + " bases)" + others);
+  }
+  if (on_skipped) {
+    if (!absent.empty()) on_skipped(path, absent, RegionSkip::absent_contig);
+    if (!past_end.empty()) on_skipped(path, past_end, RegionSkip::past_end);
+  }
   return present;
 }
 

@@ -47,22 +47,26 @@ std::string region_name(const Region& region, int64_t begin, int64_t end);
 // ("chrY:1-1000 (BED line 7)").
 std::string describe_region(const Region& region);
 
-// An input's regions on contigs it lacks, reported by regions_present (the app warns; io does
-// not print): the input's path and those regions, in order.
+// Why regions_present skipped a region for an input: its contig is not there, or the region
+// (not empty) starts past the contig's end (another assembly's coordinates?).
+enum class RegionSkip { absent_contig, past_end };
+
+// An input's regions skipped for one reason, reported by regions_present (the app warns; io
+// does not print): the input's path, those regions in order, and the reason.
 using RegionsSkipped =
-    std::function<void(const std::string& path, const std::vector<Region>& skipped)>;
+    std::function<void(const std::string& path, const std::vector<Region>& skipped, RegionSkip why)>;
 
-// The regions whose contig `has_contig` finds in the input at `path`, in order; the others are
-// skipped, as samtools view skips a region on an unknown reference, and given to `on_skipped`
-// (when set). Throws InputError naming `path` and the first region when no region's contig is
-// there (most often another assembly's names: "chr1" against "1").
+// The length of `contig` in an input, or -1 where the input lacks it.
+using ContigLength = std::function<int64_t(const std::string& contig)>;
+
+// The regions of `regions` that the input at `path` has, in order: on a contig it has, and not
+// starting past its end (an empty interval at the end is kept). The others are skipped, as
+// samtools view skips a region on an unknown reference and samtools faidx one past a contig's
+// end, and given to `on_skipped` (when set), once for each reason. Throws InputError naming
+// `path`, the first region and why when none is left (most often another assembly's names:
+// "chr1" against "1", or its coordinates).
 std::vector<Region> regions_present(const std::string& path, const std::vector<Region>& regions,
-                                    const std::function<bool(const std::string&)>& has_contig,
-                                    const RegionsSkipped& on_skipped);
-
-// Throws InputError naming `path` when a non-empty region starts past the end of its contig of
-// `contig_length` bases (another assembly's coordinates?); an empty interval at the end is fine.
-void check_region_start(const std::string& path, const Region& region, int64_t contig_length);
+                                    const ContigLength& contig_length, const RegionsSkipped& on_skipped);
 
 // Reads a BED file (plain or gzip/bgzip): columns chrom, start, end (0-based half-open), an
 // optional name ('.' for none) and (column 6) an optional strand, '+', '-' or '.'. Skips blank lines and lines starting with '#', "track" or "browser". Columns are

@@ -114,7 +114,7 @@ class Embedder {
         // The regions on this FASTA's contigs, in BED order (the others are skipped for it).
         io::FastaIndex fa(in);
         for (const auto& r : io::regions_present(
-                 in, o_.reader.regions, [&](const std::string& c) { return fa.has(c); },
+                 in, o_.reader.regions, [&](const std::string& c) { return fa.has(c) ? fa.length(c) : -1; },
                  o_.reader.on_regions_skipped))
           region(fa, r);
       } else if (o_.both_strands || o_.flank > 0) {
@@ -229,7 +229,6 @@ class Embedder {
   // A region of an indexed FASTA: [begin, end) clipped to the contig, with flank and strands.
   void region(const io::FastaIndex& fa, io::Region r) {
     const int64_t len = fa.length(r.contig);
-    io::check_region_start(input_, r, len);
     if (o_.stranded && r.strand == '-') {
       flush_batch();
       return minus_region(fa, r);

@@ -220,7 +220,7 @@ std::vector<RecordScore> score_both_strands(model::Mamba<float>& m, const ScoreO
   for (const auto& file : opt.inputs) {
     io::FastaIndex fa(file);
     std::vector<io::Region> regions = io::regions_present(
-        file, opt.reader.regions, [&](const std::string& c) { return fa.has(c); },
+        file, opt.reader.regions, [&](const std::string& c) { return fa.has(c) ? fa.length(c) : -1; },
         opt.reader.on_regions_skipped);
     if (opt.reader.regions.empty())
       for (auto& c : fa.contigs()) regions.push_back(io::Region{c, 0, io::kContigEnd, {}});

@@ -478,10 +478,11 @@ VepSummary vep(model::Mamba<float>& m, const VepOptions& opt, const std::functio
   // Regions on contigs the FASTA lacks select nothing (a genome-wide BED against one
   // chromosome): listed for a warning, but an error when no region is left (a misspelt name).
   VepSummary sum;
-  io::regions_present(opt.reference, opt.regions, [&](const std::string& c) { return fa.has(c); },
-                      [&](const std::string&, const std::vector<io::Region>& skipped) {
-                        for (const io::Region& r : skipped)
-                          sum.regions_skipped.push_back(io::describe_region(r));
+  io::regions_present(opt.reference, opt.regions, [&](const std::string& c) { return fa.has(c) ? fa.length(c) : -1; },
+                      [&](const std::string&, const std::vector<io::Region>& skipped, io::RegionSkip why) {
+                        auto& list = why == io::RegionSkip::absent_contig ? sum.regions_skipped
+                                                                          : sum.regions_past_end;
+                        for (const io::Region& r : skipped) list.push_back(io::describe_region(r));
                       });
 
   io::VcfReader in(opt.input, opt.threads);

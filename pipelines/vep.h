@@ -94,6 +94,7 @@ struct VepSummary {
   std::array<int64_t, kVepStatusCount> by_status{};  // ALTs per status
   std::string first_missing_contig;  // the first contig (of a record in the regions) the FASTA lacks
   std::vector<std::string> regions_skipped;  // -r/-R regions on contigs the FASTA lacks
+  std::vector<std::string> regions_past_end;  // and regions that start past their contig's end
   int64_t scored() const { return by_status[0]; }
 };
 

@@ -259,7 +259,8 @@ TEST_CASE("cli: standard output, refused options and training stops", "[app]") {
   CHECK(st == 2);
   CHECK(err.find("-b/--streams -1: give at least 0") != std::string::npos);
   // A region past the contig's end (another assembly's coordinates?) or on a contig the
-  // reference lacks is an error, not an empty result.
+  // reference lacks is an error, not an empty result, when it is the only one; beside others
+  // it is skipped with a warning (as samtools faidx does) and the others are scored.
   const std::string bgz = dir.file("lambda.fa.gz");
   run_shell("zcat '" + lambda + "' | bgzip -c > '" + bgz + "' && samtools faidx '" + bgz + "'", st);
   REQUIRE(st == 0);
@@ -267,6 +268,20 @@ TEST_CASE("cli: standard output, refused options and training stops", "[app]") {
   err = run_shell(kBin + " score -m '" + m + "' '" + bgz + "' -r " + contig + ":60000-70000' 2>&1 >/dev/null", st);
   CHECK(st == 1);
   CHECK(err.find("starts after the end of contig") != std::string::npos);
+  err = run_shell(kBin + " score -m '" + m + "' '" + bgz + "' -r " + contig + ":60000-70000' -r " + contig +
+                      ":1-100' 2>&1 > '" + dir.file("past.tsv") + "'",
+                  st);
+  CHECK(st == 0);
+  CHECK(err.find("[score] warning: 1 region starts past the end of its contig in " + bgz) != std::string::npos);
+  CHECK(err.find(":60000-70000); skipped there") != std::string::npos);
+  {
+    std::ifstream tsv(dir.file("past.tsv"));
+    std::string header, line, extra;
+    std::getline(tsv, header);
+    std::getline(tsv, line);
+    CHECK(line.find("\t0\t100\t") != std::string::npos);  // start 0, 100 bases
+    CHECK_FALSE(std::getline(tsv, extra));
+  }
   err = run_shell(kBin + " vep -m '" + m + "' -f '" + bgz + "' -i '" + mambadna::test::source_dir() +
                       "/data/lambda_variants.vcf' -r chrNope:1-10 -o - 2>&1 >/dev/null",
                   st);

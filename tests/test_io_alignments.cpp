@@ -117,8 +117,9 @@ TEST_CASE("BAM regions go through the index", "[io][reader][bam][regions]") {
   std::vector<io::Region> reported;
   opt.regions = {io::parse_region("chr1:100-300"), io::parse_region("chrX:1-10"),
                  io::parse_region("chr2:1,000")};
-  opt.on_regions_skipped = [&](const std::string& p, const std::vector<io::Region>& skipped) {
+  opt.on_regions_skipped = [&](const std::string& p, const std::vector<io::Region>& skipped, io::RegionSkip why) {
     CHECK(p == bam);
+    CHECK(why == io::RegionSkip::absent_contig);
     reported.insert(reported.end(), skipped.begin(), skipped.end());
   };
   CHECK(test::read_all(bam, 16, opt) == expect);

@@ -424,7 +424,8 @@ TEST_CASE("regions on bgzip chr20 match faidx", "[io][reader][regions]") {
                                           "20:63025000-63025520", "20:63025520-63025520",
                                           "20:60000001-63025520", "named"});
   }
-  {  // a region that starts past the contig's end is an error (another assembly's coordinates?)
+  {  // a region that starts past the contig's end, alone, is an error (another assembly's
+     // coordinates?); beside others it is skipped and reported (below)
     io::ReaderOptions past = keep_case();
     past.regions = {io::parse_region("20:70,000,000-70,000,010")};
     CHECK_THROWS_WITH(io::SequenceReader(path, past),
@@ -460,14 +461,16 @@ TEST_CASE("regions on bgzip chr20 match faidx", "[io][reader][regions]") {
   // Regions on contigs this input lacks are skipped and reported (samtools view goes on past
   // an unknown reference); only none at all is an error, naming the first and its BED line.
   io::ReaderOptions some;
-  some.regions = {io::parse_region("chr20:1-10"), io::parse_region("20:1,000,001-1,000,010"),
-                  io::Region{"chrY", 0, 5, "y", '.', 7}};
+  some.regions = {io::parse_region("chr20:1-10"), io::parse_region("20:70,000,000-70,000,010"),
+                  io::parse_region("20:1,000,001-1,000,010"), io::Region{"chrY", 0, 5, "y", '.', 7}};
   std::vector<std::string> reported;
-  some.on_regions_skipped = [&](const std::string& p, const std::vector<io::Region>& skipped) {
-    for (const auto& s : skipped) reported.push_back(p + " " + io::describe_region(s));
+  some.on_regions_skipped = [&](const std::string& p, const std::vector<io::Region>& skipped, io::RegionSkip why) {
+    for (const auto& s : skipped)
+      reported.push_back(p + " " + io::describe_region(s) + (why == io::RegionSkip::past_end ? " past" : ""));
   };
   io::SequenceReader r2(path, some);
-  CHECK(reported == std::vector<std::string>{path + " chr20:1-10", path + " chrY:1-5 (BED line 7)"});
+  CHECK(reported == std::vector<std::string>{path + " chr20:1-10", path + " chrY:1-5 (BED line 7)",
+                                             path + " 20:70000000-70000010 past"});
   CHECK(r2.total_length() == 10);
   REQUIRE(r2.next(c, 16));
   CHECK(c.offset == 1000000);
@@ -476,7 +479,7 @@ TEST_CASE("regions on bgzip chr20 match faidx", "[io][reader][regions]") {
   some.regions = {io::Region{"chrY", 0, 5, "", '.', 7}, io::parse_region("chr20")};
   REQUIRE_THROWS_WITH(io::SequenceReader(path, some),
                       path + ": region 'chrY:1-5 (BED line 7)': unknown contig 'chrY' (and no "
-                             "other region's contig is there)");
+                             "other region is there)");
 }
 
 TEST_CASE("regions need an index, and say how to make one", "[io][reader][regions]") {

@@ -395,7 +395,7 @@ TEST_CASE("embed: regions and contigs of several FASTAs, each row naming its inp
     o.pool = pipelines::Pool::none;
     if (regions_mode) o.reader.regions = regions;
     else o.both_strands = true;  // whole contigs
-    o.reader.on_regions_skipped = [&](const std::string& input, const std::vector<io::Region>& r) {
+    o.reader.on_regions_skipped = [&](const std::string& input, const std::vector<io::Region>& r, io::RegionSkip) {
       skipped.push_back(input + ":" + std::to_string(r.size()));
     };
     pipelines::embed(m, o);

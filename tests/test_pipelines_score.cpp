@@ -265,7 +265,7 @@ TEST_CASE("score: --strand both reads several indexed FASTAs, input by input", "
       o.both_strands = true;
       if (regions)
         o.reader.regions = {io::Region{"lambda_10001_11500", 40, 700, {}}, io::Region{"short", 1, 12, {}}};
-      o.reader.on_regions_skipped = [](const std::string&, const std::vector<io::Region>&) {};
+      o.reader.on_regions_skipped = [](const std::string&, const std::vector<io::Region>&, io::RegionSkip) {};
       o.h5_output = dir.file(name);
       o.per_position = true;
       return pipelines::score(m, o, {});
