@@ -193,6 +193,15 @@ bool same_file(const std::string& a, const std::string& b) {
 }  // namespace
 
 void refuse_same_files(const NamedPaths& outputs, const NamedPaths& inputs) {
+  // Standard input can be read once: named twice, the second would read nothing.
+  const std::string* first_stdin = nullptr;
+  for (const auto& [in_opt, in_path] : inputs) {
+    if (in_path != "-") continue;
+    if (first_stdin)
+      throw UsageError("standard input (-) is given twice, as " + *first_stdin + " and as " + in_opt +
+                       "; it can be read only once");
+    first_stdin = &in_opt;
+  }
   auto skip = [](const std::string& p) { return p.empty() || p == "-"; };
   for (size_t i = 0; i < outputs.size(); ++i) {
     const auto& [opt, path] = outputs[i];

@@ -58,7 +58,8 @@ using NamedPaths = std::vector<std::pair<std::string, std::string>>;
 
 // Refuses (UsageError naming both options) an output that is the same file as an input or as
 // another output, through links and relative paths too: its temporary file would be renamed
-// over that file when the run ends. "-" and empty paths are skipped.
+// over that file when the run ends. "-" and empty paths are skipped; "-" given twice among the
+// inputs is refused (standard input can be read once).
 void refuse_same_files(const NamedPaths& outputs, const NamedPaths& inputs);
 
 // SIGINT, SIGTERM, SIGHUP and SIGPIPE end the program as they would, after removing the

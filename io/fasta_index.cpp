@@ -26,6 +26,10 @@ FastaIndex::FastaIndex(const std::string& path) : path_(path) {
       throw InputError(path + ": a " + std::string(fmt.format == sam ? "SAM" : fmt.format == bam ? "BAM" : "CRAM") +
                        " file, where a FASTA is needed: this reads sequences by position (regions, "
                        "flanks, the reverse strand, a reference) from a faidx-indexed FASTA");
+    if (ok && fmt.compression == gzip)  // plain gzip, not BGZF
+      throw InputError(path + ": random access (regions, flanks, the reverse strand, a reference) "
+                       "needs a plain or bgzip-compressed FASTA, and this is plain gzip: recompress "
+                       "it with bgzip (zcat FILE | bgzip > FILE.bgz) and run 'samtools faidx' on that");
   }
   // Never build an index behind the user's back: without FAI_CREATE htslib only loads one.
   if (::access((path + ".fai").c_str(), F_OK) != 0)

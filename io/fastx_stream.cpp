@@ -24,7 +24,10 @@ namespace mambadna::io {
 
 namespace {
 
-constexpr size_t kBlockBytes = 256 * 1024;
+// Bytes a read: one BGZF block's worth (htslib inflates plain gzip in pieces of that size too),
+// so that data which fails to decompress fails the read that reaches it, after every base
+// before it has been parsed: the error can name the record and position.
+constexpr size_t kBlockBytes = 64 * 1024;
 
 bool is_space(uint8_t c) { return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f'; }
 
@@ -113,6 +116,14 @@ class FastxStream final : public SequenceReader::Source {
  private:
   enum class State : uint8_t { between_records, line_start, in_line };
 
+  // Where the reading stands, for a message about the data: " in record 'chr1' at position
+  // 12345", " after record 'chr1'", or "" before the first record.
+  std::string reading_at() const {
+    if (records == 0) return "";
+    if (state_ == State::between_records) return " after record '" + name_ + "'";
+    return " in record '" + name_ + "' at position " + std::to_string(pos_ + 1);
+  }
+
   // Reads the next block; false at the end of the input.
   bool refill() {
     if (p_ < e_) return true;
@@ -122,9 +133,10 @@ class FastxStream final : public SequenceReader::Source {
     if (n < 0)
       throw InputError(path + ": read error" +
                        (bgzf_ ? std::string(" (corrupt or truncated compressed data)")
-                              : ": " + std::string(std::strerror(errno))));
+                              : ": " + std::string(std::strerror(errno))) +
+                       reading_at());
     if (n == 0) {
-      bgzf_check_ended(bgzf_, threads_, path, "");
+      bgzf_check_ended(bgzf_, threads_, path, reading_at());
       eof_ = true;
       return false;
     }

@@ -156,6 +156,9 @@ H5File H5File::create(const std::string& path) {
 H5File H5File::open_read(const std::string& path) {
   H5File f;
   f.path_ = path;
+  if (path == "-")
+    throw UsageError("an HDF5 file (a model, a checkpoint) cannot be read from standard input: HDF5 "
+                     "needs random access; give the file's name");
   if (!std::filesystem::exists(path)) throw InputError(path + ": no such file");
   if (H5Fis_hdf5(path.c_str()) <= 0) throw InputError(path + ": not an HDF5 file");
   f.file_ = H5Id(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT));

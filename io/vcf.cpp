@@ -51,7 +51,11 @@ std::string header_problem(const std::string& path) {
 
 VcfReader::VcfReader(const std::string& path, int threads) : path_(path), threads_(threads) {
   fp_.reset(hts_open(path.c_str(), "r"));
-  if (!fp_) throw InputError(path + ": cannot open");
+  if (!fp_) {
+    // htslib sets ENOEXEC for a file it opened but whose format it does not know.
+    if (errno == ENOEXEC) throw InputError(path + ": not a VCF or BCF file (htslib does not recognise its format)");
+    throw InputError(path + ": cannot open: " + std::strerror(errno));
+  }
   if (hts_get_format(fp_.get())->category != variant_data)
     throw InputError(path + ": not a VCF or BCF file");
   if (fp_->is_bgzf) bgzf_check_complete(fp_->fp.bgzf, path);

@@ -345,6 +345,20 @@ TEST_CASE("cli: outputs over inputs, empty BED files, --case, unusable numbers, 
     CHECK(st == 2);
     CHECK(err.find(" is the same file as ") != std::string::npos);
   }
+  // Standard input named twice: the second would read nothing.
+  for (const std::string& cmd : {" score -m '" + m + "' - -", " stats - '" + fa + "' -"}) {
+    INFO(cmd);
+    const std::string err = run_shell("cat '" + fa + "' | " + kBin + cmd + " 2>&1", st);
+    CHECK(st == 2);
+    CHECK(err.find("standard input (-) is given twice, as input and as input; it can be read only once") !=
+          std::string::npos);
+  }
+  // A model cannot come from standard input (HDF5 reads by position).
+  {
+    const std::string err = run_shell("cat '" + m + "' | " + kBin + " info - 2>&1", st);
+    CHECK(st == 2);
+    CHECK(err.find("cannot be read from standard input") != std::string::npos);
+  }
   std::ifstream model_after(m, std::ios::binary);
   CHECK(std::string((std::istreambuf_iterator<char>(model_after)), std::istreambuf_iterator<char>()) == model_bytes);
   CHECK(!std::filesystem::exists(dir.file("s.h5")));

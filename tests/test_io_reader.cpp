@@ -369,8 +369,17 @@ TEST_CASE("malformed input is an InputError naming the file", "[io][reader][erro
     CHECK_THROWS_WITH(test::read_all(cut, 1000), Catch::Contains("end-of-file block is missing"));
     const std::string out = test::run_shell("cat '" + cut + "' | '" + test::binary_path() + "' stats -v0 - 2>&1", status);
     CHECK(status == 1);
-    CHECK(out.find("-: truncated or corrupt compressed data") != std::string::npos);
+    CHECK(out.find("-: truncated or corrupt compressed data in record 'long' at position ") != std::string::npos);
     CHECK(test::read_all(gz, 1000).front().seq.size() == 40000u * 42u);  // the whole file reads
+    // Plain gzip cut short: the read that reaches the cut fails, and names where it was.
+    const std::string plain_gz = dir.file("plain_cut.fa.gz");
+    test::run_shell("gzip -c '" + plain + "' > '" + plain_gz + ".full' && head -c $(( $(stat -c %s '" + plain_gz +
+                        ".full') / 2 )) '" + plain_gz + ".full' > '" + plain_gz + "'",
+                    status);
+    REQUIRE(status == 0);
+    CHECK_THROWS_WITH(test::read_all(plain_gz, 1000),
+                      Catch::StartsWith(plain_gz + ": read error (corrupt or truncated compressed data) in "
+                                                   "record 'long' at position "));
   }
   {  // the same for a BAM file
     std::ifstream in(test::data_file("edge/ex1.bam"), std::ios::binary);
@@ -493,6 +502,9 @@ TEST_CASE("regions need an index, and say how to make one", "[io][reader][region
   const std::string lambda = test::data_file("genomes/lambda_phage.fa.gz");
   REQUIRE_THROWS_WITH(io::SequenceReader(lambda, opt),
                       Catch::StartsWith(lambda + ": ") && Catch::Contains("recompress with bgzip"));
+  // Random access elsewhere (vep's reference, embed's regions) says the same of plain gzip.
+  REQUIRE_THROWS_WITH(io::FastaIndex(lambda), Catch::StartsWith(lambda + ": ") && Catch::Contains("this is plain gzip") &&
+                                                  Catch::Contains("recompress it with bgzip"));
   REQUIRE_THROWS_AS(io::SequenceReader("-", opt), UsageError);
 
   // With the index, regions.bed on the CRLF file matches faidx.

@@ -101,7 +101,12 @@ TEST_CASE("vcf: a sorted file reads through; unsorted ones are refused at the re
     CHECK_THROWS_WITH(read_all(eight), Catch::Contains("samples8.vcf: record 2 (chrA:5) has none of the 1 sample "
                                                        "columns its header names"));
   }
-  CHECK_THROWS_WITH(io::VcfReader(dir.file("absent.vcf")), Catch::Contains("absent.vcf: cannot open"));
+  CHECK_THROWS_WITH(io::VcfReader(dir.file("absent.vcf")), Catch::Contains("absent.vcf: cannot open: No such file"));
+  // A file htslib cannot place (binary garbage): not a VCF, rather than "cannot open".
+  std::string garbage(3000, '\0');
+  for (size_t i = 0; i < garbage.size(); ++i) garbage[i] = char((i * 7919 + 13) % 251 + 1);
+  CHECK_THROWS_WITH(io::VcfReader(dir.write("garbage.bin", garbage)),
+                    Catch::Contains("garbage.bin: not a VCF or BCF file (htslib does not recognise its format)"));
   // A #CHROM line separated by spaces (as in some shared files): the reason, not just "cannot".
   const auto spaces = dir.write("spaces.vcf", "##fileformat=VCFv4.2\n#CHROM POS ID REF ALT QUAL FILTER INFO\n"
                                               "chrA\t5\t.\tA\tC\t.\t.\t.\n");

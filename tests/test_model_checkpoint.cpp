@@ -143,6 +143,8 @@ TEST_CASE("checkpoint: errors name the file, the dataset and both shapes", "[mod
   CHECK_THROWS_AS(model::load_checkpoint(text), InputError);
   CHECK_THROWS_WITH(model::load_checkpoint(text), Catch::Contains("not.h5") && Catch::Contains("not an HDF5 file"));
   CHECK_THROWS_WITH(model::load_checkpoint(dir.file("absent.h5")), Catch::Contains("no such file"));
+  // Standard input cannot hold one (HDF5 reads by position): said so, not "no such file".
+  CHECK_THROWS_WITH(model::load_checkpoint("-"), Catch::Contains("cannot be read from standard input"));
 
   {
     auto f = io::H5File::create(dir.file("empty.h5"));
