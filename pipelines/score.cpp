@@ -585,7 +585,17 @@ std::vector<RecordScore> score(model::Mamba<float>& m, const ScoreOptions& opt,
       if (s.nxt && !s.nxt->tokens.empty()) tgt[n - 1] = s.nxt->tokens[0];
     }
 
-    m.score(tokens.data(), targets.data(), active, L, state, acts, lp.data(),
+    // One stream (a pipe, a bedGraph): a record's last chunk runs a call of its tokens rounded up
+    // to a power of two from 64 (at most L), not a whole chunk of padding: a 200-base region ran
+    // 2,048 positions. The state after the padding is never used (the record ends there).
+    int64_t Lc = L;
+    if (B == 1 && streams[0].cur.end_of_record) {
+      const int64_t n = int64_t(streams[0].cur.tokens.size());
+      Lc = 64;
+      while (Lc < n && Lc < L) Lc *= 2;
+      Lc = std::min(Lc, L);
+    }
+    m.score(tokens.data(), targets.data(), active, Lc, state, acts, lp.data(),
             opt.entropy ? ent.data() : nullptr);
 
     for (int64_t b = 0; b < active; ++b) {
