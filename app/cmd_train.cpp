@@ -76,7 +76,7 @@ int cmd_train(int argc, char** argv) {
   po::options_description optim("Optimiser (AdamW, warm-up then cosine decay)");
   optim.add_options()                                                                       //
       ("lr", po::value(&o.lr)->default_value(2e-3, "2e-3"), "peak learning rate")                    //
-      ("min-lr", po::value(&o.min_lr)->default_value(2e-4, "2e-4"), "learning rate at the end")     //
+      ("min-lr", po::value(&o.min_lr)->default_value(2e-4, "--lr/10"), "learning rate at the end (at most --lr)")  //
       ("warmup", po::value(&o.warmup)->default_value(100), "linear warm-up steps")          //
       ("beta1", po::value(&o.beta1)->default_value(0.9, "0.9"), "")                                //
       ("beta2", po::value(&o.beta2)->default_value(0.95, "0.95"), "")                               //
@@ -120,6 +120,7 @@ int cmd_train(int argc, char** argv) {
         }
         if (!o.resume) {
           if (o.init_model.empty()) throw UsageError("give -m init.h5 for a new run, or --resume");
+          if (vm["min-lr"].defaulted()) o.min_lr = o.lr / 10;  // a tenth of the peak, whatever it is
           auto cfg = model::read_config(io::H5File::open_read(o.init_model));
           o.reader = reader_options("train", input, common, cfg, true);
         } else {  // the checkpoint gives the reader options, but not where warnings go

@@ -111,6 +111,18 @@ int cmd_vep(int argc, char** argv) {
                        s.regions_past_end.size(), s.regions_past_end.size() == 1 ? " starts" : "s start",
                        s.regions_past_end.size() == 1 ? "its" : "their", opt.reference.c_str(),
                        s.regions_past_end[0].c_str());
+        // Coordinates of another assembly: records past a contig's end, ##contig lengths that
+        // differ from the FASTA's.
+        if (s.records_past_end > 0)
+          std::fprintf(stderr, "[vep] warning: %lld record%s past the end of %s contig in %s (the first: %s), "
+                               "counted as ref_mismatch: calls made on another assembly?\n",
+                       (long long)s.records_past_end, s.records_past_end == 1 ? " runs" : "s run",
+                       s.records_past_end == 1 ? "its" : "their", opt.reference.c_str(), s.first_past_end.c_str());
+        if (!s.contig_lengths_differ.empty())
+          std::fprintf(stderr, "[vep] warning: %zu contig%s a length in the VCF header other than in %s "
+                               "(the first: %s): calls made on another assembly?\n",
+                       s.contig_lengths_differ.size(), s.contig_lengths_differ.size() == 1 ? " has" : "s have",
+                       opt.reference.c_str(), s.contig_lengths_differ[0].c_str());
         // Contig names that do not match (chr20 against 20, an accession against a RefSeq
         // header) score nothing; say so whatever the verbosity.
         const int64_t absent = s.by_status[size_t(pipelines::VepStatus::no_contig)];

@@ -160,6 +160,11 @@ H5File H5File::open_read(const std::string& path) {
     throw UsageError("an HDF5 file (a model, a checkpoint) cannot be read from standard input: HDF5 "
                      "needs random access; give the file's name");
   if (!std::filesystem::exists(path)) throw InputError(path + ": no such file");
+  if (std::filesystem::is_directory(path)) {  // a training run's directory, most often
+    const std::string model = (std::filesystem::path(path) / "model.h5").string();
+    throw InputError(path + ": a directory, not an HDF5 file" +
+                     (std::filesystem::exists(model) ? " (a training run? its model is " + model + ")" : std::string()));
+  }
   if (H5Fis_hdf5(path.c_str()) <= 0) throw InputError(path + ": not an HDF5 file");
   f.file_ = H5Id(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT));
   if (f.file_.get() < 0) throw InputError(path + ": cannot open HDF5 file");

@@ -188,11 +188,14 @@ char vcf_output_type(const std::string& path, char requested) {
       throw UsageError(std::string("--output-type ") + requested + ": choose v, z, b or u");
     return requested;
   }
-  auto ends = [&](const char* suf) {
+  auto ends = [&](const char* suf) {  // in any case: .BCF, .VCF.GZ
     const size_t n = std::strlen(suf);
-    return path.size() >= n && path.compare(path.size() - n, n, suf) == 0;
+    if (path.size() < n) return false;
+    for (size_t i = 0; i < n; ++i)
+      if (std::tolower(static_cast<unsigned char>(path[path.size() - n + i])) != suf[i]) return false;
+    return true;
   };
-  if (ends(".vcf.gz") || ends(".vcf.bgz") || ends(".gz")) return 'z';
+  if (ends(".gz") || ends(".bgz")) return 'z';
   if (ends(".bcf")) return 'b';
   return 'v';
 }

@@ -41,7 +41,8 @@ class VcfReader {
 };
 
 // 'v' VCF, 'z' bgzipped VCF, 'b' BCF, 'u' uncompressed BCF: `requested` when given (bcftools'
-// -O), else from the file name (.vcf.gz/.vcf.bgz/.gz -> z, .bcf -> b, anything else and "-" -> v).
+// -O), else from the file name in any case (.gz, .bgz -> z, .bcf -> b, anything else
+// and "-" -> v).
 char vcf_output_type(const std::string& path, char requested = 0);
 
 // Adds a header line ("##INFO=<...>", "##contig=<...>", ...); throws Error naming it.

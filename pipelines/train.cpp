@@ -245,6 +245,10 @@ void check_numbers(const TrainOptions& o) {
   need(o.tokens >= 0, "--tokens", double(o.tokens), "give a count (or 0 with --steps)");
   need(o.lr >= 0 && std::isfinite(o.lr), "--lr", o.lr, "give a rate of 0 or more");
   need(o.min_lr >= 0 && std::isfinite(o.min_lr), "--min-lr", o.min_lr, "give a rate of 0 or more");
+  if (o.min_lr > o.lr)  // the decay would climb past the peak
+    throw UsageError("train: --min-lr " + text(o.min_lr) + " is above --lr " + text(o.lr) +
+                     ": the rate decays from --lr to --min-lr; give --min-lr at most --lr (the default "
+                     "is --lr/10)");
   need(o.warmup >= 0, "--warmup", double(o.warmup), "give 0 or more steps");
   need(o.beta1 >= 0 && o.beta1 < 1, "--beta1", o.beta1, "give a value in [0, 1)");
   need(o.beta2 >= 0 && o.beta2 < 1, "--beta2", o.beta2, "give a value in [0, 1)");

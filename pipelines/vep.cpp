@@ -7,6 +7,7 @@
 #include <cctype>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <optional>
@@ -488,6 +489,20 @@ VepSummary vep(model::Mamba<float>& m, const VepOptions& opt, const std::functio
   io::VcfReader in(opt.input, opt.threads);
   bcf_hdr_t* hdr = in.header();
   const char type = io::vcf_output_type(opt.output, opt.output_type);
+  {  // ##contig lengths that differ from the FASTA's: calls made on another assembly?
+    int n = 0;
+    const char** names = bcf_hdr_seqnames(hdr, &n);
+    for (int i = 0; i < n; ++i) {
+      bcf_hrec_t* hrec = bcf_hdr_get_hrec(hdr, BCF_HL_CTG, "ID", names[i], nullptr);
+      const int k = hrec ? bcf_hrec_find_key(hrec, "length") : -1;
+      if (k < 0 || !fa.has(names[i])) continue;
+      const int64_t vcf_len = std::strtoll(hrec->vals[k], nullptr, 10), fa_len = fa.length(names[i]);
+      if (vcf_len > 0 && vcf_len != fa_len)
+        sum.contig_lengths_differ.push_back(std::string(names[i]) + " (VCF " + std::to_string(vcf_len) +
+                                            ", FASTA " + std::to_string(fa_len) + ")");
+    }
+    std::free(names);
+  }
   // A VCF scored before (by another model, say): its MAMBADNA_* fields are dropped from every
   // record before this run's go in, and its INFO lines give way to this run's (whose Type,
   // Number and statuses may differ).
@@ -628,6 +643,7 @@ VepSummary vep(model::Mamba<float>& m, const VepOptions& opt, const std::functio
       const char* ref = rec->d.allele[0];
       const int64_t lr = int64_t(std::strlen(ref));
       const bool ref_ok = has && p >= 0 && same_bases(fa.fetch(contig, p, p + lr), ref);
+      if (has && p + lr > cur_len && sum.records_past_end++ == 0) sum.first_past_end = where;
       int64_t s = -1, e = -1;
       if (has && p >= 0) vep_window(p, cur_len, W, s, e);
       for (int i = 0; i < n_alt; ++i) {

@@ -95,6 +95,10 @@ struct VepSummary {
   std::string first_missing_contig;  // the first contig (of a record in the regions) the FASTA lacks
   std::vector<std::string> regions_skipped;  // -r/-R regions on contigs the FASTA lacks
   std::vector<std::string> regions_past_end;  // and regions that start past their contig's end
+  int64_t records_past_end = 0;       // records (in the regions) whose REF runs past the contig's end
+  std::string first_past_end;         //   the first of them, "contig:pos"
+  std::vector<std::string> contig_lengths_differ;  // "name (VCF N, FASTA M)": ##contig lengths
+                                                   // that differ from the FASTA's
   int64_t scored() const { return by_status[0]; }
 };
 

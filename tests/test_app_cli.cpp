@@ -452,6 +452,32 @@ TEST_CASE("cli: outputs over inputs, empty BED files, --case, unusable numbers, 
     CHECK(err.find("train: " + bad + ": give") != std::string::npos);
     CHECK(!std::filesystem::exists(run));
   }
+  // The decay ends at --min-lr, a tenth of --lr unless given, and never above --lr (a rate
+  // that climbed to twice a fine-tuning --lr of 1e-4, the old fixed 2e-4).
+  err = run_shell(kBin + " train -m '" + m + "' -o '" + dir.file("run_min") + "' '" + fa +
+                      "' --steps 2 --lr 1e-3 --min-lr 5e-3 2>&1",
+                  st);
+  CHECK(st == 2);
+  CHECK(err.find("train: --min-lr 0.005 is above --lr 0.001") != std::string::npos);
+  CHECK(!std::filesystem::exists(dir.file("run_min")));
+  run_shell(kBin + " train -v0 -m '" + m + "' -o '" + dir.file("run_ft") + "' '" + fa +
+                "' -b 2 -L 8 --steps 3 --warmup 1 --lr 1e-4",
+            st);
+  REQUIRE(st == 0);
+  {
+    std::ifstream metrics(dir.file("run_ft") + "/metrics.tsv");
+    std::string header, line, last;
+    std::getline(metrics, header);
+    while (std::getline(metrics, line)) last = line;
+    std::vector<std::string> names, values;
+    for (auto [text, out] : {std::pair{&header, &names}, std::pair{&last, &values}}) {
+      std::istringstream fields(*text);
+      for (std::string f; std::getline(fields, f, '\t');) out->push_back(f);
+    }
+    const auto at = std::find(names.begin(), names.end(), "lr") - names.begin();
+    REQUIRE(size_t(at) < values.size());
+    CHECK(std::stod(values[size_t(at)]) == Approx(1e-5));
+  }
   // A run that fails on its data leaves no empty run directory behind.
   const std::string run = dir.file("run_missing");
   run_shell(kBin + " train -m '" + m + "' -o '" + run + "' '" + dir.file("absent.fa") + "' --steps 2 2>/dev/null", st);

@@ -163,7 +163,8 @@ TEST_CASE("vcf: a sorted file reads through; unsorted ones are refused at the re
 TEST_CASE("vcf: output type from -O or the file name", "[io][vcf]") {
   const std::pair<const char*, char> table[] = {{"out.vcf", 'v'},    {"out.vcf.gz", 'z'}, {"out.vcf.bgz", 'z'},
                                                 {"out.gz", 'z'},     {"out.bcf", 'b'},    {"-", 'v'},
-                                                {"out.txt", 'v'}};
+                                                {"out.txt", 'v'},    {"OUT.BCF", 'b'},    {"out.VCF.GZ", 'z'},
+                                                {"out.bgz", 'z'},    {"out.bcf.txt", 'v'}};
   for (const auto& [name, type] : table) {
     INFO(name);
     CHECK(io::vcf_output_type(name) == type);

@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <filesystem>
 
 #include "io/error.h"
 #include "io/h5.h"
@@ -145,6 +146,13 @@ TEST_CASE("checkpoint: errors name the file, the dataset and both shapes", "[mod
   CHECK_THROWS_WITH(model::load_checkpoint(dir.file("absent.h5")), Catch::Contains("no such file"));
   // Standard input cannot hold one (HDF5 reads by position): said so, not "no such file".
   CHECK_THROWS_WITH(model::load_checkpoint("-"), Catch::Contains("cannot be read from standard input"));
+  // A run's directory: said so, with the model it holds.
+  std::filesystem::create_directories(dir.file("run"));
+  CHECK_THROWS_WITH(model::load_checkpoint(dir.file("run")), Catch::EndsWith("run: a directory, not an HDF5 file"));
+  std::filesystem::copy_file(ours, dir.file("run/model.h5"));
+  CHECK_THROWS_WITH(model::load_checkpoint(dir.file("run")),
+                    Catch::Contains("a directory, not an HDF5 file (a training run? its model is " + dir.file("run") +
+                                    "/model.h5)"));
 
   {
     auto f = io::H5File::create(dir.file("empty.h5"));

@@ -336,6 +336,7 @@ TEST_CASE("vep: every hard case gets its status and stays in the output", "[vep]
       line("c2", 40, ref["c2"].substr(39, 1), "N"),  // an ALT that is no base: ambiguous
       line("c2", 698, ref["c2"].substr(697, 3), ref["c2"].substr(697, 1)),  // deletes the last bases
       line("c2", 700, ref["c2"].substr(699, 1), ref["c2"].substr(699, 1) + "ACG"),  // runs past the end
+      line("c2", 701, "A", "C"),                     // past the contig's end: REF cannot match
       line("zz", 10, "A", "C"),                      // contig absent from the FASTA
   };
   const std::string vcf = dir.write("in.vcf", vcf_text(lines));
@@ -345,12 +346,23 @@ TEST_CASE("vep: every hard case gets its status and stays in the output", "[vep]
   auto t = read_table(o.h5_output);
   const std::vector<std::string> expect = {"symbolic", "star",     "ok", "breakend", "missing", "ref_mismatch",
                                            "too_long", "ambiguous", "ok", "invalid", "no_change", "ambiguous",
-                                           "contig_end", "contig_end", "no_contig"};
+                                           "contig_end", "contig_end", "ref_mismatch", "no_contig"};
   CHECK(t.status == expect);
-  CHECK(sum.by_status[size_t(pipelines::VepStatus::ref_mismatch)] == 1);
+  CHECK(sum.by_status[size_t(pipelines::VepStatus::ref_mismatch)] == 2);
+  CHECK(sum.records_past_end == 1);  // for the command's warning: another assembly?
+  CHECK(sum.first_past_end == "c2:701");
+  CHECK(sum.contig_lengths_differ.empty());
   CHECK(sum.by_status[size_t(pipelines::VepStatus::ok)] == 2);
   CHECK(sum.alts == int64_t(expect.size()));
   CHECK(sum.first_missing_contig == "zz");  // for the command's warning
+  {  // a ##contig length other than the FASTA's: listed for a warning
+    std::string text = vcf_text(lines);
+    text.replace(text.find("length=700"), 10, "length=999");
+    auto other = options(dir, fasta, dir.write("other.vcf", text), 128);
+    other.output = dir.file("other.out.vcf");
+    other.h5_output.clear();
+    CHECK(pipelines::vep(m, other).contig_lengths_differ == std::vector<std::string>{"c2 (VCF 999, FASTA 700)"});
+  }
   for (size_t i = 0; i < expect.size(); ++i) CHECK(std::isnan(t.llr[i]) == (expect[i] != "ok"));
   int64_t with_status = 0;
   CHECK(count_records(o.output, nullptr, &with_status) == int64_t(lines.size()));
