@@ -338,6 +338,7 @@ struct Stream {
   int64_t tokens = 0;    // tokens of the record consumed so far
   Outputs::Positions pos;  // per-position datasets of the current record
   bool eof = false;
+  bool borrowed = false;   // reads its record's chunks from the shared reader (an input read once)
 };
 
 // A file that can be opened again from its start: not standard input, a pipe or a FIFO.
@@ -393,12 +394,10 @@ void check_bedgraph(const ScoreOptions& opt) {
 }  // namespace
 
 int64_t score_streams(const ScoreOptions& opt) {
-  // Streams reopen their inputs (a record longer than a chunk is read by its stream's own
-  // reader): standard input or a pipe can be read only once, and a bedGraph must come out in
-  // record order: both use a single stream, as do both strands.
-  bool once = false;
-  for (const auto& in : opt.inputs) once |= !rereadable(in);
-  if (once || !opt.bedgraph.empty() || opt.both_strands) return 1;
+  // A bedGraph must come out in record order, and both strands run region by region: one
+  // stream. (Standard input or a pipe runs several: a record longer than a chunk is read on
+  // from the shared reader while the other streams wait.)
+  if (!opt.bedgraph.empty() || opt.both_strands) return 1;
   return std::max<int64_t>(1, opt.streams);
 }
 
@@ -471,8 +470,11 @@ std::vector<RecordScore> score(model::Mamba<float>& m, const ScoreOptions& opt,
     }
   };
 
-  // Reads the next chunk of a stream's reader, honouring a read-ahead chunk.
-  auto read_chunk = [&](Stream& s, io::Chunk& c) -> bool {
+  Stream shared;
+  // Reads the next chunk of a stream's reader (the shared one where it borrows it), honouring a
+  // read-ahead chunk.
+  auto read_chunk = [&](Stream& stream, io::Chunk& c) -> bool {
+    Stream& s = stream.borrowed ? shared : stream;
     if (s.pending) {
       c = std::move(*s.pending);
       s.pending.reset();
@@ -501,18 +503,26 @@ std::vector<RecordScore> score(model::Mamba<float>& m, const ScoreOptions& opt,
   // With several streams, records are found by one shared reader, which hands a record that
   // fits in a chunk (a read) to its stream whole; a longer one the stream reads with its own
   // reader, skipped to it, chunk by chunk in constant memory. (Each stream finding its records
-  // with its own reader passed over the whole file: B passes, hundreds for reads.)
-  Stream shared;
+  // with its own reader passed over the whole file: B passes, hundreds for reads.) An input
+  // that can be read only once (standard input, a pipe) has no second reader: its stream reads
+  // a long record on from the shared reader, and no other stream starts a record until it ends.
+  bool shared_lent = false;
   // Starts the next unclaimed record on stream s; false when every input is exhausted.
   auto start = [&](Stream& s) -> bool {
+    if (shared_lent) return false;  // the shared reader is inside a long record
     while (claims.input < opt.inputs.size()) {
       const size_t in = claims.input;
       const int64_t want = claims.record++;
       io::Chunk c;
       bool found = find(B > 1 ? shared : s, in, want, c);
-      if (found && B > 1 && !c.end_of_record && !find(s, in, want, c))
-        throw InputError(opt.inputs[in] + ": record " + std::to_string(want + 1) +
-                         " was not found on a second reading (did the file change?)");
+      if (found && B > 1 && !c.end_of_record) {
+        if (!rereadable(opt.inputs[in])) {
+          s.borrowed = shared_lent = true;
+        } else if (!find(s, in, want, c)) {
+          throw InputError(opt.inputs[in] + ": record " + std::to_string(want + 1) +
+                           " was not found on a second reading (did the file change?)");
+        }
+      }
       if (!found) {  // this input has no record `want`: move every stream on to the next input
         if (claims.input == in) {
           ++claims.input;
@@ -538,6 +548,7 @@ std::vector<RecordScore> score(model::Mamba<float>& m, const ScoreOptions& opt,
   };
 
   auto finish = [&](Stream& s) {
+    if (s.borrowed) s.borrowed = shared_lent = false;
     s.active = false;
     out.close(s.row, s.rec, s.pos);
     finished.emplace(s.row, s.rec);
@@ -565,13 +576,25 @@ std::vector<RecordScore> score(model::Mamba<float>& m, const ScoreOptions& opt,
     }
     if (active == 0) break;
 
-    // Assemble the batch: (active, L) tokens, targets = the next token of the same record.
+    // Where every stream holds its record's last chunk, the call covers the longest of them
+    // rounded up to a power of two from 64 (at most L), not whole chunks of padding: one stream
+    // (a bedGraph) ran 2,048 positions for a 200-base region. The states after the padding are
+    // never used (those records end there).
+    int64_t Lc = 64, longest = 0;
+    for (int64_t b = 0; b < active; ++b) {
+      const Stream& s = streams[size_t(b)];
+      longest = std::max(longest, s.cur.end_of_record ? int64_t(s.cur.tokens.size()) : L);
+    }
+    while (Lc < longest && Lc < L) Lc *= 2;
+    Lc = std::min(Lc, L);
+
+    // Assemble the batch: (active, Lc) tokens, targets = the next token of the same record.
     for (int64_t b = 0; b < active; ++b) {
       Stream& s = streams[size_t(b)];
-      int32_t* tok = tokens.data() + b * L;
-      int32_t* tgt = targets.data() + b * L;
-      std::fill(tok, tok + L, int32_t('N'));
-      std::fill(tgt, tgt + L, -1);
+      int32_t* tok = tokens.data() + b * Lc;
+      int32_t* tgt = targets.data() + b * Lc;
+      std::fill(tok, tok + Lc, int32_t('N'));
+      std::fill(tgt, tgt + Lc, -1);
       if (!s.active) continue;
       const int64_t n = int64_t(s.cur.tokens.size());
       if (!s.cur.end_of_record && !s.nxt) {
@@ -585,24 +608,14 @@ std::vector<RecordScore> score(model::Mamba<float>& m, const ScoreOptions& opt,
       if (s.nxt && !s.nxt->tokens.empty()) tgt[n - 1] = s.nxt->tokens[0];
     }
 
-    // One stream (a pipe, a bedGraph): a record's last chunk runs a call of its tokens rounded up
-    // to a power of two from 64 (at most L), not a whole chunk of padding: a 200-base region ran
-    // 2,048 positions. The state after the padding is never used (the record ends there).
-    int64_t Lc = L;
-    if (B == 1 && streams[0].cur.end_of_record) {
-      const int64_t n = int64_t(streams[0].cur.tokens.size());
-      Lc = 64;
-      while (Lc < n && Lc < L) Lc *= 2;
-      Lc = std::min(Lc, L);
-    }
     m.score(tokens.data(), targets.data(), active, Lc, state, acts, lp.data(),
             opt.entropy ? ent.data() : nullptr);
 
     for (int64_t b = 0; b < active; ++b) {
       Stream& s = streams[size_t(b)];
       const int64_t n = int64_t(s.cur.tokens.size());
-      const float* l = lp.data() + b * L;
-      const int32_t* tgt = targets.data() + b * L;
+      const float* l = lp.data() + b * Lc;
+      const int32_t* tgt = targets.data() + b * Lc;
       // Output at token t scores token t+1; token 0 of the record has no score.
       if (s.tokens == 0) {
         if (s.pos.lp) s.pos.lp->append(&nan, 1);
@@ -615,7 +628,7 @@ std::vector<RecordScore> score(model::Mamba<float>& m, const ScoreOptions& opt,
           ++s.rec.scored;
         }
       if (s.pos.lp && m_out > 0) s.pos.lp->append(l, m_out);
-      if (s.pos.ent && m_out > 0) s.pos.ent->append(ent.data() + b * L, m_out);
+      if (s.pos.ent && m_out > 0) s.pos.ent->append(ent.data() + b * Lc, m_out);
       out.bedgraph(s.rec.name, std::max<int64_t>(s.rec.region_begin, 0) + s.tokens + 1, l, tgt, m_out);
       s.tokens += n;
       bases_done += n;

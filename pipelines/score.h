@@ -58,9 +58,9 @@ struct RecordScore {
 
 // Scores every record of every input; calls `on_record` for each finished record in input order
 // and `progress` with the bases done so far. Writes the HDF5 and bedGraph outputs atomically.
-// The streams score() runs side by side: opt.streams, or 1 when an input can be read only once
-// (standard input, a pipe: streams reopen their inputs), a bedGraph is written (record order)
-// or both strands are scored.
+// The streams score() runs side by side: opt.streams, or 1 when a bedGraph is written (record
+// order) or both strands are scored. (An input read once, standard input or a pipe, runs them
+// too: a record longer than a chunk is read on from the shared reader while the others wait.)
 int64_t score_streams(const ScoreOptions& opt);
 
 // A step shape for short records, where score chooses -L and -b: when 99% of the first records

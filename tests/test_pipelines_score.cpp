@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include <htslib/faidx.h>
 #include <htslib/sam.h>
@@ -143,12 +144,13 @@ TEST_CASE("score: short records (reads) get a chunk each and more streams", "[pi
   CHECK(mx.sampled == 501);
   // Every input must qualify: reads then a genome keep the shape as it is.
   CHECK(pipelines::short_record_shape(options({bam, mambadna::test::source_dir() + "/data/lambda_phage.fa.gz"}, 256, 8), 2048).chunk == 0);
-  // An input that can be read only once (a FIFO, as bash's <(...) gives): one stream, not
-  // sampled (nothing opens it).
+  // An input that can be read only once (a FIFO, as bash's <(...) gives): not sampled
+  // (nothing opens it), scored by the streams asked for (a long record read on from the shared
+  // reader; tested below).
   const std::string fifo = dir.file("fifo");
   REQUIRE(mkfifo(fifo.c_str(), 0600) == 0);
   CHECK(pipelines::short_record_shape(options({fifo}, 256, 8), 2048).chunk == 0);
-  CHECK(pipelines::score_streams(options({fifo}, 256, 8)) == 1);
+  CHECK(pipelines::score_streams(options({fifo}, 256, 8)) == 8);
   CHECK(pipelines::score_streams(options({bam}, 256, 8)) == 8);
   // Long records, and standard input (read once): left as they are.
   CHECK(pipelines::short_record_shape(options({mambadna::test::source_dir() + "/data/lambda_phage.fa.gz"}, 256, 8), 2048).chunk == 0);
@@ -162,6 +164,40 @@ TEST_CASE("score: short records (reads) get a chunk each and more streams", "[pi
     CHECK(got[i].name == ref[i].name);
     CHECK(got[i].scored == ref[i].scored);
     CHECK(std::fabs(got[i].loglik - ref[i].loglik) < 1e-4 * std::max<int64_t>(1, ref[i].scored));
+  }
+}
+
+TEST_CASE("score: an input read once runs several streams, long records read on from the shared reader",
+          "[pipelines][score]") {
+  // Records longer than the chunk among short ones, through a FIFO (read once: no stream can
+  // reopen it): the same records, lengths and totals as the file scored the same way.
+  TempDir dir;
+  auto m = golden_model();
+  std::ifstream golden(kGolden + "input.fa");
+  const std::string g((std::istreambuf_iterator<char>(golden)), std::istreambuf_iterator<char>());
+  std::string text;
+  for (int i = 0; i < 40; ++i) {
+    text += ">r" + std::to_string(i) + "\n" + std::string("ACGTTGCAGG").substr(0, size_t(3 + i % 8)) + "\n";
+    if (i % 13 == 5) text += g;  // two records of 1,500 and 13 bases
+  }
+  const std::string file = dir.write("mixed.fa", text);
+  const std::string fifo = dir.file("mixed.fifo");
+  REQUIRE(mkfifo(fifo.c_str(), 0600) == 0);
+  std::thread writer([&] {
+    std::ofstream out(fifo, std::ios::binary);
+    out << text;
+  });
+  const auto once = pipelines::score(m, options({fifo}, 100, 4), {});
+  writer.join();
+  const auto ref = pipelines::score(m, options({file}, 100, 4), {});
+  REQUIRE(ref.size() == 40 + 3 * 2);
+  REQUIRE(once.size() == ref.size());
+  for (size_t i = 0; i < ref.size(); ++i) {
+    INFO(ref[i].name);
+    CHECK(once[i].name == ref[i].name);
+    CHECK(once[i].length == ref[i].length);
+    CHECK(once[i].scored == ref[i].scored);
+    CHECK(std::fabs(once[i].loglik - ref[i].loglik) < 1e-4 * std::max<int64_t>(1, ref[i].scored));
   }
 }
 
