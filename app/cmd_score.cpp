@@ -25,7 +25,7 @@ int cmd_score(int argc, char** argv) {
       ("output,o", po::value(&opt.h5_output), "HDF5 file with the records table (and per-base data)")
       ("per-position", po::bool_switch(&opt.per_position), "write per-base log-probs to the HDF5 file")
       ("entropy", po::bool_switch(&opt.entropy), "also write the entropy of each prediction")
-      ("bedgraph", po::value(&opt.bedgraph), "per-base log-likelihood as a bedGraph track (one stream; A/C/G/T positions only, N runs are gaps)")
+      ("bedgraph", po::value(&opt.bedgraph), "per-base log-likelihood as a bedGraph track, in record order (A/C/G/T positions only, N runs are gaps)")
       ("strand", po::value(&strand)->default_value(strand),
        "fwd, or both: also score the reverse complement (each base given its right-hand context); "
        "needs an indexed FASTA");

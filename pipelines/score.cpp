@@ -100,10 +100,17 @@ class Outputs {
     p = Positions{};
   }
 
-  // bedGraph lines for n consecutive bases from 0-based contig position pos0, whose tokens are
-  // base[0..n): only where the base is A/C/G/T, as the totals count (an N run is a gap).
-  void bedgraph(const std::string& chrom, int64_t pos0, const float* v, const int32_t* base, int64_t n) {
+  // bedGraph lines of record `row` for n consecutive bases from 0-based contig position pos0,
+  // whose tokens are base[0..n): only where the base is A/C/G/T, as the totals count (an N run
+  // is a gap). The track is in record order: rows must come in order (score's streams start
+  // no record while one longer than a chunk runs, so a pass's rows ascend with the streams).
+  void bedgraph(int64_t row, const std::string& chrom, int64_t pos0, const float* v, const int32_t* base,
+                int64_t n) {
     if (!bg_ || n <= 0) return;
+    if (row < bg_row_)
+      throw Error("internal error: bedGraph lines of record " + std::to_string(row + 1) + " after record " +
+                  std::to_string(bg_row_ + 1));
+    bg_row_ = row;
     claim(chrom, pos0, pos0 + n);
     char buf[64];
     for (int64_t t = 0; t < n; ++t) {
@@ -190,6 +197,7 @@ class Outputs {
   std::optional<io::H5File> h5_;
   std::optional<io::TextOutput> bg_;
   std::map<std::string, std::map<int64_t, int64_t>> written_;  // the track's spans by contig
+  int64_t bg_row_ = 0;  // the row of the last lines written
 };
 
 // --strand both: regions (or whole contigs) of indexed FASTAs, one at a time. The reverse
@@ -306,7 +314,7 @@ std::vector<RecordScore> score_both_strands(model::Mamba<float>& m, const ScoreO
         if (pos.ent) pos.ent->append(en.data(), n);
         if (pos.lp_rc) pos.lp_rc->append(rc.data(), n);
         if (pos.lp_both) pos.lp_both->append(both.data(), n);
-        out.bedgraph(r.contig, p, both.data(), tokens.data(), n);
+        out.bedgraph(ri, r.contig, p, both.data(), tokens.data(), n);
         bases_done += n;
         if (progress) progress(bases_done);
       }
@@ -339,6 +347,7 @@ struct Stream {
   Outputs::Positions pos;  // per-position datasets of the current record
   bool eof = false;
   bool borrowed = false;   // reads its record's chunks from the shared reader (an input read once)
+  bool long_record = false;  // its record is longer than a chunk, and holds the others (bedGraph)
 };
 
 // A file that can be opened again from its start: not standard input, a pipe or a FIFO.
@@ -394,10 +403,10 @@ void check_bedgraph(const ScoreOptions& opt) {
 }  // namespace
 
 int64_t score_streams(const ScoreOptions& opt) {
-  // A bedGraph must come out in record order, and both strands run region by region: one
-  // stream. (Standard input or a pipe runs several: a record longer than a chunk is read on
-  // from the shared reader while the other streams wait.)
-  if (!opt.bedgraph.empty() || opt.both_strands) return 1;
+  // Both strands run region by region: one stream. (A bedGraph, written in record order, and
+  // standard input or a pipe, read once, run several: while a record longer than a chunk runs,
+  // the other streams start none.)
+  if (opt.both_strands) return 1;
   return std::max<int64_t>(1, opt.streams);
 }
 
@@ -507,15 +516,21 @@ std::vector<RecordScore> score(model::Mamba<float>& m, const ScoreOptions& opt,
   // that can be read only once (standard input, a pipe) has no second reader: its stream reads
   // a long record on from the shared reader, and no other stream starts a record until it ends.
   bool shared_lent = false;
+  // A bedGraph comes out in record order: while a record longer than a chunk runs, no stream
+  // starts another. Streams then start records only when all are free, in stream order, and a
+  // record that fits in a chunk ends in its first pass: each pass's rows ascend with the
+  // streams, and the track is written as the pass goes.
+  bool holding = false;
   // Starts the next unclaimed record on stream s; false when every input is exhausted.
   auto start = [&](Stream& s) -> bool {
-    if (shared_lent) return false;  // the shared reader is inside a long record
+    if (shared_lent || holding) return false;  // a long record runs (see above)
     while (claims.input < opt.inputs.size()) {
       const size_t in = claims.input;
       const int64_t want = claims.record++;
       io::Chunk c;
       bool found = find(B > 1 ? shared : s, in, want, c);
       if (found && B > 1 && !c.end_of_record) {
+        if (!opt.bedgraph.empty()) s.long_record = holding = true;
         if (!rereadable(opt.inputs[in])) {
           s.borrowed = shared_lent = true;
         } else if (!find(s, in, want, c)) {
@@ -549,6 +564,7 @@ std::vector<RecordScore> score(model::Mamba<float>& m, const ScoreOptions& opt,
 
   auto finish = [&](Stream& s) {
     if (s.borrowed) s.borrowed = shared_lent = false;
+    if (s.long_record) s.long_record = holding = false;
     s.active = false;
     out.close(s.row, s.rec, s.pos);
     finished.emplace(s.row, s.rec);
@@ -629,7 +645,7 @@ std::vector<RecordScore> score(model::Mamba<float>& m, const ScoreOptions& opt,
         }
       if (s.pos.lp && m_out > 0) s.pos.lp->append(l, m_out);
       if (s.pos.ent && m_out > 0) s.pos.ent->append(ent.data() + b * Lc, m_out);
-      out.bedgraph(s.rec.name, std::max<int64_t>(s.rec.region_begin, 0) + s.tokens + 1, l, tgt, m_out);
+      out.bedgraph(s.row, s.rec.name, std::max<int64_t>(s.rec.region_begin, 0) + s.tokens + 1, l, tgt, m_out);
       s.tokens += n;
       bases_done += n;
       if (s.cur.end_of_record) {
