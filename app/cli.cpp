@@ -192,6 +192,10 @@ bool same_file(const std::string& a, const std::string& b) {
 }
 }  // namespace
 
+std::string count_of(int64_t n, const std::string& one, const std::string& many) {
+  return std::to_string(n) + " " + (n == 1 ? one : many);
+}
+
 void refuse_same_files(const NamedPaths& outputs, const NamedPaths& inputs) {
   // Standard input can be read once: named twice, the second would read nothing.
   const std::string* first_stdin = nullptr;

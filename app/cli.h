@@ -49,6 +49,9 @@ class Progress {
 // Peak resident set size of this process in bytes.
 int64_t peak_rss_bytes();
 
+// "1 region", "2 regions": a count and its noun, for messages.
+std::string count_of(int64_t n, const std::string& one, const std::string& many);
+
 // The whole command line as one string, for reports and file attributes.
 std::string command_line();
 void set_command_line(int argc, char** argv);

@@ -75,8 +75,8 @@ int cmd_embed(int argc, char** argv) {
         auto s = pipelines::embed(m, opt, [&](int64_t done) { progress.update(done); });
         progress.finish();
         if (common.verbosity > 0)
-          std::fprintf(stderr, "[embed] %lld regions, %lld bases -> %s\n", (long long)s.regions,
-                       (long long)s.bases, opt.output.c_str());
+          std::fprintf(stderr, "[embed] %s, %s -> %s\n", count_of(s.regions, "region", "regions").c_str(),
+                       count_of(s.bases, "base", "bases").c_str(), opt.output.c_str());
         return 0;
       },
       common);

@@ -91,9 +91,10 @@ int cmd_vep(int argc, char** argv) {
         auto s = pipelines::vep(m, opt, [&](int64_t done) { progress.update(done); });
         progress.finish();
         if (common.verbosity > 0) {
-          std::fprintf(stderr, "[vep] %lld records read, %lld ALTs, %lld scored", (long long)s.records,
-                       (long long)s.alts, (long long)s.scored());
-          if (s.out_of_region) std::fprintf(stderr, ", %lld records outside the regions", (long long)s.out_of_region);
+          std::fprintf(stderr, "[vep] %s read, %s, %lld scored", count_of(s.records, "record", "records").c_str(),
+                       count_of(s.alts, "ALT", "ALTs").c_str(), (long long)s.scored());
+          if (s.out_of_region)
+            std::fprintf(stderr, ", %s outside the regions", count_of(s.out_of_region, "record", "records").c_str());
           std::fprintf(stderr, "\n[vep] status:");
           for (int i = 0; i < pipelines::kVepStatusCount; ++i)
             std::fprintf(stderr, " %s=%lld", pipelines::status_name(pipelines::VepStatus(i)),
@@ -128,11 +129,11 @@ int cmd_vep(int argc, char** argv) {
         const int64_t absent = s.by_status[size_t(pipelines::VepStatus::no_contig)];
         if (absent > 0)
           std::fprintf(stderr,
-                       "[vep] warning: %s%lld ALTs are on contigs that %s lacks (the first: '%s'); "
+                       "[vep] warning: %s%s on contigs that %s lacks (the first: '%s'); "
                        "compare the VCF's contig names with the FASTA's (cut -f1 %s.fai)\n",
                        absent == s.alts - s.by_status[size_t(pipelines::VepStatus::missing)] ? "all " : "",
-                       (long long)absent, opt.reference.c_str(), s.first_missing_contig.c_str(),
-                       opt.reference.c_str());
+                       count_of(absent, "ALT is", "ALTs are").c_str(), opt.reference.c_str(),
+                       s.first_missing_contig.c_str(), opt.reference.c_str());
         return 0;
       },
       common);

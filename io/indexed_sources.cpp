@@ -158,6 +158,9 @@ class AlignmentSource final : public SequenceReader::Source {
     this->format = format;
     this->description = description;
     if (has_reference_) {
+      if (options.reference == "-")
+        throw UsageError("--reference -: a CRAM reference is read by position (a FASTA with its .fai), "
+                         "not from standard input; give its file");
       if (::access(options.reference.c_str(), R_OK) != 0)
         throw InputError(options.reference + ": cannot open the reference: " + std::strerror(errno));
       if (hts_set_opt(fp_.get(), CRAM_OPT_REFERENCE, options.reference.c_str()) < 0)

@@ -144,13 +144,15 @@ std::vector<Region> regions_present(const std::string& path, const std::vector<R
     else present.push_back(r);
   }
   if (present.empty() && !regions.empty()) {
-    const Region& r = regions[0];
+    auto unknown = [&](const Region& r) { return "region '" + describe_region(r) + "': unknown contig '" + r.contig + "'"; };
+    auto past = [&](const Region& r) {
+      return "region '" + describe_region(r) + "' starts after the end of contig '" + r.contig + "' (" +
+             std::to_string(contig_length(r.contig)) + " bases)";
+    };
     const std::string others = regions.size() > 1 ? " (and no other region is there)" : "";
-    const int64_t len = contig_length(r.contig);
-    if (len < 0)
-      throw InputError(path + ": region '" + describe_region(r) + "': unknown contig '" + r.contig + "'" + others);
-    throw InputError(path + ": region '" + describe_region(r) + "' starts after the end of contig '" + r.contig +
-                     "' (" + std::to_string(len) + " bases)" + others);
+    if (past_end.empty()) throw InputError(path + ": " + unknown(absent[0]) + others);
+    if (absent.empty()) throw InputError(path + ": " + past(past_end[0]) + others);
+    throw InputError(path + ": no region is there: " + unknown(absent[0]) + "; " + past(past_end[0]));
   }
   if (on_skipped) {
     if (!absent.empty()) on_skipped(path, absent, RegionSkip::absent_contig);

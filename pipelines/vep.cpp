@@ -476,15 +476,16 @@ VepSummary vep(model::Mamba<float>& m, const VepOptions& opt, const std::functio
   if (W < 8 || W % 4 != 0) throw UsageError("--window " + std::to_string(W) + ": must be a multiple of 4, at least 8");
   const int64_t max_allele = W / 4;
   io::FastaIndex fa(opt.reference);
-  // Regions on contigs the FASTA lacks select nothing (a genome-wide BED against one
-  // chromosome): listed for a warning, but an error when no region is left (a misspelt name).
+  // Regions on contigs the FASTA lacks, or past their ends, select nothing (a genome-wide BED
+  // against one chromosome): listed for a warning, but an error when no region is left (a
+  // misspelt name). The others select the records scored.
   VepSummary sum;
-  io::regions_present(opt.reference, opt.regions, [&](const std::string& c) { return fa.has(c) ? fa.length(c) : -1; },
-                      [&](const std::string&, const std::vector<io::Region>& skipped, io::RegionSkip why) {
-                        auto& list = why == io::RegionSkip::absent_contig ? sum.regions_skipped
-                                                                          : sum.regions_past_end;
-                        for (const io::Region& r : skipped) list.push_back(io::describe_region(r));
-                      });
+  const std::vector<io::Region> regions = io::regions_present(
+      opt.reference, opt.regions, [&](const std::string& c) { return fa.has(c) ? fa.length(c) : -1; },
+      [&](const std::string&, const std::vector<io::Region>& skipped, io::RegionSkip why) {
+        auto& list = why == io::RegionSkip::absent_contig ? sum.regions_skipped : sum.regions_past_end;
+        for (const io::Region& r : skipped) list.push_back(io::describe_region(r));
+      });
 
   io::VcfReader in(opt.input, opt.threads);
   bcf_hdr_t* hdr = in.header();
@@ -619,7 +620,7 @@ VepSummary vep(model::Mamba<float>& m, const VepOptions& opt, const std::functio
 
     Held h;
     h.in_region = opt.regions.empty();
-    for (auto& r : opt.regions)
+    for (auto& r : regions)
       if (r.contig == contig && p >= r.begin && p < r.end) h.in_region = true;
     const int n_alt = rec->n_allele - 1;
     h.status.assign(size_t(std::max(n_alt, 0)), VepStatus::ok);

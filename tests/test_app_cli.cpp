@@ -383,7 +383,7 @@ TEST_CASE("cli: outputs over inputs, empty BED files, --case, unusable numbers, 
   REQUIRE(st == 0);
   err = run_shell(kBin + " vep -v0 -m '" + m + "' -f '" + fa + "' -i '" + vcf + "' -o '" + dir.file("v.out.vcf") + "' 2>&1", st);
   CHECK(st == 0);
-  CHECK(err.find("warning: all 1 ALTs are on contigs that") != std::string::npos);
+  CHECK(err.find("warning: all 1 ALT is on contigs that") != std::string::npos);
   CHECK(err.find("(the first: 'chr9')") != std::string::npos);
   // Regions on contigs one input lacks are skipped there with a warning that names the input,
   // the region and its BED line (as samtools view goes on past an unknown reference); every

@@ -489,6 +489,11 @@ TEST_CASE("regions on bgzip chr20 match faidx", "[io][reader][regions]") {
   REQUIRE_THROWS_WITH(io::SequenceReader(path, some),
                       path + ": region 'chrY:1-5 (BED line 7)': unknown contig 'chrY' (and no "
                              "other region is there)");
+  // Both reasons: each named by its first region.
+  some.regions = {io::Region{"chrY", 0, 5, "", '.', 7}, io::parse_region("20:70,000,000-70,000,010")};
+  REQUIRE_THROWS_WITH(io::SequenceReader(path, some),
+                      path + ": no region is there: region 'chrY:1-5 (BED line 7)': unknown contig 'chrY'; region "
+                             "'20:70000000-70000010' starts after the end of contig '20' (63025520 bases)");
 }
 
 TEST_CASE("regions need an index, and say how to make one", "[io][reader][regions]") {

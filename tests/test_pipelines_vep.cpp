@@ -521,6 +521,17 @@ TEST_CASE("vep: a scored VCF scored again, alleles in lower case, regions off th
   auto sum = pipelines::vep(m, o);
   REQUIRE(sum.regions_skipped.size() == 1);
   CHECK(sum.regions_skipped[0].find("chrNope") == 0);
+  {  // a region past its contig's end selects nothing either: a record there is not scored
+    const std::string past = vcf_text({line("c1", 1500, ref["c1"].substr(1499, 1), alt), line("c2", 760, "A", "C")});
+    auto p = options(dir, fasta, dir.write("past.vcf", past), 128);
+    p.output = dir.file("past.out.vcf");
+    p.h5_output.clear();
+    p.regions = {io::Region{"c1", 1400, 1550, {}}, io::Region{"c2", 749, 800, {}}};
+    const auto s = pipelines::vep(m, p);
+    CHECK(s.regions_past_end == std::vector<std::string>{"c2:750-800"});
+    CHECK(s.out_of_region == 1);
+    CHECK(s.alts == 1);
+  }
   {
     ReadBack back(o.output);
     const int64_t n = back.each([&](bcf1_t* rec, int64_t i) {
