@@ -64,7 +64,8 @@ class FaidxRegions final : public SequenceReader::Source {
         [&](const std::string& c) {
           return faidx_has_seq(fai_.get(), c.c_str()) ? int64_t(faidx_seq_len(fai_.get(), c.c_str())) : -1;
         },
-        options.on_regions_skipped);
+        options.on_regions_skipped, options.regions_elsewhere);
+    regions_here = int64_t(regions_.size());
     total = 0;
     for (Region& r : regions_) {
       int64_t len = faidx_seq_len(fai_.get(), r.contig.c_str());
@@ -185,8 +186,10 @@ class AlignmentSource final : public SequenceReader::Source {
       for (const Region& r : regions_present(
                path, options.regions,
                [&](const std::string& c) { return tid_of(c) >= 0 ? int64_t(sam_hdr_tid2len(hdr_.get(), tid_of(c))) : -1; },
-               options.on_regions_skipped))
+               options.on_regions_skipped, options.regions_elsewhere))
         queries_.push_back({tid_of(r.contig), r.begin, r.end == kContigEnd ? HTS_POS_MAX : r.end});
+      by_region_ = true;
+      regions_here = int64_t(queries_.size());
     }
   }
 
@@ -226,7 +229,7 @@ class AlignmentSource final : public SequenceReader::Source {
   bool next_read() {
     for (;;) {
       int rc;
-      if (queries_.empty()) {
+      if (!by_region_) {
         rc = sam_read1(fp_.get(), hdr_.get(), b_.get());
         if (rc == -1 && fp_->is_bgzf)  // a pipe cut short ends like a whole file
           bgzf_check_ended(fp_->fp.bgzf, threads_, path, " after read " + std::to_string(records));
@@ -289,6 +292,7 @@ class AlignmentSource final : public SequenceReader::Source {
   std::unique_ptr<hts_idx_t, IdxDeleter> idx_;
   std::unique_ptr<hts_itr_t, ItrDeleter> itr_;
   std::vector<Query> queries_;
+  bool by_region_ = false;  // reads through queries_ (none: no read), not the whole file
   size_t next_query_ = 0;
   bool in_read_ = false;
   std::string name_;

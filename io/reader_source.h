@@ -23,6 +23,7 @@ class SequenceReader::Source {
   Format format = Format::empty;
   std::string description;  // htslib's
   int64_t total = -1;       // see SequenceReader::total_length
+  int64_t regions_here = -1;  // see SequenceReader::regions_here
   int64_t records = 0;      // records started so far
 };
 

@@ -135,7 +135,8 @@ std::string describe_region(const Region& region) {
 }
 
 std::vector<Region> regions_present(const std::string& path, const std::vector<Region>& regions,
-                                    const ContigLength& contig_length, const RegionsSkipped& on_skipped) {
+                                    const ContigLength& contig_length, const RegionsSkipped& on_skipped,
+                                    bool none_ok) {
   std::vector<Region> present, absent, past_end;
   for (const Region& r : regions) {
     const int64_t len = contig_length(r.contig);
@@ -143,7 +144,7 @@ std::vector<Region> regions_present(const std::string& path, const std::vector<R
     else if (r.begin >= len && r.end > r.begin) past_end.push_back(r);
     else present.push_back(r);
   }
-  if (present.empty() && !regions.empty()) {
+  if (present.empty() && !regions.empty() && !none_ok) {
     auto unknown = [&](const Region& r) { return "region '" + describe_region(r) + "': unknown contig '" + r.contig + "'"; };
     auto past = [&](const Region& r) {
       return "region '" + describe_region(r) + "' starts after the end of contig '" + r.contig + "' (" +

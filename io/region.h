@@ -64,9 +64,11 @@ using ContigLength = std::function<int64_t(const std::string& contig)>;
 // samtools view skips a region on an unknown reference and samtools faidx one past a contig's
 // end, and given to `on_skipped` (when set), once for each reason. Throws InputError naming
 // `path`, the first region and why when none is left (most often another assembly's names:
-// "chr1" against "1", or its coordinates).
+// "chr1" against "1", or its coordinates), unless `none_ok` (other inputs of the run may hold
+// them: one FASTA a chromosome): then it returns none.
 std::vector<Region> regions_present(const std::string& path, const std::vector<Region>& regions,
-                                    const ContigLength& contig_length, const RegionsSkipped& on_skipped);
+                                    const ContigLength& contig_length, const RegionsSkipped& on_skipped,
+                                    bool none_ok = false);
 
 // Reads a BED file (plain or gzip/bgzip): columns chrom, start, end (0-based half-open), an
 // optional name ('.' for none) and (column 6) an optional strand, '+', '-' or '.'. Skips blank lines and lines starting with '#', "track" or "browser". Columns are

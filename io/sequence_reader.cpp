@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 
 #include "io/error.h"
 #include "io/reader_source.h"
@@ -104,6 +105,24 @@ const std::string& SequenceReader::path() const { return source_->path; }
 int64_t SequenceReader::record_length() const { return source_->record_length(); }
 std::string SequenceReader::region_name() const { return source_->region_name(); }
 int64_t SequenceReader::total_length() const { return source_->total; }
+int64_t SequenceReader::regions_here() const { return source_->regions_here; }
+
+void check_inputs(const std::vector<std::string>& inputs, const ReaderOptions& options) {
+  int64_t with_regions = 0;
+  bool all_opened = true;
+  for (const auto& in : inputs) {
+    std::error_code ec;
+    // Standard input, a pipe or a FIFO can be read once: by the run itself.
+    if (in == "-" || (std::filesystem::exists(in, ec) && !std::filesystem::is_regular_file(in, ec))) {
+      all_opened = false;
+      continue;
+    }
+    with_regions += SequenceReader(in, options).regions_here() > 0;
+  }
+  if (!options.regions.empty() && all_opened && with_regions == 0)
+    throw InputError("none of the " + std::to_string(inputs.size()) + " inputs has any of the regions (the first: " +
+                     describe_region(options.regions[0]) + ")");
+}
 int64_t SequenceReader::records() const { return source_->records; }
 
 }  // namespace mambadna::io

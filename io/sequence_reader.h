@@ -58,13 +58,22 @@ struct ReaderOptions {
   int threads = 0;              // htslib decompression threads for BGZF/BAM/CRAM (0: none)
   std::vector<Region> regions;  // empty: the whole input, in file order
   // Regions on contigs an input lacks are skipped and reported here (regions_present); an
-  // input that has none of the regions' contigs is an error.
+  // input that has none of the regions is an error, unless `regions_elsewhere` (a run of several
+  // inputs: one FASTA a chromosome): then it gives no record, and check_inputs makes sure that
+  // some input has some region.
   RegionsSkipped on_regions_skipped;
+  bool regions_elsewhere = false;
   // SAM/BAM/CRAM: a reverse-strand read (FLAG 0x10) is stored reverse-complemented against the
   // reference; true gives it back in the orientation it was sequenced in (as samtools fastq
   // writes it), its positions counted from its own first base.
   bool as_sequenced = false;
 };
+
+// Opens every input that can be opened twice (not standard input or a pipe) as `options` reads
+// it, so that a missing index, a file that is not a sequence format or cannot take the regions,
+// or an unreadable file stops a run before any work; with regions, throws InputError when no
+// input has any of them.
+void check_inputs(const std::vector<std::string>& inputs, const ReaderOptions& options);
 
 class SequenceReader {
  public:
@@ -97,6 +106,8 @@ class SequenceReader {
   // (whole files, and reads found through regions, which are records of their own).
   std::string region_name() const;
 
+  // With regions: how many of them this input has (regions_present); -1 without regions.
+  int64_t regions_here() const;
   // Total bases the reader will visit when known beforehand: the sum of the clipped region
   // lengths, or the sum of the contig lengths in the FASTA's .fai when one exists; else -1.
   int64_t total_length() const;

@@ -107,16 +107,19 @@ class Embedder {
 
   EmbedSummary run(const std::function<void(int64_t)>& progress) {
     progress_ = progress;
-    // Input by input, in the order given; each row names its input (regions/input).
-    for (const auto& in : o_.inputs) {
+    // Every input is opened before any work (a missing index stops the run at once); then
+    // input by input, in the order given; each row names its input (regions/input).
+    const bool indexed = !o_.reader.regions.empty() || o_.both_strands || o_.flank > 0;
+    std::vector<std::vector<io::Region>> by_input;
+    if (indexed) by_input = io::regions_by_input(o_.inputs, o_.reader.regions, o_.reader.on_regions_skipped);
+    else io::check_inputs(o_.inputs, o_.reader);
+    for (size_t i = 0; i < o_.inputs.size(); ++i) {
+      const std::string& in = o_.inputs[i];
       input_ = in;
       if (!o_.reader.regions.empty()) {
         // The regions on this FASTA's contigs, in BED order (the others are skipped for it).
         io::FastaIndex fa(in);
-        for (const auto& r : io::regions_present(
-                 in, o_.reader.regions, [&](const std::string& c) { return fa.has(c) ? fa.length(c) : -1; },
-                 o_.reader.on_regions_skipped))
-          region(fa, r);
+        for (const auto& r : by_input[i]) region(fa, r);
       } else if (o_.both_strands || o_.flank > 0) {
         // Whole contigs of an indexed FASTA.
         io::FastaIndex fa(in);
@@ -451,7 +454,10 @@ EmbedSummary embed(model::Mamba<float>& model, const EmbedOptions& options,
   if (options.chunk < 1) throw UsageError("embed: chunk length must be >= 1");
   if (options.flank < 0) throw UsageError("embed: --flank must be >= 0");
   if (options.layers.empty()) throw UsageError("embed: no layer");
-  Embedder e(model, options);
+  // With several inputs, one may lack every region (one FASTA a chromosome); some must have one.
+  EmbedOptions o = options;
+  o.reader.regions_elsewhere = o.inputs.size() > 1;
+  Embedder e(model, o);
   return e.run(progress);
 }
 

@@ -223,13 +223,14 @@ std::vector<RecordScore> score_both_strands(model::Mamba<float>& m, const ScoreO
   const std::string scratch_path = (opt.h5_output.empty() ? std::string("mambadna-score") : opt.h5_output) +
                                    ".rc.tmp." + std::to_string(::getpid());
 
-  // Input by input, in the order given: its regions in BED order, or its contigs.
+  // Every input is opened before any work (a missing index stops the run at once); then input
+  // by input, in the order given: its regions in BED order, or its contigs.
+  const auto by_input = io::regions_by_input(opt.inputs, opt.reader.regions, opt.reader.on_regions_skipped);
   int64_t ri = 0;  // the row
-  for (const auto& file : opt.inputs) {
+  for (size_t i = 0; i < opt.inputs.size(); ++i) {
+    const std::string& file = opt.inputs[i];
     io::FastaIndex fa(file);
-    std::vector<io::Region> regions = io::regions_present(
-        file, opt.reader.regions, [&](const std::string& c) { return fa.has(c) ? fa.length(c) : -1; },
-        opt.reader.on_regions_skipped);
+    std::vector<io::Region> regions = by_input[i];
     if (opt.reader.regions.empty())
       for (auto& c : fa.contigs()) regions.push_back(io::Region{c, 0, io::kContigEnd, {}});
     for (size_t k = 0; k < regions.size(); ++k, ++ri) {
@@ -418,7 +419,9 @@ ScoreShape short_record_shape(const ScoreOptions& opt, int64_t rows) {
   bool whole = true;         // every input sampled to its end
   for (const std::string& in : opt.inputs) {
     if (!rereadable(in)) return shape;
-    io::SequenceReader reader(in, opt.reader);
+    io::ReaderOptions each = opt.reader;
+    each.regions_elsewhere = opt.inputs.size() > 1;  // as score() reads them
+    io::SequenceReader reader(in, each);
     io::Chunk c;
     int64_t n = 0, taken = 0, longer = 0;
     // Up to kShapeSample records of each input; more than 1% of that longer than the chunk
@@ -446,13 +449,17 @@ ScoreShape short_record_shape(const ScoreOptions& opt, int64_t rows) {
   return shape;
 }
 
-std::vector<RecordScore> score(model::Mamba<float>& m, const ScoreOptions& opt,
+std::vector<RecordScore> score(model::Mamba<float>& m, const ScoreOptions& options,
                                const std::function<void(const RecordScore&)>& on_record,
                                const std::function<void(int64_t)>& progress) {
+  // With several inputs, one may lack every region (one FASTA a chromosome); some must have one.
+  ScoreOptions opt = options;
+  opt.reader.regions_elsewhere = opt.inputs.size() > 1;
   if (opt.inputs.empty()) throw UsageError("score: no input");
   if (opt.chunk < 1) throw UsageError("score: chunk length must be >= 1");
   check_bedgraph(opt);
   if (opt.both_strands) return score_both_strands(m, opt, on_record, progress);
+  io::check_inputs(opt.inputs, opt.reader);  // before any work: a bad later input stops it now
   const int64_t B = score_streams(opt);
   const int64_t L = opt.chunk;
 

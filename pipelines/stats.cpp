@@ -53,12 +53,16 @@ BaseCounts& BaseCounts::operator+=(const BaseCounts& o) {
 
 BaseCounts count_bases(const std::vector<std::string>& inputs, const StatsOptions& options,
                        const StatsCallbacks& callbacks) {
+  // With several inputs, one may lack every region (one FASTA a chromosome); some must have one.
+  io::ReaderOptions reader_options = options.reader;
+  reader_options.regions_elsewhere = inputs.size() > 1;
+  io::check_inputs(inputs, reader_options);
   BaseCounts total;
   int64_t done = 0;
   io::Chunk chunk;
   std::array<int64_t, 256> hist{};
   for (const std::string& input : inputs) {
-    io::SequenceReader reader(input, options.reader);
+    io::SequenceReader reader(input, reader_options);
     while (reader.next(chunk, options.chunk)) {
       if (chunk.begin_of_record) hist.fill(0);
       for (uint8_t b : chunk.tokens) ++hist[b];
@@ -76,9 +80,11 @@ BaseCounts count_bases(const std::vector<std::string>& inputs, const StatsOption
 
 int64_t known_total_length(const std::vector<std::string>& inputs, const io::ReaderOptions& options) {
   int64_t total = 0;
+  io::ReaderOptions each = options;
+  each.regions_elsewhere = inputs.size() > 1;
   for (const std::string& input : inputs) {
     if (input == "-") return -1;
-    io::SequenceReader reader(input, options);
+    io::SequenceReader reader(input, each);
     int64_t t = reader.total_length();
     if (t < 0) return -1;
     total += t;

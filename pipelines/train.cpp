@@ -353,6 +353,9 @@ TrainResult train(const TrainOptions& options, const std::function<void(const St
     if (o.chunk < 0) throw UsageError("train: -L " + std::to_string(o.chunk) + ": give at least 1, or 0 to choose");
   }
   o.reader.tok.case_mode = io::parse_case_mode(ck.config.tokenizer_case);
+  // With several inputs, one may lack every region (one FASTA a chromosome); some must have one.
+  o.reader.regions_elsewhere = o.inputs.size() > 1;
+  io::check_inputs(o.inputs, o.reader);
   // A run directory made here goes again if the run fails before writing anything into it
   // (unreadable data, say).
   struct RemoveIfEmpty {

@@ -353,6 +353,19 @@ TEST_CASE("cli: outputs over inputs, empty BED files, --case, unusable numbers, 
     CHECK(err.find("standard input (-) is given twice, as input and as input; it can be read only once") !=
           std::string::npos);
   }
+  {  // Several inputs are each opened before any work, so a later one without its index stops
+     // the run before a line is written; one with none of the regions is skipped there.
+    const std::string x = dir.write("x.fa", ">x\nACGTACGTACGTAAAC\n"), y = dir.write("y.fa", ">y\nGGGGCCCCAAAATTTT\n");
+    REQUIRE(fai_build(x.c_str()) == 0);
+    std::string out = run_shell(kBin + " score -v0 -m '" + m + "' -r y:1-8 '" + x + "' '" + y + "' 2>&1", st);
+    CHECK(st == 1);
+    CHECK(out.find("#input") == std::string::npos);
+    CHECK(out.find("y.fa.fai not found") != std::string::npos);
+    REQUIRE(fai_build(y.c_str()) == 0);
+    out = run_shell(kBin + " score -v0 -m '" + m + "' -r y:1-8 '" + x + "' '" + y + "'", st);
+    CHECK(st == 0);
+    CHECK(out.find(y + "\ty\t0\t8\t") != std::string::npos);
+  }
   // A model cannot come from standard input (HDF5 reads by position).
   {
     const std::string err = run_shell("cat '" + m + "' | " + kBin + " info - 2>&1", st);

@@ -126,6 +126,19 @@ TEST_CASE("BAM regions go through the index", "[io][reader][bam][regions]") {
   CHECK(reported == std::vector<io::Region>{io::parse_region("chrX:1-10")});
   opt.regions = {io::parse_region("chrX:1-10")};
   REQUIRE_THROWS_WITH(io::SequenceReader(bam, opt), bam + ": region 'chrX:1-10': unknown contig 'chrX'");
+  // In a run of several inputs another may hold the regions: this one then gives no read (not
+  // the whole file), and check_inputs refuses a run where no input has any.
+  opt.regions_elsewhere = true;
+  {
+    io::SequenceReader none(bam, opt);
+    CHECK(none.regions_here() == 0);
+    io::Chunk c;
+    CHECK_FALSE(none.next(c, 16));
+  }
+  CHECK_THROWS_WITH(io::check_inputs({bam, bam}, opt),
+                    "none of the 2 inputs has any of the regions (the first: chrX:1-10)");
+  opt.regions = {io::parse_region("chrX:1-10"), io::parse_region("chr2:1,000")};
+  CHECK_NOTHROW(io::check_inputs({bam, bam}, opt));
 }
 
 TEST_CASE("ce_range.cram decodes with its reference and fails cleanly without", "[io][reader][cram]") {

@@ -496,6 +496,27 @@ TEST_CASE("regions on bgzip chr20 match faidx", "[io][reader][regions]") {
                              "'20:70000000-70000010' starts after the end of contig '20' (63025520 bases)");
 }
 
+TEST_CASE("several inputs: all opened before any work, one may lack every region", "[io][reader][regions]") {
+  // One FASTA a contig: regions on one file's contig only are fine (the other gives none); a
+  // later input without its index stops the run before the first is read; regions in no input
+  // are an error naming the first.
+  test::TempDir dir;
+  const std::string a = dir.write("a.fa", ">ca\nACGTACGTAC\n"), b = dir.write("b.fa", ">cb\nGGGGCCCCAA\n");
+  REQUIRE(fai_build(a.c_str()) == 0);
+  io::ReaderOptions opt;
+  opt.regions = {io::parse_region("cb:2-5")};
+  opt.regions_elsewhere = true;
+  REQUIRE_THROWS_WITH(io::check_inputs({a, b}, opt), Catch::Contains(b + ".fai not found"));
+  REQUIRE(fai_build(b.c_str()) == 0);
+  CHECK_NOTHROW(io::check_inputs({a, b}, opt));
+  CHECK(test::read_all(a, 16, opt).empty());  // none of the regions: no record, not the whole file
+  CHECK(test::read_all(b, 16, opt) == std::vector<Rec>{{"cb", "GGGC"}});
+  opt.regions = {io::parse_region("cz:1-5")};
+  CHECK_THROWS_WITH(io::check_inputs({a, b}, opt), "none of the 2 inputs has any of the regions (the first: cz:1-5)");
+  opt.regions_elsewhere = false;  // one input alone: its own error, as before
+  CHECK_THROWS_WITH(io::SequenceReader(a, opt), a + ": region 'cz:1-5': unknown contig 'cz'");
+}
+
 TEST_CASE("regions need an index, and say how to make one", "[io][reader][regions]") {
   test::TempDir dir;
   io::ReaderOptions opt;
