@@ -46,6 +46,8 @@ SequenceReader::SequenceReader(const std::string& path, ReaderOptions options) {
     if (::stat(path.c_str(), &st) != 0)
       throw InputError(path + ": cannot open: " + std::strerror(errno));
     if (S_ISDIR(st.st_mode)) throw InputError(path + ": cannot read: is a directory");
+    if (!S_ISREG(st.st_mode) && !options.regions.empty())  // a FIFO, <(...): no index can serve it
+      throw UsageError(path + ": regions need an indexed file, not a pipe or other special file");
   } else if (!options.regions.empty()) {
     throw UsageError("regions need an indexed file, not standard input");
   }

@@ -2,6 +2,7 @@
 // do not divide its records (compared with faidx, a plain line parser or samtools view), the edge
 // cases one by one, invalid characters under each mode, malformed input and faidx regions.
 #include <catch2/catch.hpp>
+#include <sys/stat.h>
 
 #include <fstream>
 #include <iterator>
@@ -515,6 +516,10 @@ TEST_CASE("several inputs: all opened before any work, one may lack every region
   CHECK_THROWS_WITH(io::check_inputs({a, b}, opt), "none of the 2 inputs has any of the regions (the first: cz:1-5)");
   opt.regions_elsewhere = false;  // one input alone: its own error, as before
   CHECK_THROWS_WITH(io::SequenceReader(a, opt), a + ": region 'cz:1-5': unknown contig 'cz'");
+  // A FIFO (bash's <(...)) cannot be indexed: said so, not "run samtools faidx /dev/fd/63".
+  const std::string fifo = dir.file("in.fifo");
+  REQUIRE(mkfifo(fifo.c_str(), 0600) == 0);
+  CHECK_THROWS_WITH(io::SequenceReader(fifo, opt), fifo + ": regions need an indexed file, not a pipe or other special file");
 }
 
 TEST_CASE("regions need an index, and say how to make one", "[io][reader][regions]") {
