@@ -233,8 +233,8 @@ std::vector<RecordScore> score_both_strands(model::Mamba<float>& m, const ScoreO
     std::vector<io::Region> regions = by_input[i];
     if (opt.reader.regions.empty())
       for (auto& c : fa.contigs()) regions.push_back(io::Region{c, 0, io::kContigEnd, {}});
-    for (size_t k = 0; k < regions.size(); ++k, ++ri) {
-      io::Region r = regions[k];
+    for (size_t j = 0; j < regions.size(); ++j, ++ri) {
+      io::Region r = regions[j];
       const int64_t len = fa.length(r.contig);
       r.end = std::min(r.end, len);
       r.begin = std::min(r.begin, r.end);
@@ -246,7 +246,7 @@ std::vector<RecordScore> score_both_strands(model::Mamba<float>& m, const ScoreO
       rec.input = file;
       rec.name = r.contig;
       if (!opt.reader.regions.empty()) rec.region = io::region_name(r, b, e);
-      rec.index = int64_t(k);
+      rec.index = int64_t(j);
       rec.region_begin = b;
       rec.length = n_pos;
       std::optional<io::H5File> scratch;
@@ -409,6 +409,25 @@ int64_t score_streams(const ScoreOptions& opt) {
   // the other streams start none.)
   if (opt.both_strands) return 1;
   return std::max<int64_t>(1, opt.streams);
+}
+
+bool score_holds(const ScoreOptions& opt) {
+  if (!opt.bedgraph.empty()) return true;
+  for (const auto& in : opt.inputs)
+    if (!rereadable(in)) return true;
+  return false;
+}
+
+int64_t records_known(const ScoreOptions& opt) {
+  if (!opt.reader.regions.empty()) return int64_t(opt.reader.regions.size() * opt.inputs.size());
+  int64_t n = 0;
+  for (const auto& in : opt.inputs) {
+    std::error_code ec;
+    if (!rereadable(in) || !std::filesystem::exists(in + ".fai", ec)) return -1;  // reads: no index of records
+    std::ifstream fai(in + ".fai");
+    for (std::string line; std::getline(fai, line);) n += !line.empty();
+  }
+  return n;
 }
 
 ScoreShape short_record_shape(const ScoreOptions& opt, int64_t rows) {

@@ -62,6 +62,12 @@ struct RecordScore {
 // order) or both strands are scored. (An input read once, standard input or a pipe, runs them
 // too: a record longer than a chunk is read on from the shared reader while the others wait.)
 int64_t score_streams(const ScoreOptions& opt);
+// True where a record longer than a chunk runs while the other streams wait: a bedGraph (written
+// in record order) or an input that can be read only once.
+bool score_holds(const ScoreOptions& opt);
+// At most how many records the inputs hold, where their indexes or the regions tell it without
+// reading them (regions a file, or the contigs of indexed FASTAs); -1 where they do not.
+int64_t records_known(const ScoreOptions& opt);
 
 // A step shape for short records, where score chooses -L and -b: when 99% of the first records
 // of every input (up to kShapeSample of each) are shorter than rows / streams (reads), a chunk

@@ -152,6 +152,17 @@ TEST_CASE("score: short records (reads) get a chunk each and more streams", "[pi
   CHECK(pipelines::short_record_shape(options({fifo}, 256, 8), 2048).chunk == 0);
   CHECK(pipelines::score_streams(options({fifo}, 256, 8)) == 8);
   CHECK(pipelines::score_streams(options({bam}, 256, 8)) == 8);
+  // What the command sizes the chunk by: a record longer than it holds the other streams where
+  // the input is read once (or a bedGraph is written); records known from an index or regions.
+  CHECK(pipelines::score_holds(options({fifo}, 256, 8)));
+  CHECK_FALSE(pipelines::score_holds(options({bam}, 256, 8)));
+  CHECK(pipelines::records_known(options({bam}, 256, 8)) == -1);  // reads: not from an index
+  const std::string indexed = dir.copy(kGolden + "input.fa", "indexed.fa");
+  REQUIRE(fai_build(indexed.c_str()) == 0);
+  CHECK(pipelines::records_known(options({indexed, indexed}, 256, 8)) == 4);
+  auto one_region = options({indexed}, 256, 8);
+  one_region.reader.regions = {io::parse_region("short:1-5")};
+  CHECK(pipelines::records_known(one_region) == 1);
   // Long records, and standard input (read once): left as they are.
   CHECK(pipelines::short_record_shape(options({mambadna::test::source_dir() + "/data/lambda_phage.fa.gz"}, 256, 8), 2048).chunk == 0);
   CHECK(pipelines::short_record_shape(options({"-"}, 256, 8), 2048).chunk == 0);
