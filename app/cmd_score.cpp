@@ -72,7 +72,7 @@ int cmd_score(int argc, char** argv) {
           const int64_t streams = pipelines::score_streams(opt);
           // Fewer records than streams (one region, one genome): the chunk of as many streams as
           // there are records, so that a call still has ~2,048 rows (a single region ran 256).
-          const int64_t known = pipelines::records_known(opt);
+          const int64_t known = pipelines::records_known(opt, streams);
           opt.chunk = auto_chunk(dev, known > 0 ? std::min(streams, known) : streams);
           bool shaped = false;
           if (streams > 1 && vm["batch"].defaulted()) {  // reads: a chunk a record, more of them

@@ -418,16 +418,29 @@ bool score_holds(const ScoreOptions& opt) {
   return false;
 }
 
-int64_t records_known(const ScoreOptions& opt) {
-  if (!opt.reader.regions.empty()) return int64_t(opt.reader.regions.size() * opt.inputs.size());
+int64_t records_known(const ScoreOptions& opt, int64_t enough) {
+  if (!opt.reader.regions.empty()) return std::min(enough, int64_t(opt.reader.regions.size() * opt.inputs.size()));
+  constexpr int64_t kScanBases = int64_t(64) << 20;
   int64_t n = 0;
   for (const auto& in : opt.inputs) {
+    if (n >= enough) break;
+    if (!rereadable(in)) return -1;
     std::error_code ec;
-    if (!rereadable(in) || !std::filesystem::exists(in + ".fai", ec)) return -1;  // reads: no index of records
-    std::ifstream fai(in + ".fai");
-    for (std::string line; std::getline(fai, line);) n += !line.empty();
+    if (std::filesystem::exists(in + ".fai", ec)) {  // an indexed FASTA: a line a contig
+      std::ifstream fai(in + ".fai");
+      for (std::string line; std::getline(fai, line);) n += !line.empty();
+      continue;
+    }
+    io::SequenceReader reader(in, opt.reader);
+    io::Chunk c;
+    int64_t bases = 0;
+    while (n < enough && reader.next(c, size_t(1) << 16)) {
+      n += c.begin_of_record;
+      bases += int64_t(c.tokens.size());
+      if (bases > kScanBases) return -1;
+    }
   }
-  return n;
+  return std::min(n, enough);
 }
 
 ScoreShape short_record_shape(const ScoreOptions& opt, int64_t rows) {

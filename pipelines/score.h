@@ -65,9 +65,11 @@ int64_t score_streams(const ScoreOptions& opt);
 // True where a record longer than a chunk runs while the other streams wait: a bedGraph (written
 // in record order) or an input that can be read only once.
 bool score_holds(const ScoreOptions& opt);
-// At most how many records the inputs hold, where their indexes or the regions tell it without
-// reading them (regions a file, or the contigs of indexed FASTAs); -1 where they do not.
-int64_t records_known(const ScoreOptions& opt);
+// How many records the inputs hold, counted up to `enough`: from the regions (at most one a
+// region and file), an index, or for a file without one by reading up to its first 64 MB (a
+// genome's first records; reads reach `enough` at once); -1 where that does not tell (standard
+// input, a longer first stretch).
+int64_t records_known(const ScoreOptions& opt, int64_t enough);
 
 // A step shape for short records, where score chooses -L and -b: when 99% of the first records
 // of every input (up to kShapeSample of each) are shorter than rows / streams (reads), a chunk

@@ -156,13 +156,16 @@ TEST_CASE("score: short records (reads) get a chunk each and more streams", "[pi
   // the input is read once (or a bedGraph is written); records known from an index or regions.
   CHECK(pipelines::score_holds(options({fifo}, 256, 8)));
   CHECK_FALSE(pipelines::score_holds(options({bam}, 256, 8)));
-  CHECK(pipelines::records_known(options({bam}, 256, 8)) == -1);  // reads: not from an index
+  CHECK(pipelines::records_known(options({bam}, 256, 8), 8) == 8);  // reads: 8 and more at once
+  CHECK(pipelines::records_known(options({fifo}, 256, 8), 8) == -1);  // cannot be read twice
   const std::string indexed = dir.copy(kGolden + "input.fa", "indexed.fa");
+  CHECK(pipelines::records_known(options({indexed}, 256, 8), 8) == 2);  // read through
   REQUIRE(fai_build(indexed.c_str()) == 0);
-  CHECK(pipelines::records_known(options({indexed, indexed}, 256, 8)) == 4);
+  CHECK(pipelines::records_known(options({indexed, indexed}, 256, 8), 8) == 4);  // from the index
+  CHECK(pipelines::records_known(options({indexed, indexed}, 256, 8), 3) == 3);
   auto one_region = options({indexed}, 256, 8);
   one_region.reader.regions = {io::parse_region("short:1-5")};
-  CHECK(pipelines::records_known(one_region) == 1);
+  CHECK(pipelines::records_known(one_region, 8) == 1);
   // Long records, and standard input (read once): left as they are.
   CHECK(pipelines::short_record_shape(options({mambadna::test::source_dir() + "/data/lambda_phage.fa.gz"}, 256, 8), 2048).chunk == 0);
   CHECK(pipelines::short_record_shape(options({"-"}, 256, 8), 2048).chunk == 0);
