@@ -197,10 +197,12 @@ std::string count_of(int64_t n, const std::string& one, const std::string& many)
 }
 
 void refuse_same_files(const NamedPaths& outputs, const NamedPaths& inputs) {
-  // Standard input can be read once: named twice, the second would read nothing.
+  // Standard input can be read once: named twice ("-", or its names under /dev and /proc), the
+  // second would read nothing.
   const std::string* first_stdin = nullptr;
   for (const auto& [in_opt, in_path] : inputs) {
-    if (in_path != "-") continue;
+    if (in_path != "-" && in_path != "/dev/stdin" && in_path != "/dev/fd/0" && in_path != "/proc/self/fd/0")
+      continue;
     if (first_stdin)
       throw UsageError("standard input (-) is given twice, as " + *first_stdin + " and as " + in_opt +
                        "; it can be read only once");

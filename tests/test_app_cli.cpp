@@ -346,7 +346,7 @@ TEST_CASE("cli: outputs over inputs, empty BED files, --case, unusable numbers, 
     CHECK(err.find(" is the same file as ") != std::string::npos);
   }
   // Standard input named twice: the second would read nothing.
-  for (const std::string& cmd : {" score -m '" + m + "' - -", " stats - '" + fa + "' -"}) {
+  for (const std::string& cmd : {" score -m '" + m + "' - -", " stats - '" + fa + "' -", " stats - '" + fa + "' /dev/stdin"}) {
     INFO(cmd);
     const std::string err = run_shell("cat '" + fa + "' | " + kBin + cmd + " 2>&1", st);
     CHECK(st == 2);
