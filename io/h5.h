@@ -3,8 +3,9 @@
 //
 // Writers create "<path>.tmp.<pid>" (a new file, never one that was there: io/temp_files.h) and
 // rename it to <path> in commit(); a writer destroyed without commit() (an error, a kill)
-// removes its temporary file, so a file at <path> is always complete. "-" (standard output) and special files (/dev/null, a FIFO) get a temporary
-// in the temporary directory, copied there by commit().
+// removes its temporary file, so a file at <path> is always complete. "-" (standard output)
+// and special files (/dev/null, a FIFO) get a temporary in the temporary directory, copied
+// there by commit().
 #pragma once
 #include <hdf5.h>
 
