@@ -454,10 +454,7 @@ EmbedSummary embed(model::Mamba<float>& model, const EmbedOptions& options,
   if (options.chunk < 1) throw UsageError("embed: chunk length must be >= 1");
   if (options.flank < 0) throw UsageError("embed: --flank must be >= 0");
   if (options.layers.empty()) throw UsageError("embed: no layer");
-  // With several inputs, one may lack every region (one FASTA a chromosome); some must have one.
-  EmbedOptions o = options;
-  o.reader.regions_elsewhere = o.inputs.size() > 1;
-  Embedder e(model, o);
+  Embedder e(model, options);  // regions go through io::regions_by_input, which knows the inputs
   return e.run(progress);
 }
 

@@ -348,7 +348,6 @@ struct Stream {
   Outputs::Positions pos;  // per-position datasets of the current record
   bool eof = false;
   bool borrowed = false;   // reads its record's chunks from the shared reader (an input read once)
-  bool long_record = false;  // its record is longer than a chunk, and holds the others (bedGraph)
 };
 
 // A file that can be opened again from its start: not standard input, a pipe or a FIFO.
@@ -554,28 +553,26 @@ std::vector<RecordScore> score(model::Mamba<float>& m, const ScoreOptions& optio
   // with its own reader passed over the whole file: B passes, hundreds for reads.) An input
   // that can be read only once (standard input, a pipe) has no second reader: its stream reads
   // a long record on from the shared reader, and no other stream starts a record until it ends.
-  bool shared_lent = false;
-  // A bedGraph comes out in record order: while a record longer than a chunk runs, no stream
-  // starts another. Streams then start records only when all are free, in stream order, and a
-  // record that fits in a chunk ends in its first pass: each pass's rows ascend with the
+  // A bedGraph comes out in record order: likewise, while a record longer than a chunk runs, no
+  // stream starts another. Streams then start records only when all are free, in stream order,
+  // and a record that fits in a chunk ends in its first pass: each pass's rows ascend with the
   // streams, and the track is written as the pass goes.
-  bool holding = false;
+  int64_t holder_row = -1;  // the row of the long record the other streams wait for, if any
   // Starts the next unclaimed record on stream s; false when every input is exhausted.
   auto start = [&](Stream& s) -> bool {
-    if (shared_lent || holding) return false;  // a long record runs (see above)
+    if (holder_row >= 0) return false;  // a long record runs (see above)
     while (claims.input < opt.inputs.size()) {
       const size_t in = claims.input;
       const int64_t want = claims.record++;
       io::Chunk c;
       bool found = find(B > 1 ? shared : s, in, want, c);
+      bool holds = false;
       if (found && B > 1 && !c.end_of_record) {
-        if (!opt.bedgraph.empty()) s.long_record = holding = true;
-        if (!rereadable(opt.inputs[in])) {
-          s.borrowed = shared_lent = true;
-        } else if (!find(s, in, want, c)) {
+        s.borrowed = !rereadable(opt.inputs[in]);
+        holds = s.borrowed || !opt.bedgraph.empty();
+        if (!s.borrowed && !find(s, in, want, c))
           throw InputError(opt.inputs[in] + ": record " + std::to_string(want + 1) +
                            " was not found on a second reading (did the file change?)");
-        }
       }
       if (!found) {  // this input has no record `want`: move every stream on to the next input
         if (claims.input == in) {
@@ -589,6 +586,7 @@ std::vector<RecordScore> score(model::Mamba<float>& m, const ScoreOptions& optio
       s.nxt.reset();
       s.tokens = 0;
       s.row = rows_started++;
+      if (holds) holder_row = s.row;
       s.rec = RecordScore{};
       s.rec.input = opt.inputs[in];
       s.rec.name = s.cur.record;
@@ -602,8 +600,8 @@ std::vector<RecordScore> score(model::Mamba<float>& m, const ScoreOptions& optio
   };
 
   auto finish = [&](Stream& s) {
-    if (s.borrowed) s.borrowed = shared_lent = false;
-    if (s.long_record) s.long_record = holding = false;
+    s.borrowed = false;
+    if (s.row == holder_row) holder_row = -1;
     s.active = false;
     out.close(s.row, s.rec, s.pos);
     finished.emplace(s.row, s.rec);

@@ -36,6 +36,25 @@ std::string indexed_golden_fasta(TempDir& dir) {
   return fa;
 }
 
+// FASTA text of n short records <prefix>0.. (the first shortest + i % cycle bases of `bases`)
+// with the golden records (1,500 and 13 bases, renamed g<i>_... so that no contig comes twice)
+// after each record i where i % every == at.
+std::string mixed_records(const std::string& prefix, int n, const std::string& bases, int shortest, int cycle,
+                          int every, int at) {
+  std::ifstream golden(kGolden + "input.fa");
+  const std::string g((std::istreambuf_iterator<char>(golden)), std::istreambuf_iterator<char>());
+  std::string text;
+  for (int i = 0; i < n; ++i) {
+    text += ">" + prefix + std::to_string(i) + "\n" + bases.substr(0, size_t(shortest + i % cycle)) + "\n";
+    if (i % every != at) continue;
+    std::string copy = g, tag = std::to_string(i);
+    tag.insert(0, 1, 'g').push_back('_');
+    for (size_t p = copy.find('>'); p != std::string::npos; p = copy.find('>', p + 1)) copy.insert(p + 1, tag);
+    text += copy;
+  }
+  return text;
+}
+
 pipelines::ScoreOptions options(const std::vector<std::string>& inputs, int64_t chunk, int64_t streams) {
   pipelines::ScoreOptions o;
   o.inputs = inputs;
@@ -187,13 +206,7 @@ TEST_CASE("score: an input read once runs several streams, long records read on 
   // reopen it): the same records, lengths and totals as the file scored the same way.
   TempDir dir;
   auto m = golden_model();
-  std::ifstream golden(kGolden + "input.fa");
-  const std::string g((std::istreambuf_iterator<char>(golden)), std::istreambuf_iterator<char>());
-  std::string text;
-  for (int i = 0; i < 40; ++i) {
-    text += ">r" + std::to_string(i) + "\n" + std::string("ACGTTGCAGG").substr(0, size_t(3 + i % 8)) + "\n";
-    if (i % 13 == 5) text += g;  // two records of 1,500 and 13 bases
-  }
+  const std::string text = mixed_records("r", 40, "ACGTTGCAGG", 3, 8, 13, 5);
   const std::string file = dir.write("mixed.fa", text);
   const std::string fifo = dir.file("mixed.fifo");
   REQUIRE(mkfifo(fifo.c_str(), 0600) == 0);
@@ -216,24 +229,12 @@ TEST_CASE("score: an input read once runs several streams, long records read on 
 }
 
 TEST_CASE("score: a bedGraph from several streams is the one-stream track, in record order", "[pipelines][score]") {
-  // Short records and long ones (longer than the chunk) mixed: rows finish out of order across
-  // streams; the track holds them back and writes them in record order, line for line the
+  // Short records and long ones (longer than the chunk) mixed over 6 streams: while a long one
+  // runs the others start none, so the track comes out in record order, line for line the
   // track one stream writes (values within the float sums' differences).
   TempDir dir;
   auto m = golden_model();
-  std::ifstream golden(kGolden + "input.fa");
-  const std::string g((std::istreambuf_iterator<char>(golden)), std::istreambuf_iterator<char>());
-  std::string text;
-  for (int i = 0; i < 30; ++i) {
-    text += ">s" + std::to_string(i) + "\n" + std::string("GATTACAGGCTTAACG").substr(0, size_t(4 + i % 12)) + "\n";
-    if (i % 11 == 3) {  // the golden records, renamed so that no contig is scored twice
-      std::string copy = g;
-      for (size_t at = copy.find('>'); at != std::string::npos; at = copy.find('>', at + 1))
-        copy.insert(at + 1, "g" + std::to_string(i) + "_");
-      text += copy;
-    }
-  }
-  const std::string fa = dir.write("mixed.fa", text);
+  const std::string fa = dir.write("mixed.fa", mixed_records("s", 30, "GATTACAGGCTTAACG", 4, 12, 11, 3));
   auto track = [&](int64_t streams, const std::string& name) {
     auto o = options({fa}, 100, streams);
     o.bedgraph = dir.file(name);
