@@ -3,6 +3,7 @@
 #include <htslib/sam.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -98,7 +99,63 @@ SequenceReader& SequenceReader::operator=(SequenceReader&&) noexcept = default;
 
 bool SequenceReader::next(Chunk& out, size_t L) {
   if (L == 0) throw UsageError("SequenceReader::next: the chunk length L must be at least 1");
-  return source_->next(out, L);
+  if (replaying_ && !kept_.empty()) return next_kept(out, L);
+  if (!source_->next(out, L)) return false;
+  if (keeping_) {
+    kept_.push_back(out);
+    kept_tokens_ += int64_t(out.tokens.size());
+  }
+  return true;
+}
+
+void SequenceReader::keep() {
+  if (replaying_ && !kept_.empty())
+    throw UsageError("SequenceReader::keep: the kept chunks have not all been replayed");
+  kept_.clear();
+  kept_tokens_ = 0;
+  keeping_ = true;
+  replaying_ = false;
+}
+
+void SequenceReader::replay() {
+  keeping_ = false;
+  replaying_ = true;
+}
+
+// The next at most L tokens of the kept chunks: the front one whole, with the same record's
+// next kept chunks joined on, or its first L tokens (the rest stays in front, its offset moved).
+bool SequenceReader::next_kept(Chunk& out, size_t L) {
+  auto take = [&](Chunk& from, size_t n) {  // moves from's first n tokens to out's end
+    out.tokens.insert(out.tokens.end(), from.tokens.begin(), from.tokens.begin() + std::ptrdiff_t(n));
+    from.tokens.erase(from.tokens.begin(), from.tokens.begin() + std::ptrdiff_t(n));
+    from.offset += int64_t(n);
+    from.begin_of_record = false;
+  };
+  Chunk& front = kept_.front();
+  out = front;
+  out.tokens.clear();
+  out.end_of_record = false;
+  for (;;) {
+    Chunk& f = kept_.front();
+    const size_t n = std::min(f.tokens.size(), L - out.tokens.size());
+    take(f, n);
+    if (!f.tokens.empty()) break;  // out is full: the rest of f comes next
+    out.end_of_record = f.end_of_record;
+    kept_.pop_front();
+    if (out.end_of_record || out.tokens.size() == L || kept_.empty()) break;
+    if (kept_.front().record_index != out.record_index || kept_.front().begin_of_record) break;
+  }
+  if (kept_.empty()) {
+    replaying_ = false;
+    // The record goes on past what was kept: fill the chunk from the source, so that the
+    // chunks are those of a reader that kept nothing.
+    Chunk more;
+    if (!out.end_of_record && out.tokens.size() < L && source_->next(more, L - out.tokens.size())) {
+      out.tokens.insert(out.tokens.end(), more.tokens.begin(), more.tokens.end());
+      out.end_of_record = more.end_of_record;
+    }
+  }
+  return true;
 }
 
 Format SequenceReader::format() const { return source_->format; }

@@ -23,6 +23,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <string>
 #include <vector>
@@ -115,10 +116,24 @@ class SequenceReader {
   // Records (or regions) started so far.
   int64_t records() const;
 
+  // Standard input and pipes can be read once. keep() keeps every chunk read from then on;
+  // replay() stops keeping, and the calls to next() after it give the kept chunks again, from
+  // the first, re-cut to each call's L (a record's kept chunks joined up to L, a longer one
+  // split), then read on from where keeping stopped. Memory: what was read while keeping (the
+  // caller bounds it: score samples a pipe's first records this way, kept_tokens() at a time).
+  void keep();
+  void replay();
+  int64_t kept_tokens() const { return kept_tokens_; }
+
   class Source;  // one per way of reading (stream, faidx regions, SAM/BAM/CRAM)
 
  private:
+  bool next_kept(Chunk& out, size_t L);
   std::unique_ptr<Source> source_;
+  std::deque<Chunk> kept_;  // chunks read while keeping, or left to replay
+  bool keeping_ = false;
+  bool replaying_ = false;
+  int64_t kept_tokens_ = 0;
 };
 
 }  // namespace mambadna::io

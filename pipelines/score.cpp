@@ -9,6 +9,7 @@
 #include <fstream>
 #include <map>
 #include <memory>
+#include <utility>
 #include <optional>
 #include <set>
 
@@ -336,7 +337,7 @@ struct Claims {
 };
 
 struct Stream {
-  std::unique_ptr<io::SequenceReader> reader;
+  std::shared_ptr<io::SequenceReader> reader;
   size_t reader_input = SIZE_MAX;
   std::optional<io::Chunk> pending;  // a chunk read ahead
   bool active = false;
@@ -442,23 +443,40 @@ int64_t records_known(const ScoreOptions& opt, int64_t enough) {
   return std::min(n, enough);
 }
 
-ScoreShape short_record_shape(const ScoreOptions& opt, int64_t rows) {
+ScoreShape short_record_shape(ScoreOptions& opt, int64_t rows) {
   ScoreShape shape;
   if (opt.inputs.empty() || opt.streams < 1) return shape;
   const int64_t chunk_now = rows / opt.streams;
   std::vector<int64_t> len;  // a record longer than chunk_now counts as chunk_now
   bool whole = true;         // every input sampled to its end
-  for (const std::string& in : opt.inputs) {
-    if (!rereadable(in)) return shape;
+  opt.opened.resize(opt.inputs.size());
+  for (size_t i = 0; i < opt.inputs.size(); ++i) {
+    const std::string& in = opt.inputs[i];
     io::ReaderOptions each = opt.reader;
     each.regions_elsewhere = opt.inputs.size() > 1;  // as score() reads them
-    io::SequenceReader reader(in, each);
+    // An input read once (standard input, a pipe) is sampled by the reader that score() will
+    // read it with, which keeps what it reads (at most kShapeKeptBases) and gives it again.
+    const bool once = !rereadable(in);
+    std::shared_ptr<io::SequenceReader> reader;
+    if (once && opt.opened[i]) return shape;  // sampled before: not again
+    reader = std::make_shared<io::SequenceReader>(in, each);
+    if (once) {
+      reader->keep();
+      opt.opened[i] = reader;
+    }
+    struct Replay {  // a pipe's reader gives back what the sampling read, however it ends
+      io::SequenceReader* r;
+      ~Replay() {
+        if (r) r->replay();
+      }
+    } replay{once ? reader.get() : nullptr};
     io::Chunk c;
     int64_t n = 0, taken = 0, longer = 0;
     // Up to kShapeSample records of each input; more than 1% of that longer than the chunk
     // (or a first record that is: a genome) ends the question.
     while (taken < kShapeSample) {
-      if (!reader.next(c, size_t(chunk_now))) break;
+      if (once && reader->kept_tokens() > kShapeKeptBases) return shape;
+      if (!reader->next(c, size_t(chunk_now))) break;
       n = (c.begin_of_record ? 0 : n) + int64_t(c.tokens.size());
       if (!c.end_of_record) {
         if (c.begin_of_record && (taken == 0 || ++longer > kShapeSample / 100)) return shape;
@@ -534,7 +552,10 @@ std::vector<RecordScore> score(model::Mamba<float>& m, const ScoreOptions& optio
   // skipping the records before it; false when the input has no such record.
   auto find = [&](Stream& r, size_t in, int64_t want, io::Chunk& c) -> bool {
     if (r.reader_input != in) {
-      r.reader = std::make_unique<io::SequenceReader>(opt.inputs[in], opt.reader);
+      if (in < opt.opened.size() && opt.opened[in])  // sampled by short_record_shape: read on
+        r.reader = std::exchange(opt.opened[in], nullptr);
+      else
+        r.reader = std::make_shared<io::SequenceReader>(opt.inputs[in], opt.reader);
       r.reader_input = in;
       r.pending.reset();
     }

@@ -13,6 +13,7 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -34,6 +35,9 @@ struct ScoreOptions {
   bool both_strands = false;   // also score the reverse complement (indexed FASTA input)
   std::string command_line;    // for file attributes
   std::string model_path;
+  // By input: a reader short_record_shape sampled an input read once with (standard input, a
+  // pipe), which score() reads on from (it gives the sampled chunks again first); else null.
+  std::vector<std::shared_ptr<io::SequenceReader>> opened;
 };
 
 struct RecordScore {
@@ -77,13 +81,16 @@ int64_t records_known(const ScoreOptions& opt, int64_t enough);
 // opt.streams, at most 512 and, where the samples are the whole inputs, their record count):
 // the same rows per step, a read in 40 positions instead of 256. chunk 0 where it does not
 // apply: long records (an input whose first record is longer than the chunk stops the
-// sampling), or an input that cannot be read twice (standard input, a pipe).
+// sampling). An input that can be read only once (standard input, a pipe) is sampled through
+// the reader score() then reads it with, left in opt.opened: it keeps what the sampling read
+// (up to kShapeKeptBases; past that the question ends with chunk 0) and gives it again.
 struct ScoreShape {
   int64_t streams = 0, chunk = 0;
   int64_t p99 = 0, sampled = 0;  // the length 99% of the sampled records are at most; records
 };
 constexpr int64_t kShapeSample = 4096;
-ScoreShape short_record_shape(const ScoreOptions& opt, int64_t rows);
+constexpr int64_t kShapeKeptBases = int64_t(16) << 20;
+ScoreShape short_record_shape(ScoreOptions& opt, int64_t rows);
 
 std::vector<RecordScore> score(model::Mamba<float>& model, const ScoreOptions& opt,
                                const std::function<void(const RecordScore&)>& on_record,

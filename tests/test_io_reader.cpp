@@ -140,6 +140,45 @@ TEST_CASE("decompression threads do not change what is read", "[io][reader]") {
   CHECK(total == 63025520);
 }
 
+TEST_CASE("kept chunks are given again, re-cut to the next calls' length, then reading goes on",
+          "[io][reader][keep]") {
+  // What score does with a pipe: its first records read (and kept) to choose a shape, then read
+  // again. Whatever was kept and however it is re-cut, the records read back exactly, and every
+  // chunk keeps io::Chunk's invariants (read_chunks checks them).
+  for (const std::string rel : {"edge/multiline.fq", "edge/ex1.bam", "edge/all_empty_records.fa",
+                                "edge/ragged_lines.fa", "edge/softmasked_one_long_line.fa"}) {
+    const std::string path = test::data_file(rel);
+    const std::vector<Rec> ref = test::read_all(path, 1000);
+    for (size_t keep_L : {size_t(7), size_t(1000)})
+      for (int kept : {0, 1, 5, 200})
+        for (size_t L : {size_t(3), size_t(64), size_t(100000)}) {
+          INFO(rel << ": " << kept << " chunks of " << keep_L << " kept, read back at " << L);
+          io::SequenceReader reader(path);
+          reader.keep();
+          io::Chunk c;
+          int64_t tokens = 0;
+          for (int i = 0; i < kept && reader.next(c, keep_L); ++i) tokens += int64_t(c.tokens.size());
+          CHECK(reader.kept_tokens() == tokens);
+          reader.replay();
+          CHECK(test::read_chunks(reader, L) == ref);
+        }
+  }
+  // A record's kept chunks are joined: kept at 7, read back at 1000, the chunks are those of a
+  // reader read at 1000 from the start.
+  const std::string path = test::data_file("edge/ragged_lines.fa");
+  size_t fresh = 0, again = 0;
+  io::SequenceReader one(path);
+  const std::vector<Rec> ref = test::read_chunks(one, 1000, {}, &fresh);
+  io::SequenceReader kept(path);
+  kept.keep();
+  io::Chunk c;
+  while (kept.next(c, 7)) {
+  }
+  kept.replay();
+  CHECK(test::read_chunks(kept, 1000, {}, &again) == ref);
+  CHECK(again == fresh);
+}
+
 TEST_CASE("format detection and lengths", "[io][reader]") {
   io::SequenceReader chr20(test::data_file("genomes/human_grch37_chr20.fa.gz"));
   CHECK(chr20.format() == io::Format::fasta);

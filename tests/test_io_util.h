@@ -93,11 +93,10 @@ inline std::ostream& operator<<(std::ostream& os, const Rec& r) {
   return os << "}";
 }
 
-// Reads every chunk of `path` at chunk length L, checks the invariants of io::Chunk and returns
-// the records with their chunks concatenated.
-inline std::vector<Rec> read_all(const std::string& path, size_t L,
-                                 const io::ReaderOptions& options = {}) {
-  io::SequenceReader reader(path, options);
+// Reads the chunks `reader` has left at chunk length L, checks the invariants of io::Chunk and
+// returns the records with their chunks concatenated (`chunks`, if given, counts the chunks).
+inline std::vector<Rec> read_chunks(io::SequenceReader& reader, size_t L,
+                                    const io::ReaderOptions& options = {}, size_t* chunks = nullptr) {
   std::vector<Rec> recs;
   io::Chunk c;
   bool in_record = false;
@@ -125,8 +124,18 @@ inline std::vector<Rec> read_all(const std::string& path, size_t L,
     expect_offset = c.offset + int64_t(c.tokens.size());
     recs.back().seq.append(c.tokens.begin(), c.tokens.end());
     if (c.end_of_record) in_record = false;
+    if (chunks) ++*chunks;
   }
   REQUIRE_FALSE(in_record);
+  return recs;
+}
+
+// Reads every chunk of `path` at chunk length L, checks the invariants of io::Chunk and returns
+// the records with their chunks concatenated.
+inline std::vector<Rec> read_all(const std::string& path, size_t L,
+                                 const io::ReaderOptions& options = {}) {
+  io::SequenceReader reader(path, options);
+  std::vector<Rec> recs = read_chunks(reader, L, options);
   REQUIRE(reader.records() == int64_t(recs.size()));
   return recs;
 }

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <sstream>
 #include <thread>
 
@@ -64,6 +65,22 @@ pipelines::ScoreOptions options(const std::vector<std::string>& inputs, int64_t 
   return o;
 }
 }  // namespace
+
+// The same records, lengths and totals (within float sums in another order: 1e-4 a position).
+void same_records(const std::vector<pipelines::RecordScore>& got, const std::vector<pipelines::RecordScore>& ref) {
+  REQUIRE(got.size() == ref.size());
+  for (size_t i = 0; i < ref.size(); ++i) {
+    INFO(ref[i].name);
+    CHECK(got[i].name == ref[i].name);
+    CHECK(got[i].length == ref[i].length);
+    CHECK(got[i].scored == ref[i].scored);
+    CHECK(std::fabs(got[i].loglik - ref[i].loglik) < 1e-4 * double(std::max<int64_t>(1, ref[i].scored)));
+  }
+}
+
+// The short-record shape of inputs given as a temporary (short_record_shape keeps the readers
+// of inputs read once in the options it is given).
+pipelines::ScoreShape shape_of(pipelines::ScoreOptions o, int64_t rows) { return pipelines::short_record_shape(o, rows); }
 
 TEST_CASE("score: per-base log-probs and totals match the golden values", "[pipelines][score]") {
   TempDir dir;
@@ -150,25 +167,24 @@ TEST_CASE("score: short records (reads) get a chunk each and more streams", "[pi
   TempDir dir;
   std::string twenty;
   for (int i = 0; i < 20; ++i) twenty += ">r" + std::to_string(i) + "\nACGTACGTAC\n";
-  auto small = pipelines::short_record_shape(options({dir.write("twenty.fa", twenty)}, 256, 8), 2048);
+  auto small = shape_of(options({dir.write("twenty.fa", twenty)}, 256, 8), 2048);
   CHECK(small.chunk == 16);
   CHECK(small.streams == 20);  // 2048 / 16 would be 128
   // 99% of the records decide: one longer than the chunk among 500 reads does not.
   std::string mixed;
   for (int i = 0; i < 500; ++i) mixed += ">r" + std::to_string(i) + "\n" + std::string(30, "ACGT"[i % 4]) + "\n";
   mixed += ">long\n" + std::string(300, 'A') + "\n";
-  auto mx = pipelines::short_record_shape(options({dir.write("mixed.fa", mixed)}, 256, 8), 2048);
+  auto mx = shape_of(options({dir.write("mixed.fa", mixed)}, 256, 8), 2048);
   CHECK(mx.p99 == 30);
   CHECK(mx.chunk == 32);
   CHECK(mx.sampled == 501);
   // Every input must qualify: reads then a genome keep the shape as it is.
-  CHECK(pipelines::short_record_shape(options({bam, mambadna::test::source_dir() + "/data/lambda_phage.fa.gz"}, 256, 8), 2048).chunk == 0);
-  // An input that can be read only once (a FIFO, as bash's <(...) gives): not sampled
-  // (nothing opens it), scored by the streams asked for (a long record read on from the shared
-  // reader; tested below).
+  CHECK(shape_of(options({bam, mambadna::test::source_dir() + "/data/lambda_phage.fa.gz"}, 256, 8), 2048).chunk == 0);
+  // An input that can be read only once (a FIFO, as bash's <(...) gives) is scored by the
+  // streams asked for (a long record read on from the shared reader; tested below); its shape
+  // is sampled by the reader that scores it (tested below too).
   const std::string fifo = dir.file("fifo");
   REQUIRE(mkfifo(fifo.c_str(), 0600) == 0);
-  CHECK(pipelines::short_record_shape(options({fifo}, 256, 8), 2048).chunk == 0);
   CHECK(pipelines::score_streams(options({fifo}, 256, 8)) == 8);
   CHECK(pipelines::score_streams(options({bam}, 256, 8)) == 8);
   // What the command sizes the chunk by: a record longer than it holds the other streams where
@@ -185,9 +201,8 @@ TEST_CASE("score: short records (reads) get a chunk each and more streams", "[pi
   auto one_region = options({indexed}, 256, 8);
   one_region.reader.regions = {io::parse_region("short:1-5")};
   CHECK(pipelines::records_known(one_region, 8) == 1);
-  // Long records, and standard input (read once): left as they are.
-  CHECK(pipelines::short_record_shape(options({mambadna::test::source_dir() + "/data/lambda_phage.fa.gz"}, 256, 8), 2048).chunk == 0);
-  CHECK(pipelines::short_record_shape(options({"-"}, 256, 8), 2048).chunk == 0);
+  // Long records: left as they are.
+  CHECK(shape_of(options({mambadna::test::source_dir() + "/data/lambda_phage.fa.gz"}, 256, 8), 2048).chunk == 0);
   // The scores do not change with the shape.
   auto ref = pipelines::score(m, options({bam}, 256, 8), {});
   auto got = pipelines::score(m, options({bam}, shape.chunk, shape.streams), {});
@@ -197,6 +212,42 @@ TEST_CASE("score: short records (reads) get a chunk each and more streams", "[pi
     CHECK(got[i].name == ref[i].name);
     CHECK(got[i].scored == ref[i].scored);
     CHECK(std::fabs(got[i].loglik - ref[i].loglik) < 1e-4 * std::max<int64_t>(1, ref[i].scored));
+  }
+}
+
+TEST_CASE("score: a pipe's first records choose the shape, and are scored from what was kept",
+          "[pipelines][score]") {
+  // The reads of ex1.bam, then the lambda genome (its first record longer than the chunk),
+  // through a FIFO: the same shape as the file's, and the same scores, record for record.
+  TempDir dir;
+  auto m = golden_model();
+  const std::string fifo = dir.file("in.fifo");
+  REQUIRE(mkfifo(fifo.c_str(), 0600) == 0);
+  for (const std::string file : {test::data_file("edge/ex1.bam"), mambadna::test::source_dir() + "/data/lambda_phage.fa.gz"}) {
+    INFO(file);
+    std::ifstream src(file, std::ios::binary);
+    const std::string bytes{std::istreambuf_iterator<char>(src), std::istreambuf_iterator<char>()};
+    std::thread writer([&] {
+      std::ofstream out(fifo, std::ios::binary);
+      out << bytes;
+    });
+    auto piped = options({fifo}, 256, 8);
+    auto direct = options({file}, 256, 8);
+    const auto shape = pipelines::short_record_shape(piped, 2048);
+    const auto expect = pipelines::short_record_shape(direct, 2048);
+    CHECK(shape.chunk == expect.chunk);
+    CHECK(shape.streams == expect.streams);
+    CHECK(shape.sampled == expect.sampled);
+    REQUIRE(piped.opened.size() == 1);
+    CHECK(piped.opened[0] != nullptr);  // the sampling reader, handed to score()
+    if (shape.chunk > 0) {
+      piped.chunk = direct.chunk = shape.chunk;
+      piped.streams = direct.streams = shape.streams;
+    }
+    const auto got = pipelines::score(m, piped, {});
+    writer.join();
+    const auto ref = pipelines::score(m, direct, {});
+    same_records(got, ref);
   }
 }
 
@@ -218,14 +269,7 @@ TEST_CASE("score: an input read once runs several streams, long records read on 
   writer.join();
   const auto ref = pipelines::score(m, options({file}, 100, 4), {});
   REQUIRE(ref.size() == 40 + 3 * 2);
-  REQUIRE(once.size() == ref.size());
-  for (size_t i = 0; i < ref.size(); ++i) {
-    INFO(ref[i].name);
-    CHECK(once[i].name == ref[i].name);
-    CHECK(once[i].length == ref[i].length);
-    CHECK(once[i].scored == ref[i].scored);
-    CHECK(std::fabs(once[i].loglik - ref[i].loglik) < 1e-4 * std::max<int64_t>(1, ref[i].scored));
-  }
+  same_records(once, ref);
 }
 
 TEST_CASE("score: a bedGraph from several streams is the one-stream track, in record order", "[pipelines][score]") {
