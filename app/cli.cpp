@@ -203,6 +203,8 @@ void refuse_same_files(const NamedPaths& outputs, const NamedPaths& inputs) {
   for (const auto& [in_opt, in_path] : inputs) {
     if (in_path != "-" && in_path != "/dev/stdin" && in_path != "/dev/fd/0" && in_path != "/proc/self/fd/0")
       continue;
+    if (first_stdin && *first_stdin == in_opt)
+      throw UsageError("standard input (-) is given twice as " + in_opt + "; it can be read only once");
     if (first_stdin)
       throw UsageError("standard input (-) is given twice, as " + *first_stdin + " and as " + in_opt +
                        "; it can be read only once");

@@ -82,9 +82,10 @@ int cmd_score(int argc, char** argv) {
               opt.chunk = shape.chunk;
               opt.streams = shape.streams;
               if (common.verbosity >= 1)
-                std::fprintf(stderr, "[score] step shape -b %lld -L %lld: 99%% of the first %lld records are at most %lld bases long\n",
-                             (long long)shape.streams, (long long)shape.chunk, (long long)shape.sampled,
-                             (long long)shape.p99);
+                std::fprintf(stderr, "[score] step shape -b %lld -L %lld: 99%% of the first %s are at most %s long\n",
+                             (long long)shape.streams, (long long)shape.chunk,
+                             count_of(shape.sampled, "record", "records").c_str(),
+                             count_of(shape.p99, "base", "bases").c_str());
             }
           }
           // Where a record longer than the chunk runs alone (a bedGraph, an input read once), it

@@ -117,9 +117,9 @@ void warn_unused_strands(const char* command, const InputOptions& in, const io::
   for (const auto& region : r.regions) minus += region.strand == '-';
   if (minus > 0)
     std::fprintf(stderr,
-                 "[%s] warning: %s has %lld regions on the minus strand; they are read on the "
-                 "forward strand (%s)\n",
-                 command, in.regions_file.c_str(), (long long)minus, instead);
+                 "[%s] warning: %s has %s on the minus strand; %s read on the forward strand (%s)\n",
+                 command, in.regions_file.c_str(), count_of(minus, "region", "regions").c_str(),
+                 minus == 1 ? "it is" : "they are", instead);
 }
 
 bool parse_strand(const std::string& strand) {

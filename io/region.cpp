@@ -125,11 +125,12 @@ Region parse_region(const std::string& text) {
   r.contig = sink.name;
   r.begin = beg;
   r.end = end >= HTS_POS_MAX ? kContigEnd : int64_t(end);
+  if (text[0] != '{' && text.find(':') != std::string::npos) r.whole = text;
   return r;
 }
 
 std::string describe_region(const Region& region) {
-  std::string s = format_region(region);
+  std::string s = region.whole.empty() ? format_region(region) : region.whole;  // -r text as typed
   if (region.line > 0) s += " (BED line " + std::to_string(region.line) + ")";
   return s;
 }
@@ -138,10 +139,26 @@ std::vector<Region> regions_present(const std::string& path, const std::vector<R
                                     const ContigLength& contig_length, const RegionsSkipped& on_skipped,
                                     bool none_ok) {
   std::vector<Region> present, absent, past_end;
-  for (const Region& r : regions) {
+  for (Region r : regions) {
+    if (!r.whole.empty()) {  // "a:b:1" is contig "a:b" from 1, or the contig "a:b:1"
+      const bool whole = contig_length(r.whole) >= 0;
+      if (whole && contig_length(r.contig) >= 0)
+        throw UsageError(path + ": region '" + r.whole + "' is ambiguous: write {" + r.whole +
+                         "} for that contig, or {" + r.contig + "}" + r.whole.substr(r.contig.size()) +
+                         " for a range of contig '" + r.contig + "'");
+      if (whole) {
+        r.contig = r.whole;
+        r.begin = 0;
+        r.end = kContigEnd;
+      }
+    }
     const int64_t len = contig_length(r.contig);
-    if (len < 0) absent.push_back(r);
-    else if (r.begin >= len && r.end > r.begin) past_end.push_back(r);
+    if (len < 0) {
+      absent.push_back(r);  // with `whole`, for the message
+      continue;
+    }
+    r.whole.clear();  // read one way, for this input
+    if (r.begin >= len && r.end > r.begin) past_end.push_back(r);
     else present.push_back(r);
   }
   if (present.empty() && !regions.empty() && !none_ok) {

@@ -20,9 +20,13 @@ struct Region {
   std::string name;          // BED column 4 when present, else empty
   char strand = '.';         // BED column 6 when present: '+', '-' or '.'
   int64_t line = 0;          // the BED line it came from (1-based); 0 for -r (for messages)
+  // -r text with a ':' and no braces, split at its last ':' into contig and positions, which
+  // could also be one contig's whole name ("HLA-A*01:01:01"): regions_present reads it as that
+  // contig where an input has one of that name (as htslib does, against each input's names).
+  std::string whole;
 
   int64_t length() const { return end - begin; }  // meaningless when end == kContigEnd
-  // The same region wherever it was written down (its BED line is not part of it).
+  // The same region wherever it was written down (its BED line and -r text are not part of it).
   friend bool operator==(const Region& a, const Region& b) {
     return a.contig == b.contig && a.begin == b.begin && a.end == b.end && a.name == b.name &&
            a.strand == b.strand;
@@ -32,7 +36,9 @@ struct Region {
 // Parses samtools' region syntax, 1-based inclusive: "chr1", "chr1:100" (100 to the end),
 // "chr1:100-200", "chr1:-200" (1 to 200), "chr1:1,000-2k" (thousands separators and k/M/G
 // suffixes), "{name:with:colons}:1-10" (braces quote a contig name that contains ':').
-// A name with ':' and no braces is split at its last ':'. Throws UsageError for empty text,
+// A name with ':' and no braces is split at its last ':', and the text kept in Region::whole:
+// regions_present reads it as a whole contig name where the input has that contig (and refuses
+// it as ambiguous where the input has both), as htslib does. Throws UsageError for empty text,
 // unparsable coordinates, a zero start or a start after the end.
 Region parse_region(const std::string& text);
 
@@ -60,7 +66,10 @@ using RegionsSkipped =
 using ContigLength = std::function<int64_t(const std::string& contig)>;
 
 // The regions of `regions` that the input at `path` has, in order: on a contig it has, and not
-// starting past its end (an empty interval at the end is kept). The others are skipped, as
+// starting past its end (an empty interval at the end is kept). A region whose -r text is also
+// the whole name of one of the input's contigs (Region::whole) comes back as that contig, whole;
+// where the input also has the contig before the text's last ':', UsageError (ambiguous: write
+// {NAME} for the contig, {NAME}:BEG-END for a range). The others are skipped, as
 // samtools view skips a region on an unknown reference and samtools faidx one past a contig's
 // end, and given to `on_skipped` (when set), once for each reason. Throws InputError naming
 // `path`, the first region and why when none is left (most often another assembly's names:

@@ -112,6 +112,9 @@ class Outputs {
       throw Error("internal error: bedGraph lines of record " + std::to_string(row + 1) + " after record " +
                   std::to_string(bg_row_ + 1));
     bg_row_ = row;
+    if (chrom.empty())  // a bare '>' header
+      throw InputError("--bedgraph: record " + std::to_string(row + 1) +
+                       " has an empty name, and a track line needs its contig's name");
     claim(chrom, pos0, pos0 + n);
     char buf[64];
     for (int64_t t = 0; t < n; ++t) {
@@ -368,22 +371,34 @@ void check_bedgraph(const ScoreOptions& opt) {
       throw UsageError("--bedgraph: " + in + " holds reads, which have no contig positions to "
                        "put a track on; score FASTA records or regions of an indexed FASTA");
   }
+  // The regions scored: those each input has, clipped to its contigs (a region skipped there,
+  // or the part of one past a contig's end, puts nothing on the track).
+  std::vector<io::Region> r;
+  for (const auto& in : opt.inputs) {
+    if (!rereadable(in) || !std::filesystem::exists(in + ".fai")) continue;  // regions need one
+    const io::FastaIndex fa(in);
+    const io::ContigLength length = [&](const std::string& c) { return fa.has(c) ? fa.length(c) : -1; };
+    for (io::Region x : io::regions_present(in, opt.reader.regions, length, {}, true)) {
+      x.end = std::min(x.end, fa.length(x.contig));
+      x.begin = std::min(x.begin, x.end);
+      r.push_back(std::move(x));
+    }
+  }
   // A contig of one name in two indexed inputs (and, with regions, under one of them) would be
   // scored twice: refused before any work (Outputs::claim catches the cases no index shows).
   std::set<std::string> region_contigs;  // once, not per contig and region
-  for (const io::Region& x : opt.reader.regions) region_contigs.insert(x.contig);
+  for (const io::Region& x : r) region_contigs.insert(x.contig);
   std::map<std::string, std::string> first_input;  // contig -> the input that has it
   for (const auto& in : opt.inputs) {
     if (!rereadable(in) || !std::filesystem::exists(in + ".fai")) continue;
     for (const std::string& c : io::FastaIndex(in).contigs()) {
-      const bool used = region_contigs.empty() || region_contigs.count(c) > 0;
+      const bool used = opt.reader.regions.empty() || region_contigs.count(c) > 0;
       const auto [at, fresh] = first_input.emplace(c, in);
       if (used && !fresh)
         throw UsageError("--bedgraph: contig " + c + " is in " + at->second + " and " + in +
                          ": a track holds one value a base; give them to separate runs");
     }
   }
-  std::vector<io::Region> r = opt.reader.regions;
   std::sort(r.begin(), r.end(), [](const io::Region& a, const io::Region& b) {
     return a.contig != b.contig ? a.contig < b.contig : a.begin < b.begin;
   });

@@ -350,8 +350,19 @@ TEST_CASE("cli: outputs over inputs, empty BED files, --case, unusable numbers, 
     INFO(cmd);
     const std::string err = run_shell("cat '" + fa + "' | " + kBin + cmd + " 2>&1", st);
     CHECK(st == 2);
-    CHECK(err.find("standard input (-) is given twice, as input and as input; it can be read only once") !=
-          std::string::npos);
+    CHECK(err.find("standard input (-) is given twice as input; it can be read only once") != std::string::npos);
+  }
+  {  // ... and as an input and a -R file: both named
+    const std::string err = run_shell("cat '" + fa + "' | " + kBin + " score -m '" + m + "' - -R - 2>&1", st);
+    CHECK(st == 2);
+    CHECK(err.find("standard input (-) is given twice, as input and as -R; it can be read only once") != std::string::npos);
+  }
+  {  // A bedGraph line needs a contig name: a bare '>' record has none.
+    const std::string bare = dir.write("bare.fa", ">\nACGTACGTAC\n");
+    const std::string err = run_shell(kBin + " score -v0 -m '" + m + "' '" + bare + "' --bedgraph '" + dir.file("bare.bg") + "' 2>&1", st);
+    CHECK(st == 1);
+    CHECK(err.find("--bedgraph: record 1 has an empty name, and a track line needs its contig's name") != std::string::npos);
+    CHECK_FALSE(std::filesystem::exists(dir.file("bare.bg")));
   }
   {  // Several inputs are each opened before any work, so a later one without its index stops
      // the run before a line is written; one with none of the regions is skipped there.
@@ -540,7 +551,7 @@ TEST_CASE("cli: runs, layers, tracks and strands that cannot work are refused up
   const std::string minus = dir.write("minus.bed", "a\t0\t10\tx\t0\t-\na\t0\t10\ty\t0\t+\n");
   std::string err = run_shell(kBin + " score -v0 -m '" + m + "' '" + fa + "' -R '" + minus + "' 2>&1 >/dev/null", st);
   CHECK(st == 0);
-  CHECK(err.find("has 1 regions on the minus strand; they are read on the forward strand") != std::string::npos);
+  CHECK(err.find("has 1 region on the minus strand; it is read on the forward strand") != std::string::npos);
   err = run_shell(kBin + " score -v0 -m '" + m + "' '" + fa + "' -R '" + minus + "' --strand both 2>&1 >/dev/null", st);
   CHECK(err.find("minus strand") == std::string::npos);
   refused(" score -m '" + m + "' '" + fa + "' -L -1", "-L/--chunk -1: give 1 or more, or 0 to choose");
@@ -550,9 +561,15 @@ TEST_CASE("cli: runs, layers, tracks and strands that cannot work are refused up
     CHECK(st == 0);
     CHECK(out.find("d_model\t32\n") != std::string::npos);
   }
-  // Regions that only touch are one track.
+  // Regions that only touch are one track; so are regions that overlap only where nothing is
+  // scored: on a contig the FASTA lacks (skipped), or past a contig's end (a is 26 bases).
   run_shell(kBin + " score -v0 -m '" + m + "' '" + fa + "' -r a:1-10 -r a:11-20 --bedgraph '" + dir.file("t.bg") + "' >/dev/null", st);
   CHECK(st == 0);
+  run_shell(kBin + " score -v0 -m '" + m + "' '" + fa + "' -r a:1-10 -r z:1-10 -r z:5-15 -r a:20-40 -r a:30-35 --bedgraph '" +
+                dir.file("t.bg") + "' >/dev/null 2>&1", st);
+  CHECK(st == 0);
+  refused(" score -m '" + m + "' '" + fa + "' -r a:1-10 -r a:20-40 -r a:26-35 --bedgraph '" + dir.file("o.bg") + "'",
+          "regions a:20-26 and a:26-26 overlap");
   // A trained model names its data, and a resumed run's the command that started it.
   const std::string run = dir.file("run");
   run_shell(kBin + " train -v0 -m '" + m + "' -o '" + run + "' '" + fa + "' -b 2 -L 8 --steps 2 --ckpt-every 1 --warmup 0", st);

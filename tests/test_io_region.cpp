@@ -137,3 +137,45 @@ TEST_CASE("read_bed skips headers and blank lines, reads names, checks coordinat
   REQUIRE_THROWS_WITH(io::read_bed(dir.file("missing.bed")),
                       Catch::StartsWith(dir.file("missing.bed") + ": cannot open"));
 }
+
+TEST_CASE("a contig name with ':' is read whole where the input has it, as htslib does",
+          "[io][region]") {
+  // GRCh38's HLA contigs are named like HLA-A*01:01:01:01. "a:b:c" is the contig "a:b" from
+  // position c, or the contig "a:b:c": each input's names decide, and both is ambiguous.
+  test::TempDir dir;
+  auto fasta = [&](const std::string& name, const std::vector<std::string>& contigs) {
+    std::string text;
+    for (size_t i = 0; i < contigs.size(); ++i) text.append(">").append(contigs[i]).append("\n").append(std::string(10 + i, "ACGT"[i % 4])).append("\n");
+    const std::string path = dir.write(name, text);
+    REQUIRE(fai_build(path.c_str()) == 0);
+    return path;
+  };
+  auto read = [](const std::string& path, const std::string& region) {
+    io::ReaderOptions o;
+    o.regions = {io::parse_region(region)};
+    io::SequenceReader reader(path, o);
+    io::Chunk c;
+    REQUIRE(reader.next(c, 1000));
+    return std::make_pair(c.record, c.offset + int64_t(c.tokens.size()));  // contig, end
+  };
+  const std::string both = fasta("both.fa", {"HLA-A*01:01:01", "HLA-A*01:01", "chrX:1-5", "chrX"});
+  const std::string one = fasta("one.fa", {"HLA-A*01:01:01", "chrX:1-5"});
+  CHECK(io::parse_region("HLA-A*01:01:01").contig == "HLA-A*01:01");  // split until an input says
+  CHECK(io::parse_region("HLA-A*01:01:01").whole == "HLA-A*01:01:01");
+  CHECK(io::parse_region("{HLA-A*01:01}:1").whole.empty());  // braces say which
+  // Only the whole name is a contig: that contig, whole.
+  CHECK(read(one, "HLA-A*01:01:01") == std::make_pair(std::string("HLA-A*01:01:01"), int64_t(10)));
+  CHECK(read(one, "chrX:1-5") == std::make_pair(std::string("chrX:1-5"), int64_t(11)));
+  // Only the part before the last ':' is: a range of it.
+  CHECK(read(both, "HLA-A*01:01:3-5") == std::make_pair(std::string("HLA-A*01:01"), int64_t(5)));
+  // Both: refused, saying how to write either.
+  CHECK_THROWS_WITH(read(both, "HLA-A*01:01:01"),
+                    both + ": region 'HLA-A*01:01:01' is ambiguous: write {HLA-A*01:01:01} for that "
+                           "contig, or {HLA-A*01:01}:01 for a range of contig 'HLA-A*01:01'");
+  CHECK_THROWS_AS(read(both, "chrX:1-5"), UsageError);
+  CHECK(read(both, "{chrX:1-5}") == std::make_pair(std::string("chrX:1-5"), int64_t(12)));
+  CHECK(read(both, "{chrX}:1-5") == std::make_pair(std::string("chrX"), int64_t(5)));
+  // Neither: the message quotes the text as typed.
+  CHECK_THROWS_WITH(read(one, "HLA-B*07:02:01"),
+                    one + ": region 'HLA-B*07:02:01': unknown contig 'HLA-B*07:02'");
+}
