@@ -96,6 +96,10 @@ bool parse_command_line(int argc, char** argv, const std::string& usage,
     g_refused_verbosity = verbosity_in(argc, argv);
     throw UsageError(std::string(e.what()) + " (see '" + argv[0] + " --help')");
   }
+  if (vm.count("verbosity")) {
+    const int v = vm["verbosity"].as<int>();
+    if (v < 0 || v > 3) throw UsageError("-v/--verbosity " + std::to_string(v) + ": give 0 to 3");
+  }
   if (vm.count("threads")) {
     const int t = vm["threads"].as<int>();
     if (t < 1 || t > 4096) throw UsageError("-@/--threads " + std::to_string(t) + ": give 1 to 4096");
@@ -250,7 +254,8 @@ int run_command(const std::function<int()>& body, const CommonOptions& common) {
               << e.code().message() << "\n";
     rc = 1;
   } catch (const std::bad_alloc&) {
-    std::cerr << "mambadna: out of memory\n";
+    std::cerr << "mambadna: out of memory (the step's shape, -b streams of -L tokens, sets what a run holds: "
+                 "give smaller ones)\n";
     rc = 1;
   } catch (const std::exception& e) {
     std::cerr << "mambadna: internal error: " << e.what() << "\n";

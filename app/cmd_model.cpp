@@ -89,6 +89,14 @@ int cmd_info(int argc, char** argv) {
         const io::H5File f = io::H5File::open_read(input);
         for (const char* key : {"format", "mambadna_version", "command_line"})
           if (f.has_attr("/", key)) std::printf("%s\t%s\n", key, f.attr_str("/", key).c_str());
+        if (f.has_attr("/", "inputs")) {  // the training data, one a line
+          const std::string inputs = f.attr_str("/", "inputs");
+          for (size_t at = 0; at < inputs.size();) {
+            const size_t end = std::min(inputs.find('\n', at), inputs.size());
+            std::printf("input\t%s\n", inputs.substr(at, end - at).c_str());
+            at = end + 1;
+          }
+        }
         if (f.exists("train/exp_avg"))
           for (const char* key : {"step", "steps", "tokens"})
             if (f.has_attr("/train", key))

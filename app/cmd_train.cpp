@@ -18,14 +18,23 @@ namespace mambadna::app {
 namespace {
 std::atomic<bool> g_stop{false};
 volatile std::sig_atomic_t g_signal = 0;
-constexpr int kStopSignals[] = {SIGINT, SIGTERM, SIGHUP};
+// SIGPIPE: standard error was a pipe whose reader ended (`2>&1 | head`, a log shipper gone):
+// the run stops as for the others, with a checkpoint, rather than die with the hours since the
+// last one.
+constexpr int kStopSignals[] = {SIGINT, SIGTERM, SIGHUP, SIGPIPE};
 extern "C" void on_signal(int sig) {
   g_signal = sig;
   g_stop.store(true);
   // A second signal ends the run at once, without a checkpoint (and without the one being
-  // written, if any); an ignored one stays ignored.
-  for (int s : kStopSignals)
+  // written, if any); an ignored one stays ignored. SIGPIPE comes again with every line
+  // written to the closed pipe: from now on those writes just fail.
+  for (int s : kStopSignals) {
+    if (s == SIGPIPE) {
+      std::signal(s, SIG_IGN);
+      continue;
+    }
     if (std::signal(s, remove_outputs_and_die) == SIG_IGN) std::signal(s, SIG_IGN);
+  }
 }
 
 std::string seconds_text(double s) {
@@ -48,8 +57,8 @@ int cmd_train(int argc, char** argv) {
       ("resume", po::bool_switch(&o.resume), "continue the run in the -o directory from its last checkpoint")
       ("steps", po::value(&o.steps)->default_value(0), "optimiser steps (or give --tokens)")
       ("tokens", po::value(&o.tokens)->default_value(0),
-       "training token slots; steps = tokens / (b * L) (metrics.tsv's tokens counts the positions "
-       "trained on: no padding, no N)")
+       "training token slots; steps = tokens / (b * L), rounded down, at least 1 (metrics.tsv's "
+       "tokens counts the positions trained on: no padding, no N)")
       ("max-time", po::value(&o.max_seconds)->default_value(0), "stop after this many seconds, with a checkpoint (0: no limit)");
   DeviceOptions device;
   add_device_options(run, device);
@@ -67,9 +76,9 @@ int cmd_train(int argc, char** argv) {
       ("holdout-records", po::bool_switch(&o.holdout_records),
        "--holdout takes the last fraction of the records, whole, not each record's tail (for reads)")
       ("valid-tokens", po::value(&o.valid_tokens)->default_value(0),
-       "validation tokens per evaluation but the run's end (--steps, or --max-time), which reads "
-       "all (0: all); records up to 65,536 bases (reads) are scored whole, longer ones in 8 "
-       "shares, each from a zero state")
+       "cap on the validation tokens of each evaluation but the last (the run's end, --steps or "
+       "--max-time, reads all) (0: all); records up to 65,536 bases (reads) are scored whole, "
+       "longer ones in 8 shares, each from a zero state")
       ("rc-augment", po::bool_switch(&o.rc_augment), "reverse-complement each block on a coin toss (seeded by --seed)")
       ("block", po::value(&o.block)->default_value(1 << 20), "tokens a stream buffers; state is carried across blocks");
   add_input_options(data, input, true);
@@ -78,12 +87,12 @@ int cmd_train(int argc, char** argv) {
       ("lr", po::value(&o.lr)->default_value(2e-3, "2e-3"), "peak learning rate")                    //
       ("min-lr", po::value(&o.min_lr)->default_value(2e-4, "--lr/10"), "learning rate at the end (at most --lr)")  //
       ("warmup", po::value(&o.warmup)->default_value(100), "linear warm-up steps")          //
-      ("beta1", po::value(&o.beta1)->default_value(0.9, "0.9"), "")                                //
-      ("beta2", po::value(&o.beta2)->default_value(0.95, "0.95"), "")                               //
-      ("eps", po::value(&o.eps)->default_value(1e-8, "1e-8"), "")                                   //
+      ("beta1", po::value(&o.beta1)->default_value(0.9, "0.9"), "AdamW decay of the gradient's running mean")  //
+      ("beta2", po::value(&o.beta2)->default_value(0.95, "0.95"), "AdamW decay of its running square")        //
+      ("eps", po::value(&o.eps)->default_value(1e-8, "1e-8"), "AdamW term added to the root of that")        //
       ("weight-decay", po::value(&o.weight_decay)->default_value(0.1, "0.1"), "on matrices and the embedding only")
       ("clip", po::value(&o.clip)->default_value(1.0, "1"), "global gradient-norm clipping (0: off)")
-      ("seed", po::value(&o.seed)->default_value(1), "data seed (reverse-complement coins)");
+      ("seed", po::value(&o.seed)->default_value(1), "data seed: reverse-complement coins, the order reads are taken in");
   po::options_description book("Bookkeeping");
   book.add_options()                                                                        //
       ("valid-every", po::value(&o.valid_every)->default_value(0), "validate every N steps (0: at the end)")
@@ -100,7 +109,7 @@ int cmd_train(int argc, char** argv) {
                 argc, argv,
                 "Usage: mambadna train -m init.h5 -o run/ [options] INPUT...\n"
                 "       mambadna train --resume -o run/\n"
-                "SIGINT/SIGTERM/SIGHUP finish the step, write a checkpoint and exit.",
+                "SIGINT/SIGTERM/SIGHUP/SIGPIPE finish the step, write a checkpoint and exit.",
                 {&run, &data, &optim, &book, &general}, hidden, "inputs", -1, vm))
           return kHelpShown;
         kernels::CpuThreads threads(common.threads);
@@ -135,6 +144,12 @@ int cmd_train(int argc, char** argv) {
             [&](const pipelines::StepReport& r) {
               if (common.verbosity < 1) return;
               char line[320];
+              if (r.empty) {
+                std::snprintf(line, sizeof line, "[train] step %lld/%lld  no A/C/G/T target (an N run): no update  lr %.2e",
+                              (long long)r.step, (long long)r.steps, r.lr);
+                std::fprintf(stderr, "%s\n", line);
+                return;
+              }
               std::snprintf(line, sizeof line,
                             "[train] step %lld/%lld  loss %.4f  bpb %.4f  lr %.2e  gnorm %.3f  %.0f tok/s  ETA %s%s%s",
                             (long long)r.step, (long long)r.steps, r.loss, r.bits_per_base, r.lr,
@@ -153,6 +168,12 @@ int cmd_train(int argc, char** argv) {
         if (res.interrupted) {  // resumable, but not finished: 128 + the signal, as a shell reports it
           std::fprintf(stderr, "[train] interrupted at step %lld; resume from checkpoint %s\n",
                        (long long)res.steps, res.checkpoint.c_str());
+          return 128 + (g_signal ? int(g_signal) : SIGINT);
+        }
+        if (res.signal_at_end) {  // complete, but stopped as asked
+          std::fprintf(stderr, "[train] a signal came at the last step: the run is complete (%s/model.h5), its last "
+                               "validation capped (--valid-tokens) or cut short\n",
+                       o.run_dir.c_str());
           return 128 + (g_signal ? int(g_signal) : SIGINT);
         }
         if (res.time_up)

@@ -26,6 +26,16 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::string cmd = argv[1];
+  if (cmd == "help" && argc > 2) {  // `mambadna help train`, as `git help commit`
+    for (const auto& c : mambadna::app::kCommands)
+      if (argv[2] == std::string(c.name)) {
+        char help[] = "--help";
+        char* args[] = {argv[2], help, nullptr};
+        return c.main(2, args);
+      }
+    std::fprintf(stderr, "mambadna: unknown command '%s' (see 'mambadna --help')\n", argv[2]);
+    return 1;
+  }
   if (cmd == "-h" || cmd == "--help" || cmd == "help") {
     print_usage(stdout);
     return 0;

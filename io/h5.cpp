@@ -17,19 +17,48 @@ namespace mambadna::io {
 
 namespace {
 
-// HDF5 prints its own error stack by default; we report errors ourselves.
+// HDF5 prints its own error stack by default; we report errors ourselves. Nor does it close
+// files at exit: a file whose flush or close failed (a full disk) stays in its table, and its
+// exit-time close of that file crashed the program after our message (HDF5 1.10). Every file
+// we keep is closed before it is renamed into place; the others are removed.
 struct SilenceHdf5 {
-  SilenceHdf5() { H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr); }
+  SilenceHdf5() {
+    H5dont_atexit();  // before any other HDF5 call
+    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+  }
 };
 const SilenceHdf5 g_silence;
 
+// The system's reason for the last HDF5 failure, where its error stack holds one (the file
+// driver's "errno = 28, error message = 'No space left on device'"): ": No space left on
+// device", or "". Clears the stack.
+std::string hdf5_reason() {
+  std::string reason;
+  H5Ewalk2(
+      H5E_DEFAULT, H5E_WALK_DOWNWARD,
+      [](unsigned, const H5E_error2_t* e, void* data) -> herr_t {
+        auto& out = *static_cast<std::string*>(data);
+        const char* key = "error message = '";
+        const char* at = e->desc ? std::strstr(e->desc, key) : nullptr;
+        if (out.empty() && at) {
+          at += std::strlen(key);
+          const char* end = std::strchr(at, '\'');
+          out = ": " + std::string(at, end ? size_t(end - at) : std::strlen(at));
+        }
+        return 0;
+      },
+      &reason);
+  H5Eclear2(H5E_DEFAULT);
+  return reason;
+}
+
 hid_t check(hid_t id, const std::string& what) {
-  if (id < 0) throw InputError(what);
+  if (id < 0) throw InputError(what + hdf5_reason());
   return id;
 }
 
 void check_status(herr_t st, const std::string& what) {
-  if (st < 0) throw InputError(what);
+  if (st < 0) throw InputError(what + hdf5_reason());
 }
 
 H5Id string_type() {
@@ -135,6 +164,9 @@ H5Id::~H5Id() {
 H5File H5File::create(const std::string& path) {
   H5File f;
   f.path_ = path;
+  std::error_code ec;
+  if (path != "-" && std::filesystem::is_directory(path, ec))
+    throw InputError(path + ": cannot write an HDF5 file: is a directory");
   // An existing special file (/dev/null, a FIFO) is never replaced, and "-" is standard output:
   // the temporary lives in the temporary directory and commit() copies it there.
   const bool in_tmpdir = path == "-" || is_special_file(path);
@@ -143,9 +175,12 @@ H5File H5File::create(const std::string& path) {
   if (f.tmp_path_.empty()) {
     const int err = errno;
     const std::filesystem::path dir = std::filesystem::path(stem).parent_path();
-    throw InputError(path + ": cannot create HDF5 file" +
-                     (!dir.empty() && !std::filesystem::is_directory(dir) ? " (no directory " + dir.string() + ")"
-                                                                          : ": " + std::string(std::strerror(err))));
+    std::string why = ": " + std::string(std::strerror(err));
+    if (!dir.empty() && std::filesystem::exists(dir, ec) && !std::filesystem::is_directory(dir, ec))
+      why = " (" + dir.string() + " is not a directory)";
+    else if (!dir.empty() && !std::filesystem::exists(dir, ec))
+      why = " (no directory " + dir.string() + ")";
+    throw InputError(path + ": cannot create HDF5 file" + why);
   }
   f.file_ = H5Id(H5Fcreate(f.tmp_path_.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT));
   if (f.file_.get() < 0) throw InputError(path + ": cannot create HDF5 file");  // the destructor removes it

@@ -1,12 +1,16 @@
 #include "io/temp_files.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <random>
 
 namespace mambadna::io {
@@ -66,6 +70,24 @@ std::string create_temp_file(const std::string& stem, const std::string& ext) {
     path = base + suffix + ext;
   }
   return "";  // errno is EEXIST
+}
+
+std::vector<std::string> stale_temp_files(const std::string& dir) {
+  std::vector<std::string> stale;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
+    const std::string name = e.path().filename().string();
+    const size_t at = name.rfind(".tmp.");
+    if (at == std::string::npos || !e.is_regular_file(ec)) continue;
+    const char* digits = name.c_str() + at + 5;
+    char* end = nullptr;
+    const long pid = std::strtol(digits, &end, 10);
+    if (end == digits || (*end != '\0' && *end != '.') || pid <= 0) continue;
+    if (pid == long(::getpid()) || ::kill(pid_t(pid), 0) == 0 || errno != ESRCH) continue;  // alive
+    stale.push_back(e.path().string());
+  }
+  std::sort(stale.begin(), stale.end());
+  return stale;
 }
 
 int remove_temp_files() noexcept {

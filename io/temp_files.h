@@ -3,6 +3,7 @@
 // their own when destroyed, but a signal skips the destructors.
 #pragma once
 #include <string>
+#include <vector>
 
 namespace mambadna::io {
 
@@ -15,6 +16,11 @@ void temp_file_opened(const std::string& path);
 // file could be created.
 std::string create_temp_file(const std::string& stem, const std::string& ext = "");
 void temp_file_closed(const std::string& path);  // renamed into place or removed
+
+// The temporaries in `dir` whose writer has ended without removing them ("<stem>.tmp.<pid>..."
+// whose process is gone on this machine: a writer killed with SIGKILL, or a machine that went
+// down), as full paths. A running process's are not listed, nor files of other names.
+std::vector<std::string> stale_temp_files(const std::string& dir);
 
 // unlink(2) of every listed file: async-signal-safe, for a signal handler (app/cli.cpp);
 // returns how many were removed.

@@ -13,6 +13,7 @@
 #include "io/error.h"
 #include "io/h5.h"
 #include "io/region.h"
+#include "io/temp_files.h"
 #include "model/checkpoint.h"
 #include "model/mamba.h"
 #include "model/ops.h"
@@ -172,9 +173,9 @@ std::vector<fs::path> list_checkpoints(const std::string& dir) {
 // or each share.
 constexpr int64_t kValidShares = 8;
 double evaluate(model::Mamba<float>& m, const TrainOptions& o, const std::vector<std::string>& inputs,
-                const io::ReaderOptions& reader, const std::vector<Segment>& segments, int64_t cap) {
-  int64_t total = 0;
-  for (auto& s : segments) total += s.length();
+                const io::ReaderOptions& reader, const std::vector<Segment>& segments, int64_t cap,
+                const std::atomic<bool>* stop) {
+  const int64_t total = total_length(segments);
   if (total < 2) return NAN;
   const int64_t B = std::max<int64_t>(1, std::min<int64_t>(o.streams, total / 2));
   const int64_t L = o.chunk;
@@ -203,6 +204,7 @@ double evaluate(model::Mamba<float>& m, const TrainOptions& o, const std::vector
   for (int64_t first = 0; first < shares; first += side) {  // a round: streams first .. first + side − 1
     model::State<float> state(m.config(), side);             // zero
     for (;;) {
+      if (stop && stop->load()) return NAN;  // a signal: its checkpoint must not wait for this
       bool any = false;
       for (int64_t j = 0; j < side; ++j) {
         const int64_t s = first + j;
@@ -258,7 +260,7 @@ void check_numbers(const TrainOptions& o) {
   need(o.clip >= 0 && !std::isnan(o.clip), "--clip", o.clip, "give 0 (off) or more");
   need(o.holdout >= 0 && o.holdout < 1, "--holdout", o.holdout, "give a fraction in [0, 1)");
   need(o.valid_tokens >= 0, "--valid-tokens", double(o.valid_tokens), "give 0 (all) or more");
-  need(o.block >= 1, "--block", double(o.block), "give 1 or more tokens");
+  need(o.block >= 2, "--block", double(o.block), "give 2 or more tokens (an input and its target)");
   need(o.valid_every >= 0, "--valid-every", double(o.valid_every), "give 0 (at the end) or more steps");
   need(o.ckpt_every >= 0, "--ckpt-every", double(o.ckpt_every), "give 0 (at the end) or more steps");
 }
@@ -276,10 +278,24 @@ TrainResult train(const TrainOptions& options, const std::function<void(const St
   std::vector<float> m1, m2;  // AdamW moments, flat like the parameters
   std::vector<float> state_conv, state_ssm;
   std::vector<int64_t> positions;
+  std::vector<int64_t> sizes_then;  // resumed: (records, bases) of each input when the run began
+  // A run stopped (killed) before its first checkpoint leaves its metrics.tsv alone: nothing to
+  // resume, and a new run would replace that file.
+  const std::string stopped_early =
+      fs::exists(fs::path(o.run_dir) / "metrics.tsv") && !fs::exists(fs::path(o.run_dir) / "model.h5")
+          ? " (its metrics.tsv is of a run stopped before its first checkpoint: remove " + o.run_dir +
+                " to start that run again)"
+          : "";
 
   if (o.resume) {
+    // A checkpoint being written when the run was killed (SIGKILL, the machine) left its
+    // temporary, as big as a checkpoint.
+    for (const std::string& t : io::stale_temp_files(o.run_dir)) {
+      std::error_code ec;
+      if (fs::remove(t, ec) && notice) notice("removed " + t + ", a file being written when the run was killed");
+    }
     auto cks = list_checkpoints(o.run_dir);
-    if (cks.empty()) throw InputError(o.run_dir + ": no checkpoint-*.h5 to resume from");
+    if (cks.empty()) throw InputError(o.run_dir + ": no checkpoint-*.h5 to resume from" + stopped_early);
     const std::string path = cks.back().string();
     ck = model::load_checkpoint(path);
     io::H5File f = io::H5File::open_read(path);
@@ -312,6 +328,8 @@ TrainResult train(const TrainOptions& options, const std::function<void(const St
     state_ssm = f.read_f32("train/state/ssm", {c.n_layer, o.streams, c.d_inner(), c.d_state});
     positions = o.whole_records ? f.read_i64("train/data_records", {2 * o.streams + 1})
                                 : f.read_i64("train/data_consumed", {o.streams});
+    if (f.exists("train/input_sizes"))  // (checkpoints of version 0.1.0 before it have none)
+      sizes_then = f.read_i64("train/input_sizes", {int64_t(o.inputs.size()), 2});
   } else {
     if (o.init_model.empty()) throw UsageError("train: no initial model (-m) and no --resume");
     check_numbers(o);
@@ -335,6 +353,14 @@ TrainResult train(const TrainOptions& options, const std::function<void(const St
     // Absolute paths, so that --resume works from any directory.
     for (auto* list : {&o.inputs, &o.valid_inputs})
       for (std::string& in : *list) in = fs::absolute(in).lexically_normal().string();
+    for (size_t i = 0; i < o.inputs.size() && notice; ++i)
+      for (size_t j = 0; j < i; ++j) {
+        std::error_code ec;
+        if (o.inputs[i] == o.inputs[j] || fs::equivalent(o.inputs[i], o.inputs[j], ec)) {
+          notice("warning: " + o.inputs[i] + " is given twice: its records are trained on twice as often");
+          break;
+        }
+      }
     if (!o.reader.reference.empty())
       o.reader.reference = fs::absolute(o.reader.reference).lexically_normal().string();
     if (!list_checkpoints(o.run_dir).empty())
@@ -344,7 +370,8 @@ TrainResult train(const TrainOptions& options, const std::function<void(const St
     for (const char* name : {"model.h5", "metrics.tsv"})
       if (fs::exists(fs::path(o.run_dir) / name))
         throw UsageError(o.run_dir + ": already holds " + name +
-                         " (another run's, or this run's -m); give a new directory with -o");
+                         (stopped_early.empty() ? " (another run's, or this run's -m); give a new directory with -o"
+                                                : stopped_early));
     ck = model::load_checkpoint(o.init_model);
     m1.assign(ck.params.size(), 0.0f);
     m2.assign(ck.params.size(), 0.0f);
@@ -375,7 +402,20 @@ TrainResult train(const TrainOptions& options, const std::function<void(const St
   }
 
   // Data: training segments, and validation from a held-out tail or separate inputs.
-  std::vector<Segment> all = index_segments(o.inputs, o.reader), train_segs, valid_segs;
+  int64_t acgt = 0;
+  std::vector<Segment> all = index_segments(o.inputs, o.reader, &acgt), train_segs, valid_segs;
+  if (!all.empty() && acgt == 0)  // all N (an assembly gap), or codes the tokenizer kept
+    throw InputError(join(o.inputs, ", ") + ": no A, C, G or T base to predict (" +
+                     std::to_string(total_length(all)) + " bases, none of them)");
+  // (records, bases) of each input: a resumed run reads them at the positions it saved.
+  std::vector<int64_t> sizes(2 * o.inputs.size(), 0);
+  for (const Segment& g : all) sizes[2 * g.input] += 1, sizes[2 * g.input + 1] += g.length();
+  for (size_t i = 0; i < o.inputs.size() && !sizes_then.empty(); ++i)
+    if (sizes[2 * i] != sizes_then[2 * i] || sizes[2 * i + 1] != sizes_then[2 * i + 1])
+      throw InputError(o.inputs[i] + ": changed since the run began (records " + std::to_string(sizes_then[2 * i]) +
+                       ", bases " + std::to_string(sizes_then[2 * i + 1]) + " then; records " +
+                       std::to_string(sizes[2 * i]) + ", bases " + std::to_string(sizes[2 * i + 1]) +
+                       " now): the checkpoint's data positions are in the old file; start a new run");
   split_holdout(all, o.holdout, train_segs, valid_segs, o.holdout_records);
   if (o.holdout > 0 && train_segs.empty())
     throw UsageError("train: --holdout " + std::to_string(o.holdout) + " leaves no training data");
@@ -385,20 +425,28 @@ TrainResult train(const TrainOptions& options, const std::function<void(const St
     if (const int64_t p99 = percentile99(tails); p99 < 64)  // reads: a few bases each
       notice("warning: --holdout " + number_text(o.holdout) + " holds out each record's last " +
              number_text(100 * o.holdout) + "%: on these records at most " + std::to_string(p99) +
-             " bases each (99%), scored from a zero state; --holdout-records holds out whole records");
+             (p99 == 1 ? " base" : " bases") + " each (99%), scored from a zero state; --holdout-records holds out whole records");
   }
   std::vector<std::string> valid_inputs = o.inputs;
   io::ReaderOptions valid_reader = o.reader;  // a separate set is read whole, without the regions
   if (!o.valid_inputs.empty()) {
     valid_inputs = o.valid_inputs;
     valid_reader.regions.clear();
-    valid_segs = index_segments(valid_inputs, valid_reader);
+    int64_t valid_acgt = 0;
+    valid_segs = index_segments(valid_inputs, valid_reader, &valid_acgt);
     int64_t targets = 0;  // a validation set with nothing to predict gives no figure at all
     for (const Segment& g : valid_segs) targets += std::max<int64_t>(0, g.length() - 1);
     if (targets == 0) {
       throw InputError(join(valid_inputs, ", ") +
                        ": --valid: no record has two bases (nothing to predict)");
     }
+    if (valid_acgt == 0)
+      throw InputError(join(valid_inputs, ", ") + ": --valid: no A, C, G or T base (nothing to predict)");
+  } else if (o.holdout > 0 && notice && total_length(valid_segs) < 2) {
+    notice("warning: --holdout " + number_text(o.holdout) + " holds out " +
+           (o.holdout_records ? std::to_string(valid_segs.size()) + " of the " + std::to_string(all.size()) + " records"
+                              : std::to_string(total_length(valid_segs)) + " bases") +
+           ": nothing to validate on (valid_bpb NA); hold out more");
   }
   {  // a record of one base has nothing to predict: a run on nothing but such is a mistake
     int64_t targets = 0;
@@ -502,6 +550,7 @@ TrainResult train(const TrainOptions& options, const std::function<void(const St
         f.write("train/data_records", positions_now.data(), {2 * B + 1});
       else
         f.write("train/data_consumed", positions_now.data(), {B});
+    f.write("train/input_sizes", sizes.data(), {int64_t(o.inputs.size()), 2});
       save_options(f, o, steps);
       f.set_attr("/train", "step", at_step);
       f.set_attr("/train", "tokens", tokens);
@@ -527,14 +576,19 @@ TrainResult train(const TrainOptions& options, const std::function<void(const St
     m.grad_zero();
     int64_t count = 0;
     const double loss_sum = m.forward_loss(tok.data(), tgt.data(), B, L, state, acts, &count);
-    const double loss = count ? loss_sum / double(count) : 0.0;
+    // A step with no target (every stream in an N run): no loss, no gradient, no update (a
+    // zero gradient would still move the weights by the moments and the decay).
+    const double loss = count ? loss_sum / double(count) : NAN;
     if (count) m.grad_accumulate(tok.data(), tgt.data(), acts, g, 1.0f / float(count));
-    const double gnorm = m.grad_norm();
+    const double gnorm = count ? m.grad_norm() : NAN;
     const double lr = learning_rate(o, step, steps);
     StepReport rep;
     rep.step = step + 1, rep.steps = steps, rep.lr = lr, rep.loss = loss, rep.grad_norm = gnorm;
     rep.bits_per_base = loss / std::log(2.0);
-    if (!std::isfinite(loss) || !std::isfinite(gnorm)) {
+    rep.empty = count == 0;
+    if (rep.empty) {
+      // nothing to learn from: the states moved on through the N run, as they should
+    } else if (!std::isfinite(loss) || !std::isfinite(gnorm)) {
       rep.skipped = true;
       state = saved;  // the states after a non-finite step are not to be trusted
       if (++bad >= o.max_bad_steps)
@@ -561,20 +615,28 @@ TrainResult train(const TrainOptions& options, const std::function<void(const St
     const bool stopping = (stop && stop->load()) || time_up;
     const bool last = step == steps || stopping;
     // Validation: capped by valid_tokens but at the run's end, the last step or a --max-time
-    // stop (a planned end), which reads the whole set. A signal before the last step validates
-    // only when capped: it must not start a long pass before its checkpoint.
-    const bool end = step == steps || (time_up && !(stop && stop->load()));
-    const bool signalled = stopping && !end;
+    // stop (a planned end), which reads the whole set. A signal validates only when capped: it
+    // must not start a long pass before its checkpoint; one that comes during a validation cuts
+    // it short (NA).
+    const bool signalled = stop && stop->load();
+    const bool end = (step == steps || time_up) && !signalled;
     if (((o.valid_every > 0 && step % o.valid_every == 0) || last) && !valid_segs.empty() &&
         !(signalled && o.valid_tokens <= 0)) {
-      last_valid = evaluate(m, o, valid_inputs, valid_reader, valid_segs, end ? 0 : o.valid_tokens);
+      last_valid = evaluate(m, o, valid_inputs, valid_reader, valid_segs, end ? 0 : o.valid_tokens,
+                            signalled ? nullptr : stop);
       rep.valid_bpb = last_valid;
     }
+    result.signal_at_end = step == steps && stop && stop->load();
+    auto na_or = [](double v, const char* format) {  // NA as R and pandas read it
+      char b[64];
+      if (!std::isfinite(v) || v < 0) return std::string("NA");
+      std::snprintf(b, sizeof b, format, v);
+      return std::string(b);
+    };
     char line[256];
-    std::snprintf(line, sizeof line, "%lld\t%lld\t%.6f\t%.6f\t%s\t%.6g\t%.6g\t%.1f\n", (long long)step,
-                  (long long)tokens, loss, rep.bits_per_base,
-                  rep.valid_bpb >= 0 ? std::to_string(rep.valid_bpb).c_str() : "NA", lr, gnorm,
-                  rep.tokens_per_s);
+    std::snprintf(line, sizeof line, "%lld\t%lld\t%s\t%s\t%s\t%.6g\t%s\t%.1f\n", (long long)step,
+                  (long long)tokens, na_or(loss, "%.6f").c_str(), na_or(rep.bits_per_base, "%.6f").c_str(),
+                  na_or(rep.valid_bpb, "%.6f").c_str(), lr, na_or(gnorm, "%.6g").c_str(), rep.tokens_per_s);
     metrics_out << line << std::flush;
     if (report) report(rep);
     const bool stop_now = stopping || (stop && stop->load());  // a signal during this step

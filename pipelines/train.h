@@ -60,6 +60,8 @@ struct StepReport {
   double loss = 0, bits_per_base = 0, lr = 0, grad_norm = 0, tokens_per_s = 0, eta_s = -1;
   double valid_bpb = -1;  // when validated at this step
   bool skipped = false;   // non-finite loss or gradient: the update was not applied
+  bool empty = false;     // no A/C/G/T target in the step (an N run): loss and gradient NaN,
+                          // no update (the schedule counts the step)
 };
 
 struct TrainResult {
@@ -67,13 +69,16 @@ struct TrainResult {
   int64_t steps_planned = 0;  // the run's --steps
   int64_t first_step = 0;     // the step it resumed from (0: a new run)
   double last_valid_bpb = -1;
-  bool interrupted = false;   // stopped by `stop`: a checkpoint, no model.h5
+  bool interrupted = false;   // stopped by `stop` before the last step: a checkpoint, no model.h5
+  bool signal_at_end = false; // `stop` came at the last step: its validation was capped or cut
+                              // short (NA), the run is complete (checkpoint and model.h5)
   bool time_up = false;       // stopped by max_seconds before the last step: both
   std::string checkpoint;  // the last checkpoint written
 };
 
-// Runs (or resumes) training. `stop` is polled after every step: when set, the step finishes,
-// a checkpoint is written and train() returns with interrupted = true. `notice` (optional)
+// Runs (or resumes) training. `stop` is polled after every step and during validation (which
+// it cuts short: that step's valid_bpb is NA): when set, the step finishes, a checkpoint is
+// written and train() returns with interrupted = true. `notice` (optional)
 // gets a line of what the run chose or doubts before its first step (the shape that
 // resolve_step_shape picked, a warm-up that outlasts the run).
 TrainResult train(const TrainOptions& options, const std::function<void(const StepReport&)>& report,

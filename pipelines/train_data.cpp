@@ -10,8 +10,9 @@
 namespace mambadna::pipelines {
 
 std::vector<Segment> index_segments(const std::vector<std::string>& inputs,
-                                    const io::ReaderOptions& options) {
+                                    const io::ReaderOptions& options, int64_t* acgt) {
   std::vector<Segment> segs;
+  if (acgt) *acgt = 0;
   for (size_t i = 0; i < inputs.size(); ++i) {
     StatsOptions so;
     so.reader = options;
@@ -19,6 +20,7 @@ std::vector<Segment> index_segments(const std::vector<std::string>& inputs,
     cb.on_record = [&](const RecordCounts& r) {
       if (r.counts.length > 0)
         segs.push_back(Segment{i, r.record_index, r.record, 0, r.counts.length});
+      if (acgt) *acgt += r.counts.a + r.counts.c + r.counts.g + r.counts.t;
     };
     count_bases({inputs[i]}, so, cb);
   }

@@ -47,9 +47,17 @@ struct Segment {
   int64_t length() const { return end - begin; }
 };
 
-// Record lengths of every input (one streaming pass), as whole-record segments.
+// The bases of all the segments.
+inline int64_t total_length(const std::vector<Segment>& segments) {
+  int64_t n = 0;
+  for (const Segment& g : segments) n += g.length();
+  return n;
+}
+
+// Record lengths of every input (one streaming pass), as whole-record segments; `acgt` (when
+// given) gets the number of A/C/G/T bases (either case) of all of them: the targets there are.
 std::vector<Segment> index_segments(const std::vector<std::string>& inputs,
-                                    const io::ReaderOptions& options);
+                                    const io::ReaderOptions& options, int64_t* acgt = nullptr);
 
 // Splits each segment into its first (1 - fraction) for training and its tail for validation;
 // by_record: the last round(fraction · segments) segments, whole, for validation (reads).

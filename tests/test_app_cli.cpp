@@ -1,6 +1,7 @@
 // The program as a user runs it: help and version, exit codes, and each command end to end on
 // small inputs (init -> info -> train -> score -> embed -> vep through files and pipes).
 #include <catch2/catch.hpp>
+#include <csignal>
 #include <htslib/faidx.h>
 
 #include <algorithm>
@@ -308,6 +309,7 @@ TEST_CASE("cli: standard output, refused options and training stops", "[app]") {
   const std::string info = run_shell(kBin + " info -v0 '" + run + "/checkpoint-00000005.h5'", st);
   CHECK(st == 0);
   CHECK(info.find("train_step\t5\ntrain_steps\t5\n") != std::string::npos);
+  CHECK(info.find("\ninput\t" + std::filesystem::absolute(fa).lexically_normal().string() + "\n") != std::string::npos);
   CHECK(info.find("format\tmamba_ssm-state_dict-h5/1\n") != std::string::npos);
   err = run_shell(kBin + " train --resume -o '" + run + "' --steps 9 2>&1", st);
   CHECK(st == 2);
@@ -322,6 +324,22 @@ TEST_CASE("cli: standard output, refused options and training stops", "[app]") {
   CHECK(st == 0);
   CHECK(err.find("--max-time reached at step") != std::string::npos);
   CHECK(std::filesystem::exists(timed + "/model.h5"));
+  // Standard error piped to a reader that ends (a log pipe gone): SIGPIPE stops the run as the
+  // other signals do, with a checkpoint to resume from, instead of killing it.
+  const std::string piped = dir.file("piped");
+  run_shell("(" + kBin + " train -v1 -m '" + m + "' -o '" + piped + "' '" + lambda +
+                "' -b 2 -L 64 --steps 1000000 --warmup 1 2>&1; echo $? > '" + dir.file("rc.txt") + "') | head -1 >/dev/null",
+            st);
+  std::ifstream rc(dir.file("rc.txt"));
+  int code = -1;
+  rc >> code;
+  CHECK(code == 128 + SIGPIPE);
+  int checkpoints = 0;  // at the step whose line met the closed pipe
+  for (const auto& e : std::filesystem::directory_iterator(piped)) checkpoints += e.path().filename().string().rfind("checkpoint-", 0) == 0;
+  CHECK(checkpoints == 1);
+  CHECK_FALSE(std::filesystem::exists(piped + "/model.h5"));
+  run_shell(kBin + " train -v0 --resume -o '" + piped + "' --max-time 0.5", st);
+  CHECK(st == 0);
 }
 
 TEST_CASE("cli: outputs over inputs, empty BED files, --case, unusable numbers, stdin regions, unknown contigs", "[app]") {
@@ -631,6 +649,28 @@ TEST_CASE("cli: a signal removes the outputs not yet complete", "[app]") {
                                     st);
   CHECK(out == "alive\n130\n");
   CHECK(listed() == 0);
+}
+
+TEST_CASE("cli: a file that cannot be written whole (a full disk) is an error with the system's reason", "[app]") {
+  // A file size limit stands in for a full disk: past it a write fails (EFBIG, as ENOSPC would),
+  // with SIGXFSZ ignored. HDF5 then kept the file open, and closing it at exit crashed the
+  // program (exit 139) after the message.
+  TempDir dir;
+  int st = -1;
+  const std::string m = init_tiny(dir);
+  const std::string fa = dir.write("a.fa", ">a\nACGTACGTTTGACCAACGTTGCAGGTACGTACGTTTGACCAACG\n");
+  const std::string limit = "ulimit -f 100; trap '' XFSZ; ";  // 100 KB
+  for (const std::string& cmd : {" init -p small -o '" + dir.file("big.h5") + "'",
+                                 " train -m '" + m + "' -o '" + dir.file("run") + "' '" + fa + "' -b 1 -L 16 --steps 1"}) {
+    INFO(cmd);
+    const std::string err = run_shell("bash -c \"" + limit + kBin + cmd + " -v0\" 2>&1", st);
+    CHECK(st == 1);
+    CHECK(err.find(": File too large") != std::string::npos);
+  }
+  CHECK_FALSE(std::filesystem::exists(dir.file("big.h5")));
+  std::string err = run_shell("bash -c \"" + limit + kBin + " init -p small -o - -v0 > '" + dir.file("out.h5") + "'\" 2>&1", st);
+  CHECK(st == 1);
+  CHECK(err.find("File too large") != std::string::npos);
 }
 
 // The commands on a CUDA device against the same commands on the CPU (on a GPU, or on the CUDA

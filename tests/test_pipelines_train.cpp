@@ -7,6 +7,8 @@
 #include <sys/stat.h>
 
 #include <atomic>
+#include <chrono>
+#include <thread>
 #include <cmath>
 #include <filesystem>
 #include <functional>
@@ -147,6 +149,17 @@ TEST_CASE("train: a new run refuses a directory that holds checkpoints", "[pipel
   o.steps = 2;
   pipelines::train(o, {});
   CHECK_THROWS_WITH(pipelines::train(o, {}), Catch::Contains("--resume"));
+  // A run killed before its first checkpoint leaves metrics.tsv alone: neither a new run nor
+  // --resume can use the directory, and both say how to start again.
+  auto killed = base_options(dir, "killed");
+  fs::create_directories(killed.run_dir);
+  dir.write("killed/metrics.tsv", "#step\n");
+  const std::string why = "(its metrics.tsv is of a run stopped before its first checkpoint: remove " +
+                          killed.run_dir + " to start that run again)";
+  CHECK_THROWS_WITH(pipelines::train(killed, {}), killed.run_dir + ": already holds metrics.tsv " + why);
+  pipelines::TrainOptions r;
+  r.run_dir = killed.run_dir, r.resume = true;
+  CHECK_THROWS_WITH(pipelines::train(r, {}), killed.run_dir + ": no checkpoint-*.h5 to resume from " + why);
 }
 
 TEST_CASE("train data: streams cover their shares and resume at the same tokens", "[pipelines][train]") {
@@ -651,6 +664,112 @@ TEST_CASE("train: non-finite steps are skipped, and repeated ones stop the run",
                     Catch::Contains("training diverged: 3 non-finite steps"));
   CHECK(skipped == std::vector<bool>{true, true});  // the third one throws before its report
   CHECK_FALSE(fs::exists(o.run_dir + "/model.h5"));
+}
+
+TEST_CASE("train: a step with nothing to predict makes no update; an input with no A/C/G/T is refused",
+          "[pipelines][train]") {
+  // An N run (chr20's first 60 kb) gives steps with no target: their loss and gradient are NA,
+  // and the weights stay as they were (a zero gradient would still move them by the moments
+  // and the weight decay).
+  TempDir dir;
+  auto o = base_options(dir, "run");
+  std::string seq(640, 'N');
+  for (int i = 0; i < 200; ++i) seq += "ACGTTGCA"[i % 8];
+  o.inputs = {dir.write("n.fa", ">n\n" + seq + "\n")};
+  o.streams = 1, o.chunk = 64, o.steps = 4, o.holdout = 0, o.block = 1 << 20, o.rc_augment = false;
+  std::vector<bool> empty;
+  pipelines::train(o, [&](const pipelines::StepReport& r) { empty.push_back(r.empty); });
+  CHECK(empty == std::vector<bool>(4, true));
+  for (const std::string& row : metric_rows(o.run_dir)) CHECK(row.find("\t0\tNA\tNA\tNA\t") != std::string::npos);
+  const auto before = model::load_checkpoint(o.init_model), after = model::load_checkpoint(o.run_dir + "/model.h5");
+  CHECK(after.params == before.params);
+  // Past the N run the steps learn.
+  o.run_dir = dir.file("run2"), o.steps = 14;
+  empty.clear();
+  pipelines::train(o, [&](const pipelines::StepReport& r) { empty.push_back(r.empty); });
+  CHECK(empty.back() == false);
+  CHECK(model::load_checkpoint(o.run_dir + "/model.h5").params != before.params);
+  // Nothing to predict anywhere: refused, for training and validation alike.
+  o.run_dir = dir.file("run3");
+  const std::string all_n = dir.write("alln.fa", ">a\n" + std::string(500, 'N') + "\n>b\nNNRYNN\n");
+  o.inputs = {all_n};
+  CHECK_THROWS_WITH(pipelines::train(o, {}), all_n + ": no A, C, G or T base to predict (506 bases, none of them)");
+  o.inputs = {dir.file("n.fa")};
+  o.valid_inputs = {all_n};
+  CHECK_THROWS_WITH(pipelines::train(o, {}), all_n + ": --valid: no A, C, G or T base (nothing to predict)");
+}
+
+TEST_CASE("train: a resumed run refuses an input that changed", "[pipelines][train]") {
+  // The checkpoint's data positions are places in the files as they were: another file under
+  // the same name would be read from the wrong places.
+  TempDir dir;
+  auto o = base_options(dir, "run");
+  const std::string copy = dir.file("lambda.fa.gz");
+  fs::copy_file(o.inputs[0], copy);
+  o.inputs = {copy};
+  std::atomic<bool> stop{true};
+  REQUIRE(pipelines::train(o, {}, &stop).interrupted);
+  pipelines::TrainOptions r;
+  r.run_dir = o.run_dir;
+  r.resume = true;
+  dir.write("lambda.fa.gz", ">gi|9626243|ref|NC_001416.1|\nACGTACGTAC\n");
+  CHECK_THROWS_WITH(pipelines::train(r, {}), copy + ": changed since the run began (records 1, bases 48502 then; "
+                                                    "records 1, bases 10 now): the checkpoint's data positions are "
+                                                    "in the old file; start a new run");
+}
+
+TEST_CASE("train: --resume removes the temporaries of a run that was killed", "[pipelines][train]") {
+  // SIGKILL while a checkpoint was being written leaves "<name>.tmp.<pid>", as big as a
+  // checkpoint; the resumed run removes those whose process is gone, and no other file.
+  TempDir dir;
+  auto o = base_options(dir, "run");
+  std::atomic<bool> stop{true};
+  REQUIRE(pipelines::train(o, {}, &stop).interrupted);
+  const pid_t gone = fork();
+  if (gone == 0) _exit(0);
+  REQUIRE(gone > 0);
+  REQUIRE(waitpid(gone, nullptr, 0) == gone);
+  const std::string stale = dir.write("run/checkpoint-00000009.h5.tmp." + std::to_string(gone), "x");
+  const std::string stale2 = dir.write("run/metrics.tsv.tmp." + std::to_string(gone) + ".0badcafe", "x");
+  const std::string alive = dir.write("run/checkpoint-00000009.h5.tmp." + std::to_string(getpid()), "x");
+  const std::string other = dir.write("run/notes.tmp.txt", "x");
+  pipelines::TrainOptions r;
+  r.run_dir = o.run_dir, r.resume = true;
+  std::vector<std::string> notices;
+  pipelines::train(r, {}, nullptr, [&](const std::string& line) { notices.push_back(line); });
+  CHECK_FALSE(fs::exists(stale));
+  CHECK_FALSE(fs::exists(stale2));
+  CHECK(fs::exists(alive));
+  CHECK(fs::exists(other));
+  CHECK(std::count_if(notices.begin(), notices.end(), [](const std::string& n) { return n.rfind("removed ", 0) == 0; }) == 2);
+}
+
+TEST_CASE("train: a signal during the last validation cuts it short, and the run is complete", "[pipelines][train]") {
+  // The last step validates on the whole set (here S. aureus' 2.8 Mb, several seconds): a
+  // signal then must not wait for it. The step is done, so the run ends complete: a
+  // checkpoint, model.h5, and NA for the validation.
+  TempDir dir;
+  auto o = base_options(dir, "run");
+  o.steps = 2, o.holdout = 0, o.valid_tokens = 0;
+  o.valid_inputs = {test::data_file("genomes/saureus_nctc8325.fa.gz")};
+  std::atomic<bool> stop{false};
+  std::thread signal([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    stop.store(true);
+  });
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto res = pipelines::train(o, {}, &stop);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  signal.join();
+  CHECK(res.signal_at_end);
+  CHECK_FALSE(res.interrupted);
+  CHECK(res.steps == 2);
+  CHECK(fs::exists(o.run_dir + "/model.h5"));
+  CHECK(fs::exists(o.run_dir + "/checkpoint-00000002.h5"));
+  const auto rows = metric_rows(o.run_dir);
+  REQUIRE(rows.size() == 2);
+  CHECK(rows[1].find("\tNA\t") != std::string::npos);
+  CHECK(seconds < 6);  // the signal at 1.5 s, not the whole validation
 }
 
 // ---- on a CUDA device ------------------------------------------------------------------------
