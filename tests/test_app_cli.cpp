@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "app/isa.h"
 #include "io/fasta_index.h"
 #include "io/h5.h"
 #include "test_golden.h"
@@ -837,4 +838,40 @@ TEST_CASE("cli: weights move both ways with PyTorch", "[app][torch]") {
   const std::string s2 = score(moved, dir.file("s2.h5"));
   CHECK(max_diff(moved, s2) <= 1e-5);
   CHECK(max_diff(m, s2) > 1e-2);  // the weights did move, and mambadna used the moved ones
+}
+
+TEST_CASE("cli: a processor without the build's instruction sets is told so before main", "[app]") {
+  // The check itself (app/isa_check.cpp) cannot be given another processor here: its logic is
+  // tested with a made-up one, its table against the compiler's own macros.
+  const mambadna::app::IsaFeature built[] = {{"avx2", true}, {"avx512f", true}, {"fma", false}, {"avx512bw", true}};
+  auto only_avx2 = [](const char* name) { return std::string(name) == "avx2"; };
+  CHECK(mambadna::app::missing_isa(built, 4, only_avx2) == "avx512f,avx512bw");
+  CHECK(mambadna::app::missing_isa(built, 4, [](const char*) { return true; }).empty());
+  // This build runs here: nothing it was built for is missing.
+  CHECK(mambadna::app::missing_isa(mambadna::app::kIsaBuilt, mambadna::app::kIsaBuiltCount, mambadna::app::cpu_supports).empty());
+  auto built_for = [](const std::string& name) {
+    for (int i = 0; i < mambadna::app::kIsaBuiltCount; ++i)
+      if (name == mambadna::app::kIsaBuilt[i].name) return mambadna::app::kIsaBuilt[i].built;
+    FAIL("no feature " << name);
+    return false;
+  };
+#ifdef __AVX2__
+  CHECK(built_for("avx2"));
+#else
+  CHECK_FALSE(built_for("avx2"));
+#endif
+#ifdef __AVX512F__
+  CHECK(built_for("avx512f"));
+#else
+  CHECK_FALSE(built_for("avx512f"));
+#endif
+#ifdef __FMA__
+  CHECK(built_for("fma"));
+#else
+  CHECK_FALSE(built_for("fma"));
+#endif
+  CHECK_FALSE(mambadna::app::cpu_supports("no-such-feature"));
+#if defined(__x86_64__)
+  CHECK(mambadna::app::cpu_supports("sse4.2") == bool(__builtin_cpu_supports("sse4.2")));
+#endif
 }
