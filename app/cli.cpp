@@ -18,27 +18,6 @@ namespace mambadna::app {
 
 namespace {
 std::string g_command_line;
-// -v as written on a command line that was refused before its options took effect (the
-// end-of-run lines honour it); -1: none.
-int g_refused_verbosity = -1;
-
-// The value of -v/--verbosity in argv, as given ("-v 0", "-v0", "--verbosity 0",
-// "--verbosity=0"); -1 when absent or not a number.
-int verbosity_in(int argc, char** argv) {
-  int v = -1;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    std::string value;
-    if ((a == "-v" || a == "--verbosity") && i + 1 < argc) value = argv[i + 1];
-    else if (a.rfind("--verbosity=", 0) == 0) value = a.substr(12);
-    else if (a.size() > 2 && a.rfind("-v", 0) == 0 && a[2] != '-') value = a.substr(2);
-    else continue;
-    if (!value.empty() && value.find_first_not_of("0123456789") == std::string::npos)
-      v = std::stoi(value.substr(0, 6));
-  }
-  return v;
-}
-
 std::string format_seconds(double s) {
   char buf[32];
   if (s < 0 || s > 1e7) return "?";
@@ -88,12 +67,10 @@ bool parse_command_line(int argc, char** argv, const std::string& usage,
     }
     po::notify(vm);
   } catch (const po::required_option& e) {
-    g_refused_verbosity = verbosity_in(argc, argv);
     if (!positional.empty() && e.get_option_name() == "--" + positional)  // not an option to the user
       throw UsageError(std::string("no input file given (see '") + argv[0] + " --help')");
     throw UsageError(std::string(e.what()) + " (see '" + argv[0] + " --help')");
   } catch (const po::error& e) {
-    g_refused_verbosity = verbosity_in(argc, argv);
     throw UsageError(std::string(e.what()) + " (see '" + argv[0] + " --help')");
   }
   if (vm.count("verbosity")) {
@@ -104,6 +81,15 @@ bool parse_command_line(int argc, char** argv, const std::string& usage,
     const int t = vm["threads"].as<int>();
     if (t < 1 || t > 4096) throw UsageError("-@/--threads " + std::to_string(t) + ": give 1 to 4096");
   }
+  // -L and -b past what any machine holds: refused here rather than as "out of memory" later.
+  constexpr int64_t kMaxChunk = int64_t(1) << 26, kMaxStreams = int64_t(1) << 20;
+  if (vm.count("chunk") && vm["chunk"].as<int64_t>() > kMaxChunk)
+    throw UsageError("--chunk " + std::to_string(vm["chunk"].as<int64_t>()) + ": at most " +
+                     std::to_string(kMaxChunk) + " tokens");
+  for (const char* name : {"batch", "streams"})
+    if (vm.count(name) && vm[name].as<int64_t>() > kMaxStreams)
+      throw UsageError(std::string("-b/--") + name + " " + std::to_string(vm[name].as<int64_t>()) +
+                       ": at most " + std::to_string(kMaxStreams));
   // -b: streams side by side (train's 0 chooses them from the records)
   for (const auto& [name, least] : {std::pair<const char*, int64_t>{"batch", 1}, {"streams", 0}})
     if (vm.count(name) && vm[name].as<int64_t>() < least)
@@ -261,7 +247,8 @@ int run_command(const std::function<int()>& body, const CommonOptions& common) {
     std::cerr << "mambadna: internal error: " << e.what() << "\n";
     rc = 1;
   }
-  if ((g_refused_verbosity >= 0 ? g_refused_verbosity : common.verbosity) > 0) {
+  // The run's summary, as minimap2 prints it; not after a usage error, which ran nothing.
+  if (rc != 2 && common.verbosity > 0) {
     double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     std::fprintf(stderr, "[mambadna] Version: %s\n", MAMBADNA_VERSION);
     std::fprintf(stderr, "[mambadna] CMD: %s\n", g_command_line.c_str());

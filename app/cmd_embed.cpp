@@ -75,7 +75,9 @@ int cmd_embed(int argc, char** argv) {
         auto s = pipelines::embed(m, opt, [&](int64_t done) { progress.update(done); });
         progress.finish();
         if (common.verbosity > 0)
-          std::fprintf(stderr, "[embed] %s, %s -> %s\n", count_of(s.regions, "region", "regions").c_str(),
+          std::fprintf(stderr, "[embed] %s, %s -> %s\n",
+                       (opt.reader.regions.empty() ? count_of(s.regions, "record", "records")
+                                                   : count_of(s.regions, "region", "regions")).c_str(),
                        count_of(s.bases, "base", "bases").c_str(), opt.output.c_str());
         return 0;
       },

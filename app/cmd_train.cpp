@@ -81,7 +81,7 @@ int cmd_train(int argc, char** argv) {
        "longer ones in 8 shares, each from a zero state")
       ("rc-augment", po::bool_switch(&o.rc_augment), "reverse-complement each block on a coin toss (seeded by --seed)")
       ("block", po::value(&o.block)->default_value(1 << 20), "tokens a stream buffers; state is carried across blocks");
-  add_input_options(data, input, true);
+  add_input_options(data, input, InputsFor::training);
   po::options_description optim("Optimiser (AdamW, warm-up then cosine decay)");
   optim.add_options()                                                                       //
       ("lr", po::value(&o.lr)->default_value(2e-3, "2e-3"), "peak learning rate")                    //

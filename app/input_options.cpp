@@ -9,7 +9,7 @@
 
 namespace mambadna::app {
 
-void add_input_options(po::options_description& g, InputOptions& a, bool training) {
+void add_input_options(po::options_description& g, InputOptions& a, InputsFor who) {
   g.add_options()  //
       ("region,r", po::value<std::vector<std::string>>(&a.regions)->composing(),
        "only this region, 1-based inclusive: CHR, CHR:BEG, CHR:BEG-END, {NAME:WITH:COLONS}:BEG-END "
@@ -18,11 +18,12 @@ void add_input_options(po::options_description& g, InputOptions& a, bool trainin
        "only the regions in this BED file (0-based half-open)")  //
       ("reference", po::value<std::string>(&a.reference), "reference FASTA for decoding CRAM")  //
       ("case", po::value<std::string>(&a.case_mode),
-       training ? "upper or keep: must be the model's tokenizer setting (make the model with "
-                  "'mambadna init --case') [the model's]"
-                : "upper: fold soft-masked bases to upper case (any model); keep: keep the "
-                  "input's case (a model whose tokenizer keeps it) [the model's tokenizer "
-                  "setting; upper without a model]")  //
+       who == InputsFor::training ? "upper or keep: must be the model's tokenizer setting (make the model with "
+                                    "'mambadna init --case') [the model's]"
+       : who == InputsFor::model  ? "upper: fold soft-masked bases to upper case (any model); keep: keep the "
+                                    "input's case (a model whose tokenizer keeps it) [the model's tokenizer setting]"
+                                  : "upper: fold soft-masked bases to upper case; keep: count them apart "
+                                    "(the lower column) [upper]")  //
       ("invalid", po::value<std::string>(&a.invalid)->default_value("error"),
        "a character that is not an IUPAC nucleotide code: error, skip (drop it) or N (replace it)")  //
       ("skip-unmapped", po::bool_switch(&a.skip_unmapped), "SAM/BAM/CRAM: skip unmapped reads")  //

@@ -20,9 +20,11 @@ struct InputOptions {
   bool as_sequenced = false;  // --as-sequenced
 };
 
-// Adds -r/--region, -R/--regions-file, --reference, --case, --invalid and the read filters
-// (`training`: --case as training takes it, the model's own setting only).
-void add_input_options(po::options_description& group, InputOptions& in, bool training = false);
+// Adds -r/--region, -R/--regions-file, --reference, --case, --invalid and the read filters.
+// Who reads the inputs, for --case's help: a command with a model, train (the model's setting
+// only), or stats (no model).
+enum class InputsFor { model, training, no_model };
+void add_input_options(po::options_description& group, InputOptions& in, InputsFor who = InputsFor::model);
 
 // Reader options from the parsed values; `model` (may be null) gives the default case
 // (case_mode_for, `exact_case` for training). Regions on contigs an input lacks are skipped

@@ -1,6 +1,8 @@
 // mambadna: DNA language modelling with Mamba. `mambadna <command> [options]`.
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <iostream>
 #include <string>
 
 #include "app/cli.h"
@@ -17,13 +19,26 @@ void print_usage(FILE* out) {
                "\n'mambadna <command> --help' lists a command's options.\n"
                "'mambadna --version' prints the version.\n");
 }
+
+// A command's exit status, unless what it wrote on standard output did not all get there (a
+// full disk, /dev/full): then 1, said.
+int finish(int status) {
+  std::cout.flush();
+  if (std::fflush(stdout) != 0 || std::ferror(stdout) || !std::cout) {
+    if (status == 0) {
+      std::fprintf(stderr, "mambadna: standard output: write failed: %s\n", std::strerror(errno));
+      return 1;
+    }
+  }
+  return status;
+}
 }  // namespace
 
 int main(int argc, char** argv) {
   mambadna::app::set_command_line(argc, argv);
-  if (argc < 2) {
+  if (argc < 2) {  // a usage error, as every other (exit 2)
     print_usage(stderr);
-    return 1;
+    return 2;
   }
   std::string cmd = argv[1];
   if (cmd == "help" && argc > 2) {  // `mambadna help train`, as `git help commit`
@@ -31,22 +46,22 @@ int main(int argc, char** argv) {
       if (argv[2] == std::string(c.name)) {
         char help[] = "--help";
         char* args[] = {argv[2], help, nullptr};
-        return c.main(2, args);
+        return finish(c.main(2, args));
       }
     std::fprintf(stderr, "mambadna: unknown command '%s' (see 'mambadna --help')\n", argv[2]);
-    return 1;
+    return 2;
   }
   if (cmd == "-h" || cmd == "--help" || cmd == "help") {
     print_usage(stdout);
-    return 0;
+    return finish(0);
   }
   if (cmd == "--version" || cmd == "version") {
     std::printf("mambadna %s\n", MAMBADNA_VERSION);
-    return 0;
+    return finish(0);
   }
   mambadna::app::install_signal_cleanup();
   for (const auto& c : mambadna::app::kCommands)
-    if (cmd == c.name) return c.main(argc - 1, argv + 1);
+    if (cmd == c.name) return finish(c.main(argc - 1, argv + 1));
   std::fprintf(stderr, "mambadna: unknown command '%s' (see 'mambadna --help')\n", cmd.c_str());
-  return 1;
+  return 2;
 }

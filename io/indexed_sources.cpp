@@ -1,4 +1,5 @@
 // Regions of indexed FASTA/FASTQ (faidx), and SAM/BAM/CRAM reads (whole file or through the index).
+#include <htslib/cram.h>
 #include <htslib/faidx.h>
 #include <htslib/sam.h>
 #include <unistd.h>
@@ -164,14 +165,22 @@ class AlignmentSource final : public SequenceReader::Source {
                          "not from standard input; give its file");
       if (::access(options.reference.c_str(), R_OK) != 0)
         throw InputError(options.reference + ": cannot open the reference: " + std::strerror(errno));
-      if (hts_set_opt(fp_.get(), CRAM_OPT_REFERENCE, options.reference.c_str()) < 0)
-        throw InputError(path + ": cannot use the reference " + options.reference);
+      if (hts_set_opt(fp_.get(), CRAM_OPT_REFERENCE, options.reference.c_str()) < 0) {
+        HtsFilePtr ref(hts_open(options.reference.c_str(), "r"));
+        const bool gzipped = ref && hts_get_format(ref.get())->compression == gzip;
+        throw InputError(path + ": cannot use the reference " + options.reference +
+                         (gzipped ? ": it is gzip-compressed, and a reference is read by position: "
+                                    "recompress it with bgzip and index it with 'samtools faidx'"
+                                  : std::string()));
+      }
     }
     if (options.threads > 0 && (fp_->is_bgzf || fp_->is_cram) &&
         hts_set_threads(fp_.get(), options.threads) < 0)
       throw InputError(path + ": cannot start " + std::to_string(options.threads) +
                        " decompression threads");
     if (fp_->is_bgzf) bgzf_check_complete(fp_->fp.bgzf, path);  // BAM or bgzipped SAM cut short
+    if (fp_->is_cram && cram_check_EOF(fp_->fp.cram) == 0)  // 2: a stream, which cannot tell
+      throw InputError(path + ": truncated: the CRAM end-of-file container is missing (a copy cut short?)");
     threads_ = options.threads;
     hdr_.reset(sam_hdr_read(fp_.get()));
     if (!hdr_) throw InputError(path + ": cannot read the " + format_name(format) + " header");

@@ -199,7 +199,7 @@ std::string format_region(const Region& region) {
 
 std::vector<Region> read_bed(const std::string& path) {
   struct stat st {};
-  if (::stat(path.c_str(), &st) != 0)
+  if (path != "-" && ::stat(path.c_str(), &st) != 0)  // "-": standard input, as htslib reads it
     throw InputError(path + ": cannot open BED file: " + std::strerror(errno));
   std::unique_ptr<htsFile, decltype(&hts_close)> fp(hts_open(path.c_str(), "r"), hts_close);
   if (!fp) throw InputError(path + ": cannot open BED file: " + std::strerror(errno));

@@ -19,11 +19,13 @@ CaseMode parse_case_mode(const std::string& text) {
 }
 
 InvalidMode parse_invalid_mode(const std::string& text) {
-  if (text == "error") return InvalidMode::error;
-  if (text == "skip") return InvalidMode::skip;
-  if (text == "N" || text == "n") return InvalidMode::to_n;
-  throw UsageError("invalid mode for invalid characters '" + text +
-                   "' (expected 'error', 'skip' or 'N')");
+  std::string t = text;  // either case, as "N" and "n" were always both taken
+  for (char& c : t) c = char(std::tolower(static_cast<unsigned char>(c)));
+  if (t == "error") return InvalidMode::error;
+  if (t == "skip") return InvalidMode::skip;
+  if (t == "n") return InvalidMode::to_n;
+  throw UsageError("--invalid " + text + ": choose error, skip or N (what to do with a character that is "
+                   "not an IUPAC nucleotide code)");
 }
 
 bool is_iupac_base(uint8_t byte) {

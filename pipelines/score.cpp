@@ -9,9 +9,9 @@
 #include <fstream>
 #include <map>
 #include <memory>
-#include <utility>
 #include <optional>
 #include <set>
+#include <utility>
 
 #include "io/error.h"
 #include "io/fasta_index.h"
@@ -472,9 +472,8 @@ ScoreShape short_record_shape(ScoreOptions& opt, int64_t rows) {
     // An input read once (standard input, a pipe) is sampled by the reader that score() will
     // read it with, which keeps what it reads (at most kShapeKeptBases) and gives it again.
     const bool once = !rereadable(in);
-    std::shared_ptr<io::SequenceReader> reader;
     if (once && opt.opened[i]) return shape;  // sampled before: not again
-    reader = std::make_shared<io::SequenceReader>(in, each);
+    const auto reader = std::make_shared<io::SequenceReader>(in, each);
     if (once) {
       reader->keep();
       opt.opened[i] = reader;

@@ -94,7 +94,30 @@ TEST_CASE("cli: help, version and exit codes", "[app]") {
     CHECK(help.find("-@ [ --threads ] arg (=1)") != std::string::npos);  // grouped, with defaults
   }
   run_shell(kBin + " nonsense 2>/dev/null", st);
+  CHECK(st == 2);  // usage errors are 2, a command's or the program's
+  run_shell(kBin + " 2>/dev/null", st);
+  CHECK(st == 2);
+  out = run_shell(kBin + " help train", st);  // as train --help
+  CHECK(st == 0);
+  CHECK(out.find("Usage: mambadna train") == 0);
+  // What goes to standard output must get there: a full device is an error, said.
+  std::string err = run_shell(kBin + " --version 2>&1 >/dev/full", st);
   CHECK(st == 1);
+  CHECK(err.find("standard output: write failed") != std::string::npos);
+  TempDir dir;
+  const std::string m = init_tiny(dir);
+  err = run_shell(kBin + " info -v0 '" + m + "' 2>&1 >/dev/full", st);
+  CHECK(st == 1);
+  CHECK(err == "mambadna: standard output: write failed: No space left on device\n");
+  // Numbers past what any machine holds are usage errors, not "out of memory" later.
+  const std::vector<std::string> too_big = {" score -m '" + m + "' x.fa -L 99999999999", " score -m '" + m + "' x.fa -b 99999999999",
+                                            " stats --chunk 99999999999 x.fa", " stats --chunk -1 x.fa", " info -v 9 '" + m + "'"};
+  for (const std::string& cmd : too_big) {
+    INFO(cmd);
+    err = run_shell(kBin + cmd + " 2>&1", st);
+    CHECK(st == 2);
+    CHECK(std::count(err.begin(), err.end(), '\n') == 1);  // the message alone: no run summary
+  }
   run_shell(kBin + " score --no-such-option x 2>/dev/null", st);
   CHECK(st == 2);  // usage error
   run_shell(kBin + " score -m /nonexistent/model.h5 x.fa 2>/dev/null", st);

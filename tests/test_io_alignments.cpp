@@ -166,6 +166,26 @@ TEST_CASE("ce_range.cram decodes with its reference and fails cleanly without", 
   std::vector<Rec> region = test::samtools_reads("-T '" + ref + "' '" + cram + "' CHROMOSOME_II:2000-3000");
   REQUIRE(!region.empty());
   CHECK(test::read_all(cram, 1000, opt) == region);
+
+  // A copy cut short: said before any read (it was blamed on the reference), as for BAM.
+  test::TempDir dir;
+  opt.regions.clear();
+  const std::string cut = dir.file("cut.cram");
+  {
+    std::ifstream in(cram, std::ios::binary);
+    std::string bytes(5000, '\0');
+    in.read(bytes.data(), 5000);
+    std::ofstream(cut, std::ios::binary) << bytes;
+  }
+  REQUIRE_THROWS_WITH(io::SequenceReader(cut, opt),
+                      cut + ": truncated: the CRAM end-of-file container is missing (a copy cut short?)");
+  // A reference in plain gzip cannot be read by position: said, with what to do.
+  const std::string gz = dir.file("ce.fa.gz");
+  int st = -1;
+  test::run_shell("gzip -c '" + ref + "' > '" + gz + "'", st);
+  REQUIRE(st == 0);
+  opt.reference = gz;
+  REQUIRE_THROWS_WITH(io::SequenceReader(cram, opt), Catch::Contains("it is gzip-compressed") && Catch::Contains("bgzip"));
 }
 
 TEST_CASE("reverse-strand reads turn back to how they were sequenced with --as-sequenced, as samtools fastq",

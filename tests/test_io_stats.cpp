@@ -134,29 +134,33 @@ TEST_CASE("mambadna stats end to end on lambda phage", "[io][stats][cli]") {
   REQUIRE(status == 0);
   auto rows = parse_tsv(slurp(out));
   REQUIRE(rows.size() == 3);
-  CHECK(rows[0] == std::vector<std::string>{"record", "length", "A", "C", "G", "T", "N", "lower",
+  CHECK(rows[0] == std::vector<std::string>{"#input", "record", "length", "A", "C", "G", "T", "N", "lower",
                                             "other_iupac", "gc"});
-  CHECK(rows[1][0] == recs[0].name);
+  CHECK(rows[1][0] == lambda);
+  CHECK(rows[1][1] == recs[0].name);
   for (size_t row : {size_t(1), size_t(2)}) {
-    REQUIRE(rows[row].size() == 10);
-    CHECK(rows[row][1] == "48502");
-    CHECK(rows[row][2] == std::to_string(a));
-    CHECK(rows[row][3] == std::to_string(c));
-    CHECK(rows[row][4] == std::to_string(g));
-    CHECK(rows[row][5] == std::to_string(t));
-    CHECK(rows[row][6] == "0");
-    CHECK(std::stod(rows[row][9]) == Approx(double(g + c) / double(a + c + g + t)).epsilon(1e-6));
+    REQUIRE(rows[row].size() == 11);
+    CHECK(rows[row][2] == "48502");
+    CHECK(rows[row][3] == std::to_string(a));
+    CHECK(rows[row][4] == std::to_string(c));
+    CHECK(rows[row][5] == std::to_string(g));
+    CHECK(rows[row][6] == std::to_string(t));
+    CHECK(rows[row][7] == "0");
+    CHECK(std::stod(rows[row][10]) == Approx(double(g + c) / double(a + c + g + t)).epsilon(1e-6));
   }
-  CHECK(rows[2][0] == "total");
+  CHECK(rows[2][0] == ".");
+  CHECK(rows[2][1] == "total");
   // No temporary file is left beside the output.
   int files = 0;
   for (const auto& e : test::fs::directory_iterator(dir.file(""))) files += e.is_regular_file();
   CHECK(files == 2);  // lambda.fa and stats.tsv
 
-  // Standard input and standard output give the same table.
+  // Standard input and standard output give the same table, but for the input's name.
   std::string piped = test::run_shell("cat '" + lambda + "' | '" + kBinary + "' stats -v 0 -", status);
   CHECK(status == 0);
-  CHECK(piped == slurp(out));
+  std::string expect = slurp(out);
+  for (size_t at; (at = expect.find(lambda + "\t")) != std::string::npos;) expect.replace(at, lambda.size(), "-");
+  CHECK(piped == expect);
 
   // Regions are rows named as score and embed name them: the BED name, else the interval.
   REQUIRE(fai_build(plain.c_str()) == 0);
@@ -166,10 +170,10 @@ TEST_CASE("mambadna stats end to end on lambda phage", "[io][stats][cli]") {
   CHECK(status == 0);
   rows = parse_tsv(by_region);
   REQUIRE(rows.size() == 4);
-  CHECK(rows[1][0] == "first");
-  CHECK(rows[1][1] == "500");
-  CHECK(rows[2][0] == recs[0].name + ":48001-48502");
-  CHECK(rows[2][1] == "502");
+  CHECK(rows[1][1] == "first");
+  CHECK(rows[1][2] == "500");
+  CHECK(rows[2][1] == recs[0].name + ":48001-48502");
+  CHECK(rows[2][2] == "502");
 }
 
 TEST_CASE("mambadna stats: errors are one line and exit 1 (2 for usage)", "[io][stats][cli]") {
@@ -195,8 +199,17 @@ TEST_CASE("mambadna stats: errors are one line and exit 1 (2 for usage)", "[io][
 
   test::run_shell("'" + kBinary + "' stats -v 0 --invalid N '" + bad + "' > /dev/null 2>&1", status);
   CHECK(status == 0);
-  test::run_shell("'" + kBinary + "' stats -v 0 --invalid drop '" + bad + "' > /dev/null 2>&1", status);
+  test::run_shell("'" + kBinary + "' stats -v 0 --invalid SKIP '" + bad + "' > /dev/null 2>&1", status);
+  CHECK(status == 0);  // either case, as N and n
+  err = test::run_shell("'" + kBinary + "' stats -v 0 --invalid drop '" + bad + "' 2>&1 > /dev/null", status);
   CHECK(status == 2);
+  CHECK(err == "mambadna: --invalid drop: choose error, skip or N (what to do with a character that is not an "
+               "IUPAC nucleotide code)\n");
+  // BED regions from standard input, as htslib reads "-".
+  REQUIRE(fai_build(bad.c_str()) == 0);
+  const std::string from_stdin = test::run_shell("printf 'r\\t0\\t2\\n' | '" + kBinary + "' stats -v 0 -R - '" + bad + "'", status);
+  CHECK(status == 0);
+  CHECK(from_stdin.find("\tr:1-2\t2\t1\t1\t") != std::string::npos);
   test::run_shell("'" + kBinary + "' stats -v 0 -r '20:5-1' '" + bad + "' > /dev/null 2>&1", status);
   CHECK(status == 2);
   test::run_shell("'" + kBinary + "' stats -v 0 > /dev/null 2>&1", status);
