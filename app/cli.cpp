@@ -1,7 +1,9 @@
 #include "app/cli.h"
 
+#include <algorithm>
 #include <htslib/hts_log.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -72,6 +74,18 @@ bool parse_command_line(int argc, char** argv, const std::string& usage,
     throw UsageError(std::string(e.what()) + " (see '" + argv[0] + " --help')");
   } catch (const po::error& e) {
     throw UsageError(std::string(e.what()) + " (see '" + argv[0] + " --help')");
+  }
+  // An empty value (an unset shell variable, -o "$OUT") names no file: refused before any work,
+  // for every option alike (some ignored it, others failed after the work).
+  for (const auto& [name, value] : vm) {
+    if (value.defaulted() || value.empty()) continue;
+    const auto* text = boost::any_cast<std::string>(&value.value());
+    const auto* list = boost::any_cast<std::vector<std::string>>(&value.value());
+    const bool empty = (text && text->empty()) ||
+                       (list && std::any_of(list->begin(), list->end(), [](const std::string& v) { return v.empty(); }));
+    if (empty)
+      throw UsageError((name == positional ? std::string("an input") : "--" + name) +
+                       " is an empty string (an unset variable?): give a file name or value");
   }
   if (vm.count("verbosity")) {
     const int v = vm["verbosity"].as<int>();
@@ -201,10 +215,26 @@ void refuse_same_files(const NamedPaths& outputs, const NamedPaths& inputs) {
     first_stdin = &in_opt;
   }
   auto skip = [](const std::string& p) { return p.empty() || p == "-"; };
+  // An input's index is read with it (vep -o ref.fa.fai replaced the reference's index).
+  NamedPaths read = inputs;
+  for (const auto& [in_opt, in_path] : inputs)
+    for (const char* ext : {".fai", ".gzi", ".bai", ".csi", ".crai", ".tbi"}) {
+      std::error_code ec;
+      if (!skip(in_path) && std::filesystem::exists(in_path + ext, ec))
+        read.push_back({in_opt + "'s index", in_path + ext});
+    }
+  // Standard output sent to a file that is also a named output (score ... --bedgraph f > f):
+  // the two would write over each other.
+  struct stat out_st {};
+  const bool stdout_file = ::fstat(STDOUT_FILENO, &out_st) == 0 && S_ISREG(out_st.st_mode);
   for (size_t i = 0; i < outputs.size(); ++i) {
     const auto& [opt, path] = outputs[i];
     if (skip(path)) continue;
-    for (const auto& [in_opt, in_path] : inputs)
+    struct stat st {};
+    if (stdout_file && ::stat(path.c_str(), &st) == 0 && st.st_dev == out_st.st_dev && st.st_ino == out_st.st_ino)
+      throw UsageError(opt + " " + path + " is the same file as standard output: the two would write "
+                       "over each other; give another output name");
+    for (const auto& [in_opt, in_path] : read)
       if (!skip(in_path) && same_file(path, in_path))
         throw UsageError(opt + " " + path + " is the same file as " + in_opt + " " + in_path +
                          ": writing it would replace it; give another output name");

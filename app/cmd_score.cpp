@@ -1,4 +1,7 @@
 // `mambadna score`: log-likelihood of sequences under a model, per record and per base.
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 #include <iostream>
 
 #include "app/cli.h"
@@ -103,17 +106,28 @@ int cmd_score(int argc, char** argv) {
             pipelines::write_score_header(std::cout, opt.both_strands, !opt.reader.regions.empty());
           header = true;
         };
+        // Standard output that fails (a full disk, a reader gone with SIGPIPE ignored) stops
+        // the run at once, and before the output files are put in place: none of them stays.
+        auto check_stdout = [&](bool flush) {
+          if (flush) std::cout.flush();
+          if (!std::cout || std::ferror(stdout) || (flush && std::fflush(stdout) != 0))
+            throw Error(std::string("standard output: write failed: ") + std::strerror(errno));
+        };
+        opt.before_publish = [&] {
+          put_header();
+          check_stdout(true);
+        };
         pipelines::score(
             m, opt,
             [&](const pipelines::RecordScore& r) {
               put_header();
               pipelines::write_score_line(std::cout, r, opt.both_strands, !opt.reader.regions.empty());
+              check_stdout(false);
             },
             [&](int64_t done) { progress.update(done); });
         progress.finish();
         put_header();
-        std::cout.flush();
-        if (!std::cout) throw Error("cannot write to standard output");
+        check_stdout(true);
         return 0;
       },
       common);

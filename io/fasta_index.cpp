@@ -34,7 +34,7 @@ FastaIndex::FastaIndex(const std::string& path) : path_(path) {
   // Never build an index behind the user's back: without FAI_CREATE htslib only loads one.
   if (::access((path + ".fai").c_str(), F_OK) != 0)
     throw InputError(path + ": random access needs a faidx index (" + path +
-                     ".fai not found): run 'samtools faidx " + path + "' (recompress plain gzip with bgzip first)");
+                     ".fai not found): run 'samtools faidx " + path + "'");
   fai_.reset(fai_load3(path.c_str(), nullptr, nullptr, 0));
   if (!fai_)
     throw InputError(path + ": cannot load its faidx index (a bgzip file also needs its .gzi; plain "

@@ -114,6 +114,14 @@ hid_t file_type_of(H5Type t, H5Id& holder) {
   return H5I_INVALID_HID;
 }
 
+// Creation properties without HDF5's per-object modification times, so that the same run gives
+// the same bytes (h5dump showed nothing apart, cmp did).
+H5Id untimed(hid_t cls) {
+  H5Id p(H5Pcreate(cls));
+  H5Pset_obj_track_times(p, false);
+  return p;
+}
+
 std::vector<hsize_t> to_hsize(const Shape& s) { return std::vector<hsize_t>(s.begin(), s.end()); }
 
 int64_t numel(const Shape& s) {
@@ -182,7 +190,7 @@ H5File H5File::create(const std::string& path) {
       why = " (no directory " + dir.string() + ")";
     throw InputError(path + ": cannot create HDF5 file" + why);
   }
-  f.file_ = H5Id(H5Fcreate(f.tmp_path_.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT));
+  f.file_ = H5Id(H5Fcreate(f.tmp_path_.c_str(), H5F_ACC_TRUNC, untimed(H5P_FILE_CREATE), H5P_DEFAULT));
   if (f.file_.get() < 0) throw InputError(path + ": cannot create HDF5 file");  // the destructor removes it
   f.writable_ = true;
   return f;
@@ -226,10 +234,15 @@ H5File::~H5File() {
     std::remove(tmp_path_.c_str()), temp_file_closed(tmp_path_);
 }
 
+void H5File::finish() {
+  if (!writable_) throw UsageError(path_ + ": finish on a file opened for reading");
+  if (file_.get() < 0) return;
+  check_status(H5Fflush(file_, H5F_SCOPE_GLOBAL), path_ + ": flush failed");
+  check_status(H5Fclose(file_.release()), path_ + ": close failed");
+}
+
 void H5File::commit() {
-  if (!writable_) throw UsageError(path_ + ": commit on a file opened for reading");
-  if (file_.get() >= 0) check_status(H5Fflush(file_, H5F_SCOPE_GLOBAL), path_ + ": flush failed");
-  file_ = H5Id();
+  finish();
   if (path_ == "-") {
     std::ifstream in(tmp_path_, std::ios::binary);
     std::cout << in.rdbuf();
@@ -259,7 +272,7 @@ hid_t H5File::ensure_parent_groups(const std::string& name) {
     std::string g = parent.substr(0, pos);
     if (g.empty() || g == "/") continue;
     if (H5Lexists(file_, g.c_str(), H5P_DEFAULT) <= 0) {
-      H5Id gid(H5Gcreate2(file_, g.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
+      H5Id gid(H5Gcreate2(file_, g.c_str(), H5P_DEFAULT, untimed(H5P_GROUP_CREATE), H5P_DEFAULT));
       check(gid, path_ + ": cannot create group " + g);
     }
   }
@@ -310,7 +323,7 @@ void write_dataset(H5File& f, const std::string& name, hid_t filetype, hid_t mem
   hid_t loc = f.ensure_parent_groups(name);
   auto dims = to_hsize(shape);
   H5Id sp(H5Screate_simple(int(dims.size()), dims.data(), nullptr));
-  H5Id ds(H5Dcreate2(loc, name.c_str(), filetype, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
+  H5Id ds(H5Dcreate2(loc, name.c_str(), filetype, sp, H5P_DEFAULT, untimed(H5P_DATASET_CREATE), H5P_DEFAULT));
   check(ds, f.path() + ": cannot create dataset " + name);
   if (numel(shape) == 0) return;
   check_status(H5Dwrite(ds, memtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, data),
@@ -385,7 +398,7 @@ void H5File::create_rows(const std::string& name, int64_t rows, int64_t cols) {
   hsize_t chunk[2] = {hsize_t(std::clamp<int64_t>((1 << 18) / std::max<int64_t>(1, cols), 1, std::max<int64_t>(1, rows))),
                       hsize_t(std::max<int64_t>(1, cols))};
   H5Id sp(H5Screate_simple(2, dims, nullptr));
-  H5Id plist(H5Pcreate(H5P_DATASET_CREATE));
+  H5Id plist = untimed(H5P_DATASET_CREATE);
   if (rows > 0) H5Pset_chunk(plist, 2, chunk);
   H5Id ds(H5Dcreate2(loc, name.c_str(), H5T_IEEE_F32LE, sp, H5P_DEFAULT, plist, H5P_DEFAULT));
   check(ds, path_ + ": cannot create dataset " + name);
@@ -522,7 +535,7 @@ void H5File::set_provenance(const std::string& format, const std::string& comman
 
 H5Appender::H5Appender(H5File& file, const std::string& name, H5Type type, Shape row_shape,
                        int64_t chunk_rows, int deflate)
-    : name_(name), type_(type), row_shape_(std::move(row_shape)) {
+    : path_(file.path()), name_(name), type_(type), row_shape_(std::move(row_shape)) {
   for (auto d : row_shape_) row_elems_ *= d;
   hid_t loc = file.ensure_parent_groups(name);
   std::vector<hsize_t> dims{0}, maxdims{H5S_UNLIMITED}, chunk{hsize_t(std::max<int64_t>(1, chunk_rows))};
@@ -534,7 +547,7 @@ H5Appender::H5Appender(H5File& file, const std::string& name, H5Type type, Shape
   // Keep a chunk near 1 MiB at most for wide rows.
   while (chunk[0] > 1 && int64_t(chunk[0]) * row_elems_ * 4 > (1 << 20)) chunk[0] /= 2;
   H5Id sp(H5Screate_simple(int(dims.size()), dims.data(), maxdims.data()));
-  H5Id plist(H5Pcreate(H5P_DATASET_CREATE));
+  H5Id plist = untimed(H5P_DATASET_CREATE);
   H5Pset_chunk(plist, int(chunk.size()), chunk.data());
   if (deflate > 0 && type != H5Type::string) {
     H5Pset_shuffle(plist);
@@ -554,7 +567,7 @@ void H5Appender::append_raw(const void* data, hid_t memtype, int64_t nrows) {
     start.push_back(0);
     count.push_back(hsize_t(d));
   }
-  check_status(H5Dset_extent(ds_, newdims.data()), "cannot extend dataset " + name_);
+  check_status(H5Dset_extent(ds_, newdims.data()), path_ + ": cannot extend dataset " + name_);
   H5Id fsp(H5Dget_space(ds_));
   H5Sselect_hyperslab(fsp, H5S_SELECT_SET, start.data(), nullptr, count.data(), nullptr);
   H5Id msp(H5Screate_simple(int(count.size()), count.data(), nullptr));
@@ -566,13 +579,13 @@ void H5Appender::append_raw(const void* data, hid_t memtype, int64_t nrows) {
     H5Pset_buffer(p, 64 * 1024, nullptr, nullptr);
     return p;
   }();
-  check_status(H5Dwrite(ds_, memtype, msp, fsp, xfer, data), "cannot write dataset " + name_);
+  check_status(H5Dwrite(ds_, memtype, msp, fsp, xfer, data), path_ + ": cannot write dataset " + name_);
   rows_ += nrows;
 }
 
 void H5Appender::append(const float* rows, int64_t n) {
   if (type_ != H5Type::f32 && type_ != H5Type::f16 && type_ != H5Type::f64)
-    throw UsageError(name_ + ": appending floats to a non-float dataset");
+    throw UsageError(path_ + ": " + name_ + ": appending floats to a non-float dataset");
   if (type_ == H5Type::f16) {
     std::vector<uint16_t> h(size_t(n * row_elems_));
     for (size_t i = 0; i < h.size(); ++i) h[i] = float_to_half(rows[i]);
@@ -587,7 +600,7 @@ void H5Appender::append(const int64_t* rows, int64_t n) { append_raw(rows, H5T_N
 void H5Appender::append(const int32_t* rows, int64_t n) { append_raw(rows, H5T_NATIVE_INT32, n); }
 void H5Appender::append(const uint8_t* rows, int64_t n) { append_raw(rows, H5T_NATIVE_UINT8, n); }
 void H5Appender::append(const std::string& value) {
-  if (type_ != H5Type::string) throw UsageError(name_ + ": appending a string to a numeric dataset");
+  if (type_ != H5Type::string) throw UsageError(path_ + ": " + name_ + ": appending a string to a numeric dataset");
   H5Id t = string_type();
   const char* p = value.c_str();
   append_raw(&p, t, 1);

@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace mambadna::io {
@@ -30,6 +31,7 @@ class H5Id {
   ~H5Id();
   hid_t get() const { return id_; }
   operator hid_t() const { return id_; }
+  hid_t release() { return std::exchange(id_, H5I_INVALID_HID); }  // the caller closes it
 
  private:
   hid_t id_ = H5I_INVALID_HID;
@@ -47,7 +49,12 @@ class H5File {
 
   const std::string& path() const { return path_; }
   hid_t id() const { return file_.get(); }
-  void commit();  // close and rename the temporary file to path()
+  // finish() completes the temporary file (flushes and closes it: every write error shows here);
+  // commit() finishes it if need be and puts it in place (renames it to path(), or copies it to
+  // standard output or a special file). A run with several outputs finishes them all before it
+  // commits any, so that a failure leaves none.
+  void finish();
+  void commit();
 
   // ---- datasets (names may contain '/': groups are created as needed)
   bool exists(const std::string& name) const;
@@ -114,6 +121,7 @@ class H5Appender {
 
  private:
   void append_raw(const void* data, hid_t memtype, int64_t nrows);
+  std::string path_;  // the file, for messages
   std::string name_;
   H5Type type_;
   Shape row_shape_;

@@ -46,22 +46,27 @@ void TextOutput::write(std::string_view s) {
   if (std::fwrite(s.data(), 1, s.size(), f_) != s.size()) fail();
 }
 
-void TextOutput::commit() {
+void TextOutput::finish() {
+  if (!f_) return;  // finished
   if (std::fflush(f_) != 0) fail();
   if (f_ == stdout) return;
   FILE* f = f_;
   f_ = nullptr;
   if (std::fclose(f) != 0) fail();
-  if (tmp_.empty()) return;
+}
+
+void TextOutput::commit() {
+  finish();
+  if (f_ == stdout || tmp_.empty()) return;
   if (std::rename(tmp_.c_str(), path_.c_str()) != 0)
     throw InputError(path_ + ": cannot rename " + tmp_ + " to it: " + std::strerror(errno));
   temp_file_closed(tmp_);
   tmp_.clear();
 }
 
-void TextOutput::fail() const {
-  throw InputError((f_ == stdout ? std::string("standard output") : tmp_.empty() ? path_ : tmp_) +
-                   ": write failed: " + std::strerror(errno));
+void TextOutput::fail() const {  // named as the user named it, not by its temporary
+  throw InputError((f_ == stdout ? std::string("standard output") : path_) + ": write failed: " +
+                   std::strerror(errno));
 }
 
 }  // namespace mambadna::io

@@ -23,6 +23,9 @@ class TextOutput {
   TextOutput& operator=(const TextOutput&) = delete;
 
   void write(std::string_view s);  // throws InputError naming the file on a short write
+  // finish() completes the file (flushes and closes it: every write error shows here); commit()
+  // finishes it if need be and renames the temporary into place (as H5File's).
+  void finish();
   void commit();
   const std::string& path() const { return path_; }
 

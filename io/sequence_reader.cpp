@@ -166,13 +166,16 @@ std::string SequenceReader::region_name() const { return source_->region_name();
 int64_t SequenceReader::total_length() const { return source_->total; }
 int64_t SequenceReader::regions_here() const { return source_->regions_here; }
 
+bool rereadable(const std::string& path) {
+  std::error_code ec;
+  return path != "-" && (!std::filesystem::exists(path, ec) || std::filesystem::is_regular_file(path, ec));
+}
+
 void check_inputs(const std::vector<std::string>& inputs, const ReaderOptions& options) {
   int64_t with_regions = 0;
   bool all_opened = true;
   for (const auto& in : inputs) {
-    std::error_code ec;
-    // Standard input, a pipe or a FIFO can be read once: by the run itself.
-    if (in == "-" || (std::filesystem::exists(in, ec) && !std::filesystem::is_regular_file(in, ec))) {
+    if (!rereadable(in)) {  // read once: by the run itself
       all_opened = false;
       continue;
     }

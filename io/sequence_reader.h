@@ -70,6 +70,11 @@ struct ReaderOptions {
   bool as_sequenced = false;
 };
 
+// Whether `path` can be opened again from its start: a file, not standard input ("-",
+// /dev/stdin), a pipe, a FIFO or bash's <(...), which are read once (and a missing path is
+// left to the reader to report: true).
+bool rereadable(const std::string& path);
+
 // Opens every input that can be opened twice (not standard input or a pipe) as `options` reads
 // it, so that a missing index, a file that is not a sequence format or cannot take the regions,
 // or an unreadable file stops a run before any work; with regions, throws InputError when no

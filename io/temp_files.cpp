@@ -54,7 +54,7 @@ void temp_file_closed(const std::string& path) {
 }
 
 std::string create_temp_file(const std::string& stem, const std::string& ext) {
-  const std::string base = stem + ".tmp." + std::to_string(::getpid());
+  std::string base = stem + ".tmp." + std::to_string(::getpid());
   std::string path = base + ext;
   std::random_device random;
   for (int attempt = 0; attempt < 64; ++attempt) {
@@ -63,6 +63,14 @@ std::string create_temp_file(const std::string& stem, const std::string& ext) {
       ::close(fd);
       temp_file_opened(path);
       return path;
+    }
+    if (errno == ENAMETOOLONG && base.rfind("/.mambadna.tmp.") == std::string::npos) {
+      // A name of up to 255 bytes whose temporary would be longer: a short one beside it.
+      const size_t slash = stem.rfind('/');
+      base = (slash == std::string::npos ? std::string(".") : stem.substr(0, slash)) + "/.mambadna.tmp." +
+             std::to_string(::getpid());
+      path = base + ext;
+      continue;
     }
     if (errno != EEXIST) return "";
     char suffix[16];

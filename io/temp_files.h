@@ -10,7 +10,8 @@ namespace mambadna::io {
 void temp_file_opened(const std::string& path);
 
 // Creates a new empty file for an output's temporary copy, and lists it: "<stem>.tmp.<pid><ext>",
-// or where that name is taken, "<stem>.tmp.<pid>.<random><ext>". The name is never reused or
+// or where that name is taken, "<stem>.tmp.<pid>.<random><ext>" (where it would be too long for
+// the file system, ".mambadna.tmp.<pid>[.<random>]<ext>" in the stem's directory). The name is never reused or
 // followed (O_EXCL: an existing file or a planted symbolic link is left alone), so a temporary
 // in a shared directory cannot be turned onto another file. Returns "" with errno set when no
 // file could be created.

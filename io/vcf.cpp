@@ -5,6 +5,7 @@
 
 #include <cctype>
 #include <cstdio>
+#include <cerrno>
 #include <cstring>
 
 #include "io/bgzf_end.h"
@@ -256,11 +257,17 @@ void VcfWriter::write(bcf1_t* rec) {
   if (bcf_write(fp_.get(), hdr_, rec) != 0) throw InputError(path_ + ": write failed");
 }
 
-void VcfWriter::commit() {
+void VcfWriter::finish() {
+  if (!fp_) return;  // finished
+  errno = 0;
   const int rc = hts_close(fp_.release());
   if (rc != 0)
-    throw InputError(path_ == "-" ? std::string("cannot write to standard output")
-                                  : path_ + ": write failed");
+    throw InputError((path_ == "-" ? std::string("standard output") : path_) + ": write failed" +
+                     (errno ? ": " + std::string(std::strerror(errno)) : std::string()));
+}
+
+void VcfWriter::commit() {
+  finish();
   if (!tmp_.empty()) {
     if (std::rename(tmp_.c_str(), path_.c_str()) != 0)
       throw InputError(path_ + ": cannot rename the temporary file into place");

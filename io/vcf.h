@@ -56,7 +56,8 @@ class VcfWriter {
   VcfWriter(const VcfWriter&) = delete;
   VcfWriter& operator=(const VcfWriter&) = delete;
   void write(bcf1_t* rec);
-  void commit();  // closes, then renames the temporary file into place
+  void finish();  // closes the file: every write error shows here
+  void commit();  // finishes it if need be, then renames the temporary file into place
 
  private:
   std::string path_, tmp_;

@@ -160,8 +160,13 @@ class Outputs {
         h5_->write("records/bits_per_base_rc", bpb_rc.data(), n);
         h5_->write("records/bits_per_base_both", bpb_both.data(), n);
       }
-      h5_->commit();
+      h5_->finish();
     }
+    // Every output complete before any is put in place: a failure (a full disk, standard
+    // output gone) leaves none of them.
+    if (bg_) bg_->finish();
+    if (opt_.before_publish) opt_.before_publish();
+    if (h5_) h5_->commit();
     if (bg_) bg_->commit();
   }
 
@@ -354,11 +359,7 @@ struct Stream {
   bool borrowed = false;   // reads its record's chunks from the shared reader (an input read once)
 };
 
-// A file that can be opened again from its start: not standard input, a pipe or a FIFO.
-bool rereadable(const std::string& path) {
-  std::error_code ec;
-  return path != "-" && std::filesystem::is_regular_file(path, ec);
-}
+using io::rereadable;
 
 // A bedGraph track gives each contig position one value: FASTA/FASTQ records, or regions of
 // one, that do not overlap; not reads (named by read, in read coordinates).

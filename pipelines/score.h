@@ -38,6 +38,9 @@ struct ScoreOptions {
   // By input: a reader short_record_shape sampled an input read once with (standard input, a
   // pipe), which score() reads on from (it gives the sampled chunks again first); else null.
   std::vector<std::shared_ptr<io::SequenceReader>> opened;
+  // Called when every record is done and the output files are complete, before they are put
+  // in place: the command checks its standard output there, and a throw leaves none of them.
+  std::function<void()> before_publish;
 };
 
 struct RecordScore {

@@ -83,7 +83,7 @@ int64_t known_total_length(const std::vector<std::string>& inputs, const io::Rea
   io::ReaderOptions each = options;
   each.regions_elsewhere = inputs.size() > 1;
   for (const std::string& input : inputs) {
-    if (input == "-") return -1;
+    if (!io::rereadable(input)) return -1;  // a pipe is read once: by the counting
     io::SequenceReader reader(input, each);
     int64_t t = reader.total_length();
     if (t < 0) return -1;

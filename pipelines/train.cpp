@@ -111,6 +111,9 @@ void save_options(io::H5File& f, const TrainOptions& o, int64_t steps) {
   f.set_attr(g, "whole_records", int64_t(o.whole_records));
   f.set_attr(g, "inputs", join(o.inputs, "\n"));
   f.set_attr(g, "valid_inputs", join(o.valid_inputs, "\n"));
+  // Where the run directory was: inputs found beside it there are found beside it again when
+  // the project moves (--resume on another node, a renamed directory).
+  f.set_attr(g, "run_dir", fs::absolute(o.run_dir).lexically_normal().string());
   std::vector<std::string> regions;
   for (auto& r : o.reader.regions)
     regions.push_back(r.contig + "\t" + std::to_string(r.begin) + "\t" + std::to_string(r.end));
@@ -229,6 +232,26 @@ double evaluate(model::Mamba<float>& m, const TrainOptions& o, const std::vector
   return count ? -sum / double(count) / std::log(2.0) : NAN;
 }
 
+// A resumed run's inputs (absolute paths) that are not there: where the run directory moved
+// from `old_run_dir` to o.run_dir, each at the same place relative to it (the project moved as
+// a whole). The sizes saved with the run check that they are the same files.
+void find_moved_inputs(TrainOptions& o, const std::string& old_run_dir,
+                       const std::function<void(const std::string&)>& notice) {
+  const fs::path now = fs::absolute(o.run_dir).lexically_normal();
+  if (now == fs::path(old_run_dir)) return;
+  auto find = [&](std::string& path) {
+    std::error_code ec;
+    if (path.empty() || fs::exists(path, ec)) return;
+    const fs::path moved = (now / fs::path(path).lexically_relative(old_run_dir)).lexically_normal();
+    if (!fs::exists(moved, ec)) return;  // the reader says what is missing
+    if (notice) notice(path + " is not there; the run directory moved from " + old_run_dir + ": reading " + moved.string());
+    path = moved.string();
+  };
+  for (auto* list : {&o.inputs, &o.valid_inputs})
+    for (std::string& in : *list) find(in);
+  find(o.reader.reference);
+}
+
 // A number as the user would write it (-1, 0.5, 2e-3).
 std::string number_text(double v) {
   char b[32];
@@ -317,6 +340,8 @@ TrainResult train(const TrainOptions& options, const std::function<void(const St
     const bool max_seconds_set = o.max_seconds_set;
     load_options(f, o, steps);
     o.command_line = cmd, o.run_dir = dir, o.resume = true;
+    if (f.has_attr("/train", "run_dir"))
+      find_moved_inputs(o, f.attr_str("/train", "run_dir"), notice);
     if (max_seconds_set) o.max_seconds = max_seconds;
     const int64_t P = ck.table.total;
     m1 = f.read_f32("train/exp_avg", {P});
@@ -346,7 +371,7 @@ TrainResult train(const TrainOptions& options, const std::function<void(const St
         std::error_code ec;
         const fs::file_status st = fs::status(in, ec);  // a missing file: the reader says so
         if (fs::is_directory(st)) throw InputError(in + ": cannot read: is a directory");
-        if (in == "-" || (fs::exists(st) && !fs::is_regular_file(st)))
+        if (!io::rereadable(in))
           throw UsageError("train: " + in + ": inputs are read more than once (indexed, then streamed " +
                            "again each pass): give files, not '-' or a pipe");
       }

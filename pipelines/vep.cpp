@@ -434,6 +434,7 @@ class VepTable {
     rc_.append(&rc, 1);
     status_.append(std::string(status_name(st)));
   }
+  void finish() { f_.finish(); }
   void commit() { f_.commit(); }
 
  private:
@@ -683,6 +684,9 @@ VepSummary vep(model::Mamba<float>& m, const VepOptions& opt, const std::functio
   }
   write_held();
 
+  // Both complete before either is put in place: a failure (a full disk) leaves neither.
+  out.finish();
+  if (table) table->finish();
   out.commit();
   if (table) table->commit();
   return sum;

@@ -898,3 +898,76 @@ TEST_CASE("cli: a processor without the build's instruction sets is told so befo
   CHECK(mambadna::app::cpu_supports("sse4.2") == bool(__builtin_cpu_supports("sse4.2")));
 #endif
 }
+
+TEST_CASE("cli: a run that fails puts none of its outputs in place, whichever failed", "[app]") {
+  TempDir dir;
+  int st = -1;
+  const std::string m = init_tiny(dir);
+  const std::string fa = dir.write("a.fa", ">a\nACGTACGTTTGACCAACGTTGCAGGT\n>b\nTTGACCAACGTACGTACGTTGCA\n");
+  REQUIRE(fai_build(fa.c_str()) == 0);
+  auto none_of = [&](const std::vector<std::string>& names) {
+    for (const std::string& n : names) CHECK_FALSE(std::filesystem::exists(dir.file(n)));
+  };
+  // score: the TSV's standard output fails after the files are complete.
+  std::string err = run_shell(kBin + " score -v0 -m '" + m + "' '" + fa + "' -o '" + dir.file("s.h5") + "' --bedgraph '" +
+                                  dir.file("s.bg") + "' 2>&1 >/dev/full",
+                              st);
+  CHECK(st == 1);
+  CHECK(err == "mambadna: standard output: write failed: No space left on device\n");
+  none_of({"s.h5", "s.bg"});
+  // ... or its reader went away with SIGPIPE ignored: the run stops there.
+  err = run_shell("(trap '' PIPE; " + kBin + " score -v0 -m '" + m + "' '" + mambadna::test::data_file("edge/ex1.bam") +
+                      "' -o '" + dir.file("p.h5") + "' 2>'" + dir.file("p.err") + "' | head -c 1 >/dev/null)",
+                  st);
+  std::ifstream perr(dir.file("p.err"));
+  const std::string p_err((std::istreambuf_iterator<char>(perr)), std::istreambuf_iterator<char>());
+  CHECK(p_err.find("standard output: write failed: Broken pipe") != std::string::npos);
+  none_of({"p.h5"});
+  // vep: its HDF5 table cannot be written whole (a file size limit stands in for a full disk),
+  // so the VCF, complete, is not put in place either.
+  err = run_shell("bash -c \"ulimit -f 100; trap '' XFSZ; " + kBin + " vep -v0 -m '" + m + "' -f '" + fa + "' -i '" +
+                      dir.write("v.vcf", "##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\na\t5\t.\tA\tG\t.\t.\t.\n") +
+                      "' -o '" + dir.file("o.vcf") + "' --h5 '" + dir.file("o.h5") + "'\" 2>&1",
+                  st);
+  CHECK(st == 1);
+  CHECK(err.find("o.h5: ") != std::string::npos);
+  CHECK(err.find("File too large") != std::string::npos);
+  none_of({"o.vcf", "o.h5"});
+}
+
+TEST_CASE("cli: empty names, an input's index and standard output are refused as outputs", "[app]") {
+  TempDir dir;
+  int st = -1;
+  const std::string m = init_tiny(dir);
+  const std::string fa = dir.write("a.fa", ">a\nACGTACGTTTGACCAACGTTGCAGGT\n");
+  REQUIRE(fai_build(fa.c_str()) == 0);
+  // An empty value (an unset variable) names nothing: refused before any work, every option.
+  for (const std::string& cmd : {" score -m '" + m + "' '" + fa + "' -o ''", " score -m '" + m + "' '" + fa + "' --bedgraph ''",
+                                 " stats '" + fa + "' -o ''", std::string(" init -o ''"), " score -m '" + m + "' ''",
+                                 " score -m '" + m + "' '" + fa + "' -r ''"}) {
+    INFO(cmd);
+    const std::string err = run_shell(kBin + cmd + " 2>&1", st);
+    CHECK(st == 2);
+    CHECK(err.find("is an empty string (an unset variable?)") != std::string::npos);
+  }
+  // An input's index is read with it; standard output sent to a named output would be mixed in.
+  std::string err = run_shell(kBin + " vep -m '" + m + "' -f '" + fa + "' -i - -o '" + fa + ".fai' </dev/null 2>&1", st);
+  CHECK(st == 2);
+  CHECK(err.find("is the same file as -f's index") != std::string::npos);
+  err = run_shell(kBin + " score -m '" + m + "' '" + fa + "' --bedgraph '" + dir.file("t.bg") + "' > '" + dir.file("t.bg") + "' 2>&1", st);
+  CHECK(st == 2);
+  std::ifstream t(dir.file("t.bg"));
+  const std::string said((std::istreambuf_iterator<char>(t)), std::istreambuf_iterator<char>());
+  CHECK(said.find("is the same file as standard output") != std::string::npos);
+  // A name too long for its temporary beside it (up to 255 bytes): a short temporary instead.
+  const std::string long_name = dir.file(std::string(250, 'x') + ".tsv");
+  run_shell(kBin + " stats -v0 '" + fa + "' -o '" + long_name + "'", st);
+  CHECK(st == 0);
+  CHECK(std::filesystem::file_size(long_name) > 0);
+  // The same HDF5 output twice is the same bytes (HDF5 stamps objects with times unless told not to).
+  const std::string init = kBin + " init -v0 -p tiny -o '" + dir.file("i.h5") + "'";
+  run_shell(init + " && mv '" + dir.file("i.h5") + "' '" + dir.file("i1.h5") + "' && sleep 1.1 && " + init + " && cmp -s '" +
+                dir.file("i.h5") + "' '" + dir.file("i1.h5") + "'",
+            st);
+  CHECK(st == 0);
+}

@@ -155,12 +155,17 @@ TEST_CASE("mambadna stats end to end on lambda phage", "[io][stats][cli]") {
   for (const auto& e : test::fs::directory_iterator(dir.file(""))) files += e.is_regular_file();
   CHECK(files == 2);  // lambda.fa and stats.tsv
 
-  // Standard input and standard output give the same table, but for the input's name.
-  std::string piped = test::run_shell("cat '" + lambda + "' | '" + kBinary + "' stats -v 0 -", status);
-  CHECK(status == 0);
-  std::string expect = slurp(out);
-  for (size_t at; (at = expect.find(lambda + "\t")) != std::string::npos;) expect.replace(at, lambda.size(), "-");
-  CHECK(piped == expect);
+  // Standard input and standard output give the same table, but for the input's name; so do
+  // bash's <(...) and /dev/stdin (read once: the counting must be their only reader).
+  for (const std::string& in : {std::string("-"), std::string("/dev/stdin"), std::string("<(cat '") + lambda + "')"}) {
+    INFO(in);
+    const std::string piped = test::run_shell("cat '" + lambda + "' | bash -c \"'" + kBinary + "' stats -v 0 " + in + "\"", status);
+    CHECK(status == 0);
+    std::string expect = slurp(out);
+    const std::string name = in.rfind("<(", 0) == 0 ? piped.substr(piped.find('\n') + 1, piped.find('\t', piped.find('\n')) - piped.find('\n') - 1) : in;
+    for (size_t at; (at = expect.find(lambda + "\t")) != std::string::npos;) expect.replace(at, lambda.size(), name);
+    CHECK(piped == expect);
+  }
 
   // Regions are rows named as score and embed name them: the BED name, else the interval.
   REQUIRE(fai_build(plain.c_str()) == 0);

@@ -80,6 +80,17 @@ void resume_matches(const std::string& run_dir, const std::vector<std::string>& 
   for (size_t i = 0; i < whole.size(); ++i) CHECK(parts[i] == whole[i]);
 }
 
+// A run of base_options on a copy of its input at `copy`, stopped after its first step (a
+// checkpoint to resume from).
+pipelines::TrainOptions stopped_run_on_copy(const TempDir& dir, const std::string& run, const std::string& copy) {
+  auto o = base_options(dir, run);
+  fs::copy_file(o.inputs[0], copy);
+  o.inputs = {copy};
+  std::atomic<bool> stop{true};
+  REQUIRE(pipelines::train(o, {}, &stop).interrupted);
+  return o;
+}
+
 }  // namespace
 
 TEST_CASE("train: a few steps on a tiny model reduce the loss", "[pipelines][train]") {
@@ -703,12 +714,8 @@ TEST_CASE("train: a resumed run refuses an input that changed", "[pipelines][tra
   // The checkpoint's data positions are places in the files as they were: another file under
   // the same name would be read from the wrong places.
   TempDir dir;
-  auto o = base_options(dir, "run");
   const std::string copy = dir.file("lambda.fa.gz");
-  fs::copy_file(o.inputs[0], copy);
-  o.inputs = {copy};
-  std::atomic<bool> stop{true};
-  REQUIRE(pipelines::train(o, {}, &stop).interrupted);
+  const auto o = stopped_run_on_copy(dir, "run", copy);
   pipelines::TrainOptions r;
   r.run_dir = o.run_dir;
   r.resume = true;
@@ -742,6 +749,24 @@ TEST_CASE("train: --resume removes the temporaries of a run that was killed", "[
   CHECK(fs::exists(alive));
   CHECK(fs::exists(other));
   CHECK(std::count_if(notices.begin(), notices.end(), [](const std::string& n) { return n.rfind("removed ", 0) == 0; }) == 2);
+}
+
+TEST_CASE("train: --resume finds the inputs where the project moved", "[pipelines][train]") {
+  // Inputs are saved as absolute paths; a project moved as a whole (renamed, mounted elsewhere
+  // on another node) has them at the same place relative to the run directory.
+  TempDir dir;
+  fs::create_directories(dir.file("before"));
+  const std::string copy = dir.file("before/lambda.fa.gz");
+  const auto o = stopped_run_on_copy(dir, "before/run", copy);
+  fs::rename(dir.file("before"), dir.file("after"));
+  pipelines::TrainOptions r;
+  r.run_dir = dir.file("after/run"), r.resume = true;
+  std::vector<std::string> notices;
+  const auto res = pipelines::train(r, {}, nullptr, [&](const std::string& n) { notices.push_back(n); });
+  CHECK(res.steps == o.steps);
+  REQUIRE(!notices.empty());
+  CHECK(notices[0] == copy + " is not there; the run directory moved from " + dir.file("before/run") + ": reading " +
+                          dir.file("after/lambda.fa.gz"));
 }
 
 TEST_CASE("train: a signal during the last validation cuts it short, and the run is complete", "[pipelines][train]") {
