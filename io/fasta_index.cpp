@@ -5,7 +5,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 
 #include "io/error.h"
 
@@ -15,7 +17,7 @@ FastaIndex::FastaIndex(const std::string& path) : path_(path) {
   if (path == "-")
     throw UsageError("random access (regions, both strands, a reference) needs an indexed file, "
                      "not standard input");
-  if (::access(path.c_str(), R_OK) != 0) throw InputError(path + ": cannot open (no such file?)");
+  if (::access(path.c_str(), R_OK) != 0) throw InputError(path + ": cannot open: " + std::strerror(errno));
   // Reads, not a genome: a faidx index would not help (the regions of score and stats read
   // them through their own index).
   if (hFILE* h = hopen(path.c_str(), "r")) {

@@ -1,6 +1,11 @@
 #include "pipelines/train.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
@@ -425,6 +430,18 @@ TrainResult train(const TrainOptions& options, const std::function<void(const St
       throw InputError(o.run_dir + ": cannot create the run directory" + (ec ? ": " + ec.message() : std::string()));
     if (!existed) made.dir = o.run_dir;
   }
+  // One run in a directory at a time: a second (a job started twice, two jobs given one -o)
+  // would write over the first's checkpoints and metrics. The lock is the directory's own
+  // (flock), so nothing is left behind; where the file system has no locks it is not taken.
+  struct DirLock {
+    int fd = -1;
+    ~DirLock() {
+      if (fd >= 0) ::close(fd);
+    }
+  } lock;
+  lock.fd = ::open(o.run_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (lock.fd >= 0 && ::flock(lock.fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK)
+    throw UsageError(o.run_dir + ": another training run is using this directory");
 
   // Data: training segments, and validation from a held-out tail or separate inputs.
   int64_t acgt = 0;

@@ -1,6 +1,9 @@
 // Training: the loss falls, a resumed run follows the uninterrupted one, a stop request leaves a
 // checkpoint, and a checkpoint write that was killed half-way leaves the previous one usable.
 #include <catch2/catch.hpp>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #include <algorithm>
 
@@ -171,6 +174,21 @@ TEST_CASE("train: a new run refuses a directory that holds checkpoints", "[pipel
   pipelines::TrainOptions r;
   r.run_dir = killed.run_dir, r.resume = true;
   CHECK_THROWS_WITH(pipelines::train(r, {}), killed.run_dir + ": no checkpoint-*.h5 to resume from " + why);
+  // A directory another run is using (it holds the directory's lock): refused, for a new run
+  // (both may have found it empty) and a resumed one alike.
+  auto busy = base_options(dir, "busy");
+  fs::create_directories(busy.run_dir);
+  const int fd = ::open(busy.run_dir.c_str(), O_RDONLY | O_DIRECTORY);
+  REQUIRE(fd >= 0);
+  REQUIRE(::flock(fd, LOCK_EX | LOCK_NB) == 0);
+  CHECK_THROWS_WITH(pipelines::train(busy, {}), busy.run_dir + ": another training run is using this directory");
+  r.run_dir = o.run_dir;
+  const int fd2 = ::open(o.run_dir.c_str(), O_RDONLY | O_DIRECTORY);
+  REQUIRE(::flock(fd2, LOCK_EX | LOCK_NB) == 0);
+  CHECK_THROWS_WITH(pipelines::train(r, {}), o.run_dir + ": another training run is using this directory");
+  ::close(fd2);
+  ::close(fd);
+  CHECK_FALSE(fs::exists(busy.run_dir + "/metrics.tsv"));
 }
 
 TEST_CASE("train data: streams cover their shares and resume at the same tokens", "[pipelines][train]") {
