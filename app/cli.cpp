@@ -87,7 +87,7 @@ bool parse_command_line(int argc, char** argv, const std::string& usage,
     const bool empty = (text && text->empty()) ||
                        (list && std::any_of(list->begin(), list->end(), [](const std::string& v) { return v.empty(); }));
     if (empty)
-      throw UsageError((name == positional ? std::string("an input") : "--" + name) +
+      throw UsageError((name == positional && name.rfind("input", 0) == 0 ? std::string("an input") : "--" + name) +
                        " is an empty string (an unset variable?): give a file name or value");
   }
   if (vm.count("verbosity")) {
@@ -194,7 +194,8 @@ bool same_file(const std::string& a, const std::string& b) {
   namespace fs = std::filesystem;
   std::error_code ea, eb;
   if (fs::exists(a, ea) && fs::exists(b, eb)) return fs::equivalent(a, b, ea) && !ea;
-  const fs::path ca = fs::weakly_canonical(a, ea), cb = fs::weakly_canonical(b, eb);
+  // Absolute first: a path none of whose parts exists stays relative (x.h5 against ./x.h5).
+  const fs::path ca = fs::weakly_canonical(fs::absolute(a, ea), ea), cb = fs::weakly_canonical(fs::absolute(b, eb), eb);
   return !ea && !eb && ca == cb;
 }
 }  // namespace
@@ -218,25 +219,34 @@ void refuse_same_files(const NamedPaths& outputs, const NamedPaths& inputs) {
     first_stdin = &in_opt;
   }
   auto skip = [](const std::string& p) { return p.empty() || p == "-"; };
-  // An input's index is read with it (vep -o ref.fa.fai replaced the reference's index).
+  // An input's index is read with it (vep -o ref.fa.fai replaced the reference's index), also
+  // under its other name (ex1.bai for ex1.bam).
   NamedPaths read = inputs;
-  for (const auto& [in_opt, in_path] : inputs)
-    for (const char* ext : {".fai", ".gzi", ".bai", ".csi", ".crai", ".tbi"}) {
+  for (const auto& [in_opt, in_path] : inputs) {
+    if (skip(in_path)) continue;
+    const std::filesystem::path p(in_path);
+    std::vector<std::string> indexes;
+    for (const char* ext : {".fai", ".gzi", ".bai", ".csi", ".crai", ".tbi"}) indexes.push_back(in_path + ext);
+    if (p.extension() == ".bam") indexes.push_back(std::filesystem::path(p).replace_extension(".bai").string());
+    if (p.extension() == ".cram") indexes.push_back(std::filesystem::path(p).replace_extension(".crai").string());
+    for (const std::string& index : indexes) {
       std::error_code ec;
-      if (!skip(in_path) && std::filesystem::exists(in_path + ext, ec))
-        read.push_back({in_opt + "'s index", in_path + ext});
+      if (std::filesystem::exists(index, ec)) read.push_back({in_opt + "'s index", index});
     }
-  // Standard output sent to a file that is also a named output (score ... --bedgraph f > f):
-  // the two would write over each other.
+  }
+  // Where the run writes on standard output ("-" among the outputs), a named output that is
+  // where standard output goes (score ... --bedgraph f > f, --bedgraph /dev/stdout) would be
+  // mixed with it.
   struct stat out_st {};
-  const bool stdout_file = ::fstat(STDOUT_FILENO, &out_st) == 0 && S_ISREG(out_st.st_mode);
+  const bool stdout_used = std::any_of(outputs.begin(), outputs.end(), [](const auto& o) { return o.second == "-"; });
+  const bool stdout_known = stdout_used && ::fstat(STDOUT_FILENO, &out_st) == 0;
   for (size_t i = 0; i < outputs.size(); ++i) {
     const auto& [opt, path] = outputs[i];
     if (skip(path)) continue;
     struct stat st {};
-    if (stdout_file && ::stat(path.c_str(), &st) == 0 && st.st_dev == out_st.st_dev && st.st_ino == out_st.st_ino)
-      throw UsageError(opt + " " + path + " is the same file as standard output: the two would write "
-                       "over each other; give another output name");
+    if (stdout_known && ::stat(path.c_str(), &st) == 0 && st.st_dev == out_st.st_dev && st.st_ino == out_st.st_ino)
+      throw UsageError(opt + " " + path + " is where standard output goes, which the run writes too: the "
+                       "two would be mixed; give another output name");
     for (const auto& [in_opt, in_path] : read)
       if (!skip(in_path) && same_file(path, in_path))
         throw UsageError(opt + " " + path + " is the same file as " + in_opt + " " + in_path +

@@ -60,7 +60,7 @@ int cmd_score(int argc, char** argv) {
         if (opt.h5_output == "-") throw UsageError("-o -: standard output carries the TSV; give -o a file");
         if (opt.bedgraph == "-") throw UsageError("--bedgraph -: standard output carries the TSV; give a file");
         opt.both_strands = parse_strand(strand);
-        refuse_same_files({{"-o", opt.h5_output}, {"--bedgraph", opt.bedgraph}},
+        refuse_same_files({{"-o", opt.h5_output}, {"--bedgraph", opt.bedgraph}, {"the TSV", "-"}},
                           input_files(input, opt.inputs, {{"-m", model_path}}));
         const model::Device dev = apply_device_options(device, common.verbosity);
         kernels::CpuThreads threads(common.threads);

@@ -41,7 +41,8 @@ int main(int argc, char** argv) {
     return 2;
   }
   std::string cmd = argv[1];
-  if (cmd == "help" && argc > 2) {  // `mambadna help train`, as `git help commit`
+  const std::string topic = argc > 2 ? argv[2] : "";
+  if (cmd == "help" && argc > 2 && topic != "help" && topic != "-h" && topic != "--help") {  // `mambadna help train`
     for (const auto& c : mambadna::app::kCommands)
       if (argv[2] == std::string(c.name)) {
         char help[] = "--help";

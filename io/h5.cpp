@@ -247,14 +247,15 @@ void H5File::commit() {
     std::ifstream in(tmp_path_, std::ios::binary);
     std::cout << in.rdbuf();
     std::cout.flush();
-    if (!in || !std::cout) throw InputError("standard output: write failed");
+    if (!in || !std::cout || std::fflush(stdout) != 0)
+      throw InputError(std::string("standard output: write failed: ") + std::strerror(errno));
     return;  // the destructor removes the temporary
   }
   if (is_special_file(path_)) {
     std::ifstream in(tmp_path_, std::ios::binary);
     std::ofstream out(path_, std::ios::binary);
     out << in.rdbuf();
-    if (!out) throw InputError(path_ + ": write failed");
+    if (!out) throw InputError(path_ + ": write failed: " + std::strerror(errno));
     return;  // the destructor removes the temporary
   }
   if (std::rename(tmp_path_.c_str(), path_.c_str()) != 0)

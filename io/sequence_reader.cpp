@@ -176,6 +176,9 @@ void check_inputs(const std::vector<std::string>& inputs, const ReaderOptions& o
   bool all_opened = true;
   for (const auto& in : inputs) {
     if (!rereadable(in)) {  // read once: by the run itself
+      if (!options.regions.empty())  // said now, not after the inputs before it were read
+        throw UsageError((in == "-" ? std::string("standard input") : in) +
+                         ": regions need an indexed file, not standard input or a pipe");
       all_opened = false;
       continue;
     }

@@ -254,7 +254,8 @@ void VcfWriter::write(bcf1_t* rec) {
     for (int i = 0; i < rec->n_info; ++i) undeclared(rec->d.info[i].key);
     for (int i = 0; i < rec->n_fmt; ++i) undeclared(rec->d.fmt[i].id);
   }
-  if (bcf_write(fp_.get(), hdr_, rec) != 0) throw InputError(path_ + ": write failed");
+  if (bcf_write(fp_.get(), hdr_, rec) != 0)
+    throw InputError((path_ == "-" ? std::string("standard output") : path_) + ": write failed: " + std::strerror(errno));
 }
 
 void VcfWriter::finish() {

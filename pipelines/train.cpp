@@ -299,6 +299,23 @@ TrainResult train(const TrainOptions& options, const std::function<void(const St
                   const std::atomic<bool>* stop, const std::function<void(const std::string&)>& notice) {
   TrainOptions o = options;
   if (o.run_dir.empty()) throw UsageError("train: no run directory (-o)");
+  // One run in a directory at a time: a second (a job started twice, two jobs given one -o)
+  // would write over the first's checkpoints and metrics, and what it finds there (no
+  // checkpoint yet) is the other run's. Taken before anything is read from the directory; the
+  // lock is the directory's own (flock), so nothing is left behind, and where the file system
+  // has no locks it is not taken.
+  struct DirLock {
+    int fd = -1;
+    void take(const std::string& dir) {
+      fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      if (fd >= 0 && ::flock(fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK)
+        throw UsageError(dir + ": another training run is using this directory");
+    }
+    ~DirLock() {
+      if (fd >= 0) ::close(fd);
+    }
+  } lock;
+  if (fs::is_directory(o.run_dir)) lock.take(o.run_dir);
   if (!(o.max_seconds >= 0))
     throw UsageError("train: --max-time " + number_text(o.max_seconds) + ": give 0 (no limit) or more seconds");
   int64_t steps = 0, step = 0, tokens = 0;
@@ -430,18 +447,7 @@ TrainResult train(const TrainOptions& options, const std::function<void(const St
       throw InputError(o.run_dir + ": cannot create the run directory" + (ec ? ": " + ec.message() : std::string()));
     if (!existed) made.dir = o.run_dir;
   }
-  // One run in a directory at a time: a second (a job started twice, two jobs given one -o)
-  // would write over the first's checkpoints and metrics. The lock is the directory's own
-  // (flock), so nothing is left behind; where the file system has no locks it is not taken.
-  struct DirLock {
-    int fd = -1;
-    ~DirLock() {
-      if (fd >= 0) ::close(fd);
-    }
-  } lock;
-  lock.fd = ::open(o.run_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (lock.fd >= 0 && ::flock(lock.fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK)
-    throw UsageError(o.run_dir + ": another training run is using this directory");
+  if (lock.fd < 0) lock.take(o.run_dir);  // the directory is new: now it can be locked
 
   // Data: training segments, and validation from a held-out tail or separate inputs.
   int64_t acgt = 0;
@@ -606,6 +612,7 @@ TrainResult train(const TrainOptions& options, const std::function<void(const St
   int64_t bad = 0;
   const int64_t step_at_start = step;
   double last_valid = -1;
+  bool said_no_valid = false;  // a validation set with nothing to predict, said once
   while (step < steps) {
     const auto t0 = std::chrono::steady_clock::now();
     for (int64_t s = 0; s < B; ++s) {
@@ -667,6 +674,11 @@ TrainResult train(const TrainOptions& options, const std::function<void(const St
       last_valid = evaluate(m, o, valid_inputs, valid_reader, valid_segs, end ? 0 : o.valid_tokens,
                             signalled ? nullptr : stop);
       rep.valid_bpb = last_valid;
+      if (std::isnan(last_valid) && !(stop && stop->load()) && notice && !said_no_valid &&
+          total_length(valid_segs) >= 2) {  // (an empty one was warned about before the first step)
+        notice("warning: the validation set has no A/C/G/T base to predict (an N run held out?): valid_bpb is NA");
+        said_no_valid = true;
+      }
     }
     result.signal_at_end = step == steps && stop && stop->load();
     auto na_or = [](double v, const char* format) {  // NA as R and pandas read it

@@ -954,11 +954,28 @@ TEST_CASE("cli: empty names, an input's index and standard output are refused as
   std::string err = run_shell(kBin + " vep -m '" + m + "' -f '" + fa + "' -i - -o '" + fa + ".fai' </dev/null 2>&1", st);
   CHECK(st == 2);
   CHECK(err.find("is the same file as -f's index") != std::string::npos);
+  {  // ... also under its other name: ex1.bai for ex1.bam
+    const std::string bam = dir.copy(mambadna::test::data_file("edge/ex1.bam"), "r.bam");
+    run_shell("samtools index '" + bam + "' '" + dir.file("r.bai") + "'", st);
+    REQUIRE(st == 0);
+    err = run_shell(kBin + " stats '" + bam + "' -r seq1 -o '" + dir.file("r.bai") + "' 2>&1", st);
+    CHECK(st == 2);
+    CHECK(err.find("is the same file as input's index") != std::string::npos);
+  }
   err = run_shell(kBin + " score -m '" + m + "' '" + fa + "' --bedgraph '" + dir.file("t.bg") + "' > '" + dir.file("t.bg") + "' 2>&1", st);
   CHECK(st == 2);
   std::ifstream t(dir.file("t.bg"));
   const std::string said((std::istreambuf_iterator<char>(t)), std::istreambuf_iterator<char>());
-  CHECK(said.find("is the same file as standard output") != std::string::npos);
+  CHECK(said.find("is where standard output goes, which the run writes too") != std::string::npos);
+  err = run_shell(kBin + " score -m '" + m + "' '" + fa + "' --bedgraph /dev/stdout 2>&1 | cat", st);
+  CHECK(err.find("--bedgraph /dev/stdout is where standard output goes") != std::string::npos);
+  // Only where the run writes on standard output: stats -o /dev/stdout is its only writer.
+  run_shell(kBin + " stats -v0 '" + fa + "' -o /dev/stdout > '" + dir.file("s.tsv") + "'", st);
+  CHECK(st == 0);
+  // Two spellings of one new file are one file.
+  err = run_shell(kBin + " score -m '" + m + "' '" + fa + "' -o ./n.h5 --bedgraph n.h5 2>&1", st);
+  CHECK(st == 2);
+  CHECK(err.find("is the same file as -o ./n.h5") != std::string::npos);
   // A name too long for its temporary beside it (up to 255 bytes): a short temporary instead.
   const std::string long_name = dir.file(std::string(250, 'x') + ".tsv");
   run_shell(kBin + " stats -v0 '" + fa + "' -o '" + long_name + "'", st);

@@ -559,6 +559,8 @@ TEST_CASE("several inputs: all opened before any work, one may lack every region
   const std::string fifo = dir.file("in.fifo");
   REQUIRE(mkfifo(fifo.c_str(), 0600) == 0);
   CHECK_THROWS_WITH(io::SequenceReader(fifo, opt), fifo + ": regions need an indexed file, not a pipe or other special file");
+  // Before any input is read: check_inputs says it for a pipe anywhere in the list.
+  CHECK_THROWS_WITH(io::check_inputs({"-", a}, opt), "standard input: regions need an indexed file, not standard input or a pipe");
 }
 
 TEST_CASE("regions need an index, and say how to make one", "[io][reader][regions]") {

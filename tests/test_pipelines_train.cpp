@@ -182,13 +182,16 @@ TEST_CASE("train: a new run refuses a directory that holds checkpoints", "[pipel
   REQUIRE(fd >= 0);
   REQUIRE(::flock(fd, LOCK_EX | LOCK_NB) == 0);
   CHECK_THROWS_WITH(pipelines::train(busy, {}), busy.run_dir + ": another training run is using this directory");
+  // ... before anything found there is judged (a running run's metrics.tsv is not a dead one's).
+  dir.write("busy/metrics.tsv", "#step\n");
+  CHECK_THROWS_WITH(pipelines::train(busy, {}), busy.run_dir + ": another training run is using this directory");
   r.run_dir = o.run_dir;
   const int fd2 = ::open(o.run_dir.c_str(), O_RDONLY | O_DIRECTORY);
   REQUIRE(::flock(fd2, LOCK_EX | LOCK_NB) == 0);
   CHECK_THROWS_WITH(pipelines::train(r, {}), o.run_dir + ": another training run is using this directory");
   ::close(fd2);
   ::close(fd);
-  CHECK_FALSE(fs::exists(busy.run_dir + "/metrics.tsv"));
+  CHECK(fs::file_size(busy.run_dir + "/metrics.tsv") == 6);  // the other run's, untouched
 }
 
 TEST_CASE("train data: streams cover their shares and resume at the same tokens", "[pipelines][train]") {
@@ -709,6 +712,16 @@ TEST_CASE("train: a step with nothing to predict makes no update; an input with 
   std::vector<bool> empty;
   pipelines::train(o, [&](const pipelines::StepReport& r) { empty.push_back(r.empty); });
   CHECK(empty == std::vector<bool>(4, true));
+  {  // A held-out tail that is all N: said once, not left to NA rows alone.
+    auto held = o;
+    held.run_dir = dir.file("held");
+    held.inputs = {dir.write("tail.fa", ">t\n" + std::string(450, 'C') + std::string(450, 'G') + std::string(100, 'N') + "\n")};
+    held.holdout = 0.1, held.valid_every = 2, held.steps = 4;
+    std::vector<std::string> notices;
+    pipelines::train(held, {}, nullptr, [&](const std::string& n) { notices.push_back(n); });
+    CHECK(std::count(notices.begin(), notices.end(),
+                     "warning: the validation set has no A/C/G/T base to predict (an N run held out?): valid_bpb is NA") == 1);
+  }
   for (const std::string& row : metric_rows(o.run_dir)) CHECK(row.find("\t0\tNA\tNA\tNA\t") != std::string::npos);
   const auto before = model::load_checkpoint(o.init_model), after = model::load_checkpoint(o.run_dir + "/model.h5");
   CHECK(after.params == before.params);
