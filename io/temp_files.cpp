@@ -64,6 +64,9 @@ std::string create_temp_file(const std::string& stem, const std::string& ext) {
       temp_file_opened(path);
       return path;
     }
+    const size_t slash_at = stem.rfind('/');
+    const size_t name_bytes = stem.size() - (slash_at == std::string::npos ? 0 : slash_at + 1) + ext.size();
+    if (errno == ENAMETOOLONG && name_bytes > 255) return "";  // the output's own name is too long
     if (errno == ENAMETOOLONG && base.rfind("/.mambadna.tmp.") == std::string::npos) {
       // A name of up to 255 bytes whose temporary would be longer: a short one beside it.
       const size_t slash = stem.rfind('/');

@@ -981,6 +981,10 @@ TEST_CASE("cli: empty names, an input's index and standard output are refused as
   run_shell(kBin + " stats -v0 '" + fa + "' -o '" + long_name + "'", st);
   CHECK(st == 0);
   CHECK(std::filesystem::file_size(long_name) > 0);
+  const std::string too_long = dir.file(std::string(253, 'x') + ".tsv");  // 257 bytes: said before the work
+  err = run_shell(kBin + " stats -v0 '" + fa + "' -o '" + too_long + "' 2>&1", st);
+  CHECK(st == 1);
+  CHECK(err.find(": cannot create: File name too long") != std::string::npos);
   // The same HDF5 output twice is the same bytes (HDF5 stamps objects with times unless told not to).
   const std::string init = kBin + " init -v0 -p tiny -o '" + dir.file("i.h5") + "'";
   run_shell(init + " && mv '" + dir.file("i.h5") + "' '" + dir.file("i1.h5") + "' && sleep 1.1 && " + init + " && cmp -s '" +
