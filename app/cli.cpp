@@ -1,11 +1,11 @@
 #include "app/cli.h"
 
-#include <algorithm>
 #include <htslib/hts_log.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <csignal>
 #include <cstdio>
