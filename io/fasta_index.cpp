@@ -104,7 +104,7 @@ std::vector<std::vector<Region>> regions_by_input(const std::vector<std::string>
   for (const auto& in : inputs) {
     const FastaIndex fa(in);
     by_input.push_back(regions_present(
-        in, regions, [&](const std::string& c) { return fa.has(c) ? fa.length(c) : -1; }, on_skipped,
+        in, regions, fa.lengths(), on_skipped,
         inputs.size() > 1));
     any = any || !by_input.back().empty();
   }

@@ -24,6 +24,11 @@ class FastaIndex {
   const std::string& path() const { return path_; }
   bool has(const std::string& contig) const;
   int64_t length(const std::string& contig) const;  // throws InputError for an unknown contig
+  // The lengths as regions_present asks for them: -1 for a contig the FASTA lacks. The
+  // function refers to this index, which must outlive it.
+  ContigLength lengths() const {
+    return [this](const std::string& c) { return has(c) ? length(c) : int64_t(-1); };
+  }
   std::vector<std::string> contigs() const;
 
   // The bases of [begin, end) of `contig` as stored (case kept), clipped to the contig.

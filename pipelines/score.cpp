@@ -378,8 +378,7 @@ void check_bedgraph(const ScoreOptions& opt) {
   for (const auto& in : opt.inputs) {
     if (!rereadable(in) || !std::filesystem::exists(in + ".fai")) continue;  // regions need one
     const io::FastaIndex fa(in);
-    const io::ContigLength length = [&](const std::string& c) { return fa.has(c) ? fa.length(c) : -1; };
-    for (io::Region x : io::regions_present(in, opt.reader.regions, length, {}, true)) {
+    for (io::Region x : io::regions_present(in, opt.reader.regions, fa.lengths(), {}, true)) {
       x.end = std::min(x.end, fa.length(x.contig));
       x.begin = std::min(x.begin, x.end);
       r.push_back(std::move(x));

@@ -237,6 +237,28 @@ double evaluate(model::Mamba<float>& m, const TrainOptions& o, const std::vector
   return count ? -sum / double(count) / std::log(2.0) : NAN;
 }
 
+// One training run in a run directory at a time: a second (a job started twice, two jobs given
+// one -o) would write over the first's checkpoints and metrics. The lock is the directory's own
+// (flock), so nothing is left behind; where the file system has no locks it is not taken.
+class RunDirLock {
+ public:
+  RunDirLock() = default;
+  RunDirLock(const RunDirLock&) = delete;
+  RunDirLock& operator=(const RunDirLock&) = delete;
+  ~RunDirLock() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  void take(const std::string& dir) {
+    fd_ = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd_ >= 0 && ::flock(fd_, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK)
+      throw UsageError(dir + ": another training run is using this directory");
+  }
+  bool taken() const { return fd_ >= 0; }
+
+ private:
+  int fd_ = -1;
+};
+
 // A resumed run's inputs (absolute paths) that are not there: where the run directory moved
 // from `old_run_dir` to o.run_dir, each at the same place relative to it (the project moved as
 // a whole). The sizes saved with the run check that they are the same files.
@@ -299,22 +321,9 @@ TrainResult train(const TrainOptions& options, const std::function<void(const St
                   const std::atomic<bool>* stop, const std::function<void(const std::string&)>& notice) {
   TrainOptions o = options;
   if (o.run_dir.empty()) throw UsageError("train: no run directory (-o)");
-  // One run in a directory at a time: a second (a job started twice, two jobs given one -o)
-  // would write over the first's checkpoints and metrics, and what it finds there (no
-  // checkpoint yet) is the other run's. Taken before anything is read from the directory; the
-  // lock is the directory's own (flock), so nothing is left behind, and where the file system
-  // has no locks it is not taken.
-  struct DirLock {
-    int fd = -1;
-    void take(const std::string& dir) {
-      fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-      if (fd >= 0 && ::flock(fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK)
-        throw UsageError(dir + ": another training run is using this directory");
-    }
-    ~DirLock() {
-      if (fd >= 0) ::close(fd);
-    }
-  } lock;
+  // Taken before anything is read from the directory (what a second run finds there, no
+  // checkpoint yet, is the first's); a directory made below is locked once made.
+  RunDirLock lock;
   if (fs::is_directory(o.run_dir)) lock.take(o.run_dir);
   if (!(o.max_seconds >= 0))
     throw UsageError("train: --max-time " + number_text(o.max_seconds) + ": give 0 (no limit) or more seconds");
@@ -447,7 +456,7 @@ TrainResult train(const TrainOptions& options, const std::function<void(const St
       throw InputError(o.run_dir + ": cannot create the run directory" + (ec ? ": " + ec.message() : std::string()));
     if (!existed) made.dir = o.run_dir;
   }
-  if (lock.fd < 0) lock.take(o.run_dir);  // the directory is new: now it can be locked
+  if (!lock.taken()) lock.take(o.run_dir);  // the directory is new: now it can be locked
 
   // Data: training segments, and validation from a held-out tail or separate inputs.
   int64_t acgt = 0;
@@ -598,7 +607,7 @@ TrainResult train(const TrainOptions& options, const std::function<void(const St
         f.write("train/data_records", positions_now.data(), {2 * B + 1});
       else
         f.write("train/data_consumed", positions_now.data(), {B});
-    f.write("train/input_sizes", sizes.data(), {int64_t(o.inputs.size()), 2});
+      f.write("train/input_sizes", sizes.data(), {int64_t(o.inputs.size()), 2});
       save_options(f, o, steps);
       f.set_attr("/train", "step", at_step);
       f.set_attr("/train", "tokens", tokens);

@@ -482,7 +482,7 @@ VepSummary vep(model::Mamba<float>& m, const VepOptions& opt, const std::functio
   // misspelt name). The others select the records scored.
   VepSummary sum;
   const std::vector<io::Region> regions = io::regions_present(
-      opt.reference, opt.regions, [&](const std::string& c) { return fa.has(c) ? fa.length(c) : -1; },
+      opt.reference, opt.regions, fa.lengths(),
       [&](const std::string&, const std::vector<io::Region>& skipped, io::RegionSkip why) {
         auto& list = why == io::RegionSkip::absent_contig ? sum.regions_skipped : sum.regions_past_end;
         for (const io::Region& r : skipped) list.push_back(io::describe_region(r));
