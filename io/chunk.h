@@ -1,10 +1,20 @@
 // A chunk of byte-level tokens with its provenance: the unit that flows from io/ to the model.
 #pragma once
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
 namespace mambadna::io {
+
+// Where a SAM/BAM/CRAM read lies on the reference, as its record says: RNAME ("*" when none),
+// POS − 1 (0-based; −1 when none), the end of its alignment (htslib's bam_endpos: 0-based,
+// exclusive; an unmapped read's is pos + 1, or −1), FLAG and MAPQ.
+struct Alignment {
+  std::string contig = "*";
+  int64_t pos = -1, end = -1;
+  int64_t flag = 0, mapq = 255;
+};
 
 struct Chunk {
   std::string record;            // record name (or the contig of a region)
@@ -14,6 +24,7 @@ struct Chunk {
   bool end_of_record = false;    // last chunk of a record/region
   bool reversed = false;         // the reader reverse-complemented the record (--as-sequenced reads)
   std::vector<uint8_t> tokens;   // (n) with n <= L; a token is the byte of the base
+  std::optional<Alignment> alignment;  // the read's, on every chunk of a SAM/BAM/CRAM read
 };
 
 }  // namespace mambadna::io

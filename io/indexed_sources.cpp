@@ -213,6 +213,7 @@ class AlignmentSource final : public SequenceReader::Source {
     out.record = name_;
     out.record_index = records - 1;
     out.reversed = reversed_;
+    out.alignment = alignment_;
     out.tokens.resize(L);
     size_t n = 0;
     int64_t first = pos_;
@@ -266,7 +267,14 @@ class AlignmentSource final : public SequenceReader::Source {
     int32_t len = b_->core.l_qseq;
     seq_.resize(size_t(len));
     for (int32_t i = 0; i < len; ++i) seq_[size_t(i)] = uint8_t(seq_nt16_str[bam_seqi(s, i)]);
-    reversed_ = as_sequenced_ && (b_->core.flag & BAM_FREVERSE);
+    const bam1_core_t& core = b_->core;
+    const char* contig = core.tid >= 0 ? sam_hdr_tid2name(hdr_.get(), core.tid) : nullptr;
+    alignment_.contig = contig ? contig : "*";
+    alignment_.pos = core.pos;
+    alignment_.end = core.pos >= 0 ? bam_endpos(b_.get()) : -1;
+    alignment_.flag = core.flag;
+    alignment_.mapq = core.qual;
+    reversed_ = as_sequenced_ && (core.flag & BAM_FREVERSE);
     if (reversed_) {
       std::reverse(seq_.begin(), seq_.end());
       for (auto& c : seq_) c = complement_base(c);
@@ -295,6 +303,7 @@ class AlignmentSource final : public SequenceReader::Source {
   bool has_reference_;
   bool as_sequenced_;  // reverse-strand reads reverse-complemented back (ReaderOptions)
   bool reversed_ = false;  // the current read was turned back (as_sequenced, FLAG 0x10)
+  Alignment alignment_;    // the current read's
   std::unique_ptr<sam_hdr_t, HdrDeleter> hdr_;
   std::unique_ptr<bam1_t, BamDeleter> b_;
   int threads_ = 0;  // decompression threads

@@ -23,7 +23,7 @@ struct Region {
   // -r text with a ':' and no braces, split at its last ':' into contig and positions, which
   // could also be one contig's whole name ("HLA-A*01:01:01"): regions_present reads it as that
   // contig where an input has one of that name (as htslib does, against each input's names).
-  std::string whole;
+  std::string whole{};
 
   int64_t length() const { return end - begin; }  // meaningless when end == kContigEnd
   // The same region wherever it was written down (its BED line and -r text are not part of it).

@@ -100,6 +100,7 @@ SequenceReader& SequenceReader::operator=(SequenceReader&&) noexcept = default;
 bool SequenceReader::next(Chunk& out, size_t L) {
   if (L == 0) throw UsageError("SequenceReader::next: the chunk length L must be at least 1");
   if (replaying_ && !kept_.empty()) return next_kept(out, L);
+  out.alignment.reset();  // set by an alignment source only
   if (!source_->next(out, L)) return false;
   if (keeping_) {
     kept_.push_back(out);

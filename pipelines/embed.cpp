@@ -208,7 +208,8 @@ class Embedder {
   }
 
   void close_sinks(RegionSinks& s, const std::string& chrom, int64_t start, int64_t end,
-                   const std::string& name, const std::string& strand) {
+                   const std::string& name, const std::string& strand,
+                   const std::optional<io::Alignment>& read = std::nullopt) {
     for (size_t k = 0; k < s.layers.size(); ++k) {
       auto& l = s.layers[k];
       if (o_.pool == Pool::bin && l.count > 0) flush_bin(l);
@@ -226,7 +227,30 @@ class Embedder {
     t_name_->append(name);
     t_strand_->append(strand);
     t_input_->append(input_);
+    if (read && !reads_) open_reads(summary_.regions);
+    if (reads_) reads_->append(read.value_or(kNotRead));
     ++summary_.regions;
+  }
+
+  // reads/: where each row's read lies (SAM/BAM/CRAM inputs), one row per regions/ row, made at
+  // the first read; rows that are not reads (FASTA records, regions) have flag −1.
+  struct ReadColumns {
+    io::H5Appender contig, pos, end, flag, mapq;
+    void append(const io::Alignment& a) {
+      contig.append(a.contig);
+      pos.append(&a.pos, 1);
+      end.append(&a.end, 1);
+      flag.append(&a.flag, 1);
+      mapq.append(&a.mapq, 1);
+    }
+  };
+  static inline const io::Alignment kNotRead{"*", -1, -1, -1, 255};
+  void open_reads(int64_t rows_before) {
+    auto column = [&](const char* name, io::H5Type t) { return io::H5Appender(*out_, name, t, io::Shape{}); };
+    reads_.emplace(ReadColumns{column("reads/contig", io::H5Type::string), column("reads/pos", io::H5Type::i64),
+                               column("reads/end", io::H5Type::i64), column("reads/flag", io::H5Type::i64),
+                               column("reads/mapq", io::H5Type::i64)});
+    for (int64_t i = 0; i < rows_before; ++i) reads_->append(kNotRead);
   }
 
   // A region of an indexed FASTA: [begin, end) clipped to the contig, with flank and strands.
@@ -345,6 +369,7 @@ class Embedder {
     int64_t start = 0, end = 0, skip = 0;
     std::vector<uint8_t> tokens;
     const char* strand = "+";
+    std::optional<io::Alignment> read{};  // a SAM/BAM/CRAM read's place
   };
   std::vector<Short> batch_;
   int64_t batch_len_ = 0;  // the longest of them
@@ -380,7 +405,7 @@ class Embedder {
       if (n > 0)
         for (size_t k = 0; k < o_.layers.size(); ++k)
           deliver(sinks, k, layer_rows(k) + (i * Lp + r.skip) * D_, 0, n);
-      close_sinks(sinks, r.chrom, r.start, r.end, r.name, r.strand);
+      close_sinks(sinks, r.chrom, r.start, r.end, r.name, r.strand, r.read);
       summary_.bases += int64_t(r.tokens.size());
     }
     batch_.clear();
@@ -403,7 +428,7 @@ class Embedder {
     while (reader.next(c, size_t(L_))) {
       if (c.begin_of_record && c.end_of_record) {  // a whole record: wait for others
         const int64_t n = int64_t(c.tokens.size());
-        enqueue(Short{c.record, c.record, 0, n, 0, std::move(c.tokens), strand_of(c)});
+        enqueue(Short{c.record, c.record, 0, n, 0, std::move(c.tokens), strand_of(c), std::move(c.alignment)});
         continue;
       }
       flush_batch();  // the records before this long one come out first
@@ -421,7 +446,7 @@ class Embedder {
       length += n;
       summary_.bases += n;
       if (progress_) progress_(summary_.bases);
-      if (c.end_of_record) close_sinks(*sinks, c.record, 0, length, c.record, strand_of(c));
+      if (c.end_of_record) close_sinks(*sinks, c.record, 0, length, c.record, strand_of(c), c.alignment);
     }
     flush_batch();
   }
@@ -438,6 +463,7 @@ class Embedder {
   std::optional<io::H5File> out_;
   std::vector<io::H5Appender> pooled_;
   std::optional<io::H5Appender> t_chrom_, t_start_, t_end_, t_name_, t_strand_, t_input_;
+  std::optional<ReadColumns> reads_;
   std::string input_;  // the input being read (as given), for rows and messages
   std::vector<int32_t> tokens_;
   std::vector<float> rows_, other_;

@@ -150,6 +150,50 @@ TEST_CASE("embed: reads turned back by --as-sequenced are on the '-' strand", "[
   }
 }
 
+TEST_CASE("embed: reads/ gives each read's place on the reference", "[pipelines][embed]") {
+  TempDir dir;
+  auto m = golden_model();
+  // Mapped (a deletion makes its span longer than the read), unmapped but placed by its mate,
+  // unmapped and unplaced, and a read on a second contig.
+  const std::string sam = dir.write("places.sam",
+                                    "@HD\tVN:1.6\tSO:unsorted\n"
+                                    "@SQ\tSN:c\tLN:100\n@SQ\tSN:d\tLN:50\n"
+                                    "del\t99\tc\t5\t37\t3M2D3M\t=\t20\t21\tACGTTA\t*\n"
+                                    "mate\t181\tc\t5\t0\t*\t=\t5\t0\tGGA\t*\n"
+                                    "none\t4\t*\t0\t0\t*\t*\t0\t0\tTTTT\t*\n"
+                                    "rev\t16\td\t11\t60\t5M\t*\t0\t0\tACGTA\t*\n");
+  const std::vector<std::string> contigs{"c", "c", "*", "d"};
+  const std::vector<int64_t> pos{4, 4, -1, 10}, end{12, 5, -1, 15}, flag{99, 181, 4, 16}, mapq{37, 0, 0, 60};
+  // Chunk 64: the reads side by side; chunk 4: the longer ones chunk by chunk.
+  for (const int64_t chunk : {64, 4}) {
+    INFO("chunk " << chunk);
+    auto o = options(sam, dir.file("p" + std::to_string(chunk) + ".h5"));
+    o.chunk = chunk;
+    REQUIRE(pipelines::embed(m, o).regions == 4);
+    const auto f = io::H5File::open_read(o.output);
+    CHECK(f.read_strings("regions/name") == std::vector<std::string>{"del", "mate", "none", "rev"});
+    CHECK(f.read_strings("reads/contig") == contigs);
+    CHECK(f.read_i64("reads/pos") == pos);
+    CHECK(f.read_i64("reads/end") == end);
+    CHECK(f.read_i64("reads/flag") == flag);
+    CHECK(f.read_i64("reads/mapq") == mapq);
+  }
+  // A FASTA has no reads/; with a FASTA before the reads, its rows are marked as no read.
+  const std::string fa = dir.write("two.fa", ">x\nACGTACGT\n>y\nGGCC\n");
+  auto o = options(fa, dir.file("fa.h5"));
+  pipelines::embed(m, o);
+  CHECK_FALSE(io::H5File::open_read(o.output).exists("reads"));
+  o = options(fa, dir.file("mixed.h5"));
+  o.inputs.push_back(sam);
+  REQUIRE(pipelines::embed(m, o).regions == 6);
+  const auto f = io::H5File::open_read(o.output);
+  std::vector<std::string> all_contigs{"*", "*"};
+  all_contigs.insert(all_contigs.end(), contigs.begin(), contigs.end());
+  CHECK(f.read_strings("reads/contig") == all_contigs);
+  CHECK(f.read_i64("reads/flag") == std::vector<int64_t>{-1, -1, 99, 181, 4, 16});
+  CHECK(f.read_i64("reads/pos") == std::vector<int64_t>{-1, -1, 4, 4, -1, 10});
+}
+
 TEST_CASE("embed: pooled rows are the pooling of the per-position rows", "[pipelines][embed]") {
   TempDir dir;
   auto m = golden_model();
