@@ -54,9 +54,13 @@ BaseCounts& BaseCounts::operator+=(const BaseCounts& o) {
 BaseCounts count_bases(const std::vector<std::string>& inputs, const StatsOptions& options,
                        const StatsCallbacks& callbacks) {
   // With several inputs, one may lack every region (one FASTA a chromosome); some must have one.
+  // A caller that reads its inputs one at a time (index_segments) has checked them all and says
+  // that the regions may be elsewhere.
   io::ReaderOptions reader_options = options.reader;
-  reader_options.regions_elsewhere = inputs.size() > 1;
-  io::check_inputs(inputs, reader_options);
+  if (!reader_options.regions_elsewhere) {
+    reader_options.regions_elsewhere = inputs.size() > 1;
+    io::check_inputs(inputs, reader_options);
+  }
   BaseCounts total;
   int64_t done = 0;
   io::Chunk chunk;

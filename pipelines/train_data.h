@@ -56,6 +56,8 @@ inline int64_t total_length(const std::vector<Segment>& segments) {
 
 // Record lengths of every input (one streaming pass), as whole-record segments; `acgt` (when
 // given) gets the number of A/C/G/T bases (either case) of all of them: the targets there are.
+// With options.regions_elsewhere, an input without the regions gives no segment (the caller has
+// checked that some input has them: io::check_inputs).
 std::vector<Segment> index_segments(const std::vector<std::string>& inputs,
                                     const io::ReaderOptions& options, int64_t* acgt = nullptr);
 

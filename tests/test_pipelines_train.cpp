@@ -194,6 +194,24 @@ TEST_CASE("train: a new run refuses a directory that holds checkpoints", "[pipel
   CHECK(fs::file_size(busy.run_dir + "/metrics.tsv") == 6);  // the other run's, untouched
 }
 
+TEST_CASE("train data: regions over several inputs, each input holding some", "[pipelines][train]") {
+  // train reads its inputs one by one (index_segments): an input without the regions is
+  // passed over when the run says the regions are elsewhere (as train does for several inputs).
+  TempDir dir;
+  const std::string a = dir.write("a.fa", ">a1\nACGTACGTAC\n"), b = dir.write("b.fa", ">b1\nGGGGCCCCAAAATTTT\n");
+  REQUIRE(fai_build(a.c_str()) == 0);
+  REQUIRE(fai_build(b.c_str()) == 0);
+  io::ReaderOptions ro;
+  ro.regions = {io::parse_region("b1:3-10")};
+  ro.regions_elsewhere = true;
+  const auto segs = pipelines::index_segments({a, b}, ro);
+  REQUIRE(segs.size() == 1);
+  CHECK(segs[0].input == 1);
+  CHECK(segs[0].length() == 8);
+  ro.regions_elsewhere = false;  // one input alone must have them
+  CHECK_THROWS_WITH(pipelines::index_segments({a}, ro), Catch::Contains("unknown contig 'b1'"));
+}
+
 TEST_CASE("train data: streams cover their shares and resume at the same tokens", "[pipelines][train]") {
   const std::string fa = mambadna::test::source_dir() + "/data/lambda_phage.fa.gz";
   io::ReaderOptions ro;
