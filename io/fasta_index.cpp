@@ -8,10 +8,32 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 
 #include "io/error.h"
 
 namespace mambadna::io {
+
+std::unordered_map<std::string, int64_t> fai_lengths(const std::string& path) {
+  const std::string fai = path + ".fai";
+  std::ifstream in(fai);
+  if (!in) throw InputError(fai + ": cannot open: " + std::strerror(errno));
+  std::unordered_map<std::string, int64_t> lengths;
+  std::string line;
+  for (int64_t n = 1; std::getline(in, line); ++n) {
+    const size_t tab = line.find('\t');
+    const char* len = tab == std::string::npos ? nullptr : line.c_str() + tab + 1;
+    char* end = nullptr;
+    errno = 0;
+    const long long v = len ? std::strtoll(len, &end, 10) : -1;
+    if (!len || end == len || (*end != '\t' && *end != '\0') || v < 0 || errno == ERANGE)
+      throw InputError(fai + ": line " + std::to_string(n) +
+                       ": not a faidx line (NAME, tab, LENGTH, ...): run 'samtools faidx " + path + "' again");
+    lengths.emplace(line.substr(0, tab), int64_t(v));
+  }
+  if (in.bad()) throw InputError(fai + ": read error: " + std::strerror(errno));
+  return lengths;
+}
 
 FastaIndex::FastaIndex(const std::string& path) : path_(path) {
   if (path == "-")
@@ -41,17 +63,19 @@ FastaIndex::FastaIndex(const std::string& path) : path_(path) {
   if (!fai_)
     throw InputError(path + ": cannot load its faidx index (a bgzip file also needs its .gzi; plain "
                             "gzip cannot be indexed: recompress it with bgzip and run 'samtools faidx')");
+  lengths_ = fai_lengths(path);
 }
 
 FastaIndex::~FastaIndex() = default;
 FastaIndex::FastaIndex(FastaIndex&&) noexcept = default;
 FastaIndex& FastaIndex::operator=(FastaIndex&&) noexcept = default;
 
-bool FastaIndex::has(const std::string& contig) const { return faidx_has_seq(fai_.get(), contig.c_str()); }
+bool FastaIndex::has(const std::string& contig) const { return lengths_.count(contig) > 0; }
 
 int64_t FastaIndex::length(const std::string& contig) const {
-  if (!has(contig)) throw InputError(path_ + ": unknown contig '" + contig + "'");
-  return faidx_seq_len(fai_.get(), contig.c_str());
+  const auto it = lengths_.find(contig);
+  if (it == lengths_.end()) throw InputError(path_ + ": unknown contig '" + contig + "'");
+  return it->second;
 }
 
 std::vector<std::string> FastaIndex::contigs() const {

@@ -7,11 +7,17 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "io/region.h"
 
 namespace mambadna::io {
+
+// The contig lengths of PATH's faidx index (PATH.fai, FASTA or FASTQ), read from its second
+// column in 64 bits: htslib's faidx_seq_len returns an int, which wraps at 2^31 bases (axolotl
+// and lungfish chromosomes are longer). Throws InputError naming the .fai and its line.
+std::unordered_map<std::string, int64_t> fai_lengths(const std::string& path);
 
 class FastaIndex {
  public:
@@ -40,6 +46,7 @@ class FastaIndex {
   };
   std::string path_;
   std::unique_ptr<faidx_t, Closer> fai_;
+  std::unordered_map<std::string, int64_t> lengths_;  // fai_lengths(path_)
 };
 
 // The reverse complement of bases (IUPAC codes complemented, case kept).

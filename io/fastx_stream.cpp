@@ -18,6 +18,7 @@
 
 #include "io/bgzf_end.h"
 #include "io/error.h"
+#include "io/fasta_index.h"
 #include "io/reader_source.h"
 
 namespace mambadna::io {
@@ -41,16 +42,13 @@ int64_t indexed_total(const std::string& path, Format format, bool bgzip) {
   faidx_t* fai = fai_load3_format(path.c_str(), nullptr, nullptr, 0,
                                   format == Format::fastq ? FAI_FASTQ : FAI_FASTA);
   if (!fai) return -1;
+  fai_destroy(fai);  // loads: the index is one htslib can read
   int64_t total = 0;
-  for (int i = 0; i < faidx_nseq(fai); ++i) {
-    int len = faidx_seq_len(fai, faidx_iseq(fai, i));
-    if (len < 0) {
-      total = -1;
-      break;
-    }
-    total += len;
+  try {
+    for (const auto& [name, len] : fai_lengths(path)) total += len;
+  } catch (const InputError&) {
+    return -1;
   }
-  fai_destroy(fai);
   return total;
 }
 

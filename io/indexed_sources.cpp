@@ -60,17 +60,18 @@ class FaidxRegions final : public SequenceReader::Source {
     if (!fai_)
       throw InputError(path + ": cannot load its faidx index (a bgzip file also needs its .gzi): "
                               "run 'samtools faidx " + path + "' to rebuild it");
+    const auto lengths = fai_lengths(path);
     regions_ = regions_present(
         path, options.regions,
         [&](const std::string& c) {
-          return faidx_has_seq(fai_.get(), c.c_str()) ? int64_t(faidx_seq_len(fai_.get(), c.c_str())) : -1;
+          const auto it = lengths.find(c);
+          return it == lengths.end() ? int64_t(-1) : it->second;
         },
         options.on_regions_skipped, options.regions_elsewhere);
     regions_here = int64_t(regions_.size());
     total = 0;
     for (Region& r : regions_) {
-      int64_t len = faidx_seq_len(fai_.get(), r.contig.c_str());
-      if (len < 0) throw InputError(path + ": cannot get the length of contig '" + r.contig + "'");
+      const int64_t len = lengths.at(r.contig);  // regions_present keeps those it has
       r.end = std::min(r.end, len);  // clip to the contig, like samtools faidx
       r.begin = std::min(r.begin, r.end);
       total += r.end - r.begin;

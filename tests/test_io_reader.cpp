@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "io/error.h"
+#include "io/fasta_index.h"
 #include "io/sequence_reader.h"
 #include "test_io_util.h"
 #include "tests/test_paths.h"
@@ -561,6 +562,27 @@ TEST_CASE("several inputs: all opened before any work, one may lack every region
   CHECK_THROWS_WITH(io::SequenceReader(fifo, opt), fifo + ": regions need an indexed file, not a pipe or other special file");
   // Before any input is read: check_inputs says it for a pipe anywhere in the list.
   CHECK_THROWS_WITH(io::check_inputs({"-", a}, opt), "standard input: regions need an indexed file, not standard input or a pipe");
+}
+
+TEST_CASE("contig lengths of 2^31 bases and more are read whole", "[io][reader][regions]") {
+  // htslib's faidx_seq_len returns an int; a hand-written index says what a 3 Gbp and a
+  // 2^32 + 100 bp chromosome's would (their bases are not needed to ask for the lengths).
+  test::TempDir dir;
+  const std::string fa = dir.write("big.fa", ">small\nACGT\n");
+  dir.write("big.fa.fai", "small\t4\t7\t4\t5\nbig\t3000000000\t20\t60\t61\nwrap\t4294967396\t30\t60\t61\n");
+  const io::FastaIndex idx(fa);
+  CHECK(idx.length("small") == 4);
+  CHECK(idx.length("big") == 3000000000LL);
+  CHECK(idx.length("wrap") == 4294967396LL);
+  CHECK(idx.lengths()("big") == 3000000000LL);
+  CHECK(io::fai_lengths(fa).at("wrap") == 4294967396LL);
+  // A region on it keeps its coordinates (it is not clipped to a wrapped length).
+  io::ReaderOptions opt;
+  opt.regions = {io::parse_region("big:2999999001-3000000000")};
+  CHECK(io::SequenceReader(fa, opt).total_length() == 1000);
+  dir.write("big.fa.fai", "small\tfour\t7\t4\t5\n");
+  CHECK_THROWS_WITH(io::fai_lengths(fa), fa + ".fai: line 1: not a faidx line (NAME, tab, LENGTH, ...): run "
+                                                  "'samtools faidx " + fa + "' again");
 }
 
 TEST_CASE("regions need an index, and say how to make one", "[io][reader][regions]") {
