@@ -365,6 +365,11 @@ using io::rereadable;
 // one, that do not overlap; not reads (named by read, in read coordinates).
 void check_bedgraph(const ScoreOptions& opt) {
   if (opt.bedgraph.empty()) return;
+  // A dropped character still takes a contig position, and the track places bases by counting
+  // them.
+  if (opt.reader.tok.invalid == io::InvalidMode::skip)
+    throw UsageError("--bedgraph with --invalid skip: a dropped character still takes a position, "
+                     "which the track cannot place; use --invalid N (scored as N: a gap in the track)");
   for (const auto& in : opt.inputs) {
     if (!rereadable(in)) continue;  // a pipe is read once, by the scoring
     const io::Format f = io::SequenceReader(in).format();

@@ -366,6 +366,13 @@ TEST_CASE("score: a bedGraph track refuses a base scored twice", "[pipelines][sc
   CHECK_FALSE(fs::exists(dir.file("t.bedGraph")));
   CHECK_THROWS_WITH(run({twice}, {}), Catch::Contains("--bedgraph: c:2 is scored twice"));
   CHECK_FALSE(fs::exists(dir.file("t.bedGraph")));
+  {  // --invalid skip drops a character that still takes a position: the track could not place it
+    auto o = options({dir.write("skip.fa", ">s\nACGTAC**GTACGT\n")}, 8, 2);
+    o.reader.tok.invalid = io::InvalidMode::skip;
+    o.bedgraph = dir.file("t.bedGraph");
+    CHECK_THROWS_WITH(pipelines::score(m, o, {}), Catch::StartsWith("--bedgraph with --invalid skip:"));
+    CHECK_FALSE(fs::exists(dir.file("t.bedGraph")));
+  }
   REQUIRE(fai_build(a.c_str()) == 0);
   REQUIRE(fai_build(b.c_str()) == 0);
   const io::Region c_reg{"c", 2, 6, {}}, d_reg{"d", 0, 5, {}};  // d: in a alone
