@@ -5,6 +5,7 @@
 #include <htslib/kstring.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cstdlib>
@@ -252,6 +253,29 @@ std::vector<Region> read_bed(const std::string& path) {
                                          ", none a region") +
                      ")");
   return regions;
+}
+
+RegionCover::RegionCover(const std::vector<Region>& regions) {
+  for (const Region& r : regions)
+    if (r.begin < r.end) by_contig_[r.contig].emplace_back(r.begin, r.end);
+  for (auto& [contig, iv] : by_contig_) {
+    std::sort(iv.begin(), iv.end());
+    size_t k = 0;  // merged so far: iv[0, k)
+    for (const auto& x : iv) {
+      if (k > 0 && x.first <= iv[k - 1].second) iv[k - 1].second = std::max(iv[k - 1].second, x.second);
+      else iv[k++] = x;
+    }
+    iv.resize(k);
+  }
+}
+
+bool RegionCover::contains(const std::string& contig, int64_t pos) const {
+  const auto it = by_contig_.find(contig);
+  if (it == by_contig_.end()) return false;
+  const auto& iv = it->second;
+  // The last interval starting at or before pos.
+  auto after = std::upper_bound(iv.begin(), iv.end(), pos, [](int64_t p, const auto& x) { return p < x.first; });
+  return after != iv.begin() && pos < std::prev(after)->second;
 }
 
 }  // namespace mambadna::io

@@ -5,6 +5,8 @@
 #include <functional>
 #include <limits>
 #include <string>
+#include <unordered_map>
+#include <utility>
 #include <vector>
 
 namespace mambadna::io {
@@ -86,5 +88,16 @@ std::vector<Region> regions_present(const std::string& path, const std::vector<R
 // or a strand other than those three; and for a file with no region at all (an empty region list
 // would mean the whole input to a reader).
 std::vector<Region> read_bed(const std::string& path);
+
+// The positions some region of a list covers, to ask of one position at a time (vep's records):
+// per contig, the regions merged into sorted disjoint intervals, searched by bisection.
+class RegionCover {
+ public:
+  explicit RegionCover(const std::vector<Region>& regions);
+  bool contains(const std::string& contig, int64_t pos) const;  // pos 0-based
+
+ private:
+  std::unordered_map<std::string, std::vector<std::pair<int64_t, int64_t>>> by_contig_;  // [begin, end)
+};
 
 }  // namespace mambadna::io

@@ -163,13 +163,13 @@ bool VcfReader::next(bcf1_t* rec) {
     throw InputError(path_ + ": " + where() + " has no REF allele");
   }
   if (contig != contig_) {
-    if (("\n" + done_).find("\n" + contig + "\n") != std::string::npos) {
+    if (done_.count(contig)) {
       contig_ = contig, pos_ = p;
       throw InputError(path_ + ": " + where() + ": contig '" + contig +
                        "' appears again after other contigs; the input must be sorted (run "
                        "'bcftools sort')");
     }
-    if (!contig_.empty()) done_ += contig_ + "\n";
+    if (!contig_.empty()) done_.insert(contig_);
     contig_ = contig;
     pos_ = -1;
   }

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <string>
+#include <unordered_set>
 
 #include "io/hts_handles.h"
 
@@ -36,7 +37,8 @@ class VcfReader {
   BcfHdrPtr hdr_;
   int threads_ = 0;
   int64_t n_ = 0;
-  std::string contig_, done_;  // current contig; contigs finished, '\n'-joined
+  std::string contig_;                     // current contig
+  std::unordered_set<std::string> done_;  // contigs finished
   int64_t pos_ = -1;
 };
 

@@ -487,6 +487,7 @@ VepSummary vep(model::Mamba<float>& m, const VepOptions& opt, const std::functio
         auto& list = why == io::RegionSkip::absent_contig ? sum.regions_skipped : sum.regions_past_end;
         for (const io::Region& r : skipped) list.push_back(io::describe_region(r));
       });
+  const io::RegionCover cover(regions);
 
   io::VcfReader in(opt.input, opt.threads);
   bcf_hdr_t* hdr = in.header();
@@ -620,9 +621,7 @@ VepSummary vep(model::Mamba<float>& m, const VepOptions& opt, const std::functio
     const std::string where = contig + ":" + std::to_string(p + 1);
 
     Held h;
-    h.in_region = opt.regions.empty();
-    for (auto& r : regions)
-      if (r.contig == contig && p >= r.begin && p < r.end) h.in_region = true;
+    h.in_region = opt.regions.empty() || cover.contains(contig, p);
     const int n_alt = rec->n_allele - 1;
     h.status.assign(size_t(std::max(n_alt, 0)), VepStatus::ok);
     h.score.assign(h.status.size(), VepScore{});

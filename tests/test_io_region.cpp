@@ -1,6 +1,7 @@
 // Region text (1-based inclusive, htslib syntax) and BED (0-based half-open) to io::Region.
 #include <catch2/catch.hpp>
 
+#include <random>
 #include <string>
 #include <vector>
 
@@ -178,4 +179,23 @@ TEST_CASE("a contig name with ':' is read whole where the input has it, as htsli
   // Neither: the message quotes the text as typed.
   CHECK_THROWS_WITH(read(one, "HLA-B*07:02:01"),
                     one + ": region 'HLA-B*07:02:01': unknown contig 'HLA-B*07:02'");
+}
+
+TEST_CASE("RegionCover holds the positions some region covers, as a scan of the list says", "[io][region]") {
+  // Overlapping, nested, touching and empty regions on two contigs, against asking each region.
+  std::mt19937 rng(7);
+  std::vector<io::Region> regions;
+  for (int i = 0; i < 60; ++i) {
+    const int64_t b = int64_t(rng() % 500), len = int64_t(rng() % 40);
+    regions.push_back(io::Region{i % 3 ? "a" : "b", b, b + len, {}});
+  }
+  regions.push_back(io::Region{"c", 100, io::kContigEnd, {}});
+  const io::RegionCover cover(regions);
+  for (const char* contig : {"a", "b", "c", "d"})
+    for (int64_t p = -1; p < 560; ++p) {
+      bool in = false;
+      for (const auto& r : regions) in = in || (r.contig == contig && p >= r.begin && p < r.end);
+      INFO(contig << ":" << p);
+      CHECK(cover.contains(contig, p) == in);
+    }
 }
