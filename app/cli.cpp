@@ -186,7 +186,7 @@ bool catch_signal(int sig, void (*handler)(int)) {
 }
 
 void install_signal_cleanup() {
-  for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGPIPE}) catch_signal(sig, remove_outputs_and_die);
+  for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGPIPE, SIGQUIT, SIGXCPU}) catch_signal(sig, remove_outputs_and_die);
 }
 
 namespace {

@@ -65,10 +65,11 @@ using NamedPaths = std::vector<std::pair<std::string, std::string>>;
 // inputs is refused (standard input can be read once).
 void refuse_same_files(const NamedPaths& outputs, const NamedPaths& inputs);
 
-// SIGINT, SIGTERM, SIGHUP and SIGPIPE end the program as they would, after removing the
-// temporary files of outputs not yet complete (io/temp_files.h) and, but for SIGPIPE (a reader
-// that stopped reading), saying so on stderr. install_signal_cleanup() sets the handler for
-// all four; `train` catches the first SIGINT/SIGTERM/SIGHUP itself and hands the second to it.
+// SIGINT, SIGTERM, SIGHUP, SIGPIPE, SIGQUIT (Ctrl-\) and SIGXCPU (a CPU-time limit) end the
+// program as they would, after removing the temporary files of outputs not yet complete
+// (io/temp_files.h) and, but for SIGPIPE (a reader that stopped reading), saying so on stderr.
+// install_signal_cleanup() sets the handler for all six; `train` catches the first
+// SIGINT/SIGTERM/SIGHUP/SIGPIPE itself and hands the second to it.
 // A signal that was ignored when the program started (nohup, `cmd &` in a script) stays so.
 extern "C" void remove_outputs_and_die(int sig);
 void install_signal_cleanup();

@@ -25,9 +25,11 @@ int cmd_vep(int argc, char** argv) {
       ("fasta-ref,f", po::value(&opt.reference)->required(), "indexed reference FASTA (plain or bgzip)")
       ("input,i", po::value(&opt.input)->default_value("-"), "VCF/BCF, sorted (plain or bgzip); - for stdin")
       ("region,r", po::value(&regions)->composing(),
-       "score only records starting in this region, 1-based inclusive (repeatable); the others are "
-       "written unchanged")
-      ("regions-file,R", po::value(&regions_file), "score only records starting in these BED regions")
+       "score only records starting in this region, 1-based inclusive: CHR, CHR:BEG-END, CHR:BEG "
+       "(to the contig's end, as samtools) (repeatable, one region each); the others are written "
+       "unchanged")
+      ("regions-file,R", po::value(&regions_file),
+       "score only records starting in these BED regions (0-based, half-open)")
       ("missing-contig", po::value(&missing)->default_value(missing),
        "a contig absent from the FASTA: skip (status no_contig) or error");
   po::options_description out("Output");
@@ -134,6 +136,16 @@ int cmd_vep(int argc, char** argv) {
                        absent == s.alts - s.by_status[size_t(pipelines::VepStatus::missing)] ? "all " : "",
                        count_of(absent, "ALT is", "ALTs are").c_str(), opt.reference.c_str(),
                        s.first_missing_contig.c_str(), opt.reference.c_str());
+        // Most REFs unlike the reference: another assembly, or a file of other positions.
+        const int64_t mismatched = s.by_status[size_t(pipelines::VepStatus::ref_mismatch)];
+        if (mismatched >= 10 && 2 * mismatched >= s.alts)
+          std::fprintf(stderr, "[vep] warning: %lld of %s have a REF that %s does not have there: calls "
+                               "made on another assembly?\n",
+                       (long long)mismatched, count_of(s.alts, "ALT", "ALTs").c_str(), opt.reference.c_str());
+        // Regions that select no record: a 1-based file read as BED makes single positions empty.
+        if (!opt.regions.empty() && s.records > 0 && s.out_of_region == s.records)
+          std::fprintf(stderr, "[vep] warning: no record starts in the regions (-r/-R); BED is 0-based, "
+                               "half-open: a 1-based 'CHROM POS POS' line is an empty region\n");
         return 0;
       },
       common);

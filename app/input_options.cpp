@@ -12,8 +12,8 @@ namespace mambadna::app {
 void add_input_options(po::options_description& g, InputOptions& a, InputsFor who) {
   g.add_options()  //
       ("region,r", po::value<std::vector<std::string>>(&a.regions)->composing(),
-       "only this region, 1-based inclusive: CHR, CHR:BEG, CHR:BEG-END, {NAME:WITH:COLONS}:BEG-END "
-       "(repeatable; needs an indexed file)")  //
+       "only this region, 1-based inclusive: CHR, CHR:BEG-END, CHR:BEG (to the contig's end, as "
+       "samtools), {NAME:WITH:COLONS}:BEG-END (repeatable, one region each; needs an indexed file)")  //
       ("regions-file,R", po::value<std::string>(&a.regions_file),
        "only the regions in this BED file (0-based half-open)")  //
       ("reference", po::value<std::string>(&a.reference), "reference FASTA for decoding CRAM")  //

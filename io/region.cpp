@@ -112,11 +112,33 @@ int64_t parse_bed_coordinate(const std::string& path, int64_t line_no, const cha
 
 }  // namespace
 
+namespace {
+
+// A comma in a region's positions is a thousands separator (1,000,000), as samtools reads them;
+// anywhere else (chr1:1-60,1 or chr1,chr2: a list, as bcftools takes one) it is an error,
+// where htslib would read the digits as one number or the list as one contig's name. A name
+// in braces may hold commas.
+void check_commas(const std::string& text) {
+  const size_t close = text[0] == '{' ? text.find('}') : std::string::npos;
+  const size_t colon = text.rfind(':');
+  const size_t positions = close != std::string::npos ? close + 1 : colon == std::string::npos ? text.size() : colon + 1;
+  auto digit = [&](size_t i) { return i < text.size() && text[i] >= '0' && text[i] <= '9'; };
+  for (size_t i = text.find(','); i != std::string::npos; i = text.find(',', i + 1)) {
+    if (close != std::string::npos && i < close) continue;
+    if (i < positions || !digit(i - 1) || !digit(i + 1) || !digit(i + 2) || !digit(i + 3) || digit(i + 4))
+      bad_region(text, "a comma that is no thousands separator: give one region per -r (-r A -r B), "
+                       "or a BED file with -R");
+  }
+}
+
+}  // namespace
+
 Region parse_region(const std::string& text) {
   if (text.empty()) bad_region(text, "empty region");
   NameSink sink{text.c_str(), {}};
   int tid = -1;
   hts_pos_t beg = 0, end = 0;
+  check_commas(text);
   const char* rest = hts_parse_region(text.c_str(), &tid, &beg, &end, accept_name, &sink,
                                       HTS_PARSE_THOUSANDS_SEP);
   if (!rest || *rest != '\0') explain_region_failure(text);
@@ -187,7 +209,7 @@ std::string region_name(const Region& region, int64_t begin, int64_t end) {
 
 std::string format_region(const Region& region) {
   std::string s;
-  if (region.contig.find(':') != std::string::npos) {
+  if (region.contig.find_first_of(":,") != std::string::npos) {
     s.append("{").append(region.contig).append("}");
   } else {
     s = region.contig;

@@ -44,7 +44,8 @@ struct Region {
 // unparsable coordinates, a zero start or a start after the end.
 Region parse_region(const std::string& text);
 
-// The region as samtools would write it: "chr1:100-200", "{a:b}:1-10", or "chr1" for a whole contig.
+// The region as samtools would write it: "chr1:100-200", "{a:b}:1-10" (a name with ':' or ','
+// in braces), or "chr1" for a whole contig.
 std::string format_region(const Region& region);
 
 // What outputs call a region: its BED name (column 4) when it has one, else "contig:start-end"

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cctype>
+#include <climits>
 #include <cstdio>
 #include <cerrno>
 #include <cstring>
@@ -99,6 +100,18 @@ void VcfReader::check_text(const kstring_t& line, int64_t record) const {
   if (!digits)
     throw InputError(path_ + ": record " + std::to_string(record) + " (" + chrom + "): POS '" + pos +
                      "' is not a number");
+  // An empty fixed column (two tabs in a row): htslib reads an empty ALT as an allele of no
+  // bases, which is neither a variant nor the '.' of none.
+  static const char* const kColumns[8] = {"CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO"};
+  size_t begin = 0;
+  for (int c = 0; c < 8; ++c) {
+    size_t end = begin;
+    while (end < l && t[end] != '\t') ++end;
+    if (end == begin)
+      throw InputError(path_ + ": " + where + ": the " + kColumns[c] +
+                       " column is empty (write '.' for a missing value)");
+    begin = end + 1;
+  }
 }
 
 bool VcfReader::next(bcf1_t* rec) {
@@ -135,7 +148,7 @@ bool VcfReader::next(bcf1_t* rec) {
     throw InputError(path_ + ": read error (truncated or corrupt compressed data) after record " +
                      std::to_string(n_));
   if (!end && (bad || (rec->errcode & ~(BCF_ERR_CTG_UNDEF | BCF_ERR_TAG_UNDEF))))
-    throw InputError(path_ + ": malformed record after record " + std::to_string(n_));
+    throw InputError(path_ + ": malformed record after " + (n_ > 0 ? where() : std::string("the header")));
   if (end) {
     // htslib ends a compressed stream that breaks off as if at its end (io/bgzf_end.h).
     if (fp_->is_bgzf)
@@ -241,6 +254,11 @@ void VcfWriter::write(bcf1_t* rec) {
     throw InputError(path_ + ": contig '" + bcf_seqname_safe(hdr_, rec) +
                      "' is declared neither in the VCF header nor in the FASTA; BCF output needs "
                      "it declared (add a ##contig line, or write VCF with -O v or -O z)");
+  // BCF holds positions in 32 bits (htslib 1.16 writes a larger one cut to 32 bits, silently).
+  if (bcf_ && (rec->pos > INT32_MAX || rec->rlen > INT32_MAX || rec->pos + rec->rlen > INT32_MAX))
+    throw InputError(path_ + ": " + bcf_seqname_safe(hdr_, rec) + ":" + std::to_string(rec->pos + 1) +
+                     ": a position past 2^31 - 1 cannot be written in BCF (32-bit); write VCF with "
+                     "-O v or -O z");
   if (bcf_) {  // likewise FILTER, INFO and FORMAT ids
     bcf_unpack(rec, BCF_UN_ALL);
     auto undeclared = [&](int id) {

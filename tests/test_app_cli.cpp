@@ -451,6 +451,15 @@ TEST_CASE("cli: outputs over inputs, empty BED files, --case, unusable numbers, 
   CHECK(st == 0);
   CHECK(err.find("warning: all 1 ALT is on contigs that") != std::string::npos);
   CHECK(err.find("(the first: 'chr9')") != std::string::npos);
+  // Regions that select no record (a 1-based 'CHROM POS POS' line read as BED) are warned of.
+  const std::string vcf_a = dir.write("va.vcf", "##fileformat=VCFv4.2\n##contig=<ID=a>\n"
+                                                "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n"
+                                                "a\t3\t.\tG\tA\t.\t.\t.\n");
+  const std::string one = dir.write("one.txt", "a\t3\t3\n");
+  err = run_shell(kBin + " vep -v0 -m '" + m + "' -f '" + fa + "' -i '" + vcf_a + "' -R '" + one + "' -o '" +
+                      dir.file("va.out.vcf") + "' 2>&1", st);
+  CHECK(st == 0);
+  CHECK(err.find("warning: no record starts in the regions (-r/-R)") != std::string::npos);
   // Regions on contigs one input lacks are skipped there with a warning that names the input,
   // the region and its BED line (as samtools view goes on past an unknown reference); every
   // command and path alike. An input with none of the regions' contigs stops the run.
@@ -646,7 +655,7 @@ TEST_CASE("cli: a signal removes the outputs not yet complete", "[app]") {
   }
   // A shell without job control starts background commands with SIGINT ignored (as a program
   // started so keeps it): env gives this one the default back.
-  const std::string score = "env --default-signal=INT " + kBin + " score -@1 -m '" + m + "' '" + big + "' -o '" + dir.file("sc.h5") +
+  const std::string score = "env --default-signal=INT,QUIT " + kBin + " score -@1 -m '" + m + "' '" + big + "' -o '" + dir.file("sc.h5") +
                             "' --per-position --bedgraph '" + dir.file("sc.bg") + "' 2>'" + dir.file("err.txt") +
                             "' >/dev/null";
   auto listed = [&] {  // the outputs' names in the directory, final or temporary
@@ -655,13 +664,13 @@ TEST_CASE("cli: a signal removes the outputs not yet complete", "[app]") {
       n += e.path().filename().string().rfind("sc.", 0) == 0;
     return n;
   };
-  for (const std::string& sig : {std::string("INT"), std::string("TERM")}) {
+  for (const std::string& sig : {std::string("INT"), std::string("TERM"), std::string("QUIT")}) {
     INFO(sig);
     // Both temporaries exist when the signal comes; none is left after it.
     const std::string out = run_shell("cd '" + dir.file("") + "' && (" + score + " & pid=$!; sleep 1.5; ls | grep -c '^sc\\..*\\.tmp\\.'; kill -" +
                                           sig + " $pid; wait $pid; echo $?)",
                                       st);
-    CHECK(out == "2\n" + std::to_string(sig == "INT" ? 130 : 143) + "\n");
+    CHECK(out == "2\n" + std::to_string(sig == "INT" ? 130 : sig == "TERM" ? 143 : 131) + "\n");
     std::ifstream e(dir.file("err.txt"));
     const std::string err((std::istreambuf_iterator<char>(e)), std::istreambuf_iterator<char>());
     CHECK(err.find("stopped by a signal; incomplete output files removed") != std::string::npos);

@@ -34,6 +34,7 @@ TEST_CASE("parse_region converts 1-based inclusive text to 0-based half-open", "
       {"{name:with:colons}:1-10",  "name:with:colons", 0,       10},
       {"{name:with:colons}",       "name:with:colons", 0,       kContigEnd},
       {"{chr1}:5",                 "chr1",             4,       kContigEnd},
+      {"{a,b}:1,001-2,000",        "a,b",              1000,    2000},        // a comma in braces
       {"HLA-DRB1*12:17",           "HLA-DRB1*12",      16,      kContigEnd},  // split at the last ':'
       {"gi|5|ref|NM_1.3|:10-20",   "gi|5|ref|NM_1.3|", 9,       20},
   };
@@ -64,6 +65,11 @@ TEST_CASE("parse_region rejects bad text with a message naming it", "[io][region
       {"chr1:10-20x", "cannot parse"},
       {"{chr1", "no closing '}'"},
       {":1-10", "empty contig name"},
+      {"s:1-60,1", "a comma that is no thousands separator"},       // a bcftools list
+      {"20:1-100000,21", "a comma that is no thousands separator"},
+      {"e1,e2", "a comma that is no thousands separator"},
+      {"chr1:1,0000-2", "a comma that is no thousands separator"},
+      {"chr1:,100", "a comma that is no thousands separator"},
   };
   for (const Row& row : table) {
     INFO("region text: '" << row.text << "'");

@@ -92,7 +92,7 @@ TEST_CASE("vcf: a sorted file reads through; unsorted ones are refused at the re
                                "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\ts1\ts2\n"
                                "chrA\t5\t.\tA\tC\t.\t.\t.\tGT\t0/1\t1/1\n"
                                "chrA\t6\t.\tA\tC\t.\t.\t.\tGT\t0/1\n");
-    CHECK_THROWS_WITH(read_all(two), Catch::Contains("samples.vcf: malformed record after record 1"));
+    CHECK_THROWS_WITH(read_all(two), Catch::Contains("samples.vcf: malformed record after record 1 (chrA:5)"));
     const auto eight = dir.write("samples8.vcf",
                                  "##fileformat=VCFv4.2\n##contig=<ID=chrA>\n##INFO=<ID=FR,Number=1,Type=Float,Description=\"f\">\n"
                                  "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\ts1\n"
@@ -135,6 +135,11 @@ TEST_CASE("vcf: a sorted file reads through; unsorted ones are refused at the re
     CHECK_THROWS_WITH(read_all(dir.write("pos.vcf", kHeader + "chrA\t" + pos + "\t.\tA\tC\t.\t.\t.\n")),
                       Catch::Contains("record 1 (chrA): POS '" + std::string(pos) + "' is not a number"));
   CHECK(read_all(dir.write("zero.vcf", kHeader + "chrA\t0\t.\tA\tC\t.\t.\t.\n")) == 1);
+  // An empty fixed column: htslib reads an empty ALT as an allele of no bases.
+  CHECK_THROWS_WITH(read_all(dir.write("ealt.vcf", kHeader + "chrA\t5\t.\tA\t\t.\t.\t.\n")),
+                    Catch::Contains("record 1 (chrA:5): the ALT column is empty (write '.' for a missing value)"));
+  CHECK_THROWS_WITH(read_all(dir.write("einfo.vcf", kHeader + "chrA\t5\t.\tA\tC\t.\t.\t\tGT\n")),
+                    Catch::Contains("record 1 (chrA:5): the INFO column is empty"));
   // Blank lines (a hand-edited file's end) are no records.
   CHECK(read_all(dir.write("blank.vcf", kHeader + "chrA\t5\t.\tA\tC\t.\t.\t.\n\n \nchrA\t6\t.\tA\tC\t.\t.\t.\n\n")) == 2);
   const auto no_chrom = dir.write("nochrom.vcf", "##fileformat=VCFv4.2\n##contig=<ID=chrA>\n");
@@ -214,6 +219,21 @@ TEST_CASE("vcf: BCF refuses a tag its header never declared; links are written t
     CHECK_THROWS_WITH(out.write(copy.get()), Catch::Contains("tag 'FOO' is not declared"));
   }
   CHECK_FALSE(fs::exists(dir.file("tag.bcf")));
+  {  // a position past 2^31 - 1 (htslib 1.16 writes a copy's cut to 32 bits); VCF holds it
+    const auto big = dir.write("big.vcf", kHeader + "chrA\t4294967353\t.\tA\tC\t.\t.\t.\n");
+    io::VcfReader in2(big);
+    io::BcfRecPtr r2(bcf_init());
+    REQUIRE(in2.next(r2.get()));
+    io::BcfRecPtr copy(bcf_dup(r2.get()));
+    io::VcfWriter bcf(dir.file("big.bcf"), 'b', in2.header());
+    CHECK_THROWS_WITH(bcf.write(copy.get()), Catch::Contains("chrA:4294967353: a position past 2^31 - 1 cannot be "
+                                                             "written in BCF"));
+    io::VcfWriter vcf(dir.file("big.out.vcf"), 'v', in2.header());
+    vcf.write(copy.get());
+    vcf.commit();
+    CHECK(read_all(dir.file("big.out.vcf")) == 1);
+  }
+  CHECK_FALSE(fs::exists(dir.file("big.bcf")));
   // A symbolic link (as /dev/stdout is) is written through, never replaced by a rename.
   const auto target = dir.write("target.vcf", "");
   fs::create_symlink(target, dir.file("link.vcf"));
