@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -255,6 +256,7 @@ void H5File::commit() {
     std::ifstream in(tmp_path_, std::ios::binary);
     std::ofstream out(path_, std::ios::binary);
     out << in.rdbuf();
+    out.close();  // the last buffered block is written here
     if (!out) throw InputError(path_ + ": write failed: " + std::strerror(errno));
     return;  // the destructor removes the temporary
   }
@@ -297,22 +299,26 @@ bool H5File::exists(const std::string& name) const {
 Shape H5File::shape(const std::string& name) const {
   if (!exists(name)) throw InputError(path_ + ": missing dataset '" + name + "'");
   H5Id ds(check(H5Dopen2(file_, name.c_str(), H5P_DEFAULT), path_ + ": cannot open " + name));
-  H5Id sp(H5Dget_space(ds));
-  int nd = H5Sget_simple_extent_ndims(sp);
-  std::vector<hsize_t> d(nd > 0 ? nd : 0);
-  if (nd > 0) H5Sget_simple_extent_dims(sp, d.data(), nullptr);
+  H5Id sp(check(H5Dget_space(ds), path_ + ": cannot read the shape of " + name));
+  const int nd = H5Sget_simple_extent_ndims(sp);
+  if (nd < 0) throw InputError(path_ + ": cannot read the shape of " + name);
+  std::vector<hsize_t> d(size_t(nd), 0);
+  if (nd > 0) check_status(H5Sget_simple_extent_dims(sp, d.data(), nullptr) < 0 ? -1 : 0,
+                           path_ + ": cannot read the shape of " + name);
   return Shape(d.begin(), d.end());
 }
 
 std::vector<std::string> H5File::list(const std::string& group) const {
   std::vector<std::string> names;
   H5Id g(check(H5Gopen2(file_, group.c_str(), H5P_DEFAULT), path_ + ": no group " + group));
-  H5G_info_t info;
-  H5Gget_info(g, &info);
+  H5G_info_t info{};
+  check_status(H5Gget_info(g, &info), path_ + ": cannot list group " + group);
   for (hsize_t i = 0; i < info.nlinks; ++i) {
-    ssize_t n = H5Lget_name_by_idx(g, ".", H5_INDEX_NAME, H5_ITER_INC, i, nullptr, 0, H5P_DEFAULT);
+    const ssize_t n = H5Lget_name_by_idx(g, ".", H5_INDEX_NAME, H5_ITER_INC, i, nullptr, 0, H5P_DEFAULT);
+    if (n < 0) throw InputError(path_ + ": cannot list group " + group);
     std::string s(size_t(n), '\0');
-    H5Lget_name_by_idx(g, ".", H5_INDEX_NAME, H5_ITER_INC, i, s.data(), size_t(n) + 1, H5P_DEFAULT);
+    if (H5Lget_name_by_idx(g, ".", H5_INDEX_NAME, H5_ITER_INC, i, s.data(), size_t(n) + 1, H5P_DEFAULT) < 0)
+      throw InputError(path_ + ": cannot list group " + group);
     names.push_back(s);
   }
   return names;
@@ -410,14 +416,16 @@ void rows_io(hid_t file, const std::string& path, const std::string& name, int64
              void* data, int64_t nrows, bool write) {
   if (nrows <= 0) return;
   H5Id ds(check(H5Dopen2(file, name.c_str(), H5P_DEFAULT), path + ": cannot open " + name));
-  H5Id fsp(H5Dget_space(ds));
+  H5Id fsp(check(H5Dget_space(ds), path + ": cannot open " + name));
+  if (H5Sget_simple_extent_ndims(fsp) != 2) throw InputError(path + ": " + name + " is not a table of rows (2-D)");
   hsize_t dims[2] = {0, 0};
   H5Sget_simple_extent_dims(fsp, dims, nullptr);
   if (row0 < 0 || hsize_t(row0 + nrows) > dims[0])
     throw UsageError(path + ": rows " + std::to_string(row0) + ".." + std::to_string(row0 + nrows) +
                      " outside dataset " + name);
   hsize_t start[2] = {hsize_t(row0), 0}, count[2] = {hsize_t(nrows), dims[1]};
-  H5Sselect_hyperslab(fsp, H5S_SELECT_SET, start, nullptr, count, nullptr);
+  check_status(H5Sselect_hyperslab(fsp, H5S_SELECT_SET, start, nullptr, count, nullptr),
+               path + ": cannot select rows of " + name);
   H5Id msp(H5Screate_simple(2, count, nullptr));
   herr_t st = write ? H5Dwrite(ds, H5T_NATIVE_FLOAT, msp, fsp, H5P_DEFAULT, data)
                     : H5Dread(ds, H5T_NATIVE_FLOAT, msp, fsp, H5P_DEFAULT, data);
@@ -440,7 +448,7 @@ H5Id open_object(hid_t file, const std::string& obj, const std::string& path) {
 void put_attr(hid_t file, const std::string& obj, const std::string& key, hid_t type,
               const void* value, const std::string& path) {
   H5Id o = open_object(file, obj, path);
-  if (H5Aexists(o, key.c_str()) > 0) H5Adelete(o, key.c_str());
+  if (H5Aexists(o, key.c_str()) > 0) check_status(H5Adelete(o, key.c_str()), path + ": cannot replace attribute " + key);
   H5Id sp(H5Screate(H5S_SCALAR));
   H5Id a(H5Acreate2(o, key.c_str(), type, sp, H5P_DEFAULT, H5P_DEFAULT));
   check(a, path + ": cannot create attribute " + key);
@@ -483,6 +491,8 @@ int64_t H5File::attr_i64(const std::string& obj, const std::string& key) const {
   if (H5Tget_class(t) == H5T_FLOAT) {
     double d = 0;
     check_status(H5Aread(a, H5T_NATIVE_DOUBLE, &d), path_ + ": cannot read attribute " + key);
+    if (!(d == std::trunc(d) && std::fabs(d) < 9.2e18))  // NaN, a fraction, past int64
+      throw InputError(path_ + ": attribute '" + key + "' is not an integer (" + std::to_string(d) + ")");
     v = int64_t(d);
   } else {
     check_status(H5Aread(a, H5T_NATIVE_INT64, &v), path_ + ": cannot read attribute " + key);
@@ -569,8 +579,9 @@ void H5Appender::append_raw(const void* data, hid_t memtype, int64_t nrows) {
     count.push_back(hsize_t(d));
   }
   check_status(H5Dset_extent(ds_, newdims.data()), path_ + ": cannot extend dataset " + name_);
-  H5Id fsp(H5Dget_space(ds_));
-  H5Sselect_hyperslab(fsp, H5S_SELECT_SET, start.data(), nullptr, count.data(), nullptr);
+  H5Id fsp(check(H5Dget_space(ds_), path_ + ": cannot extend dataset " + name_));
+  check_status(H5Sselect_hyperslab(fsp, H5S_SELECT_SET, start.data(), nullptr, count.data(), nullptr),
+               path_ + ": cannot extend dataset " + name_);
   H5Id msp(H5Screate_simple(int(count.size()), count.data(), nullptr));
   // A type conversion (strings, f16) strip-mines through a buffer that HDF5 allocates and
   // zeroes per write, 1 MiB by default: fresh pages for every row appended (3.6 M page faults

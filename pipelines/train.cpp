@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -17,6 +18,7 @@
 
 #include "io/error.h"
 #include "io/h5.h"
+#include "io/output_file.h"
 #include "io/region.h"
 #include "io/temp_files.h"
 #include "model/checkpoint.h"
@@ -580,12 +582,9 @@ TrainResult train(const TrainOptions& options, const std::function<void(const St
     }
     if (keep_rows.empty())
       keep_rows.push_back("#step\ttokens\ttrain_loss\ttrain_bpb\tvalid_bpb\tlr\tgrad_norm\ttokens_per_s");
-    const std::string tmp = metrics + ".tmp";
-    std::ofstream out(tmp);
-    for (auto& r : keep_rows) out << r << "\n";
-    out.close();
-    if (!out) throw InputError(metrics + ": cannot write");
-    fs::rename(tmp, metrics);
+    io::TextOutput out(metrics);
+    for (auto& r : keep_rows) out.write(r + "\n");
+    out.commit();
   }
   std::ofstream metrics_out(metrics, std::ios::app);
 
@@ -700,7 +699,8 @@ TrainResult train(const TrainOptions& options, const std::function<void(const St
     std::snprintf(line, sizeof line, "%lld\t%lld\t%s\t%s\t%s\t%.6g\t%s\t%.1f\n", (long long)step,
                   (long long)tokens, na_or(loss, "%.6f").c_str(), na_or(rep.bits_per_base, "%.6f").c_str(),
                   na_or(rep.valid_bpb, "%.6f").c_str(), lr, na_or(gnorm, "%.6g").c_str(), rep.tokens_per_s);
-    metrics_out << line << std::flush;
+    if (!(metrics_out << line << std::flush))
+      throw InputError(metrics + ": cannot write step " + std::to_string(step) + "'s row: " + std::strerror(errno));
     if (report) report(rep);
     const bool stop_now = stopping || (stop && stop->load());  // a signal during this step
     if ((o.ckpt_every > 0 && step % o.ckpt_every == 0) || last || stop_now) write_checkpoint(step);
