@@ -238,6 +238,12 @@ H5File::~H5File() {
 void H5File::finish() {
   if (!writable_) throw UsageError(path_ + ": finish on a file opened for reading");
   if (file_.get() < 0) return;
+  // Nothing of the file may be open: with a dataset open, H5Fclose returns at once and the
+  // real close (with the errors it meets) comes later, when that dataset closes, unseen.
+  const ssize_t open = H5Fget_obj_count(
+      file_, H5F_OBJ_DATASET | H5F_OBJ_GROUP | H5F_OBJ_DATATYPE | H5F_OBJ_ATTR | H5F_OBJ_LOCAL);
+  if (open != 0)
+    throw UsageError(path_ + ": finish() with " + std::to_string(open) + " objects of the file still open");
   check_status(H5Fflush(file_, H5F_SCOPE_GLOBAL), path_ + ": flush failed");
   check_status(H5Fclose(file_.release()), path_ + ": close failed");
 }

@@ -61,7 +61,8 @@ VcfReader::VcfReader(const std::string& path, int threads) : path_(path), thread
   if (hts_get_format(fp_.get())->category != variant_data)
     throw InputError(path + ": not a VCF or BCF file");
   if (fp_->is_bgzf) bgzf_check_complete(fp_->fp.bgzf, path);
-  if (threads > 0) hts_set_threads(fp_.get(), threads);
+  if (threads > 0 && hts_set_threads(fp_.get(), threads) != 0)
+    throw InputError(path + ": cannot start " + std::to_string(threads) + " decompression threads");
   hdr_.reset(bcf_hdr_read(fp_.get()));
   if (!hdr_) throw InputError(path + ": cannot read the VCF header" + header_problem(path));
 }
@@ -221,16 +222,17 @@ void vcf_header_append(bcf_hdr_t* hdr, const std::string& line) {
 VcfWriter::VcfWriter(const std::string& path, char type, bcf_hdr_t* hdr, int threads)
     : path_(path), bcf_(type == 'b' || type == 'u'), hdr_(hdr) {
   const bool in_place = path == "-" || is_special_file(path);
+  if (bcf_hdr_sync(hdr) != 0) throw Error("cannot update the VCF header");
   if (!in_place) {
     tmp_ = create_temp_file(path);  // new, ours alone
     if (tmp_.empty()) throw InputError(path + ": cannot create file: " + std::strerror(errno));
   }
   const char* mode = type == 'z' ? "wz" : type == 'b' ? "wb" : type == 'u' ? "wbu" : "w";
-  if (bcf_hdr_sync(hdr) != 0) throw Error("cannot update the VCF header");
   try {
     fp_.reset(hts_open(in_place ? path.c_str() : tmp_.c_str(), mode));
     if (!fp_) throw InputError(path + ": cannot create file");
-    if (threads > 0) hts_set_threads(fp_.get(), threads);
+    if (threads > 0 && hts_set_threads(fp_.get(), threads) != 0)
+      throw InputError(path + ": cannot start " + std::to_string(threads) + " compression threads");
     if (bcf_hdr_write(fp_.get(), hdr) != 0) throw InputError(path + ": cannot write the header");
   } catch (...) {
     fp_.reset();

@@ -129,6 +129,10 @@ class Embedder {
       }
       flush_batch();  // a batch holds one input's rows
     }
+    // Every dataset closed before the file (H5File::finish).
+    pooled_.clear();
+    t_chrom_.reset(), t_start_.reset(), t_end_.reset(), t_name_.reset(), t_strand_.reset(), t_input_.reset();
+    reads_.reset();
     out_->commit();
     return summary_;
   }

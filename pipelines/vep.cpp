@@ -408,38 +408,45 @@ using io::BcfRecPtr;
 // The HDF5 table, one row per ALT.
 class VepTable {
  public:
-  explicit VepTable(const VepOptions& opt)
-      : f_(io::H5File::create(opt.h5_output)),
-        chrom_(f_, "chrom", io::H5Type::string, io::Shape{}),
-        pos_(f_, "pos", io::H5Type::i64, io::Shape{}),
-        ref_(f_, "ref", io::H5Type::string, io::Shape{}),
-        alt_(f_, "alt", io::H5Type::string, io::Shape{}),
-        llr_(f_, "llr", io::H5Type::f64, io::Shape{}),
-        fwd_(f_, "llr_fwd", io::H5Type::f64, io::Shape{}),
-        rc_(f_, "llr_rc", io::H5Type::f64, io::Shape{}),
-        status_(f_, "status", io::H5Type::string, io::Shape{}) {
+  explicit VepTable(const VepOptions& opt) : f_(io::H5File::create(opt.h5_output)) {
     f_.set_provenance("mambadna-vep/1", opt.command_line, {opt.input, opt.reference});
     f_.set_attr("/", "model", opt.model_path);
     f_.set_attr("/", "window", opt.window);
     f_.set_attr("/", "strand", std::string(opt.both_strands ? "both" : "fwd"));
+    auto column = [&](const char* name, io::H5Type t) { return io::H5Appender(f_, name, t, io::Shape{}); };
+    c_.emplace(Columns{column("chrom", io::H5Type::string), column("pos", io::H5Type::i64),
+                       column("ref", io::H5Type::string), column("alt", io::H5Type::string),
+                       column("llr", io::H5Type::f64), column("llr_fwd", io::H5Type::f64),
+                       column("llr_rc", io::H5Type::f64), column("status", io::H5Type::string)});
   }
   void add(const std::string& chrom, int64_t pos1, const char* ref, const char* alt, double llr,
            double fwd, double rc, VepStatus st) {
-    chrom_.append(chrom);
-    pos_.append(&pos1, 1);
-    ref_.append(std::string(ref));
-    alt_.append(std::string(alt));
-    llr_.append(&llr, 1);
-    fwd_.append(&fwd, 1);
-    rc_.append(&rc, 1);
-    status_.append(std::string(status_name(st)));
+    c_->chrom.append(chrom);
+    c_->pos.append(&pos1, 1);
+    c_->ref.append(std::string(ref));
+    c_->alt.append(std::string(alt));
+    c_->llr.append(&llr, 1);
+    c_->fwd.append(&fwd, 1);
+    c_->rc.append(&rc, 1);
+    c_->status.append(std::string(status_name(st)));
   }
-  void finish() { f_.finish(); }
-  void commit() { f_.commit(); }
+  // The datasets are closed first: the file's close, where HDF5 reports what it could not
+  // write, happens only once nothing in it is open.
+  void finish() {
+    c_.reset();
+    f_.finish();
+  }
+  void commit() {
+    finish();
+    f_.commit();
+  }
 
  private:
+  struct Columns {
+    io::H5Appender chrom, pos, ref, alt, llr, fwd, rc, status;
+  };
   io::H5File f_;
-  io::H5Appender chrom_, pos_, ref_, alt_, llr_, fwd_, rc_, status_;
+  std::optional<Columns> c_;
 };
 
 // A record waiting for its window group to be scored.
