@@ -72,8 +72,7 @@ class FaidxRegions final : public SequenceReader::Source {
     total = 0;
     for (Region& r : regions_) {
       const int64_t len = lengths.at(r.contig);  // regions_present keeps those it has
-      r.end = std::min(r.end, len);  // clip to the contig, like samtools faidx
-      r.begin = std::min(r.begin, r.end);
+      clip_to_contig(r, len);
       total += r.end - r.begin;
     }
   }

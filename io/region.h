@@ -52,6 +52,13 @@ std::string format_region(const Region& region);
 // of its interval [begin, end) clipped to the contig, 1-based inclusive.
 std::string region_name(const Region& region, int64_t begin, int64_t end);
 
+// The region clipped to a contig of `length` bases, as samtools faidx clips it: its end to the
+// length, its start to its end (a region that starts past the end becomes empty there).
+inline void clip_to_contig(Region& region, int64_t length) {
+  if (region.end > length) region.end = length;
+  if (region.begin > region.end) region.begin = region.end;
+}
+
 // The region for messages: format_region, and its BED line when it has one
 // ("chrY:1-1000 (BED line 7)").
 std::string describe_region(const Region& region);

@@ -260,11 +260,11 @@ class Embedder {
   // A region of an indexed FASTA: [begin, end) clipped to the contig, with flank and strands.
   void region(const io::FastaIndex& fa, io::Region r) {
     const int64_t len = fa.length(r.contig);
+    io::clip_to_contig(r, len);
     if (o_.stranded && r.strand == '-') {
       flush_batch();
       return minus_region(fa, r);
     }
-    r.end = std::min(r.end, len);
     const int64_t b = r.begin, e = r.end, n_pos = e - b;
     const int64_t s0 = std::max<int64_t>(0, b - o_.flank);  // the flank's first base
     if (!o_.both_strands && e - s0 <= L_) {  // fits in a chunk with its flank: wait for others
@@ -334,8 +334,7 @@ class Embedder {
   // A region on the '-' strand (stranded): the reverse complement of [begin, end), read from
   // its flank past `end` down to `begin`; rows in that order (row j is base end − 1 − j).
   void minus_region(const io::FastaIndex& fa, io::Region r) {
-    const int64_t len = fa.length(r.contig);
-    r.end = std::min(r.end, len);
+    const int64_t len = fa.length(r.contig);  // r clipped to it (region)
     const int64_t b = r.begin, e = r.end;
     RegionSinks sinks = open_sinks(summary_.regions);
     reverse_walk(fa, r.contig, b, std::min(len, e + o_.flank), [&](int64_t lo, int64_t top) {

@@ -245,8 +245,7 @@ std::vector<RecordScore> score_both_strands(model::Mamba<float>& m, const ScoreO
     for (size_t j = 0; j < regions.size(); ++j, ++ri) {
       io::Region r = regions[j];
       const int64_t len = fa.length(r.contig);
-      r.end = std::min(r.end, len);
-      r.begin = std::min(r.begin, r.end);
+      io::clip_to_contig(r, len);
       const int64_t b = r.begin, e = r.end, n_pos = e - b;
       // The model's work is per position of the window, padding included: a region shorter than
       // the chunk runs in a window of its own length (rounded up to 8), not of L_max.
@@ -384,8 +383,7 @@ void check_bedgraph(const ScoreOptions& opt) {
     if (!rereadable(in) || !std::filesystem::exists(in + ".fai")) continue;  // regions need one
     const io::FastaIndex fa(in);
     for (io::Region x : io::regions_present(in, opt.reader.regions, fa.lengths(), {}, true)) {
-      x.end = std::min(x.end, fa.length(x.contig));
-      x.begin = std::min(x.begin, x.end);
+      io::clip_to_contig(x, fa.length(x.contig));
       r.push_back(std::move(x));
     }
   }
