@@ -349,7 +349,8 @@ void Mamba<T>::forward(const int32_t* tokens, int64_t B, int64_t L, State<T>& st
   check_state("Mamba::forward", st, cfg_, B);
   if constexpr (std::is_same_v<T, float>)
     if (cuda_) return cuda_->forward(tokens, B, L, st, a);
-  if (a.B != B || a.L != L || a.D != D || a.tapped.size() != a.taps.size() * size_t(M * D))
+  if (a.B != B || a.L != L || a.D != D || a.tapped.size() != a.taps.size() * size_t(M * D) ||
+      a.saved_layers != (a.keep ? NL : 1))
     a.plan(cfg_, B, L, a.keep);
   const bool kept = a.keep;
   if (kept) {  // the backward pass starts from the same states

@@ -248,6 +248,31 @@ TEST_CASE("golden: gradients, whole sequence and truncated BPTT, float64 to 1e-9
   CHECK(worst_grad_error(m, grad_t, expected, "grad").first > 1e-6);
 }
 
+TEST_CASE("golden: activations planned for scoring are planned again when asked to keep",
+          "[model][golden][grad]") {
+  // One Activations first used to score (keep false, a layer's tensors), then to train at the
+  // same shape: the forward plans it again for every layer's tensors.
+  auto recs = read_input();
+  auto m = load_tiny<double>();
+  auto expected = io::H5File::open_read(kGolden + "expected.h5");
+  const auto x = tokens_of(recs[0].second);
+  const int64_t n = int64_t(x.size());
+  std::vector<int32_t> tgt(size_t(n), -1);
+  for (int64_t t = 0; t + 1 < n; ++t) tgt[size_t(t)] = x[size_t(t + 1)];
+  model::Activations<double> acts;
+  model::State<double> st(m.config(), 1);
+  acts.plan(m.config(), 1, n, false);
+  m.forward(x.data(), 1, n, st, acts);
+  acts.keep = true;
+  model::State<double> st2(m.config(), 1);
+  m.forward_loss(x.data(), tgt.data(), 1, n, st2, acts);
+  CHECK(acts.saved_layers == m.config().n_layer);
+  model::ActivationGrads<double> g;
+  std::vector<double> grad(m.params().size(), 0.0);
+  m.backward(x.data(), tgt.data(), acts, g, 1.0 / double(n - 1), grad.data());
+  CHECK(worst_grad_error(m, grad, expected, "grad").first < 1e-9);
+}
+
 namespace {
 // float32 gradients, whole and TBPTT-500, against golden: within 1e-3 of each tensor's largest
 // entry (float32 accumulation over 1,499 positions and 2 layers: the golden README's figure).
