@@ -330,6 +330,7 @@ TrainResult train(const TrainOptions& options, const std::function<void(const St
   if (!(o.max_seconds >= 0))
     throw UsageError("train: --max-time " + number_text(o.max_seconds) + ": give 0 (no limit) or more seconds");
   int64_t steps = 0, step = 0, tokens = 0;
+  int64_t updates = 0;  // AdamW updates made: its bias corrections' t (steps with no update not counted)
   model::Checkpoint ck;
   std::vector<float> m1, m2;  // AdamW moments, flat like the parameters
   std::vector<float> state_conv, state_ssm;
@@ -381,6 +382,8 @@ TrainResult train(const TrainOptions& options, const std::function<void(const St
     m2 = f.read_f32("train/exp_avg_sq", {P});
     step = f.attr_i64("/train", "step");
     tokens = f.attr_i64("/train", "tokens");
+    // (checkpoints of version 0.1.0 before it counted every step)
+    updates = f.has_attr("/train", "updates") ? f.attr_i64("/train", "updates") : step;
     const auto& c = ck.config;
     state_conv = f.read_f32("train/state/conv", {c.n_layer, o.streams, c.d_inner(), c.d_conv - 1});
     state_ssm = f.read_f32("train/state/ssm", {c.n_layer, o.streams, c.d_inner(), c.d_state});
@@ -532,8 +535,8 @@ TrainResult train(const TrainOptions& options, const std::function<void(const St
   if (!o.resume && notice && o.valid_every > 0 && valid_segs.empty())
     notice("warning: --valid-every " + std::to_string(o.valid_every) +
            " with no validation set: give --holdout or --valid");
-  if (!o.resume && notice && (o.steps > 0 || o.tokens > 0) && o.warmup >= steps)  // likely a mistake
-    notice("warning: --warmup " + std::to_string(o.warmup) + " >= " + std::to_string(steps) +
+  if (!o.resume && notice && (o.steps > 0 || o.tokens > 0) && o.warmup > steps)  // likely a mistake
+    notice("warning: --warmup " + std::to_string(o.warmup) + " > " + std::to_string(steps) +
            " steps: the learning rate never reaches --lr");
 
   model::Mamba<float> m(ck.config, std::move(ck.params));
@@ -610,6 +613,7 @@ TrainResult train(const TrainOptions& options, const std::function<void(const St
       save_options(f, o, steps);
       f.set_attr("/train", "step", at_step);
       f.set_attr("/train", "tokens", tokens);
+      f.set_attr("/train", "updates", updates);
     }, o.inputs);
     auto cks = list_checkpoints(o.run_dir);
     for (size_t i = 0; i + size_t(std::max<int64_t>(1, o.keep)) < cks.size(); ++i) fs::remove(cks[i]);
@@ -657,11 +661,11 @@ TrainResult train(const TrainOptions& options, const std::function<void(const St
       const float clip = gnorm > o.clip && o.clip > 0 ? float(o.clip / (gnorm + 1e-6)) : 1.0f;
       kernels::AdamwParams ap;
       ap.lr = lr, ap.beta1 = o.beta1, ap.beta2 = o.beta2, ap.eps = o.eps;
-      ap.step = step + 1;
+      ap.step = ++updates;  // as torch.optim.AdamW counts: the updates made
       m.adamw_step(ap, o.weight_decay, clip);
+      tokens += count;  // positions trained on
     }
     ++step;
-    tokens += count;
     const auto t1 = std::chrono::steady_clock::now();
     const double dt = std::chrono::duration<double>(t1 - t0).count();
     const double elapsed = std::chrono::duration<double>(t1 - t_start).count();

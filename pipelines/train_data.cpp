@@ -388,6 +388,7 @@ void DataStreams::next(int64_t s, int64_t L, StreamChunk& out) {
       if (i + 1 < b.len && io::is_acgt(b.tokens[size_t(i + 1)])) out.targets[size_t(t)] = b.tokens[size_t(i + 1)];
     }
     b.cur += take;
+    if (b.len - b.cur == 1) b.cur = b.len;  // its last base is a target only (as below)
     out.n = take;
     return;
   }
@@ -407,6 +408,13 @@ void DataStreams::next(int64_t s, int64_t L, StreamChunk& out) {
     b.cur += take;
     consumed_[size_t(s)] += take;
     n += take;
+    // A block's last base with none after it (a record's end, a reverse-strand block's) is a
+    // target only: left for the next chunk, it would be a position alone with nothing to
+    // predict (a record of k·L + 1 bases gave a chunk of one base).
+    if (b.len - b.cur == 1 && int64_t(b.tokens.size()) == b.len) {
+      ++b.cur;
+      ++consumed_[size_t(s)];
+    }
     // A block that the next one continues (same segment, same strand, the state carried on)
     // does not end the chunk: padding run through the model would be carried on in the state.
     if (n == L || !continues(s)) break;

@@ -266,6 +266,17 @@ TEST_CASE("train data: whole records are taken in turn, each once a pass, from a
       for (int64_t t = 0; t + R < ds.pieces(); ++t) neighbours += ds.piece_of_take(t + R) == ds.piece_of_take(t) + 1;
       CHECK(neighbours < ds.pieces() / 20);  // unshuffled: all of them
     }
+    // The pieces' tokens, cut from the file's.
+    std::vector<std::vector<int32_t>> want;
+    {
+      int64_t at = 0;
+      for (const auto& g : segs) {
+        for (int64_t b = 0; b < g.length(); b += piece)
+          want.emplace_back(file.begin() + at + b, file.begin() + at + std::min(g.length(), b + piece));
+        at += g.length();
+      }
+    }
+    REQUIRE(int64_t(want.size()) == ds.pieces());
     // Walk until every piece of the first pass is taken and handed out; put each take's tokens
     // at its piece's place.
     std::vector<std::vector<int32_t>> pieces(size_t(ds.pieces()));
@@ -288,17 +299,24 @@ TEST_CASE("train data: whole records are taken in turn, each once a pass, from a
         const auto target = [](int32_t next) { return io::is_acgt(next) ? next : -1; };
         if (!c.reset) CHECK(pending[size_t(s)] == target(c.tokens[0]));
         for (int64_t i = 0; i + 1 < c.n; ++i) CHECK(c.targets[size_t(i)] == target(c.tokens[size_t(i + 1)]));
-        if (ds.in_record(s)) pending[size_t(s)] = c.targets[size_t(c.n - 1)];
-        else CHECK(c.targets[size_t(c.n - 1)] == -1);
         for (int64_t i = c.n; i < L; ++i) CHECK(c.targets[size_t(i)] == -1);
         t.insert(t.end(), c.tokens.begin(), c.tokens.begin() + c.n);
+        const auto& w = want[size_t(piece_of[size_t(s)])];
+        if (ds.in_record(s)) {
+          pending[size_t(s)] = c.targets[size_t(c.n - 1)];
+        } else {  // the take's end: its last base is a target only, never a chunk of its own
+          CHECK(c.targets[size_t(c.n - 1)] == (t.size() < w.size() ? target(w[t.size()]) : -1));
+          CHECK(t.size() == (w.size() % L == 1 && w.size() > 1 ? w.size() - 1 : w.size()));
+        }
       }
       if (!any) break;
     }
-    std::vector<int32_t> walked;
-    for (auto& t : pieces) walked.insert(walked.end(), t.begin(), t.end());
-    CHECK(walked == file);  // every token once
-    CHECK(int64_t(walked.size()) == ds.total_tokens());
+    for (size_t i = 0; i < want.size(); ++i) {  // every token once, but a last one alone
+      INFO("piece " << i);
+      CHECK(std::equal(pieces[i].begin(), pieces[i].end(), want[i].begin()));
+      CHECK(pieces[i].size() + 1 >= want[i].size());
+    }
+    CHECK(int64_t(file.size()) == ds.total_tokens());
 
     // Resume: a second walk from the first's positions (reverse complements included) hands
     // out the same chunks.
@@ -714,6 +732,37 @@ TEST_CASE("train: non-finite steps are skipped, and repeated ones stop the run",
                     Catch::Contains("training diverged: 3 non-finite steps"));
   CHECK(skipped == std::vector<bool>{true, true});  // the third one throws before its report
   CHECK_FALSE(fs::exists(o.run_dir + "/model.h5"));
+}
+
+TEST_CASE("train: a record of k·L + 1 bases takes k chunks; steps with no update leave AdamW's count alone",
+          "[pipelines][train]") {
+  // -b 1 -L 64 over records of 65, 192 (all N) and 193 bases: 1 + 3 + 3 steps, the N run's 3
+  // with nothing to predict. Without the N record the same 4 updates come in 4 steps: at a
+  // constant learning rate the weights must be the same bits (torch.optim.AdamW's step count
+  // is the updates made), and no step may hold a record's last base alone.
+  TempDir dir;
+  std::string acgt;
+  for (int i = 0; i < 258; ++i) acgt += "ACGTTGCAAGGC"[(i * 7 + i / 5) % 12];
+  const std::string r1 = acgt.substr(0, 65), r3 = acgt.substr(65, 193);
+  auto o = base_options(dir, "with_n");
+  o.inputs = {dir.write("n.fa", ">r1\n" + r1 + "\n>r2\n" + std::string(192, 'N') + "\n>r3\n" + r3 + "\n")};
+  o.streams = 1, o.chunk = 64, o.steps = 7, o.holdout = 0, o.rc_augment = false, o.block = 1 << 20;
+  o.warmup = 0, o.min_lr = o.lr;
+  std::vector<bool> empty;
+  pipelines::train(o, [&](const pipelines::StepReport& r) { empty.push_back(r.empty); });
+  CHECK(empty == std::vector<bool>{false, true, true, true, false, false, false});
+  auto without = o;
+  without.run_dir = dir.file("without_n");
+  without.inputs = {dir.write("no_n.fa", ">r1\n" + r1 + "\n>r3\n" + r3 + "\n")};
+  without.steps = 4;
+  empty.clear();
+  pipelines::train(without, [&](const pipelines::StepReport& r) { empty.push_back(r.empty); });
+  CHECK(empty == std::vector<bool>(4, false));
+  CHECK(model::load_checkpoint(o.run_dir + "/model.h5").params ==
+        model::load_checkpoint(without.run_dir + "/model.h5").params);
+  const auto last = io::H5File::open_read(o.run_dir + "/checkpoint-00000007.h5");
+  CHECK(last.attr_i64("/train", "updates") == 4);
+  CHECK(last.attr_i64("/train", "tokens") == 64 + 3 * 64);  // positions trained on
 }
 
 TEST_CASE("train: a step with nothing to predict makes no update; an input with no A/C/G/T is refused",
