@@ -23,17 +23,6 @@ std::string g_command_line;
 // When the program started (static initialisation), for the run summary's real time: the CPU
 // time it prints counts from there too.
 const auto g_start = std::chrono::steady_clock::now();
-std::string format_seconds(double s) {
-  char buf[32];
-  if (s < 0 || s > 1e7) return "?";
-  int h = int(s / 3600), m = int(s / 60) % 60, sec = int(s) % 60;
-  if (h > 0)
-    std::snprintf(buf, sizeof buf, "%dh%02dm%02ds", h, m, sec);
-  else
-    std::snprintf(buf, sizeof buf, "%dm%02ds", m, sec);
-  return buf;
-}
-
 std::string format_rate(double r) {
   char buf[32];
   if (r >= 1e6)
@@ -160,6 +149,18 @@ int64_t peak_rss_bytes() {
 }
 
 std::string command_line() { return g_command_line; }
+
+std::string format_seconds(double s) {
+  char buf[32];
+  if (s < 0 || s > 1e7) return "?";
+  int h = int(s / 3600), m = int(s / 60) % 60, sec = int(s) % 60;
+  if (h > 0)
+    std::snprintf(buf, sizeof buf, "%dh%02dm%02ds", h, m, sec);
+  else
+    std::snprintf(buf, sizeof buf, "%dm%02ds", m, sec);
+  return buf;
+}
+
 
 namespace {
 std::atomic<bool> g_dying{false};  // a signal sent to the process group reaches several threads

@@ -54,6 +54,8 @@ std::string count_of(int64_t n, const std::string& one, const std::string& many)
 
 // The whole command line as one string, for reports and file attributes.
 std::string command_line();
+// A duration as 5m03s or 2h05m03s; "?" when negative or past 10^7 s (no estimate yet).
+std::string format_seconds(double s);
 void set_command_line(int argc, char** argv);
 
 // (option, path) pairs, for messages that name both.

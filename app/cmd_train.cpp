@@ -36,13 +36,6 @@ extern "C" void on_signal(int sig) {
     if (std::signal(s, remove_outputs_and_die) == SIG_IGN) std::signal(s, SIG_IGN);
   }
 }
-
-std::string seconds_text(double s) {
-  char b[32];
-  if (s < 0) return "?";
-  std::snprintf(b, sizeof b, "%dh%02dm%02ds", int(s / 3600), int(s / 60) % 60, int(s) % 60);
-  return b;
-}
 }  // namespace
 
 int cmd_train(int argc, char** argv) {
@@ -153,7 +146,7 @@ int cmd_train(int argc, char** argv) {
               std::snprintf(line, sizeof line,
                             "[train] step %lld/%lld  loss %.4f  bpb %.4f  lr %.2e  gnorm %.3f  %.0f tok/s  ETA %s%s%s",
                             (long long)r.step, (long long)r.steps, r.loss, r.bits_per_base, r.lr,
-                            r.grad_norm, r.tokens_per_s, seconds_text(r.eta_s).c_str(),
+                            r.grad_norm, r.tokens_per_s, format_seconds(r.eta_s).c_str(),
                             r.valid_bpb >= 0 ? ("  valid bpb " + std::to_string(r.valid_bpb)).c_str() : "",
                             r.skipped ? "  SKIPPED (non-finite)" : "");
               std::fprintf(stderr, "%s\n", line);

@@ -74,11 +74,7 @@ int cmd_vep(int argc, char** argv) {
           if (output_type.size() != 1) throw UsageError("-O " + output_type + ": choose v, z, b or u");
           opt.output_type = io::vcf_output_type(opt.output, output_type[0]);  // checks the letter
         }
-        for (auto& r : regions) opt.regions.push_back(io::parse_region(r));
-        if (!regions_file.empty()) {
-          auto bed = io::read_bed(regions_file);
-          opt.regions.insert(opt.regions.end(), bed.begin(), bed.end());
-        }
+        opt.regions = parse_regions(regions, regions_file);
         const model::Device dev = apply_device_options(device, common.verbosity);
         if (opt.chunk < 0)
           throw UsageError("-L/--chunk " + std::to_string(opt.chunk) + ": give 1 or more, or 0 to choose");

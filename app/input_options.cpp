@@ -95,13 +95,19 @@ io::ReaderOptions reader_options(const char* command, const InputOptions& a,
   o.as_sequenced = a.as_sequenced;
   o.reference = a.reference;
   o.threads = common.threads > 1 ? common.threads : 0;
-  for (const auto& r : a.regions) o.regions.push_back(io::parse_region(r));
-  if (!a.regions_file.empty()) {
-    auto bed = io::read_bed(a.regions_file);
-    o.regions.insert(o.regions.end(), bed.begin(), bed.end());
-  }
+  o.regions = parse_regions(a.regions, a.regions_file);
   o.on_regions_skipped = warn_skipped_regions(command);
   return o;
+}
+
+std::vector<io::Region> parse_regions(const std::vector<std::string>& texts, const std::string& bed_file) {
+  std::vector<io::Region> regions;
+  for (const auto& r : texts) regions.push_back(io::parse_region(r));
+  if (!bed_file.empty()) {
+    auto bed = io::read_bed(bed_file);
+    regions.insert(regions.end(), bed.begin(), bed.end());
+  }
+  return regions;
 }
 
 NamedPaths input_files(const InputOptions& in, const std::vector<std::string>& inputs,

@@ -38,6 +38,10 @@ inline io::ReaderOptions reader_options(const char* command, const InputOptions&
   return reader_options(command, in, common, &model, exact_case);
 }
 
+// The regions of -r texts (in order) and then of a -R BED file ("" for none; "-" reads it from
+// standard input); throws UsageError/InputError naming the text or the file and line.
+std::vector<io::Region> parse_regions(const std::vector<std::string>& texts, const std::string& bed_file);
+
 // "[command] warning: ..." on stderr, whatever the verbosity, once per input, naming the
 // regions (the first three) skipped on contigs that input lacks.
 io::RegionsSkipped warn_skipped_regions(const char* command);

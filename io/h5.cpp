@@ -108,7 +108,6 @@ hid_t file_type_of(H5Type t, H5Id& holder) {
     case H5Type::f64: return H5T_IEEE_F64LE;
     case H5Type::i64: return H5T_STD_I64LE;
     case H5Type::i32: return H5T_STD_I32LE;
-    case H5Type::u8: return H5T_STD_U8LE;
     case H5Type::f16: holder = half_type(); return holder.get();
     case H5Type::string: holder = string_type(); return holder.get();
   }
@@ -353,9 +352,6 @@ void H5File::write(const std::string& name, const double* data, const Shape& sha
 void H5File::write(const std::string& name, const int64_t* data, const Shape& shape) {
   write_dataset(*this, name, H5T_STD_I64LE, H5T_NATIVE_INT64, data, shape);
 }
-void H5File::write(const std::string& name, const uint8_t* data, const Shape& shape) {
-  write_dataset(*this, name, H5T_STD_U8LE, H5T_NATIVE_UINT8, data, shape);
-}
 void H5File::write_strings(const std::string& name, const std::vector<std::string>& values) {
   std::vector<const char*> ptrs;
   for (auto& v : values) ptrs.push_back(v.c_str());
@@ -363,13 +359,10 @@ void H5File::write_strings(const std::string& name, const std::vector<std::strin
   write_dataset(*this, name, t, t, ptrs.data(), {int64_t(values.size())});
 }
 
-void H5File::read_raw(const std::string& name, hid_t memtype, void* out, const Shape& expect,
-                      Shape* got) const {
+void H5File::read_raw(const std::string& name, hid_t memtype, void* out) const {
   H5Id ds(check(H5Dopen2(file_, name.c_str(), H5P_DEFAULT), path_ + ": cannot open " + name));
   check_status(H5Dread(ds, memtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, out),
                path_ + ": cannot read dataset '" + name + "'");
-  (void)expect;
-  (void)got;
 }
 
 #define MAMBADNA_READ_TYPED(T, MEMTYPE)                                                      \
@@ -380,7 +373,7 @@ void H5File::read_raw(const std::string& name, hid_t memtype, void* out, const S
       throw InputError(path_ + ": dataset '" + name + "' has shape " + shape_str(s) +       \
                        ", expected " + shape_str(expect));                                   \
     std::vector<T> v(size_t(numel(s)));                                                      \
-    if (!v.empty()) read_raw(name, MEMTYPE, v.data(), expect, nullptr);                      \
+    if (!v.empty()) read_raw(name, MEMTYPE, v.data());                                       \
     return v;                                                                                \
   }
 
@@ -396,7 +389,7 @@ std::vector<std::string> H5File::read_strings(const std::string& name) const {
   Shape s = shape(name);
   std::vector<char*> ptrs(size_t(numel(s)), nullptr);
   H5Id t = string_type();
-  if (!ptrs.empty()) read_raw(name, t, ptrs.data(), {}, nullptr);
+  if (!ptrs.empty()) read_raw(name, t, ptrs.data());
   std::vector<std::string> out;
   for (char* p : ptrs) {
     out.emplace_back(p ? p : "");
@@ -616,7 +609,6 @@ void H5Appender::append(const float* rows, int64_t n) {
 void H5Appender::append(const double* rows, int64_t n) { append_raw(rows, H5T_NATIVE_DOUBLE, n); }
 void H5Appender::append(const int64_t* rows, int64_t n) { append_raw(rows, H5T_NATIVE_INT64, n); }
 void H5Appender::append(const int32_t* rows, int64_t n) { append_raw(rows, H5T_NATIVE_INT32, n); }
-void H5Appender::append(const uint8_t* rows, int64_t n) { append_raw(rows, H5T_NATIVE_UINT8, n); }
 void H5Appender::append(const std::string& value) {
   if (type_ != H5Type::string) throw UsageError(path_ + ": " + name_ + ": appending a string to a numeric dataset");
   H5Id t = string_type();

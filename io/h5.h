@@ -37,7 +37,7 @@ class H5Id {
   hid_t id_ = H5I_INVALID_HID;
 };
 
-enum class H5Type { f32, f64, f16, i64, i32, u8, string };
+enum class H5Type { f32, f64, f16, i64, i32, string };
 
 class H5File {
  public:
@@ -63,7 +63,6 @@ class H5File {
   void write(const std::string& name, const float* data, const Shape& shape);
   void write(const std::string& name, const double* data, const Shape& shape);
   void write(const std::string& name, const int64_t* data, const Shape& shape);
-  void write(const std::string& name, const uint8_t* data, const Shape& shape);
   void write_strings(const std::string& name, const std::vector<std::string>& values);
   // Reads a whole dataset converting to the requested element type; the stored shape must
   // equal `expect` (when not empty) or an error names the dataset and both shapes.
@@ -94,15 +93,14 @@ class H5File {
 
  private:
   H5File() = default;
-  void read_raw(const std::string& name, hid_t memtype, void* out, const Shape& expect,
-                Shape* got) const;
+  void read_raw(const std::string& name, hid_t memtype, void* out) const;  // the whole dataset
   std::string path_, tmp_path_;
   H5Id file_;
   bool writable_ = false;
 };
 
 // An extendible dataset of rows (rows, cols...) grown with append(): chunked and deflated.
-// Element type f32, f16 (converted from float on write), f64, i64, i32 or u8; strings as a
+// Element type f32, f16 (converted from float on write), f64, i64 or i32; strings as a
 // 1-d dataset of variable-length strings.
 class H5Appender {
  public:
@@ -114,7 +112,6 @@ class H5Appender {
   void append(const double* rows, int64_t nrows);
   void append(const int64_t* rows, int64_t nrows);
   void append(const int32_t* rows, int64_t nrows);
-  void append(const uint8_t* rows, int64_t nrows);
   void append(const std::string& value);  // for string datasets, one row
   int64_t rows() const { return rows_; }
   hid_t id() const { return ds_.get(); }

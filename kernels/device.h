@@ -18,8 +18,8 @@ int device_count();   // usable devices; 0 without the backend, a driver or a de
 void set_device(int index);  // throws UsageError naming the index and the device count
 int current_device();
 std::string device_name(int index);
-int compute_capability(int index);
-int multiprocessor_count();  // of the current device  // major · 10 + minor: 80 for an A100, 90 for an H100
+int compute_capability(int index);  // major · 10 + minor: 80 for an A100, 90 for an H100
+int multiprocessor_count();          // of the current device
 
 void* device_alloc(size_t bytes);  // throws Error with the size and the device's free memory
 void device_free(void* p) noexcept;

@@ -307,14 +307,6 @@ void Activations<T>::plan(const Config& c, int64_t b, int64_t l, bool keep) {
   for (const Entry& e : table) e.buf->resize(size_t(e.elems));
 }
 
-template <typename T>
-int64_t Activations<T>::bytes() const {
-  size_t n = resid.size() + rstd.size() + normed.size() + xz.size() + u.size() + xdbl.size() +
-             delta.size() + y.size() + mix.size() + hidden.size() + A.size() + logits.size() +
-             lse.size() + loss.size() + conv0.size() + ssm0.size() + hck.size() + tapped.size();
-  return int64_t(n * sizeof(T));
-}
-
 // ---- the model --------------------------------------------------------------------------------
 
 namespace {

@@ -102,7 +102,6 @@ struct Activations {
   std::vector<int64_t> taps;  // layers whose output (the residual stream after them) to keep
   std::vector<T> tapped;      // (taps, M, D)
   void plan(const Config& c, int64_t B, int64_t L, bool keep);
-  int64_t bytes() const;
 };
 
 // Gradients of the activations of one backward pass, planned from one table.
@@ -135,8 +134,8 @@ class Mamba {
 
   // Runs B streams of L tokens: tokens (B, L), on the first B streams of `state` (state.B >= B).
   // State is read as the initial state and
-  // overwritten with the state after the chunk. Leaves acts.hidden (M, D) after norm_f; and
-  // layer outputs when `layer_out` asks (hidden state after layer i's residual add, (M, D)).
+  // overwritten with the state after the chunk. Leaves acts.hidden (M, D) after norm_f, and
+  // acts.tapped (taps, M, D): the residual stream after each layer that acts.taps names.
   void forward(const int32_t* tokens, int64_t B, int64_t L, State<T>& state, Activations<T>& acts);
 
   // Logits (M, V) = hidden (M, D) . embedding^T, for rows of acts.hidden.

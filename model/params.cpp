@@ -9,7 +9,7 @@ ParamTable ParamTable::build(const Config& c) {
   const int64_t D = c.d_model, E = c.d_inner(), N = c.d_state, K = c.d_conv, R = c.rank(),
                 V = c.vocab_padded();
   ParamTable t;
-  auto add = [&](std::string name, io::Shape shape, int layer, ParamKind kind, bool decay) {
+  auto add = [&](std::string name, std::vector<int64_t> shape, int layer, ParamKind kind, bool decay) {
     ParamSpec s{std::move(name), std::move(shape), t.total, 1, layer, kind, decay};
     for (auto d : s.shape) s.size *= d;
     t.total += s.size;

@@ -6,7 +6,6 @@
 #include <string>
 #include <vector>
 
-#include "io/h5.h"
 #include "model/config.h"
 
 namespace mambadna::model {
@@ -15,7 +14,7 @@ enum class ParamKind { embedding, norm, in_proj, conv_w, conv_b, x_proj, dt_w, d
 
 struct ParamSpec {
   std::string name;    // mamba_ssm state_dict key
-  io::Shape shape;     // PyTorch shape
+  std::vector<int64_t> shape;  // PyTorch shape (an io::Shape for the checkpoint's datasets)
   int64_t offset = 0;  // into the flat buffer, in elements
   int64_t size = 0;    // number of elements
   int layer = -1;      // -1 for embedding and norm_f

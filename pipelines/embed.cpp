@@ -173,8 +173,8 @@ class Embedder {
     return s;
   }
 
-  // Rows for region positions [q, q+n) (relative to the region start), in order.
-  void deliver(RegionSinks& s, size_t k, const float* rows, [[maybe_unused]] int64_t q, int64_t n) {
+  // The region's next n rows (n, D) of requested layer k, in position order.
+  void deliver(RegionSinks& s, size_t k, const float* rows, int64_t n) {
     auto& l = s.layers[k];
     switch (o_.pool) {
       case Pool::none: l.positions->append(rows, n); break;
@@ -321,7 +321,7 @@ class Embedder {
             for (int64_t i = 0; i < m * D_; ++i) rows_[size_t(i)] = 0.5f * (rows[i] + other_[size_t(i)]);
             rows = rows_.data();
           }
-          deliver(sinks, k, rows, from - b, m);
+          deliver(sinks, k, rows, m);
         }
       }
       summary_.bases += n;
@@ -341,7 +341,7 @@ class Embedder {
       const int64_t n = top - lo, skip = std::max<int64_t>(0, top - e);  // flank rows (positions >= e)
       if (skip < n)
         for (size_t k = 0; k < o_.layers.size(); ++k)
-          deliver(sinks, k, layer_rows(k) + skip * D_, e - (top - skip), n - skip);
+          deliver(sinks, k, layer_rows(k) + skip * D_, n - skip);
     });
     close_sinks(sinks, r.contig, b, e, io::region_name(r, b, e), "-");
   }
@@ -407,7 +407,7 @@ class Embedder {
       RegionSinks sinks = open_sinks(summary_.regions);
       if (n > 0)
         for (size_t k = 0; k < o_.layers.size(); ++k)
-          deliver(sinks, k, layer_rows(k) + (i * Lp + r.skip) * D_, 0, n);
+          deliver(sinks, k, layer_rows(k) + (i * Lp + r.skip) * D_, n);
       close_sinks(sinks, r.chrom, r.start, r.end, r.name, r.strand, r.read);
       summary_.bases += int64_t(r.tokens.size());
     }
@@ -444,7 +444,7 @@ class Embedder {
       if (n > 0) {
         for (int64_t i = 0; i < n; ++i) tokens_[size_t(i)] = c.tokens[size_t(i)];
         forward(n);
-        for (size_t k = 0; k < o_.layers.size(); ++k) deliver(*sinks, k, layer_rows(k), length, n);
+        for (size_t k = 0; k < o_.layers.size(); ++k) deliver(*sinks, k, layer_rows(k), n);
       }
       length += n;
       summary_.bases += n;

@@ -65,9 +65,9 @@ struct RecordScore {
 
 // Scores every record of every input; calls `on_record` for each finished record in input order
 // and `progress` with the bases done so far. Writes the HDF5 and bedGraph outputs atomically.
-// The streams score() runs side by side: opt.streams, or 1 when a bedGraph is written (record
-// order) or both strands are scored. (An input read once, standard input or a pipe, runs them
-// too: a record longer than a chunk is read on from the shared reader while the others wait.)
+// The streams score() runs side by side: opt.streams, or 1 when both strands are scored. (A
+// bedGraph, written in record order, and an input read once, standard input or a pipe, run
+// them too: a record longer than a chunk runs while the others wait.)
 int64_t score_streams(const ScoreOptions& opt);
 // True where a record longer than a chunk runs while the other streams wait: a bedGraph (written
 // in record order) or an input that can be read only once.
