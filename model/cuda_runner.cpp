@@ -66,9 +66,9 @@ struct CudaRunner::Impl {
   ParamTable t;
   int device = 0;
   int64_t D, E, N, K, R, V, NL;
-  Buf<float> params, grad, m1, m2;
+  Buf<float> params, grad, m1, m2;  // (P) each: flat like the table; AdamW moments m1, m2
   Buf<float> grad_scratch;  // backward_to_host's gradient, beside the held one
-  Buf<k::bf16> params16;    // the weights rounded to bf16, for bf16 products
+  Buf<k::bf16> params16;    // (P): the weights rounded to bf16, for bf16 products
   bool params16_fresh = false;
 
   // One pass's device memory, planned from one table (the layout of model/mamba.h's

@@ -461,15 +461,15 @@ class Embedder {
   static constexpr int64_t kBatch = 128;  // short records a pass at most (their states)
   model::State<float> state_{m_.config(), 1};
   std::optional<model::State<float>> batch_state_;  // for the largest pass of short records yet
-  std::vector<int32_t> batch_tokens_;
+  std::vector<int32_t> batch_tokens_;  // (Bp, Lp): a pass of short records, N-padded
   model::Activations<float> acts_;
   std::optional<io::H5File> out_;
   std::vector<io::H5Appender> pooled_;
   std::optional<io::H5Appender> t_chrom_, t_start_, t_end_, t_name_, t_strand_, t_input_;
   std::optional<ReadColumns> reads_;
   std::string input_;  // the input being read (as given), for rows and messages
-  std::vector<int32_t> tokens_;
-  std::vector<float> rows_, other_;
+  std::vector<int32_t> tokens_;      // (L): one stream's pass
+  std::vector<float> rows_, other_;  // (L, D): both strands' rows averaged; the reverse strand's read back
   EmbedSummary summary_;
   std::function<void(int64_t)> progress_;
 };

@@ -224,6 +224,7 @@ std::vector<RecordScore> score_both_strands(model::Mamba<float>& m, const ScoreO
   Outputs out(opt);
   model::State<float> state(m.config(), 1);
   model::Activations<float> acts;
+  // (L_max) each: one strand's window of tokens, targets, log-probs (and entropies).
   std::vector<int32_t> tokens(static_cast<size_t>(L_max)), targets(static_cast<size_t>(L_max));
   std::vector<float> lp(static_cast<size_t>(L_max)), ent(static_cast<size_t>(opt.entropy ? L_max : 0)),
       rc(static_cast<size_t>(L_max)), both(static_cast<size_t>(L_max));
@@ -534,6 +535,7 @@ std::vector<RecordScore> score(model::Mamba<float>& m, const ScoreOptions& optio
   std::vector<Stream> streams(static_cast<size_t>(B));
   model::State<float> state(m.config(), B);
   model::Activations<float> acts;
+  // (B, L) each: a pass's tokens, their targets (-1: none), log-probs and entropies.
   std::vector<int32_t> tokens(size_t(B * L)), targets(size_t(B * L));
   std::vector<float> lp(size_t(B * L)), ent(opt.entropy ? size_t(B * L) : 0);
   Claims claims;

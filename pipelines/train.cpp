@@ -206,8 +206,8 @@ double evaluate(model::Mamba<float>& m, const TrainOptions& o, const std::vector
     return ds.in_record(s) || (ds.taken() < ds.pieces() && (cap <= 0 || handed < cap));
   };
   model::Activations<float> acts;
-  std::vector<int32_t> tok(size_t(side * L)), tgt(size_t(side * L));
-  std::vector<float> lp(size_t(side * L));
+  std::vector<int32_t> tok(size_t(side * L)), tgt(size_t(side * L));  // (side, L)
+  std::vector<float> lp(size_t(side * L));                               // (side, L)
   StreamChunk sc;
   double sum = 0;
   int64_t count = 0;
@@ -559,7 +559,7 @@ TrainResult train(const TrainOptions& options, const std::function<void(const St
     acts.plan(cfg, B, L, true);
     g.plan(cfg, B * L);
   }
-  std::vector<int32_t> tok(size_t(B * L)), tgt(size_t(B * L));
+  std::vector<int32_t> tok(size_t(B * L)), tgt(size_t(B * L));  // (B, L): a step's tokens and targets
   StreamChunk sc;
 
   // metrics.tsv: a new run starts it; a resumed run drops rows after its checkpoint.

@@ -166,8 +166,10 @@ class Runner {
   int64_t B_, L_;
   model::State<float> trunk_, batch_;
   model::Activations<float> actsT_, actsB_;
-  std::vector<int32_t> tok_, tgt_, tokT_, tgtT_;  // branch and trunk calls (a trunk stop may
-  std::vector<float> lp_, lpT_;                   // run the branches mid-way through a trunk's)
+  // (nb, l) each: branch and trunk calls' tokens, targets and log-probs (a trunk stop may run
+  // the branches mid-way through a trunk's).
+  std::vector<int32_t> tok_, tgt_, tokT_, tgtT_;
+  std::vector<float> lp_, lpT_;
   std::vector<Pending> pending_;
 };
 
