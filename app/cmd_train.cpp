@@ -89,7 +89,8 @@ int cmd_train(int argc, char** argv) {
   po::options_description book("Bookkeeping");
   book.add_options()                                                                        //
       ("valid-every", po::value(&o.valid_every)->default_value(0), "validate every N steps (0: at the end)")
-      ("ckpt-every", po::value(&o.ckpt_every)->default_value(0), "checkpoint every N steps (0: at the end)")
+      ("ckpt-every", po::value(&o.ckpt_every)->default_value(1000),
+       "checkpoint every N steps (0: only at the end or when stopped)")
       ("keep", po::value(&o.keep)->default_value(3), "checkpoints kept (at least 1)");
   po::options_description general("General");
   add_common_options(general, common);
