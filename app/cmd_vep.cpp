@@ -140,8 +140,10 @@ int cmd_vep(int argc, char** argv) {
                        (long long)mismatched, count_of(s.alts, "ALT", "ALTs").c_str(), opt.reference.c_str());
         // Regions that select no record: a 1-based file read as BED makes single positions empty.
         if (!opt.regions.empty() && s.records > 0 && s.out_of_region == s.records)
-          std::fprintf(stderr, "[vep] warning: no record starts in the regions (-r/-R); BED is 0-based, "
-                               "half-open: a 1-based 'CHROM POS POS' line is an empty region\n");
+          std::fprintf(stderr, "[vep] warning: no record starts in the regions (-r/-R)%s\n",
+                       regions_file.empty() ? ""
+                                            : "; BED is 0-based, half-open: a 1-based 'CHROM POS POS' "
+                                              "line is an empty region");
         return 0;
       },
       common);

@@ -13,7 +13,8 @@ void add_input_options(po::options_description& g, InputOptions& a, InputsFor wh
   g.add_options()  //
       ("region,r", po::value<std::vector<std::string>>(&a.regions)->composing(),
        "only this region, 1-based inclusive: CHR, CHR:BEG-END, CHR:BEG (to the contig's end, as "
-       "samtools), {NAME:WITH:COLONS}:BEG-END (repeatable, one region each; needs an indexed file)")  //
+       "samtools), {NAME:WITH:COLONS}:BEG-END, {NAME,WITH,COMMAS} (repeatable, one region each; needs "
+       "an indexed file)")  //
       ("regions-file,R", po::value<std::string>(&a.regions_file),
        "only the regions in this BED file (0-based half-open)")  //
       ("reference", po::value<std::string>(&a.reference), "reference FASTA for decoding CRAM")  //

@@ -18,6 +18,7 @@ HDF5 checkpoints, whose datasets are the state_dict.
       training steps (forward, backward, AdamW) of a freshly initialised model: tokens/s.
 """
 import argparse
+import json
 import math
 import os
 import sys
@@ -120,10 +121,18 @@ class Mamba(torch.nn.Module):
 def load(path, dtype, device):
     f = h5py.File(path, "r")
     a = f.attrs
-    c = dict(d_model=int(a["d_model"]), n_layer=int(a["n_layer"]), vocab_size=int(a["vocab_size"]),
-             d_state=int(a["d_state"]), d_conv=int(a["d_conv"]), expand=int(a["expand"]),
-             dt_rank=int(a["dt_rank"]), pad_vocab_size_multiple=int(a["pad_vocab_size_multiple"]),
-             norm_epsilon=float(a["norm_epsilon"]))
+    if "mamba_ssm_config" in a:  # the MambaConfig a mamba_ssm user builds the model from
+        text = a["mamba_ssm_config"]
+        j = json.loads(text.decode() if isinstance(text, bytes) else text)
+        s = j["ssm_cfg"]
+        c = dict(d_model=j["d_model"], n_layer=j["n_layer"], vocab_size=j["vocab_size"],
+                 d_state=s["d_state"], d_conv=s["d_conv"], expand=s["expand"], dt_rank=s["dt_rank"],
+                 pad_vocab_size_multiple=j["pad_vocab_size_multiple"], norm_epsilon=float(a["norm_epsilon"]))
+    else:
+        c = dict(d_model=int(a["d_model"]), n_layer=int(a["n_layer"]), vocab_size=int(a["vocab_size"]),
+                 d_state=int(a["d_state"]), d_conv=int(a["d_conv"]), expand=int(a["expand"]),
+                 dt_rank=int(a["dt_rank"]), pad_vocab_size_multiple=int(a["pad_vocab_size_multiple"]),
+                 norm_epsilon=float(a["norm_epsilon"]))
     if c["dt_rank"] <= 0:
         c["dt_rank"] = math.ceil(c["d_model"] / 16)
     m = Mamba(c, dtype)

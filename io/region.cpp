@@ -36,7 +36,7 @@ int accept_name(void* data, const char* name) {
 [[noreturn]] void bad_region(const std::string& text, const std::string& why) {
   throw UsageError("invalid region '" + text + "': " + why +
                    " (expected CHR, CHR:BEG or CHR:BEG-END, 1-based inclusive; "
-                   "write {NAME} for a contig name that contains ':')");
+                   "write {NAME} for a contig name that contains ':' or ',')");
 }
 
 // Explains why htslib refused `text`; only called after hts_parse_region failed.

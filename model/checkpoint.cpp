@@ -103,8 +103,20 @@ void save_checkpoint(const std::string& path, const Config& c, const ParamTable&
   f.set_attr("/", "rms_norm", int64_t(1));
   f.set_attr("/", "tokenizer", c.tokenizer);
   f.set_attr("/", "tokenizer_case", c.tokenizer_case);
+  f.set_attr("/", "mamba_ssm_config", mamba_ssm_config_json(c));
   if (extra) extra(f);
   f.commit();
+}
+
+std::string mamba_ssm_config_json(const Config& c) {
+  auto n = [](int64_t v) { return std::to_string(v); };
+  return "{\"d_model\": " + n(c.d_model) + ", \"d_intermediate\": 0, \"n_layer\": " + n(c.n_layer) +
+         ", \"vocab_size\": " + n(c.vocab_size) + ", \"ssm_cfg\": {\"layer\": \"Mamba1\", \"d_state\": " +
+         n(c.d_state) + ", \"d_conv\": " + n(c.d_conv) + ", \"expand\": " + n(c.expand) +
+         ", \"dt_rank\": " + n(c.rank()) +
+         "}, \"attn_layer_idx\": [], \"attn_cfg\": {}, \"rms_norm\": true, \"residual_in_fp32\": true, "
+         "\"fused_add_norm\": true, \"pad_vocab_size_multiple\": " + n(c.pad_vocab_size_multiple) +
+         ", \"tie_embeddings\": " + (c.tie_embeddings ? "true" : "false") + "}";
 }
 
 std::vector<float> init_params(const Config& c, const ParamTable& table, uint64_t seed) {

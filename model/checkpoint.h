@@ -34,6 +34,12 @@ void save_checkpoint(const std::string& path, const Config& config, const ParamT
                      const std::function<void(io::H5File&)>& extra = {},
                      const std::vector<std::string>& inputs = {});
 
+// The config as mamba_ssm's MambaConfig (2.x) in JSON, which a checkpoint keeps as its root
+// attribute `mamba_ssm_config`: MambaLMHeadModel(MambaConfig(**json.loads(text))) builds the
+// model its state_dict loads into (MixerModel's norm_epsilon, not a MambaConfig field, is 1e-5
+// there; the attribute `norm_epsilon` says ours).
+std::string mamba_ssm_config_json(const Config& config);
+
 // A freshly initialised model as mamba_ssm initialises one, from a seed.
 std::vector<float> init_params(const Config& config, const ParamTable& table, uint64_t seed);
 

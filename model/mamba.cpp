@@ -279,6 +279,7 @@ void Activations<T>::plan(const Config& c, int64_t b, int64_t l, bool keep) {
   this->keep = keep;
   D = c.d_model, E = c.d_inner(), N = c.d_state, R = c.rank(), V = c.vocab_padded();
   saved_layers = keep ? c.n_layer : 1;
+  planned_keep = keep;
   const int64_t S = saved_layers;
   struct Entry {
     std::vector<T>* buf;
@@ -342,7 +343,7 @@ void Mamba<T>::forward(const int32_t* tokens, int64_t B, int64_t L, State<T>& st
   if constexpr (std::is_same_v<T, float>)
     if (cuda_) return cuda_->forward(tokens, B, L, st, a);
   if (a.B != B || a.L != L || a.D != D || a.tapped.size() != a.taps.size() * size_t(M * D) ||
-      a.saved_layers != (a.keep ? NL : 1))
+      a.planned_keep != a.keep)
     a.plan(cfg_, B, L, a.keep);
   const bool kept = a.keep;
   if (kept) {  // the backward pass starts from the same states

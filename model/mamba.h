@@ -81,6 +81,7 @@ template <typename T>
 struct Activations {
   int64_t B = 0, L = 0, M = 0, saved_layers = 0;
   bool keep = false;  // keep every layer's tensors (training)
+  bool planned_keep = false;  // the keep the buffers were last planned for
   int64_t D = 0, E = 0, N = 0, R = 0, V = 0;
   std::vector<T> resid;   // (layers+1, M, D): residual stream entering each layer; last = before norm_f
   std::vector<T> rstd;    // (layers+1, M): RMSNorm reciprocal std per row (last: norm_f)

@@ -227,8 +227,8 @@ double evaluate(model::Mamba<float>& m, const TrainOptions& o, const std::vector
         const int64_t n = whole ? sc.n : std::min(sc.n, left[size_t(s)]);
         std::copy_n(sc.tokens.begin(), L, tok.begin() + j * L);
         std::copy_n(sc.targets.begin(), n, tgt.begin() + j * L);
-        left[size_t(s)] -= sc.n;
-        handed += sc.n;
+        left[size_t(s)] -= sc.consumed;  // a last base skipped as an input counts too
+        handed += sc.consumed;
       }
       if (!any) break;
       m.score(tok.data(), tgt.data(), side, L, state, acts, lp.data());

@@ -316,8 +316,7 @@ void DataStreams::set_positions(const std::vector<int64_t>& consumed) {
     while (left > 0) {
       // The block load_block would make at pos_[s]:
       size_t k = size_t(std::upper_bound(seg_start_.begin(), seg_start_.end(), pos_[s]) - seg_start_.begin() - 1);
-      const int64_t seg_end = seg_start_[k] + segments_[k].length();
-      const int64_t len = std::min({block_, seg_end - pos_[s], end_[s] - pos_[s]});
+      const int64_t len = block_length(int64_t(s), pos_[s], k);
       if (left >= len) {  // a block consumed whole: remember it as load_block would
         b.rc = coin(int64_t(s), b.number);
         b.start = pos_[s], b.len = len, b.cur = len, b.loaded = true;
@@ -341,13 +340,22 @@ bool DataStreams::coin(int64_t s, int64_t block_number) const {
   return rc_ && (mix64(seed_ ^ mix64(uint64_t(s) * 0x100000001b3ull + uint64_t(block_number))) & 1);
 }
 
+int64_t DataStreams::block_length(int64_t s, int64_t p, size_t k) const {
+  const int64_t seg_end = seg_start_[k] + segments_[k].length();
+  int64_t len = std::min({block_, seg_end - p, end_[size_t(s)] - p});
+  // A segment's last base left for a block of its own would be a position with nothing to
+  // predict (a record of k·block + 1 bases): this block takes it.
+  if (seg_end - (p + len) == 1 && seg_end <= end_[size_t(s)]) ++len;
+  return len;
+}
+
 void DataStreams::load_block(int64_t s) {
   Block& b = *blocks_[size_t(s)];
   const int64_t p = pos_[size_t(s)];
   const size_t k = size_t(std::upper_bound(seg_start_.begin(), seg_start_.end(), p) - seg_start_.begin() - 1);
   const Segment& seg = segments_[k];
   const int64_t seg_end = seg_start_[k] + seg.length();
-  const int64_t len = std::min({block_, seg_end - p, end_[size_t(s)] - p});
+  const int64_t len = block_length(s, p, k);
   const bool prev_continues = b.loaded && !b.rc && b.start + b.len == p && p > seg_start_[k];
   const bool rc = coin(s, b.number);
   // One look-ahead token gives the block's last input a target, when the segment goes on.
@@ -388,12 +396,17 @@ void DataStreams::next(int64_t s, int64_t L, StreamChunk& out) {
       if (i + 1 < b.len && io::is_acgt(b.tokens[size_t(i + 1)])) out.targets[size_t(t)] = b.tokens[size_t(i + 1)];
     }
     b.cur += take;
-    if (b.len - b.cur == 1) b.cur = b.len;  // its last base is a target only (as below)
     out.n = take;
+    out.consumed = take;
+    if (b.len - b.cur == 1) {  // its last base is a target only (as below)
+      b.cur = b.len;
+      ++out.consumed;
+    }
     return;
   }
   if (!b.loaded || b.cur >= b.len) load_block(s);
   out.reset = b.cur == 0 && b.fresh_state;
+  const int64_t consumed_before = consumed_[size_t(s)];
   int64_t n = 0;
   for (;;) {
     const int64_t take = std::min(L - n, b.len - b.cur);
@@ -421,6 +434,7 @@ void DataStreams::next(int64_t s, int64_t L, StreamChunk& out) {
     load_block(s);
   }
   out.n = n;
+  out.consumed = consumed_[size_t(s)] - consumed_before;
 }
 
 }  // namespace mambadna::pipelines

@@ -72,6 +72,8 @@ struct StreamChunk {
   std::vector<int32_t> targets;  // (L): next tokens; -1 where there is none (padding, segment
                                  // end) or it is not A/C/G/T (an N run is context, not a target)
   int64_t n = 0;                 // real tokens
+  int64_t consumed = 0;          // the stream's data moved past: n, and a last base that was a
+                                 // target only (never an input of its own)
   bool reset = false;            // reset the stream's state before this chunk
 };
 
@@ -116,6 +118,7 @@ class DataStreams {
   void read_take(Block& b, int64_t take);  // ... piece_of_take(take), through its reader
   bool take_coin(int64_t take) const;
   void load_block(int64_t s);
+  int64_t block_length(int64_t s, int64_t p, size_t k) const;  // of the block at p, in segment k
   bool continues(int64_t s) const;  // stream s's block is done and the next carries its state on
   bool coin(int64_t s, int64_t block_number) const;  // reverse-complement this block?
   std::vector<std::string> inputs_;

@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -49,6 +50,21 @@ TEST_CASE("h5: a writer publishes its file only on commit", "[io][h5]") {
   CHECK(r.attr_str("/g/x", "name") == "ex");
   CHECK_THROWS_WITH(r.read_f32("g/x", {4}), Catch::Contains("'g/x' has shape (3,), expected (4,)"));
   CHECK_THROWS_WITH(r.read_f32("nope"), Catch::Contains("missing dataset 'nope'"));
+}
+
+TEST_CASE("h5: a file is finished only with nothing in it open", "[io][h5]") {
+  // With a dataset open, H5Fclose returns at once and the file's real close (and any error it
+  // meets) would come after the rename, unseen: finish() refuses, and works once it is closed.
+  TempDir dir;
+  auto f = io::H5File::create(dir.file("open.h5"));
+  std::optional<io::H5Appender> rows;
+  rows.emplace(f, "rows", io::H5Type::f32, io::Shape{2});
+  const float r[2] = {1, 2};
+  rows->append(r, 1);
+  CHECK_THROWS_WITH(f.finish(), Catch::Contains("finish() with 1 objects of the file still open"));
+  rows.reset();
+  f.commit();
+  CHECK(io::H5File::open_read(dir.file("open.h5")).read_f32("rows") == std::vector<float>{1, 2});
 }
 
 TEST_CASE("h5: appenders grow datasets; float16 rounds to nearest even", "[io][h5]") {

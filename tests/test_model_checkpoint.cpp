@@ -54,6 +54,14 @@ TEST_CASE("checkpoint: save then load gives the same config and parameters", "[m
   CHECK(ck.config.rank() == 1);
   CHECK(ck.config.tokenizer_case == "upper");
   CHECK(ck.params == params);
+  // mamba_ssm's MambaConfig, for MambaLMHeadModel(MambaConfig(**json.loads(...))).
+  CHECK(io::H5File::open_read(path).attr_str("/", "mamba_ssm_config") ==
+        "{\"d_model\": 16, \"d_intermediate\": 0, \"n_layer\": 2, \"vocab_size\": 256, \"ssm_cfg\": "
+        "{\"layer\": \"Mamba1\", \"d_state\": " + std::to_string(c.d_state) + ", \"d_conv\": " +
+        std::to_string(c.d_conv) + ", \"expand\": " + std::to_string(c.expand) + ", \"dt_rank\": 1}, "
+        "\"attn_layer_idx\": [], \"attn_cfg\": {}, \"rms_norm\": true, \"residual_in_fp32\": true, "
+        "\"fused_add_norm\": true, \"pad_vocab_size_multiple\": " + std::to_string(c.pad_vocab_size_multiple) +
+        ", \"tie_embeddings\": true}");
   // No temporary file is left beside it.
   int files = 0;
   for (auto& e : std::filesystem::directory_iterator(dir.file(""))) files += e.is_regular_file();

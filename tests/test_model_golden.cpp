@@ -271,6 +271,19 @@ TEST_CASE("golden: activations planned for scoring are planned again when asked 
   std::vector<double> grad(m.params().size(), 0.0);
   m.backward(x.data(), tgt.data(), acts, g, 1.0 / double(n - 1), grad.data());
   CHECK(worst_grad_error(m, grad, expected, "grad").first < 1e-9);
+  // One layer: a layer's tensors whether or not they are kept, and still planned again.
+  auto c1 = model::preset("tiny");
+  c1.n_layer = 1;
+  const auto table = model::ParamTable::build(c1);
+  model::Mamba<float> one(c1, model::init_params(c1, table, 3));
+  const std::vector<int32_t> t32(x.begin(), x.begin() + 64), g32(tgt.begin(), tgt.begin() + 64);
+  model::Activations<float> a1;
+  model::State<float> s1(c1, 1), s2(c1, 1);
+  a1.plan(c1, 1, 64, false);
+  one.forward(t32.data(), 1, 64, s1, a1);
+  a1.keep = true;
+  one.forward_loss(t32.data(), g32.data(), 1, 64, s2, a1);
+  CHECK(a1.conv0.size() == size_t(c1.d_inner() * (c1.d_conv - 1)));
 }
 
 namespace {

@@ -427,6 +427,36 @@ TEST_CASE("train: the validation figure does not depend on the stream count", "[
   }
 }
 
+TEST_CASE("train data: a share walked to its end counts each target once, its last base included",
+          "[pipelines][train]") {
+  // 70,152 bases in 8 shares of 8,769 = 137 · 64 + 1, as validation walks them: each stream
+  // until its share is used up, counting what next() moved past (consumed). A share must not
+  // go on past its end (back to its start: a target counted twice), and every target of the
+  // record is handed out once.
+  TempDir dir;
+  uint64_t x = 5;
+  std::string seq;
+  for (int i = 0; i < 70152; ++i) seq += "ACGT"[(x = x * 6364136223846793005ull + 1) >> 62];
+  const std::string fa = dir.write("v.fa", ">v\n" + seq + "\n");
+  io::ReaderOptions ro;
+  const auto segs = pipelines::index_segments({fa}, ro);
+  const int64_t shares = 8, L = 64, total = 70152;
+  pipelines::DataStreams ds({fa}, ro, segs, shares, 1 << 20, false, 1, false);
+  int64_t targets = 0;
+  for (int64_t s = 0; s < shares; ++s) {
+    int64_t left = total * (s + 1) / shares - total * s / shares;
+    pipelines::StreamChunk c;
+    for (bool first = true; left > 0; first = false) {
+      ds.next(s, L, c);
+      CHECK(c.reset == first);  // one walk from the share's start
+      for (int64_t i = 0; i < c.n; ++i) targets += c.targets[size_t(i)] >= 0;
+      left -= c.consumed;
+    }
+    CHECK(left == 0);
+  }
+  CHECK(targets == total - 1);
+}
+
 TEST_CASE("train: the learning rate warms up to lr once and decays to min_lr at the last step", "[pipelines][train]") {
   pipelines::TrainOptions o;
   o.lr = 2e-3;
@@ -763,6 +793,23 @@ TEST_CASE("train: a record of k·L + 1 bases takes k chunks; steps with no updat
   const auto last = io::H5File::open_read(o.run_dir + "/checkpoint-00000007.h5");
   CHECK(last.attr_i64("/train", "updates") == 4);
   CHECK(last.attr_i64("/train", "tokens") == 64 + 3 * 64);  // positions trained on
+  // Where the last base would be a block of its own (17 bases, blocks of 16, chunks of 8), the
+  // block before takes it: two chunks, then the next pass.
+  const std::string r17 = dir.write("r17.fa", ">r\n" + acgt.substr(0, 17) + "\n");
+  io::ReaderOptions ro;
+  for (const bool rc : {false, true}) {
+    INFO((rc ? "reverse complements" : "forward"));
+    pipelines::DataStreams ds({r17}, ro, pipelines::index_segments({r17}, ro), 1, 16, rc, 3);
+    pipelines::StreamChunk c;
+    for (int pass = 0; pass < 4; ++pass) {
+      ds.next(0, 8, c);
+      CHECK(c.reset);
+      CHECK(c.n == 8);
+      ds.next(0, 8, c);
+      CHECK(c.n == 8);
+      CHECK(c.consumed == 9);
+    }
+  }
 }
 
 TEST_CASE("train: a step with nothing to predict makes no update; an input with no A/C/G/T is refused",
