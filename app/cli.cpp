@@ -161,7 +161,6 @@ std::string format_seconds(double s) {
   return buf;
 }
 
-
 namespace {
 std::atomic<bool> g_dying{false};  // a signal sent to the process group reaches several threads
 }  // namespace
