@@ -53,6 +53,11 @@ bool parse_command_line(int argc, char** argv, const std::string& usage,
   all.add(visible).add(hidden);
   po::positional_options_description pos;
   if (!positional.empty()) pos.add(positional.c_str(), max_positional);
+  // A command with no arguments at all: its usage on stderr, as samtools and bcftools give it.
+  if (argc <= 1) {
+    std::cerr << usage << "\n" << visible << "\n";
+    throw UsageError(std::string("no arguments given: the options are above"));
+  }
   try {
     po::store(po::command_line_parser(argc, argv).options(all).positional(pos).run(), vm);
     if (vm.count("help")) {

@@ -97,6 +97,14 @@ TEST_CASE("cli: help, version and exit codes", "[app]") {
   CHECK(st == 2);  // usage errors are 2, a command's or the program's
   run_shell(kBin + " 2>/dev/null", st);
   CHECK(st == 2);
+  // A command with no arguments prints its usage on stderr, as samtools does, and exits 2.
+  for (const char* cmd : {"stats", "init", "info", "train", "score", "embed", "vep"}) {
+    INFO(cmd);
+    const std::string usage = run_shell(kBin + " " + cmd + " 2>&1 >/dev/null", st);
+    CHECK(st == 2);
+    CHECK(usage.find("Usage: mambadna " + std::string(cmd)) != std::string::npos);
+    CHECK(usage.find("no arguments given") != std::string::npos);
+  }
   out = run_shell(kBin + " help train", st);  // as train --help
   CHECK(st == 0);
   CHECK(out.find("Usage: mambadna train") == 0);
