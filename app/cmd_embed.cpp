@@ -23,7 +23,7 @@ int cmd_embed(int argc, char** argv) {
       ("layer", po::value(&layers)->composing(),
        "layer whose output to write, repeatable: 0..n_layer-1 (residual stream after it) or -1 (after the final norm) [-1]");
   po::options_description in_opts("Input");
-  add_input_options(in_opts, input);
+  add_input_options(in_opts, input, InputsFor::embedding);
   in_opts.add_options()                                                                 //
       ("flank", po::value(&opt.flank)->default_value(0), "bases run before each region for context, not written")
       ("strand", po::value(&strand)->default_value(strand),

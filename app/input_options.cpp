@@ -21,12 +21,16 @@ void add_input_options(po::options_description& g, InputOptions& a, InputsFor wh
       ("case", po::value<std::string>(&a.case_mode),
        who == InputsFor::training ? "upper or keep: must be the model's tokenizer setting (make the model with "
                                     "'mambadna init --case') [the model's]"
-       : who == InputsFor::model  ? "upper: fold soft-masked bases to upper case (any model); keep: keep the "
+       : who == InputsFor::model || who == InputsFor::embedding
+                                  ? "upper: fold soft-masked bases to upper case (any model); keep: keep the "
                                     "input's case (a model whose tokenizer keeps it) [the model's tokenizer setting]"
                                   : "upper: fold soft-masked bases to upper case; keep: count them apart "
                                     "(the lower column) [upper]")  //
       ("invalid", po::value<std::string>(&a.invalid)->default_value("error"),
-       "a character that is not an IUPAC nucleotide code: error, skip (drop it) or N (replace it)")  //
+       who == InputsFor::embedding
+           ? "a character that is not an IUPAC nucleotide code: error, or N (replace it); skip reads it as N "
+             "too, as embed keeps a row per position"
+           : "a character that is not an IUPAC nucleotide code: error, skip (drop it) or N (replace it)")  //
       ("skip-unmapped", po::bool_switch(&a.skip_unmapped), "SAM/BAM/CRAM: skip unmapped reads")  //
       ("keep-secondary", po::bool_switch(&a.keep_secondary),
        "SAM/BAM/CRAM: keep secondary alignments (skipped by default)")  //

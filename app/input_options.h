@@ -21,9 +21,9 @@ struct InputOptions {
 };
 
 // Adds -r/--region, -R/--regions-file, --reference, --case, --invalid and the read filters.
-// Who reads the inputs, for --case's help: a command with a model, train (the model's setting
-// only), or stats (no model).
-enum class InputsFor { model, training, no_model };
+// Who reads the inputs, for the help of --case and --invalid: a command with a model, embed (a
+// model, and a row per position), train (the model's setting only), or stats (no model).
+enum class InputsFor { model, embedding, training, no_model };
 void add_input_options(po::options_description& group, InputOptions& in, InputsFor who = InputsFor::model);
 
 // Reader options from the parsed values; `model` (may be null) gives the default case

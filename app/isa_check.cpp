@@ -49,8 +49,8 @@ __attribute__((constructor(101))) void check_isa() {
   std::fprintf(stderr,
                "mambadna: this processor lacks instructions this build was compiled for (%s): it was "
                "built for another machine (-march=native, the default, compiles for the build "
-               "machine); build it on this one, or with -DMAMBADNA_PORTABLE=ON for any x86-64-v3 "
-               "(AVX2) processor\n",
+               "machine); build it on this one, or with -DMAMBADNA_PORTABLE=ON for any x86-64 processor (its "
+               "CPU kernels still run at the width of the processor's SIMD)\n",
                missing.c_str());
   _exit(1);
 #endif

@@ -7,6 +7,8 @@
 
 #include "app/cli.h"
 #include "app/commands.h"
+#include "io/error.h"
+#include "kernels/cpu_variant.h"
 
 namespace {
 void print_usage(FILE* out) {
@@ -56,8 +58,21 @@ int main(int argc, char** argv) {
     print_usage(stdout);
     return finish(0);
   }
+  // The CPU kernels to run (kernels/cpu_variant.h): chosen now, so that a MAMBADNA_CPU_KERNELS
+  // this processor cannot run is refused before a command opens anything.
+  std::string kernels;
+  try {
+    kernels = mambadna::kernels::cpu::active_variant();
+  } catch (const mambadna::UsageError& e) {
+    std::fprintf(stderr, "mambadna: %s\n", e.what());
+    return 2;
+  }
   if (cmd == "--version" || cmd == "version") {
-    std::printf("mambadna %s\n", MAMBADNA_VERSION);
+    std::string built;
+    for (const auto& v : mambadna::kernels::cpu::variants())
+      built += (built.empty() ? "" : ", ") + v.name + (v.supported ? "" : " (not on this CPU)");
+    std::printf("mambadna %s\nCPU kernels: %s (built: %s; MAMBADNA_CPU_KERNELS chooses)\n",
+                MAMBADNA_VERSION, kernels.c_str(), built.c_str());
     return finish(0);
   }
   mambadna::app::install_signal_cleanup();

@@ -178,7 +178,7 @@ H5File H5File::create(const std::string& path) {
   // An existing special file (/dev/null, a FIFO) is never replaced, and "-" is standard output:
   // the temporary lives in the temporary directory and commit() copies it there.
   const bool in_tmpdir = path == "-" || is_special_file(path);
-  const std::string stem = in_tmpdir ? (std::filesystem::temp_directory_path() / "mambadna").string() : path;
+  const std::string stem = in_tmpdir ? (std::filesystem::path(temp_directory()) / "mambadna").string() : path;
   f.tmp_path_ = create_temp_file(stem, in_tmpdir ? ".h5" : "");  // new, ours alone
   if (f.tmp_path_.empty()) {
     const int err = errno;

@@ -13,6 +13,8 @@
 #include <filesystem>
 #include <random>
 
+#include "io/error.h"
+
 namespace mambadna::io {
 
 namespace {
@@ -51,6 +53,17 @@ void temp_file_closed(const std::string& path) {
       s.state.store(0, std::memory_order_release);
       return;
     }
+}
+
+std::string temp_directory() {
+  const char* env = std::getenv("TMPDIR");
+  const std::string dir = env && *env ? env : "/tmp";
+  std::error_code ec;
+  if (!std::filesystem::is_directory(dir, ec))
+    throw InputError(std::string(env && *env ? "TMPDIR=" : "") + dir +
+                     ": not a directory (the temporary directory, where an output to standard "
+                     "output or a FIFO is written before it is copied there)");
+  return dir;
 }
 
 std::string create_temp_file(const std::string& stem, const std::string& ext) {

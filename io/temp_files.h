@@ -18,6 +18,10 @@ void temp_file_opened(const std::string& path);
 std::string create_temp_file(const std::string& stem, const std::string& ext = "");
 void temp_file_closed(const std::string& path);  // renamed into place or removed
 
+// The directory for temporaries of outputs with no directory of their own (standard output, a
+// FIFO): $TMPDIR, else /tmp. Throws InputError naming it when it is not a directory.
+std::string temp_directory();
+
 // The temporaries in `dir` whose writer has ended without removing them ("<stem>.tmp.<pid>..."
 // whose process is gone on this machine: a writer killed with SIGKILL, or a machine that went
 // down), as full paths. A running process's are not listed, nor files of other names.

@@ -12,6 +12,7 @@
 #include "io/fasta_index.h"
 #include "io/h5.h"
 #include "io/region.h"
+#include "io/temp_files.h"
 #include "io/tokenizer.h"
 
 namespace mambadna::pipelines {
@@ -287,7 +288,7 @@ class Embedder {
       // The reverse strand first, into a scratch file, position-aligned; then the forward strand
       // reads it back and averages. Both passes stream: memory does not grow with the region.
       // Beside the output, or in the temporary directory when it goes to standard output.
-      scratch_path = (o_.output == "-" ? (std::filesystem::temp_directory_path() / "mambadna-embed").string()
+      scratch_path = (o_.output == "-" ? (std::filesystem::path(io::temp_directory()) / "mambadna-embed").string()
                                        : o_.output) + ".rc.tmp." + std::to_string(::getpid());
       scratch.emplace(io::H5File::create(scratch_path));
       for (size_t k = 0; k < NLy; ++k) scratch->create_rows("rc/" + std::to_string(k), n_pos, D_);
@@ -483,7 +484,11 @@ EmbedSummary embed(model::Mamba<float>& model, const EmbedOptions& options,
   if (options.chunk < 1) throw UsageError("embed: chunk length must be >= 1");
   if (options.flank < 0) throw UsageError("embed: --flank must be >= 0");
   if (options.layers.empty()) throw UsageError("embed: no layer");
-  Embedder e(model, options);  // regions go through io::regions_by_input, which knows the inputs
+  // A row per position (and strands averaged position by position): a character that
+  // --invalid skip would drop is read as N, for whole records as for regions.
+  EmbedOptions o = options;
+  if (o.reader.tok.invalid == io::InvalidMode::skip) o.reader.tok.invalid = io::InvalidMode::to_n;
+  Embedder e(model, o);  // regions go through io::regions_by_input, which knows the inputs
   return e.run(progress);
 }
 

@@ -27,7 +27,7 @@ enum class Pool { none, mean, max, last, bin };
 
 struct EmbedOptions {
   std::vector<std::string> inputs;
-  io::ReaderOptions reader;     // regions here select region mode
+  io::ReaderOptions reader;     // regions here select region mode; InvalidMode::skip reads as to_n
   std::vector<int64_t> layers{-1};
   Pool pool = Pool::mean;
   int64_t bin = 0;              // K for Pool::bin

@@ -16,6 +16,7 @@
 #include "app/isa.h"
 #include "io/fasta_index.h"
 #include "io/h5.h"
+#include "kernels/cpu_variant.h"
 #include "test_golden.h"
 #include "test_io_util.h"
 #include "tests/cuda_testing.h"
@@ -72,6 +73,11 @@ TEST_CASE("cli: refusals say one line and leave nothing behind (train -o -, a di
     CHECK(err.find("[mambadna]") == std::string::npos);
     CHECK(std::count(err.begin(), err.end(), '\n') == 1);
   }
+  // An HDF5 file for standard output is written in $TMPDIR first: one that is not there is named.
+  const std::string err = run_shell("TMPDIR=/nonexistent " + kBin + " embed -v0 -m '" + m + "' '" + lambda +
+                                        "' -o - 2>&1 >/dev/null", st);
+  CHECK(st == 1);
+  CHECK(err.find("TMPDIR=/nonexistent: not a directory (the temporary directory") != std::string::npos);
   // stats writes its header with the first line: a refusal at the first input leaves stdout empty.
   const std::string out = run_shell("printf '>a\\nACGT\\n' | " + kBin + " stats -v0 -r a:1-2 - 2>/dev/null", st);
   CHECK(st == 2);
@@ -83,6 +89,20 @@ TEST_CASE("cli: help, version and exit codes", "[app]") {
   auto out = run_shell(kBin + " --version", st);
   CHECK(st == 0);
   CHECK(out.find("mambadna ") == 0);
+  // The CPU kernels: the widest this processor runs, or those MAMBADNA_CPU_KERNELS names; one it
+  // cannot run, or that the build lacks, is refused before anything else.
+  const auto variants = mambadna::kernels::cpu::variants();
+  for (const auto& v : variants)
+    if (v.supported) {
+      CHECK(out.find("\nCPU kernels: " + v.name + " (built: ") != std::string::npos);
+      break;
+    }
+  out = run_shell("MAMBADNA_CPU_KERNELS=" + variants.back().name + " " + kBin + " --version", st);
+  CHECK(st == 0);
+  CHECK(out.find("\nCPU kernels: " + variants.back().name + " (built: ") != std::string::npos);
+  std::string err = run_shell("MAMBADNA_CPU_KERNELS=sse9 " + kBin + " score -m x.h5 x.fa 2>&1", st);
+  CHECK(st == 2);
+  CHECK(err.find("MAMBADNA_CPU_KERNELS=sse9: no such CPU kernels in this build (built: ") == 10);
   out = run_shell(kBin + " --help", st);
   CHECK(st == 0);
   for (const char* cmd : {"stats", "init", "info", "train", "score", "embed", "vep"}) {
@@ -109,7 +129,7 @@ TEST_CASE("cli: help, version and exit codes", "[app]") {
   CHECK(st == 0);
   CHECK(out.find("Usage: mambadna train") == 0);
   // What goes to standard output must get there: a full device is an error, said.
-  std::string err = run_shell(kBin + " --version 2>&1 >/dev/full", st);
+  err = run_shell(kBin + " --version 2>&1 >/dev/full", st);
   CHECK(st == 1);
   CHECK(err.find("standard output: write failed") != std::string::npos);
   TempDir dir;

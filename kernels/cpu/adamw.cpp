@@ -7,8 +7,9 @@
 #include <tbb/parallel_for.h>
 
 #include "kernels/cpu/simd.h"
+#include "kernels/cpu/variant.h"
 
-namespace mambadna::kernels::cpu {
+namespace MAMBADNA_CPU_NS {
 
 void adamw_update(float* param, float* m, float* v, const float* grad, int64_t n,
                   const AdamwParams& p) {
@@ -39,4 +40,4 @@ void adamw_update(float* param, float* m, float* v, const float* grad, int64_t n
                     });
 }
 
-}  // namespace mambadna::kernels::cpu
+}  // namespace MAMBADNA_CPU_NS

@@ -10,8 +10,9 @@
 #include <tbb/parallel_for.h>
 
 #include "kernels/cpu/simd.h"
+#include "kernels/cpu/variant.h"
 
-namespace mambadna::kernels::cpu {
+namespace MAMBADNA_CPU_NS {
 
 namespace {
 
@@ -335,4 +336,4 @@ void causal_conv1d_backward(float* dx, float* dwindow_in, float* dw, float* dbia
   });
 }
 
-}  // namespace mambadna::kernels::cpu
+}  // namespace MAMBADNA_CPU_NS

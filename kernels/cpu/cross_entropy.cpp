@@ -9,8 +9,9 @@
 #include <tbb/parallel_for.h>
 
 #include "kernels/cpu/simd.h"
+#include "kernels/cpu/variant.h"
 
-namespace mambadna::kernels::cpu {
+namespace MAMBADNA_CPU_NS {
 
 namespace {
 
@@ -83,4 +84,4 @@ void cross_entropy_backward(float* dlogits, const float* logits, const float* ls
   });
 }
 
-}  // namespace mambadna::kernels::cpu
+}  // namespace MAMBADNA_CPU_NS

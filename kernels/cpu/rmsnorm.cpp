@@ -10,8 +10,9 @@
 #include <tbb/parallel_for.h>
 
 #include "kernels/cpu/simd.h"
+#include "kernels/cpu/variant.h"
 
-namespace mambadna::kernels::cpu {
+namespace MAMBADNA_CPU_NS {
 
 namespace {
 
@@ -92,4 +93,4 @@ void rmsnorm_backward(float* dx, float* dw, const float* dy, const float* x, con
                     });
 }
 
-}  // namespace mambadna::kernels::cpu
+}  // namespace MAMBADNA_CPU_NS

@@ -24,8 +24,9 @@
 #include <tbb/task_arena.h>
 
 #include "kernels/cpu/simd.h"
+#include "kernels/cpu/variant.h"
 
-namespace mambadna::kernels::cpu {
+namespace MAMBADNA_CPU_NS {
 
 namespace {
 
@@ -370,4 +371,4 @@ void selective_scan_backward(float* du, float* ddelta, float* dA, float* dBm, fl
   });
 }
 
-}  // namespace mambadna::kernels::cpu
+}  // namespace MAMBADNA_CPU_NS

@@ -1,5 +1,5 @@
 // A thin float SIMD layer for the CPU kernels: one vector type `vf` of W lanes (16 with AVX-512,
-// 8 with AVX2+FMA, 1 otherwise), its arithmetic, masked partial loads/stores for row tails, and
+// 8 with AVX2+FMA, 4 with SSE2 (any x86-64), 1 otherwise), its arithmetic, masked partial loads/stores for row tails, and
 // vectorised exp, log1p, softplus, sigmoid and silu built on those primitives.
 //
 // Accuracy (measured against double-precision std:: functions by tests/test_kernels_simd.cpp):
@@ -13,7 +13,7 @@
 #pragma once
 #include <cstdint>
 
-#if defined(__AVX512F__) || defined(__AVX2__)
+#if defined(__AVX512F__) || defined(__AVX2__) || defined(__SSE2__)
 #include <immintrin.h>
 #endif
 
@@ -170,6 +170,59 @@ inline float hmax(vf a) {
 inline vf pow2i(vf n) {
   const __m256i e = _mm256_add_epi32(_mm256_cvtps_epi32(n.v), _mm256_set1_epi32(127));
   return {_mm256_castsi256_ps(_mm256_slli_epi32(e, 23))};
+}
+
+#elif defined(__SSE2__)
+
+// Plain x86-64 (the `generic` CPU kernels): 4 lanes, and no fused multiply-add in hardware, so
+// fma is a multiply then an add (two roundings; __builtin_fmaf would call libm's software fma).
+inline constexpr int W = 4;
+struct vf {
+  __m128 v;
+};
+using vm = __m128;
+
+inline vf set1(float x) { return {_mm_set1_ps(x)}; }
+inline vf zero() { return {_mm_setzero_ps()}; }
+inline vf loadu(const float* p) { return {_mm_loadu_ps(p)}; }
+inline void storeu(float* p, vf a) { _mm_storeu_ps(p, a.v); }
+inline vf load_n_or(const float* p, int n, float fill) {
+  if (n >= W) return loadu(p);
+  alignas(16) float t[4] = {fill, fill, fill, fill};
+  for (int i = 0; i < n; ++i) t[i] = p[i];
+  return {_mm_load_ps(t)};
+}
+inline vf load_n(const float* p, int n) { return load_n_or(p, n, 0.0f); }
+inline void store_n(float* p, vf a, int n) {
+  if (n >= W) return storeu(p, a);
+  alignas(16) float t[4];
+  _mm_store_ps(t, a.v);
+  for (int i = 0; i < n; ++i) p[i] = t[i];
+}
+inline vf operator+(vf a, vf b) { return {_mm_add_ps(a.v, b.v)}; }
+inline vf operator-(vf a, vf b) { return {_mm_sub_ps(a.v, b.v)}; }
+inline vf operator*(vf a, vf b) { return {_mm_mul_ps(a.v, b.v)}; }
+inline vf operator/(vf a, vf b) { return {_mm_div_ps(a.v, b.v)}; }
+inline vf fma(vf a, vf b, vf c) { return {_mm_add_ps(_mm_mul_ps(a.v, b.v), c.v)}; }
+inline vf fnma(vf a, vf b, vf c) { return {_mm_sub_ps(c.v, _mm_mul_ps(a.v, b.v))}; }
+inline vf min(vf a, vf b) { return {_mm_min_ps(a.v, b.v)}; }
+inline vf max(vf a, vf b) { return {_mm_max_ps(a.v, b.v)}; }
+inline vf abs(vf a) { return {_mm_andnot_ps(_mm_set1_ps(-0.0f), a.v)}; }
+inline vf sqrt(vf a) { return {_mm_sqrt_ps(a.v)}; }
+inline vm lt(vf a, vf b) { return _mm_cmplt_ps(a.v, b.v); }
+inline vm gt(vf a, vf b) { return _mm_cmpgt_ps(a.v, b.v); }
+inline vf select(vm m, vf a, vf b) { return {_mm_or_ps(_mm_and_ps(m, a.v), _mm_andnot_ps(m, b.v))}; }
+inline float hsum(vf a) {
+  const __m128 s = _mm_add_ps(a.v, _mm_movehl_ps(a.v, a.v));
+  return _mm_cvtss_f32(_mm_add_ss(s, _mm_shuffle_ps(s, s, _MM_SHUFFLE(1, 1, 1, 1))));
+}
+inline float hmax(vf a) {
+  const __m128 s = _mm_max_ps(a.v, _mm_movehl_ps(a.v, a.v));
+  return _mm_cvtss_f32(_mm_max_ss(s, _mm_shuffle_ps(s, s, _MM_SHUFFLE(1, 1, 1, 1))));
+}
+inline vf pow2i(vf n) {
+  const __m128i e = _mm_add_epi32(_mm_cvtps_epi32(n.v), _mm_set1_epi32(127));
+  return {_mm_castsi128_ps(_mm_slli_epi32(e, 23))};
 }
 
 #else
