@@ -191,7 +191,10 @@ bool catch_signal(int sig, void (*handler)(int)) {
 }
 
 void install_signal_cleanup() {
-  for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGPIPE, SIGQUIT, SIGXCPU}) catch_signal(sig, remove_outputs_and_die);
+  // SIGABRT: an assertion of a library (htslib's, on data it did not expect) ends the program
+  // as a signal would.
+  for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGPIPE, SIGQUIT, SIGXCPU, SIGABRT, SIGALRM, SIGUSR1, SIGUSR2})
+    catch_signal(sig, remove_outputs_and_die);
 }
 
 namespace {

@@ -8,8 +8,10 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 
+#include "io/bgzf_end.h"
 #include "io/error.h"
 
 namespace mambadna::io {
@@ -33,6 +35,75 @@ std::unordered_map<std::string, int64_t> fai_lengths(const std::string& path) {
   }
   if (in.bad()) throw InputError(fai + ": read error: " + std::strerror(errno));
   return lengths;
+}
+
+namespace {
+
+uint64_t read_u64le(std::istream& in) {
+  unsigned char b[8];
+  in.read(reinterpret_cast<char*>(b), 8);
+  uint64_t v = 0;
+  for (int i = 7; i >= 0; --i) v = (v << 8) | b[i];
+  return v;
+}
+
+}  // namespace
+
+void check_bgzip_index(const std::string& path) {
+  {
+    BGZF* fp = bgzf_open(path.c_str(), "r");
+    if (!fp) return;  // the caller's open says why
+    struct Closer {
+      BGZF* fp;
+      ~Closer() { bgzf_close(fp); }
+    } closer{fp};
+    if (!fp->is_compressed || fp->is_gzip) return;
+    bgzf_check_complete(fp, path);
+  }
+  const std::string gzi = path + ".gzi";
+  std::ifstream idx(gzi, std::ios::binary);
+  if (!idx) return;  // fai_load3 says what is missing
+  std::ifstream data(path, std::ios::binary);
+  std::error_code ec;
+  const uint64_t size = std::filesystem::file_size(path, ec);
+  if (ec || !data) throw InputError(path + ": cannot open: " + ec.message());
+  const auto stale = [&](const std::string& why) {
+    return InputError(gzi + ": " + why + ": it is not this file's index (the file changed, or the "
+                      ".gzi belongs to another): run 'bgzip -r " + path + "' or 'samtools faidx " +
+                      path + "' again");
+  };
+  const uint64_t n = read_u64le(idx);
+  if (!idx) throw stale("cannot read its entry count");
+  uint64_t prev = 0, last_u = 0;
+  for (uint64_t i = 0; i < n; ++i) {
+    const uint64_t c = read_u64le(idx);
+    last_u = read_u64le(idx);  // the uncompressed offset
+    if (!idx) throw stale("ends after " + std::to_string(i) + " of its " + std::to_string(n) + " entries");
+    if (c <= prev && i > 0) throw stale("entry " + std::to_string(i + 1) + " goes backwards");
+    if (c >= size) throw stale("entry " + std::to_string(i + 1) + " points past the end of the file");
+    unsigned char magic[4] = {};
+    data.seekg(std::streamoff(c));
+    data.read(reinterpret_cast<char*>(magic), 4);
+    if (!data || magic[0] != 0x1f || magic[1] != 0x8b || magic[2] != 0x08 || magic[3] != 0x04)
+      throw stale("entry " + std::to_string(i + 1) + " (byte " + std::to_string(c) + ") is not the start of a block");
+    prev = c;
+  }
+  // The last block it names holds at most 64 KiB: the records of the .fai must end before that.
+  std::ifstream fai(path + ".fai");
+  std::string line;
+  for (int64_t k = 1; std::getline(fai, line); ++k) {
+    unsigned long long len = 0, off = 0, bases = 0, width = 0;
+    const size_t tab = line.find('\t');
+    if (tab == std::string::npos ||
+        std::sscanf(line.c_str() + tab, "\t%llu\t%llu\t%llu\t%llu", &len, &off, &bases, &width) != 4 ||
+        bases == 0)
+      continue;  // fai_lengths and htslib say what is wrong with the line
+    const uint64_t end = off + len / bases * width + len % bases;
+    if (end > last_u + 65536)
+      throw stale(path + ".fai line " + std::to_string(k) + " ends at byte " + std::to_string(end) +
+                  " of the uncompressed data, past the last block the .gzi names (" +
+                  std::to_string(last_u) + ")");
+  }
 }
 
 FastaIndex::FastaIndex(const std::string& path) : path_(path) {
@@ -59,6 +130,7 @@ FastaIndex::FastaIndex(const std::string& path) : path_(path) {
   if (::access((path + ".fai").c_str(), F_OK) != 0)
     throw InputError(path + ": random access needs a faidx index (" + path +
                      ".fai not found): run 'samtools faidx " + path + "'");
+  check_bgzip_index(path);
   fai_.reset(fai_load3(path.c_str(), nullptr, nullptr, 0));
   if (!fai_)
     throw InputError(path + ": cannot load its faidx index (a bgzip file also needs its .gzi; plain "

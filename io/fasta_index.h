@@ -19,6 +19,13 @@ namespace mambadna::io {
 // and lungfish chromosomes are longer). Throws InputError naming the .fai and its line.
 std::unordered_map<std::string, int64_t> fai_lengths(const std::string& path);
 
+// Before a bgzipped file is read by position (faidx): throws InputError when it lacks its BGZF
+// end-of-file block (cut short, it reads cleanly up to the cut) or when its .gzi does not fit it
+// (every block the .gzi names must start inside the file with a BGZF header: a .gzi of another
+// file, or of this one before it changed, sends htslib's seeks into the middle of blocks, where
+// it stops the program on an assertion). Plain and uncompressed files, or no .gzi, pass.
+void check_bgzip_index(const std::string& path);
+
 class FastaIndex {
  public:
   // Throws InputError naming the file when it or its index is missing ("run 'samtools faidx'").

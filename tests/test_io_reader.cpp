@@ -585,6 +585,55 @@ TEST_CASE("contig lengths of 2^31 bases and more are read whole", "[io][reader][
                                                   "'samtools faidx " + fa + "' again");
 }
 
+TEST_CASE("a bgzipped FASTA cut short, or with another file's .gzi, is refused before a read by position",
+          "[io][reader][regions][errors]") {
+  // htslib would stop the program on an assertion (bgzf_useek) when the .gzi sends it into the
+  // middle of a block, and reads a file cut short cleanly up to the cut.
+  test::TempDir dir;
+  std::string big = ">a\n", small = ">s\nACGTACGTAC\n";
+  uint32_t x = 1;
+  for (int r = 0; r < 3; ++r) {
+    if (r) big += ">r" + std::to_string(r) + "\n";
+    for (int i = 0; i < 100000; ++i) {
+      x = x * 1664525u + 1013904223u;
+      big += "ACGT"[x >> 30];
+      if (i % 60 == 59) big += '\n';
+    }
+    big += '\n';
+  }
+  int st = -1;
+  std::vector<std::string> gz;
+  for (const auto& [name, text] : {std::pair{"big.fa", big}, std::pair{"small.fa", small}}) {
+    const std::string p = dir.write(name, text);
+    test::run_shell("bgzip -c '" + p + "' > '" + p + ".gz'", st);
+    REQUIRE(st == 0);
+    REQUIRE(fai_build((p + ".gz").c_str()) == 0);  // .fai and .gzi
+    gz.push_back(p + ".gz");
+  }
+  io::ReaderOptions opt;
+  opt.regions = {io::Region{"r2", 50000, 50100, {}}};
+  CHECK(io::FastaIndex(gz[0]).fetch("r2", 50000, 50100).size() == 100);
+  CHECK(test::read_all(gz[0], 1000, opt).at(0).seq.size() == 100);
+  // The small file's .gzi (one block) beside the big file: its records end past that block.
+  std::filesystem::copy_file(gz[1] + ".gzi", gz[0] + ".gzi", std::filesystem::copy_options::overwrite_existing);
+  CHECK_THROWS_WITH(io::FastaIndex(gz[0]), Catch::StartsWith(gz[0] + ".gzi: ") &&
+                                               Catch::Contains("past the last block the .gzi names") &&
+                                               Catch::Contains("it is not this file's index"));
+  CHECK_THROWS_WITH(io::SequenceReader(gz[0], opt), Catch::Contains("it is not this file's index"));
+  // The big file's .gzi beside the small file: its blocks lie past the end.
+  REQUIRE(fai_build(gz[0].c_str()) == 0);  // its own .gzi again
+  std::filesystem::copy_file(gz[0] + ".gzi", gz[1] + ".gzi", std::filesystem::copy_options::overwrite_existing);
+  CHECK_THROWS_WITH(io::FastaIndex(gz[1]), Catch::Contains("points past the end of the file"));
+  // Cut short, with its indexes: the end-of-file block is missing.
+  const std::string cut = dir.file("cut.fa.gz");
+  test::run_shell("head -c 40000 '" + gz[0] + "' > '" + cut + "' && cp '" + gz[0] + ".fai' '" + cut +
+                      ".fai' && cp '" + gz[0] + ".gzi' '" + cut + ".gzi'", st);
+  REQUIRE(st == 0);
+  CHECK_THROWS_WITH(io::FastaIndex(cut), Catch::StartsWith(cut + ": truncated"));
+  opt.regions = {io::Region{"a", 0, 100, {}}};  // inside the part that is there
+  CHECK_THROWS_WITH(io::SequenceReader(cut, opt), Catch::StartsWith(cut + ": truncated"));
+}
+
 TEST_CASE("regions need an index, and say how to make one", "[io][reader][regions]") {
   test::TempDir dir;
   io::ReaderOptions opt;
