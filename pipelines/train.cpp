@@ -391,6 +391,28 @@ TrainResult train(const TrainOptions& options, const std::function<void(const St
                                 : f.read_i64("train/data_consumed", {o.streams});
     if (f.exists("train/input_sizes"))  // (checkpoints of version 0.1.0 before it have none)
       sizes_then = f.read_i64("train/input_sizes", {int64_t(o.inputs.size()), 2});
+    // Its numbers, checked before anything trusts them: a corrupt or edited checkpoint could
+    // ask for a negative learning rate, or for a replay of its data positions that never ends.
+    const auto corrupt = [&](const std::string& what) {
+      return InputError(path + ": " + what + ": not a checkpoint as train writes them (corrupt or edited?)");
+    };
+    if (step < 0 || tokens < 0 || updates < 0 || updates > step)
+      throw corrupt("/train step " + std::to_string(step) + ", updates " + std::to_string(updates) +
+                    ", tokens " + std::to_string(tokens));
+    try {
+      check_numbers(o);
+      if (o.streams < 1 || o.chunk < 1) throw UsageError("-b/-L below 1");
+    } catch (const UsageError& e) {
+      throw corrupt(std::string("its options: ") + e.what());
+    }
+    // A stream moves past at most a chunk and a segment's lone last base a step (whole records:
+    // a record a stream, and an offset in it); twice that is a bound no run reaches.
+    const int64_t most = 2 * (step + 1) * (o.chunk + 1 + (o.whole_records ? o.streams : 0));
+    for (size_t s = 0; s < positions.size(); ++s)
+      if (positions[s] < -1 || positions[s] > most)
+        throw corrupt("train/" + std::string(o.whole_records ? "data_records" : "data_consumed") + "[" +
+                      std::to_string(s) + "] = " + std::to_string(positions[s]) + " (at step " +
+                      std::to_string(step) + " it is at most " + std::to_string(most) + ")");
   } else {
     if (o.init_model.empty()) throw UsageError("train: no initial model (-m) and no --resume");
     check_numbers(o);

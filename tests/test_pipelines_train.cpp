@@ -18,6 +18,8 @@
 #include <fstream>
 #include <sstream>
 
+#include <hdf5.h>
+
 #include "io/h5.h"
 #include "io/region.h"
 #include "io/sequence_reader.h"
@@ -868,6 +870,66 @@ TEST_CASE("train: a resumed run refuses an input that changed", "[pipelines][tra
   CHECK_THROWS_WITH(pipelines::train(r, {}), copy + ": changed since the run began (records 1, bases 48502 then; "
                                                     "records 1, bases 10 now): the checkpoint's data positions are "
                                                     "in the old file; start a new run");
+}
+
+TEST_CASE("train: a checkpoint with impossible numbers is refused by name, and metrics.tsv kept", "[pipelines][train]") {
+  // Edited or corrupt: a data position of 10^15 had the replay of the streams run for minutes
+  // (deaf to the first SIGTERM), a negative step reached AdamW as a negative learning rate after
+  // metrics.tsv had been cut to its header.
+  TempDir dir;
+  auto o = base_options(dir, "run");
+  std::atomic<bool> stop{true};
+  REQUIRE(pipelines::train(o, {}, &stop).interrupted);
+  struct Edit {
+    const char* name;
+    bool attr;
+    double value;
+    std::string message;
+  };
+  int k = 0;
+  for (const Edit& e : {Edit{"train/data_consumed", false, 1e15, "train/data_consumed[0] = 1000000000000000 (at step"},
+                        Edit{"step", true, -5, "/train step -5, updates"},
+                        Edit{"lr", true, NAN, "its options: train: --lr nan"}}) {
+    INFO(e.name);
+    const std::string run = dir.file("run" + std::to_string(++k));
+    fs::copy(o.run_dir, run);
+    std::string ck;
+    for (const auto& entry : fs::directory_iterator(run))
+      if (entry.path().filename().string().rfind("checkpoint-", 0) == 0) ck = entry.path().string();
+    REQUIRE(!ck.empty());
+    const hid_t f = H5Fopen(ck.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+    REQUIRE(f >= 0);
+    if (e.attr) {  // replaced, as the library's writes do (HDF5 1.10 cannot rewrite these in place)
+      const bool real = std::string(e.name) == "lr";
+      const int64_t i = int64_t(e.value);
+      CHECK(H5Adelete_by_name(f, "/train", e.name, H5P_DEFAULT) >= 0);
+      const hid_t space = H5Screate(H5S_SCALAR);
+      const hid_t a = H5Acreate_by_name(f, "/train", e.name, real ? H5T_IEEE_F64LE : H5T_STD_I64LE, space,
+                                        H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+      CHECK(H5Awrite(a, real ? H5T_NATIVE_DOUBLE : H5T_NATIVE_INT64,
+                     real ? static_cast<const void*>(&e.value) : &i) >= 0);
+      H5Aclose(a);
+      H5Sclose(space);
+    } else {
+      const hid_t d = H5Dopen2(f, e.name, H5P_DEFAULT);
+      std::vector<int64_t> v(size_t(o.streams));
+      CHECK(H5Dread(d, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, v.data()) >= 0);
+      v[0] = int64_t(e.value);
+      CHECK(H5Dwrite(d, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, v.data()) >= 0);
+      H5Dclose(d);
+    }
+    H5Fclose(f);
+    const auto metrics = [&] {
+      std::ifstream in(run + "/metrics.tsv");
+      return std::string(std::istreambuf_iterator<char>(in), {});
+    };
+    const std::string before = metrics();
+    pipelines::TrainOptions r;
+    r.run_dir = run, r.resume = true;
+    CHECK_THROWS_WITH(pipelines::train(r, {}), Catch::StartsWith(ck + ": ") && Catch::Contains(e.message) &&
+                                                   Catch::Contains("corrupt or edited"));
+    CHECK(metrics() == before);
+  }
 }
 
 TEST_CASE("train: --resume removes the temporaries of a run that was killed", "[pipelines][train]") {
