@@ -60,6 +60,15 @@ void write_score_line(std::ostream& out, const RecordScore& r, bool both, bool r
 
 namespace {
 
+// A model whose log-probabilities are not finite (the weights of a training run that diverged)
+// gives no score: refused at the first record, not written as nan.
+void check_finite(const RecordScore& r, const std::string& model_path) {
+  if (std::isfinite(r.loglik) && std::isfinite(r.loglik_rc)) return;
+  throw InputError((model_path.empty() ? std::string("the model") : model_path) +
+                   ": gives non-finite log-probabilities (record '" + r.name + "' of " + r.input +
+                   "): its weights do not make a working model (a training run that diverged?)");
+}
+
 // Where scores go besides the TSV: the HDF5 file (records table, per-position datasets) and the
 // bedGraph track, each under a temporary name until finish() renames it into place.
 class Outputs {
@@ -328,6 +337,7 @@ std::vector<RecordScore> score_both_strands(model::Mamba<float>& m, const ScoreO
         bases_done += n;
         if (progress) progress(bases_done);
       }
+      check_finite(rec, opt.model_path);
       out.close(ri, rec, pos);
       scratch.reset();
       if (on_record) on_record(rec);
@@ -548,6 +558,7 @@ std::vector<RecordScore> score(model::Mamba<float>& m, const ScoreOptions& optio
     while (!finished.empty() && finished.begin()->first == next_row_out) {
       RecordScore r = std::move(finished.begin()->second);
       finished.erase(finished.begin());
+      check_finite(r, opt.model_path);
       if (on_record) on_record(r);
       done.push_back(std::move(r));
       ++next_row_out;

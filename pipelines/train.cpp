@@ -741,6 +741,13 @@ TrainResult train(const TrainOptions& options, const std::function<void(const St
     m.pull_params();
     model::save_checkpoint(path, cfg, table, m.params().data(), o.command_line, {}, o.inputs);
   }
+  // Ended in a run of non-finite steps (fewer than the divergence limit): the model is that of
+  // the last update, after which every step failed; said, as `score` will refuse it if it
+  // gives non-finite log-probabilities.
+  if (bad > 0 && notice)
+    notice("warning: the run ended after " + std::to_string(bad) + " non-finite step" + (bad > 1 ? "s" : "") +
+           " in a row (skipped): the model written is that of the last update, and may have diverged "
+           "(a lower --lr, or resume from an earlier checkpoint)");
   result.steps = step;
   result.steps_planned = steps;
   result.tokens = tokens;

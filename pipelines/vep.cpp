@@ -55,9 +55,9 @@ namespace {
 //    padded with 'N' (target -1).
 class Runner {
  public:
-  Runner(model::Mamba<float>& m, int64_t B, int64_t L)
-      : m_(m), B_(std::max<int64_t>(1, B)), L_(std::max<int64_t>(1, L)), trunk_(m.config(), B_),
-        batch_(m.config(), B_) {}
+  Runner(model::Mamba<float>& m, int64_t B, int64_t L, std::string model_path)
+      : m_(m), model_path_(std::move(model_path)), B_(std::max<int64_t>(1, B)),
+        L_(std::max<int64_t>(1, L)), trunk_(m.config(), B_), batch_(m.config(), B_) {}
 
   int64_t streams() const { return B_; }
 
@@ -151,10 +151,18 @@ class Runner {
   }
 
  private:
-  static double scored_sum(const float* lp, const int32_t* tgt, int64_t l) {
+  // A target's log-prob is finite unless the weights are broken (a training run that diverged):
+  // refused, rather than summed into LLRs of 0 or nan.
+  double scored_sum(const float* lp, const int32_t* tgt, int64_t l) const {
     double s = 0;
     for (int64_t i = 0; i < l; ++i)
-      if (io::is_acgt(tgt[i]) && !std::isnan(lp[i])) s += double(lp[i]);
+      if (io::is_acgt(tgt[i])) {
+        if (!std::isfinite(lp[i]))
+          throw InputError((model_path_.empty() ? std::string("the model") : model_path_) +
+                           ": gives non-finite log-probabilities: its weights do not make a working "
+                           "model (a training run that diverged?)");
+        s += double(lp[i]);
+      }
     return s;
   }
   struct Pending {
@@ -163,6 +171,7 @@ class Runner {
     double* out;
   };
   model::Mamba<float>& m_;
+  std::string model_path_;  // for messages
   int64_t B_, L_;
   model::State<float> trunk_, batch_;
   model::Activations<float> actsT_, actsB_;
@@ -473,7 +482,7 @@ std::vector<std::vector<VepScore>> vep_score_windows(model::Mamba<float>& m,
                                                      const io::FastaIndex& fa,
                                                      const VepOptions& opt,
                                                      const std::vector<VepWindow>& windows) {
-  Runner run(m, opt.streams, opt.chunk);
+  Runner run(m, opt.streams, opt.chunk, opt.model_path);
   return score_windows(run, fa, opt, windows);
 }
 
@@ -544,7 +553,7 @@ VepSummary vep(model::Mamba<float>& m, const VepOptions& opt, const std::functio
   std::optional<VepTable> table;
   if (!opt.h5_output.empty()) table.emplace(opt);
 
-  Runner run(m, opt.streams, opt.chunk);
+  Runner run(m, opt.streams, opt.chunk, opt.model_path);
   std::vector<Held> held;
   // Windows waiting to be scored, in input order; their reference sweeps run side by side, so
   // as many are gathered as there are streams for them (one per strand each).

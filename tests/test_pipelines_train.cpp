@@ -24,6 +24,7 @@
 #include "io/region.h"
 #include "io/sequence_reader.h"
 #include "model/checkpoint.h"
+#include "pipelines/score.h"
 #include "pipelines/train.h"
 #include "pipelines/train_data.h"
 #include "test_io_util.h"
@@ -764,6 +765,25 @@ TEST_CASE("train: non-finite steps are skipped, and repeated ones stop the run",
                     Catch::Contains("training diverged: 3 non-finite steps"));
   CHECK(skipped == std::vector<bool>{true, true});  // the third one throws before its report
   CHECK_FALSE(fs::exists(o.run_dir + "/model.h5"));
+  // Fewer than the limit, up to the last step: the run ends with a warning, and its model, whose
+  // log-probabilities are not finite, is refused by score and vep rather than scored as nan.
+  auto o2 = base_options(dir, "run2");
+  o2.init_model = o.init_model;
+  o2.steps = 2;
+  o2.holdout = 0;
+  std::vector<std::string> notices;
+  pipelines::train(o2, {}, nullptr, [&](const std::string& n) { notices.push_back(n); });
+  CHECK(std::count_if(notices.begin(), notices.end(), [](const std::string& n) {
+          return n.find("warning: the run ended after 2 non-finite steps in a row") == 0;
+        }) == 1);
+  auto ck2 = model::load_checkpoint(o2.run_dir + "/model.h5");
+  model::Mamba<float> m(ck2.config, std::move(ck2.params));
+  pipelines::ScoreOptions so;
+  so.inputs = o2.inputs;
+  so.model_path = o2.run_dir + "/model.h5";
+  so.chunk = 256;
+  CHECK_THROWS_WITH(pipelines::score(m, so, {}),
+                    Catch::StartsWith(so.model_path + ": gives non-finite log-probabilities (record '"));
 }
 
 TEST_CASE("train: a record of k·L + 1 bases takes k chunks; steps with no update leave AdamW's count alone",

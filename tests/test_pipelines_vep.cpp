@@ -576,3 +576,20 @@ TEST_CASE("vep: an N read by one window only is ambiguous; an MNP keeps each bas
   CHECK(t.status[2] == "ambiguous");
   CHECK(std::isnan(t.llr[2]));
 }
+
+TEST_CASE("vep: a model with non-finite log-probabilities is refused, and no output is left", "[pipelines][vep]") {
+  // Its LLRs would have been sums of nothing (0) or nan: the weights of a diverged training run.
+  TempDir dir;
+  std::string fasta;
+  auto ref = make_reference(dir, fasta);
+  auto ck = model::load_checkpoint(mambadna::test::shared_dir() + "/golden/tiny.h5");
+  const model::ParamSpec& norm_f = ck.table.specs.back();
+  std::fill_n(ck.params.begin() + norm_f.offset, norm_f.size, 3e38f);  // logits overflow
+  model::Mamba<float> m(ck.config, std::move(ck.params));
+  const std::string r = ref["c1"].substr(1000, 1);
+  auto o = options(dir, fasta, dir.write("in.vcf", vcf_text({line("c1", 1001, r, r == "A" ? "C" : "A")})), 256);
+  o.model_path = "broken.h5";
+  CHECK_THROWS_WITH(pipelines::vep(m, o), Catch::StartsWith("broken.h5: gives non-finite log-probabilities"));
+  CHECK_FALSE(std::filesystem::exists(o.output));
+  CHECK_FALSE(std::filesystem::exists(o.h5_output));
+}
