@@ -67,10 +67,11 @@ using NamedPaths = std::vector<std::pair<std::string, std::string>>;
 // inputs is refused (standard input can be read once).
 void refuse_same_files(const NamedPaths& outputs, const NamedPaths& inputs);
 
-// SIGINT, SIGTERM, SIGHUP, SIGPIPE, SIGQUIT (Ctrl-\) and SIGXCPU (a CPU-time limit) end the
-// program as they would, after removing the temporary files of outputs not yet complete
-// (io/temp_files.h) and, but for SIGPIPE (a reader that stopped reading), saying so on stderr.
-// install_signal_cleanup() sets the handler for all six; `train` catches the first
+// SIGINT, SIGTERM, SIGHUP, SIGPIPE, SIGQUIT (Ctrl-\), SIGXCPU (a CPU-time limit), SIGALRM,
+// SIGUSR1, SIGUSR2 and SIGABRT (a library's assertion) end the program as they would, after
+// removing the temporary files of outputs not yet complete (io/temp_files.h) and, but for
+// SIGPIPE (a reader that stopped reading), saying so on stderr.
+// install_signal_cleanup() sets the handler for all of them; `train` catches the first
 // SIGINT/SIGTERM/SIGHUP/SIGPIPE itself and hands the second to it.
 // A signal that was ignored when the program started (nohup, `cmd &` in a script) stays so.
 extern "C" void remove_outputs_and_die(int sig);

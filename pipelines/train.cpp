@@ -290,7 +290,9 @@ std::string number_text(double v) {
 
 // Numbers a new run cannot use, refused before anything is read or created; the message names
 // the option and the value given.
-void check_numbers(const TrainOptions& o) {
+// The options' numbers in their ranges; with `new_run`, also the rules a new run's command line
+// must follow (a resumed run keeps what its first version accepted: --min-lr above --lr, once).
+void check_numbers(const TrainOptions& o, bool new_run = true) {
   const auto text = number_text;
   auto need = [&](bool ok, const char* option, double v, const char* what) {
     if (!ok) throw UsageError("train: " + std::string(option) + " " + text(v) + ": " + what);
@@ -299,7 +301,7 @@ void check_numbers(const TrainOptions& o) {
   need(o.tokens >= 0, "--tokens", double(o.tokens), "give a count (or 0 with --steps)");
   need(o.lr >= 0 && std::isfinite(o.lr), "--lr", o.lr, "give a rate of 0 or more");
   need(o.min_lr >= 0 && std::isfinite(o.min_lr), "--min-lr", o.min_lr, "give a rate of 0 or more");
-  if (o.min_lr > o.lr)  // the decay would climb past the peak
+  if (new_run && o.min_lr > o.lr)  // the decay would climb past the peak
     throw UsageError("train: --min-lr " + text(o.min_lr) + " is above --lr " + text(o.lr) +
                      ": the rate decays from --lr to --min-lr; give --min-lr at most --lr (the default "
                      "is --lr/10)");
@@ -396,12 +398,14 @@ TrainResult train(const TrainOptions& options, const std::function<void(const St
     const auto corrupt = [&](const std::string& what) {
       return InputError(path + ": " + what + ": not a checkpoint as train writes them (corrupt or edited?)");
     };
-    if (step < 0 || tokens < 0 || updates < 0 || updates > step)
+    // (No run reaches 2^32 steps; -b and -L are at most 2^20 and 2^26: the bound below fits.)
+    if (step < 0 || step > (int64_t(1) << 32) || tokens < 0 || updates < 0 || updates > step)
       throw corrupt("/train step " + std::to_string(step) + ", updates " + std::to_string(updates) +
                     ", tokens " + std::to_string(tokens));
     try {
-      check_numbers(o);
-      if (o.streams < 1 || o.chunk < 1) throw UsageError("-b/-L below 1");
+      check_numbers(o, false);
+      if (o.streams < 1 || o.streams > (int64_t(1) << 20) || o.chunk < 1 || o.chunk > (int64_t(1) << 26))
+        throw UsageError("-b " + std::to_string(o.streams) + " -L " + std::to_string(o.chunk));
     } catch (const UsageError& e) {
       throw corrupt(std::string("its options: ") + e.what());
     }

@@ -909,6 +909,8 @@ TEST_CASE("train: a checkpoint with impossible numbers is refused by name, and m
   int k = 0;
   for (const Edit& e : {Edit{"train/data_consumed", false, 1e15, "train/data_consumed[0] = 1000000000000000 (at step"},
                         Edit{"step", true, -5, "/train step -5, updates"},
+                        Edit{"step", true, 4.6e18, "/train step 4600000000000000000, updates"},  // no overflow
+                        Edit{"min_lr", true, 1.0, ""},  // above --lr: refused for a new run only
                         Edit{"lr", true, NAN, "its options: train: --lr nan"}}) {
     INFO(e.name);
     const std::string run = dir.file("run" + std::to_string(++k));
@@ -920,7 +922,7 @@ TEST_CASE("train: a checkpoint with impossible numbers is refused by name, and m
     const hid_t f = H5Fopen(ck.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
     REQUIRE(f >= 0);
     if (e.attr) {  // replaced, as the library's writes do (HDF5 1.10 cannot rewrite these in place)
-      const bool real = std::string(e.name) == "lr";
+      const bool real = std::string(e.name).find("lr") != std::string::npos;
       const int64_t i = int64_t(e.value);
       CHECK(H5Adelete_by_name(f, "/train", e.name, H5P_DEFAULT) >= 0);
       const hid_t space = H5Screate(H5S_SCALAR);
@@ -946,6 +948,10 @@ TEST_CASE("train: a checkpoint with impossible numbers is refused by name, and m
     const std::string before = metrics();
     pipelines::TrainOptions r;
     r.run_dir = run, r.resume = true;
+    if (e.message.empty()) {  // a checkpoint of an earlier version could hold it: resumed
+      CHECK(pipelines::train(r, {}).steps == o.steps);
+      continue;
+    }
     CHECK_THROWS_WITH(pipelines::train(r, {}), Catch::StartsWith(ck + ": ") && Catch::Contains(e.message) &&
                                                    Catch::Contains("corrupt or edited"));
     CHECK(metrics() == before);
