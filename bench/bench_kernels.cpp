@@ -21,6 +21,7 @@
 #include <tbb/global_control.h>
 
 #include "kernels/causal_conv1d.h"
+#include "kernels/cpu_variant.h"
 #include "kernels/matmul.h"
 #include "kernels/selective_scan.h"
 
@@ -246,7 +247,9 @@ int main(int argc, char** argv) {
                     }});
   }
 
-  std::printf("reference: plain loops, one thread (matmul timed on 128 rows, scaled to M)\n");
+  std::printf("reference: plain loops, one thread (matmul timed on 128 rows, scaled to M); cpu: the %s "
+              "kernels (MAMBADNA_CPU_KERNELS chooses)\n",
+              cpu::active_variant().c_str());
   print_header();
   for (const int threads : thread_counts) {
     tbb::global_control gc(tbb::global_control::max_allowed_parallelism, threads);
