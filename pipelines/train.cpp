@@ -338,6 +338,7 @@ TrainResult train(const TrainOptions& options, const std::function<void(const St
   std::vector<float> state_conv, state_ssm;
   std::vector<int64_t> positions;
   std::vector<int64_t> sizes_then;  // resumed: (records, bases) of each input when the run began
+  std::string resumed_from;         // resumed: the checkpoint
   // A run stopped (killed) before its first checkpoint leaves its metrics.tsv alone: nothing to
   // resume, and a new run would replace that file.
   const std::string stopped_early =
@@ -356,6 +357,7 @@ TrainResult train(const TrainOptions& options, const std::function<void(const St
     auto cks = list_checkpoints(o.run_dir);
     if (cks.empty()) throw InputError(o.run_dir + ": no checkpoint-*.h5 to resume from" + stopped_early);
     const std::string path = cks.back().string();
+    resumed_from = path;
     ck = model::load_checkpoint(path);
     io::H5File f = io::H5File::open_read(path);
     if (!f.exists("train"))
@@ -681,7 +683,9 @@ TrainResult train(const TrainOptions& options, const std::function<void(const St
       if (++bad >= o.max_bad_steps)
         throw Error("training diverged: " + std::to_string(bad) +
                     " non-finite steps in a row (last good checkpoint: " +
-                    (result.checkpoint.empty() ? std::string("none") : result.checkpoint) + ")");
+                    (!result.checkpoint.empty() ? result.checkpoint
+                     : !resumed_from.empty()    ? resumed_from
+                                                : std::string("none")) + ")");
     } else {
       bad = 0;
       const float clip = gnorm > o.clip && o.clip > 0 ? float(o.clip / (gnorm + 1e-6)) : 1.0f;

@@ -892,7 +892,8 @@ TEST_CASE("train: a resumed run refuses an input that changed", "[pipelines][tra
                                                     "in the old file; start a new run");
 }
 
-TEST_CASE("train: a checkpoint with impossible numbers is refused by name, and metrics.tsv kept", "[pipelines][train]") {
+TEST_CASE("train: a checkpoint with impossible numbers is refused by name, and metrics.tsv kept",
+          "[pipelines][train]") {
   // Edited or corrupt: a data position of 10^15 had the replay of the streams run for minutes
   // (deaf to the first SIGTERM), a negative step reached AdamW as a negative learning rate after
   // metrics.tsv had been cut to its header.
@@ -911,6 +912,8 @@ TEST_CASE("train: a checkpoint with impossible numbers is refused by name, and m
                         Edit{"step", true, -5, "/train step -5, updates"},
                         Edit{"step", true, 4.6e18, "/train step 4600000000000000000, updates"},  // no overflow
                         Edit{"min_lr", true, 1.0, ""},  // above --lr: refused for a new run only
+                        // accepted, and the run diverges: it names the checkpoint it resumed from
+                        Edit{"lr", true, 1e30, "training diverged"},
                         Edit{"lr", true, NAN, "its options: train: --lr nan"}}) {
     INFO(e.name);
     const std::string run = dir.file("run" + std::to_string(++k));
@@ -950,6 +953,11 @@ TEST_CASE("train: a checkpoint with impossible numbers is refused by name, and m
     r.run_dir = run, r.resume = true;
     if (e.message.empty()) {  // a checkpoint of an earlier version could hold it: resumed
       CHECK(pipelines::train(r, {}).steps == o.steps);
+      continue;
+    }
+    if (e.message == "training diverged") {
+      CHECK_THROWS_WITH(pipelines::train(r, {}), Catch::StartsWith("training diverged: 5 non-finite steps") &&
+                                                     Catch::EndsWith("(last good checkpoint: " + ck + ")"));
       continue;
     }
     CHECK_THROWS_WITH(pipelines::train(r, {}), Catch::StartsWith(ck + ": ") && Catch::Contains(e.message) &&
