@@ -384,8 +384,8 @@ void check_bedgraph(const ScoreOptions& opt) {
     if (!rereadable(in)) continue;  // a pipe is read once, by the scoring
     const io::Format f = io::SequenceReader(in).format();
     if (f == io::Format::sam || f == io::Format::bam || f == io::Format::cram)
-      throw UsageError("--bedgraph: " + in + " holds reads, which have no contig positions to "
-                       "put a track on; score FASTA records or regions of an indexed FASTA");
+      throw UsageError("--bedgraph: " + in + " holds reads, which may overlap: a track needs "
+                       "non-overlapping positions; score FASTA records or regions of an indexed FASTA");
   }
   // The regions scored: those each input has, clipped to its contigs (a region skipped there,
   // or the part of one past a contig's end, puts nothing on the track).

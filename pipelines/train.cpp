@@ -510,8 +510,10 @@ TrainResult train(const TrainOptions& options, const std::function<void(const St
   if (o.holdout > 0 && train_segs.empty())
     throw UsageError("train: --holdout " + std::to_string(o.holdout) + " leaves no training data");
   if (!o.resume && notice && o.holdout > 0 && !o.holdout_records && !valid_segs.empty()) {
+    // Over every record, those too short to hold out a base included (a few ultra-long reads
+    // must not hide that most records hold out a base or two, or none).
     std::vector<int64_t> tails;
-    for (const auto& v : valid_segs) tails.push_back(v.length());
+    for (const Segment& s : all) tails.push_back(int64_t(double(s.length()) * o.holdout));
     if (const int64_t p99 = percentile99(tails); p99 < 64)  // reads: a few bases each
       notice("warning: --holdout " + number_text(o.holdout) + " holds out each record's last " +
              number_text(100 * o.holdout) + "%: on these records at most " + std::to_string(p99) +
@@ -552,6 +554,20 @@ TrainResult train(const TrainOptions& options, const std::function<void(const St
       notice("step shape -b " + std::to_string(shape.streams) + " -L " + std::to_string(shape.chunk) +
              ": 99% of the " + std::to_string(train_segs.size()) + " training records are at most " +
              std::to_string(shape.p99) + " bases long, a chunk each (give -L to choose)");
+    if (notice && o.chunk == 0 && !shape.short_records) {
+      // Records longer than a chunk run over several, the state carried; each one's last chunk
+      // is padded (a record of k·L + 1 bases takes k chunks: its last base is a target only).
+      double targets = 0, slots = 0;
+      for (const Segment& s : train_segs) {
+        const int64_t t = std::max<int64_t>(1, s.length() - 1);
+        targets += double(t);
+        slots += double((t + shape.chunk - 1) / shape.chunk * shape.chunk);
+      }
+      if (slots > 0 && targets < 0.95 * slots)
+        notice("step shape -b " + std::to_string(shape.streams) + " -L " + std::to_string(shape.chunk) +
+               ": each record's last chunk is padded, so about " + std::to_string(int(100 * targets / slots)) +
+               "% of the positions train (a smaller -L pads less; the state carries across chunks)");
+    }
     o.streams = shape.streams;
     o.chunk = shape.chunk;
     o.whole_records = shape.whole_records;

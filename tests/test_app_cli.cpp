@@ -623,7 +623,7 @@ TEST_CASE("cli: runs, layers, tracks and strands that cannot work are refused up
   refused(" embed -m '" + m + "' '" + bam + "' -r chr1:1-10 -o '" + dir.file("b.h5") + "'",
           "a BAM file, where a FASTA is needed", 1);
   refused(" score -m '" + m + "' '" + bam + "' --bedgraph '" + dir.file("b.bg") + "'",
-          "holds reads, which have no contig positions");
+          "holds reads, which may overlap: a track needs non-overlapping positions");
   refused(" score -m '" + m + "' '" + fa + "' -r a:1-10 -r b:1-5 -r a:8-12 --bedgraph '" + dir.file("o.bg") + "'",
           "regions a:1-10 and a:8-12 overlap");
   // Minus-strand BED regions read on the forward strand: said.

@@ -575,6 +575,42 @@ TEST_CASE("train: options that cannot work together are refused; --valid ignores
   CHECK(fs::exists(r.run_dir + "/model.h5"));
 }
 
+TEST_CASE("train: long reads of mixed lengths: the padding is said, and tails held out by the few", "[pipelines][train]") {
+  TempDir dir;
+  auto said_by = [&](pipelines::TrainOptions o) {
+    std::vector<std::string> said;
+    pipelines::train(o, {}, nullptr, [&](const std::string& line) { said.push_back(line); });
+    return said;
+  };
+  auto has = [](const std::vector<std::string>& said, const std::string& text) {
+    return std::any_of(said.begin(), said.end(), [&](const std::string& l) { return l.find(text) != std::string::npos; });
+  };
+  uint32_t x = 9;
+  auto bases = [&](int64_t n) {
+    std::string s;
+    for (int64_t i = 0; i < n; ++i) s += "ACGT"[(x = x * 1664525u + 1013904223u) >> 30];
+    return s;
+  };
+  // 10 reads of 3,000 bases with the default -L 2048: 2,999 targets in 4,096 slots each.
+  std::string text;
+  for (int i = 0; i < 10; ++i) text += ">long" + std::to_string(i) + "\n" + bases(3000) + "\n";
+  auto o = base_options(dir, "long");
+  o.inputs = {dir.write("long.fa", text)};
+  o.streams = 2, o.chunk = 0, o.steps = 1, o.holdout = 0;
+  CHECK(has(said_by(o), "step shape -b 2 -L 2048: each record's last chunk is padded, so about 73% of the positions train"));
+  o.run_dir = dir.file("long_L"), o.chunk = 1000;  // chosen by the user: not said
+  CHECK_FALSE(has(said_by(o), "is padded"));
+  // 1,000 reads of 1,000 bases and 3 of 100,000: --holdout 0.0009 holds out nothing of 99% of
+  // them (90 bases of the 3). The warning counted only the records that held out a base.
+  text.clear();
+  for (int i = 0; i < 1000; ++i) text += ">r" + std::to_string(i) + "\n" + bases(1000) + "\n";
+  for (int i = 0; i < 3; ++i) text += ">u" + std::to_string(i) + "\n" + bases(100000) + "\n";
+  auto h = base_options(dir, "mixed");
+  h.inputs = {dir.write("mixed.fa", text)};
+  h.steps = 1, h.holdout = 0.0009, h.streams = 2, h.chunk = 256;
+  CHECK(has(said_by(h), "warning: --holdout 0.0009 holds out each record's last 0.09%: on these records at most 0 bases each (99%)"));
+}
+
 TEST_CASE("train data: --holdout-records holds out whole records (reads)", "[pipelines][train]") {
   std::vector<pipelines::Segment> all;
   for (int i = 0; i < 10; ++i) all.push_back(pipelines::Segment{0, i, "r" + std::to_string(i), 0, 35});
