@@ -195,6 +195,9 @@ void install_signal_cleanup() {
   // as a signal would.
   for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGPIPE, SIGQUIT, SIGXCPU, SIGABRT, SIGALRM, SIGUSR1, SIGUSR2})
     catch_signal(sig, remove_outputs_and_die);
+  // A file-size limit (ulimit -f): the write past it fails with EFBIG, which the writer reports
+  // ("File too large") and the outputs' temporaries go, instead of a silent SIGXFSZ.
+  std::signal(SIGXFSZ, SIG_IGN);
 }
 
 namespace {
@@ -252,7 +255,9 @@ void refuse_same_files(const NamedPaths& outputs, const NamedPaths& inputs) {
     const auto& [opt, path] = outputs[i];
     if (skip(path)) continue;
     struct stat st {};
-    if (stdout_known && ::stat(path.c_str(), &st) == 0 && st.st_dev == out_st.st_dev && st.st_ino == out_st.st_ino)
+    // (Character devices, /dev/null the most often, mix nothing: only files and pipes count.)
+    if (stdout_known && ::stat(path.c_str(), &st) == 0 && st.st_dev == out_st.st_dev && st.st_ino == out_st.st_ino &&
+        !S_ISCHR(st.st_mode))
       throw UsageError(opt + " " + path + " is where standard output goes, which the run writes too: the "
                        "two would be mixed; give another output name");
     for (const auto& [in_opt, in_path] : read)

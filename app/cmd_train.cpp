@@ -21,7 +21,9 @@ volatile std::sig_atomic_t g_signal = 0;
 // SIGPIPE: standard error was a pipe whose reader ended (`2>&1 | head`, a log shipper gone):
 // the run stops as for the others, with a checkpoint, rather than die with the hours since the
 // last one.
-constexpr int kStopSignals[] = {SIGINT, SIGTERM, SIGHUP, SIGPIPE};
+// SIGXCPU, SIGUSR1, SIGUSR2: what batch schedulers send before they end a job (a CPU-time limit,
+// SLURM's --signal, SGE's and LSF's warnings): a checkpoint, then the exit.
+constexpr int kStopSignals[] = {SIGINT, SIGTERM, SIGHUP, SIGPIPE, SIGXCPU, SIGUSR1, SIGUSR2};
 extern "C" void on_signal(int sig) {
   g_signal = sig;
   g_stop.store(true);
@@ -103,7 +105,8 @@ int cmd_train(int argc, char** argv) {
                 argc, argv,
                 "Usage: mambadna train -m init.h5 -o run/ [options] INPUT...\n"
                 "       mambadna train --resume -o run/\n"
-                "SIGINT/SIGTERM/SIGHUP/SIGPIPE finish the step, write a checkpoint and exit.",
+                "SIGINT/SIGTERM/SIGHUP/SIGPIPE, and SIGXCPU/SIGUSR1/SIGUSR2 (a batch scheduler's\n"
+                "warnings), finish the step, write a checkpoint and exit.",
                 {&run, &data, &optim, &book, &general}, hidden, "inputs", -1, vm))
           return kHelpShown;
         kernels::CpuThreads threads(common.threads);

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <cmath>
 #include <cstring>
@@ -188,7 +189,10 @@ H5File H5File::create(const std::string& path) {
       why = " (" + dir.string() + " is not a directory)";
     else if (!dir.empty() && !std::filesystem::exists(dir, ec))
       why = " (no directory " + dir.string() + ")";
-    throw InputError(path + ": cannot create HDF5 file" + why);
+    throw InputError((in_tmpdir ? std::filesystem::path(stem).parent_path().string() + " (the temporary directory, for " +
+                                      (path == "-" ? std::string("standard output") : path) + ")"
+                                : path) +
+                     ": cannot create HDF5 file" + why);
   }
   f.file_ = H5Id(H5Fcreate(f.tmp_path_.c_str(), H5F_ACC_TRUNC, untimed(H5P_FILE_CREATE), H5P_DEFAULT));
   if (f.file_.get() < 0) throw InputError(path + ": cannot create HDF5 file");  // the destructor removes it
@@ -208,9 +212,17 @@ H5File H5File::open_read(const std::string& path) {
     throw InputError(path + ": a directory, not an HDF5 file" +
                      (std::filesystem::exists(model) ? " (a training run? its model is " + model + ")" : std::string()));
   }
+  if (::access(path.c_str(), R_OK) != 0) throw InputError(path + ": cannot open: " + std::strerror(errno));
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec))  // a pipe, /dev/stdin, <(...)
+    throw InputError(path + ": not a regular file: an HDF5 file (a model, a checkpoint) needs random "
+                            "access; give the file's name");
   if (H5Fis_hdf5(path.c_str()) <= 0) throw InputError(path + ": not an HDF5 file");
   f.file_ = H5Id(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT));
-  if (f.file_.get() < 0) throw InputError(path + ": cannot open HDF5 file");
+  if (f.file_.get() < 0)
+    throw InputError(path + ": cannot open HDF5 file (held open for writing by another program? HDF5 "
+                            "locks files it writes; HDF5_USE_FILE_LOCKING=FALSE turns that off, on "
+                            "file systems without locks)");
   return f;
 }
 

@@ -18,6 +18,7 @@
 #include "io/h5.h"
 #include "io/output_file.h"
 #include "io/region.h"
+#include "io/temp_files.h"
 #include "pipelines/short_records.h"
 
 namespace mambadna::pipelines {
@@ -239,8 +240,11 @@ std::vector<RecordScore> score_both_strands(model::Mamba<float>& m, const ScoreO
       rc(static_cast<size_t>(L_max)), both(static_cast<size_t>(L_max));
   std::vector<RecordScore> done;
   int64_t bases_done = 0;
-  const std::string scratch_path = (opt.h5_output.empty() ? std::string("mambadna-score") : opt.h5_output) +
-                                   ".rc.tmp." + std::to_string(::getpid());
+  // Beside the HDF5 output, or in the temporary directory when there is none.
+  const std::string scratch_path =
+      (opt.h5_output.empty() ? (std::filesystem::path(io::temp_directory()) / "mambadna-score").string()
+                             : opt.h5_output) +
+      ".rc.tmp." + std::to_string(::getpid());
 
   // Every input is opened before any work (a missing index stops the run at once); then input
   // by input, in the order given: its regions in BED order, or its contigs.

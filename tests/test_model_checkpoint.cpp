@@ -154,6 +154,9 @@ TEST_CASE("checkpoint: errors name the file, the dataset and both shapes", "[mod
   CHECK_THROWS_WITH(model::load_checkpoint(dir.file("absent.h5")), Catch::Contains("no such file"));
   // Standard input cannot hold one (HDF5 reads by position): said so, not "no such file".
   CHECK_THROWS_WITH(model::load_checkpoint("-"), Catch::Contains("cannot be read from standard input"));
+  // Nor a pipe or a device (/dev/stdin, <(...)): said so, not "not an HDF5 file".
+  CHECK_THROWS_WITH(model::load_checkpoint("/dev/null"),
+                    Catch::StartsWith("/dev/null: not a regular file: an HDF5 file (a model, a checkpoint) needs random access"));
   // A run's directory: said so, with the model it holds.
   std::filesystem::create_directories(dir.file("run"));
   CHECK_THROWS_WITH(model::load_checkpoint(dir.file("run")), Catch::EndsWith("run: a directory, not an HDF5 file"));
