@@ -17,11 +17,11 @@
 
 namespace mambadna::io {
 
-std::unordered_map<std::string, int64_t> fai_lengths(const std::string& path) {
+std::vector<FaiRecord> read_fai(const std::string& path) {
   const std::string fai = path + ".fai";
   std::ifstream in(fai);
   if (!in) throw InputError(fai + ": cannot open: " + std::strerror(errno));
-  std::unordered_map<std::string, int64_t> lengths;
+  std::vector<FaiRecord> records;
   std::string line;
   for (int64_t n = 1; std::getline(in, line); ++n) {
     const size_t tab = line.find('\t');
@@ -32,11 +32,29 @@ std::unordered_map<std::string, int64_t> fai_lengths(const std::string& path) {
     if (!len || end == len || (*end != '\t' && *end != '\0') || v < 0 || errno == ERANGE)
       throw InputError(fai + ": line " + std::to_string(n) +
                        ": not a faidx line (NAME, tab, LENGTH, ...): run 'samtools faidx " + path + "' again");
-    lengths.emplace(line.substr(0, tab), int64_t(v));
+    FaiRecord r;
+    r.name = line.substr(0, tab);
+    r.length = int64_t(v);
+    long long off = 0, bases = 0, bytes = 0;
+    if (std::sscanf(end, "\t%lld\t%lld\t%lld", &off, &bases, &bytes) == 3 && off >= 0 && bases > 0 &&
+        bytes >= bases) {
+      r.offset = off;
+      r.line_bases = bases;
+      r.line_bytes = bytes;
+    }
+    records.push_back(std::move(r));
   }
   if (in.bad()) throw InputError(fai + ": read error: " + std::strerror(errno));
+  return records;
+}
+
+std::unordered_map<std::string, int64_t> fai_lengths(const std::vector<FaiRecord>& fai) {
+  std::unordered_map<std::string, int64_t> lengths;
+  for (const FaiRecord& r : fai) lengths.emplace(r.name, r.length);
   return lengths;
 }
+
+std::unordered_map<std::string, int64_t> fai_lengths(const std::string& path) { return fai_lengths(read_fai(path)); }
 
 namespace {
 
@@ -50,7 +68,7 @@ uint64_t read_u64le(std::istream& in) {
 
 }  // namespace
 
-void check_bgzip_index(const std::string& path) {
+void check_bgzip_index(const std::string& path, const std::vector<FaiRecord>& fai) {
   {
     BGZF* fp = bgzf_open(path.c_str(), "r");
     if (!fp) return;  // the caller's open says why
@@ -98,18 +116,13 @@ void check_bgzip_index(const std::string& path) {
       throw stale("entry " + std::to_string(i + 1) + " (byte " + std::to_string(c) + ") is not the start of a block");
   }
   // The last block it names holds at most 64 KiB: the records of the .fai must end before that.
-  std::ifstream fai(path + ".fai");
-  std::string line;
-  for (int64_t k = 1; std::getline(fai, line); ++k) {
-    unsigned long long len = 0, off = 0, bases = 0, width = 0;
-    const size_t tab = line.find('\t');
-    if (tab == std::string::npos ||
-        std::sscanf(line.c_str() + tab, "\t%llu\t%llu\t%llu\t%llu", &len, &off, &bases, &width) != 4 ||
-        bases == 0)
-      continue;  // fai_lengths and htslib say what is wrong with the line
-    const uint64_t end = off + len / bases * width + len % bases;
+  for (size_t k = 0; k < fai.size(); ++k) {
+    const FaiRecord& r = fai[k];
+    if (r.offset < 0) continue;  // htslib says what is wrong with the line
+    const uint64_t len = uint64_t(r.length), bases = uint64_t(r.line_bases);  // unsigned: a wild .fai wraps, no more
+    const uint64_t end = uint64_t(r.offset) + len / bases * uint64_t(r.line_bytes) + len % bases;
     if (end > last_u + 65536)
-      throw stale(path + ".fai line " + std::to_string(k) + " ends at byte " + std::to_string(end) +
+      throw stale(path + ".fai line " + std::to_string(k + 1) + " ends at byte " + std::to_string(end) +
                   " of the uncompressed data, past the last block the .gzi names (" +
                   std::to_string(last_u) + ")");
   }
@@ -139,12 +152,13 @@ FastaIndex::FastaIndex(const std::string& path) : path_(path) {
   if (::access((path + ".fai").c_str(), F_OK) != 0)
     throw InputError(path + ": random access needs a faidx index (" + path +
                      ".fai not found): run 'samtools faidx " + path + "'");
-  check_bgzip_index(path);
+  const std::vector<FaiRecord> fai = read_fai(path);
+  check_bgzip_index(path, fai);
   fai_.reset(fai_load3(path.c_str(), nullptr, nullptr, 0));
   if (!fai_)
     throw InputError(path + ": cannot load its faidx index (a bgzip file also needs its .gzi; plain "
                             "gzip cannot be indexed: recompress it with bgzip and run 'samtools faidx')");
-  lengths_ = fai_lengths(path);
+  lengths_ = fai_lengths(fai);
 }
 
 FastaIndex::~FastaIndex() = default;

@@ -14,17 +14,30 @@
 
 namespace mambadna::io {
 
-// The contig lengths of PATH's faidx index (PATH.fai, FASTA or FASTQ), read from its second
-// column in 64 bits: htslib's faidx_seq_len returns an int, which wraps at 2^31 bases (axolotl
-// and lungfish chromosomes are longer). Throws InputError naming the .fai and its line.
+// One line of a faidx index (PATH.fai, FASTA or FASTQ), in 64 bits: htslib's faidx_seq_len
+// returns an int, which wraps at 2^31 bases (axolotl and lungfish chromosomes are longer).
+struct FaiRecord {
+  std::string name;
+  int64_t length = 0;      // bases
+  int64_t offset = -1;     // of the first base in the uncompressed file; -1 when the line has no such column
+  int64_t line_bases = 0;  // bases a line (0: not given)
+  int64_t line_bytes = 0;  // bytes a line, its end included
+};
+
+// PATH.fai's lines in order. Throws InputError naming the .fai and its line when one has no
+// name, tab and length; the columns after the length are read when they are numbers.
+std::vector<FaiRecord> read_fai(const std::string& path);
+// The contig lengths of read_fai(path).
+std::unordered_map<std::string, int64_t> fai_lengths(const std::vector<FaiRecord>& fai);
 std::unordered_map<std::string, int64_t> fai_lengths(const std::string& path);
 
 // Before a bgzipped file is read by position (faidx): throws InputError when it lacks its BGZF
 // end-of-file block (cut short, it reads cleanly up to the cut) or when its .gzi does not fit it
-// (every block the .gzi names must start inside the file with a BGZF header: a .gzi of another
-// file, or of this one before it changed, sends htslib's seeks into the middle of blocks, where
-// it stops the program on an assertion). Plain and uncompressed files, or no .gzi, pass.
-void check_bgzip_index(const std::string& path);
+// (every block the .gzi names must start inside the file with a BGZF header, and the records of
+// `fai`, its read_fai, must end within the last block the .gzi names: a .gzi of another file, or
+// of this one before it changed, sends htslib's seeks into the middle of blocks, where it stops
+// the program on an assertion). Plain and uncompressed files, or no .gzi, pass.
+void check_bgzip_index(const std::string& path, const std::vector<FaiRecord>& fai);
 
 class FastaIndex {
  public:
@@ -53,7 +66,7 @@ class FastaIndex {
   };
   std::string path_;
   std::unique_ptr<faidx_t, Closer> fai_;
-  std::unordered_map<std::string, int64_t> lengths_;  // fai_lengths(path_)
+  std::unordered_map<std::string, int64_t> lengths_;  // fai_lengths of path_'s .fai
 };
 
 // The reverse complement of bases (IUPAC codes complemented, case kept).

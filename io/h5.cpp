@@ -148,14 +148,15 @@ std::string shape_str(const Shape& s) {
 
 H5Id& H5Id::operator=(H5Id&& o) noexcept {
   if (this != &o) {
-    this->~H5Id();
-    id_ = o.id_;
-    o.id_ = H5I_INVALID_HID;
+    reset();
+    id_ = std::exchange(o.id_, H5I_INVALID_HID);
   }
   return *this;
 }
 
-H5Id::~H5Id() {
+H5Id::~H5Id() { reset(); }
+
+void H5Id::reset() noexcept {
   if (id_ < 0) return;
   switch (H5Iget_type(id_)) {
     case H5I_FILE: H5Fclose(id_); break;
@@ -234,16 +235,24 @@ H5File::H5File(H5File&& o) noexcept
 
 H5File& H5File::operator=(H5File&& o) noexcept {
   if (this != &o) {
-    this->~H5File();
-    new (this) H5File(std::move(o));
+    discard();
+    path_ = std::move(o.path_);
+    tmp_path_ = std::exchange(o.tmp_path_, std::string());
+    file_ = std::move(o.file_);
+    writable_ = o.writable_;
   }
   return *this;
 }
 
-H5File::~H5File() {
-  file_ = H5Id();
-  if (!tmp_path_.empty())  // never committed: leave nothing
-    std::remove(tmp_path_.c_str()), temp_file_closed(tmp_path_);
+H5File::~H5File() { discard(); }
+
+void H5File::discard() noexcept {
+  file_.reset();
+  if (!tmp_path_.empty()) {  // never committed: leave nothing
+    std::remove(tmp_path_.c_str());
+    temp_file_closed(tmp_path_);
+    tmp_path_.clear();
+  }
 }
 
 void H5File::finish() {

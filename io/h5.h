@@ -32,6 +32,7 @@ class H5Id {
   hid_t get() const { return id_; }
   operator hid_t() const { return id_; }
   hid_t release() { return std::exchange(id_, H5I_INVALID_HID); }  // the caller closes it
+  void reset() noexcept;  // closes the identifier held, if any
 
  private:
   hid_t id_ = H5I_INVALID_HID;
@@ -93,6 +94,7 @@ class H5File {
 
  private:
   H5File() = default;
+  void discard() noexcept;  // closes the file; an uncommitted temporary is removed
   void read_raw(const std::string& name, hid_t memtype, void* out) const;  // the whole dataset
   std::string path_, tmp_path_;
   H5Id file_;

@@ -55,13 +55,14 @@ class FaidxRegions final : public SequenceReader::Source {
     if (::access((path + ".fai").c_str(), F_OK) != 0)
       throw InputError(path + ": regions need a faidx index (" + path + ".fai not found): run 'samtools " +
                        (format == Format::fastq ? "fqidx" : "faidx") + " " + path + "'");
-    check_bgzip_index(path);
+    const std::vector<FaiRecord> fai = read_fai(path);
+    check_bgzip_index(path, fai);
     fai_.reset(fai_load3_format(path.c_str(), nullptr, nullptr, 0,
                                 format == Format::fastq ? FAI_FASTQ : FAI_FASTA));
     if (!fai_)
       throw InputError(path + ": cannot load its faidx index (a bgzip file also needs its .gzi): "
                               "run 'samtools faidx " + path + "' to rebuild it");
-    const auto lengths = fai_lengths(path);
+    const auto lengths = fai_lengths(fai);
     regions_ = regions_present(
         path, options.regions,
         [&](const std::string& c) {

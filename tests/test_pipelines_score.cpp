@@ -223,7 +223,7 @@ TEST_CASE("score: a pipe's first records choose the shape, and are scored from w
   auto m = golden_model();
   const std::string fifo = dir.file("in.fifo");
   REQUIRE(mkfifo(fifo.c_str(), 0600) == 0);
-  for (const std::string file : {test::data_file("edge/ex1.bam"), mambadna::test::source_dir() + "/data/lambda_phage.fa.gz"}) {
+  for (const std::string& file : {test::data_file("edge/ex1.bam"), mambadna::test::source_dir() + "/data/lambda_phage.fa.gz"}) {
     INFO(file);
     std::ifstream src(file, std::ios::binary);
     const std::string bytes{std::istreambuf_iterator<char>(src), std::istreambuf_iterator<char>()};
