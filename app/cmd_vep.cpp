@@ -36,7 +36,8 @@ int cmd_vep(int argc, char** argv) {
   out.add_options()                                                                              //
       ("output,o", po::value(&opt.output)->default_value("-"), "VCF/BCF with the MAMBADNA_* INFO fields; - for stdout")
       ("output-type,O", po::value(&output_type),
-       "v VCF, z bgzip VCF, b BCF, u uncompressed BCF [from the -o suffix; v for -]")
+       "v VCF, z bgzip VCF, b BCF, u uncompressed BCF; z and b take a compression level 0-9 (z9) "
+       "[from the -o suffix; v for -]")
       ("h5", po::value(&opt.h5_output), "also an HDF5 table, one row per ALT");
   po::options_description run("Scoring");
   run.add_options()                                                                              //
@@ -70,10 +71,7 @@ int cmd_vep(int argc, char** argv) {
         opt.missing_contig_error = missing == "error";
         refuse_same_files({{"-o", opt.output}, {"--h5", opt.h5_output}},
                           {{"-m", model_path}, {"-f", opt.reference}, {"-i", opt.input}, {"-R", regions_file}});
-        if (!output_type.empty()) {
-          if (output_type.size() != 1) throw UsageError("-O " + output_type + ": choose v, z, b or u");
-          opt.output_type = io::vcf_output_type(opt.output, output_type[0]);  // checks the letter
-        }
+        if (!output_type.empty()) opt.output_type = io::parse_vcf_output_type(output_type, &opt.compression_level);
         opt.regions = parse_regions(regions, regions_file);
         const model::Device dev = apply_device_options(device, common.verbosity);
         if (opt.chunk < 0)

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 
 #include "io/bgzf_end.h"
 #include "io/error.h"
@@ -215,22 +216,39 @@ char vcf_output_type(const std::string& path, char requested) {
   return 'v';
 }
 
+char parse_vcf_output_type(const std::string& arg, int* level) {
+  *level = -1;
+  const bool digit = arg.size() == 2 && arg[1] >= '0' && arg[1] <= '9';
+  if (arg.empty() || arg.size() > 2 || (arg.size() == 2 && !digit) || !std::strchr("vzbu", arg[0]))
+    throw UsageError("-O " + arg + ": choose v, z, b or u (z and b may take a compression level: z0 to z9)");
+  if (digit && (arg[0] == 'v' || arg[0] == 'u'))
+    throw UsageError("-O " + arg + ": " + (arg[0] == 'v' ? "v is uncompressed VCF" : "u is uncompressed BCF") +
+                     ": a compression level goes with z or b");
+  if (digit) *level = arg[1] - '0';
+  return arg[0];
+}
+
 void vcf_header_append(bcf_hdr_t* hdr, const std::string& line) {
   if (bcf_hdr_append(hdr, line.c_str()) != 0) throw Error("cannot add the header line " + line);
 }
 
-VcfWriter::VcfWriter(const std::string& path, char type, bcf_hdr_t* hdr, int threads)
+VcfWriter::VcfWriter(const std::string& path, char type, bcf_hdr_t* hdr, int threads, int level)
     : path_(path), bcf_(type == 'b' || type == 'u'), hdr_(hdr) {
+  std::error_code ec;
+  if (path != "-" && std::filesystem::is_directory(path, ec))
+    throw InputError(path + ": cannot write a " + (bcf_ ? "BCF" : "VCF") + " file: is a directory");
   const bool in_place = path == "-" || is_special_file(path);
   if (bcf_hdr_sync(hdr) != 0) throw Error("cannot update the VCF header");
   if (!in_place) {
     tmp_ = create_temp_file(path);  // new, ours alone
     if (tmp_.empty()) throw InputError(path + ": cannot create file: " + std::strerror(errno));
   }
-  const char* mode = type == 'z' ? "wz" : type == 'b' ? "wb" : type == 'u' ? "wbu" : "w";
+  std::string mode = type == 'z' ? "wz" : type == 'b' ? "wb" : type == 'u' ? "wbu" : "w";
+  if (level >= 0 && (type == 'z' || type == 'b')) mode += char('0' + level);
   try {
-    fp_.reset(hts_open(in_place ? path.c_str() : tmp_.c_str(), mode));
-    if (!fp_) throw InputError(path + ": cannot create file");
+    errno = 0;
+    fp_.reset(hts_open(in_place ? path.c_str() : tmp_.c_str(), mode.c_str()));
+    if (!fp_) throw InputError(path + ": cannot create file" + (errno ? std::string(": ") + std::strerror(errno) : ""));
     if (threads > 0 && hts_set_threads(fp_.get(), threads) != 0)
       throw InputError(path + ": cannot start " + std::to_string(threads) + " compression threads");
     if (bcf_hdr_write(fp_.get(), hdr) != 0) throw InputError(path + ": cannot write the header");

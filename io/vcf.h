@@ -47,13 +47,18 @@ class VcfReader {
 // and "-" -> v).
 char vcf_output_type(const std::string& path, char requested = 0);
 
+// bcftools' -O argument: a type letter and, for z and b, an optional compression level 0-9
+// ("z9"). Sets *level to -1 without one; throws UsageError naming the argument.
+char parse_vcf_output_type(const std::string& arg, int* level);
+
 // Adds a header line ("##INFO=<...>", "##contig=<...>", ...); throws Error naming it.
 void vcf_header_append(bcf_hdr_t* hdr, const std::string& line);
 
 class VcfWriter {
  public:
-  // Writes `hdr` (after bcf_hdr_sync) at once. type as vcf_output_type.
-  VcfWriter(const std::string& path, char type, bcf_hdr_t* hdr, int threads = 0);
+  // Writes `hdr` (after bcf_hdr_sync) at once. type as vcf_output_type; level 0-9 compresses a
+  // z or b output at that level (-1: htslib's default).
+  VcfWriter(const std::string& path, char type, bcf_hdr_t* hdr, int threads = 0, int level = -1);
   ~VcfWriter();  // without commit(): the temporary file is removed
   VcfWriter(const VcfWriter&) = delete;
   VcfWriter& operator=(const VcfWriter&) = delete;

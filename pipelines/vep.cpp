@@ -525,12 +525,12 @@ VepSummary vep(model::Mamba<float>& m, const VepOptions& opt, const std::functio
     std::free(names);
   }
   // A VCF scored before (by another model, say): its MAMBADNA_* fields are dropped from every
-  // record before this run's go in, and its INFO lines give way to this run's (whose Type,
-  // Number and statuses may differ).
-  std::vector<std::string> stale;
-  for (const char* key : {"MAMBADNA_LLR", "MAMBADNA_LLR_FWD", "MAMBADNA_LLR_RC", "MAMBADNA_STATUS"})
-    if (bcf_hdr_get_hrec(hdr, BCF_HL_INFO, "ID", key, nullptr)) stale.push_back(key);
-  for (const auto& key : stale) bcf_hdr_remove(hdr, BCF_HL_INFO, key.c_str());
+  // record before this run's go in, declared or not (a header put back with bcftools reheader
+  // no longer declares them), and its INFO lines give way to this run's (whose Type, Number and
+  // statuses may differ).
+  constexpr const char* kFields[] = {"MAMBADNA_LLR", "MAMBADNA_LLR_FWD", "MAMBADNA_LLR_RC", "MAMBADNA_STATUS"};
+  for (const char* key : kFields)
+    if (bcf_hdr_get_hrec(hdr, BCF_HL_INFO, "ID", key, nullptr)) bcf_hdr_remove(hdr, BCF_HL_INFO, key);
   auto append = [&](const std::string& line) { io::vcf_header_append(hdr, line); };
   append("##INFO=<ID=MAMBADNA_LLR,Number=A,Type=Float,Description=\"mambadna log-likelihood ratio "
          "log P(alt window) - log P(ref window), nats (mean of both strands with strand=both)\">");
@@ -548,7 +548,7 @@ VepSummary vep(model::Mamba<float>& m, const VepOptions& opt, const std::functio
   for (auto& c : fa.contigs())
     if (bcf_hdr_name2id(hdr, c.c_str()) < 0 && c.find_first_of(",<>= \t") == std::string::npos)
       append("##contig=<ID=" + c + ",length=" + std::to_string(fa.length(c)) + ">");
-  io::VcfWriter out(opt.output, type, hdr, opt.threads);
+  io::VcfWriter out(opt.output, type, hdr, opt.threads, opt.compression_level);
 
   std::optional<VepTable> table;
   if (!opt.h5_output.empty()) table.emplace(opt);
@@ -630,9 +630,10 @@ VepSummary vep(model::Mamba<float>& m, const VepOptions& opt, const std::functio
   io::BcfRecPtr rec(bcf_init());
   while (in.next(rec.get())) {
     ++sum.records;
-    for (const auto& key : stale)  // an earlier run's scores
-      if (bcf_update_info(hdr, rec.get(), key.c_str(), nullptr, 0,
-                          bcf_hdr_id2type(hdr, BCF_HL_INFO, bcf_hdr_id2int(hdr, BCF_DT_ID, key.c_str()))) < 0)
+    for (const char* key : kFields)  // an earlier run's scores (htslib declares an undeclared one as it reads it)
+      if (bcf_get_info(hdr, rec.get(), key) &&
+          bcf_update_info(hdr, rec.get(), key, nullptr, 0,
+                          bcf_hdr_id2type(hdr, BCF_HL_INFO, bcf_hdr_id2int(hdr, BCF_DT_ID, key))) < 0)
         throw Error(opt.input + ": cannot drop " + key + " from record " + std::to_string(sum.records));
     const std::string contig = bcf_seqname(hdr, rec.get());
     const int64_t p = rec->pos;
@@ -661,6 +662,7 @@ VepSummary vep(model::Mamba<float>& m, const VepOptions& opt, const std::functio
       }
       const char* ref = rec->d.allele[0];
       const int64_t lr = int64_t(std::strlen(ref));
+      const bool ref_valid = classify_alt(ref) == VepStatus::ok;  // IUPAC bases (not ".", "<...>", ...)
       const bool ref_ok = has && p >= 0 && same_bases(fa.fetch(contig, p, p + lr), ref);
       if (has && p + lr > cur_len && sum.records_past_end++ == 0) sum.first_past_end = where;
       int64_t s = -1, e = -1;
@@ -670,6 +672,7 @@ VepSummary vep(model::Mamba<float>& m, const VepOptions& opt, const std::functio
         VepStatus st = has ? classify_alt(a) : VepStatus::no_contig;
         if (st == VepStatus::ok && p < 0) st = VepStatus::contig_end;  // POS 0: a telomere
         if (st == VepStatus::ok && (lr > max_allele || int64_t(std::strlen(a)) > max_allele)) st = VepStatus::too_long;
+        if (st == VepStatus::ok && !ref_valid) st = VepStatus::invalid;
         if (st == VepStatus::ok && !ref_ok) st = VepStatus::ref_mismatch;
         if (st == VepStatus::ok && same_bases(std::string(ref), a)) st = VepStatus::no_change;
         if (st == VepStatus::ok && !(acgt_only(ref) && acgt_only(a))) st = VepStatus::ambiguous;

@@ -73,6 +73,7 @@ struct VepOptions {
   std::string reference;         // indexed FASTA (plain or bgzip with .fai/.gzi)
   std::string output = "-";      // "-" = stdout; written under a temporary name, then renamed
   char output_type = 0;          // 'v' VCF, 'z' bgzip VCF, 'b' BCF, 'u' uncompressed BCF; 0 = from the name
+  int compression_level = -1;    // 0-9 for z and b (bcftools' -Oz9); -1: htslib's default
   int64_t window = 8192;         // W
   bool both_strands = true;      // --strand both (else fwd)
   bool naive = false;            // recompute both whole windows for every ALT (the reference method)

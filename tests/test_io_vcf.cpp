@@ -176,6 +176,42 @@ TEST_CASE("vcf: output type from -O or the file name", "[io][vcf]") {
   }
   CHECK(io::vcf_output_type("out.vcf", 'u') == 'u');
   CHECK_THROWS_WITH(io::vcf_output_type("out.vcf", 'x'), Catch::Contains("v, z, b or u"));
+  // bcftools' -O: a letter, and for z and b a compression level
+  int level = 5;
+  CHECK(io::parse_vcf_output_type("z", &level) == 'z');
+  CHECK(level == -1);
+  CHECK(io::parse_vcf_output_type("z9", &level) == 'z');
+  CHECK(level == 9);
+  CHECK(io::parse_vcf_output_type("b0", &level) == 'b');
+  CHECK(level == 0);
+  CHECK(io::parse_vcf_output_type("u", &level) == 'u');
+  for (const char* bad : {"", "x", "zz", "z10", "vz", "9"})
+    CHECK_THROWS_WITH(io::parse_vcf_output_type(bad, &level), Catch::Contains("choose v, z, b or u"));
+  CHECK_THROWS_WITH(io::parse_vcf_output_type("v1", &level), Catch::Contains("uncompressed VCF"));
+  CHECK_THROWS_WITH(io::parse_vcf_output_type("u9", &level), Catch::Contains("uncompressed BCF"));
+}
+
+TEST_CASE("vcf: the writer compresses at the level asked; a directory is refused by name", "[io][vcf]") {
+  TempDir dir;
+  std::string text = kHeader;
+  for (int p = 0; p < 2000; ++p) text += "chrA\t" + std::to_string(p / 2 + 1) + "\t.\tA\tC\t.\t.\t.\n";
+  const auto in_path = dir.write("many.vcf", text);
+  uintmax_t size[2] = {};
+  for (const int level : {0, 9}) {
+    io::VcfReader in(in_path);
+    io::BcfRecPtr rec(bcf_init());
+    const std::string out_path = dir.file("l" + std::to_string(level) + ".vcf.gz");
+    io::VcfWriter out(out_path, 'z', in.header(), 0, level);
+    while (in.next(rec.get())) out.write(rec.get());
+    out.commit();
+    CHECK(read_all(out_path) == 2000);
+    size[level == 9] = fs::file_size(out_path);
+  }
+  CHECK(size[1] * 4 < size[0]);  // level 0 stores the blocks: several times the size
+  fs::create_directory(dir.file("adir"));
+  io::VcfReader in(in_path);
+  CHECK_THROWS_WITH(io::VcfWriter(dir.file("adir"), 'v', in.header()),
+                    Catch::Contains("adir: cannot write a VCF file: is a directory"));
 }
 
 TEST_CASE("vcf: the writer renames on commit; BCF refuses an undeclared contig", "[io][vcf]") {

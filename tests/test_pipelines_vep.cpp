@@ -334,6 +334,7 @@ TEST_CASE("vep: every hard case gets its status and stays in the output", "[vep]
       line("c2", 20, ref["c2"].substr(19, 1), ref["c2"].substr(19, 1) + "XYZ"),  // not bases
       line("c2", 30, ref["c2"].substr(29, 1), std::string(1, char(std::tolower(ref["c2"][29])))),
       line("c2", 40, ref["c2"].substr(39, 1), "N"),  // an ALT that is no base: ambiguous
+      line("c2", 50, ".", "A"),                      // a REF that is no allele
       line("c2", 698, ref["c2"].substr(697, 3), ref["c2"].substr(697, 1)),  // deletes the last bases
       line("c2", 700, ref["c2"].substr(699, 1), ref["c2"].substr(699, 1) + "ACG"),  // runs past the end
       line("c2", 701, "A", "C"),                     // past the contig's end: REF cannot match
@@ -346,7 +347,7 @@ TEST_CASE("vep: every hard case gets its status and stays in the output", "[vep]
   auto t = read_table(o.h5_output);
   const std::vector<std::string> expect = {"symbolic", "star",     "ok", "breakend", "missing", "ref_mismatch",
                                            "too_long", "ambiguous", "ok", "invalid", "no_change", "ambiguous",
-                                           "contig_end", "contig_end", "ref_mismatch", "no_contig"};
+                                           "invalid", "contig_end", "contig_end", "ref_mismatch", "no_contig"};
   CHECK(t.status == expect);
   CHECK(sum.by_status[size_t(pipelines::VepStatus::ref_mismatch)] == 2);
   CHECK(sum.records_past_end == 1);  // for the command's warning: another assembly?
@@ -541,6 +542,32 @@ TEST_CASE("vep: a scored VCF scored again, alleles in lower case, regions off th
       CHECK((bcf_get_info(back.hdr, rec, "MAMBADNA_LLR") != nullptr) == (i == 0));
     });
     CHECK(n == 2);
+  }
+  {  // the first run's output under a header that no longer declares the fields (bcftools
+     // reheader with the original header): its fields go all the same, in VCF and in BCF
+    const std::string first = o.input, reh = dir.file("reheader.vcf.gz");
+    int status = 0;
+    test::run_shell("bcftools view -h " + first + " | grep -v 'ID=MAMBADNA_' > " + dir.file("orig.hdr") +
+                        " && bcftools reheader -h " + dir.file("orig.hdr") + " -o " + reh + " " + first,
+                    status);
+    REQUIRE(status == 0);
+    for (const char* name : {"reh.out.vcf", "reh.out.bcf"}) {
+      INFO(name);
+      auto r = options(dir, fasta, reh, 128);
+      r.output = dir.file(name);
+      r.h5_output.clear();
+      r.both_strands = false;
+      r.regions = {io::Region{"c1", 1400, 1550, {}}};
+      pipelines::vep(m, r);
+      ReadBack back(r.output);
+      const int64_t n = back.each([&](bcf1_t* rec, int64_t i) {
+        INFO("record " << i);
+        CHECK(bcf_get_info(back.hdr, rec, "MAMBADNA_LLR_RC") == nullptr);
+        CHECK((bcf_get_info(back.hdr, rec, "MAMBADNA_LLR") != nullptr) == (i == 0));
+        CHECK((bcf_get_info(back.hdr, rec, "MAMBADNA_STATUS") != nullptr) == (i == 0));
+      });
+      CHECK(n == 2);
+    }
   }
   o.regions = {io::Region{"chrNope", 0, 100, {}}};
   CHECK_THROWS_WITH(pipelines::vep(m, o), Catch::Contains("unknown contig 'chrNope'"));
