@@ -112,6 +112,7 @@ std::vector<io::Region> parse_regions(const std::vector<std::string>& texts, con
     auto bed = io::read_bed(bed_file);
     regions.insert(regions.end(), bed.begin(), bed.end());
   }
+  for (size_t i = 0; i < regions.size(); ++i) regions[i].index = int64_t(i);
   return regions;
 }
 

@@ -22,6 +22,7 @@ struct Region {
   std::string name;          // BED column 4 when present, else empty
   char strand = '.';         // BED column 6 when present: '+', '-' or '.'
   int64_t line = 0;          // the BED line it came from (1-based); 0 for -r (for messages)
+  int64_t index = -1;        // its place in the list given (-r in order, then -R's regions), from 0
   // -r text with a ':' and no braces, split at its last ':' into contig and positions, which
   // could also be one contig's whole name ("HLA-A*01:01:01"): regions_present reads it as that
   // contig where an input has one of that name (as htslib does, against each input's names).

@@ -28,6 +28,16 @@ InvalidMode parse_invalid_mode(const std::string& text) {
                    "not an IUPAC nucleotide code)");
 }
 
+const char* case_mode_name(CaseMode mode) { return mode == CaseMode::keep ? "keep" : "upper"; }
+
+const char* invalid_mode_name(InvalidMode mode) {
+  switch (mode) {
+    case InvalidMode::skip: return "skip";
+    case InvalidMode::to_n: return "N";
+    default: return "error";
+  }
+}
+
 bool is_iupac_base(uint8_t byte) {
   int up = std::toupper(byte);
   return byte != 0 && std::strchr(kIupac, up) != nullptr;

@@ -28,6 +28,9 @@ struct TokenizerOptions {
 // Parses "upper"/"keep" and "error"/"skip"/"N" (as written on the command line); throws UsageError.
 CaseMode parse_case_mode(const std::string& text);
 InvalidMode parse_invalid_mode(const std::string& text);
+// The names parse_case_mode and parse_invalid_mode read: "upper", "keep"; "error", "skip", "N".
+const char* case_mode_name(CaseMode mode);
+const char* invalid_mode_name(InvalidMode mode);
 
 // True for A, C, G and T in either case: the bases that log-likelihood totals count.
 inline bool is_acgt(int32_t token) {

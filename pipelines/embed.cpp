@@ -92,6 +92,9 @@ class Embedder {
     out_->set_attr("/", "strand", std::string(o.both_strands ? "both" : o.stranded ? "bed" : "fwd"));
     out_->set_attr("/", "flank", o.flank);
     out_->set_attr("/", "d_model", D_);
+    out_->set_attr("/", "chunk", o.chunk);  // -L: values move by ~1e-6 with it
+    out_->set_attr("/", "case", std::string(io::case_mode_name(o.reader.tok.case_mode)));
+    out_->set_attr("/", "invalid", std::string(io::invalid_mode_name(o.reader.tok.invalid)));
     const io::H5Type dt = o.f16 ? io::H5Type::f16 : io::H5Type::f32;
     if (o.pool == Pool::mean || o.pool == Pool::max || o.pool == Pool::last)
       for (int64_t l : o.layers) pooled_.emplace_back(*out_, "pooled/" + layer_name(l), dt, io::Shape{D_}, 256);
@@ -101,6 +104,7 @@ class Embedder {
     t_name_.emplace(*out_, "regions/name", io::H5Type::string, io::Shape{});
     t_strand_.emplace(*out_, "regions/strand", io::H5Type::string, io::Shape{});
     t_input_.emplace(*out_, "regions/input", io::H5Type::string, io::Shape{});
+    t_index_.emplace(*out_, "regions/index", io::H5Type::i64, io::Shape{});
     tokens_.resize(size_t(L_));
     rows_.resize(size_t(L_ * D_));
     other_.resize(size_t(L_ * D_));
@@ -133,6 +137,7 @@ class Embedder {
     // Every dataset closed before the file (H5File::finish).
     pooled_.clear();
     t_chrom_.reset(), t_start_.reset(), t_end_.reset(), t_name_.reset(), t_strand_.reset(), t_input_.reset();
+    t_index_.reset();
     reads_.reset();
     out_->commit();
     return summary_;
@@ -212,8 +217,10 @@ class Embedder {
     l.count = 0;
   }
 
+  // Writes the row's pooled values and its regions/ entry; a per-position or binned group gets
+  // the same facts as attributes. index: the region's place in the list given (-1: a record).
   void close_sinks(RegionSinks& s, const std::string& chrom, int64_t start, int64_t end,
-                   const std::string& name, const std::string& strand,
+                   const std::string& name, const std::string& strand, int64_t index,
                    const std::optional<io::Alignment>& read = std::nullopt) {
     for (size_t k = 0; k < s.layers.size(); ++k) {
       auto& l = s.layers[k];
@@ -232,6 +239,16 @@ class Embedder {
     t_name_->append(name);
     t_strand_->append(strand);
     t_input_->append(input_);
+    t_index_->append(&index, 1);
+    if (o_.pool == Pool::none || o_.pool == Pool::bin) {
+      const std::string group = (o_.pool == Pool::none ? "per_position/" : "binned/") + std::to_string(summary_.regions);
+      out_->set_attr(group, "chrom", chrom);
+      out_->set_attr(group, "start", start);
+      out_->set_attr(group, "end", end);
+      out_->set_attr(group, "name", name);
+      out_->set_attr(group, "strand", strand);
+      out_->set_attr(group, "index", index);
+    }
     if (read && !reads_) open_reads(summary_.regions);
     if (reads_) reads_->append(read.value_or(kNotRead));
     ++summary_.regions;
@@ -271,6 +288,7 @@ class Embedder {
     if (!o_.both_strands && e - s0 <= L_) {  // fits in a chunk with its flank: wait for others
       const std::string seq = fa.fetch(r.contig, s0, e);
       Short q{r.contig, io::region_name(r, b, e), b, e, b - s0, {}};
+      q.index = r.index;
       q.tokens.resize(seq.size());
       for (size_t i = 0; i < seq.size(); ++i)
         q.tokens[i] = io::aligned_token(tok_, uint8_t(seq[i]), input_, r.contig, s0 + int64_t(i));
@@ -329,7 +347,7 @@ class Embedder {
       if (progress_) progress_(summary_.bases);
     }
     scratch.reset();  // never committed: its destructor removes the temporary file
-    close_sinks(sinks, r.contig, b, e, io::region_name(r, b, e), o_.both_strands ? "both" : "+");
+    close_sinks(sinks, r.contig, b, e, io::region_name(r, b, e), o_.both_strands ? "both" : "+", r.index);
   }
 
   // A region on the '-' strand (stranded): the reverse complement of [begin, end), read from
@@ -344,7 +362,7 @@ class Embedder {
         for (size_t k = 0; k < o_.layers.size(); ++k)
           deliver(sinks, k, layer_rows(k) + skip * D_, n - skip);
     });
-    close_sinks(sinks, r.contig, b, e, io::region_name(r, b, e), "-");
+    close_sinks(sinks, r.contig, b, e, io::region_name(r, b, e), "-", r.index);
   }
 
   // The reverse complement of contig[b, hi) through the model from a zero state, chunk by chunk
@@ -374,6 +392,7 @@ class Embedder {
     std::vector<uint8_t> tokens;
     const char* strand = "+";
     std::optional<io::Alignment> read{};  // a SAM/BAM/CRAM read's place
+    int64_t index = -1;                   // the region's place in the list given; -1: a record
   };
   std::vector<Short> batch_;
   int64_t batch_len_ = 0;  // the longest of them
@@ -409,7 +428,7 @@ class Embedder {
       if (n > 0)
         for (size_t k = 0; k < o_.layers.size(); ++k)
           deliver(sinks, k, layer_rows(k) + (i * Lp + r.skip) * D_, n);
-      close_sinks(sinks, r.chrom, r.start, r.end, r.name, r.strand, r.read);
+      close_sinks(sinks, r.chrom, r.start, r.end, r.name, r.strand, r.index, r.read);
       summary_.bases += int64_t(r.tokens.size());
     }
     batch_.clear();
@@ -450,7 +469,7 @@ class Embedder {
       length += n;
       summary_.bases += n;
       if (progress_) progress_(summary_.bases);
-      if (c.end_of_record) close_sinks(*sinks, c.record, 0, length, c.record, strand_of(c), c.alignment);
+      if (c.end_of_record) close_sinks(*sinks, c.record, 0, length, c.record, strand_of(c), -1, c.alignment);
     }
     flush_batch();
   }
@@ -466,7 +485,7 @@ class Embedder {
   model::Activations<float> acts_;
   std::optional<io::H5File> out_;
   std::vector<io::H5Appender> pooled_;
-  std::optional<io::H5Appender> t_chrom_, t_start_, t_end_, t_name_, t_strand_, t_input_;
+  std::optional<io::H5Appender> t_chrom_, t_start_, t_end_, t_name_, t_strand_, t_input_, t_index_;
   std::optional<ReadColumns> reads_;
   std::string input_;  // the input being read (as given), for rows and messages
   std::vector<int32_t> tokens_;      // (L): one stream's pass

@@ -81,6 +81,8 @@ class Outputs {
       h5_->set_attr("/", "model", opt.model_path);
       h5_->set_attr("/", "chunk", opt.chunk);
       h5_->set_attr("/", "strand", std::string(opt.both_strands ? "both" : "fwd"));
+      h5_->set_attr("/", "case", std::string(io::case_mode_name(opt.reader.tok.case_mode)));
+      h5_->set_attr("/", "invalid", std::string(io::invalid_mode_name(opt.reader.tok.invalid)));
     }
     if (!opt.bedgraph.empty()) bg_.emplace(opt.bedgraph);
   }

@@ -424,6 +424,7 @@ class VepTable {
     f_.set_attr("/", "model", opt.model_path);
     f_.set_attr("/", "window", opt.window);
     f_.set_attr("/", "strand", std::string(opt.both_strands ? "both" : "fwd"));
+    f_.set_attr("/", "case", std::string(io::case_mode_name(opt.tok.case_mode)));
     auto column = [&](const char* name, io::H5Type t) { return io::H5Appender(f_, name, t, io::Shape{}); };
     c_.emplace(Columns{column("chrom", io::H5Type::string), column("pos", io::H5Type::i64),
                        column("ref", io::H5Type::string), column("alt", io::H5Type::string),

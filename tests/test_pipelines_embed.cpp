@@ -441,8 +441,9 @@ TEST_CASE("embed: regions and contigs of several FASTAs, each row naming its inp
   const std::string both = indexed_input(dir);
   const std::vector<std::string> split = test::split_by_contig(dir, both);
   REQUIRE(split.size() == 2);  // lambda_10001_11500, then short
-  const std::vector<io::Region> regions = {{"short", 2, 11, "s"}, {"lambda_10001_11500", 30, 900, "a"},
-                                           {"lambda_10001_11500", 5, 60, "b"}};
+  std::vector<io::Region> regions = {{"short", 2, 11, "s"}, {"lambda_10001_11500", 30, 900, "a"},
+                                     {"lambda_10001_11500", 5, 60, "b"}};
+  for (size_t i = 0; i < regions.size(); ++i) regions[i].index = int64_t(i);  // as parse_regions numbers them
   std::vector<std::string> skipped;
   auto run = [&](const std::vector<std::string>& inputs, const std::string& name, bool regions_mode) {
     auto o = options(inputs[0], dir.file(name));
@@ -468,10 +469,47 @@ TEST_CASE("embed: regions and contigs of several FASTAs, each row naming its inp
     const std::string ds = "per_position/" + std::to_string(i) + "/final";
     CHECK(max_diff(one.read_f32(ds, {n, 64}), two.read_f32(ds, {n, 64})) == 0);
   }
+  // Input by input: the rows leave the list's order, and regions/index leads back to it; each
+  // row's group carries the row's facts, and lists its members in the order they were made.
+  skipped.clear();
+  auto three = run(split, "three.h5", true);
+  CHECK(three.read_strings("regions/name") == std::vector<std::string>{"a", "b", "s"});
+  CHECK(three.read_i64("regions/index") == std::vector<int64_t>{1, 2, 0});
+  CHECK(one.read_i64("regions/index") == std::vector<int64_t>{0, 1, 2});
+  CHECK(three.attr_str("per_position/2", "chrom") == "short");
+  CHECK(three.attr_i64("per_position/2", "start") == 2);
+  CHECK(three.attr_i64("per_position/2", "end") == 11);
+  CHECK(three.attr_str("per_position/2", "name") == "s");
+  CHECK(three.attr_str("per_position/2", "strand") == "+");
+  CHECK(three.attr_i64("per_position/2", "index") == 0);
+  CHECK(three.attr_i64("per_position/0", "index") == 1);
+  CHECK(three.attr_i64("/", "chunk") == 100);
+  CHECK(three.attr_str("/", "case") == "keep");
+  CHECK(three.attr_str("/", "invalid") == "error");
   // Whole contigs, both strands: one row a contig, input by input.
   auto whole = run(split, "whole.h5", false);
   CHECK(whole.read_strings("regions/chrom") == std::vector<std::string>{"lambda_10001_11500", "short"});
   CHECK(whole.read_strings("regions/input") == split);
+  CHECK(whole.read_i64("regions/index") == std::vector<int64_t>{-1, -1});
+}
+
+TEST_CASE("embed: row groups are listed in the order they were made (10 after 9)", "[pipelines][embed]") {
+  TempDir dir;
+  auto m = golden_model();
+  const std::string fa = indexed_input(dir);
+  auto o = options(fa, dir.file("rows.h5"));
+  o.pool = pipelines::Pool::bin;
+  o.bin = 4;
+  for (int64_t i = 0; i < 12; ++i) o.reader.regions.push_back(io::Region{"lambda_10001_11500", 10 * i, 10 * i + 9, {}});
+  pipelines::embed(m, o);
+  auto f = io::H5File::open_read(o.output);
+  for (int64_t i = 0; i < 12; ++i) {
+    char name[32] = {};
+    REQUIRE(H5Lget_name_by_idx(f.id(), "binned", H5_INDEX_CRT_ORDER, H5_ITER_INC, hsize_t(i), name, sizeof name,
+                               H5P_DEFAULT) > 0);
+    CHECK(std::string(name) == std::to_string(i));
+    CHECK(f.attr_i64("binned/" + std::to_string(i), "start") == 10 * i);
+  }
 }
 
 TEST_CASE("embed: bad regions give clear errors and no output file", "[pipelines][embed]") {

@@ -121,6 +121,9 @@ TEST_CASE("score: per-base log-probs and totals match the golden values", "[pipe
   CHECK(f.read_strings("records/name") == std::vector<std::string>{"lambda_10001_11500", "short"});
   CHECK(f.read_i64("records/length") == std::vector<int64_t>{1500, 13});
   CHECK(f.attr_str("/", "format") == "mambadna-score/1");
+  CHECK(f.attr_str("/", "case") == "keep");  // the settings the numbers depend on
+  CHECK(f.attr_str("/", "invalid") == "error");
+  CHECK(f.attr_i64("/", "chunk") == 333);
 }
 
 TEST_CASE("score: totals do not depend on chunk length or batch size", "[pipelines][score]") {

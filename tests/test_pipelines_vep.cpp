@@ -91,6 +91,7 @@ struct Table {
 Table read_table(const std::string& path) {
   auto f = io::H5File::open_read(path);
   CHECK(f.attr_str("/", "format") == "mambadna-vep/1");
+  CHECK(f.attr_str("/", "case") == "keep");  // the golden model's tokenizer (options())
   return Table{f.read_strings("chrom"), f.read_strings("alt"),   f.read_strings("status"), f.read_i64("pos"),
                f.read_f64("llr"),       f.read_f64("llr_fwd"), f.read_f64("llr_rc")};
 }
