@@ -39,7 +39,7 @@ void add_common_options(po::options_description& group, CommonOptions& common) {
   group.add_options()                                                                     //
       ("threads,@", po::value<int>(&common.threads)->default_value(1), "worker threads")  //
       ("verbosity,v", po::value<int>(&common.verbosity)->default_value(1),
-       "0 quiet, 1 summary, 2 progress details, 3 debug")  //
+       "0 warnings and errors only, 1 summary, 2 progress details, 3 debug")  //
       ("help,h", "print this help and exit");
 }
 

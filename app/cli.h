@@ -16,7 +16,7 @@ namespace po = boost::program_options;
 // Options every command takes.
 struct CommonOptions {
   int threads = 1;    // -@/--threads
-  int verbosity = 1;  // -v/--verbosity: 0 quiet, 1 summary, 2 progress details, 3 debug
+  int verbosity = 1;  // -v/--verbosity: 0 warnings and errors only, 1 summary, 2 progress details, 3 debug
 };
 
 // Adds -@/--threads, -v/--verbosity and -h/--help to `group`.

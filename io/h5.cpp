@@ -583,7 +583,7 @@ H5Appender::H5Appender(H5File& file, const std::string& name, H5Type type, Shape
   H5Id sp(H5Screate_simple(int(dims.size()), dims.data(), maxdims.data()));
   H5Id plist = untimed(H5P_DATASET_CREATE);
   H5Pset_chunk(plist, int(chunk.size()), chunk.data());
-  if (deflate > 0 && type != H5Type::string) {
+  if (deflate > 0) {  // strings too: their heap references, mostly zeros in a part-filled chunk
     H5Pset_shuffle(plist);
     H5Pset_deflate(plist, unsigned(deflate));
   }
