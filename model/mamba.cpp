@@ -6,6 +6,7 @@
 
 #include "io/error.h"
 #include "kernels/device.h"
+#include "kernels/elementwise.h"
 #include "model/cuda_runner.h"
 #include "model/device_state.h"
 #include "model/ops.h"
@@ -368,7 +369,7 @@ void Mamba<T>::forward(const int32_t* tokens, int64_t B, int64_t L, State<T>& st
     T* delta = a.delta.data();                        // (M, E)
     T* y = a.y.data() + s * M * E;                    // (M, E)
     T* A = a.A.data() + l * E * N;                    // (E, N)
-    for (int64_t i = 0; i < E * N; ++i) A[i] = -std::exp(w.A_log[i]);
+    kernels::ref::neg_exp_forward(A, w.A_log, E * N);
 
     O::rmsnorm_forward(a.normed.data(), rstd, r, w.norm, kernels::RmsnormParams{M, D, double(eps)});
     O::matmul_forward(xz, a.normed.data(), w.in_proj, (const T*)nullptr,
@@ -390,7 +391,7 @@ void Mamba<T>::forward(const int32_t* tokens, int64_t B, int64_t L, State<T>& st
                       kernels::MatmulParams{M, E, D, E, D});
     T* next = kept ? r + M * D : r;  // residual entering layer l+1
     const T* mix = a.mix.data();
-    for (int64_t i = 0; i < M * D; ++i) next[i] = r[i] + mix[i];
+    kernels::ref::add_forward(next, r, mix, M * D);
     for (size_t k = 0; k < a.taps.size(); ++k)
       if (a.taps[k] == l) std::copy_n(next, M * D, a.tapped.data() + int64_t(k) * M * D);
   }
@@ -418,18 +419,8 @@ void Mamba<T>::score(const int32_t* tokens, const int32_t* targets, int64_t B, i
   logits(a.logits.data(), a.hidden.data(), M);
   Ops<T>::cross_entropy_forward(a.loss.data(), a.lse.data(), a.logits.data(), targets,
                                 kernels::CrossEntropyParams{M, V});
-  for (int64_t m = 0; m < M; ++m)
-    logprob[m] = targets[m] < 0 ? T(NAN) : -a.loss[size_t(m)];
-  if (entropy) {
-    // H = lse - sum_v p_v * logit_v
-    for (int64_t m = 0; m < M; ++m) {
-      const T* row = a.logits.data() + m * V;
-      const T lse = a.lse[size_t(m)];
-      T acc = 0;
-      for (int64_t v = 0; v < V; ++v) acc += std::exp(row[v] - lse) * row[v];
-      entropy[m] = lse - acc;
-    }
-  }
+  kernels::ref::logprob_from_loss(logprob, a.loss.data(), targets, M);
+  if (entropy) kernels::ref::entropy_forward(entropy, a.logits.data(), a.lse.data(), M, V);
 }
 
 template <typename T>
@@ -484,7 +475,7 @@ void Mamba<T>::backward(const int32_t* tokens, const int32_t* targets, Activatio
   const T eps = T(cfg_.norm_epsilon);
 
   // Loss -> logits -> final norm.
-  for (int64_t m = 0; m < M; ++m) g.dloss[size_t(m)] = targets[m] >= 0 ? loss_scale : T(0);
+  kernels::ref::loss_weights(g.dloss.data(), targets, loss_scale, M);
   O::cross_entropy_backward(g.dlogits.data(), a.logits.data(), a.lse.data(), targets,
                             g.dloss.data(), kernels::CrossEntropyParams{M, V});
   O::matmul_backward(g.dhidden.data(), demb, (T*)nullptr, g.dlogits.data(), a.hidden.data(), emb,
@@ -528,7 +519,7 @@ void Mamba<T>::backward(const int32_t* tokens, const int32_t* targets, Activatio
                                     g.dxz.data() + E, dw.dt_b, (T*)nullptr, g.dy.data(),
                                     (const T*)nullptr, u, delta, A, xdbl + R, xdbl + R + N, w.D,
                                     xz + E, w.dt_b, h0, sp);
-    for (int64_t i = 0; i < E * N; ++i) dw.A_log[i] += g.dA[size_t(i)] * A[i];  // dA/dA_log = A
+    kernels::ref::mul_accumulate(dw.A_log, g.dA.data(), A, E * N);  // dA/dA_log = A
     // delta = dt_proj(dt) without bias (the bias is the scan's delta_bias).
     O::matmul_backward(g.dxdbl.data(), dw.dt_w, (T*)nullptr, g.ddelta.data(), xdbl, w.dt_w,
                        kernels::MatmulParams{M, R, E, R + 2 * N, E});
@@ -616,9 +607,7 @@ template <typename T>
 double Mamba<T>::grad_norm() {
   if constexpr (std::is_same_v<T, float>)
     if (cuda_) return cuda_->grad_norm();
-  double sq = 0;
-  for (T v : grad_) sq += double(v) * double(v);
-  return std::sqrt(sq);
+  return std::sqrt(kernels::ref::sum_squares(grad_.data(), int64_t(grad_.size())));
 }
 
 template <typename T>
@@ -628,8 +617,7 @@ void Mamba<T>::adamw_step(const kernels::AdamwParams& p, double weight_decay, T 
   if (grad_.size() != size_t(table_.total))
     throw UsageError("Mamba::adamw_step: no gradient (grad_zero and grad_accumulate first)");
   if (m1_.size() != grad_.size()) m1_.assign(grad_.size(), T(0)), m2_.assign(grad_.size(), T(0));
-  if (grad_scale != T(1))
-    for (auto& v : grad_) v *= grad_scale;
+  if (grad_scale != T(1)) kernels::ref::scale_inplace(grad_.data(), grad_scale, int64_t(grad_.size()));
   for (const auto& spec : table_.specs) {
     kernels::AdamwParams ap = p;
     ap.weight_decay = spec.weight_decay ? weight_decay : 0.0;

@@ -1,6 +1,7 @@
 // The CUDA kernels other than the scan (tests/test_kernels_selective_scan.cpp has that one)
 // against the plain-loop references, in double, on fresh random inputs: embedding, RMSNorm,
-// matmul (fp32 and bf16 products), causal conv1d, cross-entropy, log-softmax and AdamW.
+// matmul (fp32 and bf16 products), causal conv1d, cross-entropy, log-softmax, AdamW and the
+// model's small elementwise ops.
 // Outputs that are assigned start NaN-poisoned, so an unwritten element fails the comparison.
 // Each test reports itself skipped when no CUDA device is present.
 #include <catch2/catch.hpp>
@@ -10,6 +11,7 @@
 #include "kernels/adamw.h"
 #include "kernels/causal_conv1d.h"
 #include "kernels/cross_entropy.h"
+#include "kernels/elementwise.h"
 #include "kernels/embedding.h"
 #include "kernels/matmul.h"
 #include "kernels/rmsnorm.h"
@@ -301,6 +303,67 @@ TEST_CASE("adamw cuda matches ref", "[kernels][adamw][cuda]") {
     CHECK(norm_err(out_p, param_ref) <= 1e-6);
     CHECK(norm_err(out_m, m_ref) <= 1e-6);
     CHECK(norm_err(out_v, v_ref) <= 1e-6);
+  }
+#endif
+}
+
+TEST_CASE("elementwise cuda matches ref", "[kernels][elementwise][cuda]") {
+  if (cuda_unavailable()) return;
+#ifdef MAMBADNA_HAVE_CUDA
+  std::mt19937 rng(18);
+  // One float operation per element against double on float-exact inputs (nvcc may fuse
+  // out += a·b into one FMA): within an eps of float (1.2e-7) of the larger operand: 1e-6.
+  for (const int64_t n : {int64_t(1), int64_t(1000), int64_t(70001)}) {
+    INFO("n " << n);
+    const Input a(rng, n, -3, 3), b(rng, n, -3, 3), acc0(rng, n, -3, 3);
+    Vd add_ref(n), exp_ref(n), mul_ref = acc0.d, scale_ref = a.d;
+    ref::add_forward(add_ref.data(), a.d.data(), b.d.data(), n);
+    ref::neg_exp_forward(exp_ref.data(), a.d.data(), n);
+    ref::mul_accumulate(mul_ref.data(), a.d.data(), b.d.data(), n);
+    ref::scale_inplace(scale_ref.data(), 0.375, n);
+    const double ss_ref = ref::sum_squares(a.d.data(), n);
+    DeviceCopy<float> d_a(a.f), d_b(b.f), d_add(poisoned<float>(n)), d_exp(poisoned<float>(n)),
+        d_mul(acc0.f), d_scale(a.f);
+    cuda::add_forward(d_add.pointer(), d_a.pointer(), d_b.pointer(), n);
+    cuda::neg_exp_forward(d_exp.pointer(), d_a.pointer(), n);
+    cuda::mul_accumulate(d_mul.pointer(), d_a.pointer(), d_b.pointer(), n);
+    cuda::scale_inplace(d_scale.pointer(), 0.375f, n);
+    const double ss = cuda::sum_squares(d_a.pointer(), n);
+    Vf add(n), ex(n), mul(n), scale(n);
+    d_add.to(add), d_exp.to(ex), d_mul.to(mul), d_scale.to(scale);
+    CHECK(norm_err(add, add_ref) <= 1e-6);
+    CHECK(norm_err(ex, exp_ref) <= 1e-6);  // expf: within 2 ulp of exp
+    CHECK(norm_err(mul, mul_ref) <= 1e-6);
+    CHECK(norm_err(scale, scale_ref) <= 1e-6);
+    // float partial sums per block (up to 273 terms of <= 9), then double: ~sqrt(terms)·eps relative
+    CHECK(std::fabs(ss - ss_ref) <= 1e-6 * ss_ref);
+  }
+  for (const auto& [M, V] : {std::pair<int64_t, int64_t>{1, 1}, {300, 256}, {7, 2000}}) {
+    INFO("M " << M << " V " << V);
+    const Input logits(rng, M * V, -8, 8), loss(rng, M, 0, 6);
+    const auto tgt = random_tokens(rng, M, int(V), true);  // some rows ignored (-1)
+    Vd lse_ref(M), ent_ref(M), w_ref(M), lp_ref(M), unused(M);
+    ref::cross_entropy_forward(unused.data(), lse_ref.data(), logits.d.data(), tgt.data(), CrossEntropyParams{M, V});
+    const Vf lse_f = cast<float>(lse_ref);  // the device reads the float lse
+    const Vd lse_d(lse_f.begin(), lse_f.end());
+    ref::entropy_forward(ent_ref.data(), logits.d.data(), lse_d.data(), M, V);
+    ref::loss_weights(w_ref.data(), tgt.data(), 0.25, M);
+    ref::logprob_from_loss(lp_ref.data(), loss.d.data(), tgt.data(), M);
+    DeviceCopy<float> d_logits(logits.f), d_lse(lse_f), d_loss(loss.f), d_ent(poisoned<float>(M)),
+        d_w(poisoned<float>(M)), d_lp(poisoned<float>(M));
+    DeviceCopy<int32_t> d_t(tgt);
+    cuda::entropy_forward(d_ent.pointer(), d_logits.pointer(), d_lse.pointer(), M, V);
+    cuda::loss_weights(d_w.pointer(), d_t.pointer(), 0.25f, M);
+    cuda::logprob_from_loss(d_lp.pointer(), d_loss.pointer(), d_t.pointer(), M);
+    Vf ent(M), w(M), lp(M);
+    d_ent.to(ent), d_w.to(w), d_lp.to(lp);
+    // A V-term float sum of p·logit (|logit| <= 8, Σp = 1) beside lse: a few eps of 8.
+    CHECK(norm_err(ent, ent_ref) <= 1e-5);
+    CHECK(norm_err(w, w_ref) == 0);
+    const auto scored = [&](size_t m) { return tgt[m] >= 0; };
+    CHECK(norm_err(lp, lp_ref, scored) == 0);  // a sign flip
+    for (int64_t m = 0; m < M; ++m)
+      if (tgt[size_t(m)] < 0) CHECK(std::isnan(lp[size_t(m)]));
   }
 #endif
 }

@@ -1,4 +1,5 @@
-// CUDA versions of the model's small elementwise ops (see kernels/elementwise.h).
+// CUDA versions of the model's small elementwise ops (see kernels/elementwise.h; the spec is
+// kernels/ref/elementwise.cpp).
 #include "kernels/cuda/common.cuh"
 #include "kernels/elementwise.h"
 
