@@ -49,7 +49,8 @@ int cmd_embed(int argc, char** argv) {
       [&] {
         if (!parse_command_line(argc, argv,
                                 "Usage: mambadna embed -m model.h5 [options] INPUT -o emb.h5\n"
-                                "Regions (-r/-R), --flank and --strand both read an indexed FASTA.",
+                                "Regions (-r/-R) read an indexed FASTA, or the reads of an indexed SAM/BAM/CRAM that\n"
+                                "overlap them (each whole); --flank and --strand both read an indexed FASTA.",
                                 {&model_opts, &in_opts, &out, &run, &general}, hidden, "inputs", -1, vm))
           return kHelpShown;
         pipelines::parse_pool(pool, opt.pool, opt.bin);

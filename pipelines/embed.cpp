@@ -116,12 +116,22 @@ class Embedder {
     // input by input, in the order given; each row names its input (regions/input).
     const bool indexed = !o_.reader.regions.empty() || o_.both_strands || o_.flank > 0;
     std::vector<std::vector<io::Region>> by_input;
-    if (indexed) by_input = io::regions_by_input(o_.inputs, o_.reader.regions, o_.reader.on_regions_skipped);
-    else io::check_inputs(o_.inputs, o_.reader);
+    std::vector<bool> reads(o_.inputs.size(), false);  // SAM/BAM/CRAM: whole reads, through the index
+    if (indexed) {
+      for (size_t i = 0; i < o_.inputs.size(); ++i) reads[i] = holds_reads(o_.inputs[i]);
+      by_input = regions_of_inputs(reads);
+    } else {
+      io::check_inputs(o_.inputs, o_.reader);
+    }
     for (size_t i = 0; i < o_.inputs.size(); ++i) {
       const std::string& in = o_.inputs[i];
       input_ = in;
-      if (!o_.reader.regions.empty()) {
+      if (reads[i]) {
+        // The reads that overlap the regions, each whole (as `score -r` and `samtools view` find them).
+        io::ReaderOptions ro = o_.reader;
+        ro.regions_elsewhere = o_.inputs.size() > 1;
+        records(in, ro);
+      } else if (!o_.reader.regions.empty()) {
         // The regions on this FASTA's contigs, in BED order (the others are skipped for it).
         io::FastaIndex fa(in);
         for (const auto& r : by_input[i]) region(fa, r);
@@ -130,7 +140,7 @@ class Embedder {
         io::FastaIndex fa(in);
         for (const auto& c : fa.contigs()) region(fa, io::Region{c, 0, io::kContigEnd, {}});
       } else {
-        records(in);
+        records(in, o_.reader);
       }
       flush_batch();  // a batch holds one input's rows
     }
@@ -144,6 +154,50 @@ class Embedder {
   }
 
  private:
+  // Whether `path` holds reads (SAM/BAM/CRAM); a pipe is not opened (regions refuse it later).
+  static bool holds_reads(const std::string& path) {
+    if (!io::rereadable(path)) return false;
+    const io::Format f = io::SequenceReader(path).format();
+    return f == io::Format::sam || f == io::Format::bam || f == io::Format::cram;
+  }
+
+  // The regions each FASTA input has (io::regions_by_input's rules), after every input is
+  // opened; an input of reads takes the regions through its own index, and may not take a flank
+  // or both strands (a read is embedded whole, as stored). Throws when no input has any region.
+  std::vector<std::vector<io::Region>> regions_of_inputs(const std::vector<bool>& reads) {
+    std::vector<std::string> fastas;
+    for (size_t i = 0; i < o_.inputs.size(); ++i) {
+      if (!reads[i]) {
+        fastas.push_back(o_.inputs[i]);
+        continue;
+      }
+      if (o_.both_strands || o_.flank > 0)
+        throw UsageError(o_.inputs[i] + ": " + (o_.both_strands ? "--strand both" : "--flank") +
+                         " reads an indexed FASTA; reads (SAM/BAM/CRAM) are embedded whole, as stored "
+                         "(--as-sequenced: as sequenced)");
+    }
+    if (fastas.size() == o_.inputs.size()) return io::regions_by_input(o_.inputs, o_.reader.regions, o_.reader.on_regions_skipped);
+    // Reads among the inputs: each input alone says what it lacks; none having any region is the error.
+    io::ReaderOptions ro = o_.reader;
+    ro.regions_elsewhere = o_.inputs.size() > 1;
+    std::vector<std::vector<io::Region>> by_input(o_.inputs.size());
+    int64_t with_regions = 0;
+    for (size_t i = 0; i < o_.inputs.size(); ++i) {
+      if (reads[i]) {
+        with_regions += io::SequenceReader(o_.inputs[i], ro).regions_here() > 0;
+        continue;
+      }
+      const io::FastaIndex fa(o_.inputs[i]);
+      by_input[i] = io::regions_present(o_.inputs[i], o_.reader.regions, fa.lengths(), o_.reader.on_regions_skipped,
+                                        ro.regions_elsewhere);
+      with_regions += !by_input[i].empty();
+    }
+    if (with_regions == 0)
+      throw InputError("none of the " + std::to_string(o_.inputs.size()) + " inputs has any of the regions (the first: " +
+                       io::describe_region(o_.reader.regions[0]) + ")");
+    return by_input;
+  }
+
   // (n, D) rows of requested layer k of the last forward pass.
   const float* layer_rows(size_t k) const {
     const int64_t l = o_.layers[k];
@@ -442,8 +496,7 @@ class Embedder {
 
   // Every record of a sequence file, whole and forward, streamed: those that fit in a chunk
   // side by side (up to kBatch of them, about L rows a pass), longer ones chunk by chunk.
-  void records(const std::string& input) {
-    io::ReaderOptions ro = o_.reader;
+  void records(const std::string& input, const io::ReaderOptions& ro) {
     io::SequenceReader reader(input, ro);
     io::Chunk c;
     std::optional<RegionSinks> sinks;

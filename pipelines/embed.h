@@ -5,7 +5,8 @@
 // input of the LM head. Per-position states, pooled rows (mean, max, last) or bin means are
 // written as the model runs, chunk by chunk: memory does not grow with region length.
 //
-// Regions (-r/-R) of indexed FASTAs (input by input) are read through faidx, which also allows a flank (bases
+// Regions (-r/-R) of an indexed SAM/BAM/CRAM select its reads that overlap them, each embedded
+// whole as a record (as `score -r` reads them). Regions (-r/-R) of indexed FASTAs (input by input) are read through faidx, which also allows a flank (bases
 // before the region run through the model for context, not written) and both strands (the
 // reverse complement of the region, run from its own right flank, averaged with the forward
 // states position by position). With `stranded`, a region on the '-' strand is read as its

@@ -620,8 +620,8 @@ TEST_CASE("cli: runs, layers, tracks and strands that cannot work are refused up
           "--layer -1 is given twice");
   refused(" embed -m '" + m + "' '" + fa + "' --strand bed -o '" + dir.file("s.h5") + "'",
           "--strand bed takes each region's strand from the -R BED file");
-  refused(" embed -m '" + m + "' '" + bam + "' -r chr1:1-10 -o '" + dir.file("b.h5") + "'",
-          "a BAM file, where a FASTA is needed", 1);
+  refused(" embed -m '" + m + "' '" + bam + "' --flank 5 -o '" + dir.file("b.h5") + "'",
+          "--flank reads an indexed FASTA; reads (SAM/BAM/CRAM) are embedded whole");
   refused(" score -m '" + m + "' '" + bam + "' --bedgraph '" + dir.file("b.bg") + "'",
           "holds reads, which may overlap: a track needs non-overlapping positions");
   refused(" score -m '" + m + "' '" + fa + "' -r a:1-10 -r b:1-5 -r a:8-12 --bedgraph '" + dir.file("o.bg") + "'",

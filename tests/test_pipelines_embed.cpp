@@ -3,6 +3,7 @@
 // they say, float16 is float32 rounded, and an independent HDF5 reader (h5py) reads the layout.
 #include <catch2/catch.hpp>
 #include <htslib/faidx.h>
+#include <htslib/sam.h>
 
 #include <cmath>
 #include <cstdlib>
@@ -491,6 +492,49 @@ TEST_CASE("embed: regions and contigs of several FASTAs, each row naming its inp
   CHECK(whole.read_strings("regions/chrom") == std::vector<std::string>{"lambda_10001_11500", "short"});
   CHECK(whole.read_strings("regions/input") == split);
   CHECK(whole.read_i64("regions/index") == std::vector<int64_t>{-1, -1});
+}
+
+TEST_CASE("embed: regions of an indexed BAM select the reads that overlap them, each whole", "[pipelines][embed]") {
+  TempDir dir;
+  auto m = golden_model();
+  const std::string bam = dir.copy(test::data_file("edge/ex1.bam"), "ex1.bam");
+  REQUIRE(sam_index_build(bam.c_str(), 0) == 0);
+  int status = 0;
+  // samtools view's count of the primary reads there (secondary and supplementary skipped, as here)
+  const int64_t expected = std::stoll(test::run_shell("samtools view -c -F 0x900 " + bam + " chr1:100-200", status));
+  REQUIRE(status == 0);
+  REQUIRE(expected > 5);
+  auto o = options(bam, dir.file("region.h5"));
+  o.reader.regions = {io::parse_region("chr1:100-200")};
+  REQUIRE(pipelines::embed(m, o).regions == expected);
+  auto all = options(bam, dir.file("all.h5"));
+  pipelines::embed(m, all);
+  const auto f = io::H5File::open_read(o.output), g = io::H5File::open_read(all.output);
+  const auto names = f.read_strings("regions/name"), all_names = g.read_strings("regions/name");
+  const auto pos = f.read_i64("reads/pos"), all_pos = g.read_i64("reads/pos"), end = f.read_i64("reads/end");
+  const auto flag = f.read_i64("reads/flag"), all_flag = g.read_i64("reads/flag");  // mates share a name
+  CHECK(f.read_i64("regions/index") == std::vector<int64_t>(size_t(expected), -1));
+  const auto rows = f.read_f32("pooled/final"), all_rows = g.read_f32("pooled/final");
+  for (size_t i = 0; i < names.size(); ++i) {
+    INFO("read " << names[i] << " at " << pos[i]);
+    CHECK(pos[i] < 200);  // overlaps chr1:100-200 (0-based [99, 200))
+    CHECK(end[i] > 99);
+    size_t j = 0;  // the same read in the whole file's run
+    while (j < all_names.size() && !(all_names[j] == names[i] && all_pos[j] == pos[i] && all_flag[j] == flag[i])) ++j;
+    REQUIRE(j < all_names.size());
+    const std::vector<float> a(rows.begin() + int64_t(i) * 64, rows.begin() + int64_t(i + 1) * 64),
+        b(all_rows.begin() + int64_t(j) * 64, all_rows.begin() + int64_t(j + 1) * 64);
+    CHECK(max_diff(a, b) < 1e-5);  // the whole read, from a zero state, in other company: ~1e-6
+  }
+  // Reads take no flank and no second strand; beside a FASTA that lacks the contig, the BAM has it.
+  o.flank = 10;
+  CHECK_THROWS_WITH(pipelines::embed(m, o), Catch::Contains("--flank reads an indexed FASTA"));
+  o.flank = 0;
+  const std::string fa = indexed_input(dir);
+  o.inputs = {fa, bam};
+  REQUIRE(pipelines::embed(m, o).regions == expected);
+  o.reader.regions = {io::parse_region("nowhere:1-10")};
+  CHECK_THROWS_WITH(pipelines::embed(m, o), Catch::Contains("none of the 2 inputs has any of the regions"));
 }
 
 TEST_CASE("embed: row groups are listed in the order they were made (10 after 9)", "[pipelines][embed]") {
