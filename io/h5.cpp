@@ -498,21 +498,35 @@ H5Id open_attr(hid_t file, const std::string& obj, const std::string& key, const
   H5Id o = open_object(file, obj, path);
   if (H5Aexists(o, key.c_str()) <= 0)
     throw InputError(path + ": missing attribute '" + key + "' on " + obj);
-  return H5Id(H5Aopen(o, key.c_str(), H5P_DEFAULT));
+  H5Id a(check(H5Aopen(o, key.c_str(), H5P_DEFAULT), path + ": cannot open attribute " + key));
+  // One value (h5py's f.attrs[k] = [16, 32] is two): reading more into one would overrun it.
+  H5Id sp(check(H5Aget_space(a), path + ": cannot read attribute " + key));
+  const hssize_t n = H5Sget_simple_extent_npoints(sp);
+  if (n != 1)
+    throw InputError(path + ": attribute '" + key + "' holds " + std::to_string(n) + " values, not one");
+  return a;
 }
 }  // namespace
+
+bool H5File::attr_is_string(const std::string& obj, const std::string& key) const {
+  if (!has_attr(obj, key)) return false;
+  H5Id a = open_attr(file_, obj, key, path_);
+  H5Id t(H5Aget_type(a));
+  return H5Tget_class(t) == H5T_STRING;
+}
 
 int64_t H5File::attr_i64(const std::string& obj, const std::string& key) const {
   H5Id a = open_attr(file_, obj, key, path_);
   H5Id t(H5Aget_type(a));
-  if (H5Tget_class(t) != H5T_INTEGER && H5Tget_class(t) != H5T_FLOAT)
+  // An enum reads as its value: h5py stores a numpy bool as the enum {FALSE = 0, TRUE = 1}.
+  if (H5Tget_class(t) != H5T_INTEGER && H5Tget_class(t) != H5T_FLOAT && H5Tget_class(t) != H5T_ENUM)
     throw InputError(path_ + ": attribute '" + key + "' is not a number");
   int64_t v = 0;
   if (H5Tget_class(t) == H5T_FLOAT) {
     double d = 0;
     check_status(H5Aread(a, H5T_NATIVE_DOUBLE, &d), path_ + ": cannot read attribute " + key);
     if (!(d == std::trunc(d) && std::fabs(d) < 9.2e18))  // NaN, a fraction, past int64
-      throw InputError(path_ + ": attribute '" + key + "' is not an integer (" + std::to_string(d) + ")");
+      throw InputError(path_ + ": attribute '" + key + "' is not an integer (" + number_text(d) + ")");
     v = int64_t(d);
   } else {
     check_status(H5Aread(a, H5T_NATIVE_INT64, &v), path_ + ": cannot read attribute " + key);
@@ -543,12 +557,14 @@ std::string H5File::attr_str(const std::string& obj, const std::string& key) con
     H5free_memory(p);
     return s;
   }
-  size_t n = H5Tget_size(ft);
-  std::string s(n, '\0');
-  H5Id t(H5Tcopy(H5T_C_S1));
-  H5Tset_size(t, n);
-  check_status(H5Aread(a, t, s.data()), path_ + ": cannot read attribute " + key);
-  while (!s.empty() && s.back() == '\0') s.pop_back();
+  // Fixed length: the bytes as stored, less their padding. (Converted to a C string of the same
+  // size, HDF5 keeps the last byte for a terminator: h5py's NULLPAD b'upper' read as 'uppe'.)
+  std::string s(H5Tget_size(ft), '\0');
+  check_status(H5Aread(a, ft, s.data()), path_ + ": cannot read attribute " + key);
+  if (H5Tget_strpad(ft) == H5T_STR_SPACEPAD)
+    s.erase(s.find_last_not_of(' ') + 1);  // (npos + 1 = 0: all spaces)
+  else
+    s.resize(std::min(s.find('\0'), s.size()));  // NULLTERM, NULLPAD
   return s;
 }
 

@@ -52,6 +52,46 @@ TEST_CASE("h5: a writer publishes its file only on commit", "[io][h5]") {
   CHECK_THROWS_WITH(r.read_f32("nope"), Catch::Contains("missing dataset 'nope'"));
 }
 
+TEST_CASE("h5: attributes in h5py's forms read whole", "[io][h5]") {
+  TempDir dir;
+  const std::string path = dir.file("h5py.h5");
+  {
+    auto f = io::H5File::create(path);
+    // Fixed-length strings of every padding: NULLPAD fills its size (np.bytes_(b'upper')).
+    test::set_fixed_str_attr(f.id(), "nullpad", "upper", H5T_STR_NULLPAD);
+    test::set_fixed_str_attr(f.id(), "nullpad_short", std::string("byte\0\0\0", 7), H5T_STR_NULLPAD);
+    test::set_fixed_str_attr(f.id(), "nullterm", std::string("keep\0", 5), H5T_STR_NULLTERM);
+    test::set_fixed_str_attr(f.id(), "spacepad", "up      ", H5T_STR_SPACEPAD);
+    test::set_bool_attr(f.id(), "yes", true);
+    test::set_bool_attr(f.id(), "no", false);
+    f.set_attr("/", "big", 1e300);
+    const int64_t two[2] = {16, 32};
+    test::set_raw_attr(f.id(), "one", H5T_NATIVE_INT64, two);
+    const hsize_t n = 2;
+    const hid_t sp = H5Screate_simple(1, &n, nullptr);
+    const hid_t a = H5Acreate2(f.id(), "two", H5T_NATIVE_INT64, sp, H5P_DEFAULT, H5P_DEFAULT);
+    REQUIRE(H5Awrite(a, H5T_NATIVE_INT64, two) >= 0);
+    H5Aclose(a), H5Sclose(sp);
+    f.commit();
+  }
+  auto r = io::H5File::open_read(path);
+  CHECK(r.attr_str("/", "nullpad") == "upper");
+  CHECK(r.attr_str("/", "nullpad_short") == "byte");
+  CHECK(r.attr_str("/", "nullterm") == "keep");
+  CHECK(r.attr_str("/", "spacepad") == "up");
+  CHECK(r.attr_is_string("/", "spacepad"));
+  CHECK_FALSE(r.attr_is_string("/", "yes"));
+  CHECK_FALSE(r.attr_is_string("/", "absent"));
+  // A numpy bool is an enum: its value.
+  CHECK(r.attr_i64("/", "yes") == 1);
+  CHECK(r.attr_i64("/", "no") == 0);
+  // Not an integer: the number as %g writes it, not 300 digits.
+  CHECK_THROWS_WITH(r.attr_i64("/", "big"), Catch::EndsWith("h5py.h5: attribute 'big' is not an integer (1e+300)"));
+  // Two values where one is read would overrun it.
+  CHECK(r.attr_i64("/", "one") == 16);
+  CHECK_THROWS_WITH(r.attr_i64("/", "two"), Catch::Contains("attribute 'two' holds 2 values, not one"));
+}
+
 TEST_CASE("h5: a file is finished only with nothing in it open", "[io][h5]") {
   // With a dataset open, H5Fclose returns at once and the file's real close (and any error it
   // meets) would come after the rename, unseen: finish() refuses, and works once it is closed.
