@@ -31,27 +31,42 @@ struct SilenceHdf5 {
 };
 const SilenceHdf5 g_silence;
 
-// The system's reason for the last HDF5 failure, where its error stack holds one (the file
-// driver's "errno = 28, error message = 'No space left on device'"): ": No space left on
-// device", or "". Clears the stack.
-std::string hdf5_reason() {
-  std::string reason;
+// The last HDF5 failure as its error stack words it: the innermost entry's description (the
+// most specific: "truncated file: eof = 150000, sblock->base_addr = 0, stored_eof = 202048"),
+// the system's reason where an entry holds one (the file driver's "errno = 28, error message =
+// 'No space left on device'": "No space left on device"), and whether it is about file locking.
+// Clears the stack.
+struct Hdf5Failure {
+  std::string innermost, reason;
+  bool locking = false;
+};
+
+Hdf5Failure hdf5_failure() {
+  Hdf5Failure fail;
   H5Ewalk2(
       H5E_DEFAULT, H5E_WALK_DOWNWARD,
       [](unsigned, const H5E_error2_t* e, void* data) -> herr_t {
-        auto& out = *static_cast<std::string*>(data);
+        auto& out = *static_cast<Hdf5Failure*>(data);
+        if (e->desc) out.innermost = e->desc;
+        if (e->min_num == H5E_CANTLOCKFILE) out.locking = true;
         const char* key = "error message = '";
         const char* at = e->desc ? std::strstr(e->desc, key) : nullptr;
-        if (out.empty() && at) {
+        if (out.reason.empty() && at) {
           at += std::strlen(key);
           const char* end = std::strchr(at, '\'');
-          out = ": " + std::string(at, end ? size_t(end - at) : std::strlen(at));
+          out.reason = std::string(at, end ? size_t(end - at) : std::strlen(at));
         }
         return 0;
       },
-      &reason);
+      &fail);
   H5Eclear2(H5E_DEFAULT);
-  return reason;
+  return fail;
+}
+
+// ": No space left on device" (hdf5_failure's reason), or "".
+std::string hdf5_reason() {
+  const std::string reason = hdf5_failure().reason;
+  return reason.empty() ? reason : ": " + reason;
 }
 
 hid_t check(hid_t id, const std::string& what) {
@@ -220,10 +235,14 @@ H5File H5File::open_read(const std::string& path) {
                             "access; give the file's name");
   if (H5Fis_hdf5(path.c_str()) <= 0) throw InputError(path + ": not an HDF5 file");
   f.file_ = H5Id(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT));
-  if (f.file_.get() < 0)
-    throw InputError(path + ": cannot open HDF5 file (held open for writing by another program? HDF5 "
-                            "locks files it writes; HDF5_USE_FILE_LOCKING=FALSE turns that off, on "
-                            "file systems without locks)");
+  if (f.file_.get() < 0) {  // HDF5's words for it: a truncated file, a lock held, ...
+    const Hdf5Failure fail = hdf5_failure();
+    std::string what = path + ": cannot open HDF5 file" + (fail.innermost.empty() ? "" : ": " + fail.innermost);
+    if (fail.locking)
+      what += " (held open for writing by another program? HDF5 locks files it writes; "
+              "HDF5_USE_FILE_LOCKING=FALSE turns that off, on file systems without locks)";
+    throw InputError(what);
+  }
   return f;
 }
 

@@ -9,6 +9,8 @@
 #include <fstream>
 #include <optional>
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -90,6 +92,37 @@ TEST_CASE("h5: attributes in h5py's forms read whole", "[io][h5]") {
   // Two values where one is read would overrun it.
   CHECK(r.attr_i64("/", "one") == 16);
   CHECK_THROWS_WITH(r.attr_i64("/", "two"), Catch::Contains("attribute 'two' holds 2 values, not one"));
+}
+
+TEST_CASE("h5: a file that does not open says what HDF5 says", "[io][h5]") {
+  TempDir dir;
+  const std::string whole = dir.file("whole.h5");
+  {
+    auto f = io::H5File::create(whole);
+    const std::vector<float> v(40000, 1.0f);
+    f.write("x", v.data(), {int64_t(v.size())});
+    f.commit();
+  }
+  // Cut short (a copy interrupted): HDF5's own words, and no hint about locks.
+  const std::string cut = dir.file("cut.h5");
+  fs::copy_file(whole, cut);
+  fs::resize_file(cut, fs::file_size(whole) / 2);
+  CHECK_THROWS_WITH(io::H5File::open_read(cut),
+                    Catch::StartsWith(cut + ": cannot open HDF5 file: truncated file: eof = " +
+                                      std::to_string(fs::file_size(cut))) &&
+                        !Catch::Contains("locks files"));
+  // Held with a lock (a writer): the hint about HDF5's file locking.
+  const char* locking = std::getenv("HDF5_USE_FILE_LOCKING");
+  if (!locking || std::string(locking) != "FALSE") {
+    const int fd = ::open(whole.c_str(), O_RDONLY);
+    REQUIRE(fd >= 0);
+    REQUIRE(::flock(fd, LOCK_EX) == 0);
+    CHECK_THROWS_WITH(io::H5File::open_read(whole),
+                      Catch::StartsWith(whole + ": cannot open HDF5 file: unable to lock file") &&
+                          Catch::Contains("HDF5_USE_FILE_LOCKING=FALSE"));
+    ::close(fd);
+  }
+  CHECK(io::H5File::open_read(whole).shape("x") == io::Shape{40000});
 }
 
 TEST_CASE("h5: a file is finished only with nothing in it open", "[io][h5]") {
