@@ -353,6 +353,11 @@ Shape H5File::shape(const std::string& name) const {
   return Shape(d.begin(), d.end());
 }
 
+bool H5File::is_group(const std::string& name) const {
+  H5Id o(check(H5Oopen(file_, name.c_str(), H5P_DEFAULT), path_ + ": no object " + name));
+  return H5Iget_type(o) == H5I_GROUP;
+}
+
 std::vector<std::string> H5File::list(const std::string& group) const {
   std::vector<std::string> names;
   H5Id g(check(H5Gopen2(file_, group.c_str(), H5P_DEFAULT), path_ + ": no group " + group));

@@ -61,6 +61,7 @@ class H5File {
   bool exists(const std::string& name) const;
   Shape shape(const std::string& name) const;
   std::vector<std::string> list(const std::string& group = "/") const;  // member names
+  bool is_group(const std::string& name) const;  // a group, not a dataset
   void write(const std::string& name, const float* data, const Shape& shape);
   void write(const std::string& name, const double* data, const Shape& shape);
   void write(const std::string& name, const int64_t* data, const Shape& shape);

@@ -143,26 +143,43 @@ Checkpoint load_checkpoint(const std::string& path) {
   ck.config = read_config(f);
   ck.table = ParamTable::build(ck.config);
   ck.params.assign(size_t(ck.table.total), 0.0f);
-  std::set<std::string> expected;
-  for (const ParamSpec& s : ck.table.specs) {
-    std::string name = s.name;
-    if (s.kind == ParamKind::embedding && !f.exists(name) && f.exists("backbone.embeddings.weight"))
-      name = "backbone.embeddings.weight";
-    expected.insert(name);
+  // Each weight's dataset: its state_dict key, or Hugging Face's for the embedding.
+  std::vector<std::string> names;
+  for (const ParamSpec& s : ck.table.specs)
+    names.push_back(s.kind == ParamKind::embedding && !f.exists(s.name) && f.exists("backbone.embeddings.weight")
+                        ? "backbone.embeddings.weight"
+                        : s.name);
+  // Every object at the root is one mambadna reads: a weight, lm_head.weight (checked tied below)
+  // or a training checkpoint's train/ group. Another (lm_head.bias, more layers than n_layer, a
+  // key with a prefix) would be left out of the model and the scores silently wrong: refused.
+  const std::set<std::string> known(names.begin(), names.end());
+  std::string unknown;
+  int64_t n_unknown = 0;
+  for (const std::string& name : f.list("/")) {
+    const bool group = f.is_group(name);
+    if (group ? name == "train" : known.count(name) || name == "lm_head.weight") continue;
+    if (++n_unknown <= 5) unknown += (unknown.empty() ? "" : ", ") + name + (group ? "/" : "");
+  }
+  if (n_unknown > 0)
+    throw InputError(path + ": " + (n_unknown == 1 ? "dataset " : "datasets ") + unknown +
+                     (n_unknown > 5 ? " and " + std::to_string(n_unknown - 5) + " more" : "") +
+                     " at the root: not a weight of the model its config describes (d_model " +
+                     std::to_string(ck.config.d_model) + ", n_layer " + std::to_string(ck.config.n_layer) +
+                     "), a tied lm_head.weight or train/: refused rather than left out");
+  for (size_t k = 0; k < names.size(); ++k) {
+    const ParamSpec& s = ck.table.specs[k];
+    const std::string& name = names[k];
     auto v = f.read_f32(name, s.shape);  // names the dataset and both shapes on mismatch
     for (size_t i = 0; i < v.size(); ++i)
-      if (!std::isfinite(v[i]))
-        throw InputError(path + ": " + name + " holds a non-finite value (" + std::to_string(v[i]) +
-                         ") at element " + std::to_string(i));
+      if (!std::isfinite(v[i])) {
+        const double d = f.read_f64(name)[i];  // float64 past float32's range reads as inf
+        throw InputError(path + ": " + name +
+                         (std::isfinite(d) ? " holds " + number_text(d) + ", out of float32 range,"
+                                           : " holds a non-finite value (" + number_text(d) + ")") +
+                         " at element " + std::to_string(i));
+      }
     std::copy(v.begin(), v.end(), ck.params.begin() + s.offset);
   }
-  // A model's weights that the config does not use (more layers than n_layer, say) mean the
-  // config and the weights disagree: refuse rather than score with part of the model.
-  for (const std::string& name : f.list("/"))
-    if (name.rfind("backbone.", 0) == 0 && !expected.count(name))
-      throw InputError(path + ": dataset " + name + " is not a weight of the model its attributes " +
-                       "describe (d_model " + std::to_string(ck.config.d_model) + ", n_layer " +
-                       std::to_string(ck.config.n_layer) + ")");
   if (f.exists("lm_head.weight")) {
     const ParamSpec& emb = ck.table.specs.front();
     auto head = f.read_f32("lm_head.weight", emb.shape);

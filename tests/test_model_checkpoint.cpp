@@ -275,6 +275,40 @@ TEST_CASE("checkpoint: attributes as h5py writes them load", "[model][checkpoint
                     Catch::StartsWith(bad + ": attribute dt_rank is 'big', not a number or auto"));
 }
 
+TEST_CASE("checkpoint: a root dataset mambadna does not read is refused, naming it", "[model][checkpoint]") {
+  TempDir dir;
+  const std::vector<float> bias(256, 0.5f);
+  // An LM head's bias, a near miss of lm_head.weight, keys of another tool: each would be left out.
+  for (const std::string name : {"lm_head.bias", "lm_headx", "foo", "model.backbone.embedding.weight"}) {
+    const std::string path = edited(dir, "extra.h5", [&](io::H5File& f) { f.write(name, bias.data(), {256}); });
+    CHECK_THROWS_WITH(model::load_checkpoint(path),
+                      Catch::StartsWith(path + ": dataset " + name + " at the root: not a weight of the model"));
+  }
+  const std::string group = edited(dir, "group.h5", [&](io::H5File& f) {
+    f.write("lm_head/weight", bias.data(), {256});
+    f.write("foo", bias.data(), {256});
+  });
+  CHECK_THROWS_WITH(model::load_checkpoint(group), Catch::StartsWith(group + ": datasets foo, lm_head/ at the root"));
+  // Both embedding names: one of them would be left out.
+  const std::string both = edited(dir, "both.h5", [&](io::H5File& f) {
+    const auto e = f.read_f32("backbone.embedding.weight");
+    f.write("backbone.embeddings.weight", e.data(), f.shape("backbone.embedding.weight"));
+  });
+  CHECK_THROWS_WITH(model::load_checkpoint(both), Catch::Contains("dataset backbone.embeddings.weight at the root"));
+  // What mambadna writes loads: a training checkpoint's train/ group, and a tied lm_head.weight.
+  const std::string train = edited(dir, "train.h5", [&](io::H5File& f) {
+    f.write("train/exp_avg", bias.data(), {256});
+    f.set_attr("/train", "step", int64_t(5));
+    const auto e = f.read_f32("backbone.embedding.weight");
+    f.write("lm_head.weight", e.data(), f.shape("backbone.embedding.weight"));
+  });
+  CHECK(model::load_checkpoint(train).config.d_model == 16);
+  // A dataset named train is not the group.
+  const std::string not_group =
+      edited(dir, "train_ds.h5", [&](io::H5File& f) { f.write("train", bias.data(), {256}); });
+  CHECK_THROWS_WITH(model::load_checkpoint(not_group), Catch::Contains("dataset train at the root"));
+}
+
 TEST_CASE("checkpoint: mamba_ssm_config builds the model and must agree with the attributes", "[model][checkpoint]") {
   TempDir dir;
   const auto plain = model::load_checkpoint(edited(dir, "plain.h5", {}));
@@ -371,4 +405,15 @@ TEST_CASE("checkpoint: values no model has are refused, naming the attribute", "
   CHECK_THROWS_WITH(model::load_checkpoint(pad),
                     Catch::StartsWith(pad + ": invalid model config: pad_vocab_size_multiple must be at least 1 "
                                             "(got 0)"));
+  // A float64 weight past float32's range: said so, not "non-finite".
+  const std::string wide = flat("wide.h5", [](io::H5File& f) {
+    const std::string name = "backbone.layers.0.mixer.D";
+    std::vector<double> v(size_t(f.shape(name)[0]), 1.0);
+    v[3] = 1e39;
+    REQUIRE(H5Ldelete(f.id(), name.c_str(), H5P_DEFAULT) >= 0);
+    f.write(name, v.data(), {int64_t(v.size())});
+  });
+  CHECK_THROWS_WITH(model::load_checkpoint(wide),
+                    Catch::StartsWith(wide + ": backbone.layers.0.mixer.D holds 1e+39, out of float32 range, at "
+                                             "element 3"));
 }
