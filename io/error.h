@@ -2,6 +2,7 @@
 // turns them into a message and an exit status.
 #pragma once
 #include <cstdint>
+#include <cstdio>
 #include <stdexcept>
 #include <string>
 
@@ -28,6 +29,13 @@ inline std::string where(const std::string& file, const std::string& record = {}
   if (!record.empty() || pos >= 0) s += ": record '" + record + "'";
   if (pos >= 0) s += ": position " + std::to_string(pos + 1);
   return s;
+}
+
+// A number for a message, as the user would write it: %g (-1, 0.5, 2e-03, 1e+300, inf, nan).
+inline std::string number_text(double v) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%g", v);
+  return b;
 }
 
 }  // namespace mambadna

@@ -31,27 +31,42 @@ struct SilenceHdf5 {
 };
 const SilenceHdf5 g_silence;
 
-// The system's reason for the last HDF5 failure, where its error stack holds one (the file
-// driver's "errno = 28, error message = 'No space left on device'"): ": No space left on
-// device", or "". Clears the stack.
-std::string hdf5_reason() {
-  std::string reason;
+// The last HDF5 failure as its error stack words it: the innermost entry's description (the
+// most specific: "truncated file: eof = 150000, sblock->base_addr = 0, stored_eof = 202048"),
+// the system's reason where an entry holds one (the file driver's "errno = 28, error message =
+// 'No space left on device'": "No space left on device"), and whether it is about file locking.
+// Clears the stack.
+struct Hdf5Failure {
+  std::string innermost, reason;
+  bool locking = false;
+};
+
+Hdf5Failure hdf5_failure() {
+  Hdf5Failure fail;
   H5Ewalk2(
       H5E_DEFAULT, H5E_WALK_DOWNWARD,
       [](unsigned, const H5E_error2_t* e, void* data) -> herr_t {
-        auto& out = *static_cast<std::string*>(data);
+        auto& out = *static_cast<Hdf5Failure*>(data);
+        if (e->desc) out.innermost = e->desc;
+        if (e->min_num == H5E_CANTLOCKFILE) out.locking = true;
         const char* key = "error message = '";
         const char* at = e->desc ? std::strstr(e->desc, key) : nullptr;
-        if (out.empty() && at) {
+        if (out.reason.empty() && at) {
           at += std::strlen(key);
           const char* end = std::strchr(at, '\'');
-          out = ": " + std::string(at, end ? size_t(end - at) : std::strlen(at));
+          out.reason = std::string(at, end ? size_t(end - at) : std::strlen(at));
         }
         return 0;
       },
-      &reason);
+      &fail);
   H5Eclear2(H5E_DEFAULT);
-  return reason;
+  return fail;
+}
+
+// ": No space left on device" (hdf5_failure's reason), or "".
+std::string hdf5_reason() {
+  const std::string reason = hdf5_failure().reason;
+  return reason.empty() ? reason : ": " + reason;
 }
 
 hid_t check(hid_t id, const std::string& what) {
@@ -220,10 +235,14 @@ H5File H5File::open_read(const std::string& path) {
                             "access; give the file's name");
   if (H5Fis_hdf5(path.c_str()) <= 0) throw InputError(path + ": not an HDF5 file");
   f.file_ = H5Id(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT));
-  if (f.file_.get() < 0)
-    throw InputError(path + ": cannot open HDF5 file (held open for writing by another program? HDF5 "
-                            "locks files it writes; HDF5_USE_FILE_LOCKING=FALSE turns that off, on "
-                            "file systems without locks)");
+  if (f.file_.get() < 0) {  // HDF5's words for it: a truncated file, a lock held, ...
+    const Hdf5Failure fail = hdf5_failure();
+    std::string what = path + ": cannot open HDF5 file" + (fail.innermost.empty() ? "" : ": " + fail.innermost);
+    if (fail.locking)
+      what += " (held open for writing by another program? HDF5 locks files it writes; "
+              "HDF5_USE_FILE_LOCKING=FALSE turns that off, on file systems without locks)";
+    throw InputError(what);
+  }
   return f;
 }
 
@@ -335,6 +354,11 @@ Shape H5File::shape(const std::string& name) const {
   if (nd > 0) check_status(H5Sget_simple_extent_dims(sp, d.data(), nullptr) < 0 ? -1 : 0,
                            path_ + ": cannot read the shape of " + name);
   return Shape(d.begin(), d.end());
+}
+
+bool H5File::is_group(const std::string& name) const {
+  H5Id o(check(H5Oopen(file_, name.c_str(), H5P_DEFAULT), path_ + ": no object " + name));
+  return H5Iget_type(o) == H5I_GROUP;
 }
 
 std::vector<std::string> H5File::list(const std::string& group) const {
@@ -501,21 +525,35 @@ H5Id open_attr(hid_t file, const std::string& obj, const std::string& key, const
   H5Id o = open_object(file, obj, path);
   if (H5Aexists(o, key.c_str()) <= 0)
     throw InputError(path + ": missing attribute '" + key + "' on " + obj);
-  return H5Id(H5Aopen(o, key.c_str(), H5P_DEFAULT));
+  H5Id a(check(H5Aopen(o, key.c_str(), H5P_DEFAULT), path + ": cannot open attribute " + key));
+  // One value (h5py's f.attrs[k] = [16, 32] is two): reading more into one would overrun it.
+  H5Id sp(check(H5Aget_space(a), path + ": cannot read attribute " + key));
+  const hssize_t n = H5Sget_simple_extent_npoints(sp);
+  if (n != 1)
+    throw InputError(path + ": attribute '" + key + "' holds " + std::to_string(n) + " values, not one");
+  return a;
 }
 }  // namespace
+
+bool H5File::attr_is_string(const std::string& obj, const std::string& key) const {
+  if (!has_attr(obj, key)) return false;
+  H5Id a = open_attr(file_, obj, key, path_);
+  H5Id t(H5Aget_type(a));
+  return H5Tget_class(t) == H5T_STRING;
+}
 
 int64_t H5File::attr_i64(const std::string& obj, const std::string& key) const {
   H5Id a = open_attr(file_, obj, key, path_);
   H5Id t(H5Aget_type(a));
-  if (H5Tget_class(t) != H5T_INTEGER && H5Tget_class(t) != H5T_FLOAT)
+  // An enum reads as its value: h5py stores a numpy bool as the enum {FALSE = 0, TRUE = 1}.
+  if (H5Tget_class(t) != H5T_INTEGER && H5Tget_class(t) != H5T_FLOAT && H5Tget_class(t) != H5T_ENUM)
     throw InputError(path_ + ": attribute '" + key + "' is not a number");
   int64_t v = 0;
   if (H5Tget_class(t) == H5T_FLOAT) {
     double d = 0;
     check_status(H5Aread(a, H5T_NATIVE_DOUBLE, &d), path_ + ": cannot read attribute " + key);
     if (!(d == std::trunc(d) && std::fabs(d) < 9.2e18))  // NaN, a fraction, past int64
-      throw InputError(path_ + ": attribute '" + key + "' is not an integer (" + std::to_string(d) + ")");
+      throw InputError(path_ + ": attribute '" + key + "' is not an integer (" + number_text(d) + ")");
     v = int64_t(d);
   } else {
     check_status(H5Aread(a, H5T_NATIVE_INT64, &v), path_ + ": cannot read attribute " + key);
@@ -546,12 +584,14 @@ std::string H5File::attr_str(const std::string& obj, const std::string& key) con
     H5free_memory(p);
     return s;
   }
-  size_t n = H5Tget_size(ft);
-  std::string s(n, '\0');
-  H5Id t(H5Tcopy(H5T_C_S1));
-  H5Tset_size(t, n);
-  check_status(H5Aread(a, t, s.data()), path_ + ": cannot read attribute " + key);
-  while (!s.empty() && s.back() == '\0') s.pop_back();
+  // Fixed length: the bytes as stored, less their padding. (Converted to a C string of the same
+  // size, HDF5 keeps the last byte for a terminator: h5py's NULLPAD b'upper' read as 'uppe'.)
+  std::string s(H5Tget_size(ft), '\0');
+  check_status(H5Aread(a, ft, s.data()), path_ + ": cannot read attribute " + key);
+  if (H5Tget_strpad(ft) == H5T_STR_SPACEPAD)
+    s.erase(s.find_last_not_of(' ') + 1);  // (npos + 1 = 0: all spaces)
+  else
+    s.resize(std::min(s.find('\0'), s.size()));  // NULLTERM, NULLPAD
   return s;
 }
 

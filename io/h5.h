@@ -61,6 +61,7 @@ class H5File {
   bool exists(const std::string& name) const;
   Shape shape(const std::string& name) const;
   std::vector<std::string> list(const std::string& group = "/") const;  // member names
+  bool is_group(const std::string& name) const;  // a group, not a dataset
   void write(const std::string& name, const float* data, const Shape& shape);
   void write(const std::string& name, const double* data, const Shape& shape);
   void write(const std::string& name, const int64_t* data, const Shape& shape);
@@ -82,6 +83,9 @@ class H5File {
   void set_attr(const std::string& obj, const std::string& key, double v);
   void set_attr(const std::string& obj, const std::string& key, const std::string& v);
   bool has_attr(const std::string& obj, const std::string& key) const;
+  bool attr_is_string(const std::string& obj, const std::string& key) const;  // false if absent
+  // A numeric attribute holding one value: an integer, a float with an integer value, or an enum
+  // (h5py's bool) as its value; attr_str reads fixed-length (any padding) and variable strings.
   int64_t attr_i64(const std::string& obj, const std::string& key) const;
   double attr_f64(const std::string& obj, const std::string& key) const;
   std::string attr_str(const std::string& obj, const std::string& key) const;

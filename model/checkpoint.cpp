@@ -1,39 +1,130 @@
 #include "model/checkpoint.h"
 
+#include <boost/property_tree/json_parser.hpp>
+#include <boost/property_tree/ptree.hpp>
+#include <charconv>
 #include <cmath>
+#include <optional>
 #include <random>
 #include <set>
+#include <sstream>
 
 #include "io/error.h"
 
 namespace mambadna::model {
 
+namespace {
+
+// The root attribute mamba_ssm_config, mamba_ssm's MambaConfig as JSON, parsed; none if absent.
+std::optional<boost::property_tree::ptree> read_mamba_ssm_config(const io::H5File& f) {
+  if (!f.has_attr("/", "mamba_ssm_config")) return std::nullopt;
+  std::istringstream text(f.attr_str("/", "mamba_ssm_config"));
+  boost::property_tree::ptree json;
+  try {
+    boost::property_tree::read_json(text, json);
+  } catch (const boost::property_tree::json_parser_error& e) {
+    throw InputError(f.path() + ": attribute mamba_ssm_config is not JSON (line " + std::to_string(e.line()) +
+                     ": " + e.message() + ")");
+  }
+  return json;
+}
+
+// A config value and where it came from, for messages: "attribute d_model" or
+// "mamba_ssm_config ssm_cfg.d_state" (or "default"), and its text there ("16", "auto", "false").
+struct ConfigValue {
+  int64_t v = 0;
+  std::string from, text;
+};
+
+}  // namespace
+
 Config read_config(const io::H5File& f) {
   const std::string& path = f.path();
-  if (!f.has_attr("/", "d_model") || !f.has_attr("/", "n_layer"))
-    throw InputError(path + ": not a mambadna/mamba_ssm checkpoint (no d_model/n_layer attributes)");
+  const auto json = read_mamba_ssm_config(f);
+  if (!json && (!f.has_attr("/", "d_model") || !f.has_attr("/", "n_layer")))
+    throw InputError(path + ": not a mambadna/mamba_ssm checkpoint (no d_model/n_layer attributes, no "
+                            "mamba_ssm_config)");
   if (f.has_attr("/", "format")) {
     std::string fmt = f.attr_str("/", "format");
     if (fmt != kCheckpointFormat)
       throw InputError(path + ": checkpoint format '" + fmt + "' is not '" + kCheckpointFormat + "'");
   }
   Config c;
-  auto geti = [&](const char* key, int64_t dflt) {
-    return f.has_attr("/", key) ? f.attr_i64("/", key) : dflt;
+  // A value from its root attribute `attr`, from mamba_ssm_config at `key`, or from both (they
+  // must agree), else `dflt` (none: required). A flag is 0 or 1 (a bool, true or false in the
+  // JSON); dt_rank may be "auto" (-1: ceil(D / 16), so -1 and 1 agree for D 16).
+  enum class Kind { integer, flag, rank };
+  auto value = [&](const char* attr, const char* key, std::optional<int64_t> dflt,
+                   Kind kind = Kind::integer) -> ConfigValue {
+    std::optional<ConfigValue> flat, js;
+    if (f.has_attr("/", attr)) {
+      flat = ConfigValue{0, std::string("attribute ") + attr, "auto"};
+      if (kind == Kind::rank && f.attr_is_string("/", attr)) {
+        const std::string s = f.attr_str("/", attr);
+        if (s != "auto") throw InputError(path + ": " + flat->from + " is '" + s + "', not a number or auto");
+        flat->v = -1;
+      } else {
+        flat->v = f.attr_i64("/", attr);
+        flat->text = std::to_string(flat->v);
+      }
+    }
+    boost::optional<const boost::property_tree::ptree&> node;
+    if (json) node = json->get_child_optional(key);
+    if (node) {
+      js = ConfigValue{0, std::string("mamba_ssm_config ") + key, node->data()};
+      const std::string& s = js->text;
+      const char* end = s.data() + s.size();
+      if (kind == Kind::flag && (s == "true" || s == "false"))
+        js->v = s == "true";
+      else if (kind == Kind::rank && s == "auto")
+        js->v = -1;
+      else if (s.empty() || std::from_chars(s.data(), end, js->v).ptr != end)
+        throw InputError(path + ": " + js->from + " is '" + s + "', not " +
+                         (kind == Kind::flag   ? "true or false"
+                          : kind == Kind::rank ? "an integer or auto"
+                                               : "an integer"));
+    }
+    for (const auto& got : {flat, js})
+      if (got && kind == Kind::flag && got->v != 0 && got->v != 1)
+        throw InputError(path + ": " + got->from + " is " + got->text + ": give 0 or 1 (or a bool)");
+    if (flat && js) {
+      auto resolved = [&](int64_t v) { return kind == Kind::rank && v == -1 ? (c.d_model + 15) / 16 : v; };
+      if (resolved(flat->v) != resolved(js->v))
+        throw InputError(path + ": " + flat->from + " (" + flat->text + ") contradicts " + js->from + " (" +
+                         js->text + ")");
+    }
+    if (flat) return *flat;
+    if (js) return *js;
+    if (!dflt) throw InputError(path + ": no " + attr + ": neither a root attribute nor in mamba_ssm_config");
+    return ConfigValue{*dflt, "default", std::to_string(*dflt)};
   };
-  c.d_model = f.attr_i64("/", "d_model");
-  c.n_layer = f.attr_i64("/", "n_layer");
-  c.vocab_size = geti("vocab_size", 256);
-  c.d_state = geti("d_state", 16);
-  c.d_conv = geti("d_conv", 4);
-  c.expand = geti("expand", 2);
-  c.dt_rank = geti("dt_rank", -1);
-  c.pad_vocab_size_multiple = geti("pad_vocab_size_multiple", 8);
+  c.d_model = value("d_model", "d_model", {}).v;
+  c.n_layer = value("n_layer", "n_layer", {}).v;
+  // With the JSON, a value in neither place is MambaConfig's default, what MambaLMHeadModel
+  // builds from it; a state_dict alone is byte-level.
+  c.vocab_size = value("vocab_size", "vocab_size", json ? 50277 : 256).v;
+  c.d_state = value("d_state", "ssm_cfg.d_state", 16).v;
+  c.d_conv = value("d_conv", "ssm_cfg.d_conv", 4).v;
+  c.expand = value("expand", "ssm_cfg.expand", 2).v;
+  c.dt_rank = value("dt_rank", "ssm_cfg.dt_rank", -1, Kind::rank).v;
+  c.pad_vocab_size_multiple = value("pad_vocab_size_multiple", "pad_vocab_size_multiple", 8).v;
   c.norm_epsilon = f.has_attr("/", "norm_epsilon") ? f.attr_f64("/", "norm_epsilon") : 1e-5;
-  c.tie_embeddings = geti("tie_embeddings", 1) != 0;
-  if (geti("d_intermediate", 0) != 0)
-    throw InputError(path + ": d_intermediate != 0 (MLP blocks) is not supported");
-  if (geti("rms_norm", 1) != 1) throw InputError(path + ": LayerNorm models (rms_norm 0) are not supported");
+  const ConfigValue tie = value("tie_embeddings", "tie_embeddings", 1, Kind::flag);
+  if (tie.v != 1) throw InputError(path + ": " + tie.from + " " + tie.text + ": untied LM heads are not supported");
+  c.tie_embeddings = true;
+  const ConfigValue rms = value("rms_norm", "rms_norm", 1, Kind::flag);
+  if (rms.v != 1) throw InputError(path + ": " + rms.from + " " + rms.text + ": LayerNorm models are not supported");
+  const ConfigValue mlp = value("d_intermediate", "d_intermediate", 0);
+  if (mlp.v != 0)
+    throw InputError(path + ": " + mlp.from + " " + mlp.text + ": MLP blocks (d_intermediate != 0) are not supported");
+  // What the JSON alone can say: the mixer, and attention layers.
+  if (json) {
+    const std::string layer = json->get("ssm_cfg.layer", std::string("Mamba1"));
+    if (layer != "Mamba1")
+      throw InputError(path + ": mamba_ssm_config ssm_cfg.layer '" + layer + "': only Mamba1 models are supported");
+    if (const auto attn = json->get_child_optional("attn_layer_idx"); attn && (!attn->empty() || !attn->data().empty()))
+      throw InputError(path + ": mamba_ssm_config attn_layer_idx is not empty: attention layers are not supported");
+  }
   // A state_dict written from PyTorch carries no tokenizer settings: tokens are raw bytes.
   c.tokenizer = f.has_attr("/", "tokenizer") ? f.attr_str("/", "tokenizer") : "byte";
   c.tokenizer_case = f.has_attr("/", "tokenizer_case") ? f.attr_str("/", "tokenizer_case") : "keep";
@@ -52,26 +143,43 @@ Checkpoint load_checkpoint(const std::string& path) {
   ck.config = read_config(f);
   ck.table = ParamTable::build(ck.config);
   ck.params.assign(size_t(ck.table.total), 0.0f);
-  std::set<std::string> expected;
-  for (const ParamSpec& s : ck.table.specs) {
-    std::string name = s.name;
-    if (s.kind == ParamKind::embedding && !f.exists(name) && f.exists("backbone.embeddings.weight"))
-      name = "backbone.embeddings.weight";
-    expected.insert(name);
+  // Each weight's dataset: its state_dict key, or Hugging Face's for the embedding.
+  std::vector<std::string> names;
+  for (const ParamSpec& s : ck.table.specs)
+    names.push_back(s.kind == ParamKind::embedding && !f.exists(s.name) && f.exists("backbone.embeddings.weight")
+                        ? "backbone.embeddings.weight"
+                        : s.name);
+  // Every object at the root is one mambadna reads: a weight, lm_head.weight (checked tied below)
+  // or a training checkpoint's train/ group. Another (lm_head.bias, more layers than n_layer, a
+  // key with a prefix) would be left out of the model and the scores silently wrong: refused.
+  const std::set<std::string> known(names.begin(), names.end());
+  std::string unknown;
+  int64_t n_unknown = 0;
+  for (const std::string& name : f.list("/")) {
+    const bool group = f.is_group(name);
+    if (group ? name == "train" : known.count(name) || name == "lm_head.weight") continue;
+    if (++n_unknown <= 5) unknown += (unknown.empty() ? "" : ", ") + name + (group ? "/" : "");
+  }
+  if (n_unknown > 0)
+    throw InputError(path + ": " + (n_unknown == 1 ? "dataset " : "datasets ") + unknown +
+                     (n_unknown > 5 ? " and " + std::to_string(n_unknown - 5) + " more" : "") +
+                     " at the root: not a weight of the model its config describes (d_model " +
+                     std::to_string(ck.config.d_model) + ", n_layer " + std::to_string(ck.config.n_layer) +
+                     "), a tied lm_head.weight or train/: refused rather than left out");
+  for (size_t k = 0; k < names.size(); ++k) {
+    const ParamSpec& s = ck.table.specs[k];
+    const std::string& name = names[k];
     auto v = f.read_f32(name, s.shape);  // names the dataset and both shapes on mismatch
     for (size_t i = 0; i < v.size(); ++i)
-      if (!std::isfinite(v[i]))
-        throw InputError(path + ": " + name + " holds a non-finite value (" + std::to_string(v[i]) +
-                         ") at element " + std::to_string(i));
+      if (!std::isfinite(v[i])) {
+        const double d = f.read_f64(name)[i];  // float64 past float32's range reads as inf
+        throw InputError(path + ": " + name +
+                         (std::isfinite(d) ? " holds " + number_text(d) + ", out of float32 range,"
+                                           : " holds a non-finite value (" + number_text(d) + ")") +
+                         " at element " + std::to_string(i));
+      }
     std::copy(v.begin(), v.end(), ck.params.begin() + s.offset);
   }
-  // A model's weights that the config does not use (more layers than n_layer, say) mean the
-  // config and the weights disagree: refuse rather than score with part of the model.
-  for (const std::string& name : f.list("/"))
-    if (name.rfind("backbone.", 0) == 0 && !expected.count(name))
-      throw InputError(path + ": dataset " + name + " is not a weight of the model its attributes " +
-                       "describe (d_model " + std::to_string(ck.config.d_model) + ", n_layer " +
-                       std::to_string(ck.config.n_layer) + ")");
   if (f.exists("lm_head.weight")) {
     const ParamSpec& emb = ck.table.specs.front();
     auto head = f.read_f32("lm_head.weight", emb.shape);

@@ -21,9 +21,11 @@ struct Checkpoint {
 };
 
 // Reads a checkpoint. Errors name the file, the dataset and, for a wrong shape, both shapes.
-// Accepts the Hugging Face key "backbone.embeddings.weight" and an lm_head.weight equal to the
-// embedding.
+// Accepts the Hugging Face key "backbone.embeddings.weight", an lm_head.weight equal to the
+// embedding and a training checkpoint's train/ group; refuses any other object at the root.
 Checkpoint load_checkpoint(const std::string& path);
+// The config from the root attributes, from mamba_ssm_config (JSON) where they are absent, or
+// from both, which must agree; errors name the file and the attribute or JSON key.
 Config read_config(const io::H5File& f);
 
 // Writes a checkpoint atomically (temporary name, then rename). `extra` may add groups (the

@@ -1,5 +1,6 @@
 #include "model/config.h"
 
+#include <cmath>
 #include <utility>
 
 #include "io/error.h"
@@ -17,13 +18,15 @@ void Config::validate() const {
   need(d_state > 0, "d_state must be positive");
   need(d_conv >= 1, "d_conv must be at least 1");
   need(expand > 0, "expand must be positive");
-  need(norm_epsilon > 0, "norm_epsilon must be positive");
+  need(std::isfinite(norm_epsilon) && norm_epsilon > 0,
+       "norm_epsilon must be a finite positive number (got " + number_text(norm_epsilon) + ")");
   need(tie_embeddings, "untied LM heads are not supported (tie_embeddings must be 1)");
   need(tokenizer_case == "upper" || tokenizer_case == "keep",
        "tokenizer_case must be upper or keep (got '" + tokenizer_case + "')");
   need(dt_rank == -1 || dt_rank >= 1,
        "dt_rank must be -1 (ceil(d_model / 16)) or positive (got " + std::to_string(dt_rank) + ")");
-  need(pad_vocab_size_multiple >= 0, "pad_vocab_size_multiple must not be negative");
+  need(pad_vocab_size_multiple >= 1,
+       "pad_vocab_size_multiple must be at least 1 (got " + std::to_string(pad_vocab_size_multiple) + ")");
   // Sizes past these are a corrupt file or a typo, not a model: refuse them before allocating.
   const std::pair<const char*, std::pair<int64_t, int64_t>> bounds[] = {
       {"d_model", {d_model, 1 << 17}}, {"n_layer", {n_layer, 1 << 12}},

@@ -281,13 +281,6 @@ void find_moved_inputs(TrainOptions& o, const std::string& old_run_dir,
   find(o.reader.reference);
 }
 
-// A number as the user would write it (-1, 0.5, 2e-3).
-std::string number_text(double v) {
-  char b[32];
-  std::snprintf(b, sizeof b, "%g", v);
-  return b;
-}
-
 // Numbers a new run cannot use, refused before anything is read or created; the message names
 // the option and the value given.
 // The options' numbers in their ranges; with `new_run`, also the rules a new run's command line

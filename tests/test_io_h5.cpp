@@ -9,6 +9,8 @@
 #include <fstream>
 #include <optional>
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -50,6 +52,77 @@ TEST_CASE("h5: a writer publishes its file only on commit", "[io][h5]") {
   CHECK(r.attr_str("/g/x", "name") == "ex");
   CHECK_THROWS_WITH(r.read_f32("g/x", {4}), Catch::Contains("'g/x' has shape (3,), expected (4,)"));
   CHECK_THROWS_WITH(r.read_f32("nope"), Catch::Contains("missing dataset 'nope'"));
+}
+
+TEST_CASE("h5: attributes in h5py's forms read whole", "[io][h5]") {
+  TempDir dir;
+  const std::string path = dir.file("h5py.h5");
+  {
+    auto f = io::H5File::create(path);
+    // Fixed-length strings of every padding: NULLPAD fills its size (np.bytes_(b'upper')).
+    test::set_fixed_str_attr(f.id(), "nullpad", "upper", H5T_STR_NULLPAD);
+    test::set_fixed_str_attr(f.id(), "nullpad_short", std::string("byte\0\0\0", 7), H5T_STR_NULLPAD);
+    test::set_fixed_str_attr(f.id(), "nullterm", std::string("keep\0", 5), H5T_STR_NULLTERM);
+    test::set_fixed_str_attr(f.id(), "spacepad", "up      ", H5T_STR_SPACEPAD);
+    test::set_bool_attr(f.id(), "yes", true);
+    test::set_bool_attr(f.id(), "no", false);
+    f.set_attr("/", "big", 1e300);
+    const int64_t two[2] = {16, 32};
+    test::set_raw_attr(f.id(), "one", H5T_NATIVE_INT64, two);
+    const hsize_t n = 2;
+    const hid_t sp = H5Screate_simple(1, &n, nullptr);
+    const hid_t a = H5Acreate2(f.id(), "two", H5T_NATIVE_INT64, sp, H5P_DEFAULT, H5P_DEFAULT);
+    REQUIRE(H5Awrite(a, H5T_NATIVE_INT64, two) >= 0);
+    H5Aclose(a), H5Sclose(sp);
+    f.commit();
+  }
+  auto r = io::H5File::open_read(path);
+  CHECK(r.attr_str("/", "nullpad") == "upper");
+  CHECK(r.attr_str("/", "nullpad_short") == "byte");
+  CHECK(r.attr_str("/", "nullterm") == "keep");
+  CHECK(r.attr_str("/", "spacepad") == "up");
+  CHECK(r.attr_is_string("/", "spacepad"));
+  CHECK_FALSE(r.attr_is_string("/", "yes"));
+  CHECK_FALSE(r.attr_is_string("/", "absent"));
+  // A numpy bool is an enum: its value.
+  CHECK(r.attr_i64("/", "yes") == 1);
+  CHECK(r.attr_i64("/", "no") == 0);
+  // Not an integer: the number as %g writes it, not 300 digits.
+  CHECK_THROWS_WITH(r.attr_i64("/", "big"), Catch::EndsWith("h5py.h5: attribute 'big' is not an integer (1e+300)"));
+  // Two values where one is read would overrun it.
+  CHECK(r.attr_i64("/", "one") == 16);
+  CHECK_THROWS_WITH(r.attr_i64("/", "two"), Catch::Contains("attribute 'two' holds 2 values, not one"));
+}
+
+TEST_CASE("h5: a file that does not open says what HDF5 says", "[io][h5]") {
+  TempDir dir;
+  const std::string whole = dir.file("whole.h5");
+  {
+    auto f = io::H5File::create(whole);
+    const std::vector<float> v(40000, 1.0f);
+    f.write("x", v.data(), {int64_t(v.size())});
+    f.commit();
+  }
+  // Cut short (a copy interrupted): HDF5's own words, and no hint about locks.
+  const std::string cut = dir.file("cut.h5");
+  fs::copy_file(whole, cut);
+  fs::resize_file(cut, fs::file_size(whole) / 2);
+  CHECK_THROWS_WITH(io::H5File::open_read(cut),
+                    Catch::StartsWith(cut + ": cannot open HDF5 file: truncated file: eof = " +
+                                      std::to_string(fs::file_size(cut))) &&
+                        !Catch::Contains("locks files"));
+  // Held with a lock (a writer): the hint about HDF5's file locking.
+  const char* locking = std::getenv("HDF5_USE_FILE_LOCKING");
+  if (!locking || std::string(locking) != "FALSE") {
+    const int fd = ::open(whole.c_str(), O_RDONLY);
+    REQUIRE(fd >= 0);
+    REQUIRE(::flock(fd, LOCK_EX) == 0);
+    CHECK_THROWS_WITH(io::H5File::open_read(whole),
+                      Catch::StartsWith(whole + ": cannot open HDF5 file: unable to lock file") &&
+                          Catch::Contains("HDF5_USE_FILE_LOCKING=FALSE"));
+    ::close(fd);
+  }
+  CHECK(io::H5File::open_read(whole).shape("x") == io::Shape{40000});
 }
 
 TEST_CASE("h5: a file is finished only with nothing in it open", "[io][h5]") {

@@ -1,8 +1,10 @@
 // Helpers for the io tests: shared data paths, temporary directories, reading every chunk of a
-// file back into records (checking the chunk invariants on the way) and independent readings of
-// the same files to compare with (htslib's faidx, a plain line parser, samtools view).
+// file back into records (checking the chunk invariants on the way), independent readings of
+// the same files to compare with (htslib's faidx, a plain line parser, samtools view), and HDF5
+// attributes in h5py's forms.
 #pragma once
 #include <catch2/catch.hpp>
+#include <hdf5.h>
 #include <htslib/bgzf.h>
 #include <htslib/faidx.h>
 #include <stdlib.h>
@@ -79,6 +81,36 @@ inline std::vector<std::string> split_by_contig(const TempDir& dir, const std::s
     REQUIRE(fai_build(files.back().c_str()) == 0);
   }
   return files;
+}
+
+// Attributes as h5py writes them and io::H5File does not, on an HDF5 object (H5File::id() for
+// the root); one already there is replaced.
+inline void set_raw_attr(hid_t obj, const char* key, hid_t type, const void* value) {
+  if (H5Aexists(obj, key) > 0) REQUIRE(H5Adelete(obj, key) >= 0);
+  const hid_t sp = H5Screate(H5S_SCALAR), a = H5Acreate2(obj, key, type, sp, H5P_DEFAULT, H5P_DEFAULT);
+  REQUIRE(a >= 0);
+  REQUIRE(H5Awrite(a, type, value) >= 0);
+  H5Aclose(a), H5Sclose(sp);
+}
+
+// A fixed-length string of `bytes` (padding included) with the given padding: h5py writes
+// np.bytes_(b'upper') as NULLPAD of size 5.
+inline void set_fixed_str_attr(hid_t obj, const char* key, const std::string& bytes, H5T_str_t pad) {
+  const hid_t t = H5Tcopy(H5T_C_S1);
+  H5Tset_size(t, bytes.size());
+  H5Tset_strpad(t, pad);
+  set_raw_attr(obj, key, t, bytes.data());
+  H5Tclose(t);
+}
+
+// A numpy bool as h5py stores it: an enum of int8, FALSE = 0, TRUE = 1.
+inline void set_bool_attr(hid_t obj, const char* key, bool v) {
+  const hid_t t = H5Tenum_create(H5T_NATIVE_INT8);
+  const int8_t no = 0, yes = 1, value = v;
+  H5Tenum_insert(t, "FALSE", &no);
+  H5Tenum_insert(t, "TRUE", &yes);
+  set_raw_attr(obj, key, t, &value);
+  H5Tclose(t);
 }
 
 struct Rec {

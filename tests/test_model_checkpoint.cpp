@@ -5,6 +5,8 @@
 #include <cmath>
 #include <filesystem>
 
+#include <hdf5.h>
+
 #include "io/error.h"
 #include "io/h5.h"
 #include "model/checkpoint.h"
@@ -37,6 +39,32 @@ void rewrite(const std::string& src, const std::string& dst,
     out.set_attr("/", key, in.attr_i64("/", key));
   out.set_attr("/", "norm_epsilon", in.attr_f64("/", "norm_epsilon"));
   out.commit();
+}
+
+// The tiny checkpoint (seed 3) as save_checkpoint writes it, changed by `edit` before it is
+// committed (attributes replaced or dropped, datasets added or replaced).
+std::string edited(const TempDir& dir, const std::string& name, const std::function<void(io::H5File&)>& edit) {
+  auto c = tiny_config();
+  auto table = model::ParamTable::build(c);
+  auto params = model::init_params(c, table, 3);
+  const std::string path = dir.file(name);
+  model::save_checkpoint(path, c, table, params.data(), "test", edit);
+  return path;
+}
+
+void drop_attr(io::H5File& f, const char* key) { REQUIRE(H5Adelete(f.id(), key) >= 0); }
+
+// The config's flat root attributes (all but the JSON, norm_epsilon and the tokenizer's).
+const char* const kFlatKeys[] = {"d_model", "n_layer", "vocab_size", "d_state", "d_conv", "expand",
+                                 "dt_rank", "pad_vocab_size_multiple", "tie_embeddings", "d_intermediate",
+                                 "rms_norm"};
+
+// The tiny model's mamba_ssm_config with `from` replaced by `to`.
+std::string json_with(const std::string& from, const std::string& to) {
+  std::string json = model::mamba_ssm_config_json(tiny_config());
+  const auto at = json.find(from);
+  REQUIRE(at != std::string::npos);
+  return json.replace(at, from.size(), to);
 }
 }  // namespace
 
@@ -223,4 +251,169 @@ TEST_CASE("checkpoint: errors name the file, the dataset and both shapes", "[mod
   huge = c;
   huge.dt_rank = 0;
   CHECK_THROWS_WITH(huge.validate(), Catch::Contains("dt_rank must be -1"));
+}
+
+TEST_CASE("checkpoint: attributes as h5py writes them load", "[model][checkpoint]") {
+  TempDir dir;
+  // np.bytes_ strings (fixed length, NULLPAD: no terminator), numpy bools (an enum), dt_rank "auto".
+  const std::string path = edited(dir, "h5py.h5", [](io::H5File& f) {
+    test::set_fixed_str_attr(f.id(), "format", model::kCheckpointFormat, H5T_STR_NULLPAD);
+    test::set_fixed_str_attr(f.id(), "tokenizer", "byte", H5T_STR_NULLPAD);
+    test::set_fixed_str_attr(f.id(), "tokenizer_case", "upper", H5T_STR_NULLPAD);
+    test::set_bool_attr(f.id(), "tie_embeddings", true);
+    test::set_bool_attr(f.id(), "rms_norm", true);
+    f.set_attr("/", "dt_rank", std::string("auto"));
+  });
+  const auto ck = model::load_checkpoint(path);
+  CHECK(ck.config.tokenizer_case == "upper");
+  CHECK(ck.config.dt_rank == -1);
+  CHECK(ck.config.rank() == 1);
+  CHECK(ck.params == model::load_checkpoint(edited(dir, "plain.h5", {})).params);
+  // A string dt_rank other than auto: refused, naming it.
+  const std::string bad = edited(dir, "rank.h5", [](io::H5File& f) { f.set_attr("/", "dt_rank", std::string("big")); });
+  CHECK_THROWS_WITH(model::load_checkpoint(bad),
+                    Catch::StartsWith(bad + ": attribute dt_rank is 'big', not a number or auto"));
+}
+
+TEST_CASE("checkpoint: a root dataset mambadna does not read is refused, naming it", "[model][checkpoint]") {
+  TempDir dir;
+  const std::vector<float> bias(256, 0.5f);
+  // An LM head's bias, a near miss of lm_head.weight, keys of another tool: each would be left out.
+  for (const std::string name : {"lm_head.bias", "lm_headx", "foo", "model.backbone.embedding.weight"}) {
+    const std::string path = edited(dir, "extra.h5", [&](io::H5File& f) { f.write(name, bias.data(), {256}); });
+    CHECK_THROWS_WITH(model::load_checkpoint(path),
+                      Catch::StartsWith(path + ": dataset " + name + " at the root: not a weight of the model"));
+  }
+  const std::string group = edited(dir, "group.h5", [&](io::H5File& f) {
+    f.write("lm_head/weight", bias.data(), {256});
+    f.write("foo", bias.data(), {256});
+  });
+  CHECK_THROWS_WITH(model::load_checkpoint(group), Catch::StartsWith(group + ": datasets foo, lm_head/ at the root"));
+  // Both embedding names: one of them would be left out.
+  const std::string both = edited(dir, "both.h5", [&](io::H5File& f) {
+    const auto e = f.read_f32("backbone.embedding.weight");
+    f.write("backbone.embeddings.weight", e.data(), f.shape("backbone.embedding.weight"));
+  });
+  CHECK_THROWS_WITH(model::load_checkpoint(both), Catch::Contains("dataset backbone.embeddings.weight at the root"));
+  // What mambadna writes loads: a training checkpoint's train/ group, and a tied lm_head.weight.
+  const std::string train = edited(dir, "train.h5", [&](io::H5File& f) {
+    f.write("train/exp_avg", bias.data(), {256});
+    f.set_attr("/train", "step", int64_t(5));
+    const auto e = f.read_f32("backbone.embedding.weight");
+    f.write("lm_head.weight", e.data(), f.shape("backbone.embedding.weight"));
+  });
+  CHECK(model::load_checkpoint(train).config.d_model == 16);
+  // A dataset named train is not the group.
+  const std::string not_group =
+      edited(dir, "train_ds.h5", [&](io::H5File& f) { f.write("train", bias.data(), {256}); });
+  CHECK_THROWS_WITH(model::load_checkpoint(not_group), Catch::Contains("dataset train at the root"));
+}
+
+TEST_CASE("checkpoint: mamba_ssm_config builds the model and must agree with the attributes", "[model][checkpoint]") {
+  TempDir dir;
+  const auto plain = model::load_checkpoint(edited(dir, "plain.h5", {}));
+  // Only the JSON, as a state_dict written from PyTorch with its MambaConfig: the same model.
+  const std::string json_only = edited(dir, "json.h5", [](io::H5File& f) {
+    for (const char* key : kFlatKeys) drop_attr(f, key);
+  });
+  const auto ck = model::load_checkpoint(json_only);
+  CHECK(ck.config.d_model == 16);
+  CHECK(ck.config.n_layer == 2);
+  CHECK(ck.config.rank() == 1);
+  CHECK(ck.config.d_state == plain.config.d_state);
+  CHECK(ck.params == plain.params);
+  // mamba_ssm's default dt_rank "auto"; a key absent is MambaConfig's default (vocab_size 50277).
+  auto only = [&](const std::string& name, const std::string& json) {
+    return edited(dir, name, [&](io::H5File& f) {
+      for (const char* key : kFlatKeys) drop_attr(f, key);
+      f.set_attr("/", "mamba_ssm_config", json);
+    });
+  };
+  const std::string auto_rank = json_with("\"dt_rank\": 1", "\"dt_rank\": \"auto\"");
+  CHECK(model::load_checkpoint(only("auto.h5", auto_rank)).config.rank() == 1);
+  CHECK_THROWS_WITH(model::load_checkpoint(only("vocab.h5", json_with("\"vocab_size\": 256, ", ""))),
+                    Catch::Contains("'backbone.embedding.weight' has shape (256, 16), expected (50280, 16)"));
+  const std::string no_d = only("nod.h5", json_with("\"d_model\": 16, ", ""));
+  CHECK_THROWS_WITH(model::load_checkpoint(no_d),
+                    Catch::StartsWith(no_d + ": no d_model: neither a root attribute nor in mamba_ssm_config"));
+  // Both: they must agree.
+  auto with_json = [&](const std::string& name, const std::string& json) {
+    return edited(dir, name, [&](io::H5File& f) { f.set_attr("/", "mamba_ssm_config", json); });
+  };
+  const std::string wide = with_json("wide.h5", json_with("\"d_model\": 16", "\"d_model\": 32"));
+  CHECK_THROWS_WITH(model::load_checkpoint(wide),
+                    Catch::StartsWith(wide + ": attribute d_model (16) contradicts mamba_ssm_config d_model (32)"));
+  const std::string state = with_json("state.h5", json_with("\"d_state\": 16", "\"d_state\": 8"));
+  CHECK_THROWS_WITH(model::load_checkpoint(state),
+                    Catch::StartsWith(state + ": attribute d_state (16) contradicts mamba_ssm_config "
+                                              "ssm_cfg.d_state (8)"));
+  CHECK(model::load_checkpoint(with_json("rank.h5", auto_rank)).config.rank() == 1);
+  // What mambadna cannot run, or cannot read: refused, naming the file and the key (with the
+  // attributes too, a value they contradict is refused as a contradiction).
+  const std::pair<std::string, std::string> refused[] = {
+      {json_with("}", ""), ": attribute mamba_ssm_config is not JSON (line 1: "},
+      {json_with("\"layer\": \"Mamba1\"", "\"layer\": \"Mamba2\""),
+       ": mamba_ssm_config ssm_cfg.layer 'Mamba2': only Mamba1 models are supported"},
+      {json_with("\"attn_layer_idx\": []", "\"attn_layer_idx\": [1]"),
+       ": mamba_ssm_config attn_layer_idx is not empty: attention layers are not supported"},
+      {json_with("\"d_intermediate\": 0", "\"d_intermediate\": 64"),
+       ": mamba_ssm_config d_intermediate 64: MLP blocks (d_intermediate != 0) are not supported"},
+      {json_with("\"rms_norm\": true", "\"rms_norm\": false"),
+       ": mamba_ssm_config rms_norm false: LayerNorm models are not supported"},
+      {json_with("\"tie_embeddings\": true", "\"tie_embeddings\": false"),
+       ": mamba_ssm_config tie_embeddings false: untied LM heads are not supported"},
+      {json_with("\"d_conv\": 4", "\"d_conv\": 4.5"), ": mamba_ssm_config ssm_cfg.d_conv is '4.5', not an integer"},
+      {json_with("\"rms_norm\": true", "\"rms_norm\": \"yes\""),
+       ": mamba_ssm_config rms_norm is 'yes', not true or false"}};
+  for (const auto& [json, message] : refused) {
+    const std::string path = only("refused.h5", json);
+    CHECK_THROWS_WITH(model::load_checkpoint(path), Catch::StartsWith(path + message));
+  }
+}
+
+TEST_CASE("checkpoint: values no model has are refused, naming the attribute", "[model][checkpoint]") {
+  TempDir dir;
+  // Without the JSON, so that the attribute itself is judged (not its contradiction of the JSON).
+  auto flat = [&](const std::string& name, const std::function<void(io::H5File&)>& edit) {
+    return edited(dir, name, [&](io::H5File& f) {
+      drop_attr(f, "mamba_ssm_config");
+      edit(f);
+    });
+  };
+  // norm_epsilon inf would score every base log(1/256).
+  for (const double eps : {double(INFINITY), double(NAN), 0.0, -1e-5}) {
+    const std::string path = flat("eps.h5", [&](io::H5File& f) { f.set_attr("/", "norm_epsilon", eps); });
+    CHECK_THROWS_WITH(model::load_checkpoint(path),
+                      Catch::StartsWith(path + ": invalid model config: norm_epsilon must be a finite positive "
+                                               "number (got " + number_text(eps) + ")"));
+  }
+  // Flags are 0 or 1.
+  for (const char* key : {"rms_norm", "tie_embeddings"}) {
+    const std::string path = flat("flag.h5", [&](io::H5File& f) { f.set_attr("/", key, int64_t(5)); });
+    CHECK_THROWS_WITH(model::load_checkpoint(path),
+                      Catch::StartsWith(path + ": attribute " + key + " is 5: give 0 or 1 (or a bool)"));
+  }
+  const std::string untied =
+      flat("untied.h5", [](io::H5File& f) { test::set_bool_attr(f.id(), "tie_embeddings", false); });
+  CHECK_THROWS_WITH(model::load_checkpoint(untied),
+                    Catch::StartsWith(untied + ": attribute tie_embeddings 0: untied LM heads are not supported"));
+  // An integer given as 1e300: %g, not 300 digits.
+  const std::string huge = flat("huge.h5", [](io::H5File& f) { f.set_attr("/", "d_model", 1e300); });
+  CHECK_THROWS_WITH(model::load_checkpoint(huge),
+                    Catch::StartsWith(huge + ": attribute 'd_model' is not an integer (1e+300)"));
+  const std::string pad = flat("pad.h5", [](io::H5File& f) { f.set_attr("/", "pad_vocab_size_multiple", int64_t(0)); });
+  CHECK_THROWS_WITH(model::load_checkpoint(pad),
+                    Catch::StartsWith(pad + ": invalid model config: pad_vocab_size_multiple must be at least 1 "
+                                            "(got 0)"));
+  // A float64 weight past float32's range: said so, not "non-finite".
+  const std::string wide = flat("wide.h5", [](io::H5File& f) {
+    const std::string name = "backbone.layers.0.mixer.D";
+    std::vector<double> v(size_t(f.shape(name)[0]), 1.0);
+    v[3] = 1e39;
+    REQUIRE(H5Ldelete(f.id(), name.c_str(), H5P_DEFAULT) >= 0);
+    f.write(name, v.data(), {int64_t(v.size())});
+  });
+  CHECK_THROWS_WITH(model::load_checkpoint(wide),
+                    Catch::StartsWith(wide + ": backbone.layers.0.mixer.D holds 1e+39, out of float32 range, at "
+                                             "element 3"));
 }
