@@ -125,6 +125,7 @@ class FaidxRegions final : public SequenceReader::Source {
     const Region& r = regions_[size_t(records - 1)];  // clipped to its contig
     return io::region_name(r, r.begin, r.end);
   }
+  int64_t region_index() const override { return records == 0 ? -1 : regions_[size_t(records - 1)].index; }
 
  private:
   void fetch(const Region& r) {

@@ -18,6 +18,7 @@ class SequenceReader::Source {
   virtual bool next(Chunk& out, size_t L) = 0;
   virtual int64_t record_length() const { return -1; }
   virtual std::string region_name() const { return {}; }
+  virtual int64_t region_index() const { return -1; }
 
   std::string path;
   Format format = Format::empty;

@@ -164,6 +164,7 @@ const std::string& SequenceReader::format_description() const { return source_->
 const std::string& SequenceReader::path() const { return source_->path; }
 int64_t SequenceReader::record_length() const { return source_->record_length(); }
 std::string SequenceReader::region_name() const { return source_->region_name(); }
+int64_t SequenceReader::region_index() const { return source_->region_index(); }
 int64_t SequenceReader::total_length() const { return source_->total; }
 int64_t SequenceReader::regions_here() const { return source_->regions_here; }
 

@@ -111,6 +111,8 @@ class SequenceReader {
   // record per region, in order) io::region_name of its clipped interval; empty otherwise
   // (whole files, and reads found through regions, which are records of their own).
   std::string region_name() const;
+  // Its Region::index (the place in the list given), -1 where region_name() is empty.
+  int64_t region_index() const;
 
   // With regions: how many of them this input has (regions_present); -1 without regions.
   int64_t regions_here() const;

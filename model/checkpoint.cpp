@@ -36,6 +36,19 @@ struct ConfigValue {
   std::string from, text;
 };
 
+// A JSON number that is an integer in 64 bits: 16, or 16.0 / 1e1 as Python's json may write a
+// whole float; not 1e30 (past int64), 2.5 or text.
+bool json_integer(const std::string& s, int64_t& v) {
+  const char* end = s.data() + s.size();
+  const auto [ptr, ec] = std::from_chars(s.data(), end, v);
+  if (!s.empty() && ptr == end && ec == std::errc()) return true;
+  double d = 0;
+  const auto [dptr, dec] = std::from_chars(s.data(), end, d);
+  if (s.empty() || dptr != end || dec != std::errc() || !(d == std::trunc(d)) || !(std::fabs(d) < 9.2e18)) return false;
+  v = int64_t(d);
+  return true;
+}
+
 }  // namespace
 
 Config read_config(const io::H5File& f) {
@@ -78,7 +91,7 @@ Config read_config(const io::H5File& f) {
         js->v = s == "true";
       else if (kind == Kind::rank && s == "auto")
         js->v = -1;
-      else if (s.empty() || std::from_chars(s.data(), end, js->v).ptr != end)
+      else if (!json_integer(s, js->v))
         throw InputError(path + ": " + js->from + " is '" + s + "', not " +
                          (kind == Kind::flag   ? "true or false"
                           : kind == Kind::rank ? "an integer or auto"
@@ -122,7 +135,9 @@ Config read_config(const io::H5File& f) {
     const std::string layer = json->get("ssm_cfg.layer", std::string("Mamba1"));
     if (layer != "Mamba1")
       throw InputError(path + ": mamba_ssm_config ssm_cfg.layer '" + layer + "': only Mamba1 models are supported");
-    if (const auto attn = json->get_child_optional("attn_layer_idx"); attn && (!attn->empty() || !attn->data().empty()))
+    // [] or null (PropertyTree keeps null as the text "null")
+    if (const auto attn = json->get_child_optional("attn_layer_idx");
+        attn && (!attn->empty() || (!attn->data().empty() && attn->data() != "null")))
       throw InputError(path + ": mamba_ssm_config attn_layer_idx is not empty: attention layers are not supported");
   }
   // A state_dict written from PyTorch carries no tokenizer settings: tokens are raw bytes.

@@ -163,7 +163,7 @@ class Embedder {
 
   // The regions each FASTA input has (io::regions_by_input's rules), after every input is
   // opened; an input of reads takes the regions through its own index, and may not take a flank
-  // or both strands (a read is embedded whole, as stored). Throws when no input has any region.
+  // or a strand (a read is embedded whole, as stored). Throws when no input has any region.
   std::vector<std::vector<io::Region>> regions_of_inputs(const std::vector<bool>& reads) {
     std::vector<std::string> fastas;
     for (size_t i = 0; i < o_.inputs.size(); ++i) {
@@ -171,8 +171,8 @@ class Embedder {
         fastas.push_back(o_.inputs[i]);
         continue;
       }
-      if (o_.both_strands || o_.flank > 0)
-        throw UsageError(o_.inputs[i] + ": " + (o_.both_strands ? "--strand both" : "--flank") +
+      if (o_.both_strands || o_.stranded || o_.flank > 0)
+        throw UsageError(o_.inputs[i] + ": " + (o_.both_strands ? "--strand both" : o_.stranded ? "--strand bed" : "--flank") +
                          " reads an indexed FASTA; reads (SAM/BAM/CRAM) are embedded whole, as stored "
                          "(--as-sequenced: as sequenced)");
     }

@@ -141,11 +141,12 @@ class Outputs {
   void finish(const std::vector<RecordScore>& done) {
     if (h5_) {
       std::vector<std::string> names, inputs, regions;
-      std::vector<int64_t> start, length, scored, scored_rc;
+      std::vector<int64_t> start, length, scored, scored_rc, region_index;
       std::vector<double> loglik, bpb, loglik_rc, bpb_rc, bpb_both;
       for (auto& r : done) {
         names.push_back(r.name);
         regions.push_back(r.region_or_dot());
+        region_index.push_back(r.region_index);
         inputs.push_back(r.input);
         start.push_back(std::max<int64_t>(r.region_begin, 0));
         length.push_back(r.length);
@@ -160,7 +161,10 @@ class Outputs {
       const io::Shape n{int64_t(done.size())};
       h5_->write_strings("records/name", names);
       h5_->write_strings("records/input", inputs);
-      if (!opt_.reader.regions.empty()) h5_->write_strings("records/region", regions);
+      if (!opt_.reader.regions.empty()) {
+        h5_->write_strings("records/region", regions);
+        h5_->write("records/region_index", region_index.data(), n);
+      }
       h5_->write("records/start", start.data(), n);
       h5_->write("records/length", length.data(), n);
       h5_->write("records/scored", scored.data(), n);
@@ -269,7 +273,7 @@ std::vector<RecordScore> score_both_strands(model::Mamba<float>& m, const ScoreO
       RecordScore rec;
       rec.input = file;
       rec.name = r.contig;
-      if (!opt.reader.regions.empty()) rec.region = io::region_name(r, b, e);
+      if (!opt.reader.regions.empty()) rec.region = io::region_name(r, b, e), rec.region_index = r.index;
       rec.index = int64_t(j);
       rec.region_begin = b;
       rec.length = n_pos;
@@ -649,6 +653,7 @@ std::vector<RecordScore> score(model::Mamba<float>& m, const ScoreOptions& optio
       s.rec.name = s.cur.record;
       s.rec.index = want;
       s.rec.region = (B > 1 ? shared : s).reader->region_name();
+      s.rec.region_index = (B > 1 ? shared : s).reader->region_index();
       s.rec.region_begin = s.cur.offset;
       s.pos = out.open(s.row);
       return true;

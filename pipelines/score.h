@@ -49,6 +49,7 @@ struct RecordScore {
   std::string region;          // with -r/-R, FASTA/FASTQ: the region's name (io::region_name);
                                // "" otherwise (reads found through regions: their own name above)
   int64_t index = 0;           // record index within its file
+  int64_t region_index = -1;   // with `region`: Region::index, its place in the list given
   int64_t region_begin = -1;   // 0-based start of the region's first base on its contig (or 0)
   int64_t length = 0;          // bases in the record (after the tokenizer)
   int64_t scored = 0;          // positions counted in the totals (A/C/G/T, t >= 1)

@@ -348,6 +348,10 @@ TEST_CASE("checkpoint: mamba_ssm_config builds the model and must agree with the
                     Catch::StartsWith(state + ": attribute d_state (16) contradicts mamba_ssm_config "
                                               "ssm_cfg.d_state (8)"));
   CHECK(model::load_checkpoint(with_json("rank.h5", auto_rank)).config.rank() == 1);
+  // As Python's json may write them: a whole float for an integer, null for no attention layers.
+  CHECK(model::load_checkpoint(only("float.h5", json_with("\"expand\": 2", "\"expand\": 2.0"))).config.expand == 2);
+  CHECK(model::load_checkpoint(only("null.h5", json_with("\"attn_layer_idx\": []", "\"attn_layer_idx\": null")))
+            .params == plain.params);
   // What mambadna cannot run, or cannot read: refused, naming the file and the key (with the
   // attributes too, a value they contradict is refused as a contradiction).
   const std::pair<std::string, std::string> refused[] = {
@@ -363,6 +367,9 @@ TEST_CASE("checkpoint: mamba_ssm_config builds the model and must agree with the
       {json_with("\"tie_embeddings\": true", "\"tie_embeddings\": false"),
        ": mamba_ssm_config tie_embeddings false: untied LM heads are not supported"},
       {json_with("\"d_conv\": 4", "\"d_conv\": 4.5"), ": mamba_ssm_config ssm_cfg.d_conv is '4.5', not an integer"},
+      // past 64 bits: not read as 0 (which would pass as "no MLP blocks")
+      {json_with("\"d_intermediate\": 0", "\"d_intermediate\": 100000000000000000000"),
+       ": mamba_ssm_config d_intermediate is '100000000000000000000', not an integer"},
       {json_with("\"rms_norm\": true", "\"rms_norm\": \"yes\""),
        ": mamba_ssm_config rms_norm is 'yes', not true or false"}};
   for (const auto& [json, message] : refused) {

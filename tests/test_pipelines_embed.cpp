@@ -530,6 +530,9 @@ TEST_CASE("embed: regions of an indexed BAM select the reads that overlap them, 
   o.flank = 10;
   CHECK_THROWS_WITH(pipelines::embed(m, o), Catch::Contains("--flank reads an indexed FASTA"));
   o.flank = 0;
+  o.stranded = true;  // --strand bed
+  CHECK_THROWS_WITH(pipelines::embed(m, o), Catch::Contains("--strand bed reads an indexed FASTA"));
+  o.stranded = false;
   const std::string fa = indexed_input(dir);
   o.inputs = {fa, bam};
   REQUIRE(pipelines::embed(m, o).regions == expected);

@@ -494,9 +494,11 @@ TEST_CASE("score: regions carry their names into the TSV and the HDF5 records",
   const std::string contig = "lambda_10001_11500";  // 1,500 bases
   // A named BED region, an unnamed one clipped to the contig's end, and a named one again: the
   // names follow the regions whichever stream scores them.
-  const std::vector<io::Region> regions = {io::Region{contig, 100, 400, "promoter", '.'},
-                                           io::Region{contig, 1200, io::kContigEnd, {}, '.'},
-                                           io::Region{contig, 0, 50, "start", '.'}};
+  std::vector<io::Region> regions = {io::Region{contig, 100, 400, "promoter", '.'},
+                                     io::Region{contig, 1200, io::kContigEnd, {}, '.'},
+                                     io::Region{contig, 0, 50, "start", '.'}};
+  const std::vector<int64_t> places = {2, 0, 1};  // their places in the list given (BED lines, say)
+  for (size_t i = 0; i < 3; ++i) regions[i].index = places[i];
   const std::vector<std::string> want = {"promoter", contig + ":1201-1500", "start"};
   for (int mode = 0; mode < 3; ++mode) {  // one stream, two streams, both strands
     INFO("mode " << mode);
@@ -515,6 +517,7 @@ TEST_CASE("score: regions carry their names into the TSV and the HDF5 records",
     CHECK(recs[1].length == 300);
     auto f = io::H5File::open_read(o.h5_output);
     CHECK(f.read_strings("records/region") == want);
+    CHECK(f.read_i64("records/region_index") == places);
     CHECK(f.attr_str("/per_position/0", "region") == "promoter");
     // The TSV: the region's name last, after the strand columns.
     std::ostringstream tsv;
@@ -550,5 +553,6 @@ TEST_CASE("score: regions carry their names into the TSV and the HDF5 records",
   REQUIRE(reads.size() > 5);
   auto f = io::H5File::open_read(b.h5_output);
   CHECK(f.read_strings("records/region") == std::vector<std::string>(reads.size(), "."));
+  CHECK(f.read_i64("records/region_index") == std::vector<int64_t>(reads.size(), -1));
   CHECK(f.attr_str("/per_position/0", "region") == ".");
 }
