@@ -498,6 +498,9 @@ class Embedder {
   // side by side (up to kBatch of them, about L rows a pass), longer ones chunk by chunk.
   void records(const std::string& input, const io::ReaderOptions& ro) {
     io::SequenceReader reader(input, ro);
+    // An input of reads has reads/ even when it gives none (a region without reads).
+    const io::Format f = reader.format();
+    if (!reads_ && (f == io::Format::sam || f == io::Format::bam || f == io::Format::cram)) open_reads(summary_.regions);
     io::Chunk c;
     std::optional<RegionSinks> sinks;
     int64_t length = 0;

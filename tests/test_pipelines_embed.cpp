@@ -538,6 +538,11 @@ TEST_CASE("embed: regions of an indexed BAM select the reads that overlap them, 
   REQUIRE(pipelines::embed(m, o).regions == expected);
   o.reader.regions = {io::parse_region("nowhere:1-10")};
   CHECK_THROWS_WITH(pipelines::embed(m, o), Catch::Contains("none of the 2 inputs has any of the regions"));
+  // A region without reads: no rows, and reads/ all the same (code reading it back needs it).
+  auto empty = options(bam, dir.file("empty.h5"));
+  empty.reader.regions = {io::parse_region("chr1:1570-1575")};
+  REQUIRE(pipelines::embed(m, empty).regions == 0);
+  CHECK(io::H5File::open_read(empty.output).read_i64("reads/flag").empty());
 }
 
 TEST_CASE("embed: row groups are listed in the order they were made (10 after 9)", "[pipelines][embed]") {
