@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <map>
 #include <new>
 
 #include "io/error.h"
@@ -59,7 +60,20 @@ bool parse_command_line(int argc, char** argv, const std::string& usage,
     throw UsageError(std::string("no arguments given: the options are above"));
   }
   try {
-    po::store(po::command_line_parser(argc, argv).options(all).positional(pos).run(), vm);
+    po::parsed_options parsed = po::command_line_parser(argc, argv).options(all).positional(pos).run();
+    // An option given again takes its last value, as samtools and bcftools take it (a wrapper
+    // appends -v 2 to a command line that had -v 0); repeatable ones (-r, --layer, the inputs)
+    // keep every value.
+    std::map<std::string, size_t> last;
+    for (size_t i = 0; i < parsed.options.size(); ++i) last[parsed.options[i].string_key] = i;
+    std::vector<po::option> kept;
+    for (size_t i = 0; i < parsed.options.size(); ++i) {
+      const po::option& o = parsed.options[i];
+      const po::option_description* d = all.find_nothrow(o.string_key, false);
+      if (o.position_key >= 0 || !d || d->semantic()->is_composing() || last[o.string_key] == i) kept.push_back(o);
+    }
+    parsed.options = std::move(kept);
+    po::store(parsed, vm);
     if (vm.count("help")) {
       std::cout << usage << "\n" << visible << "\n";
       return false;

@@ -595,6 +595,25 @@ TEST_CASE("cli: outputs over inputs, empty BED files, --case, unusable numbers, 
   CHECK(err.find("--n-layer 0: give 1 or more") != std::string::npos);
 }
 
+TEST_CASE("cli: an option given again takes its last value; repeatable ones keep every value", "[app]") {
+  TempDir dir;
+  int st = -1;
+  const std::string m = init_tiny(dir);
+  const std::string fa = dir.write("a.fa", ">a\nACGTACGTTTGACCAACGTTGCAGGT\n");
+  // -v 0 then -v 1: the summary shows (a wrapper appending options, as samtools takes them).
+  std::string err = run_shell(kBin + " embed -v 0 -@ 2 -m '" + m + "' '" + fa + "' -o '" + dir.file("a.h5") +
+                                  "' -o '" + dir.file("b.h5") + "' --layer 0 --layer 1 -v 1 -@ 1 2>&1 >/dev/null",
+                              st);
+  CHECK(st == 0);
+  CHECK(err.find("[embed] 1 record") != std::string::npos);
+  CHECK_FALSE(std::filesystem::exists(dir.file("a.h5")));  // the last -o
+  CHECK(mambadna::io::H5File::open_read(dir.file("b.h5")).attr_str("/", "layers") == "layer_0,layer_1");
+  // The last value is checked as any: -v 7 after a good one is refused.
+  err = run_shell(kBin + " score -v 1 -v 7 -m '" + m + "' '" + fa + "' 2>&1", st);
+  CHECK(st == 2);
+  CHECK(err.find("-v/--verbosity 7: give 0 to 3") != std::string::npos);
+}
+
 TEST_CASE("cli: runs, layers, tracks and strands that cannot work are refused up front", "[app]") {
   TempDir dir;
   int st = -1;
