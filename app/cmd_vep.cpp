@@ -16,7 +16,7 @@ namespace mambadna::app {
 int cmd_vep(int argc, char** argv) {
   CommonOptions common;
   pipelines::VepOptions opt;
-  std::string model_path, strand = "both", output_type, missing = "skip", regions_file, case_mode;
+  std::string model_path, strand = "both", output_type, missing = "skip", regions_file, case_mode, overlap = "pos";
   std::vector<std::string> regions;
   po::options_description model_opts("Model");
   model_opts.add_options()("model,m", po::value(&model_path)->required(), "checkpoint (.h5)");
@@ -30,6 +30,9 @@ int cmd_vep(int argc, char** argv) {
        "unchanged")
       ("regions-file,R", po::value(&regions_file),
        "score only records starting in these BED regions (0-based, half-open)")
+      ("regions-overlap", po::value(&overlap)->default_value(overlap),
+       "which records the regions select, as bcftools: pos (0), POS in a region; record (1), the "
+       "REF span (or INFO/END) overlaps one")
       ("missing-contig", po::value(&missing)->default_value(missing),
        "a contig absent from the FASTA: skip (status no_contig) or error");
   po::options_description out("Output");
@@ -73,6 +76,9 @@ int cmd_vep(int argc, char** argv) {
                           {{"-m", model_path}, {"-f", opt.reference}, {"-i", opt.input}, {"-R", regions_file}});
         if (!output_type.empty()) opt.output_type = io::parse_vcf_output_type(output_type, &opt.compression_level);
         opt.regions = parse_regions(regions, regions_file);
+        if (overlap != "pos" && overlap != "0" && overlap != "record" && overlap != "1")
+          throw UsageError("--regions-overlap " + overlap + ": choose pos (0) or record (1)");
+        opt.regions_overlap_record = overlap == "record" || overlap == "1";
         const model::Device dev = apply_device_options(device, common.verbosity);
         if (opt.chunk < 0)
           throw UsageError("-L/--chunk " + std::to_string(opt.chunk) + ": give 1 or more, or 0 to choose");

@@ -300,4 +300,14 @@ bool RegionCover::contains(const std::string& contig, int64_t pos) const {
   return after != iv.begin() && pos < std::prev(after)->second;
 }
 
+bool RegionCover::overlaps(const std::string& contig, int64_t begin, int64_t end) const {
+  if (end <= begin) return contains(contig, begin);
+  const auto it = by_contig_.find(contig);
+  if (it == by_contig_.end()) return false;
+  const auto& iv = it->second;
+  // Disjoint and sorted: the last interval starting before `end` ends last of those that do.
+  auto after = std::lower_bound(iv.begin(), iv.end(), end, [](const auto& x, int64_t e) { return x.first < e; });
+  return after != iv.begin() && std::prev(after)->second > begin;
+}
+
 }  // namespace mambadna::io

@@ -104,6 +104,8 @@ class RegionCover {
  public:
   explicit RegionCover(const std::vector<Region>& regions);
   bool contains(const std::string& contig, int64_t pos) const;  // pos 0-based
+  // Whether some region meets [begin, end) (0-based); an empty span asks for `begin` alone.
+  bool overlaps(const std::string& contig, int64_t begin, int64_t end) const;
 
  private:
   std::unordered_map<std::string, std::vector<std::pair<int64_t, int64_t>>> by_contig_;  // [begin, end)

@@ -203,5 +203,13 @@ TEST_CASE("RegionCover holds the positions some region covers, as a scan of the 
       for (const auto& r : regions) in = in || (r.contig == contig && p >= r.begin && p < r.end);
       INFO(contig << ":" << p);
       CHECK(cover.contains(contig, p) == in);
+      // and the spans that start there, of every length up to 50 (0: the position alone)
+      for (int64_t len = 0; len <= 50; len += 7) {
+        bool meets = false;
+        for (const auto& r : regions)
+          meets = meets || (r.contig == contig && r.begin < r.end && (len == 0 ? p >= r.begin && p < r.end : p < r.end && p + len > r.begin));
+        INFO("length " << len);
+        CHECK(cover.overlaps(contig, p, p + len) == meets);
+      }
     }
 }

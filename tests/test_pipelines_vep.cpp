@@ -425,6 +425,18 @@ TEST_CASE("vep: the output reads back with htslib and bcftools, in every output 
   for (int64_t p = 100; p < 2800; p += 97) inside += p - 1 >= 1000 && p - 1 < 2000;
   CHECK(with_status == inside);
   CHECK(sum.out_of_region == int64_t(lines.size()) - inside);
+  {  // A deletion from 995 that runs into the region: selected by its span (bcftools' record), not its POS.
+    const std::string del = vcf_text({line("c1", 996, ref["c1"].substr(995, 10), ref["c1"].substr(995, 1))});
+    auto d = options(dir, fasta, dir.write("del.vcf", del), 128);
+    d.output = dir.file("del.out.vcf");
+    d.h5_output.clear();
+    d.regions = {io::Region{"c1", 1000, 2000, {}}};
+    CHECK(pipelines::vep(m, d).out_of_region == 1);
+    d.regions_overlap_record = true;
+    CHECK(pipelines::vep(m, d).out_of_region == 0);
+    d.regions = {io::Region{"c1", 1005, 2000, {}}};  // the REF span is 995..1004: it ends before
+    CHECK(pipelines::vep(m, d).out_of_region == 1);
+  }
 }
 
 TEST_CASE("vep: S. aureus variants end to end", "[vep]") {
