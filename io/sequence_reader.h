@@ -38,6 +38,8 @@ enum class Format : uint8_t { empty, fasta, fastq, sam, bam, cram };
 
 // "FASTA", "FASTQ", "SAM", "BAM", "CRAM" or "empty".
 const char* format_name(Format format);
+// SAM, BAM or CRAM: reads, which may overlap, found by region through their own index.
+inline bool holds_reads(Format f) { return f == Format::sam || f == Format::bam || f == Format::cram; }
 
 // Which SAM/BAM/CRAM reads to skip. The defaults give each read once: all primary reads,
 // unmapped ones included; secondary and supplementary alignments skipped.

@@ -117,9 +117,13 @@ class Embedder {
     const bool indexed = !o_.reader.regions.empty() || o_.both_strands || o_.flank > 0;
     std::vector<std::vector<io::Region>> by_input;
     std::vector<bool> reads(o_.inputs.size(), false);  // SAM/BAM/CRAM: whole reads, through the index
+    // With several inputs, one may lack every region (one FASTA a chromosome).
+    io::ReaderOptions reads_options = o_.reader;
+    reads_options.regions_elsewhere = o_.inputs.size() > 1;
     if (indexed) {
-      for (size_t i = 0; i < o_.inputs.size(); ++i) reads[i] = holds_reads(o_.inputs[i]);
-      by_input = regions_of_inputs(reads);
+      for (size_t i = 0; i < o_.inputs.size(); ++i)
+        reads[i] = io::rereadable(o_.inputs[i]) && io::holds_reads(io::SequenceReader(o_.inputs[i]).format());
+      by_input = regions_of_inputs(reads, reads_options);
     } else {
       io::check_inputs(o_.inputs, o_.reader);
     }
@@ -128,9 +132,7 @@ class Embedder {
       input_ = in;
       if (reads[i]) {
         // The reads that overlap the regions, each whole (as `score -r` and `samtools view` find them).
-        io::ReaderOptions ro = o_.reader;
-        ro.regions_elsewhere = o_.inputs.size() > 1;
-        records(in, ro);
+        records(in, reads_options);
       } else if (!o_.reader.regions.empty()) {
         // The regions on this FASTA's contigs, in BED order (the others are skipped for it).
         io::FastaIndex fa(in);
@@ -154,32 +156,19 @@ class Embedder {
   }
 
  private:
-  // Whether `path` holds reads (SAM/BAM/CRAM); a pipe is not opened (regions refuse it later).
-  static bool holds_reads(const std::string& path) {
-    if (!io::rereadable(path)) return false;
-    const io::Format f = io::SequenceReader(path).format();
-    return f == io::Format::sam || f == io::Format::bam || f == io::Format::cram;
-  }
-
   // The regions each FASTA input has (io::regions_by_input's rules), after every input is
-  // opened; an input of reads takes the regions through its own index, and may not take a flank
-  // or a strand (a read is embedded whole, as stored). Throws when no input has any region.
-  std::vector<std::vector<io::Region>> regions_of_inputs(const std::vector<bool>& reads) {
-    std::vector<std::string> fastas;
-    for (size_t i = 0; i < o_.inputs.size(); ++i) {
-      if (!reads[i]) {
-        fastas.push_back(o_.inputs[i]);
-        continue;
-      }
-      if (o_.both_strands || o_.stranded || o_.flank > 0)
+  // opened; an input of reads (a pipe is not one: regions refuse it) takes the regions through
+  // its own index, and may not take a flank or a strand (a read is embedded whole, as stored).
+  // Throws when no input has any region.
+  std::vector<std::vector<io::Region>> regions_of_inputs(const std::vector<bool>& reads, const io::ReaderOptions& ro) {
+    for (size_t i = 0; i < o_.inputs.size(); ++i)
+      if (reads[i] && (o_.both_strands || o_.stranded || o_.flank > 0))
         throw UsageError(o_.inputs[i] + ": " + (o_.both_strands ? "--strand both" : o_.stranded ? "--strand bed" : "--flank") +
                          " reads an indexed FASTA; reads (SAM/BAM/CRAM) are embedded whole, as stored "
                          "(--as-sequenced: as sequenced)");
-    }
-    if (fastas.size() == o_.inputs.size()) return io::regions_by_input(o_.inputs, o_.reader.regions, o_.reader.on_regions_skipped);
+    if (std::find(reads.begin(), reads.end(), true) == reads.end())
+      return io::regions_by_input(o_.inputs, o_.reader.regions, o_.reader.on_regions_skipped);
     // Reads among the inputs: each input alone says what it lacks; none having any region is the error.
-    io::ReaderOptions ro = o_.reader;
-    ro.regions_elsewhere = o_.inputs.size() > 1;
     std::vector<std::vector<io::Region>> by_input(o_.inputs.size());
     int64_t with_regions = 0;
     for (size_t i = 0; i < o_.inputs.size(); ++i) {
@@ -499,8 +488,7 @@ class Embedder {
   void records(const std::string& input, const io::ReaderOptions& ro) {
     io::SequenceReader reader(input, ro);
     // An input of reads has reads/ even when it gives none (a region without reads).
-    const io::Format f = reader.format();
-    if (!reads_ && (f == io::Format::sam || f == io::Format::bam || f == io::Format::cram)) open_reads(summary_.regions);
+    if (!reads_ && io::holds_reads(reader.format())) open_reads(summary_.regions);
     io::Chunk c;
     std::optional<RegionSinks> sinks;
     int64_t length = 0;

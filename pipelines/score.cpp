@@ -393,7 +393,7 @@ void check_bedgraph(const ScoreOptions& opt) {
   for (const auto& in : opt.inputs) {
     if (!rereadable(in)) continue;  // a pipe is read once, by the scoring
     const io::Format f = io::SequenceReader(in).format();
-    if (f == io::Format::sam || f == io::Format::bam || f == io::Format::cram)
+    if (io::holds_reads(f))
       throw UsageError("--bedgraph: " + in + " holds reads, which may overlap: a track needs "
                        "non-overlapping positions; score FASTA records or regions of an indexed FASTA");
   }
