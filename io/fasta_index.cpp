@@ -215,22 +215,4 @@ void reverse_complement(std::string& s) {
   for (auto& c : s) c = char(complement_base(uint8_t(c)));
 }
 
-std::vector<std::vector<Region>> regions_by_input(const std::vector<std::string>& inputs,
-                                                  const std::vector<Region>& regions,
-                                                  const RegionsSkipped& on_skipped) {
-  std::vector<std::vector<Region>> by_input;
-  bool any = false;
-  for (const auto& in : inputs) {
-    const FastaIndex fa(in);
-    by_input.push_back(regions_present(
-        in, regions, fa.lengths(), on_skipped,
-        inputs.size() > 1));
-    any = any || !by_input.back().empty();
-  }
-  if (!regions.empty() && !any)
-    throw InputError("none of the " + std::to_string(inputs.size()) + " inputs has any of the regions (the first: " +
-                     describe_region(regions[0]) + ")");
-  return by_input;
-}
-
 }  // namespace mambadna::io

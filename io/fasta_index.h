@@ -73,12 +73,4 @@ class FastaIndex {
 void reverse_complement(std::string& bases);
 uint8_t complement_base(uint8_t b);
 
-// The regions each indexed FASTA of `inputs` has, in order (regions_present: with several
-// inputs, one with none of them gives none), after opening every index first, so that a
-// missing index or a plain-gzip file stops a run before any work; throws InputError when no
-// input has any region. Without regions: an empty list an input.
-std::vector<std::vector<Region>> regions_by_input(const std::vector<std::string>& inputs,
-                                                  const std::vector<Region>& regions,
-                                                  const RegionsSkipped& on_skipped);
-
 }  // namespace mambadna::io

@@ -9,6 +9,7 @@
 #include <filesystem>
 
 #include "io/error.h"
+#include "io/fasta_index.h"
 #include "io/reader_source.h"
 
 namespace mambadna::io {
@@ -173,6 +174,13 @@ bool rereadable(const std::string& path) {
   return path != "-" && (!std::filesystem::exists(path, ec) || std::filesystem::is_regular_file(path, ec));
 }
 
+namespace {
+InputError no_input_has_regions(const std::vector<std::string>& inputs, const std::vector<Region>& regions) {
+  return InputError("none of the " + std::to_string(inputs.size()) + " inputs has any of the regions (the first: " +
+                    describe_region(regions[0]) + ")");
+}
+}  // namespace
+
 void check_inputs(const std::vector<std::string>& inputs, const ReaderOptions& options) {
   int64_t with_regions = 0;
   bool all_opened = true;
@@ -187,8 +195,27 @@ void check_inputs(const std::vector<std::string>& inputs, const ReaderOptions& o
     with_regions += SequenceReader(in, options).regions_here() > 0;
   }
   if (!options.regions.empty() && all_opened && with_regions == 0)
-    throw InputError("none of the " + std::to_string(inputs.size()) + " inputs has any of the regions (the first: " +
-                     describe_region(options.regions[0]) + ")");
+    throw no_input_has_regions(inputs, options.regions);
+}
+
+std::vector<std::vector<Region>> regions_by_input(const std::vector<std::string>& inputs, const ReaderOptions& options,
+                                                  const std::vector<bool>& reads) {
+  ReaderOptions each = options;
+  each.regions_elsewhere = inputs.size() > 1;  // one FASTA a chromosome: an input may lack them all
+  std::vector<std::vector<Region>> by_input(inputs.size());
+  int64_t with_regions = 0;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    if (i < reads.size() && reads[i]) {
+      with_regions += SequenceReader(inputs[i], each).regions_here() > 0;
+      continue;
+    }
+    const FastaIndex fa(inputs[i]);
+    by_input[i] = regions_present(inputs[i], options.regions, fa.lengths(), options.on_regions_skipped,
+                                  each.regions_elsewhere);
+    with_regions += !by_input[i].empty();
+  }
+  if (!options.regions.empty() && with_regions == 0) throw no_input_has_regions(inputs, options.regions);
+  return by_input;
 }
 int64_t SequenceReader::records() const { return source_->records; }
 

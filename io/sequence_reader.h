@@ -83,6 +83,15 @@ bool rereadable(const std::string& path);
 // input has any of them.
 void check_inputs(const std::vector<std::string>& inputs, const ReaderOptions& options);
 
+// The regions (options.regions) each input has, in order, after opening every input first, so
+// that a missing index or a plain-gzip file stops a run before any work: an indexed FASTA's
+// list (regions_present; with several inputs, one with none of them gives none); an input of
+// reads (SAM/BAM/CRAM: reads[i]) an empty list, as it takes the regions through its own index
+// (regions_here counts them). Throws InputError when no input has any region. Without regions:
+// an empty list an input.
+std::vector<std::vector<Region>> regions_by_input(const std::vector<std::string>& inputs, const ReaderOptions& options,
+                                                  const std::vector<bool>& reads = {});
+
 class SequenceReader {
  public:
   // Opens `path` ("-" is stdin) and detects its format. Throws InputError when the file cannot be

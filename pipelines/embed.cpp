@@ -123,7 +123,7 @@ class Embedder {
     if (indexed) {
       for (size_t i = 0; i < o_.inputs.size(); ++i)
         reads[i] = io::rereadable(o_.inputs[i]) && io::holds_reads(io::SequenceReader(o_.inputs[i]).format());
-      by_input = regions_of_inputs(reads, reads_options);
+      by_input = regions_of_inputs(reads);
     } else {
       io::check_inputs(o_.inputs, o_.reader);
     }
@@ -156,35 +156,17 @@ class Embedder {
   }
 
  private:
-  // The regions each FASTA input has (io::regions_by_input's rules), after every input is
-  // opened; an input of reads (a pipe is not one: regions refuse it) takes the regions through
-  // its own index, and may not take a flank or a strand (a read is embedded whole, as stored).
-  // Throws when no input has any region.
-  std::vector<std::vector<io::Region>> regions_of_inputs(const std::vector<bool>& reads, const io::ReaderOptions& ro) {
+  // The regions each FASTA input has (io::regions_by_input), after every input is opened; an
+  // input of reads (a pipe is not one: regions refuse it) takes the regions through its own
+  // index, and may not take a flank or a strand (a read is embedded whole, as stored). Throws
+  // when no input has any region.
+  std::vector<std::vector<io::Region>> regions_of_inputs(const std::vector<bool>& reads) {
     for (size_t i = 0; i < o_.inputs.size(); ++i)
       if (reads[i] && (o_.both_strands || o_.stranded || o_.flank > 0))
         throw UsageError(o_.inputs[i] + ": " + (o_.both_strands ? "--strand both" : o_.stranded ? "--strand bed" : "--flank") +
                          " reads an indexed FASTA; reads (SAM/BAM/CRAM) are embedded whole, as stored "
                          "(--as-sequenced: as sequenced)");
-    if (std::find(reads.begin(), reads.end(), true) == reads.end())
-      return io::regions_by_input(o_.inputs, o_.reader.regions, o_.reader.on_regions_skipped);
-    // Reads among the inputs: each input alone says what it lacks; none having any region is the error.
-    std::vector<std::vector<io::Region>> by_input(o_.inputs.size());
-    int64_t with_regions = 0;
-    for (size_t i = 0; i < o_.inputs.size(); ++i) {
-      if (reads[i]) {
-        with_regions += io::SequenceReader(o_.inputs[i], ro).regions_here() > 0;
-        continue;
-      }
-      const io::FastaIndex fa(o_.inputs[i]);
-      by_input[i] = io::regions_present(o_.inputs[i], o_.reader.regions, fa.lengths(), o_.reader.on_regions_skipped,
-                                        ro.regions_elsewhere);
-      with_regions += !by_input[i].empty();
-    }
-    if (with_regions == 0)
-      throw InputError("none of the " + std::to_string(o_.inputs.size()) + " inputs has any of the regions (the first: " +
-                       io::describe_region(o_.reader.regions[0]) + ")");
-    return by_input;
+    return io::regions_by_input(o_.inputs, o_.reader, reads);
   }
 
   // (n, D) rows of requested layer k of the last forward pass.

@@ -254,7 +254,7 @@ std::vector<RecordScore> score_both_strands(model::Mamba<float>& m, const ScoreO
 
   // Every input is opened before any work (a missing index stops the run at once); then input
   // by input, in the order given: its regions in BED order, or its contigs.
-  const auto by_input = io::regions_by_input(opt.inputs, opt.reader.regions, opt.reader.on_regions_skipped);
+  const auto by_input = io::regions_by_input(opt.inputs, opt.reader);
   int64_t ri = 0;  // the row
   for (size_t i = 0; i < opt.inputs.size(); ++i) {
     const std::string& file = opt.inputs[i];
