@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -14,6 +15,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <string_view>
 #include <utility>
 
 #include "io/error.h"
@@ -73,6 +75,11 @@ double learning_rate(const TrainOptions& o, int64_t step, int64_t steps) {
 }
 
 namespace {
+
+// metrics.tsv's header, and the fields of each row.
+constexpr const char* kMetricsHeader = "#step\ttokens\ttrain_loss\ttrain_bpb\tvalid_bpb\tlr\tgrad_norm\ttokens_per_s";
+constexpr int64_t kMetricsColumns = 8;
+
 
 std::vector<std::string> split_lines(const std::string& s) {
   std::vector<std::string> v;
@@ -162,16 +169,30 @@ void load_options(const io::H5File& f, TrainOptions& o, int64_t& steps) {
   o.reader.as_sequenced = f.has_attr(g, "as_sequenced") && f.attr_i64(g, "as_sequenced") != 0;
 }
 
+// The run's own checkpoints, checkpoint-<step>.h5 with the step in 8 digits or more, by step:
+// a copy put beside them (checkpoint-best.h5, checkpoint-00000005-keep.h5) is neither resumed
+// from nor counted or removed by --keep.
 std::vector<fs::path> list_checkpoints(const std::string& dir) {
-  std::vector<fs::path> v;
-  if (!fs::is_directory(dir)) return v;
+  std::vector<std::pair<int64_t, fs::path>> v;
+  if (!fs::is_directory(dir)) return {};
+  constexpr std::string_view head = "checkpoint-", tail = ".h5";
   for (auto& e : fs::directory_iterator(dir)) {
     const std::string n = e.path().filename().string();
-    if (n.rfind("checkpoint-", 0) == 0 && n.size() > 3 && n.substr(n.size() - 3) == ".h5")
-      v.push_back(e.path());
+    if (n.size() < head.size() + 8 + tail.size() || n.compare(0, head.size(), head) != 0 ||
+        n.compare(n.size() - tail.size(), tail.size(), tail) != 0)
+      continue;
+    const std::string_view digits = std::string_view(n).substr(head.size(), n.size() - head.size() - tail.size());
+    int64_t step = 0;
+    const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), step);
+    if (ec != std::errc() || end != digits.data() + digits.size() ||
+        !std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; }))
+      continue;
+    v.emplace_back(step, e.path());
   }
   std::sort(v.begin(), v.end());
-  return v;
+  std::vector<fs::path> paths;
+  for (auto& [step, path] : v) paths.push_back(std::move(path));
+  return paths;
 }
 
 // Bits per base of the model over a validation set. Records of up to a piece (reads, of any
@@ -605,7 +626,10 @@ TrainResult train(const TrainOptions& options, const std::function<void(const St
     std::vector<std::string> keep_rows;
     if (o.resume) {
       std::ifstream in(metrics);
+      if (!in && notice)
+        notice("warning: " + metrics + " is missing: a new one starts at step " + std::to_string(step + 1));
       std::string line;
+      int64_t rows = 0;  // of the steps up to the checkpoint's
       for (int64_t n = 1; std::getline(in, line); ++n) {
         if (line.empty()) continue;
         if (line[0] == '#') {
@@ -617,11 +641,19 @@ TrainResult train(const TrainOptions& options, const std::function<void(const St
         if (end == line.c_str() || *end != '\t')
           throw InputError(metrics + ": line " + std::to_string(n) +
                            " is not a metrics row (it should start with a step number and a tab)");
-        if (row_step <= step) keep_rows.push_back(line);
+        if (row_step > step) continue;  // after the checkpoint: run again
+        if (const auto fields = std::count(line.begin(), line.end(), '\t') + 1; fields != kMetricsColumns)
+          throw InputError(metrics + ": line " + std::to_string(n) + " (step " + std::to_string(row_step) + ") has " +
+                           std::to_string(fields) + " fields, a metrics row " + std::to_string(kMetricsColumns) +
+                           " (cut short or edited?): mend or remove it to resume");
+        keep_rows.push_back(line);
+        ++rows;
       }
+      if (in.eof() && rows != step && notice)  // (a file that was there, read to its end)
+        notice("warning: " + metrics + " holds " + std::to_string(rows) + " rows for the checkpoint's " +
+               std::to_string(step) + " steps (edited?); the run's rows go on from step " + std::to_string(step + 1));
     }
-    if (keep_rows.empty())
-      keep_rows.push_back("#step\ttokens\ttrain_loss\ttrain_bpb\tvalid_bpb\tlr\tgrad_norm\ttokens_per_s");
+    if (keep_rows.empty() || keep_rows[0][0] != '#') keep_rows.insert(keep_rows.begin(), kMetricsHeader);
     io::TextOutput out(metrics);
     for (auto& r : keep_rows) out.write(r + "\n");
     out.commit();
@@ -630,6 +662,11 @@ TrainResult train(const TrainOptions& options, const std::function<void(const St
 
   TrainResult result;
   result.first_step = step;
+  int64_t bad = 0;  // non-finite steps in a row
+  // The weights last written (the initial model, the checkpoint resumed from, or one written
+  // since), until the step after them says whether they give a finite loss; `good`, the last
+  // that did: what a diverged run names to go back to.
+  std::string untried = o.resume ? resumed_from : o.init_model, good;
   auto write_checkpoint = [&](int64_t at_step) {
     char name[64];
     std::snprintf(name, sizeof name, "/checkpoint-%08lld.h5", (long long)at_step);
@@ -655,10 +692,10 @@ TrainResult train(const TrainOptions& options, const std::function<void(const St
     auto cks = list_checkpoints(o.run_dir);
     for (size_t i = 0; i + size_t(std::max<int64_t>(1, o.keep)) < cks.size(); ++i) fs::remove(cks[i]);
     result.checkpoint = path;
+    if (bad == 0) untried = path;  // (in a run of non-finite steps: the weights that gave them)
   };
 
   const auto t_start = std::chrono::steady_clock::now();
-  int64_t bad = 0;
   const int64_t step_at_start = step;
   double last_valid = -1;
   bool said_no_valid = false;  // a validation set with nothing to predict, said once
@@ -684,19 +721,16 @@ TrainResult train(const TrainOptions& options, const std::function<void(const St
     rep.step = step + 1, rep.steps = steps, rep.lr = lr, rep.loss = loss, rep.grad_norm = gnorm;
     rep.bits_per_base = loss / std::log(2.0);
     rep.empty = count == 0;
+    bool diverged = false;  // said after the step's row is written
     if (rep.empty) {
       // nothing to learn from: the states moved on through the N run, as they should
     } else if (!std::isfinite(loss) || !std::isfinite(gnorm)) {
       rep.skipped = true;
       state = saved;  // the states after a non-finite step are not to be trusted
-      if (++bad >= o.max_bad_steps)
-        throw Error("training diverged: " + std::to_string(bad) +
-                    " non-finite steps in a row (last good checkpoint: " +
-                    (!result.checkpoint.empty() ? result.checkpoint
-                     : !resumed_from.empty()    ? resumed_from
-                                                : std::string("none")) + ")");
+      diverged = ++bad >= o.max_bad_steps;
     } else {
       bad = 0;
+      if (!untried.empty()) good = untried, untried.clear();  // these weights gave a finite step
       const float clip = gnorm > o.clip && o.clip > 0 ? float(o.clip / (gnorm + 1e-6)) : 1.0f;
       kernels::AdamwParams ap;
       ap.lr = lr, ap.beta1 = o.beta1, ap.beta2 = o.beta2, ap.eps = o.eps;
@@ -720,7 +754,7 @@ TrainResult train(const TrainOptions& options, const std::function<void(const St
     // it short (NA).
     const bool signalled = stop && stop->load();
     const bool end = (step == steps || time_up) && !signalled;
-    if (((o.valid_every > 0 && step % o.valid_every == 0) || last) && !valid_segs.empty() &&
+    if (((o.valid_every > 0 && step % o.valid_every == 0) || last) && !valid_segs.empty() && !diverged &&
         !(signalled && o.valid_tokens <= 0)) {
       last_valid = evaluate(m, o, valid_inputs, valid_reader, valid_segs, end ? 0 : o.valid_tokens,
                             signalled ? nullptr : stop);
@@ -745,8 +779,19 @@ TrainResult train(const TrainOptions& options, const std::function<void(const St
     if (!(metrics_out << line << std::flush))
       throw InputError(metrics + ": cannot write step " + std::to_string(step) + "'s row: " + std::strerror(errno));
     if (report) report(rep);
+    if (diverged) {
+      std::error_code ec;
+      throw Error("training diverged: " + std::to_string(bad) + " non-finite steps in a row, to step " +
+                  std::to_string(step) + " (last good checkpoint: " +
+                  (good.empty()               ? std::string("none: no weights of this run gave a finite step")
+                   : fs::exists(good, ec)     ? good
+                                              : good + ", removed by --keep " + std::to_string(o.keep)) +
+                  ")");
+    }
     const bool stop_now = stopping || (stop && stop->load());  // a signal during this step
-    if ((o.ckpt_every > 0 && step % o.ckpt_every == 0) || last || stop_now) write_checkpoint(step);
+    // No checkpoint in a run of non-finite steps but the last: it would hold the weights that
+    // gave them, and --keep would remove a good one for it.
+    if ((o.ckpt_every > 0 && step % o.ckpt_every == 0 && bad == 0) || last || stop_now) write_checkpoint(step);
     if (stop_now && step < steps) {
       result.interrupted = stop && stop->load();  // a signal wins over --max-time
       result.time_up = !result.interrupted;

@@ -233,10 +233,19 @@ int64_t DataStreams::Reader::window_of(int64_t j) const {
   return int64_t(std::upper_bound(windows.begin(), windows.end(), j) - windows.begin()) - 1;
 }
 
+int64_t DataStreams::reader_of_take(int64_t take) const {
+  return take % pieces() % int64_t(readers_.size());
+}
+
 int64_t DataStreams::piece_of_take(int64_t take) const {
-  const int64_t R = int64_t(readers_.size()), r = take % R, k = take / R;
-  const int64_t begin = reader_begin_[size_t(r)], len = reader_begin_[size_t(r + 1)] - begin;
-  const int64_t j = k % len, epoch = k / len;
+  // Epoch e = take / P takes each of the P segments once: its take j goes to reader j % R, as
+  // its (j / R)-th; reader r's range holds as many segments as there are such j (P / R, one
+  // more for the first P % R readers). (Counting takes per reader across epochs instead gave
+  // each reader 1/R of the takes however many segments it holds: a reader of P/R segments
+  // drew each 1 + R/P times as often as one of P/R + 1.)
+  const int64_t P = pieces(), R = int64_t(readers_.size()), epoch = take / P, r = reader_of_take(take);
+  const int64_t j = take % P / R;
+  const int64_t begin = reader_begin_[size_t(r)];
   const std::vector<int64_t>& ws = readers_[size_t(r)]->windows;
   const int64_t w = readers_[size_t(r)]->window_of(j);
   const uint64_t key = mix64(seed_ ^ mix64(uint64_t(r) * 0x100000001b3ull ^ mix64(uint64_t(w) * 0x9e3779b97f4a7c15ull + uint64_t(epoch))));
@@ -244,7 +253,7 @@ int64_t DataStreams::piece_of_take(int64_t take) const {
 }
 
 void DataStreams::read_take(Block& b, int64_t take) {
-  const int64_t R = int64_t(readers_.size()), r = take % R, p = piece_of_take(take);
+  const int64_t r = reader_of_take(take), p = piece_of_take(take);
   Reader& rd = *readers_[size_t(r)];
   const int64_t begin = reader_begin_[size_t(r)];
   const int64_t w = rd.window_of(p - begin);

@@ -11,10 +11,10 @@
 // does not continue the previous one (Chunk::reset).
 //
 // With whole records (reads: segments that fit in a chunk), the streams instead take whole
-// segments in turn: a stream that has handed out its segment takes the next one. Take t goes
-// to reader t % R (R = kWholeReaders, fewer for fewer segments), each of which walks its own
-// contiguous range of the segments, so that t = 0 .. P − 1 take each of the P segments once
-// and a step's B takes come from R places in the file: R/2 passes over the file to reach them
+// segments in turn: a stream that has handed out its segment takes the next one. Take t is
+// take j = t mod P of epoch t / P, and goes to reader j % R (R = kWholeReaders, fewer for fewer
+// segments), each of which walks its own contiguous range of the segments, so that every epoch
+// (takes eP .. eP + P − 1) takes each of the P segments once, and a step's B takes come from R places in the file: R/2 passes over the file to reach them
 // (where B shares cost B/2, hundreds of passes for the hundreds of streams that short reads
 // call for), then one pass per epoch. A reader loads its range a window at a time (up to
 // kWindowPieces segments and kWindowTokens tokens, in file order) and hands the window's
@@ -103,6 +103,7 @@ class DataStreams {
   int64_t taken() const { return taken_; }
   int64_t pieces() const { return int64_t(segments_.size()); }
   int64_t piece_of_take(int64_t take) const;  // the segment (piece) that take number holds
+  int64_t reader_of_take(int64_t take) const; // ... and the reader that reads it
   bool in_record(int64_t s) const;
 
   // Where the streams are, for checkpoints; set_positions() puts them back there. Shares: the

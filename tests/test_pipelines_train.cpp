@@ -160,6 +160,44 @@ TEST_CASE("train: a half-written checkpoint leaves the previous one to resume fr
   CHECK(fs::exists(o.run_dir + "/model.h5"));
 }
 
+TEST_CASE("train: --keep and --resume take the run's own checkpoints only; a cut metrics row is refused",
+          "[pipelines][train]") {
+  // Copies kept beside the run's checkpoints (as PyTorch users keep checkpoint-best.pt) were
+  // removed by the rotation, counted as checkpoints to keep, and resumed from.
+  TempDir dir;
+  auto o = base_options(dir, "run");
+  o.steps = 5, o.ckpt_every = 1, o.keep = 2;
+  std::atomic<bool> stop{false};
+  REQUIRE(pipelines::train(o, [&](const pipelines::StepReport& r) { stop = r.step == 2; }, &stop).steps == 2);
+  const std::string ck2 = o.run_dir + "/checkpoint-00000002.h5";
+  for (const char* name : {"checkpoint-best.h5", "checkpoint-00000001-keep.h5", "checkpoint-999999999999-x.h5"})
+    fs::copy_file(ck2, o.run_dir + "/" + name);
+  dir.write("run/checkpoint-notes.h5", "not HDF5\n");
+  pipelines::TrainOptions r;
+  r.run_dir = o.run_dir, r.resume = true;
+  // metrics.tsv: step 2's row cut short (the checkpoint's, kept on resume) is refused by line.
+  const std::string rows = [&] {
+    std::ifstream in(o.run_dir + "/metrics.tsv");
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  }();
+  dir.write("run/metrics.tsv", rows.substr(0, rows.rfind('\t', rows.rfind('\t', rows.rfind('\t') - 1) - 1)));
+  CHECK_THROWS_WITH(pipelines::train(r, {}), o.run_dir + "/metrics.tsv: line 3 (step 2) has 5 fields, a metrics row 8 "
+                                                         "(cut short or edited?): mend or remove it to resume");
+  // Gone: a warning, and a new one from step 3.
+  fs::remove(o.run_dir + "/metrics.tsv");
+  std::vector<std::string> notices;
+  REQUIRE(pipelines::train(r, {}, nullptr, [&](const std::string& n) { notices.push_back(n); }).steps == 5);
+  CHECK(std::count(notices.begin(), notices.end(),
+                   "warning: " + o.run_dir + "/metrics.tsv is missing: a new one starts at step 3") == 1);
+  CHECK(metric_rows(o.run_dir).size() == 3);
+  std::vector<std::string> names;
+  for (const auto& e : fs::directory_iterator(o.run_dir)) names.push_back(e.path().filename().string());
+  std::sort(names.begin(), names.end());
+  CHECK(names == std::vector<std::string>{"checkpoint-00000001-keep.h5", "checkpoint-00000004.h5",
+                                          "checkpoint-00000005.h5", "checkpoint-999999999999-x.h5",
+                                          "checkpoint-best.h5", "checkpoint-notes.h5", "metrics.tsv", "model.h5"});
+}
+
 TEST_CASE("train: a new run refuses a directory that holds checkpoints", "[pipelines][train]") {
   TempDir dir;
   auto o = base_options(dir, "run");
@@ -268,6 +306,16 @@ TEST_CASE("train data: whole records are taken in turn, each once a pass, from a
       int64_t neighbours = 0;
       for (int64_t t = 0; t + R < ds.pieces(); ++t) neighbours += ds.piece_of_take(t + R) == ds.piece_of_take(t) + 1;
       CHECK(neighbours < ds.pieces() / 20);  // unshuffled: all of them
+    }
+    // Every pass (takes eP .. eP + P - 1) takes each piece once, the later passes too (P is not
+    // a multiple of the readers here: 3,235 and 49 pieces). A reader's takes counted across
+    // passes gave each of the 8 readers 1/8 of them, and a reader of P/8 pieces drew each
+    // 1 + 8/P as often as one of P/8 + 1 did.
+    REQUIRE(ds.pieces() % pipelines::DataStreams::kWholeReaders != 0);
+    for (int64_t e = 0; e < 3; ++e) {
+      std::vector<int> drawn(size_t(ds.pieces()), 0);
+      for (int64_t t = e * ds.pieces(); t < (e + 1) * ds.pieces(); ++t) ++drawn[size_t(ds.piece_of_take(t))];
+      CHECK(std::count(drawn.begin(), drawn.end(), 1) == ds.pieces());
     }
     // The pieces' tokens, cut from the file's.
     std::vector<std::vector<int32_t>> want;
@@ -798,8 +846,10 @@ TEST_CASE("train: non-finite steps are skipped, and repeated ones stop the run",
   o.max_bad_steps = 3;
   std::vector<bool> skipped;
   CHECK_THROWS_WITH(pipelines::train(o, [&](const pipelines::StepReport& r) { skipped.push_back(r.skipped); }),
-                    Catch::Contains("training diverged: 3 non-finite steps"));
-  CHECK(skipped == std::vector<bool>{true, true});  // the third one throws before its report
+                    "training diverged: 3 non-finite steps in a row, to step 3 (last good checkpoint: none: no "
+                    "weights of this run gave a finite step)");
+  CHECK(skipped == std::vector<bool>{true, true, true});  // the third reported, then the throw
+  CHECK(metric_rows(o.run_dir).size() == 3);              // ... and its row written
   CHECK_FALSE(fs::exists(o.run_dir + "/model.h5"));
   // Fewer than the limit, up to the last step: the run ends with a warning, and its model, whose
   // log-probabilities are not finite, is refused by score and vep rather than scored as nan.
@@ -820,6 +870,24 @@ TEST_CASE("train: non-finite steps are skipped, and repeated ones stop the run",
   so.chunk = 256;
   CHECK_THROWS_WITH(pipelines::score(m, so, {}),
                     Catch::StartsWith(so.model_path + ": gives non-finite log-probabilities (record '"));
+}
+
+TEST_CASE("train: a diverged run names the last weights that gave a finite step, and keeps them", "[pipelines][train]") {
+  // A learning rate of 1e30: step 1 (the initial weights) is finite, its update sends every
+  // step after it to inf. The initial model is the last good one; no checkpoint is written in
+  // the run of non-finite steps, so --keep 2 cannot rotate a good one out for the bad weights.
+  TempDir dir;
+  auto o = base_options(dir, "run");
+  o.lr = 1e30, o.warmup = 0, o.min_lr = o.lr, o.clip = 0, o.holdout = 0;
+  o.ckpt_every = 1, o.keep = 2, o.max_bad_steps = 3;
+  std::vector<bool> skipped;
+  CHECK_THROWS_WITH(pipelines::train(o, [&](const pipelines::StepReport& r) { skipped.push_back(r.skipped); }),
+                    "training diverged: 3 non-finite steps in a row, to step 4 (last good checkpoint: " +
+                        o.init_model + ")");
+  CHECK(skipped == std::vector<bool>{false, true, true, true});
+  CHECK(metric_rows(o.run_dir).size() == 4);
+  CHECK(fs::exists(o.run_dir + "/checkpoint-00000001.h5"));  // the weights after step 1's update
+  CHECK_FALSE(fs::exists(o.run_dir + "/checkpoint-00000002.h5"));
 }
 
 TEST_CASE("train: a record of k·L + 1 bases takes k chunks; steps with no update leave AdamW's count alone",
@@ -993,7 +1061,7 @@ TEST_CASE("train: a checkpoint with impossible numbers is refused by name, and m
     }
     if (e.message == "training diverged") {
       CHECK_THROWS_WITH(pipelines::train(r, {}), Catch::StartsWith("training diverged: 5 non-finite steps") &&
-                                                     Catch::EndsWith("(last good checkpoint: " + ck + ")"));
+                                                     Catch::EndsWith(", to step 7 (last good checkpoint: " + ck + ")"));
       continue;
     }
     CHECK_THROWS_WITH(pipelines::train(r, {}), Catch::StartsWith(ck + ": ") && Catch::Contains(e.message) &&
