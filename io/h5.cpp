@@ -608,11 +608,19 @@ void H5File::set_provenance(const std::string& format, const std::string& comman
 // ---- H5Appender -------------------------------------------------------------------------------
 
 H5Appender::H5Appender(H5File& file, const std::string& name, H5Type type, Shape row_shape,
-                       int64_t chunk_rows, int deflate)
-    : path_(file.path()), name_(name), type_(type), row_shape_(std::move(row_shape)) {
+                       int64_t chunk_rows, int deflate, H5Chunks chunks)
+    : path_(file.path()), name_(name), type_(type), row_shape_(std::move(row_shape)),
+      chunk_rows_(std::max<int64_t>(1, chunk_rows)), deflate_(deflate) {
   for (auto d : row_shape_) row_elems_ *= d;
-  hid_t loc = file.ensure_parent_groups(name);
-  std::vector<hsize_t> dims{0}, maxdims{H5S_UNLIMITED}, chunk{hsize_t(std::max<int64_t>(1, chunk_rows))};
+  if (chunks == H5Chunks::fit && type == H5Type::string)
+    throw UsageError(path_ + ": " + name + ": a string dataset cannot be sized at its end");
+  loc_ = file.ensure_parent_groups(name);
+  if (chunks == H5Chunks::fixed) create(chunk_rows_);
+}
+
+void H5Appender::create(int64_t chunk_rows, bool compact) {
+  std::vector<hsize_t> dims{compact ? hsize_t(held_rows_) : 0}, maxdims{compact ? dims[0] : H5S_UNLIMITED},
+      chunk{hsize_t(std::max<int64_t>(1, chunk_rows))};
   for (auto d : row_shape_) {
     dims.push_back(hsize_t(d));
     maxdims.push_back(hsize_t(d));
@@ -622,26 +630,60 @@ H5Appender::H5Appender(H5File& file, const std::string& name, H5Type type, Shape
   while (chunk[0] > 1 && int64_t(chunk[0]) * row_elems_ * 4 > (1 << 20)) chunk[0] /= 2;
   H5Id sp(H5Screate_simple(int(dims.size()), dims.data(), maxdims.data()));
   H5Id plist = untimed(H5P_DATASET_CREATE);
-  H5Pset_chunk(plist, int(chunk.size()), chunk.data());
-  if (deflate > 0) {  // strings too: their heap references, mostly zeros in a part-filled chunk
-    H5Pset_shuffle(plist);
-    H5Pset_deflate(plist, unsigned(deflate));
+  if (compact) {
+    H5Pset_layout(plist, H5D_COMPACT);
+  } else {
+    H5Pset_chunk(plist, int(chunk.size()), chunk.data());
+    if (deflate_ > 0) {  // strings too: their heap references, mostly zeros in a part-filled chunk
+      H5Pset_shuffle(plist);
+      H5Pset_deflate(plist, unsigned(deflate_));
+    }
   }
   H5Id holder;
-  hid_t ft = file_type_of(type, holder);
-  ds_ = H5Id(H5Dcreate2(loc, name.c_str(), ft, sp, H5P_DEFAULT, plist, H5P_DEFAULT));
-  check(ds_, file.path() + ": cannot create dataset " + name);
+  hid_t ft = file_type_of(type_, holder);
+  ds_ = H5Id(H5Dcreate2(loc_, name_.c_str(), ft, sp, H5P_DEFAULT, plist, H5P_DEFAULT));
+  check(ds_, path_ + ": cannot create dataset " + name_);
+}
+
+void H5Appender::finish() {
+  if (ds_.get() != H5I_INVALID_HID) return;
+  // Up to 16 KiB (a read's values): in the dataset's header, of its final shape (a chunked
+  // dataset of 35 values took ~3 KB of index and headers); more: a chunk of all its rows.
+  H5Id holder;
+  const bool compact =
+      held_rows_ > 0 && size_t(held_rows_ * row_elems_) * H5Tget_size(file_type_of(type_, holder)) <= 16 * 1024;
+  create(std::min(chunk_rows_, std::max<int64_t>(1, held_rows_)), compact);
+  if (held_rows_ > 0) write_raw(held_.data(), held_type_, held_rows_, !compact);
+  held_.clear(), held_.shrink_to_fit(), held_rows_ = 0;
 }
 
 void H5Appender::append_raw(const void* data, hid_t memtype, int64_t nrows) {
   if (nrows <= 0) return;
+  if (ds_.get() != H5I_INVALID_HID) return write_raw(data, memtype, nrows);
+  // Fit: held until a chunk's rows have come.
+  if (held_rows_ == 0) {
+    held_type_ = H5Id(check(H5Tcopy(memtype), path_ + ": cannot hold rows of dataset " + name_));
+  } else if (H5Tequal(held_type_, memtype) <= 0) {
+    throw UsageError(path_ + ": " + name_ + ": rows of two element types appended to a dataset sized at its end");
+  }
+  const auto* bytes = static_cast<const char*>(data);
+  held_.insert(held_.end(), bytes, bytes + size_t(nrows * row_elems_) * H5Tget_size(memtype));
+  held_rows_ += nrows;
+  if (held_rows_ >= chunk_rows_) {
+    create(chunk_rows_);
+    write_raw(held_.data(), held_type_, held_rows_);
+    held_.clear(), held_.shrink_to_fit(), held_rows_ = 0;
+  }
+}
+
+void H5Appender::write_raw(const void* data, hid_t memtype, int64_t nrows, bool extend) {
   std::vector<hsize_t> newdims{hsize_t(rows_ + nrows)}, start{hsize_t(rows_)}, count{hsize_t(nrows)};
   for (auto d : row_shape_) {
     newdims.push_back(hsize_t(d));
     start.push_back(0);
     count.push_back(hsize_t(d));
   }
-  check_status(H5Dset_extent(ds_, newdims.data()), path_ + ": cannot extend dataset " + name_);
+  if (extend) check_status(H5Dset_extent(ds_, newdims.data()), path_ + ": cannot extend dataset " + name_);
   H5Id fsp(check(H5Dget_space(ds_), path_ + ": cannot extend dataset " + name_));
   check_status(H5Sselect_hyperslab(fsp, H5S_SELECT_SET, start.data(), nullptr, count.data(), nullptr),
                path_ + ": cannot extend dataset " + name_);

@@ -197,8 +197,11 @@ class Embedder {
     for (size_t k = 0; k < o_.layers.size(); ++k) {
       auto& l = s.layers[k];
       const std::string name = std::to_string(row) + "/" + layer_name(o_.layers[k]);
-      if (o_.pool == Pool::none) l.positions.emplace(*out_, "per_position/" + name, dt, io::Shape{D_}, 1024, 1);
-      if (o_.pool == Pool::bin) l.bins.emplace(*out_, "binned/" + name, dt, io::Shape{D_}, 1024);
+      // Chunks of 1,024 rows (at most 1 MiB), or one of the region's rows where it has fewer (reads).
+      if (o_.pool == Pool::none)
+        l.positions.emplace(*out_, "per_position/" + name, dt, io::Shape{D_}, 1024, 1, io::H5Chunks::fit);
+      if (o_.pool == Pool::bin)
+        l.bins.emplace(*out_, "binned/" + name, dt, io::Shape{D_}, 1024, 4, io::H5Chunks::fit);
       l.acc.assign(size_t(D_), o_.pool == Pool::max ? -INFINITY : 0.0);
     }
     return s;
@@ -250,6 +253,8 @@ class Embedder {
     for (size_t k = 0; k < s.layers.size(); ++k) {
       auto& l = s.layers[k];
       if (o_.pool == Pool::bin && l.count > 0) flush_bin(l);
+      if (l.positions) l.positions->finish();
+      if (l.bins) l.bins->finish();
       if (o_.pool == Pool::mean || o_.pool == Pool::max || o_.pool == Pool::last) {
         std::vector<float> row(size_t(D_), NAN);  // an empty region pools to NaN
         if (l.count > 0)

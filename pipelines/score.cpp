@@ -95,16 +95,19 @@ class Outputs {
     Positions p;
     if (!h5_ || !opt_.per_position) return p;
     const std::string g = "per_position/" + std::to_string(row);
-    p.lp.emplace(*h5_, g + "/logprob", io::H5Type::f32, io::Shape{}, 65536);
-    if (opt_.entropy) p.ent.emplace(*h5_, g + "/entropy", io::H5Type::f32, io::Shape{}, 65536);
-    if (opt_.both_strands) {
-      p.lp_rc.emplace(*h5_, g + "/logprob_rc", io::H5Type::f32, io::Shape{}, 65536);
-      p.lp_both.emplace(*h5_, g + "/logprob_both", io::H5Type::f32, io::Shape{}, 65536);
-    }
+    // Chunks of 65,536 values, or one of the record's length where it is shorter (reads).
+    const auto column = [&](std::optional<io::H5Appender>& c, const char* name) {
+      c.emplace(*h5_, g + name, io::H5Type::f32, io::Shape{}, 65536, 4, io::H5Chunks::fit);
+    };
+    column(p.lp, "/logprob");
+    if (opt_.entropy) column(p.ent, "/entropy");
+    if (opt_.both_strands) column(p.lp_rc, "/logprob_rc"), column(p.lp_both, "/logprob_both");
     return p;
   }
   void close(int64_t row, const RecordScore& r, Positions& p) {
     if (!h5_ || !opt_.per_position) return;
+    for (auto* c : {&p.lp, &p.ent, &p.lp_rc, &p.lp_both})
+      if (*c) (*c)->finish();
     const std::string g = "/per_position/" + std::to_string(row);
     h5_->set_attr(g, "name", r.name);
     if (!opt_.reader.regions.empty()) h5_->set_attr(g, "region", r.region_or_dot());

@@ -168,6 +168,60 @@ TEST_CASE("h5: appenders grow datasets; float16 rounds to nearest even", "[io][h
   CHECK(r.read_strings("names") == std::vector<std::string>{"alpha", ""});
 }
 
+TEST_CASE("h5: an appender sized at its end: a short dataset is compact, a longer one a chunk of its rows",
+          "[io][h5]") {
+  // Per-position values of reads were each a chunk of 65,536 floats: 3.5 ms a read to fill and
+  // deflate, and 20 times their size on disk.
+  TempDir dir;
+  const std::string path = dir.file("fit.h5");
+  std::vector<float> v(70000);
+  for (size_t i = 0; i < v.size(); ++i) v[i] = float(i % 977) * 0.25f - 3.0f;  // exact in f16 too
+  {
+    auto f = io::H5File::create(path);
+    {
+      io::H5Appender read(f, "g/0/read", io::H5Type::f32, {}, 65536, 4, io::H5Chunks::fit);
+      io::H5Appender half(f, "g/0/half", io::H5Type::f16, {4}, 1024, 1, io::H5Chunks::fit);
+      io::H5Appender region(f, "g/1/region", io::H5Type::f32, {}, 65536, 4, io::H5Chunks::fit);
+      io::H5Appender genome(f, "g/2/genome", io::H5Type::f32, {}, 65536, 4, io::H5Chunks::fit);
+      io::H5Appender none(f, "g/3/none", io::H5Type::f32, {}, 65536, 4, io::H5Chunks::fit);
+      read.append(v.data(), 20), read.append(v.data() + 20, 15);
+      half.append(v.data(), 9);
+      region.append(v.data(), 10000);
+      for (size_t at = 0; at < v.size(); at += 7000) genome.append(v.data() + at, 7000);
+      CHECK(genome.rows() == 70000);
+      for (auto* a : {&read, &half, &region, &genome, &none}) a->finish();
+      CHECK_THROWS_WITH(io::H5Appender(f, "names", io::H5Type::string, {}, 64, 4, io::H5Chunks::fit),
+                        Catch::Contains("a string dataset cannot be sized at its end"));
+    }
+    f.commit();
+  }
+  auto r = io::H5File::open_read(path);
+  CHECK(r.list("g") == std::vector<std::string>{"0", "1", "2", "3"});
+  CHECK(r.read_f32("g/0/read") == std::vector<float>(v.begin(), v.begin() + 35));
+  CHECK(r.read_f32("g/0/half") == std::vector<float>(v.begin(), v.begin() + 36));
+  CHECK(r.shape("g/0/half") == io::Shape{9, 4});
+  CHECK(r.read_f32("g/1/region") == std::vector<float>(v.begin(), v.begin() + 10000));
+  CHECK(r.read_f32("g/2/genome") == v);
+  CHECK(r.shape("g/3/none") == io::Shape{0});
+  // Layouts: compact (in the header, up to 16 KiB), else chunks of the rows or of 65,536.
+  const auto layout = [&](const char* name, hsize_t* chunk) {
+    const hid_t ds = H5Dopen2(r.id(), name, H5P_DEFAULT);
+    const hid_t pl = H5Dget_create_plist(ds);
+    const H5D_layout_t l = H5Pget_layout(pl);
+    if (l == H5D_CHUNKED) H5Pget_chunk(pl, 1, chunk);
+    H5Pclose(pl), H5Dclose(ds);
+    return l;
+  };
+  hsize_t chunk = 0;
+  CHECK(layout("g/0/read", &chunk) == H5D_COMPACT);
+  CHECK(layout("g/0/half", &chunk) == H5D_COMPACT);
+  CHECK(layout("g/1/region", &chunk) == H5D_CHUNKED);
+  CHECK(chunk == 10000);
+  CHECK(layout("g/2/genome", &chunk) == H5D_CHUNKED);
+  CHECK(chunk == 65536);
+  CHECK(fs::file_size(path) < 150000);  // the 80,000 values deflated: ~4 KB a chunk of 977 steps
+}
+
 TEST_CASE("outputs: special files are written in place, never replaced", "[io][h5]") {
   TempDir dir;
   REQUIRE(mkfifo(dir.file("fifo").c_str(), 0600) == 0);
