@@ -36,8 +36,17 @@ std::vector<FaiRecord> read_fai(const std::string& path) {
     r.name = line.substr(0, tab);
     r.length = int64_t(v);
     long long off = 0, bases = 0, bytes = 0;
-    if (std::sscanf(end, "\t%lld\t%lld\t%lld", &off, &bases, &bytes) == 3 && off >= 0 && bases > 0 &&
-        bytes >= bases) {
+    const bool columns = std::sscanf(end, "\t%lld\t%lld\t%lld", &off, &bases, &bytes) == 3;
+    // htslib divides by LINEBASES (SIGFPE at 0) and trusts LINEWIDTH to hold the bases.
+    if (columns && r.length > 0 && (bases <= 0 || bytes < bases || off < 0))
+      throw InputError(fai + ": line " + std::to_string(n) + " (" + r.name + "): " +
+                       (off < 0     ? "OFFSET " + std::to_string(off) + " is negative"
+                        : bases <= 0 ? "LINEBASES " + std::to_string(bases) + " for a record of " +
+                                           std::to_string(r.length) + " bases"
+                                     : "LINEWIDTH " + std::to_string(bytes) + " is less than LINEBASES " +
+                                           std::to_string(bases)) +
+                       ": run 'samtools faidx " + path + "' again");
+    if (columns && off >= 0 && bases > 0 && bytes >= bases) {
       r.offset = off;
       r.line_bases = bases;
       r.line_bytes = bytes;
@@ -128,6 +137,71 @@ void check_bgzip_index(const std::string& path, const std::vector<FaiRecord>& fa
   }
 }
 
+void check_fai_matches(const std::string& path, const std::vector<FaiRecord>& fai) {
+  BGZF* fp = bgzf_open(path.c_str(), "r");
+  if (!fp) return;  // the caller's open says why
+  struct Closer {
+    BGZF* fp;
+    ~Closer() { bgzf_close(fp); }
+  } closer{fp};
+  if (fp->is_gzip || (fp->is_compressed && bgzf_index_load(fp, path.c_str(), ".gzi") != 0)) return;  // said elsewhere
+  const auto stale = [&](const std::string& what) {
+    return InputError(path + ".fai: " + what + ": is the faidx index out of date? run 'samtools faidx " + path +
+                      "' again");
+  };
+  const auto space = [](int c) { return c == '\n' || c == '\r' || c == ' ' || c == '\t'; };
+  // From uncompressed byte `at`: past blank lines and the headers of empty records (which
+  // samtools leaves out of a .fai) to the first header with bases after it; its name (htslib's:
+  // after '>' and any spaces, up to a space), or "" at the end of the file. Throws where there
+  // are bases in the way.
+  uint64_t at = 0;
+  const auto next_header = [&](const std::string& after, std::string& name) -> bool {
+    if (bgzf_useek(fp, off_t(at), SEEK_SET) < 0) throw stale("cannot seek to byte " + std::to_string(at) + after);
+    int c = bgzf_getc(fp);
+    for (;;) {
+      while (c >= 0 && space(c)) c = bgzf_getc(fp);
+      if (c < 0) return false;
+      if (c != '>')
+        throw stale("bases at byte " + std::to_string(at) + after + ", where the index has none (a record longer "
+                    "than it says, or one it does not name)");
+      name.clear();
+      c = bgzf_getc(fp);
+      while (c == ' ' || c == '\t') c = bgzf_getc(fp);
+      while (c >= 0 && !space(c)) name += char(c), c = bgzf_getc(fp);
+      while (c >= 0 && c != '\n') c = bgzf_getc(fp);  // the description
+      c = bgzf_getc(fp);
+      while (c >= 0 && space(c)) c = bgzf_getc(fp);
+      if (c != '>') return true;  // bases follow (or the end: a last empty record)
+    }
+  };
+  // The first, the last and up to 62 records between them (a genome of 100,000 scaffolds: 64
+  // seeks): each one's header where the record before it ends; after the last, no more bases.
+  const size_t stride = std::max<size_t>(1, fai.size() / 63);
+  for (size_t k = 0; k <= fai.size(); ++k) {
+    if (k % stride != 0 && k + 1 != fai.size() && k != fai.size()) continue;
+    at = 0;
+    std::string after = " (the file's start)";
+    if (k > 0) {
+      const FaiRecord& r = fai[k - 1];
+      if (r.offset < 0) return;  // htslib says what is wrong with the line
+      const uint64_t len = uint64_t(r.length), bases = uint64_t(r.line_bases);
+      at = uint64_t(r.offset) + (bases ? len / bases * uint64_t(r.line_bytes) + len % bases : 0);
+      after = ", after line " + std::to_string(k) + "'s record " + r.name;
+    }
+    std::string name;
+    const bool found = next_header(after, name);
+    if (k == fai.size()) {
+      if (found)
+        throw stale("a record '" + name + "' after the last one it names" +
+                    (fai.empty() ? std::string(" (it names none)") : " (" + fai.back().name + ")"));
+      break;
+    }
+    if (!found || name != fai[k].name)
+      throw stale("line " + std::to_string(k + 1) + " names '" + fai[k].name + "', and the file has " +
+                  (found ? "'" + name + "'" : std::string("no record")) + " there");
+  }
+}
+
 FastaIndex::FastaIndex(const std::string& path) : path_(path) {
   if (path == "-")
     throw UsageError("random access (regions, both strands, a reference) needs an indexed file, "
@@ -154,6 +228,7 @@ FastaIndex::FastaIndex(const std::string& path) : path_(path) {
                      ".fai not found): run 'samtools faidx " + path + "'");
   const std::vector<FaiRecord> fai = read_fai(path);
   check_bgzip_index(path, fai);
+  check_fai_matches(path, fai);
   fai_.reset(fai_load3(path.c_str(), nullptr, nullptr, 0));
   if (!fai_)
     throw InputError(path + ": cannot load its faidx index (a bgzip file also needs its .gzi; plain "

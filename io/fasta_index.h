@@ -39,6 +39,14 @@ std::unordered_map<std::string, int64_t> fai_lengths(const std::string& path);
 // the program on an assertion). Plain and uncompressed files, or no .gzi, pass.
 void check_bgzip_index(const std::string& path, const std::vector<FaiRecord>& fai);
 
+// Before a FASTA is read by position: throws InputError when its .fai does not describe it
+// (it changed since it was indexed: a record appended, removed, renamed or resized, which
+// htslib reads on without a word), looking where the index puts the first, the last and up to
+// 62 records between them: each one's header ('>' NAME) just after the record before it (blank
+// lines and empty records between, which samtools leaves out of a .fai), and after the last no
+// more bases. Plain gzip, or a bgzip file without its .gzi, pass (their opens say why).
+void check_fai_matches(const std::string& path, const std::vector<FaiRecord>& fai);
+
 class FastaIndex {
  public:
   // Throws InputError naming the file when it or its index is missing ("run 'samtools faidx'").

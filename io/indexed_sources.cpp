@@ -57,6 +57,7 @@ class FaidxRegions final : public SequenceReader::Source {
                        (format == Format::fastq ? "fqidx" : "faidx") + " " + path + "'");
     const std::vector<FaiRecord> fai = read_fai(path);
     check_bgzip_index(path, fai);
+    if (format == Format::fasta) check_fai_matches(path, fai);
     fai_.reset(fai_load3_format(path.c_str(), nullptr, nullptr, 0,
                                 format == Format::fastq ? FAI_FASTQ : FAI_FASTA));
     if (!fai_)

@@ -567,9 +567,20 @@ TEST_CASE("several inputs: all opened before any work, one may lack every region
 TEST_CASE("contig lengths of 2^31 bases and more are read whole", "[io][reader][regions]") {
   // htslib's faidx_seq_len returns an int; a hand-written index says what a 3 Gbp and a
   // 2^32 + 100 bp chromosome's would (their bases are not needed to ask for the lengths).
+  // The file is sparse (7.4 GB of holes): each header where the index puts it, as the index
+  // is checked against the file.
   test::TempDir dir;
-  const std::string fa = dir.write("big.fa", ">small\nACGT\n");
-  dir.write("big.fa.fai", "small\t4\t7\t4\t5\nbig\t3000000000\t20\t60\t61\nwrap\t4294967396\t30\t60\t61\n");
+  const std::string fa = dir.write("big.fa", ">small\nACGT\n>big\n");
+  const int64_t big_at = 17, wrap_at = big_at + 3000000000LL / 60 * 61 + 6;
+  const int64_t end = wrap_at + 4294967396LL / 60 * 61 + 4294967396LL % 60;
+  {
+    std::fstream f(fa, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(wrap_at - 6) << ">wrap\n";
+    f.seekp(end) << "\n";
+    REQUIRE(f.good());
+  }
+  dir.write("big.fa.fai", "small\t4\t7\t4\t5\nbig\t3000000000\t" + std::to_string(big_at) + "\t60\t61\nwrap\t4294967396\t" +
+                              std::to_string(wrap_at) + "\t60\t61\n");
   const io::FastaIndex idx(fa);
   CHECK(idx.length("small") == 4);
   CHECK(idx.length("big") == 3000000000LL);
@@ -583,6 +594,47 @@ TEST_CASE("contig lengths of 2^31 bases and more are read whole", "[io][reader][
   dir.write("big.fa.fai", "small\tfour\t7\t4\t5\n");
   CHECK_THROWS_WITH(io::fai_lengths(fa), fa + ".fai: line 1: not a faidx line (NAME, tab, LENGTH, ...): run "
                                                   "'samtools faidx " + fa + "' again");
+}
+
+TEST_CASE("a .fai that does not describe its FASTA is refused before a read by position", "[io][reader][regions][errors]") {
+  // A record appended after indexing was dropped without a word by --strand both (which reads
+  // through the index) and read by a plain stream; LINEBASES 0 had htslib divide by zero.
+  test::TempDir dir;
+  const std::string body = ">r1 first\nACGTACGTAC\nGTA\n\n>empty\n>r2\nGGGCCCAAAT\n";
+  const std::string fa = dir.write("a.fa", body);
+  const std::string fai = "r1\t13\t10\t10\t11\nr2\t10\t37\t10\t11\n";  // as samtools writes it
+  dir.write("a.fa.fai", fai);
+  CHECK(io::FastaIndex(fa).fetch("r2", 0, 10) == "GGGCCCAAAT");
+  const std::string again = ": is the faidx index out of date? run 'samtools faidx " + fa + "' again";
+  dir.write("a.fa", body + ">extra\nACGT\n");
+  CHECK_THROWS_WITH(io::FastaIndex(fa), fa + ".fai: a record 'extra' after the last one it names (r2)" + again);
+  io::ReaderOptions opt;
+  opt.regions = {io::parse_region("r1")};
+  CHECK_THROWS_WITH(io::SequenceReader(fa, opt), Catch::Contains("a record 'extra' after the last one"));
+  dir.write("a.fa", body + "ACGT\n");
+  CHECK_THROWS_WITH(io::FastaIndex(fa), Catch::StartsWith(fa + ".fai: bases at byte 48, after line 2's record r2, "
+                                                               "where the index has none"));
+  dir.write("a.fa", body);
+  dir.write("a.fa.fai", "r1\t13\t10\t10\t11\nother\t10\t40\t10\t11\n");
+  CHECK_THROWS_WITH(io::FastaIndex(fa), fa + ".fai: line 2 names 'other', and the file has 'r2' there" + again);
+  dir.write("a.fa.fai", "r1\t12\t10\t10\t11\nr2\t10\t37\t10\t11\n");  // r1 one base short
+  CHECK_THROWS_WITH(io::FastaIndex(fa), Catch::StartsWith(fa + ".fai: bases at byte 23, after line 1's record r1"));
+  dir.write("a.fa.fai", "");
+  CHECK_THROWS_WITH(io::FastaIndex(fa), fa + ".fai: a record 'r1' after the last one it names (it names none)" + again);
+  dir.write("a.fa.fai", "r1\t13\t10\t0\t11\nr2\t10\t37\t10\t11\n");
+  CHECK_THROWS_WITH(io::FastaIndex(fa), fa + ".fai: line 1 (r1): LINEBASES 0 for a record of 13 bases: run 'samtools "
+                                             "faidx " + fa + "' again");
+  dir.write("a.fa.fai", "r1\t13\t10\t10\t9\nr2\t10\t37\t10\t11\n");
+  CHECK_THROWS_WITH(io::FastaIndex(fa), Catch::Contains("line 1 (r1): LINEWIDTH 9 is less than LINEBASES 10"));
+  // The same through a bgzip file and its .gzi.
+  const std::string gz = dir.file("a.fa.gz");
+  REQUIRE(std::system(("bgzip -c " + fa + " > " + gz + " && samtools faidx " + gz).c_str()) == 0);
+  CHECK(io::FastaIndex(gz).fetch("r1", 10, 13) == "GTA");
+  const std::string gz2 = dir.file("b.fa.gz");
+  dir.write("b.fa", body + ">extra\nACGT\n");
+  REQUIRE(std::system(("bgzip -c " + dir.file("b.fa") + " > " + gz2 + " && bgzip -r " + gz2).c_str()) == 0);
+  std::filesystem::copy_file(gz + ".fai", gz2 + ".fai");
+  CHECK_THROWS_WITH(io::FastaIndex(gz2), Catch::Contains("a record 'extra' after the last one it names (r2)"));
 }
 
 TEST_CASE("a bgzipped FASTA cut short, or with another file's .gzi, is refused before a read by position",
