@@ -11,6 +11,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 
 #include "io/bgzf_end.h"
 #include "io/error.h"
@@ -75,18 +76,22 @@ uint64_t read_u64le(std::istream& in) {
   return v;
 }
 
+struct BgzfCloser {
+  void operator()(BGZF* fp) const { bgzf_close(fp); }
+};
+// `path` through BGZF (uncompressed files too), or null when it does not open (the caller's
+// open says why).
+std::unique_ptr<BGZF, BgzfCloser> open_bgzf(const std::string& path) {
+  return std::unique_ptr<BGZF, BgzfCloser>(bgzf_open(path.c_str(), "r"));
+}
+
 }  // namespace
 
 void check_bgzip_index(const std::string& path, const std::vector<FaiRecord>& fai) {
   {
-    BGZF* fp = bgzf_open(path.c_str(), "r");
-    if (!fp) return;  // the caller's open says why
-    struct Closer {
-      BGZF* fp;
-      ~Closer() { bgzf_close(fp); }
-    } closer{fp};
-    if (!fp->is_compressed || fp->is_gzip) return;
-    bgzf_check_complete(fp, path);
+    const auto fp = open_bgzf(path);
+    if (!fp || !fp->is_compressed || fp->is_gzip) return;
+    bgzf_check_complete(fp.get(), path);
   }
   const std::string gzi = path + ".gzi";
   std::ifstream idx(gzi, std::ios::binary);
@@ -109,20 +114,28 @@ void check_bgzip_index(const std::string& path, const std::vector<FaiRecord>& fa
   if (!idx) throw stale("cannot read its entry count");
   // Every entry in order and inside the file (the .gzi alone, 16 bytes an entry); the first, the
   // last and up to 62 between them (a genome's .gzi has ~50,000) at the start of a block.
+  // Its uncompressed offsets too: the block before an entry's (from the entry before, or the
+  // file's start) ends with its uncompressed size (ISIZE), the step between the two offsets.
   const uint64_t stride = std::max<uint64_t>(1, n / 63);
-  uint64_t prev = 0, last_u = 0;
+  uint64_t prev = 0, prev_u = 0, last_u = 0;
   for (uint64_t i = 0; i < n; ++i) {
     const uint64_t c = read_u64le(idx);
     last_u = read_u64le(idx);  // the uncompressed offset
     if (!idx) throw stale("ends after " + std::to_string(i) + " of its " + std::to_string(n) + " entries");
     if (c <= prev && i > 0) throw stale("entry " + std::to_string(i + 1) + " goes backwards");
     if (c >= size) throw stale("entry " + std::to_string(i + 1) + " points past the end of the file");
-    prev = c;
+    const uint64_t before_u = prev_u;
+    prev = c, prev_u = last_u;
     if (i % stride != 0 && i + 1 != n) continue;
-    unsigned char magic[4] = {};
+    unsigned char magic[4] = {}, isize[4] = {};
     if (::pread(fd, magic, 4, off_t(c)) != 4 || magic[0] != 0x1f || magic[1] != 0x8b || magic[2] != 0x08 ||
         magic[3] != 0x04)
       throw stale("entry " + std::to_string(i + 1) + " (byte " + std::to_string(c) + ") is not the start of a block");
+    if (c < 4 || ::pread(fd, isize, 4, off_t(c - 4)) != 4 ||
+        last_u - before_u != (uint64_t(isize[0]) | uint64_t(isize[1]) << 8 | uint64_t(isize[2]) << 16 |
+                              uint64_t(isize[3]) << 24))
+      throw stale("entry " + std::to_string(i + 1) + " (uncompressed byte " + std::to_string(last_u) +
+                  ") does not follow the block before it");
   }
   // The last block it names holds at most 64 KiB: the records of the .fai must end before that.
   for (size_t k = 0; k < fai.size(); ++k) {
@@ -138,13 +151,9 @@ void check_bgzip_index(const std::string& path, const std::vector<FaiRecord>& fa
 }
 
 void check_fai_matches(const std::string& path, const std::vector<FaiRecord>& fai) {
-  BGZF* fp = bgzf_open(path.c_str(), "r");
-  if (!fp) return;  // the caller's open says why
-  struct Closer {
-    BGZF* fp;
-    ~Closer() { bgzf_close(fp); }
-  } closer{fp};
-  if (fp->is_gzip || (fp->is_compressed && bgzf_index_load(fp, path.c_str(), ".gzi") != 0)) return;  // said elsewhere
+  const auto owner = open_bgzf(path);
+  BGZF* fp = owner.get();
+  if (!fp || fp->is_gzip || (fp->is_compressed && bgzf_index_load(fp, path.c_str(), ".gzi") != 0)) return;  // said elsewhere
   const auto stale = [&](const std::string& what) {
     return InputError(path + ".fai: " + what + ": is the faidx index out of date? run 'samtools faidx " + path +
                       "' again");

@@ -676,7 +676,22 @@ TEST_CASE("a bgzipped FASTA cut short, or with another file's .gzi, is refused b
   REQUIRE(fai_build(gz[0].c_str()) == 0);  // its own .gzi again
   std::filesystem::copy_file(gz[0] + ".gzi", gz[1] + ".gzi", std::filesystem::copy_options::overwrite_existing);
   CHECK_THROWS_WITH(io::FastaIndex(gz[1]), Catch::Contains("points past the end of the file"));
+  // An entry's uncompressed offset moved by 7 (its compressed one right): htslib reads the
+  // bases 7 places off. The block before it says how many bytes it holds.
+  REQUIRE(fai_build(gz[1].c_str()) == 0);
+  {
+    std::fstream g(gz[0] + ".gzi", std::ios::in | std::ios::out | std::ios::binary);
+    unsigned char u[8];
+    g.seekg(8 + 16 * 1 + 8).read(reinterpret_cast<char*>(u), 8);  // entry 2's uncompressed offset
+    u[0] = static_cast<unsigned char>(u[0] + 7);  // (no carry: checked below)
+    REQUIRE(u[0] >= 7);
+    g.seekp(8 + 16 * 1 + 8).write(reinterpret_cast<const char*>(u), 8);
+    REQUIRE(g.good());
+  }
+  CHECK_THROWS_WITH(io::FastaIndex(gz[0]), Catch::StartsWith(gz[0] + ".gzi: entry 2 (uncompressed byte ") &&
+                                               Catch::Contains("does not follow the block before it"));
   // Cut short, with its indexes: the end-of-file block is missing.
+  REQUIRE(fai_build(gz[0].c_str()) == 0);
   const std::string cut = dir.file("cut.fa.gz");
   test::run_shell("head -c 40000 '" + gz[0] + "' > '" + cut + "' && cp '" + gz[0] + ".fai' '" + cut +
                       ".fai' && cp '" + gz[0] + ".gzi' '" + cut + ".gzi'", st);
