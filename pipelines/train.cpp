@@ -425,6 +425,13 @@ TrainResult train(const TrainOptions& options, const std::function<void(const St
     } catch (const UsageError& e) {
       throw corrupt(std::string("its options: ") + e.what());
     }
+    if (steps > 0 && step > steps)  // (step == steps: a finished run, nothing to do)
+      throw corrupt("/train step " + std::to_string(step) + " past the run's " + std::to_string(steps) + " steps");
+    // AdamW's moments: a NaN there turns the weights NaN at the first update (finite loss).
+    for (size_t i = 0; i < m1.size(); ++i)
+      if (!std::isfinite(m1[i]) || !std::isfinite(m2[i]) || m2[i] < 0)
+        throw corrupt(std::string(!std::isfinite(m1[i]) ? "train/exp_avg" : "train/exp_avg_sq") + "[" +
+                      std::to_string(i) + "] = " + number_text(!std::isfinite(m1[i]) ? m1[i] : m2[i]));
     // A stream moves past at most a chunk and a segment's lone last base a step (whole records:
     // a record a stream, and an offset in it); twice that is a bound no run reaches.
     const int64_t most = 2 * (step + 1) * (o.chunk + 1 + (o.whole_records ? o.streams : 0));
@@ -667,12 +674,30 @@ TrainResult train(const TrainOptions& options, const std::function<void(const St
   // since), until the step after them says whether they give a finite loss; `good`, the last
   // that did: what a diverged run names to go back to.
   std::string untried = o.resume ? resumed_from : o.init_model, good;
+  // The run stops as diverged: `what`, and the last weights known good.
+  const auto diverged_error = [&](const std::string& what) {
+    std::error_code ec;
+    return Error("training diverged: " + what + " (last good checkpoint: " +
+                 (good.empty()           ? std::string("none: no weights of this run gave a finite step")
+                  : fs::exists(good, ec) ? good
+                                         : good + ", removed by --keep " + std::to_string(o.keep)) +
+                 ")");
+  };
+  // The weights pulled to the host, refused when not finite: a finite step's update can take
+  // them past float's range (--lr 1e38), and no checkpoint or model may hold what `score`
+  // and the checkpoint reader refuse.
+  const auto pull_finite_params = [&](int64_t at_step) {
+    m.pull_params();
+    const auto& p = m.params();
+    if (std::find_if(p.begin(), p.end(), [](float v) { return !std::isfinite(v); }) != p.end())
+      throw diverged_error("the weights at step " + std::to_string(at_step) + " are not finite");
+  };
   auto write_checkpoint = [&](int64_t at_step) {
     char name[64];
     std::snprintf(name, sizeof name, "/checkpoint-%08lld.h5", (long long)at_step);
     const std::string path = o.run_dir + name;
     const auto positions_now = data.positions();
-    m.pull_params();
+    pull_finite_params(at_step);
     m.moments(m1, m2);
     model::save_checkpoint(path, cfg, table, m.params().data(), o.command_line, [&](io::H5File& f) {
       f.write("train/exp_avg", m1.data(), {table.total});
@@ -779,15 +804,8 @@ TrainResult train(const TrainOptions& options, const std::function<void(const St
     if (!(metrics_out << line << std::flush))
       throw InputError(metrics + ": cannot write step " + std::to_string(step) + "'s row: " + std::strerror(errno));
     if (report) report(rep);
-    if (diverged) {
-      std::error_code ec;
-      throw Error("training diverged: " + std::to_string(bad) + " non-finite steps in a row, to step " +
-                  std::to_string(step) + " (last good checkpoint: " +
-                  (good.empty()               ? std::string("none: no weights of this run gave a finite step")
-                   : fs::exists(good, ec)     ? good
-                                              : good + ", removed by --keep " + std::to_string(o.keep)) +
-                  ")");
-    }
+    if (diverged)
+      throw diverged_error(std::to_string(bad) + " non-finite steps in a row, to step " + std::to_string(step));
     const bool stop_now = stopping || (stop && stop->load());  // a signal during this step
     // No checkpoint in a run of non-finite steps but the last: it would hold the weights that
     // gave them, and --keep would remove a good one for it.
@@ -800,7 +818,7 @@ TrainResult train(const TrainOptions& options, const std::function<void(const St
   }
   if (!result.interrupted) {  // finished (or out of time): the model alone, for score/embed/vep
     const std::string path = o.run_dir + "/model.h5";
-    m.pull_params();
+    pull_finite_params(step);
     model::save_checkpoint(path, cfg, table, m.params().data(), o.command_line, {}, o.inputs);
   }
   // Ended in a run of non-finite steps (fewer than the divergence limit): the model is that of

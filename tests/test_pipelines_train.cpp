@@ -890,6 +890,47 @@ TEST_CASE("train: a diverged run names the last weights that gave a finite step,
   CHECK_FALSE(fs::exists(o.run_dir + "/checkpoint-00000002.h5"));
 }
 
+TEST_CASE("train: no checkpoint or model holds weights that are not finite; NaN moments are refused on resume",
+          "[pipelines][train]") {
+  // --lr 1e38: step 1 is finite, and its update (weight decay: 1e38 · 0.1 · w) sends the weights
+  // past float's range. The run ended (fewer than five non-finite steps) writing a model.h5 of
+  // inf that score and the checkpoint reader refuse.
+  TempDir dir;
+  auto o = base_options(dir, "run");
+  o.lr = 1e38, o.warmup = 0, o.min_lr = o.lr, o.clip = 0, o.holdout = 0, o.steps = 3;
+  CHECK_THROWS_WITH(pipelines::train(o, {}), "training diverged: the weights at step 3 are not finite (last good "
+                                             "checkpoint: " + o.init_model + ")");
+  CHECK_FALSE(fs::exists(o.run_dir + "/model.h5"));
+  CHECK_FALSE(fs::exists(o.run_dir + "/checkpoint-00000003.h5"));
+  // A checkpoint whose AdamW moments hold a NaN: its first update would make every weight NaN.
+  auto p = base_options(dir, "run2");
+  std::atomic<bool> stop{true};
+  const auto res = pipelines::train(p, {}, &stop);
+  REQUIRE(res.interrupted);
+  for (const char* name : {"train/exp_avg", "train/exp_avg_sq"}) {
+    INFO(name);
+    const hid_t f = H5Fopen(res.checkpoint.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+    REQUIRE(f >= 0);
+    const hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
+    std::vector<float> v(size_t(H5Sget_simple_extent_npoints(H5Dget_space(d))));
+    CHECK(H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, v.data()) >= 0);
+    const float was = v[5];
+    v[5] = std::string(name) == "train/exp_avg" ? NAN : -1.0f;  // a second moment is never negative
+    CHECK(H5Dwrite(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, v.data()) >= 0);
+    pipelines::TrainOptions r;
+    r.run_dir = p.run_dir, r.resume = true;
+    H5Dclose(d), H5Fclose(f);
+    CHECK_THROWS_WITH(pipelines::train(r, {}), res.checkpoint + ": " + name + "[5] = " +
+                                                   (std::string(name) == "train/exp_avg" ? "nan" : "-1") +
+                                                   ": not a checkpoint as train writes them (corrupt or edited?)");
+    const hid_t f2 = H5Fopen(res.checkpoint.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+    const hid_t d2 = H5Dopen2(f2, name, H5P_DEFAULT);
+    v[5] = was;
+    CHECK(H5Dwrite(d2, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, v.data()) >= 0);
+    H5Dclose(d2), H5Fclose(f2);
+  }
+}
+
 TEST_CASE("train: a record of k·L + 1 bases takes k chunks; steps with no update leave AdamW's count alone",
           "[pipelines][train]") {
   // -b 1 -L 64 over records of 65, 192 (all N) and 193 bases: 1 + 3 + 3 steps, the N run's 3
@@ -1015,6 +1056,7 @@ TEST_CASE("train: a checkpoint with impossible numbers is refused by name, and m
   for (const Edit& e : {Edit{"train/data_consumed", false, 1e15, "train/data_consumed[0] = 1000000000000000 (at step"},
                         Edit{"step", true, -5, "/train step -5, updates"},
                         Edit{"step", true, 4.6e18, "/train step 4600000000000000000, updates"},  // no overflow
+                        Edit{"step", true, 25, "/train step 25 past the run's 12 steps"},  // was "finished"
                         Edit{"min_lr", true, 1.0, ""},  // above --lr: refused for a new run only
                         // accepted, and the run diverges: it names the checkpoint it resumed from
                         Edit{"lr", true, 1e30, "training diverged"},
