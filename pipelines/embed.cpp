@@ -210,6 +210,12 @@ class Embedder {
   // The region's next n rows (n, D) of requested layer k, in position order.
   void deliver(RegionSinks& s, size_t k, const float* rows, int64_t n) {
     auto& l = s.layers[k];
+    // A model whose states are not finite (a training run that diverged) embeds nothing: its
+    // NaN rows would read as empty regions' (as score and vep refuse it).
+    if (std::find_if(rows, rows + n * D_, [](float v) { return !std::isfinite(v); }) != rows + n * D_)
+      throw InputError((o_.model_path.empty() ? std::string("the model") : o_.model_path) +
+                       ": gives hidden states that are not finite (" + layer_name(o_.layers[k]) + ", in " + input_ +
+                       "): its weights do not make a working model (a training run that diverged?)");
     switch (o_.pool) {
       case Pool::none: l.positions->append(rows, n); break;
       case Pool::mean:

@@ -581,6 +581,21 @@ TEST_CASE("embed: bad regions give clear errors and no output file", "[pipelines
   CHECK_THROWS_WITH(pipelines::embed(m, p), Catch::Contains("samtools faidx"));
 }
 
+TEST_CASE("embed: a model whose states are not finite is refused, not written as NaN rows", "[pipelines][embed]") {
+  // Its pooled rows were NaN, which the layout keeps for empty regions; score and vep refuse it.
+  TempDir dir;
+  auto m = golden_model();
+  const model::ParamSpec& norm_f = m.table().specs.back();
+  std::fill_n(m.params().begin() + norm_f.offset, norm_f.size, 3e38f);
+  auto o = options(kGolden + "input.fa", dir.file("nan.h5"));
+  o.model_path = "diverged.h5";
+  CHECK_THROWS_WITH(pipelines::embed(m, o), Catch::StartsWith("diverged.h5: gives hidden states that are not finite "
+                                                              "(final, in " + kGolden + "input.fa)"));
+  CHECK_FALSE(std::filesystem::exists(o.output));
+  o.layers = {0};  // the layers before the final norm are finite: their rows are written
+  CHECK(pipelines::embed(m, o).regions > 0);
+}
+
 TEST_CASE("embed: --invalid skip reads the character as N, keeping a row per position", "[pipelines][embed]") {
   // Dropping it would leave a record's rows one short of its positions (its end one short too),
   // and a region read by position would disagree with the same bases read whole.
