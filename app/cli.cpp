@@ -187,7 +187,13 @@ std::atomic<bool> g_dying{false};  // a signal sent to the process group reaches
 extern "C" void remove_outputs_and_die(int sig) {
   if (g_dying.exchange(true)) return;  // the first thread removes, says and ends
   const int removed = mambadna::io::remove_temp_files();
-  if (sig != SIGPIPE) {
+  const bool fault = sig == SIGSEGV || sig == SIGBUS || sig == SIGFPE || sig == SIGILL;
+  if (fault) {  // (a bug, or a library's on input it did not expect)
+    static const char crashed[] = "mambadna: crashed (a fault signal); incomplete output files removed\n";
+    static const char crashed_bare[] = "mambadna: crashed (a fault signal)\n";
+    if (removed > 0) (void)!::write(2, crashed, sizeof crashed - 1);
+    else (void)!::write(2, crashed_bare, sizeof crashed_bare - 1);
+  } else if (sig != SIGPIPE) {
     static const char stopped[] = "mambadna: stopped by a signal\n";
     static const char cleaned[] = "mambadna: stopped by a signal; incomplete output files removed\n";
     if (removed > 0) (void)!::write(2, cleaned, sizeof cleaned - 1);
@@ -207,7 +213,10 @@ bool catch_signal(int sig, void (*handler)(int)) {
 void install_signal_cleanup() {
   // SIGABRT: an assertion of a library (htslib's, on data it did not expect) ends the program
   // as a signal would.
-  for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGPIPE, SIGQUIT, SIGXCPU, SIGABRT, SIGALRM, SIGUSR1, SIGUSR2})
+  // SIGSEGV, SIGBUS, SIGFPE, SIGILL: a crash (a bug, or a library's on data it did not expect)
+  // leaves no half file either; the handler then ends the program with the same signal.
+  for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGPIPE, SIGQUIT, SIGXCPU, SIGABRT, SIGALRM, SIGUSR1, SIGUSR2, SIGSEGV,
+                  SIGBUS, SIGFPE, SIGILL})
     catch_signal(sig, remove_outputs_and_die);
   // A file-size limit (ulimit -f): the write past it fails with EFBIG, which the writer reports
   // ("File too large") and the outputs' temporaries go, instead of a silent SIGXFSZ.

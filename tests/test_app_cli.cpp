@@ -711,16 +711,24 @@ TEST_CASE("cli: a signal removes the outputs not yet complete", "[app]") {
       n += e.path().filename().string().rfind("sc.", 0) == 0;
     return n;
   };
-  for (const std::string& sig : {std::string("INT"), std::string("TERM"), std::string("QUIT"), std::string("USR1")}) {
+  for (const std::string& sig :
+       {std::string("INT"), std::string("TERM"), std::string("QUIT"), std::string("USR1"), std::string("SEGV")}) {
     INFO(sig);
     // Both temporaries exist when the signal comes; none is left after it.
     const std::string out = run_shell("cd '" + dir.file("") + "' && (" + score + " & pid=$!; sleep 1.5; ls | grep -c '^sc\\..*\\.tmp\\.'; kill -" +
                                           sig + " $pid; wait $pid; echo $?)",
                                       st);
-    CHECK(out == "2\n" + std::to_string(sig == "INT" ? 130 : sig == "TERM" ? 143 : sig == "QUIT" ? 131 : 138) + "\n");
+    CHECK(out == "2\n" +
+                     std::to_string(sig == "INT"    ? 130
+                                    : sig == "TERM" ? 143
+                                    : sig == "QUIT" ? 131
+                                    : sig == "USR1" ? 138
+                                                    : 139) +
+                     "\n");
     std::ifstream e(dir.file("err.txt"));
     const std::string err((std::istreambuf_iterator<char>(e)), std::istreambuf_iterator<char>());
-    CHECK(err.find("stopped by a signal; incomplete output files removed") != std::string::npos);
+    CHECK(err.find(sig == "SEGV" ? "crashed (a fault signal); incomplete output files removed"
+                                 : "stopped by a signal; incomplete output files removed") != std::string::npos);
     CHECK(listed() == 0);
   }
   // A signal ignored when the program starts (nohup) stays ignored: the run goes on.
