@@ -3,6 +3,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <htslib/bgzf.h>
+
+#include <cctype>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -18,9 +21,18 @@ bool is_special_file(const std::string& path) {
   return S_ISLNK(st.st_mode) || !S_ISREG(st.st_mode);
 }
 
-TextOutput::TextOutput(const std::string& path) : path_(path) {
+bool has_suffix(const std::string& path, std::string_view suffix) {
+  if (path.size() < suffix.size()) return false;
+  for (size_t i = 0; i < suffix.size(); ++i)
+    if (std::tolower(static_cast<unsigned char>(path[path.size() - suffix.size() + i])) != suffix[i]) return false;
+  return true;
+}
+
+TextOutput::TextOutput(const std::string& path, bool bgzip) : path_(path) {
   if (path == "-") {
     f_ = stdout;
+    if (bgzip && !(z_ = bgzf_dopen(::dup(STDOUT_FILENO), "w")))
+      throw InputError("standard output: cannot write BGZF to it: " + std::string(std::strerror(errno)));
     return;
   }
   if (!is_special_file(path)) {
@@ -29,6 +41,7 @@ TextOutput::TextOutput(const std::string& path) : path_(path) {
   }
   const std::string& open_as = tmp_.empty() ? path : tmp_;
   f_ = std::fopen(open_as.c_str(), "w");
+  if (f_ && bgzip && !(z_ = bgzf_dopen(::dup(::fileno(f_)), "w"))) std::fclose(f_), f_ = nullptr;
   if (!f_) {
     const int err = errno;
     if (!tmp_.empty()) std::remove(tmp_.c_str()), temp_file_closed(tmp_);
@@ -38,16 +51,23 @@ TextOutput::TextOutput(const std::string& path) : path_(path) {
 }
 
 TextOutput::~TextOutput() {
+  if (z_) bgzf_close(z_);
   if (f_ && f_ != stdout) std::fclose(f_);
   if (!tmp_.empty()) std::remove(tmp_.c_str()), temp_file_closed(tmp_);
 }
 
 void TextOutput::write(std::string_view s) {
-  if (std::fwrite(s.data(), 1, s.size(), f_) != s.size()) fail();
+  if (z_ ? bgzf_write(z_, s.data(), s.size()) != ssize_t(s.size()) : std::fwrite(s.data(), 1, s.size(), f_) != s.size())
+    fail();
 }
 
 void TextOutput::finish() {
   if (!f_) return;  // finished
+  if (z_) {  // its blocks and the end-of-file block, through its own descriptor
+    BGZF* z = z_;
+    z_ = nullptr;
+    if (bgzf_close(z) != 0) fail();
+  }
   if (std::fflush(f_) != 0) fail();
   if (f_ == stdout) return;
   FILE* f = f_;

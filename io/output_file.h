@@ -9,15 +9,24 @@
 #include <string>
 #include <string_view>
 
+struct BGZF;  // htslib's
+
 namespace mambadna::io {
 
 // True when `path` exists and is not a regular file, or is a symbolic link: it must be written
 // in place (a rename would replace /dev/null, a FIFO, or a link such as /dev/stdout).
 bool is_special_file(const std::string& path);
 
+// Whether `path` ends in `suffix` (given in lower case) in any case: ".bcf" matches x.BCF.
+bool has_suffix(const std::string& path, std::string_view suffix);
+// Whether `path` names a bgzip-compressed file: it ends in .gz or .bgz, in any case.
+inline bool bgzip_name(const std::string& path) { return has_suffix(path, ".gz") || has_suffix(path, ".bgz"); }
+
+// Text written as given, or with `bgzip` compressed in BGZF blocks (as bgzip writes it: gzip
+// tools read it, tabix indexes it).
 class TextOutput {
  public:
-  explicit TextOutput(const std::string& path);
+  explicit TextOutput(const std::string& path, bool bgzip = false);
   ~TextOutput();
   TextOutput(const TextOutput&) = delete;
   TextOutput& operator=(const TextOutput&) = delete;
@@ -33,6 +42,7 @@ class TextOutput {
   [[noreturn]] void fail() const;
   std::string path_, tmp_;  // tmp_ empty when writing in place
   FILE* f_ = nullptr;
+  BGZF* z_ = nullptr;  // bgzip: the file is written through this instead
 };
 
 }  // namespace mambadna::io

@@ -204,16 +204,8 @@ char vcf_output_type(const std::string& path, char requested) {
       throw UsageError(std::string("--output-type ") + requested + ": choose v, z, b or u");
     return requested;
   }
-  auto ends = [&](const char* suf) {  // in any case: .BCF, .VCF.GZ
-    const size_t n = std::strlen(suf);
-    if (path.size() < n) return false;
-    for (size_t i = 0; i < n; ++i)
-      if (std::tolower(static_cast<unsigned char>(path[path.size() - n + i])) != suf[i]) return false;
-    return true;
-  };
-  if (ends(".gz") || ends(".bgz")) return 'z';
-  if (ends(".bcf")) return 'b';
-  return 'v';
+  if (bgzip_name(path)) return 'z';  // in any case: .VCF.GZ
+  return has_suffix(path, ".bcf") ? 'b' : 'v';
 }
 
 char parse_vcf_output_type(const std::string& arg, int* level) {

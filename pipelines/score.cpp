@@ -84,7 +84,7 @@ class Outputs {
       h5_->set_attr("/", "case", std::string(io::case_mode_name(opt.reader.tok.case_mode)));
       h5_->set_attr("/", "invalid", std::string(io::invalid_mode_name(opt.reader.tok.invalid)));
     }
-    if (!opt.bedgraph.empty()) bg_.emplace(opt.bedgraph);
+    if (!opt.bedgraph.empty()) bg_.emplace(opt.bedgraph, io::bgzip_name(opt.bedgraph));  // .gz: bgzip, for tabix
   }
 
   // Per-position datasets of record `row` (when --per-position).
@@ -120,16 +120,16 @@ class Outputs {
   // whose tokens are base[0..n): only where the base is A/C/G/T, as the totals count (an N run
   // is a gap). The track is in record order: rows must come in order (score's streams start
   // no record while one longer than a chunk runs, so a pass's rows ascend with the streams).
-  void bedgraph(int64_t row, const std::string& chrom, int64_t pos0, const float* v, const int32_t* base,
-                int64_t n) {
+  void bedgraph(int64_t row, const std::string& input, const std::string& chrom, int64_t pos0, const float* v,
+                const int32_t* base, int64_t n) {
     if (!bg_ || n <= 0) return;
     if (row < bg_row_)
       throw Error("internal error: bedGraph lines of record " + std::to_string(row + 1) + " after record " +
                   std::to_string(bg_row_ + 1));
     bg_row_ = row;
     if (chrom.empty())  // a bare '>' header
-      throw InputError("--bedgraph: record " + std::to_string(row + 1) +
-                       " has an empty name, and a track line needs its contig's name");
+      throw InputError(input + ": record " + std::to_string(row + 1) + " of the run has an empty name ('>' alone): " +
+                       "a bedGraph line (--bedgraph) needs its contig's name");
     claim(chrom, pos0, pos0 + n);
     char buf[64];
     for (int64_t t = 0; t < n; ++t) {
@@ -216,8 +216,8 @@ class Outputs {
     }
   }
   [[noreturn]] static void overlap(const std::string& chrom, int64_t pos) {
-    throw UsageError("--bedgraph: " + chrom + ":" + std::to_string(pos + 1) +
-                     " is scored twice (a contig name in two inputs, or twice in one): a track "
+    throw InputError("--bedgraph: position " + std::to_string(pos + 1) + " of contig " + chrom +
+                     " is scored twice (two records of that name, in one input or two): a track "
                      "holds one value a base; give such inputs to separate runs");
   }
 
@@ -346,7 +346,7 @@ std::vector<RecordScore> score_both_strands(model::Mamba<float>& m, const ScoreO
         if (pos.ent) pos.ent->append(en.data(), n);
         if (pos.lp_rc) pos.lp_rc->append(rc.data(), n);
         if (pos.lp_both) pos.lp_both->append(both.data(), n);
-        out.bedgraph(ri, r.contig, p, both.data(), tokens.data(), n);
+        out.bedgraph(ri, file, r.contig, p, both.data(), tokens.data(), n);
         bases_done += n;
         if (progress) progress(bases_done);
       }
@@ -747,7 +747,7 @@ std::vector<RecordScore> score(model::Mamba<float>& m, const ScoreOptions& optio
         }
       if (s.pos.lp && m_out > 0) s.pos.lp->append(l, m_out);
       if (s.pos.ent && m_out > 0) s.pos.ent->append(ent.data() + b * Lc, m_out);
-      out.bedgraph(s.row, s.rec.name, std::max<int64_t>(s.rec.region_begin, 0) + s.tokens + 1, l, tgt, m_out);
+      out.bedgraph(s.row, s.rec.input, s.rec.name, std::max<int64_t>(s.rec.region_begin, 0) + s.tokens + 1, l, tgt, m_out);
       s.tokens += n;
       bases_done += n;
       if (s.cur.end_of_record) {

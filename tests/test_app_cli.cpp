@@ -431,7 +431,8 @@ TEST_CASE("cli: outputs over inputs, empty BED files, --case, unusable numbers, 
     const std::string bare = dir.write("bare.fa", ">\nACGTACGTAC\n");
     const std::string err = run_shell(kBin + " score -v0 -m '" + m + "' '" + bare + "' --bedgraph '" + dir.file("bare.bg") + "' 2>&1", st);
     CHECK(st == 1);
-    CHECK(err.find("--bedgraph: record 1 has an empty name, and a track line needs its contig's name") != std::string::npos);
+    CHECK(err.find(bare + ": record 1 of the run has an empty name ('>' alone): a bedGraph line (--bedgraph) needs its "
+                   "contig's name") != std::string::npos);
     CHECK_FALSE(std::filesystem::exists(dir.file("bare.bg")));
   }
   {  // Several inputs are each opened before any work, so a later one without its index stops

@@ -12,6 +12,7 @@
 #include <sstream>
 #include <thread>
 
+#include <htslib/bgzf.h>
 #include <htslib/faidx.h>
 #include <htslib/sam.h>
 
@@ -303,6 +304,31 @@ TEST_CASE("score: a bedGraph from several streams is the one-stream track, in re
   CHECK(differ == 0);
 }
 
+TEST_CASE("score: a bedGraph named .gz is bgzip-compressed, the same lines", "[pipelines][score]") {
+  // It was plain text under a .gz name: zcat and tabix refused it.
+  TempDir dir;
+  auto m = golden_model();
+  const std::string fa = dir.write("r.fa", mixed_records("s", 3, "GATTACAGGCTTAACG", 2, 12, 11, 3));
+  std::string plain, unzipped;
+  for (const char* name : {"t.bedGraph", "t.bedGraph.GZ"}) {
+    auto o = options({fa}, 100, 2);
+    o.bedgraph = dir.file(name);
+    pipelines::score(m, o, {});
+    BGZF* fp = bgzf_open(o.bedgraph.c_str(), "r");
+    REQUIRE(fp);
+    CHECK(bool(fp->is_compressed) == (name != std::string("t.bedGraph")));
+    CHECK_FALSE(fp->is_gzip);                                   // BGZF, not plain gzip
+    if (fp->is_compressed) CHECK(bgzf_check_EOF(fp) == 1);     // its end-of-file block
+    std::string text;
+    char buf[4096];
+    for (ssize_t n; (n = bgzf_read(fp, buf, sizeof buf)) > 0;) text.append(buf, size_t(n));
+    bgzf_close(fp);
+    (name == std::string("t.bedGraph") ? plain : unzipped) = text;
+  }
+  CHECK(std::count(plain.begin(), plain.end(), '\n') > 3);
+  CHECK(unzipped == plain);
+}
+
 TEST_CASE("score: bedGraph track has one line per scored position", "[pipelines][score]") {
   TempDir dir;
   auto m = golden_model();
@@ -365,9 +391,12 @@ TEST_CASE("score: a bedGraph track refuses a base scored twice", "[pipelines][sc
     o.bedgraph = dir.file("t.bedGraph");
     return pipelines::score(m, o, {});
   };
-  CHECK_THROWS_WITH(run({a, b}, {}), Catch::Contains("--bedgraph: c:2 is scored twice"));
+  const std::string twice_msg = "--bedgraph: position 2 of contig c is scored twice (two records of that name, in one "
+                                "input or two)";
+  CHECK_THROWS_WITH(run({a, b}, {}), Catch::Contains(twice_msg));
+  CHECK_THROWS_AS(run({a, b}, {}), InputError);  // the data's fault: exit 1
   CHECK_FALSE(fs::exists(dir.file("t.bedGraph")));
-  CHECK_THROWS_WITH(run({twice}, {}), Catch::Contains("--bedgraph: c:2 is scored twice"));
+  CHECK_THROWS_WITH(run({twice}, {}), Catch::Contains(twice_msg));
   CHECK_FALSE(fs::exists(dir.file("t.bedGraph")));
   {  // --invalid skip drops a character that still takes a position: the track could not place it
     auto o = options({dir.write("skip.fa", ">s\nACGTAC**GTACGT\n")}, 8, 2);
