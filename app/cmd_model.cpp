@@ -14,7 +14,7 @@ int cmd_init(int argc, char** argv) {
   CommonOptions common;
   std::string output, preset = "small", tok_case = "upper";
   int64_t d_model = 0, n_layer = 0, d_state = 16, d_conv = 4, expand = 2, dt_rank = -1;
-  uint64_t seed = 1;
+  int64_t seed = 1;  // (signed: Boost reads -1 into an unsigned type as 2^64 - 1)
   po::options_description shape("Model shape (override the preset)");
   shape.add_options()                                                                       //
       ("preset,p", po::value(&preset)->default_value(preset), "tiny (D 64, 2 layers), small (D 256, 8 layers), 130m (D 768, 24 layers)")
@@ -45,10 +45,11 @@ int cmd_init(int argc, char** argv) {
           if (n_layer < 1) throw UsageError("--n-layer " + std::to_string(n_layer) + ": give 1 or more");
           c.n_layer = n_layer;
         }
+        if (seed < 0) throw UsageError("--seed " + std::to_string(seed) + ": give 0 or more");
         c.d_state = d_state, c.d_conv = d_conv, c.expand = expand, c.dt_rank = dt_rank;
         c.tokenizer_case = tok_case;
         auto table = model::ParamTable::build(c);
-        auto params = model::init_params(c, table, seed);
+        auto params = model::init_params(c, table, uint64_t(seed));
         model::save_checkpoint(output, c, table, params.data(), command_line());
         if (common.verbosity > 0)
           std::fprintf(stderr, "[mambadna] wrote %s: %lld parameters\n", output.c_str(),

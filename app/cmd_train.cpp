@@ -44,6 +44,7 @@ int cmd_train(int argc, char** argv) {
   CommonOptions common;
   InputOptions input;
   pipelines::TrainOptions o;
+  int64_t seed = 1;  // (signed: Boost reads -1 into an unsigned type as 2^64 - 1)
   std::string max_time;
   po::options_description run("Run");
   run.add_options()                                                                       //
@@ -87,7 +88,7 @@ int cmd_train(int argc, char** argv) {
       ("eps", po::value(&o.eps)->default_value(1e-8, "1e-8"), "AdamW term added to the root of that")        //
       ("weight-decay", po::value(&o.weight_decay)->default_value(0.1, "0.1"), "on matrices and the embedding only")
       ("clip", po::value(&o.clip)->default_value(1.0, "1"), "global gradient-norm clipping (0: off)")
-      ("seed", po::value(&o.seed)->default_value(1), "data seed: reverse-complement coins, the order reads are taken in");
+      ("seed", po::value(&seed)->default_value(1), "data seed: reverse-complement coins, the order reads are taken in");
   po::options_description book("Bookkeeping");
   book.add_options()                                                                        //
       ("valid-every", po::value(&o.valid_every)->default_value(0), "validate every N steps (0: at the end)")
@@ -127,6 +128,8 @@ int cmd_train(int argc, char** argv) {
         if (!o.resume) {
           if (o.init_model.empty()) throw UsageError("give -m init.h5 for a new run, or --resume");
           if (vm["min-lr"].defaulted()) o.min_lr = o.lr / 10;  // a tenth of the peak, whatever it is
+          if (seed < 0) throw UsageError("--seed " + std::to_string(seed) + ": give 0 or more");
+          o.seed = uint64_t(seed);
           auto cfg = model::read_config(io::H5File::open_read(o.init_model));
           o.reader = reader_options("train", input, common, cfg, true);
         } else {  // the checkpoint gives the reader options, but not where warnings go

@@ -23,7 +23,7 @@ model::Device apply_device_options(const DeviceOptions& o, int verbosity) {
   kernels::cuda::set_matmul_precision(kernels::cuda::parse_matmul_precision(o.precision));
   if (d.cuda) {
     if (!kernels::cuda::built())
-      throw UsageError("--device " + o.device + ": this build of mambadna has no CUDA backend");
+      throw Error("--device " + o.device + ": this build of mambadna has no CUDA backend (rebuild with nvcc present)");
     kernels::cuda::set_device(d.index);  // names the index and the device count when absent
     const int cc = kernels::cuda::compute_capability(d.index);
     if (o.precision != "fp32" && cc < 80)  // tf32 and bf16 tensor cores came with sm_80

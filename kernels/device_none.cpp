@@ -8,7 +8,7 @@ namespace mambadna::kernels::cuda {
 
 namespace {
 [[noreturn]] void no_cuda() {
-  throw UsageError("this build of mambadna has no CUDA backend (rebuild with nvcc present)");
+  throw Error("this build of mambadna has no CUDA backend (rebuild with nvcc present)");
 }
 MatmulPrecision g_precision = MatmulPrecision::fp32;
 }  // namespace

@@ -2,6 +2,8 @@
 
 #include <boost/property_tree/json_parser.hpp>
 #include <boost/property_tree/ptree.hpp>
+
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <optional>
@@ -26,6 +28,11 @@ std::optional<boost::property_tree::ptree> read_mamba_ssm_config(const io::H5Fil
     throw InputError(f.path() + ": attribute mamba_ssm_config is not JSON (line " + std::to_string(e.line()) +
                      ": " + e.message() + ")");
   }
+  // (PropertyTree reads an array's members with empty keys, a lone value as the root's data)
+  if (!json.data().empty() ||
+      std::any_of(json.begin(), json.end(), [](const auto& member) { return member.first.empty(); }))
+    throw InputError(f.path() + ": attribute mamba_ssm_config is JSON but not an object of MambaConfig's fields "
+                                "({\"d_model\": ..., \"n_layer\": ...})");
   return json;
 }
 

@@ -529,7 +529,7 @@ TrainResult train(const TrainOptions& options, const std::function<void(const St
                        " now): the checkpoint's data positions are in the old file; start a new run");
   split_holdout(all, o.holdout, train_segs, valid_segs, o.holdout_records);
   if (o.holdout > 0 && train_segs.empty())
-    throw UsageError("train: --holdout " + std::to_string(o.holdout) + " leaves no training data");
+    throw UsageError("train: --holdout " + number_text(o.holdout) + " leaves no training data");
   if (!o.resume && notice && o.holdout > 0 && !o.holdout_records && !valid_segs.empty()) {
     // Over every record, those too short to hold out a base included (a few ultra-long reads
     // must not hide that most records hold out a base or two, or none).

@@ -356,6 +356,7 @@ TEST_CASE("checkpoint: mamba_ssm_config builds the model and must agree with the
   // attributes too, a value they contradict is refused as a contradiction).
   const std::pair<std::string, std::string> refused[] = {
       {json_with("}", ""), ": attribute mamba_ssm_config is not JSON (line 1: "},
+      {"[1, 2, 3]", ": attribute mamba_ssm_config is JSON but not an object of MambaConfig's fields"},
       {json_with("\"layer\": \"Mamba1\"", "\"layer\": \"Mamba2\""),
        ": mamba_ssm_config ssm_cfg.layer 'Mamba2': only Mamba1 models are supported"},
       {json_with("\"attn_layer_idx\": []", "\"attn_layer_idx\": [1]"),

@@ -23,6 +23,8 @@ int device_count() {
 
 void set_device(int index) {
   const int n = device_count();
+  // None at all is the machine's (exit 1); one past those present, the command line's (exit 2).
+  if (n == 0) throw Error("cuda:" + std::to_string(index) + ": no such device (no CUDA device present)");
   if (index < 0 || index >= n)
     throw UsageError("cuda:" + std::to_string(index) + ": no such device (" + std::to_string(n) +
                      " CUDA device" + (n == 1 ? "" : "s") + " present)");
