@@ -15,6 +15,8 @@ struct Alignment {
   int64_t pos = -1, end = -1;
   int64_t flag = 0, mapq = 255;
 };
+// A row of reads/ columns that is not a read (a FASTA record, a region): flag −1.
+inline const Alignment kNotRead{"*", -1, -1, -1, 255};
 
 struct Chunk {
   std::string record;            // record name (or the contig of a region)

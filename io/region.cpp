@@ -204,7 +204,7 @@ std::vector<Region> regions_present(const std::string& path, const std::vector<R
 
 std::string region_name(const Region& region, int64_t begin, int64_t end) {
   if (!region.name.empty()) return region.name;
-  return region.contig + ":" + std::to_string(begin + 1) + "-" + std::to_string(end);
+  return format_region(Region{region.contig, begin, end, {}});  // {x:1-5}:1-300 reads back as a region
 }
 
 std::string format_region(const Region& region) {

@@ -50,7 +50,8 @@ Region parse_region(const std::string& text);
 std::string format_region(const Region& region);
 
 // What outputs call a region: its BED name (column 4) when it has one, else "contig:start-end"
-// of its interval [begin, end) clipped to the contig, 1-based inclusive.
+// of its interval [begin, end) clipped to the contig, 1-based inclusive, as format_region
+// writes it ("{x:1-5}:1-300" for a contig whose name holds ':' or ',').
 std::string region_name(const Region& region, int64_t begin, int64_t end);
 
 // The region clipped to a contig of `length` bases, as samtools faidx clips it: its end to the

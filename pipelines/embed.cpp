@@ -286,7 +286,7 @@ class Embedder {
       out_->set_attr(group, "index", index);
     }
     if (read && !reads_) open_reads(summary_.regions);
-    if (reads_) reads_->append(read.value_or(kNotRead));
+    if (reads_) reads_->append(read.value_or(io::kNotRead));
     ++summary_.regions;
   }
 
@@ -302,13 +302,12 @@ class Embedder {
       mapq.append(&a.mapq, 1);
     }
   };
-  static inline const io::Alignment kNotRead{"*", -1, -1, -1, 255};
   void open_reads(int64_t rows_before) {
     auto column = [&](const char* name, io::H5Type t) { return io::H5Appender(*out_, name, t, io::Shape{}); };
     reads_.emplace(ReadColumns{column("reads/contig", io::H5Type::string), column("reads/pos", io::H5Type::i64),
                                column("reads/end", io::H5Type::i64), column("reads/flag", io::H5Type::i64),
                                column("reads/mapq", io::H5Type::i64)});
-    for (int64_t i = 0; i < rows_before; ++i) reads_->append(kNotRead);
+    for (int64_t i = 0; i < rows_before; ++i) reads_->append(io::kNotRead);
   }
 
   // A region of an indexed FASTA: [begin, end) clipped to the contig, with flank and strands.

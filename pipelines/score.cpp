@@ -83,6 +83,8 @@ class Outputs {
       h5_->set_attr("/", "strand", std::string(opt.both_strands ? "both" : "fwd"));
       h5_->set_attr("/", "case", std::string(io::case_mode_name(opt.reader.tok.case_mode)));
       h5_->set_attr("/", "invalid", std::string(io::invalid_mode_name(opt.reader.tok.invalid)));
+      // per_position/ is there with no record too (code reading it back needs it)
+      if (opt.per_position) h5_->ensure_parent_groups("per_position/0");
     }
     if (!opt.bedgraph.empty()) bg_.emplace(opt.bedgraph, io::bgzip_name(opt.bedgraph));  // .gz: bgzip, for tabix
   }
@@ -173,6 +175,22 @@ class Outputs {
       h5_->write("records/scored", scored.data(), n);
       h5_->write("records/loglik", loglik.data(), n);
       h5_->write("records/bits_per_base", bpb.data(), n);
+      // reads/: where each row's read lies, as embed writes it (mates share a name); rows that
+      // are not reads have flag -1.
+      if (std::any_of(done.begin(), done.end(), [](const RecordScore& r) { return r.read.has_value(); })) {
+        std::vector<std::string> contig;
+        std::vector<int64_t> pos, end, flag, mapq;
+        for (auto& r : done) {
+          const io::Alignment& a = r.read ? *r.read : io::kNotRead;
+          contig.push_back(a.contig), pos.push_back(a.pos), end.push_back(a.end), flag.push_back(a.flag);
+          mapq.push_back(a.mapq);
+        }
+        h5_->write_strings("reads/contig", contig);
+        h5_->write("reads/pos", pos.data(), n);
+        h5_->write("reads/end", end.data(), n);
+        h5_->write("reads/flag", flag.data(), n);
+        h5_->write("reads/mapq", mapq.data(), n);
+      }
       if (opt_.both_strands) {
         h5_->write("records/scored_rc", scored_rc.data(), n);
         h5_->write("records/loglik_rc", loglik_rc.data(), n);
@@ -658,6 +676,7 @@ std::vector<RecordScore> score(model::Mamba<float>& m, const ScoreOptions& optio
       s.rec.region = (B > 1 ? shared : s).reader->region_name();
       s.rec.region_index = (B > 1 ? shared : s).reader->region_index();
       s.rec.region_begin = s.cur.offset;
+      s.rec.read = s.cur.alignment;
       s.pos = out.open(s.row);
       return true;
     }

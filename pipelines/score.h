@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -51,6 +52,7 @@ struct RecordScore {
   int64_t index = 0;           // record index within its file
   int64_t region_index = -1;   // with `region`: Region::index, its place in the list given
   int64_t region_begin = -1;   // 0-based start of the region's first base on its contig (or 0)
+  std::optional<io::Alignment> read;  // SAM/BAM/CRAM: where the read lies (the HDF5's reads/)
   int64_t length = 0;          // bases in the record (after the tokenizer)
   int64_t scored = 0;          // positions counted in the totals (A/C/G/T, t >= 1)
   double loglik = 0;           // sum of log p over the scored positions (nats)

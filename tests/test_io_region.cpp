@@ -84,6 +84,12 @@ TEST_CASE("format_region writes samtools' syntax", "[io][region]") {
   CHECK(io::format_region({"chr1", 99, 200, ""}) == "chr1:100-200");
   CHECK(io::format_region({"chr1", 99, kContigEnd, ""}) == "chr1:100");
   CHECK(io::format_region({"a:b", 0, 10, ""}) == "{a:b}:1-10");
+  // What outputs name a region by: a BED name, or the interval in the same syntax (it was
+  // "x:1-5:1-300" for contig x:1-5, which does not read back).
+  CHECK(io::region_name({"x:1-5", 0, kContigEnd, ""}, 0, 300) == "{x:1-5}:1-300");
+  CHECK(io::parse_region(io::region_name({"x:1-5", 0, kContigEnd, ""}, 0, 300)) == Region{"x:1-5", 0, 300, ""});
+  CHECK(io::region_name({"chr1", 0, kContigEnd, ""}, 9, 20) == "chr1:10-20");
+  CHECK(io::region_name({"chr1", 0, 5, "peak1"}, 0, 5) == "peak1");
 }
 
 TEST_CASE("read_bed reads the shared regions.bed", "[io][region][bed]") {

@@ -329,6 +329,50 @@ TEST_CASE("score: a bedGraph named .gz is bgzip-compressed, the same lines", "[p
   CHECK(unzipped == plain);
 }
 
+TEST_CASE("score: reads/ gives each read's place on the reference, as embed's", "[pipelines][score]") {
+  // Mates share a name: the TSV and records/ could not tell them apart.
+  TempDir dir;
+  auto m = golden_model();
+  const std::string sam = dir.write("places.sam",
+                                    "@HD\tVN:1.6\tSO:unsorted\n"
+                                    "@SQ\tSN:c\tLN:100\n@SQ\tSN:d\tLN:50\n"
+                                    "del\t99\tc\t5\t37\t3M2D3M\t=\t20\t21\tACGTTA\t*\n"
+                                    "del\t147\tc\t20\t30\t4M\t=\t5\t-21\tGGAT\t*\n"
+                                    "none\t4\t*\t0\t0\t*\t*\t0\t0\tTTTT\t*\n"
+                                    "rev\t16\td\t11\t60\t5M\t*\t0\t0\tACGTA\t*\n");
+  const std::string fa = dir.write("one.fa", ">x\nACGTACGT\n");
+  for (const int64_t chunk : {64, 4}) {
+    INFO("chunk " << chunk);
+    auto o = options({fa, sam}, chunk, 2);
+    o.h5_output = dir.file("r" + std::to_string(chunk) + ".h5");
+    REQUIRE(pipelines::score(m, o, {}).size() == 5);
+    const auto f = io::H5File::open_read(o.h5_output);
+    CHECK(f.read_strings("records/name") == std::vector<std::string>{"x", "del", "del", "none", "rev"});
+    CHECK(f.read_strings("reads/contig") == std::vector<std::string>{"*", "c", "c", "*", "d"});
+    CHECK(f.read_i64("reads/pos") == std::vector<int64_t>{-1, 4, 19, -1, 10});
+    CHECK(f.read_i64("reads/end") == std::vector<int64_t>{-1, 12, 23, -1, 15});
+    CHECK(f.read_i64("reads/flag") == std::vector<int64_t>{-1, 99, 147, 4, 16});
+    CHECK(f.read_i64("reads/mapq") == std::vector<int64_t>{255, 37, 30, 0, 60});
+  }
+  auto o = options({fa}, 64, 2);  // no reads: no reads/
+  o.h5_output = dir.file("fa.h5");
+  pipelines::score(m, o, {});
+  CHECK_FALSE(io::H5File::open_read(o.h5_output).exists("reads"));
+}
+
+TEST_CASE("score: an input with no record still gives the per_position group, empty", "[pipelines][score]") {
+  TempDir dir;
+  auto m = golden_model();
+  auto o = options({dir.write("empty.fa", "")}, 100, 2);
+  o.h5_output = dir.file("e.h5");
+  o.per_position = true;
+  CHECK(pipelines::score(m, o, {}).empty());
+  const auto f = io::H5File::open_read(o.h5_output);
+  REQUIRE(f.exists("per_position"));  // (h5py's f['per_position'] raised KeyError)
+  CHECK(f.is_group("per_position"));
+  CHECK(f.list("per_position").empty());
+}
+
 TEST_CASE("score: bedGraph track has one line per scored position", "[pipelines][score]") {
   TempDir dir;
   auto m = golden_model();
