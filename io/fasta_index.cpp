@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <unordered_set>
 
 #include "io/bgzf_end.h"
 #include "io/error.h"
@@ -47,7 +48,7 @@ std::vector<FaiRecord> read_fai(const std::string& path) {
                                      : "LINEWIDTH " + std::to_string(bytes) + " is less than LINEBASES " +
                                            std::to_string(bases)) +
                        ": run 'samtools faidx " + path + "' again");
-    if (columns && off >= 0 && bases > 0 && bytes >= bases) {
+    if (columns && off >= 0 && ((bases > 0 && bytes >= bases) || r.length == 0)) {  // (an empty record: "0 W")
       r.offset = off;
       r.line_bases = bases;
       r.line_bytes = bytes;
@@ -74,6 +75,14 @@ uint64_t read_u64le(std::istream& in) {
   uint64_t v = 0;
   for (int i = 7; i >= 0; --i) v = (v << 8) | b[i];
   return v;
+}
+
+// Just past a record's last base, by its .fai line (its offset when it has none). (Unsigned: a
+// wild .fai wraps, no more.)
+uint64_t fai_record_end(const FaiRecord& r) {
+  if (r.length == 0 || r.line_bases <= 0) return uint64_t(r.offset);
+  const uint64_t last = uint64_t(r.length) - 1, bases = uint64_t(r.line_bases);
+  return uint64_t(r.offset) + last / bases * uint64_t(r.line_bytes) + last % bases + 1;
 }
 
 struct BgzfCloser {
@@ -114,8 +123,9 @@ void check_bgzip_index(const std::string& path, const std::vector<FaiRecord>& fa
   if (!idx) throw stale("cannot read its entry count");
   // Every entry in order and inside the file (the .gzi alone, 16 bytes an entry); the first, the
   // last and up to 62 between them (a genome's .gzi has ~50,000) at the start of a block.
-  // Its uncompressed offsets too: the block before an entry's (from the entry before, or the
-  // file's start) ends with its uncompressed size (ISIZE), the step between the two offsets.
+  // Its uncompressed offsets too: the block that starts at the entry before (or at the file's
+  // start) holds their difference, its uncompressed size (ISIZE, at the end its header's BSIZE
+  // gives; empty blocks after it, as where two bgzip files were concatenated, the .gzi leaves out).
   const uint64_t stride = std::max<uint64_t>(1, n / 63);
   uint64_t prev = 0, prev_u = 0, last_u = 0;
   for (uint64_t i = 0; i < n; ++i) {
@@ -124,14 +134,19 @@ void check_bgzip_index(const std::string& path, const std::vector<FaiRecord>& fa
     if (!idx) throw stale("ends after " + std::to_string(i) + " of its " + std::to_string(n) + " entries");
     if (c <= prev && i > 0) throw stale("entry " + std::to_string(i + 1) + " goes backwards");
     if (c >= size) throw stale("entry " + std::to_string(i + 1) + " points past the end of the file");
-    const uint64_t before_u = prev_u;
+    const uint64_t before = prev, before_u = prev_u;
     prev = c, prev_u = last_u;
     if (i % stride != 0 && i + 1 != n) continue;
-    unsigned char magic[4] = {}, isize[4] = {};
+    unsigned char magic[4] = {}, head[18] = {}, isize[4] = {};
     if (::pread(fd, magic, 4, off_t(c)) != 4 || magic[0] != 0x1f || magic[1] != 0x8b || magic[2] != 0x08 ||
         magic[3] != 0x04)
       throw stale("entry " + std::to_string(i + 1) + " (byte " + std::to_string(c) + ") is not the start of a block");
-    if (c < 4 || ::pread(fd, isize, 4, off_t(c - 4)) != 4 ||
+    // (a header other than bgzip's own layout, XLEN 6 holding BC: not checked)
+    if (::pread(fd, head, 18, off_t(before)) != 18 || head[10] != 6 || head[11] != 0 || head[12] != 'B' ||
+        head[13] != 'C')
+      continue;
+    const uint64_t block_end = before + (uint64_t(head[16]) | uint64_t(head[17]) << 8) + 1;
+    if (block_end > c || ::pread(fd, isize, 4, off_t(block_end - 4)) != 4 ||
         last_u - before_u != (uint64_t(isize[0]) | uint64_t(isize[1]) << 8 | uint64_t(isize[2]) << 16 |
                               uint64_t(isize[3]) << 24))
       throw stale("entry " + std::to_string(i + 1) + " (uncompressed byte " + std::to_string(last_u) +
@@ -141,8 +156,7 @@ void check_bgzip_index(const std::string& path, const std::vector<FaiRecord>& fa
   for (size_t k = 0; k < fai.size(); ++k) {
     const FaiRecord& r = fai[k];
     if (r.offset < 0) continue;  // htslib says what is wrong with the line
-    const uint64_t len = uint64_t(r.length), bases = uint64_t(r.line_bases);  // unsigned: a wild .fai wraps, no more
-    const uint64_t end = uint64_t(r.offset) + len / bases * uint64_t(r.line_bytes) + len % bases;
+    const uint64_t end = fai_record_end(r);
     if (end > last_u + 65536)
       throw stale(path + ".fai line " + std::to_string(k + 1) + " ends at byte " + std::to_string(end) +
                   " of the uncompressed data, past the last block the .gzi names (" +
@@ -155,59 +169,94 @@ void check_fai_matches(const std::string& path, const std::vector<FaiRecord>& fa
   BGZF* fp = owner.get();
   if (!fp || fp->is_gzip || (fp->is_compressed && bgzf_index_load(fp, path.c_str(), ".gzi") != 0)) return;  // said elsewhere
   const auto stale = [&](const std::string& what) {
-    return InputError(path + ".fai: " + what + ": is the faidx index out of date? run 'samtools faidx " + path +
-                      "' again");
+    return InputError(path + ".fai: " + what + ": is the faidx index out of date (or edited)? run 'samtools faidx " +
+                      path + "' again");
   };
+  // The uncompressed size, which no seek may pass (htslib's bgzf_useek asserts): the file's, or
+  // the last block the .gzi names and what follows it, read.
+  uint64_t size = 0;
+  if (fp->is_compressed) {
+    std::ifstream idx(path + ".gzi", std::ios::binary);
+    const uint64_t n = read_u64le(idx);
+    if (idx && n > 0) {
+      idx.seekg(std::streamoff(8 + 16 * (n - 1) + 8));
+      size = read_u64le(idx);
+    }
+    if (!idx || bgzf_useek(fp, off_t(size), SEEK_SET) < 0) return;  // (check_bgzip_index has looked at it)
+    char buf[65536];
+    ssize_t got = 0;
+    while ((got = bgzf_read(fp, buf, sizeof buf)) > 0) size += uint64_t(got);
+    if (got < 0) throw InputError(path + ": read error (corrupt or truncated compressed data)");
+  } else {
+    std::error_code ec;
+    size = std::filesystem::file_size(path, ec);
+    if (ec) return;
+  }
   const auto space = [](int c) { return c == '\n' || c == '\r' || c == ' ' || c == '\t'; };
-  // From uncompressed byte `at`: past blank lines and the headers of empty records (which
-  // samtools leaves out of a .fai) to the first header with bases after it; its name (htslib's:
-  // after '>' and any spaces, up to a space), or "" at the end of the file. Throws where there
-  // are bases in the way.
+  {  // a FASTQ's index (fqidx) is not checked
+    if (bgzf_useek(fp, 0, SEEK_SET) < 0) return;
+    int c = bgzf_getc(fp);
+    while (c >= 0 && space(c)) c = bgzf_getc(fp);
+    if (c == '@') return;
+  }
+  // From uncompressed byte `at`, past blank lines, to the header named `want` ("": none is
+  // wanted), which is returned; or to the first other one with bases after it, returned too,
+  // passing the headers of empty records (samtools leaves some out of a .fai) and records named
+  // as one of `earlier` (htslib indexes a name's first record only, warning of the others);
+  // "" at the end of the file. A header's name is htslib's: after '>' and any spaces, up to a
+  // space. Throws where there are bases before a header.
   uint64_t at = 0;
-  const auto next_header = [&](const std::string& after, std::string& name) -> bool {
+  std::unordered_set<std::string> earlier;
+  const auto next_header = [&](const std::string& want, const std::string& after) -> std::string {
     if (bgzf_useek(fp, off_t(at), SEEK_SET) < 0) throw stale("cannot seek to byte " + std::to_string(at) + after);
     int c = bgzf_getc(fp);
-    for (;;) {
-      while (c >= 0 && space(c)) c = bgzf_getc(fp);
-      if (c < 0) return false;
-      if (c != '>')
-        throw stale("bases at byte " + std::to_string(at) + after + ", where the index has none (a record longer "
-                    "than it says, or one it does not name)");
-      name.clear();
+    while (c >= 0 && space(c)) c = bgzf_getc(fp);
+    if (c >= 0 && c != '>')
+      throw stale("bases at byte " + std::to_string(bgzf_utell(fp) - 1) + after +
+                  ", where the index has none (a record longer than it says, or one it does not name)");
+    while (c == '>') {
+      std::string name;
       c = bgzf_getc(fp);
       while (c == ' ' || c == '\t') c = bgzf_getc(fp);
       while (c >= 0 && !space(c)) name += char(c), c = bgzf_getc(fp);
+      if (name == want && !want.empty()) return name;
       while (c >= 0 && c != '\n') c = bgzf_getc(fp);  // the description
-      c = bgzf_getc(fp);
-      while (c >= 0 && space(c)) c = bgzf_getc(fp);
-      if (c != '>') return true;  // bases follow (or the end: a last empty record)
+      // Its bases, if any: up to the next header (a '>' that starts a line) or the end.
+      bool bases = false, line_start = true;
+      for (c = bgzf_getc(fp); c >= 0 && !(c == '>' && line_start); c = bgzf_getc(fp)) {
+        bases = bases || !space(c);
+        line_start = c == '\n';
+        if (bases && !earlier.count(name)) return name;  // another record
+      }
     }
+    return "";
   };
   // The first, the last and up to 62 records between them (a genome of 100,000 scaffolds: 64
   // seeks): each one's header where the record before it ends; after the last, no more bases.
   const size_t stride = std::max<size_t>(1, fai.size() / 63);
   for (size_t k = 0; k <= fai.size(); ++k) {
+    if (k > 0) earlier.insert(fai[k - 1].name);
     if (k % stride != 0 && k + 1 != fai.size() && k != fai.size()) continue;
     at = 0;
-    std::string after = " (the file's start)";
+    std::string after = ", the file's start";
     if (k > 0) {
       const FaiRecord& r = fai[k - 1];
-      if (r.offset < 0) return;  // htslib says what is wrong with the line
-      const uint64_t len = uint64_t(r.length), bases = uint64_t(r.line_bases);
-      at = uint64_t(r.offset) + (bases ? len / bases * uint64_t(r.line_bytes) + len % bases : 0);
+      if (r.offset < 0) continue;  // htslib says what is wrong with the line
+      at = fai_record_end(r);
       after = ", after line " + std::to_string(k) + "'s record " + r.name;
+      if (at > size)
+        throw stale("line " + std::to_string(k) + "'s record " + r.name + " ends at byte " + std::to_string(at) +
+                    ", past the end of the file's " + std::to_string(size) + " bytes of sequence text");
     }
-    std::string name;
-    const bool found = next_header(after, name);
     if (k == fai.size()) {
-      if (found)
+      if (const std::string name = next_header("", after); !name.empty())
         throw stale("a record '" + name + "' after the last one it names" +
                     (fai.empty() ? std::string(" (it names none)") : " (" + fai.back().name + ")"));
       break;
     }
-    if (!found || name != fai[k].name)
+    if (const std::string name = next_header(fai[k].name, after); name != fai[k].name)
       throw stale("line " + std::to_string(k + 1) + " names '" + fai[k].name + "', and the file has " +
-                  (found ? "'" + name + "'" : std::string("no record")) + " there");
+                  (name.empty() ? std::string("no record") : "'" + name + "'") + " there");
   }
 }
 

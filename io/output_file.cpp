@@ -28,10 +28,25 @@ bool has_suffix(const std::string& path, std::string_view suffix) {
   return true;
 }
 
+namespace {
+// A BGZF writer on a copy of `fd` (closed with it), or null with errno set.
+BGZF* open_bgzf_on(int fd) {
+  const int copy = ::dup(fd);
+  if (copy < 0) return nullptr;
+  BGZF* z = bgzf_dopen(copy, "w");
+  if (!z) {
+    const int err = errno;
+    ::close(copy);
+    errno = err;
+  }
+  return z;
+}
+}  // namespace
+
 TextOutput::TextOutput(const std::string& path, bool bgzip) : path_(path) {
   if (path == "-") {
     f_ = stdout;
-    if (bgzip && !(z_ = bgzf_dopen(::dup(STDOUT_FILENO), "w")))
+    if (bgzip && !(z_ = open_bgzf_on(STDOUT_FILENO)))
       throw InputError("standard output: cannot write BGZF to it: " + std::string(std::strerror(errno)));
     return;
   }
@@ -41,9 +56,10 @@ TextOutput::TextOutput(const std::string& path, bool bgzip) : path_(path) {
   }
   const std::string& open_as = tmp_.empty() ? path : tmp_;
   f_ = std::fopen(open_as.c_str(), "w");
-  if (f_ && bgzip && !(z_ = bgzf_dopen(::dup(::fileno(f_)), "w"))) std::fclose(f_), f_ = nullptr;
+  int err = 0;
+  if (f_ && bgzip && !(z_ = open_bgzf_on(::fileno(f_)))) err = errno, std::fclose(f_), f_ = nullptr;
   if (!f_) {
-    const int err = errno;
+    if (!err) err = errno;
     if (!tmp_.empty()) std::remove(tmp_.c_str()), temp_file_closed(tmp_);
     tmp_.clear();
     throw InputError(path + ": cannot create: " + std::strerror(err));

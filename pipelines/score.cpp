@@ -440,7 +440,7 @@ void check_bedgraph(const ScoreOptions& opt) {
       const bool used = opt.reader.regions.empty() || region_contigs.count(c) > 0;
       const auto [at, fresh] = first_input.emplace(c, in);
       if (used && !fresh)
-        throw UsageError("--bedgraph: contig " + c + " is in " + at->second + " and " + in +
+        throw InputError("--bedgraph: contig " + c + " is in " + at->second + " and " + in +
                          ": a track holds one value a base; give them to separate runs");
     }
   }

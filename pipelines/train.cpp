@@ -645,10 +645,10 @@ TrainResult train(const TrainOptions& options, const std::function<void(const St
         }
         char* end = nullptr;
         const long long row_step = std::strtoll(line.c_str(), &end, 10);
+        if (end != line.c_str() && row_step > step) continue;  // after the checkpoint (cut short too): run again
         if (end == line.c_str() || *end != '\t')
           throw InputError(metrics + ": line " + std::to_string(n) +
                            " is not a metrics row (it should start with a step number and a tab)");
-        if (row_step > step) continue;  // after the checkpoint: run again
         if (const auto fields = std::count(line.begin(), line.end(), '\t') + 1; fields != kMetricsColumns)
           throw InputError(metrics + ": line " + std::to_string(n) + " (step " + std::to_string(row_step) + ") has " +
                            std::to_string(fields) + " fields, a metrics row " + std::to_string(kMetricsColumns) +

@@ -575,7 +575,7 @@ TEST_CASE("contig lengths of 2^31 bases and more are read whole", "[io][reader][
   const int64_t end = wrap_at + 4294967396LL / 60 * 61 + 4294967396LL % 60;
   {
     std::fstream f(fa, std::ios::in | std::ios::out | std::ios::binary);
-    f.seekp(wrap_at - 6) << ">wrap\n";
+    f.seekp(wrap_at - 7) << "\n>wrap\n";  // (the end of big's last line, then wrap's header)
     f.seekp(end) << "\n";
     REQUIRE(f.good());
   }
@@ -605,7 +605,7 @@ TEST_CASE("a .fai that does not describe its FASTA is refused before a read by p
   const std::string fai = "r1\t13\t10\t10\t11\nr2\t10\t37\t10\t11\n";  // as samtools writes it
   dir.write("a.fa.fai", fai);
   CHECK(io::FastaIndex(fa).fetch("r2", 0, 10) == "GGGCCCAAAT");
-  const std::string again = ": is the faidx index out of date? run 'samtools faidx " + fa + "' again";
+  const std::string again = ": is the faidx index out of date (or edited)? run 'samtools faidx " + fa + "' again";
   dir.write("a.fa", body + ">extra\nACGT\n");
   CHECK_THROWS_WITH(io::FastaIndex(fa), fa + ".fai: a record 'extra' after the last one it names (r2)" + again);
   io::ReaderOptions opt;
@@ -635,6 +635,58 @@ TEST_CASE("a .fai that does not describe its FASTA is refused before a read by p
   REQUIRE(std::system(("bgzip -c " + dir.file("b.fa") + " > " + gz2 + " && bgzip -r " + gz2).c_str()) == 0);
   std::filesystem::copy_file(gz + ".fai", gz2 + ".fai");
   CHECK_THROWS_WITH(io::FastaIndex(gz2), Catch::Contains("a record 'extra' after the last one it names (r2)"));
+}
+
+TEST_CASE("a .fai check takes every layout samtools indexes", "[io][reader][regions]") {
+  // Each file indexed by samtools (and bgzipped and indexed again) opens, and its last record
+  // reads back: no final newline (a bgzip seek past the data stopped the program on an
+  // assertion), empty records it lists ("  " or CRLF blank lines) or leaves out, a name given
+  // twice (htslib indexes the first), and two bgzip files concatenated (an empty end-of-file
+  // block inside, which the .gzi leaves out).
+  test::TempDir dir;
+  int st = -1;
+  const std::pair<const char*, std::string> files[] = {
+      {"nonl", ">a\nACGTACGT\n>b\nACGTACGT"},
+      {"nonl_crlf", ">a\r\nACGTACGT\r\n>b\r\nACGTAC"},
+      {"empty_listed", ">a\nACGTACGT\n>e\n  \n>b\nACGTACGT\n"},
+      {"empty_crlf", ">a\r\nACGTACGT\r\n>e\r\n\r\n>b\r\nACGTACGT\r\n"},
+      {"empty_left_out", ">a\nACGTACGT\n>e\n\n>f\n>b\nACGTACGT\n"},
+      {"twice", ">a\nACGTACGT\n>a\nTTTTTTTT\n>b\nACGTACGT\n"},
+      {"twice_apart", ">a\nACGTACGT\n>b\nACGTACGT\n>a\nTTTT\n"},
+  };
+  for (const auto& [name, text] : files) {
+    INFO(name);
+    const std::string fa = dir.write(std::string(name) + ".fa", text);
+    test::run_shell("samtools faidx '" + fa + "' 2>/dev/null && bgzip -c '" + fa + "' > '" + fa +
+                        ".gz' && samtools faidx '" + fa + ".gz' 2>/dev/null",
+                    st);
+    REQUIRE(st == 0);
+    for (const std::string& path : {fa, fa + ".gz"}) {
+      INFO(path);
+      const io::FastaIndex idx(path);
+      CHECK(idx.fetch("b", 0, 4) == "ACGT");
+    }
+  }
+  const std::string p1 = dir.write("p1.fa", ">x\nACGTACGTAC\n"), p2 = dir.write("p2.fa", ">b\nACGTTTTT\n");
+  const std::string cat = dir.file("cat.fa.gz");
+  test::run_shell("bgzip -c '" + p1 + "' > '" + cat + "' && bgzip -c '" + p2 + "' >> '" + cat + "' && samtools faidx '" +
+                      cat + "'",
+                  st);
+  REQUIRE(st == 0);
+  CHECK(io::FastaIndex(cat).fetch("b", 0, 4) == "ACGT");
+  // A bgzip file that shrank under its .fai: a clean error, where the seek asserted.
+  const std::string longer = dir.write("long.fa", ">a\n" + std::string(5000, 'A') + "\n>b\nACGT\n");
+  const std::string shrunk = dir.file("shrunk.fa.gz");
+  test::run_shell("samtools faidx '" + longer + "' && head -c 3000 '" + longer + "' | bgzip -c > '" + shrunk +
+                      "' && bgzip -r '" + shrunk + "' && cp '" + longer + ".fai' '" + shrunk + ".fai'",
+                  st);
+  REQUIRE(st == 0);
+  CHECK_THROWS_WITH(io::FastaIndex(shrunk), Catch::Contains("past the end of the file's 3000 bytes"));
+  // A FASTQ's index (samtools fqidx) is not a FASTA's: not refused as out of date.
+  const std::string fq = dir.copy(test::data_file("edge/multiline.fq"), "m.fq");
+  test::run_shell("samtools fqidx '" + fq + "'", st);
+  REQUIRE(st == 0);
+  CHECK_NOTHROW(io::check_fai_matches(fq, io::read_fai(fq)));
 }
 
 TEST_CASE("a bgzipped FASTA cut short, or with another file's .gzi, is refused before a read by position",

@@ -183,6 +183,14 @@ TEST_CASE("train: --keep and --resume take the run's own checkpoints only; a cut
   dir.write("run/metrics.tsv", rows.substr(0, rows.rfind('\t', rows.rfind('\t', rows.rfind('\t') - 1) - 1)));
   CHECK_THROWS_WITH(pipelines::train(r, {}), o.run_dir + "/metrics.tsv: line 3 (step 2) has 5 fields, a metrics row 8 "
                                                          "(cut short or edited?): mend or remove it to resume");
+  // A row after the checkpoint's step cut short (no tab) is dropped with the rows after it.
+  const std::string copy = dir.file("copy");
+  fs::copy(o.run_dir, copy, fs::copy_options::recursive);
+  dir.write("copy/metrics.tsv", rows + "3");
+  pipelines::TrainOptions rc = r;
+  rc.run_dir = copy;
+  REQUIRE(pipelines::train(rc, {}).steps == 5);
+  CHECK(metric_rows(copy).size() == 5);
   // Gone: a warning, and a new one from step 3.
   fs::remove(o.run_dir + "/metrics.tsv");
   std::vector<std::string> notices;
