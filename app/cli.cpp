@@ -65,7 +65,18 @@ bool parse_command_line(int argc, char** argv, const std::string& usage,
     // appends -v 2 to a command line that had -v 0); repeatable ones (-r, --layer, the inputs)
     // keep every value.
     std::map<std::string, size_t> last;
-    for (size_t i = 0; i < parsed.options.size(); ++i) last[parsed.options[i].string_key] = i;
+    std::map<std::string, std::pair<bool, bool>> given;  // as an option, as an argument
+    for (size_t i = 0; i < parsed.options.size(); ++i) {
+      const po::option& o = parsed.options[i];
+      last[o.string_key] = i;
+      (o.position_key >= 0 ? given[o.string_key].second : given[o.string_key].first) = true;
+    }
+    // ... but one value given both ways (info -m A.h5 B.h5) is two, not a correction.
+    for (const auto& [key, ways] : given) {
+      const po::option_description* d = all.find_nothrow(key, false);
+      if (ways.first && ways.second && d && !d->semantic()->is_composing())
+        throw UsageError("--" + key + " is given both as an option and as an argument: give one");
+    }
     std::vector<po::option> kept;
     for (size_t i = 0; i < parsed.options.size(); ++i) {
       const po::option& o = parsed.options[i];

@@ -48,7 +48,7 @@ int cmd_embed(int argc, char** argv) {
   return run_command(
       [&] {
         if (!parse_command_line(argc, argv,
-                                "Usage: mambadna embed -m model.h5 [options] INPUT -o emb.h5\n"
+                                "Usage: mambadna embed -m model.h5 [options] INPUT... -o emb.h5\n"
                                 "Regions (-r/-R) read an indexed FASTA, or the reads of an indexed SAM/BAM/CRAM that\n"
                                 "overlap them (each whole); --flank and --strand both read an indexed FASTA.",
                                 {&model_opts, &in_opts, &out, &run, &general}, hidden, "inputs", -1, vm))

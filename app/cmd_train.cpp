@@ -159,10 +159,11 @@ int cmd_train(int argc, char** argv) {
               std::fprintf(stderr, "%s\n", line);
             },
             &g_stop,
-            [&](const std::string& line) {  // the shape it chose, a warm-up longer than the run
-              if (common.verbosity >= 1) std::fprintf(stderr, "[train] %s\n", line.c_str());
+            [&](const std::string& line) {  // the shape it chose; warnings (shown at -v 0 too)
+              if (common.verbosity >= 1 || line.rfind("warning", 0) == 0)
+                std::fprintf(stderr, "[train] %s\n", line.c_str());
             });
-        if (o.resume && res.first_step >= res.steps_planned)
+        if (o.resume && res.first_step >= res.steps_planned && common.verbosity >= 1)
           std::fprintf(stderr, "[train] the run had already finished (step %lld of %lld): nothing to do\n",
                        (long long)res.first_step, (long long)res.steps_planned);
         if (res.interrupted) {  // resumable, but not finished: 128 + the signal, as a shell reports it
@@ -176,7 +177,7 @@ int cmd_train(int argc, char** argv) {
                        o.run_dir.c_str());
           return 128 + (g_signal ? int(g_signal) : SIGINT);
         }
-        if (res.time_up)
+        if (res.time_up && common.verbosity >= 1)
           std::fprintf(stderr, "[train] --max-time reached at step %lld of %lld; model %s/model.h5, checkpoint %s\n",
                        (long long)res.steps, (long long)res.steps_planned, o.run_dir.c_str(),
                        res.checkpoint.c_str());

@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -665,6 +666,17 @@ TrainResult train(const TrainOptions& options, const std::function<void(const St
     for (auto& r : keep_rows) out.write(r + "\n");
     out.commit();
   }
+  // A new run that fails before its first checkpoint leaves nothing to resume: its metrics.tsv
+  // goes (and the directory, if the run made it), so that the same command can run again.
+  struct DropMetrics {
+    std::string path;
+    int uncaught = 0;
+    bool armed = false;
+    ~DropMetrics() {
+      std::error_code ec;
+      if (armed && std::uncaught_exceptions() > uncaught) fs::remove(path, ec);
+    }
+  } drop_metrics{metrics, std::uncaught_exceptions(), !o.resume};
   std::ofstream metrics_out(metrics, std::ios::app);
 
   TrainResult result;
@@ -717,6 +729,7 @@ TrainResult train(const TrainOptions& options, const std::function<void(const St
     auto cks = list_checkpoints(o.run_dir);
     for (size_t i = 0; i + size_t(std::max<int64_t>(1, o.keep)) < cks.size(); ++i) fs::remove(cks[i]);
     result.checkpoint = path;
+    drop_metrics.armed = false;  // resumable from here
     if (bad == 0) untried = path;  // (in a run of non-finite steps: the weights that gave them)
   };
 

@@ -372,11 +372,11 @@ TEST_CASE("cli: standard output, refused options and training stops", "[app]") {
   CHECK(st == 0);
   CHECK(err.find("already finished (step 5 of 5)") != std::string::npos);
   const std::string timed = dir.file("timed");
-  err = run_shell(kBin + " train -v0 -m '" + m + "' -o '" + timed + "' '" + lambda +
+  err = run_shell(kBin + " train -v1 -m '" + m + "' -o '" + timed + "' '" + lambda +
                       "' -b 2 -L 64 --steps 1000000 --warmup 1 --max-time 1 2>&1",
                   st);
   CHECK(st == 0);
-  CHECK(err.find("--max-time reached at step") != std::string::npos);
+  CHECK(err.find("--max-time reached at step") != std::string::npos);  // (-v 0: not said; it is no warning)
   CHECK(std::filesystem::exists(timed + "/model.h5"));
   // Standard error piped to a reader that ends (a log pipe gone): SIGPIPE stops the run as the
   // other signals do, with a checkpoint to resume from, instead of killing it.
@@ -615,6 +615,10 @@ TEST_CASE("cli: an option given again takes its last value; repeatable ones keep
   err = run_shell(kBin + " score -v 1 -v 7 -m '" + m + "' '" + fa + "' 2>&1", st);
   CHECK(st == 2);
   CHECK(err.find("-v/--verbosity 7: give 0 to 3") != std::string::npos);
+  // A value given both as an option and as an argument is two values: info -m A B reported B.
+  err = run_shell(kBin + " info -m '" + m + "' '" + fa + "' 2>&1", st);
+  CHECK(st == 2);
+  CHECK(err.find("--model is given both as an option and as an argument: give one") != std::string::npos);
 }
 
 TEST_CASE("cli: runs, layers, tracks and strands that cannot work are refused up front", "[app]") {
