@@ -316,7 +316,7 @@ TEST_CASE("train data: whole records are taken in turn, each once a pass, from a
       CHECK(neighbours < ds.pieces() / 20);  // unshuffled: all of them
     }
     // Every pass (takes eP .. eP + P - 1) takes each piece once, the later passes too (P is not
-    // a multiple of the readers here: 3,235 and 49 pieces). A reader's takes counted across
+    // a multiple of the readers here: 3,270 and 49 pieces). A reader's takes counted across
     // passes gave each of the 8 readers 1/8 of them, and a reader of P/8 pieces drew each
     // 1 + 8/P as often as one of P/8 + 1 did.
     REQUIRE(ds.pieces() % pipelines::DataStreams::kWholeReaders != 0);
