@@ -96,15 +96,15 @@ std::unique_ptr<BGZF, BgzfCloser> open_bgzf(const std::string& path) {
 
 }  // namespace
 
-void check_bgzip_index(const std::string& path, const std::vector<FaiRecord>& fai) {
+uint64_t check_bgzip_index(const std::string& path, const std::vector<FaiRecord>& fai) {
   {
     const auto fp = open_bgzf(path);
-    if (!fp || !fp->is_compressed || fp->is_gzip) return;
+    if (!fp || !fp->is_compressed || fp->is_gzip) return 0;
     bgzf_check_complete(fp.get(), path);
   }
   const std::string gzi = path + ".gzi";
   std::ifstream idx(gzi, std::ios::binary);
-  if (!idx) return;  // fai_load3 says what is missing
+  if (!idx) return 0;  // fai_load3 says what is missing
   std::error_code ec;
   const uint64_t size = std::filesystem::file_size(path, ec);
   if (ec) throw InputError(path + ": cannot open: " + ec.message());
@@ -162,9 +162,10 @@ void check_bgzip_index(const std::string& path, const std::vector<FaiRecord>& fa
                   " of the uncompressed data, past the last block the .gzi names (" +
                   std::to_string(last_u) + ")");
   }
+  return last_u;
 }
 
-void check_fai_matches(const std::string& path, const std::vector<FaiRecord>& fai) {
+void check_fai_matches(const std::string& path, const std::vector<FaiRecord>& fai, uint64_t known) {
   const auto owner = open_bgzf(path);
   BGZF* fp = owner.get();
   if (!fp || fp->is_gzip || (fp->is_compressed && bgzf_index_load(fp, path.c_str(), ".gzi") != 0)) return;  // said elsewhere
@@ -173,16 +174,11 @@ void check_fai_matches(const std::string& path, const std::vector<FaiRecord>& fa
                       path + "' again");
   };
   // The uncompressed size, which no seek may pass (htslib's bgzf_useek asserts): the file's, or
-  // the last block the .gzi names and what follows it, read.
+  // `known` and what follows it, read.
   uint64_t size = 0;
   if (fp->is_compressed) {
-    std::ifstream idx(path + ".gzi", std::ios::binary);
-    const uint64_t n = read_u64le(idx);
-    if (idx && n > 0) {
-      idx.seekg(std::streamoff(8 + 16 * (n - 1) + 8));
-      size = read_u64le(idx);
-    }
-    if (!idx || bgzf_useek(fp, off_t(size), SEEK_SET) < 0) return;  // (check_bgzip_index has looked at it)
+    size = known;
+    if (bgzf_useek(fp, off_t(size), SEEK_SET) < 0) return;  // (check_bgzip_index has looked at it)
     char buf[65536];
     ssize_t got = 0;
     while ((got = bgzf_read(fp, buf, sizeof buf)) > 0) size += uint64_t(got);
@@ -260,6 +256,13 @@ void check_fai_matches(const std::string& path, const std::vector<FaiRecord>& fa
   }
 }
 
+std::vector<FaiRecord> read_checked_fai(const std::string& path, bool fastq) {
+  std::vector<FaiRecord> fai = read_fai(path);
+  const uint64_t known = check_bgzip_index(path, fai);
+  if (!fastq) check_fai_matches(path, fai, known);
+  return fai;
+}
+
 FastaIndex::FastaIndex(const std::string& path) : path_(path) {
   if (path == "-")
     throw UsageError("random access (regions, both strands, a reference) needs an indexed file, "
@@ -284,9 +287,7 @@ FastaIndex::FastaIndex(const std::string& path) : path_(path) {
   if (::access((path + ".fai").c_str(), F_OK) != 0)
     throw InputError(path + ": random access needs a faidx index (" + path +
                      ".fai not found): run 'samtools faidx " + path + "'");
-  const std::vector<FaiRecord> fai = read_fai(path);
-  check_bgzip_index(path, fai);
-  check_fai_matches(path, fai);
+  const std::vector<FaiRecord> fai = read_checked_fai(path);
   fai_.reset(fai_load3(path.c_str(), nullptr, nullptr, 0));
   if (!fai_)
     throw InputError(path + ": cannot load its faidx index (a bgzip file also needs its .gzi; plain "

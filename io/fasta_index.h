@@ -31,21 +31,29 @@ std::vector<FaiRecord> read_fai(const std::string& path);
 std::unordered_map<std::string, int64_t> fai_lengths(const std::vector<FaiRecord>& fai);
 std::unordered_map<std::string, int64_t> fai_lengths(const std::string& path);
 
+// PATH.fai (read_fai), checked against PATH before PATH is read by position: the one way the
+// readers by position (FastaIndex, the readers of regions) load an index. A bgzip file's end and
+// .gzi (check_bgzip_index), then, for a FASTA, where its records lie (check_fai_matches); a
+// FASTQ's index (samtools fqidx) is read only.
+std::vector<FaiRecord> read_checked_fai(const std::string& path, bool fastq = false);
+
 // Before a bgzipped file is read by position (faidx): throws InputError when it lacks its BGZF
 // end-of-file block (cut short, it reads cleanly up to the cut) or when its .gzi does not fit it
 // (every block the .gzi names must start inside the file with a BGZF header, and the records of
 // `fai`, its read_fai, must end within the last block the .gzi names: a .gzi of another file, or
 // of this one before it changed, sends htslib's seeks into the middle of blocks, where it stops
-// the program on an assertion). Plain and uncompressed files, or no .gzi, pass.
-void check_bgzip_index(const std::string& path, const std::vector<FaiRecord>& fai);
+// the program on an assertion). Plain and uncompressed files, or no .gzi, pass. Returns the
+// uncompressed offset of the last block the .gzi names (0 where there is none).
+uint64_t check_bgzip_index(const std::string& path, const std::vector<FaiRecord>& fai);
 
 // Before a FASTA is read by position: throws InputError when its .fai does not describe it
 // (it changed since it was indexed: a record appended, removed, renamed or resized, which
 // htslib reads on without a word), looking where the index puts the first, the last and up to
 // 62 records between them: each one's header ('>' NAME) just after the record before it (blank
 // lines and empty records between, which samtools leaves out of a .fai), and after the last no
-// more bases. Plain gzip, or a bgzip file without its .gzi, pass (their opens say why).
-void check_fai_matches(const std::string& path, const std::vector<FaiRecord>& fai);
+// more bases. Plain gzip, or a bgzip file without its .gzi, pass (their opens say why). A bgzip
+// file's size is counted from `known`, an uncompressed offset it reaches (check_bgzip_index's).
+void check_fai_matches(const std::string& path, const std::vector<FaiRecord>& fai, uint64_t known = 0);
 
 class FastaIndex {
  public:

@@ -652,7 +652,11 @@ void H5Appender::finish() {
   H5Id holder;
   const bool compact =
       held_rows_ > 0 && size_t(held_rows_ * row_elems_) * H5Tget_size(file_type_of(type_, holder)) <= 16 * 1024;
-  create(std::min(chunk_rows_, std::max<int64_t>(1, held_rows_)), compact);
+  flush_held(std::min(chunk_rows_, std::max<int64_t>(1, held_rows_)), compact);
+}
+
+void H5Appender::flush_held(int64_t chunk_rows, bool compact) {
+  create(chunk_rows, compact);  // sized from held_rows_ when compact
   if (held_rows_ > 0) write_raw(held_.data(), held_type_, held_rows_, !compact);
   held_.clear(), held_.shrink_to_fit(), held_rows_ = 0;
 }
@@ -669,11 +673,7 @@ void H5Appender::append_raw(const void* data, hid_t memtype, int64_t nrows) {
   const auto* bytes = static_cast<const char*>(data);
   held_.insert(held_.end(), bytes, bytes + size_t(nrows * row_elems_) * H5Tget_size(memtype));
   held_rows_ += nrows;
-  if (held_rows_ >= chunk_rows_) {
-    create(chunk_rows_);
-    write_raw(held_.data(), held_type_, held_rows_);
-    held_.clear(), held_.shrink_to_fit(), held_rows_ = 0;
-  }
+  if (held_rows_ >= chunk_rows_) flush_held(chunk_rows_, false);
 }
 
 void H5Appender::write_raw(const void* data, hid_t memtype, int64_t nrows, bool extend) {
@@ -720,6 +720,23 @@ void H5Appender::append(const std::string& value) {
   H5Id t = string_type();
   const char* p = value.c_str();
   append_raw(&p, t, 1);
+}
+
+H5ReadColumns::H5ReadColumns(H5File& file, int64_t rows_before)
+    : contig_(file, "reads/contig", H5Type::string, Shape{}),
+      pos_(file, "reads/pos", H5Type::i64, Shape{}),
+      end_(file, "reads/end", H5Type::i64, Shape{}),
+      flag_(file, "reads/flag", H5Type::i64, Shape{}),
+      mapq_(file, "reads/mapq", H5Type::i64, Shape{}) {
+  for (int64_t i = 0; i < rows_before; ++i) append(kNotRead);
+}
+
+void H5ReadColumns::append(const Alignment& a) {
+  contig_.append(a.contig);
+  pos_.append(&a.pos, 1);
+  end_.append(&a.end, 1);
+  flag_.append(&a.flag, 1);
+  mapq_.append(&a.mapq, 1);
 }
 
 }  // namespace mambadna::io

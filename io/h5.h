@@ -14,6 +14,8 @@
 #include <utility>
 #include <vector>
 
+#include "io/chunk.h"
+
 namespace mambadna::io {
 
 using Shape = std::vector<int64_t>;
@@ -132,6 +134,7 @@ class H5Appender {
 
  private:
   void create(int64_t chunk_rows, bool compact = false);  // compact: held_rows_ rows, fixed
+  void flush_held(int64_t chunk_rows, bool compact);  // fit: makes the dataset, writes held rows
   void append_raw(const void* data, hid_t memtype, int64_t nrows);
   void write_raw(const void* data, hid_t memtype, int64_t nrows, bool extend = true);
   std::string path_;  // the file, for messages
@@ -147,6 +150,18 @@ class H5Appender {
   std::vector<char> held_;  // fit: rows not yet written, as appended (held_type_)
   int64_t held_rows_ = 0;
   H5Id held_type_;
+};
+
+// reads/: where each output row's read lies (SAM/BAM/CRAM inputs), columns contig, pos, end,
+// flag and mapq as io::Alignment holds them, one row per output row; a row that is not a read
+// (a FASTA record, a region) is kNotRead (flag -1). score and embed write it the same way.
+class H5ReadColumns {
+ public:
+  explicit H5ReadColumns(H5File& file, int64_t rows_before = 0);  // rows_before: kNotRead rows
+  void append(const Alignment& a);
+
+ private:
+  H5Appender contig_, pos_, end_, flag_, mapq_;
 };
 
 }  // namespace mambadna::io

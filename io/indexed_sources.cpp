@@ -55,9 +55,7 @@ class FaidxRegions final : public SequenceReader::Source {
     if (::access((path + ".fai").c_str(), F_OK) != 0)
       throw InputError(path + ": regions need a faidx index (" + path + ".fai not found): run 'samtools " +
                        (format == Format::fastq ? "fqidx" : "faidx") + " " + path + "'");
-    const std::vector<FaiRecord> fai = read_fai(path);
-    check_bgzip_index(path, fai);
-    if (format == Format::fasta) check_fai_matches(path, fai);
+    const std::vector<FaiRecord> fai = read_checked_fai(path, format == Format::fastq);
     fai_.reset(fai_load3_format(path.c_str(), nullptr, nullptr, 0,
                                 format == Format::fastq ? FAI_FASTQ : FAI_FASTA));
     if (!fai_)

@@ -290,25 +290,8 @@ class Embedder {
     ++summary_.regions;
   }
 
-  // reads/: where each row's read lies (SAM/BAM/CRAM inputs), one row per regions/ row, made at
-  // the first read; rows that are not reads (FASTA records, regions) have flag −1.
-  struct ReadColumns {
-    io::H5Appender contig, pos, end, flag, mapq;
-    void append(const io::Alignment& a) {
-      contig.append(a.contig);
-      pos.append(&a.pos, 1);
-      end.append(&a.end, 1);
-      flag.append(&a.flag, 1);
-      mapq.append(&a.mapq, 1);
-    }
-  };
-  void open_reads(int64_t rows_before) {
-    auto column = [&](const char* name, io::H5Type t) { return io::H5Appender(*out_, name, t, io::Shape{}); };
-    reads_.emplace(ReadColumns{column("reads/contig", io::H5Type::string), column("reads/pos", io::H5Type::i64),
-                               column("reads/end", io::H5Type::i64), column("reads/flag", io::H5Type::i64),
-                               column("reads/mapq", io::H5Type::i64)});
-    for (int64_t i = 0; i < rows_before; ++i) reads_->append(io::kNotRead);
-  }
+  // reads/ is made at the first read, or for an input of reads; the rows before are kNotRead.
+  void open_reads(int64_t rows_before) { reads_.emplace(*out_, rows_before); }
 
   // A region of an indexed FASTA: [begin, end) clipped to the contig, with flank and strands.
   void region(const io::FastaIndex& fa, io::Region r) {
@@ -522,7 +505,7 @@ class Embedder {
   std::optional<io::H5File> out_;
   std::vector<io::H5Appender> pooled_;
   std::optional<io::H5Appender> t_chrom_, t_start_, t_end_, t_name_, t_strand_, t_input_, t_index_;
-  std::optional<ReadColumns> reads_;
+  std::optional<io::H5ReadColumns> reads_;
   std::string input_;  // the input being read (as given), for rows and messages
   std::vector<int32_t> tokens_;      // (L): one stream's pass
   std::vector<float> rows_, other_;  // (L, D): both strands' rows averaged; the reverse strand's read back

@@ -175,21 +175,10 @@ class Outputs {
       h5_->write("records/scored", scored.data(), n);
       h5_->write("records/loglik", loglik.data(), n);
       h5_->write("records/bits_per_base", bpb.data(), n);
-      // reads/: where each row's read lies, as embed writes it (mates share a name); rows that
-      // are not reads have flag -1.
+      // reads/: where each row's read lies (mates share a name), written as embed writes it.
       if (std::any_of(done.begin(), done.end(), [](const RecordScore& r) { return r.read.has_value(); })) {
-        std::vector<std::string> contig;
-        std::vector<int64_t> pos, end, flag, mapq;
-        for (auto& r : done) {
-          const io::Alignment& a = r.read ? *r.read : io::kNotRead;
-          contig.push_back(a.contig), pos.push_back(a.pos), end.push_back(a.end), flag.push_back(a.flag);
-          mapq.push_back(a.mapq);
-        }
-        h5_->write_strings("reads/contig", contig);
-        h5_->write("reads/pos", pos.data(), n);
-        h5_->write("reads/end", end.data(), n);
-        h5_->write("reads/flag", flag.data(), n);
-        h5_->write("reads/mapq", mapq.data(), n);
+        io::H5ReadColumns reads(*h5_);
+        for (auto& r : done) reads.append(r.read ? *r.read : io::kNotRead);
       }
       if (opt_.both_strands) {
         h5_->write("records/scored_rc", scored_rc.data(), n);
