@@ -201,7 +201,7 @@ void check_fai_matches(const std::string& path, const std::vector<FaiRecord>& fa
   // as one of `earlier` (htslib indexes a name's first record only, warning of the others);
   // "" at the end of the file. A header's name is htslib's: after '>' and any spaces, up to a
   // space. Throws where there are bases before a header.
-  uint64_t at = 0;
+  uint64_t at = 0, bases_at = 0;  // bases_at: just past the header line of the one found
   std::unordered_set<std::string> earlier;
   const auto next_header = [&](const std::string& want, const std::string& after) -> std::string {
     if (bgzf_useek(fp, off_t(at), SEEK_SET) < 0) throw stale("cannot seek to byte " + std::to_string(at) + after);
@@ -215,7 +215,11 @@ void check_fai_matches(const std::string& path, const std::vector<FaiRecord>& fa
       c = bgzf_getc(fp);
       while (c == ' ' || c == '\t') c = bgzf_getc(fp);
       while (c >= 0 && !space(c)) name += char(c), c = bgzf_getc(fp);
-      if (name == want && !want.empty()) return name;
+      if (name == want && !want.empty()) {
+        while (c >= 0 && c != '\n') c = bgzf_getc(fp);  // the description
+        bases_at = uint64_t(bgzf_utell(fp));
+        return name;
+      }
       while (c >= 0 && c != '\n') c = bgzf_getc(fp);  // the description
       // Its bases, if any: up to the next header (a '>' that starts a line) or the end.
       bool bases = false, line_start = true;
@@ -253,6 +257,22 @@ void check_fai_matches(const std::string& path, const std::vector<FaiRecord>& fa
     if (const std::string name = next_header(fai[k].name, after); name != fai[k].name)
       throw stale("line " + std::to_string(k + 1) + " names '" + fai[k].name + "', and the file has " +
                   (name.empty() ? std::string("no record") : "'" + name + "'") + " there");
+    // Its bases where the index puts them (a header line that grew as the record shrank leaves
+    // the file's size and the next header where they were), and its first line as long.
+    const FaiRecord& r = fai[k];
+    if (r.offset < 0 || r.length == 0) continue;
+    if (bases_at != uint64_t(r.offset))
+      throw stale("line " + std::to_string(k + 1) + "'s record " + r.name + " has its bases at byte " +
+                  std::to_string(bases_at) + ", where the index has " + std::to_string(r.offset));
+    if (r.length > r.line_bases) {  // (a second line: its first ends inside the record)
+      const uint64_t eol = uint64_t(r.offset + r.line_bases);
+      const int c = eol >= size || bgzf_useek(fp, off_t(eol), SEEK_SET) < 0 ? -1 : bgzf_getc(fp);
+      if (c < 0 || !space(c))  // (trailing blanks: samtools counts them in LINEWIDTH)
+        throw InputError(path + ": record " + r.name + "'s first line does not end after " +
+                         std::to_string(r.line_bases) + " bases, as line " + std::to_string(k + 1) +
+                         " of its .fai says (a blank inside a line, which reads wrong by position; or an "
+                         "index out of date: run 'samtools faidx " + path + "' again)");
+    }
   }
 }
 

@@ -409,8 +409,12 @@ void H5File::write_strings(const std::string& name, const std::vector<std::strin
 
 void H5File::read_raw(const std::string& name, hid_t memtype, void* out) const {
   H5Id ds(check(H5Dopen2(file_, name.c_str(), H5P_DEFAULT), path_ + ": cannot open " + name));
-  check_status(H5Dread(ds, memtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, out),
-               path_ + ": cannot read dataset '" + name + "'");
+  if (H5Dread(ds, memtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, out) < 0) {
+    // The system's reason, else the innermost entry's ("data error detected by Fletcher32 checksum").
+    const Hdf5Failure fail = hdf5_failure();
+    const std::string& why = fail.reason.empty() ? fail.innermost : fail.reason;
+    throw InputError(path_ + ": cannot read dataset '" + name + "'" + (why.empty() ? "" : ": " + why));
+  }
 }
 
 #define MAMBADNA_READ_TYPED(T, MEMTYPE)                                                      \

@@ -113,6 +113,14 @@ Config read_config(const io::H5File& f) {
         throw InputError(path + ": " + flat->from + " (" + flat->text + ") contradicts " + js->from + " (" +
                          js->text + ")");
     }
+    // With the JSON, a key it leaves out is MambaConfig's default: the model the JSON builds.
+    if (flat && !js && json && dflt) {
+      auto resolved = [&](int64_t v) { return kind == Kind::rank && v == -1 ? (c.d_model + 15) / 16 : v; };
+      if (resolved(flat->v) != resolved(*dflt))
+        throw InputError(path + ": " + flat->from + " (" + flat->text + ") contradicts mamba_ssm_config, which leaves " +
+                         key + " out (mamba_ssm's default: " +
+                         (kind == Kind::rank && *dflt == -1 ? std::string("auto") : std::to_string(*dflt)) + ")");
+    }
     if (flat) return *flat;
     if (js) return *js;
     if (!dflt) throw InputError(path + ": no " + attr + ": neither a root attribute nor in mamba_ssm_config");
@@ -142,12 +150,24 @@ Config read_config(const io::H5File& f) {
     const std::string layer = json->get("ssm_cfg.layer", std::string("Mamba1"));
     if (layer != "Mamba1")
       throw InputError(path + ": mamba_ssm_config ssm_cfg.layer '" + layer + "': only Mamba1 models are supported");
+    // The biases a Mamba1 mixer may be built with or without: mambadna's has the conv's only.
+    const auto truthy = [](const std::string& v) {
+      int64_t n = 0;
+      return v == "true" || (json_integer(v, n) && n != 0);
+    };
+    if (const std::string v = json->get("ssm_cfg.conv_bias", std::string("true")); !truthy(v))
+      throw InputError(path + ": mamba_ssm_config ssm_cfg.conv_bias " + v +
+                       ": a conv1d without a bias is not supported");
+    if (const std::string v = json->get("ssm_cfg.bias", std::string("false")); truthy(v))
+      throw InputError(path + ": mamba_ssm_config ssm_cfg.bias " + v +
+                       ": in_proj and out_proj biases are not supported");
     // [] or null (PropertyTree keeps null as the text "null")
     if (const auto attn = json->get_child_optional("attn_layer_idx");
         attn && (!attn->empty() || (!attn->data().empty() && attn->data() != "null")))
       throw InputError(path + ": mamba_ssm_config attn_layer_idx is not empty: attention layers are not supported");
   }
   // A state_dict written from PyTorch carries no tokenizer settings: tokens are raw bytes.
+  if (json) c.mamba_ssm_config = f.attr_str("/", "mamba_ssm_config");
   c.tokenizer = f.has_attr("/", "tokenizer") ? f.attr_str("/", "tokenizer") : "byte";
   c.tokenizer_case = f.has_attr("/", "tokenizer_case") ? f.attr_str("/", "tokenizer_case") : "keep";
   if (c.tokenizer != "byte") throw InputError(path + ": unknown tokenizer '" + c.tokenizer + "'");
@@ -233,7 +253,7 @@ void save_checkpoint(const std::string& path, const Config& c, const ParamTable&
   f.set_attr("/", "rms_norm", int64_t(1));
   f.set_attr("/", "tokenizer", c.tokenizer);
   f.set_attr("/", "tokenizer_case", c.tokenizer_case);
-  f.set_attr("/", "mamba_ssm_config", mamba_ssm_config_json(c));
+  f.set_attr("/", "mamba_ssm_config", c.mamba_ssm_config.empty() ? mamba_ssm_config_json(c) : c.mamba_ssm_config);
   if (extra) extra(f);
   f.commit();
 }

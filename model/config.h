@@ -20,6 +20,10 @@ struct Config {
   // Tokenizer: a token is the byte of the base after case folding.
   std::string tokenizer = "byte";        // byte-level, token = byte value
   std::string tokenizer_case = "upper";  // upper | keep
+  // The checkpoint's mamba_ssm_config JSON as it was read (it describes this model: read_config
+  // checks that), written back as it is so that the keys mambadna does not read (dt_min,
+  // residual_in_fp32, ...) stay as PyTorch wrote them; empty: made from the fields above.
+  std::string mamba_ssm_config;
 
   int64_t d_inner() const { return expand * d_model; }  // E
   int64_t rank() const { return dt_rank > 0 ? dt_rank : (d_model + 15) / 16; }  // R

@@ -433,6 +433,13 @@ TrainResult train(const TrainOptions& options, const std::function<void(const St
       if (!std::isfinite(m1[i]) || !std::isfinite(m2[i]) || m2[i] < 0)
         throw corrupt(std::string(!std::isfinite(m1[i]) ? "train/exp_avg" : "train/exp_avg_sq") + "[" +
                       std::to_string(i) + "] = " + number_text(!std::isfinite(m1[i]) ? m1[i] : m2[i]));
+    // The carried states: a finite step leaves them finite (no checkpoint is written between
+    // non-finite steps), and one that is not would turn the run's losses NaN from its start.
+    for (const auto* st : {&state_conv, &state_ssm})
+      for (size_t i = 0; i < st->size(); ++i)
+        if (!std::isfinite((*st)[i]))
+          throw corrupt(std::string(st == &state_conv ? "train/state/conv" : "train/state/ssm") + "[" +
+                        std::to_string(i) + "] = " + number_text((*st)[i]));
     // A stream moves past at most a chunk and a segment's lone last base a step (whole records:
     // a record a stream, and an offset in it); twice that is a bound no run reaches.
     const int64_t most = 2 * (step + 1) * (o.chunk + 1 + (o.whole_records ? o.streams : 0));

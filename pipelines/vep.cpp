@@ -517,7 +517,15 @@ VepSummary vep(model::Mamba<float>& m, const VepOptions& opt, const std::functio
     for (int i = 0; i < n; ++i) {
       bcf_hrec_t* hrec = bcf_hdr_get_hrec(hdr, BCF_HL_CTG, "ID", names[i], nullptr);
       const int k = hrec ? bcf_hrec_find_key(hrec, "length") : -1;
-      if (k < 0 || !fa.has(names[i])) continue;
+      if (!fa.has(names[i])) continue;
+      if (hrec && k < 0) {  // declared without a length (htslib makes such lines from a .tbi/.csi): the FASTA's
+        const std::string len = std::to_string(fa.length(names[i]));
+        if (bcf_hrec_add_key(hrec, "length", 6) != 0 ||
+            bcf_hrec_set_val(hrec, hrec->nkeys - 1, len.c_str(), len.size(), 0) != 0)
+          throw Error("cannot add a length to the header's ##contig line for " + std::string(names[i]));
+        continue;
+      }
+      if (k < 0) continue;
       const int64_t vcf_len = std::strtoll(hrec->vals[k], nullptr, 10), fa_len = fa.length(names[i]);
       if (vcf_len > 0 && vcf_len != fa_len)
         sum.contig_lengths_differ.push_back(std::string(names[i]) + " (VCF " + std::to_string(vcf_len) +
@@ -543,8 +551,9 @@ VepSummary vep(model::Mamba<float>& m, const VepOptions& opt, const std::functio
          "contig_end\">");
   append("##mambadna=<model=\"" + sanitize(opt.model_path) + "\",window=" + std::to_string(W) +
          ",strand=" + (opt.both_strands ? "both" : "fwd") + ",command=\"" + sanitize(opt.command_line) + "\">");
-  // Every reference contig the header lacks is declared: BCF needs them before the first
-  // record, and bcftools index and annotate need them in a VCF too.
+  // Every reference contig the header lacks is declared, with its length (as is one declared
+  // without, above): BCF needs them before the first record, bcftools index and annotate need
+  // them in a VCF too, and Picard's sequence dictionaries their lengths.
   // (A name that a header line cannot hold, with , < > = or a blank, is left out.)
   for (auto& c : fa.contigs())
     if (bcf_hdr_name2id(hdr, c.c_str()) < 0 && c.find_first_of(",<>= \t") == std::string::npos)

@@ -598,7 +598,7 @@ TEST_CASE("cli: outputs over inputs, empty BED files, --case, unusable numbers, 
   CHECK(err.find("--n-layer 0: give 1 or more") != std::string::npos);
 }
 
-TEST_CASE("cli: an option given again takes its last value; repeatable ones keep every value", "[app]") {
+TEST_CASE("cli: an option given again takes its last value, repeatable ones keep every value", "[app]") {
   TempDir dir;
   int st = -1;
   const std::string m = init_tiny(dir);

@@ -125,6 +125,37 @@ TEST_CASE("h5: a file that does not open says what HDF5 says", "[io][h5]") {
   CHECK(io::H5File::open_read(whole).shape("x") == io::Shape{40000});
 }
 
+TEST_CASE("h5: a dataset that does not read says what HDF5 says", "[io][h5]") {
+  // A dataset with Fletcher32 checksums (as h5py writes with fletcher32=True), one bit of its
+  // data flipped: the read names the dataset and the checksum.
+  TempDir dir;
+  const std::string path = dir.file("sum.h5");
+  std::vector<float> v(1000);
+  for (size_t i = 0; i < v.size(); ++i) v[i] = float(i) + 0.5f;
+  {
+    const hid_t f = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    const hsize_t n = v.size();
+    const hid_t sp = H5Screate_simple(1, &n, nullptr), pl = H5Pcreate(H5P_DATASET_CREATE);
+    REQUIRE(H5Pset_chunk(pl, 1, &n) >= 0);
+    REQUIRE(H5Pset_fletcher32(pl) >= 0);
+    const hid_t d = H5Dcreate2(f, "x", H5T_IEEE_F32LE, sp, H5P_DEFAULT, pl, H5P_DEFAULT);
+    REQUIRE(H5Dwrite(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, v.data()) >= 0);
+    H5Dclose(d), H5Pclose(pl), H5Sclose(sp), H5Fclose(f);
+  }
+  CHECK(io::H5File::open_read(path).read_f32("x") == v);
+  std::string bytes;
+  {
+    std::ifstream in(path, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  const size_t at = bytes.find(std::string(reinterpret_cast<const char*>(v.data() + 100), 8));
+  REQUIRE(at != std::string::npos);
+  bytes[at] = char(bytes[at] ^ 1);
+  std::ofstream(path, std::ios::binary) << bytes;
+  CHECK_THROWS_WITH(io::H5File::open_read(path).read_f32("x"),
+                    path + ": cannot read dataset 'x': data error detected by Fletcher32 checksum");
+}
+
 TEST_CASE("h5: a file is finished only with nothing in it open", "[io][h5]") {
   // With a dataset open, H5Fclose returns at once and the file's real close (and any error it
   // meets) would come after the rename, unseen: finish() refuses, and works once it is closed.
@@ -140,7 +171,7 @@ TEST_CASE("h5: a file is finished only with nothing in it open", "[io][h5]") {
   CHECK(io::H5File::open_read(dir.file("open.h5")).read_f32("rows") == std::vector<float>{1, 2});
 }
 
-TEST_CASE("h5: appenders grow datasets; float16 rounds to nearest even", "[io][h5]") {
+TEST_CASE("h5: appenders grow datasets, float16 rounds to nearest even", "[io][h5]") {
   TempDir dir;
   const std::string path = dir.file("b.h5");
   const std::vector<float> v = {0.99995f, 1.0f, -1.00048828125f, 0.031249f, 65504.0f, 65520.0f,
@@ -150,15 +181,17 @@ TEST_CASE("h5: appenders grow datasets; float16 rounds to nearest even", "[io][h
                                 1.1920928955078125e-07f, -2.4974346160888672e-05f, 0.0f, 3.140625f};
   {
     auto f = io::H5File::create(path);
-    io::H5Appender a(f, "half", io::H5Type::f16, {2}, 3);
-    io::H5Appender s(f, "full", io::H5Type::f32, {}, 4);
-    io::H5Appender n(f, "names", io::H5Type::string, {});
-    a.append(v.data(), 2);
-    a.append(v.data() + 4, 3);
-    for (float x : v) s.append(&x, 1);
-    n.append(std::string("alpha"));
-    n.append(std::string(""));
-    CHECK(a.rows() == 5);
+    {  // (closed before the file is: H5File::finish refuses a file with datasets open)
+      io::H5Appender a(f, "half", io::H5Type::f16, {2}, 3);
+      io::H5Appender s(f, "full", io::H5Type::f32, {}, 4);
+      io::H5Appender n(f, "names", io::H5Type::string, {});
+      a.append(v.data(), 2);
+      a.append(v.data() + 4, 3);
+      for (float x : v) s.append(&x, 1);
+      n.append(std::string("alpha"));
+      n.append(std::string(""));
+      CHECK(a.rows() == 5);
+    }
     f.commit();
   }
   auto r = io::H5File::open_read(path);

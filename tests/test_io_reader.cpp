@@ -567,8 +567,8 @@ TEST_CASE("several inputs: all opened before any work, one may lack every region
 TEST_CASE("contig lengths of 2^31 bases and more are read whole", "[io][reader][regions]") {
   // htslib's faidx_seq_len returns an int; a hand-written index says what a 3 Gbp and a
   // 2^32 + 100 bp chromosome's would (their bases are not needed to ask for the lengths).
-  // The file is sparse (7.4 GB of holes): each header where the index puts it, as the index
-  // is checked against the file.
+  // The file is sparse (7.4 GB of holes): each header where the index puts it, and the end of
+  // each record's first line, as the index is checked against the file.
   test::TempDir dir;
   const std::string fa = dir.write("big.fa", ">small\nACGT\n>big\n");
   const int64_t big_at = 17, wrap_at = big_at + 3000000000LL / 60 * 61 + 6;
@@ -576,6 +576,8 @@ TEST_CASE("contig lengths of 2^31 bases and more are read whole", "[io][reader][
   {
     std::fstream f(fa, std::ios::in | std::ios::out | std::ios::binary);
     f.seekp(wrap_at - 7) << "\n>wrap\n";  // (the end of big's last line, then wrap's header)
+    f.seekp(big_at + 60) << "\n";
+    f.seekp(wrap_at + 60) << "\n";
     f.seekp(end) << "\n";
     REQUIRE(f.good());
   }
@@ -682,6 +684,25 @@ TEST_CASE("a .fai check takes every layout samtools indexes", "[io][reader][regi
                   st);
   REQUIRE(st == 0);
   CHECK_THROWS_WITH(io::FastaIndex(shrunk), Catch::Contains("past the end of the file's 3000 bytes"));
+  // Rewritten to the same size under its old .fai: a header 5 bytes longer, a record 5 bases
+  // shorter (every header where it was, the size the same): its bases are not where it says.
+  std::string bases;
+  for (int i = 0; i < 120; ++i) bases += "ACGT"[(i * 7 + i / 3) % 4];
+  const std::string same = dir.write("same.fa", ">lam\n" + bases.substr(0, 60) + "\n" + bases.substr(60) + "\n");
+  test::run_shell("samtools faidx '" + same + "'", st);
+  REQUIRE(st == 0);
+  dir.write("same.fa", ">lam desc\n" + bases.substr(0, 60) + "\n" + bases.substr(60, 55) + "\n");
+  CHECK_THROWS_WITH(io::FastaIndex(same), Catch::Contains("same.fa.fai: line 1's record lam has its bases at byte 10, "
+                                                          "where the index has 5"));
+  // A blank inside a line: htslib reads such a file wrong by position (samtools faidx gives
+  // "GTA" for bases 4-6 of ACGTACGTA); blanks at a line's end are counted, and read right
+  // (bases 4-6 of ACGTACG).
+  const std::string inner = dir.write("inner.fa", ">a\nAC GT\nACGTA\n");
+  const std::string trailing = dir.write("trailing.fa", ">a\nACGT  \nACG\n");
+  test::run_shell("samtools faidx '" + inner + "' && samtools faidx '" + trailing + "'", st);
+  REQUIRE(st == 0);
+  CHECK_THROWS_WITH(io::FastaIndex(inner), Catch::Contains("record a's first line does not end after 4 bases"));
+  CHECK(io::FastaIndex(trailing).fetch("a", 3, 6) == "TAC");
   // A FASTQ's index (samtools fqidx) is not a FASTA's: not refused as out of date.
   const std::string fq = dir.copy(test::data_file("edge/multiline.fq"), "m.fq");
   test::run_shell("samtools fqidx '" + fq + "'", st);

@@ -36,7 +36,7 @@ int64_t read_all(const std::string& path) {
 
 }  // namespace
 
-TEST_CASE("vcf: a sorted file reads through; unsorted ones are refused at the record", "[io][vcf]") {
+TEST_CASE("vcf: a sorted file reads through, unsorted ones are refused at the record", "[io][vcf]") {
   TempDir dir;
   const auto ok = dir.write("ok.vcf", kHeader + "chrA\t5\t.\tA\tC\t.\t.\t.\nchrA\t5\t.\tA\tG\t.\t.\t.\n"
                                                 "chrA\t9\t.\tA\tC\t.\t.\t.\nchrB\t1\t.\tA\tC\t.\t.\t.\n");
@@ -191,7 +191,7 @@ TEST_CASE("vcf: output type from -O or the file name", "[io][vcf]") {
   CHECK_THROWS_WITH(io::parse_vcf_output_type("u9", &level), Catch::Contains("uncompressed BCF"));
 }
 
-TEST_CASE("vcf: the writer compresses at the level asked; a directory is refused by name", "[io][vcf]") {
+TEST_CASE("vcf: the writer compresses at the level asked, a directory is refused by name", "[io][vcf]") {
   TempDir dir;
   std::string text = kHeader;
   for (int p = 0; p < 2000; ++p) text += "chrA\t" + std::to_string(p / 2 + 1) + "\t.\tA\tC\t.\t.\t.\n";
@@ -214,7 +214,7 @@ TEST_CASE("vcf: the writer compresses at the level asked; a directory is refused
                     Catch::Contains("adir: cannot write a VCF file: is a directory"));
 }
 
-TEST_CASE("vcf: the writer renames on commit; BCF refuses an undeclared contig", "[io][vcf]") {
+TEST_CASE("vcf: the writer renames on commit, BCF refuses an undeclared contig", "[io][vcf]") {
   TempDir dir;
   const auto in_path = dir.write("in.vcf", kHeader + "chrA\t5\t.\tA\tC\t.\t.\t.\nchrZ\t7\t.\tA\tC\t.\t.\t.\n");
   for (const char type : {'v', 'z', 'b'}) {
@@ -243,7 +243,7 @@ TEST_CASE("vcf: the writer renames on commit; BCF refuses an undeclared contig",
     CHECK(e.path().filename().string().find(".tmp.") == std::string::npos);
 }
 
-TEST_CASE("vcf: BCF refuses a tag its header never declared; links are written through", "[io][vcf]") {
+TEST_CASE("vcf: BCF refuses a tag its header never declared, links are written through", "[io][vcf]") {
   TempDir dir;
   const auto in_path = dir.write("tag.vcf", kHeader + "chrA\t5\t.\tA\tC\t.\t.\tFOO=3\n");
   io::VcfReader in(in_path);

@@ -348,6 +348,35 @@ TEST_CASE("checkpoint: mamba_ssm_config builds the model and must agree with the
                     Catch::StartsWith(state + ": attribute d_state (16) contradicts mamba_ssm_config "
                                               "ssm_cfg.d_state (8)"));
   CHECK(model::load_checkpoint(with_json("rank.h5", auto_rank)).config.rank() == 1);
+  // A key the JSON leaves out is mamba_ssm's default, what MambaConfig(**json) builds: an
+  // attribute that differs contradicts it (ssm_cfg null: d_state 16, not the attributes' 8).
+  {
+    auto c8 = tiny_config();
+    c8.d_state = 8;
+    auto t8 = model::ParamTable::build(c8);
+    const auto p8 = model::init_params(c8, t8, 3);
+    const std::string null_cfg = dir.file("nullcfg.h5");
+    std::string json = model::mamba_ssm_config_json(c8);
+    const size_t from = json.find("{\"layer\"");
+    json.replace(from, json.find('}') + 1 - from, "null");
+    model::save_checkpoint(null_cfg, c8, t8, p8.data(), "test",
+                           [&](io::H5File& f) { f.set_attr("/", "mamba_ssm_config", json); });
+    CHECK_THROWS_WITH(model::load_checkpoint(null_cfg),
+                      null_cfg + ": attribute d_state (8) contradicts mamba_ssm_config, which leaves ssm_cfg.d_state "
+                                 "out (mamba_ssm's default: 16)");
+  }
+  // The JSON is kept as it was written: keys mambadna does not read (an initialisation range,
+  // residual_in_fp32 false) come back unchanged from a load and a save (train's model.h5).
+  {
+    std::string torch_json = json_with("\"layer\": \"Mamba1\"", "\"layer\": \"Mamba1\", \"dt_min\": 0.0005");
+    const std::string fp32 = "\"residual_in_fp32\": true";
+    torch_json.replace(torch_json.find(fp32), fp32.size(), "\"residual_in_fp32\": false");
+    const auto ck = model::load_checkpoint(with_json("torch.h5", torch_json));
+    CHECK(ck.config.mamba_ssm_config == torch_json);
+    const std::string again = dir.file("again.h5");
+    model::save_checkpoint(again, ck.config, ck.table, ck.params.data(), "test");
+    CHECK(io::H5File::open_read(again).attr_str("/", "mamba_ssm_config") == torch_json);
+  }
   // As Python's json may write them: a whole float for an integer, null for no attention layers.
   CHECK(model::load_checkpoint(only("float.h5", json_with("\"expand\": 2", "\"expand\": 2.0"))).config.expand == 2);
   CHECK(model::load_checkpoint(only("null.h5", json_with("\"attn_layer_idx\": []", "\"attn_layer_idx\": null")))
@@ -372,7 +401,12 @@ TEST_CASE("checkpoint: mamba_ssm_config builds the model and must agree with the
       {json_with("\"d_intermediate\": 0", "\"d_intermediate\": 100000000000000000000"),
        ": mamba_ssm_config d_intermediate is '100000000000000000000', not an integer"},
       {json_with("\"rms_norm\": true", "\"rms_norm\": \"yes\""),
-       ": mamba_ssm_config rms_norm is 'yes', not true or false"}};
+       ": mamba_ssm_config rms_norm is 'yes', not true or false"},
+      // Biases the mixer is built with or without (mamba_ssm would build another model)
+      {json_with("\"layer\": \"Mamba1\"", "\"layer\": \"Mamba1\", \"conv_bias\": false"),
+       ": mamba_ssm_config ssm_cfg.conv_bias false: a conv1d without a bias is not supported"},
+      {json_with("\"layer\": \"Mamba1\"", "\"layer\": \"Mamba1\", \"bias\": true"),
+       ": mamba_ssm_config ssm_cfg.bias true: in_proj and out_proj biases are not supported"}};
   for (const auto& [json, message] : refused) {
     const std::string path = only("refused.h5", json);
     CHECK_THROWS_WITH(model::load_checkpoint(path), Catch::StartsWith(path + message));

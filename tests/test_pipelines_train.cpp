@@ -160,7 +160,7 @@ TEST_CASE("train: a half-written checkpoint leaves the previous one to resume fr
   CHECK(fs::exists(o.run_dir + "/model.h5"));
 }
 
-TEST_CASE("train: --keep and --resume take the run's own checkpoints only; a cut metrics row is refused",
+TEST_CASE("train: --keep and --resume take the run's own checkpoints only, a cut metrics row is refused",
           "[pipelines][train]") {
   // Copies kept beside the run's checkpoints (as PyTorch users keep checkpoint-best.pt) were
   // removed by the rotation, counted as checkpoints to keep, and resumed from.
@@ -541,7 +541,7 @@ TEST_CASE("train: the learning rate warms up to lr once and decays to min_lr at 
   for (size_t i = 100; i < long_run.size(); ++i) CHECK(long_run[i] < long_run[i - 1]);
 }
 
-TEST_CASE("train: a signal validates only when capped; --max-time validates the whole set", "[pipelines][train]") {
+TEST_CASE("train: a signal validates only when capped, --max-time validates the whole set", "[pipelines][train]") {
   // A signal must not start a full pass over the validation set before its checkpoint: with
   // --valid-tokens 0 it skips validation, with a cap it validates capped. --max-time is the
   // run's planned end: it validates as the last step does (the helper's run had no figure).
@@ -594,7 +594,7 @@ TEST_CASE("train data: N runs are read as context, not predicted", "[pipelines][
   CHECK(c.targets == want);
 }
 
-TEST_CASE("train: options that cannot work together are refused; --valid ignores the regions",
+TEST_CASE("train: options that cannot work together are refused, --valid ignores the regions",
           "[pipelines][train]") {
   TempDir dir;
   auto o = base_options(dir, "run");
@@ -899,7 +899,7 @@ TEST_CASE("train: a diverged run names the last weights that gave a finite step,
   CHECK_FALSE(fs::exists(o.run_dir + "/checkpoint-00000002.h5"));
 }
 
-TEST_CASE("train: no checkpoint or model holds weights that are not finite; NaN moments are refused on resume",
+TEST_CASE("train: no checkpoint or model holds weights that are not finite, NaN moments or states are refused on resume",
           "[pipelines][train]") {
   // --lr 1e38: step 1 is finite, and its update (weight decay: 1e38 · 0.1 · w) sends the weights
   // past float's range. The run ended (fewer than five non-finite steps) writing a model.h5 of
@@ -916,7 +916,8 @@ TEST_CASE("train: no checkpoint or model holds weights that are not finite; NaN 
   std::atomic<bool> stop{true};
   const auto res = pipelines::train(p, {}, &stop);
   REQUIRE(res.interrupted);
-  for (const char* name : {"train/exp_avg", "train/exp_avg_sq"}) {
+  // Nor may the states carried to the next step be non-finite (NaN losses from the first step).
+  for (const char* name : {"train/exp_avg", "train/exp_avg_sq", "train/state/ssm", "train/state/conv"}) {
     INFO(name);
     const hid_t f = H5Fopen(res.checkpoint.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
     REQUIRE(f >= 0);
@@ -924,13 +925,14 @@ TEST_CASE("train: no checkpoint or model holds weights that are not finite; NaN 
     std::vector<float> v(size_t(H5Sget_simple_extent_npoints(H5Dget_space(d))));
     CHECK(H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, v.data()) >= 0);
     const float was = v[5];
-    v[5] = std::string(name) == "train/exp_avg" ? NAN : -1.0f;  // a second moment is never negative
+    const std::string n(name);
+    v[5] = n == "train/exp_avg" ? NAN : n == "train/exp_avg_sq" ? -1.0f : INFINITY;  // (a second moment is never negative)
     CHECK(H5Dwrite(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, v.data()) >= 0);
     pipelines::TrainOptions r;
     r.run_dir = p.run_dir, r.resume = true;
     H5Dclose(d), H5Fclose(f);
     CHECK_THROWS_WITH(pipelines::train(r, {}), res.checkpoint + ": " + name + "[5] = " +
-                                                   (std::string(name) == "train/exp_avg" ? "nan" : "-1") +
+                                                   (n == "train/exp_avg" ? "nan" : n == "train/exp_avg_sq" ? "-1" : "inf") +
                                                    ": not a checkpoint as train writes them (corrupt or edited?)");
     const hid_t f2 = H5Fopen(res.checkpoint.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
     const hid_t d2 = H5Dopen2(f2, name, H5P_DEFAULT);
@@ -940,7 +942,7 @@ TEST_CASE("train: no checkpoint or model holds weights that are not finite; NaN 
   }
 }
 
-TEST_CASE("train: a record of k·L + 1 bases takes k chunks; steps with no update leave AdamW's count alone",
+TEST_CASE("train: a record of k·L + 1 bases takes k chunks, steps with no update leave AdamW's count alone",
           "[pipelines][train]") {
   // -b 1 -L 64 over records of 65, 192 (all N) and 193 bases: 1 + 3 + 3 steps, the N run's 3
   // with nothing to predict. Without the N record the same 4 updates come in 4 steps: at a
@@ -988,7 +990,7 @@ TEST_CASE("train: a record of k·L + 1 bases takes k chunks; steps with no updat
   }
 }
 
-TEST_CASE("train: a step with nothing to predict makes no update; an input with no A/C/G/T is refused",
+TEST_CASE("train: a step with nothing to predict makes no update, an input with no A/C/G/T is refused",
           "[pipelines][train]") {
   // An N run (chr20's first 60 kb) gives steps with no target: their loss and gradient are NA,
   // and the weights stay as they were (a zero gradient would still move them by the moments

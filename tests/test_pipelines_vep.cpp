@@ -527,8 +527,27 @@ TEST_CASE("vep: a scored VCF scored again, alleles in lower case, regions off th
     c.h5_output.clear();
     pipelines::vep(m, c);
     ReadBack back(c.output);
-    for (const char* contig : {"c1", "c2"})
-      CHECK(bcf_hdr_get_hrec(back.hdr, BCF_HL_CTG, "ID", contig, nullptr) != nullptr);
+    for (const char* contig : {"c1", "c2"}) {
+      bcf_hrec_t* h = bcf_hdr_get_hrec(back.hdr, BCF_HL_CTG, "ID", contig, nullptr);
+      REQUIRE(h != nullptr);
+      const int k = bcf_hrec_find_key(h, "length");
+      REQUIRE(k >= 0);
+      CHECK(h->vals[k] == std::to_string(ref[contig].size()));
+    }
+    // Declared without a length (as htslib declares the contigs of a .tbi when the header has
+    // none): the FASTA's length is added.
+    std::string no_length = vcf_text({line("c1", 1600, ref["c1"].substr(1599, 1), alt)});
+    no_length.replace(no_length.find("##contig=<ID=c1,length=3000>"), 28, "##contig=<ID=c1>");
+    c.input = dir.write("no_length.vcf", no_length);
+    c.output = dir.file("no_length.out.vcf");
+    pipelines::vep(m, c);
+    ReadBack again(c.output);
+    bcf_hrec_t* h = bcf_hdr_get_hrec(again.hdr, BCF_HL_CTG, "ID", "c1", nullptr);
+    REQUIRE(h != nullptr);
+    REQUIRE(bcf_hrec_find_key(h, "length") >= 0);
+    CHECK(h->vals[bcf_hrec_find_key(h, "length")] == std::to_string(ref["c1"].size()));
+    CHECK(again.header_text().find("##contig=<ID=c1,length=" + std::to_string(ref["c1"].size()) + ">") !=
+          std::string::npos);
   }
   // -r on a contig the FASTA lacks selects nothing and is listed; c1's region still works.
   o.regions = {io::Region{"chrNope", 0, 100, {}}, io::Region{"c1", 1400, 1550, {}}};
@@ -586,7 +605,7 @@ TEST_CASE("vep: a scored VCF scored again, alleles in lower case, regions off th
   CHECK_THROWS_WITH(pipelines::vep(m, o), Catch::Contains("unknown contig 'chrNope'"));
 }
 
-TEST_CASE("vep: an N read by one window only is ambiguous; an MNP keeps each base's case", "[vep]") {
+TEST_CASE("vep: an N read by one window only is ambiguous, an MNP keeps each base's case", "[vep]") {
   TempDir dir;
   auto m = golden_model();
   std::string fasta;
