@@ -197,8 +197,11 @@ class AlignmentSource final : public SequenceReader::Source {
       for (const Region& r : regions_present(
                path, options.regions,
                [&](const std::string& c) { return tid_of(c) >= 0 ? int64_t(sam_hdr_tid2len(hdr_.get(), tid_of(c))) : -1; },
-               options.on_regions_skipped, options.regions_elsewhere))
+               options.on_regions_skipped, options.regions_elsewhere)) {
         queries_.push_back({tid_of(r.contig), r.begin, r.end == kContigEnd ? HTS_POS_MAX : r.end});
+        query_regions_.push_back(r);
+        clip_to_contig(query_regions_.back(), int64_t(sam_hdr_tid2len(hdr_.get(), queries_.back().tid)));
+      }
       by_region_ = true;
       regions_here = int64_t(queries_.size());
     }
@@ -230,6 +233,16 @@ class AlignmentSource final : public SequenceReader::Source {
   }
 
   int64_t record_length() const override { return records > 0 ? int64_t(seq_.size()) : -1; }
+  // Through regions: the region whose query gave the read (one that overlaps two is given by
+  // each, as samtools view gives it).
+  std::string region_name() const override {
+    if (!by_region_ || records == 0) return {};
+    const Region& r = query_regions_[next_query_ - 1];
+    return io::region_name(r, r.begin, r.end);
+  }
+  int64_t region_index() const override {
+    return by_region_ && records > 0 ? query_regions_[next_query_ - 1].index : -1;
+  }
 
  private:
   struct Query {
@@ -312,6 +325,7 @@ class AlignmentSource final : public SequenceReader::Source {
   std::unique_ptr<hts_idx_t, IdxDeleter> idx_;
   std::unique_ptr<hts_itr_t, ItrDeleter> itr_;
   std::vector<Query> queries_;
+  std::vector<Region> query_regions_;  // (queries_): the regions, clipped to their contigs
   bool by_region_ = false;  // reads through queries_ (none: no read), not the whole file
   size_t next_query_ = 0;
   bool in_read_ = false;

@@ -60,6 +60,10 @@ struct RegionSinks {
     std::optional<io::H5Appender> bins;       // Pool::bin
     std::vector<double> acc;                  // mean / max / last / current bin
     int64_t count = 0;                        // rows in acc
+    // --strand both, Pool::bin: the reverse strand's sum of each bin (row j: bin j), added as
+    // each bin is written.
+    io::H5File* rc_bins = nullptr;
+    std::string rc_name;
   };
   std::vector<Layer> layers;
 };
@@ -140,7 +144,7 @@ class Embedder {
       } else if (o_.both_strands || o_.flank > 0) {
         // Whole contigs of an indexed FASTA.
         io::FastaIndex fa(in);
-        for (const auto& c : fa.contigs()) region(fa, io::Region{c, 0, io::kContigEnd, {}});
+        for (const auto& c : fa.contigs()) region(fa, io::Region{c, 0, io::kContigEnd, c});  // named as a record
       } else {
         records(in, o_.reader);
       }
@@ -207,17 +211,34 @@ class Embedder {
     return s;
   }
 
-  // The region's next n rows (n, D) of requested layer k, in position order.
-  void deliver(RegionSinks& s, size_t k, const float* rows, int64_t n) {
-    auto& l = s.layers[k];
-    // A model whose states are not finite (a training run that diverged) embeds nothing: its
-    // NaN rows would read as empty regions' (as score and vep refuse it).
+  // A model whose states are not finite (a training run that diverged) embeds nothing: its
+  // NaN rows would read as empty regions' (as score and vep refuse it).
+  void check_finite(size_t k, const float* rows, int64_t n) const {
     if (std::find_if(rows, rows + n * D_, [](float v) { return !std::isfinite(v); }) != rows + n * D_)
       throw InputError((o_.model_path.empty() ? std::string("the model") : o_.model_path) +
                        ": gives hidden states that are not finite (" + layer_name(o_.layers[k]) + ", in " + input_ +
                        "): its weights do not make a working model (a training run that diverged?)");
+  }
+
+  // Rows about to be written as float16 (--dtype f16): a value past its range would be inf.
+  void check_half(size_t k, const float* rows, int64_t n) const {
+    if (!o_.f16) return;
+    const float* big = std::find_if(rows, rows + n * D_, [](float v) { return std::fabs(v) > 65504.0f; });
+    if (big != rows + n * D_)
+      throw InputError((o_.model_path.empty() ? std::string("the model") : o_.model_path) + ": a value of " +
+                       layer_name(o_.layers[k]) + " in " + input_ + " is " + number_text(*big) +
+                       ", past float16's range (65504): write float32 (--dtype f32)");
+  }
+
+  // The region's next n rows (n, D) of requested layer k, in position order.
+  void deliver(RegionSinks& s, size_t k, const float* rows, int64_t n) {
+    auto& l = s.layers[k];
+    check_finite(k, rows, n);
     switch (o_.pool) {
-      case Pool::none: l.positions->append(rows, n); break;
+      case Pool::none:
+        check_half(k, rows, n);
+        l.positions->append(rows, n);
+        break;
       case Pool::mean:
         for (int64_t i = 0; i < n; ++i)
           for (int64_t d = 0; d < D_; ++d) l.acc[size_t(d)] += rows[i * D_ + d];
@@ -237,15 +258,22 @@ class Embedder {
       case Pool::bin:
         for (int64_t i = 0; i < n; ++i) {
           for (int64_t d = 0; d < D_; ++d) l.acc[size_t(d)] += rows[i * D_ + d];
-          if (++l.count == o_.bin) flush_bin(l);  // bins are counted from the region start
+          if (++l.count == o_.bin) flush_bin(k, l);  // bins are counted from the region start
         }
         break;
     }
   }
 
-  void flush_bin(RegionSinks::Layer& l) {
+  void flush_bin(size_t k, RegionSinks::Layer& l) {
     std::vector<float> row(static_cast<size_t>(D_));
-    for (int64_t d = 0; d < D_; ++d) row[size_t(d)] = float(l.acc[size_t(d)] / double(l.count));
+    double rows = double(l.count);
+    if (l.rc_bins) {  // both strands: the bin's reverse-strand sum, and as many rows again
+      l.rc_bins->read_rows(l.rc_name, l.bins->rows(), row.data(), 1);
+      for (int64_t d = 0; d < D_; ++d) l.acc[size_t(d)] += row[size_t(d)];
+      rows *= 2;
+    }
+    for (int64_t d = 0; d < D_; ++d) row[size_t(d)] = float(l.acc[size_t(d)] / rows);
+    check_half(k, row.data(), 1);
     l.bins->append(row.data(), 1);
     std::fill(l.acc.begin(), l.acc.end(), 0.0);
     l.count = 0;
@@ -258,7 +286,7 @@ class Embedder {
                    const std::optional<io::Alignment>& read = std::nullopt) {
     for (size_t k = 0; k < s.layers.size(); ++k) {
       auto& l = s.layers[k];
-      if (o_.pool == Pool::bin && l.count > 0) flush_bin(l);
+      if (o_.pool == Pool::bin && l.count > 0) flush_bin(k, l);
       if (l.positions) l.positions->finish();
       if (l.bins) l.bins->finish();
       if (o_.pool == Pool::mean || o_.pool == Pool::max || o_.pool == Pool::last) {
@@ -266,6 +294,7 @@ class Embedder {
         if (l.count > 0)
           for (int64_t d = 0; d < D_; ++d)
             row[size_t(d)] = float(o_.pool == Pool::mean ? l.acc[size_t(d)] / double(l.count) : l.acc[size_t(d)]);
+        check_half(k, row.data(), 1);
         pooled_[k].append(row.data(), 1);
       }
     }
@@ -318,28 +347,64 @@ class Embedder {
     RegionSinks sinks = open_sinks(row);
     const size_t NLy = o_.layers.size();
 
+    // --strand both: a position's row is the mean of its two strands' rows, the reverse strand
+    // run first (from e + flank down to b). What of it the pooling needs: mean, the reverse
+    // rows summed into the same sums (2n rows); last, its row at e − 1; bin, each bin's sum,
+    // kept in a scratch file of the output's size; none and max, every row, kept in a scratch
+    // file position-aligned (n × D floats a layer), which the forward pass reads back. Memory
+    // does not grow with the region.
     std::optional<io::H5File> scratch;
-    std::string scratch_path;
+    const bool aligned = o_.both_strands && n_pos > 0 && (o_.pool == Pool::none || o_.pool == Pool::max);
+    std::vector<std::vector<float>> rc_last(NLy);
     if (o_.both_strands && n_pos > 0) {
-      // The reverse strand first, into a scratch file, position-aligned; then the forward strand
-      // reads it back and averages. Both passes stream: memory does not grow with the region.
-      // Beside the output, or in the temporary directory when it goes to standard output.
-      scratch_path = (o_.output == "-" ? (std::filesystem::path(io::temp_directory()) / "mambadna-embed").string()
-                                       : o_.output) + ".rc.tmp." + std::to_string(::getpid());
-      scratch.emplace(io::H5File::create(scratch_path));
-      for (size_t k = 0; k < NLy; ++k) scratch->create_rows("rc/" + std::to_string(k), n_pos, D_);
+      const int64_t n_bins = o_.pool == Pool::bin ? (n_pos + o_.bin - 1) / o_.bin : 0;
+      if (aligned || n_bins > 0) {
+        // Beside the output, or in the temporary directory when it goes to standard output.
+        scratch.emplace(io::H5File::create(
+            (o_.output == "-" ? (std::filesystem::path(io::temp_directory()) / "mambadna-embed").string() : o_.output) +
+            ".rc.tmp." + std::to_string(::getpid())));
+        for (size_t k = 0; k < NLy; ++k) scratch->create_rows("rc/" + std::to_string(k), aligned ? n_pos : n_bins, D_);
+      }
+      std::vector<std::vector<double>> bin_sum(NLy, std::vector<double>(size_t(D_), 0.0));
+      std::vector<int64_t> bin_at(NLy, -1);  // the bin being summed (positions come high to low)
+      const auto write_bin = [&](size_t k) {
+        for (int64_t d = 0; d < D_; ++d) rows_[size_t(d)] = float(bin_sum[k][size_t(d)]);
+        scratch->write_rows("rc/" + std::to_string(k), bin_at[k], rows_.data(), 1);
+        std::fill(bin_sum[k].begin(), bin_sum[k].end(), 0.0);
+      };
       reverse_walk(fa, r.contig, b, std::min(len, e + o_.flank), [&](int64_t lo, int64_t top) {
-        // row i is position top-1-i; keep positions < e, stored ascending
+        // row i is position top-1-i; the positions kept, lo .. keep_hi-1, are its rows from top-keep_hi
         const int64_t keep_hi = std::min(top, e);
         if (keep_hi <= lo) return;
-        const int64_t m = keep_hi - lo;  // positions lo .. keep_hi-1
+        const int64_t m = keep_hi - lo;
         for (size_t k = 0; k < NLy; ++k) {
-          const float* rows = layer_rows(k);
-          for (int64_t p = lo; p < keep_hi; ++p)
-            std::copy_n(rows + (top - 1 - p) * D_, D_, rows_.data() + (p - lo) * D_);
-          scratch->write_rows("rc/" + std::to_string(k), lo - b, rows_.data(), m);
+          const float* kept = layer_rows(k) + (top - keep_hi) * D_;  // (m, D): positions keep_hi-1 down to lo
+          if (o_.pool == Pool::mean) {
+            deliver(sinks, k, kept, m);  // (a sum: the order does not matter)
+            continue;
+          }
+          check_finite(k, kept, m);
+          if (o_.pool == Pool::last) {
+            if (keep_hi == e) rc_last[k].assign(kept, kept + D_);
+          } else if (o_.pool == Pool::bin) {
+            for (int64_t i = 0; i < m; ++i) {
+              const int64_t j = (keep_hi - 1 - i - b) / o_.bin;
+              if (j != bin_at[k]) {
+                if (bin_at[k] >= 0) write_bin(k);
+                bin_at[k] = j;
+              }
+              for (int64_t d = 0; d < D_; ++d) bin_sum[k][size_t(d)] += kept[i * D_ + d];
+            }
+          } else {  // none, max: stored ascending
+            for (int64_t i = 0; i < m; ++i) std::copy_n(kept + (m - 1 - i) * D_, D_, rows_.data() + i * D_);
+            scratch->write_rows("rc/" + std::to_string(k), lo - b, rows_.data(), m);
+          }
         }
       });
+      for (size_t k = 0; k < NLy; ++k) {
+        if (bin_at[k] >= 0) write_bin(k);
+        if (o_.pool == Pool::bin) sinks.layers[k].rc_bins = &*scratch, sinks.layers[k].rc_name = "rc/" + std::to_string(k);
+      }
     }
 
     state_.reset();
@@ -353,7 +418,7 @@ class Embedder {
         const int64_t m = p + n - from;
         for (size_t k = 0; k < NLy; ++k) {
           const float* rows = layer_rows(k) + (from - p) * D_;
-          if (scratch) {
+          if (aligned) {
             scratch->read_rows("rc/" + std::to_string(k), from - b, other_.data(), m);
             for (int64_t i = 0; i < m * D_; ++i) rows_[size_t(i)] = 0.5f * (rows[i] + other_[size_t(i)]);
             rows = rows_.data();
@@ -364,8 +429,13 @@ class Embedder {
       summary_.bases += n;
       if (progress_) progress_(summary_.bases);
     }
-    scratch.reset();  // never committed: its destructor removes the temporary file
+    if (o_.pool == Pool::last && o_.both_strands)
+      for (size_t k = 0; k < NLy; ++k)
+        if (!rc_last[k].empty())
+          for (int64_t d = 0; d < D_; ++d)
+            sinks.layers[k].acc[size_t(d)] = 0.5 * (sinks.layers[k].acc[size_t(d)] + double(rc_last[k][size_t(d)]));
     close_sinks(sinks, r.contig, b, e, io::region_name(r, b, e), o_.both_strands ? "both" : "+", r.index);
+    scratch.reset();  // never committed: its destructor removes the temporary file
   }
 
   // A region on the '-' strand (stranded): the reverse complement of [begin, end), read from
@@ -470,7 +540,9 @@ class Embedder {
     while (reader.next(c, size_t(L_))) {
       if (c.begin_of_record && c.end_of_record) {  // a whole record: wait for others
         const int64_t n = int64_t(c.tokens.size());
-        enqueue(Short{c.record, c.record, 0, n, 0, std::move(c.tokens), strand_of(c), std::move(c.alignment)});
+        // (a read found through a region: regions/index is that region's)
+        enqueue(Short{c.record, c.record, 0, n, 0, std::move(c.tokens), strand_of(c), std::move(c.alignment),
+                      reader.region_index()});
         continue;
       }
       flush_batch();  // the records before this long one come out first
@@ -488,7 +560,8 @@ class Embedder {
       length += n;
       summary_.bases += n;
       if (progress_) progress_(summary_.bases);
-      if (c.end_of_record) close_sinks(*sinks, c.record, 0, length, c.record, strand_of(c), -1, c.alignment);
+      if (c.end_of_record)
+        close_sinks(*sinks, c.record, 0, length, c.record, strand_of(c), reader.region_index(), c.alignment);
     }
     flush_batch();
   }

@@ -35,7 +35,7 @@ struct EmbedOptions {
   bool both_strands = false;
   bool stranded = false;        // a region on the '-' strand (BED column 6) is read as its reverse complement
   int64_t flank = 0;
-  bool f16 = false;             // per-position and binned data as float16
+  bool f16 = false;             // pooled, binned and per-position data as float16
   int64_t chunk = 4096;
   std::string output;           // HDF5 file
   std::string command_line, model_path;

@@ -196,18 +196,32 @@ TEST_CASE("embed: reads/ gives each read's place on the reference", "[pipelines]
 }
 
 TEST_CASE("embed: pooled rows are the pooling of the per-position rows", "[pipelines][embed]") {
+  // Records, forward; and regions with a flank on both strands, whose pooling takes the reverse
+  // strand's sums (mean), its row at the end (last) or its bins' sums (bin, in a scratch file)
+  // rather than every row (none, max): the same as pooling the per-position rows.
   TempDir dir;
   auto m = golden_model();
+  const std::string indexed = indexed_input(dir);
+  for (const bool both : {false, true}) {
+  INFO((both ? "both strands" : "forward"));
+  const auto configure = [&](pipelines::EmbedOptions& x) {
+    x.layers = {-1, 0};
+    if (!both) return;
+    x.inputs = {indexed};
+    x.both_strands = true;
+    x.flank = 50;
+    x.reader.regions = {io::Region{"lambda_10001_11500", 100, 1400, "a"}, io::Region{"lambda_10001_11500", 7, 340, "b"}};
+  };
   auto o = options(kGolden + "input.fa", dir.file("none.h5"));
   o.pool = pipelines::Pool::none;
-  o.layers = {-1, 0};
+  configure(o);
   pipelines::embed(m, o);
   auto per = io::H5File::open_read(o.output);
-  for (const char* pool : {"mean", "max", "last", "bin:64"}) {
+  for (const char* pool : {"mean", "max", "last", "bin:64", "bin:7"}) {
     INFO("pool " << pool);
     auto p = options(kGolden + "input.fa", dir.file(std::string("p") + (pool[0] == 'b' ? "bin" : pool) + ".h5"));
     pipelines::parse_pool(pool, p.pool, p.bin);
-    p.layers = {-1, 0};
+    configure(p);
     pipelines::embed(m, p);
     auto f = io::H5File::open_read(p.output);
     for (const std::string layer : {"final", "layer_0"}) {
@@ -216,8 +230,8 @@ TEST_CASE("embed: pooled rows are the pooling of the per-position rows", "[pipel
         const int64_t n = int64_t(rows.size()) / 64;
         std::vector<float> want;
         if (p.pool == pipelines::Pool::bin) {
-          for (int64_t b0 = 0; b0 < n; b0 += 64) {
-            const int64_t b1 = std::min(n, b0 + 64);
+          for (int64_t b0 = 0; b0 < n; b0 += p.bin) {
+            const int64_t b1 = std::min(n, b0 + p.bin);
             for (int d = 0; d < 64; ++d) {
               double s = 0;
               for (int64_t i = b0; i < b1; ++i) s += rows[size_t(i * 64 + d)];
@@ -243,6 +257,10 @@ TEST_CASE("embed: pooled rows are the pooling of the per-position rows", "[pipel
       }
     }
   }
+  }
+  // No scratch file is left beside the outputs.
+  for (auto& e : std::filesystem::directory_iterator(dir.file("")))
+    CHECK(e.path().string().find(".tmp.") == std::string::npos);
 }
 
 TEST_CASE("embed: a layer's output normalised by norm_f is the final output", "[pipelines][embed]") {
@@ -506,6 +524,7 @@ TEST_CASE("embed: regions of an indexed BAM select the reads that overlap them, 
   REQUIRE(expected > 5);
   auto o = options(bam, dir.file("region.h5"));
   o.reader.regions = {io::parse_region("chr1:100-200")};
+  o.reader.regions[0].index = 0;  // (as the command line numbers them)
   REQUIRE(pipelines::embed(m, o).regions == expected);
   auto all = options(bam, dir.file("all.h5"));
   pipelines::embed(m, all);
@@ -513,7 +532,7 @@ TEST_CASE("embed: regions of an indexed BAM select the reads that overlap them, 
   const auto names = f.read_strings("regions/name"), all_names = g.read_strings("regions/name");
   const auto pos = f.read_i64("reads/pos"), all_pos = g.read_i64("reads/pos"), end = f.read_i64("reads/end");
   const auto flag = f.read_i64("reads/flag"), all_flag = g.read_i64("reads/flag");  // mates share a name
-  CHECK(f.read_i64("regions/index") == std::vector<int64_t>(size_t(expected), -1));
+  CHECK(f.read_i64("regions/index") == std::vector<int64_t>(size_t(expected), 0));  // the region that found them
   const auto rows = f.read_f32("pooled/final"), all_rows = g.read_f32("pooled/final");
   for (size_t i = 0; i < names.size(); ++i) {
     INFO("read " << names[i] << " at " << pos[i]);
@@ -543,6 +562,17 @@ TEST_CASE("embed: regions of an indexed BAM select the reads that overlap them, 
   empty.reader.regions = {io::parse_region("chr1:1570-1575")};
   REQUIRE(pipelines::embed(m, empty).regions == 0);
   CHECK(io::H5File::open_read(empty.output).read_i64("reads/flag").empty());
+  // Two regions that overlap: a read in both is a row for each (as samtools view without -M),
+  // and regions/index tells which region found the row.
+  const int64_t second = std::stoll(test::run_shell("samtools view -c -F 0x900 " + bam + " chr1:150-250", status));
+  REQUIRE(status == 0);
+  auto two = options(bam, dir.file("two.h5"));
+  two.reader.regions = {io::parse_region("chr1:100-200"), io::parse_region("chr1:150-250")};
+  two.reader.regions[0].index = 0, two.reader.regions[1].index = 1;
+  REQUIRE(pipelines::embed(m, two).regions == expected + second);
+  std::vector<int64_t> index(size_t(expected), 0);
+  index.resize(size_t(expected + second), 1);
+  CHECK(io::H5File::open_read(two.output).read_i64("regions/index") == index);
 }
 
 TEST_CASE("embed: row groups are listed in the order they were made (10 after 9)", "[pipelines][embed]") {
@@ -594,6 +624,44 @@ TEST_CASE("embed: a model whose states are not finite is refused, not written as
   CHECK_FALSE(std::filesystem::exists(o.output));
   o.layers = {0};  // the layers before the final norm are finite: their rows are written
   CHECK(pipelines::embed(m, o).regions > 0);
+}
+
+TEST_CASE("embed: --dtype f16 refuses a value past float16's range, not written as inf", "[pipelines][embed]") {
+  // The final norm's weight scaled up: finite states of ~1e5, which float16 holds as inf.
+  TempDir dir;
+  auto m = golden_model();
+  const model::ParamSpec& norm_f = m.table().specs.back();
+  std::fill_n(m.params().begin() + norm_f.offset, norm_f.size, 1e5f);
+  for (const auto pool : {pipelines::Pool::none, pipelines::Pool::mean, pipelines::Pool::bin}) {
+    auto o = options(kGolden + "input.fa", dir.file("big.h5"));
+    o.model_path = "big.h5";
+    o.f16 = true;
+    o.pool = pool;
+    o.bin = 10;
+    CHECK_THROWS_WITH(pipelines::embed(m, o), Catch::StartsWith("big.h5: a value of final in " + kGolden + "input.fa is ") &&
+                                                  Catch::EndsWith(", past float16's range (65504): write float32 (--dtype f32)"));
+    CHECK_FALSE(std::filesystem::exists(o.output));
+    o.f16 = false;  // float32 holds them
+    CHECK(pipelines::embed(m, o).regions == 2);
+    std::filesystem::remove(o.output);
+  }
+}
+
+TEST_CASE("embed: whole records keep their names with --flank and --strand both", "[pipelines][embed]") {
+  TempDir dir;
+  auto m = golden_model();
+  const std::string fa = indexed_input(dir);
+  std::vector<std::vector<std::string>> names;
+  for (int run = 0; run < 3; ++run) {
+    auto o = options(fa, dir.file("n" + std::to_string(run) + ".h5"));
+    o.flank = run == 1 ? 10 : 0;
+    o.both_strands = run == 2;
+    pipelines::embed(m, o);
+    names.push_back(io::H5File::open_read(o.output).read_strings("regions/name"));
+  }
+  CHECK(names[0] == io::FastaIndex(fa).contigs());
+  CHECK(names[1] == names[0]);
+  CHECK(names[2] == names[0]);
 }
 
 TEST_CASE("embed: --invalid skip reads the character as N, keeping a row per position", "[pipelines][embed]") {

@@ -600,8 +600,7 @@ TEST_CASE("score: regions carry their names into the TSV and the HDF5 records",
     CHECK(text.find("\tregion\n") != std::string::npos);
     CHECK(text.substr(text.size() - (want[1].size() + 2)) == "\t" + want[1] + "\n");
   }
-  // Without regions: no region column, no records/region; a record without a region (reads
-  // found through regions) reads ".".
+  // Without regions: no region column, no records/region; a record without a region reads ".".
   auto o = options({fa}, 64, 1);
   o.h5_output = dir.file("none.h5");
   auto recs = pipelines::score(m, o, {});
@@ -614,18 +613,19 @@ TEST_CASE("score: regions carry their names into the TSV and the HDF5 records",
   pipelines::write_score_line(dotted, recs[0], false, true);
   CHECK(dotted.str().substr(dotted.str().size() - 3) == "\t.\n");
 
-  // Reads found through regions of a BAM are records of their own: "." in the records and in
-  // the per-position groups alike.
+  // Reads found through regions of a BAM are records of their own, each with the region that
+  // found it, in the records and in the per-position groups alike.
   const std::string bam = dir.copy(test::data_file("edge/ex1.bam"), "ex1.bam");
   REQUIRE(sam_index_build(bam.c_str(), 0) == 0);
   auto b = options({bam}, 64, 2);
   b.reader.regions = {io::parse_region("chr1:100-200")};
+  b.reader.regions[0].index = 0;  // (as the command line numbers them)
   b.h5_output = dir.file("reads.h5");
   b.per_position = true;
   auto reads = pipelines::score(m, b, {});
   REQUIRE(reads.size() > 5);
   auto f = io::H5File::open_read(b.h5_output);
-  CHECK(f.read_strings("records/region") == std::vector<std::string>(reads.size(), "."));
-  CHECK(f.read_i64("records/region_index") == std::vector<int64_t>(reads.size(), -1));
-  CHECK(f.attr_str("/per_position/0", "region") == ".");
+  CHECK(f.read_strings("records/region") == std::vector<std::string>(reads.size(), "chr1:100-200"));
+  CHECK(f.read_i64("records/region_index") == std::vector<int64_t>(reads.size(), 0));
+  CHECK(f.attr_str("/per_position/0", "region") == "chr1:100-200");
 }
