@@ -107,11 +107,18 @@ TEST_CASE("BAM regions go through the index", "[io][reader][bam][regions]") {
   expect.insert(expect.end(), chr2.begin(), chr2.end());
   REQUIRE(expect.size() > 100);
   CHECK(test::read_all(bam, 16, opt) == expect);
-  {  // reads found through regions are records of their own: no region name
+  {  // a read found through a region names that region
+    opt.regions[1].index = 1;
     io::SequenceReader r(bam, opt);
     io::Chunk c;
     REQUIRE(r.next(c, 16));
-    CHECK(r.region_name().empty());
+    CHECK(r.region_name() == "chr1:100-300");
+    CHECK(r.region_index() == -1);  // (the command line numbers the regions)
+    while (r.next(c, 16)) {
+    }
+    CHECK(r.region_name() == "chr2:1000-1584");  // (to the contig's end, as samtools reads chr2:1000)
+    CHECK(r.region_index() == 1);
+    opt.regions[1].index = -1;
   }
   // A region on a contig the BAM lacks is skipped and reported; the others read as before.
   std::vector<io::Region> reported;
