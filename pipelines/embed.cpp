@@ -332,14 +332,26 @@ class Embedder {
     }
     const int64_t b = r.begin, e = r.end, n_pos = e - b;
     const int64_t s0 = std::max<int64_t>(0, b - o_.flank);  // the flank's first base
-    if (!o_.both_strands && e - s0 <= L_) {  // fits in a chunk with its flank: wait for others
+    const int64_t hi = std::min(len, e + o_.flank);         // the reverse strand's flank's first base, + 1
+    // Fits in a chunk with its flank (each strand): wait for others.
+    if (e - s0 <= L_ && (!o_.both_strands || hi - b <= L_)) {
       const std::string seq = fa.fetch(r.contig, s0, e);
-      Short q{r.contig, io::region_name(r, b, e), b, e, b - s0, {}};
+      Short q{r.contig, io::region_name(r, b, e), b, e, b - s0, {}, o_.both_strands ? "both" : "+"};
       q.index = r.index;
       q.tokens.resize(seq.size());
       for (size_t i = 0; i < seq.size(); ++i)
         q.tokens[i] = io::aligned_token(tok_, uint8_t(seq[i]), input_, r.contig, s0 + int64_t(i));
-      enqueue(std::move(q));
+      std::optional<Short> rc;
+      if (o_.both_strands && n_pos > 0) {  // the reverse complement of [b, hi), its flank first
+        std::string back = fa.fetch(r.contig, b, hi);
+        io::reverse_complement(back);
+        rc.emplace(Short{r.contig, q.name, b, e, hi - e, {}, "-"});
+        rc->tokens.resize(back.size());
+        for (size_t i = 0; i < back.size(); ++i)
+          rc->tokens[i] = io::aligned_token(tok_, uint8_t(back[i]), input_, r.contig, hi - 1 - int64_t(i));
+        q.rc_next = true;
+      }
+      enqueue(std::move(q), std::move(rc));
       return;
     }
     flush_batch();  // the regions before this one come out first
@@ -481,6 +493,7 @@ class Embedder {
     const char* strand = "+";
     std::optional<io::Alignment> read{};  // a SAM/BAM/CRAM read's place
     int64_t index = -1;                   // the region's place in the list given; -1: a record
+    bool rc_next = false;                 // --strand both: the next one is its reverse strand (rows end − 1 down)
   };
   std::vector<Short> batch_;
   int64_t batch_len_ = 0;  // the longest of them
@@ -488,13 +501,18 @@ class Embedder {
   // A pass's length for the waiting ones when the longest has n tokens: n rounded up to 8.
   static int64_t batch_pass_length(int64_t n) { return std::max<int64_t>(8, (n + 7) / 8 * 8); }
 
-  // Queues a short one, running the queue first when it would pass kBatch or about L rows.
-  void enqueue(Short r) {
-    const int64_t len = std::max(batch_len_, int64_t(r.tokens.size()));
-    if (int64_t(batch_.size()) == kBatch || (int64_t(batch_.size()) + 1) * batch_pass_length(len) > L_)
+  // Queues a short one (and its reverse strand, which runs in the same pass), running the
+  // queue first when it would pass kBatch or about L rows.
+  void enqueue(Short r, std::optional<Short> rc = std::nullopt) {
+    const int64_t len = std::max({batch_len_, int64_t(r.tokens.size()), rc ? int64_t(rc->tokens.size()) : 0});
+    const int64_t more = rc ? 2 : 1;
+    if (int64_t(batch_.size()) + more > kBatch || (int64_t(batch_.size()) + more) * batch_pass_length(len) > L_)
       flush_batch();
-    batch_len_ = std::max(batch_len_, int64_t(r.tokens.size()));
-    batch_.push_back(std::move(r));
+    for (Short* q : {&r, rc ? &*rc : nullptr}) {
+      if (!q) continue;
+      batch_len_ = std::max(batch_len_, int64_t(q->tokens.size()));
+      batch_.push_back(std::move(*q));
+    }
   }
 
   // Runs the waiting short ones as one pass of (their count, their longest length rounded up
@@ -514,10 +532,20 @@ class Embedder {
       const int64_t n = r.end - r.start;
       RegionSinks sinks = open_sinks(summary_.regions);
       if (n > 0)
-        for (size_t k = 0; k < o_.layers.size(); ++k)
-          deliver(sinks, k, layer_rows(k) + (i * Lp + r.skip) * D_, n);
+        for (size_t k = 0; k < o_.layers.size(); ++k) {
+          const float* rows = layer_rows(k) + (i * Lp + r.skip) * D_;
+          if (r.rc_next) {  // both strands: each position's mean (the reverse rows run end − 1 down)
+            const float* back = layer_rows(k) + ((i + 1) * Lp + batch_[size_t(i + 1)].skip) * D_;
+            for (int64_t p = 0; p < n; ++p)
+              for (int64_t d = 0; d < D_; ++d)
+                rows_[size_t(p * D_ + d)] = 0.5f * (rows[p * D_ + d] + back[(n - 1 - p) * D_ + d]);
+            rows = rows_.data();
+          }
+          deliver(sinks, k, rows, n);
+        }
       close_sinks(sinks, r.chrom, r.start, r.end, r.name, r.strand, r.index, r.read);
       summary_.bases += int64_t(r.tokens.size());
+      if (r.rc_next) summary_.bases += int64_t(batch_[size_t(++i)].tokens.size());
     }
     batch_.clear();
     batch_len_ = 0;

@@ -388,6 +388,28 @@ TEST_CASE("embed: both strands average the forward and reverse-complement states
     for (int d = 0; d < 64; ++d)
       want[size_t(p * 64 + d)] = 0.5f * (F[size_t(p * 64 + d)] + R[size_t((1499 - p) * 64 + d)]);
   CHECK(max_diff(got, want) < 1e-5);
+  // A region that fits in a chunk runs its two strands side by side with the other short ones
+  // (beside a region of 1 base and an empty one), not through the scratch file: the same rows.
+  o.chunk = 2048;
+  o.output = dir.file("both_short.h5");
+  o.reader.regions.push_back(io::Region{"lambda_10001_11500", 700, 701, {}});
+  o.reader.regions.push_back(io::Region{"lambda_10001_11500", 900, 900, {}});
+  pipelines::embed(m, o);
+  const auto short_out = io::H5File::open_read(o.output);
+  CHECK(max_diff(short_out.read_f32("per_position/0/final", {1500, 64}), want) < 1e-5);
+  // The 1-base region: the mean of its base and its complement, each embedded alone.
+  std::string base = idx.fetch("lambda_10001_11500", 700, 701), comp = base;
+  io::reverse_complement(comp);
+  auto alone = options(dir.write("alone.fa", ">f\n" + base + "\n>r\n" + comp + "\n"), dir.file("alone.h5"));
+  alone.pool = pipelines::Pool::none;
+  pipelines::embed(m, alone);
+  const auto alone_out = io::H5File::open_read(alone.output);
+  const auto f1 = alone_out.read_f32("per_position/0/final", {1, 64}), r1 = alone_out.read_f32("per_position/1/final", {1, 64});
+  std::vector<float> want1(64);
+  for (int d = 0; d < 64; ++d) want1[size_t(d)] = 0.5f * (f1[size_t(d)] + r1[size_t(d)]);
+  CHECK(max_diff(short_out.read_f32("per_position/1/final", {1, 64}), want1) < 1e-5);
+  CHECK(short_out.read_strings("regions/strand") == std::vector<std::string>{"both", "both", "both"});
+  CHECK(short_out.read_i64("regions/end") == std::vector<int64_t>{1500, 701, 900});
   // No scratch file is left beside the output.
   int files = 0;
   for (auto& e : std::filesystem::directory_iterator(dir.file(""))) files += e.path().string().find(".tmp.") != std::string::npos;
