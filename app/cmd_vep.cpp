@@ -25,11 +25,11 @@ int cmd_vep(int argc, char** argv) {
       ("fasta-ref,f", po::value(&opt.reference)->required(), "indexed reference FASTA (plain or bgzip)")
       ("input,i", po::value(&opt.input)->default_value("-"), "VCF/BCF, sorted (plain or bgzip); - for stdin")
       ("region,r", po::value(&regions)->composing(),
-       "score only records starting in this region, 1-based inclusive: CHR, CHR:BEG-END, CHR:BEG "
+       "score only the records this region selects (--regions-overlap), 1-based inclusive: CHR, CHR:BEG-END, CHR:BEG "
        "(to the contig's end, as samtools) (repeatable, one region each); the others are written "
        "unchanged")
       ("regions-file,R", po::value(&regions_file),
-       "score only records starting in these BED regions (0-based, half-open)")
+       "score only the records these BED regions select (--regions-overlap; 0-based, half-open)")
       ("regions-overlap", po::value(&overlap)->default_value(overlap),
        "which records the regions select, as bcftools: pos (0), POS in a region; record (1), the "
        "REF span (or INFO/END) overlaps one")

@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <unordered_set>
 
 #include "io/bgzf_end.h"
@@ -195,15 +196,17 @@ void check_fai_matches(const std::string& path, const std::vector<FaiRecord>& fa
     while (c >= 0 && space(c)) c = bgzf_getc(fp);
     if (c == '@') return;
   }
-  // From uncompressed byte `at`, past blank lines, to the header named `want` ("": none is
-  // wanted), which is returned; or to the first other one with bases after it, returned too,
-  // passing the headers of empty records (samtools leaves some out of a .fai) and records named
-  // as one of `earlier` (htslib indexes a name's first record only, warning of the others);
-  // "" at the end of the file. A header's name is htslib's: after '>' and any spaces, up to a
-  // space. Throws where there are bases before a header.
-  uint64_t at = 0, bases_at = 0;  // bases_at: just past the header line of the one found
+  // From uncompressed byte `at`, past blank lines, to the header of record `want` (null: none
+  // is wanted), whose name is returned, with bases_at just past its header line; or to the first
+  // other one with bases after it, returned too, passing the headers of empty records (samtools
+  // leaves some out of a .fai, and one may have the wanted name: a header of that name is want's
+  // where its bases start at want's OFFSET, or where it has bases) and records named as one of
+  // `earlier` (htslib indexes a name's first record only, warning of the others); none at the
+  // end of the file. A header's name is htslib's: after '>' and any spaces, up to a space (it may
+  // be empty). Throws where there are bases before a header.
+  uint64_t at = 0, bases_at = 0;
   std::unordered_set<std::string> earlier;
-  const auto next_header = [&](const std::string& want, const std::string& after) -> std::string {
+  const auto next_header = [&](const FaiRecord* want, const std::string& after) -> std::optional<std::string> {
     if (bgzf_useek(fp, off_t(at), SEEK_SET) < 0) throw stale("cannot seek to byte " + std::to_string(at) + after);
     int c = bgzf_getc(fp);
     while (c >= 0 && space(c)) c = bgzf_getc(fp);
@@ -215,21 +218,25 @@ void check_fai_matches(const std::string& path, const std::vector<FaiRecord>& fa
       c = bgzf_getc(fp);
       while (c == ' ' || c == '\t') c = bgzf_getc(fp);
       while (c >= 0 && !space(c)) name += char(c), c = bgzf_getc(fp);
-      if (name == want && !want.empty()) {
-        while (c >= 0 && c != '\n') c = bgzf_getc(fp);  // the description
-        bases_at = uint64_t(bgzf_utell(fp));
+      while (c >= 0 && c != '\n') c = bgzf_getc(fp);  // the description
+      const uint64_t header_end = uint64_t(bgzf_utell(fp));
+      const bool wanted = want && name == want->name;
+      if (wanted && (want->offset < 0 || want->length == 0 || header_end == uint64_t(want->offset))) {
+        bases_at = header_end;
         return name;
       }
-      while (c >= 0 && c != '\n') c = bgzf_getc(fp);  // the description
       // Its bases, if any: up to the next header (a '>' that starts a line) or the end.
       bool bases = false, line_start = true;
       for (c = bgzf_getc(fp); c >= 0 && !(c == '>' && line_start); c = bgzf_getc(fp)) {
         bases = bases || !space(c);
         line_start = c == '\n';
-        if (bases && !earlier.count(name)) return name;  // another record
+        if (bases && (wanted || !earlier.count(name))) {  // the wanted one elsewhere, or another record
+          bases_at = header_end;
+          return name;
+        }
       }
     }
-    return "";
+    return std::nullopt;
   };
   // The first, the last and up to 62 records between them (a genome of 100,000 scaffolds: 64
   // seeks): each one's header where the record before it ends; after the last, no more bases.
@@ -249,14 +256,14 @@ void check_fai_matches(const std::string& path, const std::vector<FaiRecord>& fa
                     ", past the end of the file's " + std::to_string(size) + " bytes of sequence text");
     }
     if (k == fai.size()) {
-      if (const std::string name = next_header("", after); !name.empty())
-        throw stale("a record '" + name + "' after the last one it names" +
+      if (const auto name = next_header(nullptr, after))
+        throw stale("a record '" + *name + "' after the last one it names" +
                     (fai.empty() ? std::string(" (it names none)") : " (" + fai.back().name + ")"));
       break;
     }
-    if (const std::string name = next_header(fai[k].name, after); name != fai[k].name)
+    if (const auto name = next_header(&fai[k], after); name != fai[k].name)
       throw stale("line " + std::to_string(k + 1) + " names '" + fai[k].name + "', and the file has " +
-                  (name.empty() ? std::string("no record") : "'" + name + "'") + " there");
+                  (name ? "'" + *name + "'" : std::string("no record")) + " there");
     // Its bases where the index puts them (a header line that grew as the record shrank leaves
     // the file's size and the next header where they were), and its first line as long.
     const FaiRecord& r = fai[k];

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <exception>
+#include <new>
 #include <cstdio>
 #include <cmath>
 #include <cstring>
@@ -248,7 +250,7 @@ H5File H5File::open_read(const std::string& path) {
 
 H5File::H5File(H5File&& o) noexcept
     : path_(std::move(o.path_)), tmp_path_(std::move(o.tmp_path_)), file_(std::move(o.file_)),
-      writable_(o.writable_) {
+      writable_(o.writable_), unwritten_(o.unwritten_) {
   o.tmp_path_.clear();
 }
 
@@ -259,6 +261,7 @@ H5File& H5File::operator=(H5File&& o) noexcept {
     tmp_path_ = std::exchange(o.tmp_path_, std::string());
     file_ = std::move(o.file_);
     writable_ = o.writable_;
+    unwritten_ = o.unwritten_;
   }
   return *this;
 }
@@ -277,6 +280,7 @@ void H5File::discard() noexcept {
 void H5File::finish() {
   if (!writable_) throw UsageError(path_ + ": finish on a file opened for reading");
   if (file_.get() < 0) return;
+  if (!unwritten_->empty()) throw InputError(*unwritten_);  // an appender's rows, lost
   // Nothing of the file may be open: with a dataset open, H5Fclose returns at once and the
   // real close (with the errors it meets) comes later, when that dataset closes, unseen.
   const ssize_t open = H5Fget_obj_count(
@@ -614,7 +618,7 @@ void H5File::set_provenance(const std::string& format, const std::string& comman
 H5Appender::H5Appender(H5File& file, const std::string& name, H5Type type, Shape row_shape,
                        int64_t chunk_rows, int deflate, H5Chunks chunks)
     : path_(file.path()), name_(name), type_(type), row_shape_(std::move(row_shape)),
-      chunk_rows_(std::max<int64_t>(1, chunk_rows)), deflate_(deflate) {
+      chunk_rows_(std::max<int64_t>(1, chunk_rows)), deflate_(deflate), unwritten_(file.unwritten_) {
   for (auto d : row_shape_) row_elems_ *= d;
   if (chunks == H5Chunks::fit && type == H5Type::string)
     throw UsageError(path_ + ": " + name + ": a string dataset cannot be sized at its end");
@@ -649,30 +653,62 @@ void H5Appender::create(int64_t chunk_rows, bool compact) {
   check(ds_, path_ + ": cannot create dataset " + name_);
 }
 
+H5Appender::~H5Appender() {
+  if (held_rows_ == 0) return;
+  // Unwinding (an error: the file is not committed, or its commit must fail), or a failed
+  // write: said by the file's finish(), as a destructor cannot throw.
+  const auto lost = [&](const std::string& why) {
+    if (unwritten_ && unwritten_->empty()) *unwritten_ = why;
+  };
+  if (std::uncaught_exceptions() > 0) {
+    lost(path_ + ": " + name_ + ": rows not written (an error came first)");
+    return;
+  }
+  try {
+    finish();
+  } catch (const std::exception& e) {
+    lost(e.what());
+  }
+}
+
+H5Appender& H5Appender::operator=(H5Appender&& o) noexcept {
+  if (this != &o) {
+    this->~H5Appender();  // writes the rows held (a failure: the file's finish() says it)
+    new (this) H5Appender(std::move(o));
+  }
+  return *this;
+}
+
 void H5Appender::finish() {
-  if (ds_.get() != H5I_INVALID_HID) return;
-  // Up to 16 KiB (a read's values): in the dataset's header, of its final shape (a chunked
-  // dataset of 35 values took ~3 KB of index and headers); more: a chunk of all its rows.
-  H5Id holder;
-  const bool compact =
-      held_rows_ > 0 && size_t(held_rows_ * row_elems_) * H5Tget_size(file_type_of(type_, holder)) <= 16 * 1024;
-  flush_held(std::min(chunk_rows_, std::max<int64_t>(1, held_rows_)), compact);
+  if (ds_.get() == H5I_INVALID_HID) {
+    // Fit: up to 16 KiB (a read's values), in the dataset's header, of its final shape (a
+    // chunked dataset of 35 values took ~3 KB of index and headers); more: a chunk of all its rows.
+    H5Id holder;
+    const bool compact =
+        held_rows_ > 0 && size_t(held_rows_ * row_elems_) * H5Tget_size(file_type_of(type_, holder)) <= 16 * 1024;
+    return flush_held(std::min<int64_t>(chunk_rows_, std::max<int64_t>(1, held_rows_)), compact);
+  }
+  if (held_rows_ > 0) flush_held(chunk_rows_, false);
 }
 
 void H5Appender::flush_held(int64_t chunk_rows, bool compact) {
-  create(chunk_rows, compact);  // sized from held_rows_ when compact
-  if (held_rows_ > 0) write_raw(held_.data(), held_type_, held_rows_, !compact);
-  held_.clear(), held_.shrink_to_fit(), held_rows_ = 0;
+  if (ds_.get() == H5I_INVALID_HID) create(chunk_rows, compact);  // (compact: sized from held_rows_)
+  if (held_rows_ > 0 && type_ == H5Type::string) {
+    std::vector<const char*> ptrs;
+    for (const std::string& v : held_strings_) ptrs.push_back(v.c_str());
+    write_raw(ptrs.data(), held_type_, held_rows_, !compact);
+  } else if (held_rows_ > 0) {
+    write_raw(held_.data(), held_type_, held_rows_, !compact);
+  }
+  held_.clear(), held_strings_.clear(), held_rows_ = 0;
 }
 
 void H5Appender::append_raw(const void* data, hid_t memtype, int64_t nrows) {
   if (nrows <= 0) return;
-  if (ds_.get() != H5I_INVALID_HID) return write_raw(data, memtype, nrows);
-  // Fit: held until a chunk's rows have come.
   if (held_rows_ == 0) {
     held_type_ = H5Id(check(H5Tcopy(memtype), path_ + ": cannot hold rows of dataset " + name_));
   } else if (H5Tequal(held_type_, memtype) <= 0) {
-    throw UsageError(path_ + ": " + name_ + ": rows of two element types appended to a dataset sized at its end");
+    throw UsageError(path_ + ": " + name_ + ": rows of two element types appended to one dataset");
   }
   const auto* bytes = static_cast<const char*>(data);
   held_.insert(held_.end(), bytes, bytes + size_t(nrows * row_elems_) * H5Tget_size(memtype));
@@ -721,9 +757,13 @@ void H5Appender::append(const int64_t* rows, int64_t n) { append_raw(rows, H5T_N
 void H5Appender::append(const int32_t* rows, int64_t n) { append_raw(rows, H5T_NATIVE_INT32, n); }
 void H5Appender::append(const std::string& value) {
   if (type_ != H5Type::string) throw UsageError(path_ + ": " + name_ + ": appending a string to a numeric dataset");
-  H5Id t = string_type();
-  const char* p = value.c_str();
-  append_raw(&p, t, 1);
+  if (held_rows_ == 0) held_type_ = string_type();
+  held_strings_.push_back(value);
+  held_rows_ += 1;
+  if (held_rows_ >= chunk_rows_) flush_held(chunk_rows_, false);
+}
+void H5Appender::append(const std::vector<std::string>& values) {
+  for (const std::string& v : values) append(v);
 }
 
 H5ReadColumns::H5ReadColumns(H5File& file, int64_t rows_before)

@@ -10,6 +10,7 @@
 #include <hdf5.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -105,36 +106,44 @@ class H5File {
   std::string path_, tmp_path_;
   H5Id file_;
   bool writable_ = false;
+  // Set by an appender whose rows could not be written when it was destroyed (no exception
+  // may leave a destructor): finish() refuses the file with it. Shared: the file may move.
+  std::shared_ptr<std::string> unwritten_ = std::make_shared<std::string>();
+  friend class H5Appender;
 };
 
 // An extendible dataset of rows (rows, cols...) grown with append(): chunked and deflated.
 // Element type f32, f16 (converted from float on write), f64, i64 or i32; strings as a
-// 1-d dataset of variable-length strings.
+// 1-d dataset of variable-length strings. Rows are held and written chunk_rows at a time (one
+// row a write cost ~10-20 us: 45 s for the five reads/ columns of a million reads); finish()
+// writes the rest, as the destructor does (a failure there makes the file's finish() throw).
 // Fit (numeric types): the dataset is made once chunk_rows rows have come, or at finish(), so
 // that one that ends shorter is a chunk of its own length, or up to 16 KiB a dataset of that
 // fixed shape stored in its header (compact): a 35-base read's per-position values in a chunk
 // of 65,536 took 3.5 ms a read to fill and deflate, and 20 times their size on disk.
-// Its groups are made at once (in the order of the appenders); finish() must be called before
-// the file is finished, or the dataset is not there.
+// Its groups are made at once (in the order of the appenders); an appender must be finished
+// or destroyed before the file is finished.
 enum class H5Chunks { fixed, fit };
 class H5Appender {
  public:
   H5Appender(H5File& file, const std::string& name, H5Type type, Shape row_shape,
              int64_t chunk_rows = 4096, int deflate = 4, H5Chunks chunks = H5Chunks::fixed);
   H5Appender(H5Appender&&) noexcept = default;
-  H5Appender& operator=(H5Appender&&) noexcept = default;
-  void finish();  // fit: makes the dataset of the rows held (a no-op when it is made)
+  H5Appender& operator=(H5Appender&& o) noexcept;  // writes the rows this one holds first
+  ~H5Appender();
+  void finish();  // writes the rows held (fit: makes the dataset first, if it is not made)
   void append(const float* rows, int64_t nrows);  // for f32/f16 datasets
   void append(const double* rows, int64_t nrows);
   void append(const int64_t* rows, int64_t nrows);
   void append(const int32_t* rows, int64_t nrows);
   void append(const std::string& value);  // for string datasets, one row
+  void append(const std::vector<std::string>& values);  // for string datasets, a row each
   int64_t rows() const { return rows_ + held_rows_; }
   hid_t id() const { return ds_.get(); }
 
  private:
   void create(int64_t chunk_rows, bool compact = false);  // compact: held_rows_ rows, fixed
-  void flush_held(int64_t chunk_rows, bool compact);  // fit: makes the dataset, writes held rows
+  void flush_held(int64_t chunk_rows, bool compact);  // makes the dataset if need be, writes held rows
   void append_raw(const void* data, hid_t memtype, int64_t nrows);
   void write_raw(const void* data, hid_t memtype, int64_t nrows, bool extend = true);
   std::string path_;  // the file, for messages
@@ -147,9 +156,20 @@ class H5Appender {
   hid_t loc_ = H5I_INVALID_HID;  // the file (not owned)
   int64_t chunk_rows_ = 1;
   int deflate_ = 0;
-  std::vector<char> held_;  // fit: rows not yet written, as appended (held_type_)
-  int64_t held_rows_ = 0;
+  // Rows not yet written, as appended (held_type_); strings as copies.
+  std::vector<char> held_;
+  std::vector<std::string> held_strings_;
+  struct Count {  // zero in a moved-from appender, whose destructor then writes nothing
+    int64_t n = 0;
+    Count() = default;
+    Count(Count&& o) noexcept : n(std::exchange(o.n, 0)) {}
+    Count& operator=(Count&& o) noexcept { return n = std::exchange(o.n, 0), *this; }
+    Count& operator=(int64_t v) { return n = v, *this; }
+    Count& operator+=(int64_t v) { return n += v, *this; }
+    operator int64_t() const { return n; }
+  } held_rows_;
   H5Id held_type_;
+  std::shared_ptr<std::string> unwritten_;  // the file's (H5File::unwritten_)
 };
 
 // reads/: where each output row's read lies (SAM/BAM/CRAM inputs), columns contig, pos, end,

@@ -118,9 +118,10 @@ class SequenceReader {
   // regions (clipped) and SAM/BAM/CRAM reads; -1 for streamed FASTA/FASTQ.
   int64_t record_length() const;
 
-  // What the current record is called as a region: with regions of an indexed FASTA/FASTQ (one
-  // record per region, in order) io::region_name of its clipped interval; empty otherwise
-  // (whole files, and reads found through regions, which are records of their own).
+  // The region of the current record: with regions of an indexed FASTA/FASTQ (one record per
+  // region, in order) io::region_name of its clipped interval; for a read found through regions
+  // (a record of its own, given once for each region that overlaps it), the region whose query
+  // gave it; empty otherwise (whole files).
   std::string region_name() const;
   // Its Region::index (the place in the list given), -1 where region_name() is empty.
   int64_t region_index() const;

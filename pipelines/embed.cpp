@@ -220,10 +220,11 @@ class Embedder {
                        "): its weights do not make a working model (a training run that diverged?)");
   }
 
-  // Rows about to be written as float16 (--dtype f16): a value past its range would be inf.
+  // Rows about to be written as float16 (--dtype f16): a value that rounds past its largest,
+  // 65504 (from 65520 on), would be inf.
   void check_half(size_t k, const float* rows, int64_t n) const {
     if (!o_.f16) return;
-    const float* big = std::find_if(rows, rows + n * D_, [](float v) { return std::fabs(v) > 65504.0f; });
+    const float* big = std::find_if(rows, rows + n * D_, [](float v) { return std::fabs(v) >= 65520.0f; });
     if (big != rows + n * D_)
       throw InputError((o_.model_path.empty() ? std::string("the model") : o_.model_path) + ": a value of " +
                        layer_name(o_.layers[k]) + " in " + input_ + " is " + number_text(*big) +

@@ -73,7 +73,9 @@ BaseCounts count_bases(const std::vector<std::string>& inputs, const StatsOption
       done += int64_t(chunk.tokens.size());
       if (callbacks.on_progress) callbacks.on_progress(done);
       if (chunk.end_of_record) {
-        RecordCounts rc{input, chunk.record, chunk.record_index, fold(hist), reader.region_name()};
+        // (a read found through a region is a record of its own, named by its name)
+        RecordCounts rc{input, chunk.record, chunk.record_index, fold(hist),
+                        io::holds_reads(reader.format()) ? std::string() : reader.region_name()};
         total += rc.counts;
         if (callbacks.on_record) callbacks.on_record(rc);
       }

@@ -434,7 +434,8 @@ TrainResult train(const TrainOptions& options, const std::function<void(const St
         throw corrupt(std::string(!std::isfinite(m1[i]) ? "train/exp_avg" : "train/exp_avg_sq") + "[" +
                       std::to_string(i) + "] = " + number_text(!std::isfinite(m1[i]) ? m1[i] : m2[i]));
     // The carried states: a finite step leaves them finite (no checkpoint is written between
-    // non-finite steps), and one that is not would turn the run's losses NaN from its start.
+    // non-finite steps; a step with nothing to predict carries states its forward pass made
+    // from finite ones), and one that is not would turn the run's losses NaN from its start.
     for (const auto* st : {&state_conv, &state_ssm})
       for (size_t i = 0; i < st->size(); ++i)
         if (!std::isfinite((*st)[i]))

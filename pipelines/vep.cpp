@@ -523,6 +523,12 @@ VepSummary vep(model::Mamba<float>& m, const VepOptions& opt, const std::functio
         if (bcf_hrec_add_key(hrec, "length", 6) != 0 ||
             bcf_hrec_set_val(hrec, hrec->nkeys - 1, len.c_str(), len.size(), 0) != 0)
           throw Error("cannot add a length to the header's ##contig line for " + std::string(names[i]));
+        // htslib's IDX key stays last, as a BCF header writes it. (The header's dictionary, which
+        // htslib keeps read-only, still has no length: a reader of the output parses the text.)
+        if (const int idx = bcf_hrec_find_key(hrec, "IDX"); idx >= 0 && idx != hrec->nkeys - 1) {
+          std::swap(hrec->keys[idx], hrec->keys[hrec->nkeys - 1]);
+          std::swap(hrec->vals[idx], hrec->vals[hrec->nkeys - 1]);
+        }
         continue;
       }
       if (k < 0) continue;

@@ -201,6 +201,41 @@ TEST_CASE("h5: appenders grow datasets, float16 rounds to nearest even", "[io][h
   CHECK(r.read_strings("names") == std::vector<std::string>{"alpha", ""});
 }
 
+TEST_CASE("h5: appenders hold rows a chunk at a time, and a file with rows lost is not committed", "[io][h5]") {
+  TempDir dir;
+  const std::string path = dir.file("held.h5");
+  std::vector<std::string> names;
+  for (int i = 0; i < 10; ++i) names.push_back("read" + std::string(size_t(i), 'x'));
+  {
+    auto f = io::H5File::create(path);
+    {
+      io::H5Appender s(f, "s", io::H5Type::string, {}, 3);  // chunks of 3: written at 3, 6 and 9 rows
+      io::H5Appender i(f, "i", io::H5Type::i64, {}, 4);
+      s.append(std::vector<std::string>(names.begin(), names.begin() + 4));
+      for (int64_t k = 0; k < 7; ++k) i.append(&k, 1);
+      for (size_t k = 4; k < names.size(); ++k) s.append(names[k]);
+      CHECK(s.rows() == 10);
+      CHECK(i.rows() == 7);
+    }  // the last rows written as they close
+    f.commit();
+  }
+  auto r = io::H5File::open_read(path);
+  CHECK(r.read_strings("s") == names);
+  CHECK(r.read_i64("i") == std::vector<int64_t>{0, 1, 2, 3, 4, 5, 6});
+  // Rows held when an error unwinds are not written: the file cannot be committed after it.
+  const std::string lost = dir.file("lost.h5");
+  auto f = io::H5File::create(lost);
+  try {
+    io::H5Appender a(f, "x", io::H5Type::f32, {});
+    const float v = 1;
+    a.append(&v, 1);
+    throw std::runtime_error("an error");
+  } catch (const std::runtime_error&) {
+  }
+  CHECK_THROWS_WITH(f.commit(), lost + ": x: rows not written (an error came first)");
+  CHECK_FALSE(fs::exists(lost));
+}
+
 TEST_CASE("h5: an appender sized at its end: a short dataset is compact, a longer one a chunk of its rows",
           "[io][h5]") {
   // Per-position values of reads were each a chunk of 65,536 floats: 3.5 ms a read to fill and

@@ -643,8 +643,8 @@ TEST_CASE("a .fai check takes every layout samtools indexes", "[io][reader][regi
   // Each file indexed by samtools (and bgzipped and indexed again) opens, and its last record
   // reads back: no final newline (a bgzip seek past the data stopped the program on an
   // assertion), empty records it lists ("  " or CRLF blank lines) or leaves out, a name given
-  // twice (htslib indexes the first), and two bgzip files concatenated (an empty end-of-file
-  // block inside, which the .gzi leaves out).
+  // twice (htslib indexes the first), an empty record named as the next, an empty name, and two
+  // bgzip files concatenated (an empty end-of-file block inside, which the .gzi leaves out).
   test::TempDir dir;
   int st = -1;
   const std::pair<const char*, std::string> files[] = {
@@ -655,6 +655,9 @@ TEST_CASE("a .fai check takes every layout samtools indexes", "[io][reader][regi
       {"empty_left_out", ">a\nACGTACGT\n>e\n\n>f\n>b\nACGTACGT\n"},
       {"twice", ">a\nACGTACGT\n>a\nTTTTTTTT\n>b\nACGTACGT\n"},
       {"twice_apart", ">a\nACGTACGT\n>b\nACGTACGT\n>a\nTTTT\n"},
+      // an empty record, left out, of the name of the next one (htslib indexes the one with bases)
+      {"empty_twice", ">x\nAAAA\n>b\n>b\nACGTACGT\nAC\n>c\nAC\n"},
+      {"empty_name", ">\nACGT\n>b\nACGTACGT\n"},
   };
   for (const auto& [name, text] : files) {
     INFO(name);

@@ -1,6 +1,7 @@
 // pipelines::count_bases and the `mambadna stats` command end to end.
 #include <catch2/catch.hpp>
 #include <htslib/faidx.h>
+#include <htslib/sam.h>
 
 #include <cmath>
 #include <fstream>
@@ -107,6 +108,26 @@ TEST_CASE("count_bases over several inputs, and the known total", "[io][stats]")
   pipelines::BaseCounts total = pipelines::count_bases({bam, test::data_file("edge/multiline.fq")}, opt, cb);
   CHECK(records == 3270 + 2);
   CHECK(total.length == read_bases + 78);
+}
+
+TEST_CASE("count_bases: reads found through regions are named by their names", "[io][stats]") {
+  // (The reader gives the region that found a read, for score and embed; stats names reads.)
+  test::TempDir dir;
+  const std::string bam = dir.copy(test::data_file("edge/ex1.bam"), "ex1.bam");
+  REQUIRE(sam_index_build(bam.c_str(), 0) == 0);
+  std::vector<std::string> want;
+  for (const test::Rec& r : test::samtools_reads("-F 0x900 '" + bam + "' chr1:100-200")) want.push_back(r.name);
+  REQUIRE(want.size() > 5);
+  pipelines::StatsOptions opt;
+  opt.reader.regions = {io::parse_region("chr1:100-200")};
+  std::vector<std::string> got;
+  pipelines::StatsCallbacks cb;
+  cb.on_record = [&](const pipelines::RecordCounts& rc) {
+    CHECK(rc.region.empty());
+    got.push_back(rc.record);
+  };
+  pipelines::count_bases({bam}, opt, cb);
+  CHECK(got == want);
 }
 
 TEST_CASE("mambadna stats end to end on lambda phage", "[io][stats][cli]") {

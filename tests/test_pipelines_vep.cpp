@@ -548,6 +548,16 @@ TEST_CASE("vep: a scored VCF scored again, alleles in lower case, regions off th
     CHECK(h->vals[bcf_hrec_find_key(h, "length")] == std::to_string(ref["c1"].size()));
     CHECK(again.header_text().find("##contig=<ID=c1,length=" + std::to_string(ref["c1"].size()) + ">") !=
           std::string::npos);
+    // In BCF (whose header keeps htslib's IDX key, last): the length before it, and read back.
+    c.output = dir.file("no_length.out.bcf");
+    c.output_type = 'b';
+    pipelines::vep(m, c);
+    ReadBack bcf(c.output);
+    CHECK(bcf.hdr->id[BCF_DT_CTG][bcf_hdr_name2id(bcf.hdr, "c1")].val->info[0] == ref["c1"].size());
+    int status = 0;
+    const std::string raw =  // (the header as stored, which bcftools view -h prints without IDX)
+        test::run_shell("bgzip -dc '" + c.output + "' | tr -c '[:print:]' '\\n' | grep '^##contig=<ID=c1'", status);
+    CHECK(raw == "##contig=<ID=c1,length=" + std::to_string(ref["c1"].size()) + ",IDX=0>\n");
   }
   // -r on a contig the FASTA lacks selects nothing and is listed; c1's region still works.
   o.regions = {io::Region{"chrNope", 0, 100, {}}, io::Region{"c1", 1400, 1550, {}}};
