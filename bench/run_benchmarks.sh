@@ -16,6 +16,7 @@ rss() { grep -o 'Real time: [0-9.]* sec.*Peak RSS: [0-9.]* GB' "$1"; }
 echo "== machine"; lscpu | grep -E 'Model name|^CPU\(s\)'; date -u
 
 echo "== io: bench_io"; $BUILD/bench/bench_io "$CHR20"
+echo "== io: bench_h5 (tables written row by row)"; $BUILD/bench/bench_h5 100000 1000000 -d "$T"
 echo "== kernels: bench_kernels"; $BUILD/bench/bench_kernels
 echo "== score throughput: bench_score (65,536 bases of chr20 from 10 Mbp on)"
 samtools faidx "$CHR20" 20:10000001-10065537 > "$T/chr20_64k.fa"
