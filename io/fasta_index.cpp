@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -216,7 +217,7 @@ void check_fai_matches(const std::string& path, const std::vector<FaiRecord>& fa
     while (c == '>') {
       std::string name;
       c = bgzf_getc(fp);
-      while (c == ' ' || c == '\t') c = bgzf_getc(fp);
+      while (c >= 0 && c != '\n' && std::isspace(c)) c = bgzf_getc(fp);  // (htslib's: '\r' too)
       while (c >= 0 && !space(c)) name += char(c), c = bgzf_getc(fp);
       while (c >= 0 && c != '\n') c = bgzf_getc(fp);  // the description
       const uint64_t header_end = uint64_t(bgzf_utell(fp));

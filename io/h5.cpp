@@ -250,7 +250,7 @@ H5File H5File::open_read(const std::string& path) {
 
 H5File::H5File(H5File&& o) noexcept
     : path_(std::move(o.path_)), tmp_path_(std::move(o.tmp_path_)), file_(std::move(o.file_)),
-      writable_(o.writable_), unwritten_(o.unwritten_) {
+      writable_(o.writable_), appenders_(o.appenders_) {
   o.tmp_path_.clear();
 }
 
@@ -261,7 +261,7 @@ H5File& H5File::operator=(H5File&& o) noexcept {
     tmp_path_ = std::exchange(o.tmp_path_, std::string());
     file_ = std::move(o.file_);
     writable_ = o.writable_;
-    unwritten_ = o.unwritten_;
+    appenders_ = o.appenders_;
   }
   return *this;
 }
@@ -280,13 +280,15 @@ void H5File::discard() noexcept {
 void H5File::finish() {
   if (!writable_) throw UsageError(path_ + ": finish on a file opened for reading");
   if (file_.get() < 0) return;
-  if (!unwritten_->empty()) throw InputError(*unwritten_);  // an appender's rows, lost
+  if (!appenders_->lost.empty()) throw InputError(appenders_->lost);  // an appender's rows
   // Nothing of the file may be open: with a dataset open, H5Fclose returns at once and the
   // real close (with the errors it meets) comes later, when that dataset closes, unseen.
   const ssize_t open = H5Fget_obj_count(
       file_, H5F_OBJ_DATASET | H5F_OBJ_GROUP | H5F_OBJ_DATATYPE | H5F_OBJ_ATTR | H5F_OBJ_LOCAL);
   if (open != 0)
     throw UsageError(path_ + ": finish() with " + std::to_string(open) + " objects of the file still open");
+  if (appenders_->alive != 0)
+    throw UsageError(path_ + ": finish() with " + std::to_string(appenders_->alive) + " appenders of the file alive");
   check_status(H5Fflush(file_, H5F_SCOPE_GLOBAL), path_ + ": flush failed");
   check_status(H5Fclose(file_.release()), path_ + ": close failed");
 }
@@ -618,12 +620,13 @@ void H5File::set_provenance(const std::string& format, const std::string& comman
 H5Appender::H5Appender(H5File& file, const std::string& name, H5Type type, Shape row_shape,
                        int64_t chunk_rows, int deflate, H5Chunks chunks)
     : path_(file.path()), name_(name), type_(type), row_shape_(std::move(row_shape)),
-      chunk_rows_(std::max<int64_t>(1, chunk_rows)), deflate_(deflate), unwritten_(file.unwritten_) {
+      chunk_rows_(std::max<int64_t>(1, chunk_rows)), deflate_(deflate), file_(file.appenders_) {
   for (auto d : row_shape_) row_elems_ *= d;
   if (chunks == H5Chunks::fit && type == H5Type::string)
     throw UsageError(path_ + ": " + name + ": a string dataset cannot be sized at its end");
   loc_ = file.ensure_parent_groups(name);
   if (chunks == H5Chunks::fixed) create(chunk_rows_);
+  ++file_->alive;  // (last: a constructor that throws has no destructor)
 }
 
 void H5Appender::create(int64_t chunk_rows, bool compact) {
@@ -654,11 +657,13 @@ void H5Appender::create(int64_t chunk_rows, bool compact) {
 }
 
 H5Appender::~H5Appender() {
+  if (!file_) return;  // moved from
+  --file_->alive;
   if (held_rows_ == 0) return;
   // Unwinding (an error: the file is not committed, or its commit must fail), or a failed
   // write: said by the file's finish(), as a destructor cannot throw.
   const auto lost = [&](const std::string& why) {
-    if (unwritten_ && unwritten_->empty()) *unwritten_ = why;
+    if (file_->lost.empty()) file_->lost = why;
   };
   if (std::uncaught_exceptions() > 0) {
     lost(path_ + ": " + name_ + ": rows not written (an error came first)");
@@ -704,8 +709,9 @@ void H5Appender::flush_held(int64_t chunk_rows, bool compact) {
 }
 
 void H5Appender::append_raw(const void* data, hid_t memtype, int64_t nrows) {
+  if (type_ == H5Type::string) throw UsageError(path_ + ": " + name_ + ": appending numbers to a string dataset");
   if (nrows <= 0) return;
-  if (held_rows_ == 0) {
+  if (held_type_.get() == H5I_INVALID_HID) {  // the first rows' type, kept for the appender's life
     held_type_ = H5Id(check(H5Tcopy(memtype), path_ + ": cannot hold rows of dataset " + name_));
   } else if (H5Tequal(held_type_, memtype) <= 0) {
     throw UsageError(path_ + ": " + name_ + ": rows of two element types appended to one dataset");
@@ -757,7 +763,7 @@ void H5Appender::append(const int64_t* rows, int64_t n) { append_raw(rows, H5T_N
 void H5Appender::append(const int32_t* rows, int64_t n) { append_raw(rows, H5T_NATIVE_INT32, n); }
 void H5Appender::append(const std::string& value) {
   if (type_ != H5Type::string) throw UsageError(path_ + ": " + name_ + ": appending a string to a numeric dataset");
-  if (held_rows_ == 0) held_type_ = string_type();
+  if (held_type_.get() == H5I_INVALID_HID) held_type_ = string_type();
   held_strings_.push_back(value);
   held_rows_ += 1;
   if (held_rows_ >= chunk_rows_) flush_held(chunk_rows_, false);

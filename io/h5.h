@@ -106,9 +106,14 @@ class H5File {
   std::string path_, tmp_path_;
   H5Id file_;
   bool writable_ = false;
-  // Set by an appender whose rows could not be written when it was destroyed (no exception
-  // may leave a destructor): finish() refuses the file with it. Shared: the file may move.
-  std::shared_ptr<std::string> unwritten_ = std::make_shared<std::string>();
+  // What the file's appenders tell it (shared: the file may move): how many are alive (finish()
+  // refuses the file while one is: a fit appender's rows may be in no dataset yet), and why
+  // rows of one were not written when it was destroyed (no exception may leave a destructor).
+  struct Appenders {
+    int64_t alive = 0;
+    std::string lost;
+  };
+  std::shared_ptr<Appenders> appenders_ = std::make_shared<Appenders>();
   friend class H5Appender;
 };
 
@@ -169,7 +174,7 @@ class H5Appender {
     operator int64_t() const { return n; }
   } held_rows_;
   H5Id held_type_;
-  std::shared_ptr<std::string> unwritten_;  // the file's (H5File::unwritten_)
+  std::shared_ptr<H5File::Appenders> file_;  // the file's (null in a moved-from appender)
 };
 
 // reads/: where each output row's read lies (SAM/BAM/CRAM inputs), columns contig, pos, end,

@@ -334,8 +334,9 @@ class Embedder {
     const int64_t b = r.begin, e = r.end, n_pos = e - b;
     const int64_t s0 = std::max<int64_t>(0, b - o_.flank);  // the flank's first base
     const int64_t hi = std::min(len, e + o_.flank);         // the reverse strand's flank's first base, + 1
-    // Fits in a chunk with its flank (each strand): wait for others.
-    if (e - s0 <= L_ && (!o_.both_strands || hi - b <= L_)) {
+    // Fits in a chunk with its flank (both strands: the two in one, as they run in one pass):
+    // wait for others.
+    if (o_.both_strands ? 2 * std::max(e - s0, hi - b) <= L_ : e - s0 <= L_) {
       const std::string seq = fa.fetch(r.contig, s0, e);
       Short q{r.contig, io::region_name(r, b, e), b, e, b - s0, {}, o_.both_strands ? "both" : "+"};
       q.index = r.index;

@@ -234,6 +234,21 @@ TEST_CASE("h5: appenders hold rows a chunk at a time, and a file with rows lost 
   }
   CHECK_THROWS_WITH(f.commit(), lost + ": x: rows not written (an error came first)");
   CHECK_FALSE(fs::exists(lost));
+  // An appender sized at its end, alive at commit with fewer rows than a chunk (no dataset yet,
+  // nothing of the file open): refused, not committed without its rows.
+  const std::string alive = dir.file("alive.h5");
+  auto g = io::H5File::create(alive);
+  std::optional<io::H5Appender> fit;
+  fit.emplace(g, "per/x", io::H5Type::f32, io::Shape{}, 1024, 1, io::H5Chunks::fit);
+  const float three[3] = {1, 2, 3};
+  fit->append(three, 3);
+  CHECK_THROWS_WITH(g.commit(), alive + ": finish() with 1 appenders of the file alive");
+  // Numbers into a string dataset, or rows of another element type: refused as they come.
+  io::H5Appender strings(g, "names", io::H5Type::string, {});
+  const int64_t one = 1;
+  CHECK_THROWS_WITH(strings.append(&one, 1), Catch::Contains("names: appending numbers to a string dataset"));
+  const double half = 0.5;
+  CHECK_THROWS_WITH(fit->append(&half, 1), Catch::Contains("per/x: rows of two element types"));
 }
 
 TEST_CASE("h5: an appender sized at its end: a short dataset is compact, a longer one a chunk of its rows",

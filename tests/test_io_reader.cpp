@@ -658,6 +658,7 @@ TEST_CASE("a .fai check takes every layout samtools indexes", "[io][reader][regi
       // an empty record, left out, of the name of the next one (htslib indexes the one with bases)
       {"empty_twice", ">x\nAAAA\n>b\n>b\nACGTACGT\nAC\n>c\nAC\n"},
       {"empty_name", ">\nACGT\n>b\nACGTACGT\n"},
+      {"cr_before_name", ">\rx\nACGT\n>b\nACGTACGT\n"},  // (htslib skips any blank after '>')
   };
   for (const auto& [name, text] : files) {
     INFO(name);
