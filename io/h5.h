@@ -164,15 +164,7 @@ class H5Appender {
   // Rows not yet written, as appended (held_type_); strings as copies.
   std::vector<char> held_;
   std::vector<std::string> held_strings_;
-  struct Count {  // zero in a moved-from appender, whose destructor then writes nothing
-    int64_t n = 0;
-    Count() = default;
-    Count(Count&& o) noexcept : n(std::exchange(o.n, 0)) {}
-    Count& operator=(Count&& o) noexcept { return n = std::exchange(o.n, 0), *this; }
-    Count& operator=(int64_t v) { return n = v, *this; }
-    Count& operator+=(int64_t v) { return n += v, *this; }
-    operator int64_t() const { return n; }
-  } held_rows_;
+  int64_t held_rows_ = 0;  // (a moved-from appender's: its file_ is null, and it writes nothing)
   H5Id held_type_;
   std::shared_ptr<H5File::Appenders> file_;  // the file's (null in a moved-from appender)
 };

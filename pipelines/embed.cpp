@@ -62,8 +62,7 @@ struct RegionSinks {
     int64_t count = 0;                        // rows in acc
     // --strand both, Pool::bin: the reverse strand's sum of each bin (row j: bin j), added as
     // each bin is written.
-    io::H5File* rc_bins = nullptr;
-    std::string rc_name;
+    io::H5File* rc_bins = nullptr;  // (its dataset: rc_dataset(k))
   };
   std::vector<Layer> layers;
 };
@@ -265,11 +264,14 @@ class Embedder {
     }
   }
 
+  // --strand both: layer k's reverse-strand rows (or bin sums) in the scratch file.
+  static std::string rc_dataset(size_t k) { return "rc/" + std::to_string(k); }
+
   void flush_bin(size_t k, RegionSinks::Layer& l) {
     std::vector<float> row(static_cast<size_t>(D_));
     double rows = double(l.count);
     if (l.rc_bins) {  // both strands: the bin's reverse-strand sum, and as many rows again
-      l.rc_bins->read_rows(l.rc_name, l.bins->rows(), row.data(), 1);
+      l.rc_bins->read_rows(rc_dataset(k), l.bins->rows(), row.data(), 1);
       for (int64_t d = 0; d < D_; ++d) l.acc[size_t(d)] += row[size_t(d)];
       rows *= 2;
     }
@@ -377,13 +379,13 @@ class Embedder {
         scratch.emplace(io::H5File::create(
             (o_.output == "-" ? (std::filesystem::path(io::temp_directory()) / "mambadna-embed").string() : o_.output) +
             ".rc.tmp." + std::to_string(::getpid())));
-        for (size_t k = 0; k < NLy; ++k) scratch->create_rows("rc/" + std::to_string(k), aligned ? n_pos : n_bins, D_);
+        for (size_t k = 0; k < NLy; ++k) scratch->create_rows(rc_dataset(k), aligned ? n_pos : n_bins, D_);
       }
       std::vector<std::vector<double>> bin_sum(NLy, std::vector<double>(size_t(D_), 0.0));
       std::vector<int64_t> bin_at(NLy, -1);  // the bin being summed (positions come high to low)
       const auto write_bin = [&](size_t k) {
         for (int64_t d = 0; d < D_; ++d) rows_[size_t(d)] = float(bin_sum[k][size_t(d)]);
-        scratch->write_rows("rc/" + std::to_string(k), bin_at[k], rows_.data(), 1);
+        scratch->write_rows(rc_dataset(k), bin_at[k], rows_.data(), 1);
         std::fill(bin_sum[k].begin(), bin_sum[k].end(), 0.0);
       };
       reverse_walk(fa, r.contig, b, std::min(len, e + o_.flank), [&](int64_t lo, int64_t top) {
@@ -411,13 +413,13 @@ class Embedder {
             }
           } else {  // none, max: stored ascending
             for (int64_t i = 0; i < m; ++i) std::copy_n(kept + (m - 1 - i) * D_, D_, rows_.data() + i * D_);
-            scratch->write_rows("rc/" + std::to_string(k), lo - b, rows_.data(), m);
+            scratch->write_rows(rc_dataset(k), lo - b, rows_.data(), m);
           }
         }
       });
       for (size_t k = 0; k < NLy; ++k) {
         if (bin_at[k] >= 0) write_bin(k);
-        if (o_.pool == Pool::bin) sinks.layers[k].rc_bins = &*scratch, sinks.layers[k].rc_name = "rc/" + std::to_string(k);
+        if (o_.pool == Pool::bin) sinks.layers[k].rc_bins = &*scratch;
       }
     }
 
@@ -433,7 +435,7 @@ class Embedder {
         for (size_t k = 0; k < NLy; ++k) {
           const float* rows = layer_rows(k) + (from - p) * D_;
           if (aligned) {
-            scratch->read_rows("rc/" + std::to_string(k), from - b, other_.data(), m);
+            scratch->read_rows(rc_dataset(k), from - b, other_.data(), m);
             for (int64_t i = 0; i < m * D_; ++i) rows_[size_t(i)] = 0.5f * (rows[i] + other_[size_t(i)]);
             rows = rows_.data();
           }
