@@ -93,7 +93,6 @@ Config read_config(const io::H5File& f) {
     if (node) {
       js = ConfigValue{0, std::string("mamba_ssm_config ") + key, node->data()};
       const std::string& s = js->text;
-      const char* end = s.data() + s.size();
       if (kind == Kind::flag && (s == "true" || s == "false"))
         js->v = s == "true";
       else if (kind == Kind::rank && s == "auto")

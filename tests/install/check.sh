@@ -1,0 +1,36 @@
+#!/bin/sh
+# The installed library, as a user takes it: installs the build at BUILD into a scratch prefix,
+# builds this folder's program against it with find_package(mambadna), and checks that the
+# program's log-likelihoods are those of `mambadna score` on the same records.
+#   check.sh BUILD_DIR SCRATCH_DIR CMAKE_COMMAND
+set -eu
+build=$1 scratch=$2 cmake=$3
+here=$(cd "$(dirname "$0")" && pwd)
+rm -rf "$scratch" && mkdir -p "$scratch"
+"$cmake" --install "$build" --prefix "$scratch/prefix" > "$scratch/install.log"
+"$cmake" -S "$here" -B "$scratch/build" -DCMAKE_PREFIX_PATH="$scratch/prefix" \
+         -DCMAKE_BUILD_TYPE=Release > "$scratch/configure.log"
+"$cmake" --build "$scratch/build" > "$scratch/build.log"
+
+# The installed program, a tiny model, and records of every kind the loop must handle: one
+# longer than a chunk, one with N, lower case and IUPAC codes, an empty one, one of one base.
+mambadna="$scratch/prefix/bin/mambadna"
+"$mambadna" init -p tiny --seed 7 -o "$scratch/tiny.h5" 2> /dev/null
+{
+  printf '>long\n'
+  awk 'BEGIN { srand(11); for (i = 0; i < 50; i++) { s = ""; for (j = 0; j < 60; j++) s = s substr("ACGT", int(rand() * 4) + 1, 1); print s } }'
+  printf '>mixed\nACGTNNacgtRYACGTTTGA\n>empty\n\n>one\nA\n'
+} > "$scratch/seqs.fa"
+"$scratch/build/score_sequence" "$scratch/tiny.h5" "$scratch/seqs.fa" 1000 > "$scratch/library.tsv"
+"$mambadna" score -@ 1 -L 1000 -b 1 -m "$scratch/tiny.h5" "$scratch/seqs.fa" 2> /dev/null |
+  awk -F '\t' '!/^#/ { print $2 "\t" $5 "\t" $6 }' > "$scratch/cli.tsv"
+cat "$scratch/library.tsv"
+# Names and scored counts exactly; log-likelihoods to 1e-6 nats a scored base: the two runs cut
+# chunks at other places, so each float32 log-probability (~4e-7 nats of rounding at ~5.5)
+# may differ, while one base scored wrongly moves a sum by nats.
+paste "$scratch/library.tsv" "$scratch/cli.tsv" | awk -F '\t' '
+  { n++
+    if ($1 != $4 || $2 != $5) { print "record " n ": " $1 " " $2 " (library) against " $4 " " $5 " (mambadna score)"; bad = 1 }
+    d = $3 - $6; if (d < 0) d = -d
+    if (d > 1e-6 * $2 + 1e-5) { print "record " n " (" $1 "): loglik " $3 " (library) against " $6 " (mambadna score)"; bad = 1 } }
+  END { if (n != 4) { print n " records, 4 expected"; bad = 1 }; exit bad }'
