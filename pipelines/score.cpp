@@ -410,6 +410,7 @@ void check_bedgraph(const ScoreOptions& opt) {
   // The regions scored: those each input has, clipped to its contigs (a region skipped there,
   // or the part of one past a contig's end, puts nothing on the track).
   std::vector<io::Region> r;
+  std::vector<std::pair<std::string, std::vector<std::string>>> contigs;  // (input, its contigs)
   for (const auto& in : opt.inputs) {
     if (!rereadable(in) || !std::filesystem::exists(in + ".fai")) continue;  // regions need one
     const io::FastaIndex fa(in);
@@ -417,15 +418,15 @@ void check_bedgraph(const ScoreOptions& opt) {
       io::clip_to_contig(x, fa.length(x.contig));
       r.push_back(std::move(x));
     }
+    contigs.emplace_back(in, fa.contigs());
   }
   // A contig of one name in two indexed inputs (and, with regions, under one of them) would be
   // scored twice: refused before any work (Outputs::claim catches the cases no index shows).
   std::set<std::string> region_contigs;  // once, not per contig and region
   for (const io::Region& x : r) region_contigs.insert(x.contig);
   std::map<std::string, std::string> first_input;  // contig -> the input that has it
-  for (const auto& in : opt.inputs) {
-    if (!rereadable(in) || !std::filesystem::exists(in + ".fai")) continue;
-    for (const std::string& c : io::FastaIndex(in).contigs()) {
+  for (const auto& [in, names] : contigs) {
+    for (const std::string& c : names) {
       const bool used = opt.reader.regions.empty() || region_contigs.count(c) > 0;
       const auto [at, fresh] = first_input.emplace(c, in);
       if (used && !fresh)

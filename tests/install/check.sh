@@ -1,7 +1,7 @@
 #!/bin/sh
 # The installed library, as a user takes it: installs the build at BUILD into a scratch prefix,
-# builds this folder's program against it with find_package(mambadna), and checks that the
-# program's log-likelihoods are those of `mambadna score` on the same records.
+# builds this folder's program against it with find_package(mambadna) and with pkg-config, and
+# checks that the program's log-likelihoods are those of `mambadna score` on the same records.
 #   check.sh BUILD_DIR SCRATCH_DIR CMAKE_COMMAND
 set -eu
 build=$1 scratch=$2 cmake=$3
@@ -11,6 +11,9 @@ rm -rf "$scratch" && mkdir -p "$scratch"
 "$cmake" -S "$here" -B "$scratch/build" -DCMAKE_PREFIX_PATH="$scratch/prefix" \
          -DCMAKE_BUILD_TYPE=Release > "$scratch/configure.log"
 "$cmake" --build "$scratch/build" > "$scratch/build.log"
+# The same program through pkg-config, as a Makefile would build it.
+flags=$(PKG_CONFIG_PATH="$scratch/prefix/lib/pkgconfig" pkg-config --cflags --libs mambadna)
+${CXX:-c++} -std=c++20 -O2 -o "$scratch/score_sequence_pc" "$here/score_sequence.cpp" $flags
 
 # The installed program, a tiny model, and records of every kind the loop must handle: one
 # longer than a chunk, one with N, lower case and IUPAC codes, an empty one, one of one base.
@@ -22,6 +25,8 @@ mambadna="$scratch/prefix/bin/mambadna"
   printf '>mixed\nACGTNNacgtRYACGTTTGA\n>empty\n\n>one\nA\n'
 } > "$scratch/seqs.fa"
 "$scratch/build/score_sequence" "$scratch/tiny.h5" "$scratch/seqs.fa" 1000 > "$scratch/library.tsv"
+"$scratch/score_sequence_pc" "$scratch/tiny.h5" "$scratch/seqs.fa" 1000 > "$scratch/library_pc.tsv"
+cmp "$scratch/library.tsv" "$scratch/library_pc.tsv"
 "$mambadna" score -@ 1 -L 1000 -b 1 -m "$scratch/tiny.h5" "$scratch/seqs.fa" 2> /dev/null |
   awk -F '\t' '!/^#/ { print $2 "\t" $5 "\t" $6 }' > "$scratch/cli.tsv"
 cat "$scratch/library.tsv"
