@@ -313,7 +313,7 @@ void set_command_line(int argc, char** argv) {
   }
 }
 
-int run_command(const std::function<int()>& body, const CommonOptions& common) {
+int run_command(const std::function<int()>& body, const CommonOptions& common, const char* memory) {
   int rc = 0;
   try {
     rc = body();
@@ -329,8 +329,7 @@ int run_command(const std::function<int()>& body, const CommonOptions& common) {
               << e.code().message() << "\n";
     rc = 1;
   } catch (const std::bad_alloc&) {
-    std::cerr << "mambadna: out of memory (the step's shape, -b streams of -L tokens, sets what a run holds: "
-                 "give smaller ones)\n";
+    std::cerr << "mambadna: out of memory (" << memory << ")\n";
     rc = 1;
   } catch (const std::exception& e) {
     std::cerr << "mambadna: internal error: " << e.what() << "\n";

@@ -81,8 +81,13 @@ bool catch_signal(int sig, void (*handler)(int));  // false (and nothing set) if
 // What a command body returns after printing --help: run_command exits 0 without a report.
 inline constexpr int kHelpShown = -100;
 
+// What sets the memory a command holds, for its out-of-memory message.
+inline constexpr const char* kStepMemory = "the step's shape, -b streams of -L tokens, sets what a run holds: give smaller ones";
+inline constexpr const char* kModelMemory = "the model's shape, d_model and n_layer, sets what it holds";
+
 // Runs a command: maps exceptions to one line on stderr and an exit code, then (verbosity > 0,
 // read after the body ran) prints the version, command line, wall time and peak memory.
-int run_command(const std::function<int()>& body, const CommonOptions& common);
+int run_command(const std::function<int()>& body, const CommonOptions& common,
+                const char* memory = kStepMemory);
 
 }  // namespace mambadna::app

@@ -56,7 +56,7 @@ int cmd_init(int argc, char** argv) {
                        (long long)table.total);
         return 0;
       },
-      common);
+      common, kModelMemory);
 }
 
 int cmd_info(int argc, char** argv) {
@@ -107,7 +107,7 @@ int cmd_info(int argc, char** argv) {
             std::printf("tensor\t%s\t%s\n", s.name.c_str(), io::shape_str(s.shape).c_str());
         return 0;
       },
-      common);
+      common, kModelMemory);
 }
 
 }  // namespace mambadna::app

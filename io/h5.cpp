@@ -1,5 +1,8 @@
 #include "io/h5.h"
 
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -423,13 +426,18 @@ void H5File::read_raw(const std::string& name, hid_t memtype, void* out) const {
   }
 }
 
+Shape H5File::check_shape(const std::string& name, const Shape& expect) const {
+  if (!exists(name)) throw InputError(path_ + ": missing dataset '" + name + "'");
+  Shape s = shape(name);
+  if (!expect.empty() && s != expect)
+    throw InputError(path_ + ": dataset '" + name + "' has shape " + shape_str(s) + ", expected " +
+                     shape_str(expect));
+  return s;
+}
+
 #define MAMBADNA_READ_TYPED(T, MEMTYPE)                                                      \
   {                                                                                          \
-    if (!exists(name)) throw InputError(path_ + ": missing dataset '" + name + "'");         \
-    Shape s = shape(name);                                                                   \
-    if (!expect.empty() && s != expect)                                                      \
-      throw InputError(path_ + ": dataset '" + name + "' has shape " + shape_str(s) +       \
-                       ", expected " + shape_str(expect));                                   \
+    const Shape s = check_shape(name, expect);                                               \
     std::vector<T> v(size_t(numel(s)));                                                      \
     if (!v.empty()) read_raw(name, MEMTYPE, v.data());                                       \
     return v;                                                                                \
@@ -533,8 +541,13 @@ bool H5File::has_attr(const std::string& obj, const std::string& key) const {
 namespace {
 H5Id open_attr(hid_t file, const std::string& obj, const std::string& key, const std::string& path) {
   H5Id o = open_object(file, obj, path);
-  if (H5Aexists(o, key.c_str()) <= 0)
-    throw InputError(path + ": missing attribute '" + key + "' on " + obj);
+  const htri_t there = H5Aexists(o, key.c_str());
+  if (there < 0) {  // its message does not decode (a type's size past its data, say)
+    const Hdf5Failure fail = hdf5_failure();
+    throw InputError(path + ": attribute '" + key + "' cannot be read: the file is corrupt" +
+                     (fail.innermost.empty() ? "" : " (" + fail.innermost + ")"));
+  }
+  if (there == 0) throw InputError(path + ": missing attribute '" + key + "' on " + obj);
   H5Id a(check(H5Aopen(o, key.c_str(), H5P_DEFAULT), path + ": cannot open attribute " + key));
   // One value (h5py's f.attrs[k] = [16, 32] is two): reading more into one would overrun it.
   H5Id sp(check(H5Aget_space(a), path + ": cannot read attribute " + key));
@@ -581,6 +594,43 @@ double H5File::attr_f64(const std::string& obj, const std::string& key) const {
   return v;
 }
 
+namespace {
+// HDF5 reads a variable-length string from the file's global heap trusting the length and the
+// place its reference gives: one corrupt byte there and the library itself faults (SIGSEGV in
+// H5HG_read) or takes gigabytes. So the read is made first in a child process, with the signals
+// at their defaults (the program's handlers would remove its temporaries), no core file and
+// 1 GB more address space than the program holds: false when the child does not complete it.
+// (Where no child can be started, the read goes ahead as before.)
+bool heap_string_reads(hid_t attr, hid_t mem_type) {
+  const pid_t pid = ::fork();
+  if (pid < 0) return true;
+  if (pid == 0) {
+    for (int sig : {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT}) ::signal(sig, SIG_DFL);
+    struct rlimit none {0, 0};
+    ::setrlimit(RLIMIT_CORE, &none);
+    long pages = 0;
+    if (std::FILE* f = std::fopen("/proc/self/statm", "r")) {
+      if (std::fscanf(f, "%ld", &pages) != 1) pages = 0;
+      std::fclose(f);
+    }
+    struct rlimit was {};
+    if (pages > 0 && ::getrlimit(RLIMIT_AS, &was) == 0) {
+      const rlim_t cap = rlim_t(pages) * rlim_t(::sysconf(_SC_PAGESIZE)) + (rlim_t(1) << 30);
+      if (was.rlim_cur == RLIM_INFINITY || cap < was.rlim_cur) {
+        struct rlimit lim {cap, was.rlim_max};
+        ::setrlimit(RLIMIT_AS, &lim);
+      }
+    }
+    char* p = nullptr;
+    ::_exit(H5Aread(attr, mem_type, &p) < 0 ? 1 : 0);
+  }
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0)
+    if (errno != EINTR) return true;
+  return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+}  // namespace
+
 std::string H5File::attr_str(const std::string& obj, const std::string& key) const {
   H5Id a = open_attr(file_, obj, key, path_);
   H5Id ft(H5Aget_type(a));
@@ -588,6 +638,9 @@ std::string H5File::attr_str(const std::string& obj, const std::string& key) con
     throw InputError(path_ + ": attribute '" + key + "' is not a string");
   if (H5Tis_variable_str(ft) > 0) {
     H5Id t = string_type();
+    if (!heap_string_reads(a, t))
+      throw InputError(path_ + ": attribute '" + key + "' cannot be read: the file is corrupt (its "
+                       "string's length or place in the file's global heap is wrong)");
     char* p = nullptr;
     check_status(H5Aread(a, t, &p), path_ + ": cannot read attribute " + key);
     std::string s = p ? p : "";

@@ -63,6 +63,9 @@ class H5File {
   // ---- datasets (names may contain '/': groups are created as needed)
   bool exists(const std::string& name) const;
   Shape shape(const std::string& name) const;
+  // The dataset's shape, which must exist and equal `expect` (when not empty), else an error
+  // names the dataset and both shapes (what the reads below check first).
+  Shape check_shape(const std::string& name, const Shape& expect) const;
   std::vector<std::string> list(const std::string& group = "/") const;  // member names
   bool is_group(const std::string& name) const;  // a group, not a dataset
   void write(const std::string& name, const float* data, const Shape& shape);

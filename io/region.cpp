@@ -181,7 +181,8 @@ std::vector<Region> regions_present(const std::string& path, const std::vector<R
       continue;
     }
     r.whole.clear();  // read one way, for this input
-    if (r.begin >= len && r.end > r.begin) past_end.push_back(r);
+    // (an empty region at the contig's end is there; one past it, empty or not, is not)
+    if (r.begin > len || (r.begin == len && r.end > r.begin)) past_end.push_back(r);
     else present.push_back(r);
   }
   if (present.empty() && !regions.empty() && !none_ok) {

@@ -183,7 +183,6 @@ Checkpoint load_checkpoint(const std::string& path) {
   Checkpoint ck;
   ck.config = read_config(f);
   ck.table = ParamTable::build(ck.config);
-  ck.params.assign(size_t(ck.table.total), 0.0f);
   // Each weight's dataset: its state_dict key, or Hugging Face's for the embedding.
   std::vector<std::string> names;
   for (const ParamSpec& s : ck.table.specs)
@@ -207,6 +206,10 @@ Checkpoint load_checkpoint(const std::string& path) {
                      " at the root: not a weight of the model its config describes (d_model " +
                      std::to_string(ck.config.d_model) + ", n_layer " + std::to_string(ck.config.n_layer) +
                      "), a tied lm_head.weight or train/: refused rather than left out");
+  // Every weight's shape before any is read: a config that overstates the model (a corrupt
+  // d_model) is refused before memory for the model it describes is taken.
+  for (size_t k = 0; k < names.size(); ++k) f.check_shape(names[k], ck.table.specs[k].shape);
+  ck.params.assign(size_t(ck.table.total), 0.0f);
   for (size_t k = 0; k < names.size(); ++k) {
     const ParamSpec& s = ck.table.specs[k];
     const std::string& name = names[k];

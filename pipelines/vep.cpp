@@ -721,11 +721,13 @@ VepSummary vep(model::Mamba<float>& m, const VepOptions& opt, const std::functio
   }
   write_held();
 
-  // Both complete before either is put in place: a failure (a full disk) leaves neither.
+  // Both complete before either is put in place: a failure (a full disk) leaves neither. The
+  // table first: to a device (not a regular file) it is copied there at its commit, which can
+  // fail, where the VCF's writes to one have all been made by its finish().
   out.finish();
   if (table) table->finish();
-  out.commit();
   if (table) table->commit();
+  out.commit();
   return sum;
 }
 

@@ -1005,6 +1005,16 @@ TEST_CASE("cli: a run that fails puts none of its outputs in place, whichever fa
   CHECK(err.find("o.h5: ") != std::string::npos);
   CHECK(err.find("File too large") != std::string::npos);
   none_of({"o.vcf", "o.h5"});
+  // ... or its table goes to a device, written only when the run is done (a full one here):
+  // the VCF stays where it was.
+  const std::string kept = dir.write("k.vcf", "kept\n");
+  err = run_shell(kBin + " vep -v0 -m '" + m + "' -f '" + fa + "' -i '" + dir.file("v.vcf") + "' -o '" + kept +
+                      "' --h5 /dev/full 2>&1",
+                  st);
+  CHECK(st == 1);
+  CHECK(err.find("/dev/full: write failed") != std::string::npos);
+  std::ifstream k(kept);
+  CHECK(std::string((std::istreambuf_iterator<char>(k)), std::istreambuf_iterator<char>()) == "kept\n");
 }
 
 TEST_CASE("cli: empty names, an input's index and standard output are refused as outputs", "[app]") {

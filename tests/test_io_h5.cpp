@@ -156,6 +156,64 @@ TEST_CASE("h5: a dataset that does not read says what HDF5 says", "[io][h5]") {
                     path + ": cannot read dataset 'x': data error detected by Fletcher32 checksum");
 }
 
+TEST_CASE("h5: a string attribute whose stored length is corrupt is refused, not read", "[io][h5]") {
+  // One byte of a file (found by its bytes) made wrong where HDF5 trusts it: the library itself
+  // would fault (SIGSEGV in H5HG_read) or take gigabytes reading a few bytes.
+  TempDir dir;
+  auto bytes_of = [](const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  // A variable-length string (as h5py and mambadna write them) lives in the global heap, its
+  // object's 8-byte size just before its text: a size of 0x5555555555555555.
+  const std::string vl = dir.file("vl.h5");
+  const std::string text = "a string in the global heap, 0123456789";
+  {
+    io::H5File f = io::H5File::create(vl);
+    f.set_attr("/", "note", text);
+    f.set_attr("/", "other", std::string("fine"));
+    f.commit();
+  }
+  CHECK(io::H5File::open_read(vl).attr_str("/", "note") == text);
+  std::string bytes = bytes_of(vl);
+  const size_t at = bytes.find(text);
+  REQUIRE(at != std::string::npos);
+  REQUIRE(at >= 8);
+  REQUIRE(bytes[at - 8] == char(text.size()));
+  for (size_t i = at - 8; i < at; ++i) bytes[i] = char(0x55);
+  std::ofstream(vl, std::ios::binary) << bytes;
+  CHECK_THROWS_WITH(io::H5File::open_read(vl).attr_str("/", "note"),
+                    vl + ": attribute 'note' cannot be read: the file is corrupt (its string's length or place "
+                         "in the file's global heap is wrong)");
+
+  // A fixed-length string of 43 bytes whose type says 256 (HDF5 then cannot decode the attribute:
+  // corrupt, not missing): the datatype message (class 3,
+  // version 1: 0x13, three bytes of bit fields, then the size) rewritten.
+  const std::string fixed = dir.file("fixed.h5");
+  {
+    const hid_t f = H5Fcreate(fixed.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    const hid_t t = H5Tcopy(H5T_C_S1), sp = H5Screate(H5S_SCALAR);
+    REQUIRE(H5Tset_size(t, 43) >= 0);
+    const hid_t a = H5Acreate2(f, "fixed", t, sp, H5P_DEFAULT, H5P_DEFAULT);
+    const std::string v(43, 'Q');
+    REQUIRE(H5Awrite(a, t, v.data()) >= 0);
+    H5Aclose(a), H5Sclose(sp), H5Tclose(t), H5Fclose(f);
+  }
+  CHECK(io::H5File::open_read(fixed).attr_str("/", "fixed") == std::string(43, 'Q'));
+  bytes = bytes_of(fixed);
+  size_t size_at = std::string::npos;
+  for (size_t i = 0; i + 8 <= bytes.size(); ++i)
+    if (bytes[i] == char(0x13) && bytes.compare(i + 4, 4, std::string("\x2b\0\0\0", 4)) == 0) {
+      REQUIRE(size_at == std::string::npos);  // one such message
+      size_at = i + 4;
+    }
+  REQUIRE(size_at != std::string::npos);
+  bytes.replace(size_at, 4, std::string("\0\1\0\0", 4));
+  std::ofstream(fixed, std::ios::binary) << bytes;
+  CHECK_THROWS_WITH(io::H5File::open_read(fixed).attr_str("/", "fixed"),
+                    Catch::StartsWith(fixed + ": attribute 'fixed' cannot be read: the file is corrupt"));
+}
+
 TEST_CASE("h5: a file is finished only with nothing in it open", "[io][h5]") {
   // With a dataset open, H5Fclose returns at once and the file's real close (and any error it
   // meets) would come after the rename, unseen: finish() refuses, and works once it is closed.

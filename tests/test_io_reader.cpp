@@ -480,6 +480,10 @@ TEST_CASE("regions on bgzip chr20 match faidx", "[io][reader][regions]") {
     past.regions = {io::parse_region("20:70,000,000-70,000,010")};
     CHECK_THROWS_WITH(io::SequenceReader(path, past),
                       Catch::Contains("starts after the end of contig '20' (63025520 bases)"));
+    // ... an empty one too (BED "20 63025521 63025521"), where an empty one at the end is there
+    past.regions = {io::Region{"20", 63025521, 63025521, "", '.', 3}};
+    CHECK_THROWS_WITH(io::SequenceReader(path, past),
+                      Catch::Contains("region '20:63025522-63025521 (BED line 3)' starts after the end of contig '20'"));
   }
   for (size_t L : {size_t(7), size_t(65536)}) {
     if (L == 7) opt.regions.resize(4);  // keep L = 7 quick

@@ -4,8 +4,11 @@
 
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 
 #include <hdf5.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include "io/error.h"
 #include "io/h5.h"
@@ -251,6 +254,33 @@ TEST_CASE("checkpoint: errors name the file, the dataset and both shapes", "[mod
   huge = c;
   huge.dt_rank = 0;
   CHECK_THROWS_WITH(huge.validate(), Catch::Contains("dt_rank must be -1"));
+
+  // A size a model may have, but not this file's (a corrupt d_model and n_layer: 1.6 G
+  // parameters, 6.5 GB, over weights of 16 wide): refused by the weights' shapes before memory
+  // for that model is taken. Run under an address-space limit 1 GB above what the test holds,
+  // where taking it would fail as out of memory.
+  const std::string big = edited(dir, "big.h5", [](io::H5File& f) {
+    drop_attr(f, "mamba_ssm_config");
+    f.set_attr("/", "d_model", int64_t(4096));
+    f.set_attr("/", "n_layer", int64_t(16));
+  });
+  struct rlimit was {};
+  REQUIRE(getrlimit(RLIMIT_AS, &was) == 0);
+  long pages = 0;
+  std::ifstream("/proc/self/statm") >> pages;
+  REQUIRE(pages > 0);
+  struct rlimit cap = was;
+  cap.rlim_cur = rlim_t(pages) * rlim_t(sysconf(_SC_PAGESIZE)) + (rlim_t(1) << 30);
+  if (was.rlim_cur != RLIM_INFINITY && was.rlim_cur < cap.rlim_cur) cap.rlim_cur = was.rlim_cur;
+  REQUIRE(setrlimit(RLIMIT_AS, &cap) == 0);
+  std::string got;
+  try {
+    model::load_checkpoint(big);
+  } catch (const std::exception& e) {
+    got = e.what();
+  }
+  REQUIRE(setrlimit(RLIMIT_AS, &was) == 0);
+  CHECK(got == big + ": dataset 'backbone.embedding.weight' has shape (256, 16), expected (256, 4096)");
 }
 
 TEST_CASE("checkpoint: attributes as h5py writes them load", "[model][checkpoint]") {
