@@ -190,9 +190,18 @@ class AlignmentSource final : public SequenceReader::Source {
     if (!b_) throw std::bad_alloc();
     if (!options.regions.empty()) {
       idx_.reset(sam_index_load3(fp_.get(), path.c_str(), nullptr, HTS_IDX_SILENT_FAIL));
-      if (!idx_)
+      if (!idx_) {
+        // One that is there but does not load (corrupt, or of another file) is not missing.
+        std::string found;
+        const std::string stem = path.substr(0, path.rfind('.') == std::string::npos ? path.size() : path.rfind('.'));
+        for (const std::string& name : {path + ".bai", path + ".csi", path + ".crai", stem + ".bai", stem + ".csi", stem + ".crai"})
+          if (found.empty() && ::access(name.c_str(), F_OK) == 0) found = name;
+        if (!found.empty())
+          throw InputError(path + ": its index " + found + " cannot be read (corrupt, or another file's): run "
+                           "'samtools index " + path + "' again");
         throw InputError(path + ": regions need an index (.bai, .csi or .crai): run 'samtools index " +
                          path + "'");
+      }
       const auto tid_of = [&](const std::string& c) { return sam_hdr_name2tid(hdr_.get(), c.c_str()); };
       for (const Region& r : regions_present(
                path, options.regions,

@@ -129,6 +129,14 @@ void check_commas(const std::string& text) {
       bad_region(text, "a comma that is no thousands separator: give one region per -r (-r A -r B), "
                        "or a BED file with -R");
   }
+  // htslib's parse wraps a number past 2^63 round (99999999999999999999 read as 7766279631452241919).
+  int64_t digits = 0;
+  for (size_t i = positions; i < text.size(); ++i)
+    if (digit(i)) {
+      if (++digits > 18) bad_region(text, "a position of 19 digits or more, past any contig's length");
+    } else if (text[i] != ',') {
+      digits = 0;
+    }
 }
 
 }  // namespace

@@ -39,7 +39,9 @@ std::string header_problem(const std::string& path) {
     if (!chrom)
       why = ": line " + std::to_string(n) + " should be the #CHROM header line";
     else if (text.find('\t') == std::string::npos)
-      why = ": its #CHROM line (line " + std::to_string(n) + ") is separated by spaces, not tabs";
+      why = ": its #CHROM line (line " + std::to_string(n) + ")" +
+            (text.find(' ') != std::string::npos ? " is separated by spaces, not tabs"
+                                                 : " has no columns after #CHROM (a file cut short?)");
     break;
   }
   if (rc < -1 && why.empty())  // the header's lines could not all be read

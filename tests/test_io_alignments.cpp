@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <filesystem>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -101,6 +102,12 @@ TEST_CASE("BAM regions go through the index", "[io][reader][bam][regions]") {
   REQUIRE_THROWS_WITH(io::SequenceReader(bam, opt),
                       Catch::StartsWith(bam + ": regions need an index") &&
                           Catch::Contains("run 'samtools index " + bam + "'"));
+  // An index there that does not load (garbage, as ex1.bai beside ex1.bam) is not "needed".
+  const std::string junk = dir.write("ex1.bai", std::string(200, 'x'));
+  REQUIRE_THROWS_WITH(io::SequenceReader(bam, opt),
+                      bam + ": its index " + junk + " cannot be read (corrupt, or another file's): run 'samtools "
+                            "index " + bam + "' again");
+  std::filesystem::remove(junk);
   REQUIRE(sam_index_build(bam.c_str(), 0) == 0);
   std::vector<Rec> expect = test::samtools_reads("'" + bam + "' chr1:100-300");
   std::vector<Rec> chr2 = test::samtools_reads("'" + bam + "' chr2:1000");

@@ -70,6 +70,10 @@ TEST_CASE("parse_region rejects bad text with a message naming it", "[io][region
       {"e1,e2", "a comma that is no thousands separator"},
       {"chr1:1,0000-2", "a comma that is no thousands separator"},
       {"chr1:,100", "a comma that is no thousands separator"},
+      // past 2^63: htslib's parse wraps them round, to 7766279631452241919 or a negative start
+      {"chr1:99999999999999999999", "19 digits or more"},
+      {"chr1:9223372036854775808-9223372036854775809", "19 digits or more"},
+      {"chr1:1-9,223,372,036,854,775,808", "19 digits or more"},
   };
   for (const Row& row : table) {
     INFO("region text: '" << row.text << "'");

@@ -111,6 +111,9 @@ TEST_CASE("vcf: a sorted file reads through, unsorted ones are refused at the re
   const auto spaces = dir.write("spaces.vcf", "##fileformat=VCFv4.2\n#CHROM POS ID REF ALT QUAL FILTER INFO\n"
                                               "chrA\t5\t.\tA\tC\t.\t.\t.\n");
   CHECK_THROWS_WITH(io::VcfReader(spaces), Catch::Contains("#CHROM line (line 2) is separated by spaces"));
+  // ... and one cut short after #CHROM: said so, not blamed on spaces.
+  const auto cut = dir.write("cut.vcf", "##fileformat=VCFv4.2\n#CHROM");
+  CHECK_THROWS_WITH(io::VcfReader(cut), Catch::Contains("#CHROM line (line 2) has no columns after #CHROM (a file cut short?)"));
   // Lines that stop short, which htslib reads with the missing columns unset (a record with no
   // REF crashed vep; one with no FILTER was written back as garbage): refused at the record,
   // plain or bgzipped. Seven columns whose FILTER is "q1;q2;q3": htslib's parse puts NULs
