@@ -36,7 +36,7 @@ double RecordScore::bits_per_base_both() const {
 
 void write_score_header(std::ostream& out, bool both, bool regions) {
   out << "#input\trecord\tstart\tlength\tscored\tloglik\tmean_loglik\tbits_per_base\tperplexity"
-      << (both ? "\tloglik_rc\tbits_per_base_rc\tbits_per_base_both" : "")
+      << (both ? "\tscored_rc\tloglik_rc\tbits_per_base_rc\tbits_per_base_both" : "")
       << (regions ? "\tregion\n" : "\n");
 }
 
@@ -52,9 +52,11 @@ void write_score_line(std::ostream& out, const RecordScore& r, bool both, bool r
   out << r.input << '\t' << r.name << '\t' << std::max<int64_t>(r.region_begin, 0) << '\t' << r.length
       << '\t' << r.scored << '\t' << num(r.loglik, true) << '\t' << num(r.mean(), any) << '\t'
       << num(r.bits_per_base(), any) << '\t' << num(r.perplexity(), any);
+  // (each strand's figures by its own count: "NA" has one scored base forward, none reverse)
   if (both)
-    out << '\t' << num(r.loglik_rc, true) << '\t' << num(r.bits_per_base_rc(), any) << '\t'
-        << num(r.bits_per_base_both(), any);
+    out << '\t' << r.scored_rc << '\t' << num(r.loglik_rc, true) << '\t'
+        << num(r.bits_per_base_rc(), r.scored_rc > 0) << '\t'
+        << num(r.bits_per_base_both(), r.scored + r.scored_rc > 0);
   if (regions) out << '\t' << r.region_or_dot();
   out << '\n';
 }
@@ -437,16 +439,16 @@ void check_bedgraph(const ScoreOptions& opt) {
   std::sort(r.begin(), r.end(), [](const io::Region& a, const io::Region& b) {
     return a.contig != b.contig ? a.contig < b.contig : a.begin < b.begin;
   });
-  auto text = [](const io::Region& x) {
-    return x.contig + ":" + std::to_string(x.begin + 1) + "-" +
-           (x.end == io::kContigEnd ? std::string("end") : std::to_string(x.end));
-  };
   const io::Region* reach = nullptr;  // the region reaching furthest so far on this contig
   for (const io::Region& x : r) {
     if (x.end <= x.begin) continue;  // empty: holds no base
-    if (reach && reach->contig == x.contig && x.begin < reach->end)
-      throw UsageError("--bedgraph: regions " + text(*reach) + " and " + text(x) +
-                       " overlap: a track holds one value a base (merge them, e.g. bedtools merge)");
+    if (reach && reach->contig == x.contig && x.begin < reach->end) {
+      // Lines of a BED file are input (exit 1), regions typed with -r the command's use (2).
+      const std::string what = "--bedgraph: regions " + io::describe_region(*reach) + " and " + io::describe_region(x) +
+                               " overlap: a track holds one value a base (merge them, e.g. bedtools merge)";
+      if (reach->line > 0 || x.line > 0) throw InputError(what);
+      throw UsageError(what);
+    }
     if (!reach || reach->contig != x.contig || x.end > reach->end) reach = &x;
   }
 }

@@ -452,7 +452,11 @@ TrainResult train(const TrainOptions& options, const std::function<void(const St
   } else {
     if (o.init_model.empty()) throw UsageError("train: no initial model (-m) and no --resume");
     check_numbers(o);
-    if (o.steps <= 0 && o.tokens <= 0) throw UsageError("train: give --steps or --tokens");
+    if (o.steps <= 0 && o.tokens <= 0)
+      throw UsageError(std::string("train: give --steps or --tokens") +
+                       (o.max_seconds > 0 ? " (the learning-rate schedule runs to them; --max-time stops a run "
+                                            "before its end)"
+                                          : ""));
     if (o.steps > 0 && o.tokens > 0) throw UsageError("train: give --steps or --tokens, not both");
     if (o.holdout > 0 && !o.valid_inputs.empty())
       throw UsageError("train: give --holdout or --valid, not both (--holdout would drop the tails from training)");

@@ -652,6 +652,14 @@ TEST_CASE("cli: runs, layers, tracks and strands that cannot work are refused up
           "holds reads, which may overlap: a track needs non-overlapping positions");
   refused(" score -m '" + m + "' '" + fa + "' -r a:1-10 -r b:1-5 -r a:8-12 --bedgraph '" + dir.file("o.bg") + "'",
           "regions a:1-10 and a:8-12 overlap");
+  // A run of --max-time alone: the schedule needs its end.
+  refused(" train -m '" + m + "' -o '" + dir.file("mt") + "' '" + fa + "' --max-time 5",
+          "give --steps or --tokens (the learning-rate schedule runs to them; --max-time stops a run before its end)");
+  CHECK_FALSE(std::filesystem::exists(dir.file("mt")));
+  // ... from a BED file: the file's lines are input (exit 1), named by line.
+  refused(" score -m '" + m + "' '" + fa + "' -R '" + dir.write("ov.bed", "a\t0\t10\na\t7\t12\n") + "' --bedgraph '" +
+              dir.file("o.bg") + "'",
+          "regions a:1-10 (BED line 1) and a:8-12 (BED line 2) overlap", 1);
   // Minus-strand BED regions read on the forward strand: said.
   const std::string minus = dir.write("minus.bed", "a\t0\t10\tx\t0\t-\na\t0\t10\ty\t0\t+\n");
   std::string err = run_shell(kBin + " score -v0 -m '" + m + "' '" + fa + "' -R '" + minus + "' 2>&1 >/dev/null", st);

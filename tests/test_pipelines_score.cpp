@@ -612,6 +612,20 @@ TEST_CASE("score: regions carry their names into the TSV and the HDF5 records",
   CHECK(plain.str().find("region") == std::string::npos);
   pipelines::write_score_line(dotted, recs[0], false, true);
   CHECK(dotted.str().substr(dotted.str().size() - 3) == "\t.\n");
+  // Both strands: each strand's count, and its figures NA by its own count ("NA": the A is
+  // scored forward, the reverse strand "TN" scores nothing; "AN" the other way round).
+  std::ostringstream both;
+  pipelines::write_score_header(both, true, false);
+  pipelines::RecordScore na;
+  na.input = "x.fa", na.name = "NA", na.length = 2, na.scored = 1, na.loglik = -std::log(4.0);
+  pipelines::write_score_line(both, na, true, false);
+  std::swap(na.scored, na.scored_rc), std::swap(na.loglik, na.loglik_rc), na.name = "AN";
+  pipelines::write_score_line(both, na, true, false);
+  CHECK(both.str() ==
+        "#input\trecord\tstart\tlength\tscored\tloglik\tmean_loglik\tbits_per_base\tperplexity\tscored_rc\t"
+        "loglik_rc\tbits_per_base_rc\tbits_per_base_both\n"
+        "x.fa\tNA\t0\t2\t1\t-1.386294\t-1.386294\t2.000000\t4.000000\t0\t0.000000\tNA\t2.000000\n"
+        "x.fa\tAN\t0\t2\t0\t0.000000\tNA\tNA\tNA\t1\t-1.386294\t2.000000\t2.000000\n");
 
   // Reads found through regions of a BAM are records of their own, each with the region that
   // found it, in the records and in the per-position groups alike.
