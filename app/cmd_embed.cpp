@@ -82,7 +82,7 @@ int cmd_embed(int argc, char** argv) {
                        count_of(s.bases, "base", "bases").c_str(), opt.output.c_str());
         return 0;
       },
-      common);
+      common, "the chunk, -L tokens, sets what a run holds: give a smaller one");
 }
 
 }  // namespace mambadna::app

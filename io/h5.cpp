@@ -1,5 +1,6 @@
 #include "io/h5.h"
 
+#include <pthread.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -533,21 +534,31 @@ void H5File::set_attr(const std::string& obj, const std::string& key, const std:
   put_attr(file_, obj, key, t, &p, path_);
 }
 
+namespace {
+// Whether object `o` has attribute `key`. HDF5 answers neither yes nor no when an attribute
+// message of the object does not decode (a type's size past its data, say), for that key and
+// every other: the file is corrupt, not without the attribute (an optional one would be taken
+// as absent and its default used).
+bool attr_exists(hid_t o, const std::string& key, const std::string& path) {
+  const htri_t there = H5Aexists(o, key.c_str());
+  if (there < 0) {
+    const Hdf5Failure fail = hdf5_failure();
+    throw InputError(path + ": attribute '" + key + "' cannot be read: the file is corrupt" +
+                     (fail.innermost.empty() ? "" : " (" + fail.innermost + ")"));
+  }
+  return there > 0;
+}
+}  // namespace
+
 bool H5File::has_attr(const std::string& obj, const std::string& key) const {
   H5Id o = open_object(file_, obj, path_);
-  return H5Aexists(o, key.c_str()) > 0;
+  return attr_exists(o, key, path_);
 }
 
 namespace {
 H5Id open_attr(hid_t file, const std::string& obj, const std::string& key, const std::string& path) {
   H5Id o = open_object(file, obj, path);
-  const htri_t there = H5Aexists(o, key.c_str());
-  if (there < 0) {  // its message does not decode (a type's size past its data, say)
-    const Hdf5Failure fail = hdf5_failure();
-    throw InputError(path + ": attribute '" + key + "' cannot be read: the file is corrupt" +
-                     (fail.innermost.empty() ? "" : " (" + fail.innermost + ")"));
-  }
-  if (there == 0) throw InputError(path + ": missing attribute '" + key + "' on " + obj);
+  if (!attr_exists(o, key, path)) throw InputError(path + ": missing attribute '" + key + "' on " + obj);
   H5Id a(check(H5Aopen(o, key.c_str(), H5P_DEFAULT), path + ": cannot open attribute " + key));
   // One value (h5py's f.attrs[k] = [16, 32] is two): reading more into one would overrun it.
   H5Id sp(check(H5Aget_space(a), path + ": cannot read attribute " + key));
@@ -597,14 +608,23 @@ double H5File::attr_f64(const std::string& obj, const std::string& key) const {
 namespace {
 // HDF5 reads a variable-length string from the file's global heap trusting the length and the
 // place its reference gives: one corrupt byte there and the library itself faults (SIGSEGV in
-// H5HG_read) or takes gigabytes. So the read is made first in a child process, with the signals
-// at their defaults (the program's handlers would remove its temporaries), no core file and
-// 1 GB more address space than the program holds: false when the child does not complete it.
-// (Where no child can be started, the read goes ahead as before.)
+// H5HG_read) or takes gigabytes. So the read is made first in a child process, with the
+// program's asynchronous signals blocked (its handlers would remove the run's temporaries), the
+// fault signals at their defaults, no core file and 1 GB more address space than the program
+// holds: false when the child does not complete it, which it says by a byte down a pipe (so
+// that an ignored SIGCHLD, which makes its exit status unknowable, cannot pass a fault). Where
+// no child can be started, the read goes ahead as before. (A library caller's other threads
+// must not be inside HDF5 at the time: the child would wait on their lock, as the parent on it.)
 bool heap_string_reads(hid_t attr, hid_t mem_type) {
+  int fds[2];
+  if (::pipe(fds) != 0) return true;
+  sigset_t all, was;
+  sigfillset(&all);
+  for (int sig : {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT}) sigdelset(&all, sig);
+  pthread_sigmask(SIG_BLOCK, &all, &was);
   const pid_t pid = ::fork();
-  if (pid < 0) return true;
   if (pid == 0) {
+    ::close(fds[0]);
     for (int sig : {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT}) ::signal(sig, SIG_DFL);
     struct rlimit none {0, 0};
     ::setrlimit(RLIMIT_CORE, &none);
@@ -613,21 +633,34 @@ bool heap_string_reads(hid_t attr, hid_t mem_type) {
       if (std::fscanf(f, "%ld", &pages) != 1) pages = 0;
       std::fclose(f);
     }
-    struct rlimit was {};
-    if (pages > 0 && ::getrlimit(RLIMIT_AS, &was) == 0) {
+    struct rlimit lim {};
+    if (pages > 0 && ::getrlimit(RLIMIT_AS, &lim) == 0) {
       const rlim_t cap = rlim_t(pages) * rlim_t(::sysconf(_SC_PAGESIZE)) + (rlim_t(1) << 30);
-      if (was.rlim_cur == RLIM_INFINITY || cap < was.rlim_cur) {
-        struct rlimit lim {cap, was.rlim_max};
+      if (lim.rlim_cur == RLIM_INFINITY || cap < lim.rlim_cur) {
+        lim.rlim_cur = cap;
         ::setrlimit(RLIMIT_AS, &lim);
       }
     }
     char* p = nullptr;
-    ::_exit(H5Aread(attr, mem_type, &p) < 0 ? 1 : 0);
+    const char ok = 1;
+    if (H5Aread(attr, mem_type, &p) >= 0 && ::write(fds[1], &ok, 1) == 1) ::_exit(0);
+    ::_exit(1);
   }
+  pthread_sigmask(SIG_SETMASK, &was, nullptr);
+  ::close(fds[1]);
+  if (pid < 0) {
+    ::close(fds[0]);
+    return true;
+  }
+  char got = 0;
+  ssize_t n;
+  while ((n = ::read(fds[0], &got, 1)) < 0 && errno == EINTR) {
+  }
+  ::close(fds[0]);
   int status = 0;
-  while (::waitpid(pid, &status, 0) < 0)
-    if (errno != EINTR) return true;
-  return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  return n == 1 && got == 1;
 }
 }  // namespace
 

@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <memory>
 #include <new>
 #include <vector>
@@ -192,9 +193,13 @@ class AlignmentSource final : public SequenceReader::Source {
       idx_.reset(sam_index_load3(fp_.get(), path.c_str(), nullptr, HTS_IDX_SILENT_FAIL));
       if (!idx_) {
         // One that is there but does not load (corrupt, or of another file) is not missing.
+        // The names htslib looks for, in its order: x.bam.csi before x.bam.bai, then x.bai.
         std::string found;
-        const std::string stem = path.substr(0, path.rfind('.') == std::string::npos ? path.size() : path.rfind('.'));
-        for (const std::string& name : {path + ".bai", path + ".csi", path + ".crai", stem + ".bai", stem + ".csi", stem + ".crai"})
+        auto other = [&](const char* ext) { return std::filesystem::path(path).replace_extension(ext).string(); };
+        const std::vector<std::string> names =
+            format == Format::cram ? std::vector<std::string>{path + ".crai", other(".crai")}
+                                   : std::vector<std::string>{path + ".csi", other(".csi"), path + ".bai", other(".bai")};
+        for (const std::string& name : names)
           if (found.empty() && ::access(name.c_str(), F_OK) == 0) found = name;
         if (!found.empty())
           throw InputError(path + ": its index " + found + " cannot be read (corrupt, or another file's): run "

@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <charconv>
 #include <cstdlib>
+#include <cctype>
 #include <cstring>
 #include <memory>
 
@@ -129,14 +130,23 @@ void check_commas(const std::string& text) {
       bad_region(text, "a comma that is no thousands separator: give one region per -r (-r A -r B), "
                        "or a BED file with -R");
   }
-  // htslib's parse wraps a number past 2^63 round (99999999999999999999 read as 7766279631452241919).
-  int64_t digits = 0;
-  for (size_t i = positions; i < text.size(); ++i)
-    if (digit(i)) {
-      if (++digits > 18) bad_region(text, "a position of 19 digits or more, past any contig's length");
-    } else if (text[i] != ',') {
-      digits = 0;
+  // htslib's parse wraps a position past 2^63 round (99999999999999999999 read as
+  // 7766279631452241919, 1e19 as a start below 1): each position's value, with the decimals,
+  // exponent and k/M/G suffix htslib takes, must stay under it.
+  for (size_t i = positions; i < text.size();) {
+    std::string num;  // up to the '-' between the positions (not an exponent's sign)
+    size_t j = i;
+    for (; j < text.size() && !(text[j] == '-' && j > i && text[j - 1] != 'e' && text[j - 1] != 'E'); ++j)
+      if (text[j] != ',') num += text[j];
+    if (!num.empty() && (std::isdigit(static_cast<unsigned char>(num[0])) || num[0] == '.')) {
+      char* after = nullptr;
+      long double v = std::strtold(num.c_str(), &after);
+      const char suffix = after ? *after : '\0';
+      v *= suffix == 'k' || suffix == 'K' ? 1e3L : suffix == 'm' || suffix == 'M' ? 1e6L : suffix == 'g' || suffix == 'G' ? 1e9L : 1;
+      if (v >= 9.2e18L) bad_region(text, "a position past any contig's length (2^63 or more)");
     }
+    i = j + 1;
+  }
 }
 
 }  // namespace

@@ -212,6 +212,10 @@ TEST_CASE("h5: a string attribute whose stored length is corrupt is refused, not
   std::ofstream(fixed, std::ios::binary) << bytes;
   CHECK_THROWS_WITH(io::H5File::open_read(fixed).attr_str("/", "fixed"),
                     Catch::StartsWith(fixed + ": attribute 'fixed' cannot be read: the file is corrupt"));
+  // HDF5 then answers no question about the object's attributes: an optional one asked for is
+  // not taken as absent (its default would stand in for what the file says).
+  CHECK_THROWS_WITH(io::H5File::open_read(fixed).has_attr("/", "optional"),
+                    Catch::StartsWith(fixed + ": attribute 'optional' cannot be read: the file is corrupt"));
 }
 
 TEST_CASE("h5: a file is finished only with nothing in it open", "[io][h5]") {

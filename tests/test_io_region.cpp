@@ -71,9 +71,13 @@ TEST_CASE("parse_region rejects bad text with a message naming it", "[io][region
       {"chr1:1,0000-2", "a comma that is no thousands separator"},
       {"chr1:,100", "a comma that is no thousands separator"},
       // past 2^63: htslib's parse wraps them round, to 7766279631452241919 or a negative start
-      {"chr1:99999999999999999999", "19 digits or more"},
-      {"chr1:9223372036854775808-9223372036854775809", "19 digits or more"},
-      {"chr1:1-9,223,372,036,854,775,808", "19 digits or more"},
+      {"chr1:99999999999999999999", "past any contig's length (2^63 or more)"},
+      {"chr1:9223372036854775808-9223372036854775809", "past any contig's length"},
+      {"chr1:1-9,223,372,036,854,775,808", "past any contig's length"},
+      {"chr1:99999999999G", "past any contig's length"},  // htslib's suffixes and exponents
+      {"chr1:1e19-1e19", "past any contig's length"},
+      {"chr1:9.3e18", "past any contig's length"},
+      {"chr1:5-1e30", "past any contig's length"},
   };
   for (const Row& row : table) {
     INFO("region text: '" << row.text << "'");
@@ -81,6 +85,15 @@ TEST_CASE("parse_region rejects bad text with a message naming it", "[io][region
     REQUIRE_THROWS_WITH(io::parse_region(row.text),
                         Catch::Contains(std::string("'") + row.text + "'") && Catch::Contains(row.why));
   }
+}
+
+TEST_CASE("parse_region takes large positions as htslib writes them", "[io][region]") {
+  // Leading zeros, suffixes and exponents below 2^63 are positions (the check above is of
+  // values, not of digits).
+  CHECK(io::parse_region("chr1:0000000000000000001-5").begin == 0);
+  CHECK(io::parse_region("chr1:2k-1M").begin == 1999);
+  CHECK(io::parse_region("chr1:2k-1M").end == 1000000);
+  CHECK(io::parse_region("chr1:1,000-9,000,000,000,000,000,000").end == 9000000000000000000);
 }
 
 TEST_CASE("format_region writes samtools' syntax", "[io][region]") {

@@ -34,7 +34,9 @@ int main(int argc, char** argv) {
     md::model::Activations<float> acts;
     std::vector<int32_t> tokens, targets;                  // (1, n): inputs, next bases
     std::vector<float> logprob;                            // (1, n)
-    md::io::SequenceReader reader(argv[2]);
+    md::io::ReaderOptions read;  // the model's tokenizer: soft-masked bases folded or kept
+    read.tok.case_mode = md::io::parse_case_mode(model.config().tokenizer_case);
+    md::io::SequenceReader reader(argv[2], read);
     md::io::Chunk chunk;
     std::string name;
     int64_t scored = 0;
