@@ -139,8 +139,9 @@ bool parse_command_line(int argc, char** argv, const std::string& usage,
   return true;
 }
 
-Progress::Progress(std::string unit, int64_t total, int verbosity)
-    : unit_(std::move(unit)), total_(total), enabled_(verbosity > 0 && isatty(STDERR_FILENO)) {
+Progress::Progress(std::string unit, int64_t total, int verbosity, std::FILE* out, double every)
+    : unit_(std::move(unit)), total_(total), out_(out), terminal_(isatty(fileno(out))), every_(every),
+      enabled_(terminal_ ? verbosity > 0 : verbosity > 1) {
   start_ = last_ = std::chrono::steady_clock::now();
 }
 
@@ -149,11 +150,11 @@ Progress::~Progress() { finish(); }
 void Progress::update(int64_t done) {
   if (!enabled_) return;
   auto now = std::chrono::steady_clock::now();
-  if (std::chrono::duration<double>(now - last_).count() < 0.25) return;
+  if (std::chrono::duration<double>(now - last_).count() < (terminal_ ? 0.25 : every_)) return;
   last_ = now;
   double el = std::chrono::duration<double>(now - start_).count();
   double rate = el > 0 ? done / el : 0;
-  std::string line = "\r[mambadna] " + format_rate(double(done)) + " " + unit_ + ", " +
+  std::string line = std::string(terminal_ ? "\r" : "") + "[mambadna] " + format_rate(double(done)) + " " + unit_ + ", " +
                      format_rate(rate) + " " + unit_ + "/s, elapsed " + format_seconds(el);
   if (total_ > 0) {
     double frac = double(done) / double(total_);
@@ -162,13 +163,13 @@ void Progress::update(int64_t done) {
     line += pct;
     if (rate > 0) line += ", ETA " + format_seconds((total_ - done) / rate);
   }
-  std::fprintf(stderr, "%s\033[K", line.c_str());
-  std::fflush(stderr);
-  drawn_ = true;
+  std::fprintf(out_, terminal_ ? "%s\033[K" : "%s\n", line.c_str());
+  std::fflush(out_);
+  drawn_ = terminal_;
 }
 
 void Progress::finish() {
-  if (drawn_) std::fprintf(stderr, "\r\033[K");
+  if (drawn_) std::fprintf(out_, "\r\033[K");
   drawn_ = false;
 }
 

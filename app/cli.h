@@ -4,6 +4,7 @@
 #include <boost/program_options.hpp>
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <functional>
 #include <string>
 #include <utility>
@@ -29,11 +30,13 @@ bool parse_command_line(int argc, char** argv, const std::string& usage,
                         const po::options_description& hidden, const std::string& positional,
                         int max_positional, po::variables_map& vm);
 
-// Progress on stderr (rate and, where the total is known, ETA); silent when stderr is not a
-// terminal or verbosity is 0. Redraws at most a few times per second.
+// Progress on `out` (stderr): bases or records done, the rate and, where the total is known,
+// the fraction and ETA. On a terminal, from verbosity 1, one line redrawn a few times a second;
+// elsewhere (a log file, a batch job's standard error), from verbosity 2, a line of its own every
+// `every` seconds.
 class Progress {
  public:
-  Progress(std::string unit, int64_t total = -1, int verbosity = 1);
+  Progress(std::string unit, int64_t total = -1, int verbosity = 1, std::FILE* out = stderr, double every = 30);
   ~Progress();
   void update(int64_t done);  // absolute count of units done
   void finish();
@@ -41,6 +44,9 @@ class Progress {
  private:
   std::string unit_;
   int64_t total_;
+  std::FILE* out_;
+  bool terminal_;  // redraw one line; else write a line every every_ seconds
+  double every_;
   bool enabled_;
   bool drawn_ = false;
   std::chrono::steady_clock::time_point start_, last_;

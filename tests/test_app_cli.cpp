@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "app/cli.h"
 #include "app/isa.h"
 #include "io/fasta_index.h"
 #include "io/h5.h"
@@ -977,6 +978,36 @@ TEST_CASE("cli: a processor without the build's instruction sets is told so befo
 #if defined(__x86_64__)
   CHECK(mambadna::app::cpu_supports("sse4.2") == bool(__builtin_cpu_supports("sse4.2")));
 #endif
+}
+
+TEST_CASE("cli: progress off a terminal is a line every interval from -v 2", "[app]") {
+  // A log file (a batch job's standard error): nothing at -v 1; at -v 2 a line of its own (no
+  // carriage return or erase sequence) once the interval has passed, none before it.
+  auto written = [](int verbosity, double every, const std::vector<int64_t>& updates) {
+    std::FILE* f = std::tmpfile();
+    REQUIRE(f != nullptr);
+    {
+      mambadna::app::Progress p("bases", 1000, verbosity, f, every);
+      for (int64_t done : updates) p.update(done);
+      p.finish();
+    }
+    std::rewind(f);
+    std::string text;
+    for (int c; (c = std::fgetc(f)) != EOF;) text += char(c);
+    std::fclose(f);
+    return text;
+  };
+  CHECK(written(1, 0, {100, 200}) == "");
+  CHECK(written(2, 3600, {100, 200}) == "");
+  const std::string lines = written(2, 0, {100, 250});
+  CHECK(lines.find('\r') == std::string::npos);
+  CHECK(lines.find('\033') == std::string::npos);
+  CHECK(lines.rfind("[mambadna] 100.0 bases, ", 0) == 0);
+  CHECK(lines.find(" 10.0%") != std::string::npos);
+  CHECK(lines.find("\n[mambadna] 250.0 bases, ") != std::string::npos);
+  CHECK(lines.find(" 25.0%") != std::string::npos);
+  CHECK(std::count(lines.begin(), lines.end(), '\n') == 2);
+  CHECK(lines.back() == '\n');
 }
 
 TEST_CASE("cli: a run that fails puts none of its outputs in place, whichever failed", "[app]") {
