@@ -93,7 +93,7 @@ class Outputs {
 
   // Per-position datasets of record `row` (when --per-position).
   struct Positions {
-    std::optional<io::H5Appender> lp, ent, lp_rc, lp_both;
+    std::optional<io::H5Appender> lp, ent, lp_rc, lp_both, ent_rc;
   };
   Positions open(int64_t row) {
     Positions p;
@@ -106,11 +106,12 @@ class Outputs {
     column(p.lp, "/logprob");
     if (opt_.entropy) column(p.ent, "/entropy");
     if (opt_.both_strands) column(p.lp_rc, "/logprob_rc"), column(p.lp_both, "/logprob_both");
+    if (opt_.both_strands && opt_.entropy) column(p.ent_rc, "/entropy_rc");
     return p;
   }
   void close(int64_t row, const RecordScore& r, Positions& p) {
     if (!h5_ || !opt_.per_position) return;
-    for (auto* c : {&p.lp, &p.ent, &p.lp_rc, &p.lp_both})
+    for (auto* c : {&p.lp, &p.ent, &p.lp_rc, &p.lp_both, &p.ent_rc})
       if (*c) (*c)->finish();
     const std::string g = "/per_position/" + std::to_string(row);
     h5_->set_attr(g, "name", r.name);
@@ -255,7 +256,8 @@ std::vector<RecordScore> score_both_strands(model::Mamba<float>& m, const ScoreO
   // (L_max) each: one strand's window of tokens, targets, log-probs (and entropies).
   std::vector<int32_t> tokens(static_cast<size_t>(L_max)), targets(static_cast<size_t>(L_max));
   std::vector<float> lp(static_cast<size_t>(L_max)), ent(static_cast<size_t>(opt.entropy ? L_max : 0)),
-      rc(static_cast<size_t>(L_max)), both(static_cast<size_t>(L_max));
+      rc(static_cast<size_t>(L_max)), both(static_cast<size_t>(L_max)),
+      rc_ent(static_cast<size_t>(opt.entropy ? L_max : 0));  // the reverse strand's entropies
   std::vector<RecordScore> done;
   int64_t bases_done = 0;
   // Beside the HDF5 output, or in the temporary directory when there is none.
@@ -293,12 +295,13 @@ std::vector<RecordScore> score_both_strands(model::Mamba<float>& m, const ScoreO
       if (n_pos > 0) {
         scratch.emplace(io::H5File::create(scratch_path));  // removed when it goes out of scope
         scratch->create_rows("rc", n_pos, 1);
+        if (opt.entropy) scratch->create_rows("rc_entropy", n_pos, 1);
       }
       // Reverse strand: sequence index i is contig position top-1-i of the current window; the
       // prediction made at i is for position top-2-i (given everything to its right). The last
       // prediction of a window is for the first position of the next (lower) window.
       state.reset();
-      float carried = NAN;  // the prediction for position top-1 made by the previous window
+      float carried = NAN, carried_rc_ent = NAN;  // the prediction for position top-1 made by the previous window
       for (int64_t top = e; top > b; top -= L) {
         const int64_t lo = std::max(b, top - L), n = top - lo;
         const int64_t look = lo > b ? 1 : 0;
@@ -308,17 +311,20 @@ std::vector<RecordScore> score_both_strands(model::Mamba<float>& m, const ScoreO
           tokens[size_t(i)] = i < n ? io::aligned_token(tok, uint8_t(s[size_t(i)]), file, r.contig, top - 1 - i) : 'N';
           targets[size_t(i)] = i + 1 < n + look ? io::aligned_token(tok, uint8_t(s[size_t(i + 1)]), file, r.contig, top - 2 - i) : -1;
         }
-        m.score(tokens.data(), targets.data(), 1, L, state, acts, lp.data());
+        m.score(tokens.data(), targets.data(), 1, L, state, acts, lp.data(), opt.entropy ? ent.data() : nullptr);
         for (int64_t q = lo; q < top; ++q) {
           const float v = q == top - 1 ? carried : lp[size_t(top - 2 - q)];
           rc[size_t(q - lo)] = v;
+          if (opt.entropy) rc_ent[size_t(q - lo)] = q == top - 1 ? carried_rc_ent : ent[size_t(top - 2 - q)];
           if (!std::isnan(v) && io::is_acgt(tokens[size_t(top - 1 - q)])) {
             rec.loglik_rc += double(v);
             ++rec.scored_rc;
           }
         }
         carried = look ? lp[size_t(n - 1)] : NAN;
+        carried_rc_ent = look && opt.entropy ? ent[size_t(n - 1)] : NAN;
         scratch->write_rows("rc", lo - b, rc.data(), n);
+        if (opt.entropy) scratch->write_rows("rc_entropy", lo - b, rc_ent.data(), n);
         bases_done += n;
         if (progress) progress(bases_done);
       }
@@ -338,6 +344,7 @@ std::vector<RecordScore> score_both_strands(model::Mamba<float>& m, const ScoreO
         }
         m.score(tokens.data(), targets.data(), 1, L, state, acts, lp.data(), opt.entropy ? ent.data() : nullptr);
         scratch->read_rows("rc", p - b, rc.data(), n);
+        if (opt.entropy) scratch->read_rows("rc_entropy", p - b, rc_ent.data(), n);
         for (int64_t q = p; q < p + n; ++q) {
           const size_t k = size_t(q - p);
           fwd[k] = q == p ? carried_lp : lp[k - 1];
@@ -355,6 +362,7 @@ std::vector<RecordScore> score_both_strands(model::Mamba<float>& m, const ScoreO
         if (pos.ent) pos.ent->append(en.data(), n);
         if (pos.lp_rc) pos.lp_rc->append(rc.data(), n);
         if (pos.lp_both) pos.lp_both->append(both.data(), n);
+        if (pos.ent_rc) pos.ent_rc->append(rc_ent.data(), n);
         out.bedgraph(ri, file, r.contig, p, both.data(), tokens.data(), n);
         bases_done += n;
         if (progress) progress(bases_done);

@@ -522,8 +522,10 @@ TEST_CASE("score: --strand both scores the reverse complement position by positi
   auto r = options({rc_fa}, 4096, 1);
   r.h5_output = dir.file("rc.h5");
   r.per_position = true;
+  r.entropy = true;
   auto rc_rec = pipelines::score(m, r, {});
   auto rc_lp = io::H5File::open_read(r.h5_output).read_f32("per_position/0/logprob");
+  auto rc_en = io::H5File::open_read(r.h5_output).read_f32("per_position/0/entropy");
   auto expected = io::H5File::open_read(kGolden + "expected.h5").read_f64("logprob");
 
   for (int64_t chunk : {4096, 333, 7}) {
@@ -533,6 +535,7 @@ TEST_CASE("score: --strand both scores the reverse complement position by positi
     o.reader.regions = {io::Region{"lambda_10001_11500", 0, io::kContigEnd, {}}};
     o.h5_output = dir.file("both" + std::to_string(chunk) + ".h5");
     o.per_position = true;
+    o.entropy = chunk != 4096;  // (with and without)
     auto recs = pipelines::score(m, o, {});
     REQUIRE(recs.size() == 1);
     CHECK(recs[0].scored == 1499);
@@ -545,17 +548,30 @@ TEST_CASE("score: --strand both scores the reverse complement position by positi
     REQUIRE(rv.size() == 1500);
     CHECK(std::isnan(fw[0]));
     CHECK(std::isnan(rv[1499]));
-    double worst_f = 0, worst_r = 0, worst_b = 0;
-    for (size_t q = 1; q < 1500; ++q) worst_f = std::max(worst_f, std::fabs(double(fw[q]) - expected[q - 1]));
+    // Positions off by more than `tol` (a NaN where a value belongs counts: std::max would skip it).
+    auto off = [](double a, double b, double tol) { return !(std::fabs(a - b) <= tol); };
+    int64_t off_f = 0, off_r = 0, off_b = 0;
+    for (size_t q = 1; q < 1500; ++q) off_f += off(fw[q], expected[q - 1], 1e-4);
     for (size_t q = 0; q + 1 < 1500; ++q) {
-      worst_r = std::max(worst_r, std::fabs(double(rv[q]) - double(rc_lp[1499 - q])));
-      if (q > 0) worst_b = std::max(worst_b, std::fabs(double(bo[q]) - 0.5 * (double(fw[q]) + double(rv[q]))));
+      off_r += off(rv[q], rc_lp[1499 - q], 1e-4);
+      if (q > 0) off_b += off(bo[q], 0.5 * (double(fw[q]) + double(rv[q])), 1e-6);
     }
-    CHECK(worst_f < 1e-4);
-    CHECK(worst_r < 1e-4);
-    CHECK(worst_b < 1e-6);
+    CHECK(off_f == 0);
+    CHECK(off_r == 0);
+    CHECK(off_b == 0);
     CHECK(bo[0] == rv[0]);  // only one strand predicts the ends
     CHECK(bo[1499] == fw[1499]);
+    // Each strand's entropies, the reverse one's as the reverse complement's scored forward
+    // (the windows' carried last prediction included).
+    CHECK(f.exists("per_position/0/entropy") == o.entropy);
+    CHECK(f.exists("per_position/0/entropy_rc") == o.entropy);
+    if (!o.entropy) continue;
+    auto er = f.read_f32("per_position/0/entropy_rc");
+    REQUIRE(er.size() == 1500);
+    CHECK(std::isnan(er[1499]));
+    int64_t off_e = 0;
+    for (size_t q = 0; q + 1 < 1500; ++q) off_e += off(er[q], rc_en[1499 - q], 1e-4);
+    CHECK(off_e == 0);
   }
 }
 
