@@ -458,17 +458,22 @@ TEST_CASE("embed: a '-' strand BED region is read as its reverse complement", "[
   o.output = dir.file("unstranded.h5");
   pipelines::embed(m, o);
   CHECK(max_diff(io::H5File::open_read(o.output).read_f32("per_position/0/final"), F) < 1e-5);
-  // An empty region past the contig's end is clipped to it, start and end alike (as score and
-  // stats clip it), on either strand.
+  // An empty region past the contig's end is past it, as a longer one is: skipped beside
+  // others (with the warning), on either strand; an empty one at the end is there.
   const int64_t len = idx.length(contig);
   o.stranded = true;
   o.output = dir.file("past.h5");
   o.reader.regions = {io::Region{contig, len + 500, len + 500, "far", '+'}, io::Region{contig, len + 9, len + 9, "far", '-'},
-                      io::Region{contig, 0, 10, "near", '+'}};
+                      io::Region{contig, len, len, "end", '-'}, io::Region{contig, 0, 10, "near", '+'}};
+  int64_t past = 0;
+  o.reader.on_regions_skipped = [&](const std::string&, const std::vector<io::Region>& skipped, io::RegionSkip why) {
+    if (why == io::RegionSkip::past_end) past += int64_t(skipped.size());
+  };
   pipelines::embed(m, o);
   auto p = io::H5File::open_read(o.output);
-  CHECK(p.read_i64("regions/start") == std::vector<int64_t>{len, len, 0});
-  CHECK(p.read_i64("regions/end") == std::vector<int64_t>{len, len, 10});
+  CHECK(past == 2);
+  CHECK(p.read_i64("regions/start") == std::vector<int64_t>{len, 0});
+  CHECK(p.read_i64("regions/end") == std::vector<int64_t>{len, 10});
   // A strand that is none of +, - and . is an error naming the line.
   CHECK_THROWS_WITH(io::read_bed(dir.write("bad.bed", contig + "\t1\t2\tx\t0\t-\n" + contig + "\t1\t2\tx\t0\tminus\n")),
                     Catch::Contains("line 2") && Catch::Contains("strand 'minus'"));
