@@ -8,6 +8,7 @@
 #include "app/cli.h"
 #include "app/commands.h"
 #include "io/error.h"
+#include "io/h5.h"
 #include "kernels/cpu_variant.h"
 
 namespace {
@@ -38,6 +39,7 @@ int finish(int status) {
 
 int main(int argc, char** argv) {
   mambadna::app::set_command_line(argc, argv);
+  mambadna::io::set_string_probe(true);  // files are read here while nothing else runs
   if (argc < 2) {  // a usage error, as every other (exit 2)
     print_usage(stderr);
     return 2;

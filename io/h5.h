@@ -43,6 +43,13 @@ class H5Id {
 
 enum class H5Type { f32, f64, f16, i64, i32, string };
 
+// Whether string attributes (variable length, in the file's global heap) are read first in a
+// child process (fork), so that a corrupt heap, which faults HDF5 itself (SIGSEGV) or takes
+// gigabytes, is refused as corrupt. Off by default: it needs that no other thread of the program
+// be inside HDF5 or OpenBLAS at the time (their locks would hang the child, and the caller with
+// it). The mambadna program turns it on (it reads files while nothing else runs).
+void set_string_probe(bool on);
+
 class H5File {
  public:
   static H5File create(const std::string& path);  // write to a temporary; commit() publishes

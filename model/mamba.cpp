@@ -341,6 +341,10 @@ void Mamba<T>::forward(const int32_t* tokens, int64_t B, int64_t L, State<T>& st
   const int64_t D = cfg_.d_model, E = cfg_.d_inner(), N = cfg_.d_state, K = cfg_.d_conv,
                 R = cfg_.rank(), V = cfg_.vocab_padded(), M = B * L, NL = cfg_.n_layer;
   check_state("Mamba::forward", st, cfg_, B);
+  for (int64_t t : a.taps)  // a layer the model lacks would leave its rows unwritten
+    if (t < 0 || t >= cfg_.n_layer)
+      throw UsageError("Mamba::forward: Activations::taps holds layer " + std::to_string(t) +
+                       ": the model has layers 0.." + std::to_string(cfg_.n_layer - 1));
   if constexpr (std::is_same_v<T, float>)
     if (cuda_) return cuda_->forward(tokens, B, L, st, a);
   if (a.B != B || a.L != L || a.D != D || a.tapped.size() != a.taps.size() * size_t(M * D) ||

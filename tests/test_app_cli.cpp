@@ -980,6 +980,31 @@ TEST_CASE("cli: a processor without the build's instruction sets is told so befo
 #endif
 }
 
+TEST_CASE("cli: a checkpoint whose string in the HDF5 global heap is corrupt is refused, not a crash", "[app]") {
+  // The heap object's 8-byte size, just before its text (the config's JSON), made huge: HDF5
+  // faults reading it (SIGSEGV); the program reads its strings first in a child process.
+  TempDir dir;
+  int st = -1;
+  const std::string m = init_tiny(dir);
+  std::string bytes;
+  {
+    std::ifstream in(m, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  const size_t at = bytes.find("{\"d_model\"");
+  REQUIRE(at != std::string::npos);
+  REQUIRE(at >= 8);
+  for (size_t i = at - 8; i < at; ++i) bytes[i] = char(0x55);
+  std::ofstream(m, std::ios::binary) << bytes;
+  for (const std::string cmd : {" info -v0 '" + m + "'", " score -v0 -m '" + m + "' /dev/null"}) {
+    INFO(cmd);
+    const std::string err = run_shell(kBin + cmd + " 2>&1", st);
+    CHECK(st == 1);
+    CHECK(err == "mambadna: " + m + ": attribute 'mamba_ssm_config' cannot be read: the file is corrupt (its "
+                                  "string's length or place in the file's global heap is wrong)\n");
+  }
+}
+
 TEST_CASE("cli: progress off a terminal is a line every interval from -v 2", "[app]") {
   // A log file (a batch job's standard error): nothing at -v 1; at -v 2 a line of its own (no
   // carriage return or erase sequence) once the interval has passed, none before it.

@@ -164,6 +164,11 @@ TEST_CASE("h5: a string attribute whose stored length is corrupt is refused, not
     std::ifstream in(path, std::ios::binary);
     return std::string(std::istreambuf_iterator<char>(in), {});
   };
+  // (The program reads string attributes first in a child process; a library caller may.)
+  struct Probe {
+    Probe() { io::set_string_probe(true); }
+    ~Probe() { io::set_string_probe(false); }
+  } probe;
   // A variable-length string (as h5py and mambadna write them) lives in the global heap, its
   // object's 8-byte size just before its text: a size of 0x5555555555555555.
   const std::string vl = dir.file("vl.h5");

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "io/h5.h"
+#include "kernels/threads.h"
 #include "model/checkpoint.h"
 #include "model/mamba.h"
 #include "test_golden.h"
@@ -246,6 +247,26 @@ TEST_CASE("golden: gradients, whole sequence and truncated BPTT, float64 to 1e-9
   CHECK(tbptt.first < 1e-9);
   // Truncation changes the gradient: the two references differ, and so must we.
   CHECK(worst_grad_error(m, grad_t, expected, "grad").first > 1e-6);
+}
+
+TEST_CASE("golden: a tapped layer the model lacks is refused, not left as zeros", "[model][golden]") {
+  auto m = load_tiny<float>();
+  const std::vector<int32_t> x = {'A', 'C', 'G', 'T'};
+  const int64_t layers = m.config().n_layer;
+  for (const int64_t bad : {layers, int64_t(-1)}) {
+    model::Activations<float> acts;
+    acts.taps = {0, bad};
+    model::State<float> st(m.config(), 1);
+    CHECK_THROWS_WITH(m.forward(x.data(), 1, 4, st, acts),
+                      "Mamba::forward: Activations::taps holds layer " + std::to_string(bad) +
+                          ": the model has layers 0.." + std::to_string(layers - 1));
+  }
+  model::Activations<float> acts;
+  acts.taps = {layers - 1};
+  model::State<float> st(m.config(), 1);
+  m.forward(x.data(), 1, 4, st, acts);
+  CHECK(acts.tapped.size() == size_t(4 * m.config().d_model));
+  CHECK_THROWS_WITH(kernels::CpuThreads(0), "CpuThreads: threads must be at least 1 (got 0)");
 }
 
 TEST_CASE("golden: activations planned for scoring are planned again when asked to keep",

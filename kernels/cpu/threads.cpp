@@ -4,6 +4,9 @@
 #include <tbb/global_control.h>
 
 #include <algorithm>
+#include <string>
+
+#include "io/error.h"
 
 namespace mambadna::kernels {
 
@@ -12,7 +15,14 @@ struct CpuThreads::Impl {
   explicit Impl(int n) : tbb(tbb::global_control::max_allowed_parallelism, size_t(n)) {}
 };
 
-CpuThreads::CpuThreads(int threads) : impl_(std::make_unique<Impl>(std::max(1, threads))) {
+namespace {
+int checked(int threads) {
+  if (threads < 1) throw UsageError("CpuThreads: threads must be at least 1 (got " + std::to_string(threads) + ")");
+  return threads;
+}
+}  // namespace
+
+CpuThreads::CpuThreads(int threads) : impl_(std::make_unique<Impl>(checked(threads))) {
   // Matrix products are split across TBB's workers (cpu/matmul.cpp): OpenBLAS itself runs one
   // thread per call, so that the two pools never spin against each other.
   openblas_set_num_threads(1);
