@@ -1,6 +1,7 @@
 // `mambadna train`: pretrain a model on genomes or reads with truncated BPTT.
 #include <atomic>
 #include <csignal>
+#include <ctime>
 #include <cstdio>
 #include <set>
 #include <string>
@@ -24,19 +25,30 @@ volatile std::sig_atomic_t g_signal = 0;
 // SIGXCPU, SIGUSR1, SIGUSR2: what batch schedulers send before they end a job (a CPU-time limit,
 // SLURM's --signal, SGE's and LSF's warnings): a checkpoint, then the exit.
 constexpr int kStopSignals[] = {SIGINT, SIGTERM, SIGHUP, SIGPIPE, SIGXCPU, SIGUSR1, SIGUSR2};
-extern "C" void on_signal(int sig) {
-  g_signal = sig;
-  g_stop.store(true);
-  // A second signal ends the run at once, without a checkpoint (and without the one being
-  // written, if any); an ignored one stays ignored. SIGPIPE comes again with every line
-  // written to the closed pipe: from now on those writes just fail.
-  for (int s : kStopSignals) {
-    if (s == SIGPIPE) {
-      std::signal(s, SIG_IGN);
-      continue;
-    }
-    if (std::signal(s, remove_outputs_and_die) == SIG_IGN) std::signal(s, SIG_IGN);
+// The first stop signal's sender and time: the same signal from the same sender within a
+// second is that signal sent twice (GNU timeout sends it to the program, then to its process
+// group), not a second one.
+volatile std::sig_atomic_t g_first_pid = 0, g_first_code = 0;
+timespec g_first_at{};
+extern "C" void on_signal(int sig, siginfo_t* info, void*) {
+  timespec now{};
+  ::clock_gettime(CLOCK_MONOTONIC, &now);
+  if (g_signal == 0) {
+    g_signal = sig;
+    g_first_pid = info ? info->si_pid : 0, g_first_code = info ? info->si_code : 0;
+    g_first_at = now;
+    g_stop.store(true);
+    // SIGPIPE comes again with every line written to the closed pipe: from now on those
+    // writes just fail.
+    std::signal(SIGPIPE, SIG_IGN);
+    return;
   }
+  const double since = double(now.tv_sec - g_first_at.tv_sec) + 1e-9 * double(now.tv_nsec - g_first_at.tv_nsec);
+  if (sig == g_signal && info && info->si_pid == g_first_pid && info->si_code == g_first_code && since < 1.0)
+    return;
+  // A second signal ends the run at once, without a checkpoint (and without the one being
+  // written, if any).
+  remove_outputs_and_die(sig);
 }
 }  // namespace
 
@@ -86,7 +98,7 @@ int cmd_train(int argc, char** argv) {
       ("beta1", po::value(&o.beta1)->default_value(0.9, "0.9"), "AdamW decay of the gradient's running mean")  //
       ("beta2", po::value(&o.beta2)->default_value(0.95, "0.95"), "AdamW decay of its running square")        //
       ("eps", po::value(&o.eps)->default_value(1e-8, "1e-8"), "AdamW term added to the root of that")        //
-      ("weight-decay", po::value(&o.weight_decay)->default_value(0.1, "0.1"), "on matrices and the embedding only")
+      ("weight-decay", po::value(&o.weight_decay)->default_value(0.1, "0.1"), "on the weight matrices, conv1d kernels and the embedding; not A_log, D, norms or biases (as mamba_ssm sets it)")
       ("clip", po::value(&o.clip)->default_value(1.0, "1"), "global gradient-norm clipping (0: off)")
       ("seed", po::value(&seed)->default_value(1), "data seed: reverse-complement coins, the order reads are taken in");
   po::options_description book("Bookkeeping");
@@ -135,9 +147,18 @@ int cmd_train(int argc, char** argv) {
         } else {  // the checkpoint gives the reader options, but not where warnings go
           o.reader.on_regions_skipped = warn_skipped_regions("train");
         }
+        while (o.run_dir.size() > 1 && o.run_dir.back() == '/') o.run_dir.pop_back();  // (rq/ names rq/model.h5)
         o.command_line = command_line();
         o.max_seconds_set = !vm["max-time"].defaulted();
-        for (int s : kStopSignals) catch_signal(s, on_signal);
+        for (int s : kStopSignals) {  // (an ignored one stays ignored)
+          struct sigaction now {};
+          if (::sigaction(s, nullptr, &now) != 0 || now.sa_handler == SIG_IGN) continue;
+          struct sigaction act {};
+          act.sa_sigaction = on_signal;
+          act.sa_flags = SA_SIGINFO;
+          sigemptyset(&act.sa_mask);
+          ::sigaction(s, &act, nullptr);
+        }
         o.device = apply_device_options(device, common.verbosity);
         auto res = pipelines::train(
             o,

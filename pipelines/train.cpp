@@ -214,7 +214,10 @@ double evaluate(model::Mamba<float>& m, const TrainOptions& o, const std::vector
   const bool whole = length_p99(segments) <= DataStreams::kPieceTokens;
   // Streams of DataStreams (each a share, or a taker of whole records), and how many run side by
   // side: all of them at once when whole, else in rounds.
-  const int64_t shares = whole ? B : std::max<int64_t>(1, std::min<int64_t>(kValidShares, total / 2));
+  // (Whole records: no more streams than records. A read-shaped step, 410 streams of 40, ran one
+  // genome tail on one stream beside 409 empty ones: 50x its work.)
+  const int64_t shares = whole ? std::min(B, std::max<int64_t>(1, int64_t(segments.size())))
+                               : std::max<int64_t>(1, std::min<int64_t>(kValidShares, total / 2));
   const int64_t side = std::min(B, shares);
   DataStreams ds(inputs, reader, segments, shares, std::min<int64_t>(o.block, total), false, o.seed, whole);
   std::vector<int64_t> left(static_cast<size_t>(shares));
@@ -396,6 +399,11 @@ TrainResult train(const TrainOptions& options, const std::function<void(const St
     if (f.has_attr("/train", "run_dir"))
       find_moved_inputs(o, f.attr_str("/train", "run_dir"), notice);
     if (max_seconds_set) o.max_seconds = max_seconds;
+    if (notice)
+      notice("resuming from " + path +
+             (o.max_seconds > 0 && !max_seconds_set
+                  ? "; the run's --max-time " + number_text(o.max_seconds) + " applies again (--max-time 0 lifts it)"
+                  : ""));
     const int64_t P = ck.table.total;
     m1 = f.read_f32("train/exp_avg", {P});
     m2 = f.read_f32("train/exp_avg_sq", {P});

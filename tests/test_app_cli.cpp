@@ -395,6 +395,21 @@ TEST_CASE("cli: standard output, refused options and training stops", "[app]") {
   CHECK_FALSE(std::filesystem::exists(piped + "/model.h5"));
   run_shell(kBin + " train -v0 --resume -o '" + piped + "' --max-time 0.5", st);
   CHECK(st == 0);
+  // The same signal twice from one sender at once (GNU timeout sends it to the program, then
+  // to its process group, the second after the first was taken, within the step of ~0.4 s that
+  // the run finishes) is one signal: the run stops with its checkpoint, not at once.
+  const std::string twice = dir.file("twice");
+  const std::string out = run_shell("(" + kBin + " train -v1 -m '" + m + "' -o '" + twice + "' '" + lambda +
+                                        "' -b 8 -L 2048 --steps 1000000 --warmup 1 2>'" + dir.file("twice.txt") +
+                                        "' & pid=$!; sleep 1.5; kill -TERM $pid; sleep 0.1; kill -TERM $pid; wait $pid; echo $?)",
+                                    st);
+  CHECK(out == "143\n");
+  std::ifstream t(dir.file("twice.txt"));
+  const std::string told((std::istreambuf_iterator<char>(t)), std::istreambuf_iterator<char>());
+  CHECK(told.find("stopped by a signal") == std::string::npos);
+  checkpoints = 0;
+  for (const auto& e : std::filesystem::directory_iterator(twice)) checkpoints += e.path().filename().string().rfind("checkpoint-", 0) == 0;
+  CHECK(checkpoints == 1);
 }
 
 TEST_CASE("cli: outputs over inputs, empty BED files, --case, unusable numbers, stdin regions, unknown contigs", "[app]") {
