@@ -1020,6 +1020,22 @@ TEST_CASE("cli: a checkpoint whose string in the HDF5 global heap is corrupt is 
   }
 }
 
+TEST_CASE("cli: a checkpoint loads in a program that is its container's first process", "[app]") {
+  // As PID 1 (a container's entry point) the program's child sees a parent of pid 1: the string
+  // probe compares its parent with the program's pid rather than take 1 for an ended program.
+  TempDir dir;
+  int st = -1;
+  const std::string m = init_tiny(dir);
+  run_shell("unshare -pf --mount-proc true 2>/dev/null", st);
+  if (st != 0) {
+    WARN("unshare -p is not permitted here (not root?): the first-process case is not run");
+    return;
+  }
+  const std::string out = run_shell("unshare -pf --mount-proc sh -c 'echo $$; exec " + kBin + " info -v0 \"$0\"' '" + m + "'", st);
+  CHECK(st == 0);
+  CHECK(out.rfind("1\nfile\t" + m + "\n", 0) == 0);
+}
+
 TEST_CASE("cli: progress off a terminal is a line every interval from -v 2", "[app]") {
   // A log file (a batch job's standard error): nothing at -v 1; at -v 2 a line of its own (no
   // carriage return or erase sequence) once the interval has passed, none before it.
