@@ -222,6 +222,16 @@ bool catch_signal(int sig, void (*handler)(int)) {
   return true;
 }
 
+bool catch_signal(int sig, void (*handler)(int, siginfo_t*, void*)) {
+  struct sigaction now {};
+  if (::sigaction(sig, nullptr, &now) != 0 || now.sa_handler == SIG_IGN) return false;
+  struct sigaction act {};
+  act.sa_sigaction = handler;
+  act.sa_flags = SA_SIGINFO;
+  sigemptyset(&act.sa_mask);
+  return ::sigaction(sig, &act, nullptr) == 0;
+}
+
 void install_signal_cleanup() {
   // SIGABRT: an assertion of a library (htslib's, on data it did not expect) ends the program
   // as a signal would.

@@ -2,6 +2,7 @@
 // display, the end-of-run report and the one place where errors become messages and exit codes.
 #pragma once
 #include <boost/program_options.hpp>
+#include <csignal>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -83,6 +84,8 @@ void refuse_same_files(const NamedPaths& outputs, const NamedPaths& inputs);
 extern "C" void remove_outputs_and_die(int sig);
 void install_signal_cleanup();
 bool catch_signal(int sig, void (*handler)(int));  // false (and nothing set) if `sig` is ignored
+// The same with a handler told who sent the signal (SA_SIGINFO).
+bool catch_signal(int sig, void (*handler)(int, siginfo_t*, void*));
 
 // What a command body returns after printing --help: run_command exits 0 without a report.
 inline constexpr int kHelpShown = -100;

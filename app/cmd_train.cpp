@@ -150,15 +150,7 @@ int cmd_train(int argc, char** argv) {
         while (o.run_dir.size() > 1 && o.run_dir.back() == '/') o.run_dir.pop_back();  // (rq/ names rq/model.h5)
         o.command_line = command_line();
         o.max_seconds_set = !vm["max-time"].defaulted();
-        for (int s : kStopSignals) {  // (an ignored one stays ignored)
-          struct sigaction now {};
-          if (::sigaction(s, nullptr, &now) != 0 || now.sa_handler == SIG_IGN) continue;
-          struct sigaction act {};
-          act.sa_sigaction = on_signal;
-          act.sa_flags = SA_SIGINFO;
-          sigemptyset(&act.sa_mask);
-          ::sigaction(s, &act, nullptr);
-        }
+        for (int s : kStopSignals) catch_signal(s, on_signal);
         o.device = apply_device_options(device, common.verbosity);
         auto res = pipelines::train(
             o,
