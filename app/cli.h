@@ -93,6 +93,8 @@ inline constexpr int kHelpShown = -100;
 // What sets the memory a command holds, for its out-of-memory message.
 inline constexpr const char* kStepMemory = "the step's shape, -b streams of -L tokens, sets what a run holds: give smaller ones";
 inline constexpr const char* kModelMemory = "the model's shape, d_model and n_layer, sets what it holds";
+inline constexpr const char* kChunkMemory = "the chunk, -L tokens, sets what a run holds: give a smaller one";
+inline constexpr const char* kStatsMemory = "the chunk, --chunk bases, sets what a run holds: give a smaller one";
 
 // Runs a command: maps exceptions to one line on stderr and an exit code, then (verbosity > 0,
 // read after the body ran) prints the version, command line, wall time and peak memory.

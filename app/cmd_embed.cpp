@@ -82,7 +82,7 @@ int cmd_embed(int argc, char** argv) {
                        count_of(s.bases, "base", "bases").c_str(), opt.output.c_str());
         return 0;
       },
-      common, "the chunk, -L tokens, sets what a run holds: give a smaller one");
+      common, kChunkMemory);
 }
 
 }  // namespace mambadna::app

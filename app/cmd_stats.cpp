@@ -115,7 +115,7 @@ int cmd_stats(int argc, char** argv) {
         if (!parse_stats_args(argc, argv, args)) return kHelpShown;
         return run_stats(args);
       },
-      args.common, "the chunk, --chunk bases, sets what a run holds: give a smaller one");
+      args.common, kStatsMemory);
 }
 
 }  // namespace mambadna::app

@@ -317,9 +317,8 @@ void H5File::commit() {
     if (!out) throw InputError(path_ + ": write failed: " + std::strerror(errno));
     return;  // the destructor removes the temporary
   }
-  if (std::rename(tmp_path_.c_str(), path_.c_str()) != 0)
-    throw InputError(path_ + ": cannot rename the temporary file into place");
-  temp_file_closed(tmp_path_);
+  if (!rename_temp_file(tmp_path_, path_))
+    throw InputError(path_ + ": cannot rename the temporary file into place: " + std::strerror(errno));
   tmp_path_.clear();
 }
 

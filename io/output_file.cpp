@@ -94,9 +94,8 @@ void TextOutput::finish() {
 void TextOutput::commit() {
   finish();
   if (f_ == stdout || tmp_.empty()) return;
-  if (std::rename(tmp_.c_str(), path_.c_str()) != 0)
+  if (!rename_temp_file(tmp_, path_))
     throw InputError(path_ + ": cannot rename " + tmp_ + " to it: " + std::strerror(errno));
-  temp_file_closed(tmp_);
   tmp_.clear();
 }
 

@@ -122,7 +122,9 @@ namespace {
 void check_commas(const std::string& text) {
   const size_t close = text[0] == '{' ? text.find('}') : std::string::npos;
   const size_t colon = text.rfind(':');
-  const size_t positions = close != std::string::npos ? close + 1 : colon == std::string::npos ? text.size() : colon + 1;
+  // Where the positions start: after "{NAME}:" or the last ':' (past the text when there is none).
+  size_t positions = colon == std::string::npos ? text.size() : colon + 1;
+  if (close != std::string::npos) positions = close + 1 < text.size() && text[close + 1] == ':' ? close + 2 : close + 1;
   auto digit = [&](size_t i) { return i < text.size() && text[i] >= '0' && text[i] <= '9'; };
   for (size_t i = text.find(','); i != std::string::npos; i = text.find(',', i + 1)) {
     if (close != std::string::npos && i < close) continue;

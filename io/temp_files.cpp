@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -94,6 +95,15 @@ std::string create_temp_file(const std::string& stem, const std::string& ext) {
     path = base + suffix + ext;
   }
   return "";  // errno is EEXIST
+}
+
+bool rename_temp_file(const std::string& tmp, const std::string& path) {
+  struct stat old {};
+  if (::stat(path.c_str(), &old) == 0 && S_ISREG(old.st_mode))
+    (void)::chmod(tmp.c_str(), old.st_mode & 0777);  // best effort: the output is what matters
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) return false;
+  temp_file_closed(tmp);
+  return true;
 }
 
 std::vector<std::string> stale_temp_files(const std::string& dir) {

@@ -18,6 +18,11 @@ void temp_file_opened(const std::string& path);
 std::string create_temp_file(const std::string& stem, const std::string& ext = "");
 void temp_file_closed(const std::string& path);  // renamed into place or removed
 
+// Renames a complete temporary onto `path` and unlists it. A file already at `path` keeps its
+// permission bits (rwx for user, group and others), as a program writing it in place would keep
+// them; its owner is the writer's. Returns false with errno set when the rename fails.
+bool rename_temp_file(const std::string& tmp, const std::string& path);
+
 // The directory for temporaries of outputs with no directory of their own (standard output, a
 // FIFO): $TMPDIR, else /tmp. Throws InputError naming it when it is not a directory.
 std::string temp_directory();

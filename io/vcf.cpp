@@ -302,9 +302,8 @@ void VcfWriter::finish() {
 void VcfWriter::commit() {
   finish();
   if (!tmp_.empty()) {
-    if (std::rename(tmp_.c_str(), path_.c_str()) != 0)
-      throw InputError(path_ + ": cannot rename the temporary file into place");
-    temp_file_closed(tmp_);
+    if (!rename_temp_file(tmp_, path_))
+      throw InputError(path_ + ": cannot rename the temporary file into place: " + std::strerror(errno));
     tmp_.clear();
   }
 }

@@ -410,17 +410,9 @@ TEST_CASE("outputs: special files are written in place, never replaced", "[io][h
   CHECK_FALSE(fs::exists(dir.file("u.txt")));
 }
 
-TEST_CASE("outputs: a temporary is a new file, never one planted at its name", "[io][h5]") {
-  // A symbolic link (or a file) waiting at the temporary's predictable name, in the output's
-  // directory or, for standard output and special files, in the temporary directory: the
-  // writers create another name and the link's target is untouched.
-  TempDir dir;
-  const std::string victim = dir.write("victim.txt", "precious\n");
-  const std::string pid = std::to_string(::getpid());
-  auto plant = [&](const std::string& at) { REQUIRE(::symlink(victim.c_str(), at.c_str()) == 0); };
-  plant(dir.file("t.txt.tmp." + pid));
-  plant(dir.file("a.h5.tmp." + pid));
-  plant(dir.file("v.vcf.tmp." + pid));
+// Writes and commits one output of each writer in `dir`: t.txt ("text"), a.h5 (x = {4}) and
+// v.vcf (a header alone).
+static void write_each_output(const TempDir& dir) {
   {
     io::TextOutput out(dir.file("t.txt"));
     out.write("text\n");
@@ -432,12 +424,24 @@ TEST_CASE("outputs: a temporary is a new file, never one planted at its name", "
     f.write("x", v, {1});
     f.commit();
   }
-  {
-    bcf_hdr_t* hdr = bcf_hdr_init("w");
-    io::VcfWriter w(dir.file("v.vcf"), 'v', hdr);
-    w.commit();
-    bcf_hdr_destroy(hdr);
-  }
+  bcf_hdr_t* hdr = bcf_hdr_init("w");
+  io::VcfWriter w(dir.file("v.vcf"), 'v', hdr);
+  w.commit();
+  bcf_hdr_destroy(hdr);
+}
+
+TEST_CASE("outputs: a temporary is a new file, never one planted at its name", "[io][h5]") {
+  // A symbolic link (or a file) waiting at the temporary's predictable name, in the output's
+  // directory or, for standard output and special files, in the temporary directory: the
+  // writers create another name and the link's target is untouched.
+  TempDir dir;
+  const std::string victim = dir.write("victim.txt", "precious\n");
+  const std::string pid = std::to_string(::getpid());
+  auto plant = [&](const std::string& at) { REQUIRE(::symlink(victim.c_str(), at.c_str()) == 0); };
+  plant(dir.file("t.txt.tmp." + pid));
+  plant(dir.file("a.h5.tmp." + pid));
+  plant(dir.file("v.vcf.tmp." + pid));
+  write_each_output(dir);
   // Standard output's and special files' temporaries live in $TMPDIR.
   const char* old_tmpdir = std::getenv("TMPDIR");
   const std::string saved = old_tmpdir ? old_tmpdir : "";
@@ -468,4 +472,28 @@ TEST_CASE("outputs: a temporary is a new file, never one planted at its name", "
     ++entries;
   }
   CHECK(entries == 4 + 4);
+}
+
+TEST_CASE("outputs: a file replaced keeps its permission bits", "[io][h5]") {
+  // As a program writing in place keeps them (samtools, bcftools): a file made private (0600) or
+  // shared (0664) stays so when a run replaces it; a new file has the umask's bits.
+  TempDir dir;
+  const mode_t mask = ::umask(022);
+  auto mode_of = [](const std::string& path) {
+    struct stat st {};
+    REQUIRE(::stat(path.c_str(), &st) == 0);
+    return st.st_mode & 0777;
+  };
+  write_each_output(dir);
+  for (const char* name : {"t.txt", "a.h5", "v.vcf"}) CHECK(mode_of(dir.file(name)) == 0644);  // new
+  for (mode_t mode : {mode_t(0600), mode_t(0664), mode_t(0640)}) {
+    for (const char* name : {"t.txt", "a.h5", "v.vcf"}) REQUIRE(::chmod(dir.file(name).c_str(), mode) == 0);
+    write_each_output(dir);
+    for (const char* name : {"t.txt", "a.h5", "v.vcf"}) {
+      INFO(name << " made " << std::oct << mode);
+      CHECK(mode_of(dir.file(name)) == mode);
+    }
+  }
+  CHECK(io::H5File::open_read(dir.file("a.h5")).read_f32("x") == std::vector<float>{4});
+  ::umask(mask);
 }

@@ -78,6 +78,8 @@ TEST_CASE("parse_region rejects bad text with a message naming it", "[io][region
       {"chr1:1e19-1e19", "past any contig's length"},
       {"chr1:9.3e18", "past any contig's length"},
       {"chr1:5-1e30", "past any contig's length"},
+      {"{a:b}:1e19", "past any contig's length"},  // a braced name: its first position too
+      {"{a,b}:2-1e19", "past any contig's length"},
   };
   for (const Row& row : table) {
     INFO("region text: '" << row.text << "'");
