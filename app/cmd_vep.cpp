@@ -32,7 +32,8 @@ int cmd_vep(int argc, char** argv) {
        "score only the records these BED regions select (--regions-overlap; 0-based, half-open)")
       ("regions-overlap", po::value(&overlap)->default_value(overlap),
        "which records the regions select, as bcftools: pos (0), POS in a region; record (1), the "
-       "REF span (or INFO/END) overlaps one")
+       "REF span (or INFO/END) overlaps one; variant (2), the span without an indel's padding base "
+       "(an insertion: both bases beside it) overlaps one")
       ("missing-contig", po::value(&missing)->default_value(missing),
        "a contig absent from the FASTA: skip (status no_contig) or error");
   po::options_description out("Output");
@@ -76,9 +77,7 @@ int cmd_vep(int argc, char** argv) {
                           {{"-m", model_path}, {"-f", opt.reference}, {"-i", opt.input}, {"-R", regions_file}});
         if (!output_type.empty()) opt.output_type = io::parse_vcf_output_type(output_type, &opt.compression_level);
         opt.regions = parse_regions(regions, regions_file);
-        if (overlap != "pos" && overlap != "0" && overlap != "record" && overlap != "1")
-          throw UsageError("--regions-overlap " + overlap + ": choose pos (0) or record (1)");
-        opt.regions_overlap_record = overlap == "record" || overlap == "1";
+        opt.regions_overlap = io::parse_regions_overlap(overlap);
         const model::Device dev = apply_device_options(device, common.verbosity);
         if (opt.chunk < 0)
           throw UsageError("-L/--chunk " + std::to_string(opt.chunk) + ": give 1 or more, or 0 to choose");

@@ -172,6 +172,15 @@ Region parse_region(const std::string& text) {
   return r;
 }
 
+RegionsOverlap parse_regions_overlap(const std::string& arg) {
+  std::string word;
+  for (char c : arg) word += char(std::tolower(static_cast<unsigned char>(c)));
+  if (word == "pos" || word == "0") return RegionsOverlap::pos;
+  if (word == "record" || word == "1") return RegionsOverlap::record;
+  if (word == "variant" || word == "2") return RegionsOverlap::variant;
+  throw UsageError("--regions-overlap " + arg + ": choose pos (0), record (1) or variant (2)");
+}
+
 std::string describe_region(const Region& region) {
   std::string s = region.whole.empty() ? format_region(region) : region.whole;  // -r text as typed
   if (region.line > 0) s += " (BED line " + std::to_string(region.line) + ")";

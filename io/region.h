@@ -99,6 +99,16 @@ std::vector<Region> regions_present(const std::string& path, const std::vector<R
 // would mean the whole input to a reader).
 std::vector<Region> read_bed(const std::string& path);
 
+// Which records a region list selects, as bcftools' --regions-overlap (htslib's
+// BCF_SR_REGIONS_OVERLAP): pos (0), POS in a region; record (1), the REF span (POS to POS + rlen,
+// rlen from INFO/END where there is one) meets one; variant (2), the span without the bases every
+// ALT shares with REF at its start (a left-anchored indel's padding base), io::variant_span.
+enum class RegionsOverlap { pos, record, variant };
+
+// bcftools' spellings: pos, record, variant (any case) or 0, 1, 2; throws UsageError naming the
+// option.
+RegionsOverlap parse_regions_overlap(const std::string& arg);
+
 // The positions some region of a list covers, to ask of one position at a time (vep's records):
 // per contig, the regions merged into sorted disjoint intervals, searched by bisection.
 class RegionCover {

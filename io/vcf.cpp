@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
 #include <climits>
 #include <cstdio>
@@ -220,6 +221,34 @@ char parse_vcf_output_type(const std::string& arg, int* level) {
                      ": a compression level goes with z or b");
   if (digit) *level = arg[1] - '0';
   return arg[0];
+}
+
+std::pair<int64_t, int64_t> variant_span(bcf1_t* rec) {
+  int64_t off = rec->n_allele > 0 ? rec->rlen : 0;
+  if (rec->n_allele > 1) {
+    bcf_unpack(rec, BCF_UN_STR);
+    const char* ref = rec->d.allele[0];
+    for (int i = 1; i < rec->n_allele && off > 0; ++i) {
+      const char* alt = rec->d.allele[i];
+      int64_t j = 0;
+      while (ref[j] && alt[j] && ref[j] == alt[j]) ++j;
+      off = std::min(off, j);
+    }
+  }
+  return {rec->pos + off, rec->pos + std::max<int64_t>(off, rec->rlen)};
+}
+
+bool regions_select(const RegionCover& cover, const std::string& contig, bcf1_t* rec, RegionsOverlap overlap) {
+  switch (overlap) {
+    case RegionsOverlap::pos: return cover.contains(contig, rec->pos);
+    case RegionsOverlap::record: return cover.overlaps(contig, rec->pos, rec->pos + rec->rlen);
+    case RegionsOverlap::variant: {
+      const auto [begin, end] = variant_span(rec);
+      if (begin < end) return cover.overlaps(contig, begin, end);
+      return cover.contains(contig, begin - 1) && cover.contains(contig, begin);  // an insertion: both sides
+    }
+  }
+  return false;
 }
 
 void vcf_header_append(bcf_hdr_t* hdr, const std::string& line) {

@@ -9,8 +9,10 @@
 #include <cstdint>
 #include <string>
 #include <unordered_set>
+#include <utility>
 
 #include "io/hts_handles.h"
+#include "io/region.h"
 
 namespace mambadna::io {
 
@@ -50,6 +52,15 @@ char vcf_output_type(const std::string& path, char requested = 0);
 // bcftools' -O argument: a type letter and, for z and b, an optional compression level 0-9
 // ("z9"). Sets *level to -1 without one; throws UsageError naming the argument.
 char parse_vcf_output_type(const std::string& arg, int* level);
+
+// The true variant's span (htslib's rule for --regions-overlap variant, io/region.h): [POS + off, POS + rlen) 0-based, off the
+// fewest leading bases that REF shares with an ALT (a symbolic ALT shares none), at most rlen. An
+// insertion's span is empty ({POS + 1, POS + 1}: between its padding base and the next).
+std::pair<int64_t, int64_t> variant_span(bcf1_t* rec);
+
+// Whether the regions select `rec` (on `contig`), as bcftools' -r with --regions-overlap; an
+// insertion's empty variant span is selected when a region holds both bases beside it.
+bool regions_select(const RegionCover& cover, const std::string& contig, bcf1_t* rec, RegionsOverlap overlap);
 
 // Adds a header line ("##INFO=<...>", "##contig=<...>", ...); throws Error naming it.
 void vcf_header_append(bcf_hdr_t* hdr, const std::string& line);

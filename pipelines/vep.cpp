@@ -656,8 +656,7 @@ VepSummary vep(model::Mamba<float>& m, const VepOptions& opt, const std::functio
     const std::string where = contig + ":" + std::to_string(p + 1);
 
     Held h;
-    h.in_region = opt.regions.empty() ||
-                  (opt.regions_overlap_record ? cover.overlaps(contig, p, p + rec->rlen) : cover.contains(contig, p));
+    h.in_region = opt.regions.empty() || io::regions_select(cover, contig, rec.get(), opt.regions_overlap);
     const int n_alt = rec->n_allele - 1;
     h.status.assign(size_t(std::max(n_alt, 0)), VepStatus::ok);
     h.score.assign(h.status.size(), VepScore{});

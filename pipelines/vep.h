@@ -79,7 +79,7 @@ struct VepOptions {
   bool naive = false;            // recompute both whole windows for every ALT (the reference method)
   bool missing_contig_error = false;  // a contig absent from the FASTA is an error (else a status)
   std::vector<io::Region> regions;    // when not empty: only records in them are scored
-  bool regions_overlap_record = false;  // in them: the REF span (POS to POS + rlen) meets one; else POS is in one
+  io::RegionsOverlap regions_overlap = io::RegionsOverlap::pos;  // which records the regions select
   std::string h5_output;              // "" = none
   io::TokenizerOptions tok;           // the model's tokenizer
   int64_t streams = 8;                // B: ALT branches run side by side

@@ -288,3 +288,69 @@ TEST_CASE("vcf: BCF refuses a tag its header never declared, links are written t
   CHECK(fs::is_symlink(dir.file("link.vcf")));
   CHECK(read_all(target) == 1);
 }
+
+TEST_CASE("vcf: regions select records as bcftools' --regions-overlap pos, record and variant", "[io][vcf]") {
+  // Each record against each region, in each mode, compared with what bcftools view -r selects
+  // from the same indexed file (htslib's own rule is the spec): SNVs, a left-anchored deletion
+  // and insertion (the padding base is outside the variant's span), an MNV sharing a prefix,
+  // a multi-allelic site whose ALTs share different prefixes, a symbolic deletion with INFO/END,
+  // a missing ALT and an ALT equal to REF.
+  TempDir dir;
+  const std::string records =
+      "chrA\t10\t.\tA\tC\t.\t.\t.\n"
+      "chrA\t20\t.\tACGT\tA\t.\t.\t.\n"           // deletion: variant span 21-23
+      "chrA\t30\t.\tG\tGTTT\t.\t.\t.\n"           // insertion between 30 and 31
+      "chrA\t40\t.\tACGT\tACTT\t.\t.\t.\n"        // MNV sharing AC: span 42-43
+      "chrA\t50\t.\tACG\tACT,AGG\t.\t.\t.\n"      // the shorter shared prefix (A): span 51-52
+      "chrA\t60\t.\tA\t<DEL>\t.\t.\tEND=65\n"     // symbolic: 60-65
+      "chrA\t70\t.\tAC\t.\t.\t.\t.\n"             // no ALT
+      "chrA\t80\t.\tAC\tAC\t.\t.\t.\n"            // ALT equal to REF
+      "chrB\t5\t.\tT\tTA\t.\t.\t.\n";
+  const std::string header = "##fileformat=VCFv4.2\n##INFO=<ID=END,Number=1,Type=Integer,Description=\"End\">\n"
+                             "##contig=<ID=chrA,length=1000>\n##contig=<ID=chrB,length=1000>\n"
+                             "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n";
+  const std::string plain = dir.write("in.vcf", header + records);
+  int status = 0;
+  test::run_shell("bgzip -c '" + plain + "' > '" + plain + ".gz' && tabix -p vcf '" + plain + ".gz'", status);
+  REQUIRE(status == 0);
+  // 1-based inclusive regions, as -r takes them: each edge of each record's spans.
+  const std::vector<std::string> regions = {"chrA:10-10", "chrA:20-20", "chrA:21-21", "chrA:23-23", "chrA:24-24",
+                                            "chrA:30-30", "chrA:31-31", "chrA:30-31", "chrA:29-30", "chrA:31-40",
+                                            "chrA:40-41", "chrA:42-42", "chrA:43-50", "chrA:51-51", "chrA:53-59",
+                                            "chrA:62-62", "chrA:66-70", "chrA:71-71", "chrA:70-71", "chrA:81-81",
+                                            "chrA:80-81", "chrB:5-6", "chrB:6-6", "chrB:1-5"};
+  const char* modes[] = {"pos", "record", "variant"};
+  int64_t differ = 0, selected_somewhere = 0;
+  for (const std::string& text : regions) {
+    const io::Region region = io::parse_region(text);
+    const io::RegionCover cover({region});
+    for (const char* mode : modes) {
+      const std::string expected = test::run_shell("bcftools view -H --regions-overlap " + std::string(mode) +
+                                                       " -r " + text + " '" + plain + ".gz' | cut -f1,2,4,5",
+                                                   status);
+      REQUIRE(status == 0);
+      std::string got;
+      io::VcfReader r(plain);
+      io::BcfRecPtr rec(bcf_init());
+      while (r.next(rec.get())) {
+        const std::string contig = bcf_seqname(r.header(), rec.get());
+        if (!io::regions_select(cover, contig, rec.get(), io::parse_regions_overlap(mode))) continue;
+        bcf_unpack(rec.get(), BCF_UN_STR);
+        std::string alts;
+        for (int i = 1; i < rec->n_allele; ++i) alts += (i > 1 ? "," : "") + std::string(rec->d.allele[i]);
+        got += contig + "\t" + std::to_string(rec->pos + 1) + "\t" + rec->d.allele[0] + "\t" +
+               (alts.empty() ? "." : alts) + "\n";
+      }
+      INFO("-r " << text << " --regions-overlap " << mode);
+      CHECK(got == expected);
+      differ += got != expected;
+      selected_somewhere += !got.empty();
+    }
+  }
+  CHECK(differ == 0);
+  CHECK(selected_somewhere > 30);  // the table exercises selections, not only empty ones
+  CHECK(io::parse_regions_overlap("VARIANT") == io::RegionsOverlap::variant);
+  CHECK(io::parse_regions_overlap("2") == io::RegionsOverlap::variant);
+  CHECK_THROWS_WITH(io::parse_regions_overlap("3"), Catch::Contains("--regions-overlap 3") &&
+                                                        Catch::Contains("variant (2)"));
+}

@@ -432,7 +432,7 @@ TEST_CASE("vep: the output reads back with htslib and bcftools, in every output 
     d.h5_output.clear();
     d.regions = {io::Region{"c1", 1000, 2000, {}}};
     CHECK(pipelines::vep(m, d).out_of_region == 1);
-    d.regions_overlap_record = true;
+    d.regions_overlap = io::RegionsOverlap::record;
     CHECK(pipelines::vep(m, d).out_of_region == 0);
     d.regions = {io::Region{"c1", 1005, 2000, {}}};  // the REF span is 995..1004: it ends before
     CHECK(pipelines::vep(m, d).out_of_region == 1);
