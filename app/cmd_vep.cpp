@@ -27,7 +27,7 @@ int cmd_vep(int argc, char** argv) {
       ("region,r", po::value(&regions)->composing(),
        "score only the records this region selects (--regions-overlap), 1-based inclusive: CHR, CHR:BEG-END, CHR:BEG "
        "(to the contig's end, as samtools) (repeatable, one region each); the others are written "
-       "unchanged")
+       "without MAMBADNA_* fields")
       ("regions-file,R", po::value(&regions_file),
        "score only the records these BED regions select (--regions-overlap; 0-based, half-open)")
       ("regions-overlap", po::value(&overlap)->default_value(overlap),
@@ -141,6 +141,12 @@ int cmd_vep(int argc, char** argv) {
           std::fprintf(stderr, "[vep] warning: %lld of %s have a REF that %s does not have there: calls "
                                "made on another assembly?\n",
                        (long long)mismatched, count_of(s.alts, "ALT", "ALTs").c_str(), opt.reference.c_str());
+        if (s.scores_dropped > 0)
+          std::fprintf(stderr,
+                       "[vep] warning: %s outside the regions had MAMBADNA_* fields of an earlier run, not "
+                       "written: a file's scores are all of one run (score the whole file, or join runs with "
+                       "bcftools annotate -c)\n",
+                       count_of(s.scores_dropped, "record", "records").c_str());
         // Regions that select no record: a 1-based file read as BED makes single positions empty.
         if (!opt.regions.empty() && s.records > 0 && s.out_of_region == s.records)
           std::fprintf(stderr, "[vep] warning: no record starts in the regions (-r/-R)%s\n",

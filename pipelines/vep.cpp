@@ -188,8 +188,10 @@ class Runner {
 // but where a deletion at a contig end has no bases to read on (the ALT window is shorter).
 // uneven: the two windows score different numbers of A/C/G/T targets (an N among the bases one
 // of them reads and the other does not), so that their LLR would carry a length term.
-// same: the ALT window is the reference window's prefix token for token (a deletion of a
-// contig's last bases read forward: nothing follows it), so its LLR is 0 whatever the model.
+// same: the two windows give the model nothing to tell apart, so their LLR is 0 whatever the
+// model: the ALT window is the reference window's prefix token for token (a deletion of a
+// contig's last bases read forward: nothing follows it), or neither has an A/C/G/T target from
+// the branch on (a one-base contig: a window's first base is never predicted).
 struct Branch {
   int64_t b = 0;
   std::vector<int32_t> tail;
@@ -345,7 +347,7 @@ void add_sweeps(std::vector<Sweep>& sweeps, const io::FastaIndex& fa, const VepO
         in_alt += io::is_acgt(r.tail[size_t(t - r.b)]);
       }
       r.uneven = in_ref != in_alt;
-      r.same = std::equal(r.tail.begin(), r.tail.end(), x.begin() + r.b);
+      r.same = (in_ref == 0 && in_alt == 0) || std::equal(r.tail.begin(), r.tail.end(), x.begin() + r.b);
     }
     sweeps.push_back(Sweep{std::move(x), std::move(br), {}, {}});
   }
@@ -646,11 +648,14 @@ VepSummary vep(model::Mamba<float>& m, const VepOptions& opt, const std::functio
   io::BcfRecPtr rec(bcf_init());
   while (in.next(rec.get())) {
     ++sum.records;
+    bool had_scores = false;
     for (const char* key : kFields)  // an earlier run's scores (htslib declares an undeclared one as it reads it)
-      if (bcf_get_info(hdr, rec.get(), key) &&
-          bcf_update_info(hdr, rec.get(), key, nullptr, 0,
-                          bcf_hdr_id2type(hdr, BCF_HL_INFO, bcf_hdr_id2int(hdr, BCF_DT_ID, key))) < 0)
-        throw Error(opt.input + ": cannot drop " + key + " from record " + std::to_string(sum.records));
+      if (bcf_get_info(hdr, rec.get(), key)) {
+        had_scores = true;
+        if (bcf_update_info(hdr, rec.get(), key, nullptr, 0,
+                            bcf_hdr_id2type(hdr, BCF_HL_INFO, bcf_hdr_id2int(hdr, BCF_DT_ID, key))) < 0)
+          throw Error(opt.input + ": cannot drop " + key + " from record " + std::to_string(sum.records));
+      }
     const std::string contig = bcf_seqname(hdr, rec.get());
     const int64_t p = rec->pos;
     const std::string where = contig + ":" + std::to_string(p + 1);
@@ -663,6 +668,7 @@ VepSummary vep(model::Mamba<float>& m, const VepOptions& opt, const std::functio
     h.job.assign(h.status.size(), -1);
     if (!h.in_region) {
       ++sum.out_of_region;
+      sum.scores_dropped += had_scores;
     } else if (n_alt == 0) {
       ++sum.alts;
       ++sum.by_status[size_t(VepStatus::missing)];

@@ -93,6 +93,7 @@ struct VepSummary {
   int64_t records = 0;         // records read (and written)
   int64_t alts = 0;            // ALT alleles seen (a record without ALT counts one, `missing`)
   int64_t out_of_region = 0;   // records left unscored by -r/-R
+  int64_t scores_dropped = 0;  // of those, records whose MAMBADNA_* fields of an earlier run were dropped
   std::array<int64_t, kVepStatusCount> by_status{};  // ALTs per status
   std::string first_missing_contig;  // the first contig (of a record in the regions) the FASTA lacks
   std::vector<std::string> regions_skipped;  // -r/-R regions on contigs the FASTA lacks

@@ -374,6 +374,32 @@ TEST_CASE("vep: every hard case gets its status and stays in the output", "[vep]
   o.missing_contig_error = true;
   CHECK_THROWS_AS(pipelines::vep(m, o), InputError);
 
+  // A one-base contig: neither window has a base to score (the first position is never
+  // predicted), so its LLR would be 0 whatever the model: contig_end, on one strand or both,
+  // the naive way too. A two-base contig has one to score.
+  {
+    const std::string tiny = dir.write("tiny.fa", ">one\nA\n>two\nAC\n");
+    REQUIRE(fai_build(tiny.c_str()) == 0);
+    const std::string tiny_vcf =
+        dir.write("tiny.vcf", "##fileformat=VCFv4.2\n##contig=<ID=one,length=1>\n##contig=<ID=two,length=2>\n"
+                              "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n"
+                              "one\t1\t.\tA\tC\t.\t.\t.\ntwo\t1\t.\tA\tG\t.\t.\t.\n");
+    for (int variant = 0; variant < 4; ++variant) {
+      auto one = options(dir, tiny, tiny_vcf, 128);
+      one.naive = variant & 1;
+      one.both_strands = variant < 2;
+      INFO("naive " << one.naive << ", both strands " << one.both_strands);
+      const auto s = pipelines::vep(m, one);
+      CHECK(s.by_status[size_t(pipelines::VepStatus::contig_end)] == 1);
+      CHECK(s.scored() == 1);
+      const auto tt = read_table(one.h5_output);
+      CHECK(tt.status == std::vector<std::string>{"contig_end", "ok"});
+      CHECK(std::isnan(tt.llr[0]));
+      CHECK(std::isfinite(tt.llr[1]));
+      CHECK(tt.llr[1] != 0);
+    }
+  }
+
   // Unsorted input: a clear error naming the record; no output left behind.
   const std::string unsorted = dir.write("unsorted.vcf", vcf_text({line("c1", 900, ref["c1"].substr(899, 1), "A"),
                                                                    line("c1", 800, ref["c1"].substr(799, 1), "A")}));
@@ -425,6 +451,19 @@ TEST_CASE("vep: the output reads back with htslib and bcftools, in every output 
   for (int64_t p = 100; p < 2800; p += 97) inside += p - 1 >= 1000 && p - 1 < 2000;
   CHECK(with_status == inside);
   CHECK(sum.out_of_region == int64_t(lines.size()) - inside);
+  CHECK(sum.scores_dropped == 0);  // an unscored input
+  {  // A scored file rescored in the regions: the others' earlier fields are counted, for a warning.
+    auto again = options(dir, fasta, dir.file("o.vcf.gz"), 128);
+    again.output = dir.file("again.vcf");
+    again.h5_output.clear();
+    again.regions = o.regions;
+    const auto s = pipelines::vep(m, again);
+    CHECK(s.scores_dropped == int64_t(lines.size()) - inside);
+    CHECK(s.out_of_region == s.scores_dropped);
+    int64_t rescored = 0;
+    CHECK(count_records(again.output, nullptr, &rescored) == int64_t(lines.size()));
+    CHECK(rescored == inside);
+  }
   {  // A deletion from 995 that runs into the region: selected by its span (bcftools' record), not its POS.
     const std::string del = vcf_text({line("c1", 996, ref["c1"].substr(995, 10), ref["c1"].substr(995, 1))});
     auto d = options(dir, fasta, dir.write("del.vcf", del), 128);
