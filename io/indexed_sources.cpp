@@ -322,6 +322,16 @@ class AlignmentSource final : public SequenceReader::Source {
     if (format == Format::cram)
       throw InputError(path + ": cannot decode the CRAM data" + after +
                        " (does --reference match the reference the file was written with?)");
+    // A SAM line that does not parse: htslib counts its lines and leaves the text in its
+    // buffer (read without threads: with them a pool parses), QNAME first.
+    if (format == Format::sam && !(fp_->is_bgzf && threads_ > 0) && fp_->lineno > 0 && fp_->line.s) {
+      const char* s = fp_->line.s;
+      const size_t n = std::min(fp_->line.m, size_t(255));
+      size_t q = 0;
+      while (q < n && s[q] != '\t' && s[q] != '\0') ++q;
+      throw InputError(path + ": cannot read SAM line " + std::to_string(fp_->lineno) + " (read '" +
+                       std::string(s, q) + "')" + after + ": it does not parse (htslib's line above says why)");
+    }
     throw InputError(path + ": cannot read " + format_name(format) + " record" + after +
                      " (corrupt or truncated file?)");
   }

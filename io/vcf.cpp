@@ -78,7 +78,7 @@ std::string VcfReader::where() const {
 // The text of the line in `line` (one VCF record, as read) is checked before htslib parses it:
 // the parse puts NULs where it splits FILTER and INFO, so counting columns after it would count
 // those too (a 7-column line whose FILTER is "a;b" would pass for 8).
-void VcfReader::check_text(const kstring_t& line, int64_t record) const {
+std::string VcfReader::check_text(const kstring_t& line, int64_t record) const {
   const char* t = line.s;
   const size_t l = line.l;
   int64_t columns = 1;
@@ -117,6 +117,7 @@ void VcfReader::check_text(const kstring_t& line, int64_t record) const {
                        " column is empty (write '.' for a missing value)");
     begin = end + 1;
   }
+  return where;
 }
 
 bool VcfReader::next(bcf1_t* rec) {
@@ -125,6 +126,7 @@ bool VcfReader::next(bcf1_t* rec) {
   // and fails again at every read: it is no blank line to read past.
   auto stream_failed = [&] { return fp_->is_bgzf && fp_->fp.bgzf->errcode != 0; };
   bool end = false, bad = false;
+  std::string here;  // the text record being parsed, "record N (CHROM:POS)"
   if (text) {
     // Text VCF: the line is read here and parsed by vcf_parse (what bcf_read does for it), so
     // that its text can be checked first. A blank line (as at the end of a hand-edited file) is
@@ -141,7 +143,7 @@ bool VcfReader::next(bcf1_t* rec) {
       throw InputError(path_ + ": read error after record " + std::to_string(n_));
     end = got == -1;
     if (got >= 0 && !stream_failed()) {
-      check_text(fp_->line, n_ + 1);
+      here = check_text(fp_->line, n_ + 1);
       bad = vcf_parse(&fp_->line, hdr_.get(), rec) != 0;
     }
   } else {
@@ -152,8 +154,20 @@ bool VcfReader::next(bcf1_t* rec) {
   if (stream_failed())
     throw InputError(path_ + ": read error (truncated or corrupt compressed data) after record " +
                      std::to_string(n_));
-  if (!end && (bad || (rec->errcode & ~(BCF_ERR_CTG_UNDEF | BCF_ERR_TAG_UNDEF))))
-    throw InputError(path_ + ": malformed record after " + (n_ > 0 ? where() : std::string("the header")));
+  if (!end && (bad || (rec->errcode & ~(BCF_ERR_CTG_UNDEF | BCF_ERR_TAG_UNDEF)))) {
+    // htslib's reason, where it sets one (its [E::...] line, before this one, has the detail).
+    std::string why;
+    const std::pair<int, const char*> kReasons[] = {
+        {BCF_ERR_NCOLS, "its sample columns do not match the header's samples"},
+        {BCF_ERR_LIMITS, "a value past htslib's limits"},
+        {BCF_ERR_CHAR, "an invalid character"},
+        {BCF_ERR_CTG_INVALID, "an invalid contig name"},
+        {BCF_ERR_TAG_INVALID, "a tag of another type than its header line declares"}};
+    for (const auto& [bit, text_of] : kReasons)
+      if (rec->errcode & bit) why += std::string(why.empty() ? ": " : "; ") + text_of;
+    if (!here.empty()) throw InputError(path_ + ": " + here + " is malformed" + why);
+    throw InputError(path_ + ": malformed record after " + (n_ > 0 ? where() : std::string("the header")) + why);
+  }
   if (end) {
     // htslib ends a compressed stream that breaks off as if at its end (io/bgzf_end.h).
     if (fp_->is_bgzf)

@@ -32,7 +32,7 @@ class VcfReader {
 
  private:
   // Refuses a text record line (number `record`) of fewer than 8 columns or whose POS is no number.
-  void check_text(const kstring_t& line, int64_t record) const;
+  std::string check_text(const kstring_t& line, int64_t record) const;  // "record N (CHROM:POS)"
 
   std::string path_;
   HtsFilePtr fp_;

@@ -243,3 +243,16 @@ TEST_CASE("reverse-strand reads turn back to how they were sequenced with --as-s
   std::sort(want.begin(), want.end(), by_name);
   CHECK(got == want);
 }
+
+TEST_CASE("a SAM line that does not parse is named by its line number and QNAME", "[io][reader][bam]") {
+  // htslib's [E::...] line says why; ours names the record itself, the first one too (before,
+  // only the read before it, or nothing for the first).
+  test::TempDir dir;
+  const std::string header = "@HD\tVN:1.6\tSO:unsorted\n@SQ\tSN:c\tLN:100\n";
+  const std::string good = "r1\t0\tc\t1\t60\t4M\t*\t0\t0\tACGT\t*\n";
+  const std::string bad = "r2\t0\tc\t7\t60\t4Z\t*\t0\t0\tACGT\t*\n";  // no such CIGAR operation
+  CHECK_THROWS_WITH(test::read_all(dir.write("first.sam", header + bad), 3),
+                    Catch::Contains("first.sam: cannot read SAM line 3 (read 'r2'): it does not parse"));
+  CHECK_THROWS_WITH(test::read_all(dir.write("later.sam", header + good + bad), 3),
+                    Catch::Contains("later.sam: cannot read SAM line 4 (read 'r2') after read 'r1'"));
+}

@@ -92,7 +92,16 @@ TEST_CASE("vcf: a sorted file reads through, unsorted ones are refused at the re
                                "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\ts1\ts2\n"
                                "chrA\t5\t.\tA\tC\t.\t.\t.\tGT\t0/1\t1/1\n"
                                "chrA\t6\t.\tA\tC\t.\t.\t.\tGT\t0/1\n");
-    CHECK_THROWS_WITH(read_all(two), Catch::Contains("samples.vcf: malformed record after record 1 (chrA:5)"));
+    // The record that fails is named by its own line, with htslib's reason.
+    CHECK_THROWS_WITH(read_all(two), Catch::Contains("samples.vcf: record 2 (chrA:6) is malformed: its sample "
+                                                     "columns do not match the header's samples"));
+    // A FORMAT value of another type than declared: the line named (htslib's own line says why).
+    const auto fmt = dir.write("fmt.vcf",
+                               "##fileformat=VCFv4.2\n##contig=<ID=chrA>\n##FORMAT=<ID=DP,Number=1,Type=Integer,Description=\"d\">\n"
+                               "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\ts1\n"
+                               "chrA\t5\t.\tA\tC\t.\t.\t.\tDP\t3\n"
+                               "chrA\t7\t.\tA\tC\t.\t.\t.\tDP\txx\n");
+    CHECK_THROWS_WITH(read_all(fmt), Catch::Contains("fmt.vcf: record 2 (chrA:7) is malformed"));
     const auto eight = dir.write("samples8.vcf",
                                  "##fileformat=VCFv4.2\n##contig=<ID=chrA>\n##INFO=<ID=FR,Number=1,Type=Float,Description=\"f\">\n"
                                  "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\ts1\n"
