@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <iostream>
 #include <map>
+#include <set>
 #include <new>
 
 #include "io/error.h"
@@ -64,10 +65,21 @@ bool parse_command_line(int argc, char** argv, const std::string& usage,
     // An option given again takes its last value, as samtools and bcftools take it (a wrapper
     // appends -v 2 to a command line that had -v 0); repeatable ones (-r, --layer, the inputs)
     // keep every value.
+    // Options that name a file to read (a model, a reference, a BED file, vep's VCF) are the
+    // exception: a second, other file would be dropped unread, so it is refused.
+    static const std::set<std::string> kReadFiles = {"model", "fasta-ref", "reference", "regions-file", "input"};
     std::map<std::string, size_t> last;
     std::map<std::string, std::pair<bool, bool>> given;  // as an option, as an argument
     for (size_t i = 0; i < parsed.options.size(); ++i) {
       const po::option& o = parsed.options[i];
+      const auto seen = last.find(o.string_key);
+      const po::option_description* d = all.find_nothrow(o.string_key, false);
+      if (seen != last.end() && kReadFiles.count(o.string_key) && d && !d->semantic()->is_composing() &&
+          o.position_key < 0 && parsed.options[seen->second].position_key < 0 &&
+          parsed.options[seen->second].value != o.value)
+        throw UsageError("--" + o.string_key + " is given twice (" + parsed.options[seen->second].value.at(0) +
+                         ", " + o.value.at(0) + "): it reads one file; give one" +
+                         (o.string_key == "regions-file" ? " (cat the BED files together, or add -r regions)" : ""));
       last[o.string_key] = i;
       (o.position_key >= 0 ? given[o.string_key].second : given[o.string_key].first) = true;
     }
@@ -94,6 +106,12 @@ bool parse_command_line(int argc, char** argv, const std::string& usage,
     if (!positional.empty() && e.get_option_name() == "--" + positional)  // not an option to the user
       throw UsageError(std::string("no input file given (see 'mambadna ") + argv[0] + " --help')");
     throw UsageError(std::string(e.what()) + " (see 'mambadna " + argv[0] + " --help')");
+  } catch (const po::too_many_positional_options_error&) {
+    throw UsageError(std::string("too many arguments: 'mambadna ") + argv[0] + "' takes " +
+                     (max_positional == 0   ? std::string("no file name without an option before it")
+                      : max_positional == 1 ? std::string("one file name without an option before it")
+                                            : "at most " + std::to_string(max_positional) + " file names") +
+                     " (see 'mambadna " + argv[0] + " --help')");
   } catch (const po::error& e) {
     throw UsageError(std::string(e.what()) + " (see 'mambadna " + argv[0] + " --help')");
   }

@@ -63,9 +63,10 @@ int cmd_vep(int argc, char** argv) {
   return run_command(
       [&] {
         if (!parse_command_line(argc, argv,
-                                "Usage: mambadna vep -m model.h5 -f ref.fa -i in.vcf.gz -o out.vcf.gz [options]\n"
-                                "Adds log P(alt window) - log P(ref window) to every ALT allele.",
-                                {&model_opts, &in_opts, &out, &run, &general}, hidden, "", 0, vm))
+                                "Usage: mambadna vep -m model.h5 -f ref.fa -o out.vcf.gz [options] in.vcf.gz\n"
+                                "Adds log P(alt window) - log P(ref window) to every ALT allele. The VCF/BCF is\n"
+                                "the argument or -i, as bcftools takes it; standard input without either.",
+                                {&model_opts, &in_opts, &out, &run, &general}, hidden, "input", 1, vm))
           return kHelpShown;
         opt.both_strands = parse_strand(strand);
         if (opt.h5_output == "-" && opt.output == "-")

@@ -211,6 +211,12 @@ TEST_CASE("cli: init, info, train, score, embed and vep end to end", "[app]") {
   for (size_t p = out.find('\n'); p != std::string::npos && p + 1 < out.size(); p = out.find('\n', p + 1))
     ++records;
   CHECK(records == 2);
+  // The VCF as an argument, as bcftools takes it: the same output as -i.
+  const auto positional = run_shell(kBin + " vep -v0 -m '" + m + "' -f '" + fa + "' -o - --window 256 '" + vcf +
+                                        "' | grep -v '^##'",
+                                    st);
+  CHECK(st == 0);
+  CHECK(positional == out);
 }
 
 TEST_CASE("cli: --device and --precision", "[app]") {
@@ -635,6 +641,28 @@ TEST_CASE("cli: an option given again takes its last value, repeatable ones keep
   err = run_shell(kBin + " info -m '" + m + "' '" + fa + "' 2>&1", st);
   CHECK(st == 2);
   CHECK(err.find("--model is given both as an option and as an argument: give one") != std::string::npos);
+  // A file to read given twice is refused: the first one would be dropped unread (a pipeline's
+  // -R a.bed -R b.bed embedded b's regions alone). The same file twice is one.
+  const std::string bed_a = dir.write("a.bed", "a\t0\t10\n"), bed_b = dir.write("b.bed", "a\t5\t20\n");
+  REQUIRE(fai_build(fa.c_str()) == 0);
+  err = run_shell(kBin + " embed -m '" + m + "' '" + fa + "' -R '" + bed_a + "' -R '" + bed_b + "' -o '" +
+                      dir.file("r.h5") + "' 2>&1",
+                  st);
+  CHECK(st == 2);
+  CHECK(err.find("--regions-file is given twice (" + bed_a + ", " + bed_b + "): it reads one file") != std::string::npos);
+  CHECK_FALSE(std::filesystem::exists(dir.file("r.h5")));
+  err = run_shell(kBin + " score -m '" + m + "' -m '" + dir.file("other.h5") + "' '" + fa + "' 2>&1", st);
+  CHECK(st == 2);
+  CHECK(err.find("--model is given twice") != std::string::npos);
+  run_shell(kBin + " embed -m '" + m + "' '" + fa + "' -R '" + bed_a + "' -R '" + bed_a + "' -o '" +
+                dir.file("r.h5") + "' 2>&1",
+            st);
+  CHECK(st == 0);
+  // An argument a command does not take: said so, not "too many positional options".
+  err = run_shell(kBin + " init -p tiny -o '" + dir.file("i.h5") + "' extra 2>&1", st);
+  CHECK(st == 2);
+  CHECK(err.find("too many arguments: 'mambadna init' takes no file name without an option before it") !=
+        std::string::npos);
 }
 
 TEST_CASE("cli: runs, layers, tracks and strands that cannot work are refused up front", "[app]") {
