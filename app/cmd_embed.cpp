@@ -5,6 +5,7 @@
 #include "app/device_options.h"
 #include "app/input_options.h"
 #include "io/error.h"
+#include "io/sequence_reader.h"
 #include "kernels/threads.h"
 #include "model/checkpoint.h"
 #include "pipelines/embed.h"
@@ -72,7 +73,8 @@ int cmd_embed(int argc, char** argv) {
           warn_unused_strands("embed", input, opt.reader, "--strand bed embeds each on its own strand");
         opt.command_line = command_line();
         opt.model_path = model_path;
-        Progress progress("bases", -1, common.verbosity);
+        Progress progress("bases", common.verbosity > 0 ? io::known_total_length(opt.inputs, opt.reader) : -1,
+                          common.verbosity);
         auto s = pipelines::embed(m, opt, [&](int64_t done) { progress.update(done); });
         progress.finish();
         if (common.verbosity > 0)

@@ -8,6 +8,7 @@
 #include "app/device_options.h"
 #include "app/input_options.h"
 #include "io/error.h"
+#include "io/sequence_reader.h"
 #include "kernels/threads.h"
 #include "model/checkpoint.h"
 #include "pipelines/score.h"
@@ -97,7 +98,10 @@ int cmd_score(int argc, char** argv) {
         }
         opt.command_line = command_line();
         opt.model_path = model_path;
-        Progress progress("bases", -1, common.verbosity);
+        // Each strand's bases are counted, as the run makes its way through them.
+        int64_t total = common.verbosity > 0 ? io::known_total_length(opt.inputs, opt.reader) : -1;
+        if (total > 0 && opt.both_strands) total *= 2;
+        Progress progress("bases", total, common.verbosity);
         // The header goes out with the first record, so that a run that fails at once prints
         // nothing on stdout.
         bool header = false;

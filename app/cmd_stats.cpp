@@ -82,7 +82,7 @@ int run_stats(const StatsArgs& a) {
   opt.reader = reader_options("stats", a.input, a.common, nullptr);
   const io::ReaderOptions& r = opt.reader;
 
-  Progress progress("bases", pipelines::known_total_length(a.inputs, r), a.common.verbosity);
+  Progress progress("bases", io::known_total_length(a.inputs, r), a.common.verbosity);
   io::TextOutput out(a.output);  // '-' is stdout; a file appears only when complete
   // The header goes out with the first line: standard output keeps what is written, and a
   // refusal when the first input opens (regions of standard input, say) must leave it empty.

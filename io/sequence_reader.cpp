@@ -217,6 +217,21 @@ std::vector<std::vector<Region>> regions_by_input(const std::vector<std::string>
   if (!options.regions.empty() && with_regions == 0) throw no_input_has_regions(inputs, options.regions);
   return by_input;
 }
+int64_t known_total_length(const std::vector<std::string>& inputs, const ReaderOptions& options) {
+  int64_t total = 0;
+  ReaderOptions each = options;
+  each.regions_elsewhere = inputs.size() > 1;
+  each.on_regions_skipped = nullptr;  // the run says it
+  for (const std::string& input : inputs) {
+    if (!rereadable(input)) return -1;  // a pipe is read once: by the counting
+    SequenceReader reader(input, each);
+    int64_t t = reader.total_length();
+    if (t < 0) return -1;
+    total += t;
+  }
+  return total;
+}
+
 int64_t SequenceReader::records() const { return source_->records; }
 
 }  // namespace mambadna::io

@@ -92,6 +92,11 @@ void check_inputs(const std::vector<std::string>& inputs, const ReaderOptions& o
 std::vector<std::vector<Region>> regions_by_input(const std::vector<std::string>& inputs, const ReaderOptions& options,
                                                   const std::vector<bool>& reads = {});
 
+// Sum of SequenceReader::total_length() over the inputs (the regions' lengths where there are
+// regions), or -1 when one of them is unknown (a pipe, reads): a progress meter's total. Says
+// nothing of skipped regions (the run does).
+int64_t known_total_length(const std::vector<std::string>& inputs, const ReaderOptions& options);
+
 class SequenceReader {
  public:
   // Opens `path` ("-" is stdin) and detects its format. Throws InputError when the file cannot be

@@ -65,6 +65,7 @@ struct RegionSinks {
     io::H5File* rc_bins = nullptr;  // (its dataset: rc_dataset(k))
   };
   std::vector<Layer> layers;
+  std::string label;  // the region or record, for messages: "region 'chr1:1-100 (BED line 3)'"
 };
 
 class Embedder {
@@ -193,8 +194,9 @@ class Embedder {
   }
 
 
-  RegionSinks open_sinks(int64_t row) {
+  RegionSinks open_sinks(int64_t row, std::string label) {
     RegionSinks s;
+    s.label = std::move(label);
     s.layers.resize(o_.layers.size());
     const io::H5Type dt = o_.f16 ? io::H5Type::f16 : io::H5Type::f32;
     for (size_t k = 0; k < o_.layers.size(); ++k) {
@@ -221,22 +223,23 @@ class Embedder {
 
   // Rows about to be written as float16 (--dtype f16): a value that rounds past its largest,
   // 65504 (from 65520 on), would be inf.
-  void check_half(size_t k, const float* rows, int64_t n) const {
+  void check_half(const RegionSinks& s, size_t k, const float* rows, int64_t n) const {
     if (!o_.f16) return;
     const float* big = std::find_if(rows, rows + n * D_, [](float v) { return std::fabs(v) >= 65520.0f; });
     if (big != rows + n * D_)
       throw InputError((o_.model_path.empty() ? std::string("the model") : o_.model_path) + ": a value of " +
-                       layer_name(o_.layers[k]) + " in " + input_ + " is " + number_text(*big) +
+                       layer_name(o_.layers[k]) + " in " + input_ + ", " + s.label + ", is " + number_text(*big) +
                        ", past float16's range (65504): write float32 (--dtype f32)");
   }
 
   // The region's next n rows (n, D) of requested layer k, in position order.
   void deliver(RegionSinks& s, size_t k, const float* rows, int64_t n) {
     auto& l = s.layers[k];
+    if (k == 0) positions_done_ += n;
     check_finite(k, rows, n);
     switch (o_.pool) {
       case Pool::none:
-        check_half(k, rows, n);
+        check_half(s, k, rows, n);
         l.positions->append(rows, n);
         break;
       case Pool::mean:
@@ -258,7 +261,7 @@ class Embedder {
       case Pool::bin:
         for (int64_t i = 0; i < n; ++i) {
           for (int64_t d = 0; d < D_; ++d) l.acc[size_t(d)] += rows[i * D_ + d];
-          if (++l.count == o_.bin) flush_bin(k, l);  // bins are counted from the region start
+          if (++l.count == o_.bin) flush_bin(s, k);  // bins are counted from the region start
         }
         break;
     }
@@ -267,7 +270,8 @@ class Embedder {
   // --strand both: layer k's reverse-strand rows (or bin sums) in the scratch file.
   static std::string rc_dataset(size_t k) { return "rc/" + std::to_string(k); }
 
-  void flush_bin(size_t k, RegionSinks::Layer& l) {
+  void flush_bin(RegionSinks& s, size_t k) {
+    RegionSinks::Layer& l = s.layers[k];
     std::vector<float> row(static_cast<size_t>(D_));
     double rows = double(l.count);
     if (l.rc_bins) {  // both strands: the bin's reverse-strand sum, and as many rows again
@@ -276,7 +280,7 @@ class Embedder {
       rows *= 2;
     }
     for (int64_t d = 0; d < D_; ++d) row[size_t(d)] = float(l.acc[size_t(d)] / rows);
-    check_half(k, row.data(), 1);
+    check_half(s, k, row.data(), 1);
     l.bins->append(row.data(), 1);
     std::fill(l.acc.begin(), l.acc.end(), 0.0);
     l.count = 0;
@@ -289,7 +293,7 @@ class Embedder {
                    const std::optional<io::Alignment>& read = std::nullopt) {
     for (size_t k = 0; k < s.layers.size(); ++k) {
       auto& l = s.layers[k];
-      if (o_.pool == Pool::bin && l.count > 0) flush_bin(k, l);
+      if (o_.pool == Pool::bin && l.count > 0) flush_bin(s, k);
       if (l.positions) l.positions->finish();
       if (l.bins) l.bins->finish();
       if (o_.pool == Pool::mean || o_.pool == Pool::max || o_.pool == Pool::last) {
@@ -297,7 +301,7 @@ class Embedder {
         if (l.count > 0)
           for (int64_t d = 0; d < D_; ++d)
             row[size_t(d)] = float(o_.pool == Pool::mean ? l.acc[size_t(d)] / double(l.count) : l.acc[size_t(d)]);
-        check_half(k, row.data(), 1);
+        check_half(s, k, row.data(), 1);
         pooled_[k].append(row.data(), 1);
       }
     }
@@ -342,6 +346,7 @@ class Embedder {
       const std::string seq = fa.fetch(r.contig, s0, e);
       Short q{r.contig, io::region_name(r, b, e), b, e, b - s0, {}, o_.both_strands ? "both" : "+"};
       q.index = r.index;
+      q.label = "region '" + io::describe_region(r) + "'";
       q.tokens.resize(seq.size());
       for (size_t i = 0; i < seq.size(); ++i)
         q.tokens[i] = io::aligned_token(tok_, uint8_t(seq[i]), input_, r.contig, s0 + int64_t(i));
@@ -360,7 +365,7 @@ class Embedder {
     }
     flush_batch();  // the regions before this one come out first
     const int64_t row = summary_.regions;
-    RegionSinks sinks = open_sinks(row);
+    RegionSinks sinks = open_sinks(row, "region '" + io::describe_region(r) + "'");
     const size_t NLy = o_.layers.size();
 
     // --strand both: a position's row is the mean of its two strands' rows, the reverse strand
@@ -443,7 +448,7 @@ class Embedder {
         }
       }
       summary_.bases += n;
-      if (progress_) progress_(summary_.bases);
+      if (progress_) progress_(positions_done_);
     }
     if (o_.pool == Pool::last && o_.both_strands)
       for (size_t k = 0; k < NLy; ++k)
@@ -459,7 +464,7 @@ class Embedder {
   void minus_region(const io::FastaIndex& fa, io::Region r) {
     const int64_t len = fa.length(r.contig);  // r clipped to it (region)
     const int64_t b = r.begin, e = r.end;
-    RegionSinks sinks = open_sinks(summary_.regions);
+    RegionSinks sinks = open_sinks(summary_.regions, "region '" + io::describe_region(r) + "'");
     reverse_walk(fa, r.contig, b, std::min(len, e + o_.flank), [&](int64_t lo, int64_t top) {
       const int64_t n = top - lo, skip = std::max<int64_t>(0, top - e);  // flank rows (positions >= e)
       if (skip < n)
@@ -484,7 +489,7 @@ class Embedder {
       forward(n);
       use(lo, top);
       summary_.bases += n;
-      if (progress_) progress_(summary_.bases);
+      if (progress_) progress_(positions_done_);
     }
   }
 
@@ -497,6 +502,7 @@ class Embedder {
     const char* strand = "+";
     std::optional<io::Alignment> read{};  // a SAM/BAM/CRAM read's place
     int64_t index = -1;                   // the region's place in the list given; -1: a record
+    std::string label{};                  // for messages (RegionSinks::label)
     bool rc_next = false;                 // --strand both: the next one is its reverse strand (rows end − 1 down)
   };
   std::vector<Short> batch_;
@@ -534,7 +540,7 @@ class Embedder {
     for (int64_t i = 0; i < Bp; ++i) {
       const Short& r = batch_[size_t(i)];
       const int64_t n = r.end - r.start;
-      RegionSinks sinks = open_sinks(summary_.regions);
+      RegionSinks sinks = open_sinks(summary_.regions, r.label);
       if (n > 0)
         for (size_t k = 0; k < o_.layers.size(); ++k) {
           const float* rows = layer_rows(k) + (i * Lp + r.skip) * D_;
@@ -553,7 +559,7 @@ class Embedder {
     }
     batch_.clear();
     batch_len_ = 0;
-    if (progress_) progress_(summary_.bases);
+    if (progress_) progress_(positions_done_);
   }
 
   // A record's strand: '-' for a read the reader turned back to the orientation it was
@@ -574,13 +580,13 @@ class Embedder {
         const int64_t n = int64_t(c.tokens.size());
         // (a read found through a region: regions/index is that region's)
         enqueue(Short{c.record, c.record, 0, n, 0, std::move(c.tokens), strand_of(c), std::move(c.alignment),
-                      reader.region_index()});
+                      reader.region_index(), "record '" + c.record + "'"});
         continue;
       }
       flush_batch();  // the records before this long one come out first
       if (c.begin_of_record) {
         state_.reset();
-        sinks = open_sinks(summary_.regions);
+        sinks = open_sinks(summary_.regions, "record '" + c.record + "'");
         length = 0;
       }
       const int64_t n = int64_t(c.tokens.size());
@@ -591,7 +597,7 @@ class Embedder {
       }
       length += n;
       summary_.bases += n;
-      if (progress_) progress_(summary_.bases);
+      if (progress_) progress_(positions_done_);
       if (c.end_of_record)
         close_sinks(*sinks, c.record, 0, length, c.record, strand_of(c), reader.region_index(), c.alignment);
     }
@@ -615,6 +621,7 @@ class Embedder {
   std::vector<int32_t> tokens_;      // (L): one stream's pass
   std::vector<float> rows_, other_;  // (L, D): both strands' rows averaged; the reverse strand's read back
   EmbedSummary summary_;
+  int64_t positions_done_ = 0;  // rows of regions or records delivered (flanks and a second strand not counted)
   std::function<void(int64_t)> progress_;
 };
 

@@ -51,6 +51,8 @@ struct EmbedSummary {
   int64_t regions = 0, bases = 0;
 };
 
+// progress: positions of the regions (or records) embedded so far, flanks and the second
+// strand not counted, so that the inputs' known length (io::known_total_length) is the total.
 EmbedSummary embed(model::Mamba<float>& model, const EmbedOptions& options,
                    const std::function<void(int64_t)>& progress = {});
 

@@ -84,18 +84,5 @@ BaseCounts count_bases(const std::vector<std::string>& inputs, const StatsOption
   return total;
 }
 
-int64_t known_total_length(const std::vector<std::string>& inputs, const io::ReaderOptions& options) {
-  int64_t total = 0;
-  io::ReaderOptions each = options;
-  each.regions_elsewhere = inputs.size() > 1;
-  for (const std::string& input : inputs) {
-    if (!io::rereadable(input)) return -1;  // a pipe is read once: by the counting
-    io::SequenceReader reader(input, each);
-    int64_t t = reader.total_length();
-    if (t < 0) return -1;
-    total += t;
-  }
-  return total;
-}
 
 }  // namespace mambadna::pipelines

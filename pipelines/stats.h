@@ -46,7 +46,4 @@ struct StatsCallbacks {
 BaseCounts count_bases(const std::vector<std::string>& inputs, const StatsOptions& options,
                        const StatsCallbacks& callbacks = {});
 
-// Sum of SequenceReader::total_length() over the inputs, or -1 when one of them is unknown.
-int64_t known_total_length(const std::vector<std::string>& inputs, const io::ReaderOptions& options);
-
 }  // namespace mambadna::pipelines

@@ -101,10 +101,10 @@ TEST_CASE("count_bases over several inputs, and the known total", "[io][stats]")
   cb.on_record = [&](const pipelines::RecordCounts&) { ++records; };
   pipelines::StatsOptions opt;
   opt.reader.regions = {io::parse_region("20:1-1000")};
-  CHECK(pipelines::known_total_length({chr20}, opt.reader) == 1000);
+  CHECK(io::known_total_length({chr20}, opt.reader) == 1000);
   opt.reader.regions.clear();
-  CHECK(pipelines::known_total_length({chr20}, opt.reader) == 63025520);
-  CHECK(pipelines::known_total_length({chr20, bam}, opt.reader) == -1);
+  CHECK(io::known_total_length({chr20}, opt.reader) == 63025520);
+  CHECK(io::known_total_length({chr20, bam}, opt.reader) == -1);
   pipelines::BaseCounts total = pipelines::count_bases({bam, test::data_file("edge/multiline.fq")}, opt, cb);
   CHECK(records == 3270 + 2);
   CHECK(total.length == read_bases + 78);

@@ -11,6 +11,7 @@
 #include "io/error.h"
 #include "io/fasta_index.h"
 #include "io/h5.h"
+#include "io/sequence_reader.h"
 #include "model/checkpoint.h"
 #include "pipelines/embed.h"
 #include "test_golden.h"
@@ -666,12 +667,29 @@ TEST_CASE("embed: --dtype f16 refuses a value past float16's range, not written 
     o.f16 = true;
     o.pool = pool;
     o.bin = 10;
-    CHECK_THROWS_WITH(pipelines::embed(m, o), Catch::StartsWith("big.h5: a value of final in " + kGolden + "input.fa is ") &&
+    // Named by the record (or region) whose row it is.
+    CHECK_THROWS_WITH(pipelines::embed(m, o), Catch::StartsWith("big.h5: a value of final in " + kGolden +
+                                                                "input.fa, record 'lambda_10001_11500', is ") &&
                                                   Catch::EndsWith(", past float16's range (65504): write float32 (--dtype f32)"));
     CHECK_FALSE(std::filesystem::exists(o.output));
     o.f16 = false;  // float32 holds them
     CHECK(pipelines::embed(m, o).regions == 2);
     std::filesystem::remove(o.output);
+  }
+  // A region is named by its text and BED line, in each path: one short enough to wait for
+  // others, one longer than the chunk, one on the '-' strand read as its reverse complement.
+  const std::string fa = indexed_input(dir);
+  for (int path = 0; path < 3; ++path) {
+    auto o = options(fa, dir.file("bigr.h5"));
+    o.model_path = "big.h5";
+    o.f16 = true;
+    o.chunk = path == 1 ? 64 : 4096;
+    o.stranded = path == 2;
+    io::Region r{"lambda_10001_11500", 100, 400, "", path == 2 ? '-' : '.', 3};
+    o.reader.regions = {r};
+    INFO("path " << path);
+    CHECK_THROWS_WITH(pipelines::embed(m, o),
+                      Catch::Contains("input.fa, region 'lambda_10001_11500:101-400 (BED line 3)', is "));
   }
 }
 
@@ -740,4 +758,35 @@ TEST_CASE("embed: h5py reads the documented layout", "[pipelines][embed]") {
   INFO("python3/h5py said: " << said);
   CHECK(rc == 0);
   CHECK(said.find("ok") != std::string::npos);
+}
+
+TEST_CASE("embed: progress counts the regions' positions, not flanks or the second strand", "[pipelines][embed]") {
+  // The command's meter takes io::known_total_length as its total: the last report must equal
+  // it, in each path (regions that wait for others, longer ones chunk by chunk, '-' regions,
+  // both strands, whole records).
+  TempDir dir;
+  auto m = golden_model();
+  const std::string fa = indexed_input(dir);
+  for (int variant = 0; variant < 5; ++variant) {
+    auto o = options(fa, dir.file("p" + std::to_string(variant) + ".h5"));
+    o.flank = 50;
+    o.chunk = variant == 1 ? 64 : 4096;
+    o.both_strands = variant == 2;
+    o.stranded = variant == 3;
+    if (variant < 4) {
+      o.reader.regions = {io::Region{"lambda_10001_11500", 100, 1400, "", '.', 1},
+                          io::Region{"short", 2, 9, "", variant == 3 ? '-' : '.', 2},
+                          io::Region{"lambda_10001_11500", 0, 30, "", variant == 3 ? '-' : '.', 3}};
+      for (size_t i = 0; i < o.reader.regions.size(); ++i) o.reader.regions[i].index = int64_t(i);
+    }
+    int64_t last = -1;
+    pipelines::embed(m, o, [&](int64_t done) {
+      CHECK(done >= last);
+      last = done;
+    });
+    INFO("variant " << variant);
+    const int64_t known = io::known_total_length(o.inputs, o.reader);
+    CHECK(known == (variant < 4 ? 1300 + 7 + 30 : 1513));
+    CHECK(last == known);
+  }
 }

@@ -18,6 +18,7 @@
 
 #include "io/fasta_index.h"
 #include "io/h5.h"
+#include "io/sequence_reader.h"
 #include "model/checkpoint.h"
 #include "pipelines/score.h"
 #include "test_golden.h"
@@ -658,4 +659,30 @@ TEST_CASE("score: regions carry their names into the TSV and the HDF5 records",
   CHECK(f.read_strings("records/region") == std::vector<std::string>(reads.size(), "chr1:100-200"));
   CHECK(f.read_i64("records/region_index") == std::vector<int64_t>(reads.size(), 0));
   CHECK(f.attr_str("/per_position/0", "region") == "chr1:100-200");
+}
+
+TEST_CASE("score: progress reaches the inputs' known length, each strand counted", "[pipelines][score]") {
+  // What the command gives its progress meter as the total (io::known_total_length, twice with
+  // --strand both): the last report must equal it, or the meter's fraction and ETA are wrong.
+  TempDir dir;
+  auto m = golden_model();
+  const std::string fa = dir.copy(kGolden + "input.fa", "in.fa");
+  REQUIRE(fai_build(fa.c_str()) == 0);
+  for (int variant = 0; variant < 4; ++variant) {
+    auto o = options({fa}, 256, 4);
+    o.both_strands = variant & 1;
+    if (variant & 2) o.reader.regions = {io::Region{"lambda_10001_11500", 100, 1400, ""}, io::Region{"short", 2, 9, ""}};
+    for (size_t i = 0; i < o.reader.regions.size(); ++i) o.reader.regions[i].index = int64_t(i);
+    int64_t last = -1, reports = 0;
+    pipelines::score(m, o, {}, [&](int64_t done) {
+      CHECK(done >= last);
+      last = done;
+      ++reports;
+    });
+    INFO("both strands " << o.both_strands << ", regions " << o.reader.regions.size());
+    const int64_t known = io::known_total_length(o.inputs, o.reader);
+    CHECK(known == ((variant & 2) ? 1300 + 7 : 1513));
+    CHECK(reports > 1);
+    CHECK(last == known * (o.both_strands ? 2 : 1));
+  }
 }
