@@ -224,6 +224,19 @@ H5File H5File::create(const std::string& path) {
   return f;
 }
 
+H5File H5File::create_scratch(const std::string& stem, const std::string& purpose) {
+  H5File f;
+  f.tmp_path_ = create_temp_file(stem);
+  if (f.tmp_path_.empty())
+    throw InputError(stem + ".tmp." + std::to_string(::getpid()) + ": cannot create " + purpose + ": " +
+                     std::strerror(errno));
+  f.path_ = f.tmp_path_ + " (" + purpose + ")";
+  f.file_ = H5Id(H5Fcreate(f.tmp_path_.c_str(), H5F_ACC_TRUNC, untimed(H5P_FILE_CREATE), H5P_DEFAULT));
+  if (f.file_.get() < 0) throw InputError(f.path_ + ": cannot create HDF5 file");  // the destructor removes it
+  f.writable_ = true;
+  return f;
+}
+
 H5File H5File::open_read(const std::string& path) {
   H5File f;
   f.path_ = path;

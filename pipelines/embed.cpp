@@ -1,7 +1,5 @@
 #include "pipelines/embed.h"
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -381,9 +379,10 @@ class Embedder {
       const int64_t n_bins = o_.pool == Pool::bin ? (n_pos + o_.bin - 1) / o_.bin : 0;
       if (aligned || n_bins > 0) {
         // Beside the output, or in the temporary directory when it goes to standard output.
-        scratch.emplace(io::H5File::create(
+        scratch.emplace(io::H5File::create_scratch(
             (o_.output == "-" ? (std::filesystem::path(io::temp_directory()) / "mambadna-embed").string() : o_.output) +
-            ".rc.tmp." + std::to_string(::getpid())));
+                ".rc",
+            "the reverse strand's scratch file"));
         for (size_t k = 0; k < NLy; ++k) scratch->create_rows(rc_dataset(k), aligned ? n_pos : n_bins, D_);
       }
       std::vector<std::vector<double>> bin_sum(NLy, std::vector<double>(size_t(D_), 0.0));

@@ -1,7 +1,5 @@
 #include "pipelines/score.h"
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -261,10 +259,10 @@ std::vector<RecordScore> score_both_strands(model::Mamba<float>& m, const ScoreO
   std::vector<RecordScore> done;
   int64_t bases_done = 0;
   // Beside the HDF5 output, or in the temporary directory when there is none.
-  const std::string scratch_path =
+  const std::string scratch_stem =
       (opt.h5_output.empty() ? (std::filesystem::path(io::temp_directory()) / "mambadna-score").string()
                              : opt.h5_output) +
-      ".rc.tmp." + std::to_string(::getpid());
+      ".rc";
 
   // Every input is opened before any work (a missing index stops the run at once); then input
   // by input, in the order given: its regions in BED order, or its contigs.
@@ -293,7 +291,8 @@ std::vector<RecordScore> score_both_strands(model::Mamba<float>& m, const ScoreO
       rec.length = n_pos;
       std::optional<io::H5File> scratch;
       if (n_pos > 0) {
-        scratch.emplace(io::H5File::create(scratch_path));  // removed when it goes out of scope
+        // removed when it goes out of scope
+        scratch.emplace(io::H5File::create_scratch(scratch_stem, "the reverse strand's scratch file"));
         scratch->create_rows("rc", n_pos, 1);
         if (opt.entropy) scratch->create_rows("rc_entropy", n_pos, 1);
       }

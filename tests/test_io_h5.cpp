@@ -497,3 +497,26 @@ TEST_CASE("outputs: a file replaced keeps its permission bits", "[io][h5]") {
   CHECK(io::H5File::open_read(dir.file("a.h5")).read_f32("x") == std::vector<float>{4});
   ::umask(mask);
 }
+
+TEST_CASE("outputs: a scratch file has one temporary name, its messages say what it is", "[io][h5]") {
+  // score's and embed's reverse-strand scratch file was created through create() under a
+  // temporary's name, so that it took a second temporary suffix, and its messages named the
+  // first name, which was never on disk.
+  TempDir dir;
+  const std::string pid = std::to_string(::getpid());
+  const std::string expect = dir.file("o.h5.rc.tmp." + pid);
+  {
+    auto s = io::H5File::create_scratch(dir.file("o.h5.rc"), "the reverse strand's scratch file");
+    s.create_rows("rc", 4, 2);
+    std::vector<std::string> names;
+    for (auto& e : fs::directory_iterator(dir.file(""))) names.push_back(e.path().string());
+    CHECK(names == std::vector<std::string>{expect});
+    std::vector<float> back(2);
+    CHECK_THROWS_WITH(s.read_rows("absent", 0, back.data(), 1),
+                      Catch::StartsWith(expect + " (the reverse strand's scratch file): "));
+  }
+  CHECK(fs::is_empty(dir.file("")));  // removed with the object
+  CHECK_THROWS_WITH(io::H5File::create_scratch(dir.file("no/o.h5.rc"), "the reverse strand's scratch file"),
+                    Catch::Contains("no/o.h5.rc.tmp." + pid + ": cannot create the reverse strand's scratch file: "
+                                    "No such file or directory"));
+}
