@@ -278,6 +278,12 @@ std::string count_of(int64_t n, const std::string& one, const std::string& many)
   return std::to_string(n) + " " + (n == 1 ? one : many);
 }
 
+void refuse_binary_to_terminal(const std::string& option, const std::string& path, const std::string& what) {
+  if (path == "-" && ::isatty(STDOUT_FILENO))
+    throw UsageError(option + " -: standard output is a terminal, and " + what +
+                     " is binary: give a file name, or redirect standard output (> file)");
+}
+
 void refuse_same_files(const NamedPaths& outputs, const NamedPaths& inputs) {
   // Standard input can be read once: named twice ("-", or its names under /dev and /proc), the
   // second would read nothing.

@@ -74,6 +74,10 @@ using NamedPaths = std::vector<std::pair<std::string, std::string>>;
 // inputs is refused (standard input can be read once).
 void refuse_same_files(const NamedPaths& outputs, const NamedPaths& inputs);
 
+// Refuses (UsageError naming the option) binary data (`what`: "an HDF5 file", "BCF") bound for
+// standard output ("-") when that is a terminal, as bgzip refuses compressed data there.
+void refuse_binary_to_terminal(const std::string& option, const std::string& path, const std::string& what);
+
 // SIGINT, SIGTERM, SIGHUP, SIGPIPE, SIGQUIT (Ctrl-\), SIGXCPU (a CPU-time limit), SIGALRM,
 // SIGUSR1, SIGUSR2 and SIGABRT (a library's assertion) end the program as they would, after
 // removing the temporary files of outputs not yet complete (io/temp_files.h) and, but for

@@ -63,6 +63,7 @@ int cmd_embed(int argc, char** argv) {
         if (opt.stranded && input.regions_file.empty())
           throw UsageError("--strand bed takes each region's strand from the -R BED file; give one");
         opt.both_strands = strand == "both";
+        refuse_binary_to_terminal("-o", opt.output, "an HDF5 file");
         if (!layers.empty()) opt.layers = layers;
         refuse_same_files({{"-o", opt.output}}, input_files(input, opt.inputs, {{"-m", model_path}}));
         const model::Device dev = apply_device_options(device, common.verbosity);

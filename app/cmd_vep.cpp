@@ -77,6 +77,9 @@ int cmd_vep(int argc, char** argv) {
         refuse_same_files({{"-o", opt.output}, {"--h5", opt.h5_output}},
                           {{"-m", model_path}, {"-f", opt.reference}, {"-i", opt.input}, {"-R", regions_file}});
         if (!output_type.empty()) opt.output_type = io::parse_vcf_output_type(output_type, &opt.compression_level);
+        const char type = io::vcf_output_type(opt.output, opt.output_type);
+        if (type != 'v') refuse_binary_to_terminal("-o", opt.output, type == 'z' ? "bgzip VCF" : "BCF");
+        refuse_binary_to_terminal("--h5", opt.h5_output, "an HDF5 file");
         opt.regions = parse_regions(regions, regions_file);
         opt.regions_overlap = io::parse_regions_overlap(overlap);
         const model::Device dev = apply_device_options(device, common.verbosity);

@@ -690,6 +690,26 @@ TEST_CASE("cli: runs, layers, tracks and strands that cannot work are refused up
           "--layer -1 is given twice");
   refused(" embed -m '" + m + "' '" + fa + "' --strand bed -o '" + dir.file("s.h5") + "'",
           "--strand bed takes each region's strand from the -R BED file");
+  {  // Binary output to a terminal (script(1) gives the run one), as bgzip refuses it; the same
+     // to a file is written.
+    const std::string vcf = dir.write("t.vcf", "##fileformat=VCFv4.2\n##contig=<ID=a>\n"
+                                               "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n");
+    run_shell("script -qec true /dev/null", st);
+    const bool have_tty = st == 0;
+    if (!have_tty) WARN("no pseudo-terminal for script(1): binary output to a terminal is not tested here");
+    for (const std::string& cmd :
+         {" embed -m '" + m + "' '" + fa + "' -o -", " vep -m '" + m + "' -f '" + fa + "' -O b '" + vcf + "'",
+          " vep -m '" + m + "' -f '" + fa + "' -o '" + dir.file("t.out.vcf") + "' --h5 - '" + vcf + "'"}) {
+      INFO(cmd);
+      if (have_tty) {
+        const std::string err = run_shell("script -qec \"" + kBin + cmd + "\" /dev/null 2>&1", st);
+        CHECK(st == 2);
+        CHECK(err.find("standard output is a terminal, and ") != std::string::npos);
+      }
+      run_shell(kBin + cmd + " 2>/dev/null > '" + dir.file("piped.out") + "'", st);
+      CHECK(st == 0);
+    }
+  }
   refused(" embed -m '" + m + "' '" + bam + "' --flank 5 -o '" + dir.file("b.h5") + "'",
           "--flank reads an indexed FASTA; reads (SAM/BAM/CRAM) are embedded whole");
   refused(" score -m '" + m + "' '" + bam + "' --bedgraph '" + dir.file("b.bg") + "'",
