@@ -80,8 +80,9 @@ int cmd_embed(int argc, char** argv) {
         progress.finish();
         if (common.verbosity > 0)
           std::fprintf(stderr, "[embed] %s, %s -> %s\n",
-                       (opt.reader.regions.empty() ? count_of(s.regions, "record", "records")
-                                                   : count_of(s.regions, "region", "regions")).c_str(),
+                       (s.reads == s.regions && s.reads > 0 ? count_of(s.regions, "read", "reads")
+                        : opt.reader.regions.empty()        ? count_of(s.regions, "record", "records")
+                                                            : count_of(s.regions, "region", "regions")).c_str(),
                        count_of(s.bases, "base", "bases").c_str(), opt.output.c_str());
         return 0;
       },

@@ -69,6 +69,27 @@ int accept_name(void* data, const char* name) {
   bad_region(text, "cannot parse the coordinates");
 }
 
+// Whether `s` is UTF-8 text (well-formed: no overlong forms, surrogates or code points past
+// U+10FFFF), as the outputs' string datasets declare their names to be.
+bool is_utf8(const std::string& s) {
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  const size_t n = s.size();
+  for (size_t i = 0; i < n;) {
+    const unsigned c = p[i];
+    size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+    if (len == 0 || i + len > n) return false;
+    uint32_t cp = len == 1 ? c : len == 2 ? (c & 0x1F) : len == 3 ? (c & 0x0F) : (c & 0x07);
+    for (size_t k = 1; k < len; ++k) {
+      if ((p[i + k] & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (p[i + k] & 0x3F);
+    }
+    static const uint32_t kMin[5] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < kMin[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
+    i += len;
+  }
+  return true;
+}
+
 bool is_blank(const std::string& line) {
   for (char c : line)
     if (c != ' ' && c != '\t' && c != '\r') return false;
@@ -282,6 +303,10 @@ std::vector<Region> read_bed(const std::string& path) {
         throw InputError(path + ": line " + std::to_string(line_no) + ": start " +
                          std::to_string(r.begin) + " is after end " + std::to_string(r.end));
       if (cols.size() > 3 && cols[3] != ".") r.name = cols[3];  // '.': no name, as in bedtools
+      if (!is_utf8(r.name))
+        throw InputError(path + ": line " + std::to_string(line_no) +
+                         ": the name (column 4) is not UTF-8 text, as the outputs store names (a "
+                         "Latin-1 file? convert it: iconv -f latin1 -t utf-8)");
       if (cols.size() > 5) {
         if (cols[5] != "+" && cols[5] != "-" && cols[5] != ".")
           throw InputError(path + ": line " + std::to_string(line_no) + ": strand '" + cols[5] +

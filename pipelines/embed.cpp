@@ -322,6 +322,7 @@ class Embedder {
     if (read && !reads_) open_reads(summary_.regions);
     if (reads_) reads_->append(read.value_or(io::kNotRead));
     ++summary_.regions;
+    summary_.reads += read.has_value();
   }
 
   // reads/ is made at the first read, or for an input of reads; the rows before are kNotRead.

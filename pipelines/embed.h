@@ -48,7 +48,8 @@ std::string pool_name(Pool pool, int64_t bin);
 std::string layer_name(int64_t layer);
 
 struct EmbedSummary {
-  int64_t regions = 0, bases = 0;
+  int64_t regions = 0, bases = 0;  // rows (regions, records or reads), tokens run
+  int64_t reads = 0;               // of the rows, reads of SAM/BAM/CRAM inputs
 };
 
 // progress: positions of the regions (or records) embedded so far, flanks and the second

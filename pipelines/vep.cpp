@@ -549,6 +549,14 @@ VepSummary vep(model::Mamba<float>& m, const VepOptions& opt, const std::functio
   for (const char* key : kFields)
     if (bcf_hdr_get_hrec(hdr, BCF_HL_INFO, "ID", key, nullptr)) bcf_hdr_remove(hdr, BCF_HL_INFO, key);
   auto append = [&](const std::string& line) { io::vcf_header_append(hdr, line); };
+  // First (after the input's own lines), every reference contig the header lacks is declared,
+  // with its length (as is one declared without, above): BCF needs them before the first record,
+  // bcftools index and annotate need them in a VCF too, and Picard's sequence dictionaries their
+  // lengths.
+  // (A name that a header line cannot hold, with , < > = or a blank, is left out.)
+  for (auto& c : fa.contigs())
+    if (bcf_hdr_name2id(hdr, c.c_str()) < 0 && c.find_first_of(",<>= \t") == std::string::npos)
+      append("##contig=<ID=" + c + ",length=" + std::to_string(fa.length(c)) + ">");
   append("##INFO=<ID=MAMBADNA_LLR,Number=A,Type=Float,Description=\"mambadna log-likelihood ratio "
          "log P(alt window) - log P(ref window), nats (mean of both strands with strand=both)\">");
   append("##INFO=<ID=MAMBADNA_LLR_FWD,Number=A,Type=Float,Description=\"mambadna log-likelihood ratio, forward strand\">");
@@ -559,13 +567,6 @@ VepSummary vep(model::Mamba<float>& m, const VepOptions& opt, const std::functio
          "contig_end\">");
   append("##mambadna=<model=\"" + sanitize(opt.model_path) + "\",window=" + std::to_string(W) +
          ",strand=" + (opt.both_strands ? "both" : "fwd") + ",command=\"" + sanitize(opt.command_line) + "\">");
-  // Every reference contig the header lacks is declared, with its length (as is one declared
-  // without, above): BCF needs them before the first record, bcftools index and annotate need
-  // them in a VCF too, and Picard's sequence dictionaries their lengths.
-  // (A name that a header line cannot hold, with , < > = or a blank, is left out.)
-  for (auto& c : fa.contigs())
-    if (bcf_hdr_name2id(hdr, c.c_str()) < 0 && c.find_first_of(",<>= \t") == std::string::npos)
-      append("##contig=<ID=" + c + ",length=" + std::to_string(fa.length(c)) + ">");
   io::VcfWriter out(opt.output, type, hdr, opt.threads, opt.compression_level);
 
   std::optional<VepTable> table;

@@ -123,6 +123,17 @@ TEST_CASE("read_bed names the file and line of a malformed line", "[io][region][
   REQUIRE_THROWS_AS(io::read_bed(path), InputError);
   REQUIRE_THROWS_WITH(io::read_bed(path), Catch::StartsWith(path + ": line 1: ") &&
                                               Catch::Contains("at least 3 columns"));
+  // A name that is not UTF-8 (Latin-1 bytes, a cut or overlong sequence, a surrogate) would be
+  // stored in outputs that declare UTF-8, and fail a reader there (h5py's asstr); UTF-8 names
+  // of every length are kept.
+  test::TempDir dir;
+  for (const std::string name : {"caf\xe9", "ab\xc3", "\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80", "\xff"}) {
+    INFO(name);
+    const std::string bed = dir.write("n.bed", "c\t0\t5\tok\nc\t1\t5\t" + name + "\n");
+    CHECK_THROWS_WITH(io::read_bed(bed), Catch::Contains(": line 2: the name (column 4) is not UTF-8 text"));
+  }
+  const std::string good = "caf\xc3\xa9 \xe2\x86\x92 \xf0\x9f\xa7\xac";  // é, an arrow, a four-byte one
+  CHECK(io::read_bed(dir.write("u.bed", "c\t0\t5\t" + good + "\n"))[0].name == good);
 }
 
 TEST_CASE("read_bed skips headers and blank lines, reads names, checks coordinates",

@@ -171,7 +171,9 @@ TEST_CASE("embed: reads/ gives each read's place on the reference", "[pipelines]
     INFO("chunk " << chunk);
     auto o = options(sam, dir.file("p" + std::to_string(chunk) + ".h5"));
     o.chunk = chunk;
-    REQUIRE(pipelines::embed(m, o).regions == 4);
+    const auto summary = pipelines::embed(m, o);
+    REQUIRE(summary.regions == 4);
+    CHECK(summary.reads == 4);  // what the command's summary line calls them
     const auto f = io::H5File::open_read(o.output);
     CHECK(f.read_strings("regions/name") == std::vector<std::string>{"del", "mate", "none", "rev"});
     CHECK(f.read_strings("reads/contig") == contigs);
