@@ -149,11 +149,11 @@ bool parse_command_line(int argc, char** argv, const std::string& usage,
     if (vm.count(name) && vm[name].as<int64_t>() < least)
       throw UsageError(std::string("-b/--") + name + " " + std::to_string(vm[name].as<int64_t>()) +
                        ": give at least " + std::to_string(least) + (least == 0 ? " (0: chosen from the records)" : ""));
-  // htslib's own messages: its errors by default (they add detail to ours, such as why a CRAM
-  // slice failed to decode), its warnings from -v 2 (undeclared contigs and the like), nothing
-  // with -v 0.
+  // htslib's own messages, as samtools and bcftools show them: its errors and warnings by default
+  // (detail ours lacks, such as why a CRAM slice failed to decode; an INFO tag or contig a VCF
+  // header does not declare, an index older than its file), its notes at -v 3, nothing with -v 0.
   const int v = vm.count("verbosity") ? vm["verbosity"].as<int>() : 1;
-  hts_set_log_level(v <= 0 ? HTS_LOG_OFF : v == 1 ? HTS_LOG_ERROR : v == 2 ? HTS_LOG_WARNING : HTS_LOG_INFO);
+  hts_set_log_level(v <= 0 ? HTS_LOG_OFF : v <= 2 ? HTS_LOG_WARNING : HTS_LOG_INFO);
   return true;
 }
 
