@@ -48,6 +48,7 @@ int cmd_init(int argc, char** argv) {
         if (seed < 0) throw UsageError("--seed " + std::to_string(seed) + ": give 0 or more");
         c.d_state = d_state, c.d_conv = d_conv, c.expand = expand, c.dt_rank = dt_rank;
         c.tokenizer_case = tok_case;
+        refuse_binary_to_terminal("-o", output, "an HDF5 file");
         auto table = model::ParamTable::build(c);
         auto params = model::init_params(c, table, uint64_t(seed));
         model::save_checkpoint(output, c, table, params.data(), command_line());

@@ -153,7 +153,7 @@ int cmd_vep(int argc, char** argv) {
                        count_of(s.scores_dropped, "record", "records").c_str());
         // Regions that select no record: a 1-based file read as BED makes single positions empty.
         if (!opt.regions.empty() && s.records > 0 && s.out_of_region == s.records)
-          std::fprintf(stderr, "[vep] warning: no record starts in the regions (-r/-R)%s\n",
+          std::fprintf(stderr, "[vep] warning: no record is in the regions (-r/-R, --regions-overlap)%s\n",
                        regions_file.empty() ? ""
                                             : "; BED is 0-based, half-open: a 1-based 'CHROM POS POS' "
                                               "line is an empty region");

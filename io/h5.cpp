@@ -224,7 +224,9 @@ H5File H5File::create(const std::string& path) {
   return f;
 }
 
-H5File H5File::create_scratch(const std::string& stem, const std::string& purpose) {
+H5File H5File::create_scratch(const std::string& output, const std::string& tag, const std::string& purpose) {
+  const bool beside = !output.empty() && output != "-" && !is_special_file(output);
+  const std::string stem = (beside ? output : (std::filesystem::path(temp_directory()) / "mambadna").string()) + "." + tag;
   H5File f;
   f.tmp_path_ = create_temp_file(stem);
   if (f.tmp_path_.empty())

@@ -53,9 +53,11 @@ void set_string_probe(bool on);
 class H5File {
  public:
   static H5File create(const std::string& path);  // write to a temporary; commit() publishes
-  // A scratch file, never published: "<stem>.tmp.<pid>" (io::create_temp_file), removed when
-  // the object goes; its messages name it and what it is for ("the reverse strand's rows").
-  static H5File create_scratch(const std::string& stem, const std::string& purpose);
+  // A scratch file, never published: "<output>.<tag>.tmp.<pid>" (io::create_temp_file) beside a
+  // file output, or in the temporary directory for none (""), standard output ("-") or a special
+  // file (/dev/stdout, a FIFO); removed when the object goes. Its messages name it and what it is
+  // for (`purpose`: "the reverse strand's scratch file").
+  static H5File create_scratch(const std::string& output, const std::string& tag, const std::string& purpose);
   static H5File open_read(const std::string& path);
   H5File(H5File&&) noexcept;
   H5File& operator=(H5File&&) noexcept;

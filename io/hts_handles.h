@@ -23,4 +23,20 @@ struct BcfRecCloser {
 };
 using BcfRecPtr = std::unique_ptr<bcf1_t, BcfRecCloser>;
 
+// htslib's messages down to its errors while the guard lives: for a file opened once more only
+// to check or measure it, whose warnings (an index older than its file) show when the run
+// itself opens it, not once an open.
+class HtsWarningsOff {
+ public:
+  HtsWarningsOff() : saved_(hts_get_log_level()) {
+    if (saved_ > HTS_LOG_ERROR) hts_set_log_level(HTS_LOG_ERROR);
+  }
+  ~HtsWarningsOff() { hts_set_log_level(saved_); }
+  HtsWarningsOff(const HtsWarningsOff&) = delete;
+  HtsWarningsOff& operator=(const HtsWarningsOff&) = delete;
+
+ private:
+  enum htsLogLevel saved_;
+};
+
 }  // namespace mambadna::io

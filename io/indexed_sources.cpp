@@ -323,8 +323,12 @@ class AlignmentSource final : public SequenceReader::Source {
       throw InputError(path + ": cannot decode the CRAM data" + after +
                        " (does --reference match the reference the file was written with?)");
     // A SAM line that does not parse: htslib counts its lines and leaves the text in its
-    // buffer (read without threads: with them a pool parses), QNAME first.
-    if (format == Format::sam && !(fp_->is_bgzf && threads_ > 0) && fp_->lineno > 0 && fp_->line.s) {
+    // buffer, QNAME first. Not so where a pool parses (bgzip with threads), where an index's
+    // seek made the count start anew (regions), or where the data broke off (the buffer holds
+    // the line before).
+    const bool broken = fp_->is_bgzf && fp_->fp.bgzf->errcode != 0;
+    if (format == Format::sam && !(fp_->is_bgzf && threads_ > 0) && !by_region_ && !broken && fp_->lineno > 0 &&
+        fp_->line.s) {
       const char* s = fp_->line.s;
       const size_t n = std::min(fp_->line.m, size_t(255));
       size_t q = 0;

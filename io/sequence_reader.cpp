@@ -10,6 +10,7 @@
 
 #include "io/error.h"
 #include "io/fasta_index.h"
+#include "io/hts_handles.h"
 #include "io/reader_source.h"
 
 namespace mambadna::io {
@@ -182,6 +183,7 @@ InputError no_input_has_regions(const std::vector<std::string>& inputs, const st
 }  // namespace
 
 void check_inputs(const std::vector<std::string>& inputs, const ReaderOptions& options) {
+  const HtsWarningsOff quiet;  // the run opens each again
   int64_t with_regions = 0;
   bool all_opened = true;
   for (const auto& in : inputs) {
@@ -200,6 +202,7 @@ void check_inputs(const std::vector<std::string>& inputs, const ReaderOptions& o
 
 std::vector<std::vector<Region>> regions_by_input(const std::vector<std::string>& inputs, const ReaderOptions& options,
                                                   const std::vector<bool>& reads) {
+  const HtsWarningsOff quiet;  // the run opens each again
   ReaderOptions each = options;
   each.regions_elsewhere = inputs.size() > 1;  // one FASTA a chromosome: an input may lack them all
   std::vector<std::vector<Region>> by_input(inputs.size());
@@ -218,6 +221,7 @@ std::vector<std::vector<Region>> regions_by_input(const std::vector<std::string>
   return by_input;
 }
 int64_t known_total_length(const std::vector<std::string>& inputs, const ReaderOptions& options) {
+  const HtsWarningsOff quiet;  // the run opens each again
   int64_t total = 0;
   ReaderOptions each = options;
   each.regions_elsewhere = inputs.size() > 1;

@@ -99,8 +99,15 @@ std::string create_temp_file(const std::string& stem, const std::string& ext) {
 
 bool rename_temp_file(const std::string& tmp, const std::string& path) {
   struct stat old {};
-  if (::stat(path.c_str(), &old) == 0 && S_ISREG(old.st_mode))
-    (void)::chmod(tmp.c_str(), old.st_mode & 0777);  // best effort: the output is what matters
+  if (::stat(path.c_str(), &old) == 0 && S_ISREG(old.st_mode)) {
+    // Through a descriptor that is not a symbolic link's (one put at the temporary's name would
+    // lend its target our mode); best effort: the output is what matters.
+    const int fd = ::open(tmp.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd >= 0) {
+      (void)::fchmod(fd, old.st_mode & 0777);
+      ::close(fd);
+    }
+  }
   if (std::rename(tmp.c_str(), path.c_str()) != 0) return false;
   temp_file_closed(tmp);
   return true;

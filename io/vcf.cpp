@@ -162,7 +162,7 @@ bool VcfReader::next(bcf1_t* rec) {
         {BCF_ERR_LIMITS, "a value past htslib's limits"},
         {BCF_ERR_CHAR, "an invalid character"},
         {BCF_ERR_CTG_INVALID, "an invalid contig name"},
-        {BCF_ERR_TAG_INVALID, "a tag of another type than its header line declares"}};
+        {BCF_ERR_TAG_INVALID, "a tag htslib cannot declare (an invalid name, or a FORMAT of '.')"}};
     for (const auto& [bit, text_of] : kReasons)
       if (rec->errcode & bit) why += std::string(why.empty() ? ": " : "; ") + text_of;
     if (!here.empty()) throw InputError(path_ + ": " + here + " is malformed" + why);

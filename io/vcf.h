@@ -59,7 +59,9 @@ char parse_vcf_output_type(const std::string& arg, int* level);
 std::pair<int64_t, int64_t> variant_span(bcf1_t* rec);
 
 // Whether the regions select `rec` (on `contig`), as bcftools' -r with --regions-overlap; an
-// insertion's empty variant span is selected when a region holds both bases beside it.
+// insertion's empty variant span is selected when a region holds both bases beside it. The
+// cover's regions are merged first: where two abut, an insertion between them is selected,
+// which htslib (asking each region alone) leaves out.
 bool regions_select(const RegionCover& cover, const std::string& contig, bcf1_t* rec, RegionsOverlap overlap);
 
 // Adds a header line ("##INFO=<...>", "##contig=<...>", ...); throws Error naming it.

@@ -3,14 +3,12 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <filesystem>
 #include <optional>
 
 #include "io/error.h"
 #include "io/fasta_index.h"
 #include "io/h5.h"
 #include "io/region.h"
-#include "io/temp_files.h"
 #include "io/tokenizer.h"
 
 namespace mambadna::pipelines {
@@ -142,7 +140,7 @@ class Embedder {
       } else if (o_.both_strands || o_.flank > 0) {
         // Whole contigs of an indexed FASTA.
         io::FastaIndex fa(in);
-        for (const auto& c : fa.contigs()) region(fa, io::Region{c, 0, io::kContigEnd, c});  // named as a record
+        for (const auto& c : fa.contigs()) region(fa, io::Region{c, 0, io::kContigEnd, c}, true);  // named as a record
       } else {
         records(in, o_.reader);
       }
@@ -230,10 +228,11 @@ class Embedder {
                        ", past float16's range (65504): write float32 (--dtype f32)");
   }
 
-  // The region's next n rows (n, D) of requested layer k, in position order.
-  void deliver(RegionSinks& s, size_t k, const float* rows, int64_t n) {
+  // The region's next n rows (n, D) of requested layer k, in position order; `progress` false
+  // for the reverse strand's rows of --strand both, whose positions the forward strand counts.
+  void deliver(RegionSinks& s, size_t k, const float* rows, int64_t n, bool progress = true) {
     auto& l = s.layers[k];
-    if (k == 0) positions_done_ += n;
+    if (k == 0 && progress) positions_done_ += n;
     check_finite(k, rows, n);
     switch (o_.pool) {
       case Pool::none:
@@ -329,7 +328,13 @@ class Embedder {
   void open_reads(int64_t rows_before) { reads_.emplace(*out_, rows_before); }
 
   // A region of an indexed FASTA: [begin, end) clipped to the contig, with flank and strands.
-  void region(const io::FastaIndex& fa, io::Region r) {
+  // What messages call a region: its text and BED line, or a whole record its name.
+  static std::string label_of(const io::Region& r, bool record) {
+    return record ? "record '" + r.contig + "'" : "region '" + io::describe_region(r) + "'";
+  }
+
+  // A region, or (record) a whole contig read by position for --flank or --strand both.
+  void region(const io::FastaIndex& fa, io::Region r, bool record = false) {
     const int64_t len = fa.length(r.contig);
     io::clip_to_contig(r, len);
     if (o_.stranded && r.strand == '-') {
@@ -345,7 +350,7 @@ class Embedder {
       const std::string seq = fa.fetch(r.contig, s0, e);
       Short q{r.contig, io::region_name(r, b, e), b, e, b - s0, {}, o_.both_strands ? "both" : "+"};
       q.index = r.index;
-      q.label = "region '" + io::describe_region(r) + "'";
+      q.label = label_of(r, record);
       q.tokens.resize(seq.size());
       for (size_t i = 0; i < seq.size(); ++i)
         q.tokens[i] = io::aligned_token(tok_, uint8_t(seq[i]), input_, r.contig, s0 + int64_t(i));
@@ -364,7 +369,7 @@ class Embedder {
     }
     flush_batch();  // the regions before this one come out first
     const int64_t row = summary_.regions;
-    RegionSinks sinks = open_sinks(row, "region '" + io::describe_region(r) + "'");
+    RegionSinks sinks = open_sinks(row, label_of(r, record));
     const size_t NLy = o_.layers.size();
 
     // --strand both: a position's row is the mean of its two strands' rows, the reverse strand
@@ -380,10 +385,7 @@ class Embedder {
       const int64_t n_bins = o_.pool == Pool::bin ? (n_pos + o_.bin - 1) / o_.bin : 0;
       if (aligned || n_bins > 0) {
         // Beside the output, or in the temporary directory when it goes to standard output.
-        scratch.emplace(io::H5File::create_scratch(
-            (o_.output == "-" ? (std::filesystem::path(io::temp_directory()) / "mambadna-embed").string() : o_.output) +
-                ".rc",
-            "the reverse strand's scratch file"));
+        scratch.emplace(io::H5File::create_scratch(o_.output, "rc", "the reverse strand's scratch file"));
         for (size_t k = 0; k < NLy; ++k) scratch->create_rows(rc_dataset(k), aligned ? n_pos : n_bins, D_);
       }
       std::vector<std::vector<double>> bin_sum(NLy, std::vector<double>(size_t(D_), 0.0));
@@ -401,7 +403,7 @@ class Embedder {
         for (size_t k = 0; k < NLy; ++k) {
           const float* kept = layer_rows(k) + (top - keep_hi) * D_;  // (m, D): positions keep_hi-1 down to lo
           if (o_.pool == Pool::mean) {
-            deliver(sinks, k, kept, m);  // (a sum: the order does not matter)
+            deliver(sinks, k, kept, m, false);  // (a sum: the order does not matter)
             continue;
           }
           check_finite(k, kept, m);
@@ -464,7 +466,7 @@ class Embedder {
   void minus_region(const io::FastaIndex& fa, io::Region r) {
     const int64_t len = fa.length(r.contig);  // r clipped to it (region)
     const int64_t b = r.begin, e = r.end;
-    RegionSinks sinks = open_sinks(summary_.regions, "region '" + io::describe_region(r) + "'");
+    RegionSinks sinks = open_sinks(summary_.regions, label_of(r, false));
     reverse_walk(fa, r.contig, b, std::min(len, e + o_.flank), [&](int64_t lo, int64_t top) {
       const int64_t n = top - lo, skip = std::max<int64_t>(0, top - e);  // flank rows (positions >= e)
       if (skip < n)

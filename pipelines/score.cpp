@@ -16,7 +16,6 @@
 #include "io/h5.h"
 #include "io/output_file.h"
 #include "io/region.h"
-#include "io/temp_files.h"
 #include "pipelines/short_records.h"
 
 namespace mambadna::pipelines {
@@ -258,11 +257,6 @@ std::vector<RecordScore> score_both_strands(model::Mamba<float>& m, const ScoreO
       rc_ent(static_cast<size_t>(opt.entropy ? L_max : 0));  // the reverse strand's entropies
   std::vector<RecordScore> done;
   int64_t bases_done = 0;
-  // Beside the HDF5 output, or in the temporary directory when there is none.
-  const std::string scratch_stem =
-      (opt.h5_output.empty() ? (std::filesystem::path(io::temp_directory()) / "mambadna-score").string()
-                             : opt.h5_output) +
-      ".rc";
 
   // Every input is opened before any work (a missing index stops the run at once); then input
   // by input, in the order given: its regions in BED order, or its contigs.
@@ -291,8 +285,8 @@ std::vector<RecordScore> score_both_strands(model::Mamba<float>& m, const ScoreO
       rec.length = n_pos;
       std::optional<io::H5File> scratch;
       if (n_pos > 0) {
-        // removed when it goes out of scope
-        scratch.emplace(io::H5File::create_scratch(scratch_stem, "the reverse strand's scratch file"));
+        // Beside the HDF5 output, or in the temporary directory; removed when it goes out of scope.
+        scratch.emplace(io::H5File::create_scratch(opt.h5_output, "rc", "the reverse strand's scratch file"));
         scratch->create_rows("rc", n_pos, 1);
         if (opt.entropy) scratch->create_rows("rc_entropy", n_pos, 1);
       }

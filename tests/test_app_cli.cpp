@@ -512,7 +512,7 @@ TEST_CASE("cli: outputs over inputs, empty BED files, --case, unusable numbers, 
   err = run_shell(kBin + " vep -v0 -m '" + m + "' -f '" + fa + "' -i '" + vcf_a + "' -R '" + one + "' -o '" +
                       dir.file("va.out.vcf") + "' 2>&1", st);
   CHECK(st == 0);
-  CHECK(err.find("warning: no record starts in the regions (-r/-R)") != std::string::npos);
+  CHECK(err.find("warning: no record is in the regions (-r/-R, --regions-overlap)") != std::string::npos);
   // Regions on contigs one input lacks are skipped there with a warning that names the input,
   // the region and its BED line (as samtools view goes on past an unknown reference); every
   // command and path alike. An input with none of the regions' contigs stops the run.

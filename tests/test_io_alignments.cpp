@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -255,4 +257,29 @@ TEST_CASE("a SAM line that does not parse is named by its line number and QNAME"
                     Catch::Contains("first.sam: cannot read SAM line 3 (read 'r2'): it does not parse"));
   CHECK_THROWS_WITH(test::read_all(dir.write("later.sam", header + good + bad), 3),
                     Catch::Contains("later.sam: cannot read SAM line 4 (read 'r2') after read 'r1'"));
+  // Data that breaks off in a bgzipped SAM (a block whose checksum fails) is corrupt, not a line
+  // that does not parse: htslib's buffer then holds the line before, which it would misname.
+  std::string many = header;
+  for (int i = 0; i < 5000; ++i)
+    many += "r" + std::to_string(i) + "\t4\t*\t0\t0\t*\t*\t0\t0\t" + std::string(20 + i % 31, "ACGT"[i % 4]) + "\t*\n";
+  const std::string plain = dir.write("many.sam", many);
+  int status = 0;
+  test::run_shell("bgzip -c '" + plain + "' > '" + plain + ".gz'", status);
+  REQUIRE(status == 0);
+  std::string z;
+  {
+    std::ifstream in(plain + ".gz", std::ios::binary);
+    z.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  REQUIRE(z.size() > 2000);
+  z[z.size() / 2] = char(z[z.size() / 2] ^ 0xff);
+  const std::string bad_gz = dir.write("bad.sam.gz", z);
+  for (int threads : {0, 2}) {
+    io::ReaderOptions opt;
+    opt.threads = threads;
+    INFO("threads " << threads);
+    CHECK_THROWS_WITH(test::read_all(bad_gz, 3, opt),
+                      Catch::Contains("bad.sam.gz: cannot read SAM record") &&
+                          Catch::Contains("(corrupt or truncated file?)") && !Catch::Contains("does not parse"));
+  }
 }

@@ -506,7 +506,7 @@ TEST_CASE("outputs: a scratch file has one temporary name, its messages say what
   const std::string pid = std::to_string(::getpid());
   const std::string expect = dir.file("o.h5.rc.tmp." + pid);
   {
-    auto s = io::H5File::create_scratch(dir.file("o.h5.rc"), "the reverse strand's scratch file");
+    auto s = io::H5File::create_scratch(dir.file("o.h5"), "rc", "the reverse strand's scratch file");
     s.create_rows("rc", 4, 2);
     std::vector<std::string> names;
     for (auto& e : fs::directory_iterator(dir.file(""))) names.push_back(e.path().string());
@@ -516,7 +516,21 @@ TEST_CASE("outputs: a scratch file has one temporary name, its messages say what
                       Catch::StartsWith(expect + " (the reverse strand's scratch file): "));
   }
   CHECK(fs::is_empty(dir.file("")));  // removed with the object
-  CHECK_THROWS_WITH(io::H5File::create_scratch(dir.file("no/o.h5.rc"), "the reverse strand's scratch file"),
+  CHECK_THROWS_WITH(io::H5File::create_scratch(dir.file("no/o.h5"), "rc", "the reverse strand's scratch file"),
                     Catch::Contains("no/o.h5.rc.tmp." + pid + ": cannot create the reverse strand's scratch file: "
                                     "No such file or directory"));
+  // No file output, standard output or a special file: in the temporary directory, never beside
+  // /dev/stdout or a FIFO.
+  const char* old_tmpdir = std::getenv("TMPDIR");
+  const std::string saved = old_tmpdir ? old_tmpdir : "";
+  REQUIRE(::setenv("TMPDIR", dir.file("").c_str(), 1) == 0);
+  REQUIRE(mkfifo(dir.file("fifo").c_str(), 0600) == 0);
+  for (const std::string& output : {std::string(), std::string("-"), std::string("/dev/null"), dir.file("fifo")}) {
+    INFO("output '" << output << "'");
+    auto s = io::H5File::create_scratch(output, "rc", "the reverse strand's scratch file");
+    CHECK(fs::exists(dir.file("mambadna.rc.tmp." + pid)));
+  }
+  if (old_tmpdir) ::setenv("TMPDIR", saved.c_str(), 1);
+  else ::unsetenv("TMPDIR");
+  CHECK_FALSE(fs::exists(dir.file("mambadna.rc.tmp." + pid)));
 }

@@ -693,6 +693,12 @@ TEST_CASE("embed: --dtype f16 refuses a value past float16's range, not written 
     CHECK_THROWS_WITH(pipelines::embed(m, o),
                       Catch::Contains("input.fa, region 'lambda_10001_11500:101-400 (BED line 3)', is "));
   }
+  {  // A whole record read by position (--flank asks for it) is named as a record.
+    auto o = options(fa, dir.file("bigf.h5"));
+    o.f16 = true;
+    o.flank = 10;
+    CHECK_THROWS_WITH(pipelines::embed(m, o), Catch::Contains("input.fa, record 'lambda_10001_11500', is "));
+  }
 }
 
 TEST_CASE("embed: whole records keep their names with --flank and --strand both", "[pipelines][embed]") {
@@ -769,13 +775,18 @@ TEST_CASE("embed: progress counts the regions' positions, not flanks or the seco
   TempDir dir;
   auto m = golden_model();
   const std::string fa = indexed_input(dir);
-  for (int variant = 0; variant < 5; ++variant) {
+  // Variant 5: both strands of regions longer than the chunk, each pooling (the reverse strand's
+  // rows go into mean's sums as they come).
+  for (int variant = 0; variant < 10; ++variant) {
     auto o = options(fa, dir.file("p" + std::to_string(variant) + ".h5"));
     o.flank = 50;
-    o.chunk = variant == 1 ? 64 : 4096;
-    o.both_strands = variant == 2;
+    o.chunk = variant == 1 || variant >= 5 ? 64 : 4096;
+    o.both_strands = variant == 2 || variant >= 5;
     o.stranded = variant == 3;
-    if (variant < 4) {
+    const pipelines::Pool pools[] = {pipelines::Pool::mean, pipelines::Pool::max, pipelines::Pool::last,
+                                     pipelines::Pool::bin, pipelines::Pool::none};
+    if (variant >= 5) o.pool = pools[variant - 5], o.bin = 7;
+    if (variant != 4) {
       o.reader.regions = {io::Region{"lambda_10001_11500", 100, 1400, "", '.', 1},
                           io::Region{"short", 2, 9, "", variant == 3 ? '-' : '.', 2},
                           io::Region{"lambda_10001_11500", 0, 30, "", variant == 3 ? '-' : '.', 3}};
@@ -788,7 +799,7 @@ TEST_CASE("embed: progress counts the regions' positions, not flanks or the seco
     });
     INFO("variant " << variant);
     const int64_t known = io::known_total_length(o.inputs, o.reader);
-    CHECK(known == (variant < 4 ? 1300 + 7 + 30 : 1513));
+    CHECK(known == (variant != 4 ? 1300 + 7 + 30 : 1513));
     CHECK(last == known);
   }
 }
