@@ -68,11 +68,11 @@ std::string describe_byte(uint8_t byte) {
 }
 
 int32_t aligned_token(const Tokenizer& tok, uint8_t byte, const std::string& file,
-                      const std::string& contig, int64_t pos) {
+                      const std::string& contig, int64_t pos, const char* hint) {
   const uint8_t t = tok[byte];
   if (t >= Tokenizer::kFirstToken) return t;
   if (t == Tokenizer::kInvalid)
-    throw InputError(where(file, contig, pos) + ": invalid character " + describe_byte(byte));
+    throw InputError(where(file, contig, pos) + ": invalid character " + describe_byte(byte) + (hint ? hint : ""));
   return 'N';
 }
 

@@ -107,8 +107,9 @@ std::string describe_byte(uint8_t byte);
 
 // The token of a base read by random access (io::FastaIndex), where positions must stay
 // aligned: a byte the tokenizer would drop becomes 'N'. An invalid byte under
-// InvalidMode::error throws InputError naming the file, contig and 0-based position `pos`.
+// InvalidMode::error throws InputError naming the file, contig and 0-based position `pos`, and
+// then `hint` (what the caller's command offers instead, " (use --invalid N ...)") when given.
 int32_t aligned_token(const Tokenizer& tok, uint8_t byte, const std::string& file,
-                      const std::string& contig, int64_t pos);
+                      const std::string& contig, int64_t pos, const char* hint = nullptr);
 
 }  // namespace mambadna::io

@@ -64,6 +64,10 @@ struct RegionSinks {
   std::string label;  // the region or record, for messages: "region 'chr1:1-100 (BED line 3)'"
 };
 
+// What an invalid character's message offers (positions read from a FASTA keep their places:
+// skip reads such a character as N).
+constexpr const char* kInvalidHint = " (use --invalid skip or --invalid N to read it as N)";
+
 class Embedder {
  public:
   Embedder(model::Mamba<float>& m, const EmbedOptions& o) : m_(m), o_(o), tok_(o.reader.tok) {
@@ -353,7 +357,7 @@ class Embedder {
       q.label = label_of(r, record);
       q.tokens.resize(seq.size());
       for (size_t i = 0; i < seq.size(); ++i)
-        q.tokens[i] = io::aligned_token(tok_, uint8_t(seq[i]), input_, r.contig, s0 + int64_t(i));
+        q.tokens[i] = io::aligned_token(tok_, uint8_t(seq[i]), input_, r.contig, s0 + int64_t(i), kInvalidHint);
       std::optional<Short> rc;
       if (o_.both_strands && n_pos > 0) {  // the reverse complement of [b, hi), its flank first
         std::string back = fa.fetch(r.contig, b, hi);
@@ -361,7 +365,7 @@ class Embedder {
         rc.emplace(Short{r.contig, q.name, b, e, hi - e, {}, "-"});
         rc->tokens.resize(back.size());
         for (size_t i = 0; i < back.size(); ++i)
-          rc->tokens[i] = io::aligned_token(tok_, uint8_t(back[i]), input_, r.contig, hi - 1 - int64_t(i));
+          rc->tokens[i] = io::aligned_token(tok_, uint8_t(back[i]), input_, r.contig, hi - 1 - int64_t(i), kInvalidHint);
         q.rc_next = true;
       }
       enqueue(std::move(q), std::move(rc));
@@ -434,7 +438,7 @@ class Embedder {
     for (int64_t p = s0; p < e; p += L_) {
       const int64_t n = std::min(L_, e - p);
       std::string s = fa.fetch(r.contig, p, p + n);
-      for (int64_t i = 0; i < n; ++i) tokens_[size_t(i)] = io::aligned_token(tok_, uint8_t(s[size_t(i)]), input_, r.contig, p + i);
+      for (int64_t i = 0; i < n; ++i) tokens_[size_t(i)] = io::aligned_token(tok_, uint8_t(s[size_t(i)]), input_, r.contig, p + i, kInvalidHint);
       forward(n);
       const int64_t from = std::max(p, b);  // flank positions are not written
       if (from < p + n) {
@@ -487,7 +491,7 @@ class Embedder {
       std::string s = fa.fetch(contig, lo, top);
       io::reverse_complement(s);
       for (int64_t i = 0; i < n; ++i)
-        tokens_[size_t(i)] = io::aligned_token(tok_, uint8_t(s[size_t(i)]), input_, contig, top - 1 - i);
+        tokens_[size_t(i)] = io::aligned_token(tok_, uint8_t(s[size_t(i)]), input_, contig, top - 1 - i, kInvalidHint);
       forward(n);
       use(lo, top);
       summary_.bases += n;

@@ -59,6 +59,7 @@ void write_score_line(std::ostream& out, const RecordScore& r, bool both, bool r
 }
 
 namespace {
+using io::rereadable;
 
 // A model whose log-probabilities are not finite (the weights of a training run that diverged)
 // gives no score: refused at the first record, not written as nan.
@@ -235,6 +236,29 @@ class Outputs {
   int64_t bg_row_ = 0;  // the row of the last lines written
 };
 
+constexpr const char* kBothInvalidHint = " (use --invalid N to read it as N)";
+
+// Refuses (UsageError) an input of reads (SAM/BAM/CRAM) for `option`, which `why`.
+void refuse_reads(const ScoreOptions& opt, const std::string& option, const std::string& why) {
+  for (const auto& in : opt.inputs) {
+    if (!rereadable(in)) continue;  // a pipe is read once, by the scoring
+    if (io::holds_reads(io::SequenceReader(in).format()))
+      throw UsageError(option + ": " + in + " holds reads: " + why +
+                       "; score FASTA records or regions of an indexed FASTA");
+  }
+}
+
+// Throws the invalid-character error of the first invalid character of contig[b, e).
+[[noreturn]] void throw_first_invalid(const io::FastaIndex& fa, const io::Tokenizer& tok, const std::string& file,
+                                      const std::string& contig, int64_t b, int64_t e) {
+  constexpr int64_t kStep = 1 << 20;
+  for (int64_t p = b; p < e; p += kStep) {
+    const std::string s = fa.fetch(contig, p, std::min(e, p + kStep));
+    for (size_t i = 0; i < s.size(); ++i) io::aligned_token(tok, uint8_t(s[i]), file, contig, p + int64_t(i), kBothInvalidHint);
+  }
+  throw std::logic_error("throw_first_invalid: no invalid character in " + contig);
+}
+
 // --strand both: regions (or whole contigs) of indexed FASTAs, one at a time. The reverse
 // strand runs first and leaves its per-position log-probs in a scratch file; the forward strand
 // then runs, reads them back and writes both and their mean. Memory stays bounded by L.
@@ -245,6 +269,11 @@ std::vector<RecordScore> score_both_strands(model::Mamba<float>& m, const ScoreO
     if (file == "-")
       throw UsageError("--strand both needs indexed FASTA inputs (random access to both strands), "
                        "not standard input");
+  refuse_reads(opt, "--strand both", "it reads both strands of an indexed FASTA by position");
+  // A dropped character would move every later position off the other strand's.
+  if (opt.reader.tok.invalid == io::InvalidMode::skip)
+    throw UsageError("--strand both with --invalid skip: a dropped character would move the positions "
+                     "that the two strands are aligned by; use --invalid N (scored as N)");
   const io::Tokenizer tok(opt.reader.tok);
   const int64_t L_max = opt.chunk;
   Outputs out(opt);
@@ -299,10 +328,14 @@ std::vector<RecordScore> score_both_strands(model::Mamba<float>& m, const ScoreO
         const int64_t lo = std::max(b, top - L), n = top - lo;
         const int64_t look = lo > b ? 1 : 0;
         std::string s = fa.fetch(r.contig, lo - look, top);
+        // The reverse strand comes first, from the region's end: an invalid character met here
+        // is named as the forward strand would name it, the first from the region's start.
+        if (std::any_of(s.begin(), s.end(), [&](char c) { return tok[uint8_t(c)] == io::Tokenizer::kInvalid; }))
+          throw_first_invalid(fa, tok, file, r.contig, b, e);
         io::reverse_complement(s);  // s[i] = complement of the base at top-1-i
         for (int64_t i = 0; i < L; ++i) {
-          tokens[size_t(i)] = i < n ? io::aligned_token(tok, uint8_t(s[size_t(i)]), file, r.contig, top - 1 - i) : 'N';
-          targets[size_t(i)] = i + 1 < n + look ? io::aligned_token(tok, uint8_t(s[size_t(i + 1)]), file, r.contig, top - 2 - i) : -1;
+          tokens[size_t(i)] = i < n ? io::aligned_token(tok, uint8_t(s[size_t(i)]), file, r.contig, top - 1 - i, kBothInvalidHint) : 'N';
+          targets[size_t(i)] = i + 1 < n + look ? io::aligned_token(tok, uint8_t(s[size_t(i + 1)]), file, r.contig, top - 2 - i, kBothInvalidHint) : -1;
         }
         m.score(tokens.data(), targets.data(), 1, L, state, acts, lp.data(), opt.entropy ? ent.data() : nullptr);
         for (int64_t q = lo; q < top; ++q) {
@@ -332,8 +365,8 @@ std::vector<RecordScore> score_both_strands(model::Mamba<float>& m, const ScoreO
         const int64_t look = p + n < e ? 1 : 0;
         const std::string s = fa.fetch(r.contig, p, p + n + look);
         for (int64_t i = 0; i < L; ++i) {
-          tokens[size_t(i)] = i < n ? io::aligned_token(tok, uint8_t(s[size_t(i)]), file, r.contig, p + i) : 'N';
-          targets[size_t(i)] = i + 1 < n + look ? io::aligned_token(tok, uint8_t(s[size_t(i + 1)]), file, r.contig, p + i + 1) : -1;
+          tokens[size_t(i)] = i < n ? io::aligned_token(tok, uint8_t(s[size_t(i)]), file, r.contig, p + i, kBothInvalidHint) : 'N';
+          targets[size_t(i)] = i + 1 < n + look ? io::aligned_token(tok, uint8_t(s[size_t(i + 1)]), file, r.contig, p + i + 1, kBothInvalidHint) : -1;
         }
         m.score(tokens.data(), targets.data(), 1, L, state, acts, lp.data(), opt.entropy ? ent.data() : nullptr);
         scratch->read_rows("rc", p - b, rc.data(), n);
@@ -392,7 +425,6 @@ struct Stream {
   bool borrowed = false;   // reads its record's chunks from the shared reader (an input read once)
 };
 
-using io::rereadable;
 
 // A bedGraph track gives each contig position one value: FASTA/FASTQ records, or regions of
 // one, that do not overlap; not reads (named by read, in read coordinates).
@@ -403,13 +435,7 @@ void check_bedgraph(const ScoreOptions& opt) {
   if (opt.reader.tok.invalid == io::InvalidMode::skip)
     throw UsageError("--bedgraph with --invalid skip: a dropped character still takes a position, "
                      "which the track cannot place; use --invalid N (scored as N: a gap in the track)");
-  for (const auto& in : opt.inputs) {
-    if (!rereadable(in)) continue;  // a pipe is read once, by the scoring
-    const io::Format f = io::SequenceReader(in).format();
-    if (io::holds_reads(f))
-      throw UsageError("--bedgraph: " + in + " holds reads, which may overlap: a track needs "
-                       "non-overlapping positions; score FASTA records or regions of an indexed FASTA");
-  }
+  refuse_reads(opt, "--bedgraph", "they may overlap, and a track needs non-overlapping positions");
   // The regions scored: those each input has, clipped to its contigs (a region skipped there,
   // or the part of one past a contig's end, puts nothing on the track).
   std::vector<io::Region> r;

@@ -713,7 +713,7 @@ TEST_CASE("cli: runs, layers, tracks and strands that cannot work are refused up
   refused(" embed -m '" + m + "' '" + bam + "' --flank 5 -o '" + dir.file("b.h5") + "'",
           "--flank reads an indexed FASTA; reads (SAM/BAM/CRAM) are embedded whole");
   refused(" score -m '" + m + "' '" + bam + "' --bedgraph '" + dir.file("b.bg") + "'",
-          "holds reads, which may overlap: a track needs non-overlapping positions");
+          "holds reads: they may overlap, and a track needs non-overlapping positions");
   refused(" score -m '" + m + "' '" + fa + "' -r a:1-10 -r b:1-5 -r a:8-12 --bedgraph '" + dir.file("o.bg") + "'",
           "regions a:1-10 and a:8-12 overlap");
   // A run of --max-time alone: the schedule needs its end.

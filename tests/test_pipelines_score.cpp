@@ -686,3 +686,39 @@ TEST_CASE("score: progress reaches the inputs' known length, each strand counted
     CHECK(last == known * (o.both_strands ? 2 : 1));
   }
 }
+
+TEST_CASE("score: --strand both names the first invalid character, refuses skip and reads", "[pipelines][score]") {
+  // The reverse strand runs first, from a region's end: its first invalid character was the
+  // record's last; --invalid skip read characters as N there (a dropped one would move the
+  // positions the strands share), so the forward totals changed with --strand both; reads
+  // were refused as a data error where --bedgraph refuses them as a usage error.
+  TempDir dir;
+  auto m = golden_model();
+  const std::string fa = dir.write("inv.fa", ">ok\nACGTACGTTAGC\n>inv\nACGTXACGT-ACGT*ACG\n");
+  REQUIRE(fai_build(fa.c_str()) == 0);
+  auto o = options({fa}, 8, 1);
+  o.both_strands = true;
+  CHECK_THROWS_WITH(pipelines::score(m, o, {}),
+                    Catch::Contains("record 'inv': position 5: invalid character 'X'") &&
+                        Catch::Contains("(use --invalid N to read it as N)"));
+  o.chunk = 64;  // one window: the same
+  CHECK_THROWS_WITH(pipelines::score(m, o, {}), Catch::Contains("record 'inv': position 5: invalid character 'X'"));
+  o.reader.tok.invalid = io::InvalidMode::skip;
+  CHECK_THROWS_AS(pipelines::score(m, o, {}), UsageError);
+  CHECK_THROWS_WITH(pipelines::score(m, o, {}), Catch::Contains("--strand both with --invalid skip"));
+  o.reader.tok.invalid = io::InvalidMode::to_n;
+  const auto n_both = pipelines::score(m, o, {});
+  o.both_strands = false;
+  const auto n_fwd = pipelines::score(m, o, {});
+  REQUIRE(n_both.size() == 2);
+  REQUIRE(n_fwd.size() == 2);
+  for (size_t i = 0; i < 2; ++i) {  // the forward columns do not depend on --strand both
+    CHECK(n_both[i].length == n_fwd[i].length);
+    CHECK(n_both[i].scored == n_fwd[i].scored);
+    CHECK(n_both[i].loglik == Approx(n_fwd[i].loglik).epsilon(1e-5));
+  }
+  auto r = options({test::data_file("edge/ex1.bam")}, 64, 1);
+  r.both_strands = true;
+  CHECK_THROWS_AS(pipelines::score(m, r, {}), UsageError);
+  CHECK_THROWS_WITH(pipelines::score(m, r, {}), Catch::Contains("ex1.bam holds reads"));
+}
