@@ -12,8 +12,8 @@
 #include <filesystem>
 #include <iostream>
 #include <map>
-#include <set>
 #include <new>
+#include <set>
 
 #include "io/error.h"
 #include "io/temp_files.h"

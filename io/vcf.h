@@ -53,9 +53,10 @@ char vcf_output_type(const std::string& path, char requested = 0);
 // ("z9"). Sets *level to -1 without one; throws UsageError naming the argument.
 char parse_vcf_output_type(const std::string& arg, int* level);
 
-// The true variant's span (htslib's rule for --regions-overlap variant, io/region.h): [POS + off, POS + rlen) 0-based, off the
-// fewest leading bases that REF shares with an ALT (a symbolic ALT shares none), at most rlen. An
-// insertion's span is empty ({POS + 1, POS + 1}: between its padding base and the next).
+// The true variant's span (htslib's rule for --regions-overlap variant, io/region.h):
+// [POS + off, POS + rlen) 0-based, off the fewest leading bases that REF shares with an ALT (a
+// symbolic ALT shares none), at most rlen. An insertion's span is empty ({POS + 1, POS + 1}:
+// between its padding base and the next).
 std::pair<int64_t, int64_t> variant_span(bcf1_t* rec);
 
 // Whether the regions select `rec` (on `contig`), as bcftools' -r with --regions-overlap; an

@@ -365,7 +365,8 @@ class Embedder {
         rc.emplace(Short{r.contig, q.name, b, e, hi - e, {}, "-"});
         rc->tokens.resize(back.size());
         for (size_t i = 0; i < back.size(); ++i)
-          rc->tokens[i] = io::aligned_token(tok_, uint8_t(back[i]), input_, r.contig, hi - 1 - int64_t(i), kInvalidHint);
+          rc->tokens[i] =
+              io::aligned_token(tok_, uint8_t(back[i]), input_, r.contig, hi - 1 - int64_t(i), kInvalidHint);
         q.rc_next = true;
       }
       enqueue(std::move(q), std::move(rc));
@@ -438,7 +439,8 @@ class Embedder {
     for (int64_t p = s0; p < e; p += L_) {
       const int64_t n = std::min(L_, e - p);
       std::string s = fa.fetch(r.contig, p, p + n);
-      for (int64_t i = 0; i < n; ++i) tokens_[size_t(i)] = io::aligned_token(tok_, uint8_t(s[size_t(i)]), input_, r.contig, p + i, kInvalidHint);
+      for (int64_t i = 0; i < n; ++i)
+        tokens_[size_t(i)] = io::aligned_token(tok_, uint8_t(s[size_t(i)]), input_, r.contig, p + i, kInvalidHint);
       forward(n);
       const int64_t from = std::max(p, b);  // flank positions are not written
       if (from < p + n) {

@@ -254,7 +254,8 @@ void refuse_reads(const ScoreOptions& opt, const std::string& option, const std:
   constexpr int64_t kStep = 1 << 20;
   for (int64_t p = b; p < e; p += kStep) {
     const std::string s = fa.fetch(contig, p, std::min(e, p + kStep));
-    for (size_t i = 0; i < s.size(); ++i) io::aligned_token(tok, uint8_t(s[i]), file, contig, p + int64_t(i), kBothInvalidHint);
+    for (size_t i = 0; i < s.size(); ++i)
+      io::aligned_token(tok, uint8_t(s[i]), file, contig, p + int64_t(i), kBothInvalidHint);
   }
   throw std::logic_error("throw_first_invalid: no invalid character in " + contig);
 }
@@ -301,6 +302,9 @@ std::vector<RecordScore> score_both_strands(model::Mamba<float>& m, const ScoreO
       io::Region r = regions[j];
       const int64_t len = fa.length(r.contig);
       io::clip_to_contig(r, len);
+      auto token = [&](char c, int64_t at) {  // the base at contig position `at` (its complement on the reverse strand)
+        return io::aligned_token(tok, uint8_t(c), file, r.contig, at, kBothInvalidHint);
+      };
       const int64_t b = r.begin, e = r.end, n_pos = e - b;
       // The model's work is per position of the window, padding included: a region shorter than
       // the chunk runs in a window of its own length (rounded up to 8), not of L_max.
@@ -334,8 +338,8 @@ std::vector<RecordScore> score_both_strands(model::Mamba<float>& m, const ScoreO
           throw_first_invalid(fa, tok, file, r.contig, b, e);
         io::reverse_complement(s);  // s[i] = complement of the base at top-1-i
         for (int64_t i = 0; i < L; ++i) {
-          tokens[size_t(i)] = i < n ? io::aligned_token(tok, uint8_t(s[size_t(i)]), file, r.contig, top - 1 - i, kBothInvalidHint) : 'N';
-          targets[size_t(i)] = i + 1 < n + look ? io::aligned_token(tok, uint8_t(s[size_t(i + 1)]), file, r.contig, top - 2 - i, kBothInvalidHint) : -1;
+          tokens[size_t(i)] = i < n ? token(s[size_t(i)], top - 1 - i) : 'N';
+          targets[size_t(i)] = i + 1 < n + look ? token(s[size_t(i + 1)], top - 2 - i) : -1;
         }
         m.score(tokens.data(), targets.data(), 1, L, state, acts, lp.data(), opt.entropy ? ent.data() : nullptr);
         for (int64_t q = lo; q < top; ++q) {
@@ -365,8 +369,8 @@ std::vector<RecordScore> score_both_strands(model::Mamba<float>& m, const ScoreO
         const int64_t look = p + n < e ? 1 : 0;
         const std::string s = fa.fetch(r.contig, p, p + n + look);
         for (int64_t i = 0; i < L; ++i) {
-          tokens[size_t(i)] = i < n ? io::aligned_token(tok, uint8_t(s[size_t(i)]), file, r.contig, p + i, kBothInvalidHint) : 'N';
-          targets[size_t(i)] = i + 1 < n + look ? io::aligned_token(tok, uint8_t(s[size_t(i + 1)]), file, r.contig, p + i + 1, kBothInvalidHint) : -1;
+          tokens[size_t(i)] = i < n ? token(s[size_t(i)], p + i) : 'N';
+          targets[size_t(i)] = i + 1 < n + look ? token(s[size_t(i + 1)], p + i + 1) : -1;
         }
         m.score(tokens.data(), targets.data(), 1, L, state, acts, lp.data(), opt.entropy ? ent.data() : nullptr);
         scratch->read_rows("rc", p - b, rc.data(), n);
