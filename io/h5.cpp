@@ -194,6 +194,22 @@ void H5Id::reset() noexcept {
   id_ = H5I_INVALID_HID;
 }
 
+namespace {
+// Where an output's temporary goes: beside a file output, or in the temporary directory for none
+// (""), standard output ("-") or a special file (/dev/null, a FIFO), which are never replaced.
+bool temp_beside(const std::string& output) { return !output.empty() && output != "-" && !is_special_file(output); }
+std::string temp_stem(const std::string& output) {
+  return temp_beside(output) ? output : (std::filesystem::path(temp_directory()) / "mambadna").string();
+}
+}  // namespace
+
+// The new HDF5 file at f.tmp_path_, writable; `name` is what its messages call it.
+void H5File::create_at_temp(H5File& f, const std::string& name) {
+  f.file_ = H5Id(H5Fcreate(f.tmp_path_.c_str(), H5F_ACC_TRUNC, untimed(H5P_FILE_CREATE), H5P_DEFAULT));
+  if (f.file_.get() < 0) throw InputError(name + ": cannot create HDF5 file");  // the destructor removes it
+  f.writable_ = true;
+}
+
 H5File H5File::create(const std::string& path) {
   H5File f;
   f.path_ = path;
@@ -202,8 +218,8 @@ H5File H5File::create(const std::string& path) {
     throw InputError(path + ": cannot write an HDF5 file: is a directory");
   // An existing special file (/dev/null, a FIFO) is never replaced, and "-" is standard output:
   // the temporary lives in the temporary directory and commit() copies it there.
-  const bool in_tmpdir = path == "-" || is_special_file(path);
-  const std::string stem = in_tmpdir ? (std::filesystem::path(temp_directory()) / "mambadna").string() : path;
+  const bool in_tmpdir = !temp_beside(path);
+  const std::string stem = temp_stem(path);
   f.tmp_path_ = create_temp_file(stem, in_tmpdir ? ".h5" : "");  // new, ours alone
   if (f.tmp_path_.empty()) {
     const int err = errno;
@@ -218,24 +234,19 @@ H5File H5File::create(const std::string& path) {
                                 : path) +
                      ": cannot create HDF5 file" + why);
   }
-  f.file_ = H5Id(H5Fcreate(f.tmp_path_.c_str(), H5F_ACC_TRUNC, untimed(H5P_FILE_CREATE), H5P_DEFAULT));
-  if (f.file_.get() < 0) throw InputError(path + ": cannot create HDF5 file");  // the destructor removes it
-  f.writable_ = true;
+  create_at_temp(f, path);
   return f;
 }
 
 H5File H5File::create_scratch(const std::string& output, const std::string& tag, const std::string& purpose) {
-  const bool beside = !output.empty() && output != "-" && !is_special_file(output);
-  const std::string stem = (beside ? output : (std::filesystem::path(temp_directory()) / "mambadna").string()) + "." + tag;
+  const std::string stem = temp_stem(output) + "." + tag;
   H5File f;
   f.tmp_path_ = create_temp_file(stem);
   if (f.tmp_path_.empty())
     throw InputError(stem + ".tmp." + std::to_string(::getpid()) + ": cannot create " + purpose + ": " +
                      std::strerror(errno));
   f.path_ = f.tmp_path_ + " (" + purpose + ")";
-  f.file_ = H5Id(H5Fcreate(f.tmp_path_.c_str(), H5F_ACC_TRUNC, untimed(H5P_FILE_CREATE), H5P_DEFAULT));
-  if (f.file_.get() < 0) throw InputError(f.path_ + ": cannot create HDF5 file");  // the destructor removes it
-  f.writable_ = true;
+  create_at_temp(f, f.path_);
   return f;
 }
 

@@ -116,6 +116,7 @@ class H5File {
 
  private:
   H5File() = default;
+  static void create_at_temp(H5File& f, const std::string& name);  // H5Fcreate at f.tmp_path_
   void discard() noexcept;  // closes the file; an uncommitted temporary is removed
   void read_raw(const std::string& name, hid_t memtype, void* out) const;  // the whole dataset
   std::string path_, tmp_path_;

@@ -220,6 +220,10 @@ std::vector<std::vector<Region>> regions_by_input(const std::vector<std::string>
   if (!options.regions.empty() && with_regions == 0) throw no_input_has_regions(inputs, options.regions);
   return by_input;
 }
+bool rereadable_reads(const std::string& path) {
+  return rereadable(path) && holds_reads(SequenceReader(path).format());
+}
+
 int64_t known_total_length(const std::vector<std::string>& inputs, const ReaderOptions& options) {
   const HtsWarningsOff quiet;  // the run opens each again
   int64_t total = 0;

@@ -92,6 +92,10 @@ void check_inputs(const std::vector<std::string>& inputs, const ReaderOptions& o
 std::vector<std::vector<Region>> regions_by_input(const std::vector<std::string>& inputs, const ReaderOptions& options,
                                                   const std::vector<bool>& reads = {});
 
+// Whether `path` is a file of reads (SAM/BAM/CRAM) that can be opened again to tell (not a pipe,
+// which the run reads once).
+bool rereadable_reads(const std::string& path);
+
 // Sum of SequenceReader::total_length() over the inputs (the regions' lengths where there are
 // regions), or -1 when one of them is unknown (a pipe, reads): a progress meter's total. Says
 // nothing of skipped regions (the run does).

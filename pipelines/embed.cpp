@@ -126,7 +126,7 @@ class Embedder {
     reads_options.regions_elsewhere = o_.inputs.size() > 1;
     if (indexed) {
       for (size_t i = 0; i < o_.inputs.size(); ++i)
-        reads[i] = io::rereadable(o_.inputs[i]) && io::holds_reads(io::SequenceReader(o_.inputs[i]).format());
+        reads[i] = io::rereadable_reads(o_.inputs[i]);
       by_input = regions_of_inputs(reads);
     } else {
       io::check_inputs(o_.inputs, o_.reader);

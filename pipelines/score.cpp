@@ -240,12 +240,10 @@ constexpr const char* kBothInvalidHint = " (use --invalid N to read it as N)";
 
 // Refuses (UsageError) an input of reads (SAM/BAM/CRAM) for `option`, which `why`.
 void refuse_reads(const ScoreOptions& opt, const std::string& option, const std::string& why) {
-  for (const auto& in : opt.inputs) {
-    if (!rereadable(in)) continue;  // a pipe is read once, by the scoring
-    if (io::holds_reads(io::SequenceReader(in).format()))
+  for (const auto& in : opt.inputs)
+    if (io::rereadable_reads(in))  // (a pipe is read once, by the scoring)
       throw UsageError(option + ": " + in + " holds reads: " + why +
                        "; score FASTA records or regions of an indexed FASTA");
-  }
 }
 
 // Throws the invalid-character error of the first invalid character of contig[b, e).
