@@ -60,6 +60,7 @@ bool parse_command_line(int argc, char** argv, const std::string& usage,
     std::cerr << usage << "\n" << visible << "\n";
     throw UsageError(std::string("no arguments given: the options are above"));
   }
+  std::map<std::string, std::pair<bool, bool>> given;  // each option: given as an option, as an argument
   try {
     po::parsed_options parsed = po::command_line_parser(argc, argv).options(all).positional(pos).run();
     // An option given again takes its last value, as samtools and bcftools take it (a wrapper
@@ -69,7 +70,6 @@ bool parse_command_line(int argc, char** argv, const std::string& usage,
     // exception: a second, other file would be dropped unread, so it is refused.
     static const std::set<std::string> kReadFiles = {"model", "fasta-ref", "reference", "regions-file", "input"};
     std::map<std::string, size_t> last;
-    std::map<std::string, std::pair<bool, bool>> given;  // as an option, as an argument
     for (size_t i = 0; i < parsed.options.size(); ++i) {
       const po::option& o = parsed.options[i];
       const auto seen = last.find(o.string_key);
@@ -124,7 +124,8 @@ bool parse_command_line(int argc, char** argv, const std::string& usage,
     const bool empty = (text && text->empty()) ||
                        (list && std::any_of(list->begin(), list->end(), [](const std::string& v) { return v.empty(); }));
     if (empty)
-      throw UsageError((name == positional && name.rfind("input", 0) == 0 ? std::string("an input") : "--" + name) +
+      // (vep's VCF is an argument or -i: the message names the way it came)
+      throw UsageError((name == positional && name.rfind("input", 0) == 0 && !given[name].first ? std::string("an input") : "--" + name) +
                        " is an empty string (an unset variable?): give a file name or value");
   }
   if (vm.count("verbosity")) {

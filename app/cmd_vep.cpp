@@ -6,6 +6,7 @@
 #include "app/input_options.h"
 #include "io/error.h"
 #include "io/region.h"
+#include "io/tokenizer.h"
 #include "io/vcf.h"
 #include "kernels/threads.h"
 #include "model/checkpoint.h"
@@ -16,7 +17,8 @@ namespace mambadna::app {
 int cmd_vep(int argc, char** argv) {
   CommonOptions common;
   pipelines::VepOptions opt;
-  std::string model_path, strand = "both", output_type, missing = "skip", regions_file, case_mode, overlap = "pos";
+  std::string model_path, strand = "both", output_type, missing = "skip", regions_file, case_mode, overlap = "pos",
+              invalid = "error";
   std::vector<std::string> regions;
   po::options_description model_opts("Model");
   model_opts.add_options()("model,m", po::value(&model_path)->required(), "checkpoint (.h5)");
@@ -53,7 +55,9 @@ int cmd_vep(int argc, char** argv) {
        "tokens per stream per call; 0: about 2048 rows per call on the CPU, 4096 on a GPU")
       ("case", po::value(&case_mode),
        "upper: fold soft-masked bases to upper case (any model); keep: keep the reference's case (a "
-       "model whose tokenizer keeps it) [the model's tokenizer setting]");
+       "model whose tokenizer keeps it) [the model's tokenizer setting]")
+      ("invalid", po::value(&invalid)->default_value(invalid),
+       "a reference character that is not an IUPAC nucleotide code: error, or N (read it as N)");
   DeviceOptions device;
   add_device_options(run, device);
   po::options_description general("General");
@@ -74,6 +78,10 @@ int cmd_vep(int argc, char** argv) {
         if (missing != "skip" && missing != "error")
           throw UsageError("--missing-contig " + missing + ": choose skip or error");
         opt.missing_contig_error = missing == "error";
+        opt.tok.invalid = io::parse_invalid_mode(invalid);
+        if (opt.tok.invalid == io::InvalidMode::skip)
+          throw UsageError("--invalid skip: vep reads its windows by position, and a dropped character would "
+                           "move them; use --invalid N");
         refuse_same_files({{"-o", opt.output}, {"--h5", opt.h5_output}},
                           {{"-m", model_path}, {"-f", opt.reference}, {"-i", opt.input}, {"-R", regions_file}});
         if (!output_type.empty()) opt.output_type = io::parse_vcf_output_type(output_type, &opt.compression_level);

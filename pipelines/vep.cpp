@@ -295,9 +295,12 @@ void add_sweeps(std::vector<Sweep>& sweeps, const io::FastaIndex& fa, const VepO
   const int64_t right_end = std::min(fa.length(contig), e + grow), left_begin = std::max<int64_t>(0, s - grow);
   const std::string right = grow > 0 ? fa.fetch(contig, e, right_end) : std::string();
   const std::string left = grow > 0 ? fa.fetch(contig, left_begin, s) : std::string();
+  // A reference character that is not an IUPAC code fails the run under --invalid error (the
+  // default) and reads as N under --invalid N (skip would move the windows: the app refuses it).
+  constexpr const char* kHint = " (use --invalid N to read it as N)";
   auto ref_token = [&](int64_t i, bool rc) {
     const uint8_t byte = uint8_t(ref[size_t(i)]);
-    return io::aligned_token(tok, rc ? io::complement_base(byte) : byte, fa.path(), contig, s + i);
+    return io::aligned_token(tok, rc ? io::complement_base(byte) : byte, fa.path(), contig, s + i, kHint);
   };
   // VCF alleles are case-blind: ALT base i takes the case of the reference base it stands on
   // (REF base i; the last REF base for the bases an insertion adds), soft-masked or not, as a
@@ -329,14 +332,14 @@ void add_sweeps(std::vector<Sweep>& sweeps, const io::FastaIndex& fa, const VepO
         for (size_t i = 0; i < a.alt.size(); ++i) r.tail.push_back(alt_token(a.alt[i], false, a.pos, lower(i)));
         r.tail.insert(r.tail.end(), x.begin() + after, x.end());
         for (int64_t i = 0; i < removed && e + i < right_end; ++i)
-          r.tail.push_back(io::aligned_token(tok, uint8_t(right[size_t(i)]), fa.path(), contig, e + i));
+          r.tail.push_back(io::aligned_token(tok, uint8_t(right[size_t(i)]), fa.path(), contig, e + i, kHint));
       } else {
         r.b = m - after;  // the reverse strand shares revcomp(ref[after, m))
         for (size_t i = a.alt.size(); i-- > 0;) r.tail.push_back(alt_token(a.alt[i], true, a.pos, lower(i)));
         r.tail.insert(r.tail.end(), x.begin() + (m - b), x.end());
         for (int64_t i = 0; i < removed && s - 1 - i >= left_begin; ++i)
           r.tail.push_back(io::aligned_token(tok, io::complement_base(uint8_t(left[size_t(s - 1 - i - left_begin)])),
-                                             fa.path(), contig, s - 1 - i));
+                                             fa.path(), contig, s - 1 - i, kHint));
       }
       if (r.b + int64_t(r.tail.size()) > m) r.tail.resize(size_t(m - r.b));
       // Targets scored: x[1, n) against y[1, n), y = x[0, b) + tail, n = |y|; they share
@@ -427,6 +430,7 @@ class VepTable {
     f_.set_attr("/", "window", opt.window);
     f_.set_attr("/", "strand", std::string(opt.both_strands ? "both" : "fwd"));
     f_.set_attr("/", "case", std::string(io::case_mode_name(opt.tok.case_mode)));
+    f_.set_attr("/", "invalid", std::string(io::invalid_mode_name(opt.tok.invalid)));
     auto column = [&](const char* name, io::H5Type t) { return io::H5Appender(f_, name, t, io::Shape{}); };
     c_.emplace(Columns{column("chrom", io::H5Type::string), column("pos", io::H5Type::i64),
                        column("ref", io::H5Type::string), column("alt", io::H5Type::string),
@@ -473,10 +477,15 @@ struct Held {
   int64_t window = -1;            // index of its window among the pending ones
 };
 
-std::string sanitize(std::string s) {
-  for (char& c : s)
-    if (c == '"' || c == '\n' || c == '\r') c = '\'';
-  return s;
+// A quoted value of a structured header line, as VCF 4.3 writes it: '"' and '\\' escaped by a
+// backslash; a line break (which would end the line) as a space.
+std::string quoted(const std::string& s) {
+  std::string q = "\"";
+  for (const char c : s) {
+    if (c == '"' || c == '\\') q += '\\';
+    q += c == '\n' || c == '\r' ? ' ' : c;
+  }
+  return q + '"';
 }
 
 }  // namespace
@@ -565,8 +574,8 @@ VepSummary vep(model::Mamba<float>& m, const VepOptions& opt, const std::functio
   append("##INFO=<ID=MAMBADNA_STATUS,Number=A,Type=String,Description=\"mambadna scoring status: ok, ref_mismatch, "
          "symbolic, star, breakend, missing, no_contig, too_long, invalid, no_change, ambiguous or "
          "contig_end\">");
-  append("##mambadna=<model=\"" + sanitize(opt.model_path) + "\",window=" + std::to_string(W) +
-         ",strand=" + (opt.both_strands ? "both" : "fwd") + ",command=\"" + sanitize(opt.command_line) + "\">");
+  append("##mambadna=<model=" + quoted(opt.model_path) + ",window=" + std::to_string(W) +
+         ",strand=" + (opt.both_strands ? "both" : "fwd") + ",command=" + quoted(opt.command_line) + ">");
   io::VcfWriter out(opt.output, type, hdr, opt.threads, opt.compression_level);
 
   std::optional<VepTable> table;

@@ -1175,8 +1175,20 @@ TEST_CASE("cli: empty names, an input's index and standard output are refused as
     CHECK(st == 2);
     CHECK(err.find("is an empty string (an unset variable?)") != std::string::npos);
   }
+  // vep's VCF, an argument or -i: the message names the way it came.
+  std::string err = run_shell(kBin + " vep -m '" + m + "' -f '" + fa + "' -i '' 2>&1", st);
+  CHECK(st == 2);
+  CHECK(err.find("--input is an empty string") != std::string::npos);
+  err = run_shell(kBin + " vep -m '" + m + "' -f '" + fa + "' '' 2>&1", st);
+  CHECK(st == 2);
+  CHECK(err.find("an input is an empty string") != std::string::npos);
+  // vep reads its windows by position: a dropped character would move them.
+  const std::string vcf = dir.write("in.vcf", "##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n");
+  err = run_shell(kBin + " vep -m '" + m + "' -f '" + fa + "' --invalid skip '" + vcf + "' 2>&1", st);
+  CHECK(st == 2);
+  CHECK(err.find("--invalid skip: vep reads its windows by position") != std::string::npos);
   // An input's index is read with it; standard output sent to a named output would be mixed in.
-  std::string err = run_shell(kBin + " vep -m '" + m + "' -f '" + fa + "' -i - -o '" + fa + ".fai' </dev/null 2>&1", st);
+  err = run_shell(kBin + " vep -m '" + m + "' -f '" + fa + "' -i - -o '" + fa + ".fai' </dev/null 2>&1", st);
   CHECK(st == 2);
   CHECK(err.find("is the same file as -f's index") != std::string::npos);
   {  // ... also under its other name: ex1.bai for ex1.bam

@@ -314,6 +314,7 @@ TEST_CASE("vcf: regions select records as bcftools' --regions-overlap pos, recor
       "chrA\t60\t.\tA\t<DEL>\t.\t.\tEND=65\n"     // symbolic: 60-65
       "chrA\t70\t.\tAC\t.\t.\t.\t.\n"             // no ALT
       "chrA\t80\t.\tAC\tAC\t.\t.\t.\n"            // ALT equal to REF
+      "chrA\t90\t.\tACG\tAGG,ACT\t.\t.\t.\n"      // the shorter prefix first: span 91-92 still
       "chrB\t5\t.\tT\tTA\t.\t.\t.\n";
   const std::string header = "##fileformat=VCFv4.2\n##INFO=<ID=END,Number=1,Type=Integer,Description=\"End\">\n"
                              "##contig=<ID=chrA,length=1000>\n##contig=<ID=chrB,length=1000>\n"
@@ -327,7 +328,7 @@ TEST_CASE("vcf: regions select records as bcftools' --regions-overlap pos, recor
                                             "chrA:30-30", "chrA:31-31", "chrA:30-31", "chrA:29-30", "chrA:31-40",
                                             "chrA:40-41", "chrA:42-42", "chrA:43-50", "chrA:51-51", "chrA:53-59",
                                             "chrA:62-62", "chrA:66-70", "chrA:71-71", "chrA:70-71", "chrA:81-81",
-                                            "chrA:80-81", "chrB:5-6", "chrB:6-6", "chrB:1-5"};
+                                            "chrA:80-81", "chrA:91-91", "chrA:92-93", "chrB:5-6", "chrB:6-6", "chrB:1-5"};
   const char* modes[] = {"pos", "record", "variant"};
   int64_t differ = 0, selected_somewhere = 0;
   for (const std::string& text : regions) {

@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <random>
@@ -545,10 +546,20 @@ TEST_CASE("vep: a scored VCF scored again, alleles in lower case, regions off th
                                                        line("c1", 1600, ref["c1"].substr(1599, 1), alt)}));
   // VCF alleles are case-blind: the lower-case ALT scores as the upper-case one.
   auto o = options(dir, fasta, vcf, 128);
-  o.model_path = "model,v2>.h5";  // quoted in the header line
+  o.model_path = "model,v2>\"q\"\\.h5";  // quoted in the header line, '"' and '\\' escaped (VCF 4.3)
   pipelines::vep(m, o);
-  CHECK(ReadBack(o.output).header_text().find("##mambadna=<model=\"model,v2>.h5\",window=128,") !=
-        std::string::npos);
+  {
+    ReadBack back(o.output);
+    CHECK(back.header_text().find("##mambadna=<model=\"model,v2>\\\"q\\\"\\\\.h5\",window=128,") != std::string::npos);
+    const bcf_hrec_t* h = nullptr;  // as htslib parses it: the four keys, none split by a quote
+    for (int i = 0; i < back.hdr->nhrec; ++i)
+      if (std::string(back.hdr->hrec[i]->key) == "mambadna") h = back.hdr->hrec[i];
+    REQUIRE(h != nullptr);
+    REQUIRE(h->nkeys == 4);
+    CHECK(std::string(h->keys[1]) == "window");
+    CHECK(std::string(h->vals[1]) == "128");
+    CHECK(std::string(h->keys[3]) == "command");
+  }
   auto t = read_table(o.h5_output);
   REQUIRE(t.llr.size() == 4);
   CHECK(t.status[1] == "ok");
@@ -700,4 +711,45 @@ TEST_CASE("vep: a model with non-finite log-probabilities is refused, and no out
   CHECK_THROWS_WITH(pipelines::vep(m, o), Catch::StartsWith("broken.h5: gives non-finite log-probabilities"));
   CHECK_FALSE(std::filesystem::exists(o.output));
   CHECK_FALSE(std::filesystem::exists(o.h5_output));
+}
+
+TEST_CASE("vep: an invalid reference character stops the run, or reads as N with --invalid N", "[pipelines][vep]") {
+  // The same reference twice: with '*' at 0-based 500 of c1, and with N there. An SNV at 480
+  // (W 128) reads position 500 in both of its windows.
+  TempDir dir;
+  auto m = golden_model();
+  std::string fasta;
+  auto ref = make_reference(dir, fasta);
+  auto write_with = [&](char c, const std::string& name) {
+    std::string text;
+    for (auto [contig, seq] : ref) {
+      if (contig == "c1") seq[500] = c;
+      text += ">" + contig + "\n" + seq + "\n";
+    }
+    const std::string path = dir.write(name, text);
+    REQUIRE(fai_build(path.c_str()) == 0);
+    return path;
+  };
+  const std::string star = write_with('*', "star.fa"), n = write_with('N', "n.fa");
+  const std::string& g = ref["c1"];
+  const std::string vcf = dir.write("in.vcf", vcf_text({line("c1", 481, g.substr(480, 1), g[480] == 'A' ? "C" : "A")}));
+  auto o = options(dir, star, vcf, 128);
+  CHECK_THROWS_WITH(pipelines::vep(m, o), Catch::Contains(star) && Catch::Contains("c1") &&
+                                              Catch::Contains("invalid character '*'") &&
+                                              Catch::Contains("use --invalid N"));
+  CHECK_FALSE(std::filesystem::exists(o.output));  // nothing half-written
+  o.tok.invalid = io::InvalidMode::to_n;
+  pipelines::vep(m, o);
+  const Table with_star = read_table(o.h5_output);
+  CHECK(io::H5File::open_read(o.h5_output).attr_str("/", "invalid") == "N");
+  auto on = options(dir, n, vcf, 128);
+  pipelines::vep(m, on);
+  const Table with_n = read_table(on.h5_output);
+  REQUIRE(with_star.status.size() == 1);
+  REQUIRE(with_n.status.size() == 1);
+  CHECK(with_star.status[0] == "ok");
+  CHECK(with_star.llr[0] == with_n.llr[0]);  // the same tokens: the same sums
+  CHECK(with_star.fwd[0] == with_n.fwd[0]);
+  CHECK(with_star.rc[0] == with_n.rc[0]);
+  CHECK(std::isfinite(with_star.llr[0]));
 }
