@@ -3,14 +3,15 @@
 //   scan     selective scan forward and backward at B 8, L 4096, E 1536, N 16, activations in
 //            fp32 and in bf16: bytes that each must read and write once, per second, and the
 //            fraction of the copy bandwidth; the forward in both layouts (time-parallel and
-//            channel-serial), also at B 32 and for one record of 32,768
+//            channel-serial) and the one taken by default, also at B 32, for one record of
+//            32,768 and, forward only, at B 12-48 (where one layout overtakes the other)
 //   gemm     matrix-product rates: fp32, tf32 and bf16 compute on fp32 operands, and bf16
 //            operands (as --precision bf16 runs them), the rate MFU is quoted against
 //   train    training steps of the 130M shape (D 768, 24 layers) at B x L tokens: tokens/s, MFU,
 //            in fp32 and in the given precision (bf16: also with the backward's weight-gradient
 //            products overlapped on the side stream)
-//   score    scoring throughput of the small and 130M shapes, bases/s (32 streams, also with the
-//            channel-serial forward scan, and one)
+//   score    scoring throughput of the small and 130M shapes, bases/s (32 streams, also with each
+//            forward scan layout forced, and one)
 //
 //   step     two training steps (a warm-up and one more) at the given precision, nothing else:
 //            for a profiler
@@ -44,7 +45,7 @@ namespace {
 
 bool g_smoke = false;     // toy sizes, one call each
 bool g_one_call = false;  // one call after the warm-up (the step mode)
-bool g_serial_scan = false;  // score: the forward scan in the channel-serial layout (a label)
+const char* g_scan_label = "";  // score: the forward scan's layout when forced (a label)
 
 double seconds_since(clk::time_point t0) {
   return std::chrono::duration<double>(clk::now() - t0).count();
@@ -141,7 +142,8 @@ void scan(double copy_gbs, int64_t B, int64_t L, bool forward_only = false) {
     tf[l] = time_per_call([&] { forward(nullptr); });
     tfc[l] = time_per_call([&] { forward(chunks.data()); });
   }
-  kc::set_selective_scan_forward_layout(kc::ScanForwardLayout::time_parallel);
+  kc::set_selective_scan_forward_layout(kc::ScanForwardLayout::automatic);
+  const bool serial = kc::forward_layout_for(p, kc::multiprocessor_count()) == kc::ScanForwardLayout::channel_serial;
   auto backward = [&](const float* from_chunks) {
     kc::selective_scan_backward(du.data(), dd.data(), dA.data(), dB.data(), dC.data(), dD.data(),
                                 dz.data(), db.data(), dh0.data(), dout.data(), dhl.data(), u.data(),
@@ -166,6 +168,8 @@ void scan(double copy_gbs, int64_t B, int64_t L, bool forward_only = false) {
   line("forward, keeping chunk states", tfc[0], fwd_bytes);
   line("forward, channel-serial", tf[1], fwd_bytes);
   line("forward, channel-serial, keeping chunk states", tfc[1], fwd_bytes);
+  std::printf("scan\tforward layout taken by default at B%lld: %s\n", (long long)B,
+              serial ? "channel-serial" : "time-parallel");
   if (forward_only) return;
   line("backward, recomputing chunk states", tb, bwd_bytes);
   line("backward, from kept chunk states", tbc, bwd_bytes);
@@ -275,7 +279,7 @@ void score(int device, kc::MatmulPrecision prec, const std::string& preset, int6
                                                     : " reads, state on the device";
   std::printf("score\t%s B%lld L%lld %s%s%s\t%.0f bases/s\n", preset.c_str(), (long long)B,
               (long long)L, prec == kc::MatmulPrecision::bf16 ? "bf16" : "fp32", what,
-              g_serial_scan ? ", channel-serial scan" : "", double(B * L) / s);
+              g_scan_label, double(B * L) / s);
 }
 
 #endif
@@ -309,6 +313,9 @@ int main(int argc, char** argv) {
       scan<float>(copy_gbs, 1, 32768);
       // Scoring's 32 streams: four times the grid.
       scan<float>(copy_gbs, 32, 4096, true), scan<kernels::bf16>(copy_gbs, 32, 4096, true);
+      // Where one forward layout overtakes the other (forward_layout_for's threshold).
+      if (!g_smoke)
+        for (const int64_t B : {12, 16, 20, 24, 48}) scan<float>(copy_gbs, B, 4096, true);
     }
     if (on("gemm") || on("train")) bf16 = gemm();
     if (on("train")) {
@@ -329,12 +336,15 @@ int main(int argc, char** argv) {
       const char* large = g_smoke ? "tiny" : "130m";
       const int64_t streams = g_smoke ? 2 : 32;
       for (const char* preset : {small, large}) score(device, prec, preset, streams, L);
-      // The same with the channel-serial forward scan, beside.
-      kc::set_selective_scan_forward_layout(kc::ScanForwardLayout::channel_serial);
-      g_serial_scan = true;
-      for (const char* preset : {small, large}) score(device, prec, preset, streams, L);
-      kc::set_selective_scan_forward_layout(kc::ScanForwardLayout::time_parallel);
-      g_serial_scan = false;
+      // The same with each forward scan layout forced, beside (the lines above: automatic).
+      for (const auto& [layout, label] : {std::pair{kc::ScanForwardLayout::time_parallel, ", time-parallel scan"},
+                                          std::pair{kc::ScanForwardLayout::channel_serial, ", channel-serial scan"}}) {
+        kc::set_selective_scan_forward_layout(layout);
+        g_scan_label = label;
+        for (const char* preset : {small, large}) score(device, prec, preset, streams, L);
+      }
+      kc::set_selective_scan_forward_layout(kc::ScanForwardLayout::automatic);
+      g_scan_label = "";
       if (prec != kc::MatmulPrecision::fp32) score(device, kc::MatmulPrecision::fp32, large, streams, L);
       // One long record, as `mambadna score` runs a chromosome: one stream, the scan's
       // parallelism is only E·4 threads.

@@ -164,12 +164,16 @@ int64_t selective_scan_chunk_states(const SelectiveScanParams& p);  // floats of
 // device; tests force a count.
 void set_selective_scan_segments(int64_t segments);
 // The forward's layout for N <= 16 (kernels/cuda/selective_scan.cu and
-// selective_scan_serial.cu): time_parallel, the default, a warp covering 8 channels × 4 runs of
-// 8 steps joined by shuffles (B·E·4 threads); channel_serial, a thread per channel walking every
-// step with its states in registers (B·E threads, about two thirds of the instructions per
-// state and step), unsegmented. Both give the same outputs and chunk states within float
-// rounding; the backward is time-parallel either way. Tests and bench_cuda compare them.
-enum class ScanForwardLayout { time_parallel, channel_serial };
+// selective_scan_serial.cu): time_parallel, a warp covering 8 channels × 4 runs of 8 steps
+// joined by shuffles (B·E·4 threads); channel_serial, a thread per channel walking every step
+// with its states in registers (B·E threads, about two thirds of the instructions per state
+// and step), unsegmented. automatic, the default, takes channel_serial where B·E gives every
+// scheduler of the device enough warps (forward_layout_for), time_parallel otherwise. Both give
+// the same outputs and chunk states within float rounding; the backward is time-parallel
+// either way. Tests and bench_cuda force one or the other.
+enum class ScanForwardLayout { automatic, time_parallel, channel_serial };
+// The layout `automatic` takes for p on a device of `multiprocessors` (4 schedulers each).
+ScanForwardLayout forward_layout_for(const SelectiveScanParams& p, int multiprocessors);
 void set_selective_scan_forward_layout(ScanForwardLayout layout);
 }  // namespace cuda
 

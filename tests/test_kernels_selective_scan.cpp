@@ -385,7 +385,7 @@ struct SegmentsForTest {
 // Forces the forward's layout for N <= 16 while it lives.
 struct LayoutForTest {
   explicit LayoutForTest(cuda::ScanForwardLayout l) { cuda::set_selective_scan_forward_layout(l); }
-  ~LayoutForTest() { cuda::set_selective_scan_forward_layout(cuda::ScanForwardLayout::time_parallel); }
+  ~LayoutForTest() { cuda::set_selective_scan_forward_layout(cuda::ScanForwardLayout::automatic); }
 };
 constexpr std::array kBothLayouts{cuda::ScanForwardLayout::time_parallel,
                                   cuda::ScanForwardLayout::channel_serial};
@@ -419,6 +419,29 @@ void check_cuda_fp32(const ScanData& d, std::mt19937& rng) {
 
 }  // namespace
 #endif
+
+TEST_CASE("selective_scan cuda's automatic forward layout follows the warps per scheduler",
+          "[kernels][selective_scan]") {
+#ifdef MAMBADNA_HAVE_CUDA
+  // The channel-serial layout from 1.5 warps of 32 channels per scheduler: on 132
+  // multiprocessors (528 schedulers), 792 warps.
+  using L = cuda::ScanForwardLayout;
+  const auto layout = [](int64_t B, int64_t E, int64_t N, int sms) {
+    return cuda::forward_layout_for(SelectiveScanParams{B, 4096, E, N, N, E, true}, sms);
+  };
+  CHECK(layout(8, 1536, 16, 132) == L::time_parallel);    // training's B 8: 384 warps
+  CHECK(layout(32, 1536, 16, 132) == L::channel_serial);  // scoring's 32 streams: 1,536
+  CHECK(layout(16, 1536, 16, 132) == L::time_parallel);   // 768
+  CHECK(layout(17, 1536, 16, 132) == L::channel_serial);  // 816
+  CHECK(layout(17, 1536, 16, 264) == L::time_parallel);   // on a device twice the size
+  CHECK(layout(33, 737, 16, 132) == L::channel_serial);   // 24 warps a stream (a part-warp counts): 792
+  CHECK(layout(33, 736, 16, 132) == L::time_parallel);    // 23: 759
+  CHECK(layout(1, 1536, 16, 132) == L::time_parallel);    // one record: time in segments
+  CHECK(layout(64, 1536, 32, 132) == L::time_parallel);   // N > 16: not channel-serial
+#else
+  WARN("skipped: built without CUDA");
+#endif
+}
 
 TEST_CASE("selective_scan cuda matches ref", "[kernels][selective_scan][cuda]") {
   if (cuda_unavailable()) return;

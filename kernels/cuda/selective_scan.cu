@@ -728,7 +728,24 @@ __global__ void scan_combine_kernel(float* h_start, const float* h_end, const fl
 }
 
 int64_t g_segments = 0;  // set_selective_scan_segments
-ScanForwardLayout g_forward_layout = ScanForwardLayout::time_parallel;
+ScanForwardLayout g_forward_layout = ScanForwardLayout::automatic;
+
+// The channel-serial forward from this many warps per scheduler (B·E / 32 over 4 schedulers a
+// multiprocessor). On an H200 (docs/BENCHMARKS.md, E 1536, fp32), the time-parallel layout is
+// bound by issue and takes time in proportion to B (0.58 ms at B 8, 1.13 at B 16, 1.45 at 20,
+// 2.20 at 32); a thread per channel waits on its own latencies while a scheduler has one warp
+// and takes time by the blocks of 4 warps a multiprocessor holds (0.85 ms at B 8, one block;
+// 1.16 at B 16 and B 20, two; 1.55-1.64 at B 24-32, three). They cross near B 16-17: 1.5
+// warps a scheduler.
+constexpr double kSerialWarpsPerScheduler = 1.5;
+
+// The layout the forward takes for p (N <= 16).
+bool channel_serial(const SelectiveScanParams& p) {
+  const ScanForwardLayout l = g_forward_layout == ScanForwardLayout::automatic
+                                  ? forward_layout_for(p, multiprocessor_count())
+                                  : g_forward_layout;
+  return l == ScanForwardLayout::channel_serial;
+}
 
 template <typename T>
 ScanArgs<T> scan_args(T* out, float* h_last, const T* u, const T* delta, const float* A,
@@ -820,7 +837,7 @@ void forward(T* out, float* h_last, const T* u, const T* delta, const float* A, 
   const ScanArgs<T> a = scan_args(out, h_last, u, delta, A, Bm, Cm, D, z, delta_bias, h0, h_chunks, p);
   if (p.N > kStates)
     wide_state_forward(a, p);
-  else if (g_forward_layout == ScanForwardLayout::channel_serial)
+  else if (channel_serial(p))
     serial_forward(a, p);
   else
     time_parallel_forward<T, true>(a, p);
@@ -915,6 +932,12 @@ void combine_segments(float* h_start, const float* h_end, const float* dt_sum, c
 void set_selective_scan_segments(int64_t segments) { scan_detail::g_segments = segments; }
 void set_selective_scan_forward_layout(ScanForwardLayout layout) {
   scan_detail::g_forward_layout = layout;
+}
+ScanForwardLayout forward_layout_for(const SelectiveScanParams& p, int multiprocessors) {
+  const double warps = double(p.B) * double((p.E + 31) / 32);
+  return p.N <= scan_detail::kStates && warps >= scan_detail::kSerialWarpsPerScheduler * 4.0 * multiprocessors
+             ? ScanForwardLayout::channel_serial
+             : ScanForwardLayout::time_parallel;
 }
 
 int64_t selective_scan_chunk_states(const SelectiveScanParams& p) {

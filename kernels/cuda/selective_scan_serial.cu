@@ -15,11 +15,12 @@
 // one step: whole 128-byte lines in fp32.
 //
 // The trade is parallelism: B·E threads, a quarter of the time-parallel layout's. At B 8 × E
-// 1536 that is 384 warps, under one per scheduler of a 132-multiprocessor device, each bound
-// by the special-function unit (16 exponentials a step, and 4 more for softplus and the gate:
-// 160 of a scheduler's cycles a step) where the time-parallel layout is bound by issue. Which
-// wins at which B·E is for a device to say (bench_cuda scan prints both);
-// set_selective_scan_forward_layout chooses.
+// 1536 that is 384 warps, under one per scheduler of a 132-multiprocessor device. On paper
+// each is bound by the special-function unit (16 exponentials a step, and 4 more for softplus
+// and the gate: 160 of a scheduler's cycles a step); measured on an H200 (docs/BENCHMARKS.md),
+// a warp alone on its scheduler waits on its own chains and issues 0.42 instructions a cycle,
+// so the time-parallel layout wins at B 8 (0.58 against 0.85 ms) and this one from ~1.5 warps
+// a scheduler (B 32: 1.64 against 2.20 ms). Groups of 4 steps beat 2 and 8 at every B timed.
 //
 // The chunk's Bm and Cm rows are fetched a chunk ahead (ChunkRows, as the time-parallel layout
 // does) and staged in shared memory step-major: a step's 16 Bm values, then its 16 Cm values,
@@ -27,6 +28,8 @@
 // lines of u, delta and z are asked into L1 as a chunk starts, and each group of kGroup steps
 // is loaded into registers one group ahead. The state before every chunk goes to h_chunks in
 // the layout every forward writes (B, chunks, E, N), so the backward starts from it.
+//
+// Which layout runs is set_selective_scan_forward_layout's (automatic: forward_layout_for).
 #include <cstdint>
 
 #include "kernels/cuda/selective_scan.cuh"
@@ -58,6 +61,8 @@ __global__ void __launch_bounds__(kChunkThreads) scan_forward_serial_kernel(Scan
   const int64_t e = e_warp + (threadIdx.x & 31u);
   const bool active = e < E;
   const int64_t chunks = (L + kScanChunk - 1) / kScanChunk;
+  // The chunk states' rows are whole 16-byte-aligned float4s (N 16 and an aligned base).
+  const bool rows16 = N == kStates && (reinterpret_cast<uintptr_t>(a.h_chunks) & 15) == 0;
 
   // A · log2 e for exp2, and the state: zero past N (the state's decay 1, its input 0).
   float A2[kStates], h[kStates];
@@ -99,9 +104,15 @@ __global__ void __launch_bounds__(kChunkThreads) scan_forward_serial_kernel(Scan
     const bool more = t0 + kScanChunk < L;
     if (a.h_chunks && active) {  // the state before the chunk
       float* dst = a.h_chunks + ((b * chunks + t0 / kScanChunk) * E + e) * N;
+      if (rows16) {  // 4 stores of 16 bytes, not 16 of 4 (a warp's 32 rows are one 2 KiB run)
+        float4* d4 = reinterpret_cast<float4*>(dst);
 #pragma unroll
-      for (int n = 0; n < kStates; ++n)
-        if (n < N) dst[n] = h[n];
+        for (int q = 0; q < kStates / 4; ++q) d4[q] = make_float4(h[4 * q], h[4 * q + 1], h[4 * q + 2], h[4 * q + 3]);
+      } else {
+#pragma unroll
+        for (int n = 0; n < kStates; ++n)
+          if (n < N) dst[n] = h[n];
+      }
     }
     if (more) {
       fetch_rows(rows, a, b, t0 + kScanChunk, L);

@@ -55,6 +55,7 @@
 struct alignas(16) float4 {
   float x, y, z, w;
 };
+inline float4 make_float4(float x, float y, float z, float w) { return float4{x, y, z, w}; }
 struct uint3 {
   unsigned x, y, z;
 };
