@@ -1,5 +1,6 @@
 // `mambadna train`: pretrain a model on genomes or reads with truncated BPTT.
 #include <atomic>
+#include <cmath>
 #include <csignal>
 #include <ctime>
 #include <cstdio>
@@ -150,8 +151,8 @@ int cmd_train(int argc, char** argv) {
         while (o.run_dir.size() > 1 && o.run_dir.back() == '/') o.run_dir.pop_back();  // (rq/ names rq/model.h5)
         o.command_line = command_line();
         o.max_seconds_set = !vm["max-time"].defaulted();
-        for (int s : kStopSignals) catch_signal(s, on_signal);
         o.device = apply_device_options(device, common.verbosity);
+        for (int s : kStopSignals) catch_signal(s, on_signal);  // (a signal from here on: no step, or a checkpoint)
         auto res = pipelines::train(
             o,
             [&](const pipelines::StepReport& r) {
@@ -163,10 +164,16 @@ int cmd_train(int argc, char** argv) {
                 std::fprintf(stderr, "%s\n", line);
                 return;
               }
+              const auto num = [](double v, const char* format) {  // NA, as metrics.tsv writes it
+                char b[32] = "NA";
+                if (std::isfinite(v)) std::snprintf(b, sizeof b, format, v);
+                return std::string(b);
+              };
               std::snprintf(line, sizeof line,
-                            "[train] step %lld/%lld  loss %.4f  bpb %.4f  lr %.2e  gnorm %.3f  %.0f tok/s  ETA %s%s%s",
-                            (long long)r.step, (long long)r.steps, r.loss, r.bits_per_base, r.lr,
-                            r.grad_norm, r.tokens_per_s, format_seconds(r.eta_s).c_str(),
+                            "[train] step %lld/%lld  loss %s  bpb %s  lr %.2e  gnorm %s  %.0f tok/s  ETA %s%s%s",
+                            (long long)r.step, (long long)r.steps, num(r.loss, "%.4f").c_str(),
+                            num(r.bits_per_base, "%.4f").c_str(), r.lr, num(r.grad_norm, "%.3f").c_str(),
+                            r.tokens_per_s, format_seconds(r.eta_s).c_str(),
                             r.valid_bpb >= 0 ? ("  valid bpb " + std::to_string(r.valid_bpb)).c_str() : "",
                             r.skipped ? "  SKIPPED (non-finite)" : "");
               std::fprintf(stderr, "%s\n", line);
@@ -180,8 +187,11 @@ int cmd_train(int argc, char** argv) {
           std::fprintf(stderr, "[train] the run had already finished (step %lld of %lld): nothing to do\n",
                        (long long)res.first_step, (long long)res.steps_planned);
         if (res.interrupted) {  // resumable, but not finished: 128 + the signal, as a shell reports it
-          std::fprintf(stderr, "[train] interrupted at step %lld; resume from checkpoint %s\n",
-                       (long long)res.steps, res.checkpoint.c_str());
+          if (res.checkpoint.empty())  // a new run, stopped before its first step
+            std::fprintf(stderr, "[train] stopped by a signal before the first step: nothing written\n");
+          else
+            std::fprintf(stderr, "[train] interrupted at step %lld; resume from checkpoint %s\n",
+                         (long long)res.steps, res.checkpoint.c_str());
           return 128 + (g_signal ? int(g_signal) : SIGINT);
         }
         if (res.signal_at_end) {  // complete, but stopped as asked

@@ -342,6 +342,9 @@ void check_numbers(const TrainOptions& o, bool new_run = true) {
 TrainResult train(const TrainOptions& options, const std::function<void(const StepReport&)>& report,
                   const std::atomic<bool>* stop, const std::function<void(const std::string&)>& notice) {
   TrainOptions o = options;
+  // A stop asked before the call takes a step and its checkpoint (as one at the first step's
+  // end does); one that comes during the set-up takes none (below).
+  const bool stop_at_call = stop && stop->load();
   if (o.run_dir.empty()) throw UsageError("train: no run directory (-o)");
   // Taken before anything is read from the directory (what a second run finds there, no
   // checkpoint yet, is the first's); a directory made below is locked once made.
@@ -510,6 +513,14 @@ TrainResult train(const TrainOptions& options, const std::function<void(const St
     if (o.streams < 0) throw UsageError("train: -b " + std::to_string(o.streams) + ": give at least 1, or 0 to choose");
     if (o.chunk < 0) throw UsageError("train: -L " + std::to_string(o.chunk) + ": give at least 1, or 0 to choose");
   }
+  // A finished run resumed: nothing to do, and nothing rewritten (its model.h5 and metrics.tsv
+  // stay as the run left them); where model.h5 has gone, the run below writes it again.
+  if (o.resume && step >= steps && fs::exists(fs::path(o.run_dir) / "model.h5")) {
+    TrainResult done;
+    done.first_step = done.steps = step, done.steps_planned = steps, done.tokens = tokens;
+    done.checkpoint = resumed_from;
+    return done;
+  }
   o.reader.tok.case_mode = io::parse_case_mode(ck.config.tokenizer_case);
   // With several inputs, one may lack every region (one FASTA a chromosome); some must have one.
   o.reader.regions_elsewhere = o.inputs.size() > 1;
@@ -610,6 +621,13 @@ TrainResult train(const TrainOptions& options, const std::function<void(const St
                ": each record's last chunk is padded, so about " + std::to_string(int(100 * targets / slots)) +
                "% of the positions train (a smaller -L pads less; the state carries across chunks)");
     }
+    // Streams past the records: the streams split them into shares instead, and a share's
+    // record ends pad its chunks, so shares crossing more of them go round more slowly.
+    if (notice && o.streams > 0 && !shape.whole_records && shape.p99 <= shape.chunk && !train_segs.empty())
+      notice("warning: -b " + std::to_string(o.streams) + " is more than the " + std::to_string(train_segs.size()) +
+             " training records: the streams split them into shares, each record end padding a chunk, so some "
+             "shares go round more often than others (-b " + std::to_string(train_segs.size()) +
+             " or fewer takes whole records in turn, one pass an epoch)");
     o.streams = shape.streams;
     o.chunk = shape.chunk;
     o.whole_records = shape.whole_records;
@@ -688,13 +706,15 @@ TrainResult train(const TrainOptions& options, const std::function<void(const St
   }
   // A new run that fails before its first checkpoint leaves nothing to resume: its metrics.tsv
   // goes (and the directory, if the run made it), so that the same command can run again.
+  // A signal before its first step leaves nothing either.
   struct DropMetrics {
     std::string path;
     int uncaught = 0;
     bool armed = false;
+    bool stopped = false;  // by a signal before the first step
     ~DropMetrics() {
       std::error_code ec;
-      if (armed && std::uncaught_exceptions() > uncaught) fs::remove(path, ec);
+      if (armed && (stopped || std::uncaught_exceptions() > uncaught)) fs::remove(path, ec);
     }
   } drop_metrics{metrics, std::uncaught_exceptions(), !o.resume};
   std::ofstream metrics_out(metrics, std::ios::app);
@@ -758,6 +778,15 @@ TrainResult train(const TrainOptions& options, const std::function<void(const St
   double last_valid = -1;
   bool said_no_valid = false;  // a validation set with nothing to predict, said once
   while (step < steps) {
+    // A signal while the run was set up (inputs indexed, validation read): no step of this
+    // invocation to finish or save, so none is started (a new run leaves nothing, a resumed
+    // one its checkpoint as it was).
+    if (step == step_at_start && !stop_at_call && stop && stop->load()) {
+      result.interrupted = true;
+      result.checkpoint = resumed_from;
+      drop_metrics.stopped = true;
+      break;
+    }
     const auto t0 = std::chrono::steady_clock::now();
     for (int64_t s = 0; s < B; ++s) {
       data.next(s, L, sc);

@@ -73,12 +73,17 @@ struct TrainResult {
   bool signal_at_end = false; // `stop` came at the last step: its validation was capped or cut
                               // short (NA), the run is complete (checkpoint and model.h5)
   bool time_up = false;       // stopped by max_seconds before the last step: both
-  std::string checkpoint;  // the last checkpoint written
+  std::string checkpoint;  // the last checkpoint written (stopped before the first step: the
+                           // one resumed from, "" for a new run)
 };
 
 // Runs (or resumes) training. `stop` is polled after every step and during validation (which
 // it cuts short: that step's valid_bpb is NA): when set, the step finishes, a checkpoint is
-// written and train() returns with interrupted = true. `notice` (optional)
+// written and train() returns with interrupted = true. Set during the set-up (after the call,
+// before the first step: a signal while the inputs are indexed), no step is taken:
+// interrupted, with the checkpoint resumed from (none for a new run, which leaves no file);
+// set already at the call, the first step is taken and checkpointed. A finished run resumed
+// returns at once, writing nothing. `notice` (optional)
 // gets a line of what the run chose or doubts before its first step (the shape that
 // resolve_step_shape picked, a warm-up that outlasts the run).
 TrainResult train(const TrainOptions& options, const std::function<void(const StepReport&)>& report,

@@ -140,6 +140,93 @@ TEST_CASE("train: resume follows the uninterrupted run", "[pipelines][train]") {
   resume_matches(p.run_dir, whole);
 }
 
+TEST_CASE("train: a signal during the set-up takes no step, a finished run resumed writes nothing",
+          "[pipelines][train]") {
+  // A signal while the inputs are indexed used to run a whole first step before it was seen.
+  TempDir dir;
+  int64_t reported = 0;
+  const auto count_steps = [&](const pipelines::StepReport&) { ++reported; };
+  {  // a new run: it leaves nothing, its directory included
+    auto o = base_options(dir, "new");
+    o.warmup = 20;  // longer than the run: a warning during the set-up, where the signal comes
+    std::atomic<bool> stop{false};
+    const auto res = pipelines::train(o, count_steps, &stop, [&](const std::string&) { stop = true; });
+    CHECK(res.interrupted);
+    CHECK(res.steps == 0);
+    CHECK(res.checkpoint.empty());
+    CHECK(reported == 0);
+    CHECK_FALSE(fs::exists(o.run_dir));
+  }
+  // A run stopped at step 2, resumed with a signal during its set-up: its checkpoint and rows
+  // as they were.
+  auto o = base_options(dir, "resumed");
+  std::atomic<bool> stop{false};
+  pipelines::train(o, [&](const pipelines::StepReport& r) { stop = r.step == 2; }, &stop);
+  const auto rows = metric_rows(o.run_dir);
+  REQUIRE(rows.size() == 2);
+  pipelines::TrainOptions r;
+  r.run_dir = o.run_dir;
+  r.resume = true;
+  stop = false;
+  auto res = pipelines::train(r, count_steps, &stop, [&](const std::string& line) {
+    if (line.rfind("resuming from", 0) == 0) stop = true;
+  });
+  CHECK(res.interrupted);
+  CHECK(res.steps == 2);
+  CHECK(res.checkpoint == o.run_dir + "/checkpoint-00000002.h5");
+  CHECK(reported == 0);
+  CHECK(metric_rows(o.run_dir) == rows);
+  CHECK(fs::exists(o.run_dir + "/checkpoint-00000002.h5"));
+  CHECK_FALSE(fs::exists(o.run_dir + "/checkpoint-00000003.h5"));
+  // Then to its end, and resumed once more: nothing to do, and nothing rewritten (model.h5
+  // kept its command line, metrics.tsv its bytes).
+  stop = false;
+  res = pipelines::train(r, {}, &stop);
+  REQUIRE(res.steps == 12);
+  const std::string model = o.run_dir + "/model.h5";
+  const auto when = fs::last_write_time(model);
+  auto bytes = [](const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  const std::string metrics = bytes(o.run_dir + "/metrics.tsv"), command = io::H5File::open_read(model).attr_str("/", "command_line");
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));  // a rewrite would show in the time
+  r.command_line = "a second resume";
+  res = pipelines::train(r, {}, &stop);
+  CHECK(res.first_step == 12);
+  CHECK(res.steps == 12);
+  CHECK(res.steps_planned == 12);
+  CHECK_FALSE(res.interrupted);
+  CHECK(fs::last_write_time(model) == when);
+  CHECK(bytes(o.run_dir + "/metrics.tsv") == metrics);
+  CHECK(io::H5File::open_read(model).attr_str("/", "command_line") == command);
+}
+
+TEST_CASE("train: more streams than short records is said", "[pipelines][train]") {
+  // Past the records, the streams split them into shares, and each record end pads a chunk:
+  // the shares go round unevenly. Whole records in turn need -b at most the records.
+  TempDir dir;
+  const std::string fa = dir.write("three.fa", ">a\nACGTACGTTTGACCAACGTTGCAGGT\n>b\nGGCATTACGATCGATTTACGGACTA\n"
+                                                ">c\nTTGACCATGCATGCAAGTCCGATTGA\n");
+  for (const int64_t b : {int64_t(3), int64_t(4)}) {
+    INFO("-b " << b);
+    auto o = base_options(dir, "run" + std::to_string(b));
+    o.inputs = {fa};
+    o.holdout = 0;
+    o.streams = b;
+    o.chunk = 32;
+    o.steps = 1;
+    o.warmup = 0;
+    std::vector<std::string> notices;
+    pipelines::train(o, {}, nullptr, [&](const std::string& line) { notices.push_back(line); });
+    const bool said = std::any_of(notices.begin(), notices.end(), [](const std::string& l) {
+      return l.find("is more than the 3 training records") != std::string::npos &&
+             l.find("-b 3 or fewer takes whole records") != std::string::npos;
+    });
+    CHECK(said == (b == 4));
+  }
+}
+
 TEST_CASE("train: a half-written checkpoint leaves the previous one to resume from", "[pipelines][train]") {
   TempDir dir;
   auto o = base_options(dir, "run");
