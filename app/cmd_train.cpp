@@ -165,7 +165,7 @@ int cmd_train(int argc, char** argv) {
                 return;
               }
               const auto num = [](double v, const char* format) {  // NA, as metrics.tsv writes it
-                char b[32] = "NA";
+                char b[64] = "NA";  // (a finite 1e30 in %.4f is 36 characters)
                 if (std::isfinite(v)) std::snprintf(b, sizeof b, format, v);
                 return std::string(b);
               };

@@ -623,8 +623,9 @@ TrainResult train(const TrainOptions& options, const std::function<void(const St
     }
     // Streams past the records: the streams split them into shares instead, and a share's
     // record ends pad its chunks, so shares crossing more of them go round more slowly.
-    if (notice && o.streams > 0 && !shape.whole_records && shape.p99 <= shape.chunk && !train_segs.empty())
-      notice("warning: -b " + std::to_string(o.streams) + " is more than the " + std::to_string(train_segs.size()) +
+    if (notice && !shape.whole_records && shape.p99 <= shape.chunk && !train_segs.empty())
+      notice("warning: -b " + std::to_string(shape.streams) + (o.streams > 0 ? "" : " (the default)") +
+             " is more than the " + std::to_string(train_segs.size()) +
              " training records: the streams split them into shares, each record end padding a chunk, so some "
              "shares go round more often than others (-b " + std::to_string(train_segs.size()) +
              " or fewer takes whole records in turn, one pass an epoch)");

@@ -476,22 +476,25 @@ TEST_CASE("selective_scan cuda matches ref", "[kernels][selective_scan][cuda]") 
     const ScanData d = make_scan(rng, c);
     const Prefill pre = random_prefill(rng, d.p);
     const ScanOut<double> r = run_ref<double>(d, pre);
-    // The same arithmetic as the CPU kernel in a different order (dBm/dCm summed by warp
-    // shuffles and atomics, dA by atomics over B): the CPU's bound, ~40 eps with a margin of 10
-    // over the errors seen there; the fp32 limit is 1e-5.
-    compare(run_cuda(d, pre), r, d, 5e-6, 5e-6);
-    INFO("backward from the forward's chunk-boundary states");
-    compare(run_cuda<true>(d, pre), r, d, 5e-6, 5e-6);
-    INFO("h_last over h0 and dh0 over dh_last (one buffer each)");
-    compare(run_cuda<true, true>(d, pre), r, d, 5e-6, 5e-6);
-    // The forward in segments of time (as for one long record): the segments' start states
-    // come from their summaries, exp(Σ dt · A) in place of the product of exp(dt · A), a few
-    // ulp apart.
-    for (const int64_t segments : {2, 3, 7}) {
-      INFO("forward in " << segments << " segments");
-      const SegmentsForTest seg(segments);
+    {  // the time-parallel forward (the grid would choose channel-serial for the larger cases)
+      const LayoutForTest lay(cuda::ScanForwardLayout::time_parallel);
+      // The same arithmetic as the CPU kernel in a different order (dBm/dCm summed by warp
+      // shuffles and atomics, dA by atomics over B): the CPU's bound, ~40 eps with a margin of
+      // 10 over the errors seen there; the fp32 limit is 1e-5.
       compare(run_cuda(d, pre), r, d, 5e-6, 5e-6);
+      INFO("backward from the forward's chunk-boundary states");
       compare(run_cuda<true>(d, pre), r, d, 5e-6, 5e-6);
+      INFO("h_last over h0 and dh0 over dh_last (one buffer each)");
+      compare(run_cuda<true, true>(d, pre), r, d, 5e-6, 5e-6);
+      // The forward in segments of time (as for one long record): the segments' start states
+      // come from their summaries, exp(Σ dt · A) in place of the product of exp(dt · A), a few
+      // ulp apart.
+      for (const int64_t segments : {2, 3, 7}) {
+        INFO("forward in " << segments << " segments");
+        const SegmentsForTest seg(segments);
+        compare(run_cuda(d, pre), r, d, 5e-6, 5e-6);
+        compare(run_cuda<true>(d, pre), r, d, 5e-6, 5e-6);
+      }
     }
     // The channel-serial forward (N <= 16; larger N take the state-parallel layout whatever
     // is set): its outputs and h_last, and its chunk states through the backward that starts
@@ -503,6 +506,8 @@ TEST_CASE("selective_scan cuda matches ref", "[kernels][selective_scan][cuda]") 
       compare(run_cuda<true>(d, pre), r, d, 5e-6, 5e-6);
       compare(run_cuda<true, true>(d, pre), r, d, 5e-6, 5e-6);
     }
+    INFO("the layout the grid chooses (automatic)");
+    compare(run_cuda(d, pre), r, d, 5e-6, 5e-6);
   }
 #endif
 }

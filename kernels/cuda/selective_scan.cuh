@@ -2,7 +2,8 @@
 // - selective_scan.cu: parallel in time within a chunk (N <= 16, Mamba's d_state), the path
 //   every model of the usual shape takes, and the launchers;
 // - selective_scan_serial.cu: a forward for N <= 16 with a thread per channel walking every
-//   step, all its states in registers (set_selective_scan_forward_layout);
+//   step, all its states in registers, where the grid gives each scheduler enough warps
+//   (forward_layout_for; set_selective_scan_forward_layout forces either);
 // - selective_scan_wide.cu: parallel over the states (16 < N <= 256).
 // All keep the state before every chunk of kScanChunk steps in the same layout, so a forward
 // of one hands its chunk states to a backward of another, and the two parallel in time or
