@@ -123,9 +123,10 @@ bool parse_command_line(int argc, char** argv, const std::string& usage,
     const auto* list = boost::any_cast<std::vector<std::string>>(&value.value());
     const bool empty = (text && text->empty()) ||
                        (list && std::any_of(list->begin(), list->end(), [](const std::string& v) { return v.empty(); }));
+    // (vep's VCF is an argument or -i: the message names the way it came)
+    const bool as_argument = name == positional && name.rfind("input", 0) == 0 && !given[name].first;
     if (empty)
-      // (vep's VCF is an argument or -i: the message names the way it came)
-      throw UsageError((name == positional && name.rfind("input", 0) == 0 && !given[name].first ? std::string("an input") : "--" + name) +
+      throw UsageError((as_argument ? std::string("an input") : "--" + name) +
                        " is an empty string (an unset variable?): give a file name or value");
   }
   if (vm.count("verbosity")) {

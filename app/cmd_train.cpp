@@ -1,6 +1,5 @@
 // `mambadna train`: pretrain a model on genomes or reads with truncated BPTT.
 #include <atomic>
-#include <cmath>
 #include <csignal>
 #include <ctime>
 #include <cstdio>
@@ -164,15 +163,11 @@ int cmd_train(int argc, char** argv) {
                 std::fprintf(stderr, "%s\n", line);
                 return;
               }
-              const auto num = [](double v, const char* format) {  // NA, as metrics.tsv writes it
-                char b[64] = "NA";  // (a finite 1e30 in %.4f is 36 characters)
-                if (std::isfinite(v)) std::snprintf(b, sizeof b, format, v);
-                return std::string(b);
-              };
               std::snprintf(line, sizeof line,
                             "[train] step %lld/%lld  loss %s  bpb %s  lr %.2e  gnorm %s  %.0f tok/s  ETA %s%s%s",
-                            (long long)r.step, (long long)r.steps, num(r.loss, "%.4f").c_str(),
-                            num(r.bits_per_base, "%.4f").c_str(), r.lr, num(r.grad_norm, "%.3f").c_str(),
+                            (long long)r.step, (long long)r.steps, pipelines::metric_text(r.loss, "%.4f").c_str(),
+                            pipelines::metric_text(r.bits_per_base, "%.4f").c_str(), r.lr,
+                            pipelines::metric_text(r.grad_norm, "%.3f").c_str(),
                             r.tokens_per_s, format_seconds(r.eta_s).c_str(),
                             r.valid_bpb >= 0 ? ("  valid bpb " + std::to_string(r.valid_bpb)).c_str() : "",
                             r.skipped ? "  SKIPPED (non-finite)" : "");

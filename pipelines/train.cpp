@@ -67,6 +67,13 @@ StepShape resolve_step_shape(int64_t streams, int64_t chunk, const std::vector<S
 // step is 0-based: one step takes lr (the warm-up's last, or step 0 without one) and the
 // run's last (steps − 1) min_lr, each step between a lower rate than the one before (the decay
 // started again from lr after the warm-up and stopped a step short of min_lr).
+std::string metric_text(double v, const char* format) {
+  char b[64];  // (a finite 1e30 in %.4f is 36 characters)
+  if (!std::isfinite(v) || v < 0) return "NA";
+  std::snprintf(b, sizeof b, format, v);
+  return b;
+}
+
 double learning_rate(const TrainOptions& o, int64_t step, int64_t steps) {
   if (o.warmup > 0 && step < o.warmup) return o.lr * double(step + 1) / double(o.warmup);
   const int64_t peak = o.warmup > 0 ? o.warmup - 1 : 0;  // the step at lr
@@ -854,16 +861,11 @@ TrainResult train(const TrainOptions& options, const std::function<void(const St
       }
     }
     result.signal_at_end = step == steps && stop && stop->load();
-    auto na_or = [](double v, const char* format) {  // NA as R and pandas read it
-      char b[64];
-      if (!std::isfinite(v) || v < 0) return std::string("NA");
-      std::snprintf(b, sizeof b, format, v);
-      return std::string(b);
-    };
     char line[256];
     std::snprintf(line, sizeof line, "%lld\t%lld\t%s\t%s\t%s\t%.6g\t%s\t%.1f\n", (long long)step,
-                  (long long)tokens, na_or(loss, "%.6f").c_str(), na_or(rep.bits_per_base, "%.6f").c_str(),
-                  na_or(rep.valid_bpb, "%.6f").c_str(), lr, na_or(gnorm, "%.6g").c_str(), rep.tokens_per_s);
+                  (long long)tokens, metric_text(loss, "%.6f").c_str(),
+                  metric_text(rep.bits_per_base, "%.6f").c_str(), metric_text(rep.valid_bpb, "%.6f").c_str(), lr,
+                  metric_text(gnorm, "%.6g").c_str(), rep.tokens_per_s);
     if (!(metrics_out << line << std::flush))
       throw InputError(metrics + ": cannot write step " + std::to_string(step) + "'s row: " + std::strerror(errno));
     if (report) report(rep);

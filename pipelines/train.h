@@ -92,6 +92,9 @@ TrainResult train(const TrainOptions& options, const std::function<void(const St
 
 // The learning rate at a step: linear warm-up to lr, then cosine decay to min_lr at `steps`.
 double learning_rate(const TrainOptions& o, int64_t step, int64_t steps);
+// A step's figure as metrics.tsv and the console write it: `format` of v, or NA (as R and
+// pandas read it) where it is not finite or negative (no figure).
+std::string metric_text(double v, const char* format);
 // The steps a new run takes: --steps, or --tokens / (B · L) (at least 1).
 int64_t planned_steps(const TrainOptions& o);
 
